@@ -1,0 +1,64 @@
+import { ConfigError, helpText, parseConfig } from './config.ts';
+import { createFacegate } from './lifecycle.ts';
+import { createLogger } from './log.ts';
+
+const [command, ...rest] = process.argv.slice(2);
+
+switch (command) {
+  case undefined:
+    await runBridge();
+    break;
+  case 'simulate':
+    await runSimulate(rest);
+    break;
+  case '--help':
+  case '-h':
+  case 'help':
+    console.log(helpText());
+    break;
+  default:
+    console.error(`facegate: unknown command "${command}" (try facegate --help)`);
+    process.exit(2);
+}
+
+async function runSimulate(args: string[]) {
+  const { runSimulator } = await import('./sim/simulate.ts');
+  await runSimulator(args);
+}
+
+async function runBridge() {
+  let config;
+  try {
+    config = parseConfig(process.env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    console.error(`facegate: ${err.message}`);
+    process.exit(2);
+  }
+  const log = createLogger(config.LOG_LEVEL);
+  const facegate = createFacegate(config, log, () => process.exit(1));
+
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting at once');
+      process.exit(1);
+    }
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    facegate.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  try {
+    await facegate.start();
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'start failed');
+    await facegate.stop();
+    process.exit(1);
+  }
+}

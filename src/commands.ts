@@ -1,0 +1,61 @@
+import * as v from 'valibot';
+import { randomId } from './events.ts';
+import { ApiError } from './http/errors.ts';
+import type { Logger } from './log.ts';
+import type { Metrics } from './metrics.ts';
+import type { Presence } from './presence.ts';
+import type { TopicTemplate } from './protocol/topics.ts';
+import { createRateLimiter } from './rate-limit.ts';
+import type { Writer } from './store/writer.ts';
+import { BrokerUnavailable, type Transport } from './transport/transport.ts';
+
+/** A command for a terminal: a JSON object with a non-empty string `cmd`; every other field goes along untouched. */
+export const CommandSchema = v.looseObject({
+  cmd: v.pipe(v.string('cmd must be a string'), v.nonEmpty('cmd must not be empty')),
+});
+
+export interface CommandDeps {
+  transport: Transport;
+  downlink: TopicTemplate;
+  presence: Presence;
+  writer: Writer;
+  metrics: Metrics;
+  log: Logger;
+  rate: { perSecond: number; burst: number };
+}
+
+export function createCommands({ transport, downlink, presence, writer, metrics, log, rate }: CommandDeps) {
+  const limiter = createRateLimiter(rate);
+
+  /** Publishes at QoS 1 and answers only once the broker acknowledged it; never queues it for later. */
+  async function send(sn: string, command: Record<string, unknown>) {
+    if (!presence.knows(sn)) throw new ApiError('not_found', `no terminal ${sn} is known`);
+    const wait = limiter.take(sn);
+    if (wait > 0) {
+      metrics.commands.inc({ outcome: 'rate_limited' });
+      throw new ApiError('rate_limited', `more than ${rate.perSecond} commands per second for ${sn}`, { retryAfterSeconds: Math.ceil(wait / 1000) });
+    }
+    const id = randomId('cmd');
+    const body = JSON.stringify(command);
+    let error: string | null = null;
+    try {
+      await transport.publish(downlink.topicOf(sn), body, 1);
+    } catch (err) {
+      if (!(err instanceof BrokerUnavailable)) throw err;
+      error = err.message;
+    }
+    const status = error === null ? 'published' : 'failed';
+    metrics.commands.inc({ outcome: status });
+    log.info({ command: id, device: sn, cmd: command.cmd, status }, 'command');
+    await writer.write({ kind: 'command', id, sn, body, status, error, at: Date.now() }).catch((err: Error) => {
+      // The terminal has it (or the broker refused it) either way; the history is what is missing.
+      log.error({ command: id, err: err.message }, 'command not recorded');
+    });
+    if (error !== null) throw new ApiError('broker_unavailable', `command not sent: ${error}`);
+    return { id, device_sn: sn, status };
+  }
+
+  return { send };
+}
+
+export type Commands = ReturnType<typeof createCommands>;

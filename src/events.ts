@@ -1,0 +1,84 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { FaceRecord, Uplink } from './protocol/uplink.ts';
+
+export const EVENT_TYPES = ['face.verified', 'face.rejected', 'face.stranger', 'device.online', 'device.offline', 'device.message'] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** An event about to be stored. `fields` is JSON text of what the terminal sent, minus the image. */
+export interface NewEvent {
+  id: string;
+  type: EventType;
+  deviceSn: string;
+  receivedAt: number;
+  fields: string;
+  image?: string;
+}
+
+export interface EventPolicy {
+  forward: 'passed' | 'all';
+  images: 'inline' | 'omit';
+}
+
+// Device messages carry no time of their own; a copy repeated within this
+// window (a QoS 1 retransmission, a reconnect) is the same message.
+const MESSAGE_DEDUP_WINDOW_MS = 10 * 60_000;
+
+/** SPEC §The terminal protocol: a record passes when personType is 1 (string or number) and verifiedCode is 0. */
+export function isPassed(record: FaceRecord): boolean {
+  return (record.personType === '1' || record.personType === 1) && record.verifiedCode === 0;
+}
+
+/** The events one decoded upLink message stands for (none for a heartbeat). */
+export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, policy: EventPolicy): NewEvent[] {
+  if ('records' in msg) {
+    return msg.records.map((record) => {
+      const type: EventType =
+        msg.cmd === 'strangerRecordU' ? 'face.stranger' : policy.forward === 'all' || isPassed(record) ? 'face.verified' : 'face.rejected';
+      const { liveImageBase64, ...rest } = record;
+      return {
+        // Same serial and same record content (image included) → same id, so a
+        // retransmitted or re-uploaded record is stored once (SPEC §The terminal protocol).
+        id: contentId(sn, record),
+        type,
+        deviceSn: sn,
+        receivedAt,
+        fields: JSON.stringify(rest),
+        image: policy.images === 'omit' || !liveImageBase64 ? undefined : liveImageBase64,
+      };
+    });
+  }
+  if ('body' in msg) {
+    const fields = JSON.stringify(msg.body);
+    const window = Math.floor(receivedAt / MESSAGE_DEDUP_WINDOW_MS);
+    return [{ id: `evt_${digest([sn, fields, String(window)])}`, type: 'device.message', deviceSn: sn, receivedAt, fields }];
+  }
+  return [];
+}
+
+export function presenceEvent(sn: string, online: boolean, at: number, lastSeenAt: number | null): NewEvent {
+  return {
+    id: randomId('evt'),
+    type: online ? 'device.online' : 'device.offline',
+    deviceSn: sn,
+    receivedAt: at,
+    fields: JSON.stringify({ last_seen_at: lastSeenAt === null ? null : new Date(lastSeenAt).toISOString() }),
+  };
+}
+
+function contentId(sn: string, record: Record<string, unknown>): string {
+  // Key order is not content: a terminal may serialise a re-upload differently.
+  const parts = [sn];
+  for (const key of Object.keys(record).sort()) parts.push(key, JSON.stringify(record[key]));
+  return `evt_${digest(parts)}`;
+}
+
+function digest(parts: string[]): string {
+  const hash = createHash('sha256');
+  for (const part of parts) hash.update(part).update('\0');
+  return hash.digest('base64url').slice(0, 26);
+}
+
+/** A random id with a type prefix: `cmd_…`, `evt_…`. */
+export function randomId(prefix: string): string {
+  return `${prefix}_${randomBytes(16).toString('base64url').slice(0, 22)}`;
+}

@@ -1,0 +1,66 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { Commands } from '../commands.ts';
+import type { Logger } from '../log.ts';
+import type { Presence } from '../presence.ts';
+import { sameSecret } from '../secrets.ts';
+import type { Reads } from '../store/reads.ts';
+import { commandRoutes } from './commands.ts';
+import { deviceRoutes } from './devices.ts';
+import { ApiError, errorResponse } from './errors.ts';
+
+export interface AppDeps {
+  adminToken: string;
+  bodyLimit: number;
+  commands: Commands;
+  presence: Presence;
+  reads: Reads;
+  log: Logger;
+  /** Database writable and broker connected. */
+  ready: () => boolean;
+  defaultDevice?: string;
+}
+
+export type Env = { Variables: { log: Logger } };
+
+/** The whole HTTP API as a fetch handler: no ports, no environment (serving it is the lifecycle's job). */
+export function createApp(deps: AppDeps) {
+  const app = new Hono<Env>();
+
+  app.use(async (c, next) => {
+    const started = performance.now();
+    c.set('log', deps.log);
+    await next();
+    deps.log.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
+  });
+  app.use(
+    bodyLimit({
+      maxSize: deps.bodyLimit,
+      onError: () => {
+        throw new ApiError('payload_too_large', `body over the limit of ${deps.bodyLimit} bytes (BODY_LIMIT)`);
+      },
+    }),
+  );
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', (c) => (deps.ready() ? c.json({ status: 'ready' }) : c.json({ status: 'not ready' }, 503)));
+
+  const requireToken = async (c: import('hono').Context<Env>, next: () => Promise<void>) => {
+    const header = c.req.header('authorization') ?? '';
+    const token = /^Bearer (.+)$/i.exec(header)?.[1] ?? '';
+    if (!sameSecret(token, deps.adminToken)) {
+      c.header('www-authenticate', 'Bearer');
+      throw new ApiError('unauthorized', header ? 'invalid token' : 'missing Authorization: Bearer <ADMIN_TOKEN>');
+    }
+    await next();
+  };
+  app.use('/api/*', requireToken);
+  app.post('/', requireToken);
+
+  app.route('/', commandRoutes(deps));
+  app.route('/api/devices', deviceRoutes(deps));
+
+  app.notFound((c) => errorResponse(new ApiError('not_found', `no route ${c.req.method} ${c.req.path}`), c));
+  app.onError(errorResponse);
+  return app;
+}

@@ -1,0 +1,20 @@
+import type { Context } from 'hono';
+import * as v from 'valibot';
+import { ApiError, invalid } from './errors.ts';
+
+/**
+ * Reads a JSON body and validates it; a bad one becomes a 400 with the reason,
+ * never a 5xx. The content type is not insisted on: `curl -d '{…}'` sends a
+ * form type, and the JSON is what matters.
+ */
+export async function jsonBody<T extends v.GenericSchema>(c: Context, schema: T): Promise<v.InferOutput<T>> {
+  let value: unknown;
+  try {
+    value = JSON.parse(await c.req.text());
+  } catch (err) {
+    throw new ApiError('invalid_request', `body is not valid JSON: ${(err as Error).message}`);
+  }
+  const result = v.safeParse(schema, value);
+  if (!result.success) throw invalid(result.issues);
+  return result.output;
+}

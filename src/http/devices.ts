@@ -1,0 +1,30 @@
+import { Hono } from 'hono';
+import type { AppDeps, Env } from './app.ts';
+import { ApiError } from './errors.ts';
+
+type Row = NonNullable<ReturnType<AppDeps['reads']['terminal']>>;
+
+export function deviceRoutes({ reads, presence }: AppDeps) {
+  const app = new Hono<Env>();
+  // Online state and last-seen come from presence, which is ahead of the
+  // database by up to one sweep.
+  const view = (row: Row) => ({
+    sn: row.sn,
+    online: presence.isOnline(row.sn),
+    registered: row.registered,
+    first_seen_at: iso(row.firstSeenAt),
+    last_seen_at: iso(presence.lastSeen(row.sn) ?? row.lastSeenAt),
+  });
+
+  app.get('/', (c) => c.json({ items: reads.terminals().map(view), next_cursor: null }));
+  app.get('/:sn', (c) => {
+    const row = reads.terminal(c.req.param('sn'));
+    if (!row) throw new ApiError('not_found', `no terminal ${c.req.param('sn')} is known`);
+    return c.json(view(row));
+  });
+  return app;
+}
+
+function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}

@@ -1,0 +1,177 @@
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
+import { loadAdminToken } from './admin-token.ts';
+import { createCommands } from './commands.ts';
+import type { Config } from './config.ts';
+import { createApp } from './http/app.ts';
+import { createIngest } from './ingest.ts';
+import type { Logger } from './log.ts';
+import { createMetrics } from './metrics.ts';
+import { createPresence, type Presence } from './presence.ts';
+import { topicTemplate } from './protocol/topics.ts';
+import type { StoredEvent } from './store/jobs.ts';
+import { openReads, type Reads } from './store/reads.ts';
+import { startWriter, type Writer } from './store/writer.ts';
+import { startEmbeddedBroker } from './transport/embedded.ts';
+import { startExternalClient } from './transport/external.ts';
+import type { Transport } from './transport/transport.ts';
+
+export interface Running {
+  httpPort: number;
+  /** The embedded broker's port; undefined against an external broker. */
+  brokerPort?: number;
+  adminToken: string;
+}
+
+/**
+ * The composition root: builds every part from its dependencies, starts them
+ * in order (database → broker or MQTT client → HTTP) and stops them in
+ * reverse, each stop isolated so one failure does not leave the rest open.
+ * It never exits the process; signals belong to the CLI.
+ */
+export function createFacegate(config: Config, log: Logger, onFatal: (err: Error) => void = () => {}) {
+  const uplink = topicTemplate(config.UPLINK_TOPIC);
+  const downlink = topicTemplate(config.DOWNLINK_TOPIC);
+  const metrics = createMetrics();
+  const listeners = new Set<(events: StoredEvent[]) => void>();
+  const stops: { name: string; stop: () => unknown }[] = [];
+  let running: Running | undefined;
+
+  async function start(): Promise<Running> {
+    const policy = { forward: config.FORWARD, images: config.IMAGES };
+    const writer: Writer = await startWriter({ dataDir: config.DATA_DIR, sync: config.SQLITE_SYNC, ...policy }, (err) => {
+      log.fatal({ err: err.message }, 'database writer failed');
+      onFatal(err);
+    });
+    stops.push({ name: 'database writer', stop: () => writer.stop() });
+    if (config.DEVICES.length > 0) await writer.write({ kind: 'register', serials: config.DEVICES });
+
+    const reads: Reads = openReads(config.DATA_DIR, config.SQLITE_SYNC);
+    stops.push({ name: 'database reader', stop: () => reads.close() });
+
+    const presence: Presence = createPresence({
+      timeoutMs: config.HEARTBEAT_TIMEOUT * 1000,
+      initial: reads.terminals(),
+      write: (job) =>
+        void writer.write(job).then(
+          (result) => {
+            if (result.events.length > 0) stored(result.events);
+          },
+          (err: Error) => log.error({ err: err.message }, 'presence not stored'),
+        ),
+    });
+    stops.push({ name: 'presence', stop: () => presence.stop() });
+    metrics.sources.terminalsOnline = presence.onlineCount;
+
+    // The transport is created after ingest but ingest replies through it.
+    let transport: Transport | undefined;
+    const ingest = createIngest({
+      uplink,
+      downlink,
+      maxPayload: config.MAX_PAYLOAD,
+      discovery: config.DISCOVERY,
+      presence,
+      writer,
+      metrics,
+      log,
+      reply: (topic, payload) => void transport?.publish(topic, payload, 0).catch(() => {}),
+      stored,
+    });
+
+    let brokerPort: number | undefined;
+    if (config.MQTT_URL) {
+      transport = await startExternalClient({
+        url: config.MQTT_URL,
+        username: config.MQTT_USERNAME,
+        password: config.MQTT_PASSWORD,
+        clientId: config.MQTT_CLIENT_ID,
+        uplink,
+        discovery: config.DISCOVERY,
+        serials: config.DEVICES,
+        ingest,
+        log,
+      });
+    } else {
+      const broker = await startEmbeddedBroker({
+        port: config.BROKER_PORT,
+        username: config.BROKER_USERNAME,
+        password: config.BROKER_PASSWORD,
+        uplink,
+        downlink,
+        ingest,
+        log,
+      });
+      brokerPort = broker.port;
+      transport = broker;
+    }
+    const mqtt = transport;
+    stops.push({ name: 'mqtt', stop: () => mqtt.stop() });
+
+    const { token, created, file } = loadAdminToken(config.ADMIN_TOKEN, config.DATA_DIR);
+    if (created) {
+      // Shown once, on the terminal that started the first run; never logged again.
+      process.stderr.write(`\nfacegate: generated an admin token (kept in ${file}):\n\n  ${token}\n\n`);
+    }
+    const commands = createCommands({ transport, downlink, presence, writer, metrics, log, rate: config.COMMAND_RATE });
+    const app = createApp({
+      adminToken: token,
+      bodyLimit: config.BODY_LIMIT,
+      commands,
+      presence,
+      reads,
+      log,
+      defaultDevice: config.DEFAULT_DEVICE,
+      ready: () => mqtt.connected() && writer.backlog < 10_000,
+    });
+    const server = await listen(app.fetch, config.PORT, config.HOST);
+    stops.push({ name: 'http', stop: () => closeServer(server) });
+    const httpPort = (server.address() as AddressInfo).port;
+    log.info({ port: httpPort, broker: config.MQTT_URL ? 'external' : 'embedded' }, 'facegate started');
+    running = { httpPort, brokerPort, adminToken: token };
+    return running;
+  }
+
+  function stored(events: StoredEvent[]) {
+    for (const listener of listeners) listener(events);
+  }
+
+  async function stop(): Promise<void> {
+    while (stops.length > 0) {
+      const { name, stop } = stops.pop()!;
+      try {
+        await stop();
+      } catch (err) {
+        log.error({ part: name, err: (err as Error).message }, 'stop failed');
+      }
+    }
+    log.info('facegate stopped');
+  }
+
+  return {
+    start,
+    stop,
+    metrics,
+    /** Subscribe to events as they are committed. */
+    onStored(listener: (events: StoredEvent[]) => void) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+}
+
+export type Facegate = ReturnType<typeof createFacegate>;
+
+function listen(fetch: (req: Request) => Response | Promise<Response>, port: number, hostname: string): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, port, hostname }, () => resolve(server));
+    server.once('error', reject);
+  });
+}
+
+function closeServer(server: ServerType): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    // Idle keep-alive connections would otherwise hold close() open.
+    if ('closeIdleConnections' in server) server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,82 @@
+import type { Job } from './store/jobs.ts';
+
+export interface PresenceOptions {
+  timeoutMs: number;
+  /** Terminals as stored at start. */
+  initial: { sn: string; online: boolean; lastSeenAt: number | null }[];
+  /** Persists a change; presence never waits for it. */
+  write: (job: Job) => void;
+  now?: () => number;
+  /** How often silent terminals are looked for, and last-seen times written. */
+  sweepMs?: number;
+}
+
+interface State {
+  online: boolean;
+  lastSeenAt: number | null;
+  dirty: boolean;
+}
+
+/**
+ * Which terminals are online. Last-seen times live in memory and reach the
+ * database in one batch per sweep: 10,000 heartbeating terminals cost one
+ * small transaction a second, not 10,000.
+ */
+export function createPresence({ timeoutMs, initial, write, now = Date.now, sweepMs = 1000 }: PresenceOptions) {
+  const states = new Map<string, State>();
+  for (const t of initial) states.set(t.sn, { online: t.online, lastSeenAt: t.lastSeenAt, dirty: false });
+
+  function touch(sn: string, at = now()): void {
+    let state = states.get(sn);
+    if (!state) {
+      state = { online: false, lastSeenAt: null, dirty: false };
+      states.set(sn, state);
+    }
+    state.lastSeenAt = at;
+    if (state.online) {
+      state.dirty = true;
+      return;
+    }
+    state.online = true;
+    write({ kind: 'presence', sn, online: true, at, lastSeenAt: at });
+  }
+
+  function sweep(): void {
+    const t = now();
+    const seen: [string, number][] = [];
+    for (const [sn, state] of states) {
+      if (state.dirty && state.lastSeenAt !== null) seen.push([sn, state.lastSeenAt]);
+      state.dirty = false;
+      if (state.online && (state.lastSeenAt === null || t - state.lastSeenAt > timeoutMs)) {
+        state.online = false;
+        write({ kind: 'presence', sn, online: false, at: t, lastSeenAt: state.lastSeenAt });
+      }
+    }
+    if (seen.length > 0) write({ kind: 'seen', lastSeen: seen });
+  }
+
+  const timer = setInterval(sweep, sweepMs);
+  timer.unref();
+
+  return {
+    touch,
+    /** A terminal the bridge has seen or was told about in DEVICES. */
+    knows: (sn: string) => states.has(sn),
+    register(sn: string) {
+      if (!states.has(sn)) states.set(sn, { online: false, lastSeenAt: null, dirty: false });
+    },
+    isOnline: (sn: string) => states.get(sn)?.online ?? false,
+    lastSeen: (sn: string) => states.get(sn)?.lastSeenAt ?? null,
+    serials: () => [...states.keys()],
+    onlineCount: () => [...states.values()].filter((s) => s.online).length,
+    /** Stops the sweep and writes the last-seen times still in memory. */
+    stop() {
+      clearInterval(timer);
+      const seen: [string, number][] = [];
+      for (const [sn, state] of states) if (state.dirty && state.lastSeenAt !== null) seen.push([sn, state.lastSeenAt]);
+      if (seen.length > 0) write({ kind: 'seen', lastSeen: seen });
+    },
+  };
+}
+
+export type Presence = ReturnType<typeof createPresence>;

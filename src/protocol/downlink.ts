@@ -1,0 +1,6 @@
+import { localTimestamp } from '../units.ts';
+
+/** The answer to a heartbeat: the bridge's local time (TZ), as terminals write theirs. */
+export function heartD(now: Date): string {
+  return JSON.stringify({ cmd: 'heartD', time: localTimestamp(now) });
+}

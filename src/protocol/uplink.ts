@@ -1,0 +1,82 @@
+import * as v from 'valibot';
+
+// The terminals' upstream messages (protocol.md). Schemas check types without
+// transforming anything: the bridge keeps and forwards what a terminal sent,
+// exactly as it sent it (SPEC §Webhooks: no type coercion).
+
+export const FaceRecordSchema = v.looseObject({
+  num: v.optional(v.union([v.string(), v.number()], 'num must be a string or a number')),
+  name: v.optional(v.string('name must be a string')),
+  liveImageBase64: v.optional(v.string('liveImageBase64 must be a string')),
+  verifiedCode: v.optional(v.number('verifiedCode must be a number')),
+  time: v.optional(v.string('time must be a string')),
+  personType: v.optional(v.union([v.string(), v.number()], 'personType must be a string or a number')),
+}, 'each record must be an object');
+export type FaceRecord = v.InferOutput<typeof FaceRecordSchema>;
+
+const Records = v.pipe(
+  v.array(FaceRecordSchema, 'data must be an array of records'),
+  v.minLength(1, 'data must hold at least one record'),
+);
+
+const RecordsMessage = v.looseObject({ cmd: v.string(), data: Records });
+
+const Envelope = v.looseObject({
+  cmd: v.pipe(v.string('cmd must be a string'), v.minLength(1, 'cmd must not be empty')),
+});
+
+export type Uplink =
+  | { cmd: 'heartU' }
+  | { cmd: 'verifiedRecordU' | 'strangerRecordU'; records: FaceRecord[] }
+  | { cmd: string; body: Record<string, unknown> };
+
+export const REJECT_REASONS = ['too_large', 'not_utf8', 'not_json', 'not_object', 'no_cmd', 'invalid_fields', 'unknown_device'] as const;
+export type RejectReason = (typeof REJECT_REASONS)[number];
+
+export type Decoded = { ok: true; msg: Uplink } | { ok: false; reason: RejectReason; detail: string };
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Bytes of an upLink message → a typed message, or the reason it is malformed. Never throws. */
+export function decodeUplink(payload: Uint8Array): Decoded {
+  let text: string;
+  try {
+    text = utf8.decode(payload);
+  } catch {
+    return { ok: false, reason: 'not_utf8', detail: 'payload is not valid UTF-8' };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, reason: 'not_json', detail: (err as Error).message.slice(0, 200) };
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return { ok: false, reason: 'not_object', detail: `payload is ${Array.isArray(value) ? 'an array' : typeof value}` };
+  }
+  const envelope = v.safeParse(Envelope, value);
+  if (!envelope.success) return { ok: false, reason: 'no_cmd', detail: envelope.issues[0].message };
+
+  const body = value as Record<string, unknown>;
+  const cmd = body.cmd as string;
+  if (cmd === 'heartU') return { ok: true, msg: { cmd } };
+  if (cmd === 'verifiedRecordU' || cmd === 'strangerRecordU') {
+    const parsed = v.safeParse(RecordsMessage, value);
+    if (!parsed.success) return { ok: false, reason: 'invalid_fields', detail: describe(parsed.issues[0]) };
+    // The input, not the parser's copy: it is exactly what the terminal sent.
+    return { ok: true, msg: { cmd, records: body.data as FaceRecord[] } };
+  }
+  return { ok: true, msg: { cmd, body } };
+}
+
+function describe(issue: v.BaseIssue<unknown>): string {
+  const path = v.getDotPath(issue);
+  return path ? `${path}: ${issue.message}` : issue.message;
+}
+
+/** The cheap check for the heartbeat fast path: tiny payloads only, so a big record is never parsed twice. */
+export function isHeartbeat(payload: Uint8Array): boolean {
+  if (payload.length > 512) return false;
+  const decoded = decodeUplink(payload);
+  return decoded.ok && decoded.msg.cmd === 'heartU';
+}

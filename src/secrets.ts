@@ -1,0 +1,9 @@
+import { timingSafeEqual } from 'node:crypto';
+
+/** Compares a secret in constant time, so its length and content cannot be guessed from response times. */
+export function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  // timingSafeEqual needs equal lengths; comparing b with itself keeps the time the same.
+  return timingSafeEqual(a.length === b.length ? a : b, b) && a.length === b.length;
+}

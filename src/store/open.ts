@@ -1,0 +1,37 @@
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import * as schema from './schema.ts';
+
+export type Sync = 'full' | 'normal';
+
+const MIGRATIONS = fileURLToPath(new URL('../../drizzle', import.meta.url));
+
+export function databasePath(dataDir: string): string {
+  return join(dataDir, 'facegate.db');
+}
+
+/**
+ * One connection with the settings every connection needs. WAL lets the API
+ * read while the writer thread commits; `synchronous` decides what an
+ * acknowledged message survives (README §Guarantees): FULL syncs the WAL on
+ * every commit (a power cut loses nothing acknowledged), NORMAL only at
+ * checkpoints (a process crash loses nothing, a power cut may).
+ */
+export function openDatabase(dataDir: string, sync: Sync) {
+  mkdirSync(dataDir, { recursive: true });
+  const sqlite = new Database(databasePath(dataDir));
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);
+  sqlite.pragma('busy_timeout = 5000');
+  return { sqlite, db: drizzle(sqlite, { schema }) };
+}
+
+export type Db = ReturnType<typeof openDatabase>['db'];
+
+export function migrateDatabase(db: Db): void {
+  migrate(db, { migrationsFolder: MIGRATIONS });
+}

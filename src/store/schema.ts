@@ -1,0 +1,70 @@
+import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+
+// Times are unix milliseconds (UTC). Terminal-supplied values stay inside
+// `fields` exactly as the terminal sent them.
+
+export const terminals = sqliteTable('terminals', {
+  sn: text('sn').primaryKey(),
+  /** Listed in DEVICES: subscribed even before it was ever seen. */
+  registered: integer('registered', { mode: 'boolean' }).notNull().default(false),
+  firstSeenAt: integer('first_seen_at'),
+  lastSeenAt: integer('last_seen_at'),
+  online: integer('online', { mode: 'boolean' }).notNull().default(false),
+});
+
+export const events = sqliteTable(
+  'events',
+  {
+    /** Arrival order; the cursor of lists and of the live stream. */
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    /** `evt_…`, derived from the record's content for face records so a retransmission maps to the same id. */
+    id: text('id').notNull().unique(),
+    type: text('type').notNull(),
+    deviceSn: text('device_sn').notNull(),
+    receivedAt: integer('received_at').notNull(),
+    /** The record (or message) as sent, minus its image. */
+    fields: text('fields').notNull(),
+    hasImage: integer('has_image', { mode: 'boolean' }).notNull(),
+  },
+  (t) => [
+    index('events_type_seq').on(t.type, t.seq),
+    index('events_device_seq').on(t.deviceSn, t.seq),
+    index('events_received_at').on(t.receivedAt),
+  ],
+);
+
+/** Face images apart from events: lists never read them, retention deletes them first. */
+export const images = sqliteTable('images', {
+  eventSeq: integer('event_seq').primaryKey(),
+  base64: text('base64').notNull(),
+});
+
+export const commands = sqliteTable(
+  'commands',
+  {
+    id: text('id').primaryKey(),
+    deviceSn: text('device_sn').notNull(),
+    body: text('body').notNull(),
+    /** `published` once the broker acknowledged it, `failed` when it could not be delivered to the broker. */
+    status: text('status', { enum: ['published', 'failed'] }).notNull(),
+    error: text('error'),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('commands_device_created').on(t.deviceSn, t.createdAt)],
+);
+
+/** Malformed upLink messages, kept (truncated) so an installer can see what a terminal really sends. */
+export const rejects = sqliteTable(
+  'rejects',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    receivedAt: integer('received_at').notNull(),
+    topic: text('topic').notNull(),
+    deviceSn: text('device_sn'),
+    reason: text('reason').notNull(),
+    detail: text('detail').notNull(),
+    size: integer('size').notNull(),
+    sample: text('sample').notNull(),
+  },
+  (t) => [index('rejects_received_at').on(t.receivedAt)],
+);

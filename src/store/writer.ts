@@ -1,0 +1,113 @@
+import { Worker } from 'node:worker_threads';
+import type { Job, JobResult } from './jobs.ts';
+import type { FromWriter, ToWriter, WriterOptions } from './writer-thread.ts';
+
+export interface Writer {
+  /** Resolves once the job is committed to disk together with whatever else was waiting (group commit). */
+  write(job: Job): Promise<JobResult>;
+  /** Jobs waiting or being committed. */
+  readonly backlog: number;
+  stop(): Promise<void>;
+}
+
+interface Pending {
+  job: Job;
+  resolve: (result: JobResult) => void;
+  reject: (err: Error) => void;
+}
+
+// One batch is committed at a time; everything that arrives meanwhile forms
+// the next batch. Under load batches grow by themselves, so the commit rate
+// (bounded by the disk's fsync rate) stops limiting the message rate.
+const MAX_BATCH = 1000;
+
+export async function startWriter(options: WriterOptions, onFatal: (err: Error) => void): Promise<Writer> {
+  const worker = spawn(new URL('./writer-thread.ts', import.meta.url), options);
+  let queue: Pending[] = [];
+  let inFlight: { id: number; items: Pending[] } | undefined;
+  let nextBatch = 1;
+  let scheduled = false;
+  let dead: Error | undefined;
+  let drained: (() => void) | undefined;
+
+  await new Promise<void>((resolve, reject) => {
+    const onMessage = (message: FromWriter) => {
+      worker.off('message', onMessage);
+      if ('ready' in message) resolve();
+      else reject(new Error(`database: ${'fatal' in message ? message.fatal : 'unexpected message'}`));
+    };
+    worker.on('message', onMessage);
+    worker.once('error', reject);
+  });
+
+  worker.on('message', (message: FromWriter) => {
+    if (!('batch' in message) || !inFlight || message.batch !== inFlight.id) return;
+    const { items } = inFlight;
+    inFlight = undefined;
+    if ('results' in message) items.forEach((item, i) => item.resolve(message.results[i]));
+    else items.forEach((item) => item.reject(new Error(`database write failed: ${message.error}`)));
+    flush();
+  });
+  const die = (err: Error) => {
+    if (dead) return;
+    dead = err;
+    for (const item of [...(inFlight?.items ?? []), ...queue]) item.reject(err);
+    queue = [];
+    inFlight = undefined;
+    drained?.();
+    onFatal(err);
+  };
+  worker.on('error', die);
+  worker.on('exit', (code) => die(new Error(`database writer exited with code ${code}`)));
+
+  function flush() {
+    scheduled = false;
+    if (inFlight || dead) return;
+    if (queue.length === 0) {
+      drained?.();
+      return;
+    }
+    const items = queue.length <= MAX_BATCH ? queue : queue.slice(0, MAX_BATCH);
+    queue = queue.length <= MAX_BATCH ? [] : queue.slice(MAX_BATCH);
+    inFlight = { id: nextBatch++, items };
+    const transfer = items.flatMap(({ job }) => ('payload' in job ? [job.payload.buffer as ArrayBuffer] : []));
+    worker.postMessage({ batch: inFlight.id, jobs: items.map((item) => item.job) } satisfies ToWriter, transfer);
+  }
+
+  return {
+    write(job) {
+      if (dead) return Promise.reject(dead);
+      // Copy the payload out of the socket's buffer into one the writer thread can own.
+      if ('payload' in job) job = { ...job, payload: new Uint8Array(job.payload) };
+      return new Promise<JobResult>((resolve, reject) => {
+        queue.push({ job, resolve, reject });
+        if (!inFlight && !scheduled) {
+          // Wait for the rest of this turn of the event loop: messages parsed
+          // from the same socket read join the same commit.
+          scheduled = true;
+          setImmediate(flush);
+        }
+      });
+    },
+    get backlog() {
+      return queue.length + (inFlight?.items.length ?? 0);
+    },
+    async stop() {
+      if (!dead && (queue.length > 0 || inFlight)) await new Promise<void>((resolve) => (drained = resolve));
+      worker.removeAllListeners('exit');
+      if (dead) return;
+      dead = new Error('database writer stopped');
+      const exited = new Promise((resolve) => worker.once('exit', resolve));
+      worker.postMessage({ close: true } satisfies ToWriter);
+      await exited;
+    },
+  };
+}
+
+/** Starts a worker from a TypeScript file when running from source, from JavaScript when built. */
+function spawn(url: URL, workerData: unknown): Worker {
+  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData });
+  // Worker threads do not inherit tsx's loader; register it before importing the entry.
+  const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`;
+  return new Worker(bootstrap, { eval: true, workerData });
+}

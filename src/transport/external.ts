@@ -1,0 +1,130 @@
+import type { Socket } from 'node:net';
+import mqtt, { type MqttClient } from 'mqtt';
+import type { Done } from '../ingest.ts';
+import type { Logger } from '../log.ts';
+import type { TopicTemplate } from '../protocol/topics.ts';
+import { BrokerUnavailable, PUBLISH_ACK_TIMEOUT_MS, type Transport } from './transport.ts';
+
+export interface ExternalOptions {
+  url: string;
+  username?: string;
+  password?: string;
+  clientId: string;
+  uplink: TopicTemplate;
+  /** Subscribe to every terminal's upLink (DISCOVERY), or only to these serials'. */
+  discovery: boolean;
+  serials: string[];
+  ingest: (topic: string, payload: Uint8Array, done: Done) => void;
+  log: Logger;
+  /** Reconnect backoff: the first delay and the ceiling. */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+/**
+ * A client of the site's broker with a persistent session: while the bridge is
+ * down the broker keeps its QoS 1 messages, and a message is acknowledged only
+ * after its commit, so a crash between receipt and commit loses nothing.
+ */
+export function startExternalClient(options: ExternalOptions): Promise<Transport> {
+  const { uplink, log } = options;
+  const backoff = options.backoff ?? { initialMs: 500, maxMs: 30_000 };
+  let failures = 0;
+  const filters = options.discovery ? [uplink.wildcard] : options.serials.map(uplink.topicOf);
+
+  const client: MqttClient = mqtt.connect(options.url, {
+    clientId: options.clientId,
+    username: options.username,
+    password: options.password,
+    // MQTT 5 for No Local: the bridge must not receive its own downLink
+    // publishes back through a wildcard subscription.
+    protocolVersion: 5,
+    clean: false,
+    // An MQTT 5 session ends with the connection unless it is given a lifetime.
+    properties: { sessionExpiryInterval: 7 * 24 * 3600 },
+    keepalive: 30,
+    connectTimeout: 10_000,
+    reconnectPeriod: backoff.initialMs,
+    // Never send a stale command after a reconnect: fail it now instead.
+    queueQoSZero: false,
+    resubscribe: false,
+  });
+  // MQTT.js sends the PUBACK when this calls back, and handles the next packet
+  // (pings included) only then: so it hands the message over and waits for
+  // the commit, nothing more.
+  client.handleMessage = (packet, callback) => {
+    options.ingest(packet.topic, packet.payload as Buffer, (err) => {
+      if (!err) return callback();
+      // Not acknowledged: drop the connection so the broker sends it again on reconnect.
+      callback(err);
+      client.stream?.destroy();
+    });
+  };
+
+  client.on('connect', (connack) => {
+    failures = 0;
+    client.options.reconnectPeriod = backoff.initialMs;
+    (client.stream as Socket).setNoDelay?.(true);
+    log.info({ url: redact(options.url), sessionPresent: connack.sessionPresent }, 'connected to MQTT broker');
+    // Subscribing again on every connect is harmless and covers a broker that
+    // lost the session (or a changed DEVICES list).
+    if (filters.length === 0) return;
+    client.subscribe(filters, { qos: 1, nl: true }, (err) => {
+      if (err) log.error({ err: err.message }, 'subscription failed');
+    });
+  });
+  client.on('close', () => {
+    // Exponential backoff with full jitter, so a site's bridges do not all return at once.
+    failures += 1;
+    const ceiling = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(failures, 16));
+    client.options.reconnectPeriod = Math.max(backoff.initialMs, Math.round(Math.random() * ceiling));
+  });
+  client.on('offline', () => log.warn({ url: redact(options.url) }, 'MQTT broker unreachable; reconnecting'));
+  client.on('error', (err) => log.warn({ err: err.message }, 'MQTT client error'));
+
+  const transport: Transport = {
+    connected: () => client.connected,
+    publish(topic, payload, qos) {
+      if (!client.connected) return Promise.reject(new BrokerUnavailable('not connected to the MQTT broker'));
+      if (qos === 0) {
+        client.publish(topic, payload, { qos: 0 });
+        return Promise.resolve();
+      }
+      return new Promise((resolve, reject) => {
+        const onAck = (err?: Error) => {
+          clearTimeout(timer);
+          err ? reject(new BrokerUnavailable(err.message)) : resolve();
+        };
+        const timer = setTimeout(() => {
+          // Take it out of MQTT.js's store too, or it would be resent after a reconnect.
+          const entry = Object.entries(client.outgoing).find(([, value]) => value.cb === onAck);
+          if (entry) client.removeOutgoingMessage(Number(entry[0]));
+          reject(new BrokerUnavailable(`the broker did not acknowledge within ${PUBLISH_ACK_TIMEOUT_MS / 1000} s`));
+        }, PUBLISH_ACK_TIMEOUT_MS);
+        client.publish(topic, payload, { qos: 1 }, onAck);
+      });
+    },
+    async stop() {
+      // A clean DISCONNECT when the broker answers; otherwise do not wait for it.
+      const ended = client.endAsync();
+      const timeout = new Promise((resolve) => setTimeout(resolve, 2000).unref());
+      if ((await Promise.race([ended.then(() => true), timeout])) !== true) await client.endAsync(true);
+    },
+  };
+
+  // Resolve at the first connection, or go on without one: the bridge must
+  // start (and answer its API) while the broker is still down.
+  return new Promise((resolve) => {
+    const ready = () => {
+      clearTimeout(timer);
+      resolve(transport);
+    };
+    const timer = setTimeout(ready, 5000);
+    client.once('connect', ready);
+  });
+}
+
+function redact(url: string): string {
+  const parsed = new URL(url);
+  if (parsed.password) parsed.password = '***';
+  return parsed.toString();
+}

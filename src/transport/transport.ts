@@ -1,0 +1,14 @@
+/** What the rest of the bridge needs from either transport; nothing above it knows which one runs. */
+export interface Transport {
+  /** QoS 1 resolves on the broker's acknowledgement; rejects with BrokerUnavailable when it cannot be had. */
+  publish(topic: string, payload: string, qos: 0 | 1): Promise<void>;
+  /** Connected to the broker (external), or listening (embedded). */
+  connected(): boolean;
+  stop(): Promise<void>;
+}
+
+/** A downLink publish that did not reach the broker; never retried later (a door command must not fire late). */
+export class BrokerUnavailable extends Error {}
+
+/** SPEC §HTTP API: a command the broker has not acknowledged within this time is reported as failed. */
+export const PUBLISH_ACK_TIMEOUT_MS = 5000;
