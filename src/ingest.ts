@@ -54,7 +54,10 @@ export function createIngest(deps: IngestDeps) {
 
   return function ingest(topic: string, payload: Uint8Array, done: Done): void {
     const sn = uplink.serialOf(topic);
-    if (sn === undefined) return done();
+    if (sn === undefined) {
+      metrics.ignored.inc();
+      return done();
+    }
     const receivedAt = Date.now();
     if (!deps.discovery && !presence.knows(sn)) {
       return persist({ kind: 'reject', sn, topic, reason: 'unknown_device', detail: `${sn} is not in DEVICES and DISCOVERY is off`, payload, size: payload.length, receivedAt }, done);

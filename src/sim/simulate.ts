@@ -1,3 +1,351 @@
-export async function runSimulator(_args: string[]): Promise<void> {
-  throw new Error('not yet');
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { topicTemplate } from '../protocol/topics.ts';
+import { localTimestamp } from '../units.ts';
+import { loadFixtures, stampJpeg } from './fixtures.ts';
+import { PEOPLE, heartU, reply, strangerRecord, strangerRecordU, verifiedRecord, verifiedRecordU } from './records.ts';
+import { startTerminal, type Downlink, type Terminal } from './terminal.ts';
+
+// `facegate simulate`: a few terminals doing what real ones do, so the whole
+// flow (heartbeats, records with images, commands and their replies) can be
+// watched against a running bridge without any hardware.
+
+const HELP: [flag: string, text: string][] = [
+  ['--url URL', 'broker to connect to (default mqtt://127.0.0.1:1883)'],
+  ['--terminals N', 'simulated terminals, one connection each (default 3)'],
+  ['--prefix TEXT', 'serial prefix: SIM gives SIM0001, SIM0002… (default SIM)'],
+  ['--heartbeat S', 'seconds between heartbeats of a terminal (default 10)'],
+  ['--records-every S', 'seconds between face records of a terminal; 0 = none (default 5)'],
+  ['--stranger-ratio R', 'share of records that are strangers (default 0.2)'],
+  ['--rejected-ratio R', 'share of records refused, verifiedCode 1 (default 0.1)'],
+  ['--count N', 'stop after N records in all, once acknowledged (default: run until Ctrl-C)'],
+  ['--qos 0|1', 'QoS of what the terminals publish (default 1)'],
+  ['--username U, --password P', 'credentials for the broker'],
+  ['--uplink T, --downlink T', 'topic templates, {sn} marks the serial (default UPLINK_TOPIC/DOWNLINK_TOPIC or fungxi_{sn}_upLink / fungxi_{sn}_downLink)'],
+  ['--quiet', 'print only connection changes, failures and the summary'],
+  ['--help', 'this text'],
+];
+
+export interface SimulatorOptions {
+  url: string;
+  terminals: number;
+  prefix: string;
+  heartbeatMs: number;
+  recordsMs: number;
+  strangerRatio: number;
+  rejectedRatio: number;
+  count: number | undefined;
+  qos: 0 | 1;
+  username: string | undefined;
+  password: string | undefined;
+  uplink: string;
+  downlink: string;
+  quiet: boolean;
+}
+
+export class UsageError extends Error {}
+
+export function usage(): string {
+  const width = Math.max(...HELP.map(([flag]) => flag.length)) + 2;
+  return ['Usage: facegate simulate [options]', '', ...HELP.map(([flag, text]) => `  ${flag.padEnd(width)}${text}`)].join('\n');
+}
+
+/** Command-line arguments → options, or undefined for --help; a UsageError names the bad option. */
+export function parseOptions(args: string[], env: Record<string, string | undefined> = {}): SimulatorOptions | undefined {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        url: { type: 'string', default: 'mqtt://127.0.0.1:1883' },
+        terminals: { type: 'string', default: '3' },
+        prefix: { type: 'string', default: 'SIM' },
+        heartbeat: { type: 'string', default: '10' },
+        'records-every': { type: 'string', default: '5' },
+        'stranger-ratio': { type: 'string', default: '0.2' },
+        'rejected-ratio': { type: 'string', default: '0.1' },
+        count: { type: 'string' },
+        qos: { type: 'string', default: '1' },
+        username: { type: 'string' },
+        password: { type: 'string' },
+        uplink: { type: 'string', default: env.UPLINK_TOPIC || 'fungxi_{sn}_upLink' },
+        downlink: { type: 'string', default: env.DOWNLINK_TOPIC || 'fungxi_{sn}_downLink' },
+        quiet: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return undefined;
+
+  if (!URL.canParse(values.url) || !/^(mqtt|mqtts|ws|wss|tcp):$/.test(new URL(values.url).protocol)) {
+    throw new UsageError(`--url ${values.url}: expected an mqtt://, mqtts://, ws:// or wss:// URL`);
+  }
+  if (!/^[^/+#\s]+$/.test(values.prefix)) throw new UsageError(`--prefix ${values.prefix}: expected text without / + # or spaces`);
+  for (const name of ['uplink', 'downlink'] as const) {
+    const t = values[name];
+    if (t.split('{sn}').length !== 2 || /[+#]/.test(t)) throw new UsageError(`--${name} ${t}: expected a topic holding {sn} exactly once and no + or #`);
+  }
+  const strangerRatio = number(values['stranger-ratio'], 'stranger-ratio', 0, 1);
+  const rejectedRatio = number(values['rejected-ratio'], 'rejected-ratio', 0, 1);
+  if (strangerRatio + rejectedRatio > 1) throw new UsageError('--stranger-ratio and --rejected-ratio add up to more than 1');
+  if (values.qos !== '0' && values.qos !== '1') throw new UsageError(`--qos ${values.qos}: expected 0 or 1`);
+
+  return {
+    url: values.url,
+    terminals: whole(values.terminals, 'terminals', 1, 9999),
+    prefix: values.prefix,
+    heartbeatMs: number(values.heartbeat, 'heartbeat', 0.1, 86_400) * 1000,
+    recordsMs: number(values['records-every'], 'records-every', 0, 86_400) * 1000,
+    strangerRatio,
+    rejectedRatio,
+    count: values.count === undefined ? undefined : whole(values.count, 'count', 1, Number.MAX_SAFE_INTEGER),
+    qos: values.qos === '0' ? 0 : 1,
+    username: values.username,
+    password: values.password,
+    uplink: values.uplink,
+    downlink: values.downlink,
+    quiet: values.quiet,
+  };
+}
+
+function number(text: string, name: string, min: number, max: number): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n < min || n > max) throw new UsageError(`--${name} ${text}: expected a number from ${min} to ${max}`);
+  return n;
+}
+
+function whole(text: string, name: string, min: number, max: number): number {
+  const n = number(text, name, min, max);
+  if (!Number.isInteger(n)) throw new UsageError(`--${name} ${text}: expected a whole number from ${min} to ${max}`);
+  return n;
+}
+
+export interface Summary {
+  seconds: number;
+  verified: number;
+  rejected: number;
+  strangers: number;
+  heartbeats: number;
+  heartD: number;
+  roundTripsMs: number[];
+  commands: number;
+  failures: number;
+}
+
+export interface Simulation {
+  /** Resolves once every terminal is stopped: after --count records were acknowledged, or after stop(). */
+  readonly finished: Promise<Summary>;
+  stop(): void;
+}
+
+/** Starts the terminals; rejects (with the started ones stopped) when one cannot connect. */
+export async function simulate(options: SimulatorOptions, images: Buffer[], print: (line: string) => void): Promise<Simulation> {
+  const uplink = topicTemplate(options.uplink);
+  const downlink = topicTemplate(options.downlink);
+  const say = options.quiet ? () => {} : print;
+  const serials = Array.from({ length: options.terminals }, (_, i) => `${options.prefix}${String(i + 1).padStart(4, '0')}`);
+  // In the label stamped into each image, so no two captures, even across runs, have the same bytes.
+  const run = randomBytes(4).toString('hex');
+  const summary: Summary = { seconds: 0, verified: 0, rejected: 0, strangers: 0, heartbeats: 0, heartD: 0, roundTripsMs: [], commands: 0, failures: 0 };
+  const startedAt = performance.now();
+
+  const started = await Promise.allSettled(
+    serials.map((sn) =>
+      startTerminal({
+        url: options.url,
+        sn,
+        uplink,
+        downlink,
+        qos: options.qos,
+        username: options.username,
+        password: options.password,
+        onStatus: (status) => print(`${sn} ${status}`),
+      }),
+    ),
+  );
+  const terminals = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(terminals.map((t) => t.stop(0)));
+    throw failed.reason;
+  }
+  print(`${terminals.length} terminal${terminals.length === 1 ? '' : 's'} connected to ${options.url}: ${serials[0]}${serials.length > 1 ? `…${serials.at(-1)}` : ''} (upLink ${uplink.topicOf(serials[0])})`);
+
+  const timers: NodeJS.Timeout[] = [];
+  const pendingRecords = new Set<Promise<unknown>>();
+  let issued = 0;
+  let stopping = false;
+  let finish!: (summary: Summary) => void;
+  const finished = new Promise<Summary>((resolve) => (finish = resolve));
+
+  async function stop() {
+    if (stopping) return;
+    stopping = true;
+    for (const timer of timers) clearTimeout(timer);
+    await Promise.all(terminals.map((t) => t.stop()));
+    summary.seconds = (performance.now() - startedAt) / 1000;
+    finish(summary);
+  }
+
+  function send(terminal: Terminal, message: object, what: string, onAck: () => void): Promise<void> {
+    return terminal.send(message).then(onAck, (err: Error) => {
+      summary.failures++;
+      print(`${terminal.sn} ✗ ${what} not sent: ${err.message}`);
+    });
+  }
+
+  terminals.forEach((terminal, index) => {
+    const sn = terminal.sn;
+    const heartbeatsInFlight: number[] = [];
+    let seq = 0;
+
+    const beat = () => {
+      heartbeatsInFlight.push(performance.now());
+      say(`${sn} → heartU`);
+      void send(terminal, heartU(), 'heartU', () => summary.heartbeats++);
+    };
+
+    const record = () => {
+      if (stopping || (options.count !== undefined && issued >= options.count)) return;
+      issued++;
+      const jpeg = images[Math.floor(Math.random() * images.length)];
+      const image = stampJpeg(jpeg, `facegate simulate ${run} ${sn} #${++seq}`).toString('base64');
+      const size = `(${Math.round(jpeg.length / 1024)} KB)`;
+      const now = new Date();
+      const r = Math.random();
+      let sent: Promise<void>;
+      if (r < options.strangerRatio) {
+        say(`${sn} → strangerRecordU ${size}`);
+        sent = send(terminal, strangerRecordU([strangerRecord(image, now)]), 'strangerRecordU', () => summary.strangers++);
+      } else {
+        const refused = r < options.strangerRatio + options.rejectedRatio;
+        const person = PEOPLE[Math.floor(Math.random() * PEOPLE.length)];
+        say(`${sn} → verifiedRecordU ${person.name}${refused ? ', refused (verifiedCode 1)' : ''} ${size}`);
+        sent = send(terminal, verifiedRecordU([verifiedRecord(person, image, now, refused ? 1 : 0)]), 'verifiedRecordU', () =>
+          refused ? summary.rejected++ : summary.verified++,
+        );
+      }
+      pendingRecords.add(sent);
+      void sent.finally(() => pendingRecords.delete(sent));
+      if (options.count !== undefined && issued === options.count) {
+        void Promise.allSettled(pendingRecords).then(stop);
+      }
+    };
+
+    terminal.onMessage((message) => {
+      if (message.cmd === 'heartD') {
+        summary.heartD++;
+        // heartD carries no reference to its heartU: pair it with the oldest one
+        // still waiting, forgetting those whose answer was lost (heartD is QoS 0).
+        while (heartbeatsInFlight.length > 0 && message.receivedAt - heartbeatsInFlight[0] > Math.max(options.heartbeatMs, 5000)) heartbeatsInFlight.shift();
+        const sentAt = heartbeatsInFlight.shift();
+        const rtt = sentAt === undefined ? undefined : message.receivedAt - sentAt;
+        if (rtt !== undefined) summary.roundTripsMs.push(rtt);
+        say(`${sn} ← heartD ${String(message.body?.time ?? '')}${rtt === undefined ? '' : ` (${rtt.toFixed(1)} ms)`}`);
+        return;
+      }
+      if (message.cmd === undefined || message.body === undefined) {
+        print(`${sn} ← ${message.size} bytes that are not a JSON command: ignored`);
+        return;
+      }
+      say(`${sn} ← ${message.cmd} ${brief(message.body, message.size)}`.trimEnd());
+      if (stopping) return;
+      const answer = reply(message.cmd, sn);
+      say(`${sn} → ${answer.cmd} code ${answer.code}`);
+      void send(terminal, answer, answer.cmd, () => summary.commands++);
+    });
+
+    beat();
+    timers.push(setInterval(beat, options.heartbeatMs));
+    if (options.recordsMs > 0) {
+      // Spread the terminals over the interval rather than firing all at once.
+      const offset = (options.recordsMs * index) / terminals.length;
+      timers.push(
+        setTimeout(() => {
+          record();
+          timers.push(setInterval(record, options.recordsMs));
+        }, offset),
+      );
+    }
+  });
+
+  return { finished, stop: () => void stop() };
+}
+
+/** The fields of a command other than cmd, short: a photo in an enrolment command is shown as its length. */
+function brief(body: Record<string, unknown>, size: number): string {
+  const fields = Object.entries(body)
+    .filter(([key]) => key !== 'cmd')
+    .map(([key, value]) => {
+      const text = JSON.stringify(value) ?? String(value);
+      return `${key}=${text.length > 40 ? `<${text.length} chars>` : text}`;
+    });
+  const line = fields.join(' ');
+  const shown = line.length > 120 ? `${line.slice(0, 117)}...` : line;
+  return size > 1024 ? `${shown} (${Math.round(size / 1024)} KB)` : shown;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+export function formatSummary(s: Summary): string {
+  const records = s.verified + s.rejected + s.strangers;
+  const sorted = [...s.roundTripsMs].sort((a, b) => a - b);
+  const rtt = sorted.length > 0 ? ` (round trip p50 ${percentile(sorted, 50).toFixed(1)} ms, p99 ${percentile(sorted, 99).toFixed(1)} ms)` : '';
+  return [
+    `stopped after ${s.seconds.toFixed(1)} s`,
+    `  records sent        ${records} (${s.verified} verified, ${s.rejected} refused, ${s.strangers} strangers)`,
+    `  heartbeats sent     ${s.heartbeats}`,
+    `  heartD received     ${s.heartD}${rtt}`,
+    `  commands answered   ${s.commands}`,
+    `  publish failures    ${s.failures}`,
+  ].join('\n');
+}
+
+export async function runSimulator(args: string[]): Promise<void> {
+  let options: SimulatorOptions | undefined;
+  try {
+    options = parseOptions(args, process.env);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    console.error(`facegate simulate: ${err.message} (try facegate simulate --help)`);
+    process.exitCode = 2;
+    return;
+  }
+  if (options === undefined) {
+    console.log(usage());
+    return;
+  }
+
+  const print = (line: string) => console.log(`${localTimestamp(new Date()).slice(11)} ${line}`);
+  let simulation: Simulation;
+  try {
+    const images = await loadFixtures();
+    simulation = await simulate(options, images, print);
+  } catch (err) {
+    console.error(`facegate simulate: ${(err as Error).message}`);
+    process.exitCode = 1;
+    return;
+  }
+
+  let signalled = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (signalled) process.exit(1);
+    signalled = true;
+    print(`${signal}: stopping (again to quit at once)`);
+    simulation.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const summary = await simulation.finished;
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  console.log(formatSummary(summary));
+  if (summary.failures > 0) process.exitCode = 1;
 }

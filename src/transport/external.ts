@@ -1,9 +1,14 @@
 import type { Socket } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
+import { generate } from 'mqtt-packet';
 import type { Done } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import { BrokerUnavailable, PUBLISH_ACK_TIMEOUT_MS, type Transport } from './transport.ts';
+
+/** Messages the broker may have in flight to the bridge at once (MQTT 5 Receive Maximum): the group-commit batch ceiling. */
+const RECEIVE_MAXIMUM = 1000;
+const DEFERRED = new Error('acknowledged after commit');
 
 export interface ExternalOptions {
   url: string;
@@ -40,7 +45,7 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
     protocolVersion: 5,
     clean: false,
     // An MQTT 5 session ends with the connection unless it is given a lifetime.
-    properties: { sessionExpiryInterval: 7 * 24 * 3600 },
+    properties: { sessionExpiryInterval: 7 * 24 * 3600, receiveMaximum: RECEIVE_MAXIMUM },
     keepalive: 30,
     connectTimeout: 10_000,
     reconnectPeriod: backoff.initialMs,
@@ -48,16 +53,22 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
     queueQoSZero: false,
     resubscribe: false,
   });
-  // MQTT.js sends the PUBACK when this calls back, and handles the next packet
-  // (pings included) only then: so it hands the message over and waits for
-  // the commit, nothing more.
+  // MQTT.js handles one packet at a time and sends the PUBACK when
+  // handleMessage calls back; waiting there for a commit would hold every
+  // later packet (heartbeats and pings included) behind the disk. So the
+  // callback is told "no PUBACK" at once, and the bridge sends the PUBACK
+  // itself once the message is committed, in arrival order [MQTT-4.6.0-2].
+  // The broker's in-flight window (Receive Maximum) bounds what waits.
+  const acks = createAckQueue(client);
   client.handleMessage = (packet, callback) => {
+    const slot = packet.qos > 0 ? acks.reserve(packet.messageId!) : undefined;
     options.ingest(packet.topic, packet.payload as Buffer, (err) => {
-      if (!err) return callback();
+      if (!slot) return;
       // Not acknowledged: drop the connection so the broker sends it again on reconnect.
-      callback(err);
-      client.stream?.destroy();
+      if (err) return acks.fail();
+      acks.settle(slot);
     });
+    callback(DEFERRED);
   };
 
   client.on('connect', (connack) => {
@@ -127,4 +138,32 @@ function redact(url: string): string {
   const parsed = new URL(url);
   if (parsed.password) parsed.password = '***';
   return parsed.toString();
+}
+
+/** PUBACKs for committed messages, sent on the connection they arrived on and in the order they arrived. */
+function createAckQueue(client: MqttClient) {
+  type Slot = { messageId: number; stream: MqttClient['stream']; ready: boolean };
+  let queue: Slot[] = [];
+  client.on('close', () => {
+    // Whatever was not acknowledged on the old connection, the broker sends again.
+    queue = [];
+  });
+  return {
+    reserve(messageId: number): Slot {
+      const slot = { messageId, stream: client.stream, ready: false };
+      queue.push(slot);
+      return slot;
+    },
+    settle(slot: Slot) {
+      slot.ready = true;
+      while (queue.length > 0 && queue[0].ready) {
+        const { messageId, stream } = queue.shift()!;
+        if (stream === client.stream && !stream.destroyed) stream.write(generate({ cmd: 'puback', messageId }, { protocolVersion: 5 }));
+      }
+    },
+    fail() {
+      queue = [];
+      client.stream?.destroy();
+    },
+  };
 }

@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import { localTimestamp, parseDuration, parseSize } from '../../src/units.ts';
+
+describe('parseDuration', () => {
+  it.each([
+    ['500ms', 500],
+    ['15s', 15_000],
+    ['2m', 120_000],
+    ['1h', 3_600_000],
+    ['1d', 86_400_000],
+    ['1.5s', 1_500],
+  ])('parses %s to %i ms', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it('reads a bare number as seconds', () => {
+    expect(parseDuration('90')).toBe(90_000);
+  });
+
+  it('ignores surrounding spaces and case', () => {
+    expect(parseDuration(' 15S ')).toBe(15_000);
+  });
+
+  it.each(['', 'soon', 's15', '-1s', '1,5s'])('throws on %j', (text) => {
+    expect(() => parseDuration(text)).toThrow(/not a duration/);
+  });
+
+  it('throws on an unknown unit instead of answering NaN', () => {
+    expect(() => parseDuration('15x')).toThrow(/not a duration/);
+  });
+});
+
+describe('parseSize', () => {
+  it.each([
+    ['512kb', 512 * 1024],
+    ['1mb', 1024 ** 2],
+    ['8mb', 8 * 1024 ** 2],
+    ['1gb', 1024 ** 3],
+    ['1.5kb', 1536],
+    ['10b', 10],
+  ])('parses %s to %i bytes', (text, bytes) => {
+    expect(parseSize(text)).toBe(bytes);
+  });
+
+  it('reads a bare number as bytes', () => {
+    expect(parseSize('100')).toBe(100);
+  });
+
+  it('ignores case', () => {
+    expect(parseSize('8MB')).toBe(8 * 1024 ** 2);
+  });
+
+  it.each(['', 'big', 'mb', '-1mb'])('throws on %j', (text) => {
+    expect(() => parseSize(text)).toThrow(/not a size/);
+  });
+
+  it('throws on an unknown unit instead of answering NaN', () => {
+    expect(() => parseSize('8zb')).toThrow(/not a size/);
+  });
+});
+
+describe('localTimestamp', () => {
+  it('writes local time as YYYY-MM-DD HH:mm:ss', () => {
+    expect(localTimestamp(new Date(2026, 10, 22, 10, 0, 0))).toBe('2026-11-22 10:00:00');
+  });
+
+  it('zero-pads every field', () => {
+    expect(localTimestamp(new Date(2026, 0, 5, 3, 4, 5))).toBe('2026-01-05 03:04:05');
+  });
+
+  it('drops milliseconds', () => {
+    expect(localTimestamp(new Date(2026, 11, 31, 23, 59, 59, 999))).toBe('2026-12-31 23:59:59');
+  });
+});

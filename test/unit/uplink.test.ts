@@ -1,0 +1,164 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { decodeUplink, isHeartbeat } from '../../src/protocol/uplink.ts';
+
+const bytes = (text: string) => new TextEncoder().encode(text);
+const decode = (value: unknown) => decodeUplink(bytes(JSON.stringify(value)));
+
+const record = (over: Record<string, unknown> = {}) => ({
+  num: '1001',
+  name: 'Zhang San',
+  liveImageBase64: '/9j/4AAQSkZJRgABAQ',
+  verifiedCode: 0,
+  time: '2026-11-22 09:59:58',
+  personType: '1',
+  ...over,
+});
+
+describe('decodeUplink', () => {
+  describe('well-formed messages', () => {
+    it('decodes heartU to a bare heartbeat, ignoring other fields', () => {
+      expect(decode({ cmd: 'heartU', sn: '123', extra: [1] })).toEqual({ ok: true, msg: { cmd: 'heartU' } });
+    });
+
+    it('decodes verifiedRecordU with its record', () => {
+      expect(decode({ cmd: 'verifiedRecordU', data: [record()] })).toEqual({
+        ok: true,
+        msg: { cmd: 'verifiedRecordU', records: [record()] },
+      });
+    });
+
+    it('keeps every record of a batch, in order', () => {
+      const batch = [record({ num: '1' }), record({ num: '2', verifiedCode: 3 }), record({ num: '3' })];
+      const decoded = decode({ cmd: 'verifiedRecordU', data: batch });
+      expect(decoded).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: batch } });
+    });
+
+    it('decodes strangerRecordU records without a person id', () => {
+      const stranger = { liveImageBase64: '/9j/xyz', time: '2026-11-22 09:59:58' };
+      expect(decode({ cmd: 'strangerRecordU', data: [stranger] })).toEqual({
+        ok: true,
+        msg: { cmd: 'strangerRecordU', records: [stranger] },
+      });
+    });
+
+    it('accepts personType as the string "1" or the number 1', () => {
+      expect(decode({ cmd: 'verifiedRecordU', data: [record({ personType: '1' })] }).ok).toBe(true);
+      expect(decode({ cmd: 'verifiedRecordU', data: [record({ personType: 1 })] }).ok).toBe(true);
+    });
+
+    it('keeps the values as sent, with no type coercion', () => {
+      const sent = record({ num: 1001, personType: 1, temperature: 36.5 });
+      const decoded = decode({ cmd: 'verifiedRecordU', data: [sent] });
+      expect(decoded).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: [sent] } });
+    });
+
+    it('keeps an unknown cmd as a device message with its whole body', () => {
+      const body = { cmd: 'openDoorResultU', result: 0, detail: { door: 1 } };
+      expect(decode(body)).toEqual({ ok: true, msg: { cmd: 'openDoorResultU', body } });
+    });
+
+    it('does not check fields of an unknown cmd', () => {
+      const body = { cmd: 'somethingU', data: 'not an array' };
+      expect(decode(body)).toEqual({ ok: true, msg: { cmd: 'somethingU', body } });
+    });
+  });
+
+  describe('malformed messages', () => {
+    it('rejects invalid UTF-8 as not_utf8', () => {
+      const decoded = decodeUplink(Uint8Array.of(0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d));
+      expect(decoded).toMatchObject({ ok: false, reason: 'not_utf8' });
+    });
+
+    it.each(['', '{', '{"cmd":"heartU",}', 'heartU', "{'cmd':'heartU'}"])('rejects %j as not_json', (text) => {
+      expect(decodeUplink(bytes(text))).toMatchObject({ ok: false, reason: 'not_json' });
+    });
+
+    it.each(['42', '[{"cmd":"heartU"}]', 'null', '"heartU"', 'true'])('rejects %s as not_object', (text) => {
+      expect(decodeUplink(bytes(text))).toMatchObject({ ok: false, reason: 'not_object' });
+    });
+
+    it.each([
+      ['no cmd', {}],
+      ['an empty cmd', { cmd: '' }],
+      ['a numeric cmd', { cmd: 3 }],
+      ['a null cmd', { cmd: null }],
+      ['an object cmd', { cmd: { name: 'heartU' } }],
+    ])('rejects %s as no_cmd', (_label, value) => {
+      expect(decode(value)).toMatchObject({ ok: false, reason: 'no_cmd' });
+    });
+
+    it.each([
+      ['verifiedCode as a string', { cmd: 'verifiedRecordU', data: [record({ verifiedCode: '0' })] }, 'data.0.verifiedCode'],
+      ['data not an array', { cmd: 'verifiedRecordU', data: { 0: record() } }, 'data'],
+      ['data missing', { cmd: 'verifiedRecordU' }, 'data'],
+      ['empty data', { cmd: 'strangerRecordU', data: [] }, 'data'],
+      ['a record that is not an object', { cmd: 'verifiedRecordU', data: ['x'] }, 'data.0'],
+      ['a null record', { cmd: 'verifiedRecordU', data: [null] }, 'data.0'],
+      ['a bad second record', { cmd: 'verifiedRecordU', data: [record(), record({ name: 5 })] }, 'data.1.name'],
+      ['personType as a boolean', { cmd: 'verifiedRecordU', data: [record({ personType: true })] }, 'data.0.personType'],
+      ['an image that is not a string', { cmd: 'strangerRecordU', data: [{ liveImageBase64: 1 }] }, 'data.0.liveImageBase64'],
+    ])('rejects %s as invalid_fields naming the path', (_label, value, path) => {
+      const decoded = decode(value);
+      expect(decoded).toMatchObject({ ok: false, reason: 'invalid_fields' });
+      if (decoded.ok) return;
+      expect(decoded.detail.startsWith(`${path}:`)).toBe(true);
+    });
+
+    it('explains an empty data array', () => {
+      const decoded = decode({ cmd: 'verifiedRecordU', data: [] });
+      expect(decoded).toMatchObject({ ok: false, detail: expect.stringMatching(/at least one record/) });
+    });
+  });
+
+  describe('__proto__ in a payload', () => {
+    afterEach(() => {
+      delete (Object.prototype as Record<string, unknown>).polluted;
+    });
+
+    it('does not pollute Object.prototype from the top level', () => {
+      const decoded = decodeUplink(bytes('{"cmd":"replyU","__proto__":{"polluted":"yes"}}'));
+      expect(decoded.ok).toBe(true);
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    });
+
+    it('does not pollute Object.prototype from inside a record', () => {
+      const text = '{"cmd":"verifiedRecordU","__proto__":{"polluted":"yes"},"data":[{"__proto__":{"polluted":"yes"},"time":"t"}]}';
+      const decoded = decodeUplink(bytes(text));
+      expect(decoded.ok).toBe(true);
+      expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      expect(Object.prototype).not.toHaveProperty('polluted');
+    });
+  });
+
+  it('never throws, whatever the bytes', () => {
+    const samples = [Uint8Array.of(0), Uint8Array.of(0xc3), bytes('{"cmd":"verifiedRecordU","data":[[]]}'), bytes('1e999')];
+    for (const sample of samples) expect(decodeUplink(sample).ok).toBe(false);
+  });
+
+  it('accepts a Buffer', () => {
+    expect(decodeUplink(Buffer.from('{"cmd":"heartU"}'))).toEqual({ ok: true, msg: { cmd: 'heartU' } });
+  });
+});
+
+describe('isHeartbeat', () => {
+  it('is true for heartU', () => {
+    expect(isHeartbeat(bytes('{"cmd":"heartU"}'))).toBe(true);
+  });
+
+  it('is true for heartU with other fields', () => {
+    expect(isHeartbeat(bytes('{"cmd":"heartU","sn":"123456789","ip":"10.0.0.5"}'))).toBe(true);
+  });
+
+  it.each([
+    ['a record', JSON.stringify({ cmd: 'verifiedRecordU', data: [record()] })],
+    ['another cmd', '{"cmd":"heartD"}'],
+    ['garbage', 'not json'],
+    ['an empty payload', ''],
+  ])('is false for %s', (_label, text) => {
+    expect(isHeartbeat(bytes(text))).toBe(false);
+  });
+
+  it('leaves payloads over 512 bytes to the full path', () => {
+    expect(isHeartbeat(bytes(JSON.stringify({ cmd: 'heartU', pad: 'x'.repeat(600) })))).toBe(false);
+  });
+});
