@@ -38,13 +38,15 @@ async function runBridge() {
   const log = createLogger(config.LOG_LEVEL);
   const facegate = createFacegate(config, log, () => process.exit(1));
 
-  let stopping = false;
+  let stoppingSince = 0;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (stopping) {
+    if (stoppingSince) {
+      // Ctrl-C under npm reaches us twice (from the terminal and from npm): only a later one means "now".
+      if (Date.now() - stoppingSince < 1000) return;
       log.warn({ signal }, 'second signal: exiting at once');
       process.exit(1);
     }
-    stopping = true;
+    stoppingSince = Date.now();
     log.info({ signal }, 'stopping');
     facegate.stop().then(
       () => process.exit(0),

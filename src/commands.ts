@@ -1,5 +1,6 @@
 import * as v from 'valibot';
 import { randomId } from './events.ts';
+import { jsonObject } from './json-object.ts';
 import { ApiError } from './http/errors.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
@@ -10,9 +11,10 @@ import type { Writer } from './store/writer.ts';
 import { BrokerUnavailable, type Transport } from './transport/transport.ts';
 
 /** A command for a terminal: a JSON object with a non-empty string `cmd`; every other field goes along untouched. */
-export const CommandSchema = v.looseObject({
-  cmd: v.pipe(v.string('cmd must be a string'), v.nonEmpty('cmd must not be empty')),
-});
+export const CommandSchema = jsonObject(
+  { cmd: v.pipe(v.string('cmd must be a string'), v.nonEmpty('cmd must not be empty')) },
+  'body must be a JSON object',
+);
 
 export interface CommandDeps {
   transport: Transport;

@@ -6,7 +6,7 @@ import { parseDuration, parseSize } from './units.ts';
 // that string, carries its default and its help line, and ends as the typed
 // value the code uses. `facegate --help` is generated from these same schemas.
 
-const DURATION = /^\d+(?:\.\d+)?(?:ms|s|m|h|d)?$/;
+const DURATION = /^\d+(?:\.\d+)?(?:ms|s|m|h|d)?$/i;
 const SIZE = /^\d+(?:\.\d+)?(?:b|kb|mb|gb)?$/i;
 
 const text = (fallback: string, description: string) => v.pipe(v.optional(v.string(), fallback), v.description(description));
@@ -30,6 +30,7 @@ const duration = (fallback: string, description: string) =>
     v.description(description),
     v.regex(DURATION, 'expected a duration such as 500ms, 15s, 2m or 1h'),
     v.transform(parseDuration),
+    v.minValue(1, 'expected a duration above zero'),
   );
 
 const size = (fallback: string, description: string) =>
@@ -87,7 +88,7 @@ const schedule = v.pipe(
 const rate = v.pipe(
   v.optional(v.string(), '5/s'),
   v.description('commands accepted per terminal (burst twice that); more get 429'),
-  v.regex(/^\d+\/(s|m)$/, 'expected a rate such as 5/s or 60/m'),
+  v.regex(/^[1-9]\d*\/(s|m)$/, 'expected a rate such as 5/s or 60/m'),
   v.transform((s) => {
     const [count, unit] = s.split('/');
     return { perSecond: Number(count) / (unit === 'm' ? 60 : 1), burst: Number(count) * 2 };

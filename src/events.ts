@@ -19,10 +19,6 @@ export interface EventPolicy {
   images: 'inline' | 'omit';
 }
 
-// Device messages carry no time of their own; a copy repeated within this
-// window (a QoS 1 retransmission, a reconnect) is the same message.
-const MESSAGE_DEDUP_WINDOW_MS = 10 * 60_000;
-
 /** SPEC §The terminal protocol: a record passes when personType is 1 (string or number) and verifiedCode is 0. */
 export function isPassed(record: FaceRecord): boolean {
   return (record.personType === '1' || record.personType === 1) && record.verifiedCode === 0;
@@ -48,9 +44,10 @@ export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, po
     });
   }
   if ('body' in msg) {
-    const fields = JSON.stringify(msg.body);
-    const window = Math.floor(receivedAt / MESSAGE_DEDUP_WINDOW_MS);
-    return [{ id: `evt_${digest([sn, fields, String(window)])}`, type: 'device.message', deviceSn: sn, receivedAt, fields }];
+    // A device message has no time or image of its own: two identical replies
+    // to two commands are two messages, so each gets an id of its own (a
+    // retransmitted reply may then be kept twice, never lost).
+    return [{ id: randomId('evt'), type: 'device.message', deviceSn: sn, receivedAt, fields: JSON.stringify(msg.body) }];
   }
   return [];
 }

@@ -3,16 +3,16 @@ const BYTES: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 
 
 /** "15s" → 15000; a bare number is seconds. */
 export function parseDuration(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)([a-z]*)$/.exec(text.trim().toLowerCase());
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim().toLowerCase());
   if (!match) throw new Error(`not a duration: ${text}`);
-  return Math.round(Number(match[1]) * MS[match[2] || 's']);
+  return Math.round(Number(match[1]) * MS[match[2] ?? 's']);
 }
 
 /** "8mb" → 8388608; a bare number is bytes. */
 export function parseSize(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)([a-z]*)$/.exec(text.trim().toLowerCase());
+  const match = /^(\d+(?:\.\d+)?)(b|kb|mb|gb)?$/.exec(text.trim().toLowerCase());
   if (!match) throw new Error(`not a size: ${text}`);
-  return Math.round(Number(match[1]) * BYTES[match[2] || 'b']);
+  return Math.round(Number(match[1]) * BYTES[match[2] ?? 'b']);
 }
 
 /** Local wall-clock time as terminals write it: "YYYY-MM-DD HH:mm:ss". */

@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
-import * as v from 'valibot';
 import { CommandSchema } from '../commands.ts';
+import { jsonObject } from '../json-object.ts';
 import type { AppDeps, Env } from './app.ts';
 import { jsonBody } from './body.ts';
 import { ApiError } from './errors.ts';
@@ -28,7 +28,7 @@ export function commandRoutes({ commands, presence, reads, defaultDevice }: AppD
   // The original relay, kept so existing callers keep working: any JSON object
   // goes to DEFAULT_DEVICE, or to the only terminal there is; the answer is `ok`.
   app.post('/', async (c) => {
-    const command = await jsonBody(c, v.looseObject({}, 'body must be a JSON object'));
+    const command = await jsonBody(c, jsonObject({}, 'body must be a JSON object'));
     let sn = defaultDevice;
     if (sn === undefined) {
       const known = presence.serials();

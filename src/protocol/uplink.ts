@@ -1,17 +1,21 @@
 import * as v from 'valibot';
+import { isJsonObject, jsonObject } from '../json-object.ts';
 
 // The terminals' upstream messages (protocol.md). Schemas check types without
 // transforming anything: the bridge keeps and forwards what a terminal sent,
 // exactly as it sent it (SPEC §Webhooks: no type coercion).
 
-export const FaceRecordSchema = v.looseObject({
-  num: v.optional(v.union([v.string(), v.number()], 'num must be a string or a number')),
-  name: v.optional(v.string('name must be a string')),
-  liveImageBase64: v.optional(v.string('liveImageBase64 must be a string')),
-  verifiedCode: v.optional(v.number('verifiedCode must be a number')),
-  time: v.optional(v.string('time must be a string')),
-  personType: v.optional(v.union([v.string(), v.number()], 'personType must be a string or a number')),
-}, 'each record must be an object');
+export const FaceRecordSchema = jsonObject(
+  {
+    num: v.optional(v.union([v.string(), v.number()], 'num must be a string or a number')),
+    name: v.optional(v.string('name must be a string')),
+    liveImageBase64: v.optional(v.string('liveImageBase64 must be a string')),
+    verifiedCode: v.optional(v.number('verifiedCode must be a number')),
+    time: v.optional(v.string('time must be a string')),
+    personType: v.optional(v.union([v.string(), v.number()], 'personType must be a string or a number')),
+  },
+  'each record must be an object',
+);
 export type FaceRecord = v.InferOutput<typeof FaceRecordSchema>;
 
 const Records = v.pipe(
@@ -51,8 +55,8 @@ export function decodeUplink(payload: Uint8Array): Decoded {
   } catch (err) {
     return { ok: false, reason: 'not_json', detail: (err as Error).message.slice(0, 200) };
   }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    return { ok: false, reason: 'not_object', detail: `payload is ${Array.isArray(value) ? 'an array' : typeof value}` };
+  if (!isJsonObject(value)) {
+    return { ok: false, reason: 'not_object', detail: `payload is ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}` };
   }
   const envelope = v.safeParse(Envelope, value);
   if (!envelope.success) return { ok: false, reason: 'no_cmd', detail: envelope.issues[0].message };

@@ -299,7 +299,7 @@ export function formatSummary(s: Summary): string {
   const rtt = sorted.length > 0 ? ` (round trip p50 ${percentile(sorted, 50).toFixed(1)} ms, p99 ${percentile(sorted, 99).toFixed(1)} ms)` : '';
   return [
     `stopped after ${s.seconds.toFixed(1)} s`,
-    `  records sent        ${records} (${s.verified} verified, ${s.rejected} refused, ${s.strangers} strangers)`,
+    `  records sent        ${records} (${s.verified} verified, ${s.rejected} refused, ${s.strangers} stranger${s.strangers === 1 ? '' : 's'})`,
     `  heartbeats sent     ${s.heartbeats}`,
     `  heartD received     ${s.heartD}${rtt}`,
     `  commands answered   ${s.commands}`,
@@ -333,10 +333,15 @@ export async function runSimulator(args: string[]): Promise<void> {
     return;
   }
 
-  let signalled = false;
+  let signalledAt: number | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
-    if (signalled) process.exit(1);
-    signalled = true;
+    // One Ctrl-C can arrive twice (the terminal signals the whole process group,
+    // and npm or timeout forward it as well): only a later one means "quit now".
+    if (signalledAt !== undefined) {
+      if (performance.now() - signalledAt > 1000) process.exit(1);
+      return;
+    }
+    signalledAt = performance.now();
     print(`${signal}: stopping (again to quit at once)`);
     simulation.stop();
   };

@@ -20,6 +20,7 @@ export interface Downlink {
   cmd: string | undefined;
   body: Record<string, unknown> | undefined;
   size: number;
+  /** performance.now() on arrival, for round-trip times. */
   receivedAt: number;
 }
 

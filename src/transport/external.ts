@@ -122,15 +122,14 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
     },
   };
 
-  // Resolve at the first connection, or go on without one: the bridge must
-  // start (and answer its API) while the broker is still down.
+  // Resolve at the first connection, or at the first failed attempt: the
+  // bridge must start (and answer its API) while the broker is still down.
   return new Promise((resolve) => {
     const ready = () => {
-      clearTimeout(timer);
+      client.off('connect', ready).off('close', ready);
       resolve(transport);
     };
-    const timer = setTimeout(ready, 5000);
-    client.once('connect', ready);
+    client.once('connect', ready).once('close', ready);
   });
 }
 

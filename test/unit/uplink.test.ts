@@ -94,6 +94,7 @@ describe('decodeUplink', () => {
       ['empty data', { cmd: 'strangerRecordU', data: [] }, 'data'],
       ['a record that is not an object', { cmd: 'verifiedRecordU', data: ['x'] }, 'data.0'],
       ['a null record', { cmd: 'verifiedRecordU', data: [null] }, 'data.0'],
+      ['a record that is an array', { cmd: 'verifiedRecordU', data: [['1001', 'Zhang San']] }, 'data.0'],
       ['a bad second record', { cmd: 'verifiedRecordU', data: [record(), record({ name: 5 })] }, 'data.1.name'],
       ['personType as a boolean', { cmd: 'verifiedRecordU', data: [record({ personType: true })] }, 'data.0.personType'],
       ['an image that is not a string', { cmd: 'strangerRecordU', data: [{ liveImageBase64: 1 }] }, 'data.0.liveImageBase64'],
@@ -131,7 +132,7 @@ describe('decodeUplink', () => {
   });
 
   it('never throws, whatever the bytes', () => {
-    const samples = [Uint8Array.of(0), Uint8Array.of(0xc3), bytes('{"cmd":"verifiedRecordU","data":[[]]}'), bytes('1e999')];
+    const samples = [Uint8Array.of(0), Uint8Array.of(0xc3), new Uint8Array(0), bytes('1e999'), bytes('{"cmd":"strangerRecordU","data":[1,"x",{}]}')];
     for (const sample of samples) expect(decodeUplink(sample).ok).toBe(false);
   });
 

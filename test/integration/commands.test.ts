@@ -1,0 +1,176 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
+import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
+import { until } from '../support/until.ts';
+
+let bridge: TestBridge | undefined;
+let mosquitto: Mosquitto | undefined;
+let terminals: TestTerminal[] = [];
+
+afterEach(async () => {
+  await Promise.all(terminals.map((t) => t.end()));
+  terminals = [];
+  await bridge?.stop();
+  bridge = undefined;
+  await mosquitto?.dispose();
+  mosquitto = undefined;
+});
+
+async function withTerminals(env: Record<string, string>, ...serials: string[]) {
+  const b = await startBridge(env);
+  bridge = b;
+  for (const sn of serials) {
+    const t = await connectTerminal(b.brokerUrl, sn);
+    terminals.push(t);
+    const online = b.eventsStored(1, (e) => e.type === 'device.online' && e.deviceSn === sn);
+    await t.send({ cmd: 'heartU' });
+    await online;
+  }
+  return b;
+}
+
+describe('POST /api/devices/{sn}/commands', () => {
+  it('publishes the command to the terminal and answers 202 once the broker has it', async () => {
+    const b = await withTerminals({}, 'D1');
+    const arrived = terminals[0].next((m) => m.cmd === 'openDoorD');
+    const body = { cmd: 'openDoorD', door: 1, photo: 'x'.repeat(300_000) };
+    const res = await b.api('POST', '/api/devices/D1/commands', body);
+    expect(res.status).toBe(202);
+    expect(res.json).toEqual({ id: expect.stringMatching(/^cmd_/), device_sn: 'D1', status: 'published' });
+    expect(await arrived).toEqual(body);
+
+    const [row] = b.db().prepare('select * from commands').all() as any[];
+    expect(row).toMatchObject({ id: res.json.id, device_sn: 'D1', status: 'published', error: null });
+    expect(JSON.parse(row.body)).toEqual(body);
+    const list = await b.api('GET', '/api/commands');
+    expect(list.json.items[0]).toMatchObject({ id: res.json.id, device_sn: 'D1', status: 'published' });
+  });
+
+  it("keeps the terminal's reply as a device message", async () => {
+    const b = await withTerminals({}, 'D1');
+    await b.api('POST', '/api/devices/D1/commands', { cmd: 'getVersionD' });
+    await terminals[0].send({ cmd: 'getVersionU', version: '1.2.3' });
+    const [reply] = await b.eventsStored(1, (e) => e.type === 'device.message');
+    expect(reply.deviceSn).toBe('D1');
+  });
+
+  it('refuses requests without the admin token', async () => {
+    const b = await withTerminals({}, 'D1');
+    for (const token of [null, 'wrong-token-wrong-token']) {
+      const res = await b.api('POST', '/api/devices/D1/commands', { cmd: 'openDoorD' }, { token });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('www-authenticate')).toBe('Bearer');
+      expect(res.json.error.code).toBe('unauthorized');
+    }
+    expect(terminals[0].received.filter((m) => m.cmd === 'openDoorD')).toEqual([]);
+  });
+
+  it.each([
+    ['not JSON', '{cmd:', /not valid JSON/],
+    ['not an object', '[1]', /^body must be a JSON object$/],
+    ['no cmd', '{"door":1}', /^cmd: cmd is required$/],
+    ['a numeric cmd', '{"cmd":1}', /^cmd: cmd must be a string/],
+    ['an empty cmd', '{"cmd":""}', /^cmd: cmd must not be empty/],
+  ])('answers 400 with the reason for %s', async (_name, body, message) => {
+    const b = await withTerminals({}, 'D1');
+    const res = await b.api('POST', '/api/devices/D1/commands', body);
+    expect(res.status).toBe(400);
+    expect(res.json.error.code).toBe('invalid_request');
+    expect(res.json.error.message).toMatch(message);
+  });
+
+  it('lists the valibot issues of an invalid body', async () => {
+    const b = await withTerminals({}, 'D1');
+    const res = await b.api('POST', '/api/devices/D1/commands', { cmd: 3 });
+    expect(res.json.error.issues).toEqual([{ path: 'cmd', message: 'cmd must be a string' }]);
+  });
+
+  it('answers 404 for an unknown terminal and an unknown route', async () => {
+    const b = await withTerminals({}, 'D1');
+    const unknown = await b.api('POST', '/api/devices/NOPE/commands', { cmd: 'openDoorD' });
+    expect(unknown.status).toBe(404);
+    expect(unknown.json.error).toEqual({ code: 'not_found', message: 'no terminal NOPE is known' });
+    const route = await b.api('GET', '/api/nothing-here');
+    expect(route.status).toBe(404);
+    expect(route.json.error.code).toBe('not_found');
+  });
+
+  it('answers 413 for a body over BODY_LIMIT', async () => {
+    const b = await withTerminals({ BODY_LIMIT: '1kb' }, 'D1');
+    const res = await b.api('POST', '/api/devices/D1/commands', { cmd: 'enrolD', photo: 'x'.repeat(2000) });
+    expect(res.status).toBe(413);
+    expect(res.json.error.code).toBe('payload_too_large');
+  });
+
+  it('answers 429 with Retry-After past COMMAND_RATE, per terminal', async () => {
+    const b = await withTerminals({ COMMAND_RATE: '1/s' }, 'D1', 'D2');
+    const statuses = [];
+    for (let i = 0; i < 3; i++) statuses.push((await b.api('POST', '/api/devices/D1/commands', { cmd: 'openDoorD' })).status);
+    expect(statuses).toEqual([202, 202, 429]);
+    const limited = await b.api('POST', '/api/devices/D1/commands', { cmd: 'openDoorD' });
+    expect(limited.json.error.code).toBe('rate_limited');
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect((await b.api('POST', '/api/devices/D2/commands', { cmd: 'openDoorD' })).status).toBe(202);
+  });
+});
+
+describe('POST / (the original relay)', () => {
+  it('relays any JSON object to the only terminal and answers ok', async () => {
+    const b = await withTerminals({}, 'ONLY1');
+    const arrived = terminals[0].next((m) => m.cmd === 'openDoorD');
+    const res = await b.api('POST', '/', { cmd: 'openDoorD' });
+    expect(res.status).toBe(200);
+    expect(res.text).toBe('ok');
+    expect(await arrived).toEqual({ cmd: 'openDoorD' });
+  });
+
+  it('needs DEFAULT_DEVICE when several terminals are known', async () => {
+    const b = await withTerminals({}, 'A1', 'B2');
+    const res = await b.api('POST', '/', { cmd: 'openDoorD' });
+    expect(res.status).toBe(409);
+    expect(res.json.error.code).toBe('conflict');
+  });
+
+  it('sends to DEFAULT_DEVICE', async () => {
+    const b = await withTerminals({ DEFAULT_DEVICE: 'B2' }, 'A1', 'B2');
+    const arrived = terminals[1].next((m) => m.cmd === 'x');
+    expect((await b.api('POST', '/', { cmd: 'x' })).text).toBe('ok');
+    expect(await arrived).toEqual({ cmd: 'x' });
+    expect(terminals[0].received.filter((m) => m.cmd === 'x')).toEqual([]);
+  });
+
+  it('needs the admin token', async () => {
+    const b = await withTerminals({}, 'ONLY1');
+    expect((await b.api('POST', '/', { cmd: 'openDoorD' }, { token: null })).status).toBe(401);
+  });
+});
+
+describe('an unreachable broker', () => {
+  it('answers 503 and never sends the command later', async () => {
+    mosquitto = await startMosquitto();
+    const b = await startBridge({ MQTT_URL: mosquitto.url, MQTT_CLIENT_ID: 'facegate-test', DEVICES: 'D1' });
+    bridge = b;
+    const terminal = await connectTerminal(mosquitto.url, 'D1');
+    terminals.push(terminal);
+    const first = terminal.next((m) => m.cmd === 'first');
+    expect((await b.api('POST', '/api/devices/D1/commands', { cmd: 'first' })).status).toBe(202);
+    await first;
+
+    await mosquitto.stop();
+    const refused = await b.api('POST', '/api/devices/D1/commands', { cmd: 'stale' });
+    expect(refused.status).toBe(503);
+    expect(refused.json.error.code).toBe('broker_unavailable');
+    expect((await b.api('GET', '/readyz')).status).toBe(503);
+    const [row] = b.db().prepare("select status, error from commands where body like '%stale%'").all() as any[];
+    expect(row.status).toBe('failed');
+
+    await mosquitto.start();
+    // Once the bridge is back, the next command arrives, and the refused one never does.
+    await until(async () => (await b.api('GET', '/readyz')).status === 200);
+    const after = terminal.next((m) => m.cmd === 'after');
+    expect((await b.api('POST', '/api/devices/D1/commands', { cmd: 'after' })).status).toBe(202);
+    await after;
+    expect(terminal.received.map((m) => m.cmd)).toEqual(['first', 'after']);
+  });
+});

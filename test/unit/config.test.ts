@@ -1,0 +1,225 @@
+import { hostname } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, helpText, parseConfig } from '../../src/config.ts';
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    parseConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error(`no ConfigError for ${JSON.stringify(env)}`);
+}
+
+describe('parseConfig', () => {
+  describe('defaults', () => {
+    const config = parseConfig({});
+
+    it.each([
+      ['PORT', 6699],
+      ['HOST', '0.0.0.0'],
+      ['MQTT_URL', undefined],
+      ['MQTT_USERNAME', undefined],
+      ['MQTT_PASSWORD', undefined],
+      ['MQTT_CLIENT_ID', `facegate-${hostname()}`],
+      ['BROKER_PORT', 1883],
+      ['BROKER_USERNAME', undefined],
+      ['BROKER_PASSWORD', undefined],
+      ['UPLINK_TOPIC', 'fungxi_{sn}_upLink'],
+      ['DOWNLINK_TOPIC', 'fungxi_{sn}_downLink'],
+      ['DEVICES', []],
+      ['DISCOVERY', true],
+      ['DEFAULT_DEVICE', undefined],
+      ['WEBHOOK_URL', undefined],
+      ['WEBHOOK_SECRET', undefined],
+      ['DELIVERY_TIMEOUT', 15_000],
+      ['BODY_LIMIT', 1024 * 1024],
+      ['MAX_PAYLOAD', 8 * 1024 * 1024],
+      ['COMMAND_RATE', { perSecond: 5, burst: 10 }],
+      ['FORWARD', 'passed'],
+      ['IMAGES', 'inline'],
+      ['ADMIN_TOKEN', undefined],
+      ['DATA_DIR', './data'],
+      ['HEARTBEAT_TIMEOUT', 90],
+      ['RETENTION_DAYS', 30],
+      ['LOG_LEVEL', 'info'],
+    ])('%s defaults to %j', (name, expected) => {
+      expect((config as Record<string, unknown>)[name]).toEqual(expected);
+    });
+
+    it('DELIVERY_SCHEDULE defaults to retries from about 1 s spanning about a day', () => {
+      const schedule = config.DELIVERY_SCHEDULE;
+      expect(schedule[0]).toBeLessThanOrEqual(2000);
+      const total = schedule.reduce((a, b) => a + b, 0);
+      expect(total).toBeGreaterThan(12 * 3_600_000);
+      expect(total).toBeLessThan(48 * 3_600_000);
+      expect([...schedule].sort((a, b) => a - b)).toEqual(schedule);
+    });
+  });
+
+  it('treats empty strings as unset', () => {
+    const config = parseConfig({ PORT: '', MQTT_URL: '', FORWARD: '', DEVICES: '', ADMIN_TOKEN: '', DELIVERY_SCHEDULE: '' });
+    expect(config.PORT).toBe(6699);
+    expect(config.MQTT_URL).toBeUndefined();
+    expect(config.FORWARD).toBe('passed');
+    expect(config.DEVICES).toEqual([]);
+    expect(config.ADMIN_TOKEN).toBeUndefined();
+    expect(config.DELIVERY_SCHEDULE).toEqual(parseConfig({}).DELIVERY_SCHEDULE);
+  });
+
+  it('ignores variables it does not know', () => {
+    expect(() => parseConfig({ PATH: '/usr/bin', FACEGATE_PORT: 'abc' })).not.toThrow();
+  });
+
+  it('returns a frozen config', () => {
+    const config = parseConfig({});
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(() => {
+      (config as { PORT: number }).PORT = 1;
+    }).toThrow(TypeError);
+  });
+
+  describe('values', () => {
+    it('reads ports, host and broker settings', () => {
+      const config = parseConfig({ PORT: '8080', HOST: '127.0.0.1', BROKER_PORT: '0', MQTT_CLIENT_ID: 'bridge-1' });
+      expect(config).toMatchObject({ PORT: 8080, HOST: '127.0.0.1', BROKER_PORT: 0, MQTT_CLIENT_ID: 'bridge-1' });
+    });
+
+    it.each(['mqtt://broker:1883', 'mqtts://broker', 'ws://broker/mqtt', 'wss://broker/mqtt'])('accepts MQTT_URL %s', (url) => {
+      expect(parseConfig({ MQTT_URL: url }).MQTT_URL).toBe(url);
+    });
+
+    it.each(['http://backend:6688/api/user/mqtt_msg', 'https://backend.example/hook'])('accepts WEBHOOK_URL %s', (url) => {
+      expect(parseConfig({ WEBHOOK_URL: url }).WEBHOOK_URL).toBe(url);
+    });
+
+    it('splits DEVICES on commas and trims', () => {
+      expect(parseConfig({ DEVICES: ' 123456789, A-2 ,,B_3' }).DEVICES).toEqual(['123456789', 'A-2', 'B_3']);
+    });
+
+    it.each([
+      ['true', true],
+      ['false', false],
+      ['1', true],
+      ['0', false],
+      ['yes', true],
+      ['no', false],
+    ])('reads DISCOVERY=%s as %s', (text, value) => {
+      expect(parseConfig({ DISCOVERY: text }).DISCOVERY).toBe(value);
+    });
+
+    it('reads FORWARD and IMAGES', () => {
+      expect(parseConfig({ FORWARD: 'all', IMAGES: 'omit' })).toMatchObject({ FORWARD: 'all', IMAGES: 'omit' });
+    });
+
+    it('parses COMMAND_RATE 5/s to 5 per second with a burst of 10', () => {
+      expect(parseConfig({ COMMAND_RATE: '5/s' }).COMMAND_RATE).toEqual({ perSecond: 5, burst: 10 });
+    });
+
+    it('parses COMMAND_RATE 60/m to 1 per second', () => {
+      expect(parseConfig({ COMMAND_RATE: '60/m' }).COMMAND_RATE.perSecond).toBe(1);
+    });
+
+    it('parses DELIVERY_SCHEDULE to milliseconds', () => {
+      expect(parseConfig({ DELIVERY_SCHEDULE: '1s, 5s,30s,2m,1h,500ms' }).DELIVERY_SCHEDULE).toEqual([
+        1000, 5000, 30_000, 120_000, 3_600_000, 500,
+      ]);
+    });
+
+    it('parses durations and sizes', () => {
+      const config = parseConfig({ DELIVERY_TIMEOUT: '2m', BODY_LIMIT: '512kb', MAX_PAYLOAD: '16MB' });
+      expect(config).toMatchObject({ DELIVERY_TIMEOUT: 120_000, BODY_LIMIT: 512 * 1024, MAX_PAYLOAD: 16 * 1024 * 1024 });
+    });
+
+    it('accepts multi-level topic templates', () => {
+      const config = parseConfig({ UPLINK_TOPIC: 'site/{sn}/up', DOWNLINK_TOPIC: 'site/{sn}/down' });
+      expect(config).toMatchObject({ UPLINK_TOPIC: 'site/{sn}/up', DOWNLINK_TOPIC: 'site/{sn}/down' });
+    });
+
+    it('accepts an ADMIN_TOKEN of 16 characters', () => {
+      expect(parseConfig({ ADMIN_TOKEN: 'a'.repeat(16) }).ADMIN_TOKEN).toBe('a'.repeat(16));
+    });
+  });
+
+  describe('bad values', () => {
+    it.each([
+      ['PORT', 'abc', /whole number/],
+      ['PORT', '70000', /65535/],
+      ['PORT', '-1', /whole number/],
+      ['BROKER_PORT', '18.83', /whole number/],
+      ['HEARTBEAT_TIMEOUT', '0', /whole number/],
+      ['DELIVERY_TIMEOUT', '15x', /duration/],
+      ['DELIVERY_SCHEDULE', '1s,soon,5s', /duration/],
+      ['DELIVERY_SCHEDULE', '1s,,5s', /duration/],
+      ['BODY_LIMIT', 'big', /size/],
+      ['MAX_PAYLOAD', '0', /size/],
+      ['COMMAND_RATE', 'fast', /rate/],
+      ['COMMAND_RATE', '5/h', /rate/],
+      ['FORWARD', 'some', /passed, all/],
+      ['IMAGES', 'none', /inline, omit/],
+      ['LOG_LEVEL', 'loud', /info/],
+      ['DISCOVERY', 'maybe', /true or false/],
+      ['MQTT_URL', 'http://x', /mqtt:\/\//],
+      ['MQTT_URL', 'broker:1883x', /mqtt:\/\//],
+      ['WEBHOOK_URL', 'ftp://x', /http:\/\//],
+      ['WEBHOOK_URL', 'not a url', /http:\/\//],
+      ['UPLINK_TOPIC', 'fungxi_upLink', /\{sn\}/],
+      ['UPLINK_TOPIC', '{sn}/{sn}', /\{sn\}/],
+      ['DOWNLINK_TOPIC', 'fungxi/+/{sn}', /wildcard/],
+      ['DOWNLINK_TOPIC', 'fungxi/{sn}/#', /wildcard/],
+      ['ADMIN_TOKEN', 'short', /16 characters/],
+      ['DEVICES', '123,45/6', /serials/],
+      ['DEVICES', 'a+b', /serials/],
+    ])('%s=%j throws a ConfigError naming variable, value and expectation', (name, value, expectation) => {
+      const error = configError({ [name]: value });
+      expect(error).toBeInstanceOf(ConfigError);
+      expect(error.message).not.toContain('\n');
+      expect(error.message).toContain(name);
+      expect(error.message).toContain(value);
+      expect(error.message).toContain('expected');
+      expect(error.message).toMatch(expectation);
+    });
+
+    it('keeps the message on one line when the value holds a newline', () => {
+      const error = configError({ PORT: '80\n80' });
+      expect(error.message).not.toMatch(/[\r\n]/);
+      expect(error.message).toContain('PORT');
+    });
+
+    it('names the bad variable when others are fine', () => {
+      const error = configError({ PORT: '8080', FORWARD: 'all', WEBHOOK_URL: 'ftp://x' });
+      expect(error.message).toContain('WEBHOOK_URL');
+      expect(error.message).not.toContain('PORT');
+    });
+
+    it('rejects a COMMAND_RATE of zero (it would refuse every command with an infinite Retry-After)', () => {
+      expect(() => parseConfig({ COMMAND_RATE: '0/s' })).toThrow(ConfigError);
+    });
+  });
+});
+
+describe('helpText', () => {
+  const SPEC_VARIABLES = [
+    'PORT', 'HOST', 'MQTT_URL', 'MQTT_USERNAME', 'MQTT_PASSWORD', 'MQTT_CLIENT_ID', 'BROKER_PORT', 'BROKER_USERNAME',
+    'BROKER_PASSWORD', 'UPLINK_TOPIC', 'DOWNLINK_TOPIC', 'DEVICES', 'DISCOVERY', 'DEFAULT_DEVICE', 'WEBHOOK_URL',
+    'WEBHOOK_SECRET', 'DELIVERY_SCHEDULE', 'DELIVERY_TIMEOUT', 'BODY_LIMIT', 'MAX_PAYLOAD', 'COMMAND_RATE', 'FORWARD',
+    'IMAGES', 'ADMIN_TOKEN', 'DATA_DIR', 'HEARTBEAT_TIMEOUT', 'RETENTION_DAYS', 'LOG_LEVEL',
+  ];
+
+  it.each(SPEC_VARIABLES)('lists %s', (name) => {
+    expect(helpText()).toMatch(new RegExp(`^\\s+${name}\\s`, 'm'));
+  });
+
+  it('shows the defaults', () => {
+    const text = helpText();
+    expect(text).toMatch(/PORT\s.*\(default 6699\)/);
+    expect(text).toMatch(/UPLINK_TOPIC\s.*\(default fungxi_\{sn\}_upLink\)/);
+    expect(text).toMatch(/COMMAND_RATE\s.*\(default 5\/s\)/);
+    expect(text).toMatch(/MAX_PAYLOAD\s.*\(default 8mb\)/);
+  });
+
+  it('shows a placeholder, not this machine, as the client id default', () => {
+    expect(helpText()).toContain('facegate-<hostname>');
+  });
+});
