@@ -1,0 +1,102 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt, { type MqttClient } from 'mqtt';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type CliBridge, countIn, startCli } from '../support/cli.ts';
+import { freePort, type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
+import { until } from '../support/until.ts';
+
+// SPEC §Webhooks "At least once, nothing lost": the CLI is killed with SIGKILL
+// twice while terminals publish 1,000 verified records at QoS 1; the store
+// must end with exactly 1,000 events.
+
+const TERMINALS = 10;
+const RECORDS = 1000;
+const KILL_AT = [300, 650];
+const FACE_EVENTS = "select count(*) as n from events where type = 'face.verified'";
+
+let bridge: CliBridge | undefined;
+let mosquitto: Mosquitto | undefined;
+let clients: MqttClient[] = [];
+let dataDir: string;
+
+afterEach(async () => {
+  await Promise.all(clients.map((c) => c.endAsync(true)));
+  clients = [];
+  await bridge?.kill('SIGKILL');
+  bridge = undefined;
+  await mosquitto?.dispose();
+  mosquitto = undefined;
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+function record(i: number) {
+  const data = [{ num: String(1000 + (i % 50)), name: `Person ${i % 50}`, liveImageBase64: `/9j/${'A'.repeat(2000)}${i}`, verifiedCode: 0, time: `2026-11-22 10:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}`, personType: '1' }];
+  return JSON.stringify({ cmd: 'verifiedRecordU', data });
+}
+
+/**
+ * Publishes RECORDS records from TERMINALS terminals, at most a few in flight
+ * each. MQTT.js keeps unacknowledged QoS 1 messages and sends them again after
+ * a reconnect.
+ */
+async function publishAll(url: string) {
+  clients = await Promise.all(
+    Array.from({ length: TERMINALS }, async (_, t) => {
+      const client = mqtt.connect(url, { clientId: `crash-terminal-${t}`, clean: false, reconnectPeriod: 100, connectTimeout: 2000 });
+      await new Promise((resolve) => client.once('connect', resolve));
+      return client;
+    }),
+  );
+  let next = 0;
+  await Promise.all(
+    clients.map(async (client, t) => {
+      const window = 5;
+      const inFlight = new Set<Promise<void>>();
+      for (;;) {
+        const i = next++;
+        if (i >= RECORDS) break;
+        const sent = client.publishAsync(`fungxi_CRASH${t}_upLink`, record(i), { qos: 1 }).then(() => {});
+        inFlight.add(sent);
+        sent.finally(() => inFlight.delete(sent));
+        if (inFlight.size >= window) await Promise.race(inFlight);
+      }
+      await Promise.all(inFlight);
+    }),
+  );
+}
+
+async function crashTest(env: Record<string, string>, brokerUrl: string) {
+  const start = () => startCli({ DATA_DIR: dataDir, ADMIN_TOKEN: 'crash-test-token-0123', ...env });
+  bridge = await start();
+  // The killer watches the store from outside and strikes as it fills.
+  const killer = (async () => {
+    for (const at of KILL_AT) {
+      await until(() => countIn(dataDir, FACE_EVENTS) >= at);
+      await bridge!.kill('SIGKILL');
+      bridge = await start();
+    }
+  })();
+  await publishAll(brokerUrl);
+  await killer;
+  // Against an external broker the terminals' PUBACKs come from the broker:
+  // the bridge drains its session after they are all in.
+  await until(() => countIn(dataDir, FACE_EVENTS) >= RECORDS);
+  expect(countIn(dataDir, FACE_EVENTS)).toBe(RECORDS);
+  expect(countIn(dataDir, "select count(distinct json_extract(fields, '$.time') || device_sn) as n from events where type = 'face.verified'")).toBe(RECORDS);
+}
+
+describe('killed with SIGKILL twice mid-stream', () => {
+  it('stores exactly 1,000 of 1,000 records with the embedded broker', async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'facegate-crash-'));
+    const port = await freePort();
+    await crashTest({ BROKER_PORT: String(port), PORT: String(await freePort()) }, `mqtt://127.0.0.1:${port}`);
+  });
+
+  it('stores exactly 1,000 of 1,000 records against Mosquitto', async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'facegate-crash-'));
+    mosquitto = await startMosquitto();
+    await crashTest({ MQTT_URL: mosquitto.url, MQTT_CLIENT_ID: 'facegate-crash', PORT: String(await freePort()) }, mosquitto.url);
+  });
+});

@@ -1,0 +1,72 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+
+export interface CliBridge {
+  proc: ChildProcess;
+  /** Lines the process wrote to stdout (JSON logs) and stderr. */
+  output: string[];
+  /** Resolves once it logs that it serves; rejects if it exits first. */
+  started: Promise<void>;
+  /** Resolves with the exit code (or the signal's name). */
+  exited: Promise<number | string>;
+  kill(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+/** `facegate` as an operator runs it: a child process of its own, configured by environment variables only. */
+export function spawnCli(env: Record<string, string>, args: string[] = []): CliBridge {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  const started = new Promise<void>((resolve, reject) => {
+    for (const stream of [proc.stdout!, proc.stderr!]) {
+      let partial = '';
+      stream.on('data', (chunk: Buffer) => {
+        const lines = (partial + chunk.toString()).split('\n');
+        partial = lines.pop()!;
+        for (const line of lines) {
+          output.push(line);
+          if (line.includes('"facegate started"')) resolve();
+        }
+      });
+    }
+    exited.then((code) => reject(new Error(`facegate exited with ${code} before it started:\n${output.join('\n')}`)));
+  });
+  started.catch(() => {}); // a caller expecting a failed start awaits `exited` instead
+  return {
+    proc,
+    output,
+    started,
+    exited,
+    kill(signal = 'SIGTERM') {
+      proc.kill(signal);
+      return exited;
+    },
+  };
+}
+
+/** Starts the CLI and waits until it serves. */
+export async function startCli(env: Record<string, string>): Promise<CliBridge> {
+  const bridge = spawnCli(env);
+  await bridge.started;
+  return bridge;
+}
+
+/** Counts rows in the bridge's database from outside, as a backup tool would read it. */
+export function countIn(dataDir: string, sql: string): number {
+  const file = join(dataDir, 'facegate.db');
+  if (!existsSync(file)) return 0;
+  const db = new Database(file, { readonly: true });
+  try {
+    return (db.prepare(sql).get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+}
