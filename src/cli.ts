@@ -11,6 +11,9 @@ switch (command) {
   case 'simulate':
     await runSimulate(rest);
     break;
+  case 'bench':
+    await runBench(rest);
+    break;
   case '--help':
   case '-h':
   case 'help':
@@ -24,6 +27,11 @@ switch (command) {
 async function runSimulate(args: string[]) {
   const { runSimulator } = await import('./sim/simulate.ts');
   await runSimulator(args);
+}
+
+async function runBench(args: string[]) {
+  const { runBench } = await import('./bench/bench.ts');
+  await runBench(args);
 }
 
 async function runBridge() {

@@ -121,6 +121,7 @@ export function createFacegate(config: Config, log: Logger, onFatal: (err: Error
       reads,
       log,
       defaultDevice: config.DEFAULT_DEVICE,
+      metrics,
       ready: () => mqtt.connected() && writer.backlog < 10_000,
     });
     const server = await listen(app.fetch, config.PORT, config.HOST);

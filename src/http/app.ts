@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Commands } from '../commands.ts';
 import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
 import type { Presence } from '../presence.ts';
 import { sameSecret } from '../secrets.ts';
 import type { Reads } from '../store/reads.ts';
@@ -18,6 +19,7 @@ export interface AppDeps {
   log: Logger;
   /** Database writable and broker connected. */
   ready: () => boolean;
+  metrics: Metrics;
   defaultDevice?: string;
 }
 
@@ -44,6 +46,7 @@ export function createApp(deps: AppDeps) {
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', (c) => (deps.ready() ? c.json({ status: 'ready' }) : c.json({ status: 'not ready' }, 503)));
+  app.get('/metrics', async (c) => c.body(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType }));
 
   const requireToken = async (c: import('hono').Context<Env>, next: () => Promise<void>) => {
     const header = c.req.header('authorization') ?? '';

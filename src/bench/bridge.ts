@@ -1,0 +1,91 @@
+import { fileURLToPath } from 'node:url';
+import { ConfigSchema } from '../config.ts';
+import { databasePath, type Sync } from '../store/open.ts';
+import { freePort } from './ports.ts';
+import { cpuSeconds, makeTempDir, peakRssBytes, removeTempDir, startChild } from './proc.ts';
+import { TimedOut, until } from './wait.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const READY_TIMEOUT_MS = 30_000;
+
+export interface BridgeOptions {
+  sync: Sync;
+  /** An external broker; undefined runs the embedded one. */
+  mqttUrl?: string;
+  clientId: string;
+}
+
+export interface BridgeProcess {
+  pid: number;
+  /** Where terminals connect: the embedded broker, or the external one. */
+  brokerUrl: string;
+  dbPath: string;
+  peakRssBytes(): number | undefined;
+  cpuSeconds(): number | undefined;
+  /** Throws with the bridge's last output when it has exited. */
+  assertRunning(): void;
+  /** SIGTERM, waits for the exit, removes the data dir. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * The bridge as a site runs it, in a process of its own with a fresh data
+ * dir; resolves once GET /readyz answers 200 (database writable, broker
+ * connected).
+ */
+export async function startBridge(options: BridgeOptions): Promise<BridgeProcess> {
+  const dataDir = makeTempDir('facegate-bench-data-');
+  const [httpPort, brokerPort] = [await freePort(), await freePort()];
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  // The caller's own facegate settings must not change what is measured.
+  for (const name of Object.keys(ConfigSchema.entries)) delete env[name];
+  Object.assign(env, {
+    PORT: String(httpPort),
+    HOST: '127.0.0.1',
+    BROKER_PORT: String(brokerPort),
+    DATA_DIR: dataDir,
+    ADMIN_TOKEN: 'facegate-bench-admin-token',
+    LOG_LEVEL: 'warn',
+    SQLITE_SYNC: options.sync,
+    ...(options.mqttUrl ? { MQTT_URL: options.mqttUrl, MQTT_CLIENT_ID: options.clientId } : {}),
+  });
+  const child = startChild(process.execPath, ['--import', 'tsx', 'src/cli.ts'], { cwd: ROOT, env });
+  const dispose = async () => {
+    try {
+      await child.stop();
+    } finally {
+      removeTempDir(dataDir);
+    }
+  };
+  const assertRunning = () => {
+    if (!child.isRunning()) throw new Error(`the bridge stopped:\n${child.output().trim()}`);
+  };
+
+  try {
+    await until(
+      async () => {
+        assertRunning();
+        const response = await fetch(`http://127.0.0.1:${httpPort}/readyz`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+        await response?.body?.cancel();
+        return response?.status === 200 ? true : undefined;
+      },
+      100,
+      READY_TIMEOUT_MS,
+      'waiting for the bridge to be ready',
+    );
+  } catch (err) {
+    await dispose();
+    if (err instanceof TimedOut) throw new Error(`${err.message}; its output:\n${child.output().trim()}`);
+    throw err;
+  }
+
+  return {
+    pid: child.pid,
+    brokerUrl: options.mqttUrl ?? `mqtt://127.0.0.1:${brokerPort}`,
+    dbPath: databasePath(dataDir),
+    peakRssBytes: () => peakRssBytes(child.pid),
+    cpuSeconds: () => cpuSeconds(child.pid),
+    assertRunning,
+    dispose,
+  };
+}

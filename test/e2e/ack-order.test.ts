@@ -1,0 +1,78 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type CliBridge, countIn, startCli } from '../support/cli.ts';
+import { freePort, type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
+import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { until } from '../support/until.ts';
+
+// The acknowledgement of a terminal's QoS 1 message follows the commit of its
+// events. Proof: hold the database's write lock so the commit cannot happen,
+// let the message reach the bridge, kill the bridge with SIGKILL, and see the
+// message arrive again (and be stored once) after a restart. Had the bridge
+// acknowledged it before committing, it would be gone.
+
+let bridge: CliBridge | undefined;
+let mosquitto: Mosquitto | undefined;
+let terminal: TestTerminal | undefined;
+let dataDir: string;
+
+afterEach(async () => {
+  await terminal?.client.endAsync(true);
+  terminal = undefined;
+  await bridge?.kill('SIGKILL');
+  bridge = undefined;
+  await mosquitto?.dispose();
+  mosquitto = undefined;
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const FACE_EVENTS = "select count(*) as n from events where type = 'face.verified'";
+
+async function onlineTerminals(httpPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  return Number(/^facegate_terminals_online (\d+)/m.exec(text)?.[1] ?? 0);
+}
+
+async function proveAckAfterCommit(env: Record<string, string>, brokerUrl: string) {
+  const httpPort = await freePort();
+  const start = () => startCli({ DATA_DIR: dataDir, ADMIN_TOKEN: 'ack-order-token-0123', PORT: String(httpPort), ...env });
+  bridge = await start();
+  terminal = await connectTerminal(brokerUrl, 'ACK1', { clean: false, clientId: 'ack-terminal' });
+
+  const blocker = new Database(join(dataDir, 'facegate.db'));
+  blocker.exec('begin immediate');
+  let acknowledged = false;
+  const sent = terminal.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] }).then(() => (acknowledged = true));
+  // The terminal counts as online the moment its message reaches the bridge, before any commit.
+  await until(async () => (await onlineTerminals(httpPort)) === 1);
+  await bridge.kill('SIGKILL');
+  expect(countIn(dataDir, FACE_EVENTS)).toBe(0);
+  blocker.exec('rollback');
+  blocker.close();
+  const brokerAcked = acknowledged;
+
+  bridge = await start();
+  await sent;
+  await until(() => countIn(dataDir, FACE_EVENTS) === 1);
+  return { brokerAcked };
+}
+
+describe('a QoS 1 message is acknowledged only after its commit', () => {
+  it('with the embedded broker: the terminal gets no PUBACK and sends it again', async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'facegate-ack-'));
+    const brokerPort = await freePort();
+    const { brokerAcked } = await proveAckAfterCommit({ BROKER_PORT: String(brokerPort) }, `mqtt://127.0.0.1:${brokerPort}`);
+    expect(brokerAcked).toBe(false);
+    expect(countIn(dataDir, FACE_EVENTS)).toBe(1);
+  });
+
+  it('against Mosquitto: the broker keeps it for the bridge and delivers it again', async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'facegate-ack-'));
+    mosquitto = await startMosquitto();
+    await proveAckAfterCommit({ MQTT_URL: mosquitto.url, MQTT_CLIENT_ID: 'facegate-ack' }, mosquitto.url);
+    expect(countIn(dataDir, FACE_EVENTS)).toBe(1);
+  });
+});
