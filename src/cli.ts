@@ -52,7 +52,9 @@ async function runBridge() {
       // Ctrl-C under npm reaches us twice (from the terminal and from npm): only a later one means "now".
       if (Date.now() - stoppingSince < 1000) return;
       log.warn({ signal }, 'second signal: exiting at once');
-      process.exit(1);
+      // process.exit would wait on (and can abort with) a writer thread stuck
+      // in a commit; nothing acknowledged depends on finishing it.
+      process.kill(process.pid, 'SIGKILL');
     }
     stoppingSince = Date.now();
     log.info({ signal }, 'stopping');

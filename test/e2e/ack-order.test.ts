@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CliBridge, countIn, startCli } from '../support/cli.ts';
+import { type CliBridge, countIn, onlineTerminals, startCli } from '../support/cli.ts';
 import { freePort, type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
 import { until } from '../support/until.ts';
@@ -30,11 +30,6 @@ afterEach(async () => {
 });
 
 const FACE_EVENTS = "select count(*) as n from events where type = 'face.verified'";
-
-async function onlineTerminals(httpPort: number): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
-  return Number(/^facegate_terminals_online (\d+)/m.exec(text)?.[1] ?? 0);
-}
 
 async function proveAckAfterCommit(env: Record<string, string>, brokerUrl: string) {
   const httpPort = await freePort();

@@ -70,3 +70,9 @@ export function countIn(dataDir: string, sql: string): number {
     db.close();
   }
 }
+
+/** facegate_terminals_online as /metrics reports it: a terminal counts the moment its first message arrives, before any commit. */
+export async function onlineTerminals(httpPort: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  return Number(/^facegate_terminals_online (\d+)/m.exec(text)?.[1] ?? 0);
+}

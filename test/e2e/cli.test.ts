@@ -1,0 +1,120 @@
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type CliBridge, onlineTerminals, spawnCli, startCli } from '../support/cli.ts';
+import { freePort } from '../support/mosquitto.ts';
+import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
+import { until } from '../support/until.ts';
+
+let bridge: CliBridge | undefined;
+let dataDir: string;
+
+afterEach(async () => {
+  await bridge?.kill('SIGKILL');
+  bridge = undefined;
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+});
+
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('error', () => resolve(true));
+  });
+}
+
+describe('configuration', () => {
+  it.each([
+    ['PORT', 'abc', /^facegate: invalid PORT="abc": expected a whole number from 0 to 65535$/],
+    ['FORWARD', 'some', /^facegate: invalid FORWARD="some": expected one of: passed, all$/],
+    ['MQTT_URL', 'http://broker', /^facegate: invalid MQTT_URL="http:\/\/broker": expected an mqtt:\/\/, mqtts:\/\/, ws:\/\/ or wss:\/\/ URL$/],
+    ['HEARTBEAT_TIMEOUT', '-5', /^facegate: invalid HEARTBEAT_TIMEOUT="-5": /],
+  ])('stops the start with exit code 2 and one line naming %s', async (name, value, line) => {
+    dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
+    bridge = spawnCli({ DATA_DIR: dataDir, [name]: value });
+    expect(await bridge.exited).toBe(2);
+    expect(bridge.output.filter(Boolean)).toHaveLength(1);
+    expect(bridge.output[0]).toMatch(line);
+  });
+
+  it('lists every variable in --help', async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
+    bridge = spawnCli({}, ['--help']);
+    expect(await bridge.exited).toBe(0);
+    const text = bridge.output.join('\n');
+    for (const name of ['PORT', 'MQTT_URL', 'BROKER_PORT', 'UPLINK_TOPIC', 'DEVICES', 'WEBHOOK_SECRET', 'ADMIN_TOKEN', 'SQLITE_SYNC', 'RETENTION_DAYS']) {
+      expect(text).toContain(`  ${name} `);
+    }
+  });
+
+  it('refuses an unknown command', async () => {
+    bridge = spawnCli({}, ['frobnicate']);
+    expect(await bridge.exited).toBe(2);
+    expect(bridge.output.join('\n')).toContain('unknown command "frobnicate"');
+  });
+});
+
+describe('admin token', () => {
+  it('is generated on the first start, kept private in the data dir and shown only once', async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
+    const env = { DATA_DIR: dataDir, PORT: String(await freePort()), BROKER_PORT: String(await freePort()) };
+    bridge = await startCli(env);
+    const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
+    expect(token.length).toBeGreaterThanOrEqual(32);
+    expect(statSync(join(dataDir, 'admin-token')).mode & 0o077).toBe(0);
+    expect(bridge.output.filter((line) => line.includes(token))).toHaveLength(1);
+    const ok = await fetch(`http://127.0.0.1:${env.PORT}/api/devices`, { headers: { authorization: `Bearer ${token}` } });
+    expect(ok.status).toBe(200);
+    expect(await bridge.kill('SIGTERM')).toBe(0);
+
+    bridge = await startCli(env);
+    expect(bridge.output.some((line) => line.includes(token))).toBe(false);
+    expect(readFileSync(join(dataDir, 'admin-token'), 'utf8').trim()).toBe(token);
+  });
+});
+
+describe('stopping', () => {
+  it('stops on SIGTERM with exit code 0, committing what it acknowledged and closing its ports', async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
+    const ports = { PORT: await freePort(), BROKER_PORT: await freePort() };
+    bridge = await startCli({ DATA_DIR: dataDir, ADMIN_TOKEN: 'stop-test-token-0123', PORT: String(ports.PORT), BROKER_PORT: String(ports.BROKER_PORT) });
+    const t = await connectTerminal(`mqtt://127.0.0.1:${ports.BROKER_PORT}`, 'S1', { reconnectPeriod: 0 });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: String(i) })] })));
+    expect(await bridge.kill('SIGTERM')).toBe(0);
+    await t.client.endAsync(true);
+    expect(bridge.output.some((line) => line.includes('"facegate stopped"'))).toBe(true);
+    expect(await refused(ports.PORT)).toBe(true);
+    expect(await refused(ports.BROKER_PORT)).toBe(true);
+    const db = new Database(join(dataDir, 'facegate.db'), { readonly: true });
+    expect(db.prepare("select count(*) as n from events where type = 'face.verified'").get()).toEqual({ n: 50 });
+    db.close();
+  });
+
+  it('exits at once on a second signal while the first stop is still waiting', async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
+    const [brokerPort, httpPort] = [await freePort(), await freePort()];
+    bridge = await startCli({ DATA_DIR: dataDir, ADMIN_TOKEN: 'stop-test-token-0123', PORT: String(httpPort), BROKER_PORT: String(brokerPort) });
+    const t = await connectTerminal(`mqtt://127.0.0.1:${brokerPort}`, 'S2', { reconnectPeriod: 0 });
+    // A commit that cannot finish keeps the graceful stop waiting for the writer.
+    const blocker = new Database(join(dataDir, 'facegate.db'));
+    blocker.exec('begin immediate');
+    void t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] }).catch(() => {});
+    await until(async () => (await onlineTerminals(httpPort)) === 1);
+    bridge.proc.kill('SIGTERM');
+    await until(() => bridge!.output.some((line) => line.includes('"stopping"')));
+    // A repeat within a second is taken as the same Ctrl-C (npm forwards it too); a later one means "now".
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    bridge.proc.kill('SIGTERM');
+    expect(await bridge.exited).toBe('SIGKILL');
+    expect(bridge.output.some((line) => line.includes('second signal'))).toBe(true);
+    blocker.exec('rollback');
+    blocker.close();
+    await t.client.endAsync(true);
+  });
+});

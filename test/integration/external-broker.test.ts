@@ -1,0 +1,90 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
+import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { until } from '../support/until.ts';
+
+let bridge: TestBridge | undefined;
+let mosquitto: Mosquitto;
+let terminals: TestTerminal[] = [];
+
+afterEach(async () => {
+  await Promise.all(terminals.map((t) => t.client.endAsync(true)));
+  terminals = [];
+  await bridge?.stop();
+  bridge = undefined;
+  await mosquitto?.dispose();
+});
+
+async function setup(env: Record<string, string> = {}) {
+  mosquitto = await startMosquitto();
+  bridge = await startBridge({ MQTT_URL: mosquitto.url, MQTT_CLIENT_ID: 'facegate-it', ...env });
+  return bridge;
+}
+async function terminal(sn: string) {
+  const t = await connectTerminal(mosquitto.url, sn);
+  terminals.push(t);
+  return t;
+}
+
+describe('against Mosquitto', () => {
+  it('answers heartbeats and never receives its own downLink publishes back', async () => {
+    const b = await setup();
+    const t = await terminal('M1');
+    for (let i = 0; i < 5; i++) {
+      const reply = t.next((m) => m.cmd === 'heartD');
+      await t.send({ cmd: 'heartU' });
+      await reply;
+    }
+    // A command too: it goes out on the downLink, which the wildcard subscription also matches.
+    const command = t.next((m) => m.cmd === 'openDoorD');
+    expect((await b.api('POST', '/api/devices/M1/commands', { cmd: 'openDoorD' })).status).toBe(202);
+    await command;
+    // A message after them, on the same connection: once it is stored, anything echoed before it has arrived too.
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    await b.eventsStored(1, (e) => e.type === 'face.verified');
+    expect(await b.metric('facegate_messages_ignored_total')).toMatch(/facegate_messages_ignored_total 0$/m);
+  });
+
+  it('receives what terminals sent while it was down, from its persistent session', async () => {
+    const b = await setup();
+    const t = await terminal('M2');
+    await t.send({ cmd: 'heartU' });
+    await b.eventsStored(1, (e) => e.type === 'device.online');
+    const dataDir = b.dataDir;
+    await b.stop({ keepData: true });
+    bridge = undefined;
+
+    for (let i = 0; i < 20; i++) await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: String(i) })] });
+    bridge = await startBridge({ MQTT_URL: mosquitto.url, MQTT_CLIENT_ID: 'facegate-it' }, dataDir);
+    await bridge.eventsStored(20, (e) => e.type === 'face.verified');
+    expect(bridge.count('events', "type = 'face.verified'")).toBe(20);
+  });
+
+  it('reconnects after a broker restart and answers heartbeats again', async () => {
+    const b = await setup();
+    const t = await terminal('M3');
+    await mosquitto.stop();
+    await until(async () => (await b.api('GET', '/readyz')).status === 503);
+    await mosquitto.start();
+    await until(async () => (await b.api('GET', '/readyz')).status === 200);
+    await until(() => t.client.connected);
+    await t.client.subscribeAsync('fungxi_M3_downLink', { qos: 1 });
+    const reply = t.next((m) => m.cmd === 'heartD');
+    await t.send({ cmd: 'heartU' });
+    expect((await reply).cmd).toBe('heartD');
+    expect(b.logLines.some((line) => line.includes('MQTT broker unreachable'))).toBe(true);
+  });
+
+  it('subscribes only to DEVICES when DISCOVERY is off', async () => {
+    const b = await setup({ DEVICES: 'KNOWN', DISCOVERY: 'false' });
+    const known = await terminal('KNOWN');
+    const other = await terminal('OTHER');
+    await other.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    await known.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    // Mosquitto forwards in the order it received; the second is stored, so the first was never sent to the bridge.
+    await b.eventsStored(1, (e) => e.type === 'face.verified');
+    expect(b.count('events', "device_sn = 'OTHER'")).toBe(0);
+    expect(b.count('rejects')).toBe(0);
+  });
+});
