@@ -122,7 +122,7 @@ export function createFacegate(config: Config, log: Logger, onFatal: (err: Error
       log,
       defaultDevice: config.DEFAULT_DEVICE,
       metrics,
-      ready: () => mqtt.connected() && writer.backlog < 10_000,
+      ready: () => mqtt.connected() && writer.healthy,
     });
     const server = await listen(app.fetch, config.PORT, config.HOST);
     stops.push({ name: 'http', stop: () => closeServer(server) });

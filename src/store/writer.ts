@@ -7,6 +7,8 @@ export interface Writer {
   write(job: Job): Promise<JobResult>;
   /** Jobs waiting or being committed. */
   readonly backlog: number;
+  /** The thread runs and its last commit succeeded. */
+  readonly healthy: boolean;
   stop(): Promise<void>;
 }
 
@@ -29,6 +31,7 @@ export async function startWriter(options: WriterOptions, onFatal: (err: Error) 
   let scheduled = false;
   let dead: Error | undefined;
   let drained: (() => void) | undefined;
+  let lastFailed = false;
 
   await new Promise<void>((resolve, reject) => {
     const onMessage = (message: FromWriter) => {
@@ -44,6 +47,7 @@ export async function startWriter(options: WriterOptions, onFatal: (err: Error) 
     if (!('batch' in message) || !inFlight || message.batch !== inFlight.id) return;
     const { items } = inFlight;
     inFlight = undefined;
+    lastFailed = !('results' in message);
     if ('results' in message) items.forEach((item, i) => item.resolve(message.results[i]));
     else items.forEach((item) => item.reject(new Error(`database write failed: ${message.error}`)));
     flush();
@@ -91,6 +95,9 @@ export async function startWriter(options: WriterOptions, onFatal: (err: Error) 
     },
     get backlog() {
       return queue.length + (inFlight?.items.length ?? 0);
+    },
+    get healthy() {
+      return !dead && !lastFailed;
     },
     async stop() {
       if (!dead && (queue.length > 0 || inFlight)) await new Promise<void>((resolve) => (drained = resolve));
