@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { ConfigError, helpText, parseConfig } from './config.ts';
 import { createFacegate } from './lifecycle.ts';
 import { createLogger } from './log.ts';
@@ -51,7 +52,7 @@ async function runBridge() {
     if (stoppingSince) {
       // Ctrl-C under npm reaches us twice (from the terminal and from npm): only a later one means "now".
       if (Date.now() - stoppingSince < 1000) return;
-      log.warn({ signal }, 'second signal: exiting at once');
+      writeSync(2, `facegate: second ${signal}: exiting at once\n`);
       // process.exit would wait on (and can abort with) a writer thread stuck
       // in a commit; nothing acknowledged depends on finishing it.
       process.kill(process.pid, 'SIGKILL');
