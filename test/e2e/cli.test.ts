@@ -112,7 +112,7 @@ describe('stopping', () => {
     await new Promise((resolve) => setTimeout(resolve, 1100));
     bridge.proc.kill('SIGTERM');
     expect(await bridge.exited).toBe('SIGKILL');
-    expect(bridge.output.some((line) => line.includes('second signal'))).toBe(true);
+    expect(bridge.output.some((line) => line.includes('second SIGTERM'))).toBe(true);
     blocker.exec('rollback');
     blocker.close();
     await t.client.endAsync(true);
