@@ -48,7 +48,8 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     authorizeSubscribe(client, subscription, callback) {
       if (!secured || downlink.serialOf(subscription.topic) !== undefined) return callback(null, subscription);
       log.warn({ clientId: client.id, topic: subscription.topic }, 'subscription refused');
-      callback(new Error(`subscribing to ${subscription.topic} is not allowed`));
+      // A null subscription is a refusal in the SUBACK (0x80); the client stays connected.
+      callback(null, null);
     },
   });
 
