@@ -39,12 +39,19 @@ export function createCommands({ transport, downlink, presence, writer, metrics,
     }
     const id = randomId('cmd');
     const body = JSON.stringify(command);
+    const topic = downlink.topicOf(sn);
     let error: string | null = null;
-    try {
-      await transport.publish(downlink.topicOf(sn), body, 1);
-    } catch (err) {
-      if (!(err instanceof BrokerUnavailable)) throw err;
-      error = err.message;
+    let code: 'broker_unavailable' | 'device_offline' = 'broker_unavailable';
+    if (transport.listening(topic) === false) {
+      code = 'device_offline';
+      error = `terminal ${sn} is not connected`;
+    } else {
+      try {
+        await transport.publish(topic, body, 1);
+      } catch (err) {
+        if (!(err instanceof BrokerUnavailable)) throw err;
+        error = err.message;
+      }
     }
     const status = error === null ? 'published' : 'failed';
     metrics.commands.inc({ outcome: status });
@@ -53,7 +60,7 @@ export function createCommands({ transport, downlink, presence, writer, metrics,
       // The terminal has it (or the broker refused it) either way; the history is what is missing.
       log.error({ command: id, err: err.message }, 'command not recorded');
     });
-    if (error !== null) throw new ApiError('broker_unavailable', `command not sent: ${error}`);
+    if (error !== null) throw new ApiError(code, `command not sent: ${error}`);
     return { id, device_sn: sn, status };
   }
 

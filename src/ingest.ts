@@ -3,7 +3,7 @@ import type { Metrics } from './metrics.ts';
 import type { Presence } from './presence.ts';
 import { heartD } from './protocol/downlink.ts';
 import type { TopicTemplate } from './protocol/topics.ts';
-import { isHeartbeat } from './protocol/uplink.ts';
+import { cmdLabel, isHeartbeat } from './protocol/uplink.ts';
 import type { Job, StoredEvent } from './store/jobs.ts';
 import type { Writer } from './store/writer.ts';
 
@@ -14,7 +14,8 @@ export interface IngestDeps {
   uplink: TopicTemplate;
   downlink: TopicTemplate;
   maxPayload: number;
-  discovery: boolean;
+  /** With DISCOVERY off, the only terminals accepted (DEVICES); undefined = any terminal. */
+  devices?: ReadonlySet<string>;
   presence: Presence;
   writer: Writer;
   metrics: Metrics;
@@ -37,12 +38,11 @@ export function createIngest(deps: IngestDeps) {
   function persist(job: Job, done: Done) {
     writer.write(job).then(
       (result) => {
-        if (result.cmd) metrics.messagesIn.inc({ cmd: result.cmd });
+        if (result.cmd) metrics.messagesIn.inc({ cmd: cmdLabel(result.cmd) });
+        // A heartbeat too large for the fast path is answered late rather than never.
+        if (result.cmd === 'heartU' && job.kind === 'uplink') deps.reply(downlink.topicOf(job.sn), heartD(new Date()));
         if (result.rejected) metrics.rejected.inc({ reason: result.rejected });
-        if (result.events.length > 0) {
-          for (const event of result.events) metrics.events.inc({ type: event.type });
-          deps.stored(result.events);
-        }
+        if (result.events.length > 0) deps.stored(result.events);
         done();
       },
       (err: Error) => {
@@ -59,7 +59,7 @@ export function createIngest(deps: IngestDeps) {
       return done();
     }
     const receivedAt = Date.now();
-    if (!deps.discovery && !presence.knows(sn)) {
+    if (deps.devices && !deps.devices.has(sn)) {
       return persist({ kind: 'reject', sn, topic, reason: 'unknown_device', detail: `${sn} is not in DEVICES and DISCOVERY is off`, payload, size: payload.length, receivedAt }, done);
     }
     presence.touch(sn, receivedAt);

@@ -44,7 +44,9 @@ export function createFacegate(config: Config, log: Logger, onFatal: (err: Error
       onFatal(err);
     });
     stops.push({ name: 'database writer', stop: () => writer.stop() });
-    if (config.DEVICES.length > 0) await writer.write({ kind: 'register', serials: config.DEVICES });
+    // DEFAULT_DEVICE is a terminal the site relies on: known (and subscribed) from the start like DEVICES.
+    const devices = [...new Set([...config.DEVICES, ...(config.DEFAULT_DEVICE ? [config.DEFAULT_DEVICE] : [])])];
+    if (devices.length > 0) await writer.write({ kind: 'register', serials: devices });
 
     const reads: Reads = openReads(config.DATA_DIR, config.SQLITE_SYNC);
     stops.push({ name: 'database reader', stop: () => reads.close() });
@@ -69,7 +71,7 @@ export function createFacegate(config: Config, log: Logger, onFatal: (err: Error
       uplink,
       downlink,
       maxPayload: config.MAX_PAYLOAD,
-      discovery: config.DISCOVERY,
+      devices: config.DISCOVERY ? undefined : new Set(devices),
       presence,
       writer,
       metrics,
@@ -87,7 +89,7 @@ export function createFacegate(config: Config, log: Logger, onFatal: (err: Error
         clientId: config.MQTT_CLIENT_ID,
         uplink,
         discovery: config.DISCOVERY,
-        serials: config.DEVICES,
+        serials: devices,
         ingest,
         log,
       });
@@ -133,6 +135,7 @@ export function createFacegate(config: Config, log: Logger, onFatal: (err: Error
   }
 
   function stored(events: StoredEvent[]) {
+    for (const event of events) metrics.events.inc({ type: event.type });
     for (const listener of listeners) listener(events);
   }
 

@@ -13,6 +13,7 @@ const STATUS = {
   rate_limited: 429,
   internal: 500,
   broker_unavailable: 503,
+  device_offline: 503,
 } as const satisfies Record<string, ContentfulStatusCode>;
 
 export type ErrorCode = keyof typeof STATUS;

@@ -25,9 +25,7 @@ const Records = v.pipe(
 
 const RecordsMessage = v.looseObject({ cmd: v.string(), data: Records });
 
-const Envelope = v.looseObject({
-  cmd: v.pipe(v.string('cmd must be a string'), v.minLength(1, 'cmd must not be empty')),
-});
+const Envelope = jsonObject({ cmd: v.pipe(v.string('cmd must be a string'), v.minLength(1, 'cmd must not be empty')) }, 'payload must be an object');
 
 export type Uplink =
   | { cmd: 'heartU' }
@@ -59,7 +57,7 @@ export function decodeUplink(payload: Uint8Array): Decoded {
     return { ok: false, reason: 'not_object', detail: `payload is ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}` };
   }
   const envelope = v.safeParse(Envelope, value);
-  if (!envelope.success) return { ok: false, reason: 'no_cmd', detail: envelope.issues[0].message };
+  if (!envelope.success) return { ok: false, reason: 'no_cmd', detail: describe(envelope.issues[0]) };
 
   const body = value as Record<string, unknown>;
   const cmd = body.cmd as string;
@@ -78,9 +76,21 @@ function describe(issue: v.BaseIssue<unknown>): string {
   return path ? `${path}: ${issue.message}` : issue.message;
 }
 
-/** The cheap check for the heartbeat fast path: tiny payloads only, so a big record is never parsed twice. */
+const HEARTU = Buffer.from('heartU');
+const HEARTBEAT_MAX = 64 * 1024;
+
+/**
+ * The check for the heartbeat fast path on the main thread. Only payloads
+ * that mention heartU are parsed, so a record with an image is never parsed
+ * here and again by the writer.
+ */
 export function isHeartbeat(payload: Uint8Array): boolean {
-  if (payload.length > 512) return false;
+  if (payload.length > HEARTBEAT_MAX || !Buffer.from(payload.buffer, payload.byteOffset, payload.length).includes(HEARTU)) return false;
   const decoded = decodeUplink(payload);
   return decoded.ok && decoded.msg.cmd === 'heartU';
+}
+
+/** The cmd as a metrics label: the known ones, everything else as `other`, so a terminal cannot grow the label set. */
+export function cmdLabel(cmd: string): string {
+  return cmd === 'heartU' || cmd === 'verifiedRecordU' || cmd === 'strangerRecordU' ? cmd : 'other';
 }

@@ -115,6 +115,8 @@ export async function startWriter(options: WriterOptions, onFatal: (err: Error) 
 function spawn(url: URL, workerData: unknown): Worker {
   if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData });
   // Worker threads do not inherit tsx's loader; register it before importing the entry.
-  const bootstrap = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`;
+  // Resolved here, not in the worker, so it works whatever the current directory.
+  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
+  const bootstrap = `import(${tsx}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`;
   return new Worker(bootstrap, { eval: true, workerData });
 }

@@ -71,6 +71,12 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
   return {
     port,
     connected: () => listening,
+    listening(topic) {
+      // Connected clients only: a persistent session of an offline terminal
+      // would keep the command and deliver it whenever the terminal returns.
+      const clients = Object.values((broker as unknown as { clients: Record<string, { subscriptions: Record<string, unknown> }> }).clients);
+      return clients.some((client) => client.subscriptions[topic] !== undefined);
+    },
     publish(topic, payload, qos) {
       if (!listening) return Promise.reject(new BrokerUnavailable('embedded broker is stopped'));
       return new Promise((resolve, reject) => {

@@ -4,7 +4,7 @@ import { generate } from 'mqtt-packet';
 import type { Done } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
-import { BrokerUnavailable, PUBLISH_ACK_TIMEOUT_MS, type Transport } from './transport.ts';
+import { BrokerUnavailable, COMMAND_EXPIRY_S, PUBLISH_ACK_TIMEOUT_MS, type Transport } from './transport.ts';
 
 /** Messages the broker may have in flight to the bridge at once (MQTT 5 Receive Maximum): the group-commit batch ceiling. */
 const RECEIVE_MAXIMUM = 1000;
@@ -94,6 +94,7 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
 
   const transport: Transport = {
     connected: () => client.connected,
+    listening: () => undefined,
     publish(topic, payload, qos) {
       if (!client.connected) return Promise.reject(new BrokerUnavailable('not connected to the MQTT broker'));
       if (qos === 0) {
@@ -111,7 +112,7 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
           if (entry) client.removeOutgoingMessage(Number(entry[0]));
           reject(new BrokerUnavailable(`the broker did not acknowledge within ${PUBLISH_ACK_TIMEOUT_MS / 1000} s`));
         }, PUBLISH_ACK_TIMEOUT_MS);
-        client.publish(topic, payload, { qos: 1 }, onAck);
+        client.publish(topic, payload, { qos: 1, properties: { messageExpiryInterval: COMMAND_EXPIRY_S } }, onAck);
       });
     },
     async stop() {

@@ -4,6 +4,11 @@ export interface Transport {
   publish(topic: string, payload: string, qos: 0 | 1): Promise<void>;
   /** Connected to the broker (external), or listening (embedded). */
   connected(): boolean;
+  /**
+   * Whether a connected client subscribes to this topic right now, or
+   * undefined when the transport cannot know (an external broker).
+   */
+  listening(topic: string): boolean | undefined;
   stop(): Promise<void>;
 }
 
@@ -12,3 +17,10 @@ export class BrokerUnavailable extends Error {}
 
 /** SPEC §HTTP API: a command the broker has not acknowledged within this time is reported as failed. */
 export const PUBLISH_ACK_TIMEOUT_MS = 5000;
+
+/**
+ * How long an external broker may keep a command for a terminal that is
+ * offline (MQTT 5 Message Expiry): a door must not open minutes after the
+ * request was answered.
+ */
+export const COMMAND_EXPIRY_S = 10;

@@ -61,7 +61,7 @@ describe('embedded broker with BROKER_USERNAME and BROKER_PASSWORD', () => {
   it('disconnects a client that publishes outside the upLink topics', async () => {
     bridge = await startBridge(CREDENTIALS);
     const client = await mqtt.connectAsync(bridge.brokerUrl, { username: 'door', password: 'open-sesame-42', reconnectPeriod: 0 });
-    const closed = new Promise((resolve) => client.once('close', resolve));
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
     client.publish('fungxi_X_downLink', JSON.stringify({ cmd: 'openDoorD' }), { qos: 1 });
     await closed;
     expect(bridge.count('events')).toBe(0);

@@ -115,6 +115,28 @@ describe('POST /api/devices/{sn}/commands', () => {
   });
 });
 
+describe('a terminal that is not connected', () => {
+  it('gets no command: 503, and nothing arrives when it returns', async () => {
+    const b = await startBridge();
+    bridge = b;
+    // A terminal with a persistent session: the broker would keep QoS 1 messages for it.
+    let t = await connectTerminal(b.brokerUrl, 'GONE1', { clean: false, clientId: 'gone-terminal' });
+    await t.send({ cmd: 'heartU' });
+    await t.client.endAsync();
+    const res = await b.api('POST', '/api/devices/GONE1/commands', { cmd: 'openDoorD' });
+    expect(res.status).toBe(503);
+    expect(res.json.error.code).toBe('device_offline');
+    expect((b.db().prepare('select status from commands').get() as any).status).toBe('failed');
+
+    t = await connectTerminal(b.brokerUrl, 'GONE1', { clean: false, clientId: 'gone-terminal' });
+    terminals.push(t);
+    const next = t.next((m) => m.cmd === 'fresh');
+    expect((await b.api('POST', '/api/devices/GONE1/commands', { cmd: 'fresh' })).status).toBe(202);
+    await next;
+    expect(t.received.map((m) => m.cmd)).toEqual(['fresh']);
+  });
+});
+
 describe('POST / (the original relay)', () => {
   it('relays any JSON object to the only terminal and answers ok', async () => {
     const b = await withTerminals({}, 'ONLY1');
@@ -130,6 +152,11 @@ describe('POST / (the original relay)', () => {
     const res = await b.api('POST', '/', { cmd: 'openDoorD' });
     expect(res.status).toBe(409);
     expect(res.json.error.code).toBe('conflict');
+  });
+
+  it('knows DEFAULT_DEVICE from the start', async () => {
+    const b = await withTerminals({ DEFAULT_DEVICE: 'DEF1' });
+    expect((await b.api('GET', '/api/devices/DEF1')).status).toBe(200);
   });
 
   it('sends to DEFAULT_DEVICE', async () => {

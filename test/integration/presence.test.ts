@@ -32,6 +32,15 @@ describe('heartbeats', () => {
     expect(Math.abs(new Date(answer.time.replace(' ', 'T')).getTime() - Date.now())).toBeLessThan(60_000);
   });
 
+  it('answers a heartbeat that carries extra fields of any size', async () => {
+    bridge = await startBridge();
+    const t = await connectTerminal(bridge.brokerUrl, 'BIG1');
+    terminals.push(t);
+    const reply = t.next((m) => m.cmd === 'heartD');
+    await t.send({ cmd: 'heartU', status: { firmware: '2.3.1', log: 'x'.repeat(100_000) } });
+    expect((await reply).cmd).toBe('heartD');
+  });
+
   it('answers heartbeats while the database cannot commit', async () => {
     bridge = await startBridge();
     const a = await terminal('A1');
