@@ -159,7 +159,12 @@ describe('isHeartbeat', () => {
     expect(isHeartbeat(bytes(text))).toBe(false);
   });
 
-  it('leaves payloads over 512 bytes to the full path', () => {
-    expect(isHeartbeat(bytes(JSON.stringify({ cmd: 'heartU', pad: 'x'.repeat(600) })))).toBe(false);
+  it('recognises a heartbeat with extra fields up to 64 KB', () => {
+    expect(isHeartbeat(bytes(JSON.stringify({ cmd: 'heartU', pad: 'x'.repeat(60_000) })))).toBe(true);
+  });
+
+  it('leaves payloads over 64 KB, and those that never mention heartU, to the writer', () => {
+    expect(isHeartbeat(bytes(JSON.stringify({ cmd: 'heartU', pad: 'x'.repeat(70_000) })))).toBe(false);
+    expect(isHeartbeat(bytes(JSON.stringify({ cmd: 'verifiedRecordU', data: [{ name: 'x' }] })))).toBe(false);
   });
 });
