@@ -165,6 +165,7 @@ export function helpText(): string {
     'Usage:',
     '  facegate                 run the bridge',
     '  facegate simulate        run simulated terminals against a broker (see facegate simulate --help)',
+    '  facegate bench           measure the bridge on this machine (see facegate bench --help)',
     '  facegate --help          this text',
     '',
     'Environment variables:',

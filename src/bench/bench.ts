@@ -1,15 +1,15 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { Sync } from '../store/open.ts';
 import { FIXTURES_DIR } from '../sim/fixtures.ts';
+import type { Sync } from '../store/open.ts';
 import { startBridge, type BridgeProcess } from './bridge.ts';
 import { encodeRecords, runBurst } from './burst.ts';
+import { measureCpu, ownCpuSeconds } from './cpu.ts';
 import { runHeartbeats } from './heartbeats.ts';
 import { findMosquitto, startMosquitto, type Mosquitto } from './mosquitto.ts';
 import { type BenchOptions, parseBenchOptions, type Scenario, type TransportName, usage, UsageError } from './options.ts';
 import { cleanUp } from './proc.ts';
 import { formatTable, machine, type ProcessFigures, type Result } from './report.ts';
-import type { Span } from './span.ts';
 import { awaitHeartD } from './terminals.ts';
 
 // `facegate bench`: the figures a site needs before it trusts the bridge with
@@ -96,7 +96,8 @@ export async function runBench(args: string[]): Promise<void> {
   };
   await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
   progress(`figures written to ${out}`);
-  if (results.some((r) => 'error' in r)) process.exitCode = 1;
+  // A connection abandoned after a timeout may still hold the event loop open: the run is over either way.
+  process.exit(results.some((r) => 'error' in r) ? 1 : 0);
 }
 
 /** One scenario against a fresh bridge (and a fresh Mosquitto), both stopped and their files removed afterwards. */
@@ -110,10 +111,7 @@ async function runPlan(plan: Plan, options: BenchOptions, payloads: Buffer[][], 
     const { span, percent } = measureCpu({
       bridge: bridge.cpuSeconds,
       mosquitto: () => broker?.cpuSeconds(),
-      bench: () => {
-        const { user, system } = process.cpuUsage();
-        return (user + system) / 1e6;
-      },
+      bench: ownCpuSeconds,
     });
     const url = bridge.brokerUrl;
     const measured =
@@ -140,27 +138,6 @@ async function runPlan(plan: Plan, options: BenchOptions, payloads: Buffer[][], 
     await bridge?.dispose();
     await broker?.dispose();
   }
-}
-
-type Meter = () => number | undefined;
-
-/**
- * CPU time over the span as a share of one core: the bridge's (its writer
- * thread can add a second core), the broker's, and this process's (the load
- * generator: near 100 % it, not the bridge, would be the limit).
- */
-function measureCpu(meters: { bridge: Meter; mosquitto: Meter; bench: Meter }) {
-  type Reading = { at: number; cpu: Record<keyof typeof meters, number | undefined> };
-  const read = (): Reading => ({ at: performance.now(), cpu: { bridge: meters.bridge(), mosquitto: meters.mosquitto(), bench: meters.bench() } });
-  let from: Reading | undefined;
-  let to: Reading | undefined;
-  const percent = (name: keyof typeof meters) => {
-    const [a, b] = [from?.cpu[name], to?.cpu[name]];
-    if (a === undefined || b === undefined || !from || !to || to.at <= from.at) return undefined;
-    return ((b - a) / ((to.at - from.at) / 1000)) * 100;
-  };
-  const span: Span = { start: () => (from = read()), end: () => (to = read()) };
-  return { span, percent };
 }
 
 /** Progress goes to stderr: stdout carries the table alone. */

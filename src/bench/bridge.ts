@@ -35,7 +35,9 @@ export interface BridgeProcess {
  */
 export async function startBridge(options: BridgeOptions): Promise<BridgeProcess> {
   const dataDir = makeTempDir('facegate-bench-data-');
-  const [httpPort, brokerPort] = [await freePort(), await freePort()];
+  const httpPort = await freePort();
+  let brokerPort = await freePort();
+  while (brokerPort === httpPort) brokerPort = await freePort();
   const env: NodeJS.ProcessEnv = { ...process.env };
   // The caller's own facegate settings must not change what is measured.
   for (const name of Object.keys(ConfigSchema.entries)) delete env[name];

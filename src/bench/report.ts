@@ -50,8 +50,15 @@ export function formatTable(results: Result[]): string {
       .join('  ')
       .trimEnd();
   const errors = results.flatMap((r) => ('error' in r ? [`${r.scenario} ${r.transport} ${r.sync} failed: ${r.error}`] : []));
-  return [line(COLUMNS), ...rows.map(line), ...(errors.length ? ['', ...errors] : [])].join('\n');
+  return [line(COLUMNS), ...rows.map(line), '', ...LEGEND, ...(errors.length ? ['', ...errors] : [])].join('\n');
 }
+
+const LEGEND = [
+  'p50/p99/max ms: heartU publish → heartD received; missing: heartbeats never answered',
+  'acked/s: records / (first publish → last PUBACK); stored/s: records / (first publish → all of them in the database)',
+  'MB/s: payload stored per second; lost: sent − stored; dup: records stored twice',
+  "CPU %: the bridge's CPU time while the load ran, in % of one core; RSS MB: the bridge's peak resident memory",
+];
 
 function row(result: Result): string[] {
   const head = [result.scenario, result.transport, result.sync];

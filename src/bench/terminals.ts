@@ -11,9 +11,11 @@ export function serials(prefix: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix}${String(i + 1).padStart(4, '0')}`);
 }
 
-/** Connects them all (in parallel, each within 10 s), or none: on a failure the connected ones are closed. */
+/** Connects and subscribes them all (in parallel, each within 15 s), or none: on a failure the connected ones are closed. */
 export async function startTerminals(url: string, sns: string[]): Promise<Terminal[]> {
-  const started = await Promise.allSettled(sns.map((sn) => startTerminal({ url, sn, uplink: UPLINK, downlink: DOWNLINK, qos: 0 })));
+  const started = await Promise.allSettled(
+    sns.map((sn) => withTimeout(startTerminal({ url, sn, uplink: UPLINK, downlink: DOWNLINK, qos: 0 }), 15_000, `connecting terminal ${sn}`)),
+  );
   const terminals = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
   const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failed) {

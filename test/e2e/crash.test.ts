@@ -20,8 +20,10 @@ let bridge: CliBridge | undefined;
 let mosquitto: Mosquitto | undefined;
 let clients: MqttClient[] = [];
 let dataDir: string;
+let finished = false;
 
 afterEach(async () => {
+  finished = true;
   await Promise.all(clients.map((c) => c.endAsync(true)));
   clients = [];
   await bridge?.kill('SIGKILL');
@@ -68,12 +70,14 @@ async function publishAll(url: string) {
 }
 
 async function crashTest(env: Record<string, string>, brokerUrl: string) {
+  finished = false;
   const start = () => startCli({ DATA_DIR: dataDir, ADMIN_TOKEN: 'crash-test-token-0123', ...env });
   bridge = await start();
   // The killer watches the store from outside and strikes as it fills.
   const killer = (async () => {
     for (const at of KILL_AT) {
-      await until(() => countIn(dataDir, FACE_EVENTS) >= at);
+      await until(() => finished || countIn(dataDir, FACE_EVENTS) >= at);
+      if (finished) return;
       await bridge!.kill('SIGKILL');
       bridge = await start();
     }

@@ -5,6 +5,12 @@ import Database from 'better-sqlite3';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 
+// A test that times out must not leave a bridge running behind it.
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const proc of live) proc.kill('SIGKILL');
+});
+
 export interface CliBridge {
   proc: ChildProcess;
   /** Lines the process wrote to stdout (JSON logs) and stderr. */
@@ -23,6 +29,8 @@ export function spawnCli(env: Record<string, string>, args: string[] = []): CliB
     env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  live.add(proc);
+  proc.once('exit', () => live.delete(proc));
   const output: string[] = [];
   const exited = new Promise<number | string>((resolve) => proc.once('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   const started = new Promise<void>((resolve, reject) => {

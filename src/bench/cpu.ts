@@ -1,0 +1,28 @@
+import type { Span } from './span.ts';
+
+export type Meter = () => number | undefined;
+
+/** CPU seconds this process has used so far. */
+export function ownCpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+}
+
+/**
+ * CPU time over the span as a share of one core: the bridge's (its writer
+ * thread can add a second core), the broker's, and this process's (the load
+ * generator: near 100 % it, not the bridge, would be the limit).
+ */
+export function measureCpu(meters: { bridge: Meter; mosquitto: Meter; bench: Meter }) {
+  type Reading = { at: number; cpu: Record<keyof typeof meters, number | undefined> };
+  const read = (): Reading => ({ at: performance.now(), cpu: { bridge: meters.bridge(), mosquitto: meters.mosquitto(), bench: meters.bench() } });
+  let from: Reading | undefined;
+  let to: Reading | undefined;
+  const percent = (name: keyof typeof meters) => {
+    const [a, b] = [from?.cpu[name], to?.cpu[name]];
+    if (a === undefined || b === undefined || !from || !to || to.at <= from.at) return undefined;
+    return ((b - a) / ((to.at - from.at) / 1000)) * 100;
+  };
+  const span: Span = { start: () => (from = read()), end: () => (to = read()) };
+  return { span, percent };
+}
