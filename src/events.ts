@@ -64,8 +64,13 @@ export function presenceEvent(sn: string, online: boolean, at: number, lastSeenA
 
 function contentId(sn: string, record: Record<string, unknown>): string {
   // Key order is not content: a terminal may serialise a re-upload differently.
+  // Strings (the image above all) are hashed as they are, not re-serialised;
+  // the type tag keeps "1" and 1 apart.
   const parts = [sn];
-  for (const key of Object.keys(record).sort()) parts.push(key, JSON.stringify(record[key]));
+  for (const key of Object.keys(record).sort()) {
+    const value = record[key];
+    parts.push(key, typeof value === 'string' ? `s${value}` : `j${JSON.stringify(value)}`);
+  }
   return `evt_${digest(parts)}`;
 }
 

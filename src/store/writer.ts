@@ -20,8 +20,10 @@ interface Pending {
 
 // One batch is committed at a time; everything that arrives meanwhile forms
 // the next batch. Under load batches grow by themselves, so the commit rate
-// (bounded by the disk's fsync rate) stops limiting the message rate.
+// (bounded by the disk's fsync rate) stops limiting the message rate. The
+// byte cap keeps a batch of image-laden messages from holding tens of MB.
 const MAX_BATCH = 1000;
+const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
 export async function startWriter(options: WriterOptions, onFatal: (err: Error) => void): Promise<Writer> {
   const worker = spawn(new URL('./writer-thread.ts', import.meta.url), options);
@@ -71,8 +73,14 @@ export async function startWriter(options: WriterOptions, onFatal: (err: Error) 
       drained?.();
       return;
     }
-    const items = queue.length <= MAX_BATCH ? queue : queue.slice(0, MAX_BATCH);
-    queue = queue.length <= MAX_BATCH ? [] : queue.slice(MAX_BATCH);
+    let take = 0;
+    let bytes = 0;
+    while (take < queue.length && take < MAX_BATCH && (take === 0 || bytes < MAX_BATCH_BYTES)) {
+      const { job } = queue[take++];
+      if ('payload' in job) bytes += job.payload.length;
+    }
+    const items = queue.slice(0, take);
+    queue = queue.slice(take);
     inFlight = { id: nextBatch++, items };
     const transfer = items.flatMap(({ job }) => ('payload' in job ? [job.payload.buffer as ArrayBuffer] : []));
     worker.postMessage({ batch: inFlight.id, jobs: items.map((item) => item.job) } satisfies ToWriter, transfer);
