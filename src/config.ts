@@ -78,8 +78,8 @@ const topicTemplate = (fallback: string, description: string) =>
   );
 
 const schedule = v.pipe(
-  v.optional(v.string(), '1s,5s,30s,2m,10m,30m,1h,2h,4h,8h,8h'),
-  v.description('retry delays after each failed delivery attempt; after the last one a delivery is dead'),
+  v.optional(v.string(), '1s,5s,30s,2m,10m,30m,1h,2h,4h,8h,12h,16h'),
+  v.description('ceilings of the random delay before each retry (full jitter); after the last one a delivery is dead'),
   v.transform((s) => s.split(',').map((x) => x.trim())),
   v.check((list) => list.length > 0 && list.every((d) => DURATION.test(d)), 'expected a comma list of durations such as 1s,5s,30s'),
   v.transform((list) => list.map(parseDuration)),

@@ -2,6 +2,7 @@ import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { loadAdminToken } from './admin-token.ts';
 import { createCommands } from './commands.ts';
+import { createDeliveryWorker } from './delivery/worker.ts';
 import type { Config } from './config.ts';
 import { createApp } from './http/app.ts';
 import { createIngest } from './ingest.ts';
@@ -15,6 +16,9 @@ import { startWriter, type Writer } from './store/writer.ts';
 import { startEmbeddedBroker } from './transport/embedded.ts';
 import { startExternalClient } from './transport/external.ts';
 import type { Transport } from './transport/transport.ts';
+import { VERSION } from './version.ts';
+
+const DEFAULT_ENDPOINT = 'ep_default';
 
 export interface Running {
   httpPort: number;
@@ -50,6 +54,8 @@ export function createFacegate(config: Config, log: Logger, onFatal: (err: Error
 
     const reads: Reads = openReads(config.DATA_DIR, config.SQLITE_SYNC);
     stops.push({ name: 'database reader', stop: () => reads.close() });
+    await configureDefaultEndpoint(writer, reads);
+    metrics.sources.outbox = reads.backlog;
 
     const presence: Presence = createPresence({
       timeoutMs: config.HEARTBEAT_TIMEOUT * 1000,
@@ -114,6 +120,17 @@ export function createFacegate(config: Config, log: Logger, onFatal: (err: Error
       // Shown once, on the terminal that started the first run; never logged again.
       process.stderr.write(`\nfacegate: generated an admin token (kept in ${file}):\n\n  ${token}\n\n`);
     }
+    const delivery = createDeliveryWorker({
+      reads,
+      writer,
+      metrics,
+      log,
+      schedule: config.DELIVERY_SCHEDULE,
+      timeoutMs: config.DELIVERY_TIMEOUT,
+      concurrency: config.DELIVERY_CONCURRENCY,
+      images: config.IMAGES,
+      userAgent: `facegate/${VERSION}`,
+    });
     const commands = createCommands({ transport, downlink, presence, writer, metrics, log, rate: config.COMMAND_RATE });
     const app = createApp({
       adminToken: token,
@@ -121,6 +138,8 @@ export function createFacegate(config: Config, log: Logger, onFatal: (err: Error
       commands,
       presence,
       reads,
+      writer,
+      delivery,
       log,
       defaultDevice: config.DEFAULT_DEVICE,
       metrics,
@@ -129,9 +148,42 @@ export function createFacegate(config: Config, log: Logger, onFatal: (err: Error
     const server = await listen(app.fetch, config.PORT, config.HOST);
     stops.push({ name: 'http', stop: () => closeServer(server) });
     const httpPort = (server.address() as AddressInfo).port;
+
+    delivery.start();
+    const unsubscribe = onStored(delivery.wake);
+    stops.push({ name: 'delivery', stop: () => (unsubscribe(), delivery.stop()) });
     log.info({ port: httpPort, broker: config.MQTT_URL ? 'external' : 'embedded' }, 'facegate started');
     running = { httpPort, brokerPort, adminToken: token };
     return running;
+  }
+
+  function onStored(listener: (events: StoredEvent[]) => void) {
+    listeners.add(listener);
+    return () => listeners.delete(listener);
+  }
+
+  /**
+   * The endpoint of WEBHOOK_URL, kept in the store like any other so its
+   * deliveries survive restarts. Without WEBHOOK_URL it is disabled, not
+   * deleted: what it still owes waits there, visible by API.
+   */
+  async function configureDefaultEndpoint(writer: Writer, reads: Reads) {
+    const existing = reads.endpoint(DEFAULT_ENDPOINT);
+    if (!config.WEBHOOK_URL) {
+      if (existing?.enabled) await writer.write({ kind: 'endpoint-state', id: DEFAULT_ENDPOINT, enabled: false, reason: 'WEBHOOK_URL is not set' });
+      return;
+    }
+    // A receiver that answered 410 stays disabled across restarts unless its URL changed.
+    const keepDisabled = existing && !existing.enabled && existing.url === config.WEBHOOK_URL && existing.disabledReason !== 'WEBHOOK_URL is not set';
+    const endpoint = {
+      id: DEFAULT_ENDPOINT,
+      url: config.WEBHOOK_URL,
+      secret: config.WEBHOOK_SECRET ?? null,
+      eventTypes: ['face.verified'],
+      enabled: !keepDisabled,
+      disabledReason: keepDisabled ? existing.disabledReason : null,
+    };
+    await writer.write({ kind: 'endpoint', endpoint, at: Date.now() });
   }
 
   function stored(events: StoredEvent[]) {
@@ -156,10 +208,7 @@ export function createFacegate(config: Config, log: Logger, onFatal: (err: Error
     stop,
     metrics,
     /** Subscribe to events as they are committed. */
-    onStored(listener: (events: StoredEvent[]) => void) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
+    onStored,
   };
 }
 

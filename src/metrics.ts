@@ -1,10 +1,10 @@
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 /** The bridge's counters (SPEC §HTTP API, /metrics), on a registry of its own so several bridges can share a process in tests. */
 export function createMetrics() {
   const registry = new Registry();
   // Read at scrape time from whoever knows (presence), set once it exists.
-  const sources = { terminalsOnline: () => 0 };
+  const sources = { terminalsOnline: () => 0, outbox: (): { endpointId: string; pending: number }[] => [] };
   return {
     registry,
     sources,
@@ -13,6 +13,28 @@ export function createMetrics() {
     rejected: new Counter({ name: 'facegate_messages_rejected_total', help: 'malformed upLink messages, by reason', labelNames: ['reason'], registers: [registry] }),
     events: new Counter({ name: 'facegate_events_total', help: 'events stored, by type', labelNames: ['type'], registers: [registry] }),
     commands: new Counter({ name: 'facegate_commands_total', help: 'commands sent to terminals, by outcome', labelNames: ['outcome'], registers: [registry] }),
+    deliveryAttempts: new Counter({
+      name: 'facegate_delivery_attempts_total',
+      help: 'webhook delivery attempts, by outcome (delivered, retry, dead, gone)',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    deliveryLatency: new Histogram({
+      name: 'facegate_delivery_latency_seconds',
+      help: 'from the event reaching the bridge to its webhook answered 2xx',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400],
+      registers: [registry],
+    }),
+    outboxDepth: new Gauge({
+      name: 'facegate_outbox_depth',
+      help: 'deliveries waiting, by endpoint',
+      labelNames: ['endpoint'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const { endpointId, pending } of sources.outbox()) this.set({ endpoint: endpointId }, pending);
+      },
+    }),
     terminalsOnline: new Gauge({
       name: 'facegate_terminals_online',
       help: 'terminals currently online',

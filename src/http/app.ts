@@ -1,14 +1,18 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Commands } from '../commands.ts';
+import type { DeliveryWorker } from '../delivery/worker.ts';
+import type { Writer } from '../store/writer.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Presence } from '../presence.ts';
 import { sameSecret } from '../secrets.ts';
 import type { Reads } from '../store/reads.ts';
 import { commandRoutes } from './commands.ts';
+import { deliveryRoutes } from './deliveries.ts';
 import { deviceRoutes } from './devices.ts';
 import { ApiError, errorResponse } from './errors.ts';
+import { webhookRoutes } from './webhooks.ts';
 
 export interface AppDeps {
   adminToken: string;
@@ -16,6 +20,8 @@ export interface AppDeps {
   commands: Commands;
   presence: Presence;
   reads: Reads;
+  writer: Writer;
+  delivery: DeliveryWorker;
   log: Logger;
   /** Database writable and broker connected. */
   ready: () => boolean;
@@ -62,6 +68,8 @@ export function createApp(deps: AppDeps) {
 
   app.route('/', commandRoutes(deps));
   app.route('/api/devices', deviceRoutes(deps));
+  app.route('/api/webhooks', webhookRoutes(deps));
+  app.route('/api/deliveries', deliveryRoutes(deps));
 
   app.notFound((c) => errorResponse(new ApiError('not_found', `no route ${c.req.method} ${c.req.path}`), c));
   app.onError(errorResponse);

@@ -2,6 +2,7 @@ import { sql } from 'drizzle-orm';
 import { type EventPolicy, type EventType, eventsFromUplink, type NewEvent, presenceEvent } from '../events.ts';
 import { decodeUplink, type RejectReason } from '../protocol/uplink.ts';
 import type { Db } from './open.ts';
+import { createOutbox, type OutboxJob } from './outbox.ts';
 import { commands, events, images, rejects, terminals } from './schema.ts';
 
 // Everything the bridge writes, as plain data that can cross to the writer
@@ -13,7 +14,8 @@ export type Job =
   | { kind: 'presence'; sn: string; online: boolean; at: number; lastSeenAt: number | null }
   | { kind: 'seen'; lastSeen: [sn: string, at: number][] }
   | { kind: 'register'; serials: string[] }
-  | { kind: 'command'; id: string; sn: string; body: string; status: 'published' | 'failed'; error: string | null; at: number };
+  | { kind: 'command'; id: string; sn: string; body: string; status: 'published' | 'failed'; error: string | null; at: number }
+  | OutboxJob;
 
 export interface StoredEvent {
   seq: number;
@@ -30,11 +32,14 @@ export interface JobResult {
   rejected?: RejectReason;
   /** The upLink's cmd, for the counters. */
   cmd?: string;
+  /** Rows a change touched (outbox jobs). */
+  changes?: number;
 }
 
 const SAMPLE_BYTES = 2048;
 
 export function createJobRunner(db: Db, policy: EventPolicy) {
+  const outbox = createOutbox(db);
   const insertEvent = db
     .insert(events)
     .values({
@@ -102,6 +107,7 @@ export function createJobRunner(db: Db, policy: EventPolicy) {
     const row = insertEvent.get({ ...event, hasImage: event.image !== undefined ? 1 : 0 });
     if (!row) return undefined; // already stored: a retransmission
     if (event.image !== undefined) insertImage.run({ eventSeq: row.seq, base64: event.image });
+    outbox.enqueue(row.seq, event.type, event.receivedAt);
     return { seq: row.seq, id: event.id, type: event.type, deviceSn: event.deviceSn, receivedAt: event.receivedAt };
   }
 
@@ -155,12 +161,19 @@ export function createJobRunner(db: Db, policy: EventPolicy) {
       case 'command':
         insertCommand.run({ id: job.id, sn: job.sn, body: job.body, status: job.status, error: job.error, at: job.at });
         return { events: [] };
+      default:
+        return { events: [], changes: outbox.apply(job) };
     }
   }
 
   /** Applies a batch in one transaction; all of it commits or none does. */
   function applyBatch(jobs: Job[]): JobResult[] {
-    return db.transaction(() => jobs.map(apply));
+    try {
+      return db.transaction(() => jobs.map(apply));
+    } catch (err) {
+      outbox.reload(); // the endpoints it cached may have been rolled back
+      throw err;
+    }
   }
 
   return { applyBatch };

@@ -1,6 +1,6 @@
-import { desc, eq } from 'drizzle-orm';
+import { and, asc, count, desc, eq, lt, lte, min, sql } from 'drizzle-orm';
 import { openDatabase, type Sync } from './open.ts';
-import { commands, terminals } from './schema.ts';
+import { commands, deliveries, endpoints, events, images, terminals } from './schema.ts';
 
 /**
  * The main thread's connection: reads only (the writer thread owns writes).
@@ -10,11 +10,78 @@ export function openReads(dataDir: string, sync: Sync) {
   const { sqlite, db } = openDatabase(dataDir, sync);
   sqlite.pragma('query_only = true');
 
+  // The delivery workers ask these for every attempt: prepared once.
+  const due = db
+    .select({ seq: deliveries.seq, eventSeq: deliveries.eventSeq, attempts: deliveries.attempts })
+    .from(deliveries)
+    .where(
+      and(
+        eq(deliveries.endpointId, sql.placeholder('endpointId')),
+        eq(deliveries.status, 'pending'),
+        lte(deliveries.nextAttemptAt, sql.placeholder('now')),
+      ),
+    )
+    .orderBy(asc(deliveries.nextAttemptAt))
+    .limit(sql.placeholder('limit'))
+    .prepare();
+  const nextDue = db
+    .select({ at: min(deliveries.nextAttemptAt) })
+    .from(deliveries)
+    .where(and(eq(deliveries.endpointId, sql.placeholder('endpointId')), eq(deliveries.status, 'pending')))
+    .prepare();
+  const event = db.select().from(events).where(eq(events.seq, sql.placeholder('seq'))).prepare();
+  const image = db.select({ base64: images.base64 }).from(images).where(eq(images.eventSeq, sql.placeholder('seq'))).prepare();
+
+  const deliveryRows = db
+    .select({
+      seq: deliveries.seq,
+      eventId: events.id,
+      eventType: events.type,
+      endpointId: deliveries.endpointId,
+      status: deliveries.status,
+      attempts: deliveries.attempts,
+      nextAttemptAt: deliveries.nextAttemptAt,
+      lastAttemptAt: deliveries.lastAttemptAt,
+      lastStatus: deliveries.lastStatus,
+      lastError: deliveries.lastError,
+      createdAt: deliveries.createdAt,
+      deliveredAt: deliveries.deliveredAt,
+    })
+    .from(deliveries)
+    .innerJoin(events, eq(events.seq, deliveries.eventSeq))
+    .$dynamic();
+
   return {
     db,
     terminals: () => db.select().from(terminals).all(),
     terminal: (sn: string) => db.select().from(terminals).where(eq(terminals.sn, sn)).get(),
     commands: (limit = 100) => db.select().from(commands).orderBy(desc(commands.createdAt)).limit(limit).all(),
+    endpoints: () => db.select().from(endpoints).orderBy(asc(endpoints.createdAt)).all(),
+    endpoint: (id: string) => db.select().from(endpoints).where(eq(endpoints.id, id)).get(),
+    /** Pending deliveries of an endpoint whose time has come, oldest first. */
+    dueDeliveries: (endpointId: string, now: number, limit: number) => due.all({ endpointId, now, limit }),
+    /** When the endpoint's next pending delivery is due, if it has one. */
+    nextDueAt: (endpointId: string) => nextDue.get({ endpointId })?.at ?? undefined,
+    event: (seq: number) => event.get({ seq }),
+    image: (seq: number) => image.get({ seq })?.base64,
+    delivery: (seq: number) => deliveryRows.where(eq(deliveries.seq, seq)).get(),
+    /** Deliveries newest first, `before` a seq (the cursor), with optional filters. */
+    deliveries(filter: { status?: string; endpointId?: string; eventId?: string; before?: number; limit: number }) {
+      const conditions = [
+        filter.status ? eq(deliveries.status, filter.status as 'pending') : undefined,
+        filter.endpointId ? eq(deliveries.endpointId, filter.endpointId) : undefined,
+        filter.eventId ? eq(events.id, filter.eventId) : undefined,
+        filter.before ? lt(deliveries.seq, filter.before) : undefined,
+      ];
+      return deliveryRows
+        .where(and(...conditions))
+        .orderBy(desc(deliveries.seq))
+        .limit(filter.limit)
+        .all();
+    },
+    /** Pending deliveries per endpoint: the backlog a receiver outage builds. */
+    backlog: () =>
+      db.select({ endpointId: deliveries.endpointId, pending: count() }).from(deliveries).where(eq(deliveries.status, 'pending')).groupBy(deliveries.endpointId).all(),
     close: () => sqlite.close(),
   };
 }

@@ -1,4 +1,4 @@
-import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 // Times are unix milliseconds (UTC). Terminal-supplied values stay inside
 // `fields` exactly as the terminal sent them.
@@ -67,4 +67,41 @@ export const rejects = sqliteTable(
     sample: text('sample').notNull(),
   },
   (t) => [index('rejects_received_at').on(t.receivedAt)],
+);
+
+/** Webhook receivers: the default one from WEBHOOK_URL (`ep_default`) and those added by API. */
+export const endpoints = sqliteTable('endpoints', {
+  id: text('id').primaryKey(),
+  url: text('url').notNull(),
+  secret: text('secret'),
+  /** JSON array of the event types it receives. */
+  eventTypes: text('event_types').notNull(),
+  /** Disabled endpoints (a 410 answer, or by an admin) keep their deliveries waiting. */
+  enabled: integer('enabled', { mode: 'boolean' }).notNull().default(true),
+  disabledReason: text('disabled_reason'),
+  createdAt: integer('created_at').notNull(),
+});
+
+/** One event × one endpoint: the outbox. Written in the same transaction as the event. */
+export const deliveries = sqliteTable(
+  'deliveries',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    eventSeq: integer('event_seq').notNull(),
+    endpointId: text('endpoint_id').notNull(),
+    status: text('status', { enum: ['pending', 'delivered', 'dead'] }).notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: integer('next_attempt_at').notNull(),
+    lastAttemptAt: integer('last_attempt_at'),
+    /** HTTP status of the last answer, null when there was none (timeout, network error). */
+    lastStatus: integer('last_status'),
+    lastError: text('last_error'),
+    createdAt: integer('created_at').notNull(),
+    deliveredAt: integer('delivered_at'),
+  },
+  (t) => [
+    uniqueIndex('deliveries_event_endpoint').on(t.eventSeq, t.endpointId),
+    index('deliveries_due').on(t.endpointId, t.status, t.nextAttemptAt),
+    index('deliveries_status').on(t.status, t.seq),
+  ],
 );

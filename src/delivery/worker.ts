@@ -1,0 +1,214 @@
+import { Pool } from 'undici';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import type { StoredEvent } from '../store/jobs.ts';
+import type { Reads } from '../store/reads.ts';
+import type { Writer } from '../store/writer.ts';
+import { eventView } from './body.ts';
+import { type Answer, decide } from './policy.ts';
+import { sign, signingKey } from './sign.ts';
+
+export interface DeliveryOptions {
+  reads: Reads;
+  writer: Writer;
+  metrics: Metrics;
+  log: Logger;
+  schedule: readonly number[];
+  timeoutMs: number;
+  /** Requests in flight per endpoint. */
+  concurrency: number;
+  images: 'inline' | 'omit';
+  userAgent: string;
+  now?: () => number;
+  random?: () => number;
+}
+
+interface Lane {
+  id: string;
+  url: URL;
+  key: Buffer | undefined;
+  types: Set<string>;
+  enabled: boolean;
+  pool: Pool;
+  /** Deliveries being attempted: not fetched again until their outcome is committed. */
+  inFlight: Set<number>;
+  timer?: NodeJS.Timeout;
+  pumping: boolean;
+}
+
+// A lane with nothing due sleeps until its next delivery is due, but looks
+// again at least this often (another process may have changed the store).
+const MAX_SLEEP_MS = 30_000;
+const STOP_GRACE_MS = 2000;
+
+/**
+ * Sends the outbox, one lane per endpoint: its own connection pool, its own
+ * bounded number of requests in flight, so a slow receiver holds up only
+ * itself. The backlog stays on disk; a lane holds in memory only what it is
+ * sending. Nothing marks a delivery as taken in the store, so one whose
+ * attempt was cut short by a crash is simply due again after a restart.
+ */
+export function createDeliveryWorker(options: DeliveryOptions) {
+  const { reads, writer, metrics, log, now = Date.now } = options;
+  const lanes = new Map<string, Lane>();
+  let stopping = false;
+  const attempts = new Set<Promise<void>>();
+  // Cuts attempts still under way when the grace period of a stop is over.
+  const abort = new AbortController();
+
+  function refresh(): void {
+    const rows = reads.endpoints();
+    for (const [id, lane] of lanes) {
+      if (!rows.some((row) => row.id === id)) {
+        clearTimeout(lane.timer);
+        void lane.pool.close();
+        lanes.delete(id);
+      }
+    }
+    for (const row of rows) {
+      const url = new URL(row.url);
+      let lane = lanes.get(row.id);
+      if (!lane || lane.url.origin !== url.origin) {
+        if (lane) void lane.pool.close();
+        const pool = new Pool(url.origin, {
+          connections: options.concurrency,
+          keepAliveTimeout: 30_000,
+          headersTimeout: options.timeoutMs,
+          bodyTimeout: options.timeoutMs,
+        });
+        lane = { id: row.id, url, key: undefined, types: new Set(), enabled: true, pool, inFlight: lane?.inFlight ?? new Set(), pumping: false };
+        lanes.set(row.id, lane);
+      }
+      lane.url = url;
+      lane.key = row.secret ? signingKey(row.secret) : undefined;
+      lane.types = new Set(JSON.parse(row.eventTypes) as string[]);
+      lane.enabled = row.enabled;
+      pump(lane);
+    }
+  }
+
+  /** Starts as many due deliveries as the lane has room for, then sleeps until the next is due. */
+  function pump(lane: Lane): void {
+    if (stopping || !lane.enabled || lane.pumping) return;
+    lane.pumping = true;
+    try {
+      clearTimeout(lane.timer);
+      const room = options.concurrency - lane.inFlight.size;
+      if (room <= 0) return;
+      const due = reads.dueDeliveries(lane.id, now(), room + lane.inFlight.size).filter((d) => !lane.inFlight.has(d.seq));
+      for (const delivery of due.slice(0, room)) track(attempt(lane, delivery));
+      if (lane.inFlight.size === 0) {
+        const next = reads.nextDueAt(lane.id);
+        const sleep = next === undefined ? MAX_SLEEP_MS : Math.min(Math.max(next - now(), 0), MAX_SLEEP_MS);
+        lane.timer = setTimeout(() => pump(lane), sleep);
+        lane.timer.unref();
+      }
+    } finally {
+      lane.pumping = false;
+    }
+  }
+
+  function track(promise: Promise<void>) {
+    attempts.add(promise);
+    void promise.finally(() => attempts.delete(promise));
+  }
+
+  async function attempt(lane: Lane, delivery: { seq: number; eventSeq: number; attempts: number }): Promise<void> {
+    lane.inFlight.add(delivery.seq);
+    const started = now();
+    const event = reads.event(delivery.eventSeq);
+    let answer: Answer;
+    if (!event) {
+      answer = { error: 'event no longer stored' };
+    } else {
+      const img = options.images === 'inline' && event.hasImage ? reads.image(event.seq) : undefined;
+      answer = await send(lane, event.id, JSON.stringify(eventView(event, img)));
+    }
+    if (abort.signal.aborted) {
+      // Stopping: the delivery stays pending as it was and goes out after the restart.
+      lane.inFlight.delete(delivery.seq);
+      return;
+    }
+    const attemptNumber = delivery.attempts + 1;
+    const outcome = event ? decide(attemptNumber, answer, { schedule: options.schedule, random: options.random, now }) : { kind: 'dead' as const };
+    const at = now();
+    const status = 'status' in answer ? answer.status : null;
+    const error = 'error' in answer ? answer.error : status !== null && (status < 200 || status >= 300) ? `HTTP ${status}` : null;
+    metrics.deliveryAttempts.inc({ outcome: outcome.kind });
+    if (outcome.kind === 'delivered' && event) metrics.deliveryLatency.observe((at - event.receivedAt) / 1000);
+    log.info({ delivery: delivery.seq, event: event?.id, endpoint: lane.id, attempt: attemptNumber, status, ms: at - started, outcome: outcome.kind, error }, 'delivery attempt');
+    try {
+      await writer.write({
+        kind: 'attempt',
+        seq: delivery.seq,
+        at,
+        status,
+        error,
+        outcome: outcome.kind,
+        nextAttemptAt: outcome.kind === 'retry' ? at + outcome.afterMs : at,
+      });
+      if (outcome.kind === 'gone') {
+        lane.enabled = false;
+        await writer.write({ kind: 'endpoint-state', id: lane.id, enabled: false, reason: 'the receiver answered 410 Gone' });
+        log.warn({ endpoint: lane.id, url: lane.url.origin }, 'endpoint disabled: the receiver answered 410 Gone');
+      }
+    } catch (err) {
+      // Not recorded: the delivery is still pending in the store and is made again.
+      log.error({ delivery: delivery.seq, err: (err as Error).message }, 'delivery outcome not recorded');
+    } finally {
+      lane.inFlight.delete(delivery.seq);
+      pump(lane);
+    }
+  }
+
+  async function send(lane: Lane, id: string, body: string): Promise<Answer> {
+    const timestamp = Math.floor(now() / 1000);
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'user-agent': options.userAgent,
+      'webhook-id': id,
+      'webhook-timestamp': String(timestamp),
+    };
+    if (lane.key) headers['webhook-signature'] = sign(lane.key, id, timestamp, body);
+    try {
+      const response = await lane.pool.request({
+        method: 'POST',
+        path: lane.url.pathname + lane.url.search,
+        headers,
+        body,
+        signal: AbortSignal.any([AbortSignal.timeout(options.timeoutMs), abort.signal]),
+      });
+      await response.body.dump();
+      const retryAfter = response.headers['retry-after'];
+      return { status: response.statusCode, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter };
+    } catch (err) {
+      const e = err as Error & { code?: string };
+      return { error: e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' ? `no answer within ${options.timeoutMs} ms` : (e.code ?? e.message) };
+    }
+  }
+
+  return {
+    start: refresh,
+    /** Endpoints changed (API): pick up new ones, drop deleted ones, wake re-enabled ones. */
+    refresh,
+    /** New events are committed: their lanes look for work now instead of at their next timer. */
+    wake(events: StoredEvent[]): void {
+      for (const lane of lanes.values()) if (events.some((e) => lane.types.has(e.type))) pump(lane);
+    },
+    /** Wakes every lane (a delivery was put back to pending). */
+    wakeAll(): void {
+      for (const lane of lanes.values()) pump(lane);
+    },
+    /** Lets attempts under way finish for a moment, cuts the rest (they stay pending), then closes the pools. */
+    async stop(): Promise<void> {
+      stopping = true;
+      for (const lane of lanes.values()) clearTimeout(lane.timer);
+      const grace = setTimeout(() => abort.abort(), STOP_GRACE_MS);
+      await Promise.allSettled([...attempts]);
+      clearTimeout(grace);
+      await Promise.allSettled([...lanes.values()].map((lane) => lane.pool.close()));
+    },
+  };
+}
+
+export type DeliveryWorker = ReturnType<typeof createDeliveryWorker>;

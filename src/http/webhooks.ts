@@ -1,0 +1,84 @@
+import { Hono } from 'hono';
+import * as v from 'valibot';
+import { EVENT_TYPES, randomId } from '../events.ts';
+import { maskSecret } from '../delivery/sign.ts';
+import type { AppDeps, Env } from './app.ts';
+import { jsonBody } from './body.ts';
+import { ApiError } from './errors.ts';
+
+export const EndpointSchema = v.object({
+  url: v.pipe(
+    v.string('url must be a string'),
+    v.check((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), 'url must be an http:// or https:// URL'),
+  ),
+  event_types: v.optional(
+    v.pipe(v.array(v.picklist(EVENT_TYPES, `event types are ${EVENT_TYPES.join(', ')}`)), v.minLength(1, 'event_types must not be empty')),
+    ['face.verified'],
+  ),
+  secret: v.optional(v.pipe(v.string('secret must be a string'), v.minLength(16, 'secret must have at least 16 characters'))),
+});
+
+const RedeliverSchema = v.object({
+  since: v.pipe(v.string('since must be a date'), v.isoTimestamp('since must be an ISO 8601 timestamp such as 2026-11-22T00:00:00Z')),
+});
+
+type Row = NonNullable<ReturnType<AppDeps['reads']['endpoint']>>;
+
+/** An endpoint as the API shows it: never the whole secret. */
+function view(row: Row) {
+  return {
+    id: row.id,
+    url: row.url,
+    event_types: JSON.parse(row.eventTypes) as string[],
+    secret: row.secret ? maskSecret(row.secret) : null,
+    enabled: row.enabled,
+    disabled_reason: row.disabledReason,
+    created_at: new Date(row.createdAt).toISOString(),
+  };
+}
+
+export function webhookRoutes({ reads, writer, delivery }: AppDeps) {
+  const app = new Hono<Env>();
+  const found = (id: string) => {
+    const row = reads.endpoint(id);
+    if (!row) throw new ApiError('not_found', `no webhook endpoint ${id}`);
+    return row;
+  };
+
+  app.get('/', (c) => c.json({ items: reads.endpoints().map(view), next_cursor: null }));
+  app.get('/:id', (c) => c.json(view(found(c.req.param('id')))));
+
+  app.post('/', async (c) => {
+    const body = await jsonBody(c, EndpointSchema);
+    const id = randomId('ep');
+    const endpoint = { id, url: body.url, secret: body.secret ?? null, eventTypes: body.event_types, enabled: true, disabledReason: null };
+    await writer.write({ kind: 'endpoint', endpoint, at: Date.now() });
+    delivery.refresh();
+    return c.json(view(found(id)), 201);
+  });
+
+  app.delete('/:id', async (c) => {
+    found(c.req.param('id'));
+    await writer.write({ kind: 'endpoint-delete', id: c.req.param('id') });
+    delivery.refresh();
+    return c.body(null, 204);
+  });
+
+  // After a 410 (or an admin's pause), the waiting deliveries go out again.
+  app.post('/:id/enable', async (c) => {
+    found(c.req.param('id'));
+    await writer.write({ kind: 'endpoint-state', id: c.req.param('id'), enabled: true, reason: null });
+    delivery.refresh();
+    return c.json(view(found(c.req.param('id'))));
+  });
+
+  app.post('/:id/redeliver', async (c) => {
+    found(c.req.param('id'));
+    const { since } = await jsonBody(c, RedeliverSchema);
+    const { changes } = await writer.write({ kind: 'redeliver-since', endpointId: c.req.param('id'), since: Date.parse(since), at: Date.now() });
+    delivery.wakeAll();
+    return c.json({ endpoint_id: c.req.param('id'), since, deliveries: changes ?? 0 }, 202);
+  });
+
+  return app;
+}

@@ -1,0 +1,292 @@
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { Webhook } from 'standardwebhooks';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { type Receiver, startReceiver } from '../support/receiver.ts';
+import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { until } from '../support/until.ts';
+
+let bridge: TestBridge | undefined;
+let receivers: Receiver[] = [];
+let terminal: TestTerminal | undefined;
+
+afterEach(async () => {
+  await terminal?.client.endAsync(true);
+  terminal = undefined;
+  await bridge?.stop();
+  bridge = undefined;
+  await Promise.all(receivers.map((r) => r.close().catch(() => {})));
+  receivers = [];
+});
+
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+const FAST = { DELIVERY_SCHEDULE: '20ms,20ms,20ms,20ms,20ms', DELIVERY_TIMEOUT: '2s' };
+
+async function receiver(script?: Parameters<typeof startReceiver>[0]) {
+  const r = await startReceiver(script);
+  receivers.push(r);
+  return r;
+}
+
+async function setup(env: Record<string, string>) {
+  bridge = await startBridge({ ...FAST, ...env });
+  terminal = await connectTerminal(bridge.brokerUrl, 'W1');
+  return { b: bridge, t: terminal };
+}
+
+const passes = (n: number, from = 0) =>
+  Array.from({ length: n }, (_, i) => verifiedRecord({ num: String(from + i), time: `2026-11-22 10:00:${String(from + i).padStart(2, '0')}` }));
+
+/** An independent verifier, written from the Standard Webhooks text: HMAC-SHA256 of "{id}.{timestamp}.{body}", constant-time compare. */
+function verify(secret: string, headers: Record<string, string | string[] | undefined>, body: string): boolean {
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  const expected = createHmac('sha256', key).update(`${headers['webhook-id']}.${headers['webhook-timestamp']}.${body}`).digest();
+  return String(headers['webhook-signature'])
+    .split(' ')
+    .some((candidate) => {
+      const [version, signature] = candidate.split(',');
+      const given = Buffer.from(signature ?? '', 'base64');
+      return version === 'v1' && given.length === expected.length && timingSafeEqual(given, expected);
+    });
+}
+
+describe('delivery to the default endpoint', () => {
+  it('posts each verified pass once, with the original fields, signed', async () => {
+    const r = await receiver();
+    const { b, t } = await setup({ WEBHOOK_URL: r.url, WEBHOOK_SECRET: SECRET });
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ personType: 1 }), verifiedRecord({ num: '2', verifiedCode: 1 })] });
+    const [request] = await r.received(1);
+    const [event] = b.stored.filter((e) => e.type === 'face.verified');
+
+    expect(request.json).toEqual({
+      type: 'face.verified',
+      id: event.id,
+      device_sn: 'W1',
+      user_id: '1001',
+      name: 'Zhang San',
+      img: verifiedRecord().liveImageBase64,
+      verifiedCode: 0,
+      bot_time: '2026-11-22 09:59:58',
+      personType: 1,
+      received_at: new Date(event.receivedAt).toISOString(),
+    });
+    expect(request.headers['content-type']).toBe('application/json');
+    expect(request.headers['user-agent']).toMatch(/^facegate\/\d+\.\d+\.\d+$/);
+    expect(request.headers['webhook-id']).toBe(event.id);
+    expect(Math.abs(Number(request.headers['webhook-timestamp']) - Date.now() / 1000)).toBeLessThan(300);
+    expect(verify(SECRET, request.headers, request.body)).toBe(true);
+    expect(verify(SECRET, request.headers, request.body.replace('Zhang', 'Zhong'))).toBe(false);
+    // The official library agrees.
+    expect(new Webhook(SECRET).verify(request.body, request.headers as Record<string, string>)).toMatchObject({ id: event.id });
+
+    await until(async () => (await b.api('GET', '/api/deliveries?status=delivered')).json.items.length === 1);
+    expect(r.requests).toHaveLength(1); // the rejected record is no face.verified: not sent
+  });
+
+  it('signs with the UTF-8 bytes of a secret that is not whsec_', async () => {
+    const r = await receiver();
+    const { t } = await setup({ WEBHOOK_URL: r.url, WEBHOOK_SECRET: 'plain-shared-secret-123' });
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    const [request] = await r.received(1);
+    const expected = createHmac('sha256', 'plain-shared-secret-123')
+      .update(`${request.headers['webhook-id']}.${request.headers['webhook-timestamp']}.${request.body}`)
+      .digest('base64');
+    expect(request.headers['webhook-signature']).toBe(`v1,${expected}`);
+  });
+
+  it('sends no signature without a secret, and no image with IMAGES=omit', async () => {
+    const r = await receiver();
+    const { t } = await setup({ WEBHOOK_URL: r.url, IMAGES: 'omit' });
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    const [request] = await r.received(1);
+    expect(request.headers['webhook-signature']).toBeUndefined();
+    expect(request.json).not.toHaveProperty('img');
+    expect(request.json.user_id).toBe('1001');
+  });
+});
+
+describe('retries', () => {
+  it('retries a 500 with the same webhook-id and a fresh timestamp', async () => {
+    const r = await receiver((_req, n) => ({ status: n === 0 ? 500 : 200 }));
+    const { b, t } = await setup({ WEBHOOK_URL: r.url });
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    const [first, second] = await r.received(2);
+    expect(second.headers['webhook-id']).toBe(first.headers['webhook-id']);
+    expect(second.body).toBe(first.body);
+    const delivery = await until(async () => (await b.api('GET', '/api/deliveries?status=delivered')).json.items[0]);
+    expect(delivery).toMatchObject({ status: 'delivered', attempts: 2, last_status: 200, last_error: null });
+  });
+
+  it('waits as long as Retry-After asks, in seconds and as an HTTP date', async () => {
+    const r = await receiver((_req, n) => (n === 0 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 503, headers: { 'retry-after': new Date(Date.now() + 3000).toUTCString() } }));
+    const { b, t } = await setup({ WEBHOOK_URL: r.url });
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    await r.received(1);
+    const afterFirst = await until(async () => (await b.api('GET', '/api/deliveries')).json.items.find((d: any) => d.attempts === 1));
+    expect(Date.parse(afterFirst.next_attempt_at) - Date.parse(afterFirst.last_attempt_at)).toBeGreaterThanOrEqual(2000);
+    expect(afterFirst.last_status).toBe(429);
+    await r.received(2);
+    const afterSecond = await until(async () => (await b.api('GET', '/api/deliveries')).json.items.find((d: any) => d.attempts === 2));
+    expect(Date.parse(afterSecond.next_attempt_at) - Date.parse(afterSecond.last_attempt_at)).toBeGreaterThanOrEqual(1500);
+  });
+
+  it('gives up on a receiver that hangs past DELIVERY_TIMEOUT and tries again', async () => {
+    const r = await receiver((_req, n) => (n === 0 ? 'hang' : { status: 204 }));
+    const { b, t } = await setup({ WEBHOOK_URL: r.url, DELIVERY_TIMEOUT: '300ms' });
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    await r.received(2);
+    const delivery = await until(async () => (await b.api('GET', '/api/deliveries?status=delivered')).json.items[0]);
+    expect(delivery.attempts).toBe(2);
+    expect(b.logLines.some((line) => line.includes('no answer within 300 ms'))).toBe(true);
+  });
+
+  it('tries again after the connection is reset', async () => {
+    const r = await receiver((_req, n) => (n === 0 ? 'reset' : { status: 200 }));
+    const { b, t } = await setup({ WEBHOOK_URL: r.url });
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    await r.received(2);
+    expect((await until(async () => (await b.api('GET', '/api/deliveries?status=delivered')).json.items[0])).attempts).toBe(2);
+  });
+
+  it('keeps deliveries while the receiver is down and sends them when it is back', async () => {
+    const r = await receiver();
+    const { b, t } = await setup({ WEBHOOK_URL: r.url, DELIVERY_SCHEDULE: '50ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms,100ms' });
+    await r.down();
+    await t.send({ cmd: 'verifiedRecordU', data: passes(5) });
+    const failing = await until(async () => (await b.api('GET', '/api/deliveries?status=pending')).json.items.find((d: any) => d.attempts >= 1));
+    expect(failing.last_error).toBe('ECONNREFUSED');
+    await r.up();
+    const requests = await r.received(5);
+    expect(new Set(requests.map((q) => q.headers['webhook-id'])).size).toBe(5);
+  });
+
+  it('marks a delivery dead after the schedule, and the API puts it back', async () => {
+    const r = await receiver(() => ({ status: 500 }));
+    const { b, t } = await setup({ WEBHOOK_URL: r.url, DELIVERY_SCHEDULE: '10ms,10ms' });
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    const dead = await until(async () => (await b.api('GET', '/api/deliveries?status=dead')).json.items[0]);
+    expect(dead).toMatchObject({ attempts: 3, last_status: 500, last_error: 'HTTP 500', next_attempt_at: null });
+    expect(r.requests).toHaveLength(3);
+
+    r.script(() => ({ status: 200 }));
+    const retried = await b.api('POST', `/api/deliveries/${dead.id}/retry`);
+    expect(retried.status).toBe(202);
+    await r.received(4);
+    expect(await until(async () => (await b.api('GET', `/api/deliveries/${dead.id}`)).json.status === 'delivered')).toBe(true);
+    expect((await b.api('POST', `/api/deliveries/${dead.id}/retry`)).status).toBe(409);
+    expect((await b.api('POST', '/api/deliveries/dlv_999999/retry')).status).toBe(404);
+  });
+
+  it('disables an endpoint that answers 410 and resumes when it is enabled', async () => {
+    const r = await receiver(() => ({ status: 410 }));
+    const { b, t } = await setup({ WEBHOOK_URL: r.url });
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    await r.received(1);
+    const endpoint = await until(async () => (await b.api('GET', '/api/webhooks/ep_default')).json.enabled === false && (await b.api('GET', '/api/webhooks/ep_default')).json);
+    expect(endpoint.disabled_reason).toMatch(/410/);
+    await t.send({ cmd: 'verifiedRecordU', data: passes(2, 10) });
+    await b.eventsStored(3, (e) => e.type === 'face.verified');
+    expect((await b.api('GET', '/api/deliveries?status=pending')).json.items).toHaveLength(3);
+    expect(r.requests).toHaveLength(1);
+
+    r.script(() => ({ status: 200 }));
+    expect((await b.api('POST', '/api/webhooks/ep_default/enable')).json.enabled).toBe(true);
+    await r.received(4);
+    await until(async () => (await b.api('GET', '/api/deliveries?status=delivered')).json.items.length === 3);
+  });
+});
+
+describe('several endpoints', () => {
+  it('does not let a slow endpoint hold up a fast one', async () => {
+    const slow = await receiver(() => 'hang');
+    const fast = await receiver();
+    const { b, t } = await setup({ WEBHOOK_URL: slow.url, DELIVERY_TIMEOUT: '60s', DELIVERY_CONCURRENCY: '2' });
+    expect((await b.api('POST', '/api/webhooks', { url: fast.url, event_types: ['face.verified'] })).status).toBe(201);
+    await t.send({ cmd: 'verifiedRecordU', data: passes(20) });
+    await fast.received(20);
+    expect(slow.requests.length).toBeLessThanOrEqual(2);
+  });
+
+  it('sends each endpoint only the event types it asked for', async () => {
+    const strangers = await receiver();
+    const everything = await receiver();
+    const { b, t } = await setup({});
+    await b.api('POST', '/api/webhooks', { url: strangers.url, event_types: ['face.stranger'] });
+    await b.api('POST', '/api/webhooks', { url: everything.url, event_types: ['face.verified', 'face.rejected', 'face.stranger', 'device.message'] });
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord(), verifiedRecord({ num: '9', verifiedCode: 3 })] });
+    await t.send({ cmd: 'strangerRecordU', data: [{ liveImageBase64: '/9j/x', time: '2026-11-22 10:00:00' }] });
+    await t.send({ cmd: 'getVersionU', version: '1.0' });
+    const all = await everything.received(4);
+    expect(all.map((q) => q.json.type).sort()).toEqual(['device.message', 'face.rejected', 'face.stranger', 'face.verified']);
+    expect(all.find((q) => q.json.type === 'device.message')!.json.message).toEqual({ cmd: 'getVersionU', version: '1.0' });
+    const [stranger] = await strangers.received(1);
+    expect(stranger.json).toMatchObject({ type: 'face.stranger', device_sn: 'W1', img: '/9j/x', bot_time: '2026-11-22 10:00:00' });
+    expect(strangers.requests).toHaveLength(1);
+  });
+
+  it('redelivers everything since a time to one endpoint', async () => {
+    const r = await receiver();
+    const { b, t } = await setup({ WEBHOOK_URL: r.url });
+    await t.send({ cmd: 'verifiedRecordU', data: passes(3) });
+    await until(async () => (await b.api('GET', '/api/deliveries?status=delivered')).json.items.length === 3);
+    const res = await b.api('POST', '/api/webhooks/ep_default/redeliver', { since: new Date(Date.now() - 60_000).toISOString() });
+    expect(res.status).toBe(202);
+    expect(res.json.deliveries).toBe(3);
+    const all = await r.received(6);
+    expect(new Set(all.map((q) => q.headers['webhook-id'])).size).toBe(3);
+  });
+});
+
+describe('/api/webhooks', () => {
+  it('creates, lists with masked secrets, and deletes endpoints', async () => {
+    const { b } = await setup({});
+    const created = await b.api('POST', '/api/webhooks', { url: 'http://127.0.0.1:9/x', secret: SECRET, event_types: ['device.online'] });
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({ id: expect.stringMatching(/^ep_/), url: 'http://127.0.0.1:9/x', event_types: ['device.online'], enabled: true });
+    expect(created.json.secret).not.toContain(SECRET.slice(6, 20));
+    const list = await b.api('GET', '/api/webhooks');
+    expect(list.text).not.toContain(SECRET.slice(6));
+    expect(list.json.items.map((e: any) => e.id)).toContain(created.json.id);
+    expect((await b.api('DELETE', `/api/webhooks/${created.json.id}`)).status).toBe(204);
+    expect((await b.api('GET', `/api/webhooks/${created.json.id}`)).status).toBe(404);
+    expect((await b.api('DELETE', `/api/webhooks/${created.json.id}`)).status).toBe(404);
+  });
+
+  it.each([
+    [{ url: 'ftp://x' }, /^url: /],
+    [{ url: 'not a url' }, /^url: /],
+    [{}, /^url: /],
+    [{ url: 'http://x', event_types: ['face.unknown'] }, /^event_types\.0: /],
+    [{ url: 'http://x', event_types: [] }, /^event_types: /],
+    [{ url: 'http://x', secret: 'short' }, /^secret: /],
+  ])('answers 400 for %j', async (body, message) => {
+    const { b } = await setup({});
+    const res = await b.api('POST', '/api/webhooks', body);
+    expect(res.status).toBe(400);
+    expect(res.json.error.message).toMatch(message);
+  });
+
+  it('answers 400 for bad delivery filters', async () => {
+    const { b } = await setup({});
+    expect((await b.api('GET', '/api/deliveries?status=lost')).status).toBe(400);
+    expect((await b.api('GET', '/api/deliveries?limit=0')).status).toBe(400);
+    expect((await b.api('GET', '/api/deliveries?cursor=abc')).status).toBe(400);
+  });
+});
+
+describe('restarts', () => {
+  it('resumes pending deliveries after a restart', async () => {
+    const r = await receiver();
+    const { b, t } = await setup({ WEBHOOK_URL: r.url });
+    await r.down();
+    await t.send({ cmd: 'verifiedRecordU', data: passes(4) });
+    await t.client.endAsync(true);
+    terminal = undefined;
+    const dataDir = b.dataDir;
+    await b.stop({ keepData: true });
+    await r.up();
+    bridge = await startBridge({ ...FAST, WEBHOOK_URL: r.url }, dataDir);
+    const requests = await r.received(4);
+    expect(new Set(requests.map((q) => q.headers['webhook-id'])).size).toBe(4);
+  });
+});
