@@ -1,9 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CliBridge, countIn, startCli } from '../support/cli.ts';
+import { connectLoad } from '../support/load.ts';
 import { freePort, type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
 import { until } from '../support/until.ts';
 
@@ -18,56 +18,20 @@ const FACE_EVENTS = "select count(*) as n from events where type = 'face.verifie
 
 let bridge: CliBridge | undefined;
 let mosquitto: Mosquitto | undefined;
-let clients: MqttClient[] = [];
+let load: Awaited<ReturnType<typeof connectLoad>> | undefined;
 let dataDir: string;
 let finished = false;
 
 afterEach(async () => {
   finished = true;
-  await Promise.all(clients.map((c) => c.endAsync(true)));
-  clients = [];
+  await load?.end();
+  load = undefined;
   await bridge?.kill('SIGKILL');
   bridge = undefined;
   await mosquitto?.dispose();
   mosquitto = undefined;
   rmSync(dataDir, { recursive: true, force: true });
 });
-
-function record(i: number) {
-  const data = [{ num: String(1000 + (i % 50)), name: `Person ${i % 50}`, liveImageBase64: `/9j/${'A'.repeat(2000)}${i}`, verifiedCode: 0, time: `2026-11-22 10:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}`, personType: '1' }];
-  return JSON.stringify({ cmd: 'verifiedRecordU', data });
-}
-
-/**
- * Publishes RECORDS records from TERMINALS terminals, at most a few in flight
- * each. MQTT.js keeps unacknowledged QoS 1 messages and sends them again after
- * a reconnect.
- */
-async function publishAll(url: string) {
-  clients = await Promise.all(
-    Array.from({ length: TERMINALS }, async (_, t) => {
-      const client = mqtt.connect(url, { clientId: `crash-terminal-${t}`, clean: false, reconnectPeriod: 100, connectTimeout: 2000 });
-      await new Promise((resolve) => client.once('connect', resolve));
-      return client;
-    }),
-  );
-  let next = 0;
-  await Promise.all(
-    clients.map(async (client, t) => {
-      const window = 5;
-      const inFlight = new Set<Promise<void>>();
-      for (;;) {
-        const i = next++;
-        if (i >= RECORDS) break;
-        const sent = client.publishAsync(`fungxi_CRASH${t}_upLink`, record(i), { qos: 1 }).then(() => {});
-        inFlight.add(sent);
-        sent.finally(() => inFlight.delete(sent));
-        if (inFlight.size >= window) await Promise.race(inFlight);
-      }
-      await Promise.all(inFlight);
-    }),
-  );
-}
 
 async function crashTest(env: Record<string, string>, brokerUrl: string) {
   finished = false;
@@ -82,7 +46,8 @@ async function crashTest(env: Record<string, string>, brokerUrl: string) {
       bridge = await start();
     }
   })();
-  await publishAll(brokerUrl);
+  load = await connectLoad(brokerUrl, TERMINALS, 'CRASH');
+  await load.publish(RECORDS);
   await killer;
   // Against an external broker the terminals' PUBACKs come from the broker:
   // the bridge drains its session after they are all in.
