@@ -16,6 +16,7 @@ export function sign(key: Buffer, id: string, timestamp: number, body: string): 
 
 /** What may be shown of a secret: enough to tell two apart, never enough to use. */
 export function maskSecret(secret: string): string {
-  const visible = secret.startsWith('whsec_') ? 'whsec_' : '';
-  return `${visible}…${secret.slice(-4)}`;
+  const prefix = secret.startsWith('whsec_') ? 'whsec_' : '';
+  // A short secret shows nothing of itself: four characters would be most of it.
+  return secret.length - prefix.length >= 16 ? `${prefix}…${secret.slice(-4)}` : `${prefix}…`;
 }
