@@ -45,7 +45,7 @@ async function runBridge() {
     process.exit(2);
   }
   const log = createLogger(config.LOG_LEVEL);
-  const facegate = createFacegate(config, log, () => process.exit(1));
+  const facegate = createFacegate(config, log, { onFatal: () => process.exit(1) });
 
   let stoppingSince = 0;
   const onSignal = (signal: NodeJS.Signals) => {

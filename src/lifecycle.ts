@@ -9,6 +9,7 @@ import { createIngest } from './ingest.ts';
 import type { Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { createPresence, type Presence } from './presence.ts';
+import { createStreamHub } from './stream-hub.ts';
 import { topicTemplate } from './protocol/topics.ts';
 import type { StoredEvent } from './store/jobs.ts';
 import { openReads, type Reads } from './store/reads.ts';
@@ -33,7 +34,13 @@ export interface Running {
  * reverse, each stop isolated so one failure does not leave the rest open.
  * It never exits the process; signals belong to the CLI.
  */
-export function createFacegate(config: Config, log: Logger, onFatal: (err: Error) => void = () => {}) {
+export interface FacegateOptions {
+  onFatal?: (err: Error) => void;
+  /** Keep-alive interval of the live stream (tests shorten it). */
+  streamPingMs?: number;
+}
+
+export function createFacegate(config: Config, log: Logger, { onFatal = () => {}, streamPingMs }: FacegateOptions = {}) {
   const uplink = topicTemplate(config.UPLINK_TOPIC);
   const downlink = topicTemplate(config.DOWNLINK_TOPIC);
   const metrics = createMetrics();
@@ -132,7 +139,10 @@ export function createFacegate(config: Config, log: Logger, onFatal: (err: Error
       userAgent: `facegate/${VERSION}`,
     });
     const commands = createCommands({ transport, downlink, presence, writer, metrics, log, rate: config.COMMAND_RATE });
+    const hub = createStreamHub(reads);
     const app = createApp({
+      hub,
+      streamPingMs,
       adminToken: token,
       bodyLimit: config.BODY_LIMIT,
       commands,
@@ -147,6 +157,9 @@ export function createFacegate(config: Config, log: Logger, onFatal: (err: Error
     });
     const server = await listen(app.fetch, config.PORT, config.HOST);
     stops.push({ name: 'http', stop: () => closeServer(server) });
+    stops.push({ name: 'live streams', stop: () => hub.closeAll() });
+    const unpublish = onStored(hub.publish);
+    stops.push({ name: 'stream hub', stop: unpublish });
     const httpPort = (server.address() as AddressInfo).port;
 
     delivery.start();

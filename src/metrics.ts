@@ -1,8 +1,10 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /** The bridge's counters (SPEC §HTTP API, /metrics), on a registry of its own so several bridges can share a process in tests. */
 export function createMetrics() {
   const registry = new Registry();
+  // The process's own figures too (CPU, memory, event loop lag, handles).
+  collectDefaultMetrics({ register: registry });
   // Read at scrape time from whoever knows (presence), set once it exists.
   const sources = { terminalsOnline: () => 0, outbox: (): { endpointId: string; pending: number }[] => [] };
   return {

@@ -5,17 +5,24 @@ import type { Sync } from '../store/open.ts';
 import { startBridge, type BridgeProcess } from './bridge.ts';
 import { encodeRecords, runBurst } from './burst.ts';
 import { measureCpu, ownCpuSeconds } from './cpu.ts';
+import { type Images, runDeliveryBurst } from './delivery-burst.ts';
+import { outageSchedule, runDeliveryOutage } from './delivery-outage.ts';
+import { runDeliverySteady } from './delivery-steady.ts';
 import { runHeartbeats } from './heartbeats.ts';
 import { findMosquitto, startMosquitto, type Mosquitto } from './mosquitto.ts';
-import { type BenchOptions, parseBenchOptions, type Scenario, type TransportName, usage, UsageError } from './options.ts';
+import { type BenchOptions, parseBenchOptions, type Scenario, selected, type TransportName, usage, UsageError } from './options.ts';
 import { cleanUp } from './proc.ts';
+import { startReceiver, type Receiver } from './receiver.ts';
 import { formatTable, machine, type ProcessFigures, type Result } from './report.ts';
+import type { Span } from './span.ts';
 import { awaitHeartD } from './terminals.ts';
 
 // `facegate bench`: the figures a site needs before it trusts the bridge with
-// its doors: how fast a heartbeat is answered under many terminals, and how
-// many face records a second it stores durably, with either broker and either
-// durability setting. The bridge runs as a site runs it: a process of its own.
+// its doors: how fast a heartbeat is answered under many terminals, how many
+// face records a second it stores durably, with either broker and either
+// durability setting, and how fast and how safely those records reach the
+// backend as webhooks, the backend up or down. The bridge runs as a site runs
+// it: a process of its own.
 
 const HEARTBEAT_INTERVAL_MS = 1000;
 /** The image terminals send in a burst: ~27 KB, a typical capture. */
@@ -23,11 +30,14 @@ const BURST_IMAGE = 'face-2.jpg';
 /** A burst is given this long plus this much per record (a rate far below any healthy bridge's) before it is cut short. */
 const BURST_BASE_MS = 10_000;
 const BURST_PER_RECORD_MS = 8;
+/** A delivered burst is given this much per record: a full burst plus its webhooks, at a rate far below any healthy bridge's. */
+const DELIVERY_PER_RECORD_MS = 15;
 
 interface Plan {
   scenario: Scenario;
   transport: TransportName;
   sync: Sync;
+  images?: Images;
 }
 
 export async function runBench(args: string[]): Promise<void> {
@@ -55,10 +65,20 @@ export async function runBench(args: string[]): Promise<void> {
   if (!mosquitto && !options.transport) progress('mosquitto is not on PATH: measuring the embedded broker only');
 
   const plans: Plan[] = [];
-  if (options.only !== 'burst') for (const transport of transports) plans.push({ scenario: 'heartbeats', transport, sync: 'full' });
-  if (options.only !== 'heartbeats') {
+  if (selected(options, 'heartbeats')) for (const transport of transports) plans.push({ scenario: 'heartbeats', transport, sync: 'full' });
+  if (selected(options, 'burst')) {
     for (const transport of transports) for (const sync of ['full', 'normal'] as const) plans.push({ scenario: 'burst', transport, sync });
   }
+  if (selected(options, 'delivery-burst')) {
+    for (const transport of transports) for (const images of ['inline', 'omit'] as const) plans.push({ scenario: 'delivery-burst', transport, sync: 'full', images });
+  }
+  // What happens after the commit (outbox, HTTP) does not involve the broker, and these two take
+  // minutes each: one broker is enough, the embedded one unless --transport names the other.
+  for (const scenario of ['delivery-steady', 'delivery-outage'] as const) {
+    if (selected(options, scenario)) plans.push({ scenario, transport: transports[0], sync: 'full', images: 'inline' });
+  }
+  const schedule = outageSchedule(options.outageSeconds);
+  if (selected(options, 'delivery-outage')) progress(`delivery-outage: DELIVERY_SCHEDULE=${schedule.shown}`);
 
   // Stopped by a signal, the children and their files go too.
   const onSignal = (signal: NodeJS.Signals) => {
@@ -70,13 +90,13 @@ export async function runBench(args: string[]): Promise<void> {
   process.on('SIGTERM', onSignal);
 
   const image = await readFile(new URL(BURST_IMAGE, FIXTURES_DIR));
-  const payloads = options.only === 'heartbeats' ? [] : encodeRecords(image, options.records, options.burstTerminals);
+  const payloads = burstPayloads(image, options.burstTerminals);
   const startedAt = new Date();
   const results: Result[] = [];
   for (const [i, plan] of plans.entries()) {
-    progress(`[${i + 1}/${plans.length}] ${plan.scenario}, ${plan.transport} broker, SQLITE_SYNC=${plan.sync}`);
+    progress(`[${i + 1}/${plans.length}] ${plan.scenario}, ${plan.transport} broker, SQLITE_SYNC=${plan.sync}${plan.images ? `, IMAGES=${plan.images}` : ''}`);
     try {
-      results.push(await runPlan(plan, options, payloads, mosquitto, i + 1));
+      results.push(await runPlan(plan, { options, image, payloads, schedule: schedule.env }, mosquitto, i + 1));
     } catch (err) {
       progress(`  failed: ${(err as Error).message}`);
       results.push({ ...plan, error: (err as Error).message.split('\n')[0] });
@@ -85,13 +105,13 @@ export async function runBench(args: string[]): Promise<void> {
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
 
-  console.log(formatTable(results));
+  console.log(formatTable(results, { outageSchedule: plans.some((p) => p.scenario === 'delivery-outage') ? schedule.shown : undefined }));
   const out = resolve(options.out);
   const report = {
     startedAt: startedAt.toISOString(),
     seconds: (Date.now() - startedAt.getTime()) / 1000,
     machine: machine(),
-    options: { ...options, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, burstImage: BURST_IMAGE, burstImageBytes: image.length },
+    options: { ...options, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, burstImage: BURST_IMAGE, burstImageBytes: image.length, outageSchedule: schedule.env },
     results,
   };
   await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
@@ -100,30 +120,56 @@ export async function runBench(args: string[]): Promise<void> {
   process.exit(results.some((r) => 'error' in r) ? 1 : 0);
 }
 
-/** One scenario against a fresh bridge (and a fresh Mosquitto), both stopped and their files removed afterwards. */
-async function runPlan(plan: Plan, options: BenchOptions, payloads: Buffer[][], mosquittoPath: string | undefined, n: number): Promise<Result> {
+/**
+ * The records of a burst, built on first use and kept for the next plan
+ * that wants as many: the stored and the delivered bursts usually want
+ * different counts, and two sets of 20,000 would hold 1.5 GB.
+ */
+function burstPayloads(image: Buffer, terminals: number) {
+  let kept: { count: number; payloads: Buffer[][] } | undefined;
+  return (count: number): Buffer[][] => {
+    if (kept?.count !== count) {
+      // The old set may go before the new one is built.
+      kept = undefined;
+      kept = { count, payloads: encodeRecords(image, count, terminals) };
+    }
+    return kept.payloads;
+  };
+}
+
+interface Inputs {
+  options: BenchOptions;
+  /** The ~27 KB capture every record carries, stamped to be unique. */
+  image: Buffer;
+  payloads: (count: number) => Buffer[][];
+  /** DELIVERY_SCHEDULE of delivery-outage. */
+  schedule: string;
+}
+
+/**
+ * One scenario against a fresh bridge (and a fresh Mosquitto, and for the
+ * delivery scenarios a fresh webhook receiver), all stopped and their files
+ * removed afterwards.
+ */
+async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undefined, n: number): Promise<Result> {
+  const { options } = inputs;
   let broker: Mosquitto | undefined;
   let bridge: BridgeProcess | undefined;
+  let receiver: Receiver | undefined;
   try {
     if (plan.transport === 'mosquitto') broker = await startMosquitto(mosquittoPath!);
-    bridge = await startBridge({ sync: plan.sync, mqttUrl: broker?.url, clientId: `facegate-bench-${n}` });
+    if (plan.images) receiver = await startReceiver();
+    const env: Record<string, string> = receiver ? { WEBHOOK_URL: receiver.url, IMAGES: plan.images ?? 'inline' } : {};
+    if (plan.scenario === 'delivery-outage') env.DELIVERY_SCHEDULE = inputs.schedule;
+    bridge = await startBridge({ sync: plan.sync, mqttUrl: broker?.url, clientId: `facegate-bench-${n}`, env });
     await awaitHeartD(bridge.brokerUrl);
     const { span, percent } = measureCpu({
       bridge: bridge.cpuSeconds,
       mosquitto: () => broker?.cpuSeconds(),
+      receiver: () => receiver?.cpuSeconds(),
       bench: ownCpuSeconds,
     });
-    const url = bridge.brokerUrl;
-    const measured =
-      plan.scenario === 'heartbeats'
-        ? {
-            scenario: 'heartbeats' as const,
-            figures: await runHeartbeats({ url, terminals: options.terminals, seconds: options.seconds, intervalMs: HEARTBEAT_INTERVAL_MS, span }),
-          }
-        : {
-            scenario: 'burst' as const,
-            figures: await runBurst({ url, dbPath: bridge.dbPath, payloads, window: options.window, timeoutMs: BURST_BASE_MS + options.records * BURST_PER_RECORD_MS, span }),
-          };
+    const measured = await measure(plan, inputs, bridge, receiver, span);
     // Figures from a bridge that died on the way measure nothing.
     bridge.assertRunning();
     const used: ProcessFigures = {
@@ -131,12 +177,54 @@ async function runPlan(plan: Plan, options: BenchOptions, payloads: Buffer[][], 
       bridgeCpuPercent: percent('bridge'),
       mosquittoPeakRssBytes: broker?.peakRssBytes(),
       mosquittoCpuPercent: percent('mosquitto'),
+      receiverCpuPercent: percent('receiver'),
       benchCpuPercent: percent('bench'),
     };
     return { ...plan, ...measured, process: used };
   } finally {
     await bridge?.dispose();
+    await receiver?.dispose();
     await broker?.dispose();
+  }
+}
+
+async function measure(plan: Plan, inputs: Inputs, bridge: BridgeProcess, receiver: Receiver | undefined, span: Span) {
+  const { options, image } = inputs;
+  const url = bridge.brokerUrl;
+  const delivery = { url, httpUrl: bridge.httpUrl, terminals: options.burstTerminals, rate: options.rate, image, span };
+  switch (plan.scenario) {
+    case 'heartbeats':
+      return {
+        scenario: plan.scenario,
+        figures: await runHeartbeats({ url, terminals: options.terminals, seconds: options.seconds, intervalMs: HEARTBEAT_INTERVAL_MS, span }),
+      };
+    case 'burst': {
+      const payloads = inputs.payloads(options.records);
+      const timeoutMs = BURST_BASE_MS + options.records * BURST_PER_RECORD_MS;
+      return { scenario: plan.scenario, figures: await runBurst({ url, dbPath: bridge.dbPath, payloads, window: options.window, timeoutMs, span }) };
+    }
+    case 'delivery-burst': {
+      const payloads = inputs.payloads(options.deliveryRecords);
+      const timeoutMs = BURST_BASE_MS + options.deliveryRecords * DELIVERY_PER_RECORD_MS;
+      return {
+        scenario: plan.scenario,
+        figures: await runDeliveryBurst({ url, httpUrl: bridge.httpUrl, receiver: receiver!, payloads, window: options.window, images: plan.images!, timeoutMs, span }),
+      };
+    }
+    case 'delivery-steady':
+      return { scenario: plan.scenario, figures: await runDeliverySteady({ ...delivery, receiver: receiver!, seconds: options.steadySeconds }) };
+    case 'delivery-outage':
+      return {
+        scenario: plan.scenario,
+        figures: await runDeliveryOutage({
+          ...delivery,
+          receiver: receiver!,
+          bridgeRss: bridge.rssBytes,
+          seconds: options.outageLoadSeconds,
+          outageSeconds: options.outageSeconds,
+          schedule: inputs.schedule,
+        }),
+      };
   }
 }
 

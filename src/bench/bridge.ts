@@ -2,7 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { ConfigSchema } from '../config.ts';
 import { databasePath, type Sync } from '../store/open.ts';
 import { freePort } from './ports.ts';
-import { cpuSeconds, makeTempDir, peakRssBytes, removeTempDir, startChild } from './proc.ts';
+import { cpuSeconds, makeTempDir, peakRssBytes, removeTempDir, rssBytes, startChild } from './proc.ts';
 import { TimedOut, until } from './wait.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -13,13 +13,19 @@ export interface BridgeOptions {
   /** An external broker; undefined runs the embedded one. */
   mqttUrl?: string;
   clientId: string;
+  /** More settings (the delivery scenarios': WEBHOOK_URL, IMAGES, DELIVERY_SCHEDULE). */
+  env?: Record<string, string>;
 }
 
 export interface BridgeProcess {
   pid: number;
   /** Where terminals connect: the embedded broker, or the external one. */
   brokerUrl: string;
+  /** Its HTTP API (/metrics). */
+  httpUrl: string;
   dbPath: string;
+  /** Resident memory now (VmRSS). */
+  rssBytes(): number | undefined;
   peakRssBytes(): number | undefined;
   cpuSeconds(): number | undefined;
   /** Throws with the bridge's last output when it has exited. */
@@ -50,6 +56,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     LOG_LEVEL: 'warn',
     SQLITE_SYNC: options.sync,
     ...(options.mqttUrl ? { MQTT_URL: options.mqttUrl, MQTT_CLIENT_ID: options.clientId } : {}),
+    ...options.env,
   });
   const child = startChild(process.execPath, ['--import', 'tsx', 'src/cli.ts'], { cwd: ROOT, env });
   const dispose = async () => {
@@ -84,7 +91,9 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
   return {
     pid: child.pid,
     brokerUrl: options.mqttUrl ?? `mqtt://127.0.0.1:${brokerPort}`,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
     dbPath: databasePath(dataDir),
+    rssBytes: () => rssBytes(child.pid),
     peakRssBytes: () => peakRssBytes(child.pid),
     cpuSeconds: () => cpuSeconds(child.pid),
     assertRunning,

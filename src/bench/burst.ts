@@ -45,8 +45,8 @@ export interface BurstFigures {
 const POLL_MS = 50;
 /** After the last PUBACK, the records still missing are lost once the count has not moved for this long. */
 const STALL_MS = 5000;
-/** The first `num`: each record carries its own person id so the database tells lost records from duplicated ones. */
-const FIRST_NUM = 100_000;
+/** The first `num`: each record carries its own person id so the database (and a webhook receiver) tells lost records from duplicated ones. */
+export const FIRST_NUM = 100_000;
 
 /**
  * T terminals publish R verifiedRecordU messages (one record each, every
@@ -136,15 +136,18 @@ export function encodeRecords(image: Buffer, count: number, terminals: number): 
   const run = randomBytes(4).toString('hex');
   const at = new Date();
   const lists: Buffer[][] = Array.from({ length: terminals }, () => []);
-  for (let i = 0; i < count; i++) {
-    const person = { num: String(FIRST_NUM + i), name: PEOPLE[i % PEOPLE.length].name };
-    const jpeg = stampJpeg(image, `facegate bench ${run} #${i}`);
-    lists[i % terminals].push(Buffer.from(JSON.stringify(verifiedRecordU([verifiedRecord(person, jpeg.toString('base64'), at)]))));
-  }
+  for (let i = 0; i < count; i++) lists[i % terminals].push(encodeRecord(image, i, run, at));
   return lists;
 }
 
-async function connectAll(url: string, sns: string[]): Promise<MqttClient[]> {
+/** Record i of a run: person id FIRST_NUM + i, its image stamped with the run and i. */
+export function encodeRecord(image: Buffer, i: number, run: string, at: Date): Buffer {
+  const person = { num: String(FIRST_NUM + i), name: PEOPLE[i % PEOPLE.length].name };
+  const jpeg = stampJpeg(image, `facegate bench ${run} #${i}`);
+  return Buffer.from(JSON.stringify(verifiedRecordU([verifiedRecord(person, jpeg.toString('base64'), at)])));
+}
+
+export async function connectAll(url: string, sns: string[]): Promise<MqttClient[]> {
   const connecting = sns.map((sn) =>
     withTimeout(mqtt.connectAsync(url, { clientId: sn, clean: true, keepalive: 30, connectTimeout: 10_000, reconnectPeriod: 1000 }), 10_000, `connecting ${sn}`),
   );
@@ -158,14 +161,14 @@ async function connectAll(url: string, sns: string[]): Promise<MqttClient[]> {
   return clients;
 }
 
-interface PumpResult {
+export interface PumpResult {
   acked: number;
   failed: number;
   lastAckAt: number;
 }
 
 /** Publishes the payloads in order at QoS 1, keeping at most `window` unacknowledged; counts into `result` as answers come, resolves when each has one. */
-function pump(client: MqttClient, topic: string, payloads: Buffer[], window: number, result: PumpResult): Promise<void> {
+export function pump(client: MqttClient, topic: string, payloads: Buffer[], window: number, result: PumpResult): Promise<void> {
   if (payloads.length === 0) return Promise.resolve();
   let next = 0;
   let inFlight = 0;

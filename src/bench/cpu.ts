@@ -10,15 +10,17 @@ export function ownCpuSeconds(): number {
 
 /**
  * CPU time over the span as a share of one core: the bridge's (its writer
- * thread can add a second core), the broker's, and this process's (the load
- * generator: near 100 % it, not the bridge, would be the limit).
+ * thread can add a second core), the broker's, the webhook receiver's, and
+ * this process's (the load generator: near 100 % it, not the bridge, would be
+ * the limit).
  */
-export function measureCpu(meters: { bridge: Meter; mosquitto: Meter; bench: Meter }) {
-  type Reading = { at: number; cpu: Record<keyof typeof meters, number | undefined> };
-  const read = (): Reading => ({ at: performance.now(), cpu: { bridge: meters.bridge(), mosquitto: meters.mosquitto(), bench: meters.bench() } });
+export function measureCpu<Name extends string>(meters: Record<Name, Meter>) {
+  type Reading = { at: number; cpu: Record<Name, number | undefined> };
+  const names = Object.keys(meters) as Name[];
+  const read = (): Reading => ({ at: performance.now(), cpu: Object.fromEntries(names.map((name) => [name, meters[name]()])) as Record<Name, number | undefined> });
   let from: Reading | undefined;
   let to: Reading | undefined;
-  const percent = (name: keyof typeof meters) => {
+  const percent = (name: Name) => {
     const [a, b] = [from?.cpu[name], to?.cpu[name]];
     if (a === undefined || b === undefined || !from || !to || to.at <= from.at) return undefined;
     return ((b - a) / ((to.at - from.at) / 1000)) * 100;

@@ -1,30 +1,49 @@
 import { parseArgs } from 'node:util';
 
-export type Scenario = 'heartbeats' | 'burst';
+export const SCENARIOS = ['heartbeats', 'burst', 'delivery-burst', 'delivery-steady', 'delivery-outage'] as const;
+export type Scenario = (typeof SCENARIOS)[number];
+/** What --only takes: a scenario, or `delivery` for the three delivery scenarios. */
+export type Only = Scenario | 'delivery';
 export type TransportName = 'embedded' | 'mosquitto';
 
 export interface BenchOptions {
-  only: Scenario | undefined;
+  only: Only | undefined;
   transport: TransportName | undefined;
   /** Heartbeat scenario. */
   terminals: number;
   seconds: number;
-  /** Burst scenario. */
+  /** Terminals sending records: the bursts and the delivery scenarios. */
   burstTerminals: number;
+  /** Burst scenario. */
   records: number;
   window: number;
+  /** delivery-burst. */
+  deliveryRecords: number;
+  /** delivery-steady and delivery-outage: records a second. */
+  rate: number;
+  steadySeconds: number;
+  /** delivery-outage: the whole load, and the receiver's outage in its middle. */
+  outageLoadSeconds: number;
+  outageSeconds: number;
   out: string;
   quick: boolean;
 }
 
+/** Whether --only lets `scenario` run. */
+export function selected(options: BenchOptions, scenario: Scenario): boolean {
+  const { only } = options;
+  return only === undefined || only === scenario || (only === 'delivery' && scenario.startsWith('delivery-'));
+}
+
 const HELP: [flag: string, text: string][] = [
-  ['--quick', 'small counts: 20 terminals × 3 s of heartbeats, 1,000-record bursts (under a minute)'],
-  ['--only heartbeats|burst', 'run one scenario (default both)'],
+  ['--quick', 'small counts: 20 terminals × 3 s of heartbeats, 1,000-record bursts, 2,000 delivered, 5 s steady, 20 s with a 10 s outage (under a minute)'],
+  ['--only SCENARIO', 'run one scenario: heartbeats, burst, delivery-burst, delivery-steady, delivery-outage, or delivery for all three (default all)'],
   ['--transport embedded|mosquitto', 'run against one broker (default: embedded, and Mosquitto when mosquitto is on PATH)'],
   ['--terminals N', 'terminals sending heartbeats, one a second each (default 100; --quick 20)'],
   ['--seconds S', 'duration of the heartbeat scenario (default 10; --quick 3)'],
-  ['--records R', 'records in a burst (default 5000; --quick 1000)'],
-  ['--burst-terminals T', 'terminals sharing a burst (default 10)'],
+  ['--records R', 'records in each burst, stored and delivered (default 5000 stored and 20000 delivered; --quick 1000 and 2000)'],
+  ['--burst-terminals T', 'terminals sending records, in the bursts and the delivery scenarios (default 10)'],
+  ['--rate R', 'records a second in delivery-steady and delivery-outage (default 200)'],
   ['--window W', 'QoS 1 publishes in flight per terminal during a burst (default 50)'],
   ['--out FILE', 'where the figures go as JSON (default bench-results.json)'],
   ['--help', 'this text'],
@@ -38,8 +57,12 @@ export function usage(): string {
     'Usage: facegate bench [options]',
     '',
     'Starts the bridge in a process of its own (fresh data dir, for each scenario and broker) and measures',
-    '  heartbeats  heartU → heartD round trip of many terminals at QoS 0',
-    '  burst       QoS 1 face records with ~27 KB images stored per second, with SQLITE_SYNC=full and normal',
+    '  heartbeats       heartU → heartD round trip of many terminals at QoS 0',
+    '  burst            QoS 1 face records with ~27 KB images stored per second, with SQLITE_SYNC=full and normal',
+    '  delivery-burst   the same records delivered per second to a webhook receiver, with images and with IMAGES=omit',
+    '  delivery-steady  terminal publish → webhook arrival latency at an even pace (30 s; --quick 5 s)',
+    '  delivery-outage  the same pace for 90 s while the receiver is down for the middle 60 s (--quick 20 s and 10 s):',
+    '                   the bridge\'s memory, the time to catch up once it is back, lost and duplicated records',
     'Prints a table and writes every figure, with the machine, as JSON.',
     '',
     ...HELP.map(([flag, text]) => `  ${flag.padEnd(width)}${text}`),
@@ -62,6 +85,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
         seconds: { type: 'string' },
         records: { type: 'string' },
         'burst-terminals': { type: 'string' },
+        rate: { type: 'string' },
         window: { type: 'string' },
         out: { type: 'string', default: 'bench-results.json' },
         help: { type: 'boolean', short: 'h', default: false },
@@ -71,8 +95,9 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
     throw new UsageError((err as Error).message);
   }
   if (values.help) return undefined;
-  if (values.only !== undefined && values.only !== 'heartbeats' && values.only !== 'burst') {
-    throw new UsageError(`--only ${values.only}: expected heartbeats or burst`);
+  const only = values.only;
+  if (only !== undefined && only !== 'delivery' && !(SCENARIOS as readonly string[]).includes(only)) {
+    throw new UsageError(`--only ${only}: expected one of ${SCENARIOS.join(', ')}, delivery`);
   }
   if (values.transport !== undefined && values.transport !== 'embedded' && values.transport !== 'mosquitto') {
     throw new UsageError(`--transport ${values.transport}: expected embedded or mosquitto`);
@@ -80,16 +105,24 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
   const quick = values.quick;
   // Every payload of a burst is built in memory before the clock starts (~37 KB each): 20,000 are ~750 MB.
   const records = whole(values.records, 'records', quick ? 1000 : 5000, 1, 20_000);
+  const deliveryRecords = whole(values.records, 'records', quick ? 2000 : 20_000, 1, 20_000);
   const burstTerminals = whole(values['burst-terminals'], 'burst-terminals', 10, 1, 1000);
-  if (burstTerminals > records) throw new UsageError(`--burst-terminals ${burstTerminals}: more terminals than --records ${records}`);
+  if (burstTerminals > Math.min(records, deliveryRecords)) {
+    throw new UsageError(`--burst-terminals ${burstTerminals}: more terminals than records in a burst`);
+  }
   return {
-    only: values.only,
+    only: only as Only | undefined,
     transport: values.transport,
     terminals: whole(values.terminals, 'terminals', quick ? 20 : 100, 1, 5000),
     seconds: whole(values.seconds, 'seconds', quick ? 3 : 10, 1, 600),
     burstTerminals,
     records,
     window: whole(values.window, 'window', 50, 1, 1000),
+    deliveryRecords,
+    rate: whole(values.rate, 'rate', 200, 1, 5000),
+    steadySeconds: quick ? 5 : 30,
+    outageLoadSeconds: quick ? 20 : 90,
+    outageSeconds: quick ? 10 : 60,
     out: values.out,
     quick,
   };

@@ -1,5 +1,8 @@
 import { cpus, platform, release, totalmem } from 'node:os';
 import type { BurstFigures } from './burst.ts';
+import type { DeliveryBurstFigures, Images } from './delivery-burst.ts';
+import type { DeliveryOutageFigures } from './delivery-outage.ts';
+import type { DeliverySteadyFigures } from './delivery-steady.ts';
 import type { HeartbeatFigures } from './heartbeats.ts';
 import type { Scenario, TransportName } from './options.ts';
 
@@ -11,6 +14,8 @@ export interface ProcessFigures {
   bridgeCpuPercent: number | undefined;
   mosquittoPeakRssBytes: number | undefined;
   mosquittoCpuPercent: number | undefined;
+  /** The webhook receiver of the delivery scenarios. */
+  receiverCpuPercent: number | undefined;
   /** This process, the load generator. */
   benchCpuPercent: number | undefined;
 }
@@ -19,12 +24,19 @@ interface Common {
   scenario: Scenario;
   transport: TransportName;
   sync: 'full' | 'normal';
+  /** The bridge's IMAGES setting: delivery scenarios only. */
+  images?: Images;
 }
 
 export type Result =
   | (Common & { scenario: 'heartbeats'; figures: HeartbeatFigures; process: ProcessFigures })
   | (Common & { scenario: 'burst'; figures: BurstFigures; process: ProcessFigures })
+  | (Common & { scenario: 'delivery-burst'; figures: DeliveryBurstFigures; process: ProcessFigures })
+  | (Common & { scenario: 'delivery-steady'; figures: DeliverySteadyFigures; process: ProcessFigures })
+  | (Common & { scenario: 'delivery-outage'; figures: DeliveryOutageFigures; process: ProcessFigures })
   | (Common & { error: string });
+
+const isDelivery = (result: Result) => result.scenario.startsWith('delivery-');
 
 export function machine() {
   const cpu = cpus();
@@ -38,19 +50,35 @@ export function machine() {
 }
 
 const COLUMNS = ['scenario', 'transport', 'sync', 'terminals', 'messages', 'p50 ms', 'p99 ms', 'max ms', 'missing', 'acked/s', 'stored/s', 'MB/s', 'lost', 'dup', 'CPU %', 'RSS MB'];
+const DELIVERY_COLUMNS = ['scenario', 'transport', 'images', 'records', 'offered/s', 'acked/s', 'delivered/s', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'dup', 'drain s', 'RSS outage MB', 'RSS after MB', 'CPU %', 'RSS MB'];
 const TEXT_COLUMNS = 3;
 
-/** One aligned plain-text table: figures that do not apply to a scenario are "-". */
-export function formatTable(results: Result[]): string {
-  const rows = results.map(row);
-  const widths = COLUMNS.map((title, i) => Math.max(title.length, ...rows.map((r) => r[i].length)));
+/**
+ * Aligned plain-text tables, figures that do not apply to a scenario shown
+ * as "-": heartbeats and bursts in one, the delivery scenarios (whose figures
+ * are another set) in a second; each only when it has rows.
+ */
+export function formatTable(results: Result[], notes: { outageSchedule?: string } = {}): string {
+  const stored = results.filter((r) => !isDelivery(r));
+  const delivered = results.filter(isDelivery);
+  const errors = results.flatMap((r) => ('error' in r ? [`${r.scenario} ${r.transport} ${r.images ?? r.sync} failed: ${r.error}`] : []));
+  const deliveryLegend = [...DELIVERY_LEGEND, ...(notes.outageSchedule ? [`delivery-outage ran with DELIVERY_SCHEDULE=${notes.outageSchedule} (full jitter)`] : [])];
+  return [
+    ...(stored.length ? [table(COLUMNS, stored.map(row)), '', ...LEGEND] : []),
+    ...(stored.length && delivered.length ? [''] : []),
+    ...(delivered.length ? [table(DELIVERY_COLUMNS, delivered.map(deliveryRow)), '', ...deliveryLegend] : []),
+    ...(errors.length ? ['', ...errors] : []),
+  ].join('\n');
+}
+
+function table(columns: string[], rows: string[][]): string {
+  const widths = columns.map((title, i) => Math.max(title.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) =>
     cells
       .map((cell, i) => (i < TEXT_COLUMNS ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
       .join('  ')
       .trimEnd();
-  const errors = results.flatMap((r) => ('error' in r ? [`${r.scenario} ${r.transport} ${r.sync} failed: ${r.error}`] : []));
-  return [line(COLUMNS), ...rows.map(line), '', ...LEGEND, ...(errors.length ? ['', ...errors] : [])].join('\n');
+  return [columns, ...rows].map(line).join('\n');
 }
 
 const LEGEND = [
@@ -58,6 +86,17 @@ const LEGEND = [
   'acked/s: records / (first publish → last PUBACK); stored/s: records / (first publish → all of them in the database)',
   'MB/s: payload stored per second; lost: sent − stored; dup: records stored twice',
   "CPU %: the bridge's CPU time while the load ran, in % of one core; RSS MB: the bridge's peak resident memory",
+];
+
+const DELIVERY_LEGEND = [
+  'images: the bridge\'s IMAGES (inline: every webhook carries the ~27 KB image, base64); records: sent at QoS 1, each with its own image',
+  'offered/s: the even pace records were sent at; acked/s: records / (first publish → last PUBACK)',
+  'delivered/s: records / (first publish → the receiver has every one of them, by distinct webhook-id)',
+  'p50/p99/max ms: terminal publish → its webhook arrived whole at the receiver',
+  'lost: sent − records the receiver got; dup: requests − distinct webhook-ids',
+  'drain s: receiver back → every record sent before that has arrived',
+  'RSS outage/after MB: the bridge\'s peak resident memory while the receiver was down / from its return until all was delivered',
+  "CPU %: the bridge's CPU time while the load ran, in % of one core; RSS MB: the bridge's peak resident memory over its life",
 ];
 
 function row(result: Result): string[] {
@@ -70,9 +109,35 @@ function row(result: Result): string[] {
     const rt = f.roundTrip;
     return [...head, count(f.terminals), count(f.sent), ms(rt?.p50Ms), ms(rt?.p99Ms), ms(rt?.maxMs), count(f.missing), '-', '-', '-', '-', '-', cpu, rss];
   }
+  if (result.scenario !== 'burst') throw new Error(`${result.scenario} is not a storage scenario`);
   const f = result.figures;
   const lost = f.timedOut ? `${count(f.lost)} (timeout)` : count(f.lost);
   return [...head, count(f.terminals), count(f.records), '-', '-', '-', '-', rate(f.ackedPerSecond), rate(f.storedPerSecond), f.storedMBPerSecond.toFixed(1), lost, count(f.duplicates), cpu, rss];
+}
+
+function deliveryRow(result: Result): string[] {
+  const head = [result.scenario, result.transport, result.images ?? '-'];
+  if ('error' in result) return [...head, ...DELIVERY_COLUMNS.slice(TEXT_COLUMNS + 1).map(() => '-'), 'failed'];
+  const [cpu, rss] = [percent(result.process.bridgeCpuPercent), megabytes(result.process.bridgePeakRssBytes)];
+  if (result.scenario === 'heartbeats' || result.scenario === 'burst') throw new Error(`${result.scenario} is not a delivery scenario`);
+  const lost = result.figures.timedOut ? `${count(result.figures.lost)} (timeout)` : count(result.figures.lost);
+  const dup = count(result.figures.duplicates);
+  switch (result.scenario) {
+    case 'delivery-burst': {
+      const f = result.figures;
+      return [...head, count(f.sent), '-', rate(f.ackedPerSecond), rate(f.deliveredPerSecond), '-', '-', '-', lost, dup, '-', '-', '-', cpu, rss];
+    }
+    case 'delivery-steady': {
+      const f = result.figures;
+      const l = f.latency;
+      return [...head, count(f.sent), count(f.rate), '-', '-', ms(l?.p50Ms), ms(l?.p99Ms), ms(l?.maxMs), lost, dup, '-', '-', '-', cpu, rss];
+    }
+    case 'delivery-outage': {
+      const f = result.figures;
+      const drain = f.drainSeconds === undefined ? 'never' : f.drainSeconds.toFixed(1);
+      return [...head, count(f.sent), count(f.rate), '-', '-', '-', '-', '-', lost, dup, drain, megabytes(f.rssOutageBytes), megabytes(f.rssAfterBytes), cpu, rss];
+    }
+  }
 }
 
 const count = (n: number) => n.toLocaleString('en-US');

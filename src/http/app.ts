@@ -3,6 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { Commands } from '../commands.ts';
 import type { DeliveryWorker } from '../delivery/worker.ts';
 import type { Writer } from '../store/writer.ts';
+import type { StreamHub } from '../stream-hub.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Presence } from '../presence.ts';
@@ -12,6 +13,8 @@ import { commandRoutes } from './commands.ts';
 import { deliveryRoutes } from './deliveries.ts';
 import { deviceRoutes } from './devices.ts';
 import { ApiError, errorResponse } from './errors.ts';
+import { eventRoutes } from './events.ts';
+import { streamRoutes } from './stream.ts';
 import { webhookRoutes } from './webhooks.ts';
 
 export interface AppDeps {
@@ -22,6 +25,9 @@ export interface AppDeps {
   reads: Reads;
   writer: Writer;
   delivery: DeliveryWorker;
+  hub: StreamHub;
+  /** Interval of the live stream's keep-alive comments. */
+  streamPingMs?: number;
   log: Logger;
   /** Database writable and broker connected. */
   ready: () => boolean;
@@ -70,6 +76,8 @@ export function createApp(deps: AppDeps) {
   app.route('/api/devices', deviceRoutes(deps));
   app.route('/api/webhooks', webhookRoutes(deps));
   app.route('/api/deliveries', deliveryRoutes(deps));
+  app.route('/api/events', eventRoutes(deps));
+  app.route('/api/stream', streamRoutes(deps));
 
   app.notFound((c) => errorResponse(new ApiError('not_found', `no route ${c.req.method} ${c.req.path}`), c));
   app.onError(errorResponse);

@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, lt, lte, min, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, gte, inArray, lt, lte, min, sql } from 'drizzle-orm';
 import { openDatabase, type Sync } from './open.ts';
 import { commands, deliveries, endpoints, events, images, terminals } from './schema.ts';
 
@@ -63,6 +63,28 @@ export function openReads(dataDir: string, sync: Sync) {
     /** When the endpoint's next pending delivery is due, if it has one. */
     nextDueAt: (endpointId: string) => nextDue.get({ endpointId })?.at ?? undefined,
     event: (seq: number) => event.get({ seq }),
+    eventById: (id: string) => db.select().from(events).where(eq(events.id, id)).get(),
+    /**
+     * Events newest first (`before` a seq, the cursor), or oldest first
+     * (`after` a seq, to replay a stream), with optional filters.
+     */
+    events(filter: { types?: string[]; device?: string; since?: number; until?: number; before?: number; after?: number; limit: number }) {
+      const conditions = [
+        filter.types?.length ? inArray(events.type, filter.types) : undefined,
+        filter.device ? eq(events.deviceSn, filter.device) : undefined,
+        filter.since !== undefined ? gte(events.receivedAt, filter.since) : undefined,
+        filter.until !== undefined ? lt(events.receivedAt, filter.until) : undefined,
+        filter.before !== undefined ? lt(events.seq, filter.before) : undefined,
+        filter.after !== undefined ? gt(events.seq, filter.after) : undefined,
+      ];
+      return db
+        .select()
+        .from(events)
+        .where(and(...conditions))
+        .orderBy(filter.after !== undefined ? asc(events.seq) : desc(events.seq))
+        .limit(filter.limit)
+        .all();
+    },
     image: (seq: number) => image.get({ seq })?.base64,
     delivery: (seq: number) => deliveryRows.where(eq(deliveries.seq, seq)).get(),
     /** Deliveries newest first, `before` a seq (the cursor), with optional filters. */

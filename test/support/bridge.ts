@@ -21,7 +21,7 @@ export async function startBridge(env: Record<string, string> = {}, dataDir = mk
   const logStream = new PassThrough();
   const logLines: string[] = [];
   logStream.on('data', (chunk: Buffer) => logLines.push(...chunk.toString().split('\n').filter(Boolean)));
-  const facegate = createFacegate(config, createLogger(config.LOG_LEVEL, logStream));
+  const facegate = createFacegate(config, createLogger(config.LOG_LEVEL, logStream), { streamPingMs: 100 });
   const running = await facegate.start();
   const stored: StoredEvent[] = [];
   const waiters: { count: number; filter: (e: StoredEvent) => boolean; resolve: (events: StoredEvent[]) => void }[] = [];

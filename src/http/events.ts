@@ -1,0 +1,66 @@
+import { Hono } from 'hono';
+import * as v from 'valibot';
+import { eventView } from '../delivery/body.ts';
+import { EVENT_TYPES } from '../events.ts';
+import type { AppDeps, Env } from './app.ts';
+import { ApiError, invalid } from './errors.ts';
+
+type Row = NonNullable<ReturnType<AppDeps['reads']['event']>>;
+
+/** An event as the API shows it: the webhook body without the image, `has_image` instead (SPEC §HTTP API). */
+export function apiView(row: Row) {
+  return { ...eventView(row), has_image: row.hasImage };
+}
+
+const timestamp = (name: string) =>
+  v.optional(v.pipe(v.string(), v.isoTimestamp(`${name} must be an ISO 8601 timestamp such as 2026-11-22T00:00:00Z`), v.transform(Date.parse)));
+
+/** Filters shared by the list and the live stream: `type` may be a comma list. */
+export const EventFilter = v.object({
+  type: v.optional(
+    v.pipe(
+      v.string(),
+      v.transform((s) => s.split(',').map((t) => t.trim())),
+      v.check((types) => types.every((t) => (EVENT_TYPES as readonly string[]).includes(t)), `type must be one of ${EVENT_TYPES.join(', ')}`),
+    ),
+  ),
+  device: v.optional(v.pipe(v.string(), v.nonEmpty('device must not be empty'))),
+});
+
+const ListQuery = v.object({
+  ...EventFilter.entries,
+  since: timestamp('since'),
+  until: timestamp('until'),
+  limit: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, 'limit must be a whole number'), v.transform(Number), v.minValue(1, 'limit must be 1 to 500'), v.maxValue(500, 'limit must be 1 to 500')), '50'),
+  // The cursor is the seq of the last item seen: new events get higher ones, so pages stay put while events arrive.
+  cursor: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, 'cursor must be a next_cursor of this list'), v.transform(Number))),
+});
+
+export function eventRoutes({ reads }: AppDeps) {
+  const app = new Hono<Env>();
+  const found = (id: string) => {
+    const row = reads.eventById(id);
+    if (!row) throw new ApiError('not_found', `no event ${id}`);
+    return row;
+  };
+
+  app.get('/', (c) => {
+    const query = v.safeParse(ListQuery, c.req.query());
+    if (!query.success) throw invalid(query.issues);
+    const { type, device, since, until, limit, cursor } = query.output;
+    const rows = reads.events({ types: type, device, since, until, before: cursor, limit: limit + 1 });
+    const page = rows.slice(0, limit);
+    return c.json({ items: page.map(apiView), next_cursor: rows.length > limit ? String(page.at(-1)!.seq) : null });
+  });
+
+  app.get('/:id', (c) => c.json(apiView(found(c.req.param('id')))));
+
+  app.get('/:id/image', (c) => {
+    const row = found(c.req.param('id'));
+    const base64 = row.hasImage ? reads.image(row.seq) : undefined;
+    if (!base64) throw new ApiError('not_found', `event ${row.id} has no image`);
+    return c.body(Buffer.from(base64, 'base64'), 200, { 'content-type': 'image/jpeg', 'cache-control': 'private, max-age=86400' });
+  });
+
+  return app;
+}

@@ -1,0 +1,62 @@
+import { apiView } from './http/events.ts';
+import type { StoredEvent } from './store/jobs.ts';
+import type { Reads } from './store/reads.ts';
+
+export interface StreamFilter {
+  types?: string[];
+  device?: string;
+}
+
+/** An event ready for the wire: its JSON is built once, however many clients receive it. */
+export interface StreamMessage {
+  seq: number;
+  id: string;
+  type: string;
+  data: string;
+}
+
+export function matches(filter: StreamFilter, event: { type: string; deviceSn: string }): boolean {
+  return (!filter.types?.length || filter.types.includes(event.type)) && (!filter.device || filter.device === event.deviceSn);
+}
+
+export function toMessage(row: NonNullable<ReturnType<Reads['event']>>): StreamMessage {
+  return { seq: row.seq, id: row.id, type: row.type, data: JSON.stringify(apiView(row)) };
+}
+
+/**
+ * Fans committed events out to the live streams (GET /api/stream). Ingest
+ * only calls `publish`, which never waits: a client that cannot keep up is
+ * dropped by its own stream, not waited for.
+ */
+export function createStreamHub(reads: Reads) {
+  const clients = new Set<{ filter: StreamFilter; send: (message: StreamMessage) => void; close: () => void }>();
+  return {
+    publish(events: StoredEvent[]): void {
+      if (clients.size === 0) return;
+      for (const event of events) {
+        let message: StreamMessage | undefined;
+        for (const client of clients) {
+          if (!matches(client.filter, event)) continue;
+          const row = message ? undefined : reads.event(event.seq);
+          message ??= row && toMessage(row);
+          if (message) client.send(message);
+        }
+      }
+    },
+    subscribe(filter: StreamFilter, send: (message: StreamMessage) => void, close: () => void): () => void {
+      const client = { filter, send, close };
+      clients.add(client);
+      return () => clients.delete(client);
+    },
+    get size() {
+      return clients.size;
+    },
+    /** Ends every stream (on stop), so the HTTP server can close. */
+    closeAll(): void {
+      for (const client of clients) client.close();
+      clients.clear();
+    },
+  };
+}
+
+export type StreamHub = ReturnType<typeof createStreamHub>;
