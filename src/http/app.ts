@@ -14,6 +14,7 @@ import { deliveryRoutes } from './deliveries.ts';
 import { deviceRoutes } from './devices.ts';
 import { ApiError, errorResponse } from './errors.ts';
 import { eventRoutes } from './events.ts';
+import { hasSession, sessionRoutes } from './session.ts';
 import { streamRoutes } from './stream.ts';
 import { webhookRoutes } from './webhooks.ts';
 
@@ -62,8 +63,10 @@ export function createApp(deps: AppDeps) {
 
   const requireToken = async (c: import('hono').Context<Env>, next: () => Promise<void>) => {
     const header = c.req.header('authorization') ?? '';
-    const token = /^Bearer (.+)$/i.exec(header)?.[1] ?? '';
-    if (!sameSecret(token, deps.adminToken)) {
+    const token = /^Bearer (.+)$/i.exec(header)?.[1];
+    // A bearer token for scripts, the console's session cookie for people.
+    const allowed = token !== undefined ? sameSecret(token, deps.adminToken) : hasSession(c, deps.adminToken);
+    if (!allowed) {
       c.header('www-authenticate', 'Bearer');
       throw new ApiError('unauthorized', header ? 'invalid token' : 'missing Authorization: Bearer <ADMIN_TOKEN>');
     }
@@ -71,6 +74,8 @@ export function createApp(deps: AppDeps) {
   };
   app.use('/api/*', requireToken);
   app.post('/', requireToken);
+  app.get('/api/session', (c) => c.json({ authenticated: true }));
+  app.route('/ui', sessionRoutes(deps));
 
   app.route('/', commandRoutes(deps));
   app.route('/api/devices', deviceRoutes(deps));

@@ -1,0 +1,58 @@
+import { createHmac } from 'node:crypto';
+import type { Context } from 'hono';
+import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import { Hono } from 'hono';
+import * as v from 'valibot';
+import { sameSecret } from '../secrets.ts';
+import type { AppDeps, Env } from './app.ts';
+import { ApiError, invalid } from './errors.ts';
+
+// The console logs in with the admin token once and then holds an HttpOnly
+// cookie, so the token never sits in the page's JavaScript and EventSource
+// (which cannot send headers) can open the live stream. The cookie is signed
+// with the token: stateless, valid across restarts, void once the token changes.
+export const SESSION_COOKIE = 'facegate_session';
+const SESSION_MS = 12 * 3_600_000;
+
+function signature(token: string, issuedAt: number): string {
+  return createHmac('sha256', token).update(`facegate-session:${issuedAt}`).digest('base64url');
+}
+
+export function hasSession(c: Context, token: string, now = Date.now()): boolean {
+  const value = getCookie(c, SESSION_COOKIE);
+  const [issued, mac] = value?.split('.') ?? [];
+  const issuedAt = Number(issued);
+  if (!mac || !Number.isSafeInteger(issuedAt) || now - issuedAt > SESSION_MS || issuedAt > now + 60_000) return false;
+  return sameSecret(mac, signature(token, issuedAt));
+}
+
+const Login = v.object({ token: v.pipe(v.string('token must be a string'), v.nonEmpty('token must not be empty')) });
+
+export function sessionRoutes({ adminToken }: AppDeps) {
+  const app = new Hono<Env>();
+
+  app.post('/login', async (c) => {
+    const form = (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded');
+    const raw = form ? Object.fromEntries(new URLSearchParams(await c.req.text())) : await c.req.json().catch(() => undefined);
+    const body = v.safeParse(Login, raw);
+    if (!body.success) throw invalid(body.issues);
+    if (!sameSecret(body.output.token, adminToken)) throw new ApiError('unauthorized', 'invalid token');
+    const issuedAt = Date.now();
+    const secure = new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
+    setCookie(c, SESSION_COOKIE, `${issuedAt}.${signature(adminToken, issuedAt)}`, {
+      httpOnly: true,
+      sameSite: 'Strict',
+      secure,
+      path: '/',
+      maxAge: SESSION_MS / 1000,
+    });
+    return form ? c.redirect('/ui', 303) : c.body(null, 204);
+  });
+
+  app.post('/logout', (c) => {
+    deleteCookie(c, SESSION_COOKIE, { path: '/' });
+    return (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded') ? c.redirect('/ui', 303) : c.body(null, 204);
+  });
+
+  return app;
+}

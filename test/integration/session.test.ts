@@ -1,0 +1,62 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
+
+let bridge: TestBridge | undefined;
+
+afterEach(async () => {
+  await bridge?.stop();
+  bridge = undefined;
+});
+
+async function login(b: TestBridge, token: string) {
+  return fetch(`http://127.0.0.1:${b.httpPort}/ui/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token }) });
+}
+
+describe('console session', () => {
+  it('turns the admin token into an HttpOnly, SameSite=Strict cookie that opens the API', async () => {
+    const b = await startBridge();
+    bridge = b;
+    const res = await login(b, TOKEN);
+    expect(res.status).toBe(204);
+    const cookie = res.headers.get('set-cookie')!;
+    expect(cookie).toMatch(/^facegate_session=\d+\.[\w-]+;/);
+    expect(cookie).toMatch(/HttpOnly/);
+    expect(cookie).toMatch(/SameSite=Strict/);
+    expect(cookie).not.toContain(TOKEN);
+    const session = cookie.split(';')[0];
+    expect((await b.api('GET', '/api/devices', undefined, { token: null, headers: { cookie: session } })).status).toBe(200);
+    expect((await b.api('GET', '/api/session', undefined, { token: null, headers: { cookie: session } })).json).toEqual({ authenticated: true });
+  });
+
+  it('refuses a wrong token, a tampered cookie and no cookie', async () => {
+    const b = await startBridge();
+    bridge = b;
+    expect((await login(b, 'wrong-token-wrong-token')).status).toBe(401);
+    const session = (await login(b, TOKEN)).headers.get('set-cookie')!.split(';')[0];
+    const tampered = session.replace(/=(\d+)\./, (_m, issued) => `=${Number(issued) + 1}.`);
+    expect((await b.api('GET', '/api/devices', undefined, { token: null, headers: { cookie: tampered } })).status).toBe(401);
+    expect((await b.api('GET', '/api/devices', undefined, { token: null })).status).toBe(401);
+  });
+
+  it('accepts the login form and redirects to the console', async () => {
+    const b = await startBridge();
+    bridge = b;
+    const res = await fetch(`http://127.0.0.1:${b.httpPort}/ui/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: TOKEN }).toString(),
+      redirect: 'manual',
+    });
+    expect(res.status).toBe(303);
+    expect(res.headers.get('location')).toBe('/ui');
+    expect(res.headers.get('set-cookie')).toMatch(/^facegate_session=/);
+  });
+
+  it('logs out by clearing the cookie', async () => {
+    const b = await startBridge();
+    bridge = b;
+    const res = await fetch(`http://127.0.0.1:${b.httpPort}/ui/logout`, { method: 'POST' });
+    expect(res.status).toBe(204);
+    expect(res.headers.get('set-cookie')).toMatch(/^facegate_session=;.*Max-Age=0/);
+  });
+});
