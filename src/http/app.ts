@@ -10,10 +10,12 @@ import type { Presence } from '../presence.ts';
 import { sameSecret } from '../secrets.ts';
 import type { Reads } from '../store/reads.ts';
 import { commandRoutes } from './commands.ts';
+import { consoleRoutes } from './console.ts';
 import { deliveryRoutes } from './deliveries.ts';
 import { deviceRoutes } from './devices.ts';
 import { ApiError, errorResponse } from './errors.ts';
 import { eventRoutes } from './events.ts';
+import { openApiRoutes } from './openapi.ts';
 import { hasSession, sessionRoutes } from './session.ts';
 import { streamRoutes } from './stream.ts';
 import { webhookRoutes } from './webhooks.ts';
@@ -72,10 +74,13 @@ export function createApp(deps: AppDeps) {
     }
     await next();
   };
+  // The API's description is no secret: readable without a token.
+  app.route('/api', openApiRoutes());
   app.use('/api/*', requireToken);
   app.post('/', requireToken);
   app.get('/api/session', (c) => c.json({ authenticated: true }));
   app.route('/ui', sessionRoutes(deps));
+  app.route('/ui', consoleRoutes());
 
   app.route('/', commandRoutes(deps));
   app.route('/api/devices', deviceRoutes(deps));

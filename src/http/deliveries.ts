@@ -3,7 +3,7 @@ import * as v from 'valibot';
 import type { AppDeps, Env } from './app.ts';
 import { ApiError, invalid } from './errors.ts';
 
-const ListQuery = v.object({
+export const DeliveryListQuery = v.object({
   status: v.optional(v.picklist(['pending', 'delivered', 'dead'], 'status is pending, delivered or dead')),
   endpoint: v.optional(v.string()),
   event: v.optional(v.string()),
@@ -42,7 +42,7 @@ export function deliveryRoutes({ reads, writer, delivery }: AppDeps) {
   const app = new Hono<Env>();
 
   app.get('/', (c) => {
-    const query = v.safeParse(ListQuery, c.req.query());
+    const query = v.safeParse(DeliveryListQuery, c.req.query());
     if (!query.success) throw invalid(query.issues);
     const { status, endpoint, event, limit, cursor } = query.output;
     const rows = reads.deliveries({ status, endpointId: endpoint, eventId: event, before: cursor ? seqOf(cursor) : undefined, limit: limit + 1 });

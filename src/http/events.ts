@@ -27,7 +27,7 @@ export const EventFilter = v.object({
   device: v.optional(v.pipe(v.string(), v.nonEmpty('device must not be empty'))),
 });
 
-const ListQuery = v.object({
+export const EventListQuery = v.object({
   ...EventFilter.entries,
   since: timestamp('since'),
   until: timestamp('until'),
@@ -45,7 +45,7 @@ export function eventRoutes({ reads }: AppDeps) {
   };
 
   app.get('/', (c) => {
-    const query = v.safeParse(ListQuery, c.req.query());
+    const query = v.safeParse(EventListQuery, c.req.query());
     if (!query.success) throw invalid(query.issues);
     const { type, device, since, until, limit, cursor } = query.output;
     const rows = reads.events({ types: type, device, since, until, before: cursor, limit: limit + 1 });

@@ -26,7 +26,7 @@ export function hasSession(c: Context, token: string, now = Date.now()): boolean
   return sameSecret(mac, signature(token, issuedAt));
 }
 
-const Login = v.object({ token: v.pipe(v.string('token must be a string'), v.nonEmpty('token must not be empty')) });
+export const Login = v.object({ token: v.pipe(v.string('token must be a string'), v.nonEmpty('token must not be empty')) });
 
 export function sessionRoutes({ adminToken }: AppDeps) {
   const app = new Hono<Env>();

@@ -18,7 +18,7 @@ export const EndpointSchema = v.object({
   secret: v.optional(v.pipe(v.string('secret must be a string'), v.minLength(16, 'secret must have at least 16 characters'))),
 });
 
-const RedeliverSchema = v.object({
+export const RedeliverSchema = v.object({
   since: v.pipe(v.string('since must be a date'), v.isoTimestamp('since must be an ISO 8601 timestamp such as 2026-11-22T00:00:00Z')),
 });
 

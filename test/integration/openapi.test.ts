@@ -1,0 +1,41 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
+
+let bridge: TestBridge | undefined;
+
+afterEach(async () => {
+  await bridge?.stop();
+  bridge = undefined;
+});
+
+describe('OpenAPI', () => {
+  it('describes every route with the schemas the routes validate with, without a token', async () => {
+    bridge = await startBridge();
+    const { status, json: doc } = await bridge.api('GET', '/api/openapi.json', undefined, { token: null });
+    expect(status).toBe(200);
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/api/devices/{sn}/commands', '/', '/api/events', '/api/events/{id}/image', '/api/stream', '/api/webhooks', '/api/deliveries/{id}/retry', '/readyz', '/metrics']),
+    );
+    const command = doc.paths['/api/devices/{sn}/commands'].post;
+    expect(command.requestBody.content['application/json'].schema).toMatchObject({ type: 'object', properties: { cmd: { type: 'string', minLength: 1 } }, required: ['cmd'] });
+    expect(Object.keys(command.responses)).toEqual(expect.arrayContaining(['202', '400', '401', '404', '413', '429', '503']));
+    const endpoint = doc.paths['/api/webhooks'].post.requestBody.content['application/json'].schema;
+    expect(endpoint.properties.event_types.items.enum).toContain('face.stranger');
+    const listParams = doc.paths['/api/events'].get.parameters.map((p: any) => p.name);
+    expect(listParams).toEqual(['type', 'device', 'since', 'until', 'limit', 'cursor']);
+  });
+
+  it('serves a readable docs page', async () => {
+    bridge = await startBridge();
+    const res = await bridge.api('GET', '/api/docs', undefined, { token: null });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(res.text).toContain('/api/devices/{sn}/commands');
+  });
+
+  it('does not open the rest of the API', async () => {
+    bridge = await startBridge();
+    expect((await bridge.api('GET', '/api/events', undefined, { token: null })).status).toBe(401);
+  });
+});
