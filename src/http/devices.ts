@@ -20,7 +20,11 @@ export function deviceRoutes({ reads, presence }: AppDeps) {
   app.get('/:sn', (c) => {
     const row = reads.terminal(c.req.param('sn'));
     if (!row) throw new ApiError('not_found', `no terminal ${c.req.param('sn')} is known`);
-    return c.json(view(row));
+    // "Today" is the bridge's local day, the one its heartD answers and the terminals' clocks show.
+    const midnight = new Date();
+    midnight.setHours(0, 0, 0, 0);
+    const today = Object.fromEntries(reads.eventCounts(row.sn, midnight.getTime()).map(({ type, count }) => [type, count]));
+    return c.json({ ...view(row), today });
   });
   return app;
 }

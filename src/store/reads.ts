@@ -63,6 +63,14 @@ export function openReads(dataDir: string, sync: Sync) {
     /** When the endpoint's next pending delivery is due, if it has one. */
     nextDueAt: (endpointId: string) => nextDue.get({ endpointId })?.at ?? undefined,
     event: (seq: number) => event.get({ seq }),
+    /** Events of one terminal since a time, counted by type. */
+    eventCounts: (sn: string, since: number) =>
+      db
+        .select({ type: events.type, count: count() })
+        .from(events)
+        .where(and(eq(events.deviceSn, sn), gte(events.receivedAt, since)))
+        .groupBy(events.type)
+        .all(),
     eventById: (id: string) => db.select().from(events).where(eq(events.id, id)).get(),
     /**
      * Events newest first (`before` a seq, the cursor), or oldest first

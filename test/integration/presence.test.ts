@@ -82,7 +82,7 @@ describe('online state', () => {
     const [online] = await bridge.eventsStored(1, (e) => e.type === 'device.online');
     expect(online.deviceSn).toBe('P1');
     let device = (await bridge.api('GET', '/api/devices/P1')).json;
-    expect(device).toMatchObject({ sn: 'P1', online: true });
+    expect(device).toMatchObject({ sn: 'P1', online: true, today: { 'device.online': 1 } });
     expect(Date.parse(device.first_seen_at)).toBeLessThanOrEqual(Date.parse(device.last_seen_at));
 
     const [offline] = await bridge.eventsStored(1, (e) => e.type === 'device.offline');
