@@ -1,9 +1,16 @@
+import * as v from 'valibot';
 import { Hono } from 'hono';
 import { CommandSchema } from '../commands.ts';
 import { jsonObject } from '../json-object.ts';
 import type { AppDeps, Env } from './app.ts';
 import { jsonBody } from './body.ts';
-import { ApiError } from './errors.ts';
+import { ApiError, invalid } from './errors.ts';
+
+export const CommandListQuery = v.object({
+  device: v.optional(v.pipe(v.string(), v.nonEmpty('device must not be empty'))),
+  limit: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, 'limit must be a whole number'), v.transform(Number), v.minValue(1, 'limit must be 1 to 500'), v.maxValue(500, 'limit must be 1 to 500')), '50'),
+  cursor: v.optional(v.pipe(v.string(), v.regex(/^\d+_cmd_[\w-]+$/, 'cursor must be a next_cursor of this list'))),
+});
 
 export function commandRoutes({ commands, presence, reads, defaultDevice }: AppDeps) {
   const app = new Hono<Env>();
@@ -14,7 +21,13 @@ export function commandRoutes({ commands, presence, reads, defaultDevice }: AppD
   });
 
   app.get('/api/commands', (c) => {
-    const items = reads.commands().map((row) => ({
+    const query = v.safeParse(CommandListQuery, c.req.query());
+    if (!query.success) throw invalid(query.issues);
+    const { device, limit, cursor } = query.output;
+    const before = cursor ? { at: Number(cursor.split('_')[0]), id: cursor.slice(cursor.indexOf('_') + 1) } : undefined;
+    const rows = reads.commands({ device, before, limit: limit + 1 });
+    const page = rows.slice(0, limit);
+    const items = page.map((row) => ({
       id: row.id,
       device_sn: row.deviceSn,
       body: JSON.parse(row.body) as unknown,
@@ -22,7 +35,8 @@ export function commandRoutes({ commands, presence, reads, defaultDevice }: AppD
       error: row.error,
       created_at: new Date(row.createdAt).toISOString(),
     }));
-    return c.json({ items, next_cursor: null });
+    const last = page.at(-1);
+    return c.json({ items, next_cursor: rows.length > limit && last ? `${last.createdAt}_${last.id}` : null });
   });
 
   // The original relay, kept so existing callers keep working: any JSON object

@@ -4,6 +4,7 @@ import type * as v from 'valibot';
 import { CommandSchema } from '../commands.ts';
 import { VERSION } from '../version.ts';
 import type { Env } from './app.ts';
+import { CommandListQuery } from './commands.ts';
 import { DeliveryListQuery } from './deliveries.ts';
 import { EventFilter, EventListQuery } from './events.ts';
 import { Login } from './session.ts';
@@ -28,7 +29,7 @@ interface Route {
 
 const ROUTES: Route[] = [
   { method: 'post', path: '/api/devices/{sn}/commands', tag: 'commands', summary: 'Send a command to a terminal (QoS 1); 202 once the broker acknowledged it', body: CommandSchema, responses: { 202: 'published', 400: 'invalid body', 404: 'unknown terminal', 413: 'body over BODY_LIMIT', 429: 'over COMMAND_RATE (Retry-After)', 503: 'broker unreachable or terminal not connected' } },
-  { method: 'get', path: '/api/commands', tag: 'commands', summary: 'Commands sent, newest first', responses: { 200: 'list' } },
+  { method: 'get', path: '/api/commands', tag: 'commands', summary: 'Commands sent, newest first', query: CommandListQuery, responses: { 200: 'list', 400: 'invalid filter' } },
   { method: 'post', path: '/', tag: 'commands', summary: 'The original relay: the JSON body goes to DEFAULT_DEVICE or the only terminal; answers "ok"', responses: { 200: 'ok', 409: 'several terminals and no DEFAULT_DEVICE', 503: 'not sent' } },
   { method: 'get', path: '/api/devices', tag: 'devices', summary: 'Terminals with their online state', responses: { 200: 'list' } },
   { method: 'get', path: '/api/devices/{sn}', tag: 'devices', summary: 'One terminal', responses: { 200: 'terminal', 404: 'unknown' } },

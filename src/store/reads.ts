@@ -1,4 +1,4 @@
-import { and, asc, count, desc, eq, gt, gte, inArray, lt, lte, min, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, gte, inArray, lt, lte, min, or, sql } from 'drizzle-orm';
 import { openDatabase, type Sync } from './open.ts';
 import { commands, deliveries, endpoints, events, images, terminals } from './schema.ts';
 
@@ -55,7 +55,22 @@ export function openReads(dataDir: string, sync: Sync) {
     db,
     terminals: () => db.select().from(terminals).all(),
     terminal: (sn: string) => db.select().from(terminals).where(eq(terminals.sn, sn)).get(),
-    commands: (limit = 100) => db.select().from(commands).orderBy(desc(commands.createdAt)).limit(limit).all(),
+    /** Commands newest first; the cursor is the (created_at, id) of the last one seen. */
+    commands(filter: { device?: string; before?: { at: number; id: string }; limit: number }) {
+      const { before } = filter;
+      return db
+        .select()
+        .from(commands)
+        .where(
+          and(
+            filter.device ? eq(commands.deviceSn, filter.device) : undefined,
+            before ? or(lt(commands.createdAt, before.at), and(eq(commands.createdAt, before.at), lt(commands.id, before.id))) : undefined,
+          ),
+        )
+        .orderBy(desc(commands.createdAt), desc(commands.id))
+        .limit(filter.limit)
+        .all();
+    },
     endpoints: () => db.select().from(endpoints).orderBy(asc(endpoints.createdAt)).all(),
     endpoint: (id: string) => db.select().from(endpoints).where(eq(endpoints.id, id)).get(),
     /** Pending deliveries of an endpoint whose time has come, oldest first. */

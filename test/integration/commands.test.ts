@@ -115,6 +115,20 @@ describe('POST /api/devices/{sn}/commands', () => {
   });
 });
 
+describe('GET /api/commands', () => {
+  it('pages newest first and filters by terminal', async () => {
+    const b = await withTerminals({ COMMAND_RATE: '100/s' }, 'D1', 'D2');
+    for (let i = 0; i < 5; i++) await b.api('POST', `/api/devices/${i % 2 ? 'D2' : 'D1'}/commands`, { cmd: `c${i}` });
+    const first = (await b.api('GET', '/api/commands?limit=2')).json;
+    const second = (await b.api('GET', `/api/commands?limit=2&cursor=${first.next_cursor}`)).json;
+    const third = (await b.api('GET', `/api/commands?limit=2&cursor=${second.next_cursor}`)).json;
+    expect([...first.items, ...second.items, ...third.items].map((c: any) => c.body.cmd)).toEqual(['c4', 'c3', 'c2', 'c1', 'c0']);
+    expect(third.next_cursor).toBeNull();
+    expect((await b.api('GET', '/api/commands?device=D2')).json.items.map((c: any) => c.body.cmd)).toEqual(['c3', 'c1']);
+    expect((await b.api('GET', '/api/commands?cursor=nope')).status).toBe(400);
+  });
+});
+
 describe('a terminal that is not connected', () => {
   it('gets no command: 503, and nothing arrives when it returns', async () => {
     const b = await startBridge();
