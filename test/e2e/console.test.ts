@@ -1,0 +1,126 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
+import { startReceiver, type Receiver } from '../support/receiver.ts';
+import { connectTerminal, verifiedRecord, type TestTerminal } from '../support/terminal.ts';
+
+// The web console in a real headless Chromium against the real bridge: log in,
+// watch a terminal come online and a face event arrive live, send a command
+// and see the reply, retry a dead delivery. Needs /usr/bin/chromium (Debian's
+// `chromium` package; .ci/run installs it).
+
+const OUTPUT = new URL('../../test-output/', import.meta.url);
+const FACE = readFileSync(new URL('../../fixtures/face-2.jpg', import.meta.url)).toString('base64');
+
+describe('web console', () => {
+  let receiver: Receiver;
+  let bridge: TestBridge;
+  let terminal: TestTerminal | undefined;
+  let browser: Browser;
+  let page: Page;
+
+  beforeAll(async () => {
+    mkdirSync(OUTPUT, { recursive: true });
+    receiver = await startReceiver(() => ({ status: 500 }));
+    bridge = await startBridge({ WEBHOOK_URL: receiver.url, DELIVERY_SCHEDULE: '10ms' });
+    browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await terminal?.end();
+    await bridge?.stop();
+    await receiver?.close();
+  });
+
+  it('serves the console with security headers', async () => {
+    const html = await fetch(`http://127.0.0.1:${bridge.httpPort}/ui`);
+    expect(html.status).toBe(200);
+    expect(html.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(html.headers.get('content-security-policy')).toContain("default-src 'self'");
+    expect(html.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(html.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(html.headers.get('referrer-policy')).toBe('no-referrer');
+    const js = await fetch(`http://127.0.0.1:${bridge.httpPort}/ui/app.js`);
+    expect(js.headers.get('content-type')).toMatch(/^text\/javascript/);
+    const css = await fetch(`http://127.0.0.1:${bridge.httpPort}/ui/style.css`);
+    expect(css.headers.get('content-type')).toMatch(/^text\/css/);
+  });
+
+  it('logs in, shows live terminals and events, sends a command, retries a dead delivery', async () => {
+    const pageErrors: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    page.on('console', (msg) => msg.type() === 'error' && pageErrors.push(msg.text()));
+    page.on('response', (r) => r.status() >= 400 && pageErrors.push(`${r.status()} ${r.url()}`));
+
+    await page.goto(`http://127.0.0.1:${bridge.httpPort}/ui`);
+    await page.locator('#login-view').waitFor();
+
+    // A wrong token is refused readably; the right one opens the console.
+    await page.fill('#token', 'wrong');
+    await page.click('#login button[type=submit]');
+    await page.locator('#login-error', { hasText: 'Wrong token' }).waitFor();
+    await page.fill('#token', TOKEN);
+    await page.click('#login button[type=submit]');
+    await page.locator('#console-view').waitFor();
+    await page.locator('#live', { hasText: 'live' }).waitFor();
+
+    // A terminal comes online: its row appears live from the stream.
+    terminal = await connectTerminal(bridge.brokerUrl, 'UI1');
+    await terminal.send({ cmd: 'heartU' });
+    await page.locator('#terminals li.online[data-sn="UI1"]').waitFor();
+
+    // A verified face arrives live, with its thumbnail loaded.
+    await terminal.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ name: 'Li Si', num: '2002', liveImageBase64: FACE })] });
+    const face = page.locator('#events li.face-verified', { hasText: 'Li Si' });
+    await face.waitFor();
+    await face.locator('img.thumb').waitFor();
+    // The thumbnail really loaded (a broken image has no natural width).
+    await page.waitForFunction("(() => { const img = document.querySelector('#events li.face-verified img.thumb'); return img && img.complete && img.naturalWidth > 0; })()");
+
+    // A command from the form; the terminal's reply shows under it.
+    await page.selectOption('#command-sn', 'UI1');
+    await page.fill('#command-cmd', 'openDoorD');
+    await page.fill('#command-extra', '{"door": 1}');
+    const received = terminal.next((m) => m.cmd === 'openDoorD');
+    await page.click('#command button[type=submit]');
+    expect(await received).toMatchObject({ cmd: 'openDoorD', door: 1 });
+    await terminal.send({ cmd: 'openDoorU', code: 0 });
+    await page.locator('#command-reply', { hasText: '"openDoorU"' }).waitFor();
+    await page.locator('#command-status', { hasText: 'Reply from UI1' }).waitFor();
+
+    // The failing receiver made the face event's delivery dead: it shows with a Retry button.
+    const dead = page.locator('#deliveries li.dead', { hasText: 'face.verified' });
+    await dead.waitFor({ timeout: 20_000 });
+    await page.screenshot({ path: new URL('console-laptop.png', OUTPUT).pathname, fullPage: false });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: new URL('console-phone.png', OUTPUT).pathname, fullPage: true });
+    await page.setViewportSize({ width: 1366, height: 768 });
+
+    receiver.script(() => ({ status: 200 }));
+    const before = receiver.requests.length;
+    await dead.locator('button.retry').click();
+    await dead.waitFor({ state: 'detached' });
+    const delivered = await receiver.received(before + 1);
+    expect(delivered.at(-1)!.json).toMatchObject({ type: 'face.verified', name: 'Li Si' });
+    await page.click('.tab[data-status="delivered"]');
+    await page.locator('#deliveries li.delivered', { hasText: 'face.verified' }).waitFor();
+
+    // Bad extra JSON is refused in the page.
+    await page.fill('#command-extra', '{nope');
+    await page.click('#command button[type=submit]');
+    await page.locator('#command-status.error', { hasText: 'Extra fields' }).waitFor();
+
+    // Logging out brings back the login form.
+    await page.click('#logout button');
+    await page.locator('#login-view').waitFor();
+    expect((await bridge.api('GET', '/api/session', undefined, { token: null })).status).toBe(401);
+
+    expect(pageErrors.filter((e) => !/401/.test(e))).toEqual([]);
+  });
+});
