@@ -12,7 +12,8 @@ import { runHeartbeats } from './heartbeats.ts';
 import { findMosquitto, startMosquitto, type Mosquitto } from './mosquitto.ts';
 import { type BenchOptions, parseBenchOptions, type Scenario, selected, type TransportName, usage, UsageError } from './options.ts';
 import { cleanUp } from './proc.ts';
-import { startReceiver, type Receiver } from './receiver.ts';
+import { freePort } from './ports.ts';
+import { receiverUrl, startReceiver, type Receiver } from './receiver.ts';
 import { formatTable, machine, type ProcessFigures, type Result } from './report.ts';
 import type { Span } from './span.ts';
 import { awaitHeartD } from './terminals.ts';
@@ -70,7 +71,10 @@ export async function runBench(args: string[]): Promise<void> {
     for (const transport of transports) for (const sync of ['full', 'normal'] as const) plans.push({ scenario: 'burst', transport, sync });
   }
   if (selected(options, 'delivery-burst')) {
-    for (const transport of transports) for (const images of ['inline', 'omit'] as const) plans.push({ scenario: 'delivery-burst', transport, sync: 'full', images });
+    // --quick must stay under a minute: one broker there.
+    for (const transport of options.quick ? transports.slice(0, 1) : transports) {
+      for (const images of ['inline', 'omit'] as const) plans.push({ scenario: 'delivery-burst', transport, sync: 'full', images });
+    }
   }
   // What happens after the commit (outbox, HTTP) does not involve the broker, and these two take
   // minutes each: one broker is enough, the embedded one unless --transport names the other.
@@ -156,12 +160,17 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
   let broker: Mosquitto | undefined;
   let bridge: BridgeProcess | undefined;
   let receiver: Receiver | undefined;
+  // The receiver starts beside the broker and the bridge (each takes a second or two): its port is chosen first.
+  const hookPort = plan.images ? await freePort() : undefined;
+  const receiving = hookPort === undefined ? undefined : startReceiver(hookPort);
+  // Awaited below; until then a failure must not count as unhandled.
+  receiving?.catch(() => {});
   try {
     if (plan.transport === 'mosquitto') broker = await startMosquitto(mosquittoPath!);
-    if (plan.images) receiver = await startReceiver();
-    const env: Record<string, string> = receiver ? { WEBHOOK_URL: receiver.url, IMAGES: plan.images ?? 'inline' } : {};
+    const env: Record<string, string> = hookPort === undefined ? {} : { WEBHOOK_URL: receiverUrl(hookPort), IMAGES: plan.images ?? 'inline' };
     if (plan.scenario === 'delivery-outage') env.DELIVERY_SCHEDULE = inputs.schedule;
     bridge = await startBridge({ sync: plan.sync, mqttUrl: broker?.url, clientId: `facegate-bench-${n}`, env });
+    receiver = await receiving;
     await awaitHeartD(bridge.brokerUrl);
     const { span, percent } = measureCpu({
       bridge: bridge.cpuSeconds,
@@ -183,7 +192,7 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
     return { ...plan, ...measured, process: used };
   } finally {
     await bridge?.dispose();
-    await receiver?.dispose();
+    await (receiver ?? (await receiving?.catch(() => undefined)))?.dispose();
     await broker?.dispose();
   }
 }
@@ -223,6 +232,7 @@ async function measure(plan: Plan, inputs: Inputs, bridge: BridgeProcess, receiv
           seconds: options.outageLoadSeconds,
           outageSeconds: options.outageSeconds,
           schedule: inputs.schedule,
+          settleMs: options.quick ? 500 : 3000,
         }),
       };
   }

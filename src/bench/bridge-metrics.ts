@@ -1,16 +1,26 @@
-/** What the bridge's /metrics says about delivery: attempts by outcome, and deliveries still waiting. */
-export interface DeliveryCounters {
+import { monotonicMs } from './clock.ts';
+
+/** What the bridge's /metrics says about delivery and about its main thread's heap. */
+export interface BridgeCounters {
   /** facegate_delivery_attempts_total by outcome (delivered, retry, dead, gone). */
   attempts: Record<string, number>;
-  /** facegate_outbox_depth summed over endpoints. */
+  /** facegate_outbox_depth summed over endpoints: deliveries waiting. */
   outboxDepth: number;
+  /** V8's heap on the main thread, used and reserved, and memory outside it (Buffers): what RSS is made of besides SQLite and the writer thread. */
+  heapUsedBytes: number | undefined;
+  heapTotalBytes: number | undefined;
+  externalBytes: number | undefined;
 }
 
 const ATTEMPTS = /^facegate_delivery_attempts_total\{outcome="(\w+)"\} (\S+)$/gm;
 const DEPTH = /^facegate_outbox_depth\{[^}]*\} (\S+)$/gm;
+const gauge = (text: string, name: string) => {
+  const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
+  return match ? Number(match[1]) : undefined;
+};
 
 /** Reads them once; undefined when the bridge does not answer within 5 s (a figure missing, not a failed run). */
-export async function deliveryCounters(httpUrl: string): Promise<DeliveryCounters | undefined> {
+export async function bridgeCounters(httpUrl: string): Promise<BridgeCounters | undefined> {
   try {
     const response = await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(5000) });
     if (!response.ok) {
@@ -22,8 +32,39 @@ export async function deliveryCounters(httpUrl: string): Promise<DeliveryCounter
     for (const [, outcome, value] of text.matchAll(ATTEMPTS)) attempts[outcome] = Number(value);
     let outboxDepth = 0;
     for (const [, value] of text.matchAll(DEPTH)) outboxDepth += Number(value);
-    return { attempts, outboxDepth };
+    return {
+      attempts,
+      outboxDepth,
+      heapUsedBytes: gauge(text, 'nodejs_heap_size_used_bytes'),
+      heapTotalBytes: gauge(text, 'nodejs_heap_size_total_bytes'),
+      externalBytes: gauge(text, 'nodejs_external_memory_bytes'),
+    };
   } catch {
     return undefined;
   }
+}
+
+export interface CounterSample extends BridgeCounters {
+  /** Monotonic ms (clock.ts). */
+  at: number;
+}
+
+/**
+ * Reads the counters every `everyMs` until stopped, one read at a time (a
+ * slow answer delays the next instead of piling reads up on the bridge).
+ */
+export function sampleCounters(httpUrl: string, everyMs: number) {
+  const samples: CounterSample[] = [];
+  let reading = false;
+  const timer = setInterval(() => {
+    if (reading) return;
+    reading = true;
+    const at = monotonicMs();
+    void bridgeCounters(httpUrl)
+      .then((counters) => {
+        if (counters) samples.push({ at, ...counters });
+      })
+      .finally(() => (reading = false));
+  }, everyMs);
+  return { samples, stop: () => clearInterval(timer) };
 }

@@ -1,5 +1,5 @@
 import type { MqttClient } from 'mqtt';
-import { deliveryCounters } from './bridge-metrics.ts';
+import { bridgeCounters } from './bridge-metrics.ts';
 import { connectAll, pump, type PumpResult } from './burst.ts';
 import { monotonicMs } from './clock.ts';
 import { awaitDelivered, type DeliveryTally, recordIndex, tally } from './delivered.ts';
@@ -102,7 +102,7 @@ export async function runDeliveryBurst(options: DeliveryBurstOptions): Promise<D
       deliveredSeconds,
       deliveredPerSecond: deliveredSeconds > 0 ? counted.delivered / deliveredSeconds : 0,
       trailSeconds: deliveredSeconds - ackSeconds,
-      attempts: (await deliveryCounters(options.httpUrl))?.attempts,
+      attempts: (await bridgeCounters(options.httpUrl))?.attempts,
     };
   } finally {
     await Promise.allSettled(clients.map((client) => withTimeout(client.endAsync(true), 5000, 'disconnecting')));

@@ -1,10 +1,10 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { deliveryCounters } from './bridge-metrics.ts';
+import { bridgeCounters, sampleCounters } from './bridge-metrics.ts';
 import { monotonicMs } from './clock.ts';
 import { awaitDelivered, type DeliveryTally, recordIndex, tally } from './delivered.ts';
 import { connectPaced } from './paced.ts';
 import type { Receiver } from './receiver.ts';
-import { peakBetween, type RssSample, sampleRss } from './rss.ts';
+import { peakBetween, sampleRss } from './rss.ts';
 import { noSpan, type Span } from './span.ts';
 
 export interface DeliveryOutageOptions {
@@ -21,6 +21,8 @@ export interface DeliveryOutageOptions {
   image: Buffer;
   /** The bridge's DELIVERY_SCHEDULE, recorded with the figures. */
   schedule: string;
+  /** Memory is still sampled this long after the last delivery, to see whether the drain's is given back. */
+  settleMs: number;
   span?: Span;
 }
 
@@ -49,16 +51,21 @@ export interface DeliveryOutageFigures extends DeliveryTally {
   rssEndBytes: number | undefined;
   /** Every RSS sample: seconds from the first publish, MB. */
   rssTimeline: [seconds: number, megabytes: number][];
+  /**
+   * The bridge's /metrics once a second: deliveries waiting, failed attempts
+   * so far, and its main thread's heap (used, reserved) and external memory
+   * in MB, to tell what the RSS above is made of.
+   */
+  counterTimeline: [seconds: number, outbox: number, retries: number, heapUsedMB: number | null, heapTotalMB: number | null, externalMB: number | null][];
   maxSendLagMs: number;
   attempts: Record<string, number> | undefined;
 }
 
-export const RSS_EVERY_MS = 250;
+const RSS_EVERY_MS = 250;
+const COUNTERS_EVERY_MS = 1000;
 const STALL_MS = 20_000;
 /** After the load, the drain may take this long before what is missing counts as lost. */
 const DRAIN_LIMIT_MS = 180_000;
-/** Memory is still sampled this long after the last delivery, to see whether the drain's is given back. */
-const SETTLE_MS = 3000;
 /** The schedule's ceiling once past the first retries: the first attempt after the receiver is back comes within it. */
 const CEILING_S = 2;
 
@@ -67,8 +74,8 @@ const CEILING_S = 2;
  * the drain starts within 2 s of the receiver's return instead of at the
  * default schedule's minutes. With full jitter an attempt waits 1 s on
  * average, so the list is three times as long as the outage has seconds
- * (plus some): the chance that a delivery runs out of attempts and goes dead
- * before the receiver is back is nil.
+ * (plus ten): a delivery that ran out of attempts and went dead before the
+ * receiver is back would need its delays to average a third of that.
  */
 export function outageSchedule(outageSeconds: number): { env: string; shown: string } {
   const repeats = 3 * Math.ceil(outageSeconds / (CEILING_S / 2)) + 10;
@@ -87,6 +94,7 @@ export async function runDeliveryOutage(options: DeliveryOutageOptions): Promise
   const { receiver, span = noSpan } = options;
   const paced = await connectPaced(options);
   const rss = sampleRss(options.bridgeRss, RSS_EVERY_MS);
+  const counters = sampleCounters(options.httpUrl, COUNTERS_EVERY_MS);
   try {
     span.start();
     const startAt = monotonicMs() + 100;
@@ -95,17 +103,18 @@ export async function runDeliveryOutage(options: DeliveryOutageOptions): Promise
       await delay(Math.max(0, plannedDown - monotonicMs()));
       const downAt = await receiver.down();
       await delay(Math.max(0, downAt + options.outageSeconds * 1000 - monotonicMs()));
-      const backlog = await deliveryCounters(options.httpUrl);
+      const backlog = await bridgeCounters(options.httpUrl);
       const upAt = await receiver.up();
       return { downAt, upAt, backlogAtReturn: backlog?.outboxDepth };
     };
-    // Started before the load is awaited: both run over the same seconds.
+    // The outage keeps its own time beside the load, both counted from startAt.
     const [load, window] = await Promise.all([paced.run(startAt), outage()]);
     const { timedOut } = await awaitDelivered(receiver, load.records, { deadline: monotonicMs() + DRAIN_LIMIT_MS, stallMs: STALL_MS });
     span.end();
     const deliveredAt = monotonicMs();
-    await delay(SETTLE_MS);
+    await delay(options.settleMs);
     rss.stop();
+    counters.stop();
 
     const arrivals = await receiver.arrivals();
     const stats = await receiver.stats();
@@ -122,7 +131,7 @@ export async function runDeliveryOutage(options: DeliveryOutageOptions): Promise
     }
     for (let i = 0; i < load.records; i++) if (!arrived[i] && load.publishedAt[i] < window.upAt) missingBefore++;
     const seconds = (at: number) => (at - window.upAt) / 1000;
-    const samples: RssSample[] = rss.samples;
+    const { samples } = rss;
     return {
       ...tally(load.records, stats, arrivals, timedOut),
       terminals: options.terminals,
@@ -142,13 +151,23 @@ export async function runDeliveryOutage(options: DeliveryOutageOptions): Promise
       rssAfterBytes: peakBetween(samples, window.upAt, deliveredAt),
       rssEndBytes: samples.at(-1)?.bytes,
       rssTimeline: samples.map(({ at, bytes }) => [round((at - startAt) / 1000, 2), round(bytes / 1024 / 1024, 1)]),
+      counterTimeline: counters.samples.map((c) => [
+        round((c.at - startAt) / 1000, 2),
+        c.outboxDepth,
+        c.attempts.retry ?? 0,
+        mb(c.heapUsedBytes),
+        mb(c.heapTotalBytes),
+        mb(c.externalBytes),
+      ]),
       maxSendLagMs: load.maxSendLagMs,
-      attempts: (await deliveryCounters(options.httpUrl))?.attempts,
+      attempts: (await bridgeCounters(options.httpUrl))?.attempts,
     };
   } finally {
     rss.stop();
+    counters.stop();
     await paced.close();
   }
 }
 
 const round = (n: number, digits: number) => Number(n.toFixed(digits));
+const mb = (bytes: number | undefined) => (bytes === undefined ? null : round(bytes / 1024 / 1024, 1));

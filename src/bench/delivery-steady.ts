@@ -1,4 +1,4 @@
-import { deliveryCounters } from './bridge-metrics.ts';
+import { bridgeCounters } from './bridge-metrics.ts';
 import { monotonicMs } from './clock.ts';
 import { awaitDelivered, type DeliveryTally, recordIndex, tally } from './delivered.ts';
 import { connectPaced } from './paced.ts';
@@ -75,7 +75,7 @@ export async function runDeliverySteady(options: DeliverySteadyOptions): Promise
       toBridge: distribution(toBridge),
       throughBridge: distribution(throughBridge),
       maxSendLagMs: load.maxSendLagMs,
-      attempts: (await deliveryCounters(options.httpUrl))?.attempts,
+      attempts: (await bridgeCounters(options.httpUrl))?.attempts,
     };
   } finally {
     await paced.close();

@@ -48,8 +48,8 @@ function record(req: IncomingMessage, body: Buffer, at: number): void {
   if (seen) {
     seen.count++;
     const keyIds = idsByKey.get(key)!;
+    if (!keyIds.has(id) && keyIds.size === 1) keysWithSeveralIds++;
     keyIds.add(id);
-    if (keyIds.size === 2) keysWithSeveralIds++;
     return;
   }
   idsByKey.set(key, new Set([id]));
@@ -150,7 +150,8 @@ setInterval(() => {
   if (process.ppid !== parent) process.exit(0);
 }, 1000).unref();
 
-await listenHooks(0);
+// The port comes from the benchmark, which gives the bridge its URL while this process starts.
+await listenHooks(Number(process.argv[2] ?? 0));
 const controlPort = await listenControl();
 // receiver.ts waits for this line; `clock` lets it check that both processes read the same monotonic clock.
 process.stdout.write(`receiver ready ${JSON.stringify({ hookPort, controlPort, clock: monotonicMs() })}\n`);

@@ -46,10 +46,18 @@ export interface Receiver {
   dispose(): Promise<void>;
 }
 
-/** Starts receiver-process.ts and resolves once it listens. */
-export async function startReceiver(): Promise<Receiver> {
+/** The URL a receiver started on `port` takes webhooks at. */
+export function receiverUrl(port: number): string {
+  return `http://127.0.0.1:${port}/webhook`;
+}
+
+/**
+ * Starts receiver-process.ts with its webhook port on `port` (known before,
+ * so the bridge can start meanwhile) and resolves once it listens.
+ */
+export async function startReceiver(port: number): Promise<Receiver> {
   const before = monotonicMs();
-  const child = startChild(process.execPath, ['--import', 'tsx', ENTRY], { cwd: ROOT });
+  const child = startChild(process.execPath, ['--import', 'tsx', ENTRY, String(port)], { cwd: ROOT });
   try {
     await child.waitForOutput(/^receiver ready \{.*\}$/m, READY_TIMEOUT_MS, 'starting the webhook receiver');
     const after = monotonicMs();
@@ -65,7 +73,7 @@ export async function startReceiver(): Promise<Receiver> {
       return body;
     };
     return {
-      url: `http://127.0.0.1:${ready.hookPort}/webhook`,
+      url: receiverUrl(ready.hookPort),
       pid: child.pid,
       stats: () => ask<ReceiverStats>('GET', '/stats'),
       arrivals: () => ask<Arrival[]>('GET', '/arrivals'),
