@@ -30,8 +30,13 @@ interface Lane {
   types: Set<string>;
   enabled: boolean;
   pool: Pool;
-  /** Deliveries being attempted: not fetched again until their outcome is committed. */
-  inFlight: Set<number>;
+  /** Requests under way: what DELIVERY_CONCURRENCY bounds. */
+  sending: number;
+  /** Deliveries sent or being sent whose outcome is not committed yet: not fetched again meanwhile. */
+  unrecorded: Set<number>;
+  /** Failed attempts in a row; past PROBE_AFTER the lane sends one probe at a time, then pauses. */
+  failures: number;
+  pausedUntil: number;
   timer?: NodeJS.Timeout;
   pumping: boolean;
 }
@@ -40,6 +45,13 @@ interface Lane {
 // again at least this often (another process may have changed the store).
 const MAX_SLEEP_MS = 30_000;
 const STOP_GRACE_MS = 2000;
+// A receiver that keeps failing gets one request at a time, with a pause
+// after each failure that doubles up to 10 s: an outage then costs a probe
+// every few seconds, not a retry of the whole backlog as each delivery falls
+// due, and its end is noticed within 10 s.
+const PROBE_AFTER = 5;
+const PROBE_PAUSE_MS = 500;
+const MAX_PROBE_PAUSE_MS = 10_000;
 
 /**
  * Sends the outbox, one lane per endpoint: its own connection pool, its own
@@ -76,7 +88,19 @@ export function createDeliveryWorker(options: DeliveryOptions) {
           headersTimeout: options.timeoutMs,
           bodyTimeout: options.timeoutMs,
         });
-        lane = { id: row.id, url, key: undefined, types: new Set(), enabled: true, pool, inFlight: lane?.inFlight ?? new Set(), pumping: false };
+        lane = {
+          id: row.id,
+          url,
+          key: undefined,
+          types: new Set(),
+          enabled: true,
+          pool,
+          sending: lane?.sending ?? 0,
+          unrecorded: lane?.unrecorded ?? new Set(),
+          failures: 0,
+          pausedUntil: 0,
+          pumping: false,
+        };
         lanes.set(row.id, lane);
       }
       lane.url = url;
@@ -93,19 +117,25 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     lane.pumping = true;
     try {
       clearTimeout(lane.timer);
-      const room = options.concurrency - lane.inFlight.size;
+      const t = now();
+      if (t < lane.pausedUntil) return sleep(lane, lane.pausedUntil - t);
+      const probing = lane.failures >= PROBE_AFTER;
+      const room = (probing ? 1 : options.concurrency) - lane.sending;
       if (room <= 0) return;
-      const due = reads.dueDeliveries(lane.id, now(), room + lane.inFlight.size).filter((d) => !lane.inFlight.has(d.seq));
+      const due = reads.dueDeliveries(lane.id, t, room + lane.unrecorded.size).filter((d) => !lane.unrecorded.has(d.seq));
       for (const delivery of due.slice(0, room)) track(attempt(lane, delivery));
-      if (lane.inFlight.size === 0) {
+      if (lane.sending === 0) {
         const next = reads.nextDueAt(lane.id);
-        const sleep = next === undefined ? MAX_SLEEP_MS : Math.min(Math.max(next - now(), 0), MAX_SLEEP_MS);
-        lane.timer = setTimeout(() => pump(lane), sleep);
-        lane.timer.unref();
+        sleep(lane, next === undefined ? MAX_SLEEP_MS : Math.max(next - t, 0));
       }
     } finally {
       lane.pumping = false;
     }
+  }
+
+  function sleep(lane: Lane, ms: number) {
+    lane.timer = setTimeout(() => pump(lane), Math.min(ms, MAX_SLEEP_MS));
+    lane.timer.unref();
   }
 
   function track(promise: Promise<void>) {
@@ -114,7 +144,8 @@ export function createDeliveryWorker(options: DeliveryOptions) {
   }
 
   async function attempt(lane: Lane, delivery: { seq: number; eventSeq: number; attempts: number }): Promise<void> {
-    lane.inFlight.add(delivery.seq);
+    lane.unrecorded.add(delivery.seq);
+    lane.sending += 1;
     const started = now();
     const event = reads.event(delivery.eventSeq);
     let answer: Answer;
@@ -124,9 +155,11 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       const img = options.images === 'inline' && event.hasImage ? reads.image(event.seq) : undefined;
       answer = await send(lane, event.id, JSON.stringify(eventView(event, img)));
     }
+    // The request is over: its slot goes to the next delivery while this outcome is committed.
+    lane.sending -= 1;
     if (abort.signal.aborted) {
       // Stopping: the delivery stays pending as it was and goes out after the restart.
-      lane.inFlight.delete(delivery.seq);
+      lane.unrecorded.delete(delivery.seq);
       return;
     }
     const attemptNumber = delivery.attempts + 1;
@@ -135,6 +168,17 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     const status = 'status' in answer ? answer.status : null;
     const error = 'error' in answer ? answer.error : status !== null && (status < 200 || status >= 300) ? `HTTP ${status}` : null;
     metrics.deliveryAttempts.inc({ outcome: outcome.kind });
+    if (outcome.kind === 'retry' || outcome.kind === 'dead') {
+      lane.failures += 1;
+      if (lane.failures >= PROBE_AFTER) {
+        const pause = Math.min(MAX_PROBE_PAUSE_MS, PROBE_PAUSE_MS * 2 ** Math.min(lane.failures - PROBE_AFTER, 16));
+        lane.pausedUntil = at + Math.round(pause / 2 + (options.random ?? Math.random)() * (pause / 2));
+      }
+    } else {
+      lane.failures = 0;
+      lane.pausedUntil = 0;
+    }
+    pump(lane);
     if (outcome.kind === 'delivered' && event) metrics.deliveryLatency.observe((at - event.receivedAt) / 1000);
     log.info({ delivery: delivery.seq, event: event?.id, endpoint: lane.id, attempt: attemptNumber, status, ms: at - started, outcome: outcome.kind, error }, 'delivery attempt');
     try {
@@ -156,7 +200,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       // Not recorded: the delivery is still pending in the store and is made again.
       log.error({ delivery: delivery.seq, err: (err as Error).message }, 'delivery outcome not recorded');
     } finally {
-      lane.inFlight.delete(delivery.seq);
+      lane.unrecorded.delete(delivery.seq);
       pump(lane);
     }
   }

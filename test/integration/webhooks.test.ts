@@ -160,6 +160,18 @@ describe('retries', () => {
     expect(new Set(requests.map((q) => q.headers['webhook-id'])).size).toBe(5);
   });
 
+  it('sends a failing receiver one probe at a time instead of the whole backlog', async () => {
+    // A slow answer, so that requests sent together are open together.
+    const r = await receiver(() => ({ status: 503, delayMs: 50 }));
+    const schedule = Array.from({ length: 50 }, () => '10ms').join(',');
+    const { t } = await setup({ WEBHOOK_URL: r.url, DELIVERY_SCHEDULE: schedule, DELIVERY_CONCURRENCY: '8' });
+    await t.send({ cmd: 'verifiedRecordU', data: passes(30) });
+    const requests = await r.received(14);
+    // The first failures come from the lane's full width; from the fifth on, one request at a time.
+    expect(requests.slice(12).map((q) => q.concurrent)).toEqual([1, 1]);
+    expect(Math.max(...requests.slice(0, 8).map((q) => q.concurrent))).toBeGreaterThan(1);
+  });
+
   it('marks a delivery dead after the schedule, and the API puts it back', async () => {
     const r = await receiver(() => ({ status: 500 }));
     const { b, t } = await setup({ WEBHOOK_URL: r.url, DELIVERY_SCHEDULE: '10ms,10ms' });

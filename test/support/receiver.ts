@@ -5,10 +5,12 @@ export interface Received {
   headers: IncomingMessage['headers'];
   body: string;
   json: any;
+  /** Requests open at the receiver when this one arrived, itself included. */
+  concurrent: number;
 }
 
 /** What the receiver does with the n-th request (counting from 0). */
-export type Script = (request: Received, n: number) => { status?: number; headers?: Record<string, string> } | 'hang' | 'reset';
+export type Script = (request: Received, n: number) => { status?: number; headers?: Record<string, string>; delayMs?: number } | 'hang' | 'reset';
 
 /**
  * The backend as a test scripts it: a real HTTP server on loopback that
@@ -21,10 +23,13 @@ export async function startReceiver(script: Script = () => ({ status: 200 })) {
   const sockets = new Set<Socket>();
   const hung = new Set<ServerResponse>();
   let current = script;
+  let open = 0;
   let server: Server;
   let port = 0;
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
+    open += 1;
+    res.once('close', () => (open -= 1));
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
@@ -35,7 +40,7 @@ export async function startReceiver(script: Script = () => ({ status: 200 })) {
       } catch {
         json = undefined;
       }
-      const request = { headers: req.headers, body, json };
+      const request = { headers: req.headers, body, json, concurrent: open };
       const n = requests.length;
       requests.push(request);
       for (const waiter of [...waiters]) {
@@ -48,7 +53,9 @@ export async function startReceiver(script: Script = () => ({ status: 200 })) {
       const answer = current(request, n);
       if (answer === 'hang') return void hung.add(res);
       if (answer === 'reset') return void req.socket.destroy();
-      res.writeHead(answer.status ?? 200, answer.headers).end();
+      const respond = () => res.writeHead(answer.status ?? 200, answer.headers).end();
+      if (answer.delayMs) setTimeout(respond, answer.delayMs);
+      else respond();
     });
   };
 
