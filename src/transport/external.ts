@@ -6,8 +6,12 @@ import type { Logger } from '../log.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import { BrokerUnavailable, COMMAND_EXPIRY_S, PUBLISH_ACK_TIMEOUT_MS, type Transport } from './transport.ts';
 
-/** Messages the broker may have in flight to the bridge at once (MQTT 5 Receive Maximum): the group-commit batch ceiling. */
-const RECEIVE_MAXIMUM = 1000;
+/**
+ * Messages the broker may have in flight to the bridge at once (MQTT 5
+ * Receive Maximum): enough for large group commits, while what waits for its
+ * commit (at most ~4 MB of image-laden records) stays at the broker.
+ */
+const RECEIVE_MAXIMUM = 100;
 const DEFERRED = new Error('acknowledged after commit');
 
 export interface ExternalOptions {
