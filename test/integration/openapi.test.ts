@@ -34,6 +34,12 @@ describe('OpenAPI', () => {
     expect(res.text).toContain('/api/devices/{sn}/commands');
   });
 
+  it('answers the probes without a token', async () => {
+    bridge = await startBridge();
+    expect((await bridge.api('GET', '/healthz', undefined, { token: null })).json).toEqual({ status: 'ok' });
+    expect((await bridge.api('GET', '/readyz', undefined, { token: null })).json).toEqual({ status: 'ready' });
+  });
+
   it('does not open the rest of the API', async () => {
     bridge = await startBridge();
     expect((await bridge.api('GET', '/api/events', undefined, { token: null })).status).toBe(401);
