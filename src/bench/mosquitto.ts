@@ -28,6 +28,32 @@ export function findMosquitto(): string | undefined {
 }
 
 /**
+ * Mosquitto configured as the README asks a site to: sessions kept on disk,
+ * no queue limit, no Nagle; on loopback, with its files in `dir`.
+ */
+export function mosquittoConfig(port: number, dir: string): string {
+  return [
+    `listener ${port} 127.0.0.1`,
+    'allow_anonymous true',
+    'persistence true',
+    `persistence_location ${dir}/`,
+    'autosave_interval 1',
+    'max_queued_messages 0',
+    // For clients that announce no Receive Maximum; the bridge asks for its own window.
+    'max_inflight_messages 1000',
+    'set_tcp_nodelay true',
+    'log_dest stderr',
+    'log_type error',
+    'log_type warning',
+    'log_type notice',
+    'log_type information',
+    // As root Mosquitto switches to its own user, which cannot write the temp dir.
+    ...(process.getuid?.() === 0 ? ['user root'] : []),
+    '',
+  ].join('\n');
+}
+
+/**
  * A fresh Mosquitto on loopback, configured as the README asks a site to
  * (sessions kept, no queue limit, no Nagle), so the figures are those of a
  * broker that loses nothing.
@@ -37,27 +63,7 @@ export async function startMosquitto(executable: string): Promise<Mosquitto> {
   try {
     const port = await freePort();
     const conf = join(dir, 'mosquitto.conf');
-    writeFileSync(
-      conf,
-      [
-        `listener ${port} 127.0.0.1`,
-        'allow_anonymous true',
-        'persistence true',
-        `persistence_location ${dir}/`,
-        'max_queued_messages 0',
-        // The bridge asks for up to 1,000 in flight (Receive Maximum); Mosquitto's default of 20 would cap the batches.
-        'max_inflight_messages 1000',
-        'set_tcp_nodelay true',
-        'log_dest stderr',
-        'log_type error',
-        'log_type warning',
-        'log_type notice',
-        'log_type information',
-        // As root Mosquitto switches to its own user, which cannot write the temp dir.
-        ...(process.getuid?.() === 0 ? ['user root'] : []),
-        '',
-      ].join('\n'),
-    );
+    writeFileSync(conf, mosquittoConfig(port, dir));
     const child = startChild(executable, ['-c', conf]);
     try {
       await child.waitForOutput(/\brunning\b/, 10_000, 'starting mosquitto');

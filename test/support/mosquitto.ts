@@ -1,20 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { mosquittoConfig } from '../../src/bench/mosquitto.ts';
+import { freePort } from '../../src/bench/ports.ts';
 
-/** A port nobody listens on right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export type Mosquitto = Awaited<ReturnType<typeof startMosquitto>>;
 
@@ -26,26 +17,7 @@ export async function startMosquitto() {
   const dir = mkdtempSync(join(tmpdir(), 'mosquitto-'));
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(
-    conf,
-    [
-      `listener ${port} 127.0.0.1`,
-      'allow_anonymous true',
-      'persistence true',
-      `persistence_location ${dir}/`,
-      'autosave_interval 1',
-      'max_queued_messages 0',
-      'max_inflight_messages 100',
-      'set_tcp_nodelay true',
-      'log_dest stderr',
-      'log_type error',
-      'log_type warning',
-      'log_type information',
-      // Started as root (CI), Mosquitto would switch to its own user and lose access to the temp dir.
-      ...(process.getuid?.() === 0 ? ['user root'] : []),
-      '',
-    ].join('\n'),
-  );
+  writeFileSync(conf, mosquittoConfig(port, dir));
   let proc: ChildProcess | undefined;
 
   async function start() {
