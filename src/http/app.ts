@@ -31,6 +31,8 @@ export interface AppDeps {
   hub: StreamHub;
   /** Interval of the live stream's keep-alive comments. */
   streamPingMs?: number;
+  /** Writes a stream client may fall behind before it is dropped. */
+  streamMaxPending?: number;
   log: Logger;
   /** Database writable and broker connected. */
   ready: () => boolean;

@@ -12,7 +12,7 @@ import { EventFilter } from './events.ts';
 const MAX_PENDING_WRITES = 1000;
 const REPLAY_PAGE = 500;
 
-export function streamRoutes({ reads, hub, streamPingMs = 15_000 }: AppDeps) {
+export function streamRoutes({ reads, hub, streamPingMs = 15_000, streamMaxPending = MAX_PENDING_WRITES }: AppDeps) {
   const app = new Hono<Env>();
 
   app.get('/', (c) => {
@@ -32,7 +32,7 @@ export function streamRoutes({ reads, hub, streamPingMs = 15_000 }: AppDeps) {
       const write = (message: StreamMessage) => {
         if (message.seq <= lastSeq || stream.aborted) return;
         lastSeq = message.seq;
-        if (++pending > MAX_PENDING_WRITES) return stream.abort();
+        if (++pending > streamMaxPending) return stream.abort();
         stream.writeSSE({ event: message.type, id: message.id, data: message.data }).then(
           () => void pending--,
           () => {},

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { openStream } from '../support/sse.ts';
@@ -164,6 +165,28 @@ describe('GET /api/stream', () => {
     const { b } = await setup();
     expect((await b.api('GET', '/api/stream', undefined, { token: null })).status).toBe(401);
     expect((await b.api('GET', '/api/stream?type=nope')).status).toBe(400);
+  });
+
+  it('drops a client that stops reading, without holding up ingest or the other clients', async () => {
+    const b = await startBridge({}, undefined, { streamMaxPending: 20 });
+    bridge = b;
+    const t = await connectTerminal(b.brokerUrl, 'E1');
+    terminals.push(t);
+    const reader = await stream(b, '?type=device.message');
+    // A client that sends its request and never reads a byte of the answer.
+    const stalled = connect(b.httpPort, '127.0.0.1');
+    await new Promise((resolve) => stalled.once('connect', resolve));
+    stalled.pause();
+    stalled.write(`GET /api/stream?type=device.message HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${TOKEN}\r\n\r\n`);
+    const closed = new Promise((resolve) => stalled.once('close', resolve));
+    // Big messages fill the socket buffers quickly; the stalled client falls behind.
+    const big = 'x'.repeat(200_000);
+    for (let i = 0; i < 150; i++) await t.send({ cmd: 'logU', i, big });
+    await reader.until(() => reader.events.length >= 150);
+    stalled.resume(); // read what is left, to see the server end the response
+    await closed;
+    expect(b.count('events', "type = 'device.message'")).toBe(150);
+    expect(reader.events.map((e) => JSON.parse(e.data).message.i)).toEqual(Array.from({ length: 150 }, (_, i) => i));
   });
 
   it('ends open streams when the bridge stops', async () => {

@@ -16,12 +16,12 @@ export type TestBridge = Awaited<ReturnType<typeof startBridge>>;
  * The real bridge in this process: embedded broker and HTTP on ephemeral
  * ports, SQLite in a fresh temp dir (or the one given, to test restarts).
  */
-export async function startBridge(env: Record<string, string> = {}, dataDir = mkdtempSync(join(tmpdir(), 'facegate-'))) {
+export async function startBridge(env: Record<string, string> = {}, dataDir = mkdtempSync(join(tmpdir(), 'facegate-')), options: { streamMaxPending?: number } = {}) {
   const config = parseConfig({ PORT: '0', HOST: '127.0.0.1', BROKER_PORT: '0', ADMIN_TOKEN: TOKEN, DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env });
   const logStream = new PassThrough();
   const logLines: string[] = [];
   logStream.on('data', (chunk: Buffer) => logLines.push(...chunk.toString().split('\n').filter(Boolean)));
-  const facegate = createFacegate(config, createLogger(config.LOG_LEVEL, logStream), { streamPingMs: 100 });
+  const facegate = createFacegate(config, createLogger(config.LOG_LEVEL, logStream), { streamPingMs: 100, ...options });
   const running = await facegate.start();
   const stored: StoredEvent[] = [];
   const waiters: { count: number; filter: (e: StoredEvent) => boolean; resolve: (events: StoredEvent[]) => void }[] = [];
