@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { FIXTURES_DIR } from '../sim/fixtures.ts';
 import type { Sync } from '../store/open.ts';
 import { startBridge, type BridgeProcess } from './bridge.ts';
-import { encodeRecords, runBurst } from './burst.ts';
+import { encodeRecords, FIRST_NUM, runBurst } from './burst.ts';
 import { measureCpu, ownCpuSeconds } from './cpu.ts';
 import { type Images, runDeliveryBurst } from './delivery-burst.ts';
 import { outageSchedule, runDeliveryOutage } from './delivery-outage.ts';
@@ -16,6 +16,8 @@ import { freePort } from './ports.ts';
 import { receiverUrl, startReceiver, type Receiver } from './receiver.ts';
 import { formatTable, machine, type ProcessFigures, type Result } from './report.ts';
 import type { Span } from './span.ts';
+import { runStream } from './stream.ts';
+import { startStreamClients, type StreamClients } from './stream-clients.ts';
 import { awaitHeartD } from './terminals.ts';
 
 // `facegate bench`: the figures a site needs before it trusts the bridge with
@@ -81,6 +83,8 @@ export async function runBench(args: string[]): Promise<void> {
   for (const scenario of ['delivery-steady', 'delivery-outage'] as const) {
     if (selected(options, scenario)) plans.push({ scenario, transport: transports[0], sync: 'full', images: 'inline' });
   }
+  // The stream hub sits after the commit too: one broker.
+  if (selected(options, 'stream')) plans.push({ scenario: 'stream', transport: transports[0], sync: 'full' });
   const schedule = outageSchedule(options.outageSeconds);
   if (selected(options, 'delivery-outage')) progress(`delivery-outage: DELIVERY_SCHEDULE=${schedule.shown}`);
 
@@ -160,6 +164,7 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
   let broker: Mosquitto | undefined;
   let bridge: BridgeProcess | undefined;
   let receiver: Receiver | undefined;
+  let streams: StreamClients | undefined;
   // The receiver starts beside the broker and the bridge (each takes a second or two): its port is chosen first.
   const hookPort = plan.images ? await freePort() : undefined;
   const receiving = hookPort === undefined ? undefined : startReceiver(hookPort);
@@ -172,13 +177,24 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
     bridge = await startBridge({ sync: plan.sync, mqttUrl: broker?.url, clientId: `facegate-bench-${n}`, env });
     receiver = await receiving;
     await awaitHeartD(bridge.brokerUrl);
+    if (plan.scenario === 'stream') {
+      streams = await startStreamClients({
+        // Only the records' events: the terminals' device.online would make the count depend on when they connect.
+        url: `${bridge.httpUrl}/api/stream?type=face.verified`,
+        token: bridge.adminToken,
+        clients: options.streamClients,
+        records: Math.round(options.rate * options.streamSeconds),
+        firstNum: FIRST_NUM,
+      });
+    }
     const { span, percent } = measureCpu({
       bridge: bridge.cpuSeconds,
       mosquitto: () => broker?.cpuSeconds(),
       receiver: () => receiver?.cpuSeconds(),
+      streams: () => streams?.cpuSeconds(),
       bench: ownCpuSeconds,
     });
-    const measured = await measure(plan, inputs, bridge, receiver, span);
+    const measured = await measure(plan, inputs, bridge, receiver, streams, span);
     // Figures from a bridge that died on the way measure nothing.
     bridge.assertRunning();
     const used: ProcessFigures = {
@@ -187,17 +203,19 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
       mosquittoPeakRssBytes: broker?.peakRssBytes(),
       mosquittoCpuPercent: percent('mosquitto'),
       receiverCpuPercent: percent('receiver'),
+      streamClientsCpuPercent: percent('streams'),
       benchCpuPercent: percent('bench'),
     };
     return { ...plan, ...measured, process: used };
   } finally {
+    await streams?.dispose();
     await bridge?.dispose();
     await (receiver ?? (await receiving?.catch(() => undefined)))?.dispose();
     await broker?.dispose();
   }
 }
 
-async function measure(plan: Plan, inputs: Inputs, bridge: BridgeProcess, receiver: Receiver | undefined, span: Span) {
+async function measure(plan: Plan, inputs: Inputs, bridge: BridgeProcess, receiver: Receiver | undefined, streams: StreamClients | undefined, span: Span) {
   const { options, image } = inputs;
   const url = bridge.brokerUrl;
   const delivery = { url, httpUrl: bridge.httpUrl, terminals: options.burstTerminals, rate: options.rate, image, span };
@@ -235,6 +253,8 @@ async function measure(plan: Plan, inputs: Inputs, bridge: BridgeProcess, receiv
           settleMs: options.quick ? 500 : 3000,
         }),
       };
+    case 'stream':
+      return { scenario: plan.scenario, figures: await runStream({ ...delivery, streams: streams!, seconds: options.streamSeconds }) };
   }
 }
 

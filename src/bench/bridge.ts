@@ -7,6 +7,7 @@ import { TimedOut, until } from './wait.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
+const ADMIN_TOKEN = 'facegate-bench-admin-token';
 
 export interface BridgeOptions {
   sync: Sync;
@@ -21,8 +22,10 @@ export interface BridgeProcess {
   pid: number;
   /** Where terminals connect: the embedded broker, or the external one. */
   brokerUrl: string;
-  /** Its HTTP API (/metrics). */
+  /** Its HTTP API (/metrics, /api/stream). */
   httpUrl: string;
+  /** ADMIN_TOKEN, for the API's Bearer authorization. */
+  adminToken: string;
   dbPath: string;
   /** Resident memory now (VmRSS). */
   rssBytes(): number | undefined;
@@ -52,7 +55,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     HOST: '127.0.0.1',
     BROKER_PORT: String(brokerPort),
     DATA_DIR: dataDir,
-    ADMIN_TOKEN: 'facegate-bench-admin-token',
+    ADMIN_TOKEN,
     LOG_LEVEL: 'warn',
     SQLITE_SYNC: options.sync,
     ...(options.mqttUrl ? { MQTT_URL: options.mqttUrl, MQTT_CLIENT_ID: options.clientId } : {}),
@@ -92,6 +95,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     pid: child.pid,
     brokerUrl: options.mqttUrl ?? `mqtt://127.0.0.1:${brokerPort}`,
     httpUrl: `http://127.0.0.1:${httpPort}`,
+    adminToken: ADMIN_TOKEN,
     dbPath: databasePath(dataDir),
     rssBytes: () => rssBytes(child.pid),
     peakRssBytes: () => peakRssBytes(child.pid),

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['heartbeats', 'burst', 'delivery-burst', 'delivery-steady', 'delivery-outage'] as const;
+export const SCENARIOS = ['heartbeats', 'burst', 'delivery-burst', 'delivery-steady', 'delivery-outage', 'stream'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 /** What --only takes: a scenario, or `delivery` for the three delivery scenarios. */
 export type Only = Scenario | 'delivery';
@@ -19,12 +19,15 @@ export interface BenchOptions {
   window: number;
   /** delivery-burst. */
   deliveryRecords: number;
-  /** delivery-steady and delivery-outage: records a second. */
+  /** delivery-steady, delivery-outage and stream: records a second. */
   rate: number;
   steadySeconds: number;
   /** delivery-outage: the whole load, and the receiver's outage in its middle. */
   outageLoadSeconds: number;
   outageSeconds: number;
+  /** stream: clients reading GET /api/stream, and how long the load runs. */
+  streamClients: number;
+  streamSeconds: number;
   out: string;
   quick: boolean;
 }
@@ -36,14 +39,15 @@ export function selected(options: BenchOptions, scenario: Scenario): boolean {
 }
 
 const HELP: [flag: string, text: string][] = [
-  ['--quick', 'small counts (under a minute): 20 terminals × 3 s of heartbeats, 1,000-record bursts, 2,000 delivered (one broker), 5 s steady, 20 s with a 10 s outage'],
-  ['--only SCENARIO', 'run one scenario: heartbeats, burst, delivery-burst, delivery-steady, delivery-outage, or delivery for all three (default all)'],
+  ['--quick', 'small counts (under a minute): 20 terminals × 3 s of heartbeats, 1,000-record bursts, 2,000 delivered (one broker), 5 s steady, 20 s with a 10 s outage, 5 s of streams'],
+  ['--only SCENARIO', 'run one scenario: heartbeats, burst, delivery-burst, delivery-steady, delivery-outage, stream, or delivery for the three delivery ones (default all)'],
   ['--transport embedded|mosquitto', 'run against one broker (default: embedded, and Mosquitto when mosquitto is on PATH)'],
   ['--terminals N', 'terminals sending heartbeats, one a second each (default 100; --quick 20)'],
   ['--seconds S', 'duration of the heartbeat scenario (default 10; --quick 3)'],
   ['--records R', 'records in each burst, stored and delivered (default 5000 stored and 10000 delivered; --quick 1000 and 2000)'],
   ['--burst-terminals T', 'terminals sending records, in the bursts and the delivery scenarios (default 10)'],
-  ['--rate R', 'records a second in delivery-steady and delivery-outage (default 200)'],
+  ['--rate R', 'records a second in delivery-steady, delivery-outage and stream (default 200)'],
+  ['--stream-clients N', 'clients reading the live stream in the stream scenario (default 100)'],
   ['--window W', 'QoS 1 publishes in flight per terminal during a burst (default 50)'],
   ['--out FILE', 'where the figures go as JSON (default bench-results.json)'],
   ['--help', 'this text'],
@@ -63,6 +67,8 @@ export function usage(): string {
     '  delivery-steady  terminal publish → webhook arrival latency at an even pace (30 s; --quick 5 s)',
     '  delivery-outage  the same pace for 90 s while the receiver is down for the middle 60 s (--quick 20 s and 10 s):',
     '                   the bridge\'s memory, the time to catch up once it is back, lost and duplicated records',
+    '  stream           the same pace (30 s; --quick 5 s) watched by 100 clients of GET /api/stream: terminal publish',
+    '                   → event on a stream latency, events each client lost or got twice',
     'Prints a table and writes every figure, with the machine, as JSON.',
     '',
     ...HELP.map(([flag, text]) => `  ${flag.padEnd(width)}${text}`),
@@ -87,6 +93,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
         'burst-terminals': { type: 'string' },
         rate: { type: 'string' },
         window: { type: 'string' },
+        'stream-clients': { type: 'string' },
         out: { type: 'string', default: 'bench-results.json' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -125,6 +132,8 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
     steadySeconds: quick ? 5 : 30,
     outageLoadSeconds: quick ? 20 : 90,
     outageSeconds: quick ? 10 : 60,
+    streamClients: whole(values['stream-clients'], 'stream-clients', 100, 1, 1000),
+    streamSeconds: quick ? 5 : 30,
     out: values.out,
     quick,
   };
