@@ -7,20 +7,21 @@ export interface StreamFilter {
   device?: string;
 }
 
-/** An event ready for the wire: its JSON is built once, however many clients receive it. */
+/** An event ready for the wire: its SSE frame is built and encoded once, however many clients receive it. */
 export interface StreamMessage {
   seq: number;
-  id: string;
-  type: string;
-  data: string;
+  frame: Uint8Array;
 }
 
 export function matches(filter: StreamFilter, event: { type: string; deviceSn: string }): boolean {
   return (!filter.types?.length || filter.types.includes(event.type)) && (!filter.device || filter.device === event.deviceSn);
 }
 
+const encoder = new TextEncoder();
+
 export function toMessage(row: NonNullable<ReturnType<Reads['event']>>): StreamMessage {
-  return { seq: row.seq, id: row.id, type: row.type, data: JSON.stringify(apiView(row)) };
+  // JSON.stringify never emits a raw line break, so the data fits one `data:` line.
+  return { seq: row.seq, frame: encoder.encode(`event: ${row.type}\nid: ${row.id}\ndata: ${JSON.stringify(apiView(row))}\n\n`) };
 }
 
 /**

@@ -33,7 +33,7 @@ export function streamRoutes({ reads, hub, streamPingMs = 15_000, streamMaxPendi
         if (message.seq <= lastSeq || stream.aborted) return;
         lastSeq = message.seq;
         if (++pending > streamMaxPending) return stream.abort();
-        stream.writeSSE({ event: message.type, id: message.id, data: message.data }).then(
+        stream.write(message.frame).then(
           () => void pending--,
           () => {},
         );
@@ -47,7 +47,7 @@ export function streamRoutes({ reads, hub, streamPingMs = 15_000, streamMaxPendi
         for (const row of rows) {
           if (!matches(filter, row)) continue;
           const message = toMessage(row);
-          await stream.writeSSE({ event: message.type, id: message.id, data: message.data });
+          await stream.write(message.frame);
           lastSeq = message.seq;
         }
         if (rows.length < REPLAY_PAGE) replaying = false;
