@@ -38,11 +38,11 @@ export interface FacegateOptions {
   onFatal?: (err: Error) => void;
   /** Keep-alive interval of the live stream (tests shorten it). */
   streamPingMs?: number;
-  /** How far behind a live-stream client may fall (tests shorten it). */
-  streamMaxPending?: number;
+  /** Bytes a live-stream client may leave unread before it is dropped (tests shorten it). */
+  streamMaxBufferedBytes?: number;
 }
 
-export function createFacegate(config: Config, log: Logger, { onFatal = () => {}, streamPingMs, streamMaxPending }: FacegateOptions = {}) {
+export function createFacegate(config: Config, log: Logger, { onFatal = () => {}, streamPingMs, streamMaxBufferedBytes }: FacegateOptions = {}) {
   const uplink = topicTemplate(config.UPLINK_TOPIC);
   const downlink = topicTemplate(config.DOWNLINK_TOPIC);
   const metrics = createMetrics();
@@ -145,7 +145,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     const app = createApp({
       hub,
       streamPingMs,
-      streamMaxPending,
+      streamMaxBufferedBytes,
       adminToken: token,
       bodyLimit: config.BODY_LIMIT,
       commands,

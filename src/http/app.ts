@@ -31,8 +31,8 @@ export interface AppDeps {
   hub: StreamHub;
   /** Interval of the live stream's keep-alive comments. */
   streamPingMs?: number;
-  /** Writes a stream client may fall behind before it is dropped. */
-  streamMaxPending?: number;
+  /** Bytes a stream client may leave unread before it is dropped. */
+  streamMaxBufferedBytes?: number;
   log: Logger;
   /** Database writable and broker connected. */
   ready: () => boolean;

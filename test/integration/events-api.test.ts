@@ -168,7 +168,7 @@ describe('GET /api/stream', () => {
   });
 
   it('drops a client that stops reading, without holding up ingest or the other clients', async () => {
-    const b = await startBridge({}, undefined, { streamMaxPending: 20 });
+    const b = await startBridge({}, undefined, { streamMaxBufferedBytes: 1024 * 1024 });
     bridge = b;
     const t = await connectTerminal(b.brokerUrl, 'E1');
     terminals.push(t);
