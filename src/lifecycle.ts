@@ -9,6 +9,7 @@ import { createIngest } from './ingest.ts';
 import type { Logger } from './log.ts';
 import { createMetrics } from './metrics.ts';
 import { createPresence, type Presence } from './presence.ts';
+import { startRetention } from './retention.ts';
 import { createStreamHub } from './stream-hub.ts';
 import { topicTemplate } from './protocol/topics.ts';
 import type { StoredEvent } from './store/jobs.ts';
@@ -164,6 +165,9 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     const unpublish = onStored(hub.publish);
     stops.push({ name: 'stream hub', stop: unpublish });
     const httpPort = (server.address() as AddressInfo).port;
+
+    const retention = startRetention({ days: config.RETENTION_DAYS, writer, log });
+    stops.push({ name: 'retention', stop: () => retention.stop() });
 
     delivery.start();
     const unsubscribe = onStored(delivery.wake);

@@ -1,6 +1,6 @@
-import { and, eq, gte, inArray, sql } from 'drizzle-orm';
+import { and, eq, gte, inArray, lt, notExists, sql } from 'drizzle-orm';
 import type { Db } from './open.ts';
-import { deliveries, endpoints, events } from './schema.ts';
+import { deliveries, endpoints, events, images, rejects } from './schema.ts';
 
 // The writer thread's half of webhook delivery: deliveries are created in the
 // same transaction as their event, and every attempt's outcome is recorded.
@@ -28,7 +28,9 @@ export type OutboxJob =
       nextAttemptAt: number;
     }
   | { kind: 'retry-delivery'; seq: number; at: number }
-  | { kind: 'redeliver-since'; endpointId: string; since: number; at: number };
+  | { kind: 'redeliver-since'; endpointId: string; since: number; at: number }
+  /** Retention: deletes up to `limit` of what is older than `before`. */
+  | { kind: 'purge'; before: number; limit: number };
 
 export function createOutbox(db: Db) {
   let subscribers: { id: string; types: Set<string> }[] = [];
@@ -115,7 +117,39 @@ export function createOutbox(db: Db) {
           .run();
         return matching.length;
       }
+      case 'purge':
+        return purge(job.before, job.limit);
     }
+  }
+
+  /**
+   * The oldest events past retention, their images and finished deliveries,
+   * and old rejects. An event that a delivery still waits for is kept until
+   * it is delivered, dead or its endpoint removed: retention never loses an
+   * event the backend has not had.
+   */
+  function purge(before: number, limit: number): number {
+    const old = db
+      .select({ seq: events.seq })
+      .from(events)
+      .where(
+        and(
+          lt(events.receivedAt, before),
+          notExists(db.select({ one: sql`1` }).from(deliveries).where(and(eq(deliveries.eventSeq, events.seq), eq(deliveries.status, 'pending')))),
+        ),
+      )
+      .orderBy(events.seq)
+      .limit(limit)
+      .all()
+      .map((row) => row.seq);
+    if (old.length > 0) {
+      db.delete(images).where(inArray(images.eventSeq, old)).run();
+      db.delete(deliveries).where(inArray(deliveries.eventSeq, old)).run();
+      db.delete(events).where(inArray(events.seq, old)).run();
+    }
+    const oldRejects = db.select({ seq: rejects.seq }).from(rejects).where(lt(rejects.receivedAt, before)).limit(limit).all().map((row) => row.seq);
+    if (oldRejects.length > 0) db.delete(rejects).where(inArray(rejects.seq, oldRejects)).run();
+    return old.length + oldRejects.length;
   }
 
   return { enqueue, apply, reload: load };

@@ -1,0 +1,52 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, expect, it } from 'vitest';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
+import { until } from '../support/until.ts';
+
+let bridge: TestBridge | undefined;
+
+afterEach(async () => {
+  await bridge?.stop();
+  bridge = undefined;
+});
+
+const DAY = 86_400_000;
+
+it('purges events, images, finished deliveries and rejects past RETENTION_DAYS, keeping what a delivery still waits for', async () => {
+  // A store with a month and a half of history.
+  let b = await startBridge({ WEBHOOK_URL: 'http://127.0.0.1:9/never' });
+  const dataDir = b.dataDir;
+  await b.stop({ keepData: true });
+  const db = new Database(join(dataDir, 'facegate.db'));
+  const old = Date.now() - 45 * DAY;
+  const insertEvent = db.prepare("insert into events (id, type, device_sn, received_at, fields, has_image) values (?, 'face.verified', 'OLD1', ?, '{}', 1)");
+  const insertImage = db.prepare("insert into images (event_seq, base64) values (?, '/9j/old')");
+  const insertDelivery = db.prepare("insert into deliveries (event_seq, endpoint_id, status, next_attempt_at, created_at) values (?, 'ep_default', ?, ?, ?)");
+  db.transaction(() => {
+    for (let i = 0; i < 450; i++) {
+      const { lastInsertRowid } = insertEvent.run(`evt_old_${i}`, old + i);
+      insertImage.run(lastInsertRowid);
+      // One old event is still owed to the backend.
+      insertDelivery.run(lastInsertRowid, i === 7 ? 'pending' : 'delivered', old, old);
+    }
+    const reject = db.prepare("insert into rejects (received_at, topic, device_sn, reason, detail, size, sample) values (?, 't', 'OLD1', 'not_json', 'x', 1, 'x')");
+    for (let i = 0; i < 30; i++) reject.run(old);
+  })();
+  db.close();
+
+  b = await startBridge({ RETENTION_DAYS: '30' }, dataDir);
+  bridge = b;
+  const t = await connectTerminal(b.brokerUrl, 'NEW1');
+  await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+  await until(() => b.count('events', "device_sn = 'OLD1'") === 1);
+  expect(b.db().prepare("select id from events where device_sn = 'OLD1'").get()).toEqual({ id: 'evt_old_7' });
+  expect(b.count('images')).toBe(2); // the kept old one and the new one
+  // The old event's pending delivery stays; the delivered ones are gone.
+  expect(b.db().prepare("select d.status from deliveries d join events e on e.seq = d.event_seq where e.device_sn = 'OLD1'").all()).toEqual([{ status: 'pending' }]);
+  expect(b.count('rejects')).toBe(0);
+  expect(b.count('events', "device_sn = 'NEW1' and type = 'face.verified'")).toBe(1);
+  expect(b.logLines.some((line) => line.includes('"retention purge"') && line.includes('"removed":479'))).toBe(true);
+  await t.client.endAsync(true);
+});
