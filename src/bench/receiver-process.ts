@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { exitWithParent, listenOnLoopback } from './child.ts';
 import { monotonicMs } from './clock.ts';
 import type { Arrival, ReceiverStats } from './receiver.ts';
 
@@ -136,22 +137,10 @@ const control = createServer((req, res) => {
   );
 });
 
-function listenControl(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    control.once('error', reject);
-    control.listen(0, '127.0.0.1', () => resolve((control.address() as AddressInfo).port));
-  });
-}
-
-// Left behind by a benchmark killed with SIGKILL, it would serve forever: it
-// goes when its parent does.
-const parent = process.ppid;
-setInterval(() => {
-  if (process.ppid !== parent) process.exit(0);
-}, 1000).unref();
+exitWithParent();
 
 // The port comes from the benchmark, which gives the bridge its URL while this process starts.
 await listenHooks(Number(process.argv[2] ?? 0));
-const controlPort = await listenControl();
+const controlPort = await listenOnLoopback(control);
 // receiver.ts waits for this line; `clock` lets it check that both processes read the same monotonic clock.
 process.stdout.write(`receiver ready ${JSON.stringify({ hookPort, controlPort, clock: monotonicMs() })}\n`);

@@ -1,5 +1,5 @@
 import { createServer, request, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { exitWithParent, listenOnLoopback } from './child.ts';
 import { monotonicMs } from './clock.ts';
 import type { StreamArrivals, StreamClientTally, StreamConfig, StreamStats } from './stream-clients.ts';
 
@@ -187,18 +187,7 @@ const control = createServer((req, res) => {
   }
 });
 
-function listenControl(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    control.once('error', reject);
-    control.listen(0, '127.0.0.1', () => resolve((control.address() as AddressInfo).port));
-  });
-}
-
-// Left behind by a benchmark killed with SIGKILL, it would run forever: it goes when its parent does.
-const parent = process.ppid;
-setInterval(() => {
-  if (process.ppid !== parent) process.exit(0);
-}, 1000).unref();
+exitWithParent();
 
 try {
   // Every stream open (the bridge has subscribed it) before the load starts: what comes after is all live.
@@ -207,6 +196,6 @@ try {
   process.stderr.write(`stream clients: ${(err as Error).message}\n`);
   process.exit(1);
 }
-const controlPort = await listenControl();
+const controlPort = await listenOnLoopback(control);
 // stream-clients.ts waits for this line; `clock` lets it check that both processes read the same monotonic clock.
 process.stdout.write(`streams ready ${JSON.stringify({ controlPort, clock: monotonicMs() })}\n`);

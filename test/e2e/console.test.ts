@@ -10,7 +10,7 @@ import { connectTerminal, verifiedRecord, type TestTerminal } from '../support/t
 // and see the reply, retry a dead delivery. Needs /usr/bin/chromium (Debian's
 // `chromium` package; .ci/run installs it).
 
-const OUTPUT = new URL('../../test-output/', import.meta.url);
+const OUTPUT = new URL('../output/', import.meta.url);
 const FACE = readFileSync(new URL('../../fixtures/face-2.jpg', import.meta.url)).toString('base64');
 
 describe('web console', () => {
