@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import * as v from 'valibot';
 import { parseDuration, parseSize } from './units.ts';
@@ -62,6 +63,22 @@ const url = (protocols: RegExp, expected: string, description: string) =>
     v.check((s) => s === undefined || (URL.canParse(s) && protocols.test(new URL(s).protocol)), `expected ${expected}`),
   );
 
+const file = (description: string) =>
+  v.pipe(
+    v.optional(v.string()),
+    v.description(description),
+    v.check((path) => path === undefined || isReadable(path), 'expected the path of a readable file'),
+  );
+
+function isReadable(path: string): boolean {
+  try {
+    accessSync(path, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const serialList = v.pipe(
   v.optional(v.string(), ''),
   v.description('comma list of terminal serials to register and subscribe at start'),
@@ -101,8 +118,12 @@ export const ConfigSchema = v.object({
   MQTT_URL: url(/^(mqtt|mqtts|ws|wss):$/, 'an mqtt://, mqtts://, ws:// or wss:// URL', 'external broker; unset = run the embedded broker'),
   MQTT_USERNAME: optionalText('user name for the external broker'),
   MQTT_PASSWORD: optionalText('password for the external broker'),
+  MQTT_CA: file('CA certificate (PEM) to trust for an mqtts:// or wss:// external broker'),
   MQTT_CLIENT_ID: text(`facegate-${hostname()}`, 'client id at the external broker, which keeps a persistent session for it'),
   BROKER_PORT: port('1883', 'port of the embedded broker'),
+  BROKER_TLS_CERT: file('certificate chain (PEM) of the embedded broker; with BROKER_TLS_KEY it also listens for mqtts'),
+  BROKER_TLS_KEY: file('private key (PEM) of that certificate'),
+  BROKER_TLS_PORT: port('8883', 'mqtts port of the embedded broker, when BROKER_TLS_CERT and BROKER_TLS_KEY are set'),
   BROKER_USERNAME: optionalText('user name terminals present to the embedded broker; unset = anonymous'),
   BROKER_PASSWORD: optionalText('password terminals present to the embedded broker'),
   UPLINK_TOPIC: topicTemplate('fungxi_{sn}_upLink', 'topic terminals publish on; {sn} marks the serial'),
@@ -149,7 +170,12 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     const name = String(issue.path?.[0]?.key ?? '?');
     throw new ConfigError(`invalid ${name}=${JSON.stringify(input[name] ?? '')}: ${issue.message}`);
   }
-  return Object.freeze(result.output);
+  const config = result.output;
+  if ((config.BROKER_TLS_CERT === undefined) !== (config.BROKER_TLS_KEY === undefined)) {
+    const [given, missing] = config.BROKER_TLS_CERT === undefined ? ['BROKER_TLS_KEY', 'BROKER_TLS_CERT'] : ['BROKER_TLS_CERT', 'BROKER_TLS_KEY'];
+    throw new ConfigError(`invalid ${missing}="": expected a certificate and its key together (${given} is set)`);
+  }
+  return Object.freeze(config);
 }
 
 /** The text of `facegate --help`, built from the schemas above so it never drifts from them. */

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { loadAdminToken } from './admin-token.ts';
@@ -26,6 +27,8 @@ export interface Running {
   httpPort: number;
   /** The embedded broker's port; undefined against an external broker. */
   brokerPort?: number;
+  /** Its mqtts port, when it has a certificate. */
+  brokerTlsPort?: number;
   adminToken: string;
 }
 
@@ -97,12 +100,14 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     });
 
     let brokerPort: number | undefined;
+    let brokerTlsPort: number | undefined;
     if (config.MQTT_URL) {
       transport = await startExternalClient({
         url: config.MQTT_URL,
         username: config.MQTT_USERNAME,
         password: config.MQTT_PASSWORD,
         clientId: config.MQTT_CLIENT_ID,
+        ca: config.MQTT_CA ? readFileSync(config.MQTT_CA) : undefined,
         uplink,
         discovery: config.DISCOVERY,
         serials: devices,
@@ -112,6 +117,10 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     } else {
       const broker = await startEmbeddedBroker({
         port: config.BROKER_PORT,
+        tls:
+          config.BROKER_TLS_CERT && config.BROKER_TLS_KEY
+            ? { port: config.BROKER_TLS_PORT, cert: readFileSync(config.BROKER_TLS_CERT), key: readFileSync(config.BROKER_TLS_KEY) }
+            : undefined,
         username: config.BROKER_USERNAME,
         password: config.BROKER_PASSWORD,
         uplink,
@@ -120,6 +129,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
         log,
       });
       brokerPort = broker.port;
+      brokerTlsPort = broker.tlsPort;
       transport = broker;
     }
     const mqtt = transport;
@@ -173,7 +183,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     const unsubscribe = onStored(delivery.wake);
     stops.push({ name: 'delivery', stop: () => (unsubscribe(), delivery.stop()) });
     log.info({ port: httpPort, broker: config.MQTT_URL ? 'external' : 'embedded' }, 'facegate started');
-    running = { httpPort, brokerPort, adminToken: token };
+    running = { httpPort, brokerPort, brokerTlsPort, adminToken: token };
     return running;
   }
 

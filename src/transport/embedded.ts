@@ -1,4 +1,5 @@
-import { createServer } from 'node:net';
+import { createServer, type Server } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError } from 'aedes';
 import type { Done } from '../ingest.ts';
 import type { Logger } from '../log.ts';
@@ -9,6 +10,8 @@ import { BrokerUnavailable, type Transport } from './transport.ts';
 export interface EmbeddedOptions {
   port: number;
   host?: string;
+  /** An mqtts listener beside the plain one. */
+  tls?: { port: number; cert: Buffer; key: Buffer };
   username?: string;
   password?: string;
   uplink: TopicTemplate;
@@ -22,7 +25,7 @@ export interface EmbeddedOptions {
  * ingest from `authorizePublish`, the one hook aedes runs before it sends the
  * PUBACK: the terminal is acknowledged only after the commit.
  */
-export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Transport & { port: number }> {
+export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Transport & { port: number; tlsPort?: number }> {
   const { uplink, downlink, log } = options;
   const secured = options.username !== undefined;
   if (!secured) log.warn('embedded broker accepts anonymous terminals: set BROKER_USERNAME and BROKER_PASSWORD to require credentials');
@@ -55,21 +58,25 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
 
   // Nagle would hold small packets (a heartD, a PUBACK) back for up to 40 ms waiting for more.
   const server = createServer({ noDelay: true }, broker.handle);
+  const port = await listen(server, options.port, options.host);
   server.on('error', (err) => log.error({ err: err.message }, 'embedded broker socket error'));
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : options.port;
   log.info({ port }, 'embedded MQTT broker listening');
+  let tlsServer: TlsServer | undefined;
+  let tlsPort: number | undefined;
+  if (options.tls) {
+    tlsServer = createTlsServer({ cert: options.tls.cert, key: options.tls.key }, broker.handle);
+    // TLS sockets too: a PUBACK or a heartD must not wait for Nagle.
+    tlsServer.on('secureConnection', (socket) => socket.setNoDelay(true));
+    tlsServer.on('tlsClientError', (err) => log.warn({ err: err.message }, 'TLS handshake refused'));
+    tlsPort = await listen(tlsServer, options.tls.port, options.host);
+    tlsServer.on('error', (err) => log.error({ err: err.message }, 'embedded broker TLS socket error'));
+    log.info({ port: tlsPort }, 'embedded MQTT broker listening for mqtts');
+  }
   let listening = true;
 
   return {
     port,
+    tlsPort,
     connected: () => listening,
     listening(topic) {
       // Connected clients only: a persistent session of an offline terminal
@@ -87,9 +94,20 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     },
     async stop() {
       listening = false;
-      const closed = new Promise((resolve) => server.close(resolve));
+      const closed = [server, tlsServer].map((s) => s && new Promise((resolve) => s.close(resolve)));
       await new Promise<void>((resolve) => broker.close(() => resolve()));
-      await closed;
+      await Promise.all(closed);
     },
   };
+}
+
+function listen(server: Server, port: number, host?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve(typeof address === 'object' && address ? address.port : port);
+    });
+  });
 }

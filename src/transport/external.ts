@@ -19,6 +19,8 @@ export interface ExternalOptions {
   username?: string;
   password?: string;
   clientId: string;
+  /** A CA to trust for mqtts:// or wss:// (a site's own certificate authority). */
+  ca?: Buffer;
   uplink: TopicTemplate;
   /** Subscribe to every terminal's upLink (DISCOVERY), or only to these serials'. */
   discovery: boolean;
@@ -42,6 +44,7 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
 
   const client: MqttClient = mqtt.connect(options.url, {
     clientId: options.clientId,
+    ...(options.ca && { ca: options.ca }),
     username: options.username,
     password: options.password,
     // MQTT 5 for No Local: the bridge must not receive its own downLink

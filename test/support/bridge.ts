@@ -45,6 +45,7 @@ export async function startBridge(env: Record<string, string> = {}, dataDir = mk
     httpPort: running.httpPort,
     brokerPort: running.brokerPort!,
     brokerUrl: `mqtt://127.0.0.1:${running.brokerPort}`,
+    brokerTlsPort: running.brokerTlsPort,
     /** Events committed since start. */
     stored,
     /** Resolves once `count` events matching `filter` have been committed. */

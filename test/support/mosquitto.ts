@@ -13,11 +13,11 @@ export type Mosquitto = Awaited<ReturnType<typeof startMosquitto>>;
  * A real Mosquitto (Debian's package) on loopback, configured as the README
  * asks a site to: persistent sessions kept on disk, no queue limit, no Nagle.
  */
-export async function startMosquitto() {
+export async function startMosquitto(extraConfig: string[] = []) {
   const dir = mkdtempSync(join(tmpdir(), 'mosquitto-'));
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, mosquittoConfig(port, dir));
+  writeFileSync(conf, mosquittoConfig(port, dir) + extraConfig.map((line) => `${line}\n`).join(''));
   let proc: ChildProcess | undefined;
 
   async function start() {
@@ -45,7 +45,7 @@ export async function startMosquitto() {
   await start();
   return {
     port,
-    url: `mqtt://127.0.0.1:${port}`,
+    url: `${extraConfig.some((line) => line.startsWith('certfile')) ? 'mqtts' : 'mqtt'}://127.0.0.1:${port}`,
     start,
     stop,
     async dispose() {
