@@ -52,6 +52,19 @@ describe('console session', () => {
     expect(res.headers.get('set-cookie')).toMatch(/^facegate_session=/);
   });
 
+  it('sends no CORS headers: another site cannot read the API from a browser', async () => {
+    const b = await startBridge();
+    bridge = b;
+    const preflight = await fetch(`http://127.0.0.1:${b.httpPort}/api/devices`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' },
+    });
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
+    const res = await b.api('GET', '/api/devices', undefined, { headers: { origin: 'https://evil.example' } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
   it('logs out by clearing the cookie', async () => {
     const b = await startBridge();
     bridge = b;
