@@ -66,6 +66,8 @@ async function runBridge() {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // systemctl reload: pick up a new token written to DATA_DIR/admin-token.
+  process.on('SIGHUP', () => facegate.reloadToken());
 
   try {
     await facegate.start();

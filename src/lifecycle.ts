@@ -53,6 +53,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
   const listeners = new Set<(events: StoredEvent[]) => void>();
   const stops: { name: string; stop: () => unknown }[] = [];
   let running: Running | undefined;
+  let adminToken = '';
 
   async function start(): Promise<Running> {
     const policy = { forward: config.FORWARD, images: config.IMAGES };
@@ -136,6 +137,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     stops.push({ name: 'mqtt', stop: () => mqtt.stop() });
 
     const { token, created, file } = loadAdminToken(config.ADMIN_TOKEN, config.DATA_DIR);
+    adminToken = token;
     if (created) {
       // Shown once, on the terminal that started the first run; never logged again.
       process.stderr.write(`\nfacegate: generated an admin token (kept in ${file}):\n\n  ${token}\n\n`);
@@ -157,7 +159,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       hub,
       streamPingMs,
       streamMaxBufferedBytes,
-      adminToken: token,
+      adminToken: () => adminToken,
       bodyLimit: config.BODY_LIMIT,
       commands,
       presence,
@@ -233,9 +235,24 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     log.info('facegate stopped');
   }
 
+  /**
+   * Token rotation without a restart (SIGHUP): the token file in DATA_DIR is
+   * read again; sessions signed with the old token end with it. A token given
+   * as ADMIN_TOKEN cannot change in a running process.
+   */
+  function reloadToken(): boolean {
+    if (config.ADMIN_TOKEN !== undefined || !running) return false;
+    const { token } = loadAdminToken(undefined, config.DATA_DIR);
+    const changed = token !== adminToken;
+    adminToken = token;
+    if (changed) log.warn('admin token changed: the token file was read again');
+    return changed;
+  }
+
   return {
     start,
     stop,
+    reloadToken,
     metrics,
     /** Subscribe to events as they are committed. */
     onStored,

@@ -21,7 +21,8 @@ import { streamRoutes } from './stream.ts';
 import { webhookRoutes } from './webhooks.ts';
 
 export interface AppDeps {
-  adminToken: string;
+  /** The admin token now: it can change while the bridge runs (a rotation). */
+  adminToken: () => string;
   bodyLimit: number;
   commands: Commands;
   presence: Presence;
@@ -69,7 +70,7 @@ export function createApp(deps: AppDeps) {
     const header = c.req.header('authorization') ?? '';
     const token = /^Bearer (.+)$/i.exec(header)?.[1];
     // A bearer token for scripts, the console's session cookie for people.
-    const allowed = token !== undefined ? sameSecret(token, deps.adminToken) : hasSession(c, deps.adminToken);
+    const allowed = token !== undefined ? sameSecret(token, deps.adminToken()) : hasSession(c, deps.adminToken());
     if (!allowed) {
       c.header('www-authenticate', 'Bearer');
       throw new ApiError('unauthorized', header ? 'invalid token' : 'missing Authorization: Bearer <ADMIN_TOKEN>');

@@ -36,10 +36,11 @@ export function sessionRoutes({ adminToken }: AppDeps) {
     const raw = form ? Object.fromEntries(new URLSearchParams(await c.req.text())) : await c.req.json().catch(() => undefined);
     const body = v.safeParse(Login, raw);
     if (!body.success) throw invalid(body.issues);
-    if (!sameSecret(body.output.token, adminToken)) throw new ApiError('unauthorized', 'invalid token');
+    const current = adminToken();
+    if (!sameSecret(body.output.token, current)) throw new ApiError('unauthorized', 'invalid token');
     const issuedAt = Date.now();
     const secure = new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
-    setCookie(c, SESSION_COOKIE, `${issuedAt}.${signature(adminToken, issuedAt)}`, {
+    setCookie(c, SESSION_COOKIE, `${issuedAt}.${signature(current, issuedAt)}`, {
       httpOnly: true,
       sameSite: 'Strict',
       secure,

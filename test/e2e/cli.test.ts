@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,6 +76,24 @@ describe('admin token', () => {
     bridge = await startCli(env);
     expect(bridge.output.some((line) => line.includes(token))).toBe(false);
     expect(readFileSync(join(dataDir, 'admin-token'), 'utf8').trim()).toBe(token);
+  });
+});
+
+describe('token rotation', () => {
+  it('takes a new token written to the token file on SIGHUP, without a restart', async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
+    const port = await freePort();
+    bridge = await startCli({ DATA_DIR: dataDir, PORT: String(port), BROKER_PORT: String(await freePort()) });
+    const file = join(dataDir, 'admin-token');
+    const old = readFileSync(file, 'utf8').trim();
+    const status = async (token: string) => (await fetch(`http://127.0.0.1:${port}/api/devices`, { headers: { authorization: `Bearer ${token}` } })).status;
+    expect(await status(old)).toBe(200);
+    const rotated = 'rotated-token-0123456789abcdef';
+    writeFileSync(file, `${rotated}\n`, { mode: 0o600 });
+    bridge.proc.kill('SIGHUP');
+    await until(async () => (await status(rotated)) === 200);
+    expect(await status(old)).toBe(401);
+    expect(bridge.proc.exitCode).toBeNull();
   });
 });
 
