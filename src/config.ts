@@ -121,6 +121,7 @@ export const ConfigSchema = v.object({
   MQTT_CA: file('CA certificate (PEM) to trust for an mqtts:// or wss:// external broker'),
   MQTT_CLIENT_ID: text(`facegate-${hostname()}`, 'client id at the external broker, which keeps a persistent session for it'),
   BROKER_PORT: port('1883', 'port of the embedded broker'),
+  BROKER_CREDENTIALS: file('file of per-terminal logins, one "serial:password" a line; a terminal logged in as its serial may use only its own topics'),
   BROKER_TLS_CERT: file('certificate chain (PEM) of the embedded broker; with BROKER_TLS_KEY it also listens for mqtts'),
   BROKER_TLS_KEY: file('private key (PEM) of that certificate'),
   BROKER_TLS_PORT: port('8883', 'mqtts port of the embedded broker, when BROKER_TLS_CERT and BROKER_TLS_KEY are set'),

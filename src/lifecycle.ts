@@ -118,6 +118,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     } else {
       const broker = await startEmbeddedBroker({
         port: config.BROKER_PORT,
+        terminals: config.BROKER_CREDENTIALS ? readTerminalCredentials(config.BROKER_CREDENTIALS) : undefined,
         tls:
           config.BROKER_TLS_CERT && config.BROKER_TLS_KEY
             ? { port: config.BROKER_TLS_PORT, cert: readFileSync(config.BROKER_TLS_CERT), key: readFileSync(config.BROKER_TLS_KEY) }
@@ -260,6 +261,20 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
 }
 
 export type Facegate = ReturnType<typeof createFacegate>;
+
+/** `serial:password` lines; blank lines and `#` comments are skipped. */
+function readTerminalCredentials(file: string): Map<string, string> {
+  const logins = new Map<string, string>();
+  for (const [index, line] of readFileSync(file, 'utf8').split('\n').entries()) {
+    const text = line.trim();
+    if (text === '' || text.startsWith('#')) continue;
+    const colon = text.indexOf(':');
+    // The line itself holds a password: name its number, never its text.
+    if (colon <= 0) throw new Error(`${file}, line ${index + 1}: expected "serial:password"`);
+    logins.set(text.slice(0, colon), text.slice(colon + 1));
+  }
+  return logins;
+}
 
 function listen(fetch: (req: Request) => Response | Promise<Response>, port: number, hostname: string): Promise<ServerType> {
   return new Promise((resolve, reject) => {

@@ -10,6 +10,8 @@ import { BrokerUnavailable, type Transport } from './transport.ts';
 export interface EmbeddedOptions {
   port: number;
   host?: string;
+  /** Serial → password: a terminal logged in as its serial may use only its own topics. */
+  terminals?: ReadonlyMap<string, string>;
   /** An mqtts listener beside the plain one. */
   tls?: { port: number; cert: Buffer; key: Buffer };
   username?: string;
@@ -27,13 +29,22 @@ export interface EmbeddedOptions {
  */
 export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Transport & { port: number; tlsPort?: number }> {
   const { uplink, downlink, log } = options;
-  const secured = options.username !== undefined;
+  const terminals = options.terminals ?? new Map<string, string>();
+  const secured = options.username !== undefined || terminals.size > 0;
   if (!secured) log.warn('embedded broker accepts anonymous terminals: set BROKER_USERNAME and BROKER_PASSWORD to require credentials');
+  // The serial a client logged in as (per-terminal credentials); absent for the shared login.
+  const loggedInAs = new WeakMap<object, string>();
 
   const broker = await Aedes.createBroker({
     authenticate(client, username, password, done) {
       if (!secured) return done(null, true);
-      if (sameSecret(username ?? '', options.username!) && sameSecret(password?.toString() ?? '', options.password ?? '')) return done(null, true);
+      const given = password?.toString() ?? '';
+      const own = username !== undefined ? terminals.get(username) : undefined;
+      if (own !== undefined && sameSecret(given, own)) {
+        loggedInAs.set(client, username!);
+        return done(null, true);
+      }
+      if (options.username !== undefined && sameSecret(username ?? '', options.username) && sameSecret(given, options.password ?? '')) return done(null, true);
       log.warn({ clientId: client.id }, 'terminal refused: bad broker credentials');
       const err = new Error('bad user name or password') as AuthenticateError;
       err.returnCode = 4;
@@ -41,15 +52,20 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     },
     authorizePublish(client, packet, callback) {
       if (!client) return callback(null); // the bridge's own publishes
-      if (uplink.serialOf(packet.topic) !== undefined) {
+      const sn = uplink.serialOf(packet.topic);
+      const own = loggedInAs.get(client);
+      if (sn !== undefined && (own === undefined || own === sn)) {
         const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
         return options.ingest(packet.topic, payload, (err) => callback(err ?? null));
       }
-      // With credentials, terminals may publish on upLink topics only (SPEC §Configuration).
+      // With credentials, terminals may publish on upLink topics only, and a
+      // terminal logged in as its serial on its own only (SPEC §Configuration).
       callback(secured ? new Error(`publishing to ${packet.topic} is not allowed`) : null);
     },
     authorizeSubscribe(client, subscription, callback) {
-      if (!secured || downlink.serialOf(subscription.topic) !== undefined) return callback(null, subscription);
+      const sn = downlink.serialOf(subscription.topic);
+      const own = loggedInAs.get(client);
+      if (!secured || (sn !== undefined && (own === undefined || own === sn))) return callback(null, subscription);
       log.warn({ clientId: client.id, topic: subscription.topic }, 'subscription refused');
       // A null subscription is a refusal in the SUBACK (0x80); the client stays connected.
       callback(null, null);

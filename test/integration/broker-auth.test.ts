@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
@@ -65,6 +68,38 @@ describe('embedded broker with BROKER_USERNAME and BROKER_PASSWORD', () => {
     client.publish('fungxi_X_downLink', JSON.stringify({ cmd: 'openDoorD' }), { qos: 1 });
     await closed;
     expect(bridge.count('events')).toBe(0);
+    await client.endAsync(true);
+  });
+});
+
+describe('per-terminal credentials (BROKER_CREDENTIALS)', () => {
+  async function withLogins() {
+    const dir = mkdtempSync(join(tmpdir(), 'facegate-logins-'));
+    const file = join(dir, 'terminals');
+    writeFileSync(file, '# serial:password\nT1:first-door-secret\nT2:second-door-secret\n');
+    bridge = await startBridge({ BROKER_CREDENTIALS: file });
+    return bridge;
+  }
+
+  it('lets a terminal in as its serial and keeps it to its own topics', async () => {
+    const b = await withLogins();
+    const t1 = await connectTerminal(b.brokerUrl, 'T1', { username: 'T1', password: 'first-door-secret' });
+    terminals.push(t1);
+    await t1.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    expect(b.count('events', "type = 'face.verified' and device_sn = 'T1'")).toBe(1);
+    const refused = await t1.client.subscribeAsync('fungxi_T2_downLink', { qos: 1 }).then((granted) => granted[0].qos === 128, () => true);
+    expect(refused).toBe(true);
+    const closed = new Promise<void>((resolve) => t1.client.once('close', () => resolve()));
+    t1.client.publish('fungxi_T2_upLink', JSON.stringify({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: 'forged' })] }), { qos: 1 });
+    await closed;
+    expect(b.count('events', "device_sn = 'T2'")).toBe(0);
+  });
+
+  it("refuses a terminal with another terminal's password", async () => {
+    const b = await withLogins();
+    const client = mqtt.connect(b.brokerUrl, { username: 'T1', password: 'second-door-secret', reconnectPeriod: 0 });
+    const error = await new Promise<Error>((resolve) => client.once('error', (err) => resolve(err)));
+    expect((error as Error & { code?: number }).code).toBe(4);
     await client.endAsync(true);
   });
 });
