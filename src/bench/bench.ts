@@ -4,6 +4,7 @@ import { FIXTURES_DIR } from '../sim/fixtures.ts';
 import type { Sync } from '../store/open.ts';
 import { startBridge, type BridgeProcess } from './bridge.ts';
 import { encodeRecords, FIRST_NUM, runBurst } from './burst.ts';
+import { type Ceiling, runCeilings } from './ceilings.ts';
 import { measureCpu, ownCpuSeconds } from './cpu.ts';
 import { type Images, runDeliveryBurst } from './delivery-burst.ts';
 import { outageSchedule, runDeliveryOutage } from './delivery-outage.ts';
@@ -14,7 +15,7 @@ import { type BenchOptions, parseBenchOptions, type Scenario, selected, type Tra
 import { cleanUp } from './proc.ts';
 import { freePort } from './ports.ts';
 import { receiverUrl, startReceiver, type Receiver } from './receiver.ts';
-import { formatTable, machine, type ProcessFigures, type Result } from './report.ts';
+import { againstCeilings, formatAgainstCeilings, formatCeilings, formatTable, machine, type ProcessFigures, type Result } from './report.ts';
 import type { Span } from './span.ts';
 import { runStream } from './stream.ts';
 import { startStreamClients, type StreamClients } from './stream-clients.ts';
@@ -100,6 +101,23 @@ export async function runBench(args: string[]): Promise<void> {
   const image = await readFile(new URL(BURST_IMAGE, FIXTURES_DIR));
   const payloads = burstPayloads(image, options.burstTerminals);
   const startedAt = new Date();
+  // First, so a run cut short still has what every figure below is read against.
+  let ceilings: Ceiling[] = [];
+  if (selected(options, 'ceilings')) {
+    ceilings = await runCeilings({
+      transports,
+      mosquittoPath: mosquitto,
+      payloads: payloads(options.records),
+      window: options.window,
+      timeoutMs: BURST_BASE_MS + options.records * BURST_PER_RECORD_MS,
+      terminals: options.terminals,
+      seconds: options.seconds,
+      intervalMs: HEARTBEAT_INTERVAL_MS,
+      image,
+      requests: options.deliveryRecords,
+      progress,
+    });
+  }
   const results: Result[] = [];
   for (const [i, plan] of plans.entries()) {
     progress(`[${i + 1}/${plans.length}] ${plan.scenario}, ${plan.transport} broker, SQLITE_SYNC=${plan.sync}${plan.images ? `, IMAGES=${plan.images}` : ''}`);
@@ -113,7 +131,13 @@ export async function runBench(args: string[]): Promise<void> {
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
 
-  console.log(formatTable(results, { outageSchedule: plans.some((p) => p.scenario === 'delivery-outage') ? schedule.shown : undefined }));
+  const ratios = againstCeilings(results, ceilings);
+  const tables = [
+    ...(results.length ? [formatTable(results, { outageSchedule: plans.some((p) => p.scenario === 'delivery-outage') ? schedule.shown : undefined })] : []),
+    ...(ceilings.length ? [formatCeilings(ceilings)] : []),
+    ...(ratios.length ? [formatAgainstCeilings(ratios)] : []),
+  ];
+  console.log(tables.join('\n\n'));
   const out = resolve(options.out);
   const report = {
     startedAt: startedAt.toISOString(),
@@ -121,11 +145,13 @@ export async function runBench(args: string[]): Promise<void> {
     machine: machine(),
     options: { ...options, heartbeatIntervalMs: HEARTBEAT_INTERVAL_MS, burstImage: BURST_IMAGE, burstImageBytes: image.length, outageSchedule: schedule.env },
     results,
+    ceilings,
+    againstCeilings: ratios,
   };
   await writeFile(out, `${JSON.stringify(report, null, 2)}\n`);
   progress(`figures written to ${out}`);
   // A connection abandoned after a timeout may still hold the event loop open: the run is over either way.
-  process.exit(results.some((r) => 'error' in r) ? 1 : 0);
+  process.exit(results.some((r) => 'error' in r) || ceilings.some((c) => 'error' in c) ? 1 : 0);
 }
 
 /**

@@ -2,8 +2,8 @@ import { parseArgs } from 'node:util';
 
 export const SCENARIOS = ['heartbeats', 'burst', 'delivery-burst', 'delivery-steady', 'delivery-outage', 'stream'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
-/** What --only takes: a scenario, or `delivery` for the three delivery scenarios. */
-export type Only = Scenario | 'delivery';
+/** What --only takes: a scenario, `delivery` for the three delivery scenarios, or `ceilings` for the raw ceilings alone. */
+export type Only = Scenario | 'delivery' | 'ceilings';
 export type TransportName = 'embedded' | 'mosquitto';
 
 export interface BenchOptions {
@@ -32,15 +32,15 @@ export interface BenchOptions {
   quick: boolean;
 }
 
-/** Whether --only lets `scenario` run. */
-export function selected(options: BenchOptions, scenario: Scenario): boolean {
+/** Whether --only lets `scenario` (or the ceilings) run. */
+export function selected(options: BenchOptions, scenario: Scenario | 'ceilings'): boolean {
   const { only } = options;
   return only === undefined || only === scenario || (only === 'delivery' && scenario.startsWith('delivery-'));
 }
 
 const HELP: [flag: string, text: string][] = [
   ['--quick', 'small counts (under a minute): 20 terminals × 3 s of heartbeats, 1,000-record bursts, 2,000 delivered (one broker), 5 s steady, 20 s with a 10 s outage, 5 s of streams'],
-  ['--only SCENARIO', 'run one scenario: heartbeats, burst, delivery-burst, delivery-steady, delivery-outage, stream, or delivery for the three delivery ones (default all)'],
+  ['--only SCENARIO', 'run one scenario: heartbeats, burst, delivery-burst, delivery-steady, delivery-outage, stream, delivery for the three delivery ones, or ceilings (default all)'],
   ['--transport embedded|mosquitto', 'run against one broker (default: embedded, and Mosquitto when mosquitto is on PATH)'],
   ['--terminals N', 'terminals sending heartbeats, one a second each (default 100; --quick 20)'],
   ['--seconds S', 'duration of the heartbeat scenario (default 10; --quick 3)'],
@@ -69,6 +69,8 @@ export function usage(): string {
     '                   the bridge\'s memory, the time to catch up once it is back, lost and duplicated records',
     '  stream           the same pace (30 s; --quick 5 s) watched by 100 clients of GET /api/stream: terminal publish',
     '                   → event on a stream latency, events each client lost or got twice',
+    '  ceilings         the same loads without the bridge: a bare broker relaying the burst to a bare subscriber,',
+    '                   a bare client echoing the heartbeats, bare POSTs of the webhook bodies to the receiver',
     'Prints a table and writes every figure, with the machine, as JSON.',
     '',
     ...HELP.map(([flag, text]) => `  ${flag.padEnd(width)}${text}`),
@@ -103,8 +105,8 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
   }
   if (values.help) return undefined;
   const only = values.only;
-  if (only !== undefined && only !== 'delivery' && !(SCENARIOS as readonly string[]).includes(only)) {
-    throw new UsageError(`--only ${only}: expected one of ${SCENARIOS.join(', ')}, delivery`);
+  if (only !== undefined && only !== 'delivery' && only !== 'ceilings' && !(SCENARIOS as readonly string[]).includes(only)) {
+    throw new UsageError(`--only ${only}: expected one of ${SCENARIOS.join(', ')}, delivery, ceilings`);
   }
   if (values.transport !== undefined && values.transport !== 'embedded' && values.transport !== 'mosquitto') {
     throw new UsageError(`--transport ${values.transport}: expected embedded or mosquitto`);

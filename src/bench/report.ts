@@ -1,5 +1,6 @@
 import { cpus, platform, release, totalmem } from 'node:os';
 import type { BurstFigures } from './burst.ts';
+import type { Ceiling } from './ceilings.ts';
 import type { DeliveryBurstFigures, Images } from './delivery-burst.ts';
 import type { DeliveryOutageFigures } from './delivery-outage.ts';
 import type { DeliverySteadyFigures } from './delivery-steady.ts';
@@ -185,6 +186,98 @@ function streamRow(result: Result): string[] {
     megabytes(p.bridgePeakRssBytes),
     percent(p.streamClientsCpuPercent),
   ];
+}
+
+const CEILING_COLUMNS = ['ceiling', 'broker', 'load', 'messages', 'per s', 'p50 ms', 'p99 ms', 'max ms', 'missing', 'lost'];
+
+const CEILING_LEGEND = [
+  'relay: the burst\'s records at QoS 1 through a bare broker (aedes alone in a process for "embedded") to a subscriber doing no work; per s: first publish → last received',
+  'echo: the heartbeat load answered by a bare client that sends a heartD for each heartU; p50/p99/max ms: heartU publish → heartD received',
+  'post: the webhook bodies (IMAGES=inline) POSTed with undici to the same receiver, keep-alive, 8 in flight; per s: requests answered a second',
+];
+
+/** The ceilings as a table of their own, with its legend. */
+export function formatCeilings(ceilings: Ceiling[]): string {
+  const rows = ceilings.map((c): string[] => {
+    const head = [c.ceiling, 'transport' in c && c.transport ? c.transport : '-'];
+    if ('error' in c) return [...head, ...CEILING_COLUMNS.slice(3).map(() => '-'), 'failed'];
+    switch (c.ceiling) {
+      case 'relay': {
+        const f = c.figures;
+        return [...head, `${count(c.figures.records)} records`, count(f.received), rate(f.perSecond), '-', '-', '-', '-', f.timedOut ? `${count(f.lost)} (timeout)` : count(f.lost)];
+      }
+      case 'echo': {
+        const f = c.figures;
+        const rt = f.roundTrip;
+        return [...head, `${count(f.terminals)} terminals`, count(f.sent), '-', ms(rt?.p50Ms), ms(rt?.p99Ms), ms(rt?.maxMs), count(f.missing), '-'];
+      }
+      case 'post': {
+        const f = c.figures;
+        return [...head, `${count(f.inFlight)} in flight`, count(f.requests), rate(f.perSecond), '-', '-', '-', '-', count(f.requests - f.received)];
+      }
+    }
+  });
+  const errors = ceilings.flatMap((c) => ('error' in c ? [`${c.ceiling} ${c.transport ?? ''} failed: ${c.error}`] : []));
+  return [table(CEILING_COLUMNS.map((title, i) => (i === 0 ? 'ceilings' : title)), rows), '', ...CEILING_LEGEND, ...(errors.length ? ['', ...errors] : [])].join('\n');
+}
+
+/** A bridge figure beside the matching ceiling: the share of the ceiling it reaches (rates) or how many times it is (latencies). */
+export interface AgainstCeiling {
+  scenario: string;
+  transport: TransportName;
+  variant: string;
+  figure: string;
+  value: number;
+  ceiling: string;
+  ceilingValue: number;
+  ratio: number;
+}
+
+/**
+ * burst stored/s ÷ relay messages/s, heartbeat p99 ÷ echo p99 on the same
+ * broker; delivered/s ÷ POST requests/s.
+ */
+export function againstCeilings(results: Result[], ceilings: Ceiling[]): AgainstCeiling[] {
+  const out: AgainstCeiling[] = [];
+  const post = measuredCeiling(ceilings, 'post');
+  for (const r of results) {
+    if ('error' in r) continue;
+    if (r.scenario === 'burst') {
+      const relay = measuredCeiling(ceilings, 'relay', r.transport);
+      if (relay && relay.figures.perSecond > 0) {
+        const [value, ceilingValue] = [r.figures.storedPerSecond, relay.figures.perSecond];
+        out.push({ scenario: r.scenario, transport: r.transport, variant: r.sync, figure: 'stored/s', value, ceiling: 'relay msgs/s', ceilingValue, ratio: value / ceilingValue });
+      }
+    } else if (r.scenario === 'heartbeats') {
+      const echo = measuredCeiling(ceilings, 'echo', r.transport);
+      const [value, ceilingValue] = [r.figures.roundTrip?.p99Ms, echo?.figures.roundTrip?.p99Ms];
+      if (value !== undefined && ceilingValue) out.push({ scenario: r.scenario, transport: r.transport, variant: r.sync, figure: 'p99 ms', value, ceiling: 'echo p99 ms', ceilingValue, ratio: value / ceilingValue });
+    } else if (r.scenario === 'delivery-burst' && post && post.figures.perSecond > 0) {
+      const [value, ceilingValue] = [r.figures.deliveredPerSecond, post.figures.perSecond];
+      out.push({ scenario: r.scenario, transport: r.transport, variant: r.images ?? '-', figure: 'delivered/s', value, ceiling: 'POST/s', ceilingValue, ratio: value / ceilingValue });
+    }
+  }
+  return out;
+}
+
+type Measured<K extends Ceiling['ceiling']> = Extract<Ceiling, { ceiling: K; figures: unknown }>;
+
+/** The ceiling of that kind that was measured (on that broker, when given). */
+function measuredCeiling<K extends Ceiling['ceiling']>(ceilings: Ceiling[], kind: K, transport?: TransportName): Measured<K> | undefined {
+  return ceilings.find(
+    (c): c is Measured<K> => c.ceiling === kind && 'figures' in c && (transport === undefined || ('transport' in c && c.transport === transport)),
+  );
+}
+
+/** The ratios as a short list under the tables. */
+export function formatAgainstCeilings(rows: AgainstCeiling[]): string {
+  if (rows.length === 0) return '';
+  const shown = (row: AgainstCeiling, n: number) => (row.figure.endsWith('ms') ? ms(n) : rate(n));
+  const lines = rows.map((row) => {
+    const ratio = row.figure.endsWith('ms') ? `${row.ratio.toFixed(1)}× the ceiling` : `${(row.ratio * 100).toFixed(0)}% of the ceiling`;
+    return `  ${row.scenario} ${row.transport} ${row.variant}: ${row.figure} ${shown(row, row.value)} vs ${row.ceiling} ${shown(row, row.ceilingValue)}: ${ratio}`;
+  });
+  return ['against the ceilings:', ...lines].join('\n');
 }
 
 const count = (n: number) => n.toLocaleString('en-US');

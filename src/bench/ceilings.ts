@@ -1,0 +1,244 @@
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { Pool } from 'undici';
+import { stampJpeg } from '../sim/fixtures.ts';
+import { PEOPLE } from '../sim/records.ts';
+import { connectAll, FIRST_NUM, pump, type PumpResult } from './burst.ts';
+import { monotonicMs } from './clock.ts';
+import { type HeartbeatFigures, runHeartbeats } from './heartbeats.ts';
+import { startMosquitto } from './mosquitto.ts';
+import type { TransportName } from './options.ts';
+import { type Child, startChild } from './proc.ts';
+import { freePort } from './ports.ts';
+import { startReceiver } from './receiver.ts';
+import { serials, UPLINK } from './terminals.ts';
+import { until, withTimeout } from './wait.ts';
+
+// What the machine can do at all, measured in the same run beside the
+// bridge's figures: a bare broker relaying the burst's records, a bare client
+// echoing the heartbeats, bare POSTs of the webhook bodies. A bridge figure
+// means little alone; read against these it says what the bridge itself costs.
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const AEDES = fileURLToPath(new URL('aedes-process.ts', import.meta.url));
+const MQTT_END = fileURLToPath(new URL('mqtt-process.ts', import.meta.url));
+const READY_TIMEOUT_MS = 30_000;
+/** After the last PUBACK, records the sink still lacks are lost once its count has not moved for this long. */
+const STALL_MS = 3000;
+/** Requests in flight in the POST ceiling: DELIVERY_CONCURRENCY's default. */
+const POST_IN_FLIGHT = 8;
+/** At most this many bodies of ~37 KB are built: a rate, not a total, is what is measured. */
+const POST_MAX_REQUESTS = 4000;
+
+export interface RelayFigures {
+  records: number;
+  payloadBytes: number;
+  received: number;
+  lost: number;
+  /** First publish → the subscriber has the last record. */
+  seconds: number;
+  perSecond: number;
+  timedOut: boolean;
+}
+
+export interface PostFigures {
+  requests: number;
+  bodyBytes: number;
+  inFlight: number;
+  failed: number;
+  /** Distinct bodies the receiver counted. */
+  received: number;
+  seconds: number;
+  perSecond: number;
+}
+
+export type Ceiling =
+  | { ceiling: 'relay'; transport: TransportName; figures: RelayFigures }
+  | { ceiling: 'echo'; transport: TransportName; figures: HeartbeatFigures }
+  | { ceiling: 'post'; figures: PostFigures }
+  | { ceiling: 'relay' | 'echo' | 'post'; transport?: TransportName; error: string };
+
+export interface CeilingOptions {
+  transports: TransportName[];
+  mosquittoPath: string | undefined;
+  /** The burst's records, from encodeRecords. */
+  payloads: Buffer[][];
+  window: number;
+  timeoutMs: number;
+  /** The heartbeat scenario's load. */
+  terminals: number;
+  seconds: number;
+  intervalMs: number;
+  image: Buffer;
+  requests: number;
+  progress: (line: string) => void;
+}
+
+/** Relay and echo on each broker, then the POSTs; a ceiling that fails is recorded as such and the others still run. */
+export async function runCeilings(options: CeilingOptions): Promise<Ceiling[]> {
+  const ceilings: Ceiling[] = [];
+  for (const transport of options.transports) {
+    for (const ceiling of ['relay', 'echo'] as const) {
+      options.progress(`ceiling ${ceiling}, ${transport === 'embedded' ? 'aedes' : 'mosquitto'} broker`);
+      try {
+        ceilings.push(await withBroker(transport, options.mosquittoPath, (url) => (ceiling === 'relay' ? relay(url, transport, options) : echo(url, transport, options))));
+      } catch (err) {
+        options.progress(`  failed: ${(err as Error).message}`);
+        ceilings.push({ ceiling, transport, error: (err as Error).message.split('\n')[0] });
+      }
+    }
+  }
+  options.progress('ceiling post, webhook receiver');
+  try {
+    ceilings.push({ ceiling: 'post', figures: await post(options.image, Math.min(options.requests, POST_MAX_REQUESTS)) });
+  } catch (err) {
+    options.progress(`  failed: ${(err as Error).message}`);
+    ceilings.push({ ceiling: 'post', error: (err as Error).message.split('\n')[0] });
+  }
+  return ceilings;
+}
+
+/** A fresh broker for each ceiling, as each scenario gets one: Mosquitto, or aedes alone in a child for the embedded case. */
+async function withBroker<T>(transport: TransportName, mosquittoPath: string | undefined, run: (url: string) => Promise<T>): Promise<T> {
+  if (transport === 'mosquitto') {
+    const broker = await startMosquitto(mosquittoPath!);
+    try {
+      return await run(broker.url);
+    } finally {
+      await broker.dispose();
+    }
+  }
+  const child = await startTsChild(AEDES, [], /^aedes ready \d+$/m, 'starting aedes');
+  try {
+    return await run(`mqtt://127.0.0.1:${/^aedes ready (\d+)$/m.exec(child.output())![1]}`);
+  } finally {
+    await child.stop(5000);
+  }
+}
+
+async function startTsChild(entry: string, args: string[], ready: RegExp, what: string): Promise<Child> {
+  const child = startChild(process.execPath, ['--import', 'tsx', entry, ...args], { cwd: ROOT });
+  try {
+    await child.waitForOutput(ready, READY_TIMEOUT_MS, what);
+    return child;
+  } catch (err) {
+    await child.stop(2000);
+    throw err;
+  }
+}
+
+async function relay(url: string, transport: TransportName, options: CeilingOptions): Promise<Ceiling> {
+  const { payloads } = options;
+  const records = payloads.reduce((sum, list) => sum + list.length, 0);
+  const payloadBytes = payloads.reduce((sum, list) => sum + list.reduce((s, p) => s + p.length, 0), 0);
+  const sink = await startTsChild(MQTT_END, ['sink', url], /^sink ready$/m, 'starting the relay subscriber');
+  const sns = serials('RL', payloads.length);
+  const clients = await connectAll(url, sns).catch(async (err: unknown) => {
+    await sink.stop(2000);
+    throw err;
+  });
+  try {
+    const count = () => {
+      const reports = sink.output().match(/^sink \{.*\}$/gm);
+      return reports ? (JSON.parse(reports[reports.length - 1].slice(5)) as { received: number; lastAt: number }) : { received: 0, lastAt: 0 };
+    };
+    const startedAt = monotonicMs();
+    const deadline = startedAt + options.timeoutMs;
+    const sent = clients.map((): PumpResult => ({ acked: 0, failed: 0, lastAckAt: 0 }));
+    let timedOut = false;
+    try {
+      await withTimeout(Promise.all(clients.map((client, i) => pump(client, UPLINK.topicOf(sns[i]), payloads[i], options.window, sent[i]))), options.timeoutMs, 'relay');
+      // Done when the sink has them all, or its count has stood still (the rest lost), or time is up.
+      await until(
+        () => {
+          const { received, lastAt } = count();
+          const now = monotonicMs();
+          return received >= records || now - Math.max(lastAt, startedAt) > STALL_MS || now > deadline ? true : undefined;
+        },
+        50,
+        Math.max(0, deadline - monotonicMs()) + 1000,
+        'relay',
+      );
+    } catch {
+      timedOut = true;
+    }
+    const { received, lastAt } = count();
+    const seconds = (Math.max(lastAt, startedAt) - startedAt) / 1000;
+    timedOut ||= received < records && monotonicMs() > deadline;
+    return { ceiling: 'relay', transport, figures: { records, payloadBytes, received, lost: records - received, seconds, perSecond: seconds > 0 ? received / seconds : 0, timedOut } };
+  } finally {
+    await Promise.allSettled(clients.map((client) => withTimeout(client.endAsync(true), 5000, 'disconnecting')));
+    await sink.stop(5000);
+  }
+}
+
+async function echo(url: string, transport: TransportName, options: CeilingOptions): Promise<Ceiling> {
+  const child = await startTsChild(MQTT_END, ['echo', url], /^echo ready$/m, 'starting the heartbeat echo');
+  try {
+    return { ceiling: 'echo', transport, figures: await runHeartbeats({ url, terminals: options.terminals, seconds: options.seconds, intervalMs: options.intervalMs }) };
+  } finally {
+    await child.stop(5000);
+  }
+}
+
+/** The body the bridge posts for a face record with IMAGES=inline (delivery/body.ts), each with its own image and user_id. */
+export function webhookBodies(image: Buffer, count: number): Buffer[] {
+  const at = new Date();
+  return Array.from({ length: count }, (_, i) => {
+    const person = PEOPLE[i % PEOPLE.length];
+    const img = stampJpeg(image, `facegate bench post #${i}`).toString('base64');
+    const view = {
+      type: 'face.verified',
+      id: randomUUID(),
+      device_sn: 'PS0001',
+      user_id: String(FIRST_NUM + i),
+      name: person.name,
+      img,
+      verifiedCode: 0,
+      bot_time: at.toISOString(),
+      personType: '1',
+      received_at: at.toISOString(),
+    };
+    return Buffer.from(JSON.stringify(view));
+  });
+}
+
+async function post(image: Buffer, requests: number): Promise<PostFigures> {
+  const bodies = webhookBodies(image, requests);
+  const bodyBytes = bodies.reduce((sum, b) => sum + b.length, 0);
+  const receiver = await startReceiver(await freePort());
+  const target = new URL(receiver.url);
+  // Keep-alive connections, one per request in flight, as a delivery lane holds them.
+  const pool = new Pool(target.origin, { connections: POST_IN_FLIGHT, pipelining: 1 });
+  try {
+    let next = 0;
+    let failed = 0;
+    const worker = async () => {
+      while (next < bodies.length) {
+        const i = next++;
+        try {
+          const response = await pool.request({
+            path: target.pathname,
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'webhook-id': `msg_${i}`, 'webhook-timestamp': String(Math.floor(Date.now() / 1000)) },
+            body: bodies[i],
+            headersTimeout: 10_000,
+            bodyTimeout: 10_000,
+          });
+          await response.body.dump();
+          if (response.statusCode !== 200) failed++;
+        } catch {
+          failed++;
+        }
+      }
+    };
+    const startedAt = performance.now();
+    await withTimeout(Promise.all(Array.from({ length: POST_IN_FLIGHT }, worker)), 60_000, 'posting');
+    const seconds = (performance.now() - startedAt) / 1000;
+    const received = (await receiver.stats()).distinctKeys;
+    return { requests, bodyBytes, inFlight: POST_IN_FLIGHT, failed, received, seconds, perSecond: seconds > 0 ? (requests - failed) / seconds : 0 };
+  } finally {
+    await pool.close().catch(() => {});
+    await receiver.dispose();
+  }
+}

@@ -1,0 +1,54 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+
+const ROOT = new URL('../../', import.meta.url).pathname;
+const RUN_LIMIT_MS = 45_000;
+
+let dir: string | undefined;
+
+afterEach(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
+});
+
+/** `facegate bench` as a user runs it; resolves with its exit code and output, or kills it after the limit. */
+function bench(args: string[]): Promise<{ code: number | string; stdout: string; stderr: string }> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'bench', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => proc.kill('SIGKILL'), RUN_LIMIT_MS);
+  return new Promise((resolve) =>
+    proc.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? signal ?? -1, stdout, stderr });
+    }),
+  );
+}
+
+// The figures themselves depend on the machine: only their shape is checked.
+it('bench --quick --only heartbeats prints the table and writes well-formed JSON', async () => {
+  dir = mkdtempSync(join(tmpdir(), 'facegate-bench-test-'));
+  const out = join(dir, 'figures.json');
+  const run = await bench(['--quick', '--only', 'heartbeats', '--out', out]);
+  expect(run.code, run.stderr).toBe(0);
+  expect(run.stdout).toMatch(/^scenario\s+transport\s+sync\s+terminals\s+messages\s+p50 ms\s+p99 ms/m);
+
+  const report = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
+  expect(report).toHaveProperty('startedAt');
+  expect(report.machine).toMatchObject({ cores: expect.any(Number), node: expect.any(String) });
+  const results = report.results as Record<string, unknown>[];
+  expect(results.length).toBeGreaterThanOrEqual(1);
+  for (const result of results) {
+    expect(result).toMatchObject({
+      scenario: 'heartbeats',
+      transport: expect.stringMatching(/^(embedded|mosquitto)$/),
+      figures: { missing: expect.any(Number), roundTrip: { p50Ms: expect.any(Number), p99Ms: expect.any(Number) } },
+    });
+  }
+  expect(results.map((r) => r.transport)).toContain('embedded');
+}, 60_000);
