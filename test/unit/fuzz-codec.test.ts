@@ -1,0 +1,78 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decodeUplink, REJECT_REASONS } from '../../src/protocol/uplink.ts';
+
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+// Property tests of the upLink codec: whatever a terminal (or anyone on the
+// broker) sends, decoding answers, never throws, never pollutes prototypes.
+
+describe('decodeUplink under arbitrary input', () => {
+  it('never throws on arbitrary bytes, and says why it refuses', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 2048 }), (payload) => {
+        const decoded = decodeUplink(payload);
+        if (!decoded.ok) expect(REJECT_REASONS).toContain(decoded.reason);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('never throws on arbitrary JSON, however nested', () => {
+    fc.assert(
+      fc.property(fc.jsonValue({ maxDepth: 12 }), (value) => {
+        const decoded = decodeUplink(bytes(JSON.stringify(value)));
+        expect(typeof decoded.ok).toBe('boolean');
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('keeps every well-typed record exactly as sent', () => {
+    const record = fc.record(
+      {
+        num: fc.oneof(fc.string(), fc.integer()),
+        name: fc.string(),
+        liveImageBase64: fc.base64String(),
+        verifiedCode: fc.integer(),
+        time: fc.string(),
+        personType: fc.oneof(fc.string(), fc.integer()),
+      },
+      { requiredKeys: [] },
+    );
+    fc.assert(
+      fc.property(fc.constantFrom('verifiedRecordU', 'strangerRecordU'), fc.array(record, { minLength: 1, maxLength: 5 }), (cmd, data) => {
+        const decoded = decodeUplink(bytes(JSON.stringify({ cmd, data })));
+        expect(decoded).toEqual({ ok: true, msg: { cmd, records: data } });
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('refuses records whose fields have the wrong types', () => {
+    const wrong = fc.oneof(
+      fc.record({ verifiedCode: fc.oneof(fc.string(), fc.boolean(), fc.array(fc.integer())) }),
+      fc.record({ name: fc.oneof(fc.integer(), fc.boolean(), fc.dictionary(fc.string(), fc.string())) }),
+      fc.record({ num: fc.oneof(fc.boolean(), fc.array(fc.string())) }),
+    );
+    fc.assert(
+      fc.property(wrong, (fields) => {
+        const decoded = decodeUplink(bytes(JSON.stringify({ cmd: 'verifiedRecordU', data: [fields] })));
+        expect(decoded).toMatchObject({ ok: false, reason: 'invalid_fields' });
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('does not let __proto__ or constructor keys reach any prototype', () => {
+    fc.assert(
+      fc.property(fc.constantFrom('__proto__', 'constructor', 'prototype'), fc.jsonValue({ maxDepth: 3 }), (key, value) => {
+        const text = `{"cmd":"verifiedRecordU","data":[{"${key}":${JSON.stringify(value)},"verifiedCode":0}],"${key}":{"polluted":true}}`;
+        decodeUplink(bytes(text));
+        expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+        expect(Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted')).toBe(false);
+      }),
+      { numRuns: 500 },
+    );
+  });
+});
