@@ -4,7 +4,7 @@ import { topicTemplate } from '../protocol/topics.ts';
 import { localTimestamp } from '../units.ts';
 import { loadFixtures, stampJpeg } from './fixtures.ts';
 import { PEOPLE, heartU, reply, strangerRecord, strangerRecordU, verifiedRecord, verifiedRecordU } from './records.ts';
-import { startTerminal, type Downlink, type Terminal } from './terminal.ts';
+import { startTerminal, type Terminal } from './terminal.ts';
 
 // `facegate simulate`: a few terminals doing what real ones do, so the whole
 // flow (heartbeats, records with images, commands and their replies) can be
