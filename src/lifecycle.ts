@@ -16,6 +16,7 @@ import { topicTemplate } from './protocol/topics.ts';
 import type { StoredEvent } from './store/jobs.ts';
 import { openReads, type Reads } from './store/reads.ts';
 import { startWriter, type Writer } from './store/writer.ts';
+import { readTerminalCredentials } from './transport/credentials.ts';
 import { startEmbeddedBroker } from './transport/embedded.ts';
 import { startExternalClient } from './transport/external.ts';
 import type { Transport } from './transport/transport.ts';
@@ -261,20 +262,6 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
 }
 
 export type Facegate = ReturnType<typeof createFacegate>;
-
-/** `serial:password` lines; blank lines and `#` comments are skipped. */
-function readTerminalCredentials(file: string): Map<string, string> {
-  const logins = new Map<string, string>();
-  for (const [index, line] of readFileSync(file, 'utf8').split('\n').entries()) {
-    const text = line.trim();
-    if (text === '' || text.startsWith('#')) continue;
-    const colon = text.indexOf(':');
-    // The line itself holds a password: name its number, never its text.
-    if (colon <= 0) throw new Error(`${file}, line ${index + 1}: expected "serial:password"`);
-    logins.set(text.slice(0, colon), text.slice(colon + 1));
-  }
-  return logins;
-}
 
 function listen(fetch: (req: Request) => Response | Promise<Response>, port: number, hostname: string): Promise<ServerType> {
   return new Promise((resolve, reject) => {
