@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 import { writeSync } from 'node:fs';
 import { ConfigError, helpText, parseConfig } from './config.ts';
 import { createFacegate } from './lifecycle.ts';

@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { ConfigSchema } from '../config.ts';
 import { databasePath, type Sync } from '../store/open.ts';
+import { moduleUrl, nodeArgs } from '../module-url.ts';
 import { freePort } from './ports.ts';
 import { cpuSeconds, makeTempDir, peakRssBytes, removeTempDir, rssBytes, startChild } from './proc.ts';
 import { TimedOut, until } from './wait.ts';
@@ -61,7 +62,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     ...(options.mqttUrl ? { MQTT_URL: options.mqttUrl, MQTT_CLIENT_ID: options.clientId } : {}),
     ...options.env,
   });
-  const child = startChild(process.execPath, ['--import', 'tsx', 'src/cli.ts'], { cwd: ROOT, env });
+  const child = startChild(process.execPath, nodeArgs(moduleUrl('../cli', import.meta.url)), { cwd: ROOT, env });
   const dispose = async () => {
     try {
       await child.stop();

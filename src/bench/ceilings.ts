@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { stampJpeg } from '../sim/fixtures.ts';
+import { moduleUrl, nodeArgs } from '../module-url.ts';
 import { PEOPLE } from '../sim/records.ts';
 import { connectAll, FIRST_NUM, pump, type PumpResult } from './burst.ts';
 import { monotonicMs } from './clock.ts';
@@ -20,8 +21,8 @@ import { until, withTimeout } from './wait.ts';
 // means little alone; read against these it says what the bridge itself costs.
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const AEDES = fileURLToPath(new URL('aedes-process.ts', import.meta.url));
-const MQTT_END = fileURLToPath(new URL('mqtt-process.ts', import.meta.url));
+const AEDES = moduleUrl('./aedes-process', import.meta.url);
+const MQTT_END = moduleUrl('./mqtt-process', import.meta.url);
 const READY_TIMEOUT_MS = 30_000;
 /** After the last PUBACK, records the sink still lacks are lost once its count has not moved for this long. */
 const STALL_MS = 3000;
@@ -108,7 +109,7 @@ async function withBroker<T>(transport: TransportName, mosquittoPath: string | u
       await broker.dispose();
     }
   }
-  const child = await startTsChild(AEDES, [], /^aedes ready \d+$/m, 'starting aedes');
+  const child = await startNodeChild(AEDES, [], /^aedes ready \d+$/m, 'starting aedes');
   try {
     return await run(`mqtt://127.0.0.1:${/^aedes ready (\d+)$/m.exec(child.output())![1]}`);
   } finally {
@@ -116,8 +117,8 @@ async function withBroker<T>(transport: TransportName, mosquittoPath: string | u
   }
 }
 
-async function startTsChild(entry: string, args: string[], ready: RegExp, what: string): Promise<Child> {
-  const child = startChild(process.execPath, ['--import', 'tsx', entry, ...args], { cwd: ROOT });
+async function startNodeChild(entry: URL, args: string[], ready: RegExp, what: string): Promise<Child> {
+  const child = startChild(process.execPath, [...nodeArgs(entry), ...args], { cwd: ROOT });
   try {
     await child.waitForOutput(ready, READY_TIMEOUT_MS, what);
     return child;
@@ -131,7 +132,7 @@ async function relay(url: string, transport: TransportName, options: CeilingOpti
   const { payloads } = options;
   const records = payloads.reduce((sum, list) => sum + list.length, 0);
   const payloadBytes = payloads.reduce((sum, list) => sum + list.reduce((s, p) => s + p.length, 0), 0);
-  const sink = await startTsChild(MQTT_END, ['sink', url], /^sink ready$/m, 'starting the relay subscriber');
+  const sink = await startNodeChild(MQTT_END, ['sink', url], /^sink ready$/m, 'starting the relay subscriber');
   const sns = serials('RL', payloads.length);
   const clients = await connectAll(url, sns).catch(async (err: unknown) => {
     await sink.stop(2000);
@@ -173,7 +174,7 @@ async function relay(url: string, transport: TransportName, options: CeilingOpti
 }
 
 async function echo(url: string, transport: TransportName, options: CeilingOptions): Promise<Ceiling> {
-  const child = await startTsChild(MQTT_END, ['echo', url], /^echo ready$/m, 'starting the heartbeat echo');
+  const child = await startNodeChild(MQTT_END, ['echo', url], /^echo ready$/m, 'starting the heartbeat echo');
   try {
     return { ceiling: 'echo', transport, figures: await runHeartbeats({ url, terminals: options.terminals, seconds: options.seconds, intervalMs: options.intervalMs }) };
   } finally {

@@ -1,9 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { monotonicMs } from './clock.ts';
+import { moduleUrl, nodeArgs } from '../module-url.ts';
 import { cpuSeconds, startChild } from './proc.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const ENTRY = fileURLToPath(new URL('receiver-process.ts', import.meta.url));
+const ENTRY = moduleUrl('./receiver-process', import.meta.url);
 const READY_TIMEOUT_MS = 30_000;
 const CONTROL_TIMEOUT_MS = 10_000;
 /** Both processes print and read their clocks within this much of each other, or they are not the same clock. */
@@ -57,7 +58,7 @@ export function receiverUrl(port: number): string {
  */
 export async function startReceiver(port: number): Promise<Receiver> {
   const before = monotonicMs();
-  const child = startChild(process.execPath, ['--import', 'tsx', ENTRY, String(port)], { cwd: ROOT });
+  const child = startChild(process.execPath, [...nodeArgs(ENTRY), String(port)], { cwd: ROOT });
   try {
     await child.waitForOutput(/^receiver ready \{.*\}$/m, READY_TIMEOUT_MS, 'starting the webhook receiver');
     const after = monotonicMs();

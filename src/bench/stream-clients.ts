@@ -1,9 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { monotonicMs } from './clock.ts';
 import { cpuSeconds, startChild } from './proc.ts';
+import { moduleUrl, nodeArgs } from '../module-url.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const ENTRY = fileURLToPath(new URL('stream-process.ts', import.meta.url));
+const ENTRY = moduleUrl('./stream-process', import.meta.url);
 const READY_TIMEOUT_MS = 30_000;
 const CONTROL_TIMEOUT_MS = 10_000;
 /** Both processes print and read their clocks within this much of each other, or they are not the same clock. */
@@ -66,7 +67,7 @@ export interface StreamClients {
 /** Starts stream-process.ts and resolves once every one of its clients has its stream open. */
 export async function startStreamClients(config: StreamConfig): Promise<StreamClients> {
   const before = monotonicMs();
-  const child = startChild(process.execPath, ['--import', 'tsx', ENTRY, JSON.stringify(config)], { cwd: ROOT });
+  const child = startChild(process.execPath, [...nodeArgs(ENTRY), JSON.stringify(config)], { cwd: ROOT });
   try {
     await child.waitForOutput(/^streams ready \{.*\}$/m, READY_TIMEOUT_MS, `opening ${config.clients} streams`);
     const after = monotonicMs();

@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import { moduleUrl } from '../module-url.ts';
 import type { Job, JobResult } from './jobs.ts';
 import type { FromWriter, ToWriter, WriterOptions } from './writer-thread.ts';
 
@@ -26,7 +27,7 @@ const MAX_BATCH = 1000;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 
 export async function startWriter(options: WriterOptions, onFatal: (err: Error) => void): Promise<Writer> {
-  const worker = spawn(new URL('./writer-thread.ts', import.meta.url), options);
+  const worker = spawn(moduleUrl('./writer-thread', import.meta.url), options);
   let queue: Pending[] = [];
   let inFlight: { id: number; items: Pending[] } | undefined;
   let nextBatch = 1;

@@ -14,9 +14,9 @@ afterEach(() => {
   dir = undefined;
 });
 
-/** `facegate bench` as a user runs it; resolves with its exit code and output, or kills it after the limit. */
+/** `facegate bench` as a user runs it (compiled, as `npm run bench` does); resolves with its exit code and output, or kills it after the limit. */
 function bench(args: string[]): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', 'bench', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(process.execPath, ['dist/cli.js', 'bench', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

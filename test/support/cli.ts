@@ -22,9 +22,13 @@ export interface CliBridge {
   kill(signal?: NodeJS.Signals): Promise<number | string>;
 }
 
-/** `facegate` as an operator runs it: a child process of its own, configured by environment variables only. */
+/**
+ * `facegate` as an operator runs it: the compiled CLI (`npm run build`, which
+ * `npm test` runs first) in a child process of its own, configured by
+ * environment variables only.
+ */
 export function spawnCli(env: Record<string, string>, args: string[] = []): CliBridge {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+  const proc = spawn(process.execPath, ['dist/cli.js', ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

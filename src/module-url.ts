@@ -1,0 +1,19 @@
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// From source (tsx) every module is a .ts file; after `npm run build` it is
+// a .js file in dist/. Workers and child processes are started by file, so
+// they must be named with the extension the running code has.
+const EXTENSION = extname(fileURLToPath(import.meta.url));
+
+/** The module `path` (without extension) relative to `base`, as this code runs. */
+export function moduleUrl(path: string, base: string | URL): URL {
+  return new URL(path + EXTENSION, base);
+}
+
+/** Node's arguments to run a module as a process of its own. */
+export function nodeArgs(module: URL): string[] {
+  const file = fileURLToPath(module);
+  // Child processes do not inherit tsx's loader from the command line that started us.
+  return EXTENSION === '.ts' ? ['--import', 'tsx', file] : [file];
+}
