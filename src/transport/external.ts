@@ -38,7 +38,7 @@ export interface ExternalOptions {
  */
 export function startExternalClient(options: ExternalOptions): Promise<Transport> {
   const { uplink, log } = options;
-  const backoff = options.backoff ?? { initialMs: 500, maxMs: 30_000 };
+  const backoff = options.backoff ?? { initialMs: 500, maxMs: 5_000 };
   let failures = 0;
   const filters = options.discovery ? [uplink.wildcard] : options.serials.map(uplink.topicOf);
 
@@ -67,15 +67,29 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
   // itself once the message is committed, in arrival order [MQTT-4.6.0-2].
   // The broker's in-flight window (Receive Maximum) bounds what waits.
   const acks = createAckQueue(client);
+  // Mosquitto 2.0 overshoots the Receive Maximum under load (thousands in
+  // flight were seen), so the window is also kept here: with it full, the
+  // next packet is not read until a commit frees a place, and TCP holds the
+  // broker back. What waits for a commit stays bounded whatever the broker does.
+  let unsettled = 0;
+  let readNext: (() => void) | undefined;
   client.handleMessage = (packet, callback) => {
     const slot = packet.qos > 0 ? acks.reserve(packet.messageId!) : undefined;
+    if (slot) unsettled += 1;
     options.ingest(packet.topic, packet.payload as Buffer, (err) => {
       if (!slot) return;
+      unsettled -= 1;
+      if (readNext && unsettled < RECEIVE_MAXIMUM) {
+        const read = readNext;
+        readNext = undefined;
+        read();
+      }
       // Not acknowledged: drop the connection so the broker sends it again on reconnect.
       if (err) return acks.fail();
       acks.settle(slot);
     });
-    callback(DEFERRED);
+    if (unsettled >= RECEIVE_MAXIMUM) readNext = () => callback(DEFERRED);
+    else callback(DEFERRED);
   };
 
   client.on('connect', (connack) => {
@@ -91,6 +105,8 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
     });
   });
   client.on('close', () => {
+    // The held packet belonged to the connection that just ended.
+    readNext = undefined;
     // Exponential backoff with full jitter, so a site's bridges do not all return at once.
     failures += 1;
     const ceiling = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(failures, 16));
