@@ -36,11 +36,14 @@ export function createIngest(deps: IngestDeps) {
   const { uplink, downlink, presence, writer, metrics } = deps;
 
   function persist(job: Job, done: Done) {
+    // Only the serial outlives the hand-over: the closure below must not keep
+    // the payload (the writer has its own copy) alive until the commit.
+    const sn = job.kind === 'uplink' ? job.sn : undefined;
     writer.write(job).then(
       (result) => {
         if (result.cmd) metrics.messagesIn.inc({ cmd: cmdLabel(result.cmd) });
         // A heartbeat too large for the fast path is answered late rather than never.
-        if (result.cmd === 'heartU' && job.kind === 'uplink') deps.reply(downlink.topicOf(job.sn), heartD(new Date()));
+        if (result.cmd === 'heartU' && sn !== undefined) deps.reply(downlink.topicOf(sn), heartD(new Date()));
         if (result.rejected) metrics.rejected.inc({ reason: result.rejected });
         if (result.events.length > 0) deps.stored(result.events);
         done();
