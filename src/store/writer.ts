@@ -8,7 +8,7 @@ export interface Writer {
   write(job: Job): Promise<JobResult>;
   /** Jobs waiting or being committed. */
   readonly backlog: number;
-  /** The thread runs and its last commit succeeded. */
+  /** The thread runs, its last commit succeeded, and the one in progress (if any) is not stuck. */
   readonly healthy: boolean;
   stop(): Promise<void>;
 }
@@ -25,11 +25,13 @@ interface Pending {
 // byte cap keeps a batch of image-laden messages from holding tens of MB.
 const MAX_BATCH = 1000;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
+/** A commit taking longer than this is waiting for something (a lock held elsewhere, a hung disk): not ready. */
+const STUCK_MS = 2000;
 
 export async function startWriter(options: WriterOptions, onFatal: (err: Error) => void): Promise<Writer> {
   const worker = spawn(moduleUrl('./writer-thread', import.meta.url), options);
   let queue: Pending[] = [];
-  let inFlight: { id: number; items: Pending[] } | undefined;
+  let inFlight: { id: number; items: Pending[]; since: number } | undefined;
   let nextBatch = 1;
   let scheduled = false;
   let dead: Error | undefined;
@@ -82,7 +84,7 @@ export async function startWriter(options: WriterOptions, onFatal: (err: Error) 
     }
     const items = queue.slice(0, take);
     queue = queue.slice(take);
-    inFlight = { id: nextBatch++, items };
+    inFlight = { id: nextBatch++, items, since: performance.now() };
     const transfer = items.flatMap(({ job }) => ('payload' in job ? [job.payload.buffer as ArrayBuffer] : []));
     worker.postMessage({ batch: inFlight.id, jobs: items.map((item) => item.job) } satisfies ToWriter, transfer);
   }
@@ -106,7 +108,7 @@ export async function startWriter(options: WriterOptions, onFatal: (err: Error) 
       return queue.length + (inFlight?.items.length ?? 0);
     },
     get healthy() {
-      return !dead && !lastFailed;
+      return !dead && !lastFailed && !(inFlight && performance.now() - inFlight.since > STUCK_MS);
     },
     async stop() {
       if (!dead && (queue.length > 0 || inFlight)) await new Promise<void>((resolve) => (drained = resolve));
