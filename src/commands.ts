@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import { randomId } from './events.ts';
-import { jsonObject } from './json-object.ts';
+import { isJsonObject, jsonObject } from './json-object.ts';
 import { ApiError } from './http/errors.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
@@ -10,11 +10,23 @@ import { createRateLimiter } from './rate-limit.ts';
 import type { Writer } from './store/writer.ts';
 import { BrokerUnavailable, type Transport } from './transport/transport.ts';
 
+// valibot leaves these keys out of the object it passes on (they could reach a
+// prototype): a command holding one would reach the terminal, and the history,
+// without it. It is refused instead of altered.
+const DROPPED_KEYS = ['__proto__', 'constructor', 'prototype'];
+const droppedKey = (value: unknown) => (isJsonObject(value) ? DROPPED_KEYS.find((key) => Object.hasOwn(value, key)) : undefined);
+
+/** A JSON object for a terminal with these typed fields and any others, all sent as they came. */
+export function commandObject<const E extends v.ObjectEntries>(entries: E) {
+  return v.pipe(
+    v.unknown(),
+    v.check((value) => droppedKey(value) === undefined, (issue) => `${droppedKey(issue.input)} is not allowed as a field name`),
+    jsonObject(entries, 'body must be a JSON object'),
+  );
+}
+
 /** A command for a terminal: a JSON object with a non-empty string `cmd`; every other field goes along untouched. */
-export const CommandSchema = jsonObject(
-  { cmd: v.pipe(v.string('cmd must be a string'), v.nonEmpty('cmd must not be empty')) },
-  'body must be a JSON object',
-);
+export const CommandSchema = commandObject({ cmd: v.pipe(v.string('cmd must be a string'), v.nonEmpty('cmd must not be empty')) });
 
 export interface CommandDeps {
   transport: Transport;

@@ -1,7 +1,6 @@
 import * as v from 'valibot';
 import { Hono } from 'hono';
-import { CommandSchema } from '../commands.ts';
-import { jsonObject } from '../json-object.ts';
+import { CommandSchema, commandObject } from '../commands.ts';
 import type { AppDeps, Env } from './app.ts';
 import { jsonBody } from './body.ts';
 import { ApiError, invalid } from './errors.ts';
@@ -42,7 +41,7 @@ export function commandRoutes({ commands, presence, reads, defaultDevice }: AppD
   // The original relay, kept so existing callers keep working: any JSON object
   // goes to DEFAULT_DEVICE, or to the only terminal there is; the answer is `ok`.
   app.post('/', async (c) => {
-    const command = await jsonBody(c, jsonObject({}, 'body must be a JSON object'));
+    const command = await jsonBody(c, commandObject({}));
     let sn = defaultDevice;
     if (sn === undefined) {
       const known = presence.serials();

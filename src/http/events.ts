@@ -12,8 +12,25 @@ export function apiView(row: Row) {
   return { ...eventView(row), has_image: row.hasImage };
 }
 
-const timestamp = (name: string) =>
-  v.optional(v.pipe(v.string(), v.isoTimestamp(`${name} must be an ISO 8601 timestamp such as 2026-11-22T00:00:00Z`), v.transform(Date.parse)));
+/**
+ * The instant of a text valibot's isoTimestamp let through, or NaN for a day
+ * its month does not have. Date.parse alone misreads some of those texts: NaN
+ * for a space before the offset or an offset of hours only, years 0–99 taken
+ * as 19xx/20xx after a space separator, and 02-30 rolled over into March.
+ */
+export function parseTimestamp(text: string): number {
+  const match = /^(\d{4}-\d\d-\d\d)[T ]([\d:.]+) ?(?:Z|([+-]\d\d):?(\d\d)?)$/.exec(text);
+  if (!match) return NaN;
+  const [, date, time, hours, minutes = '00'] = match;
+  const day = Date.parse(`${date}T00:00:00Z`);
+  if (Number.isNaN(day) || new Date(day).toISOString().slice(0, 10) !== date) return NaN;
+  return Date.parse(`${date}T${time}${hours ? `${hours}:${minutes}` : 'Z'}`);
+}
+
+const timestamp = (name: string) => {
+  const message = `${name} must be an ISO 8601 timestamp such as 2026-11-22T00:00:00Z`;
+  return v.optional(v.pipe(v.string(), v.isoTimestamp(message), v.transform(parseTimestamp), v.check((ms) => !Number.isNaN(ms), message)));
+};
 
 /** Filters shared by the list and the live stream: `type` may be a comma list. */
 export const EventFilter = v.object({

@@ -5,6 +5,7 @@ import { Hono } from 'hono';
 import * as v from 'valibot';
 import { sameSecret } from '../secrets.ts';
 import type { AppDeps, Env } from './app.ts';
+import { jsonBody } from './body.ts';
 import { ApiError, invalid } from './errors.ts';
 
 // The console logs in with the admin token once and then holds an HttpOnly
@@ -28,16 +29,21 @@ export function hasSession(c: Context, token: string, now = Date.now()): boolean
 
 export const Login = v.object({ token: v.pipe(v.string('token must be a string'), v.nonEmpty('token must not be empty')) });
 
+function formBody(text: string): v.InferOutput<typeof Login> {
+  const body = v.safeParse(Login, Object.fromEntries(new URLSearchParams(text)));
+  if (!body.success) throw invalid(body.issues);
+  return body.output;
+}
+
 export function sessionRoutes({ adminToken }: AppDeps) {
   const app = new Hono<Env>();
 
   app.post('/login', async (c) => {
     const form = (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded');
-    const raw = form ? Object.fromEntries(new URLSearchParams(await c.req.text())) : await c.req.json().catch(() => undefined);
-    const body = v.safeParse(Login, raw);
-    if (!body.success) throw invalid(body.issues);
+    // JSON goes through jsonBody, so a body that is no JSON is called that, as on every other route.
+    const { token } = form ? formBody(await c.req.text()) : await jsonBody(c, Login);
     const current = adminToken();
-    if (!sameSecret(body.output.token, current)) throw new ApiError('unauthorized', 'invalid token');
+    if (!sameSecret(token, current)) throw new ApiError('unauthorized', 'invalid token');
     const issuedAt = Date.now();
     const secure = new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
     setCookie(c, SESSION_COOKIE, `${issuedAt}.${signature(current, issuedAt)}`, {

@@ -5,6 +5,7 @@ import { maskSecret } from '../delivery/sign.ts';
 import type { AppDeps, Env } from './app.ts';
 import { jsonBody } from './body.ts';
 import { ApiError } from './errors.ts';
+import { parseTimestamp } from './events.ts';
 
 export const EndpointSchema = v.object({
   url: v.pipe(
@@ -18,8 +19,10 @@ export const EndpointSchema = v.object({
   secret: v.optional(v.pipe(v.string('secret must be a string'), v.minLength(16, 'secret must have at least 16 characters'))),
 });
 
+const SINCE = 'since must be an ISO 8601 timestamp such as 2026-11-22T00:00:00Z';
+
 export const RedeliverSchema = v.object({
-  since: v.pipe(v.string('since must be a date'), v.isoTimestamp('since must be an ISO 8601 timestamp such as 2026-11-22T00:00:00Z')),
+  since: v.pipe(v.string('since must be a date'), v.isoTimestamp(SINCE), v.check((s) => !Number.isNaN(parseTimestamp(s)), SINCE)),
 });
 
 type Row = NonNullable<ReturnType<AppDeps['reads']['endpoint']>>;
@@ -75,7 +78,7 @@ export function webhookRoutes({ reads, writer, delivery }: AppDeps) {
   app.post('/:id/redeliver', async (c) => {
     found(c.req.param('id'));
     const { since } = await jsonBody(c, RedeliverSchema);
-    const { changes } = await writer.write({ kind: 'redeliver-since', endpointId: c.req.param('id'), since: Date.parse(since), at: Date.now() });
+    const { changes } = await writer.write({ kind: 'redeliver-since', endpointId: c.req.param('id'), since: parseTimestamp(since), at: Date.now() });
     delivery.wakeAll();
     return c.json({ endpoint_id: c.req.param('id'), since, deliveries: changes ?? 0 }, 202);
   });
