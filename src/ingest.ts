@@ -39,8 +39,10 @@ export function createIngest(deps: IngestDeps) {
     // Only the serial outlives the hand-over: the closure below must not keep
     // the payload (the writer has its own copy) alive until the commit.
     const sn = job.kind === 'uplink' ? job.sn : undefined;
+    metrics.uncommitted.inc();
     writer.write(job).then(
       (result) => {
+        metrics.uncommitted.dec();
         if (result.cmd) metrics.messagesIn.inc({ cmd: cmdLabel(result.cmd) });
         // A heartbeat too large for the fast path is answered late rather than never.
         if (result.cmd === 'heartU' && sn !== undefined) deps.reply(downlink.topicOf(sn), heartD(new Date()));
@@ -49,6 +51,7 @@ export function createIngest(deps: IngestDeps) {
         done();
       },
       (err: Error) => {
+        metrics.uncommitted.dec();
         deps.log.error({ err: err.message }, 'upLink message not stored; it stays unacknowledged');
         done(err);
       },

@@ -37,6 +37,11 @@ export function createMetrics() {
         for (const { endpointId, pending } of sources.outbox()) this.set({ endpoint: endpointId }, pending);
       },
     }),
+    uncommitted: new Gauge({
+      name: 'facegate_messages_uncommitted',
+      help: 'upLink messages received and waiting for their commit (not acknowledged yet)',
+      registers: [registry],
+    }),
     terminalsOnline: new Gauge({
       name: 'facegate_terminals_online',
       help: 'terminals currently online',
