@@ -1,5 +1,4 @@
-import { Worker } from 'node:worker_threads';
-import { moduleUrl } from '../module-url.ts';
+import { moduleUrl, startWorker } from '../module-url.ts';
 import type { Job, JobResult } from './jobs.ts';
 import type { FromWriter, ToWriter, WriterOptions } from './writer-thread.ts';
 
@@ -29,7 +28,7 @@ const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 const STUCK_MS = 2000;
 
 export async function startWriter(options: WriterOptions, onFatal: (err: Error) => void): Promise<Writer> {
-  const worker = spawn(moduleUrl('./writer-thread', import.meta.url), options);
+  const worker = startWorker(moduleUrl('./writer-thread', import.meta.url), options);
   let queue: Pending[] = [];
   let inFlight: { id: number; items: Pending[]; since: number } | undefined;
   let nextBatch = 1;
@@ -120,14 +119,4 @@ export async function startWriter(options: WriterOptions, onFatal: (err: Error) 
       await exited;
     },
   };
-}
-
-/** Starts a worker from a TypeScript file when running from source, from JavaScript when built. */
-function spawn(url: URL, workerData: unknown): Worker {
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, { workerData });
-  // Worker threads do not inherit tsx's loader; register it before importing the entry.
-  // Resolved here, not in the worker, so it works whatever the current directory.
-  const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
-  const bootstrap = `import(${tsx}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData });
 }

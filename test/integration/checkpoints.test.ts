@@ -1,0 +1,37 @@
+import { randomBytes } from 'node:crypto';
+import { statSync } from 'node:fs';
+import { afterEach, expect, it } from 'vitest';
+import { databasePath } from '../../src/store/open.ts';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { until } from '../support/until.ts';
+
+// SQLite's automatic checkpoint is off (it ran inside commits): the writer
+// thread must copy the WAL back into the database file by itself, after its
+// commits, or the WAL would only grow.
+
+let bridge: TestBridge | undefined;
+let terminal: TestTerminal | undefined;
+
+afterEach(async () => {
+  await terminal?.client.endAsync(true);
+  await bridge?.stop();
+  terminal = bridge = undefined;
+});
+
+const RECORDS = 300;
+
+it('copies committed pages back into the database file while records keep coming', async () => {
+  bridge = await startBridge();
+  const file = databasePath(bridge.dataDir);
+  const before = statSync(file).size;
+  terminal = await connectTerminal(bridge.brokerUrl, 'CKPT1');
+  // ~11 MB of records with their images: far more than the pages of an empty database.
+  const image = randomBytes(27 * 1024).toString('base64');
+  await Promise.all(
+    Array.from({ length: RECORDS }, (_, i) => terminal!.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: `r${i}`, liveImageBase64: image })] })),
+  );
+  expect(bridge.count('events', "type = 'face.verified'")).toBe(RECORDS);
+  await until(() => statSync(file).size >= 8 * 1024 * 1024);
+  expect(before).toBeLessThan(1024 * 1024);
+});
