@@ -55,6 +55,22 @@ export function createOutbox(db: Db) {
     .onConflictDoNothing()
     .prepare();
 
+  // One for every webhook answered: prepared once, not built per call (set()
+  // takes placeholders only inside sql``).
+  const recordAttempt = db
+    .update(deliveries)
+    .set({
+      status: sql`${sql.placeholder('status')}`,
+      attempts: sql`${deliveries.attempts} + 1`,
+      lastAttemptAt: sql`${sql.placeholder('at')}`,
+      lastStatus: sql`${sql.placeholder('httpStatus')}`,
+      lastError: sql`${sql.placeholder('error')}`,
+      nextAttemptAt: sql`${sql.placeholder('nextAttemptAt')}`,
+      deliveredAt: sql`${sql.placeholder('deliveredAt')}`,
+    })
+    .where(eq(deliveries.seq, sql.placeholder('seq')))
+    .prepare();
+
   /** One pending delivery per endpoint that takes this type, disabled ones included (theirs wait). */
   function enqueue(eventSeq: number, type: string, at: number): void {
     for (const endpoint of subscribers) {
@@ -84,19 +100,15 @@ export function createOutbox(db: Db) {
         return db.update(endpoints).set({ enabled: job.enabled, disabledReason: job.reason }).where(eq(endpoints.id, job.id)).run().changes;
       case 'attempt': {
         const status = job.outcome === 'delivered' ? 'delivered' : job.outcome === 'dead' ? 'dead' : 'pending';
-        return db
-          .update(deliveries)
-          .set({
-            status,
-            attempts: sql`${deliveries.attempts} + 1`,
-            lastAttemptAt: job.at,
-            lastStatus: job.status,
-            lastError: job.error,
-            nextAttemptAt: job.nextAttemptAt,
-            deliveredAt: job.outcome === 'delivered' ? job.at : null,
-          })
-          .where(eq(deliveries.seq, job.seq))
-          .run().changes;
+        return recordAttempt.run({
+          seq: job.seq,
+          status,
+          at: job.at,
+          httpStatus: job.status,
+          error: job.error,
+          nextAttemptAt: job.nextAttemptAt,
+          deliveredAt: job.outcome === 'delivered' ? job.at : null,
+        }).changes;
       }
       case 'retry-delivery':
         return db

@@ -22,8 +22,14 @@ export type FromWriter =
 
 /** Roughly what a batch adds to the WAL: a page per job at least, plus its payload. */
 const PAGE_BYTES = 4096;
-/** A checkpoint after about this much WAL: a fraction of a millisecond of copying. */
-const CHECKPOINT_BYTES = 512 * 1024;
+/**
+ * After about this much WAL, a checkpoint once the writer has been idle for
+ * IDLE_MS (a millisecond or so of copying that no batch waits for) ...
+ */
+const CHECKPOINT_IDLE_BYTES = 512 * 1024;
+const IDLE_MS = 1;
+/** ... or at once after this much, when batches keep coming: the WAL stays bounded under any load. */
+const CHECKPOINT_BUSY_BYTES = 4 * 1024 * 1024;
 
 function checkpoint(sqlite: Database.Database) {
   try {
@@ -42,12 +48,20 @@ try {
   // SQLite's automatic checkpoint runs inside a commit: every ~1,000 pages one
   // commit also copied ~4 MB back into the database file and synced it, ~9 ms
   // where a commit takes well under one. Here the checkpoint comes after the
-  // results are on their way to the main thread, and often, so each is small.
+  // results are on their way to the main thread: small ones in the writer's
+  // idle moments, larger ones only while batches keep coming.
   sqlite.pragma('wal_autocheckpoint = 0');
   migrateDatabase(db);
   const runner = createJobRunner(db, options);
   let walBytes = 0;
+  let idle: NodeJS.Timeout | undefined;
+  const checkpointNow = () => {
+    clearTimeout(idle);
+    walBytes = 0;
+    checkpoint(sqlite);
+  };
   port.on('message', (message: ToWriter) => {
+    clearTimeout(idle);
     if ('close' in message) {
       sqlite.close();
       port.close();
@@ -59,10 +73,8 @@ try {
       port.postMessage({ batch: message.batch, error: (err as Error).message } satisfies FromWriter);
     }
     walBytes += message.jobs.reduce((sum, job) => sum + PAGE_BYTES + ('payload' in job ? job.payload.length : 0), 0);
-    if (walBytes >= CHECKPOINT_BYTES) {
-      walBytes = 0;
-      checkpoint(sqlite);
-    }
+    if (walBytes >= CHECKPOINT_BUSY_BYTES) checkpointNow();
+    else if (walBytes >= CHECKPOINT_IDLE_BYTES) idle = setTimeout(checkpointNow, IDLE_MS);
   });
   port.postMessage({ ready: true } satisfies FromWriter);
 } catch (err) {
