@@ -1,5 +1,6 @@
 import { createServer } from 'node:net';
 import { Aedes } from 'aedes';
+import { AEDES_CONCURRENCY } from '../transport/embedded.ts';
 import { exitWithParent } from './child.ts';
 
 // A bare aedes broker in a process of its own, for the relay and echo
@@ -9,7 +10,8 @@ import { exitWithParent } from './child.ts';
 
 exitWithParent();
 
-const broker = await Aedes.createBroker();
+// The bridge's setting, so the ceiling is the same broker.
+const broker = await Aedes.createBroker({ concurrency: AEDES_CONCURRENCY });
 // As the bridge does: Nagle would hold small packets back for up to 40 ms.
 const server = createServer({ noDelay: true }, broker.handle);
 await new Promise<void>((resolve, reject) => {

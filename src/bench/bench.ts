@@ -6,12 +6,13 @@ import { startBridge, type BridgeProcess } from './bridge.ts';
 import { encodeRecords, FIRST_NUM, runBurst } from './burst.ts';
 import { type Ceiling, runCeilings } from './ceilings.ts';
 import { measureCpu, ownCpuSeconds } from './cpu.ts';
-import { type Images, runDeliveryBurst } from './delivery-burst.ts';
+import { type Images, type RecordKind, recordKind, runDeliveryBurst } from './delivery-burst.ts';
 import { outageSchedule, runDeliveryOutage } from './delivery-outage.ts';
 import { runDeliverySteady } from './delivery-steady.ts';
 import { runHeartbeats } from './heartbeats.ts';
+import { assertOpenFiles } from './limits.ts';
 import { findMosquitto, startMosquitto, type Mosquitto } from './mosquitto.ts';
-import { type BenchOptions, parseBenchOptions, type Scenario, selected, type TransportName, usage, UsageError } from './options.ts';
+import { type BenchOptions, named, parseBenchOptions, type Scenario, selected, type TransportName, usage, UsageError } from './options.ts';
 import { cleanUp } from './proc.ts';
 import { freePort } from './ports.ts';
 import { receiverUrl, startReceiver, type Receiver } from './receiver.ts';
@@ -42,6 +43,8 @@ interface Plan {
   transport: TransportName;
   sync: Sync;
   images?: Images;
+  /** Heartbeats: how many terminals. */
+  terminals?: number;
 }
 
 export async function runBench(args: string[]): Promise<void> {
@@ -65,27 +68,30 @@ export async function runBench(args: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  const transports: TransportName[] = options.transport ? [options.transport] : mosquitto ? ['embedded', 'mosquitto'] : ['embedded'];
+  // --quick must stay under a minute: one broker there, the embedded one unless --transport names the other.
+  const transports: TransportName[] = options.transport ? [options.transport] : mosquitto && !options.quick ? ['embedded', 'mosquitto'] : ['embedded'];
   if (!mosquitto && !options.transport) progress('mosquitto is not on PATH: measuring the embedded broker only');
 
   const plans: Plan[] = [];
-  if (selected(options, 'heartbeats')) for (const transport of transports) plans.push({ scenario: 'heartbeats', transport, sync: 'full' });
-  if (selected(options, 'burst')) {
+  if (selected(options, 'heartbeats')) {
+    for (const terminals of options.terminals) for (const transport of transports) plans.push({ scenario: 'heartbeats', transport, sync: 'full', terminals });
+  }
+  // Stored, not delivered: the two durability settings side by side. Outside the default run, which must stay under five minutes.
+  if (named(options, 'burst')) {
     for (const transport of transports) for (const sync of ['full', 'normal'] as const) plans.push({ scenario: 'burst', transport, sync });
   }
   if (selected(options, 'delivery-burst')) {
-    // --quick must stay under a minute: one broker there.
-    for (const transport of options.quick ? transports.slice(0, 1) : transports) {
-      for (const images of ['inline', 'omit'] as const) plans.push({ scenario: 'delivery-burst', transport, sync: 'full', images });
-    }
+    // IMAGES=omit (the records still carry their images) only when delivery-burst is asked for by name, for the same reason.
+    const variants: Images[] = named(options, 'delivery-burst') ? ['inline', 'none', 'omit'] : ['inline', 'none'];
+    for (const transport of transports) for (const images of variants) plans.push({ scenario: 'delivery-burst', transport, sync: 'full', images });
   }
   // What happens after the commit (outbox, HTTP) does not involve the broker, and these two take
   // minutes each: one broker is enough, the embedded one unless --transport names the other.
   for (const scenario of ['delivery-steady', 'delivery-outage'] as const) {
     if (selected(options, scenario)) plans.push({ scenario, transport: transports[0], sync: 'full', images: 'inline' });
   }
-  // The stream hub sits after the commit too: one broker.
-  if (selected(options, 'stream')) plans.push({ scenario: 'stream', transport: transports[0], sync: 'full' });
+  // The stream hub sits after the commit too: one broker. Outside the default run, which must stay under five minutes.
+  if (named(options, 'stream')) plans.push({ scenario: 'stream', transport: transports[0], sync: 'full' });
   const schedule = outageSchedule(options.outageSeconds);
   if (selected(options, 'delivery-outage')) progress(`delivery-outage: DELIVERY_SCHEDULE=${schedule.shown}`);
 
@@ -100,6 +106,8 @@ export async function runBench(args: string[]): Promise<void> {
 
   const image = await readFile(new URL(BURST_IMAGE, FIXTURES_DIR));
   const payloads = burstPayloads(image, options.burstTerminals);
+  // The ceilings of the kinds of record the bursts send: the relay and the POSTs each burst's figures are read against.
+  const kinds = [...new Set(plans.flatMap((p) => (p.scenario === 'delivery-burst' ? [recordKind(p.images!)] : p.scenario === 'burst' ? ['image' as const] : [])))];
   const startedAt = new Date();
   // First, so a run cut short still has what every figure below is read against.
   let ceilings: Ceiling[] = [];
@@ -107,9 +115,10 @@ export async function runBench(args: string[]): Promise<void> {
     ceilings = await runCeilings({
       transports,
       mosquittoPath: mosquitto,
-      payloads: payloads(options.records),
+      payloads: (kind) => payloads(kind, options.deliveryRecords),
+      kinds: kinds.length ? kinds : ['image', 'none'],
       window: options.window,
-      timeoutMs: BURST_BASE_MS + options.records * BURST_PER_RECORD_MS,
+      timeoutMs: BURST_BASE_MS + options.deliveryRecords * BURST_PER_RECORD_MS,
       terminals: options.terminals,
       seconds: options.seconds,
       intervalMs: HEARTBEAT_INTERVAL_MS,
@@ -120,7 +129,7 @@ export async function runBench(args: string[]): Promise<void> {
   }
   const results: Result[] = [];
   for (const [i, plan] of plans.entries()) {
-    progress(`[${i + 1}/${plans.length}] ${plan.scenario}, ${plan.transport} broker, SQLITE_SYNC=${plan.sync}${plan.images ? `, IMAGES=${plan.images}` : ''}`);
+    progress(`[${i + 1}/${plans.length}] ${plan.scenario}${plan.terminals ? ` (${plan.terminals} terminals)` : ''}, ${plan.transport} broker, SQLITE_SYNC=${plan.sync}${plan.images === 'none' ? ', records without images' : plan.images ? `, IMAGES=${plan.images}` : ''}`);
     try {
       results.push(await runPlan(plan, { options, image, payloads, schedule: schedule.env }, mosquitto, i + 1));
     } catch (err) {
@@ -155,19 +164,21 @@ export async function runBench(args: string[]): Promise<void> {
 }
 
 /**
- * The records of a burst, built on first use and kept for the next plan
- * that wants as many: the stored and the delivered bursts usually want
- * different counts, and two sets of 20,000 would hold 1.5 GB.
+ * The records of a burst, built on first use and kept for the next plan that
+ * wants as many of that kind: the relays and the bursts of both brokers send
+ * the same ones, and two sets of 20,000 with images would hold 1.5 GB.
  */
 function burstPayloads(image: Buffer, terminals: number) {
-  let kept: { count: number; payloads: Buffer[][] } | undefined;
-  return (count: number): Buffer[][] => {
-    if (kept?.count !== count) {
+  const kept = new Map<RecordKind, { count: number; payloads: Buffer[][] }>();
+  return (kind: RecordKind, count: number): Buffer[][] => {
+    let set = kept.get(kind);
+    if (set?.count !== count) {
       // The old set may go before the new one is built.
-      kept = undefined;
-      kept = { count, payloads: encodeRecords(image, count, terminals) };
+      kept.delete(kind);
+      set = { count, payloads: encodeRecords(kind === 'image' ? image : undefined, count, terminals) };
+      kept.set(kind, set);
     }
-    return kept.payloads;
+    return set.payloads;
   };
 }
 
@@ -175,7 +186,7 @@ interface Inputs {
   options: BenchOptions;
   /** The ~27 KB capture every record carries, stamped to be unique. */
   image: Buffer;
-  payloads: (count: number) => Buffer[][];
+  payloads: (kind: RecordKind, count: number) => Buffer[][];
   /** DELIVERY_SCHEDULE of delivery-outage. */
   schedule: string;
 }
@@ -198,10 +209,14 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
   receiving?.catch(() => {});
   try {
     if (plan.transport === 'mosquitto') broker = await startMosquitto(mosquittoPath!);
-    const env: Record<string, string> = hookPort === undefined ? {} : { WEBHOOK_URL: receiverUrl(hookPort), IMAGES: plan.images ?? 'inline' };
+    const env: Record<string, string> = hookPort === undefined ? {} : { WEBHOOK_URL: receiverUrl(hookPort), IMAGES: plan.images === 'omit' ? 'omit' : 'inline' };
     if (plan.scenario === 'delivery-outage') env.DELIVERY_SCHEDULE = inputs.schedule;
     bridge = await startBridge({ sync: plan.sync, mqttUrl: broker?.url, clientId: `facegate-bench-${n}`, env });
     receiver = await receiving;
+    if (plan.terminals) {
+      // Each terminal is a socket at the broker: the embedded one is the bridge.
+      assertOpenFiles(broker?.pid ?? bridge.pid, plan.terminals, broker ? 'mosquitto' : 'the bridge');
+    }
     await awaitHeartD(bridge.brokerUrl);
     if (plan.scenario === 'stream') {
       streams = await startStreamClients({
@@ -249,15 +264,15 @@ async function measure(plan: Plan, inputs: Inputs, bridge: BridgeProcess, receiv
     case 'heartbeats':
       return {
         scenario: plan.scenario,
-        figures: await runHeartbeats({ url, terminals: options.terminals, seconds: options.seconds, intervalMs: HEARTBEAT_INTERVAL_MS, span }),
+        figures: await runHeartbeats({ url, terminals: plan.terminals!, seconds: options.seconds, intervalMs: HEARTBEAT_INTERVAL_MS, span }),
       };
     case 'burst': {
-      const payloads = inputs.payloads(options.records);
+      const payloads = inputs.payloads('image', options.records);
       const timeoutMs = BURST_BASE_MS + options.records * BURST_PER_RECORD_MS;
       return { scenario: plan.scenario, figures: await runBurst({ url, dbPath: bridge.dbPath, payloads, window: options.window, timeoutMs, span }) };
     }
     case 'delivery-burst': {
-      const payloads = inputs.payloads(options.deliveryRecords);
+      const payloads = inputs.payloads(recordKind(plan.images!), options.deliveryRecords);
       const timeoutMs = BURST_BASE_MS + options.deliveryRecords * DELIVERY_PER_RECORD_MS;
       return {
         scenario: plan.scenario,
@@ -284,7 +299,10 @@ async function measure(plan: Plan, inputs: Inputs, bridge: BridgeProcess, receiv
   }
 }
 
-/** Progress goes to stderr: stdout carries the table alone. */
+const benchStartedAt = performance.now();
+
+/** Progress goes to stderr: stdout carries the table alone. Each line says how far into the run it is, so a slow step shows. */
 function progress(line: string): void {
-  process.stderr.write(`facegate bench: ${line}\n`);
+  const elapsed = ((performance.now() - benchStartedAt) / 1000).toFixed(1).padStart(5);
+  process.stderr.write(`facegate bench: ${elapsed} s  ${line}\n`);
 }

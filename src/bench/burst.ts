@@ -130,8 +130,13 @@ export async function runBurst(options: BurstOptions): Promise<BurstFigures> {
   }
 }
 
-/** Every payload built before the clock starts, so the load generator's work per message is a write. Terminal i gets records i, i+T, i+2T… */
-export function encodeRecords(image: Buffer, count: number, terminals: number): Buffer[][] {
+/**
+ * Every payload built before the clock starts, so the load generator's work
+ * per message is a write. Terminal i gets records i, i+T, i+2T… Without an
+ * image the records carry no liveImageBase64 at all, as a terminal set not
+ * to capture sends them.
+ */
+export function encodeRecords(image: Buffer | undefined, count: number, terminals: number): Buffer[][] {
   // In the label stamped into each image, so no two runs send the same bytes either.
   const run = randomBytes(4).toString('hex');
   const at = new Date();
@@ -140,9 +145,13 @@ export function encodeRecords(image: Buffer, count: number, terminals: number): 
   return lists;
 }
 
-/** Record i of a run: person id FIRST_NUM + i, its image stamped with the run and i. */
-export function encodeRecord(image: Buffer, i: number, run: string, at: Date): Buffer {
+/** Record i of a run: person id FIRST_NUM + i, its image (if any) stamped with the run and i. */
+export function encodeRecord(image: Buffer | undefined, i: number, run: string, at: Date): Buffer {
   const person = { num: String(FIRST_NUM + i), name: PEOPLE[i % PEOPLE.length].name };
+  if (image === undefined) {
+    const { liveImageBase64: _, ...record } = verifiedRecord(person, '', at);
+    return Buffer.from(JSON.stringify({ cmd: 'verifiedRecordU', data: [record] }));
+  }
   const jpeg = stampJpeg(image, `facegate bench ${run} #${i}`);
   return Buffer.from(JSON.stringify(verifiedRecordU([verifiedRecord(person, jpeg.toString('base64'), at)])));
 }

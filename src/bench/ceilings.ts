@@ -6,7 +6,9 @@ import { moduleUrl, nodeArgs } from '../module-url.ts';
 import { PEOPLE } from '../sim/records.ts';
 import { connectAll, FIRST_NUM, pump, type PumpResult } from './burst.ts';
 import { monotonicMs } from './clock.ts';
+import type { RecordKind } from './delivery-burst.ts';
 import { type HeartbeatFigures, runHeartbeats } from './heartbeats.ts';
+import { assertOpenFiles } from './limits.ts';
 import { startMosquitto } from './mosquitto.ts';
 import type { TransportName } from './options.ts';
 import { type Child, startChild } from './proc.ts';
@@ -53,21 +55,23 @@ export interface PostFigures {
   perSecond: number;
 }
 
+/** `kind`: the records (and webhook bodies) with their ~27 KB image, or without one. */
 export type Ceiling =
-  | { ceiling: 'relay'; transport: TransportName; figures: RelayFigures }
+  | { ceiling: 'relay'; transport: TransportName; kind: RecordKind; figures: RelayFigures }
   | { ceiling: 'echo'; transport: TransportName; figures: HeartbeatFigures }
-  | { ceiling: 'post'; figures: PostFigures }
-  | { ceiling: 'relay' | 'echo' | 'post'; transport?: TransportName; error: string };
+  | { ceiling: 'post'; kind: RecordKind; figures: PostFigures }
+  | { ceiling: 'relay' | 'echo' | 'post'; transport?: TransportName; kind?: RecordKind; terminals?: number; error: string };
 
 export interface CeilingOptions {
   transports: TransportName[];
   mosquittoPath: string | undefined;
-  /** The burst's records, from encodeRecords. */
-  payloads: Buffer[][];
+  /** The burst's records of a kind, from encodeRecords. */
+  payloads: (kind: RecordKind) => Buffer[][];
+  kinds: RecordKind[];
   window: number;
   timeoutMs: number;
-  /** The heartbeat scenario's load. */
-  terminals: number;
+  /** The heartbeat scenario's loads: one echo for each count of terminals. */
+  terminals: number[];
   seconds: number;
   intervalMs: number;
   image: Buffer;
@@ -75,43 +79,61 @@ export interface CeilingOptions {
   progress: (line: string) => void;
 }
 
-/** Relay and echo on each broker, then the POSTs; a ceiling that fails is recorded as such and the others still run. */
+type Load = { ceiling: 'relay'; kind: RecordKind } | { ceiling: 'echo'; terminals: number };
+
+/**
+ * On each broker a relay of each kind of record and an echo for each count of
+ * terminals, then the POSTs of each kind; a ceiling that fails is recorded as
+ * such and the others still run.
+ */
 export async function runCeilings(options: CeilingOptions): Promise<Ceiling[]> {
   const ceilings: Ceiling[] = [];
+  const failed = (what: Omit<Extract<Ceiling, { error: string }>, 'error'>, err: unknown) => {
+    options.progress(`  failed: ${(err as Error).message}`);
+    ceilings.push({ ...what, error: (err as Error).message.split('\n')[0] });
+  };
   for (const transport of options.transports) {
-    for (const ceiling of ['relay', 'echo'] as const) {
-      options.progress(`ceiling ${ceiling}, ${transport === 'embedded' ? 'aedes' : 'mosquitto'} broker`);
+    const loads: Load[] = [...options.kinds.map((kind) => ({ ceiling: 'relay' as const, kind })), ...options.terminals.map((terminals) => ({ ceiling: 'echo' as const, terminals }))];
+    for (const load of loads) {
+      const named = load.ceiling === 'relay' ? `records ${load.kind === 'image' ? 'with' : 'without'} images` : `${load.terminals} terminals`;
+      options.progress(`ceiling ${load.ceiling} (${named}), ${transport === 'embedded' ? 'aedes' : 'mosquitto'} broker`);
       try {
-        ceilings.push(await withBroker(transport, options.mosquittoPath, (url) => (ceiling === 'relay' ? relay(url, transport, options) : echo(url, transport, options))));
+        ceilings.push(
+          await withBroker(transport, options.mosquittoPath, (url, pid) => {
+            if (load.ceiling === 'relay') return relay(url, transport, load.kind, options);
+            assertOpenFiles(pid, load.terminals, transport === 'embedded' ? 'aedes' : 'mosquitto');
+            return echo(url, transport, load.terminals, options);
+          }),
+        );
       } catch (err) {
-        options.progress(`  failed: ${(err as Error).message}`);
-        ceilings.push({ ceiling, transport, error: (err as Error).message.split('\n')[0] });
+        failed({ ceiling: load.ceiling, transport, ...(load.ceiling === 'relay' ? { kind: load.kind } : { terminals: load.terminals }) }, err);
       }
     }
   }
-  options.progress('ceiling post, webhook receiver');
-  try {
-    ceilings.push({ ceiling: 'post', figures: await post(options.image, Math.min(options.requests, POST_MAX_REQUESTS)) });
-  } catch (err) {
-    options.progress(`  failed: ${(err as Error).message}`);
-    ceilings.push({ ceiling: 'post', error: (err as Error).message.split('\n')[0] });
+  for (const kind of options.kinds) {
+    options.progress(`ceiling post (bodies ${kind === 'image' ? 'with' : 'without'} images), webhook receiver`);
+    try {
+      ceilings.push({ ceiling: 'post', kind, figures: await post(kind === 'image' ? options.image : undefined, Math.min(options.requests, POST_MAX_REQUESTS)) });
+    } catch (err) {
+      failed({ ceiling: 'post', kind }, err);
+    }
   }
   return ceilings;
 }
 
 /** A fresh broker for each ceiling, as each scenario gets one: Mosquitto, or aedes alone in a child for the embedded case. */
-async function withBroker<T>(transport: TransportName, mosquittoPath: string | undefined, run: (url: string) => Promise<T>): Promise<T> {
+async function withBroker<T>(transport: TransportName, mosquittoPath: string | undefined, run: (url: string, pid: number) => Promise<T>): Promise<T> {
   if (transport === 'mosquitto') {
     const broker = await startMosquitto(mosquittoPath!);
     try {
-      return await run(broker.url);
+      return await run(broker.url, broker.pid);
     } finally {
       await broker.dispose();
     }
   }
   const child = await startNodeChild(AEDES, [], /^aedes ready \d+$/m, 'starting aedes');
   try {
-    return await run(`mqtt://127.0.0.1:${/^aedes ready (\d+)$/m.exec(child.output())![1]}`);
+    return await run(`mqtt://127.0.0.1:${/^aedes ready (\d+)$/m.exec(child.output())![1]}`, child.pid);
   } finally {
     await child.stop(5000);
   }
@@ -128,8 +150,8 @@ async function startNodeChild(entry: URL, args: string[], ready: RegExp, what: s
   }
 }
 
-async function relay(url: string, transport: TransportName, options: CeilingOptions): Promise<Ceiling> {
-  const { payloads } = options;
+async function relay(url: string, transport: TransportName, kind: RecordKind, options: CeilingOptions): Promise<Ceiling> {
+  const payloads = options.payloads(kind);
   const records = payloads.reduce((sum, list) => sum + list.length, 0);
   const payloadBytes = payloads.reduce((sum, list) => sum + list.reduce((s, p) => s + p.length, 0), 0);
   const sink = await startNodeChild(MQTT_END, ['sink', url], /^sink ready$/m, 'starting the relay subscriber');
@@ -166,28 +188,28 @@ async function relay(url: string, transport: TransportName, options: CeilingOpti
     const { received, lastAt } = count();
     const seconds = (Math.max(lastAt, startedAt) - startedAt) / 1000;
     timedOut ||= received < records && monotonicMs() > deadline;
-    return { ceiling: 'relay', transport, figures: { records, payloadBytes, received, lost: records - received, seconds, perSecond: seconds > 0 ? received / seconds : 0, timedOut } };
+    return { ceiling: 'relay', transport, kind, figures: { records, payloadBytes, received, lost: records - received, seconds, perSecond: seconds > 0 ? received / seconds : 0, timedOut } };
   } finally {
     await Promise.allSettled(clients.map((client) => withTimeout(client.endAsync(true), 5000, 'disconnecting')));
     await sink.stop(5000);
   }
 }
 
-async function echo(url: string, transport: TransportName, options: CeilingOptions): Promise<Ceiling> {
+async function echo(url: string, transport: TransportName, terminals: number, options: CeilingOptions): Promise<Ceiling> {
   const child = await startNodeChild(MQTT_END, ['echo', url], /^echo ready$/m, 'starting the heartbeat echo');
   try {
-    return { ceiling: 'echo', transport, figures: await runHeartbeats({ url, terminals: options.terminals, seconds: options.seconds, intervalMs: options.intervalMs }) };
+    return { ceiling: 'echo', transport, figures: await runHeartbeats({ url, terminals, seconds: options.seconds, intervalMs: options.intervalMs }) };
   } finally {
     await child.stop(5000);
   }
 }
 
-/** The body the bridge posts for a face record with IMAGES=inline (delivery/body.ts), each with its own image and user_id. */
-export function webhookBodies(image: Buffer, count: number): Buffer[] {
+/** The body the bridge posts for a face record (delivery/body.ts), each with its own user_id, and its own image when there is one (IMAGES=inline). */
+export function webhookBodies(image: Buffer | undefined, count: number): Buffer[] {
   const at = new Date();
   return Array.from({ length: count }, (_, i) => {
     const person = PEOPLE[i % PEOPLE.length];
-    const img = stampJpeg(image, `facegate bench post #${i}`).toString('base64');
+    const img = image && stampJpeg(image, `facegate bench post #${i}`).toString('base64');
     const view = {
       type: 'face.verified',
       id: randomUUID(),
@@ -204,7 +226,7 @@ export function webhookBodies(image: Buffer, count: number): Buffer[] {
   });
 }
 
-async function post(image: Buffer, requests: number): Promise<PostFigures> {
+async function post(image: Buffer | undefined, requests: number): Promise<PostFigures> {
   const bodies = webhookBodies(image, requests);
   const bodyBytes = bodies.reduce((sum, b) => sum + b.length, 0);
   const receiver = await startReceiver(await freePort());

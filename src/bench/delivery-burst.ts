@@ -8,7 +8,17 @@ import { noSpan, type Span } from './span.ts';
 import { serials, UPLINK } from './terminals.ts';
 import { withTimeout } from './wait.ts';
 
-export type Images = 'inline' | 'omit';
+/**
+ * What the records carry and what the webhooks carry of it: inline, a ~27 KB
+ * image in each record, posted base64 in each webhook (IMAGES=inline); omit,
+ * the same records with the bridge's IMAGES=omit; none, records without an
+ * image at all.
+ */
+export type Images = 'inline' | 'omit' | 'none';
+/** The records as the broker sees them, which IMAGES does not change: the ceilings are measured for each kind. */
+export type RecordKind = 'image' | 'none';
+
+export const recordKind = (images: Images): RecordKind => (images === 'none' ? 'none' : 'image');
 
 export interface DeliveryBurstOptions {
   /** Where terminals connect. */
@@ -20,7 +30,7 @@ export interface DeliveryBurstOptions {
   payloads: Buffer[][];
   /** Publishes in flight per terminal. */
   window: number;
-  /** The bridge's IMAGES setting, recorded with the figures. */
+  /** What the records and the webhooks carry, recorded with the figures. */
   images: Images;
   /** Publishing and delivering end by then; what has not arrived counts as lost. */
   timeoutMs: number;

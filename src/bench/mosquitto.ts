@@ -42,6 +42,8 @@ export function mosquittoConfig(port: number, dir: string): string {
     // For clients that announce no Receive Maximum; the bridge asks for its own window.
     'max_inflight_messages 1000',
     'set_tcp_nodelay true',
+    // Unlimited, as by default, said here for the heartbeat scenario's 10,000 terminals; the open-files limit it inherits is checked before a run.
+    'max_connections -1',
     'log_dest stderr',
     'log_type error',
     'log_type warning',

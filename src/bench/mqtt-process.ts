@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import mqtt from 'mqtt';
 import { exitWithParent } from './child.ts';
 import { monotonicMs } from './clock.ts';
@@ -21,6 +22,8 @@ const HEARTU = Buffer.from('"heartU"');
 const REPORT_MS = 200;
 
 const client = await mqtt.connectAsync(url, { clientId: `facegate-bench-${mode}-${process.pid}`, clean: true, keepalive: 30, connectTimeout: 10_000 });
+// As the bridge's own client does (transport/external.ts): with Nagle, a heartD or a PUBACK would wait for the ACK of what went before.
+(client.stream as Socket).setNoDelay?.(true);
 if (mode === 'echo') {
   client.on('message', (topic, payload) => {
     const sn = UPLINK.serialOf(topic);

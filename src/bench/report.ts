@@ -1,7 +1,7 @@
 import { cpus, platform, release, totalmem } from 'node:os';
 import type { BurstFigures } from './burst.ts';
 import type { Ceiling } from './ceilings.ts';
-import type { DeliveryBurstFigures, Images } from './delivery-burst.ts';
+import { type DeliveryBurstFigures, type Images, type RecordKind, recordKind } from './delivery-burst.ts';
 import type { DeliveryOutageFigures } from './delivery-outage.ts';
 import type { DeliverySteadyFigures } from './delivery-steady.ts';
 import type { HeartbeatFigures } from './heartbeats.ts';
@@ -28,8 +28,10 @@ interface Common {
   scenario: Scenario;
   transport: TransportName;
   sync: 'full' | 'normal';
-  /** The bridge's IMAGES setting: delivery scenarios only. */
+  /** What the records and the webhooks carry: delivery scenarios only. */
   images?: Images;
+  /** Heartbeats only. */
+  terminals?: number;
 }
 
 export type Result =
@@ -41,6 +43,8 @@ export type Result =
   | (Common & { scenario: 'stream'; figures: StreamFigures; process: ProcessFigures })
   | (Common & { error: string });
 
+const isHeartbeats = (result: Result) => result.scenario === 'heartbeats';
+const isStored = (result: Result) => result.scenario === 'burst';
 const isDelivery = (result: Result) => result.scenario.startsWith('delivery-');
 const isStream = (result: Result) => result.scenario === 'stream';
 
@@ -55,52 +59,61 @@ export function machine() {
   };
 }
 
-const COLUMNS = ['scenario', 'transport', 'sync', 'terminals', 'messages', 'p50 ms', 'p99 ms', 'max ms', 'missing', 'acked/s', 'stored/s', 'MB/s', 'lost', 'dup', 'CPU %', 'RSS MB'];
+const HEARTBEAT_COLUMNS = ['scenario', 'transport', 'terminals', 'connect s', 'messages', 'p50 ms', 'p99 ms', 'max ms', '1st p99', 'later p99', 'missing', 'lag ms', 'load CPU %', 'CPU %', 'RSS MB'];
+const STORED_COLUMNS = ['scenario', 'transport', 'sync', 'terminals', 'records', 'acked/s', 'stored/s', 'MB/s', 'lost', 'dup', 'CPU %', 'RSS MB'];
 const DELIVERY_COLUMNS = ['scenario', 'transport', 'images', 'records', 'offered/s', 'acked/s', 'delivered/s', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'dup', 'drain s', 'RSS outage MB', 'RSS after MB', 'CPU %', 'RSS MB'];
 const STREAM_COLUMNS = ['scenario', 'transport', 'sync', 'clients', 'records', 'offered/s', 'p50 ms', 'p99 ms', 'max ms', 'median p50', 'median p99', '1 client p50', '1 client p99', 'lost', 'dup', 'reconnects', 'CPU %', 'RSS MB', 'clients CPU %'];
 const TEXT_COLUMNS = 3;
 
 /**
  * Aligned plain-text tables, figures that do not apply to a scenario shown
- * as "-": heartbeats and bursts in one, the delivery scenarios (whose figures
- * are another set) in a second, the live stream in a third; each only when
- * it has rows.
+ * as "-", one for each set of figures: heartbeats, stored bursts, the
+ * delivery scenarios, the live stream; each only when it has rows, each with
+ * its legend.
  */
 export function formatTable(results: Result[], notes: { outageSchedule?: string } = {}): string {
-  const stored = results.filter((r) => !isDelivery(r) && !isStream(r));
-  const streamed = results.filter(isStream);
-  const delivered = results.filter(isDelivery);
-  const errors = results.flatMap((r) => ('error' in r ? [`${r.scenario} ${r.transport} ${r.images ?? r.sync} failed: ${r.error}`] : []));
   const deliveryLegend = [...DELIVERY_LEGEND, ...(notes.outageSchedule ? [`delivery-outage ran with DELIVERY_SCHEDULE=${notes.outageSchedule} (full jitter)`] : [])];
-  return [
-    ...(stored.length ? [table(COLUMNS, stored.map(row)), '', ...LEGEND] : []),
-    ...(stored.length && delivered.length ? [''] : []),
-    ...(delivered.length ? [table(DELIVERY_COLUMNS, delivered.map(deliveryRow)), '', ...deliveryLegend] : []),
-    ...((stored.length || delivered.length) && streamed.length ? [''] : []),
-    ...(streamed.length ? [table(STREAM_COLUMNS, streamed.map(streamRow)), '', ...STREAM_LEGEND] : []),
-    ...(errors.length ? ['', ...errors] : []),
-  ].join('\n');
+  const sections: [rows: Result[], columns: string[], row: (r: Result) => string[], legend: string[], textColumns?: number][] = [
+    [results.filter(isHeartbeats), HEARTBEAT_COLUMNS, heartbeatRow, HEARTBEAT_LEGEND, 2],
+    [results.filter(isStored), STORED_COLUMNS, storedRow, STORED_LEGEND],
+    [results.filter(isDelivery), DELIVERY_COLUMNS, deliveryRow, deliveryLegend],
+    [results.filter(isStream), STREAM_COLUMNS, streamRow, STREAM_LEGEND],
+  ];
+  const tables = sections
+    .filter(([rows]) => rows.length > 0)
+    .map(([rows, columns, row, legend, textColumns]) => [table(columns, rows.map(row), textColumns), '', ...legend].join('\n'));
+  const errors = results.flatMap((r) => ('error' in r ? [`${r.scenario} ${r.transport} ${r.terminals ?? r.images ?? r.sync} failed: ${r.error}`] : []));
+  return [...tables, ...(errors.length ? [errors.join('\n')] : [])].join('\n\n');
 }
 
-function table(columns: string[], rows: string[][]): string {
+/** Columns left of `textColumns` are aligned left, the figures right. */
+function table(columns: string[], rows: string[][], textColumns = TEXT_COLUMNS): string {
   const widths = columns.map((title, i) => Math.max(title.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) =>
     cells
-      .map((cell, i) => (i < TEXT_COLUMNS ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+      .map((cell, i) => (i < textColumns ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
       .join('  ')
       .trimEnd();
   return [columns, ...rows].map(line).join('\n');
 }
 
-const LEGEND = [
-  'p50/p99/max ms: heartU publish → heartD received; missing: heartbeats never answered',
-  'acked/s: records / (first publish → last PUBACK); stored/s: records / (first publish → all of them in the database)',
+const HEARTBEAT_LEGEND = [
+  'terminals: one MQTT connection each, one heartU a second at QoS 0, phases spread over the second, from load processes of their own',
+  'connect s: first connection begun → every terminal connected and subscribed, begun at most 2,000 a second (so 10,000 take 5 s at best)',
+  'p50/p99/max ms: heartU publish → heartD received, every heartbeat; 1st p99: of each terminal\'s first heartbeat (the bridge marks it online); later p99: of the others',
+  'missing: heartbeats not answered within 5 s; lag ms: how late the load processes sent a heartbeat at worst (large: the figures measure the load)',
+  "load CPU %: the load processes' CPU time together; CPU %: the bridge's, while the load ran, in % of one core; RSS MB: the bridge's peak resident memory",
+];
+
+const STORED_LEGEND = [
+  'records: sent at QoS 1 with ~27 KB images; acked/s: records / (first publish → last PUBACK); stored/s: records / (first publish → all of them in the database)',
   'MB/s: payload stored per second; lost: sent − stored; dup: records stored twice',
   "CPU %: the bridge's CPU time while the load ran, in % of one core; RSS MB: the bridge's peak resident memory",
 ];
 
 const DELIVERY_LEGEND = [
-  'images: the bridge\'s IMAGES (inline: every webhook carries the ~27 KB image, base64); records: sent at QoS 1, each with its own image',
+  'images: inline: each record carries its own ~27 KB image and each webhook carries it base64; none: records without an image; omit: with one, but IMAGES=omit',
+  'records: sent at QoS 1 from 10 terminals',
   'offered/s: the even pace records were sent at; acked/s: records / (first publish → last PUBACK)',
   'delivered/s: records / (first publish → the receiver has every one of them, by distinct webhook-id)',
   'p50/p99/max ms: terminal publish → its webhook arrived whole at the receiver',
@@ -118,20 +131,37 @@ const STREAM_LEGEND = [
   "CPU %: the bridge's CPU time while the load ran, in % of one core; RSS MB: its peak resident memory; clients CPU %: the stream readers'",
 ];
 
-function row(result: Result): string[] {
+function heartbeatRow(result: Result): string[] {
+  const head = [result.scenario, result.transport, count(result.terminals ?? 0)];
+  if ('error' in result) return [...head, ...HEARTBEAT_COLUMNS.slice(TEXT_COLUMNS + 1).map(() => '-'), 'failed'];
+  if (result.scenario !== 'heartbeats') throw new Error(`${result.scenario} is not the heartbeat scenario`);
+  const f = result.figures;
+  const connect = f.connectFailed > 0 ? `${f.connectSeconds.toFixed(1)} (${count(f.connectFailed)} failed)` : f.connectSeconds.toFixed(1);
+  return [
+    ...head,
+    connect,
+    count(f.sent),
+    ms(f.roundTrip?.p50Ms),
+    ms(f.roundTrip?.p99Ms),
+    ms(f.roundTrip?.maxMs),
+    ms(f.firstBeat?.p99Ms),
+    ms(f.laterBeats?.p99Ms),
+    count(f.missing),
+    ms(f.maxSendLagMs),
+    percent(f.loadCpuPercent),
+    percent(result.process.bridgeCpuPercent),
+    megabytes(result.process.bridgePeakRssBytes),
+  ];
+}
+
+function storedRow(result: Result): string[] {
   const head = [result.scenario, result.transport, result.sync];
-  const none = COLUMNS.slice(TEXT_COLUMNS).map(() => '-');
-  if ('error' in result) return [...head, ...none.slice(0, -1), 'failed'];
-  const [cpu, rss] = [percent(result.process.bridgeCpuPercent), megabytes(result.process.bridgePeakRssBytes)];
-  if (result.scenario === 'heartbeats') {
-    const f = result.figures;
-    const rt = f.roundTrip;
-    return [...head, count(f.terminals), count(f.sent), ms(rt?.p50Ms), ms(rt?.p99Ms), ms(rt?.maxMs), count(f.missing), '-', '-', '-', '-', '-', cpu, rss];
-  }
+  if ('error' in result) return [...head, ...STORED_COLUMNS.slice(TEXT_COLUMNS + 1).map(() => '-'), 'failed'];
   if (result.scenario !== 'burst') throw new Error(`${result.scenario} is not a storage scenario`);
   const f = result.figures;
   const lost = f.timedOut ? `${count(f.lost)} (timeout)` : count(f.lost);
-  return [...head, count(f.terminals), count(f.records), '-', '-', '-', '-', rate(f.ackedPerSecond), rate(f.storedPerSecond), f.storedMBPerSecond.toFixed(1), lost, count(f.duplicates), cpu, rss];
+  const [cpu, rss] = [percent(result.process.bridgeCpuPercent), megabytes(result.process.bridgePeakRssBytes)];
+  return [...head, count(f.terminals), count(f.records), rate(f.ackedPerSecond), rate(f.storedPerSecond), f.storedMBPerSecond.toFixed(1), lost, count(f.duplicates), cpu, rss];
 }
 
 function deliveryRow(result: Result): string[] {
@@ -191,20 +221,26 @@ function streamRow(result: Result): string[] {
 const CEILING_COLUMNS = ['ceiling', 'broker', 'load', 'messages', 'per s', 'p50 ms', 'p99 ms', 'max ms', 'missing', 'lost'];
 
 const CEILING_LEGEND = [
-  'relay: the burst\'s records at QoS 1 through a bare broker (aedes alone in a process for "embedded") to a subscriber doing no work; per s: first publish → last received',
+  'relay: the burst\'s records (with their images, or without) at QoS 1 through a bare broker (aedes alone in a process for "embedded") to a subscriber doing no work; per s: first publish → last received',
   'echo: the heartbeat load answered by a bare client that sends a heartD for each heartU; p50/p99/max ms: heartU publish → heartD received',
-  'post: the webhook bodies (IMAGES=inline) POSTed with undici to the same receiver, keep-alive, 8 in flight; per s: requests answered a second',
+  'post: the webhook bodies (with images as IMAGES=inline posts them, or without) POSTed with undici to the same receiver, keep-alive, 8 in flight; per s: requests answered a second',
 ];
+
+const kindShown = (kind: RecordKind | undefined) => (kind === 'none' ? 'no image' : 'image');
 
 /** The ceilings as a table of their own, with its legend. */
 export function formatCeilings(ceilings: Ceiling[]): string {
   const rows = ceilings.map((c): string[] => {
     const head = [c.ceiling, 'transport' in c && c.transport ? c.transport : '-'];
-    if ('error' in c) return [...head, ...CEILING_COLUMNS.slice(3).map(() => '-'), 'failed'];
+    if ('error' in c) {
+      const load = c.ceiling === 'echo' ? `${count(c.terminals ?? 0)} terminals` : kindShown(c.kind);
+      return [...head, load, ...CEILING_COLUMNS.slice(4).map(() => '-'), 'failed'];
+    }
     switch (c.ceiling) {
       case 'relay': {
         const f = c.figures;
-        return [...head, `${count(c.figures.records)} records`, count(f.received), rate(f.perSecond), '-', '-', '-', '-', f.timedOut ? `${count(f.lost)} (timeout)` : count(f.lost)];
+        const load = `${count(f.records)} records, ${kindShown(c.kind)}`;
+        return [...head, load, count(f.received), rate(f.perSecond), '-', '-', '-', '-', f.timedOut ? `${count(f.lost)} (timeout)` : count(f.lost)];
       }
       case 'echo': {
         const f = c.figures;
@@ -213,11 +249,11 @@ export function formatCeilings(ceilings: Ceiling[]): string {
       }
       case 'post': {
         const f = c.figures;
-        return [...head, `${count(f.inFlight)} in flight`, count(f.requests), rate(f.perSecond), '-', '-', '-', '-', count(f.requests - f.received)];
+        return [...head, `${count(f.inFlight)} in flight, ${kindShown(c.kind)}`, count(f.requests), rate(f.perSecond), '-', '-', '-', '-', count(f.requests - f.received)];
       }
     }
   });
-  const errors = ceilings.flatMap((c) => ('error' in c ? [`${c.ceiling} ${c.transport ?? ''} failed: ${c.error}`] : []));
+  const errors = ceilings.flatMap((c) => ('error' in c ? [`${c.ceiling} ${c.transport ?? ''} ${c.terminals ?? kindShown(c.kind)} failed: ${c.error}`] : []));
   return [table(CEILING_COLUMNS.map((title, i) => (i === 0 ? 'ceilings' : title)), rows), '', ...CEILING_LEGEND, ...(errors.length ? ['', ...errors] : [])].join('\n');
 }
 
@@ -234,27 +270,29 @@ export interface AgainstCeiling {
 }
 
 /**
- * burst stored/s ÷ relay messages/s, heartbeat p99 ÷ echo p99 on the same
- * broker; delivered/s ÷ POST requests/s.
+ * Each bridge figure against the ceiling of the same load: heartbeat p99 ÷
+ * echo p99 with as many terminals on the same broker; stored/s and
+ * delivered/s ÷ the relay's messages/s of the same records on the same
+ * broker; delivered/s ÷ POST requests/s of the same bodies.
  */
 export function againstCeilings(results: Result[], ceilings: Ceiling[]): AgainstCeiling[] {
   const out: AgainstCeiling[] = [];
-  const post = measuredCeiling(ceilings, 'post');
+  const add = (r: Result, variant: string, figure: string, value: number | undefined, ceiling: string, ceilingValue: number | undefined) => {
+    if (value !== undefined && ceilingValue) out.push({ scenario: r.scenario, transport: r.transport, variant, figure, value, ceiling, ceilingValue, ratio: value / ceilingValue });
+  };
+  const relay = (transport: TransportName, kind: RecordKind) =>
+    measured(ceilings, 'relay', (c) => c.transport === transport && c.kind === kind)?.figures.perSecond;
   for (const r of results) {
     if ('error' in r) continue;
-    if (r.scenario === 'burst') {
-      const relay = measuredCeiling(ceilings, 'relay', r.transport);
-      if (relay && relay.figures.perSecond > 0) {
-        const [value, ceilingValue] = [r.figures.storedPerSecond, relay.figures.perSecond];
-        out.push({ scenario: r.scenario, transport: r.transport, variant: r.sync, figure: 'stored/s', value, ceiling: 'relay msgs/s', ceilingValue, ratio: value / ceilingValue });
-      }
-    } else if (r.scenario === 'heartbeats') {
-      const echo = measuredCeiling(ceilings, 'echo', r.transport);
-      const [value, ceilingValue] = [r.figures.roundTrip?.p99Ms, echo?.figures.roundTrip?.p99Ms];
-      if (value !== undefined && ceilingValue) out.push({ scenario: r.scenario, transport: r.transport, variant: r.sync, figure: 'p99 ms', value, ceiling: 'echo p99 ms', ceilingValue, ratio: value / ceilingValue });
-    } else if (r.scenario === 'delivery-burst' && post && post.figures.perSecond > 0) {
-      const [value, ceilingValue] = [r.figures.deliveredPerSecond, post.figures.perSecond];
-      out.push({ scenario: r.scenario, transport: r.transport, variant: r.images ?? '-', figure: 'delivered/s', value, ceiling: 'POST/s', ceilingValue, ratio: value / ceilingValue });
+    if (r.scenario === 'heartbeats') {
+      const echo = measured(ceilings, 'echo', (c) => c.transport === r.transport && c.figures.terminals === r.figures.terminals);
+      add(r, `${count(r.figures.terminals)} terminals`, 'p99 ms', r.figures.roundTrip?.p99Ms, 'echo p99 ms', echo?.figures.roundTrip?.p99Ms);
+    } else if (r.scenario === 'burst') {
+      add(r, r.sync, 'stored/s', r.figures.storedPerSecond, 'relay msgs/s', relay(r.transport, 'image'));
+    } else if (r.scenario === 'delivery-burst') {
+      const kind = recordKind(r.figures.images);
+      add(r, r.figures.images, 'delivered/s', r.figures.deliveredPerSecond, 'relay msgs/s', relay(r.transport, kind));
+      add(r, r.figures.images, 'delivered/s', r.figures.deliveredPerSecond, 'POST/s', measured(ceilings, 'post', (c) => c.kind === kind)?.figures.perSecond);
     }
   }
   return out;
@@ -262,11 +300,9 @@ export function againstCeilings(results: Result[], ceilings: Ceiling[]): Against
 
 type Measured<K extends Ceiling['ceiling']> = Extract<Ceiling, { ceiling: K; figures: unknown }>;
 
-/** The ceiling of that kind that was measured (on that broker, when given). */
-function measuredCeiling<K extends Ceiling['ceiling']>(ceilings: Ceiling[], kind: K, transport?: TransportName): Measured<K> | undefined {
-  return ceilings.find(
-    (c): c is Measured<K> => c.ceiling === kind && 'figures' in c && (transport === undefined || ('transport' in c && c.transport === transport)),
-  );
+/** The first measured ceiling of that kind that `matches`. */
+function measured<K extends Ceiling['ceiling']>(ceilings: Ceiling[], ceiling: K, matches: (c: Measured<K>) => boolean): Measured<K> | undefined {
+  return ceilings.find((c): c is Measured<K> => c.ceiling === ceiling && 'figures' in c && matches(c as Measured<K>));
 }
 
 /** The ratios as a short list under the tables. */

@@ -27,6 +27,15 @@ export interface EmbeddedOptions {
  * ingest from `authorizePublish`, the one hook aedes runs before it sends the
  * PUBACK: the terminal is acknowledged only after the commit.
  */
+/**
+ * Messages aedes delivers at once. Past its default of 100, mqemitter queues
+ * them in an array it shifts from, which grows slow as the queue grows: with
+ * 10,000 terminals sending a heartbeat a second, the heartD answers queued
+ * behind each other and most went missing. A delivery in flight costs
+ * nothing until there is one, so the bound is set far above any site.
+ */
+export const AEDES_CONCURRENCY = 100_000;
+
 export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Transport & { port: number; tlsPort?: number }> {
   const { uplink, downlink, log } = options;
   const terminals = options.terminals ?? new Map<string, string>();
@@ -36,6 +45,7 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
   const loggedInAs = new WeakMap<object, string>();
 
   const broker = await Aedes.createBroker({
+    concurrency: AEDES_CONCURRENCY,
     authenticate(client, username, password, done) {
       if (!secured) return done(null, true);
       const given = password?.toString() ?? '';

@@ -36,7 +36,7 @@ it('bench --quick --only heartbeats prints the table and writes well-formed JSON
   const out = join(dir, 'figures.json');
   const run = await bench(['--quick', '--only', 'heartbeats', '--out', out]);
   expect(run.code, run.stderr).toBe(0);
-  expect(run.stdout).toMatch(/^scenario\s+transport\s+sync\s+terminals\s+messages\s+p50 ms\s+p99 ms/m);
+  expect(run.stdout).toMatch(/^scenario\s+transport\s+terminals\s+connect s\s+messages\s+p50 ms\s+p99 ms\s+max ms\s+1st p99\s+later p99\s+missing/m);
 
   const report = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
   expect(report).toHaveProperty('startedAt');
@@ -47,8 +47,18 @@ it('bench --quick --only heartbeats prints the table and writes well-formed JSON
     expect(result).toMatchObject({
       scenario: 'heartbeats',
       transport: expect.stringMatching(/^(embedded|mosquitto)$/),
-      figures: { missing: expect.any(Number), roundTrip: { p50Ms: expect.any(Number), p99Ms: expect.any(Number) } },
+      terminals: expect.any(Number),
+      figures: {
+        missing: expect.any(Number),
+        connected: expect.any(Number),
+        connectSeconds: expect.any(Number),
+        roundTrip: { p50Ms: expect.any(Number), p99Ms: expect.any(Number) },
+        firstBeat: { p99Ms: expect.any(Number) },
+        laterBeats: { p99Ms: expect.any(Number) },
+      },
     });
   }
   expect(results.map((r) => r.transport)).toContain('embedded');
+  // --quick measures two loads: a hundred terminals and a thousand.
+  expect(new Set(results.map((r) => r.terminals))).toEqual(new Set([100, 1000]));
 }, 60_000);
