@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { cleanupAfterEach } from '../support/cleanup.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { freePort } from '../support/mosquitto.ts';
 import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
@@ -15,25 +16,11 @@ import { until } from '../support/until.ts';
 
 // Undone after each test in reverse order, failed or not: so the fault ends
 // before the bridge stops, and the bridge stops before its filesystem goes.
-let cleanup: (() => unknown)[] = [];
-
-afterEach(async () => {
-  const steps = cleanup.reverse();
-  cleanup = [];
-  const errors: unknown[] = [];
-  for (const step of steps) {
-    try {
-      await step();
-    } catch (err) {
-      errors.push(err);
-    }
-  }
-  if (errors.length > 0) throw errors[0];
-});
+const cleanup = cleanupAfterEach();
 
 function tempDir(prefix: string): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+  cleanup(() => rmSync(dir, { recursive: true, force: true }));
   return dir;
 }
 
@@ -70,7 +57,7 @@ function fill(dir: string): string {
 async function underFault(bridge: TestBridge, serial: string, begin: () => void): Promise<{ acknowledgement: Promise<unknown> }> {
   const door = await connectTerminal(bridge.brokerUrl, `${serial}1`, { reconnectPeriod: 100 });
   const other = await connectTerminal(bridge.brokerUrl, `${serial}2`);
-  cleanup.push(() => Promise.all([door.client.endAsync(true), other.client.endAsync(true)]));
+  cleanup(() => Promise.all([door.client.endAsync(true), other.client.endAsync(true)]));
   await door.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: 'before' })] });
   expect((await bridge.api('GET', '/readyz')).status).toBe(200);
 
@@ -99,13 +86,13 @@ async function recovers(bridge: TestBridge, fault: string, { acknowledgement }: 
 it('holds records while the disk is full, and recovers by itself once there is space', async () => {
   const dir = tempDir('facegate-tiny-');
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', dir]);
-  cleanup.push(() => execFileSync('umount', [dir]));
+  cleanup(() => execFileSync('umount', [dir]));
   const bridge = await startBridge({}, dir);
   // The data dir is the mount point: it goes with the umount.
-  cleanup.push(() => bridge.stop({ keepData: true }));
+  cleanup(() => bridge.stop({ keepData: true }));
 
   let filler = '';
-  cleanup.push(() => filler && rmSync(filler, { force: true }));
+  cleanup(() => filler && rmSync(filler, { force: true }));
   const record = await underFault(bridge, 'FULL', () => (filler = fill(dir)));
   const since = performance.now();
   rmSync(filler);
@@ -114,10 +101,10 @@ it('holds records while the disk is full, and recovers by itself once there is s
 
 it('holds records while another connection keeps the database locked past the busy timeout, and recovers by itself once it lets go', async () => {
   const bridge = await startBridge();
-  cleanup.push(() => bridge.stop());
+  cleanup(() => bridge.stop());
   const locker = new Database(join(bridge.dataDir, 'facegate.db'));
   // Closing ends its transaction.
-  cleanup.push(() => locker.close());
+  cleanup(() => locker.close());
 
   const record = await underFault(bridge, 'LOCK', () => locker.exec('BEGIN IMMEDIATE'));
   const since = performance.now();
@@ -137,7 +124,7 @@ it('holds records while the kernel has turned the filesystem read-only, and take
   truncateSync(image, 32 * 1024 * 1024);
   execFileSync('mkfs.ext4', ['-q', image]);
   const device = execFileSync('losetup', ['--find', '--show', image]).toString().trim();
-  cleanup.push(() => execFileSync('losetup', ['-d', device]));
+  cleanup(() => execFileSync('losetup', ['-d', device]));
   const dir = tempDir('facegate-ext4-');
   let mounted = false;
   const mount = () => {
@@ -149,10 +136,10 @@ it('holds records while the kernel has turned the filesystem read-only, and take
     mounted = false;
   };
   mount();
-  cleanup.push(() => mounted && unmount());
+  cleanup(() => mounted && unmount());
   const port = await freePort();
   let bridge = await startBridge({ BROKER_PORT: String(port) }, dir);
-  cleanup.push(() => bridge.stop({ keepData: true }));
+  cleanup(() => bridge.stop({ keepData: true }));
 
   const record = await underFault(bridge, 'RO', () => writeFileSync(`/sys/fs/ext4/${basename(device)}/trigger_fs_error`, 'facegate test'));
   await bridge.stop({ keepData: true });

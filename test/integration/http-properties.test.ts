@@ -9,7 +9,7 @@ import { EventFilter, EventListQuery } from '../../src/http/events.ts';
 import { Login } from '../../src/http/session.ts';
 import { EndpointSchema, RedeliverSchema } from '../../src/http/webhooks.ts';
 import type { StoredEvent } from '../../src/store/jobs.ts';
-import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
+import { readAnswer, startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { openStream } from '../support/sse.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
@@ -96,14 +96,7 @@ async function send(method: string, path: string, body?: string | Uint8Array, co
     // A redirect is part of the answer under test, not to be followed.
     redirect: 'manual',
   });
-  const text = await response.text();
-  let json: any;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: response.status, headers: response.headers, text, json };
+  return readAnswer(response);
 }
 
 const query = (params: Record<string, string>) =>

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import Database from 'better-sqlite3';
 import { generate, parser as mqttParser, type Packet } from 'mqtt-packet';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { topicTemplate } from '../../src/protocol/topics.ts';
 import { databasePath } from '../../src/store/open.ts';
+import { cleanupAfterEach } from '../support/cleanup.ts';
 import { startBridge } from '../support/bridge.ts';
 import { verifiedRecord } from '../support/terminal.ts';
 import { until } from '../support/until.ts';
@@ -24,21 +25,7 @@ const IMAGE = randomBytes(27 * 1024).toString('base64');
 
 // Undone after each test in reverse order, failed or not: the lock goes
 // before the bridge stops (its writer drains first), the bridge before its broker.
-let cleanup: (() => unknown)[] = [];
-
-afterEach(async () => {
-  const steps = cleanup.reverse();
-  cleanup = [];
-  const errors: unknown[] = [];
-  for (const step of steps) {
-    try {
-      await step();
-    } catch (err) {
-      errors.push(err);
-    }
-  }
-  if (errors.length > 0) throw errors[0];
-});
+const cleanup = cleanupAfterEach();
 
 const V5 = { protocolVersion: 5 };
 
@@ -143,9 +130,9 @@ async function startUnrulyBroker() {
 
 it('keeps its Receive Maximum itself against a broker that ignores it, and acknowledges everything in order once commits resume', async () => {
   const broker = await startUnrulyBroker();
-  cleanup.push(() => broker.close());
+  cleanup(() => broker.close());
   const bridge = await startBridge({ MQTT_URL: broker.url, MQTT_CLIENT_ID: 'facegate-window' });
-  cleanup.push(() => bridge.stop());
+  cleanup(() => bridge.stop());
   await broker.subscription;
   // Messages handed to the writer and not committed yet: what the window bounds.
   const uncommitted = async () => Number(/^facegate_messages_uncommitted (\d+)$/m.exec(await bridge.metric('facegate_messages_uncommitted'))?.[1]);
@@ -153,7 +140,7 @@ it('keeps its Receive Maximum itself against a broker that ignores it, and ackno
   // Taken before the flood: no message may be committed (and acknowledged) while the window fills.
   const locker = new Database(databasePath(bridge.dataDir));
   // Closing ends its transaction.
-  cleanup.push(() => locker.close());
+  cleanup(() => locker.close());
   locker.exec('BEGIN IMMEDIATE');
 
   const topic = topicTemplate(bridge.config.UPLINK_TOPIC).topicOf('WINDOW1');

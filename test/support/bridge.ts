@@ -65,14 +65,7 @@ export async function startBridge(env: Record<string, string> = {}, dataDir = mk
         headers,
         body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
       });
-      const text = await response.text();
-      let json: any;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        json = undefined;
-      }
-      return { status: response.status, headers: response.headers, text, json };
+      return readAnswer(response);
     },
     /** The database as the bridge left it, read with a connection of the test's own. */
     db(): Database.Database {
@@ -91,4 +84,16 @@ export async function startBridge(env: Record<string, string> = {}, dataDir = mk
       if (!keepData) rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A response's status, headers and body, as text and, when it is JSON, parsed. */
+export async function readAnswer(response: Response): Promise<{ status: number; headers: Headers; text: string; json: any }> {
+  const text = await response.text();
+  let json: any;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: response.status, headers: response.headers, text, json };
 }
