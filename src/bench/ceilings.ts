@@ -9,6 +9,7 @@ import { monotonicMs } from './clock.ts';
 import type { RecordKind } from './delivery-burst.ts';
 import { type HeartbeatFigures, runHeartbeats } from './heartbeats.ts';
 import { assertOpenFiles } from './limits.ts';
+import { type DiskFigures, measureDisk } from './disk.ts';
 import { startMosquitto } from './mosquitto.ts';
 import type { TransportName } from './options.ts';
 import { type Child, startChild } from './proc.ts';
@@ -26,6 +27,10 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const AEDES = moduleUrl('./aedes-process', import.meta.url);
 const MQTT_END = moduleUrl('./mqtt-process', import.meta.url);
 const READY_TIMEOUT_MS = 30_000;
+/** Appends in the disk ceiling: a few seconds at most even on a slow disk. */
+const DISK_APPENDS = 1000;
+/** A record's bytes beyond its image in the WAL: base64 takes a third more, plus the event's other fields. */
+const DISK_RECORD_OVERHEAD = 10 * 1024;
 /** After the last PUBACK, records the sink still lacks are lost once its count has not moved for this long. */
 const STALL_MS = 3000;
 /** Requests in flight in the POST ceiling: DELIVERY_CONCURRENCY's default. */
@@ -60,7 +65,8 @@ export type Ceiling =
   | { ceiling: 'relay'; transport: TransportName; kind: RecordKind; figures: RelayFigures }
   | { ceiling: 'echo'; transport: TransportName; figures: HeartbeatFigures }
   | { ceiling: 'post'; kind: RecordKind; figures: PostFigures }
-  | { ceiling: 'relay' | 'echo' | 'post'; transport?: TransportName; kind?: RecordKind; terminals?: number; error: string };
+  | { ceiling: 'disk'; figures: DiskFigures }
+  | { ceiling: 'relay' | 'echo' | 'post' | 'disk'; transport?: TransportName; kind?: RecordKind; terminals?: number; error: string };
 
 export interface CeilingOptions {
   transports: TransportName[];
@@ -117,6 +123,12 @@ export async function runCeilings(options: CeilingOptions): Promise<Ceiling[]> {
     } catch (err) {
       failed({ ceiling: 'post', kind }, err);
     }
+  }
+  options.progress('ceiling disk (a record appended and synced, one at a time)');
+  try {
+    ceilings.push({ ceiling: 'disk', figures: measureDisk(DISK_APPENDS, options.image.length + DISK_RECORD_OVERHEAD) });
+  } catch (err) {
+    failed({ ceiling: 'disk' }, err);
   }
   return ceilings;
 }
