@@ -45,7 +45,7 @@ export function deliveryRoutes({ reads, writer, delivery }: AppDeps) {
     const query = v.safeParse(DeliveryListQuery, c.req.query());
     if (!query.success) throw invalid(query.issues);
     const { status, endpoint, event, limit, cursor } = query.output;
-    const rows = reads.deliveries({ status, endpointId: endpoint, eventId: event, before: cursor ? seqOf(cursor) : undefined, limit: limit + 1 });
+    const rows = reads.deliveries({ status, endpointId: endpoint, eventId: event, before: cursor !== undefined ? seqOf(cursor) : undefined, limit: limit + 1 });
     const page = rows.slice(0, limit);
     return c.json({ items: page.map(view), next_cursor: rows.length > limit ? `dlv_${page.at(-1)!.seq}` : null });
   });

@@ -116,7 +116,7 @@ export function openReads(dataDir: string, sync: Sync) {
         filter.status ? eq(deliveries.status, filter.status as 'pending') : undefined,
         filter.endpointId ? eq(deliveries.endpointId, filter.endpointId) : undefined,
         filter.eventId ? eq(events.id, filter.eventId) : undefined,
-        filter.before ? lt(deliveries.seq, filter.before) : undefined,
+        filter.before !== undefined ? lt(deliveries.seq, filter.before) : undefined,
       ];
       return deliveryRows
         .where(and(...conditions))

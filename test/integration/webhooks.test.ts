@@ -199,6 +199,8 @@ describe('retries', () => {
     await t.send({ cmd: 'verifiedRecordU', data: passes(2, 10) });
     await b.eventsStored(3, (e) => e.type === 'face.verified');
     expect((await b.api('GET', '/api/deliveries?status=pending')).json.items).toHaveLength(3);
+    // Nothing comes before the first delivery: the cursor dlv_0 pages to an empty list, not the whole one.
+    expect((await b.api('GET', '/api/deliveries?cursor=dlv_0')).json).toEqual({ items: [], next_cursor: null });
     expect(r.requests).toHaveLength(1);
 
     r.script(() => ({ status: 200 }));
