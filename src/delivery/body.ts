@@ -39,3 +39,22 @@ export function eventView(row: EventRow, img?: string): Record<string, unknown> 
       return { ...meta, message: fields, received_at: receivedAt };
   }
 }
+
+// Stands in for the image while the rest is serialized. Where it lands is
+// found by the key and the quotes around it, which a string inside the JSON
+// cannot contain unescaped.
+const IMAGE_SLOT = 'facegate-image-slot';
+const SLOT = `"img":"${IMAGE_SLOT}"`;
+
+/**
+ * The webhook body as bytes. The image (base64, ~36 KB) is copied in as the
+ * bytes the database gave, never made a JavaScript string: at a thousand
+ * deliveries a second, strings of that size were most of what the main
+ * thread's heap grew by. Base64 needs no escaping in JSON.
+ */
+export function webhookBody(row: EventRow, image?: Buffer): Buffer {
+  const json = JSON.stringify(eventView(row, image && IMAGE_SLOT));
+  if (!image) return Buffer.from(json);
+  const at = json.indexOf(SLOT) + '"img":"'.length;
+  return Buffer.concat([Buffer.from(json.slice(0, at)), image, Buffer.from(json.slice(at + IMAGE_SLOT.length))]);
+}

@@ -9,7 +9,7 @@ export function signingKey(secret: string): Buffer {
 }
 
 /** `webhook-signature` value: `v1,` + base64 HMAC-SHA256 of "{id}.{timestamp}.{body}". */
-export function sign(key: Buffer, id: string, timestamp: number, body: string): string {
+export function sign(key: Buffer, id: string, timestamp: number, body: string | Buffer): string {
   const mac = createHmac('sha256', key).update(`${id}.${timestamp}.`).update(body).digest('base64');
   return `v1,${mac}`;
 }

@@ -4,7 +4,7 @@ import type { Metrics } from '../metrics.ts';
 import type { StoredEvent } from '../store/jobs.ts';
 import type { Reads } from '../store/reads.ts';
 import type { Writer } from '../store/writer.ts';
-import { eventView } from './body.ts';
+import { webhookBody } from './body.ts';
 import { type Answer, decide } from './policy.ts';
 import { sign, signingKey } from './sign.ts';
 
@@ -152,8 +152,8 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     if (!event) {
       answer = { error: 'event no longer stored' };
     } else {
-      const img = options.images === 'inline' && event.hasImage ? reads.image(event.seq) : undefined;
-      answer = await send(lane, event.id, JSON.stringify(eventView(event, img)));
+      const img = options.images === 'inline' && event.hasImage ? reads.imageBytes(event.seq) : undefined;
+      answer = await send(lane, event.id, webhookBody(event, img));
     }
     // The request is over: its slot goes to the next delivery while this outcome is committed.
     lane.sending -= 1;
@@ -205,7 +205,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     }
   }
 
-  async function send(lane: Lane, id: string, body: string): Promise<Answer> {
+  async function send(lane: Lane, id: string, body: Buffer): Promise<Answer> {
     const timestamp = Math.floor(now() / 1000);
     const headers: Record<string, string> = {
       'content-type': 'application/json',

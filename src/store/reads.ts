@@ -31,6 +31,12 @@ export function openReads(dataDir: string, sync: Sync) {
     .prepare();
   const event = db.select().from(events).where(eq(events.seq, sql.placeholder('seq'))).prepare();
   const image = db.select({ base64: images.base64 }).from(images).where(eq(images.eventSeq, sql.placeholder('seq'))).prepare();
+  // The same text as bytes (a Buffer, off the JavaScript heap), for webhook bodies.
+  const imageBytes = db
+    .select({ bytes: sql<Buffer>`cast(${images.base64} as blob)` })
+    .from(images)
+    .where(eq(images.eventSeq, sql.placeholder('seq')))
+    .prepare();
 
   const deliveryRows = db
     .select({
@@ -109,6 +115,7 @@ export function openReads(dataDir: string, sync: Sync) {
         .all();
     },
     image: (seq: number) => image.get({ seq })?.base64,
+    imageBytes: (seq: number) => imageBytes.get({ seq })?.bytes,
     delivery: (seq: number) => deliveryRows.where(eq(deliveries.seq, seq)).get(),
     /** Deliveries newest first, `before` a seq (the cursor), with optional filters. */
     deliveries(filter: { status?: string; endpointId?: string; eventId?: string; before?: number; limit: number }) {
