@@ -1,6 +1,6 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { type ResourceLimits, Worker } from 'node:worker_threads';
 
 // From source (tsx) every module is a .ts file; after `npm run build` it is
 // a .js file in dist/. Workers and child processes are started by file, so
@@ -20,11 +20,11 @@ export function nodeArgs(module: URL): string[] {
 }
 
 /** A worker thread running the module, from source or built alike. */
-export function startWorker(module: URL, workerData: unknown): Worker {
-  if (EXTENSION !== '.ts') return new Worker(module, { workerData });
+export function startWorker(module: URL, workerData: unknown, resourceLimits?: ResourceLimits): Worker {
+  if (EXTENSION !== '.ts') return new Worker(module, { workerData, resourceLimits });
   // Worker threads do not inherit tsx's loader; register it before importing the entry.
   // Resolved here, not in the worker, so it works whatever the current directory.
   const tsx = JSON.stringify(import.meta.resolve('tsx/esm/api'));
   const bootstrap = `import(${tsx}).then((tsx) => { tsx.register(); return import(${JSON.stringify(module.href)}); });`;
-  return new Worker(bootstrap, { eval: true, workerData });
+  return new Worker(bootstrap, { eval: true, workerData, resourceLimits });
 }

@@ -26,9 +26,15 @@ const MAX_BATCH = 1000;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 /** A commit taking longer than this is waiting for something (a lock held elsewhere, a hung disk): not ready. */
 const STUCK_MS = 2000;
+/**
+ * The writer's young generation. What it allocates (decoded payloads,
+ * statement parameters) dies within a batch; V8's default young generation
+ * (up to 48 MB) only let that garbage occupy more memory between scavenges.
+ */
+const WRITER_YOUNG_MB = 8;
 
 export async function startWriter(options: WriterOptions, onFatal: (err: Error) => void): Promise<Writer> {
-  const worker = startWorker(moduleUrl('./writer-thread', import.meta.url), options);
+  const worker = startWorker(moduleUrl('./writer-thread', import.meta.url), options, { maxYoungGenerationSizeMb: WRITER_YOUNG_MB });
   let queue: Pending[] = [];
   let inFlight: { id: number; items: Pending[]; since: number } | undefined;
   let nextBatch = 1;
