@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type CliBridge, countIn, startCli } from '../support/cli.ts';
+import { cleanupAfterEach } from '../support/cleanup.ts';
 import { connectLoad } from '../support/load.ts';
-import { freePort, type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
+import { freePort, startMosquitto } from '../support/mosquitto.ts';
 import { until } from '../support/until.ts';
 
 // SPEC §Webhooks "At least once, nothing lost": the CLI is killed with SIGKILL
@@ -17,21 +18,9 @@ const KILL_AT = [300, 650];
 const FACE_EVENTS = "select count(*) as n from events where type = 'face.verified'";
 
 let bridge: CliBridge | undefined;
-let mosquitto: Mosquitto | undefined;
-let load: Awaited<ReturnType<typeof connectLoad>> | undefined;
 let dataDir: string;
 let finished = false;
-
-afterEach(async () => {
-  finished = true;
-  await load?.end();
-  load = undefined;
-  await bridge?.kill('SIGKILL');
-  bridge = undefined;
-  await mosquitto?.dispose();
-  mosquitto = undefined;
-  rmSync(dataDir, { recursive: true, force: true });
-});
+const cleanup = cleanupAfterEach();
 
 async function crashTest(env: Record<string, string>, brokerUrl: string) {
   finished = false;
@@ -46,7 +35,14 @@ async function crashTest(env: Record<string, string>, brokerUrl: string) {
       bridge = await start();
     }
   })();
-  load = await connectLoad(brokerUrl, TERMINALS, 'CRASH');
+  // The killer stops first, so no restart is under way when the bridge of the moment is killed.
+  cleanup(async () => {
+    finished = true;
+    await killer;
+    await bridge?.kill('SIGKILL');
+  });
+  const load = await connectLoad(brokerUrl, TERMINALS, 'CRASH');
+  cleanup(() => load.end());
   await load.publish(RECORDS);
   await killer;
   // Against an external broker the terminals' PUBACKs come from the broker:
@@ -56,16 +52,23 @@ async function crashTest(env: Record<string, string>, brokerUrl: string) {
   expect(countIn(dataDir, "select count(distinct json_extract(fields, '$.time') || device_sn) as n from events where type = 'face.verified'")).toBe(RECORDS);
 }
 
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'facegate-crash-'));
+  cleanup(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 describe('killed with SIGKILL twice mid-stream', () => {
   it('stores exactly 1,000 of 1,000 records with the embedded broker', async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'facegate-crash-'));
+    dataDir = tempDir();
     const port = await freePort();
     await crashTest({ BROKER_PORT: String(port), PORT: String(await freePort()) }, `mqtt://127.0.0.1:${port}`);
   });
 
   it('stores exactly 1,000 of 1,000 records against Mosquitto', async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'facegate-crash-'));
-    mosquitto = await startMosquitto();
+    dataDir = tempDir();
+    const mosquitto = await startMosquitto();
+    cleanup(() => mosquitto.dispose());
     await crashTest({ MQTT_URL: mosquitto.url, MQTT_CLIENT_ID: 'facegate-crash', PORT: String(await freePort()) }, mosquitto.url);
   });
 });

@@ -2,11 +2,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { type CliBridge, countIn, startCli } from '../support/cli.ts';
+import { cleanupAfterEach } from '../support/cleanup.ts';
 import { connectLoad } from '../support/load.ts';
-import { freePort, type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
-import { type Receiver, startReceiver } from '../support/receiver.ts';
+import { freePort, startMosquitto } from '../support/mosquitto.ts';
+import { startReceiver } from '../support/receiver.ts';
 import { until } from '../support/until.ts';
 
 // SPEC §Webhooks, at least once: 2,000 verified records while the receiver is
@@ -21,30 +22,15 @@ const OUTAGE_MS = 20_000;
 const SCHEDULE = Array.from({ length: 100 }, () => '1s').join(',');
 
 let bridge: CliBridge | undefined;
-let mosquitto: Mosquitto | undefined;
-let receiver: Receiver | undefined;
-let load: Awaited<ReturnType<typeof connectLoad>> | undefined;
-let dataDir: string;
 let finished = false;
-
-afterEach(async () => {
-  finished = true;
-  await load?.end();
-  load = undefined;
-  await bridge?.kill('SIGKILL');
-  bridge = undefined;
-  await receiver?.close().catch(() => {});
-  receiver = undefined;
-  await mosquitto?.dispose();
-  mosquitto = undefined;
-  rmSync(dataDir, { recursive: true, force: true });
-});
+const cleanup = cleanupAfterEach();
 
 async function outageAndCrashes(env: Record<string, string>, brokerUrl: string) {
   finished = false;
-  dataDir = mkdtempSync(join(tmpdir(), 'facegate-webhook-crash-'));
-  receiver = await startReceiver();
-  const r = receiver;
+  const dataDir = mkdtempSync(join(tmpdir(), 'facegate-webhook-crash-'));
+  cleanup(() => rmSync(dataDir, { recursive: true, force: true }));
+  const r = await startReceiver();
+  cleanup(() => r.close().catch(() => {}));
   await r.down();
   const start = () =>
     startCli({ DATA_DIR: dataDir, ADMIN_TOKEN: 'webhook-crash-token-01', WEBHOOK_URL: r.url, DELIVERY_SCHEDULE: SCHEDULE, DELIVERY_TIMEOUT: '5s', ...env });
@@ -66,8 +52,15 @@ async function outageAndCrashes(env: Record<string, string>, brokerUrl: string) 
     await bridge!.kill('SIGKILL');
     bridge = await start();
   })();
+  // The chaos stops first, so no restart is under way when the bridge of the moment is killed.
+  cleanup(async () => {
+    finished = true;
+    await chaos;
+    await bridge?.kill('SIGKILL');
+  });
 
-  load = await connectLoad(brokerUrl, 10, 'HOOK');
+  const load = await connectLoad(brokerUrl, 10, 'HOOK');
+  cleanup(() => load.end());
   await load.publish(RECORDS);
   await chaos;
   await until(() => distinct() >= RECORDS);
@@ -88,7 +81,8 @@ describe('receiver down for 20 s and the bridge killed twice', () => {
   }, 120_000);
 
   it('delivers all 2,000 events against Mosquitto', async () => {
-    mosquitto = await startMosquitto();
+    const mosquitto = await startMosquitto();
+    cleanup(() => mosquitto.dispose());
     await outageAndCrashes({ MQTT_URL: mosquitto.url, MQTT_CLIENT_ID: 'facegate-webhook-crash', PORT: String(await freePort()) }, mosquitto.url);
   }, 120_000);
 });
