@@ -124,6 +124,7 @@ export async function runBench(args: string[]): Promise<void> {
       intervalMs: HEARTBEAT_INTERVAL_MS,
       image,
       requests: options.deliveryRecords,
+      steady: { rate: options.rate, seconds: options.diskSeconds },
       progress,
     });
   }

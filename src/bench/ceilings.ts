@@ -27,7 +27,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const AEDES = moduleUrl('./aedes-process', import.meta.url);
 const MQTT_END = moduleUrl('./mqtt-process', import.meta.url);
 const READY_TIMEOUT_MS = 30_000;
-/** Appends in the disk ceiling: a few seconds at most even on a slow disk. */
+/** Appends back to back in the disk ceiling: a few seconds at most even on a slow disk. */
 const DISK_APPENDS = 1000;
 /** A record's bytes beyond its image in the WAL: base64 takes a third more, plus the event's other fields. */
 const DISK_RECORD_OVERHEAD = 10 * 1024;
@@ -82,6 +82,8 @@ export interface CeilingOptions {
   intervalMs: number;
   image: Buffer;
   requests: number;
+  /** The steady scenario's pace, at which the disk is measured again for `seconds`. */
+  steady: { rate: number; seconds: number };
   progress: (line: string) => void;
 }
 
@@ -124,11 +126,15 @@ export async function runCeilings(options: CeilingOptions): Promise<Ceiling[]> {
       failed({ ceiling: 'post', kind }, err);
     }
   }
-  options.progress('ceiling disk (a record appended and synced, one at a time)');
-  try {
-    ceilings.push({ ceiling: 'disk', figures: measureDisk(DISK_APPENDS, options.image.length + DISK_RECORD_OVERHEAD) });
-  } catch (err) {
-    failed({ ceiling: 'disk' }, err);
+  const bytes = options.image.length + DISK_RECORD_OVERHEAD;
+  const { rate, seconds } = options.steady;
+  for (const pace of [undefined, rate]) {
+    options.progress(`ceiling disk (a record appended and synced, one at a time${pace ? `, ${pace} a second for ${seconds} s` : ''})`);
+    try {
+      ceilings.push({ ceiling: 'disk', figures: await measureDisk({ appends: pace ? pace * seconds : DISK_APPENDS, bytes, pace }) });
+    } catch (err) {
+      failed({ ceiling: 'disk' }, err);
+    }
   }
   return ceilings;
 }

@@ -22,6 +22,8 @@ export interface BenchOptions {
   /** delivery-steady, delivery-outage and stream: records a second. */
   rate: number;
   steadySeconds: number;
+  /** The disk ceiling at delivery-steady's pace: long enough to meet the occasional stall of a shared disk. */
+  diskSeconds: number;
   /** delivery-outage: the whole load, and the receiver's outage in its middle. */
   outageLoadSeconds: number;
   outageSeconds: number;
@@ -150,6 +152,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
     deliveryRecords,
     rate: whole(values.rate, 'rate', 200, 1, 5000),
     steadySeconds: quick ? 5 : 30,
+    diskSeconds: quick ? 2 : 10,
     // The 60 s outage, with 7.5 s of load before it (the memory it is read against) and after it.
     outageLoadSeconds: quick ? 10 : 75,
     outageSeconds: quick ? 5 : 60,
