@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 import { writeSync } from 'node:fs';
 import { ConfigError, helpText, parseConfig } from './config.ts';
 import { createFacegate } from './lifecycle.ts';

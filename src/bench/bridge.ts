@@ -9,6 +9,8 @@ import { TimedOut, until } from './wait.ts';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
 const ADMIN_TOKEN = 'facegate-bench-admin-token';
+/** The flags `npm start`, the systemd unit and the facegate command run the bridge with (wrangler-free.md). */
+const NODE_FLAGS = ['--max-semi-space-size=4'];
 
 export interface BridgeOptions {
   sync: Sync;
@@ -62,7 +64,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     ...(options.mqttUrl ? { MQTT_URL: options.mqttUrl, MQTT_CLIENT_ID: options.clientId } : {}),
     ...options.env,
   });
-  const child = startChild(process.execPath, nodeArgs(moduleUrl('../cli', import.meta.url)), { cwd: ROOT, env });
+  const child = startChild(process.execPath, [...NODE_FLAGS, ...nodeArgs(moduleUrl('../cli', import.meta.url))], { cwd: ROOT, env });
   const dispose = async () => {
     try {
       await child.stop();
