@@ -83,6 +83,19 @@ describe('delivery to the default endpoint', () => {
     expect(r.requests).toHaveLength(1); // the rejected record is no face.verified: not sent
   });
 
+  it('keeps names outside ASCII (and quotes) intact around the image, and signs those bytes', async () => {
+    const r = await receiver();
+    const { t } = await setup({ WEBHOOK_URL: r.url, WEBHOOK_SECRET: SECRET });
+    const names = ['김민준', '张三 "老张"', 'Ünal 🚪'];
+    await t.send({ cmd: 'verifiedRecordU', data: names.map((name, i) => verifiedRecord({ num: String(2000 + i), name })) });
+    const requests = await r.received(names.length);
+    expect(requests.map((request) => request.json.name).sort()).toEqual([...names].sort());
+    for (const request of requests) {
+      expect(request.json.img).toBe(verifiedRecord().liveImageBase64);
+      expect(verify(SECRET, request.headers, request.body)).toBe(true);
+    }
+  });
+
   it('signs with the UTF-8 bytes of a secret that is not whsec_', async () => {
     const r = await receiver();
     const { t } = await setup({ WEBHOOK_URL: r.url, WEBHOOK_SECRET: 'plain-shared-secret-123' });
