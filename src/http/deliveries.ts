@@ -5,8 +5,8 @@ import { ApiError, invalid } from './errors.ts';
 
 export const DeliveryListQuery = v.object({
   status: v.optional(v.picklist(['pending', 'delivered', 'dead'], 'status is pending, delivered or dead')),
-  endpoint: v.optional(v.string()),
-  event: v.optional(v.string()),
+  endpoint: v.optional(v.pipe(v.string(), v.nonEmpty('endpoint must not be empty'))),
+  event: v.optional(v.pipe(v.string(), v.nonEmpty('event must not be empty'))),
   limit: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, 'limit must be a whole number'), v.transform(Number), v.minValue(1), v.maxValue(500)), '50'),
   cursor: v.optional(v.pipe(v.string(), v.regex(/^dlv_\d+$/, 'cursor must be a next_cursor of this list'))),
 });

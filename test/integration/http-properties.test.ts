@@ -833,6 +833,8 @@ describe('GET /api/deliveries (DeliveryListQuery)', () => {
         .map((status) => ({ params: { status }, path: 'status', reason: /^status: status is pending, delivered or dead$/ })),
       badLimitParam(/^limit: /),
       fc.string({ maxLength: 12 }).filter((s) => !/^dlv_\d+$/.test(s)).map((cursor) => ({ params: { cursor }, path: 'cursor', reason: /^cursor: cursor must be a next_cursor of this list$/ })),
+      // Empty, as device= is on the other lists: a filter left blank by mistake must not silently list everything.
+      fc.constantFrom('endpoint', 'event').map((name) => ({ params: { [name]: '' }, path: name, reason: new RegExp(`^${name}: ${name} must not be empty$`) })),
     );
     await fc.assert(
       fc.asyncProperty(bad, async (q) => {
