@@ -1,7 +1,6 @@
 import * as v from 'valibot';
 import { randomId } from './events.ts';
 import { isJsonObject, jsonObject } from './json-object.ts';
-import { ApiError } from './http/errors.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Presence } from './presence.ts';
@@ -28,6 +27,17 @@ export function commandObject<const E extends v.ObjectEntries>(entries: E) {
 /** A command for a terminal: a JSON object with a non-empty string `cmd`; every other field goes along untouched. */
 export const CommandSchema = commandObject({ cmd: v.pipe(v.string('cmd must be a string'), v.nonEmpty('cmd must not be empty')) });
 
+/** Why a command did not go out; the HTTP API answers 404, 429 or 503 for it. */
+export class CommandNotSent extends Error {
+  constructor(
+    readonly reason: 'unknown_device' | 'rate_limited' | 'device_offline' | 'broker_unavailable',
+    message: string,
+    readonly retryAfterSeconds?: number,
+  ) {
+    super(message);
+  }
+}
+
 export interface CommandDeps {
   transport: Transport;
   downlink: TopicTemplate;
@@ -43,19 +53,19 @@ export function createCommands({ transport, downlink, presence, writer, metrics,
 
   /** Publishes at QoS 1 and answers only once the broker acknowledged it; never queues it for later. */
   async function send(sn: string, command: Record<string, unknown>) {
-    if (!presence.knows(sn)) throw new ApiError('not_found', `no terminal ${sn} is known`);
+    if (!presence.knows(sn)) throw new CommandNotSent('unknown_device', `no terminal ${sn} is known`);
     const wait = limiter.take(sn);
     if (wait > 0) {
       metrics.commands.inc({ outcome: 'rate_limited' });
-      throw new ApiError('rate_limited', `more than ${rate.perSecond} commands per second for ${sn}`, { retryAfterSeconds: Math.ceil(wait / 1000) });
+      throw new CommandNotSent('rate_limited', `more than ${rate.perSecond} commands per second for ${sn}`, Math.ceil(wait / 1000));
     }
     const id = randomId('cmd');
     const body = JSON.stringify(command);
     const topic = downlink.topicOf(sn);
     let error: string | null = null;
-    let code: 'broker_unavailable' | 'device_offline' = 'broker_unavailable';
+    let reason: 'broker_unavailable' | 'device_offline' = 'broker_unavailable';
     if (transport.listening(topic) === false) {
-      code = 'device_offline';
+      reason = 'device_offline';
       error = `terminal ${sn} is not connected`;
     } else {
       try {
@@ -72,7 +82,7 @@ export function createCommands({ transport, downlink, presence, writer, metrics,
       // The terminal has it (or the broker refused it) either way; the history is what is missing.
       log.error({ command: id, err: err.message }, 'command not recorded');
     });
-    if (error !== null) throw new ApiError(code, `command not sent: ${error}`);
+    if (error !== null) throw new CommandNotSent(reason, `command not sent: ${error}`);
     return { id, device_sn: sn, status };
   }
 

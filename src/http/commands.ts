@@ -1,9 +1,9 @@
 import * as v from 'valibot';
 import { Hono } from 'hono';
-import { CommandSchema, commandObject } from '../commands.ts';
+import { CommandNotSent, CommandSchema, commandObject, type Commands } from '../commands.ts';
 import type { AppDeps, Env } from './app.ts';
 import { jsonBody } from './body.ts';
-import { ApiError, invalid } from './errors.ts';
+import { ApiError, type ErrorCode, invalid } from './errors.ts';
 
 export const CommandListQuery = v.object({
   device: v.optional(v.pipe(v.string(), v.nonEmpty('device must not be empty'))),
@@ -11,12 +11,29 @@ export const CommandListQuery = v.object({
   cursor: v.optional(v.pipe(v.string(), v.regex(/^\d+_cmd_[\w-]+$/, 'cursor must be a next_cursor of this list'))),
 });
 
+const ANSWER: Record<CommandNotSent['reason'], ErrorCode> = {
+  unknown_device: 'not_found',
+  rate_limited: 'rate_limited',
+  device_offline: 'device_offline',
+  broker_unavailable: 'broker_unavailable',
+};
+
+/** commands.send, with a command that did not go out answered as the API's error. */
+async function send(commands: Commands, sn: string, command: Record<string, unknown>) {
+  try {
+    return await commands.send(sn, command);
+  } catch (err) {
+    if (!(err instanceof CommandNotSent)) throw err;
+    throw new ApiError(ANSWER[err.reason], err.message, { retryAfterSeconds: err.retryAfterSeconds });
+  }
+}
+
 export function commandRoutes({ commands, presence, reads, defaultDevice }: AppDeps) {
   const app = new Hono<Env>();
 
   app.post('/api/devices/:sn/commands', async (c) => {
     const command = await jsonBody(c, CommandSchema);
-    return c.json(await commands.send(c.req.param('sn'), command), 202);
+    return c.json(await send(commands, c.req.param('sn'), command), 202);
   });
 
   app.get('/api/commands', (c) => {
@@ -49,7 +66,7 @@ export function commandRoutes({ commands, presence, reads, defaultDevice }: AppD
       if (known.length > 1) throw new ApiError('conflict', `${known.length} terminals are known; set DEFAULT_DEVICE or use POST /api/devices/{sn}/commands`);
       sn = known[0];
     }
-    await commands.send(sn, command);
+    await send(commands, sn, command);
     return c.text('ok');
   });
 
