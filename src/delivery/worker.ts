@@ -23,6 +23,8 @@ export interface DeliveryOptions {
   random?: () => number;
 }
 
+type DueDelivery = ReturnType<Reads['dueDeliveries']>[number];
+
 interface Lane {
   id: string;
   url: URL;
@@ -34,6 +36,8 @@ interface Lane {
   sending: number;
   /** Deliveries sent or being sent whose outcome is not committed yet: not fetched again meanwhile. */
   unrecorded: Set<number>;
+  /** Due deliveries fetched ahead, in the store's order, not started yet. */
+  due: DueDelivery[];
   /** Failed attempts in a row; past PROBE_AFTER the lane sends one probe at a time, then pauses. */
   failures: number;
   pausedUntil: number;
@@ -41,6 +45,11 @@ interface Lane {
   pumping: boolean;
 }
 
+// Due deliveries fetched at a time beyond the room there is. Fetching only the
+// room meant fetching again, each time, every delivery still in flight (all of
+// them pending in the store until their outcome commits), only to skip them:
+// in a burst ~40 rows read per delivery sent, a tenth of the main thread.
+const FETCH_AHEAD = 32;
 // A lane with nothing due sleeps until its next delivery is due, but looks
 // again at least this often (another process may have changed the store).
 const MAX_SLEEP_MS = 30_000;
@@ -97,6 +106,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
           pool,
           sending: lane?.sending ?? 0,
           unrecorded: lane?.unrecorded ?? new Set(),
+          due: [],
           failures: 0,
           pausedUntil: 0,
           pumping: false,
@@ -107,6 +117,8 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       lane.key = row.secret ? signingKey(row.secret) : undefined;
       lane.types = new Set(JSON.parse(row.eventTypes) as string[]);
       lane.enabled = row.enabled;
+      // What was fetched ahead under the old settings is fetched again.
+      lane.due = [];
       pump(lane);
     }
   }
@@ -122,8 +134,12 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       const probing = lane.failures >= PROBE_AFTER;
       const room = (probing ? 1 : options.concurrency) - lane.sending;
       if (room <= 0) return;
-      const due = reads.dueDeliveries(lane.id, t, room + lane.unrecorded.size).filter((d) => !lane.unrecorded.has(d.seq));
-      for (const delivery of due.slice(0, room)) track(attempt(lane, delivery));
+      if (lane.due.length < room) {
+        const ahead = lane.due;
+        const fetched = reads.dueDeliveries(lane.id, t, room + lane.unrecorded.size + ahead.length + FETCH_AHEAD);
+        lane.due.push(...fetched.filter((d) => !lane.unrecorded.has(d.seq) && !ahead.some((a) => a.seq === d.seq)));
+      }
+      for (const delivery of lane.due.splice(0, room)) track(attempt(lane, delivery));
       if (lane.sending === 0) {
         const next = reads.nextDueAt(lane.id);
         sleep(lane, next === undefined ? MAX_SLEEP_MS : Math.max(next - t, 0));
