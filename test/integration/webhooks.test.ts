@@ -173,6 +173,29 @@ describe('retries', () => {
     expect(new Set(requests.map((q) => q.headers['webhook-id'])).size).toBe(5);
   });
 
+  it('delivers a backlog many times as wide as the lane, each once, with retries among it', async () => {
+    // Every third request fails once: retries fall due among the backlog the lane has fetched ahead.
+    const failed = new Set<string>();
+    const r = await receiver((request, n) => {
+      const id = String(request.headers['webhook-id']);
+      if (n % 3 !== 0 || failed.has(id)) return { status: 200 };
+      failed.add(id);
+      return { status: 500 };
+    });
+    const { b, t } = await setup({ WEBHOOK_URL: r.url, DELIVERY_CONCURRENCY: '4' });
+    await t.send({ cmd: 'verifiedRecordU', data: passes(150) });
+    await until(async () => (await b.api('GET', '/api/deliveries?status=delivered&limit=500')).json.items.length === 150);
+    const answered = new Map<string, number>();
+    for (const request of r.requests) {
+      const id = String(request.headers['webhook-id']);
+      answered.set(id, (answered.get(id) ?? 0) + 1);
+    }
+    expect(answered.size).toBe(150);
+    // Once each, and twice where the first attempt failed: never a delivered one again.
+    for (const [id, times] of answered) expect(times).toBe(failed.has(id) ? 2 : 1);
+    expect((await b.api('GET', '/api/deliveries?status=pending')).json.items).toEqual([]);
+  });
+
   it('sends a failing receiver one probe at a time instead of the whole backlog', async () => {
     // A slow answer, so that requests sent together are open together.
     const r = await receiver(() => ({ status: 503, delayMs: 50 }));
