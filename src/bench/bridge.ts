@@ -59,7 +59,8 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     BROKER_PORT: String(brokerPort),
     DATA_DIR: dataDir,
     ADMIN_TOKEN,
-    LOG_LEVEL: 'warn',
+    // The default level, as a site runs it: what the bridge logs is part of what it costs.
+    LOG_LEVEL: 'info',
     SQLITE_SYNC: options.sync,
     ...(options.mqttUrl ? { MQTT_URL: options.mqttUrl, MQTT_CLIENT_ID: options.clientId } : {}),
     ...options.env,

@@ -196,7 +196,11 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     }
     pump(lane);
     if (outcome.kind === 'delivered' && event) metrics.deliveryLatency.observe((at - event.receivedAt) / 1000);
-    log.info({ delivery: delivery.seq, event: event?.id, endpoint: lane.id, attempt: attemptNumber, status, ms: at - started, outcome: outcome.kind, error }, 'delivery attempt');
+    // A line for every success is a flood at a thousand deliveries a second
+    // (and 7 % of the main thread in a burst): those are debug. A failed
+    // attempt is what an operator must see.
+    const level = outcome.kind === 'delivered' ? 'debug' : outcome.kind === 'retry' ? 'info' : 'warn';
+    log[level]({ delivery: delivery.seq, event: event?.id, endpoint: lane.id, attempt: attemptNumber, status, ms: at - started, outcome: outcome.kind, error }, 'delivery attempt');
     try {
       await writer.write({
         kind: 'attempt',

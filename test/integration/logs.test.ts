@@ -43,3 +43,15 @@ it('never writes a face image, the token or a secret to its log', async () => {
   for (let i = 0; i + 64 <= image.length; i += 997) expect(log).not.toContain(image.slice(i, i + 64));
   for (let i = 0; i + 64 <= photo.length; i += 331) expect(log).not.toContain(photo.slice(i, i + 64));
 });
+
+it('logs a delivery attempt that failed at info, and one that delivered only at debug', async () => {
+  receiver = await startReceiver((_req, n) => ({ status: n === 0 ? 500 : 200 }));
+  bridge = await startBridge({ WEBHOOK_URL: receiver.url, DELIVERY_SCHEDULE: '10ms', LOG_LEVEL: 'info' });
+  terminal = await connectTerminal(bridge.brokerUrl, 'LOG2');
+  await terminal.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+  await receiver.received(2);
+  // The line of an attempt is written before its outcome is committed: once delivered shows, both are in.
+  await until(async () => (await bridge!.api('GET', '/api/deliveries?status=delivered')).json.items.length === 1);
+  const attempts = bridge.logLines.filter((line) => line.includes('"delivery attempt"')).map((line) => JSON.parse(line) as { level: number; outcome: string; status: number });
+  expect(attempts.map(({ level, outcome, status }) => ({ level, outcome, status }))).toEqual([{ level: 30, outcome: 'retry', status: 500 }]);
+});
