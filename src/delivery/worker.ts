@@ -135,9 +135,10 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       const room = (probing ? 1 : options.concurrency) - lane.sending;
       if (room <= 0) return;
       if (lane.due.length < room) {
-        const ahead = lane.due;
-        const fetched = reads.dueDeliveries(lane.id, t, room + lane.unrecorded.size + ahead.length + FETCH_AHEAD);
-        lane.due.push(...fetched.filter((d) => !lane.unrecorded.has(d.seq) && !ahead.some((a) => a.seq === d.seq)));
+        // Those in flight and those already fetched are pending in the store too.
+        const known = (seq: number) => lane.unrecorded.has(seq) || lane.due.some((d) => d.seq === seq);
+        const fetched = reads.dueDeliveries(lane.id, t, room + lane.unrecorded.size + lane.due.length + FETCH_AHEAD);
+        lane.due.push(...fetched.filter((d) => !known(d.seq)));
       }
       for (const delivery of lane.due.splice(0, room)) track(attempt(lane, delivery));
       if (lane.sending === 0) {
