@@ -636,6 +636,17 @@ async function expectBadQuery(route: string, schema: v.GenericSchema, bad: BadQu
   expectRefused(await send('GET', `${route}?${qs}`), { status: 400, code: 'invalid_request', path: bad.path, reason: bad.reason });
 }
 
+/** Every query string with one bad parameter is refused with a 400 naming it, and the bridge stays healthy. */
+async function expectBadQueries(route: string, schema: v.GenericSchema, bad: fc.Arbitrary<BadQuery>, numRuns: number) {
+  await fc.assert(
+    fc.asyncProperty(bad, async (q) => {
+      await expectBadQuery(route, schema, q);
+      await expectHealthy();
+    }),
+    { numRuns },
+  );
+}
+
 const badTimestampParam = (name: 'since' | 'until') => badStamp.map((s) => ({ params: { [name]: s }, path: name, reason: new RegExp(`^${name}: ${name} must be an ISO 8601 timestamp`) }));
 const badLimitParam = (reason: RegExp) => badLimit.map((limit) => ({ params: { limit }, path: 'limit', reason }));
 const badFilterParams = [
@@ -696,13 +707,7 @@ describe('GET /api/events (EventListQuery)', () => {
       badLimitParam(/^limit: limit must be (a whole number|1 to 500)$/),
       fc.string({ maxLength: 12 }).filter((s) => !/^\d+$/.test(s)).map((cursor) => ({ params: { cursor }, path: 'cursor', reason: /^cursor: cursor must be a next_cursor of this list$/ })),
     );
-    await fc.assert(
-      fc.asyncProperty(bad, async (q) => {
-        await expectBadQuery('/api/events', EventListQuery, q);
-        await expectHealthy();
-      }),
-      { numRuns: 50 },
-    );
+    await expectBadQueries('/api/events', EventListQuery, bad, 50);
   });
 });
 
@@ -783,13 +788,7 @@ describe('GET /api/commands (CommandListQuery)', () => {
       badLimitParam(/^limit: limit must be (a whole number|1 to 500)$/),
       fc.string({ maxLength: 30 }).filter((s) => !/^\d+_cmd_[\w-]+$/.test(s)).map((cursor) => ({ params: { cursor }, path: 'cursor', reason: /^cursor: cursor must be a next_cursor of this list$/ })),
     );
-    await fc.assert(
-      fc.asyncProperty(bad, async (q) => {
-        await expectBadQuery('/api/commands', CommandListQuery, q);
-        await expectHealthy();
-      }),
-      { numRuns: 30 },
-    );
+    await expectBadQueries('/api/commands', CommandListQuery, bad, 30);
   });
 });
 
@@ -836,12 +835,6 @@ describe('GET /api/deliveries (DeliveryListQuery)', () => {
       // Empty, as device= is on the other lists: a filter left blank by mistake must not silently list everything.
       fc.constantFrom('endpoint', 'event').map((name) => ({ params: { [name]: '' }, path: name, reason: new RegExp(`^${name}: ${name} must not be empty$`) })),
     );
-    await fc.assert(
-      fc.asyncProperty(bad, async (q) => {
-        await expectBadQuery('/api/deliveries', DeliveryListQuery, q);
-        await expectHealthy();
-      }),
-      { numRuns: 30 },
-    );
+    await expectBadQueries('/api/deliveries', DeliveryListQuery, bad, 30);
   });
 });
