@@ -201,7 +201,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     // (and 7 % of the main thread in a burst): those are debug. A failed
     // attempt is what an operator must see.
     const level = outcome.kind === 'delivered' ? 'debug' : outcome.kind === 'retry' ? 'info' : 'warn';
-    log[level]({ delivery: delivery.seq, event: event?.id, endpoint: lane.id, attempt: attemptNumber, status, ms: at - started, outcome: outcome.kind, error }, 'delivery attempt');
+    if (log.isLevelEnabled(level)) log[level]({ delivery: delivery.seq, event: event?.id, endpoint: lane.id, attempt: attemptNumber, status, ms: at - started, outcome: outcome.kind, error }, 'delivery attempt');
     try {
       await writer.write({
         kind: 'attempt',
