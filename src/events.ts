@@ -11,6 +11,11 @@ export interface NewEvent {
   deviceSn: string;
   receivedAt: number;
   fields: string;
+  /**
+   * The image as it stands between the quotes of a JSON string, which the
+   * webhook body splices in as it is. For base64, which needs no escaping,
+   * that is the base64 itself.
+   */
   image?: string;
 }
 
@@ -39,7 +44,7 @@ export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, po
         deviceSn: sn,
         receivedAt,
         fields: JSON.stringify(rest),
-        image: policy.images === 'omit' || !liveImageBase64 ? undefined : liveImageBase64,
+        image: policy.images === 'omit' || !liveImageBase64 ? undefined : msg.escaped ? jsonStringContent(liveImageBase64) : liveImageBase64,
       };
     });
   }
@@ -50,6 +55,11 @@ export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, po
     return [{ id: randomId('evt'), type: 'device.message', deviceSn: sn, receivedAt, fields: JSON.stringify(msg.body) }];
   }
   return [];
+}
+
+/** Only for payloads with escapes: for a 36 KB image this costs ~60 µs. */
+function jsonStringContent(text: string): string {
+  return JSON.stringify(text).slice(1, -1);
 }
 
 export function presenceEvent(sn: string, online: boolean, at: number, lastSeenAt: number | null): NewEvent {

@@ -50,7 +50,8 @@ const SLOT = `"img":"${IMAGE_SLOT}"`;
  * The webhook body as bytes. The image (base64, ~36 KB) is copied in as the
  * bytes the database gave, never made a JavaScript string: at a thousand
  * deliveries a second, strings of that size were most of what the main
- * thread's heap grew by. Base64 needs no escaping in JSON.
+ * thread's heap grew by. It is stored ready for this: as JSON string content
+ * (NewEvent.image).
  */
 export function webhookBody(row: EventRow, image?: Buffer): Buffer {
   const json = JSON.stringify(eventView(row, image && IMAGE_SLOT));

@@ -29,7 +29,16 @@ const Envelope = jsonObject({ cmd: v.pipe(v.string('cmd must be a string'), v.mi
 
 export type Uplink =
   | { cmd: 'heartU' }
-  | { cmd: 'verifiedRecordU' | 'strangerRecordU'; records: FaceRecord[] }
+  | {
+      cmd: 'verifiedRecordU' | 'strangerRecordU';
+      records: FaceRecord[];
+      /**
+       * The payload used JSON escapes. Without any, no string in it holds a
+       * character that JSON must escape (a quote, a backslash, a control
+       * character), so each can go into other JSON as it is.
+       */
+      escaped: boolean;
+    }
   | { cmd: string; body: Record<string, unknown> };
 
 export const REJECT_REASONS = ['too_large', 'not_utf8', 'not_json', 'not_object', 'no_cmd', 'invalid_fields', 'unknown_device'] as const;
@@ -66,7 +75,7 @@ export function decodeUplink(payload: Uint8Array): Decoded {
     const parsed = v.safeParse(RecordsMessage, value);
     if (!parsed.success) return { ok: false, reason: 'invalid_fields', detail: describe(parsed.issues[0]) };
     // The input, not the parser's copy: it is exactly what the terminal sent.
-    return { ok: true, msg: { cmd, records: body.data as FaceRecord[] } };
+    return { ok: true, msg: { cmd, records: body.data as FaceRecord[], escaped: text.includes('\\') } };
   }
   return { ok: true, msg: { cmd, body } };
 }

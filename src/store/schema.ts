@@ -36,6 +36,7 @@ export const events = sqliteTable(
 /** Face images apart from events: lists never read them, retention deletes them first. */
 export const images = sqliteTable('images', {
   eventSeq: integer('event_seq').primaryKey(),
+  /** As it goes between the quotes of the webhook's `img` (NewEvent.image): the base64 itself, or the escaped text of what was not base64. */
   base64: text('base64').notNull(),
 });
 

@@ -1,7 +1,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
 import { until } from '../support/until.ts';
@@ -94,6 +94,31 @@ describe('delivery to the default endpoint', () => {
       expect(request.json.img).toBe(verifiedRecord().liveImageBase64);
       expect(verify(SECRET, request.headers, request.body)).toBe(true);
     }
+  });
+
+  it('forwards an image that is not base64 exactly as sent, in a body that is still JSON', async () => {
+    const r = await receiver();
+    const { t } = await setup({ WEBHOOK_URL: r.url, WEBHOOK_SECRET: SECRET });
+    const images = ['say "cheese"', 'C:\\door\\1.jpg', 'two\nlines\ttab\u0001', '</script>\u2028'];
+    await t.send({ cmd: 'verifiedRecordU', data: images.map((liveImageBase64, i) => verifiedRecord({ num: String(3000 + i), liveImageBase64 })) });
+    const requests = await r.received(images.length);
+    for (const request of requests) expect(verify(SECRET, request.headers, request.body)).toBe(true);
+    expect(requests.map((request) => request.json?.img).sort()).toEqual([...images].sort());
+  });
+
+  it('forwards base64 sent with escaped slashes as the base64 itself, and serves it as the image', async () => {
+    const r = await receiver();
+    const { b, t } = await setup({ WEBHOOK_URL: r.url });
+    const jpeg = Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0x00, 0x10, 0x4a, 0x46, 0x49, 0x46, 0xff, 0xff, 0xfe, 0xfb, 0xff, 0xd9]);
+    const base64 = jpeg.toString('base64');
+    expect(base64).toContain('/');
+    // Some JSON encoders on terminals write "/" as "\/".
+    await t.send(JSON.stringify({ cmd: 'verifiedRecordU', data: [verifiedRecord({ liveImageBase64: base64 })] }).replaceAll('/', '\\/'));
+    const [request] = await r.received(1);
+    expect(request.json.img).toBe(base64);
+    const image = await fetch(`http://127.0.0.1:${b.httpPort}/api/events/${request.json.id}/image`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(image.status).toBe(200);
+    expect(Buffer.from(await image.arrayBuffer())).toEqual(jpeg);
   });
 
   it('signs with the UTF-8 bytes of a secret that is not whsec_', async () => {

@@ -21,8 +21,8 @@ const record = (over: Record<string, unknown> = {}): FaceRecord => {
   };
   return Object.fromEntries(Object.entries(full).filter(([, value]) => value !== undefined));
 };
-const verified = (...records: FaceRecord[]): Uplink => ({ cmd: 'verifiedRecordU', records });
-const stranger = (...records: FaceRecord[]): Uplink => ({ cmd: 'strangerRecordU', records });
+const verified = (...records: FaceRecord[]): Uplink => ({ cmd: 'verifiedRecordU', records, escaped: false });
+const stranger = (...records: FaceRecord[]): Uplink => ({ cmd: 'strangerRecordU', records, escaped: false });
 const one = (msg: Uplink, policy = PASSED, sn = '123456789') => {
   const events = eventsFromUplink(sn, msg, AT, policy);
   expect(events).toHaveLength(1);
@@ -149,6 +149,15 @@ describe('eventsFromUplink', () => {
       const event = one(verified(record()), OMIT);
       expect(event.image).toBeUndefined();
       expect(event.fields).not.toContain(IMAGE);
+    });
+
+    it('is kept as JSON string content when the payload had escapes', () => {
+      const sent = 'say "cheese"\\\n\u0001';
+      const event = one({ cmd: 'verifiedRecordU', records: [record({ liveImageBase64: sent })], escaped: true });
+      expect(event.image).toBe('say \\"cheese\\"\\\\\\n\\u0001');
+      expect(JSON.parse(`"${event.image}"`)).toBe(sent);
+      // Base64 needs no escaping: a payload with escapes elsewhere leaves it as it is.
+      expect(one({ cmd: 'verifiedRecordU', records: [record()], escaped: true }).image).toBe(IMAGE);
     });
 
     it('is absent when the record has none', () => {

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { eventsFromUplink } from '../../src/events.ts';
 import { decodeUplink, REJECT_REASONS } from '../../src/protocol/uplink.ts';
 
 const bytes = (s: string) => new TextEncoder().encode(s);
@@ -42,8 +43,21 @@ describe('decodeUplink under arbitrary input', () => {
     );
     fc.assert(
       fc.property(fc.constantFrom('verifiedRecordU', 'strangerRecordU'), fc.array(record, { minLength: 1, maxLength: 5 }), (cmd, data) => {
-        const decoded = decodeUplink(bytes(JSON.stringify({ cmd, data })));
-        expect(decoded).toEqual({ ok: true, msg: { cmd, records: data } });
+        const text = JSON.stringify({ cmd, data });
+        expect(decodeUplink(bytes(text))).toEqual({ ok: true, msg: { cmd, records: data, escaped: text.includes('\\') } });
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('turns any image into text that goes between the quotes of a JSON string as it is', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', minLength: 1 }), fc.boolean(), (image, withName) => {
+        const record = withName ? { name: 'A "B"', liveImageBase64: image } : { liveImageBase64: image };
+        const decoded = decodeUplink(bytes(JSON.stringify({ cmd: 'verifiedRecordU', data: [record] })));
+        if (!decoded.ok || !('records' in decoded.msg)) throw new Error('a well-typed record was refused');
+        const [event] = eventsFromUplink('sn', decoded.msg, 0, { forward: 'all', images: 'inline' });
+        expect(JSON.parse(`"${event.image}"`)).toBe(decoded.msg.records[0].liveImageBase64);
       }),
       { numRuns: 1000 },
     );

@@ -23,21 +23,21 @@ describe('decodeUplink', () => {
     it('decodes verifiedRecordU with its record', () => {
       expect(decode({ cmd: 'verifiedRecordU', data: [record()] })).toEqual({
         ok: true,
-        msg: { cmd: 'verifiedRecordU', records: [record()] },
+        msg: { cmd: 'verifiedRecordU', records: [record()], escaped: false },
       });
     });
 
     it('keeps every record of a batch, in order', () => {
       const batch = [record({ num: '1' }), record({ num: '2', verifiedCode: 3 }), record({ num: '3' })];
       const decoded = decode({ cmd: 'verifiedRecordU', data: batch });
-      expect(decoded).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: batch } });
+      expect(decoded).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: batch, escaped: false } });
     });
 
     it('decodes strangerRecordU records without a person id', () => {
       const stranger = { liveImageBase64: '/9j/xyz', time: '2026-11-22 09:59:58' };
       expect(decode({ cmd: 'strangerRecordU', data: [stranger] })).toEqual({
         ok: true,
-        msg: { cmd: 'strangerRecordU', records: [stranger] },
+        msg: { cmd: 'strangerRecordU', records: [stranger], escaped: false },
       });
     });
 
@@ -49,7 +49,14 @@ describe('decodeUplink', () => {
     it('keeps the values as sent, with no type coercion', () => {
       const sent = record({ num: 1001, personType: 1, temperature: 36.5 });
       const decoded = decode({ cmd: 'verifiedRecordU', data: [sent] });
-      expect(decoded).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: [sent] } });
+      expect(decoded).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: [sent], escaped: false } });
+    });
+
+    it('says whether the payload used escapes, which is when a string may need them again', () => {
+      const escapedSlash = bytes('{"cmd":"verifiedRecordU","data":[{"liveImageBase64":"\\/9j\\/4A"}]}');
+      expect(decodeUplink(escapedSlash)).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: [{ liveImageBase64: '/9j/4A' }], escaped: true } });
+      const decoded = decode({ cmd: 'verifiedRecordU', data: [record({ name: 'Li "Si"' })] });
+      expect(decoded.ok && 'escaped' in decoded.msg && decoded.msg.escaped).toBe(true);
     });
 
     it('keeps an unknown cmd as a device message with its whole body', () => {
