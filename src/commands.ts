@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import { randomId } from './events.ts';
-import { isJsonObject, jsonObject } from './json-object.ts';
+import { isJsonObject, jsonObject, MAX_JSON_DEPTH, nestsWithin } from './json-object.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 import type { Presence } from './presence.ts';
@@ -20,6 +20,7 @@ export function commandObject<const E extends v.ObjectEntries>(entries: E) {
   return v.pipe(
     v.unknown(),
     v.check((value) => droppedKey(value) === undefined, (issue) => `${droppedKey(issue.input)} is not allowed as a field name`),
+    v.check((value) => nestsWithin(value), `body nests objects or arrays more than ${MAX_JSON_DEPTH} levels deep`),
     jsonObject(entries, 'body must be a JSON object'),
   );
 }

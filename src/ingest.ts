@@ -47,7 +47,13 @@ export function createIngest(deps: IngestDeps) {
         // A heartbeat too large for the fast path is answered late rather than never.
         if (result.cmd === 'heartU' && sn !== undefined) deps.reply(downlink.topicOf(sn), heartD(new Date()));
         if (result.rejected) metrics.rejected.inc({ reason: result.rejected });
-        if (result.events.length > 0) deps.stored(result.events);
+        try {
+          if (result.events.length > 0) deps.stored(result.events);
+        } catch (err) {
+          // What listens (delivery lanes, the live stream) must not keep a
+          // stored message from being acknowledged; the lanes find the events anyway.
+          deps.log.error({ err: (err as Error).message }, 'new events not passed on');
+        }
         done();
       },
       (err: Error) => {

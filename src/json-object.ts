@@ -1,5 +1,20 @@
 import * as v from 'valibot';
 
+/**
+ * How deep JSON may nest objects and arrays. JSON.parse takes any depth, but
+ * JSON.stringify recurses, and a few thousand levels (a 16 KB payload)
+ * overflow the stack wherever such a value is written out again.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** Whether `value` nests objects and arrays at most `levels` deep; it looks no deeper than that. */
+export function nestsWithin(value: unknown, levels = MAX_JSON_DEPTH): boolean {
+  if (typeof value !== 'object' || value === null) return true;
+  if (levels === 0) return false;
+  for (const child of Array.isArray(value) ? value : Object.values(value)) if (!nestsWithin(child, levels - 1)) return false;
+  return true;
+}
+
 export const isJsonObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 

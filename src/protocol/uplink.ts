@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { isJsonObject, jsonObject } from '../json-object.ts';
+import { isJsonObject, jsonObject, MAX_JSON_DEPTH, nestsWithin } from '../json-object.ts';
 
 // The terminals' upstream messages (protocol.md). Schemas check types without
 // transforming anything: the bridge keeps and forwards what a terminal sent,
@@ -41,7 +41,7 @@ export type Uplink =
     }
   | { cmd: string; body: Record<string, unknown> };
 
-export const REJECT_REASONS = ['too_large', 'not_utf8', 'not_json', 'not_object', 'no_cmd', 'invalid_fields', 'unknown_device'] as const;
+export const REJECT_REASONS = ['too_large', 'not_utf8', 'not_json', 'too_deep', 'not_object', 'no_cmd', 'invalid_fields', 'unknown_device'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export type Decoded = { ok: true; msg: Uplink } | { ok: false; reason: RejectReason; detail: string };
@@ -62,6 +62,7 @@ export function decodeUplink(payload: Uint8Array): Decoded {
   } catch (err) {
     return { ok: false, reason: 'not_json', detail: (err as Error).message.slice(0, 200) };
   }
+  if (!nestsWithin(value)) return { ok: false, reason: 'too_deep', detail: `the JSON nests objects or arrays more than ${MAX_JSON_DEPTH} levels deep` };
   if (!isJsonObject(value)) {
     return { ok: false, reason: 'not_object', detail: `payload is ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}` };
   }

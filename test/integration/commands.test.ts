@@ -72,6 +72,8 @@ describe('POST /api/devices/{sn}/commands', () => {
     ['no cmd', '{"door":1}', /^cmd: cmd is required$/],
     ['a numeric cmd', '{"cmd":1}', /^cmd: cmd must be a string/],
     ['an empty cmd', '{"cmd":""}', /^cmd: cmd must not be empty/],
+    // Thousands of levels would overflow the stack when the command is written out for the terminal.
+    ['JSON nested 10,000 deep', `{"cmd":"openDoorD","x":${'['.repeat(10_000)}${']'.repeat(10_000)}}`, /^body nests objects or arrays more than 64 levels deep$/],
   ])('answers 400 with the reason for %s', async (_name, body, message) => {
     const b = await withTerminals({}, 'D1');
     const res = await b.api('POST', '/api/devices/D1/commands', body);

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
+import { openStream } from '../support/sse.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
 
 let bridge: TestBridge;
@@ -141,6 +142,7 @@ describe('malformed payloads', () => {
     ['an empty record list', '{"cmd":"verifiedRecordU","data":[]}', 'invalid_fields'],
     ['a verifiedCode of the wrong type', '{"cmd":"verifiedRecordU","data":[{"num":"1","verifiedCode":"0","personType":"1"}]}', 'invalid_fields'],
     ['a record that is not an object', '{"cmd":"strangerRecordU","data":["x"]}', 'invalid_fields'],
+    ['JSON nested 65 deep', `{"cmd":"openDoorResultU","x":${'['.repeat(64)}${']'.repeat(64)}}`, 'too_deep'],
   ];
 
   it.each(cases)('acknowledges, counts and keeps %s, and goes on with the next message', async (_name, payload, reason) => {
@@ -153,6 +155,19 @@ describe('malformed payloads', () => {
     expect(reject.detail.length).toBeGreaterThan(0);
     expect(bridge.count('events', "type = 'face.verified'")).toBe(1);
     expect(await bridge.metric('facegate_messages_rejected_total')).toContain(`reason="${reason}"} 1`);
+  });
+
+  it('keeps JSON nested thousands deep as a reject, beside the records that came with it, and stays up', async () => {
+    await setup();
+    const stream = await openStream(`http://127.0.0.1:${bridge.httpPort}/api/stream`, { authorization: `Bearer ${TOKEN}` });
+    const [deep, good] = [await terminal('DEEP1'), await terminal('GOOD1')];
+    // 16 KB that JSON.parse takes but JSON.stringify cannot write out again (it recurses).
+    const nested = `{"cmd":"openDoorResultU","x":${'['.repeat(8000)}${']'.repeat(8000)}}`;
+    await Promise.all([deep.send(nested), good.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] })]);
+    expect(rows('select reason, device_sn from rejects')).toEqual([{ reason: 'too_deep', device_sn: 'DEEP1' }]);
+    await stream.until(() => stream.events.some((e) => e.event === 'face.verified'));
+    expect((await bridge.api('GET', '/api/events')).status).toBe(200);
+    // The stream stays open: stopping the bridge ends it.
   });
 
   it('names the field at fault', async () => {

@@ -52,6 +52,13 @@ describe('decodeUplink', () => {
       expect(decoded).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: [sent], escaped: false } });
     });
 
+    it('refuses JSON nested more than 64 levels deep, and takes 64', () => {
+      const nested = (levels: number) => bytes(`{"cmd":"x","a":${'['.repeat(levels - 1)}${']'.repeat(levels - 1)}}`);
+      expect(decodeUplink(nested(64)).ok).toBe(true);
+      expect(decodeUplink(nested(65))).toMatchObject({ ok: false, reason: 'too_deep' });
+      expect(decodeUplink(nested(20_000))).toMatchObject({ ok: false, reason: 'too_deep' });
+    });
+
     it('says whether the payload used escapes, which is when a string may need them again', () => {
       const escapedSlash = bytes('{"cmd":"verifiedRecordU","data":[{"liveImageBase64":"\\/9j\\/4A"}]}');
       expect(decodeUplink(escapedSlash)).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: [{ liveImageBase64: '/9j/4A' }], escaped: true } });
