@@ -74,8 +74,11 @@ export function eventRoutes({ reads }: AppDeps) {
 
   app.get('/:id/image', (c) => {
     const row = found(c.req.param('id'));
-    const base64 = row.hasImage ? reads.image(row.seq) : undefined;
-    if (!base64) throw new ApiError('not_found', `event ${row.id} has no image`);
+    const stored = row.hasImage ? reads.image(row.seq) : undefined;
+    if (!stored) throw new ApiError('not_found', `event ${row.id} has no image`);
+    // Stored as JSON string content (NewEvent.image): escapes, such as the
+    // line breaks of base64 wrapped at 76 columns, are undone first.
+    const base64 = stored.includes('\\') ? (JSON.parse(`"${stored}"`) as string) : stored;
     return c.body(Buffer.from(base64, 'base64'), 200, { 'content-type': 'image/jpeg', 'cache-control': 'private, max-age=86400' });
   });
 

@@ -106,6 +106,19 @@ describe('delivery to the default endpoint', () => {
     expect(requests.map((request) => request.json?.img).sort()).toEqual([...images].sort());
   });
 
+  it('forwards base64 wrapped at 76 columns as sent, and serves the image it encodes', async () => {
+    const r = await receiver();
+    const { b, t } = await setup({ WEBHOOK_URL: r.url });
+    const jpeg = Buffer.from(Array.from({ length: 300 }, (_, i) => (i * 37) % 256));
+    // As Android's Base64.DEFAULT and MIME encoders write it.
+    const wrapped = jpeg.toString('base64').replace(/.{76}/g, '$&\n');
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ liveImageBase64: wrapped })] });
+    const [request] = await r.received(1);
+    expect(request.json.img).toBe(wrapped);
+    const image = await fetch(`http://127.0.0.1:${b.httpPort}/api/events/${request.json.id}/image`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(Buffer.from(await image.arrayBuffer())).toEqual(jpeg);
+  });
+
   it('forwards base64 sent with escaped slashes as the base64 itself, and serves it as the image', async () => {
     const r = await receiver();
     const { b, t } = await setup({ WEBHOOK_URL: r.url });
