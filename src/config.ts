@@ -1,6 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import * as v from 'valibot';
+import { secretProblem } from './delivery/sign.ts';
 import { parseDuration, parseSize } from './units.ts';
 
 // Every variable is a string in the environment; each schema below starts from
@@ -32,6 +33,8 @@ const duration = (fallback: string, description: string) =>
     v.regex(DURATION, 'expected a duration such as 500ms, 15s, 2m or 1h'),
     v.transform(parseDuration),
     v.minValue(1, 'expected a duration above zero'),
+    // Node's timers (and AbortSignal.timeout) take 2^31 - 1 ms at most and fire at once beyond.
+    v.maxValue(2 ** 31 - 1, 'expected a duration of at most 24 days'),
   );
 
 const size = (fallback: string, description: string) =>
@@ -133,7 +136,11 @@ export const ConfigSchema = v.object({
   DISCOVERY: flag('true', 'also learn new terminals from their traffic'),
   DEFAULT_DEVICE: optionalText('target of the compatibility route POST /'),
   WEBHOOK_URL: url(/^https?:$/, 'an http:// or https:// URL', 'default webhook endpoint; receives face.verified events'),
-  WEBHOOK_SECRET: optionalText('signing secret of the default endpoint (whsec_<base64> or any string)'),
+  WEBHOOK_SECRET: v.pipe(
+    v.optional(v.string()),
+    v.description('signing secret of the default endpoint (whsec_<base64> or any string of 16 characters or more)'),
+    v.check((secret) => secret === undefined || !secretProblem(secret), (issue) => `expected a usable secret: ${secretProblem(issue.input as string)}`),
+  ),
   DELIVERY_SCHEDULE: schedule,
   DELIVERY_TIMEOUT: duration('15s', 'time limit of one delivery attempt'),
   DELIVERY_CONCURRENCY: integer('8', 'requests in flight per webhook endpoint', 1, 256),

@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import * as v from 'valibot';
 import { EVENT_TYPES, randomId } from '../events.ts';
-import { maskSecret } from '../delivery/sign.ts';
+import { maskSecret, secretProblem } from '../delivery/sign.ts';
 import type { AppDeps, Env } from './app.ts';
 import { jsonBody } from './body.ts';
 import { ApiError } from './errors.ts';
@@ -16,7 +16,7 @@ export const EndpointSchema = v.object({
     v.pipe(v.array(v.picklist(EVENT_TYPES, `event types are ${EVENT_TYPES.join(', ')}`)), v.minLength(1, 'event_types must not be empty')),
     ['face.verified'],
   ),
-  secret: v.optional(v.pipe(v.string('secret must be a string'), v.minLength(16, 'secret must have at least 16 characters'))),
+  secret: v.optional(v.pipe(v.string('secret must be a string'), v.check((secret) => !secretProblem(secret), (issue) => secretProblem(issue.input as string)!))),
 });
 
 const SINCE = 'since must be an ISO 8601 timestamp such as 2026-11-22T00:00:00Z';

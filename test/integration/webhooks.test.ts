@@ -347,6 +347,9 @@ describe('/api/webhooks', () => {
     [{ url: 'http://x', event_types: ['face.unknown'] }, /^event_types\.0: /],
     [{ url: 'http://x', event_types: [] }, /^event_types: /],
     [{ url: 'http://x', secret: 'short' }, /^secret: /],
+    // Node's decoder would skip every character and sign with an empty key.
+    [{ url: 'http://x', secret: 'whsec_!!!!!!!!!!!!!!!!!!!!' }, /^secret: a whsec_ secret must be base64/],
+    [{ url: 'http://x', secret: 'whsec_c2hvcnQ=' }, /^secret: a whsec_ secret must hold at least 16 bytes/],
   ])('answers 400 for %j', async (body, message) => {
     const { b } = await setup({});
     const res = await b.api('POST', '/api/webhooks', body);

@@ -169,6 +169,10 @@ describe('parseConfig', () => {
       ['DOWNLINK_TOPIC', 'fungxi/+/{sn}', /wildcard/],
       ['DOWNLINK_TOPIC', 'fungxi/{sn}/#', /wildcard/],
       ['ADMIN_TOKEN', 'short', /16 characters/],
+      ['WEBHOOK_SECRET', 'short', /16 characters/],
+      ['WEBHOOK_SECRET', 'whsec_my secret passphrase!', /base64/],
+      ['WEBHOOK_SECRET', 'whsec_c2hvcnQ=', /16 bytes/],
+      ['DELIVERY_TIMEOUT', '25d', /24 days/],
       ['DEVICES', '123,45/6', /serials/],
       ['DEVICES', 'a+b', /serials/],
     ])('%s=%j throws a ConfigError naming variable, value and expectation', (name, value, expectation) => {

@@ -1,7 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { maskSecret, sign, signingKey } from '../../src/delivery/sign.ts';
+import { maskSecret, secretProblem, sign, signingKey } from '../../src/delivery/sign.ts';
 
 const KEY_B64 = 'MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const WHSEC = `whsec_${KEY_B64}`;
@@ -11,6 +11,25 @@ const BODY = '{"type":"face.verified","id":"evt_0123456789abcdefghijklmn","user_
 
 /** The HMAC computed here, apart from the module under test. */
 const hmac = (key: Buffer, content: string) => `v1,${createHmac('sha256', key).update(content, 'utf8').digest('base64')}`;
+
+describe('secretProblem', () => {
+  it('takes whsec_ secrets of 16 bytes or more, padded or not, and plain ones of 16 characters or more', () => {
+    for (const secret of [WHSEC, `whsec_${randomBytes(16).toString('base64')}`, `whsec_${randomBytes(17).toString('base64')}`, 'plain-shared-secret', '16 characters!!!']) {
+      expect(secretProblem(secret)).toBeUndefined();
+    }
+  });
+
+  it.each([
+    ['whsec_!!!!!!!!!!!!!!!!!!!!', /base64/],
+    ['whsec_my secret passphrase!', /base64/],
+    [`whsec_${KEY_B64.slice(1)}`, /base64/],
+    [`whsec_${randomBytes(15).toString('base64')}`, /16 bytes/],
+    ['whsec_', /16 bytes/],
+    ['15 characters!!', /16 characters/],
+  ])('refuses %s', (secret, problem) => {
+    expect(secretProblem(secret)).toMatch(problem);
+  });
+});
 
 describe('signingKey', () => {
   it('decodes the base64 after the whsec_ prefix', () => {
