@@ -6,7 +6,10 @@ export interface PresenceOptions {
   initial: { sn: string; online: boolean; lastSeenAt: number | null }[];
   /** Persists a change; presence never waits for it. */
   write: (job: Job) => void;
+  /** The wall clock, for the times stored and shown. */
   now?: () => number;
+  /** A clock that never jumps, for silence: an NTP step of the wall clock must not take every terminal offline. */
+  elapsed?: () => number;
   /** How often silent terminals are looked for, and last-seen times written. */
   sweepMs?: number;
 }
@@ -14,6 +17,8 @@ export interface PresenceOptions {
 interface State {
   online: boolean;
   lastSeenAt: number | null;
+  /** When it was last heard from, on the `elapsed` clock. */
+  heardAt: number;
   dirty: boolean;
 }
 
@@ -22,17 +27,25 @@ interface State {
  * database in one batch per sweep: 10,000 heartbeating terminals cost one
  * small transaction a second, not 10,000.
  */
-export function createPresence({ timeoutMs, initial, write, now = Date.now, sweepMs = 1000 }: PresenceOptions) {
+export function createPresence({ timeoutMs, initial, write, now = Date.now, elapsed = performance.now.bind(performance), sweepMs = 1000 }: PresenceOptions) {
   const states = new Map<string, State>();
-  for (const t of initial) states.set(t.sn, { online: t.online, lastSeenAt: t.lastSeenAt, dirty: false });
+  // Stored last-seen times are wall-clock; silence from before the start is
+  // counted from them once, and on the clock that does not jump after that.
+  const [startWall, startElapsed] = [now(), elapsed()];
+  const unheard = (): State => ({ online: false, lastSeenAt: null, heardAt: -Infinity, dirty: false });
+  for (const t of initial) {
+    const heardAt = t.lastSeenAt === null ? -Infinity : startElapsed - (startWall - t.lastSeenAt);
+    states.set(t.sn, { online: t.online, lastSeenAt: t.lastSeenAt, heardAt, dirty: false });
+  }
 
   function touch(sn: string, at = now()): void {
     let state = states.get(sn);
     if (!state) {
-      state = { online: false, lastSeenAt: null, dirty: false };
+      state = unheard();
       states.set(sn, state);
     }
     state.lastSeenAt = at;
+    state.heardAt = elapsed();
     if (state.online) {
       state.dirty = true;
       return;
@@ -42,12 +55,12 @@ export function createPresence({ timeoutMs, initial, write, now = Date.now, swee
   }
 
   function sweep(): void {
-    const t = now();
+    const [t, e] = [now(), elapsed()];
     const seen: [string, number][] = [];
     for (const [sn, state] of states) {
       if (state.dirty && state.lastSeenAt !== null) seen.push([sn, state.lastSeenAt]);
       state.dirty = false;
-      if (state.online && (state.lastSeenAt === null || t - state.lastSeenAt > timeoutMs)) {
+      if (state.online && e - state.heardAt > timeoutMs) {
         state.online = false;
         write({ kind: 'presence', sn, online: false, at: t, lastSeenAt: state.lastSeenAt });
       }
@@ -63,7 +76,7 @@ export function createPresence({ timeoutMs, initial, write, now = Date.now, swee
     /** A terminal the bridge has seen or was told about in DEVICES. */
     knows: (sn: string) => states.has(sn),
     register(sn: string) {
-      if (!states.has(sn)) states.set(sn, { online: false, lastSeenAt: null, dirty: false });
+      if (!states.has(sn)) states.set(sn, unheard());
     },
     isOnline: (sn: string) => states.get(sn)?.online ?? false,
     lastSeen: (sn: string) => states.get(sn)?.lastSeenAt ?? null,

@@ -1,0 +1,58 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createPresence } from '../../src/presence.ts';
+import type { Job } from '../../src/store/jobs.ts';
+
+const TIMEOUT = 90_000;
+const SWEEP = 1000;
+const T0 = Date.UTC(2026, 10, 22, 10, 0, 0);
+
+beforeEach(() => vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] }));
+afterEach(() => vi.useRealTimers());
+
+/** Presence on clocks the test moves: the wall clock (which may jump) and the elapsed one (which does not). */
+function setup(initial: { sn: string; online: boolean; lastSeenAt: number | null }[] = []) {
+  const clock = { wall: T0, elapsed: 5_000 };
+  const jobs: Job[] = [];
+  const presence = createPresence({ timeoutMs: TIMEOUT, initial, write: (job) => jobs.push(job), now: () => clock.wall, elapsed: () => clock.elapsed, sweepMs: SWEEP });
+  const pass = (ms: number) => {
+    clock.wall += ms;
+    clock.elapsed += ms;
+    vi.advanceTimersByTime(SWEEP);
+  };
+  const presenceJobs = () => jobs.filter((job) => job.kind === 'presence');
+  return { clock, jobs, presence, pass, presenceJobs };
+}
+
+describe('presence', () => {
+  it('takes a terminal offline after the timeout of silence, with the wall-clock times', () => {
+    const { presence, pass, presenceJobs } = setup();
+    presence.touch('A1');
+    pass(TIMEOUT);
+    expect(presence.isOnline('A1')).toBe(true);
+    pass(SWEEP);
+    expect(presence.isOnline('A1')).toBe(false);
+    expect(presenceJobs()).toEqual([
+      { kind: 'presence', sn: 'A1', online: true, at: T0, lastSeenAt: T0 },
+      { kind: 'presence', sn: 'A1', online: false, at: T0 + TIMEOUT + SWEEP, lastSeenAt: T0 },
+    ]);
+  });
+
+  it('keeps terminals online when the wall clock jumps forward', () => {
+    const { clock, presence, pass, presenceJobs } = setup();
+    presence.touch('A1');
+    presence.touch('B2');
+    clock.wall += 10 * 60_000; // an NTP step on a box without a real-time clock
+    pass(SWEEP);
+    expect([presence.isOnline('A1'), presence.isOnline('B2')]).toEqual([true, true]);
+    expect(presenceJobs().filter((job) => job.kind === 'presence' && !job.online)).toEqual([]);
+  });
+
+  it('counts silence from before a restart from the stored last-seen times', () => {
+    const { presence, pass } = setup([
+      { sn: 'OLD', online: true, lastSeenAt: T0 - TIMEOUT - 1 },
+      { sn: 'NEW', online: true, lastSeenAt: T0 - 1000 },
+    ]);
+    pass(SWEEP);
+    expect([presence.isOnline('OLD'), presence.isOnline('NEW')]).toEqual([false, true]);
+  });
+});
