@@ -29,6 +29,8 @@ interface Lane {
   id: string;
   url: URL;
   key: Buffer | undefined;
+  /** Basic credentials from the URL (`https://user:pass@host/…`), which undici does not send by itself. */
+  authorization: string | undefined;
   types: Set<string>;
   enabled: boolean;
   pool: Pool;
@@ -101,6 +103,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
           id: row.id,
           url,
           key: undefined,
+          authorization: undefined,
           types: new Set(),
           enabled: true,
           pool,
@@ -114,6 +117,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
         lanes.set(row.id, lane);
       }
       lane.url = url;
+      lane.authorization = basicAuthorization(url);
       lane.key = row.secret ? signingKey(row.secret) : undefined;
       lane.types = new Set(JSON.parse(row.eventTypes) as string[]);
       lane.enabled = row.enabled;
@@ -235,6 +239,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       'webhook-timestamp': String(timestamp),
     };
     if (lane.key) headers['webhook-signature'] = sign(lane.key, id, timestamp, body);
+    if (lane.authorization) headers.authorization = lane.authorization;
     try {
       const response = await lane.pool.request({
         method: 'POST',
@@ -277,3 +282,9 @@ export function createDeliveryWorker(options: DeliveryOptions) {
 }
 
 export type DeliveryWorker = ReturnType<typeof createDeliveryWorker>;
+
+function basicAuthorization(url: URL): string | undefined {
+  if (!url.username && !url.password) return undefined;
+  const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+  return `Basic ${Buffer.from(credentials).toString('base64')}`;
+}

@@ -27,17 +27,24 @@ export const RedeliverSchema = v.object({
 
 type Row = NonNullable<ReturnType<AppDeps['reads']['endpoint']>>;
 
-/** An endpoint as the API shows it: never the whole secret. */
+/** An endpoint as the API shows it: never the whole secret, nor a password in the URL. */
 function view(row: Row) {
   return {
     id: row.id,
-    url: row.url,
+    url: withoutPassword(row.url),
     event_types: JSON.parse(row.eventTypes) as string[],
     secret: row.secret ? maskSecret(row.secret) : null,
     enabled: row.enabled,
     disabled_reason: row.disabledReason,
     created_at: new Date(row.createdAt).toISOString(),
   };
+}
+
+function withoutPassword(text: string): string {
+  const url = new URL(text);
+  if (!url.password) return text;
+  url.password = '***';
+  return url.href;
 }
 
 export function webhookRoutes({ reads, writer, delivery }: AppDeps) {

@@ -134,6 +134,19 @@ describe('delivery to the default endpoint', () => {
     expect(Buffer.from(await image.arrayBuffer())).toEqual(jpeg);
   });
 
+  it('sends the credentials of a URL as Basic authorization, and never shows the password', async () => {
+    const r = await receiver((req) => ({ status: req.headers.authorization === `Basic ${Buffer.from('door gate:pa:ss/word').toString('base64')}` ? 200 : 401 }));
+    const url = r.url.replace('http://', 'http://door%20gate:pa%3Ass%2Fword@');
+    const { b, t } = await setup({ WEBHOOK_URL: url });
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    const [request] = await r.received(1);
+    expect(request.headers.authorization).toBeDefined();
+    await until(async () => (await b.api('GET', '/api/deliveries?status=delivered')).json.items.length === 1);
+    const shown = JSON.stringify((await b.api('GET', '/api/webhooks')).json);
+    expect(shown).toContain('door%20gate:***@');
+    expect(shown).not.toContain('word');
+  });
+
   it('signs with the UTF-8 bytes of a secret that is not whsec_', async () => {
     const r = await receiver();
     const { t } = await setup({ WEBHOOK_URL: r.url, WEBHOOK_SECRET: 'plain-shared-secret-123' });
