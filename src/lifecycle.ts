@@ -157,6 +157,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     });
     const commands = createCommands({ transport, downlink, presence, writer, metrics, log, rate: config.COMMAND_RATE });
     const hub = createStreamHub(reads);
+    metrics.sources.streamClients = () => hub.size;
     const app = createApp({
       hub,
       streamPingMs,

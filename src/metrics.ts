@@ -6,7 +6,7 @@ export function createMetrics() {
   // The process's own figures too (CPU, memory, event loop lag, handles).
   collectDefaultMetrics({ register: registry });
   // Read at scrape time from whoever knows (presence), set once it exists.
-  const sources = { terminalsOnline: () => 0, outbox: (): { endpointId: string; pending: number }[] => [] };
+  const sources = { terminalsOnline: () => 0, streamClients: () => 0, outbox: (): { endpointId: string; pending: number }[] => [] };
   return {
     registry,
     sources,
@@ -48,6 +48,14 @@ export function createMetrics() {
       registers: [registry],
       collect() {
         this.set(sources.terminalsOnline());
+      },
+    }),
+    streamClients: new Gauge({
+      name: 'facegate_stream_clients',
+      help: 'clients reading the live stream (GET /api/stream)',
+      registers: [registry],
+      collect() {
+        this.set(sources.streamClients());
       },
     }),
   };

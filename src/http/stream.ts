@@ -1,4 +1,4 @@
-import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
@@ -45,13 +45,22 @@ export function streamRoutes({ reads, hub, streamPingMs = 15_000, streamMaxBuffe
     let lastSeq = resumeAfter ?? 0;
     let replaying = resumeAfter !== undefined;
     const held: { seq: number; frame: Uint8Array }[] = [];
+    let heldBytes = 0;
     const write = (message: { seq: number; frame: Uint8Array }) => {
       if (message.seq <= lastSeq || res.destroyed) return;
       lastSeq = message.seq;
       res.write(message.frame);
       if (res.writableLength > streamMaxBufferedBytes) res.destroy();
     };
-    const unsubscribe = hub.subscribe(filter, (message) => (replaying ? held.push(message) : write(message)), () => res.end());
+    // Live events wait while the replay runs; what waits counts against the
+    // same bound as the socket's buffer, or a resuming client that stopped
+    // reading would hold every event from then on.
+    const hold = (message: { seq: number; frame: Uint8Array }) => {
+      held.push(message);
+      heldBytes += message.frame.length;
+      if (heldBytes + res.writableLength > streamMaxBufferedBytes) res.destroy();
+    };
+    const unsubscribe = hub.subscribe(filter, (message) => (replaying ? hold(message) : write(message)), () => res.end());
     const ping = setInterval(() => res.write(PING), streamPingMs);
     res.once('close', () => {
       clearInterval(ping);
@@ -65,7 +74,7 @@ export function streamRoutes({ reads, hub, streamPingMs = 15_000, streamMaxBuffe
       for (const row of rows) {
         if (!matches(filter, row) || res.destroyed) continue;
         lastSeq = row.seq;
-        if (!res.write(toMessage(row).frame)) await once(res, 'drain').catch(() => {});
+        if (!res.write(toMessage(row).frame)) await drainedOrClosed(res);
       }
       if (rows.length < REPLAY_PAGE) replaying = false;
     }
@@ -74,4 +83,17 @@ export function streamRoutes({ reads, hub, streamPingMs = 15_000, streamMaxBuffe
   });
 
   return app;
+}
+
+/** `once(res, 'drain')` would wait forever for a client that went away meanwhile. */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
 }

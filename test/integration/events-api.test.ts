@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { openStream } from '../support/sse.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { until } from '../support/until.ts';
 
 let bridge: TestBridge | undefined;
 let terminals: TestTerminal[] = [];
@@ -187,6 +188,29 @@ describe('GET /api/stream', () => {
     await closed;
     expect(b.count('events', "type = 'device.message'")).toBe(150);
     expect(reader.events.map((e) => JSON.parse(e.data).message.i)).toEqual(Array.from({ length: 150 }, (_, i) => i));
+  });
+
+  it('drops a resuming client that stops reading, however much arrives while it replays', async () => {
+    const b = await startBridge({}, undefined, { streamMaxBufferedBytes: 1024 * 1024 });
+    bridge = b;
+    const t = await connectTerminal(b.brokerUrl, 'E1');
+    terminals.push(t);
+    const big = 'x'.repeat(200_000);
+    for (let i = 0; i < 30; i++) await t.send({ cmd: 'logU', i, big });
+    const [first] = (await b.api('GET', '/api/events?type=device.message&limit=100')).json.items.slice(-1);
+    // Resumes after the first event: the replay fills the socket, then waits for a client that never reads.
+    const stalled = connect(b.httpPort, '127.0.0.1');
+    await new Promise((resolve) => stalled.once('connect', resolve));
+    stalled.pause();
+    stalled.write(`GET /api/stream?type=device.message HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${TOKEN}\r\nlast-event-id: ${first.id}\r\n\r\n`);
+    const clients = async () => Number(/^facegate_stream_clients (\d+)$/m.exec(await b.metric('facegate_stream_clients'))?.[1]);
+    await until(async () => (await clients()) === 1);
+    // Live events meanwhile wait for the replay; past the bound the client is
+    // dropped, while it still reads nothing.
+    for (let i = 30; i < 60; i++) await t.send({ cmd: 'logU', i, big });
+    await until(async () => (await clients()) === 0);
+    stalled.destroy();
+    expect(b.count('events', "type = 'device.message'")).toBe(60);
   });
 
   it('ends open streams when the bridge stops', async () => {
