@@ -138,7 +138,9 @@ export function createOutbox(db: Db) {
    * The oldest events past retention, their images and finished deliveries,
    * and old rejects. An event that a delivery still waits for is kept until
    * it is delivered, dead or its endpoint removed: retention never loses an
-   * event the backend has not had.
+   * event the backend has not had. Not so for an endpoint that is disabled:
+   * nothing is sent to it, and its waiting deliveries would keep face images
+   * for ever; they go with their events.
    */
   function purge(before: number, limit: number): number {
     const old = db
@@ -147,7 +149,13 @@ export function createOutbox(db: Db) {
       .where(
         and(
           lt(events.receivedAt, before),
-          notExists(db.select({ one: sql`1` }).from(deliveries).where(and(eq(deliveries.eventSeq, events.seq), eq(deliveries.status, 'pending')))),
+          notExists(
+            db
+              .select({ one: sql`1` })
+              .from(deliveries)
+              .innerJoin(endpoints, eq(endpoints.id, deliveries.endpointId))
+              .where(and(eq(deliveries.eventSeq, events.seq), eq(deliveries.status, 'pending'), eq(endpoints.enabled, true))),
+          ),
         ),
       )
       .orderBy(events.seq)

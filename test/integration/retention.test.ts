@@ -15,28 +15,31 @@ afterEach(async () => {
 const DAY = 86_400_000;
 
 it('purges events, images, finished deliveries and rejects past RETENTION_DAYS, keeping what a delivery still waits for', async () => {
+  const WEBHOOK_URL = 'http://127.0.0.1:9/never';
   // A store with a month and a half of history.
-  let b = await startBridge({ WEBHOOK_URL: 'http://127.0.0.1:9/never' });
+  let b = await startBridge({ WEBHOOK_URL });
   const dataDir = b.dataDir;
   await b.stop({ keepData: true });
   const db = new Database(join(dataDir, 'facegate.db'));
   const old = Date.now() - 45 * DAY;
   const insertEvent = db.prepare("insert into events (id, type, device_sn, received_at, fields, has_image) values (?, 'face.verified', 'OLD1', ?, '{}', 1)");
   const insertImage = db.prepare("insert into images (event_seq, base64) values (?, '/9j/old')");
-  const insertDelivery = db.prepare("insert into deliveries (event_seq, endpoint_id, status, next_attempt_at, created_at) values (?, 'ep_default', ?, ?, ?)");
+  const insertDelivery = db.prepare('insert into deliveries (event_seq, endpoint_id, status, next_attempt_at, created_at) values (?, ?, ?, ?, ?)');
+  db.prepare("insert into endpoints (id, url, event_types, enabled, disabled_reason, created_at) values ('ep_gone', 'http://127.0.0.1:9/gone', '[\"face.verified\"]', 0, 'the receiver answered 410 Gone', ?)").run(old);
   db.transaction(() => {
     for (let i = 0; i < 450; i++) {
       const { lastInsertRowid } = insertEvent.run(`evt_old_${i}`, old + i);
       insertImage.run(lastInsertRowid);
-      // One old event is still owed to the backend.
-      insertDelivery.run(lastInsertRowid, i === 7 ? 'pending' : 'delivered', old, old);
+      // One old event is still owed to the backend; another only to an endpoint that is disabled, which retention does not wait for.
+      const [endpoint, status] = i === 7 ? ['ep_default', 'pending'] : i === 8 ? ['ep_gone', 'pending'] : ['ep_default', 'delivered'];
+      insertDelivery.run(lastInsertRowid, endpoint, status, old, old);
     }
     const reject = db.prepare("insert into rejects (received_at, topic, device_sn, reason, detail, size, sample) values (?, 't', 'OLD1', 'not_json', 'x', 1, 'x')");
     for (let i = 0; i < 30; i++) reject.run(old);
   })();
   db.close();
 
-  b = await startBridge({ RETENTION_DAYS: '30' }, dataDir);
+  b = await startBridge({ RETENTION_DAYS: '30', WEBHOOK_URL }, dataDir);
   bridge = b;
   const t = await connectTerminal(b.brokerUrl, 'NEW1');
   await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
