@@ -46,7 +46,7 @@ export function createIngest(deps: IngestDeps) {
         if (result.cmd) metrics.messagesIn.inc({ cmd: cmdLabel(result.cmd) });
         // A heartbeat too large for the fast path is answered late rather than never.
         if (result.cmd === 'heartU' && sn !== undefined) deps.reply(downlink.topicOf(sn), heartD(new Date()));
-        if (result.rejected) metrics.rejected.inc({ reason: result.rejected });
+        for (const reason of result.rejected ?? []) metrics.rejected.inc({ reason });
         try {
           if (result.events.length > 0) deps.stored(result.events);
         } catch (err) {

@@ -12,7 +12,7 @@ export function createMetrics() {
     sources,
     messagesIn: new Counter({ name: 'facegate_messages_in_total', help: 'upLink messages received, by cmd', labelNames: ['cmd'], registers: [registry] }),
     ignored: new Counter({ name: 'facegate_messages_ignored_total', help: 'messages on subscribed topics that are no terminal upLink', registers: [registry] }),
-    rejected: new Counter({ name: 'facegate_messages_rejected_total', help: 'malformed upLink messages, by reason', labelNames: ['reason'], registers: [registry] }),
+    rejected: new Counter({ name: 'facegate_messages_rejected_total', help: 'malformed upLink messages (and malformed records of messages whose other records were stored), by reason', labelNames: ['reason'], registers: [registry] }),
     events: new Counter({ name: 'facegate_events_total', help: 'events stored, by type', labelNames: ['type'], registers: [registry] }),
     commands: new Counter({ name: 'facegate_commands_total', help: 'commands sent to terminals, by outcome', labelNames: ['outcome'], registers: [registry] }),
     deliveryAttempts: new Counter({

@@ -18,12 +18,12 @@ export const FaceRecordSchema = jsonObject(
 );
 export type FaceRecord = v.InferOutput<typeof FaceRecordSchema>;
 
-const Records = v.pipe(
-  v.array(FaceRecordSchema, 'data must be an array of records'),
-  v.minLength(1, 'data must hold at least one record'),
-);
-
-const RecordsMessage = v.looseObject({ cmd: v.string(), data: Records });
+// Each record is checked apart: one malformed record must not take the
+// others of a backlog batch with it.
+const RecordsMessage = v.looseObject({
+  cmd: v.string(),
+  data: v.pipe(v.array(v.unknown(), 'data must be an array of records'), v.minLength(1, 'data must hold at least one record')),
+});
 
 const Envelope = jsonObject({ cmd: v.pipe(v.string('cmd must be a string'), v.minLength(1, 'cmd must not be empty')) }, 'payload must be an object');
 
@@ -38,6 +38,8 @@ export type Uplink =
        * character), so each can go into other JSON as it is.
        */
       escaped: boolean;
+      /** Records of the message that are malformed (the others are in `records`), each with what is wrong with it. */
+      malformed: { record: unknown; detail: string }[];
     }
   | { cmd: string; body: Record<string, unknown> };
 
@@ -76,13 +78,21 @@ export function decodeUplink(payload: Uint8Array): Decoded {
     const parsed = v.safeParse(RecordsMessage, value);
     if (!parsed.success) return { ok: false, reason: 'invalid_fields', detail: describe(parsed.issues[0]) };
     // The input, not the parser's copy: it is exactly what the terminal sent.
-    return { ok: true, msg: { cmd, records: body.data as FaceRecord[], escaped: text.includes('\\') } };
+    const records: FaceRecord[] = [];
+    const malformed: { record: unknown; detail: string }[] = [];
+    (body.data as unknown[]).forEach((record, i) => {
+      const checked = v.safeParse(FaceRecordSchema, record);
+      if (checked.success) records.push(record as FaceRecord);
+      else malformed.push({ record, detail: describe(checked.issues[0], `data.${i}`) });
+    });
+    if (records.length === 0) return { ok: false, reason: 'invalid_fields', detail: malformed[0].detail };
+    return { ok: true, msg: { cmd, records, escaped: text.includes('\\'), malformed } };
   }
   return { ok: true, msg: { cmd, body } };
 }
 
-function describe(issue: v.BaseIssue<unknown>): string {
-  const path = v.getDotPath(issue);
+function describe(issue: v.BaseIssue<unknown>, within?: string): string {
+  const path = [within, v.getDotPath(issue)].filter(Boolean).join('.');
   return path ? `${path}: ${issue.message}` : issue.message;
 }
 

@@ -28,8 +28,8 @@ export interface StoredEvent {
 export interface JobResult {
   /** Events this job created (duplicates of stored ones are left out). */
   events: StoredEvent[];
-  /** Set when the message was malformed and kept as a reject. */
-  rejected?: RejectReason;
+  /** Why the message, or records of it, were malformed and kept as rejects: one reason for each. */
+  rejected?: RejectReason[];
   /** The upLink's cmd, for the counters. */
   cmd?: string;
   /** Rows a change touched (outbox jobs). */
@@ -111,19 +111,22 @@ export function createJobRunner(db: Db, policy: EventPolicy) {
     return { seq: row.seq, id: event.id, type: event.type, deviceSn: event.deviceSn, receivedAt: event.receivedAt };
   }
 
+  /** Keeps a malformed message, or with `part`, one malformed record of it. */
   function reject(
     job: { sn: string | null; topic: string; payload: Uint8Array; size?: number; receivedAt: number },
     reason: RejectReason,
     detail: string,
+    part?: Uint8Array,
   ) {
-    const sample = Buffer.from(job.payload.buffer, job.payload.byteOffset, Math.min(job.payload.length, SAMPLE_BYTES));
+    const kept = part ?? job.payload;
+    const sample = Buffer.from(kept.buffer, kept.byteOffset, Math.min(kept.length, SAMPLE_BYTES));
     insertReject.run({
       receivedAt: job.receivedAt,
       topic: job.topic,
       deviceSn: job.sn,
       reason,
       detail,
-      size: job.size ?? job.payload.length,
+      size: part ? part.length : (job.size ?? job.payload.length),
       // Latin-1 keeps every byte visible even when the payload is not UTF-8.
       sample: sample.toString('latin1'),
     });
@@ -135,18 +138,20 @@ export function createJobRunner(db: Db, policy: EventPolicy) {
         const decoded = decodeUplink(job.payload);
         if (!decoded.ok) {
           reject(job, decoded.reason, decoded.detail);
-          return { events: [], rejected: decoded.reason };
+          return { events: [], rejected: [decoded.reason] };
         }
         const stored: StoredEvent[] = [];
         for (const event of eventsFromUplink(job.sn, decoded.msg, job.receivedAt, policy)) {
           const row = store(event);
           if (row) stored.push(row);
         }
-        return { events: stored, cmd: decoded.msg.cmd };
+        const malformed = 'malformed' in decoded.msg ? decoded.msg.malformed : [];
+        for (const { record, detail } of malformed) reject(job, 'invalid_fields', detail, Buffer.from(JSON.stringify(record)));
+        return { events: stored, cmd: decoded.msg.cmd, rejected: malformed.length > 0 ? malformed.map(() => 'invalid_fields' as const) : undefined };
       }
       case 'reject':
         reject(job, job.reason, job.detail);
-        return { events: [], rejected: job.reason };
+        return { events: [], rejected: [job.reason] };
       case 'presence': {
         setOnline.run({ sn: job.sn, online: job.online ? 1 : 0, at: job.at, lastSeenAt: job.lastSeenAt });
         const row = store(presenceEvent(job.sn, job.online, job.at, job.lastSeenAt));

@@ -170,6 +170,18 @@ describe('malformed payloads', () => {
     // The stream stays open: stopping the bridge ends it.
   });
 
+  it('stores the good records of a batch and keeps each malformed one as a reject of its own', async () => {
+    await setup();
+    const t = await terminal();
+    const bad = { num: '2', verifiedCode: '0', personType: '1', time: '2026-11-22 10:00:02' };
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: '1' }), bad, verifiedRecord({ num: '3', time: '2026-11-22 10:00:03' })] });
+    expect(rows("select fields from events where type = 'face.verified' order by seq").map((r) => JSON.parse(r.fields).num)).toEqual(['1', '3']);
+    expect(rows('select reason, detail, sample, size from rejects')).toEqual([
+      { reason: 'invalid_fields', detail: 'data.1.verifiedCode: verifiedCode must be a number', sample: JSON.stringify(bad), size: JSON.stringify(bad).length },
+    ]);
+    expect(await bridge.metric('facegate_messages_rejected_total')).toContain('reason="invalid_fields"} 1');
+  });
+
   it('names the field at fault', async () => {
     await setup();
     const t = await terminal();

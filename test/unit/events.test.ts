@@ -21,8 +21,8 @@ const record = (over: Record<string, unknown> = {}): FaceRecord => {
   };
   return Object.fromEntries(Object.entries(full).filter(([, value]) => value !== undefined));
 };
-const verified = (...records: FaceRecord[]): Uplink => ({ cmd: 'verifiedRecordU', records, escaped: false });
-const stranger = (...records: FaceRecord[]): Uplink => ({ cmd: 'strangerRecordU', records, escaped: false });
+const verified = (...records: FaceRecord[]): Uplink => ({ cmd: 'verifiedRecordU', records, escaped: false, malformed: [] });
+const stranger = (...records: FaceRecord[]): Uplink => ({ cmd: 'strangerRecordU', records, escaped: false, malformed: [] });
 const one = (msg: Uplink, policy = PASSED, sn = '123456789') => {
   const events = eventsFromUplink(sn, msg, AT, policy);
   expect(events).toHaveLength(1);
@@ -153,11 +153,11 @@ describe('eventsFromUplink', () => {
 
     it('is kept as JSON string content when the payload had escapes', () => {
       const sent = 'say "cheese"\\\n\u0001';
-      const event = one({ cmd: 'verifiedRecordU', records: [record({ liveImageBase64: sent })], escaped: true });
+      const event = one({ cmd: 'verifiedRecordU', records: [record({ liveImageBase64: sent })], escaped: true, malformed: [] });
       expect(event.image).toBe('say \\"cheese\\"\\\\\\n\\u0001');
       expect(JSON.parse(`"${event.image}"`)).toBe(sent);
       // Base64 needs no escaping: a payload with escapes elsewhere leaves it as it is.
-      expect(one({ cmd: 'verifiedRecordU', records: [record()], escaped: true }).image).toBe(IMAGE);
+      expect(one({ cmd: 'verifiedRecordU', records: [record()], escaped: true, malformed: [] }).image).toBe(IMAGE);
     });
 
     it('is absent when the record has none', () => {

@@ -23,21 +23,21 @@ describe('decodeUplink', () => {
     it('decodes verifiedRecordU with its record', () => {
       expect(decode({ cmd: 'verifiedRecordU', data: [record()] })).toEqual({
         ok: true,
-        msg: { cmd: 'verifiedRecordU', records: [record()], escaped: false },
+        msg: { cmd: 'verifiedRecordU', records: [record()], escaped: false, malformed: [] },
       });
     });
 
     it('keeps every record of a batch, in order', () => {
       const batch = [record({ num: '1' }), record({ num: '2', verifiedCode: 3 }), record({ num: '3' })];
       const decoded = decode({ cmd: 'verifiedRecordU', data: batch });
-      expect(decoded).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: batch, escaped: false } });
+      expect(decoded).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: batch, escaped: false, malformed: [] } });
     });
 
     it('decodes strangerRecordU records without a person id', () => {
       const stranger = { liveImageBase64: '/9j/xyz', time: '2026-11-22 09:59:58' };
       expect(decode({ cmd: 'strangerRecordU', data: [stranger] })).toEqual({
         ok: true,
-        msg: { cmd: 'strangerRecordU', records: [stranger], escaped: false },
+        msg: { cmd: 'strangerRecordU', records: [stranger], escaped: false, malformed: [] },
       });
     });
 
@@ -49,7 +49,7 @@ describe('decodeUplink', () => {
     it('keeps the values as sent, with no type coercion', () => {
       const sent = record({ num: 1001, personType: 1, temperature: 36.5 });
       const decoded = decode({ cmd: 'verifiedRecordU', data: [sent] });
-      expect(decoded).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: [sent], escaped: false } });
+      expect(decoded).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: [sent], escaped: false, malformed: [] } });
     });
 
     it('refuses JSON nested more than 64 levels deep, and takes 64', () => {
@@ -61,7 +61,7 @@ describe('decodeUplink', () => {
 
     it('says whether the payload used escapes, which is when a string may need them again', () => {
       const escapedSlash = bytes('{"cmd":"verifiedRecordU","data":[{"liveImageBase64":"\\/9j\\/4A"}]}');
-      expect(decodeUplink(escapedSlash)).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: [{ liveImageBase64: '/9j/4A' }], escaped: true } });
+      expect(decodeUplink(escapedSlash)).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: [{ liveImageBase64: '/9j/4A' }], escaped: true, malformed: [] } });
       const decoded = decode({ cmd: 'verifiedRecordU', data: [record({ name: 'Li "Si"' })] });
       expect(decoded.ok && 'escaped' in decoded.msg && decoded.msg.escaped).toBe(true);
     });
@@ -109,7 +109,7 @@ describe('decodeUplink', () => {
       ['a record that is not an object', { cmd: 'verifiedRecordU', data: ['x'] }, 'data.0'],
       ['a null record', { cmd: 'verifiedRecordU', data: [null] }, 'data.0'],
       ['a record that is an array', { cmd: 'verifiedRecordU', data: [['1001', 'Zhang San']] }, 'data.0'],
-      ['a bad second record', { cmd: 'verifiedRecordU', data: [record(), record({ name: 5 })] }, 'data.1.name'],
+      ['two bad records (the first is named)', { cmd: 'verifiedRecordU', data: [record({ num: null }), record({ name: 5 })] }, 'data.0.num'],
       ['personType as a boolean', { cmd: 'verifiedRecordU', data: [record({ personType: true })] }, 'data.0.personType'],
       ['an image that is not a string', { cmd: 'strangerRecordU', data: [{ liveImageBase64: 1 }] }, 'data.0.liveImageBase64'],
     ])('rejects %s as invalid_fields naming the path', (_label, value, path) => {
@@ -117,6 +117,23 @@ describe('decodeUplink', () => {
       expect(decoded).toMatchObject({ ok: false, reason: 'invalid_fields' });
       if (decoded.ok) return;
       expect(decoded.detail.startsWith(`${path}:`)).toBe(true);
+    });
+
+    it('keeps the good records of a batch and says what is wrong with each other one', () => {
+      const bad = [record({ name: 5 }), 'x'];
+      const decoded = decode({ cmd: 'verifiedRecordU', data: [record({ num: '1' }), bad[0], record({ num: '3' }), bad[1]] });
+      expect(decoded).toEqual({
+        ok: true,
+        msg: {
+          cmd: 'verifiedRecordU',
+          records: [record({ num: '1' }), record({ num: '3' })],
+          escaped: false,
+          malformed: [
+            { record: bad[0], detail: 'data.1.name: name must be a string' },
+            { record: 'x', detail: 'data.3: each record must be an object' },
+          ],
+        },
+      });
     });
 
     it('explains an empty data array', () => {
@@ -146,7 +163,7 @@ describe('decodeUplink', () => {
   });
 
   it('never throws, whatever the bytes', () => {
-    const samples = [Uint8Array.of(0), Uint8Array.of(0xc3), new Uint8Array(0), bytes('1e999'), bytes('{"cmd":"strangerRecordU","data":[1,"x",{}]}')];
+    const samples = [Uint8Array.of(0), Uint8Array.of(0xc3), new Uint8Array(0), bytes('1e999'), bytes('{"cmd":"strangerRecordU","data":[1,"x"]}')];
     for (const sample of samples) expect(decodeUplink(sample).ok).toBe(false);
   });
 
