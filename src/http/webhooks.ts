@@ -40,7 +40,8 @@ function view(row: Row) {
   };
 }
 
-function withoutPassword(text: string): string {
+/** A URL as the API shows it: a password in it (sent as Basic authorization) is never shown. */
+export function withoutPassword(text: string): string {
   const url = new URL(text);
   if (!url.password) return text;
   url.password = '***';

@@ -7,7 +7,7 @@ import { CommandListQuery } from '../../src/http/commands.ts';
 import { DeliveryListQuery } from '../../src/http/deliveries.ts';
 import { EventFilter, EventListQuery } from '../../src/http/events.ts';
 import { Login } from '../../src/http/session.ts';
-import { EndpointSchema, RedeliverSchema } from '../../src/http/webhooks.ts';
+import { EndpointSchema, RedeliverSchema, withoutPassword } from '../../src/http/webhooks.ts';
 import type { StoredEvent } from '../../src/store/jobs.ts';
 import { readAnswer, startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
@@ -454,7 +454,7 @@ describe('POST /api/webhooks (EndpointSchema)', () => {
         expect(res.status, res.text).toBe(201);
         expect(res.json).toEqual({
           id: expect.stringMatching(/^ep_[\w-]{22}$/),
-          url: body.url,
+          url: withoutPassword(body.url),
           event_types: body.event_types ?? ['face.verified'],
           secret: body.secret === undefined ? null : expect.any(String),
           enabled: true,
