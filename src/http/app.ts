@@ -44,6 +44,9 @@ export interface AppDeps {
 export type Env = { Variables: { log: Logger } };
 
 /** The whole HTTP API as a fetch handler: no ports, no environment (serving it is the lifecycle's job). */
+/** Sent by the console with every request (src/ui/app.js). */
+export const CONSOLE_HEADER = 'x-facegate-console';
+
 export function createApp(deps: AppDeps) {
   const app = new Hono<Env>();
 
@@ -74,6 +77,13 @@ export function createApp(deps: AppDeps) {
     if (!allowed) {
       c.header('www-authenticate', 'Bearer');
       throw new ApiError('unauthorized', header ? 'invalid token' : 'missing Authorization: Bearer <ADMIN_TOKEN>');
+    }
+    // A browser sends the cookie with any form posted to this host, from a
+    // page on another port too (same site): a change made with the cookie
+    // must carry the console's header, which no form can set and no other
+    // origin can send without a CORS preflight that is never granted.
+    if (token === undefined && c.req.method !== 'GET' && c.req.method !== 'HEAD' && c.req.header(CONSOLE_HEADER) !== '1') {
+      throw new ApiError('forbidden', `a change made with the console's session needs the ${CONSOLE_HEADER} header`);
     }
     await next();
   };

@@ -34,7 +34,8 @@ class ApiError extends Error {
 
 /** fetch + JSON; API errors ({error:{code,message}}) become readable ApiErrors; 401 brings back the login form. */
 async function api(method, path, body) {
-  const init = { method, headers: {} };
+  // The bridge takes changes made with the session cookie only with this header (CSRF).
+  const init = { method, headers: { 'x-facegate-console': '1' } };
   if (body !== undefined) {
     init.headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);

@@ -38,6 +38,24 @@ describe('console session', () => {
     expect((await b.api('GET', '/api/devices', undefined, { token: null })).status).toBe(401);
   });
 
+  it("takes a change made with the cookie only with the console's header, which a form from another port cannot send", async () => {
+    const b = await startBridge();
+    bridge = b;
+    const cookie = (await login(b, TOKEN)).headers.get('set-cookie')!.split(';')[0];
+    // What a page on another port of the same host can make a browser send: same site, so the cookie goes along.
+    const form = (path: string, body: string) =>
+      b.api('POST', path, body, { token: null, headers: { cookie, 'content-type': 'text/plain', origin: 'http://127.0.0.1:8080' } });
+    const forged = await form('/api/webhooks', '{"url":"http://127.0.0.1:9/steal","pad":"="}');
+    expect(forged.status).toBe(403);
+    expect(forged.json.error).toMatchObject({ code: 'forbidden', message: expect.stringMatching(/x-facegate-console/) });
+    expect((await form('/', '{"cmd":"openDoorD","pad":"="}')).status).toBe(403);
+    expect((await b.api('GET', '/api/webhooks', undefined, { token: null, headers: { cookie } })).json.items).toEqual([]);
+    // The console sends the header; scripts with the bearer token need none.
+    const console = await b.api('POST', '/api/webhooks', { url: 'http://127.0.0.1:9/console' }, { token: null, headers: { cookie, 'x-facegate-console': '1' } });
+    expect(console.status).toBe(201);
+    expect((await b.api('POST', '/api/webhooks', { url: 'http://127.0.0.1:9/script' })).status).toBe(201);
+  });
+
   it('accepts the login form and redirects to the console', async () => {
     const b = await startBridge();
     bridge = b;
