@@ -126,6 +126,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
             : undefined,
         username: config.BROKER_USERNAME,
         password: config.BROKER_PASSWORD,
+        maxPayload: config.MAX_PAYLOAD,
         uplink,
         downlink,
         ingest,

@@ -1,10 +1,12 @@
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { Aedes, type AuthenticateError } from 'aedes';
 import type { Done } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import { sameSecret } from '../secrets.ts';
+import { limitPacketSize } from './packet-limit.ts';
 import { BrokerUnavailable, type Transport } from './transport.ts';
 
 export interface EmbeddedOptions {
@@ -16,6 +18,8 @@ export interface EmbeddedOptions {
   tls?: { port: number; cert: Buffer; key: Buffer };
   username?: string;
   password?: string;
+  /** MAX_PAYLOAD: larger messages are kept as rejects, far larger ones refused (packet-limit.ts). */
+  maxPayload: number;
   uplink: TopicTemplate;
   downlink: TopicTemplate;
   ingest: (topic: string, payload: Uint8Array, done: Done) => void;
@@ -35,6 +39,9 @@ export interface EmbeddedOptions {
  * nothing until there is one, so the bound is set far above any site.
  */
 export const AEDES_CONCURRENCY = 100_000;
+
+/** A CONNECT carries a client id, a login and perhaps a will: a few KB at most. */
+const CONNECT_LIMIT = 64 * 1024;
 
 export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Transport & { port: number; tlsPort?: number }> {
   const { uplink, downlink, log } = options;
@@ -82,15 +89,22 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     },
   });
 
+  // A message up to 4 × MAX_PAYLOAD still arrives, to be kept as a reject
+  // (too_large) and acknowledged; past that the connection is ended.
+  const limits = { first: CONNECT_LIMIT, rest: 4 * options.maxPayload };
+  const handle = (stream: Duplex) => {
+    limitPacketSize(stream, limits, (bytes) => log.warn({ bytes, remote: (stream as Socket).remoteAddress }, 'MQTT connection ended: a packet over the size limit'));
+    broker.handle(stream);
+  };
   // Nagle would hold small packets (a heartD, a PUBACK) back for up to 40 ms waiting for more.
-  const server = createServer({ noDelay: true }, broker.handle);
+  const server = createServer({ noDelay: true }, handle);
   const port = await listen(server, options.port, options.host);
   server.on('error', (err) => log.error({ err: err.message }, 'embedded broker socket error'));
   log.info({ port }, 'embedded MQTT broker listening');
   let tlsServer: TlsServer | undefined;
   let tlsPort: number | undefined;
   if (options.tls) {
-    tlsServer = createTlsServer({ cert: options.tls.cert, key: options.tls.key }, broker.handle);
+    tlsServer = createTlsServer({ cert: options.tls.cert, key: options.tls.key }, handle);
     // TLS sockets too: a PUBACK or a heartD must not wait for Nagle.
     tlsServer.on('secureConnection', (socket) => socket.setNoDelay(true));
     tlsServer.on('tlsClientError', (err) => log.warn({ err: err.message }, 'TLS handshake refused'));

@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from 'node:net';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
@@ -35,6 +36,32 @@ describe('embedded broker with BROKER_USERNAME and BROKER_PASSWORD', () => {
     terminals.push(t);
     await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
     expect(bridge.count('events', "type = 'face.verified'")).toBe(1);
+  });
+
+  it('ends a connection whose first packet claims to be huge, before any login, and goes on serving the others', async () => {
+    bridge = await startBridge(CREDENTIALS);
+    const raw = connect(bridge.brokerPort, '127.0.0.1');
+    await new Promise((resolve) => raw.once('connect', resolve));
+    const closed = new Promise((resolve) => raw.once('close', resolve));
+    raw.on('error', () => {}); // ended with data unread: a reset
+    // A CONNECT header claiming 250 MB, then the start of its body.
+    raw.write(Buffer.concat([Buffer.from([0x10, 0x80, 0x80, 0x80, 0x77]), Buffer.alloc(64 * 1024)]));
+    await closed;
+    expect(bridge.logLines.some((line) => line.includes('a packet over the size limit') && line.includes('"bytes":249561088'))).toBe(true);
+    const t = await connectTerminal(bridge.brokerUrl, 'SEC2', { username: 'door', password: 'open-sesame-42' });
+    terminals.push(t);
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    expect(bridge.count('events', "type = 'face.verified'")).toBe(1);
+  });
+
+  it('ends the connection of a terminal that sends a message over 4 × MAX_PAYLOAD', async () => {
+    bridge = await startBridge({ ...CREDENTIALS, MAX_PAYLOAD: '16kb' });
+    const t = await connectTerminal(bridge.brokerUrl, 'BIG2', { username: 'door', password: 'open-sesame-42', reconnectPeriod: 0 });
+    terminals.push(t);
+    const closed = new Promise((resolve) => t.client.once('close', resolve));
+    void t.send('x'.repeat(70 * 1024)).catch(() => {});
+    await closed;
+    expect(bridge.logLines.some((line) => line.includes('a packet over the size limit'))).toBe(true);
   });
 
   it.each([
