@@ -165,6 +165,28 @@ export type Config = Readonly<v.InferOutput<typeof ConfigSchema>>;
 
 export class ConfigError extends Error {}
 
+/** Two variables that mean something only with each other. */
+function together(config: Config, a: keyof Config, b: keyof Config, what: string) {
+  if ((config[a] === undefined) === (config[b] === undefined)) return;
+  const [given, missing] = config[a] === undefined ? [b, a] : [a, b];
+  throw new ConfigError(`invalid ${missing}="": expected ${what} together (${given} is set)`);
+}
+
+const SECRETS = new Set(['ADMIN_TOKEN', 'WEBHOOK_SECRET', 'MQTT_PASSWORD', 'BROKER_PASSWORD']);
+
+/** A value as the error line shows it: the line goes to the journal, so a secret (or a URL's password) is not in it. */
+function shown(name: string, value: string): string {
+  if (SECRETS.has(name)) return `"<${value.length} characters, not shown>"`;
+  if (URL.canParse(value)) {
+    const url = new URL(value);
+    if (url.password) {
+      url.password = '***';
+      return JSON.stringify(url.href);
+    }
+  }
+  return JSON.stringify(value);
+}
+
 /** Parses the environment once, at the edge; throws a ConfigError whose message is one line naming the variable. */
 export function parseConfig(env: Record<string, string | undefined>): Config {
   const input: Record<string, string> = {};
@@ -176,13 +198,12 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   if (!result.success) {
     const issue = result.issues[0];
     const name = String(issue.path?.[0]?.key ?? '?');
-    throw new ConfigError(`invalid ${name}=${JSON.stringify(input[name] ?? '')}: ${issue.message}`);
+    throw new ConfigError(`invalid ${name}=${shown(name, input[name] ?? '')}: ${issue.message}`);
   }
   const config = result.output;
-  if ((config.BROKER_TLS_CERT === undefined) !== (config.BROKER_TLS_KEY === undefined)) {
-    const [given, missing] = config.BROKER_TLS_CERT === undefined ? ['BROKER_TLS_KEY', 'BROKER_TLS_CERT'] : ['BROKER_TLS_CERT', 'BROKER_TLS_KEY'];
-    throw new ConfigError(`invalid ${missing}="": expected a certificate and its key together (${given} is set)`);
-  }
+  together(config, 'BROKER_TLS_CERT', 'BROKER_TLS_KEY', 'a certificate and its key');
+  // A user name alone let terminals in with an empty password.
+  together(config, 'BROKER_USERNAME', 'BROKER_PASSWORD', 'a user name and a password');
   return Object.freeze(config);
 }
 

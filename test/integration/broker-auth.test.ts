@@ -58,7 +58,7 @@ describe('embedded broker with BROKER_USERNAME and BROKER_PASSWORD', () => {
     bridge = await startBridge({ ...CREDENTIALS, MAX_PAYLOAD: '16kb' });
     const t = await connectTerminal(bridge.brokerUrl, 'BIG2', { username: 'door', password: 'open-sesame-42', reconnectPeriod: 0 });
     terminals.push(t);
-    const closed = new Promise((resolve) => t.client.once('close', resolve));
+    const closed = new Promise<void>((resolve) => t.client.once('close', () => resolve()));
     void t.send('x'.repeat(70 * 1024)).catch(() => {});
     await closed;
     expect(bridge.logLines.some((line) => line.includes('a packet over the size limit'))).toBe(true);
