@@ -79,6 +79,13 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       // terminal logged in as its serial on its own only (SPEC §Configuration).
       callback(secured ? new Error(`publishing to ${packet.topic} is not allowed`) : null);
     },
+    authorizeForward(client, packet) {
+      // A terminal logged in as its serial gets its own downLink only, also
+      // from a session it took over by using another terminal's client id.
+      const own = loggedInAs.get(client);
+      const sn = downlink.serialOf(packet.topic);
+      return own === undefined || sn === undefined || sn === own ? packet : null;
+    },
     authorizeSubscribe(client, subscription, callback) {
       const sn = downlink.serialOf(subscription.topic);
       const own = loggedInAs.get(client);

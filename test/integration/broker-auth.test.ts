@@ -122,6 +122,30 @@ describe('per-terminal credentials (BROKER_CREDENTIALS)', () => {
     expect(b.count('events', "device_sn = 'T2'")).toBe(0);
   });
 
+  it("does not hand a terminal another terminal's commands, even in a session it took over with that terminal's client id", async () => {
+    const b = await withLogins();
+    const t1 = await connectTerminal(b.brokerUrl, 'T1', { username: 'T1', password: 'first-door-secret', clean: false, reconnectPeriod: 0 });
+    terminals.push(t1);
+    await t1.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    // T1 gets a command and has not acknowledged it yet: the broker keeps it in T1's session.
+    t1.client.handleMessage = () => {};
+    const delivered = new Promise<void>((resolve) => t1.client.on('packetreceive', (packet) => packet.cmd === 'publish' && resolve()));
+    expect((await b.api('POST', '/api/devices/T1/commands', { cmd: 'enrolPersonD', name: 'Secret Person' })).status).toBe(202);
+    await delivered;
+    // T2, with its own password, connects as T1's client id: the broker hands it T1's session.
+    const topics: string[] = [];
+    const t2 = mqtt.connect(b.brokerUrl, { username: 'T2', password: 'second-door-secret', clientId: 'terminal-T1', clean: false, reconnectPeriod: 0 });
+    t2.on('message', (topic) => topics.push(topic));
+    await new Promise((resolve) => t2.once('connect', resolve));
+    await t2.subscribeAsync('fungxi_T2_downLink', { qos: 1 });
+    await t2.publishAsync('fungxi_T2_upLink', JSON.stringify({ cmd: 'verifiedRecordU', data: [verifiedRecord()] }), { qos: 1 });
+    const own = new Promise<void>((resolve) => t2.on('message', (topic) => topic === 'fungxi_T2_downLink' && resolve()));
+    expect((await b.api('POST', '/api/devices/T2/commands', { cmd: 'pingD' })).status).toBe(202);
+    await own;
+    await t2.endAsync(true);
+    expect(topics).toEqual(['fungxi_T2_downLink']);
+  });
+
   it("refuses a terminal with another terminal's password", async () => {
     const b = await withLogins();
     const client = mqtt.connect(b.brokerUrl, { username: 'T1', password: 'second-door-secret', reconnectPeriod: 0 });
