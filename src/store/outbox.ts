@@ -1,6 +1,6 @@
 import { and, eq, gte, inArray, lt, notExists, sql } from 'drizzle-orm';
 import type { Db } from './open.ts';
-import { deliveries, endpoints, events, images, rejects } from './schema.ts';
+import { commands, deliveries, endpoints, events, images, rejects } from './schema.ts';
 
 // The writer thread's half of webhook delivery: deliveries are created in the
 // same transaction as their event, and every attempt's outcome is recorded.
@@ -136,7 +136,7 @@ export function createOutbox(db: Db) {
 
   /**
    * The oldest events past retention, their images and finished deliveries,
-   * and old rejects. An event that a delivery still waits for is kept until
+   * and old rejects and commands. An event that a delivery still waits for is kept until
    * it is delivered, dead or its endpoint removed: retention never loses an
    * event the backend has not had. Not so for an endpoint that is disabled:
    * nothing is sent to it, and its waiting deliveries would keep face images
@@ -169,7 +169,10 @@ export function createOutbox(db: Db) {
     }
     const oldRejects = db.select({ seq: rejects.seq }).from(rejects).where(lt(rejects.receivedAt, before)).limit(limit).all().map((row) => row.seq);
     if (oldRejects.length > 0) db.delete(rejects).where(inArray(rejects.seq, oldRejects)).run();
-    return old.length + oldRejects.length;
+    // Commands carry names and enrolment photos too.
+    const oldCommands = db.select({ id: commands.id }).from(commands).where(lt(commands.createdAt, before)).limit(limit).all().map((row) => row.id);
+    if (oldCommands.length > 0) db.delete(commands).where(inArray(commands.id, oldCommands)).run();
+    return old.length + oldRejects.length + oldCommands.length;
   }
 
   return { enqueue, apply, reload: load };

@@ -14,7 +14,7 @@ afterEach(async () => {
 
 const DAY = 86_400_000;
 
-it('purges events, images, finished deliveries and rejects past RETENTION_DAYS, keeping what a delivery still waits for', async () => {
+it('purges events, images, finished deliveries, rejects and commands past RETENTION_DAYS, keeping what a delivery still waits for', async () => {
   const WEBHOOK_URL = 'http://127.0.0.1:9/never';
   // A store with a month and a half of history.
   let b = await startBridge({ WEBHOOK_URL });
@@ -36,6 +36,7 @@ it('purges events, images, finished deliveries and rejects past RETENTION_DAYS, 
     }
     const reject = db.prepare("insert into rejects (received_at, topic, device_sn, reason, detail, size, sample) values (?, 't', 'OLD1', 'not_json', 'x', 1, 'x')");
     for (let i = 0; i < 30; i++) reject.run(old);
+    db.prepare("insert into commands (id, device_sn, body, status, created_at) values ('cmd_old', 'OLD1', '{\"cmd\":\"addPersonD\",\"name\":\"Li Si\"}', 'published', ?)").run(old);
   })();
   db.close();
 
@@ -49,9 +50,10 @@ it('purges events, images, finished deliveries and rejects past RETENTION_DAYS, 
   // The old event's pending delivery stays; the delivered ones are gone.
   expect(b.db().prepare("select d.status from deliveries d join events e on e.seq = d.event_seq where e.device_sn = 'OLD1'").all()).toEqual([{ status: 'pending' }]);
   expect(b.count('rejects')).toBe(0);
+  expect(b.count('commands')).toBe(0);
   expect(b.count('events', "device_sn = 'NEW1' and type = 'face.verified'")).toBe(1);
   // The line comes once the writer's answer to the last batch is back, which may be after the commit shows.
-  const purged = (line: string) => line.includes('"retention purge"') && line.includes('"removed":479');
+  const purged = (line: string) => line.includes('"retention purge"') && line.includes('"removed":480');
   await until(() => b.logLines.some(purged));
   expect(b.logLines.some(purged)).toBe(true);
   await t.client.endAsync(true);
