@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -22,7 +22,10 @@ export function databasePath(dataDir: string): string {
  * checkpoints (a process crash loses nothing, a power cut may).
  */
 export function openDatabase(dataDir: string, sync: Sync) {
-  mkdirSync(dataDir, { recursive: true });
+  // Face images, webhook secrets and command bodies: for the service's user
+  // alone. SQLite gives the WAL and shared-memory files the database file's mode.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  closeSync(openSync(databasePath(dataDir), 'a', 0o600));
   const sqlite = new Database(databasePath(dataDir));
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`);

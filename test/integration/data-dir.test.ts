@@ -1,0 +1,25 @@
+import { mkdtempSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, expect, it } from 'vitest';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
+
+let bridge: TestBridge | undefined;
+
+afterEach(async () => {
+  await bridge?.stop();
+  bridge = undefined;
+});
+
+it('keeps DATA_DIR and the database (face images, secrets, commands) to the service user alone', async () => {
+  const dataDir = join(mkdtempSync(join(tmpdir(), 'facegate-modes-')), 'data');
+  // No ADMIN_TOKEN: the generated one is written to DATA_DIR too.
+  const b = await startBridge({ ADMIN_TOKEN: '' }, dataDir);
+  bridge = b;
+  const t = await connectTerminal(b.brokerUrl, 'M1');
+  await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+  await t.client.endAsync(true);
+  const mode = (file: string) => (statSync(join(dataDir, file)).mode & 0o777).toString(8);
+  expect([mode('.'), mode('facegate.db'), mode('facegate.db-wal'), mode('facegate.db-shm'), mode('admin-token')]).toEqual(['700', '600', '600', '600', '600']);
+});
