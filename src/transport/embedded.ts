@@ -50,6 +50,7 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
   if (!secured) log.warn('embedded broker accepts anonymous terminals: set BROKER_USERNAME and BROKER_PASSWORD to require credentials');
   // The serial a client logged in as (per-terminal credentials); absent for the shared login.
   const loggedInAs = new WeakMap<object, string>();
+  let listening = true;
 
   const broker = await Aedes.createBroker({
     concurrency: AEDES_CONCURRENCY,
@@ -69,6 +70,9 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     },
     authorizePublish(client, packet, callback) {
       if (!client) return callback(null); // the bridge's own publishes
+      // Stopping closes every client without a DISCONNECT, which fires its
+      // will: the terminals did not go offline, so nothing is taken in.
+      if (!listening) return callback(new Error('the bridge is stopping'));
       const sn = uplink.serialOf(packet.topic);
       const own = loggedInAs.get(client);
       if (sn !== undefined && (own === undefined || own === sn)) {
@@ -119,7 +123,6 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     tlsServer.on('error', (err) => log.error({ err: err.message }, 'embedded broker TLS socket error'));
     log.info({ port: tlsPort }, 'embedded MQTT broker listening for mqtts');
   }
-  let listening = true;
 
   return {
     port,

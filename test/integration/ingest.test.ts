@@ -242,3 +242,17 @@ describe('topics and discovery', () => {
     expect(rows("select device_sn from events where type = 'face.verified'")).toEqual([{ device_sn: 'T7' }]);
   });
 });
+
+describe('stopping', () => {
+  it("takes in no terminal's will when the stop closes the connections", async () => {
+    await setup();
+    const t = await terminal('W1', { will: { topic: 'fungxi_W1_upLink', payload: Buffer.from('{"cmd":"offlineU"}'), qos: 1, retain: false }, reconnectPeriod: 0 });
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    const { dataDir } = bridge;
+    await bridge.stop({ keepData: true });
+    const reopened = await startBridge({}, dataDir);
+    bridge = reopened;
+    expect(reopened.count('events', "type = 'device.message'")).toBe(0);
+    expect(reopened.count('events', "type = 'face.verified'")).toBe(1);
+  });
+});
