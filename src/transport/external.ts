@@ -100,7 +100,9 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
     // Subscribing again on every connect is harmless and covers a broker that
     // lost the session (or a changed DEVICES list).
     if (filters.length === 0) return;
-    client.subscribe(filters, { qos: 1, nl: true }, (err) => {
+    // rh 2: no retained message at subscribe time. A terminal's retained
+    // upLink message would otherwise come again with every (re)connect.
+    client.subscribe(filters, { qos: 1, nl: true, rh: 2 }, (err) => {
       if (err) log.error({ err: err.message }, 'subscription failed');
     });
   });

@@ -61,6 +61,23 @@ describe('against Mosquitto', () => {
     expect(bridge.count('events', "type = 'face.verified'")).toBe(20);
   });
 
+  it('takes in a retained upLink message once, not again at every connect', async () => {
+    const b = await setup();
+    const t = await terminal('M5');
+    await t.client.publishAsync('fungxi_M5_upLink', JSON.stringify({ cmd: 'doorStateU', open: false }), { qos: 1, retain: true });
+    await b.eventsStored(1, (e) => e.type === 'device.message');
+    const dataDir = b.dataDir;
+    for (let restart = 0; restart < 2; restart++) {
+      await bridge!.stop({ keepData: true });
+      bridge = await startBridge({ MQTT_URL: mosquitto.url, MQTT_CLIENT_ID: 'facegate-it' }, dataDir);
+      // Answered: subscribed again, after which a retained message would have come.
+      const reply = t.next((m) => m.cmd === 'heartD');
+      await t.send({ cmd: 'heartU' });
+      await reply;
+    }
+    expect(bridge!.count('events', "type = 'device.message'")).toBe(1);
+  });
+
   it('reconnects after a broker restart and answers heartbeats again', async () => {
     const b = await setup();
     const t = await terminal('M3');
