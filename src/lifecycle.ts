@@ -45,9 +45,11 @@ export interface FacegateOptions {
   streamPingMs?: number;
   /** Bytes a live-stream client may leave unread before it is dropped (tests shorten it). */
   streamMaxBufferedBytes?: number;
+  /** How long the embedded broker keeps a command for a terminal that has not taken it (tests shorten it). */
+  commandExpiryMs?: number;
 }
 
-export function createFacegate(config: Config, log: Logger, { onFatal = () => {}, streamPingMs, streamMaxBufferedBytes }: FacegateOptions = {}) {
+export function createFacegate(config: Config, log: Logger, { onFatal = () => {}, streamPingMs, streamMaxBufferedBytes, commandExpiryMs }: FacegateOptions = {}) {
   const uplink = topicTemplate(config.UPLINK_TOPIC);
   const downlink = topicTemplate(config.DOWNLINK_TOPIC);
   const metrics = createMetrics();
@@ -127,6 +129,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
         username: config.BROKER_USERNAME,
         password: config.BROKER_PASSWORD,
         maxPayload: config.MAX_PAYLOAD,
+        commandExpiryMs,
         uplink,
         downlink,
         ingest,

@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import { sameSecret } from '../secrets.ts';
 import { limitPacketSize } from './packet-limit.ts';
-import { BrokerUnavailable, type Transport } from './transport.ts';
+import { BrokerUnavailable, COMMAND_EXPIRY_S, type Transport } from './transport.ts';
 
 export interface EmbeddedOptions {
   port: number;
@@ -20,6 +20,8 @@ export interface EmbeddedOptions {
   password?: string;
   /** MAX_PAYLOAD: larger messages are kept as rejects, far larger ones refused (packet-limit.ts). */
   maxPayload: number;
+  /** How long a command may wait in a terminal's session (COMMAND_EXPIRY_S; tests shorten it). */
+  commandExpiryMs?: number;
   uplink: TopicTemplate;
   downlink: TopicTemplate;
   ingest: (topic: string, payload: Uint8Array, done: Done) => void;
@@ -44,7 +46,7 @@ export const AEDES_CONCURRENCY = 100_000;
 const CONNECT_LIMIT = 64 * 1024;
 
 export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Transport & { port: number; tlsPort?: number }> {
-  const { uplink, downlink, log } = options;
+  const { uplink, downlink, log, commandExpiryMs = COMMAND_EXPIRY_S * 1000 } = options;
   const terminals = options.terminals ?? new Map<string, string>();
   const secured = options.username !== undefined || terminals.size > 0;
   if (!secured) log.warn('embedded broker accepts anonymous terminals: set BROKER_USERNAME and BROKER_PASSWORD to require credentials');
@@ -88,7 +90,12 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       // from a session it took over by using another terminal's client id.
       const own = loggedInAs.get(client);
       const sn = downlink.serialOf(packet.topic);
-      return own === undefined || sn === undefined || sn === own ? packet : null;
+      if (own !== undefined && sn !== undefined && sn !== own) return null;
+      // A command kept in a session (a terminal whose link died unnoticed, or
+      // that never acknowledged it) goes nowhere once expired: a door must not
+      // open when the terminal comes back minutes later.
+      const expiry = (packet as { messageExpiry?: number }).messageExpiry;
+      return expiry !== undefined && Date.now() > expiry ? null : packet;
     },
     authorizeSubscribe(client, subscription, callback) {
       const sn = downlink.serialOf(subscription.topic);
@@ -137,7 +144,9 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     publish(topic, payload, qos) {
       if (!listening) return Promise.reject(new BrokerUnavailable('embedded broker is stopped'));
       return new Promise((resolve, reject) => {
-        broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false }, (err) =>
+        // aedes keeps messageExpiry with the packet in a session but does not act on it: authorizeForward does.
+        const expiry = qos > 0 ? { messageExpiry: Date.now() + commandExpiryMs } : {};
+        broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false, ...expiry }, (err) =>
           err ? reject(new BrokerUnavailable(err.message)) : resolve(),
         );
       });

@@ -1,3 +1,4 @@
+import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
@@ -31,6 +32,32 @@ async function withTerminals(env: Record<string, string>, ...serials: string[]) 
 }
 
 describe('POST /api/devices/{sn}/commands', () => {
+  it('does not deliver a command later than its expiry to a terminal that returns with its session', async () => {
+    const b = await startBridge({}, undefined, { commandExpiryMs: 1000 });
+    bridge = b;
+    const t = await connectTerminal(b.brokerUrl, 'LATE1', { clean: false, reconnectPeriod: 0 });
+    terminals.push(t);
+    await t.send({ cmd: 'heartU' });
+    // The terminal gets the command but never acknowledges it (its link died unnoticed): it stays in its session.
+    t.client.handleMessage = () => {};
+    const delivered = new Promise<void>((resolve) => t.client.on('packetreceive', (packet) => packet.cmd === 'publish' && resolve()));
+    const sentAt = Date.now();
+    expect((await b.api('POST', '/api/devices/LATE1/commands', { cmd: 'openDoorD' })).status).toBe(202);
+    await delivered;
+    await t.client.endAsync(true);
+    // Back after the expiry, with its session.
+    await new Promise((resolve) => setTimeout(resolve, sentAt + 1200 - Date.now()));
+    const received: string[] = [];
+    const back = mqtt.connect(b.brokerUrl, { clientId: 'terminal-LATE1', clean: false, reconnectPeriod: 0 });
+    back.on('message', (_topic, payload) => received.push(payload.toString()));
+    await new Promise((resolve) => back.once('connect', resolve));
+    const answered = new Promise<void>((resolve) => back.on('message', (_topic, payload) => payload.includes('heartD') && resolve()));
+    await back.publishAsync('fungxi_LATE1_upLink', '{"cmd":"heartU"}', { qos: 1 });
+    await answered;
+    await back.endAsync(true);
+    expect(received.filter((m) => m.includes('openDoorD'))).toEqual([]);
+  });
+
   it('publishes the command to the terminal and answers 202 once the broker has it', async () => {
     const b = await withTerminals({}, 'D1');
     const arrived = terminals[0].next((m) => m.cmd === 'openDoorD');
