@@ -115,6 +115,10 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
         uplink,
         discovery: config.DISCOVERY,
         serials: devices,
+        listed: reads
+          .terminals()
+          .filter((t) => t.registered)
+          .map((t) => t.sn),
         ingest,
         log,
       });

@@ -25,6 +25,8 @@ export interface ExternalOptions {
   /** Subscribe to every terminal's upLink (DISCOVERY), or only to these serials'. */
   discovery: boolean;
   serials: string[];
+  /** Serials ever given in DEVICES: a session from a run with another DEVICES list, or without DISCOVERY, may still hold their subscriptions. */
+  listed?: string[];
   ingest: (topic: string, payload: Uint8Array, done: Done) => void;
   log: Logger;
   /** Reconnect backoff: the first delay and the ceiling. */
@@ -41,6 +43,9 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
   const backoff = options.backoff ?? { initialMs: 500, maxMs: 5_000 };
   let failures = 0;
   const filters = options.discovery ? [uplink.wildcard] : options.serials.map(uplink.topicOf);
+  // A broker delivers a message once for each subscription that matches it:
+  // a filter left in the session by an earlier run doubles every message.
+  const stale = [uplink.wildcard, ...(options.listed ?? []).map(uplink.topicOf)].filter((filter) => !filters.includes(filter));
 
   const client: MqttClient = mqtt.connect(options.url, {
     clientId: options.clientId,
@@ -99,6 +104,11 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
     log.info({ url: redact(options.url), sessionPresent: connack.sessionPresent }, 'connected to MQTT broker');
     // Subscribing again on every connect is harmless and covers a broker that
     // lost the session (or a changed DEVICES list).
+    if (connack.sessionPresent && stale.length > 0) {
+      client.unsubscribe(stale, (err) => {
+        if (err) log.error({ err: err.message }, 'unsubscribing what an earlier run subscribed failed');
+      });
+    }
     if (filters.length === 0) return;
     // rh 2: no retained message at subscribe time. A terminal's retained
     // upLink message would otherwise come again with every (re)connect.

@@ -93,6 +93,26 @@ describe('against Mosquitto', () => {
     expect(b.logLines.some((line) => line.includes('MQTT broker unreachable'))).toBe(true);
   });
 
+  it('drops the subscriptions an earlier run left in its session, so nothing arrives twice', async () => {
+    const first = await setup({ DEVICES: 'D1', DISCOVERY: 'false' });
+    const dataDir = first.dataDir;
+    await first.stop({ keepData: true });
+    // The same client id, now with DISCOVERY: the session still holds D1's own subscription.
+    bridge = await startBridge({ MQTT_URL: mosquitto.url, MQTT_CLIENT_ID: 'facegate-it', DISCOVERY: 'true' }, dataDir);
+    const t = await terminal('D1');
+    const replies: string[] = [];
+    t.client.on('message', (_topic, payload) => payload.includes('heartD') && replies.push(payload.toString()));
+    await t.send({ cmd: 'doorStateU', open: true });
+    await bridge.eventsStored(1, (e) => e.type === 'device.message');
+    const reply = t.next((m) => m.cmd === 'heartD');
+    await t.send({ cmd: 'heartU' });
+    await reply;
+    // Both went through the broker before this record was acknowledged: a second copy would be in by now.
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    expect(bridge.count('events', "type = 'device.message'")).toBe(1);
+    expect(replies).toHaveLength(1);
+  });
+
   it('subscribes only to DEVICES when DISCOVERY is off', async () => {
     const b = await setup({ DEVICES: 'KNOWN', DISCOVERY: 'false' });
     const known = await terminal('KNOWN');
