@@ -24,3 +24,18 @@ export const PUBLISH_ACK_TIMEOUT_MS = 5000;
  * request was answered.
  */
 export const COMMAND_EXPIRY_S = 10;
+
+/** How long a stop waits for the commits under way, so their PUBACKs go out before the connections close. */
+export const STOP_SETTLE_MS = 5000;
+
+/** `settled`, or the time limit, whichever comes first. */
+export function settleWithin(settled: Promise<void>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    timer.unref();
+    void settled.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
