@@ -52,9 +52,20 @@ export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, po
     // A device message has no time or image of its own: two identical replies
     // to two commands are two messages, so each gets an id of its own (a
     // retransmitted reply may then be kept twice, never lost).
-    return [{ id: randomId('evt'), type: 'device.message', deviceSn: sn, receivedAt, fields: JSON.stringify(msg.body) }];
+    const fields = JSON.stringify(msg.body, policy.images === 'omit' ? withoutImages : undefined);
+    return [{ id: randomId('evt'), type: 'device.message', deviceSn: sn, receivedAt, fields }];
   }
   return [];
+}
+
+/**
+ * IMAGES=omit means no image leaves the bridge: a terminal's reply may carry
+ * one too (a photo it was asked for, an enrolment echoed back). Text under a
+ * key that names an image or base64, at any depth, is left out.
+ */
+const IMAGE_KEY = /image|photo|base64/i;
+function withoutImages(key: string, value: unknown): unknown {
+  return typeof value === 'string' && IMAGE_KEY.test(key) ? undefined : value;
 }
 
 /** Only for payloads with escapes: for a 36 KB image this costs ~60 µs. */

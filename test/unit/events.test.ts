@@ -164,6 +164,13 @@ describe('eventsFromUplink', () => {
       expect(one(verified(record({ liveImageBase64: undefined }))).image).toBeUndefined();
     });
 
+    it('is left out of device messages too with IMAGES=omit, at any depth, and kept with inline', () => {
+      const body = { cmd: 'getPhotoResultU', liveImageBase64: IMAGE, person: { name: 'Li Si', photo: IMAGE, faceImage: IMAGE, imageCount: 2 }, list: [{ photoBase64: IMAGE }] };
+      const omitted = JSON.parse(one({ cmd: 'getPhotoResultU', body }, OMIT).fields);
+      expect(omitted).toEqual({ cmd: 'getPhotoResultU', person: { name: 'Li Si', imageCount: 2 }, list: [{}] });
+      expect(JSON.parse(one({ cmd: 'getPhotoResultU', body }, PASSED).fields)).toEqual(body);
+    });
+
     it('does not change the id', () => {
       expect(one(verified(record()), OMIT).id).toBe(one(verified(record()), PASSED).id);
     });
