@@ -56,6 +56,8 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
   const listeners = new Set<(events: StoredEvent[]) => void>();
   const stops: { name: string; stop: () => unknown }[] = [];
   let running: Running | undefined;
+  // Ends the live streams: opened with a token that no longer holds, they must not go on.
+  let endStreams: (() => void) | undefined;
   let adminToken = '';
 
   async function start(): Promise<Running> {
@@ -165,6 +167,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     });
     const commands = createCommands({ transport, downlink, presence, writer, metrics, log, rate: config.COMMAND_RATE });
     const hub = createStreamHub(reads);
+    endStreams = () => hub.closeAll();
     metrics.sources.streamClients = () => hub.size;
     const app = createApp({
       hub,
@@ -256,7 +259,10 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     const { token } = loadAdminToken(undefined, config.DATA_DIR);
     const changed = token !== adminToken;
     adminToken = token;
-    if (changed) log.warn('admin token changed: the token file was read again');
+    if (changed) {
+      log.warn('admin token changed: the token file was read again; live streams end and reconnect with the new one');
+      endStreams?.();
+    }
     return changed;
   }
 

@@ -1,5 +1,8 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
+import { openStream } from '../support/sse.ts';
 
 let bridge: TestBridge | undefined;
 
@@ -54,6 +57,21 @@ describe('console session', () => {
     const console = await b.api('POST', '/api/webhooks', { url: 'http://127.0.0.1:9/console' }, { token: null, headers: { cookie, 'x-facegate-console': '1' } });
     expect(console.status).toBe(201);
     expect((await b.api('POST', '/api/webhooks', { url: 'http://127.0.0.1:9/script' })).status).toBe(201);
+  });
+
+  it('ends the live streams when the token changes: a leaked token or session stops streaming with it', async () => {
+    // The generated token, kept in DATA_DIR: the one a rotation replaces.
+    const b = await startBridge({ ADMIN_TOKEN: '' });
+    bridge = b;
+    const file = join(b.dataDir, 'admin-token');
+    const old = readFileSync(file, 'utf8').trim();
+    const stream = await openStream(`http://127.0.0.1:${b.httpPort}/api/stream`, { authorization: `Bearer ${old}` });
+    expect(stream.status).toBe(200);
+    writeFileSync(file, 'a-new-token-after-the-leak-0123456789\n');
+    expect(b.facegate.reloadToken()).toBe(true);
+    await stream.ended;
+    const again = await fetch(`http://127.0.0.1:${b.httpPort}/api/stream`, { headers: { authorization: `Bearer ${old}` } });
+    expect(again.status).toBe(401);
   });
 
   it('accepts the login form and redirects to the console', async () => {
