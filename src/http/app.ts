@@ -16,7 +16,7 @@ import { deviceRoutes } from './devices.ts';
 import { ApiError, errorResponse } from './errors.ts';
 import { eventRoutes } from './events.ts';
 import { openApiRoutes } from './openapi.ts';
-import { hasSession, sessionRoutes } from './session.ts';
+import { createSessions } from './session.ts';
 import { streamRoutes } from './stream.ts';
 import { webhookRoutes } from './webhooks.ts';
 
@@ -69,11 +69,12 @@ export function createApp(deps: AppDeps) {
   app.get('/readyz', (c) => (deps.ready() ? c.json({ status: 'ready' }) : c.json({ status: 'not ready' }, 503)));
   app.get('/metrics', async (c) => c.body(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType }));
 
+  const sessions = createSessions();
   const requireToken = async (c: import('hono').Context<Env>, next: () => Promise<void>) => {
     const header = c.req.header('authorization') ?? '';
     const token = /^Bearer (.+)$/i.exec(header)?.[1];
     // A bearer token for scripts, the console's session cookie for people.
-    const allowed = token !== undefined ? sameSecret(token, deps.adminToken()) : hasSession(c, deps.adminToken());
+    const allowed = token !== undefined ? sameSecret(token, deps.adminToken()) : sessions.has(c, deps.adminToken());
     if (!allowed) {
       c.header('www-authenticate', 'Bearer');
       throw new ApiError('unauthorized', header ? 'invalid token' : 'missing Authorization: Bearer <ADMIN_TOKEN>');
@@ -92,7 +93,7 @@ export function createApp(deps: AppDeps) {
   app.use('/api/*', requireToken);
   app.post('/', requireToken);
   app.get('/api/session', (c) => c.json({ authenticated: true }));
-  app.route('/ui', sessionRoutes(deps));
+  app.route('/ui', sessions.routes(deps));
   app.route('/ui', consoleRoutes());
 
   app.route('/', commandRoutes(deps));

@@ -19,8 +19,7 @@ function signature(token: string, issuedAt: number): string {
   return createHmac('sha256', token).update(`facegate-session:${issuedAt}`).digest('base64url');
 }
 
-export function hasSession(c: Context, token: string, now = Date.now()): boolean {
-  const value = getCookie(c, SESSION_COOKIE);
+function validSession(value: string | undefined, token: string, now: number): boolean {
   const [issued, mac] = value?.split('.') ?? [];
   const issuedAt = Number(issued);
   if (!mac || !Number.isSafeInteger(issuedAt) || now - issuedAt > SESSION_MS || issuedAt > now + 60_000) return false;
@@ -35,31 +34,54 @@ function formBody(text: string): v.InferOutput<typeof Login> {
   return body.output;
 }
 
-export function sessionRoutes({ adminToken }: AppDeps) {
-  const app = new Hono<Env>();
+/**
+ * The console's sessions: the cookie check, and the login and logout routes.
+ * A cookie needs no state to be checked, but one logged out must stop
+ * working before its 12 h are up: those are kept until then (in memory; a
+ * restart forgets them, which a rotation of the token covers).
+ */
+export function createSessions() {
+  const loggedOut = new Map<string, number>();
 
-  app.post('/login', async (c) => {
-    const form = (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded');
-    // JSON goes through jsonBody, so a body that is no JSON is called that, as on every other route.
-    const { token } = form ? formBody(await c.req.text()) : await jsonBody(c, Login);
-    const current = adminToken();
-    if (!sameSecret(token, current)) throw new ApiError('unauthorized', 'invalid token');
-    const issuedAt = Date.now();
-    const secure = new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
-    setCookie(c, SESSION_COOKIE, `${issuedAt}.${signature(current, issuedAt)}`, {
-      httpOnly: true,
-      sameSite: 'Strict',
-      secure,
-      path: '/',
-      maxAge: SESSION_MS / 1000,
+  function has(c: Context, token: string, now = Date.now()): boolean {
+    const value = getCookie(c, SESSION_COOKIE);
+    return validSession(value, token, now) && !loggedOut.has(value!);
+  }
+
+  function routes({ adminToken }: AppDeps) {
+    const app = new Hono<Env>();
+
+    app.post('/login', async (c) => {
+      const form = (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded');
+      // JSON goes through jsonBody, so a body that is no JSON is called that, as on every other route.
+      const { token } = form ? formBody(await c.req.text()) : await jsonBody(c, Login);
+      const current = adminToken();
+      if (!sameSecret(token, current)) throw new ApiError('unauthorized', 'invalid token');
+      const issuedAt = Date.now();
+      const secure = new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
+      setCookie(c, SESSION_COOKIE, `${issuedAt}.${signature(current, issuedAt)}`, {
+        httpOnly: true,
+        sameSite: 'Strict',
+        secure,
+        path: '/',
+        maxAge: SESSION_MS / 1000,
+      });
+      return form ? c.redirect('/ui', 303) : c.body(null, 204);
     });
-    return form ? c.redirect('/ui', 303) : c.body(null, 204);
-  });
 
-  app.post('/logout', (c) => {
-    deleteCookie(c, SESSION_COOKIE, { path: '/' });
-    return (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded') ? c.redirect('/ui', 303) : c.body(null, 204);
-  });
+    app.post('/logout', (c) => {
+      const value = getCookie(c, SESSION_COOKIE);
+      const now = Date.now();
+      if (validSession(value, adminToken(), now)) {
+        for (const [cookie, until] of loggedOut) if (until < now) loggedOut.delete(cookie);
+        loggedOut.set(value!, Number(value!.split('.')[0]) + SESSION_MS);
+      }
+      deleteCookie(c, SESSION_COOKIE, { path: '/' });
+      return (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded') ? c.redirect('/ui', 303) : c.body(null, 204);
+    });
 
-  return app;
+    return app;
+  }
+
+  return { has, routes };
 }

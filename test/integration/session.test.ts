@@ -101,11 +101,18 @@ describe('console session', () => {
     expect(res.headers.get('access-control-allow-origin')).toBeNull();
   });
 
-  it('logs out by clearing the cookie', async () => {
+  it('logs out by clearing the cookie and ending the session, so a copy of the cookie is no use either', async () => {
     const b = await startBridge();
     bridge = b;
-    const res = await fetch(`http://127.0.0.1:${b.httpPort}/ui/logout`, { method: 'POST' });
+    const cookie = (await login(b, TOKEN)).headers.get('set-cookie')!.split(';')[0];
+    // A second console's cookie: issued in another millisecond, so another cookie.
+    let other = cookie;
+    while (other === cookie) other = (await login(b, TOKEN)).headers.get('set-cookie')!.split(';')[0];
+    const res = await fetch(`http://127.0.0.1:${b.httpPort}/ui/logout`, { method: 'POST', headers: { cookie } });
     expect(res.status).toBe(204);
     expect(res.headers.get('set-cookie')).toMatch(/^facegate_session=;.*Max-Age=0/);
+    expect((await b.api('GET', '/api/devices', undefined, { token: null, headers: { cookie } })).status).toBe(401);
+    // Another console, logged in on its own, stays in.
+    expect((await b.api('GET', '/api/devices', undefined, { token: null, headers: { cookie: other } })).status).toBe(200);
   });
 });
