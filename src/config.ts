@@ -2,6 +2,7 @@ import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import * as v from 'valibot';
 import { secretProblem } from './delivery/sign.ts';
+import { withoutPassword } from './secrets.ts';
 import { parseDuration, parseSize } from './units.ts';
 
 // Every variable is a string in the environment; each schema below starts from
@@ -176,15 +177,7 @@ const SECRETS = new Set(['ADMIN_TOKEN', 'WEBHOOK_SECRET', 'MQTT_PASSWORD', 'BROK
 
 /** A value as the error line shows it: the line goes to the journal, so a secret (or a URL's password) is not in it. */
 function shown(name: string, value: string): string {
-  if (SECRETS.has(name)) return `"<${value.length} characters, not shown>"`;
-  if (URL.canParse(value)) {
-    const url = new URL(value);
-    if (url.password) {
-      url.password = '***';
-      return JSON.stringify(url.href);
-    }
-  }
-  return JSON.stringify(value);
+  return SECRETS.has(name) ? `"<${value.length} characters, not shown>"` : JSON.stringify(withoutPassword(value));
 }
 
 /** Parses the environment once, at the edge; throws a ConfigError whose message is one line naming the variable. */

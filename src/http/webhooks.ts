@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import * as v from 'valibot';
 import { EVENT_TYPES, randomId } from '../events.ts';
 import { maskSecret, secretProblem } from '../delivery/sign.ts';
+import { withoutPassword } from '../secrets.ts';
 import type { AppDeps, Env } from './app.ts';
 import { jsonBody } from './body.ts';
 import { ApiError } from './errors.ts';
@@ -27,7 +28,7 @@ export const RedeliverSchema = v.object({
 
 type Row = NonNullable<ReturnType<AppDeps['reads']['endpoint']>>;
 
-/** An endpoint as the API shows it: never the whole secret, nor a password in the URL. */
+/** An endpoint as the API shows it: never the whole secret, nor a password in the URL (it goes out as Basic authorization). */
 function view(row: Row) {
   return {
     id: row.id,
@@ -38,14 +39,6 @@ function view(row: Row) {
     disabled_reason: row.disabledReason,
     created_at: new Date(row.createdAt).toISOString(),
   };
-}
-
-/** A URL as the API shows it: a password in it (sent as Basic authorization) is never shown. */
-export function withoutPassword(text: string): string {
-  const url = new URL(text);
-  if (!url.password) return text;
-  url.password = '***';
-  return url.href;
 }
 
 export function webhookRoutes({ reads, writer, delivery }: AppDeps) {

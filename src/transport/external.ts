@@ -4,6 +4,7 @@ import { generate } from 'mqtt-packet';
 import type { Done } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
+import { withoutPassword } from '../secrets.ts';
 import { BrokerUnavailable, COMMAND_EXPIRY_S, PUBLISH_ACK_TIMEOUT_MS, STOP_SETTLE_MS, settleWithin, type Transport } from './transport.ts';
 
 /**
@@ -106,7 +107,7 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
     failures = 0;
     client.options.reconnectPeriod = backoff.initialMs;
     (client.stream as Socket).setNoDelay?.(true);
-    log.info({ url: redact(options.url), sessionPresent: connack.sessionPresent }, 'connected to MQTT broker');
+    log.info({ url: withoutPassword(options.url), sessionPresent: connack.sessionPresent }, 'connected to MQTT broker');
     // Subscribing again on every connect is harmless and covers a broker that
     // lost the session (or a changed DEVICES list).
     if (connack.sessionPresent && stale.length > 0) {
@@ -129,7 +130,7 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
     const ceiling = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(failures, 16));
     client.options.reconnectPeriod = Math.max(backoff.initialMs, Math.round(Math.random() * ceiling));
   });
-  client.on('offline', () => log.warn({ url: redact(options.url) }, 'MQTT broker unreachable; reconnecting'));
+  client.on('offline', () => log.warn({ url: withoutPassword(options.url) }, 'MQTT broker unreachable; reconnecting'));
   client.on('error', (err) => log.warn({ err: err.message }, 'MQTT client error'));
 
   const transport: Transport = {
@@ -177,12 +178,6 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
     };
     client.once('connect', ready).once('close', ready);
   });
-}
-
-function redact(url: string): string {
-  const parsed = new URL(url);
-  if (parsed.password) parsed.password = '***';
-  return parsed.toString();
 }
 
 /** PUBACKs for committed messages, sent on the connection they arrived on and in the order they arrived. */
