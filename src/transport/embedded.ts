@@ -7,7 +7,7 @@ import type { Logger } from '../log.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import { sameSecret } from '../secrets.ts';
 import { limitPacketSize } from './packet-limit.ts';
-import { BrokerUnavailable, COMMAND_EXPIRY_S, STOP_SETTLE_MS, settleWithin, type Transport } from './transport.ts';
+import { BrokerUnavailable, COMMAND_EXPIRY_S, createInFlight, type Transport } from './transport.ts';
 
 export interface EmbeddedOptions {
   port: number;
@@ -53,9 +53,7 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
   // The serial a client logged in as (per-terminal credentials); absent for the shared login.
   const loggedInAs = new WeakMap<object, string>();
   let listening = true;
-  // Messages being committed: a stop lets their PUBACKs go out first.
-  let ingesting = 0;
-  let settledAll: (() => void) | undefined;
+  const ingesting = createInFlight();
 
   const broker = await Aedes.createBroker({
     concurrency: AEDES_CONCURRENCY,
@@ -82,10 +80,10 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       const own = loggedInAs.get(client);
       if (sn !== undefined && (own === undefined || own === sn)) {
         const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-        ingesting += 1;
+        ingesting.add();
         return options.ingest(packet.topic, payload, (err) => {
           callback(err ?? null);
-          if (--ingesting === 0) settledAll?.();
+          ingesting.done();
         });
       }
       // With credentials, terminals may publish on upLink topics only, and a
@@ -160,7 +158,7 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     },
     async stop() {
       listening = false;
-      if (ingesting > 0) await settleWithin(new Promise<void>((resolve) => (settledAll = resolve)), STOP_SETTLE_MS);
+      await ingesting.settle();
       const closed = [server, tlsServer].map((s) => s && new Promise((resolve) => s.close(resolve)));
       await new Promise<void>((resolve) => broker.close(() => resolve()));
       await Promise.all(closed);

@@ -5,7 +5,7 @@ import type { Done } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import { withoutPassword } from '../secrets.ts';
-import { BrokerUnavailable, COMMAND_EXPIRY_S, PUBLISH_ACK_TIMEOUT_MS, STOP_SETTLE_MS, settleWithin, type Transport } from './transport.ts';
+import { BrokerUnavailable, COMMAND_EXPIRY_S, PUBLISH_ACK_TIMEOUT_MS, createInFlight, type Transport } from './transport.ts';
 
 /**
  * Messages the broker may have in flight to the bridge at once (MQTT 5
@@ -77,29 +77,28 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
   // flight were seen), so the window is also kept here: with it full, the
   // next packet is not read until a commit frees a place, and TCP holds the
   // broker back. What waits for a commit stays bounded whatever the broker does.
-  let unsettled = 0;
+  const unsettled = createInFlight();
   let readNext: (() => void) | undefined;
   let stopping = false;
-  let settledAll: (() => void) | undefined;
   client.handleMessage = (packet, callback) => {
     // Stopping: nothing more is read (no callback); the broker keeps the rest for the next run.
     if (stopping) return;
     const slot = packet.qos > 0 ? acks.reserve(packet.messageId!) : undefined;
-    if (slot) unsettled += 1;
+    if (slot) unsettled.add();
     options.ingest(packet.topic, packet.payload as Buffer, (err) => {
       if (!slot) return;
-      unsettled -= 1;
-      if (readNext && unsettled < RECEIVE_MAXIMUM) {
+      // A stop waiting on this goes on only after this turn: the PUBACK below is written first.
+      unsettled.done();
+      if (readNext && unsettled.count < RECEIVE_MAXIMUM) {
         const read = readNext;
         readNext = undefined;
         read();
       }
       // Not acknowledged: drop the connection so the broker sends it again on reconnect.
-      if (err) acks.fail();
-      else acks.settle(slot);
-      if (unsettled === 0) settledAll?.();
+      if (err) return acks.fail();
+      acks.settle(slot);
     });
-    if (unsettled >= RECEIVE_MAXIMUM) readNext = () => callback(DEFERRED);
+    if (unsettled.count >= RECEIVE_MAXIMUM) readNext = () => callback(DEFERRED);
     else callback(DEFERRED);
   };
 
@@ -157,11 +156,8 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
       });
     },
     async stop() {
-      // Messages being committed are acknowledged before the DISCONNECT: the
-      // broker would send them to the next run again, and a device message
-      // (whose id is not its content) would be stored twice.
       stopping = true;
-      if (unsettled > 0) await settleWithin(new Promise<void>((resolve) => (settledAll = resolve)), STOP_SETTLE_MS);
+      await unsettled.settle();
       // A clean DISCONNECT when the broker answers; otherwise do not wait for it.
       const ended = client.endAsync();
       const timeout = new Promise((resolve) => setTimeout(resolve, 2000).unref());

@@ -26,16 +26,38 @@ export const PUBLISH_ACK_TIMEOUT_MS = 5000;
 export const COMMAND_EXPIRY_S = 10;
 
 /** How long a stop waits for the commits under way, so their PUBACKs go out before the connections close. */
-export const STOP_SETTLE_MS = 5000;
+const STOP_SETTLE_MS = 5000;
 
-/** `settled`, or the time limit, whichever comes first. */
-export function settleWithin(settled: Promise<void>, ms: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    timer.unref();
-    void settled.then(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
+/**
+ * Messages handed to ingest and not answered yet. A stop waits for them (at
+ * most STOP_SETTLE_MS): their PUBACKs go out before the connections close, or
+ * the broker or terminal would send them again to the next run, and a device
+ * message (whose id is not its content) would be stored twice.
+ */
+export function createInFlight() {
+  let count = 0;
+  let settled: (() => void) | undefined;
+  return {
+    get count() {
+      return count;
+    },
+    add() {
+      count += 1;
+    },
+    done() {
+      if (--count === 0) settled?.();
+    },
+    /** Resolves once none is left, or after STOP_SETTLE_MS. */
+    settle(): Promise<void> {
+      if (count === 0) return Promise.resolve();
+      return new Promise((resolve) => {
+        const timer = setTimeout(resolve, STOP_SETTLE_MS);
+        timer.unref();
+        settled = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    },
+  };
 }

@@ -1,7 +1,5 @@
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { startBridge, stopDuringCommit, type TestBridge } from '../support/bridge.ts';
 import { type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
 import { until } from '../support/until.ts';
@@ -118,17 +116,7 @@ describe('against Mosquitto', () => {
   it('acknowledges the messages being committed before it disconnects, so the broker does not send them again', async () => {
     const b = await setup();
     const t = await terminal('M6');
-    const blocker = new Database(join(b.dataDir, 'facegate.db'));
-    blocker.exec('begin immediate');
-    await t.send({ cmd: 'doorStateU', open: true });
-    await until(async () => (await b.metric('facegate_messages_uncommitted')).includes('facegate_messages_uncommitted 1'));
-    const httpPort = b.httpPort;
-    const stopped = b.stop({ keepData: true });
-    // The HTTP server closes just before the MQTT side: the commit ends once that stop is under way.
-    await until(() => fetch(`http://127.0.0.1:${httpPort}/healthz`).then(() => false, () => true));
-    blocker.exec('commit');
-    blocker.close();
-    await stopped;
+    await stopDuringCommit(b, () => t.send({ cmd: 'doorStateU', open: true }));
     bridge = await startBridge({ MQTT_URL: mosquitto.url, MQTT_CLIENT_ID: 'facegate-it' }, b.dataDir);
     // What the broker still had for the bridge comes, and is committed, before this record.
     await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });

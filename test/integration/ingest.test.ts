@@ -1,9 +1,6 @@
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
+import { startBridge, stopDuringCommit, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { openStream } from '../support/sse.ts';
-import { until } from '../support/until.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
 
 let bridge: TestBridge;
@@ -250,19 +247,8 @@ describe('stopping', () => {
   it('acknowledges the messages being committed before it closes the connections', async () => {
     await setup();
     const t = await terminal('S1', { reconnectPeriod: 0 });
-    // Another connection holds the write lock: the record waits in its commit.
-    const blocker = new Database(join(bridge.dataDir, 'facegate.db'));
-    blocker.exec('begin immediate');
-    const acked = t.send({ cmd: 'doorStateU', open: true });
-    await until(async () => (await bridge.metric('facegate_messages_uncommitted')).includes('facegate_messages_uncommitted 1'));
-    const httpPort = bridge.httpPort;
-    const stopped = bridge.stop({ keepData: true });
-    // The HTTP server closes just before the MQTT side: the commit ends once that stop is under way.
-    await until(() => fetch(`http://127.0.0.1:${httpPort}/healthz`).then(() => false, () => true));
-    blocker.exec('commit');
-    blocker.close();
-    await acked; // the PUBACK came before the connection closed: the terminal will not send it again
-    await stopped;
+    // The terminal's send resolves on its PUBACK: it came before the connection closed, so the terminal will not send it again.
+    await stopDuringCommit(bridge, () => t.send({ cmd: 'doorStateU', open: true }));
     const reopened = await startBridge({}, bridge.dataDir);
     bridge = reopened;
     expect(reopened.count('events', "type = 'device.message'")).toBe(1);

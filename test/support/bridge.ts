@@ -7,6 +7,7 @@ import { parseConfig } from '../../src/config.ts';
 import { createFacegate } from '../../src/lifecycle.ts';
 import { createLogger } from '../../src/log.ts';
 import type { StoredEvent } from '../../src/store/jobs.ts';
+import { until } from './until.ts';
 
 export const TOKEN = 'test-admin-token-0123456789';
 
@@ -96,4 +97,23 @@ export async function readAnswer(response: Response): Promise<{ status: number; 
     json = undefined;
   }
   return { status: response.status, headers: response.headers, text, json };
+}
+
+/**
+ * Stops the bridge (keeping its data) while a message waits in its commit:
+ * another connection holds the write lock until the stop has reached the
+ * MQTT side, which is when the HTTP server, closed just before it, refuses
+ * connections. `send` publishes the message; it is awaited once the lock is gone.
+ */
+export async function stopDuringCommit(b: TestBridge, send: () => Promise<void>): Promise<void> {
+  const blocker = new Database(join(b.dataDir, 'facegate.db'));
+  blocker.exec('begin immediate');
+  const sent = send();
+  await until(async () => (await b.metric('facegate_messages_uncommitted')).includes('facegate_messages_uncommitted 1'));
+  const stopped = b.stop({ keepData: true });
+  await until(() => fetch(`http://127.0.0.1:${b.httpPort}/healthz`).then(() => false, () => true));
+  blocker.exec('commit');
+  blocker.close();
+  await sent;
+  await stopped;
 }
