@@ -76,9 +76,10 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     await configureDefaultEndpoint(writer, reads);
     metrics.sources.outbox = reads.backlog;
 
+    const known = reads.terminals();
     const presence: Presence = createPresence({
       timeoutMs: config.HEARTBEAT_TIMEOUT * 1000,
-      initial: reads.terminals(),
+      initial: known,
       write: (job) =>
         void writer.write(job).then(
           (result) => {
@@ -117,10 +118,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
         uplink,
         discovery: config.DISCOVERY,
         serials: devices,
-        listed: reads
-          .terminals()
-          .filter((t) => t.registered)
-          .map((t) => t.sn),
+        listed: known.filter((t) => t.registered).map((t) => t.sn),
         ingest,
         log,
       });

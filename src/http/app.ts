@@ -43,10 +43,10 @@ export interface AppDeps {
 
 export type Env = { Variables: { log: Logger } };
 
-/** The whole HTTP API as a fetch handler: no ports, no environment (serving it is the lifecycle's job). */
 /** Sent by the console with every request (src/ui/app.js). */
 export const CONSOLE_HEADER = 'x-facegate-console';
 
+/** The whole HTTP API as a fetch handler: no ports, no environment (serving it is the lifecycle's job). */
 export function createApp(deps: AppDeps) {
   const app = new Hono<Env>();
 

@@ -19,11 +19,12 @@ function signature(token: string, issuedAt: number): string {
   return createHmac('sha256', token).update(`facegate-session:${issuedAt}`).digest('base64url');
 }
 
-function validSession(value: string | undefined, token: string, now: number): boolean {
+/** When the session in the cookie was issued, if the cookie holds a valid one. */
+function sessionIssuedAt(value: string | undefined, token: string, now: number): number | undefined {
   const [issued, mac] = value?.split('.') ?? [];
   const issuedAt = Number(issued);
-  if (!mac || !Number.isSafeInteger(issuedAt) || now - issuedAt > SESSION_MS || issuedAt > now + 60_000) return false;
-  return sameSecret(mac, signature(token, issuedAt));
+  if (!mac || !Number.isSafeInteger(issuedAt) || now - issuedAt > SESSION_MS || issuedAt > now + 60_000) return undefined;
+  return sameSecret(mac, signature(token, issuedAt)) ? issuedAt : undefined;
 }
 
 export const Login = v.object({ token: v.pipe(v.string('token must be a string'), v.nonEmpty('token must not be empty')) });
@@ -45,7 +46,7 @@ export function createSessions() {
 
   function has(c: Context, token: string, now = Date.now()): boolean {
     const value = getCookie(c, SESSION_COOKIE);
-    return validSession(value, token, now) && !loggedOut.has(value!);
+    return sessionIssuedAt(value, token, now) !== undefined && !loggedOut.has(value!);
   }
 
   function routes({ adminToken }: AppDeps) {
@@ -72,9 +73,10 @@ export function createSessions() {
     app.post('/logout', (c) => {
       const value = getCookie(c, SESSION_COOKIE);
       const now = Date.now();
-      if (validSession(value, adminToken(), now)) {
+      const issuedAt = sessionIssuedAt(value, adminToken(), now);
+      if (issuedAt !== undefined) {
         for (const [cookie, until] of loggedOut) if (until < now) loggedOut.delete(cookie);
-        loggedOut.set(value!, Number(value!.split('.')[0]) + SESSION_MS);
+        loggedOut.set(value!, issuedAt + SESSION_MS);
       }
       deleteCookie(c, SESSION_COOKIE, { path: '/' });
       return (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded') ? c.redirect('/ui', 303) : c.body(null, 204);
