@@ -19,12 +19,21 @@ function signature(token: string, issuedAt: number): string {
   return createHmac('sha256', token).update(`facegate-session:${issuedAt}`).digest('base64url');
 }
 
-/** When the session in the cookie was issued, if the cookie holds a valid one. */
+/** The cookie's value for a session issued at `issuedAt`: the one form a session has. */
+function cookieValue(token: string, issuedAt: number): string {
+  return `${issuedAt}.${signature(token, issuedAt)}`;
+}
+
+/**
+ * When the session in the cookie was issued, if the cookie holds a valid one.
+ * The whole value must be what was issued, byte for byte: a check of its
+ * parts alone let `<cookie>.x` or `0<cookie>` through, and the list of
+ * logged-out cookies, which holds the issued value, did not know those.
+ */
 function sessionIssuedAt(value: string | undefined, token: string, now: number): number | undefined {
-  const [issued, mac] = value?.split('.') ?? [];
-  const issuedAt = Number(issued);
-  if (!mac || !Number.isSafeInteger(issuedAt) || now - issuedAt > SESSION_MS || issuedAt > now + 60_000) return undefined;
-  return sameSecret(mac, signature(token, issuedAt)) ? issuedAt : undefined;
+  const issuedAt = Number(/^([1-9]\d{0,15})\./.exec(value ?? '')?.[1]);
+  if (!Number.isSafeInteger(issuedAt) || now - issuedAt > SESSION_MS || issuedAt > now + 60_000) return undefined;
+  return sameSecret(value!, cookieValue(token, issuedAt)) ? issuedAt : undefined;
 }
 
 export const Login = v.object({ token: v.pipe(v.string('token must be a string'), v.nonEmpty('token must not be empty')) });
@@ -60,7 +69,7 @@ export function createSessions() {
       if (!sameSecret(token, current)) throw new ApiError('unauthorized', 'invalid token');
       const issuedAt = Date.now();
       const secure = new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
-      setCookie(c, SESSION_COOKIE, `${issuedAt}.${signature(current, issuedAt)}`, {
+      setCookie(c, SESSION_COOKIE, cookieValue(current, issuedAt), {
         httpOnly: true,
         sameSite: 'Strict',
         secure,
