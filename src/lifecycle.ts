@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
-import { loadAdminToken } from './admin-token.ts';
+import { loadAdminToken, readAdminToken } from './admin-token.ts';
 import { createCommands } from './commands.ts';
 import { createDeliveryWorker } from './delivery/worker.ts';
 import type { Config } from './config.ts';
@@ -254,7 +254,12 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
    */
   function reloadToken(): boolean {
     if (config.ADMIN_TOKEN !== undefined || !running) return false;
-    const { token } = loadAdminToken(undefined, config.DATA_DIR);
+    const read = readAdminToken(config.DATA_DIR);
+    if (!('token' in read)) {
+      log.error({ problem: read.problem }, 'admin token not reloaded: the token in use stays');
+      return false;
+    }
+    const { token } = read;
     const changed = token !== adminToken;
     adminToken = token;
     if (changed) {
