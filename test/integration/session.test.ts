@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
@@ -74,6 +74,27 @@ describe('console session', () => {
     expect(again.status).toBe(401);
   });
 
+  it('keeps the token it has when SIGHUP finds the token file short, missing or unreadable', async () => {
+    const b = await startBridge({ ADMIN_TOKEN: '' });
+    bridge = b;
+    const file = join(b.dataDir, 'admin-token');
+    const old = readFileSync(file, 'utf8').trim();
+    const status = async () => (await b.api('GET', '/api/devices', undefined, { token: old })).status;
+    writeFileSync(file, 'short\n');
+    expect(b.facegate.reloadToken()).toBe(false);
+    expect(readFileSync(file, 'utf8')).toBe('short\n');
+    expect(await status()).toBe(200);
+    rmSync(file);
+    mkdirSync(file); // read as a file: EISDIR
+    expect(b.facegate.reloadToken()).toBe(false);
+    expect(await status()).toBe(200);
+    rmSync(file, { recursive: true });
+    expect(b.facegate.reloadToken()).toBe(false);
+    expect(existsSync(file)).toBe(false);
+    expect(await status()).toBe(200);
+    expect(b.logLines.filter((line) => line.includes('admin token not reloaded')).length).toBe(3);
+  });
+
   it('accepts the login form and redirects to the console', async () => {
     const b = await startBridge();
     bridge = b;
@@ -114,5 +135,17 @@ describe('console session', () => {
     expect((await b.api('GET', '/api/devices', undefined, { token: null, headers: { cookie } })).status).toBe(401);
     // Another console, logged in on its own, stays in.
     expect((await b.api('GET', '/api/devices', undefined, { token: null, headers: { cookie: other } })).status).toBe(200);
+  });
+
+  it('takes only the cookie exactly as issued: a logged-out session does not come back with a suffix or a leading zero', async () => {
+    const b = await startBridge();
+    bridge = b;
+    const cookie = (await login(b, TOKEN)).headers.get('set-cookie')!.split(';')[0];
+    const value = cookie.slice('facegate_session='.length);
+    await fetch(`http://127.0.0.1:${b.httpPort}/ui/logout`, { method: 'POST', headers: { cookie } });
+    for (const variant of [`${value}.x`, `0${value}`, `${value}.`, `+${value}`, `${value.replace('.', '.0')}`]) {
+      const answer = await b.api('GET', '/api/devices', undefined, { token: null, headers: { cookie: `facegate_session=${variant}` } });
+      expect(answer.status, variant).toBe(401);
+    }
   });
 });
