@@ -2,6 +2,7 @@ import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import * as v from 'valibot';
 import { secretProblem } from './delivery/sign.ts';
+import { webhookUrlProblem } from './delivery/webhook-url.ts';
 import { withoutPassword } from './secrets.ts';
 import { parseDuration, parseSize } from './units.ts';
 
@@ -136,7 +137,11 @@ export const ConfigSchema = v.object({
   DEVICES: serialList,
   DISCOVERY: flag('true', 'also learn new terminals from their traffic'),
   DEFAULT_DEVICE: optionalText('target of the compatibility route POST /'),
-  WEBHOOK_URL: url(/^https?:$/, 'an http:// or https:// URL', 'default webhook endpoint; receives face.verified events'),
+  WEBHOOK_URL: v.pipe(
+    v.optional(v.string()),
+    v.description('default webhook endpoint; receives face.verified events'),
+    v.check((s) => s === undefined || !webhookUrlProblem(s), 'expected an http:// or https:// URL, with any user name and password in it percent-encoded (% as %25)'),
+  ),
   WEBHOOK_SECRET: v.pipe(
     v.optional(v.string()),
     v.description('signing secret of the default endpoint (whsec_<base64> or any string of 16 characters or more)'),

@@ -7,6 +7,7 @@ import type { Writer } from '../store/writer.ts';
 import { webhookBody } from './body.ts';
 import { type Answer, decide } from './policy.ts';
 import { sign, signingKey } from './sign.ts';
+import { basicAuthorization, webhookUrlProblem } from './webhook-url.ts';
 
 export interface DeliveryOptions {
   reads: Reads;
@@ -89,6 +90,12 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       }
     }
     for (const row of rows) {
+      // A row that an older version accepted: its lane waits, the others go on.
+      const problem = webhookUrlProblem(row.url);
+      if (problem) {
+        if (!lanes.has(row.id)) log.error({ endpoint: row.id, problem }, 'webhook endpoint not served: fix or delete it');
+        continue;
+      }
       const url = new URL(row.url);
       let lane = lanes.get(row.id);
       if (!lane || lane.url.origin !== url.origin) {
@@ -290,9 +297,3 @@ export function createDeliveryWorker(options: DeliveryOptions) {
 }
 
 export type DeliveryWorker = ReturnType<typeof createDeliveryWorker>;
-
-function basicAuthorization(url: URL): string | undefined {
-  if (!url.username && !url.password) return undefined;
-  const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
-  return `Basic ${Buffer.from(credentials).toString('base64')}`;
-}

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import * as v from 'valibot';
 import { EVENT_TYPES, randomId } from '../events.ts';
 import { maskSecret, secretProblem } from '../delivery/sign.ts';
+import { webhookUrlProblem } from '../delivery/webhook-url.ts';
 import { withoutPassword } from '../secrets.ts';
 import type { AppDeps, Env } from './app.ts';
 import { jsonBody } from './body.ts';
@@ -11,7 +12,7 @@ import { parseTimestamp } from './events.ts';
 export const EndpointSchema = v.object({
   url: v.pipe(
     v.string('url must be a string'),
-    v.check((s) => URL.canParse(s) && /^https?:$/.test(new URL(s).protocol), 'url must be an http:// or https:// URL'),
+    v.check((s) => !webhookUrlProblem(s), (issue) => webhookUrlProblem(issue.input as string)!),
   ),
   event_types: v.optional(
     v.pipe(v.array(v.picklist(EVENT_TYPES, `event types are ${EVENT_TYPES.join(', ')}`)), v.minLength(1, 'event_types must not be empty')),

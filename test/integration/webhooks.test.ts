@@ -1,4 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
@@ -145,6 +147,26 @@ describe('delivery to the default endpoint', () => {
     const shown = JSON.stringify((await b.api('GET', '/api/webhooks')).json);
     expect(shown).toContain('door%20gate:***@');
     expect(shown).not.toContain('word');
+  });
+
+  it('refuses a URL whose credentials are not valid percent-encoding, and starts with one stored by an older version', async () => {
+    const r = await receiver();
+    const b = (bridge = await startBridge(FAST));
+    const bad = r.url.replace('http://', 'http://u:50%off@');
+    const answer = await b.api('POST', '/api/webhooks', { url: bad });
+    expect(answer.status).toBe(400);
+    expect(answer.json.error.message).toMatch(/percent/);
+    // A row such as an older version accepted: the bridge must still start, and serve the other endpoints.
+    const dataDir = b.dataDir;
+    await b.stop({ keepData: true });
+    const db = new Database(join(dataDir, 'facegate.db'));
+    db.prepare("insert into endpoints (id, url, secret, event_types, enabled, created_at) values ('ep_old', ?, null, '[\"face.verified\"]', 1, 0)").run(bad);
+    db.close();
+    bridge = await startBridge({ ...FAST, WEBHOOK_URL: r.url }, dataDir);
+    terminal = await connectTerminal(bridge.brokerUrl, 'W1');
+    await terminal.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    await r.received(1);
+    expect(bridge.logLines.some((line) => line.includes('ep_old') && line.includes('percent'))).toBe(true);
   });
 
   it('signs with the UTF-8 bytes of a secret that is not whsec_', async () => {

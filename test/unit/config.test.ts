@@ -164,6 +164,7 @@ describe('parseConfig', () => {
       ['MQTT_URL', 'broker:1883x', /mqtt:\/\//],
       ['WEBHOOK_URL', 'ftp://x', /http:\/\//],
       ['WEBHOOK_URL', 'not a url', /http:\/\//],
+      ['WEBHOOK_URL', 'http://50%off@backend/hook', /percent-encoded/],
       ['UPLINK_TOPIC', 'fungxi_upLink', /\{sn\}/],
       ['UPLINK_TOPIC', '{sn}/{sn}', /\{sn\}/],
       ['DOWNLINK_TOPIC', 'fungxi/+/{sn}', /wildcard/],
