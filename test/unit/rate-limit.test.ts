@@ -57,6 +57,17 @@ describe('createRateLimiter', () => {
     expect(allowed).toBe(10);
   });
 
+  it('does not refuse for an hour after the clock it reads steps an hour back', () => {
+    const c = clock();
+    const limiter = createRateLimiter({ perSecond: 5, burst: 10 }, c.now);
+    limiter.take('sn1');
+    c.advance(-3_600_000);
+    expect(limiter.take('sn1')).toBe(0);
+    c.advance(1000);
+    const allowed = Array.from({ length: 20 }, () => limiter.take('sn1')).filter((w) => w === 0).length;
+    expect(allowed).toBe(10);
+  });
+
   it('keeps one bucket per key', () => {
     const c = clock();
     const limiter = createRateLimiter({ perSecond: 5, burst: 10 }, c.now);
