@@ -1,5 +1,4 @@
 import { accessSync, constants } from 'node:fs';
-import { hostname } from 'node:os';
 import * as v from 'valibot';
 import { secretProblem } from './delivery/sign.ts';
 import { webhookUrlProblem } from './delivery/webhook-url.ts';
@@ -124,7 +123,7 @@ export const ConfigSchema = v.object({
   MQTT_USERNAME: optionalText('user name for the external broker'),
   MQTT_PASSWORD: optionalText('password for the external broker'),
   MQTT_CA: file('CA certificate (PEM) to trust for an mqtts:// or wss:// external broker'),
-  MQTT_CLIENT_ID: text(`facegate-${hostname()}`, 'client id at the external broker, which keeps a persistent session for it'),
+  MQTT_CLIENT_ID: optionalText('client id at the external broker, which keeps a persistent session for it; unset = generated once and kept in DATA_DIR'),
   BROKER_PORT: port('1883', 'port of the embedded broker'),
   BROKER_CREDENTIALS: file('file of per-terminal logins, one "serial:password" a line; a terminal logged in as its serial may use only its own topics'),
   BROKER_TLS_CERT: file('certificate chain (PEM) of the embedded broker; with BROKER_TLS_KEY it also listens for mqtts'),
@@ -209,8 +208,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
 export function helpText(): string {
   const rows = Object.entries(ConfigSchema.entries).map(([name, schema]) => {
     const fallback = v.getDefault(schema.pipe[0] as v.OptionalSchema<v.GenericSchema, unknown>);
-    const shown = name === 'MQTT_CLIENT_ID' ? 'facegate-<hostname>' : fallback;
-    return `  ${name.padEnd(22)}${v.getDescription(schema) ?? ''}${shown ? ` (default ${shown})` : ''}`;
+    return `  ${name.padEnd(22)}${v.getDescription(schema) ?? ''}${fallback ? ` (default ${fallback})` : ''}`;
   });
   return [
     'facegate: bridges face-recognition door terminals (MQTT) to a backend (signed webhooks)',

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { loadAdminToken, readAdminToken } from './admin-token.ts';
@@ -15,7 +15,9 @@ import { createStreamHub } from './stream-hub.ts';
 import { topicTemplate } from './protocol/topics.ts';
 import type { StoredEvent } from './store/jobs.ts';
 import { openReads, type Reads } from './store/reads.ts';
+import { databasePath } from './store/open.ts';
 import { startWriter, type Writer } from './store/writer.ts';
+import { loadClientId } from './transport/client-id.ts';
 import { readTerminalCredentials } from './transport/credentials.ts';
 import { startEmbeddedBroker } from './transport/embedded.ts';
 import { startExternalClient } from './transport/external.ts';
@@ -62,6 +64,8 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
 
   async function start(): Promise<Running> {
     const policy = { forward: config.FORWARD, images: config.IMAGES };
+    // Before the writer creates the database: one there already is a data dir of an older version.
+    const upgrading = existsSync(databasePath(config.DATA_DIR));
     const writer: Writer = await startWriter({ dataDir: config.DATA_DIR, sync: config.SQLITE_SYNC, ...policy }, (err) => {
       log.fatal({ err: err.message }, 'database writer failed');
       onFatal(err);
@@ -113,7 +117,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
         url: config.MQTT_URL,
         username: config.MQTT_USERNAME,
         password: config.MQTT_PASSWORD,
-        clientId: config.MQTT_CLIENT_ID,
+        clientId: loadClientId(config.MQTT_CLIENT_ID, config.DATA_DIR, upgrading),
         ca: config.MQTT_CA ? readFileSync(config.MQTT_CA) : undefined,
         uplink,
         discovery: config.DISCOVERY,

@@ -27,8 +27,13 @@ export interface CliBridge {
  * `npm test` runs first) in a child process of its own, configured by
  * environment variables only.
  */
-export function spawnCli(env: Record<string, string>, args: string[] = []): CliBridge {
-  const proc = spawn(process.execPath, ['dist/cli.js', ...args], {
+export function spawnCli(env: Record<string, string>, args: string[] = [], { hostname }: { hostname?: string } = {}): CliBridge {
+  // With a host name, the process gets a UTS namespace of its own with that
+  // name (as a recreated container would); unshare and sh exec, so the pid is node's.
+  const [command, argv] = hostname
+    ? ['unshare', ['--uts', 'sh', '-c', 'hostname "$0" && exec "$@"', hostname, process.execPath, 'dist/cli.js', ...args]]
+    : [process.execPath, ['dist/cli.js', ...args]];
+  const proc = spawn(command, argv, {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -65,8 +70,8 @@ export function spawnCli(env: Record<string, string>, args: string[] = []): CliB
 }
 
 /** Starts the CLI and waits until it serves. */
-export async function startCli(env: Record<string, string>): Promise<CliBridge> {
-  const bridge = spawnCli(env);
+export async function startCli(env: Record<string, string>, options: { hostname?: string } = {}): Promise<CliBridge> {
+  const bridge = spawnCli(env, [], options);
   await bridge.started;
   return bridge;
 }

@@ -1,4 +1,3 @@
-import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, helpText, parseConfig } from '../../src/config.ts';
 
@@ -22,7 +21,7 @@ describe('parseConfig', () => {
       ['MQTT_URL', undefined],
       ['MQTT_USERNAME', undefined],
       ['MQTT_PASSWORD', undefined],
-      ['MQTT_CLIENT_ID', `facegate-${hostname()}`],
+      ['MQTT_CLIENT_ID', undefined],
       ['BROKER_PORT', 1883],
       ['BROKER_USERNAME', undefined],
       ['BROKER_PASSWORD', undefined],
@@ -239,7 +238,7 @@ describe('helpText', () => {
     expect(text).toMatch(/MAX_PAYLOAD\s.*\(default 8mb\)/);
   });
 
-  it('shows a placeholder, not this machine, as the client id default', () => {
-    expect(helpText()).toContain('facegate-<hostname>');
+  it('says the client id is kept in DATA_DIR, not taken from this machine', () => {
+    expect(helpText()).toMatch(/MQTT_CLIENT_ID\s.*kept in DATA_DIR/);
   });
 });

@@ -1,0 +1,30 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { loadClientId } from '../../src/transport/client-id.ts';
+
+let dir: string;
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('loadClientId', () => {
+  it('makes one id for a new data dir and keeps it', () => {
+    dir = mkdtempSync(join(tmpdir(), 'facegate-id-'));
+    const id = loadClientId(undefined, dir, false);
+    expect(id).toMatch(/^facegate-[0-9A-Za-z]{12}$/);
+    expect(loadClientId(undefined, dir, false)).toBe(id);
+    expect(readFileSync(join(dir, 'mqtt-client-id'), 'utf8')).toBe(`${id}\n`);
+  });
+
+  it("keeps an older version's id (facegate-<hostname>) for a data dir it already used, where its session waits", () => {
+    dir = mkdtempSync(join(tmpdir(), 'facegate-id-'));
+    expect(loadClientId(undefined, dir, true)).toBe(`facegate-${hostname()}`);
+    expect(loadClientId(undefined, dir, false)).toBe(`facegate-${hostname()}`);
+  });
+
+  it('takes MQTT_CLIENT_ID as it is and writes nothing', () => {
+    dir = mkdtempSync(join(tmpdir(), 'facegate-id-'));
+    expect(loadClientId('bridge-1', dir, false)).toBe('bridge-1');
+    expect(() => readFileSync(join(dir, 'mqtt-client-id'))).toThrow();
+  });
+});
