@@ -5,6 +5,7 @@ import type { Done } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import { withoutPassword } from '../secrets.ts';
+import { createSessionWatch } from './session-watch.ts';
 import { BrokerUnavailable, COMMAND_EXPIRY_S, PUBLISH_ACK_TIMEOUT_MS, createInFlight, type Transport } from './transport.ts';
 
 /**
@@ -14,6 +15,8 @@ import { BrokerUnavailable, COMMAND_EXPIRY_S, PUBLISH_ACK_TIMEOUT_MS, createInFl
  */
 const RECEIVE_MAXIMUM = 100;
 const DEFERRED = new Error('acknowledged after commit');
+/** Reconnect ceiling while another client keeps taking the session (session-watch.ts). */
+const TAKEN_OVER_MAX_MS = 60_000;
 
 export interface ExternalOptions {
   url: string;
@@ -102,8 +105,10 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
     else callback(DEFERRED);
   };
 
+  const watch = createSessionWatch({ clientId: options.clientId, log });
   client.on('connect', (connack) => {
     failures = 0;
+    watch.connected();
     client.options.reconnectPeriod = backoff.initialMs;
     (client.stream as Socket).setNoDelay?.(true);
     log.info({ url: withoutPassword(options.url), sessionPresent: connack.sessionPresent }, 'connected to MQTT broker');
@@ -126,9 +131,14 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
     readNext = undefined;
     // Exponential backoff with full jitter, so a site's bridges do not all return at once.
     failures += 1;
-    const ceiling = Math.min(backoff.maxMs, backoff.initialMs * 2 ** Math.min(failures, 16));
+    // A session that another bridge takes at every reconnect: slower, up to a
+    // minute, so that one of the two at least keeps it for a while.
+    const takenOver = watch.closed();
+    const steps = Math.min(failures + takenOver, 16);
+    const ceiling = Math.min(takenOver > 0 ? TAKEN_OVER_MAX_MS : backoff.maxMs, backoff.initialMs * 2 ** steps);
     client.options.reconnectPeriod = Math.max(backoff.initialMs, Math.round(Math.random() * ceiling));
   });
+  client.on('disconnect', (packet) => watch.disconnected(packet.reasonCode));
   client.on('offline', () => log.warn({ url: withoutPassword(options.url) }, 'MQTT broker unreachable; reconnecting'));
   client.on('error', (err) => log.warn({ err: err.message }, 'MQTT client error'));
 

@@ -124,6 +124,18 @@ describe('against Mosquitto', () => {
     expect(bridge.count('events', "type = 'device.message'")).toBe(1);
   });
 
+  it('says so when another client takes its session over with the same MQTT_CLIENT_ID', async () => {
+    const b = await setup();
+    // A second bridge with the same id: the broker hands the session to each in turn.
+    const twin = await startBridge({ MQTT_URL: mosquitto.url, MQTT_CLIENT_ID: 'facegate-it' });
+    try {
+      const warned = (x: TestBridge) => x.logLines.some((line) => line.includes('"level":50') && line.includes('another client uses MQTT_CLIENT_ID=facegate-it'));
+      await until(() => warned(b) || warned(twin));
+    } finally {
+      await twin.stop();
+    }
+  });
+
   it('subscribes only to DEVICES when DISCOVERY is off', async () => {
     const b = await setup({ DEVICES: 'KNOWN', DISCOVERY: 'false' });
     const known = await terminal('KNOWN');
