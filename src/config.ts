@@ -96,6 +96,8 @@ const topicTemplate = (fallback: string, description: string) =>
     v.description(description),
     v.check((t) => t.split('{sn}').length === 2, 'expected a topic holding {sn} exactly once'),
     v.check((t) => !/[+#]/.test(t), 'expected a topic without the wildcards + and #'),
+    // `$` topics are the broker's own; the embedded broker refuses them [MQTT-4.7.2-1].
+    v.check((t) => !t.startsWith('$'), 'expected a topic that does not start with $'),
   );
 
 const schedule = v.pipe(

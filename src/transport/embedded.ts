@@ -1,7 +1,8 @@
+import type { EventEmitter } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
-import { Aedes, type AuthenticateError } from 'aedes';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Done } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
@@ -45,18 +46,42 @@ export const AEDES_CONCURRENCY = 100_000;
 /** A CONNECT carries a client id, a login and perhaps a will: a few KB at most. */
 const CONNECT_LIMIT = 64 * 1024;
 
+/** `$` topics are the broker's own (aedes acts on `$SYS/+/new/clients`, `$SYS/+/heartbeat`, …) [MQTT-4.7.2-1]. */
+const reserved = (topic: string) => topic.charCodeAt(0) === 36;
+const wildcard = (topic: string) => topic.includes('+') || topic.includes('#');
+
+/**
+ * Its rules hold with credentials and without (README §Topic rules): a
+ * client publishes only on upLink topics, subscribes only to downLink topics
+ * (one exact topic each), nothing is ever retained, and a will goes out only
+ * on the sender's own upLink.
+ */
 export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Transport & { port: number; tlsPort?: number }> {
   const { uplink, downlink, log, commandExpiryMs = COMMAND_EXPIRY_S * 1000 } = options;
   const terminals = options.terminals ?? new Map<string, string>();
   const secured = options.username !== undefined || terminals.size > 0;
-  if (!secured) log.warn('embedded broker accepts anonymous terminals: set BROKER_USERNAME and BROKER_PASSWORD to require credentials');
+  if (!secured) {
+    log.warn(
+      'embedded broker accepts anonymous terminals: any client that reaches its port may pose as any terminal; set BROKER_CREDENTIALS (a login per terminal) or BROKER_USERNAME and BROKER_PASSWORD',
+    );
+  }
   // The serial a client logged in as (per-terminal credentials); absent for the shared login.
-  const loggedInAs = new WeakMap<object, string>();
+  const loggedInAs = new WeakMap<Client, string>();
+  // Serials whose downLink a client subscribes to: its will may go out on their upLinks.
+  const listensTo = new WeakMap<Client, Set<string>>();
   let listening = true;
   const ingesting = createInFlight();
 
   const broker = await Aedes.createBroker({
     concurrency: AEDES_CONCURRENCY,
+    preConnect(_client, packet, callback) {
+      // Only a will on an upLink topic is kept at all, and never retained;
+      // whose upLink it may be is checked when it goes out (authorizePublish).
+      const will = packet.will;
+      if (will && (reserved(will.topic) || uplink.serialOf(will.topic) === undefined)) packet.will = undefined;
+      else if (will) will.retain = false;
+      callback(null, true);
+    },
     authenticate(client, username, password, done) {
       if (!secured) return done(null, true);
       const given = password?.toString() ?? '';
@@ -72,23 +97,31 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       done(err, false);
     },
     authorizePublish(client, packet, callback) {
-      if (!client) return callback(null); // the bridge's own publishes
+      // A will aedes found in its store without its connection (its sweep
+      // for the brokers of a cluster that went silent): one on an upLink
+      // (preConnect keeps no other), no one's to vouch for. Not taken in.
+      if (!client) return callback(null);
       // Stopping closes every client without a DISCONNECT, which fires its
       // will: the terminals did not go offline, so nothing is taken in.
       if (!listening) return callback(new Error('the bridge is stopping'));
-      const sn = uplink.serialOf(packet.topic);
+      const { topic } = packet;
+      // Refused, aedes closes the connection (MQTT 3.1.1 has no negative PUBACK).
+      const sn = reserved(topic) ? undefined : uplink.serialOf(topic);
       const own = loggedInAs.get(client);
-      if (sn !== undefined && (own === undefined || own === sn)) {
-        const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-        ingesting.add();
-        return options.ingest(packet.topic, payload, (err) => {
-          callback(err ?? null);
-          ingesting.done();
-        });
+      if (sn === undefined || (own !== undefined && own !== sn)) return callback(new Error(`publishing to ${topic} is not allowed`));
+      // A will speaks for a terminal: that of the one logged in as its serial,
+      // or of a client that listens on that serial's downLink, as the terminal itself does.
+      if (packet === (client as Client & { will?: unknown }).will && own === undefined && !listensTo.get(client)?.has(sn)) {
+        return callback(new Error(`a will on ${topic} from a client that does not listen on that terminal's downLink`));
       }
-      // With credentials, terminals may publish on upLink topics only, and a
-      // terminal logged in as its serial on its own only (SPEC §Configuration).
-      callback(secured ? new Error(`publishing to ${packet.topic} is not allowed`) : null);
+      // Taken in as a plain message, never kept for later subscribers.
+      packet.retain = false;
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      ingesting.add();
+      options.ingest(topic, payload, (err) => {
+        callback(err ?? null);
+        ingesting.done();
+      });
     },
     authorizeForward(client, packet) {
       // A terminal logged in as its serial gets its own downLink only, also
@@ -103,14 +136,31 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       return expiry !== undefined && Date.now() > expiry ? null : packet;
     },
     authorizeSubscribe(client, subscription, callback) {
-      const sn = downlink.serialOf(subscription.topic);
+      const { topic } = subscription;
+      const sn = reserved(topic) || wildcard(topic) ? undefined : downlink.serialOf(topic);
       const own = loggedInAs.get(client);
-      if (!secured || (sn !== undefined && (own === undefined || own === sn))) return callback(null, subscription);
-      log.warn({ clientId: client.id, topic: subscription.topic }, 'subscription refused');
+      if (sn !== undefined && (own === undefined || own === sn)) {
+        let serials = listensTo.get(client);
+        if (!serials) listensTo.set(client, (serials = new Set()));
+        serials.add(sn);
+        return callback(null, subscription);
+      }
+      log.warn({ clientId: client.id, topic }, 'subscription refused');
       // A null subscription is a refusal in the SUBACK (0x80); the client stays connected.
       callback(null, null);
     },
   });
+  // Nothing is ever retained: authorizePublish clears the flag of what
+  // clients send, and this keeps anything else that reaches aedes' publish
+  // out of the store that would hand it to every later subscriber.
+  (broker as unknown as { persistence: { storeRetained: (packet: unknown) => Promise<void> } }).persistence.storeRetained = async () => {};
+  broker.on('unsubscribe', (topics, client) => {
+    // An UNSUBSCRIBE of a connected client; a closing one's will is checked before aedes reports its unsubscriptions.
+    if (client.closed) return;
+    for (const topic of topics) listensTo.get(client)?.delete(downlink.serialOf(topic) ?? '');
+  });
+  // aedes reports a failure of its own store here; without a listener it would end the process.
+  (broker as EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'embedded broker error'));
 
   // A message up to 4 × MAX_PAYLOAD still arrives, to be kept as a reject
   // (too_large) and acknowledged; past that the connection is ended.

@@ -175,6 +175,7 @@ describe('parseConfig', () => {
       ['DELIVERY_TIMEOUT', '25d', /24 days/],
       ['DEVICES', '123,45/6', /serials/],
       ['DEVICES', 'a+b', /serials/],
+      ['UPLINK_TOPIC', '$SYS/{sn}/up', /start with \$/],
     ])('%s=%j throws a ConfigError naming variable, value and expectation', (name, value, expectation) => {
       const error = configError({ [name]: value });
       expect(error).toBeInstanceOf(ConfigError);
