@@ -125,6 +125,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     } else {
       const broker = await startEmbeddedBroker({
         port: config.BROKER_PORT,
+        host: config.BROKER_HOST,
         terminals: config.BROKER_CREDENTIALS ? readTerminalCredentials(config.BROKER_CREDENTIALS) : undefined,
         tls:
           config.BROKER_TLS_CERT && config.BROKER_TLS_KEY

@@ -12,7 +12,8 @@ import { BrokerUnavailable, COMMAND_EXPIRY_S, createInFlight, type Transport } f
 
 export interface EmbeddedOptions {
   port: number;
-  host?: string;
+  /** BROKER_HOST: the interface of both listeners. */
+  host: string;
   /** Serial → password: a terminal logged in as its serial may use only its own topics. */
   terminals?: ReadonlyMap<string, string>;
   /** An mqtts listener beside the plain one. */
@@ -173,7 +174,6 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
   const server = createServer({ noDelay: true }, handle);
   const port = await listen(server, options.port, options.host);
   server.on('error', (err) => log.error({ err: err.message }, 'embedded broker socket error'));
-  log.info({ port }, 'embedded MQTT broker listening');
   let tlsServer: TlsServer | undefined;
   let tlsPort: number | undefined;
   if (options.tls) {
@@ -183,8 +183,11 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     tlsServer.on('tlsClientError', (err) => log.warn({ err: err.message }, 'TLS handshake refused'));
     tlsPort = await listen(tlsServer, options.tls.port, options.host);
     tlsServer.on('error', (err) => log.error({ err: err.message }, 'embedded broker TLS socket error'));
-    log.info({ port: tlsPort }, 'embedded MQTT broker listening for mqtts');
   }
+  log.info(
+    { host: options.host, port, tlsPort, anonymous: !secured },
+    `embedded MQTT broker listening on ${options.host}:${port}${tlsPort !== undefined ? ` and mqtts ${options.host}:${tlsPort}` : ''}${secured ? '' : ', anonymous'}`,
+  );
 
   return {
     port,
@@ -216,7 +219,7 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
   };
 }
 
-function listen(server: Server, port: number, host?: string): Promise<number> {
+function listen(server: Server, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {
