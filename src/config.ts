@@ -130,6 +130,7 @@ export const ConfigSchema = v.object({
   BROKER_PORT: port('1883', 'port of the embedded broker'),
   BROKER_HOST: optionalText('interface of the embedded broker (plain and mqtts); unset = 127.0.0.1 while it is anonymous, else 0.0.0.0'),
   BROKER_ANONYMOUS: flag('false', 'let terminals in without credentials on an interface other than loopback (BROKER_HOST)'),
+  MAX_CONNECTIONS: integer('11000', 'MQTT connections the embedded broker holds at once (plain and mqtts); fewer when the open-file limit is lower', 1, 1_000_000),
   BROKER_CREDENTIALS: file('file of per-terminal logins, one "serial:password" a line; a terminal logged in as its serial may use only its own topics'),
   BROKER_TLS_CERT: file('certificate chain (PEM) of the embedded broker; with BROKER_TLS_KEY it also listens for mqtts'),
   BROKER_TLS_KEY: file('private key (PEM) of that certificate'),

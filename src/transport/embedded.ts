@@ -1,13 +1,18 @@
 import type { EventEmitter } from 'node:events';
-import { createServer, type Server, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import type { Registry } from 'prom-client';
 import type { Done } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import { sameSecret } from '../secrets.ts';
+import { listenForTerminals } from './broker-listeners.ts';
+import { createBrokerMetrics } from './broker-metrics.ts';
+import { createConnectionGate } from './connection-gate.ts';
 import { limitPacketSize } from './packet-limit.ts';
+import { endWhenSilent } from './silence.ts';
+import { throttledWarn } from './throttled-log.ts';
 import { BrokerUnavailable, COMMAND_EXPIRY_S, createInFlight, type Transport } from './transport.ts';
 
 export interface EmbeddedOptions {
@@ -22,19 +27,20 @@ export interface EmbeddedOptions {
   password?: string;
   /** MAX_PAYLOAD: larger messages are kept as rejects, far larger ones refused (packet-limit.ts). */
   maxPayload: number;
+  /** Connections held at once, plain and TLS together: MAX_CONNECTIONS, or fewer under the open-file limit (connection-budget.ts). */
+  maxConnections: number;
+  /** A connection that sends nothing for this long is ended (2 × HEARTBEAT_TIMEOUT). */
+  idleMs: number;
   /** How long a command may wait in a terminal's session (COMMAND_EXPIRY_S; tests shorten it). */
   commandExpiryMs?: number;
   uplink: TopicTemplate;
   downlink: TopicTemplate;
   ingest: (topic: string, payload: Uint8Array, done: Done) => void;
+  /** Where the broker's metrics go (the bridge's registry). */
+  registry: Registry;
   log: Logger;
 }
 
-/**
- * The aedes broker inside the bridge. Terminals' upLink messages are handed to
- * ingest from `authorizePublish`, the one hook aedes runs before it sends the
- * PUBACK: the terminal is acknowledged only after the commit.
- */
 /**
  * Messages aedes delivers at once. Past its default of 100, mqemitter queues
  * them in an array it shifts from, which grows slow as the queue grows: with
@@ -47,15 +53,22 @@ export const AEDES_CONCURRENCY = 100_000;
 /** A CONNECT carries a client id, a login and perhaps a will: a few KB at most. */
 const CONNECT_LIMIT = 64 * 1024;
 
+/** A socket that has not sent its CONNECT (or finished its TLS handshake) by then is closed. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
 /** `$` topics are the broker's own (aedes acts on `$SYS/+/new/clients`, `$SYS/+/heartbeat`, …) [MQTT-4.7.2-1]. */
 const reserved = (topic: string) => topic.charCodeAt(0) === 36;
 const wildcard = (topic: string) => topic.includes('+') || topic.includes('#');
 
 /**
- * Its rules hold with credentials and without (README §Topic rules): a
- * client publishes only on upLink topics, subscribes only to downLink topics
- * (one exact topic each), nothing is ever retained, and a will goes out only
- * on the sender's own upLink.
+ * The aedes broker inside the bridge. Terminals' upLink messages are handed to
+ * ingest from `authorizePublish`, the one hook aedes runs before it sends the
+ * PUBACK: the terminal is acknowledged only after the commit.
+ *
+ * Its rules hold with credentials and without (README §The embedded broker):
+ * a client publishes only on upLink topics, subscribes only to downLink
+ * topics (one exact topic each), nothing is ever retained, and a will goes
+ * out only on the sender's own upLink.
  */
 export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Transport & { port: number; tlsPort?: number }> {
   const { uplink, downlink, log, commandExpiryMs = COMMAND_EXPIRY_S * 1000 } = options;
@@ -73,8 +86,23 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
   let listening = true;
   const ingesting = createInFlight();
 
+  // A message up to 4 × MAX_PAYLOAD still arrives, to be kept as a reject
+  // (too_large) and acknowledged; past that the connection is ended.
+  const limits = { first: CONNECT_LIMIT, rest: 4 * options.maxPayload };
+  const refusedConnection = throttledWarn(log, 'MQTT connection refused: the embedded broker holds as many as it may');
+  const gate = createConnectionGate(options.maxConnections, () => {
+    metrics.refused.inc();
+    refusedConnection({ max: options.maxConnections });
+  });
+  const metrics = createBrokerMetrics(options.registry, { connections: () => gate.open });
+  const refusedLogin = throttledWarn(log, 'terminal refused: bad broker credentials');
+  const refusedSubscription = throttledWarn(log, 'subscription refused');
+  const endedSilent = throttledWarn(log, 'MQTT connection ended: it sent nothing for 2 × HEARTBEAT_TIMEOUT');
+  const endedTooLarge = throttledWarn(log, 'MQTT connection ended: a packet over the size limit');
+
   const broker = await Aedes.createBroker({
     concurrency: AEDES_CONCURRENCY,
+    connectTimeout: CONNECT_TIMEOUT_MS,
     preConnect(_client, packet, callback) {
       // Only a will on an upLink topic is kept at all, and never retained;
       // whose upLink it may be is checked when it goes out (authorizePublish).
@@ -92,7 +120,7 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
         return done(null, true);
       }
       if (options.username !== undefined && sameSecret(username ?? '', options.username) && sameSecret(given, options.password ?? '')) return done(null, true);
-      log.warn({ clientId: client.id }, 'terminal refused: bad broker credentials');
+      refusedLogin({ clientId: client.id });
       const err = new Error('bad user name or password') as AuthenticateError;
       err.returnCode = 4;
       done(err, false);
@@ -146,7 +174,7 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
         serials.add(sn);
         return callback(null, subscription);
       }
-      log.warn({ clientId: client.id, topic }, 'subscription refused');
+      refusedSubscription({ clientId: client.id, topic });
       // A null subscription is a refusal in the SUBACK (0x80); the client stays connected.
       callback(null, null);
     },
@@ -163,29 +191,21 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
   // aedes reports a failure of its own store here; without a listener it would end the process.
   (broker as EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'embedded broker error'));
 
-  // A message up to 4 × MAX_PAYLOAD still arrives, to be kept as a reject
-  // (too_large) and acknowledged; past that the connection is ended.
-  const limits = { first: CONNECT_LIMIT, rest: 4 * options.maxPayload };
-  const handle = (stream: Duplex) => {
-    limitPacketSize(stream, limits, (bytes) => log.warn({ bytes, remote: (stream as Socket).remoteAddress }, 'MQTT connection ended: a packet over the size limit'));
-    broker.handle(stream);
+  const serve = (socket: Socket | TLSSocket) => {
+    endWhenSilent(socket, options.idleMs, () => {
+      metrics.ended.inc({ reason: 'idle' });
+      endedSilent({ seconds: options.idleMs / 1000 });
+    });
+    limitPacketSize(socket, limits, (bytes) => {
+      metrics.ended.inc({ reason: 'too_large' });
+      endedTooLarge({ bytes, remote: socket.remoteAddress });
+    });
+    broker.handle(socket);
   };
-  // Nagle would hold small packets (a heartD, a PUBACK) back for up to 40 ms waiting for more.
-  const server = createServer({ noDelay: true }, handle);
-  const port = await listen(server, options.port, options.host);
-  server.on('error', (err) => log.error({ err: err.message }, 'embedded broker socket error'));
-  let tlsServer: TlsServer | undefined;
-  let tlsPort: number | undefined;
-  if (options.tls) {
-    tlsServer = createTlsServer({ cert: options.tls.cert, key: options.tls.key }, handle);
-    // TLS sockets too: a PUBACK or a heartD must not wait for Nagle.
-    tlsServer.on('secureConnection', (socket) => socket.setNoDelay(true));
-    tlsServer.on('tlsClientError', (err) => log.warn({ err: err.message }, 'TLS handshake refused'));
-    tlsPort = await listen(tlsServer, options.tls.port, options.host);
-    tlsServer.on('error', (err) => log.error({ err: err.message }, 'embedded broker TLS socket error'));
-  }
+  const listeners = await listenForTerminals({ port: options.port, host: options.host, tls: options.tls, handshakeTimeoutMs: CONNECT_TIMEOUT_MS, gate, serve, log });
+  const { port, tlsPort } = listeners;
   log.info(
-    { host: options.host, port, tlsPort, anonymous: !secured },
+    { host: options.host, port, tlsPort, anonymous: !secured, maxConnections: options.maxConnections },
     `embedded MQTT broker listening on ${options.host}:${port}${tlsPort !== undefined ? ` and mqtts ${options.host}:${tlsPort}` : ''}${secured ? '' : ', anonymous'}`,
   );
 
@@ -212,20 +232,11 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     async stop() {
       listening = false;
       await ingesting.settle();
-      const closed = [server, tlsServer].map((s) => s && new Promise((resolve) => s.close(resolve)));
+      const closed = listeners.close();
       await new Promise<void>((resolve) => broker.close(() => resolve()));
-      await Promise.all(closed);
+      gate.closeAll();
+      await closed;
     },
   };
 }
 
-function listen(server: Server, port: number, host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      const address = server.address();
-      resolve(typeof address === 'object' && address ? address.port : port);
-    });
-  });
-}

@@ -71,7 +71,7 @@ describe('configuration', () => {
     bridge = spawnCli({}, ['--help']);
     expect(await bridge.exited).toBe(0);
     const text = bridge.output.join('\n');
-    for (const name of ['PORT', 'MQTT_URL', 'BROKER_PORT', 'BROKER_HOST', 'BROKER_ANONYMOUS', 'UPLINK_TOPIC', 'DEVICES', 'WEBHOOK_SECRET', 'ADMIN_TOKEN', 'SQLITE_SYNC', 'RETENTION_DAYS']) {
+    for (const name of ['PORT', 'MQTT_URL', 'BROKER_PORT', 'BROKER_HOST', 'BROKER_ANONYMOUS', 'MAX_CONNECTIONS', 'UPLINK_TOPIC', 'DEVICES', 'WEBHOOK_SECRET', 'ADMIN_TOKEN', 'SQLITE_SYNC', 'RETENTION_DAYS']) {
       expect(text).toContain(`  ${name} `);
     }
   });

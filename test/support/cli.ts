@@ -27,8 +27,10 @@ export interface CliBridge {
  * `npm test` runs first) in a child process of its own, configured by
  * environment variables only.
  */
-export function spawnCli(env: Record<string, string>, args: string[] = []): CliBridge {
-  const proc = spawn(process.execPath, ['dist/cli.js', ...args], {
+export function spawnCli(env: Record<string, string>, args: string[] = [], { fileLimit }: { fileLimit?: number } = {}): CliBridge {
+  // prlimit sets the open-file limit (soft and hard, so Node cannot raise it) and execs node in its place: one pid.
+  const [command, ...rest] = fileLimit ? ['prlimit', `--nofile=${fileLimit}:${fileLimit}`, process.execPath] : [process.execPath];
+  const proc = spawn(command, [...rest, 'dist/cli.js', ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -28,6 +28,7 @@ describe('parseConfig', () => {
       ['BROKER_PORT', 1883],
       ['BROKER_HOST', '127.0.0.1'],
       ['BROKER_ANONYMOUS', false],
+      ['MAX_CONNECTIONS', 11_000],
       ['BROKER_USERNAME', undefined],
       ['BROKER_PASSWORD', undefined],
       ['UPLINK_TOPIC', 'fungxi_{sn}_upLink'],
@@ -180,6 +181,8 @@ describe('parseConfig', () => {
       ['DEVICES', '123,45/6', /serials/],
       ['DEVICES', 'a+b', /serials/],
       ['UPLINK_TOPIC', '$SYS/{sn}/up', /start with \$/],
+      ['MAX_CONNECTIONS', '0', /whole number from 1/],
+      ['MAX_CONNECTIONS', 'many', /whole number/],
       ['BROKER_ANONYMOUS', 'maybe', /true or false/],
     ])('%s=%j throws a ConfigError naming variable, value and expectation', (name, value, expectation) => {
       const error = configError({ [name]: value });
@@ -284,6 +287,7 @@ describe('helpText', () => {
     expect(text).toMatch(/UPLINK_TOPIC\s.*\(default fungxi_\{sn\}_upLink\)/);
     expect(text).toMatch(/COMMAND_RATE\s.*\(default 5\/s\)/);
     expect(text).toMatch(/MAX_PAYLOAD\s.*\(default 8mb\)/);
+    expect(text).toMatch(/MAX_CONNECTIONS\s.*\(default 11000\)/);
     expect(text).toMatch(/BROKER_HOST\s.*127\.0\.0\.1 while it is anonymous, else 0\.0\.0\.0/);
   });
 
