@@ -125,7 +125,9 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
         discovery: config.DISCOVERY,
         serials: devices,
         listed: known.filter((t) => t.registered).map((t) => t.sn),
+        maxPayload: config.MAX_PAYLOAD,
         ingest,
+        registry: metrics.registry,
         log,
       });
     } else {

@@ -1,7 +1,7 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 
-/** README §GET /metrics: the embedded broker's connections. */
-export function createBrokerMetrics(registry: Registry, read: { connections: () => number }) {
+/** README §GET /metrics: the embedded broker's connections and the memory its messages hold. */
+export function createBrokerMetrics(registry: Registry, read: { connections: () => number; inFlightBytes: () => number }) {
   new Gauge({
     name: 'facegate_broker_connections',
     help: 'MQTT connections open to the embedded broker (plain and TLS)',
@@ -10,6 +10,7 @@ export function createBrokerMetrics(registry: Registry, read: { connections: () 
       this.set(read.connections());
     },
   });
+  inFlightBytesGauge(registry, read.inFlightBytes);
   return {
     refused: new Counter({
       name: 'facegate_broker_connections_refused_total',
@@ -18,7 +19,7 @@ export function createBrokerMetrics(registry: Registry, read: { connections: () 
     }),
     ended: new Counter({
       name: 'facegate_broker_connections_ended_total',
-      help: 'connections the embedded broker ended, by reason: idle (silent too long), too_large (a packet over the size limit)',
+      help: 'connections the embedded broker ended, by reason: idle (silent too long), too_large (a packet over the size limit), over_budget (the in-flight budget was full)',
       labelNames: ['reason'],
       registers: [registry],
     }),
@@ -27,3 +28,14 @@ export function createBrokerMetrics(registry: Registry, read: { connections: () 
 
 export type BrokerMetrics = ReturnType<typeof createBrokerMetrics>;
 
+/** Either transport: bytes of upLink messages held in memory until their commit. */
+export function inFlightBytesGauge(registry: Registry, read: () => number): void {
+  new Gauge({
+    name: 'facegate_inflight_bytes',
+    help: 'bytes of upLink messages held until their commit: large PUBLISH packets (over 64 KB) on the embedded broker, every unacknowledged payload from an external broker',
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
+}

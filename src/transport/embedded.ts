@@ -10,7 +10,7 @@ import { sameSecret } from '../secrets.ts';
 import { listenForTerminals } from './broker-listeners.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { createConnectionGate } from './connection-gate.ts';
-import { limitPacketSize } from './packet-limit.ts';
+import { createInFlightBudget, isLargePublish, limitPacketSize, type PacketLimiter } from './packet-limit.ts';
 import { endWhenSilent } from './silence.ts';
 import { throttledWarn } from './throttled-log.ts';
 import { BrokerUnavailable, COMMAND_EXPIRY_S, createInFlight, type Transport } from './transport.ts';
@@ -56,6 +56,9 @@ const CONNECT_LIMIT = 64 * 1024;
 /** A socket that has not sent its CONNECT (or finished its TLS handshake) by then is closed. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
+/** The least room for large messages in flight, all connections together (README §Connections and memory). */
+const IN_FLIGHT_FLOOR = 64 * 1024 * 1024;
+
 /** `$` topics are the broker's own (aedes acts on `$SYS/+/new/clients`, `$SYS/+/heartbeat`, …) [MQTT-4.7.2-1]. */
 const reserved = (topic: string) => topic.charCodeAt(0) === 36;
 const wildcard = (topic: string) => topic.includes('+') || topic.includes('#');
@@ -83,22 +86,25 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
   const loggedInAs = new WeakMap<Client, string>();
   // Serials whose downLink a client subscribes to: its will may go out on their upLinks.
   const listensTo = new WeakMap<Client, Set<string>>();
+  const limiters = new WeakMap<Client, PacketLimiter>();
   let listening = true;
   const ingesting = createInFlight();
 
   // A message up to 4 × MAX_PAYLOAD still arrives, to be kept as a reject
   // (too_large) and acknowledged; past that the connection is ended.
   const limits = { first: CONNECT_LIMIT, rest: 4 * options.maxPayload };
+  const budget = createInFlightBudget(Math.max(IN_FLIGHT_FLOOR, 2 * limits.rest));
   const refusedConnection = throttledWarn(log, 'MQTT connection refused: the embedded broker holds as many as it may');
   const gate = createConnectionGate(options.maxConnections, () => {
     metrics.refused.inc();
     refusedConnection({ max: options.maxConnections });
   });
-  const metrics = createBrokerMetrics(options.registry, { connections: () => gate.open });
+  const metrics = createBrokerMetrics(options.registry, { connections: () => gate.open, inFlightBytes: () => budget.reserved });
   const refusedLogin = throttledWarn(log, 'terminal refused: bad broker credentials');
   const refusedSubscription = throttledWarn(log, 'subscription refused');
   const endedSilent = throttledWarn(log, 'MQTT connection ended: it sent nothing for 2 × HEARTBEAT_TIMEOUT');
   const endedTooLarge = throttledWarn(log, 'MQTT connection ended: a packet over the size limit');
+  const endedOverBudget = throttledWarn(log, 'MQTT connection ended: large messages in flight fill the in-flight budget; the terminal sends it again later');
 
   const broker = await Aedes.createBroker({
     concurrency: AEDES_CONCURRENCY,
@@ -130,10 +136,20 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       // for the brokers of a cluster that went silent): one on an upLink
       // (preConnect keeps no other), no one's to vouch for. Not taken in.
       if (!client) return callback(null);
+      const { topic } = packet;
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      if (isLargePublish(topic, payload.length, packet.qos)) {
+        // Its header took room in the in-flight budget: it goes back once this publish is finished, whatever the outcome.
+        const limiter = limiters.get(client);
+        const answer = callback;
+        callback = (err) => {
+          limiter?.release();
+          answer(err);
+        };
+      }
       // Stopping closes every client without a DISCONNECT, which fires its
       // will: the terminals did not go offline, so nothing is taken in.
       if (!listening) return callback(new Error('the bridge is stopping'));
-      const { topic } = packet;
       // Refused, aedes closes the connection (MQTT 3.1.1 has no negative PUBACK).
       const sn = reserved(topic) ? undefined : uplink.serialOf(topic);
       const own = loggedInAs.get(client);
@@ -145,7 +161,6 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       }
       // Taken in as a plain message, never kept for later subscribers.
       packet.retain = false;
-      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
       ingesting.add();
       options.ingest(topic, payload, (err) => {
         callback(err ?? null);
@@ -196,16 +211,18 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       metrics.ended.inc({ reason: 'idle' });
       endedSilent({ seconds: options.idleMs / 1000 });
     });
-    limitPacketSize(socket, limits, (bytes) => {
-      metrics.ended.inc({ reason: 'too_large' });
-      endedTooLarge({ bytes, remote: socket.remoteAddress });
+    const limiter = limitPacketSize(socket, limits, budget, (bytes, why) => {
+      metrics.ended.inc({ reason: why });
+      const fields = { bytes, remote: socket.remoteAddress };
+      if (why === 'too_large') endedTooLarge(fields);
+      else endedOverBudget({ ...fields, reserved: budget.reserved, budget: budget.limit });
     });
-    broker.handle(socket);
+    limiters.set(broker.handle(socket), limiter);
   };
   const listeners = await listenForTerminals({ port: options.port, host: options.host, tls: options.tls, handshakeTimeoutMs: CONNECT_TIMEOUT_MS, gate, serve, log });
   const { port, tlsPort } = listeners;
   log.info(
-    { host: options.host, port, tlsPort, anonymous: !secured, maxConnections: options.maxConnections },
+    { host: options.host, port, tlsPort, anonymous: !secured, maxConnections: options.maxConnections, inFlightBudget: budget.limit },
     `embedded MQTT broker listening on ${options.host}:${port}${tlsPort !== undefined ? ` and mqtts ${options.host}:${tlsPort}` : ''}${secured ? '' : ', anonymous'}`,
   );
 

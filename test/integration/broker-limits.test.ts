@@ -1,8 +1,10 @@
 import { connect, type Socket } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
+import { generate } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
+import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { until } from '../support/until.ts';
 
 // README §Connections and memory: what a connection may hold, and for how
 // long, on the embedded broker.
@@ -23,6 +25,18 @@ afterEach(async () => {
 
 function closed(emitter: { once(event: 'close', listener: () => void): unknown }): Promise<void> {
   return new Promise((resolve) => emitter.once('close', () => resolve()));
+}
+
+/** A raw TCP connection to the broker that has sent its CONNECT and got its CONNACK. */
+async function rawClient(clientId: string): Promise<Socket> {
+  const socket = connect(bridge.brokerPort, '127.0.0.1');
+  sockets.push(socket);
+  socket.on('error', () => {}); // ended by the broker with data unread: a reset
+  await new Promise((resolve) => socket.once('connect', resolve));
+  const connack = new Promise((resolve) => socket.once('data', resolve));
+  socket.write(generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId, clean: true, keepalive: 0 }));
+  await connack;
+  return socket;
 }
 
 async function metric(name: string): Promise<number> {
@@ -71,5 +85,55 @@ describe('idle connections', () => {
     await closed(socket);
     console.log(`broker-limits: a socket without CONNECT closed after ${Date.now() - startedAt} ms`);
     expect(socket.destroyed).toBe(true);
+  });
+});
+
+describe('in-flight budget', () => {
+  // MAX_PAYLOAD 256kb: a packet may claim up to 1 MiB; the budget is its floor of 64 MiB.
+  const CLAIMED = 1_000_000;
+  const BUDGET = 64 * 1024 * 1024;
+  const FIT = Math.floor(BUDGET / CLAIMED);
+  const HOLDERS = FIT + 3;
+
+  /** A PUBLISH header claiming CLAIMED bytes, then only the start of its body: memory the broker would hold for it. */
+  function largePublish(sn: string): Buffer {
+    const topic = `fungxi_${sn}_upLink`;
+    const payload = Buffer.alloc(CLAIMED - 2 - topic.length - 2, 0x61);
+    return generate({ cmd: 'publish', topic, payload, qos: 1, messageId: 1, retain: false, dup: false });
+  }
+
+  it('ends the connection whose large message does not fit beside the others, and goes on acknowledging small records', async () => {
+    bridge = await startBridge({ MAX_PAYLOAD: '256kb' });
+    const holders = await Promise.all(Array.from({ length: HOLDERS }, (_, i) => rawClient(`holder-${i}`)));
+    let ended = 0;
+    for (const socket of holders) socket.once('close', () => ended++);
+    const packets = holders.map((_, i) => largePublish(`HOLD${i}`));
+    for (const [i, socket] of holders.entries()) socket.write(packets[i].subarray(0, 64 * 1024));
+
+    // Every header read: the budget full, the rest ended.
+    await until(async () => (await metric('facegate_broker_connections_ended_total{reason="over_budget"}')) + (await metric('facegate_inflight_bytes')) / CLAIMED >= HOLDERS);
+    expect(await metric('facegate_inflight_bytes')).toBe(FIT * CLAIMED);
+    expect(await metric('facegate_broker_connections_ended_total{reason="over_budget"}')).toBe(HOLDERS - FIT);
+    await until(() => ended === HOLDERS - FIT);
+
+    // A terminal's records (small: they never wait on the budget) are still taken in and acknowledged.
+    const t = await connectTerminal(bridge.brokerUrl, 'SMALL1', { reconnectPeriod: 0 });
+    terminals.push(t);
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    expect(bridge.count('events', "type = 'face.verified' and device_sn = 'SMALL1'")).toBe(1);
+    await heartbeat(t);
+
+    // A holder that finishes its message gets it acknowledged (kept as a too_large reject), and its room goes back.
+    const finisher = holders.find((socket) => !socket.destroyed)!;
+    const index = holders.indexOf(finisher);
+    const puback = new Promise((resolve) => finisher.once('data', resolve));
+    finisher.write(packets[index].subarray(64 * 1024));
+    expect((await puback) as Buffer).toEqual(Buffer.from([0x40, 0x02, 0x00, 0x01]));
+    expect(await metric('facegate_inflight_bytes')).toBe((FIT - 1) * CLAIMED);
+    expect(bridge.count('rejects', "reason = 'too_large' and device_sn = ?", `HOLD${index}`)).toBe(1);
+
+    // Closing gives back what a connection held.
+    for (const socket of holders) socket.destroy();
+    await until(async () => (await metric('facegate_inflight_bytes')) === 0);
   });
 });
