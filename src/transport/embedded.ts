@@ -53,6 +53,16 @@ export const AEDES_CONCURRENCY = 100_000;
 /** A CONNECT carries a client id, a login and perhaps a will: a few KB at most. */
 const CONNECT_LIMIT = 64 * 1024;
 
+/**
+ * QoS 2 messages a client may leave without their PUBREL: aedes keeps each
+ * until then, as long as the client pleases (its default is 1,000). A
+ * terminal has a few in flight at most.
+ */
+const QOS2_WAITING = 100;
+
+/** What aedes keeps of a QoS 2 message while it waits for its PUBREL: no client subscribes to an upLink, so no payload. */
+const NO_PAYLOAD = Buffer.alloc(0);
+
 /** A socket that has not sent its CONNECT (or finished its TLS handshake) by then is closed. */
 const CONNECT_TIMEOUT_MS = 10_000;
 
@@ -109,6 +119,7 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
   const broker = await Aedes.createBroker({
     concurrency: AEDES_CONCURRENCY,
     connectTimeout: CONNECT_TIMEOUT_MS,
+    maxInflightInbound: QOS2_WAITING,
     preConnect(_client, packet, callback) {
       // Only a will on an upLink topic is kept at all, and never retained;
       // whose upLink it may be is checked when it goes out (authorizePublish).
@@ -163,6 +174,8 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       packet.retain = false;
       ingesting.add();
       options.ingest(topic, payload, (err) => {
+        // Out of the in-flight budget (just below), out of memory too.
+        if (packet.qos === 2) packet.payload = NO_PAYLOAD;
         callback(err ?? null);
         ingesting.done();
       });

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
-import { generate } from 'mqtt-packet';
+import { generate, parser as mqttParser } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
@@ -135,5 +135,32 @@ describe('in-flight budget', () => {
     // Closing gives back what a connection held.
     for (const socket of holders) socket.destroy();
     await until(async () => (await metric('facegate_inflight_bytes')) === 0);
+  });
+});
+
+describe('QoS 2 messages waiting for their PUBREL', () => {
+  it('takes in a QoS 2 record once, and ends a connection that leaves more than 100 without their PUBREL', async () => {
+    bridge = await startBridge();
+    const t = await connectTerminal(bridge.brokerUrl, 'EXACT1', { reconnectPeriod: 0 });
+    terminals.push(t);
+    // PUBLISH, PUBREC, PUBREL, PUBCOMP: the whole exchange.
+    await t.client.publishAsync('fungxi_EXACT1_upLink', JSON.stringify({ cmd: 'verifiedRecordU', data: [verifiedRecord()] }), { qos: 2 });
+    expect(bridge.count('events', "type = 'face.verified' and device_sn = 'EXACT1'")).toBe(1);
+
+    // aedes keeps each QoS 2 message until its PUBREL, as long as the client pleases.
+    const socket = await rawClient('hoarder');
+    const parser = mqttParser();
+    let pubrecs = 0;
+    let hundred = () => {};
+    const received = new Promise<void>((resolve) => (hundred = resolve));
+    parser.on('packet', (packet) => packet.cmd === 'pubrec' && ++pubrecs === 100 && hundred());
+    socket.on('data', (chunk: Buffer) => parser.parse(chunk));
+    const heartU = (messageId: number) => generate({ cmd: 'publish', topic: 'fungxi_HOARD1_upLink', payload: Buffer.from('{"cmd":"heartU"}'), qos: 2, messageId, retain: false, dup: false });
+    for (let id = 1; id <= 100; id++) socket.write(heartU(id));
+    await received;
+    const ended = closed(socket);
+    socket.write(heartU(101));
+    await ended;
+    expect(pubrecs).toBe(100);
   });
 });
