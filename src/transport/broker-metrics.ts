@@ -26,8 +26,6 @@ export function createBrokerMetrics(registry: Registry, read: { connections: () 
   };
 }
 
-export type BrokerMetrics = ReturnType<typeof createBrokerMetrics>;
-
 /** Either transport: bytes of upLink messages held in memory until their commit. */
 export function inFlightBytesGauge(registry: Registry, read: () => number): void {
   new Gauge({
