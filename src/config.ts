@@ -1,4 +1,5 @@
 import { accessSync, constants } from 'node:fs';
+import { isIPv4 } from 'node:net';
 import * as v from 'valibot';
 import { secretProblem } from './delivery/sign.ts';
 import { webhookUrlProblem } from './delivery/webhook-url.ts';
@@ -96,6 +97,8 @@ const topicTemplate = (fallback: string, description: string) =>
     v.description(description),
     v.check((t) => t.split('{sn}').length === 2, 'expected a topic holding {sn} exactly once'),
     v.check((t) => !/[+#]/.test(t), 'expected a topic without the wildcards + and #'),
+    // `$` topics are the broker's own; the embedded broker refuses them [MQTT-4.7.2-1].
+    v.check((t) => !t.startsWith('$'), 'expected a topic that does not start with $'),
   );
 
 const schedule = v.pipe(
@@ -125,6 +128,9 @@ export const ConfigSchema = v.object({
   MQTT_CA: file('CA certificate (PEM) to trust for an mqtts:// or wss:// external broker'),
   MQTT_CLIENT_ID: optionalText('client id at the external broker, which keeps a persistent session for it; unset = generated once and kept in DATA_DIR'),
   BROKER_PORT: port('1883', 'port of the embedded broker'),
+  BROKER_HOST: optionalText('interface of the embedded broker (plain and mqtts); unset = 127.0.0.1 while it is anonymous, else 0.0.0.0'),
+  BROKER_ANONYMOUS: flag('false', 'let terminals in without credentials on an interface other than loopback (BROKER_HOST)'),
+  MAX_CONNECTIONS: integer('11000', 'MQTT connections the embedded broker holds at once (plain and mqtts); fewer when the open-file limit is lower', 1, 1_000_000),
   BROKER_CREDENTIALS: file('file of per-terminal logins, one "serial:password" a line; a terminal logged in as its serial may use only its own topics'),
   BROKER_TLS_CERT: file('certificate chain (PEM) of the embedded broker; with BROKER_TLS_KEY it also listens for mqtts'),
   BROKER_TLS_KEY: file('private key (PEM) of that certificate'),
@@ -166,12 +172,15 @@ export const ConfigSchema = v.object({
   LOG_LEVEL: choice(['info', 'debug', 'warn', 'error', 'silent'], 'log level'),
 });
 
-export type Config = Readonly<v.InferOutput<typeof ConfigSchema>>;
+type Parsed = v.InferOutput<typeof ConfigSchema>;
+
+/** BROKER_HOST is always set once parsed: its default depends on the credentials. */
+export type Config = Readonly<Omit<Parsed, 'BROKER_HOST'> & { BROKER_HOST: string }>;
 
 export class ConfigError extends Error {}
 
 /** Two variables that mean something only with each other. */
-function together(config: Config, a: keyof Config, b: keyof Config, what: string) {
+function together(config: Parsed, a: keyof Parsed, b: keyof Parsed, what: string) {
   if ((config[a] === undefined) === (config[b] === undefined)) return;
   const [given, missing] = config[a] === undefined ? [b, a] : [a, b];
   throw new ConfigError(`invalid ${missing}="": expected ${what} together (${given} is set)`);
@@ -201,7 +210,32 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   together(config, 'BROKER_TLS_CERT', 'BROKER_TLS_KEY', 'a certificate and its key');
   // A user name alone let terminals in with an empty password.
   together(config, 'BROKER_USERNAME', 'BROKER_PASSWORD', 'a user name and a password');
-  return Object.freeze(config);
+  return Object.freeze({ ...config, BROKER_HOST: brokerHost(config, input.BROKER_ANONYMOUS ?? '') });
+}
+
+/**
+ * README §Who may connect: an anonymous embedded broker lets any client that
+ * reaches it pose as any terminal, so it listens on loopback only unless
+ * BROKER_ANONYMOUS=true says the network around it is trusted.
+ */
+function brokerHost(config: Parsed, anonymousGiven: string): string {
+  const anonymous = config.MQTT_URL === undefined && config.BROKER_USERNAME === undefined && config.BROKER_CREDENTIALS === undefined;
+  if (config.BROKER_HOST === undefined) return anonymous && !config.BROKER_ANONYMOUS ? '127.0.0.1' : '0.0.0.0';
+  if (anonymous && !config.BROKER_ANONYMOUS && !isLoopback(config.BROKER_HOST)) {
+    throw new ConfigError(
+      `invalid BROKER_ANONYMOUS=${JSON.stringify(anonymousGiven)}: expected true to let terminals in without credentials on BROKER_HOST=${config.BROKER_HOST} ` +
+        '(or set BROKER_CREDENTIALS, or BROKER_USERNAME and BROKER_PASSWORD)',
+    );
+  }
+  return config.BROKER_HOST;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: reachable from this machine only. */
+function isLoopback(host: string): boolean {
+  const address = host.toLowerCase();
+  if (address === 'localhost' || address === '::1' || address === '0:0:0:0:0:0:0:1') return true;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return isIPv4(v4) && v4.startsWith('127.');
 }
 
 /** The text of `facegate --help`, built from the schemas above so it never drifts from them. */

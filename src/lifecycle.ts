@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { loadAdminToken, readAdminToken } from './admin-token.ts';
 import { createCommands } from './commands.ts';
@@ -18,9 +18,12 @@ import { openReads, type Reads } from './store/reads.ts';
 import { databasePath } from './store/open.ts';
 import { startWriter, type Writer } from './store/writer.ts';
 import { loadClientId } from './transport/client-id.ts';
+import { type ConnectionBudget, connectionBudget, HTTP_CONNECTIONS, openFileLimit } from './transport/connection-budget.ts';
 import { readTerminalCredentials } from './transport/credentials.ts';
 import { startEmbeddedBroker } from './transport/embedded.ts';
 import { startExternalClient } from './transport/external.ts';
+import { keepServing } from './transport/server-errors.ts';
+import { throttledWarn } from './transport/throttled-log.ts';
 import type { Transport } from './transport/transport.ts';
 import { VERSION } from './version.ts';
 
@@ -110,6 +113,9 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       stored,
     });
 
+    const budget = connectionBudget(config.MAX_CONNECTIONS, openFileLimit(), !config.MQTT_URL);
+    if (budget.fileLimit !== undefined) warnFileLimit(budget);
+
     let brokerPort: number | undefined;
     let brokerTlsPort: number | undefined;
     if (config.MQTT_URL) {
@@ -123,12 +129,15 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
         discovery: config.DISCOVERY,
         serials: devices,
         listed: known.filter((t) => t.registered).map((t) => t.sn),
+        maxPayload: config.MAX_PAYLOAD,
         ingest,
+        registry: metrics.registry,
         log,
       });
     } else {
       const broker = await startEmbeddedBroker({
         port: config.BROKER_PORT,
+        host: config.BROKER_HOST,
         terminals: config.BROKER_CREDENTIALS ? readTerminalCredentials(config.BROKER_CREDENTIALS) : undefined,
         tls:
           config.BROKER_TLS_CERT && config.BROKER_TLS_KEY
@@ -137,10 +146,14 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
         username: config.BROKER_USERNAME,
         password: config.BROKER_PASSWORD,
         maxPayload: config.MAX_PAYLOAD,
+        maxConnections: budget.broker,
+        // README §Connections and memory: silent for twice the time that makes a terminal offline.
+        idleMs: 2 * config.HEARTBEAT_TIMEOUT * 1000,
         commandExpiryMs,
         uplink,
         downlink,
         ingest,
+        registry: metrics.registry,
         log,
       });
       brokerPort = broker.port;
@@ -187,7 +200,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       metrics,
       ready: () => mqtt.connected() && writer.healthy,
     });
-    const server = await listen(app.fetch, config.PORT, config.HOST);
+    const server = await listen(app.fetch, config.PORT, config.HOST, budget.http, log);
     stops.push({ name: 'http', stop: () => closeServer(server) });
     stops.push({ name: 'live streams', stop: () => hub.closeAll() });
     const unpublish = onStored(hub.publish);
@@ -203,6 +216,18 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     log.info({ port: httpPort, broker: config.MQTT_URL ? 'external' : 'embedded' }, 'facegate started');
     running = { httpPort, brokerPort, brokerTlsPort, adminToken: token };
     return running;
+  }
+
+  /** README §Connections and memory: the open-file limit, not the settings, bounds the connections. */
+  function warnFileLimit(budget: ConnectionBudget) {
+    const lowered = [
+      budget.broker > 0 && budget.broker < config.MAX_CONNECTIONS ? `the embedded broker to ${budget.broker} connections (MAX_CONNECTIONS=${config.MAX_CONNECTIONS})` : undefined,
+      budget.http < HTTP_CONNECTIONS ? `HTTP to ${budget.http} connections` : undefined,
+    ].filter(Boolean);
+    log.warn(
+      { fileLimit: budget.fileLimit, brokerConnections: budget.broker || undefined, httpConnections: budget.http },
+      `the open-file limit (${budget.fileLimit}) holds ${lowered.join(' and ')}: raise it with LimitNOFILE= in the systemd unit, or ulimit -n`,
+    );
   }
 
   function onStored(listener: (events: StoredEvent[]) => void) {
@@ -285,10 +310,23 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
 
 export type Facegate = ReturnType<typeof createFacegate>;
 
-function listen(fetch: (req: Request) => Response | Promise<Response>, port: number, hostname: string): Promise<ServerType> {
+/**
+ * The HTTP server, with a bound of its own on connections (README
+ * §Connections and memory): past it Node closes a new connection at once, so
+ * clients holding connections open cannot take the descriptors the broker
+ * needs, and the broker's cannot take those of `/healthz`.
+ */
+function listen(fetch: (req: Request) => Response | Promise<Response>, port: number, hostname: string, maxConnections: number, log: Logger): Promise<ServerType> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, port, hostname }, () => resolve(server));
+    const server = serve({ fetch, port, hostname }, () => {
+      server.off('error', reject);
+      keepServing(server as Server, log, 'HTTP server');
+      resolve(server);
+    });
     server.once('error', reject);
+    (server as Server).maxConnections = maxConnections;
+    const dropped = throttledWarn(log, 'HTTP connection refused: the server holds as many as it may');
+    server.on('drop', () => dropped({ max: maxConnections }));
   });
 }
 

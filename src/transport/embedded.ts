@@ -1,17 +1,24 @@
-import { createServer, type Server, type Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
-import { Aedes, type AuthenticateError } from 'aedes';
+import type { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import type { Registry } from 'prom-client';
 import type { Done } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import { sameSecret } from '../secrets.ts';
-import { limitPacketSize } from './packet-limit.ts';
+import { listenForTerminals } from './broker-listeners.ts';
+import { createBrokerMetrics } from './broker-metrics.ts';
+import { createConnectionGate } from './connection-gate.ts';
+import { createInFlightBudget, isLargePublish, limitPacketSize, type PacketLimiter } from './packet-limit.ts';
+import { endWhenSilent } from './silence.ts';
+import { throttledWarn } from './throttled-log.ts';
 import { BrokerUnavailable, COMMAND_EXPIRY_S, createInFlight, type Transport } from './transport.ts';
 
 export interface EmbeddedOptions {
   port: number;
-  host?: string;
+  /** BROKER_HOST: the interface of both listeners. */
+  host: string;
   /** Serial → password: a terminal logged in as its serial may use only its own topics. */
   terminals?: ReadonlyMap<string, string>;
   /** An mqtts listener beside the plain one. */
@@ -20,19 +27,20 @@ export interface EmbeddedOptions {
   password?: string;
   /** MAX_PAYLOAD: larger messages are kept as rejects, far larger ones refused (packet-limit.ts). */
   maxPayload: number;
+  /** Connections held at once, plain and TLS together: MAX_CONNECTIONS, or fewer under the open-file limit (connection-budget.ts). */
+  maxConnections: number;
+  /** A connection that sends nothing for this long is ended (2 × HEARTBEAT_TIMEOUT). */
+  idleMs: number;
   /** How long a command may wait in a terminal's session (COMMAND_EXPIRY_S; tests shorten it). */
   commandExpiryMs?: number;
   uplink: TopicTemplate;
   downlink: TopicTemplate;
   ingest: (topic: string, payload: Uint8Array, done: Done) => void;
+  /** Where the broker's metrics go (the bridge's registry). */
+  registry: Registry;
   log: Logger;
 }
 
-/**
- * The aedes broker inside the bridge. Terminals' upLink messages are handed to
- * ingest from `authorizePublish`, the one hook aedes runs before it sends the
- * PUBACK: the terminal is acknowledged only after the commit.
- */
 /**
  * Messages aedes delivers at once. Past its default of 100, mqemitter queues
  * them in an array it shifts from, which grows slow as the queue grows: with
@@ -45,18 +53,81 @@ export const AEDES_CONCURRENCY = 100_000;
 /** A CONNECT carries a client id, a login and perhaps a will: a few KB at most. */
 const CONNECT_LIMIT = 64 * 1024;
 
+/**
+ * QoS 2 messages a client may leave without their PUBREL: aedes keeps each
+ * until then, as long as the client pleases (its default is 1,000). A
+ * terminal has a few in flight at most.
+ */
+const QOS2_WAITING = 100;
+
+/** What aedes keeps of a QoS 2 message while it waits for its PUBREL: no client subscribes to an upLink, so no payload. */
+const NO_PAYLOAD = Buffer.alloc(0);
+
+/** A socket that has not sent its CONNECT (or finished its TLS handshake) by then is closed. */
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** The least room for large messages in flight, all connections together (README §Connections and memory). */
+const IN_FLIGHT_FLOOR = 64 * 1024 * 1024;
+
+/** `$` topics are the broker's own (aedes acts on `$SYS/+/new/clients`, `$SYS/+/heartbeat`, …) [MQTT-4.7.2-1]. */
+const reserved = (topic: string) => topic.charCodeAt(0) === 36;
+const wildcard = (topic: string) => topic.includes('+') || topic.includes('#');
+
+/**
+ * The aedes broker inside the bridge. Terminals' upLink messages are handed to
+ * ingest from `authorizePublish`, the one hook aedes runs before it sends the
+ * PUBACK: the terminal is acknowledged only after the commit.
+ *
+ * Its rules hold with credentials and without (README §The embedded broker):
+ * a client publishes only on upLink topics, subscribes only to downLink
+ * topics (one exact topic each), nothing is ever retained, and a will goes
+ * out only on the sender's own upLink.
+ */
 export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Transport & { port: number; tlsPort?: number }> {
   const { uplink, downlink, log, commandExpiryMs = COMMAND_EXPIRY_S * 1000 } = options;
   const terminals = options.terminals ?? new Map<string, string>();
   const secured = options.username !== undefined || terminals.size > 0;
-  if (!secured) log.warn('embedded broker accepts anonymous terminals: set BROKER_USERNAME and BROKER_PASSWORD to require credentials');
+  if (!secured) {
+    log.warn(
+      'embedded broker accepts anonymous terminals: any client that reaches its port may pose as any terminal; set BROKER_CREDENTIALS (a login per terminal) or BROKER_USERNAME and BROKER_PASSWORD',
+    );
+  }
   // The serial a client logged in as (per-terminal credentials); absent for the shared login.
-  const loggedInAs = new WeakMap<object, string>();
+  const loggedInAs = new WeakMap<Client, string>();
+  // Serials whose downLink a client subscribes to: its will may go out on their upLinks.
+  const listensTo = new WeakMap<Client, Set<string>>();
+  const limiters = new WeakMap<Client, PacketLimiter>();
   let listening = true;
   const ingesting = createInFlight();
 
+  // A message up to 4 × MAX_PAYLOAD still arrives, to be kept as a reject
+  // (too_large) and acknowledged; past that the connection is ended.
+  const limits = { first: CONNECT_LIMIT, rest: 4 * options.maxPayload };
+  const budget = createInFlightBudget(Math.max(IN_FLIGHT_FLOOR, 2 * limits.rest));
+  const refusedConnection = throttledWarn(log, 'MQTT connection refused: the embedded broker holds as many as it may');
+  const gate = createConnectionGate(options.maxConnections, () => {
+    metrics.refused.inc();
+    refusedConnection({ max: options.maxConnections });
+  });
+  const metrics = createBrokerMetrics(options.registry, { connections: () => gate.open, inFlightBytes: () => budget.reserved });
+  const refusedLogin = throttledWarn(log, 'terminal refused: bad broker credentials');
+  const refusedSubscription = throttledWarn(log, 'subscription refused');
+  const endedSilent = throttledWarn(log, 'MQTT connection ended: it sent nothing for 2 × HEARTBEAT_TIMEOUT');
+  const endedTooLarge = throttledWarn(log, 'MQTT connection ended: a packet over the size limit');
+  const endedOverBudget = throttledWarn(log, 'MQTT connection ended: large messages in flight fill the in-flight budget; the terminal sends it again later');
+
   const broker = await Aedes.createBroker({
     concurrency: AEDES_CONCURRENCY,
+    connectTimeout: CONNECT_TIMEOUT_MS,
+    maxInflightInbound: QOS2_WAITING,
+    preConnect(_client, packet, callback) {
+      // Only a will on an upLink topic is kept at all, and never retained;
+      // whose upLink it may be is checked when it goes out (authorizePublish).
+      const will = packet.will;
+      if (will && (reserved(will.topic) || uplink.serialOf(will.topic) === undefined)) packet.will = undefined;
+      else if (will) will.retain = false;
+      callback(null, true);
+    },
     authenticate(client, username, password, done) {
       if (!secured) return done(null, true);
       const given = password?.toString() ?? '';
@@ -66,29 +137,48 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
         return done(null, true);
       }
       if (options.username !== undefined && sameSecret(username ?? '', options.username) && sameSecret(given, options.password ?? '')) return done(null, true);
-      log.warn({ clientId: client.id }, 'terminal refused: bad broker credentials');
+      refusedLogin({ clientId: client.id });
       const err = new Error('bad user name or password') as AuthenticateError;
       err.returnCode = 4;
       done(err, false);
     },
     authorizePublish(client, packet, callback) {
-      if (!client) return callback(null); // the bridge's own publishes
+      // A will aedes found in its store without its connection (its sweep
+      // for the brokers of a cluster that went silent): one on an upLink
+      // (preConnect keeps no other), no one's to vouch for. Not taken in.
+      if (!client) return callback(null);
+      const { topic } = packet;
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      if (isLargePublish(topic, payload.length, packet.qos)) {
+        // Its header took room in the in-flight budget: it goes back once this publish is finished, whatever the outcome.
+        const limiter = limiters.get(client);
+        const answer = callback;
+        callback = (err) => {
+          limiter?.release();
+          answer(err);
+        };
+      }
       // Stopping closes every client without a DISCONNECT, which fires its
       // will: the terminals did not go offline, so nothing is taken in.
       if (!listening) return callback(new Error('the bridge is stopping'));
-      const sn = uplink.serialOf(packet.topic);
+      // Refused, aedes closes the connection (MQTT 3.1.1 has no negative PUBACK).
+      const sn = reserved(topic) ? undefined : uplink.serialOf(topic);
       const own = loggedInAs.get(client);
-      if (sn !== undefined && (own === undefined || own === sn)) {
-        const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-        ingesting.add();
-        return options.ingest(packet.topic, payload, (err) => {
-          callback(err ?? null);
-          ingesting.done();
-        });
+      if (sn === undefined || (own !== undefined && own !== sn)) return callback(new Error(`publishing to ${topic} is not allowed`));
+      // A will speaks for a terminal: that of the one logged in as its serial,
+      // or of a client that listens on that serial's downLink, as the terminal itself does.
+      if (packet === (client as Client & { will?: unknown }).will && own === undefined && !listensTo.get(client)?.has(sn)) {
+        return callback(new Error(`a will on ${topic} from a client that does not listen on that terminal's downLink`));
       }
-      // With credentials, terminals may publish on upLink topics only, and a
-      // terminal logged in as its serial on its own only (SPEC §Configuration).
-      callback(secured ? new Error(`publishing to ${packet.topic} is not allowed`) : null);
+      // Taken in as a plain message, never kept for later subscribers.
+      packet.retain = false;
+      ingesting.add();
+      options.ingest(topic, payload, (err) => {
+        // Out of the in-flight budget (just below), out of memory too.
+        if (packet.qos === 2) packet.payload = NO_PAYLOAD;
+        callback(err ?? null);
+        ingesting.done();
+      });
     },
     authorizeForward(client, packet) {
       // A terminal logged in as its serial gets its own downLink only, also
@@ -103,38 +193,51 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       return expiry !== undefined && Date.now() > expiry ? null : packet;
     },
     authorizeSubscribe(client, subscription, callback) {
-      const sn = downlink.serialOf(subscription.topic);
+      const { topic } = subscription;
+      const sn = reserved(topic) || wildcard(topic) ? undefined : downlink.serialOf(topic);
       const own = loggedInAs.get(client);
-      if (!secured || (sn !== undefined && (own === undefined || own === sn))) return callback(null, subscription);
-      log.warn({ clientId: client.id, topic: subscription.topic }, 'subscription refused');
+      if (sn !== undefined && (own === undefined || own === sn)) {
+        let serials = listensTo.get(client);
+        if (!serials) listensTo.set(client, (serials = new Set()));
+        serials.add(sn);
+        return callback(null, subscription);
+      }
+      refusedSubscription({ clientId: client.id, topic });
       // A null subscription is a refusal in the SUBACK (0x80); the client stays connected.
       callback(null, null);
     },
   });
+  // Nothing is ever retained: authorizePublish clears the flag of what
+  // clients send, and this keeps anything else that reaches aedes' publish
+  // out of the store that would hand it to every later subscriber.
+  (broker as unknown as { persistence: { storeRetained: (packet: unknown) => Promise<void> } }).persistence.storeRetained = async () => {};
+  broker.on('unsubscribe', (topics, client) => {
+    // An UNSUBSCRIBE of a connected client; a closing one's will is checked before aedes reports its unsubscriptions.
+    if (client.closed) return;
+    for (const topic of topics) listensTo.get(client)?.delete(downlink.serialOf(topic) ?? '');
+  });
+  // aedes reports a failure of its own store here; without a listener it would end the process.
+  (broker as EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'embedded broker error'));
 
-  // A message up to 4 × MAX_PAYLOAD still arrives, to be kept as a reject
-  // (too_large) and acknowledged; past that the connection is ended.
-  const limits = { first: CONNECT_LIMIT, rest: 4 * options.maxPayload };
-  const handle = (stream: Duplex) => {
-    limitPacketSize(stream, limits, (bytes) => log.warn({ bytes, remote: (stream as Socket).remoteAddress }, 'MQTT connection ended: a packet over the size limit'));
-    broker.handle(stream);
+  const serve = (socket: Socket | TLSSocket) => {
+    endWhenSilent(socket, options.idleMs, () => {
+      metrics.ended.inc({ reason: 'idle' });
+      endedSilent({ seconds: options.idleMs / 1000 });
+    });
+    const limiter = limitPacketSize(socket, limits, budget, (bytes, why) => {
+      metrics.ended.inc({ reason: why });
+      const fields = { bytes, remote: socket.remoteAddress };
+      if (why === 'too_large') endedTooLarge(fields);
+      else endedOverBudget({ ...fields, reserved: budget.reserved, budget: budget.limit });
+    });
+    limiters.set(broker.handle(socket), limiter);
   };
-  // Nagle would hold small packets (a heartD, a PUBACK) back for up to 40 ms waiting for more.
-  const server = createServer({ noDelay: true }, handle);
-  const port = await listen(server, options.port, options.host);
-  server.on('error', (err) => log.error({ err: err.message }, 'embedded broker socket error'));
-  log.info({ port }, 'embedded MQTT broker listening');
-  let tlsServer: TlsServer | undefined;
-  let tlsPort: number | undefined;
-  if (options.tls) {
-    tlsServer = createTlsServer({ cert: options.tls.cert, key: options.tls.key }, handle);
-    // TLS sockets too: a PUBACK or a heartD must not wait for Nagle.
-    tlsServer.on('secureConnection', (socket) => socket.setNoDelay(true));
-    tlsServer.on('tlsClientError', (err) => log.warn({ err: err.message }, 'TLS handshake refused'));
-    tlsPort = await listen(tlsServer, options.tls.port, options.host);
-    tlsServer.on('error', (err) => log.error({ err: err.message }, 'embedded broker TLS socket error'));
-    log.info({ port: tlsPort }, 'embedded MQTT broker listening for mqtts');
-  }
+  const listeners = await listenForTerminals({ port: options.port, host: options.host, tls: options.tls, handshakeTimeoutMs: CONNECT_TIMEOUT_MS, gate, serve, log });
+  const { port, tlsPort } = listeners;
+  log.info(
+    { host: options.host, port, tlsPort, anonymous: !secured, maxConnections: options.maxConnections, inFlightBudget: budget.limit },
+    `embedded MQTT broker listening on ${options.host}:${port}${tlsPort !== undefined ? ` and mqtts ${options.host}:${tlsPort}` : ''}${secured ? '' : ', anonymous'}`,
+  );
 
   return {
     port,
@@ -159,20 +262,11 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     async stop() {
       listening = false;
       await ingesting.settle();
-      const closed = [server, tlsServer].map((s) => s && new Promise((resolve) => s.close(resolve)));
+      const closed = listeners.close();
       await new Promise<void>((resolve) => broker.close(() => resolve()));
-      await Promise.all(closed);
+      gate.closeAll();
+      await closed;
     },
   };
 }
 
-function listen(server: Server, port: number, host?: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      const address = server.address();
-      resolve(typeof address === 'object' && address ? address.port : port);
-    });
-  });
-}

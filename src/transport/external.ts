@@ -1,11 +1,13 @@
 import type { Socket } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
 import { generate } from 'mqtt-packet';
+import type { Registry } from 'prom-client';
 import type { Done } from '../ingest.ts';
 import type { Logger } from '../log.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import { withoutPassword } from '../secrets.ts';
 import { createSessionWatch } from './session-watch.ts';
+import { inFlightBytesGauge } from './broker-metrics.ts';
 import { BrokerUnavailable, COMMAND_EXPIRY_S, PUBLISH_ACK_TIMEOUT_MS, createInFlight, type Transport } from './transport.ts';
 
 /**
@@ -14,6 +16,8 @@ import { BrokerUnavailable, COMMAND_EXPIRY_S, PUBLISH_ACK_TIMEOUT_MS, createInFl
  * commit (at most ~4 MB of image-laden records) stays at the broker.
  */
 const RECEIVE_MAXIMUM = 100;
+/** The least room for unacknowledged payloads (README §Running against Mosquitto): far more than 100 records with images need. */
+const IN_FLIGHT_FLOOR = 64 * 1024 * 1024;
 const DEFERRED = new Error('acknowledged after commit');
 /** Reconnect ceiling while another client keeps taking the session (session-watch.ts). */
 const TAKEN_OVER_MAX_MS = 60_000;
@@ -31,7 +35,11 @@ export interface ExternalOptions {
   serials: string[];
   /** Serials ever given in DEVICES: a session from a run with another DEVICES list, or without DISCOVERY, may still hold their subscriptions. */
   listed?: string[];
+  /** MAX_PAYLOAD: the in-flight budget holds at least two such messages. */
+  maxPayload: number;
   ingest: (topic: string, payload: Uint8Array, done: Done) => void;
+  /** Where the window's metric goes (the bridge's registry). */
+  registry: Registry;
   log: Logger;
   /** Reconnect backoff: the first delay and the ceiling. */
   backoff?: { initialMs: number; maxMs: number };
@@ -79,30 +87,40 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
   // Mosquitto 2.0 overshoots the Receive Maximum under load (thousands in
   // flight were seen), so the window is also kept here: with it full, the
   // next packet is not read until a commit frees a place, and TCP holds the
-  // broker back. What waits for a commit stays bounded whatever the broker does.
+  // broker back. What waits for a commit stays bounded whatever the broker does:
+  // at most RECEIVE_MAXIMUM messages, and the next one is read only while one
+  // more of up to MAX_PAYLOAD still fits in the byte budget (QoS 0 messages,
+  // which need no PUBACK, count there too until their commit).
   const unsettled = createInFlight();
+  const budget = Math.max(IN_FLIGHT_FLOOR, 2 * options.maxPayload);
+  let bytes = 0;
+  inFlightBytesGauge(options.registry, () => bytes);
+  const room = () => unsettled.count < RECEIVE_MAXIMUM && bytes + options.maxPayload <= budget;
   let readNext: (() => void) | undefined;
   let stopping = false;
   client.handleMessage = (packet, callback) => {
     // Stopping: nothing more is read (no callback); the broker keeps the rest for the next run.
     if (stopping) return;
     const slot = packet.qos > 0 ? acks.reserve(packet.messageId!) : undefined;
+    const size = (packet.payload as Buffer).length;
     if (slot) unsettled.add();
+    bytes += size;
     options.ingest(packet.topic, packet.payload as Buffer, (err) => {
-      if (!slot) return;
+      bytes -= size;
       // A stop waiting on this goes on only after this turn: the PUBACK below is written first.
-      unsettled.done();
-      if (readNext && unsettled.count < RECEIVE_MAXIMUM) {
+      if (slot) unsettled.done();
+      if (readNext && room()) {
         const read = readNext;
         readNext = undefined;
         read();
       }
+      if (!slot) return;
       // Not acknowledged: drop the connection so the broker sends it again on reconnect.
       if (err) return acks.fail();
       acks.settle(slot);
     });
-    if (unsettled.count >= RECEIVE_MAXIMUM) readNext = () => callback(DEFERRED);
-    else callback(DEFERRED);
+    if (room()) callback(DEFERRED);
+    else readNext = () => callback(DEFERRED);
   };
 
   const watch = createSessionWatch({ clientId: options.clientId, log });

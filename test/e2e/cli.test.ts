@@ -43,12 +43,35 @@ describe('configuration', () => {
     expect(bridge.output[0]).toMatch(line);
   });
 
+  it('stops an anonymous broker meant for the network with exit code 2 and one line naming BROKER_ANONYMOUS', async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
+    bridge = spawnCli({ DATA_DIR: dataDir, PORT: String(await freePort()), BROKER_PORT: String(await freePort()), BROKER_HOST: '0.0.0.0' });
+    expect(await bridge.exited).toBe(2);
+    expect(bridge.output.filter(Boolean)).toEqual([
+      'facegate: invalid BROKER_ANONYMOUS="": expected true to let terminals in without credentials on BROKER_HOST=0.0.0.0 (or set BROKER_CREDENTIALS, or BROKER_USERNAME and BROKER_PASSWORD)',
+    ]);
+  });
+
+  it('runs an anonymous broker on loopback with no variable set, says so, and serves a terminal there', async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
+    const env = { DATA_DIR: dataDir, PORT: String(await freePort()), BROKER_PORT: String(await freePort()) };
+    bridge = await startCli(env);
+    const lines = bridge.output.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
+    expect(lines.find((line) => line.msg.startsWith('embedded MQTT broker listening'))).toMatchObject({ host: '127.0.0.1', port: Number(env.BROKER_PORT), anonymous: true });
+    expect(lines.some((line) => line.level === 40 && line.msg.includes('accepts anonymous terminals'))).toBe(true);
+    const t = await connectTerminal(`mqtt://127.0.0.1:${env.BROKER_PORT}`, 'LOOP1', { reconnectPeriod: 0 });
+    const answer = t.next((m) => m.cmd === 'heartD');
+    await t.send({ cmd: 'heartU' }, 0);
+    await answer;
+    await t.client.endAsync(true);
+  });
+
   it('lists every variable in --help', async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
     bridge = spawnCli({}, ['--help']);
     expect(await bridge.exited).toBe(0);
     const text = bridge.output.join('\n');
-    for (const name of ['PORT', 'MQTT_URL', 'BROKER_PORT', 'UPLINK_TOPIC', 'DEVICES', 'WEBHOOK_SECRET', 'ADMIN_TOKEN', 'SQLITE_SYNC', 'RETENTION_DAYS']) {
+    for (const name of ['PORT', 'MQTT_URL', 'BROKER_PORT', 'BROKER_HOST', 'BROKER_ANONYMOUS', 'MAX_CONNECTIONS', 'UPLINK_TOPIC', 'DEVICES', 'WEBHOOK_SECRET', 'ADMIN_TOKEN', 'SQLITE_SYNC', 'RETENTION_DAYS']) {
       expect(text).toContain(`  ${name} `);
     }
   });

@@ -7,7 +7,8 @@ import { topicTemplate } from '../../src/protocol/topics.ts';
 import { databasePath } from '../../src/store/open.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 import { startBridge } from '../support/bridge.ts';
-import { verifiedRecord } from '../support/terminal.ts';
+import { startMosquitto } from '../support/mosquitto.ts';
+import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
 import { until } from '../support/until.ts';
 
 // Mosquitto 2.0 overshoots the Receive Maximum the bridge announces, but only
@@ -175,4 +176,54 @@ it('keeps its Receive Maximum itself against a broker that ignores it, and ackno
   expect(bridge.db().prepare("select count(distinct json_extract(fields, '$.num')) as n from events where type = 'face.verified'").get()).toEqual({ n: COUNT });
   expect(await uncommitted()).toBe(0);
   expect((await bridge.api('GET', '/readyz')).status).toBe(200);
+});
+
+it('also stops reading at its byte budget: the payloads waiting for a commit stay within it (Mosquitto, 1 MiB records)', async () => {
+  const mosquitto = await startMosquitto();
+  cleanup(() => mosquitto.dispose());
+  const bridge = await startBridge({ MQTT_URL: mosquitto.url, MQTT_CLIENT_ID: 'facegate-bytes' });
+  cleanup(() => bridge.stop());
+  const read = async (name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(await bridge.metric(name))?.[1]);
+  // README §Running against Mosquitto: max(64 MiB, 2 × MAX_PAYLOAD), and the next message is read only while one of MAX_PAYLOAD still fits.
+  const MAX_PAYLOAD = bridge.config.MAX_PAYLOAD;
+  const BUDGET = Math.max(64 * 1024 * 1024, 2 * MAX_PAYLOAD);
+  const SIZE = 1024 * 1024;
+  // Fewer than the count window (100): only the byte budget can stop the bridge short of all of them.
+  const COUNT = 80;
+  const expected = Math.floor((BUDGET - MAX_PAYLOAD) / SIZE) + 1;
+  expect(expected).toBeLessThan(COUNT);
+
+  const locker = new Database(databasePath(bridge.dataDir));
+  cleanup(() => locker.close());
+  locker.exec('BEGIN IMMEDIATE');
+
+  // A terminal back from an outage sends its backlog: records of 1 MiB each, every one acknowledged by Mosquitto.
+  const t = await connectTerminal(mosquitto.url, 'BYTES1');
+  cleanup(() => t.client.endAsync(true));
+  const record = (i: number) => {
+    const text = JSON.stringify({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: String(i).padStart(4, '0'), liveImageBase64: '' })] });
+    return text.replace('"liveImageBase64":""', `"liveImageBase64":"${'A'.repeat(SIZE - Buffer.byteLength(text))}"`);
+  };
+  expect(Buffer.byteLength(record(0))).toBe(SIZE);
+  await Promise.all(Array.from({ length: COUNT }, (_, i) => t.send(record(i))));
+
+  // The bridge holding still: the same look twice, with every record in it or the budget reached.
+  let previous = '';
+  await until(async () => {
+    const [waiting, bytes] = [await read('facegate_messages_uncommitted'), await read('facegate_inflight_bytes')];
+    const look = `${waiting} ${bytes}`;
+    const still = look === previous;
+    previous = look;
+    return still && (waiting === COUNT || bytes + MAX_PAYLOAD > BUDGET);
+  }, 100);
+  const [waiting, bytes] = [await read('facegate_messages_uncommitted'), await read('facegate_inflight_bytes')];
+  console.log(`receive-window: ${COUNT} records of 1 MiB, commits held: ${waiting} waiting (${bytes} bytes, budget ${BUDGET})`);
+  expect(waiting).toBe(expected);
+  expect(bytes).toBe(expected * SIZE);
+  expect(bytes).toBeLessThanOrEqual(BUDGET);
+
+  locker.exec('ROLLBACK');
+  await bridge.eventsStored(COUNT, (e) => e.type === 'face.verified');
+  expect(bridge.count('events', "type = 'face.verified' and device_sn = 'BYTES1'")).toBe(COUNT);
+  await until(async () => (await read('facegate_inflight_bytes')) === 0);
 });

@@ -27,13 +27,13 @@ export interface CliBridge {
  * `npm test` runs first) in a child process of its own, configured by
  * environment variables only.
  */
-export function spawnCli(env: Record<string, string>, args: string[] = [], { hostname }: { hostname?: string } = {}): CliBridge {
+export function spawnCli(env: Record<string, string>, args: string[] = [], { hostname, fileLimit }: { hostname?: string; fileLimit?: number } = {}): CliBridge {
+  // prlimit sets the open-file limit (soft and hard, so Node cannot raise it) and execs node in its place: one pid.
+  const node = fileLimit ? ['prlimit', `--nofile=${fileLimit}:${fileLimit}`, process.execPath] : [process.execPath];
   // With a host name, the process gets a UTS namespace of its own with that
   // name (as a recreated container would); unshare and sh exec, so the pid is node's.
-  const [command, argv] = hostname
-    ? ['unshare', ['--uts', 'sh', '-c', 'hostname "$0" && exec "$@"', hostname, process.execPath, 'dist/cli.js', ...args]]
-    : [process.execPath, ['dist/cli.js', ...args]];
-  const proc = spawn(command, argv, {
+  const [command, ...rest] = hostname ? ['unshare', '--uts', 'sh', '-c', 'hostname "$0" && exec "$@"', hostname, ...node] : node;
+  const proc = spawn(command, [...rest, 'dist/cli.js', ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

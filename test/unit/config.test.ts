@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, helpText, parseConfig } from '../../src/config.ts';
 
 function configError(env: Record<string, string>): ConfigError {
@@ -23,6 +26,9 @@ describe('parseConfig', () => {
       ['MQTT_PASSWORD', undefined],
       ['MQTT_CLIENT_ID', undefined],
       ['BROKER_PORT', 1883],
+      ['BROKER_HOST', '127.0.0.1'],
+      ['BROKER_ANONYMOUS', false],
+      ['MAX_CONNECTIONS', 11_000],
       ['BROKER_USERNAME', undefined],
       ['BROKER_PASSWORD', undefined],
       ['UPLINK_TOPIC', 'fungxi_{sn}_upLink'],
@@ -175,6 +181,10 @@ describe('parseConfig', () => {
       ['DELIVERY_TIMEOUT', '25d', /24 days/],
       ['DEVICES', '123,45/6', /serials/],
       ['DEVICES', 'a+b', /serials/],
+      ['UPLINK_TOPIC', '$SYS/{sn}/up', /start with \$/],
+      ['MAX_CONNECTIONS', '0', /whole number from 1/],
+      ['MAX_CONNECTIONS', 'many', /whole number/],
+      ['BROKER_ANONYMOUS', 'maybe', /true or false/],
     ])('%s=%j throws a ConfigError naming variable, value and expectation', (name, value, expectation) => {
       const error = configError({ [name]: value });
       expect(error).toBeInstanceOf(ConfigError);
@@ -218,6 +228,48 @@ describe('parseConfig', () => {
   });
 });
 
+describe('BROKER_HOST and BROKER_ANONYMOUS', () => {
+  const CREDENTIALS = { BROKER_USERNAME: 'door', BROKER_PASSWORD: 'open-sesame-42' };
+  const dir = mkdtempSync(join(tmpdir(), 'facegate-config-'));
+  const logins = join(dir, 'terminals');
+  writeFileSync(logins, 'T1:first-door-secret\n');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each([
+    ['anonymous', {}, '127.0.0.1'],
+    ['anonymous, BROKER_ANONYMOUS=true', { BROKER_ANONYMOUS: 'true' }, '0.0.0.0'],
+    ['BROKER_USERNAME and BROKER_PASSWORD', CREDENTIALS, '0.0.0.0'],
+    ['BROKER_CREDENTIALS', { BROKER_CREDENTIALS: logins }, '0.0.0.0'],
+  ])('listens by default, %s, on %s', (_name, env, host) => {
+    expect(parseConfig(env).BROKER_HOST).toBe(host);
+  });
+
+  it.each(['127.0.0.1', '127.0.1.1', '::1', 'localhost', '::ffff:127.0.0.1'])('lets an anonymous broker listen on loopback %s', (host) => {
+    expect(parseConfig({ BROKER_HOST: host }).BROKER_HOST).toBe(host);
+  });
+
+  it.each([
+    ['BROKER_ANONYMOUS=true', { BROKER_ANONYMOUS: 'true' }],
+    ['credentials', CREDENTIALS],
+    ['per-terminal logins', { BROKER_CREDENTIALS: logins }],
+    ['an external broker (no embedded one runs)', { MQTT_URL: 'mqtt://broker.lan' }],
+  ])('lets it listen on another interface with %s', (_name, env) => {
+    expect(parseConfig({ ...env, BROKER_HOST: '192.168.10.2' }).BROKER_HOST).toBe('192.168.10.2');
+  });
+
+  it.each([
+    [{ BROKER_HOST: '0.0.0.0' }, '""'],
+    [{ BROKER_HOST: '192.168.10.2', BROKER_ANONYMOUS: 'no' }, '"no"'],
+    [{ BROKER_HOST: '::' }, '""'],
+  ])('refuses an anonymous broker on a network interface without BROKER_ANONYMOUS=true: %j', (env, shown) => {
+    const error = configError(env);
+    expect(error.message).not.toContain('\n');
+    expect(error.message).toMatch(new RegExp(`^invalid BROKER_ANONYMOUS=${shown}: expected true to let terminals in without credentials on BROKER_HOST=`));
+    expect(error.message).toContain(env.BROKER_HOST);
+    expect(error.message).toContain('BROKER_CREDENTIALS');
+  });
+});
+
 describe('helpText', () => {
   const SPEC_VARIABLES = [
     'PORT', 'HOST', 'MQTT_URL', 'MQTT_USERNAME', 'MQTT_PASSWORD', 'MQTT_CLIENT_ID', 'BROKER_PORT', 'BROKER_USERNAME',
@@ -236,6 +288,8 @@ describe('helpText', () => {
     expect(text).toMatch(/UPLINK_TOPIC\s.*\(default fungxi_\{sn\}_upLink\)/);
     expect(text).toMatch(/COMMAND_RATE\s.*\(default 5\/s\)/);
     expect(text).toMatch(/MAX_PAYLOAD\s.*\(default 8mb\)/);
+    expect(text).toMatch(/MAX_CONNECTIONS\s.*\(default 11000\)/);
+    expect(text).toMatch(/BROKER_HOST\s.*127\.0\.0\.1 while it is anonymous, else 0\.0\.0\.0/);
   });
 
   it('says the client id is kept in DATA_DIR, not taken from this machine', () => {
