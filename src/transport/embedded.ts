@@ -190,7 +190,7 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       // that never acknowledged it) goes nowhere once expired: a door must not
       // open when the terminal comes back minutes later.
       const expiry = (packet as { messageExpiry?: number }).messageExpiry;
-      return expiry !== undefined && Date.now() > expiry ? null : packet;
+      return expiry !== undefined && performance.now() > expiry ? null : packet;
     },
     authorizeSubscribe(client, subscription, callback) {
       const { topic } = subscription;
@@ -253,7 +253,9 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       if (!listening) return Promise.reject(new BrokerUnavailable('embedded broker is stopped'));
       return new Promise((resolve, reject) => {
         // aedes keeps messageExpiry with the packet in a session but does not act on it: authorizeForward does.
-        const expiry = qos > 0 ? { messageExpiry: Date.now() + commandExpiryMs } : {};
+        // On a clock that does not jump (sessions live in this process only): after an NTP step an hour
+        // back, a wall-clock expiry would let a kept door command out an hour late.
+        const expiry = qos > 0 ? { messageExpiry: performance.now() + commandExpiryMs } : {};
         broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false, ...expiry }, (err) =>
           err ? reject(new BrokerUnavailable(err.message)) : resolve(),
         );
