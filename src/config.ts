@@ -2,6 +2,7 @@ import { accessSync, constants } from 'node:fs';
 import { hostname } from 'node:os';
 import * as v from 'valibot';
 import { secretProblem } from './delivery/sign.ts';
+import { isSerial, SERIAL_RULE } from './protocol/serial.ts';
 import { withoutPassword } from './secrets.ts';
 import { parseDuration, parseSize } from './units.ts';
 
@@ -87,8 +88,15 @@ const serialList = v.pipe(
   v.optional(v.string(), ''),
   v.description('comma list of terminal serials to register and subscribe at start'),
   v.transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x !== '')),
-  v.check((list) => list.every((sn) => /^[^/+#\s]+$/.test(sn)), 'expected serials without / + # or spaces'),
+  v.check((list) => list.every(isSerial), `expected serials of ${SERIAL_RULE}`),
 );
+
+const serial = (description: string) =>
+  v.pipe(
+    v.optional(v.string()),
+    v.description(description),
+    v.check((sn) => sn === undefined || isSerial(sn), `expected a serial of ${SERIAL_RULE}`),
+  );
 
 const topicTemplate = (fallback: string, description: string) =>
   v.pipe(
@@ -135,7 +143,7 @@ export const ConfigSchema = v.object({
   DOWNLINK_TOPIC: topicTemplate('fungxi_{sn}_downLink', 'topic terminals listen on; {sn} marks the serial'),
   DEVICES: serialList,
   DISCOVERY: flag('true', 'also learn new terminals from their traffic'),
-  DEFAULT_DEVICE: optionalText('target of the compatibility route POST /'),
+  DEFAULT_DEVICE: serial('target of the compatibility route POST /'),
   WEBHOOK_URL: url(/^https?:$/, 'an http:// or https:// URL', 'default webhook endpoint; receives face.verified events'),
   WEBHOOK_SECRET: v.pipe(
     v.optional(v.string()),

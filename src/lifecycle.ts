@@ -12,6 +12,7 @@ import { createMetrics } from './metrics.ts';
 import { createPresence, type Presence } from './presence.ts';
 import { startRetention } from './retention.ts';
 import { createStreamHub } from './stream-hub.ts';
+import { isSerial } from './protocol/serial.ts';
 import { topicTemplate } from './protocol/topics.ts';
 import type { StoredEvent } from './store/jobs.ts';
 import { openReads, type Reads } from './store/reads.ts';
@@ -23,6 +24,8 @@ import type { Transport } from './transport/transport.ts';
 import { VERSION } from './version.ts';
 
 const DEFAULT_ENDPOINT = 'ep_default';
+/** Rows one forgetting job deletes at most: a job in the writer's queue like any message. */
+const FORGET_BATCH = 500;
 
 export interface Running {
   httpPort: number;
@@ -76,7 +79,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     await configureDefaultEndpoint(writer, reads);
     metrics.sources.outbox = reads.backlog;
 
-    const known = reads.terminals();
+    const known = await storedTerminals(reads, writer);
     const presence: Presence = createPresence({
       timeoutMs: config.HEARTBEAT_TIMEOUT * 1000,
       initial: known,
@@ -199,6 +202,18 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     log.info({ port: httpPort, broker: config.MQTT_URL ? 'external' : 'embedded' }, 'facegate started');
     running = { httpPort, brokerPort, brokerTlsPort, adminToken: token };
     return running;
+  }
+
+  /**
+   * The terminals table, read once. A serial an earlier version learned that
+   * is no serial (README §Topics) is no topic's any more: its row goes.
+   */
+  async function storedTerminals(reads: Reads, writer: Writer) {
+    const stored = reads.terminals();
+    const invalid = stored.filter((t) => !isSerial(t.sn)).map((t) => t.sn);
+    for (let i = 0; i < invalid.length; i += FORGET_BATCH) await writer.write({ kind: 'forget', serials: invalid.slice(i, i + FORGET_BATCH) });
+    if (invalid.length > 0) log.warn({ count: invalid.length }, 'stored terminals whose serial is no serial forgotten');
+    return invalid.length > 0 ? stored.filter((t) => isSerial(t.sn)) : stored;
   }
 
   function onStored(listener: (events: StoredEvent[]) => void) {

@@ -4,6 +4,7 @@ import { CommandNotSent, CommandSchema, commandObject, type Commands } from '../
 import type { AppDeps, Env } from './app.ts';
 import { jsonBody } from './body.ts';
 import { ApiError, type ErrorCode, invalid } from './errors.ts';
+import { serialParam } from './serial-param.ts';
 
 export const CommandListQuery = v.object({
   device: v.optional(v.pipe(v.string(), v.nonEmpty('device must not be empty'))),
@@ -32,8 +33,9 @@ export function commandRoutes({ commands, presence, reads, defaultDevice }: AppD
   const app = new Hono<Env>();
 
   app.post('/api/devices/:sn/commands', async (c) => {
+    const sn = serialParam(c.req.param('sn'));
     const command = await jsonBody(c, CommandSchema);
-    return c.json(await send(commands, c.req.param('sn'), command), 202);
+    return c.json(await send(commands, sn, command), 202);
   });
 
   app.get('/api/commands', (c) => {

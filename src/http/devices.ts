@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import type { AppDeps, Env } from './app.ts';
 import { ApiError } from './errors.ts';
+import { serialParam } from './serial-param.ts';
 
 type Row = NonNullable<ReturnType<AppDeps['reads']['terminal']>>;
 
@@ -18,8 +19,9 @@ export function deviceRoutes({ reads, presence }: AppDeps) {
 
   app.get('/', (c) => c.json({ items: reads.terminals().map(view), next_cursor: null }));
   app.get('/:sn', (c) => {
-    const row = reads.terminal(c.req.param('sn'));
-    if (!row) throw new ApiError('not_found', `no terminal ${c.req.param('sn')} is known`);
+    const sn = serialParam(c.req.param('sn'));
+    const row = reads.terminal(sn);
+    if (!row) throw new ApiError('not_found', `no terminal ${sn} is known`);
     // "Today" is the bridge's local day, the one its heartD answers and the terminals' clocks show.
     const midnight = new Date();
     midnight.setHours(0, 0, 0, 0);

@@ -175,6 +175,11 @@ describe('parseConfig', () => {
       ['DELIVERY_TIMEOUT', '25d', /24 days/],
       ['DEVICES', '123,45/6', /serials/],
       ['DEVICES', 'a+b', /serials/],
+      ['DEVICES', `A1,${'x'.repeat(65)}`, /serials of 1 to 64/],
+      ['DEVICES', 'A1,-B2', /serials of 1 to 64/],
+      ['DEVICES', 'A1,门禁', /serials of 1 to 64/],
+      ['DEFAULT_DEVICE', 'a b', /a serial of 1 to 64/],
+      ['DEFAULT_DEVICE', 'café', /a serial of 1 to 64/],
     ])('%s=%j throws a ConfigError naming variable, value and expectation', (name, value, expectation) => {
       const error = configError({ [name]: value });
       expect(error).toBeInstanceOf(ConfigError);

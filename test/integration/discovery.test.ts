@@ -1,0 +1,85 @@
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { openRaw } from '../support/intruder.ts';
+import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
+
+// README §Topics, discovery: an anonymous client of the embedded broker (or
+// of a site's broker) can publish on the upLink topic of any serial it makes
+// up. Only a serial as README §Topics defines it is ever learned.
+
+let bridge: TestBridge | undefined;
+let terminals: TestTerminal[] = [];
+
+afterEach(async () => {
+  await Promise.all(terminals.map((t) => t.client.endAsync(true)));
+  await bridge?.stop();
+  bridge = undefined;
+  terminals = [];
+});
+
+async function terminal(url: string, sn: string) {
+  const t = await connectTerminal(url, sn);
+  terminals.push(t);
+  return t;
+}
+
+/** Every terminal of GET /api/devices, page by page. */
+async function allDevices(b: TestBridge, query = '', limit = 50): Promise<{ items: any[]; pages: number }> {
+  const items: any[] = [];
+  let cursor: string | null = null;
+  let pages = 0;
+  do {
+    const res = await b.api('GET', `/api/devices?limit=${limit}${query}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+    expect(res.status, res.text.slice(0, 200)).toBe(200);
+    pages += 1;
+    items.push(...res.json.items);
+    cursor = res.json.next_cursor;
+    expect(pages).toBeLessThan(1000);
+  } while (cursor !== null);
+  return { items, pages };
+}
+
+describe('serials that are no serials', () => {
+  it('learns no 60 KB serial, none with spaces or letters outside ASCII, none starting with a separator', async () => {
+    const b = await startBridge();
+    bridge = b;
+    const intruder = await openRaw(b.brokerPort, 'odd-serials');
+    const odd = ['A'.repeat(60_000), 'a b', '门禁01', 'café', '-leading', `${'B'.repeat(65)}`];
+    for (const sn of odd) intruder.write({ cmd: 'publish', topic: `fungxi_${sn}_upLink`, payload: Buffer.from('{"cmd":"heartU"}'), qos: 0, retain: false, dup: false });
+    // Handled (and answered with a PINGRESP) or refused (the connection ended): either way, past ingest.
+    await intruder.settle();
+    await intruder.end();
+    // A real terminal after them: once it is online, whatever came before was taken in or not.
+    const t = await terminal(b.brokerUrl, 'OK1');
+    await t.send({ cmd: 'heartU' });
+    await b.eventsStored(1, (e) => e.type === 'device.online');
+    expect(b.db().prepare('select sn from terminals').all()).toEqual([{ sn: 'OK1' }]);
+    expect((await allDevices(b)).items.map((d) => d.sn)).toEqual(['OK1']);
+  });
+
+  it('drops serials that are no serials kept by an earlier version, and answers 404 for such an {sn}', async () => {
+    let b = await startBridge();
+    const dataDir = b.dataDir;
+    await b.stop({ keepData: true });
+    const now = Date.now();
+    const db = new Database(join(dataDir, 'facegate.db'));
+    const insert = db.prepare('insert into terminals (sn, registered, first_seen_at, last_seen_at, online) values (?, ?, ?, ?, 0)');
+    for (const [sn, registered] of [['a b', 0], ['门禁', 0], ['x'.repeat(65), 1], ['-x', 0], ['OK1', 0]] as const) insert.run(sn, registered, now, now);
+    db.close();
+
+    b = await startBridge({}, dataDir);
+    bridge = b;
+    expect(b.db().prepare('select sn from terminals').all()).toEqual([{ sn: 'OK1' }]);
+    expect((await allDevices(b)).items.map((d) => d.sn)).toEqual(['OK1']);
+    for (const sn of ['a%20b', '%E9%97%A8%E7%A6%81', 'x'.repeat(65), '-x']) {
+      for (const [method, path] of [['GET', `/api/devices/${sn}`], ['DELETE', `/api/devices/${sn}`], ['POST', `/api/devices/${sn}/commands`]]) {
+        const res = await b.api(method, path, method === 'POST' ? { cmd: 'openDoorD' } : undefined);
+        expect(res.status, `${method} ${path}`).toBe(404);
+        expect(res.json.error.code).toBe('not_found');
+      }
+    }
+    expect(b.count('commands')).toBe(0);
+  });
+});
