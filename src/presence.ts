@@ -78,6 +78,10 @@ export function createPresence({ timeoutMs, initial, write, now = Date.now, elap
     register(sn: string) {
       if (!states.has(sn)) states.set(sn, unheard());
     },
+    /** Drops a terminal (DELETE /api/devices/{sn}): its next message is a new serial's. No event: it did not go offline. */
+    forget(sn: string) {
+      states.delete(sn);
+    },
     isOnline: (sn: string) => states.get(sn)?.online ?? false,
     lastSeen: (sn: string) => states.get(sn)?.lastSeenAt ?? null,
     serials: () => [...states.keys()],

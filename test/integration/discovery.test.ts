@@ -3,11 +3,15 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { openRaw } from '../support/intruder.ts';
-import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
+import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { until } from '../support/until.ts';
 
 // README §Topics, discovery: an anonymous client of the embedded broker (or
 // of a site's broker) can publish on the upLink topic of any serial it makes
-// up. Only a serial as README §Topics defines it is ever learned.
+// up. Only a serial as README §Topics defines it is ever learned, the list of
+// terminals is paged, and a terminal can be forgotten by API.
+
+const LISTED = 'REG1';
 
 let bridge: TestBridge | undefined;
 let terminals: TestTerminal[] = [];
@@ -81,5 +85,66 @@ describe('serials that are no serials', () => {
       }
     }
     expect(b.count('commands')).toBe(0);
+  });
+});
+
+describe('GET /api/devices', () => {
+  it('pages by serial: 120 terminals in three pages of at most 50, none twice, none missed; filters on online', async () => {
+    const registered = Array.from({ length: 60 }, (_, i) => `R${String(i).padStart(3, '0')}`);
+    const b = await startBridge({ DEVICES: registered.join(',') });
+    bridge = b;
+    // Sixty more learned from their traffic, through one connection.
+    const seen = Array.from({ length: 60 }, (_, i) => `S${String(i).padStart(3, '0')}`);
+    const sender = await openRaw(b.brokerPort, 'sixty');
+    for (const sn of seen) sender.write({ cmd: 'publish', topic: `fungxi_${sn}_upLink`, payload: Buffer.from('{"cmd":"heartU"}'), qos: 0, retain: false, dup: false });
+    expect(await sender.settle()).toBe(true);
+    await b.eventsStored(60, (e) => e.type === 'device.online');
+
+    const { items, pages } = await allDevices(b);
+    expect(pages).toBe(3);
+    expect(items.map((d) => d.sn)).toEqual([...registered, ...seen]);
+    const online = await allDevices(b, '&online=true');
+    expect(online.items.map((d) => d.sn)).toEqual(seen);
+    expect(online.items.every((d) => d.online && !d.registered)).toBe(true);
+    const offline = await allDevices(b, '&online=false', 25);
+    expect(offline.items.map((d) => d.sn)).toEqual(registered);
+    expect(offline.pages).toBe(3);
+    await sender.end();
+
+    for (const bad of ['limit=0', 'limit=501', 'limit=x', 'online=maybe', 'cursor=%20']) {
+      const res = await b.api('GET', `/api/devices?${bad}`);
+      expect(res.status, bad).toBe(400);
+      expect(res.json.error.code).toBe('invalid_request');
+    }
+  });
+});
+
+describe('DELETE /api/devices/{sn}', () => {
+  it('forgets a terminal: 204, then 404; a listed one is back at the next start, one still sending is learned again', async () => {
+    let b = await startBridge({ DEVICES: LISTED });
+    const dataDir = b.dataDir;
+    bridge = b;
+    const madeUpSn = await terminal(b.brokerUrl, 'FAKE1');
+    await madeUpSn.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+
+    expect((await b.api('DELETE', '/api/devices/FAKE1')).status).toBe(204);
+    expect((await b.api('DELETE', '/api/devices/FAKE1')).status).toBe(404);
+    expect((await b.api('GET', '/api/devices/FAKE1')).status).toBe(404);
+    await until(() => b.count('terminals', "sn = 'FAKE1'") === 0);
+    expect(b.count('events', "device_sn = 'FAKE1' and type = 'face.verified'")).toBe(1);
+    expect((await b.api('DELETE', '/api/devices/NEVER1')).status).toBe(404);
+
+    // Still sending: learned again, online again.
+    await madeUpSn.send({ cmd: 'heartU' });
+    await b.eventsStored(2, (e) => e.type === 'device.online' && e.deviceSn === 'FAKE1');
+    expect((await b.api('GET', '/api/devices/FAKE1')).json).toMatchObject({ online: true });
+    await until(() => b.count('terminals', "sn = 'FAKE1'") === 1);
+
+    expect((await b.api('DELETE', `/api/devices/${LISTED}`)).status).toBe(204);
+    expect((await allDevices(b)).items.map((d) => d.sn)).toEqual(['FAKE1']);
+    await b.stop({ keepData: true });
+    b = await startBridge({ DEVICES: LISTED }, dataDir);
+    bridge = b;
+    expect((await b.api('GET', `/api/devices/${LISTED}`)).json).toMatchObject({ sn: LISTED, registered: true });
   });
 });
