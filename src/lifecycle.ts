@@ -183,6 +183,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       delivery,
       log,
       defaultDevice: config.DEFAULT_DEVICE,
+      devices: config.DEVICES,
       metrics,
       ready: () => mqtt.connected() && writer.healthy,
     });

@@ -84,7 +84,6 @@ export function createPresence({ timeoutMs, initial, write, now = Date.now, elap
     },
     isOnline: (sn: string) => states.get(sn)?.online ?? false,
     lastSeen: (sn: string) => states.get(sn)?.lastSeenAt ?? null,
-    serials: () => [...states.keys()],
     onlineCount: () => [...states.values()].filter((s) => s.online).length,
     /** Stops the sweep and writes the last-seen times still in memory. */
     stop() {

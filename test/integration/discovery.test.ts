@@ -9,7 +9,8 @@ import { until } from '../support/until.ts';
 // README §Topics, discovery: an anonymous client of the embedded broker (or
 // of a site's broker) can publish on the upLink topic of any serial it makes
 // up. Only a serial as README §Topics defines it is ever learned, the list of
-// terminals is paged, and a terminal can be forgotten by API.
+// terminals is paged, a terminal can be forgotten by API, and a serial seen
+// on the wire never decides where a door command goes (POST /).
 
 const LISTED = 'REG1';
 
@@ -85,6 +86,42 @@ describe('serials that are no serials', () => {
       }
     }
     expect(b.count('commands')).toBe(0);
+  });
+});
+
+describe('POST / (the original relay)', () => {
+  it('follows no serial seen on the wire: 404 with DEVICES empty, and the terminal receives nothing', async () => {
+    const b = await startBridge();
+    bridge = b;
+    const stranger = await terminal(b.brokerUrl, 'STRANGER1');
+    await stranger.send({ cmd: 'heartU' });
+    await b.eventsStored(1, (e) => e.type === 'device.online');
+    const res = await b.api('POST', '/', { cmd: 'openDoorD' });
+    expect(res.status).toBe(404);
+    expect(res.json.error).toMatchObject({ code: 'not_found', message: expect.stringContaining('DEFAULT_DEVICE') });
+    // A heartbeat after the request: its answer comes after anything the request sent.
+    const reply = stranger.next((m) => m.cmd === 'heartD');
+    await stranger.send({ cmd: 'heartU' });
+    await reply;
+    expect(stranger.received.filter((m) => m.cmd !== 'heartD')).toEqual([]);
+    expect(b.count('commands')).toBe(0);
+  });
+
+  it('sends to the only terminal in DEVICES, whatever stranger was seen', async () => {
+    const b = await startBridge({ DEVICES: 'A1' });
+    bridge = b;
+    const listedTerminal = await terminal(b.brokerUrl, 'A1');
+    const stranger = await terminal(b.brokerUrl, 'B2');
+    await stranger.send({ cmd: 'heartU' });
+    await b.eventsStored(1, (e) => e.type === 'device.online' && e.deviceSn === 'B2');
+    const arrived = listedTerminal.next((m) => m.cmd === 'openDoorD');
+    const res = await b.api('POST', '/', { cmd: 'openDoorD' });
+    expect(res.status, res.text).toBe(200);
+    expect(await arrived).toEqual({ cmd: 'openDoorD' });
+    const reply = stranger.next((m) => m.cmd === 'heartD');
+    await stranger.send({ cmd: 'heartU' });
+    await reply;
+    expect(stranger.received.filter((m) => m.cmd !== 'heartD')).toEqual([]);
   });
 });
 
