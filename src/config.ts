@@ -114,15 +114,17 @@ const schedule = v.pipe(
   v.transform((list) => list.map(parseDuration)),
 );
 
-const rate = v.pipe(
-  v.optional(v.string(), '5/s'),
-  v.description('commands accepted per terminal (burst twice that); more get 429'),
-  v.regex(/^[1-9]\d*\/(s|m)$/, 'expected a rate such as 5/s or 60/m'),
-  v.transform((s) => {
-    const [count, unit] = s.split('/');
-    return { perSecond: Number(count) / (unit === 'm' ? 60 : 1), burst: Number(count) * 2 };
-  }),
-);
+/** `N/s` or `N/m`, with a burst of 2 × N: COMMAND_RATE and DISCOVERY_RATE, for the token bucket of rate-limit.ts. */
+const rate = (fallback: string, description: string) =>
+  v.pipe(
+    v.optional(v.string(), fallback),
+    v.description(description),
+    v.regex(/^[1-9]\d*\/(s|m)$/, 'expected a rate such as 5/s or 60/m'),
+    v.transform((s) => {
+      const [count, unit] = s.split('/');
+      return { perSecond: Number(count) / (unit === 'm' ? 60 : 1), burst: Number(count) * 2 };
+    }),
+  );
 
 export const ConfigSchema = v.object({
   PORT: port('6699', 'HTTP port of the API'),
@@ -143,6 +145,8 @@ export const ConfigSchema = v.object({
   DOWNLINK_TOPIC: topicTemplate('fungxi_{sn}_downLink', 'topic terminals listen on; {sn} marks the serial'),
   DEVICES: serialList,
   DISCOVERY: flag('true', 'also learn new terminals from their traffic'),
+  MAX_TERMINALS: integer('10000', 'terminals the bridge knows at most (stored and registered); a new serial beyond is not learned', 1, 1_000_000),
+  DISCOVERY_RATE: rate('100/s', 'new serials learned from their traffic (burst twice that); more are not learned for now'),
   DEFAULT_DEVICE: serial('target of the compatibility route POST /'),
   WEBHOOK_URL: url(/^https?:$/, 'an http:// or https:// URL', 'default webhook endpoint; receives face.verified events'),
   WEBHOOK_SECRET: v.pipe(
@@ -155,7 +159,7 @@ export const ConfigSchema = v.object({
   DELIVERY_CONCURRENCY: integer('8', 'requests in flight per webhook endpoint', 1, 256),
   BODY_LIMIT: size('1mb', 'largest HTTP request body'),
   MAX_PAYLOAD: size('8mb', 'largest MQTT message accepted from a terminal'),
-  COMMAND_RATE: rate,
+  COMMAND_RATE: rate('5/s', 'commands accepted per terminal (burst twice that); more get 429'),
   FORWARD: choice(['passed', 'all'], 'passed: face.verified only for personType 1 with verifiedCode 0; all: every verified record'),
   IMAGES: choice(['inline', 'omit'], 'inline: webhooks carry the face image; omit: no image leaves the bridge'),
   ADMIN_TOKEN: v.pipe(
@@ -205,6 +209,11 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   together(config, 'BROKER_TLS_CERT', 'BROKER_TLS_KEY', 'a certificate and its key');
   // A user name alone let terminals in with an empty password.
   together(config, 'BROKER_USERNAME', 'BROKER_PASSWORD', 'a user name and a password');
+  // README §Topics: the terminals the bridge knows include those it is told of.
+  const listed = new Set([...config.DEVICES, ...(config.DEFAULT_DEVICE ? [config.DEFAULT_DEVICE] : [])]).size;
+  if (listed > config.MAX_TERMINALS) {
+    throw new ConfigError(`invalid DEVICES="<${listed} serials with DEFAULT_DEVICE>": expected at most MAX_TERMINALS (${config.MAX_TERMINALS}) serials`);
+  }
   return Object.freeze(config);
 }
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { loadAdminToken } from './admin-token.ts';
+import { createAdmission } from './admission.ts';
 import { createCommands } from './commands.ts';
 import { createDeliveryWorker } from './delivery/worker.ts';
 import type { Config } from './config.ts';
@@ -93,6 +94,11 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     });
     stops.push({ name: 'presence', stop: () => presence.stop() });
     metrics.sources.terminalsOnline = presence.onlineCount;
+    metrics.sources.terminalsKnown = presence.size;
+    // An older store may hold more (MAX_TERMINALS lowered, or a flood before there was a limit): it is kept, and learns nothing new until fewer are known.
+    if (known.length > config.MAX_TERMINALS) log.warn({ known: known.length, maxTerminals: config.MAX_TERMINALS }, 'more terminals stored than MAX_TERMINALS: no new serial is learned until some are forgotten');
+    const admission = createAdmission({ maxTerminals: config.MAX_TERMINALS, rate: config.DISCOVERY_RATE, known: presence.size, log });
+    stops.push({ name: 'admission', stop: () => admission.stop() });
 
     // The transport is created after ingest but ingest replies through it.
     let transport: Transport | undefined;
@@ -100,7 +106,11 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       uplink,
       downlink,
       maxPayload: config.MAX_PAYLOAD,
-      devices: config.DISCOVERY ? undefined : new Set(devices),
+      listed: new Set(devices),
+      discovery: config.DISCOVERY,
+      admission,
+      // Which transport runs decides what a message not admitted becomes.
+      refuse: !config.MQTT_URL,
       presence,
       writer,
       metrics,

@@ -84,6 +84,8 @@ export function createPresence({ timeoutMs, initial, write, now = Date.now, elap
     },
     isOnline: (sn: string) => states.get(sn)?.online ?? false,
     lastSeen: (sn: string) => states.get(sn)?.lastSeenAt ?? null,
+    /** Terminals known: stored and registered (README §Topics, MAX_TERMINALS). */
+    size: () => states.size,
     onlineCount: () => [...states.values()].filter((s) => s.online).length,
     /** Stops the sweep and writes the last-seen times still in memory. */
     stop() {

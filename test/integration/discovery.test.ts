@@ -2,32 +2,54 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { openRaw } from '../support/intruder.ts';
+import { flood, openRaw } from '../support/intruder.ts';
+import { type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
 import { until } from '../support/until.ts';
 
 // README §Topics, discovery: an anonymous client of the embedded broker (or
 // of a site's broker) can publish on the upLink topic of any serial it makes
-// up. Only a serial as README §Topics defines it is ever learned, the list of
-// terminals is paged, a terminal can be forgotten by API, and a serial seen
-// on the wire never decides where a door command goes (POST /).
+// up. Only a serial as README §Topics defines it is ever learned, and only as
+// many as MAX_TERMINALS and DISCOVERY_RATE allow; the list of terminals is
+// paged, a terminal can be forgotten by API, and a serial seen on the wire
+// never decides where a door command goes (POST /).
 
+const FLOOD = 50_000;
+const MAX_TERMINALS = 200;
+/** A burst of 100, then 50 a second. */
+const DISCOVERY_RATE = '50/s';
+/** Connections the intruder may use: a refusal ends one, and it writes rounds of 100, so 500 take every serial. */
+const MAX_CONNECTIONS = 1000;
 const LISTED = 'REG1';
 
 let bridge: TestBridge | undefined;
+let mosquitto: Mosquitto | undefined;
 let terminals: TestTerminal[] = [];
 
 afterEach(async () => {
-  await Promise.all(terminals.map((t) => t.client.endAsync(true)));
-  await bridge?.stop();
-  bridge = undefined;
-  terminals = [];
+  try {
+    await Promise.all(terminals.map((t) => t.client.endAsync(true)));
+    await bridge?.stop();
+  } finally {
+    await mosquitto?.dispose();
+    bridge = mosquitto = undefined;
+    terminals = [];
+  }
 });
 
 async function terminal(url: string, sn: string) {
   const t = await connectTerminal(url, sn);
   terminals.push(t);
   return t;
+}
+
+const madeUp = (count: number) => Array.from({ length: count }, (_, i) => `fungxi_X${String(i).padStart(5, '0')}_upLink`);
+
+/** A value of the bridge's /metrics, or undefined when it has no such series. */
+async function metric(b: TestBridge, series: string): Promise<number | undefined> {
+  const text = await b.facegate.metrics.registry.metrics();
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
 
 /** Every terminal of GET /api/devices, page by page. */
@@ -46,6 +68,101 @@ async function allDevices(b: TestBridge, query = '', limit = 50): Promise<{ item
   return { items, pages };
 }
 
+/**
+ * The listed terminal's heartbeats (each answered) and records (each
+ * acknowledged) while `busy` holds, and at least five of each.
+ */
+async function keepBeating(t: TestTerminal, busy: () => boolean) {
+  let answered = 0;
+  let acknowledged = 0;
+  for (let i = 0; i < 5 || busy(); i++) {
+    const reply = t.next((m) => m.cmd === 'heartD');
+    await t.send({ cmd: 'heartU' }, 0);
+    await reply;
+    answered += 1;
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: `R${i}` })] });
+    acknowledged += 1;
+  }
+  return { answered, acknowledged };
+}
+
+/** What the bridge knows once the flood has settled: table, API, presence and metrics agree. */
+async function settledTerminals(b: TestBridge) {
+  // Presence knows at once; the table follows with the writer's commits.
+  await until(async () => (await metric(b, 'facegate_terminals_known')) === b.count('terminals'));
+  const table = b.count('terminals');
+  const listed = await allDevices(b);
+  const known = await metric(b, 'facegate_terminals_known');
+  const online = await metric(b, 'facegate_terminals_online');
+  return { table, listed, known, online };
+}
+
+describe('a flood of made-up serials', () => {
+  it('embedded broker: learns at most MAX_TERMINALS, refuses the rest at DISCOVERY_RATE, and keeps serving a listed terminal', async () => {
+    const b = await startBridge({ DEVICES: LISTED, MAX_TERMINALS: String(MAX_TERMINALS), DISCOVERY_RATE });
+    bridge = b;
+    const listedTerminal = await terminal(b.brokerUrl, LISTED);
+    const began = Date.now();
+    let flooding = true;
+    const [attack, served] = await Promise.all([
+      flood(b.brokerPort, madeUp(FLOOD), '{"cmd":"heartU"}', { maxConnections: MAX_CONNECTIONS }).finally(() => (flooding = false)),
+      keepBeating(listedTerminal, () => flooding),
+    ]);
+    const { table, listed, known, online } = await settledTerminals(b);
+    const refused = (await metric(b, 'facegate_messages_rejected_total{reason="terminal_limit"}')) ?? 0;
+    console.log(`flood (embedded): ${attack.attempted} attempted on ${attack.connections} connections, ${refused} refused, ${table} terminals known; the listed terminal: ${served.answered} heartbeats answered, ${served.acknowledged} records acknowledged`);
+
+    expect(attack.attempted).toBe(FLOOD);
+    expect(table).toBeLessThanOrEqual(MAX_TERMINALS);
+    expect(table).toBeGreaterThan(1); // discovery still learns, within its bounds
+    expect(listed.items).toHaveLength(table);
+    expect(new Set(listed.items.map((d) => d.sn)).size).toBe(table);
+    expect(listed.items.map((d) => d.sn)).toContain(LISTED);
+    expect(known).toBe(table);
+    expect(online).toBe(listed.items.filter((d) => d.online).length);
+    // Refused, not kept: nothing of the refused messages reached the store.
+    expect(refused).toBeGreaterThan(0);
+    expect(b.count('rejects')).toBe(0);
+    expect(b.count('events', "type = 'device.online'")).toBe(table);
+    expect(b.count('events', "type = 'face.verified'")).toBe(served.acknowledged);
+    // The listed terminal never lost its connection.
+    expect(listedTerminal.client.connected).toBe(true);
+    // One warning a minute at most, with the count.
+    const warnings = b.logLines.filter((line) => line.includes('"new terminals not learned"'));
+    expect(warnings.length).toBeGreaterThanOrEqual(1);
+    expect(warnings.length).toBeLessThanOrEqual(Math.ceil((Date.now() - began) / 60_000));
+    expect(JSON.parse(warnings[0])).toMatchObject({ level: 40, refused: expect.any(Number), maxTerminals: MAX_TERMINALS });
+  });
+
+  it('through Mosquitto: the same flood is acknowledged and kept as terminal_limit rejects', async () => {
+    mosquitto = await startMosquitto();
+    const b = await startBridge({ MQTT_URL: mosquitto.url, MQTT_CLIENT_ID: 'facegate-flood', DEVICES: LISTED, MAX_TERMINALS: String(MAX_TERMINALS), DISCOVERY_RATE });
+    bridge = b;
+    const listedTerminal = await terminal(mosquitto.url, LISTED);
+    let flooding = true;
+    const [attack, served] = await Promise.all([
+      flood(mosquitto.port, madeUp(FLOOD), '{"cmd":"heartU"}', { maxConnections: MAX_CONNECTIONS }).finally(() => (flooding = false)),
+      keepBeating(listedTerminal, () => flooding),
+    ]);
+    // Every message of the flood reaches the bridge: learned (a heartbeat) or kept as a reject.
+    const refused = async () => (await metric(b, 'facegate_messages_rejected_total{reason="terminal_limit"}')) ?? 0;
+    const heartbeats = async () => (await metric(b, 'facegate_messages_in_total{cmd="heartU"}')) ?? 0;
+    await until(async () => (await refused()) + (await heartbeats()) - served.answered >= FLOOD);
+    const { table, listed, known } = await settledTerminals(b);
+    console.log(`flood (mosquitto): ${attack.attempted} attempted on ${attack.connections} connection(s), ${await refused()} kept as terminal_limit rejects, ${table} terminals known`);
+
+    expect(attack.connections).toBe(1);
+    expect(table).toBeLessThanOrEqual(MAX_TERMINALS);
+    expect(table).toBeGreaterThan(1);
+    expect(listed.items).toHaveLength(table);
+    expect(known).toBe(table);
+    expect(await refused()).toBe(FLOOD - (table - 1));
+    expect(b.count('rejects', "reason = 'terminal_limit'")).toBe(FLOOD - (table - 1));
+    expect(b.count('events', "type = 'device.online'")).toBe(table);
+    expect(served.acknowledged).toBe(b.count('events', "type = 'face.verified'"));
+  });
+});
+
 describe('serials that are no serials', () => {
   it('learns no 60 KB serial, none with spaces or letters outside ASCII, none starting with a separator', async () => {
     const b = await startBridge();
@@ -62,6 +179,7 @@ describe('serials that are no serials', () => {
     await b.eventsStored(1, (e) => e.type === 'device.online');
     expect(b.db().prepare('select sn from terminals').all()).toEqual([{ sn: 'OK1' }]);
     expect((await allDevices(b)).items.map((d) => d.sn)).toEqual(['OK1']);
+    expect(await metric(b, 'facegate_terminals_known')).toBe(1);
   });
 
   it('drops serials that are no serials kept by an earlier version, and answers 404 for such an {sn}', async () => {
@@ -168,6 +286,7 @@ describe('DELETE /api/devices/{sn}', () => {
     expect((await b.api('DELETE', '/api/devices/FAKE1')).status).toBe(404);
     expect((await b.api('GET', '/api/devices/FAKE1')).status).toBe(404);
     await until(() => b.count('terminals', "sn = 'FAKE1'") === 0);
+    expect(await metric(b, 'facegate_terminals_known')).toBe(1);
     expect(b.count('events', "device_sn = 'FAKE1' and type = 'face.verified'")).toBe(1);
     expect((await b.api('DELETE', '/api/devices/NEVER1')).status).toBe(404);
 

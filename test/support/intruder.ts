@@ -70,34 +70,36 @@ export async function openRaw(port: number, clientId: string): Promise<RawClient
 }
 
 export interface Flood {
-  /** Messages written to a socket before the broker ended it (what became of them is the broker's business). */
+  /** Messages written: handled by the broker, or lost with a connection it ended. */
   attempted: number;
   /** Connections it took. */
   connections: number;
 }
 
 /**
- * One publish at QoS 0 on each topic, as fast as the socket takes them; when
- * the broker ends the connection, a new one goes on with the next topic,
- * until every topic was attempted or `maxConnections` were used. Resolves
- * once the last connection is settled (its PINGRESP, or its end).
+ * One publish at QoS 0 on each topic, in rounds of `round` written at once,
+ * each followed by a PINGREQ: its PINGRESP says the broker handled the round,
+ * and the next one follows at once. When the broker ends the connection
+ * instead, what was left of that round is lost (the price of a refusal) and a
+ * new connection goes on with the next round, until every topic was
+ * attempted or `maxConnections` were used.
  */
-export async function flood(port: number, topics: string[], payload: string | Buffer, maxConnections: number): Promise<Flood> {
+export async function flood(port: number, topics: string[], payload: string | Buffer, { round = 100, maxConnections }: { round?: number; maxConnections: number }): Promise<Flood> {
   const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
   let attempted = 0;
   let connections = 0;
-  while (attempted < topics.length && connections < maxConnections) {
-    let client: RawClient;
-    try {
-      client = await openRaw(port, `intruder-${connections++}`);
-    } catch {
-      continue; // refused at CONNECT: that costs a connection too
+  let client: RawClient | undefined;
+  while (attempted < topics.length) {
+    if (client === undefined || client.closed) {
+      if (connections === maxConnections) break;
+      connections += 1;
+      client = await openRaw(port, `intruder-${connections}`).catch(() => undefined);
+      if (client === undefined) continue; // refused at CONNECT: that costs a connection too
     }
-    while (attempted < topics.length && !client.closed) {
-      const room = client.write({ cmd: 'publish', topic: topics[attempted++], payload: body, qos: 0, retain: false, dup: false });
-      if (!room) await Promise.race([new Promise((resolve) => client.socket.once('drain', resolve)), client.ended]);
-    }
-    if (await client.settle()) await client.end();
+    const end = Math.min(attempted + round, topics.length);
+    for (; attempted < end; attempted++) client.write({ cmd: 'publish', topic: topics[attempted], payload: body, qos: 0, retain: false, dup: false });
+    await client.settle();
   }
+  await client?.end();
   return { attempted, connections };
 }
