@@ -39,6 +39,17 @@ const duration = (fallback: string, description: string) =>
     v.maxValue(2 ** 31 - 1, 'expected a duration of at most 24 days'),
   );
 
+/** A span compared with stored times, never given to a timer: not bound by Node's 24 days. */
+const age = (fallback: string, description: string, min: { ms: number; text: string }) =>
+  v.pipe(
+    v.optional(v.string(), fallback),
+    v.description(description),
+    v.regex(DURATION, 'expected a duration such as 30d, 12h or 90m'),
+    v.transform(parseDuration),
+    v.minValue(min.ms, `expected a duration of at least ${min.text}`),
+    v.maxValue(36_500 * 86_400_000, 'expected a duration of at most 36500 days'),
+  );
+
 const size = (fallback: string, description: string) =>
   v.pipe(
     v.optional(v.string(), fallback),
@@ -171,6 +182,7 @@ export const ConfigSchema = v.object({
   SQLITE_SYNC: choice(['full', 'normal'], 'full: every acknowledged message survives a power cut; normal: it survives a process crash'),
   HEARTBEAT_TIMEOUT: integer('90', 'seconds without any message before a terminal counts as offline', 1, 86400),
   RETENTION_DAYS: integer('30', 'days events and images are kept', 1, 36500),
+  FORGET_AFTER: age('30d', 'terminals learned from their traffic (not in DEVICES), offline and silent this long, are forgotten', { ms: 60_000, text: '1 minute' }),
   LOG_LEVEL: choice(['info', 'debug', 'warn', 'error', 'silent'], 'log level'),
 });
 

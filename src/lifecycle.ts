@@ -51,9 +51,11 @@ export interface FacegateOptions {
   streamMaxBufferedBytes?: number;
   /** How long the embedded broker keeps a command for a terminal that has not taken it (tests shorten it). */
   commandExpiryMs?: number;
+  /** How often retention purges and forgets silent terminals (tests shorten it). */
+  retentionEveryMs?: number;
 }
 
-export function createFacegate(config: Config, log: Logger, { onFatal = () => {}, streamPingMs, streamMaxBufferedBytes, commandExpiryMs }: FacegateOptions = {}) {
+export function createFacegate(config: Config, log: Logger, { onFatal = () => {}, streamPingMs, streamMaxBufferedBytes, commandExpiryMs, retentionEveryMs }: FacegateOptions = {}) {
   const uplink = topicTemplate(config.UPLINK_TOPIC);
   const downlink = topicTemplate(config.DOWNLINK_TOPIC);
   const metrics = createMetrics();
@@ -204,7 +206,14 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     stops.push({ name: 'stream hub', stop: unpublish });
     const httpPort = (server.address() as AddressInfo).port;
 
-    const retention = startRetention({ days: config.RETENTION_DAYS, writer, log });
+    const retention = startRetention({
+      days: config.RETENTION_DAYS,
+      forgetAfterMs: config.FORGET_AFTER,
+      forgotten: presence.forgetSilent,
+      writer,
+      log,
+      everyMs: retentionEveryMs,
+    });
     stops.push({ name: 'retention', stop: () => retention.stop() });
 
     delivery.start();

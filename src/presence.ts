@@ -82,6 +82,17 @@ export function createPresence({ timeoutMs, initial, write, now = Date.now, elap
     forget(sn: string) {
       states.delete(sn);
     },
+    /**
+     * Drops terminals FORGET_AFTER took out of the store, unless heard from
+     * since: a message that came meanwhile queued its writes after the
+     * deletion, and they put the row back.
+     */
+    forgetSilent(serials: string[], before: number) {
+      for (const sn of serials) {
+        const state = states.get(sn);
+        if (state && !state.online && (state.lastSeenAt ?? -Infinity) < before) states.delete(sn);
+      }
+    },
     isOnline: (sn: string) => states.get(sn)?.online ?? false,
     lastSeen: (sn: string) => states.get(sn)?.lastSeenAt ?? null,
     /** Terminals known: stored and registered (README §Topics, MAX_TERMINALS). */

@@ -172,6 +172,7 @@ export function createJobRunner(db: Db, policy: EventPolicy) {
         insertCommand.run({ id: job.id, sn: job.sn, body: job.body, status: job.status, error: job.error, at: job.at });
         return { events: [] };
       case 'forget':
+      case 'forget-silent':
         return terminalStore.apply(job);
       default:
         return { events: [], changes: outbox.apply(job) };

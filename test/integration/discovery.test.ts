@@ -10,7 +10,8 @@ import { until } from '../support/until.ts';
 // README §Topics, discovery: an anonymous client of the embedded broker (or
 // of a site's broker) can publish on the upLink topic of any serial it makes
 // up. Only a serial as README §Topics defines it is ever learned, and only as
-// many as MAX_TERMINALS and DISCOVERY_RATE allow; the list of terminals is
+// many as MAX_TERMINALS and DISCOVERY_RATE allow; what was learned and is no
+// longer heard from is forgotten (FORGET_AFTER), the list of terminals is
 // paged, a terminal can be forgotten by API, and a serial seen on the wire
 // never decides where a door command goes (POST /).
 
@@ -204,6 +205,43 @@ describe('serials that are no serials', () => {
       }
     }
     expect(b.count('commands')).toBe(0);
+  });
+});
+
+describe('FORGET_AFTER', () => {
+  it('forgets a discovered terminal silent for longer, keeps a listed one and the events of both', async () => {
+    let b = await startBridge({ DEVICES: LISTED });
+    const dataDir = b.dataDir;
+    for (const sn of [LISTED, 'DISC1', 'DISC2']) {
+      const t = await connectTerminal(b.brokerUrl, sn);
+      await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+      await t.client.endAsync();
+    }
+    await b.eventsStored(3, (e) => e.type === 'device.online');
+    await b.stop({ keepData: true });
+    // Two minutes pass for LISTED and DISC1 (the test cannot wait them): their last-seen times move back.
+    const db = new Database(join(dataDir, 'facegate.db'));
+    db.prepare("update terminals set last_seen_at = last_seen_at - 120000, first_seen_at = first_seen_at - 120000 where sn in (?, 'DISC1')").run(LISTED);
+    db.close();
+
+    b = await startBridge({ DEVICES: LISTED, FORGET_AFTER: '1m', HEARTBEAT_TIMEOUT: '1' }, dataDir, { retentionEveryMs: 50 });
+    bridge = b;
+    await until(() => b.count('terminals') === 2);
+    expect(b.db().prepare('select sn from terminals order by sn').all()).toEqual([{ sn: 'DISC2' }, { sn: LISTED }]);
+    expect((await allDevices(b)).items.map((d) => d.sn)).toEqual(['DISC2', LISTED]);
+    expect((await b.api('GET', '/api/devices/DISC1')).status).toBe(404);
+    expect((await b.api('POST', '/api/devices/DISC1/commands', { cmd: 'openDoorD' })).status).toBe(404);
+    expect(await metric(b, 'facegate_terminals_known')).toBe(2);
+    // Its events stay until retention.
+    expect(b.count('events', "device_sn = 'DISC1' and type = 'face.verified'")).toBe(1);
+    await until(() => b.logLines.some((line) => line.includes('"terminals forgotten"')));
+
+    // Back on the wire, it is learned again.
+    const back = await terminal(b.brokerUrl, 'DISC1');
+    await back.send({ cmd: 'heartU' });
+    await b.eventsStored(1, (e) => e.type === 'device.online' && e.deviceSn === 'DISC1');
+    expect((await b.api('GET', '/api/devices/DISC1')).json).toMatchObject({ sn: 'DISC1', online: true, registered: false });
+    expect(await metric(b, 'facegate_terminals_known')).toBe(3);
   });
 });
 

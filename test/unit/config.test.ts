@@ -45,6 +45,7 @@ describe('parseConfig', () => {
       ['DATA_DIR', './data'],
       ['HEARTBEAT_TIMEOUT', 90],
       ['RETENTION_DAYS', 30],
+      ['FORGET_AFTER', 30 * 86_400_000],
       ['LOG_LEVEL', 'info'],
     ])('%s defaults to %j', (name, expected) => {
       expect((config as Record<string, unknown>)[name]).toEqual(expected);
@@ -187,6 +188,9 @@ describe('parseConfig', () => {
       ['DISCOVERY_RATE', '0/s', /rate such as/],
       ['DISCOVERY_RATE', '100', /rate such as/],
       ['DISCOVERY_RATE', '5/h', /rate such as/],
+      ['FORGET_AFTER', '30s', /at least 1 minute/],
+      ['FORGET_AFTER', 'soon', /duration such as 30d/],
+      ['FORGET_AFTER', '36501d', /at most 36500 days/],
     ])('%s=%j throws a ConfigError naming variable, value and expectation', (name, value, expectation) => {
       const error = configError({ [name]: value });
       expect(error).toBeInstanceOf(ConfigError);
@@ -224,6 +228,11 @@ describe('parseConfig', () => {
       expect(configError(env).message).toMatch(new RegExp(`^invalid ${missing}="": expected a user name and a password together`));
     });
 
+    it('takes a FORGET_AFTER of a minute or more, in days beyond what a timer could hold', () => {
+      expect(parseConfig({ FORGET_AFTER: '1m' }).FORGET_AFTER).toBe(60_000);
+      expect(parseConfig({ FORGET_AFTER: '400d' }).FORGET_AFTER).toBe(400 * 86_400_000);
+    });
+
     it('wants no more serials in DEVICES and DEFAULT_DEVICE than MAX_TERMINALS', () => {
       expect(configError({ DEVICES: 'A1,A2,A3', MAX_TERMINALS: '2' }).message).toBe('invalid DEVICES="<3 serials with DEFAULT_DEVICE>": expected at most MAX_TERMINALS (2) serials');
       expect(configError({ DEVICES: 'A1,A2', DEFAULT_DEVICE: 'A3', MAX_TERMINALS: '2' }).message).toMatch(/^invalid DEVICES=.*MAX_TERMINALS \(2\)/);
@@ -248,7 +257,7 @@ describe('helpText', () => {
     expect(helpText()).toMatch(new RegExp(`^\\s+${name}\\s`, 'm'));
   });
 
-  it.each(['MAX_TERMINALS', 'DISCOVERY_RATE'])('lists %s, which bounds discovery', (name) => {
+  it.each(['MAX_TERMINALS', 'DISCOVERY_RATE', 'FORGET_AFTER'])('lists %s, which bounds discovery', (name) => {
     expect(helpText()).toMatch(new RegExp(`^\\s+${name}\\s`, 'm'));
   });
 
@@ -256,6 +265,7 @@ describe('helpText', () => {
     const text = helpText();
     expect(text).toMatch(/DISCOVERY_RATE\s.*\(default 100\/s\)/);
     expect(text).toMatch(/MAX_TERMINALS\s.*\(default 10000\)/);
+    expect(text).toMatch(/FORGET_AFTER\s.*\(default 30d\)/);
     expect(text).toMatch(/PORT\s.*\(default 6699\)/);
     expect(text).toMatch(/UPLINK_TOPIC\s.*\(default fungxi_\{sn\}_upLink\)/);
     expect(text).toMatch(/COMMAND_RATE\s.*\(default 5\/s\)/);
