@@ -139,6 +139,8 @@ describe('web console', () => {
       expect(await page.locator('#terminals li').evaluateAll((items) => items.map((li) => li.getAttribute('data-sn')))).toEqual(serials);
       await page.locator('#terminals-more').waitFor({ state: 'hidden' });
     } finally {
+      // Otherwise the page's live stream is open, and reconnecting, while the bridge stops (the first test logs out).
+      await page.goto('about:blank');
       await many.stop();
     }
   });
