@@ -3,6 +3,7 @@ import { isIPv4 } from 'node:net';
 import * as v from 'valibot';
 import { secretProblem } from './delivery/sign.ts';
 import { webhookUrlProblem } from './delivery/webhook-url.ts';
+import { isSerial, SERIAL_RULE } from './protocol/serial.ts';
 import { withoutPassword } from './secrets.ts';
 import { parseDuration, parseSize } from './units.ts';
 
@@ -37,6 +38,17 @@ const duration = (fallback: string, description: string) =>
     v.minValue(1, 'expected a duration above zero'),
     // Node's timers (and AbortSignal.timeout) take 2^31 - 1 ms at most and fire at once beyond.
     v.maxValue(2 ** 31 - 1, 'expected a duration of at most 24 days'),
+  );
+
+/** A span compared with stored times, never given to a timer: not bound by Node's 24 days. */
+const age = (fallback: string, description: string, min: { ms: number; text: string }) =>
+  v.pipe(
+    v.optional(v.string(), fallback),
+    v.description(description),
+    v.regex(DURATION, 'expected a duration such as 30d, 12h or 90m'),
+    v.transform(parseDuration),
+    v.minValue(min.ms, `expected a duration of at least ${min.text}`),
+    v.maxValue(36_500 * 86_400_000, 'expected a duration of at most 36500 days'),
   );
 
 const size = (fallback: string, description: string) =>
@@ -88,8 +100,15 @@ const serialList = v.pipe(
   v.optional(v.string(), ''),
   v.description('comma list of terminal serials to register and subscribe at start'),
   v.transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x !== '')),
-  v.check((list) => list.every((sn) => /^[^/+#\s]+$/.test(sn)), 'expected serials without / + # or spaces'),
+  v.check((list) => list.every(isSerial), `expected serials of ${SERIAL_RULE}`),
 );
+
+const serial = (description: string) =>
+  v.pipe(
+    v.optional(v.string()),
+    v.description(description),
+    v.check((sn) => sn === undefined || isSerial(sn), `expected a serial of ${SERIAL_RULE}`),
+  );
 
 const topicTemplate = (fallback: string, description: string) =>
   v.pipe(
@@ -109,15 +128,17 @@ const schedule = v.pipe(
   v.transform((list) => list.map(parseDuration)),
 );
 
-const rate = v.pipe(
-  v.optional(v.string(), '5/s'),
-  v.description('commands accepted per terminal (burst twice that); more get 429'),
-  v.regex(/^[1-9]\d*\/(s|m)$/, 'expected a rate such as 5/s or 60/m'),
-  v.transform((s) => {
-    const [count, unit] = s.split('/');
-    return { perSecond: Number(count) / (unit === 'm' ? 60 : 1), burst: Number(count) * 2 };
-  }),
-);
+/** `N/s` or `N/m`, with a burst of 2 × N: COMMAND_RATE and DISCOVERY_RATE, for the token bucket of rate-limit.ts. */
+const rate = (fallback: string, description: string) =>
+  v.pipe(
+    v.optional(v.string(), fallback),
+    v.description(description),
+    v.regex(/^[1-9]\d*\/(s|m)$/, 'expected a rate such as 5/s or 60/m'),
+    v.transform((s) => {
+      const [count, unit] = s.split('/');
+      return { perSecond: Number(count) / (unit === 'm' ? 60 : 1), burst: Number(count) * 2 };
+    }),
+  );
 
 export const ConfigSchema = v.object({
   PORT: port('6699', 'HTTP port of the API'),
@@ -141,7 +162,9 @@ export const ConfigSchema = v.object({
   DOWNLINK_TOPIC: topicTemplate('fungxi_{sn}_downLink', 'topic terminals listen on; {sn} marks the serial'),
   DEVICES: serialList,
   DISCOVERY: flag('true', 'also learn new terminals from their traffic'),
-  DEFAULT_DEVICE: optionalText('target of the compatibility route POST /'),
+  MAX_TERMINALS: integer('10000', 'terminals the bridge knows at most (stored and registered); a new serial beyond is not learned', 1, 1_000_000),
+  DISCOVERY_RATE: rate('100/s', 'new serials learned from their traffic (burst twice that); more are not learned for now'),
+  DEFAULT_DEVICE: serial('target of the compatibility route POST /'),
   WEBHOOK_URL: v.pipe(
     v.optional(v.string()),
     v.description('default webhook endpoint; receives face.verified events'),
@@ -157,7 +180,7 @@ export const ConfigSchema = v.object({
   DELIVERY_CONCURRENCY: integer('8', 'requests in flight per webhook endpoint', 1, 256),
   BODY_LIMIT: size('1mb', 'largest HTTP request body'),
   MAX_PAYLOAD: size('8mb', 'largest MQTT message accepted from a terminal'),
-  COMMAND_RATE: rate,
+  COMMAND_RATE: rate('5/s', 'commands accepted per terminal (burst twice that); more get 429'),
   FORWARD: choice(['passed', 'all'], 'passed: face.verified only for personType 1 with verifiedCode 0; all: every verified record'),
   IMAGES: choice(['inline', 'omit'], 'inline: webhooks carry the face image; omit: no image leaves the bridge'),
   ADMIN_TOKEN: v.pipe(
@@ -169,6 +192,7 @@ export const ConfigSchema = v.object({
   SQLITE_SYNC: choice(['full', 'normal'], 'full: every acknowledged message survives a power cut; normal: it survives a process crash'),
   HEARTBEAT_TIMEOUT: integer('90', 'seconds without any message before a terminal counts as offline', 1, 86400),
   RETENTION_DAYS: integer('30', 'days events and images are kept', 1, 36500),
+  FORGET_AFTER: age('30d', 'terminals learned from their traffic (not in DEVICES), offline and silent this long, are forgotten', { ms: 60_000, text: '1 minute' }),
   LOG_LEVEL: choice(['info', 'debug', 'warn', 'error', 'silent'], 'log level'),
 });
 
@@ -210,6 +234,11 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   together(config, 'BROKER_TLS_CERT', 'BROKER_TLS_KEY', 'a certificate and its key');
   // A user name alone let terminals in with an empty password.
   together(config, 'BROKER_USERNAME', 'BROKER_PASSWORD', 'a user name and a password');
+  // README §Topics: the terminals the bridge knows include those it is told of.
+  const listed = new Set([...config.DEVICES, ...(config.DEFAULT_DEVICE ? [config.DEFAULT_DEVICE] : [])]).size;
+  if (listed > config.MAX_TERMINALS) {
+    throw new ConfigError(`invalid DEVICES="<${listed} serials with DEFAULT_DEVICE>": expected at most MAX_TERMINALS (${config.MAX_TERMINALS}) serials`);
+  }
   return Object.freeze({ ...config, BROKER_HOST: brokerHost(config, input.BROKER_ANONYMOUS ?? '') });
 }
 

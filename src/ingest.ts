@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { Admission, NotAdmitted } from './admission.ts';
 import type { Metrics } from './metrics.ts';
 import type { Presence } from './presence.ts';
 import { heartD } from './protocol/downlink.ts';
@@ -14,8 +15,19 @@ export interface IngestDeps {
   uplink: TopicTemplate;
   downlink: TopicTemplate;
   maxPayload: number;
-  /** With DISCOVERY off, the only terminals accepted (DEVICES); undefined = any terminal. */
-  devices?: ReadonlySet<string>;
+  /** DEVICES and DEFAULT_DEVICE: always taken in, known yet or not. */
+  listed: ReadonlySet<string>;
+  /** DISCOVERY: also learn serials neither known nor listed, as far as `admission` allows. */
+  discovery: boolean;
+  admission: Admission;
+  /**
+   * What becomes of a message from a serial not admitted. The embedded broker
+   * refuses it: no PUBACK, aedes ends that client's connection, a terminal
+   * sends it again later and an intruder pays a reconnect. The connection to
+   * an external broker is the bridge's own and carries every terminal, so
+   * there it is acknowledged and kept as a reject (README §Malformed messages).
+   */
+  refuse: boolean;
   presence: Presence;
   writer: Writer;
   metrics: Metrics;
@@ -34,6 +46,17 @@ export interface IngestDeps {
  */
 export function createIngest(deps: IngestDeps) {
   const { uplink, downlink, presence, writer, metrics } = deps;
+
+  /** A serial over MAX_TERMINALS or DISCOVERY_RATE: no presence, no row, no event (README §Topics). */
+  function notLearned(sn: string, topic: string, payload: Uint8Array, receivedAt: number, why: NotAdmitted, done: Done) {
+    if (deps.refuse) {
+      metrics.rejected.inc({ reason: 'terminal_limit' });
+      return done(new Error(`${sn} not learned: ${why.detail}`));
+    }
+    // Only the sample is kept: the writer copies what it is given.
+    const detail = `${sn} not learned: ${why.detail}`;
+    persist({ kind: 'reject', sn, topic, reason: 'terminal_limit', detail, payload: payload.subarray(0, 4096), size: payload.length, receivedAt }, done);
+  }
 
   function persist(job: Job, done: Done) {
     // Only the serial outlives the hand-over: the closure below must not keep
@@ -71,8 +94,13 @@ export function createIngest(deps: IngestDeps) {
       return done();
     }
     const receivedAt = Date.now();
-    if (deps.devices && !deps.devices.has(sn)) {
-      return persist({ kind: 'reject', sn, topic, reason: 'unknown_device', detail: `${sn} is not in DEVICES and DISCOVERY is off`, payload, size: payload.length, receivedAt }, done);
+    // A terminal the bridge knows costs one Map lookup here: the heartbeat fast path.
+    if (!presence.knows(sn) && !deps.listed.has(sn)) {
+      if (!deps.discovery) {
+        return persist({ kind: 'reject', sn, topic, reason: 'unknown_device', detail: `${sn} is not in DEVICES and DISCOVERY is off`, payload, size: payload.length, receivedAt }, done);
+      }
+      const why = deps.admission.admit(sn);
+      if (why) return notLearned(sn, topic, payload, receivedAt, why, done);
     }
     presence.touch(sn, receivedAt);
     if (payload.length > deps.maxPayload) {

@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo, Server } from 'node:net';
 import { serve, type ServerType } from '@hono/node-server';
 import { loadAdminToken, readAdminToken } from './admin-token.ts';
+import { createAdmission } from './admission.ts';
 import { createCommands } from './commands.ts';
 import { createDeliveryWorker } from './delivery/worker.ts';
 import type { Config } from './config.ts';
@@ -12,6 +13,7 @@ import { createMetrics } from './metrics.ts';
 import { createPresence, type Presence } from './presence.ts';
 import { startRetention } from './retention.ts';
 import { createStreamHub } from './stream-hub.ts';
+import { isSerial } from './protocol/serial.ts';
 import { topicTemplate } from './protocol/topics.ts';
 import type { StoredEvent } from './store/jobs.ts';
 import { openReads, type Reads } from './store/reads.ts';
@@ -28,6 +30,8 @@ import type { Transport } from './transport/transport.ts';
 import { VERSION } from './version.ts';
 
 const DEFAULT_ENDPOINT = 'ep_default';
+/** Rows one forgetting job deletes at most: a job in the writer's queue like any message. */
+const FORGET_BATCH = 500;
 
 export interface Running {
   httpPort: number;
@@ -52,9 +56,11 @@ export interface FacegateOptions {
   streamMaxBufferedBytes?: number;
   /** How long the embedded broker keeps a command for a terminal that has not taken it (tests shorten it). */
   commandExpiryMs?: number;
+  /** How often retention purges and forgets silent terminals (tests shorten it). */
+  retentionEveryMs?: number;
 }
 
-export function createFacegate(config: Config, log: Logger, { onFatal = () => {}, streamPingMs, streamMaxBufferedBytes, commandExpiryMs }: FacegateOptions = {}) {
+export function createFacegate(config: Config, log: Logger, { onFatal = () => {}, streamPingMs, streamMaxBufferedBytes, commandExpiryMs, retentionEveryMs }: FacegateOptions = {}) {
   const uplink = topicTemplate(config.UPLINK_TOPIC);
   const downlink = topicTemplate(config.DOWNLINK_TOPIC);
   const metrics = createMetrics();
@@ -83,7 +89,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     await configureDefaultEndpoint(writer, reads);
     metrics.sources.outbox = reads.backlog;
 
-    const known = reads.terminals();
+    const known = await storedTerminals(reads, writer);
     const presence: Presence = createPresence({
       timeoutMs: config.HEARTBEAT_TIMEOUT * 1000,
       initial: known,
@@ -97,6 +103,11 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     });
     stops.push({ name: 'presence', stop: () => presence.stop() });
     metrics.sources.terminalsOnline = presence.onlineCount;
+    metrics.sources.terminalsKnown = presence.size;
+    // An older store may hold more (MAX_TERMINALS lowered, or a flood before there was a limit): it is kept, and learns nothing new until fewer are known.
+    if (known.length > config.MAX_TERMINALS) log.warn({ known: known.length, maxTerminals: config.MAX_TERMINALS }, 'more terminals stored than MAX_TERMINALS: no new serial is learned until some are forgotten');
+    const admission = createAdmission({ maxTerminals: config.MAX_TERMINALS, rate: config.DISCOVERY_RATE, known: presence.size, log });
+    stops.push({ name: 'admission', stop: () => admission.stop() });
 
     // The transport is created after ingest but ingest replies through it.
     let transport: Transport | undefined;
@@ -104,7 +115,11 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       uplink,
       downlink,
       maxPayload: config.MAX_PAYLOAD,
-      devices: config.DISCOVERY ? undefined : new Set(devices),
+      listed: new Set(devices),
+      discovery: config.DISCOVERY,
+      admission,
+      // Which transport runs decides what a message not admitted becomes.
+      refuse: !config.MQTT_URL,
       presence,
       writer,
       metrics,
@@ -197,6 +212,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       delivery,
       log,
       defaultDevice: config.DEFAULT_DEVICE,
+      devices: config.DEVICES,
       metrics,
       ready: () => mqtt.connected() && writer.healthy,
     });
@@ -207,7 +223,14 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     stops.push({ name: 'stream hub', stop: unpublish });
     const httpPort = (server.address() as AddressInfo).port;
 
-    const retention = startRetention({ days: config.RETENTION_DAYS, writer, log });
+    const retention = startRetention({
+      days: config.RETENTION_DAYS,
+      forgetAfterMs: config.FORGET_AFTER,
+      forgotten: presence.forgetSilent,
+      writer,
+      log,
+      everyMs: retentionEveryMs,
+    });
     stops.push({ name: 'retention', stop: () => retention.stop() });
 
     delivery.start();
@@ -228,6 +251,18 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       { fileLimit: budget.fileLimit, brokerConnections: budget.broker || undefined, httpConnections: budget.http },
       `the open-file limit (${budget.fileLimit}) holds ${lowered.join(' and ')}: raise it with LimitNOFILE= in the systemd unit, or ulimit -n`,
     );
+  }
+
+  /**
+   * The terminals table, read once. A serial an earlier version learned that
+   * is no serial (README §Topics) is no topic's any more: its row goes.
+   */
+  async function storedTerminals(reads: Reads, writer: Writer) {
+    const stored = reads.terminals();
+    const invalid = stored.filter((t) => !isSerial(t.sn)).map((t) => t.sn);
+    for (let i = 0; i < invalid.length; i += FORGET_BATCH) await writer.write({ kind: 'forget', serials: invalid.slice(i, i + FORGET_BATCH) });
+    if (invalid.length > 0) log.warn({ count: invalid.length }, 'stored terminals whose serial is no serial forgotten');
+    return invalid.length > 0 ? stored.filter((t) => isSerial(t.sn)) : stored;
   }
 
   function onStored(listener: (events: StoredEvent[]) => void) {

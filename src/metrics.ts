@@ -6,7 +6,7 @@ export function createMetrics() {
   // The process's own figures too (CPU, memory, event loop lag, handles).
   collectDefaultMetrics({ register: registry });
   // Read at scrape time from whoever knows (presence), set once it exists.
-  const sources = { terminalsOnline: () => 0, streamClients: () => 0, outbox: (): { endpointId: string; pending: number }[] => [] };
+  const sources = { terminalsOnline: () => 0, terminalsKnown: () => 0, streamClients: () => 0, outbox: (): { endpointId: string; pending: number }[] => [] };
   return {
     registry,
     sources,
@@ -48,6 +48,14 @@ export function createMetrics() {
       registers: [registry],
       collect() {
         this.set(sources.terminalsOnline());
+      },
+    }),
+    terminalsKnown: new Gauge({
+      name: 'facegate_terminals_known',
+      help: 'terminals the bridge knows (stored and registered), at most MAX_TERMINALS',
+      registers: [registry],
+      collect() {
+        this.set(sources.terminalsKnown());
       },
     }),
     streamClients: new Gauge({

@@ -78,9 +78,25 @@ export function createPresence({ timeoutMs, initial, write, now = Date.now, elap
     register(sn: string) {
       if (!states.has(sn)) states.set(sn, unheard());
     },
+    /** Drops a terminal (DELETE /api/devices/{sn}): its next message is a new serial's. No event: it did not go offline. */
+    forget(sn: string) {
+      states.delete(sn);
+    },
+    /**
+     * Drops terminals FORGET_AFTER took out of the store, unless heard from
+     * since: a message that came meanwhile queued its writes after the
+     * deletion, and they put the row back.
+     */
+    forgetSilent(serials: string[], before: number) {
+      for (const sn of serials) {
+        const state = states.get(sn);
+        if (state && !state.online && (state.lastSeenAt ?? -Infinity) < before) states.delete(sn);
+      }
+    },
     isOnline: (sn: string) => states.get(sn)?.online ?? false,
     lastSeen: (sn: string) => states.get(sn)?.lastSeenAt ?? null,
-    serials: () => [...states.keys()],
+    /** Terminals known: stored and registered (README §Topics, MAX_TERMINALS). */
+    size: () => states.size,
     onlineCount: () => [...states.values()].filter((s) => s.online).length,
     /** Stops the sweep and writes the last-seen times still in memory. */
     stop() {

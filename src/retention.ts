@@ -3,6 +3,10 @@ import type { Writer } from './store/writer.ts';
 
 export interface RetentionOptions {
   days: number;
+  /** FORGET_AFTER: terminals learned from traffic, offline and silent this long, are forgotten. */
+  forgetAfterMs: number;
+  /** Told which serials' rows went, and since when they had to be silent: presence drops them. */
+  forgotten: (serials: string[], before: number) => void;
   writer: Writer;
   log: Logger;
   now?: () => number;
@@ -13,8 +17,12 @@ export interface RetentionOptions {
 // waits at most for one of them, never for the whole purge.
 const BATCH = 200;
 
-/** RETENTION_DAYS: face images are biometric data; what is older goes, in small batches, at start and every few minutes. */
-export function startRetention({ days, writer, log, now = Date.now, everyMs = 5 * 60_000 }: RetentionOptions) {
+/**
+ * RETENTION_DAYS: face images are biometric data; what is older goes, in
+ * small batches, at start and every few minutes. Silent terminals
+ * (FORGET_AFTER) go on the same timer.
+ */
+export function startRetention({ days, forgetAfterMs, forgotten, writer, log, now = Date.now, everyMs = 5 * 60_000 }: RetentionOptions) {
   let stopped = false;
   let running: Promise<void> | undefined;
 
@@ -30,9 +38,32 @@ export function startRetention({ days, writer, log, now = Date.now, everyMs = 5 
     if (removed > 0) log.info({ removed, before: new Date(before).toISOString() }, 'retention purge');
   }
 
+  /**
+   * FORGET_AFTER (README §Topics): terminals a flood of made-up serials (or
+   * a terminal taken away) left behind go, in batches like the purge; their
+   * events stay until the purge takes them. DEVICES are never forgotten.
+   */
+  async function forget(): Promise<void> {
+    const before = now() - forgetAfterMs;
+    let count = 0;
+    for (;;) {
+      if (stopped) break;
+      const { forgotten: serials = [] } = await writer.write({ kind: 'forget-silent', before, limit: BATCH });
+      if (serials.length > 0) forgotten(serials, before);
+      count += serials.length;
+      if (serials.length < BATCH) break;
+    }
+    if (count > 0) log.info({ forgotten: count, silentSince: new Date(before).toISOString() }, 'terminals forgotten');
+  }
+
   const run = () => {
-    running ??= purge()
-      .catch((err: Error) => log.error({ err: err.message }, 'retention purge failed'))
+    // Side by side: the first step of each goes into the same commit, so a
+    // run waits for the writer no longer than the purge alone did.
+    running ??= Promise.all([
+      purge().catch((err: Error) => log.error({ err: err.message }, 'retention purge failed')),
+      forget().catch((err: Error) => log.error({ err: err.message }, 'forgetting silent terminals failed')),
+    ])
+      .then(() => {})
       .finally(() => (running = undefined));
   };
   run();

@@ -30,6 +30,8 @@ import { awaitHeartD } from './terminals.ts';
 // it: a process of its own.
 
 const HEARTBEAT_INTERVAL_MS = 1000;
+/** Serials the benchmark learns the bridge besides a scenario's terminals: awaitHeartD's probe. */
+const PROBE_TERMINALS = 1;
 /** The image terminals send in a burst: ~27 KB, a typical capture. */
 const BURST_IMAGE = 'face-2.jpg';
 /** A burst is given this long plus this much per record (a rate far below any healthy bridge's) before it is cut short. */
@@ -212,6 +214,12 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
     if (plan.transport === 'mosquitto') broker = await startMosquitto(mosquittoPath!);
     const env: Record<string, string> = hookPort === undefined ? {} : { WEBHOOK_URL: receiverUrl(hookPort), IMAGES: plan.images === 'omit' ? 'omit' : 'inline' };
     if (plan.scenario === 'delivery-outage') env.DELIVERY_SCHEDULE = inputs.schedule;
+    if (plan.terminals) {
+      // Every terminal is a new serial to the fresh bridge, up to 2,000 a second while they connect:
+      // the defaults (10,000 known, 100 new a second) would refuse some of them (README §Topics).
+      env.MAX_TERMINALS = String(plan.terminals + PROBE_TERMINALS);
+      env.DISCOVERY_RATE = `${plan.terminals}/s`;
+    }
     bridge = await startBridge({ sync: plan.sync, mqttUrl: broker?.url, clientId: `facegate-bench-${n}`, env });
     receiver = await receiving;
     if (plan.terminals) {

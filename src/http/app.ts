@@ -38,7 +38,9 @@ export interface AppDeps {
   /** Database writable and broker connected. */
   ready: () => boolean;
   metrics: Metrics;
+  /** DEFAULT_DEVICE and DEVICES: where POST / sends. */
   defaultDevice?: string;
+  devices: readonly string[];
 }
 
 export type Env = { Variables: { log: Logger } };

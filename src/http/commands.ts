@@ -4,6 +4,7 @@ import { CommandNotSent, CommandSchema, commandObject, type Commands } from '../
 import type { AppDeps, Env } from './app.ts';
 import { jsonBody } from './body.ts';
 import { ApiError, type ErrorCode, invalid } from './errors.ts';
+import { serialParam } from './serial-param.ts';
 
 export const CommandListQuery = v.object({
   device: v.optional(v.pipe(v.string(), v.nonEmpty('device must not be empty'))),
@@ -28,12 +29,13 @@ async function send(commands: Commands, sn: string, command: Record<string, unkn
   }
 }
 
-export function commandRoutes({ commands, presence, reads, defaultDevice }: AppDeps) {
+export function commandRoutes({ commands, reads, defaultDevice, devices }: AppDeps) {
   const app = new Hono<Env>();
 
   app.post('/api/devices/:sn/commands', async (c) => {
+    const sn = serialParam(c.req.param('sn'));
     const command = await jsonBody(c, CommandSchema);
-    return c.json(await send(commands, c.req.param('sn'), command), 202);
+    return c.json(await send(commands, sn, command), 202);
   });
 
   app.get('/api/commands', (c) => {
@@ -56,15 +58,16 @@ export function commandRoutes({ commands, presence, reads, defaultDevice }: AppD
   });
 
   // The original relay, kept so existing callers keep working: any JSON object
-  // goes to DEFAULT_DEVICE, or to the only terminal there is; the answer is `ok`.
+  // goes to DEFAULT_DEVICE, or to the only terminal listed in DEVICES; the
+  // answer is `ok`. Never to a terminal only seen on the wire (README §POST /):
+  // one message from a made-up serial must not decide where a door opens.
   app.post('/', async (c) => {
     const command = await jsonBody(c, commandObject({}));
     let sn = defaultDevice;
     if (sn === undefined) {
-      const known = presence.serials();
-      if (known.length === 0) throw new ApiError('not_found', 'no terminal is known yet; set DEFAULT_DEVICE');
-      if (known.length > 1) throw new ApiError('conflict', `${known.length} terminals are known; set DEFAULT_DEVICE or use POST /api/devices/{sn}/commands`);
-      sn = known[0];
+      if (devices.length === 0) throw new ApiError('not_found', 'no terminal to send to: set DEFAULT_DEVICE (or list the one terminal in DEVICES)');
+      if (devices.length > 1) throw new ApiError('conflict', `${devices.length} terminals are listed in DEVICES; set DEFAULT_DEVICE or use POST /api/devices/{sn}/commands`);
+      sn = devices[0];
     }
     await send(commands, sn, command);
     return c.text('ok');

@@ -6,6 +6,7 @@ import { VERSION } from '../version.ts';
 import type { Env } from './app.ts';
 import { CommandListQuery } from './commands.ts';
 import { DeliveryListQuery } from './deliveries.ts';
+import { DeviceListQuery } from './devices.ts';
 import { EventFilter, EventListQuery } from './events.ts';
 import { Login } from './session.ts';
 import { EndpointSchema, RedeliverSchema } from './webhooks.ts';
@@ -30,9 +31,10 @@ interface Route {
 const ROUTES: Route[] = [
   { method: 'post', path: '/api/devices/{sn}/commands', tag: 'commands', summary: 'Send a command to a terminal (QoS 1); 202 once the broker acknowledged it', body: CommandSchema, responses: { 202: 'published', 400: 'invalid body', 404: 'unknown terminal', 413: 'body over BODY_LIMIT', 429: 'over COMMAND_RATE (Retry-After)', 503: 'broker unreachable or terminal not connected' } },
   { method: 'get', path: '/api/commands', tag: 'commands', summary: 'Commands sent, newest first', query: CommandListQuery, responses: { 200: 'list', 400: 'invalid filter' } },
-  { method: 'post', path: '/', tag: 'commands', summary: 'The original relay: the JSON body goes to DEFAULT_DEVICE or the only terminal; answers "ok"', responses: { 200: 'ok', 409: 'several terminals and no DEFAULT_DEVICE', 503: 'not sent' } },
-  { method: 'get', path: '/api/devices', tag: 'devices', summary: 'Terminals with their online state', responses: { 200: 'list' } },
-  { method: 'get', path: '/api/devices/{sn}', tag: 'devices', summary: 'One terminal', responses: { 200: 'terminal', 404: 'unknown' } },
+  { method: 'post', path: '/', tag: 'commands', summary: 'The original relay: the JSON body goes to DEFAULT_DEVICE, or the only terminal in DEVICES (never one only seen on the wire); answers "ok"', responses: { 200: 'ok', 400: 'not a JSON object', 404: 'no DEFAULT_DEVICE and none in DEVICES, or that terminal was forgotten', 409: 'several in DEVICES and no DEFAULT_DEVICE', 413: 'body over BODY_LIMIT', 429: 'over COMMAND_RATE (Retry-After)', 503: 'not sent' } },
+  { method: 'get', path: '/api/devices', tag: 'devices', summary: 'Terminals with their online state, in serial order, paged', query: DeviceListQuery, responses: { 200: 'list', 400: 'invalid filter' } },
+  { method: 'get', path: '/api/devices/{sn}', tag: 'devices', summary: 'One terminal', responses: { 200: 'terminal', 404: 'unknown, or no serial' } },
+  { method: 'delete', path: '/api/devices/{sn}', tag: 'devices', summary: 'Forget a terminal (its events stay); one in DEVICES is back at the next start, one still sending is learned again', responses: { 204: 'forgotten', 404: 'unknown, or no serial' } },
   { method: 'get', path: '/api/events', tag: 'events', summary: 'Events newest first, as webhook bodies without the image', query: EventListQuery, responses: { 200: 'list', 400: 'invalid filter' } },
   { method: 'get', path: '/api/events/{id}', tag: 'events', summary: 'One event', responses: { 200: 'event', 404: 'unknown' } },
   { method: 'get', path: '/api/events/{id}/image', tag: 'events', summary: 'The face image (image/jpeg)', responses: { 200: 'JPEG', 404: 'no image' } },

@@ -1,3 +1,5 @@
+import { isSerial, MAX_SERIAL_LENGTH } from './serial.ts';
+
 /**
  * A topic template such as `fungxi_{sn}_upLink` or `site/{sn}/up`, turned into
  * what the bridge needs: the topic of one terminal, the serial of a topic, and
@@ -6,7 +8,11 @@
 export interface TopicTemplate {
   readonly template: string;
   topicOf(sn: string): string;
-  /** The serial a topic belongs to, or undefined when the topic does not fit the template. */
+  /**
+   * The serial a topic belongs to, or undefined when the topic does not fit
+   * the template or what stands for `{sn}` is no serial (serial.ts): such a
+   * topic is no terminal's.
+   */
   serialOf(topic: string): string | undefined;
   /**
    * The filter for all terminals: the topic level holding `{sn}` becomes `+`
@@ -25,10 +31,11 @@ export function topicTemplate(template: string): TopicTemplate {
     wildcard,
     topicOf: (sn) => before + sn + after,
     serialOf(topic) {
-      if (topic.length <= before.length + after.length) return undefined;
+      const length = topic.length - before.length - after.length;
+      if (length <= 0 || length > MAX_SERIAL_LENGTH) return undefined;
       if (!topic.startsWith(before) || !topic.endsWith(after)) return undefined;
       const sn = topic.slice(before.length, topic.length - after.length);
-      return /^[^/+#]+$/.test(sn) ? sn : undefined;
+      return isSerial(sn) ? sn : undefined;
     },
   };
 }

@@ -43,7 +43,7 @@ export type Uplink =
     }
   | { cmd: string; body: Record<string, unknown> };
 
-export const REJECT_REASONS = ['too_large', 'not_utf8', 'not_json', 'too_deep', 'not_object', 'no_cmd', 'invalid_fields', 'unknown_device'] as const;
+export const REJECT_REASONS = ['too_large', 'not_utf8', 'not_json', 'too_deep', 'not_object', 'no_cmd', 'invalid_fields', 'unknown_device', 'terminal_limit'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export type Decoded = { ok: true; msg: Uplink } | { ok: false; reason: RejectReason; detail: string };

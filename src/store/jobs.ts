@@ -4,6 +4,7 @@ import { decodeUplink, type RejectReason } from '../protocol/uplink.ts';
 import type { Db } from './open.ts';
 import { createOutbox, type OutboxJob } from './outbox.ts';
 import { commands, events, images, rejects, terminals } from './schema.ts';
+import { createTerminalStore, type TerminalJob } from './terminals.ts';
 
 // Everything the bridge writes, as plain data that can cross to the writer
 // thread. A batch of jobs is applied in one transaction (group commit).
@@ -15,7 +16,8 @@ export type Job =
   | { kind: 'seen'; lastSeen: [sn: string, at: number][] }
   | { kind: 'register'; serials: string[] }
   | { kind: 'command'; id: string; sn: string; body: string; status: 'published' | 'failed'; error: string | null; at: number }
-  | OutboxJob;
+  | OutboxJob
+  | TerminalJob;
 
 export interface StoredEvent {
   seq: number;
@@ -32,14 +34,17 @@ export interface JobResult {
   rejected?: RejectReason[];
   /** The upLink's cmd, for the counters. */
   cmd?: string;
-  /** Rows a change touched (outbox jobs). */
+  /** Rows a change touched (outbox and terminal jobs). */
   changes?: number;
+  /** Serials whose rows a forgetting job deleted. */
+  forgotten?: string[];
 }
 
 const SAMPLE_BYTES = 2048;
 
 export function createJobRunner(db: Db, policy: EventPolicy) {
   const outbox = createOutbox(db);
+  const terminalStore = createTerminalStore(db);
   const insertEvent = db
     .insert(events)
     .values({
@@ -166,6 +171,9 @@ export function createJobRunner(db: Db, policy: EventPolicy) {
       case 'command':
         insertCommand.run({ id: job.id, sn: job.sn, body: job.body, status: job.status, error: job.error, at: job.at });
         return { events: [] };
+      case 'forget':
+      case 'forget-silent':
+        return terminalStore.apply(job);
       default:
         return { events: [], changes: outbox.apply(job) };
     }

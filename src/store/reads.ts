@@ -61,6 +61,15 @@ export function openReads(dataDir: string, sync: Sync) {
     db,
     terminals: () => db.select().from(terminals).all(),
     terminal: (sn: string) => db.select().from(terminals).where(eq(terminals.sn, sn)).get(),
+    /** Terminals in serial order after `after` (the cursor of GET /api/devices). */
+    terminalsAfter: (after: string | undefined, limit: number) =>
+      db
+        .select()
+        .from(terminals)
+        .where(after === undefined ? undefined : gt(terminals.sn, after))
+        .orderBy(asc(terminals.sn))
+        .limit(limit)
+        .all(),
     /** Commands newest first; the cursor is the (created_at, id) of the last one seen. */
     commands(filter: { device?: string; before?: { at: number; id: string }; limit: number }) {
       const { before } = filter;

@@ -1,16 +1,26 @@
+import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 // Times are unix milliseconds (UTC). Terminal-supplied values stay inside
 // `fields` exactly as the terminal sent them.
 
-export const terminals = sqliteTable('terminals', {
-  sn: text('sn').primaryKey(),
-  /** Listed in DEVICES: subscribed even before it was ever seen. */
-  registered: integer('registered', { mode: 'boolean' }).notNull().default(false),
-  firstSeenAt: integer('first_seen_at'),
-  lastSeenAt: integer('last_seen_at'),
-  online: integer('online', { mode: 'boolean' }).notNull().default(false),
-});
+export const terminals = sqliteTable(
+  'terminals',
+  {
+    sn: text('sn').primaryKey(),
+    /** Listed in DEVICES: subscribed even before it was ever seen. */
+    registered: integer('registered', { mode: 'boolean' }).notNull().default(false),
+    firstSeenAt: integer('first_seen_at'),
+    lastSeenAt: integer('last_seen_at'),
+    online: integer('online', { mode: 'boolean' }).notNull().default(false),
+  },
+  (t) => [
+    // FORGET_AFTER (README §Topics): only the rows that may be forgotten,
+    // learned from traffic and offline. The last-seen times written every
+    // second for online terminals never touch it.
+    index('terminals_forgettable').on(t.lastSeenAt).where(sql`registered = 0 and online = 0`),
+  ],
+);
 
 export const events = sqliteTable(
   'events',

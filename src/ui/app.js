@@ -3,9 +3,12 @@
 
 const $ = (id) => document.getElementById(id);
 const MAX_EVENTS = 100;
+/** Terminals fetched at a time; "More terminals" fetches the next page (GET /api/devices is paged). */
+const TERMINALS_PAGE = 100;
 
 const state = {
   terminals: new Map(), // sn → device
+  terminalsCursor: null, // next_cursor of the last page of terminals fetched; null once all are here
   eventIds: new Set(),
   deliveryStatus: 'dead',
   awaitingReplyFrom: null, // sn of the terminal whose next device.message is the command's reply
@@ -102,9 +105,12 @@ async function login(event) {
 
 // ---- terminals --------------------------------------------------------------
 
+// Serials are ASCII: compared as the bridge orders its pages.
+const bySerial = (a, b) => (a.sn < b.sn ? -1 : a.sn > b.sn ? 1 : 0);
+
 function renderTerminals() {
   const list = $('terminals');
-  const terminals = [...state.terminals.values()].sort((a, b) => a.sn.localeCompare(b.sn));
+  const terminals = [...state.terminals.values()].sort(bySerial);
   list.replaceChildren(
     ...terminals.map((t) =>
       h(
@@ -118,6 +124,7 @@ function renderTerminals() {
     ),
   );
   $('terminals-empty').hidden = terminals.length > 0;
+  $('terminals-more').hidden = state.terminalsCursor === null;
 
   const select = $('command-sn');
   const chosen = select.value;
@@ -126,11 +133,25 @@ function renderTerminals() {
   else if (terminals.some((t) => t.online)) select.value = terminals.find((t) => t.online).sn;
 }
 
-async function loadTerminals() {
-  const { items } = await api('GET', '/api/devices');
-  state.terminals = new Map(items.map((t) => [t.sn, t]));
+async function loadTerminals({ more = false } = {}) {
+  const cursor = more ? `&cursor=${encodeURIComponent(state.terminalsCursor)}` : '';
+  const { items, next_cursor } = await api('GET', `/api/devices?limit=${TERMINALS_PAGE}${cursor}`);
+  if (!more) state.terminals = new Map();
+  for (const t of items) state.terminals.set(t.sn, t);
+  state.terminalsCursor = next_cursor;
   renderTerminals();
 }
+
+async function moreTerminals() {
+  try {
+    await loadTerminals({ more: true });
+  } catch (err) {
+    toast(`Terminals: ${err.message}`);
+  }
+}
+
+/** A terminal the stream tells of belongs in the list unless it sorts after the pages fetched so far (it comes with a later one). */
+const listable = (sn) => state.terminals.has(sn) || state.terminalsCursor === null || sn < state.terminalsCursor;
 
 // ---- events -----------------------------------------------------------------
 
@@ -194,7 +215,7 @@ function setLive(text, ok) {
 
 function onStreamEvent(event) {
   addEvent(event, { prepend: true });
-  if (event.type === 'device.online' || event.type === 'device.offline') {
+  if ((event.type === 'device.online' || event.type === 'device.offline') && listable(event.device_sn)) {
     const known = state.terminals.get(event.device_sn) ?? { sn: event.device_sn, registered: false, first_seen_at: event.last_seen_at };
     state.terminals.set(event.device_sn, { ...known, online: event.type === 'device.online', last_seen_at: event.last_seen_at });
     renderTerminals();
@@ -351,5 +372,6 @@ async function start() {
 
 $('login').addEventListener('submit', login);
 $('command').addEventListener('submit', sendCommand);
+$('terminals-more').addEventListener('click', moreTerminals);
 document.querySelector('.tabs').addEventListener('click', chooseTab);
 start();

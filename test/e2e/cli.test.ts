@@ -35,6 +35,9 @@ describe('configuration', () => {
     ['FORWARD', 'some', /^facegate: invalid FORWARD="some": expected one of: passed, all$/],
     ['MQTT_URL', 'http://broker', /^facegate: invalid MQTT_URL="http:\/\/broker": expected an mqtt:\/\/, mqtts:\/\/, ws:\/\/ or wss:\/\/ URL$/],
     ['HEARTBEAT_TIMEOUT', '-5', /^facegate: invalid HEARTBEAT_TIMEOUT="-5": /],
+    ['DEVICES', 'A1,a b', /^facegate: invalid DEVICES="A1,a b": expected serials of 1 to 64 letters, digits, _ \. : or -, starting with a letter or a digit$/],
+    ['DEFAULT_DEVICE', '门禁', /^facegate: invalid DEFAULT_DEVICE="门禁": expected a serial of 1 to 64 /],
+    ['FORGET_AFTER', '30s', /^facegate: invalid FORGET_AFTER="30s": expected a duration of at least 1 minute$/],
   ])('stops the start with exit code 2 and one line naming %s', async (name, value, line) => {
     dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
     bridge = spawnCli({ DATA_DIR: dataDir, [name]: value });
@@ -71,7 +74,7 @@ describe('configuration', () => {
     bridge = spawnCli({}, ['--help']);
     expect(await bridge.exited).toBe(0);
     const text = bridge.output.join('\n');
-    for (const name of ['PORT', 'MQTT_URL', 'BROKER_PORT', 'BROKER_HOST', 'BROKER_ANONYMOUS', 'MAX_CONNECTIONS', 'UPLINK_TOPIC', 'DEVICES', 'WEBHOOK_SECRET', 'ADMIN_TOKEN', 'SQLITE_SYNC', 'RETENTION_DAYS']) {
+    for (const name of ['PORT', 'MQTT_URL', 'BROKER_PORT', 'BROKER_HOST', 'BROKER_ANONYMOUS', 'MAX_CONNECTIONS', 'UPLINK_TOPIC', 'DEVICES', 'WEBHOOK_SECRET', 'ADMIN_TOKEN', 'SQLITE_SYNC', 'RETENTION_DAYS', 'MAX_TERMINALS', 'DISCOVERY_RATE', 'FORGET_AFTER']) {
       expect(text).toContain(`  ${name} `);
     }
   });

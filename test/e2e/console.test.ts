@@ -123,4 +123,25 @@ describe('web console', () => {
 
     expect(pageErrors.filter((e) => !/401/.test(e))).toEqual([]);
   });
+
+  it('lists terminals a page at a time, with a button for the next page', async () => {
+    const serials = Array.from({ length: 130 }, (_, i) => `T${String(i).padStart(3, '0')}`);
+    const many = await startBridge({ DEVICES: serials.join(',') });
+    try {
+      await page.goto(`http://127.0.0.1:${many.httpPort}/ui`);
+      await page.locator('#login-view').waitFor();
+      await page.fill('#token', TOKEN);
+      await page.click('#login button[type=submit]');
+      await page.locator('#terminals li[data-sn="T099"]').waitFor();
+      expect(await page.locator('#terminals li').count()).toBe(100);
+      await page.click('#terminals-more');
+      await page.locator('#terminals li[data-sn="T129"]').waitFor();
+      expect(await page.locator('#terminals li').evaluateAll((items) => items.map((li) => li.getAttribute('data-sn')))).toEqual(serials);
+      await page.locator('#terminals-more').waitFor({ state: 'hidden' });
+    } finally {
+      // Otherwise the page's live stream is open, and reconnecting, while the bridge stops (the first test logs out).
+      await page.goto('about:blank');
+      await many.stop();
+    }
+  });
 });

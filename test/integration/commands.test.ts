@@ -181,8 +181,8 @@ describe('a terminal that is not connected', () => {
 });
 
 describe('POST / (the original relay)', () => {
-  it('relays any JSON object to the only terminal and answers ok', async () => {
-    const b = await withTerminals({}, 'ONLY1');
+  it('relays any JSON object to the only terminal in DEVICES and answers ok', async () => {
+    const b = await withTerminals({ DEVICES: 'ONLY1' }, 'ONLY1');
     const arrived = terminals[0].next((m) => m.cmd === 'openDoorD');
     const res = await b.api('POST', '/', { cmd: 'openDoorD' });
     expect(res.status).toBe(200);
@@ -190,8 +190,8 @@ describe('POST / (the original relay)', () => {
     expect(await arrived).toEqual({ cmd: 'openDoorD' });
   });
 
-  it('needs DEFAULT_DEVICE when several terminals are known', async () => {
-    const b = await withTerminals({}, 'A1', 'B2');
+  it('needs DEFAULT_DEVICE when several terminals are listed in DEVICES', async () => {
+    const b = await withTerminals({ DEVICES: 'A1,B2' }, 'A1', 'B2');
     const res = await b.api('POST', '/', { cmd: 'openDoorD' });
     expect(res.status).toBe(409);
     expect(res.json.error.code).toBe('conflict');

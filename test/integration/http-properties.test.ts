@@ -5,9 +5,11 @@ import { CommandSchema } from '../../src/commands.ts';
 import { EVENT_TYPES } from '../../src/events.ts';
 import { CommandListQuery } from '../../src/http/commands.ts';
 import { DeliveryListQuery } from '../../src/http/deliveries.ts';
+import { DeviceListQuery } from '../../src/http/devices.ts';
 import { EventFilter, EventListQuery } from '../../src/http/events.ts';
 import { Login } from '../../src/http/session.ts';
 import { EndpointSchema, RedeliverSchema } from '../../src/http/webhooks.ts';
+import { isSerial } from '../../src/protocol/serial.ts';
 import { withoutPassword } from '../../src/secrets.ts';
 import type { StoredEvent } from '../../src/store/jobs.ts';
 import { readAnswer, startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
@@ -837,5 +839,52 @@ describe('GET /api/deliveries (DeliveryListQuery)', () => {
       fc.constantFrom('endpoint', 'event').map((name) => ({ params: { [name]: '' }, path: name, reason: new RegExp(`^${name}: ${name} must not be empty$`) })),
     );
     await expectBadQueries('/api/deliveries', DeliveryListQuery, bad, 30);
+  });
+});
+
+describe('GET /api/devices (DeviceListQuery)', () => {
+  const serials = () => (b.db().prepare('select sn from terminals order by sn').all() as { sn: string }[]).map((row) => row.sn);
+
+  it('pages through every terminal in serial order, whatever the page size, and filters on the online state', async () => {
+    const all = serials();
+    expect(all).toEqual([...SERIALS, OFFLINE].sort());
+    await fc.assert(
+      fc.asyncProperty(smallLimit, fc.option(fc.constantFrom('true', 'false')), unknownParams(['online', 'limit', 'cursor']), async (limit, online, extra) => {
+        const params = { ...extra, ...(online !== null && { online }) };
+        expect(v.is(DeviceListQuery, parsedQuery(query({ ...params, limit: String(limit) })))).toBe(true);
+        const items = await walk('/api/devices', params, limit);
+        const listed = items.map((item) => item.sn);
+        if (online === null) expect(listed).toEqual(all);
+        else {
+          // Online is presence's, which a sweep may change at any time: the filter holds for every item, in order.
+          expect(items.every((item) => item.online === (online === 'true'))).toBe(true);
+          expect(listed).toEqual(all.filter((sn) => listed.includes(sn)));
+        }
+      }),
+      { numRuns: 20 },
+    );
+    // A cursor is a position: any serial gives the terminals after it.
+    const position = fc.oneof(fc.constantFrom(...all), fc.stringMatching(/^[0-9A-Za-z][0-9A-Za-z_.:-]{0,10}$/));
+    await fc.assert(
+      fc.asyncProperty(position, limitText, async (cursor, limit) => {
+        const res = await send('GET', `/api/devices?${query({ cursor, limit })}`);
+        expect(res.status, res.text).toBe(200);
+        const after = all.filter((sn) => sn > cursor);
+        expect(res.json.items.map((item: any) => item.sn)).toEqual(after.slice(0, Number(limit)));
+        expect(res.json.next_cursor).toBe(after.length > Number(limit) ? after[Number(limit) - 1] : null);
+      }),
+      { numRuns: 20 },
+    );
+  });
+
+  it('refuses a query string with one bad parameter with a 400 naming it', async () => {
+    const bad = fc.oneof(
+      anyText({ maxLength: 8 })
+        .filter((s) => s !== 'true' && s !== 'false')
+        .map((online) => ({ params: { online }, path: 'online', reason: /^online: online must be true or false$/ })),
+      badLimitParam(/^limit: limit must be (a whole number|1 to 500)$/),
+      fc.string({ unit: 'grapheme', maxLength: 70 }).filter((s) => !isSerial(s)).map((cursor) => ({ params: { cursor }, path: 'cursor', reason: /^cursor: cursor must be a next_cursor of this list$/ })),
+    );
+    await expectBadQueries('/api/devices', DeviceListQuery, bad, 30);
   });
 });

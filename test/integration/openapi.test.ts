@@ -24,6 +24,8 @@ describe('OpenAPI', () => {
     expect(endpoint.properties.event_types.items.enum).toContain('face.stranger');
     const listParams = doc.paths['/api/events'].get.parameters.map((p: any) => p.name);
     expect(listParams).toEqual(['type', 'device', 'since', 'until', 'limit', 'cursor']);
+    expect(doc.paths['/api/devices'].get.parameters.map((p: any) => p.name)).toEqual(['online', 'limit', 'cursor']);
+    expect(Object.keys(doc.paths['/api/devices/{sn}'].delete.responses)).toEqual(expect.arrayContaining(['204', '401', '404']));
   });
 
   it('serves a readable docs page', async () => {

@@ -42,12 +42,15 @@ describe('parseConfig', () => {
       ['BODY_LIMIT', 1024 * 1024],
       ['MAX_PAYLOAD', 8 * 1024 * 1024],
       ['COMMAND_RATE', { perSecond: 5, burst: 10 }],
+      ['MAX_TERMINALS', 10_000],
+      ['DISCOVERY_RATE', { perSecond: 100, burst: 200 }],
       ['FORWARD', 'passed'],
       ['IMAGES', 'inline'],
       ['ADMIN_TOKEN', undefined],
       ['DATA_DIR', './data'],
       ['HEARTBEAT_TIMEOUT', 90],
       ['RETENTION_DAYS', 30],
+      ['FORGET_AFTER', 30 * 86_400_000],
       ['LOG_LEVEL', 'info'],
     ])('%s defaults to %j', (name, expected) => {
       expect((config as Record<string, unknown>)[name]).toEqual(expected);
@@ -185,6 +188,19 @@ describe('parseConfig', () => {
       ['MAX_CONNECTIONS', '0', /whole number from 1/],
       ['MAX_CONNECTIONS', 'many', /whole number/],
       ['BROKER_ANONYMOUS', 'maybe', /true or false/],
+      ['DEVICES', `A1,${'x'.repeat(65)}`, /serials of 1 to 64/],
+      ['DEVICES', 'A1,-B2', /serials of 1 to 64/],
+      ['DEVICES', 'A1,门禁', /serials of 1 to 64/],
+      ['DEFAULT_DEVICE', 'a b', /a serial of 1 to 64/],
+      ['DEFAULT_DEVICE', 'café', /a serial of 1 to 64/],
+      ['MAX_TERMINALS', '0', /1 to 1000000/],
+      ['MAX_TERMINALS', 'lots', /whole number/],
+      ['DISCOVERY_RATE', '0/s', /rate such as/],
+      ['DISCOVERY_RATE', '100', /rate such as/],
+      ['DISCOVERY_RATE', '5/h', /rate such as/],
+      ['FORGET_AFTER', '30s', /at least 1 minute/],
+      ['FORGET_AFTER', 'soon', /duration such as 30d/],
+      ['FORGET_AFTER', '36501d', /at most 36500 days/],
     ])('%s=%j throws a ConfigError naming variable, value and expectation', (name, value, expectation) => {
       const error = configError({ [name]: value });
       expect(error).toBeInstanceOf(ConfigError);
@@ -220,6 +236,17 @@ describe('parseConfig', () => {
       [{ BROKER_PASSWORD: 'open-sesame-42' }, 'BROKER_USERNAME'],
     ])('wants BROKER_USERNAME and BROKER_PASSWORD together: %j', (env, missing) => {
       expect(configError(env).message).toMatch(new RegExp(`^invalid ${missing}="": expected a user name and a password together`));
+    });
+
+    it('takes a FORGET_AFTER of a minute or more, in days beyond what a timer could hold', () => {
+      expect(parseConfig({ FORGET_AFTER: '1m' }).FORGET_AFTER).toBe(60_000);
+      expect(parseConfig({ FORGET_AFTER: '400d' }).FORGET_AFTER).toBe(400 * 86_400_000);
+    });
+
+    it('wants no more serials in DEVICES and DEFAULT_DEVICE than MAX_TERMINALS', () => {
+      expect(configError({ DEVICES: 'A1,A2,A3', MAX_TERMINALS: '2' }).message).toBe('invalid DEVICES="<3 serials with DEFAULT_DEVICE>": expected at most MAX_TERMINALS (2) serials');
+      expect(configError({ DEVICES: 'A1,A2', DEFAULT_DEVICE: 'A3', MAX_TERMINALS: '2' }).message).toMatch(/^invalid DEVICES=.*MAX_TERMINALS \(2\)/);
+      expect(parseConfig({ DEVICES: 'A1,A2', DEFAULT_DEVICE: 'A2', MAX_TERMINALS: '2' }).MAX_TERMINALS).toBe(2);
     });
 
     it('rejects a COMMAND_RATE of zero (it would refuse every command with an infinite Retry-After)', () => {
@@ -282,8 +309,15 @@ describe('helpText', () => {
     expect(helpText()).toMatch(new RegExp(`^\\s+${name}\\s`, 'm'));
   });
 
+  it.each(['MAX_TERMINALS', 'DISCOVERY_RATE', 'FORGET_AFTER'])('lists %s, which bounds discovery', (name) => {
+    expect(helpText()).toMatch(new RegExp(`^\\s+${name}\\s`, 'm'));
+  });
+
   it('shows the defaults', () => {
     const text = helpText();
+    expect(text).toMatch(/DISCOVERY_RATE\s.*\(default 100\/s\)/);
+    expect(text).toMatch(/MAX_TERMINALS\s.*\(default 10000\)/);
+    expect(text).toMatch(/FORGET_AFTER\s.*\(default 30d\)/);
     expect(text).toMatch(/PORT\s.*\(default 6699\)/);
     expect(text).toMatch(/UPLINK_TOPIC\s.*\(default fungxi_\{sn\}_upLink\)/);
     expect(text).toMatch(/COMMAND_RATE\s.*\(default 5\/s\)/);

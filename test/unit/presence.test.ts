@@ -55,4 +55,29 @@ describe('presence', () => {
     pass(SWEEP);
     expect([presence.isOnline('OLD'), presence.isOnline('NEW')]).toEqual([false, true]);
   });
+
+  it('forgets silent terminals the store let go, but not one heard from since, nor one online', () => {
+    const { presence, pass } = setup([
+      { sn: 'GONE', online: false, lastSeenAt: T0 - 2 * TIMEOUT },
+      { sn: 'BACK', online: false, lastSeenAt: T0 - 2 * TIMEOUT },
+      { sn: 'ON', online: true, lastSeenAt: T0 - 1000 },
+    ]);
+    presence.touch('BACK'); // a message between the store's deletion and this call
+    pass(SWEEP);
+    expect(presence.size()).toBe(3);
+    presence.forgetSilent(['GONE', 'BACK', 'ON', 'NEVER'], T0 - TIMEOUT);
+    expect(['GONE', 'BACK', 'ON'].map(presence.knows)).toEqual([false, true, true]);
+    expect(presence.size()).toBe(2);
+  });
+
+  it('forgets a terminal on request, online or not, without an event', () => {
+    const { presence, presenceJobs } = setup();
+    presence.touch('A1');
+    presence.forget('A1');
+    expect(presence.knows('A1')).toBe(false);
+    expect(presence.onlineCount()).toBe(0);
+    expect(presenceJobs()).toHaveLength(1); // its online, nothing more
+    presence.touch('A1'); // back: a new terminal, online again
+    expect(presenceJobs()).toHaveLength(2);
+  });
 });

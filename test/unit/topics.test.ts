@@ -1,5 +1,16 @@
 import { describe, expect, it } from 'vitest';
+import { isSerial } from '../../src/protocol/serial.ts';
 import { topicTemplate } from '../../src/protocol/topics.ts';
+
+describe('isSerial', () => {
+  it.each(['1', '123456789', 'A-1', 'x_y', 'dev.01', 'mac:00:1A:2b', 'a'.repeat(64)])('takes %j', (sn) => {
+    expect(isSerial(sn)).toBe(true);
+  });
+
+  it.each(['', 'a'.repeat(65), 'a b', ' a', 'a\n', '门禁01', 'café', '-a', '_a', '.a', ':a', 'a/b', 'a+b', 'a#b', 'a\u0000b', 'a,b'])('refuses %j', (sn) => {
+    expect(isSerial(sn)).toBe(false);
+  });
+});
 
 describe('topicTemplate', () => {
   describe('default one-level template fungxi_{sn}_upLink', () => {
@@ -88,6 +99,14 @@ describe('topicTemplate', () => {
     const up = topicTemplate('{sn}/up');
     expect(up.wildcard).toBe('+/up');
     expect(up.serialOf('abc/up')).toBe('abc');
+  });
+
+  it('answers undefined for a serial that is no serial: too long, spaces, letters outside ASCII', () => {
+    const up = topicTemplate('fungxi_{sn}_upLink');
+    for (const sn of ['A'.repeat(60_000), 'A'.repeat(65), 'a b', '门禁01', 'café', '-leading']) expect(up.serialOf(`fungxi_${sn}_upLink`)).toBeUndefined();
+    expect(up.serialOf(`fungxi_${'A'.repeat(64)}_upLink`)).toBe('A'.repeat(64));
+    const multi = topicTemplate('site/{sn}/up');
+    expect(multi.serialOf(`site/${'A'.repeat(65)}/up`)).toBeUndefined();
   });
 
   it('rejects serials holding MQTT wildcards', () => {

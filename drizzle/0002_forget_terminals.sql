@@ -1,0 +1,1 @@
+CREATE INDEX `terminals_forgettable` ON `terminals` (`last_seen_at`) WHERE registered = 0 and online = 0;

@@ -1,0 +1,43 @@
+import { inArray, sql } from 'drizzle-orm';
+import type { Db } from './open.ts';
+import { terminals } from './schema.ts';
+
+// The writer thread's side of forgetting terminals (README §Topics): rows of
+// the terminals table deleted, never their events, which retention purges.
+
+export type TerminalJob =
+  /** These serials, registered or not (DELETE /api/devices/{sn}, or no serial at all). */
+  | { kind: 'forget'; serials: string[] }
+  /** FORGET_AFTER: up to `limit` terminals learned from traffic, offline and last seen before `before`. */
+  | { kind: 'forget-silent'; before: number; limit: number };
+
+/**
+ * Terminals FORGET_AFTER may take, longest silent first. Its terms are those
+ * of the partial index terminals_forgettable (schema.ts), written the same
+ * way so that SQLite uses it: a run reads only the rows it deletes.
+ */
+export function silentTerminals(db: Db) {
+  return db
+    .select({ sn: terminals.sn })
+    .from(terminals)
+    .where(sql`registered = 0 and online = 0 and ${terminals.lastSeenAt} < ${sql.placeholder('before')}`)
+    .orderBy(terminals.lastSeenAt)
+    .limit(sql.placeholder('limit'));
+}
+
+export function createTerminalStore(db: Db) {
+  const silent = silentTerminals(db).prepare();
+  const remove = (serials: string[]) => (serials.length === 0 ? 0 : db.delete(terminals).where(inArray(terminals.sn, serials)).run().changes);
+
+  function apply(job: TerminalJob): { events: []; changes: number; forgotten?: string[] } {
+    switch (job.kind) {
+      case 'forget':
+        return { events: [], changes: remove(job.serials) };
+      case 'forget-silent': {
+        const forgotten = silent.all({ before: job.before, limit: job.limit }).map((row) => row.sn);
+        return { events: [], changes: remove(forgotten), forgotten };
+      }
+    }
+  }
+  return { apply };
+}
