@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { type EventPolicy, type EventType, eventsFromUplink, type NewEvent, presenceEvent } from '../events.ts';
 import { decodeUplink, type RejectReason } from '../protocol/uplink.ts';
 import type { Db } from './open.ts';
-import { createOutbox, type OutboxJob } from './outbox.ts';
+import { createOutbox, type OutboxJob, type PurgeCursor } from './outbox.ts';
 import { commands, events, images, rejects, terminals } from './schema.ts';
 
 // Everything the bridge writes, as plain data that can cross to the writer
@@ -34,6 +34,8 @@ export interface JobResult {
   cmd?: string;
   /** Rows a change touched (outbox jobs). */
   changes?: number;
+  /** A purge step: where the next one goes on, whether one is needed, and how long this one took in the writer (ms, before the commit). */
+  purge?: { after: PurgeCursor | undefined; more: boolean; ms: number };
 }
 
 const SAMPLE_BYTES = 2048;
@@ -166,6 +168,11 @@ export function createJobRunner(db: Db, policy: EventPolicy) {
       case 'command':
         insertCommand.run({ id: job.id, sn: job.sn, body: job.body, status: job.status, error: job.error, at: job.at });
         return { events: [] };
+      case 'purge': {
+        const started = performance.now();
+        const step = outbox.purge(job);
+        return { events: [], changes: step.removed, purge: { after: step.after, more: step.more, ms: performance.now() - started } };
+      }
       default:
         return { events: [], changes: outbox.apply(job) };
     }

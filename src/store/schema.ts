@@ -51,7 +51,8 @@ export const commands = sqliteTable(
     error: text('error'),
     createdAt: integer('created_at').notNull(),
   },
-  (t) => [index('commands_device_created').on(t.deviceSn, t.createdAt)],
+  // Both orders the list pages in, newest first: (created_at, id) is its cursor (README §HTTP API, Lists).
+  (t) => [index('commands_device_created').on(t.deviceSn, t.createdAt, t.id), index('commands_created').on(t.createdAt, t.id)],
 );
 
 /** Malformed upLink messages, kept (truncated) so an installer can see what a terminal really sends. */
