@@ -36,6 +36,8 @@ export interface JobResult {
   changes?: number;
   /** A purge step: where the next one goes on, whether one is needed, and how long this one took in the writer (ms, before the commit). */
   purge?: { after: PurgeCursor | undefined; more: boolean; ms: number };
+  /** About what the job added to the WAL beyond a page, when that is much more: the writer checkpoints by it. */
+  walBytes?: number;
 }
 
 const SAMPLE_BYTES = 2048;
@@ -171,7 +173,7 @@ export function createJobRunner(db: Db, policy: EventPolicy) {
       case 'purge': {
         const started = performance.now();
         const step = outbox.purge(job);
-        return { events: [], changes: step.removed, purge: { after: step.after, more: step.more, ms: performance.now() - started } };
+        return { events: [], changes: step.removed, purge: { after: step.after, more: step.more, ms: performance.now() - started }, walBytes: step.walBytes };
       }
       default:
         return { events: [], changes: outbox.apply(job) };
