@@ -1,6 +1,6 @@
 import { and, asc, count, desc, eq, gt, gte, inArray, lt, lte, min, or, sql } from 'drizzle-orm';
 import { openDatabase, type Sync } from './open.ts';
-import { commands, deliveries, endpoints, events, images, terminals } from './schema.ts';
+import { commands, deliveries, endpoints, events, images, outboxDepth, terminals } from './schema.ts';
 
 /**
  * The main thread's connection: reads only (the writer thread owns writes).
@@ -131,9 +131,12 @@ export function openReads(dataDir: string, sync: Sync) {
         .limit(filter.limit)
         .all();
     },
-    /** Pending deliveries per endpoint: the backlog a receiver outage builds. */
-    backlog: () =>
-      db.select({ endpointId: deliveries.endpointId, pending: count() }).from(deliveries).where(eq(deliveries.status, 'pending')).groupBy(deliveries.endpointId).all(),
+    /**
+     * Pending deliveries per endpoint, the backlog a receiver outage builds:
+     * a row per endpoint that triggers keep (drizzle/0004_outbox_depth_triggers.sql),
+     * whatever the backlog; counting it here walked every pending delivery at each scrape.
+     */
+    backlog: () => db.select({ endpointId: outboxDepth.endpointId, pending: outboxDepth.pending }).from(outboxDepth).all(),
     close: () => sqlite.close(),
   };
 }

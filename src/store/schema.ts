@@ -107,3 +107,14 @@ export const deliveries = sqliteTable(
     index('deliveries_status').on(t.status, t.seq),
   ],
 );
+
+/**
+ * Deliveries waiting (`pending`) per endpoint: facegate_outbox_depth. Kept up
+ * to date by triggers on `deliveries` (drizzle/0004_outbox_depth_triggers.sql),
+ * so a scrape reads a row per endpoint instead of counting a backlog that a
+ * receiver outage grows to millions.
+ */
+export const outboxDepth = sqliteTable('outbox_depth', {
+  endpointId: text('endpoint_id').primaryKey(),
+  pending: integer('pending').notNull().default(0),
+});
