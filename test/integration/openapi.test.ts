@@ -24,6 +24,10 @@ describe('OpenAPI', () => {
     expect(endpoint.properties.event_types.items.enum).toContain('face.stranger');
     const listParams = doc.paths['/api/events'].get.parameters.map((p: any) => p.name);
     expect(listParams).toEqual(['type', 'device', 'since', 'until', 'limit', 'cursor']);
+    // What a client must know to read a list right: short pages with a cursor, items shown short.
+    expect(doc.paths['/api/events'].get.description).toMatch(/may hold fewer, even none, and still have a `next_cursor`.*"truncated": true.*"fields_bytes"/);
+    expect(doc.paths['/api/commands'].get.description).toMatch(/"body_bytes"/);
+    expect(doc.paths['/api/commands/{id}'].get.responses).toHaveProperty('404');
   });
 
   it('serves a readable docs page', async () => {
