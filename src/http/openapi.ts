@@ -10,7 +10,7 @@ import { SHOWN_BYTES } from '../store/reads.ts';
 import { EventFilter, EventListQuery } from './events.ts';
 import { PAGE_BYTES, WINDOW } from './list.ts';
 import { Login } from './session.ts';
-import { EndpointSchema, RedeliverSchema } from './webhooks.ts';
+import { ENDPOINT_LIMIT, EndpointSchema, RedeliverSchema } from './webhooks.ts';
 
 // The OpenAPI document is built from the very valibot schemas the routes
 // validate with, so the two cannot drift apart; only the prose is written here.
@@ -47,8 +47,8 @@ const ROUTES: Route[] = [
   { method: 'get', path: '/api/events/{id}', tag: 'events', summary: 'One event, whole', responses: { 200: 'event', 404: 'unknown' } },
   { method: 'get', path: '/api/events/{id}/image', tag: 'events', summary: 'The face image (image/jpeg)', responses: { 200: 'JPEG', 404: 'no image' } },
   { method: 'get', path: '/api/stream', tag: 'events', summary: 'Server-Sent Events of new events; resumable with Last-Event-ID', description: `Each event as in GET /api/events: ${SHORT('stored fields are', 'fields_bytes')}`, query: EventFilter, responses: { 200: 'text/event-stream', 400: 'invalid filter' } },
-  { method: 'get', path: '/api/webhooks', tag: 'webhooks', summary: 'Webhook endpoints (secrets masked)', responses: { 200: 'list' } },
-  { method: 'post', path: '/api/webhooks', tag: 'webhooks', summary: 'Add an endpoint', body: EndpointSchema, responses: { 201: 'created', 400: 'invalid body' } },
+  { method: 'get', path: '/api/webhooks', tag: 'webhooks', summary: 'Webhook endpoints (secrets masked), all on one page', responses: { 200: 'list' } },
+  { method: 'post', path: '/api/webhooks', tag: 'webhooks', summary: `Add an endpoint (at most ${ENDPOINT_LIMIT} in all)`, body: EndpointSchema, responses: { 201: 'created', 400: 'invalid body', 409: `${ENDPOINT_LIMIT} endpoints exist already` } },
   { method: 'get', path: '/api/webhooks/{id}', tag: 'webhooks', summary: 'One endpoint', responses: { 200: 'endpoint', 404: 'unknown' } },
   { method: 'delete', path: '/api/webhooks/{id}', tag: 'webhooks', summary: 'Remove an endpoint and its deliveries', responses: { 204: 'removed', 404: 'unknown' } },
   { method: 'post', path: '/api/webhooks/{id}/enable', tag: 'webhooks', summary: 'Enable again (after a 410); waiting deliveries go out', responses: { 200: 'endpoint', 404: 'unknown' } },

@@ -28,6 +28,7 @@ describe('OpenAPI', () => {
     expect(doc.paths['/api/events'].get.description).toMatch(/may hold fewer, even none, and still have a `next_cursor`.*"truncated": true.*"fields_bytes"/);
     expect(doc.paths['/api/commands'].get.description).toMatch(/"body_bytes"/);
     expect(doc.paths['/api/commands/{id}'].get.responses).toHaveProperty('404');
+    expect(doc.paths['/api/webhooks'].post.responses).toHaveProperty('409');
   });
 
   it('serves a readable docs page', async () => {
