@@ -112,7 +112,11 @@ export const deliveries = sqliteTable(
  * Deliveries waiting (`pending`) per endpoint: facegate_outbox_depth. Kept up
  * to date by triggers on `deliveries` (drizzle/0004_outbox_depth_triggers.sql),
  * so a scrape reads a row per endpoint instead of counting a backlog that a
- * receiver outage grows to millions.
+ * receiver outage grows to millions. Triggers rather than counts kept by the
+ * writer thread: every statement that changes a delivery (each job's, or
+ * a later one's) moves the count in its own transaction, where the
+ * writer would have to mirror each of them by hand and a crash could part
+ * the two.
  */
 export const outboxDepth = sqliteTable('outbox_depth', {
   endpointId: text('endpoint_id').primaryKey(),
