@@ -1,4 +1,4 @@
-import { apiView } from './http/events.ts';
+import { listView } from './http/events.ts';
 import type { StoredEvent } from './store/jobs.ts';
 import type { Reads } from './store/reads.ts';
 
@@ -19,9 +19,13 @@ export function matches(filter: StreamFilter, event: { type: string; deviceSn: s
 
 const encoder = new TextEncoder();
 
-export function toMessage(row: NonNullable<ReturnType<Reads['event']>>): StreamMessage {
+/**
+ * An event as a frame, in the lists' form: a message of megabytes is shown
+ * short, so one frame stays within tens of KB (README §GET /api/stream).
+ */
+export function toMessage(row: NonNullable<ReturnType<Reads['listedEvent']>>): StreamMessage {
   // JSON.stringify never emits a raw line break, so the data fits one `data:` line.
-  return { seq: row.seq, frame: encoder.encode(`event: ${row.type}\nid: ${row.id}\ndata: ${JSON.stringify(apiView(row))}\n\n`) };
+  return { seq: row.seq, frame: encoder.encode(`event: ${row.type}\nid: ${row.id}\ndata: ${JSON.stringify(listView(row))}\n\n`) };
 }
 
 /**
@@ -38,7 +42,7 @@ export function createStreamHub(reads: Reads) {
         let message: StreamMessage | undefined;
         for (const client of clients) {
           if (!matches(client.filter, event)) continue;
-          const row = message ? undefined : reads.event(event.seq);
+          const row = message ? undefined : reads.listedEvent(event.seq);
           message ??= row && toMessage(row);
           if (message) client.send(message);
         }

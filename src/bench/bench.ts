@@ -18,6 +18,7 @@ import { freePort } from './ports.ts';
 import { receiverUrl, startReceiver, type Receiver } from './receiver.ts';
 import { againstCeilings, formatAgainstCeilings, formatCeilings, formatTable, machine, type ProcessFigures, type Result } from './report.ts';
 import type { Span } from './span.ts';
+import { buildStore, runStoreScale } from './store-scale.ts';
 import { runStream } from './stream.ts';
 import { startStreamClients, type StreamClients } from './stream-clients.ts';
 import { awaitHeartD } from './terminals.ts';
@@ -39,6 +40,9 @@ const BURST_BASE_MS = 10_000;
 const BURST_PER_RECORD_MS = 8;
 /** A delivered burst is given this much per record: a full burst plus its webhooks, at a rate far below any healthy bridge's. */
 const DELIVERY_PER_RECORD_MS = 15;
+/** store-scale: requests of each kind, and how long the purge may run before the reads are measured anyway. */
+const STORE_REQUESTS = 20;
+const STORE_PURGE_LIMIT_MS = 300_000;
 
 interface Plan {
   scenario: Scenario;
@@ -94,6 +98,8 @@ export async function runBench(args: string[]): Promise<void> {
   }
   // The stream hub sits after the commit too: one broker. Outside the default run, which must stay under five minutes.
   if (named(options, 'stream')) plans.push({ scenario: 'stream', transport: transports[0], sync: 'full' });
+  // Reads and retention over a store of a million events: the broker plays no part. Minutes of building; only by name.
+  if (named(options, 'store-scale')) plans.push({ scenario: 'store-scale', transport: 'embedded', sync: 'full' });
   const schedule = outageSchedule(options.outageSeconds);
   if (selected(options, 'delivery-outage')) progress(`delivery-outage: DELIVERY_SCHEDULE=${schedule.shown}`);
 
@@ -220,7 +226,17 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
       env.MAX_TERMINALS = String(plan.terminals + PROBE_TERMINALS);
       env.DISCOVERY_RATE = `${plan.terminals}/s`;
     }
-    bridge = await startBridge({ sync: plan.sync, mqttUrl: broker?.url, clientId: `facegate-bench-${n}`, env });
+    let built: ReturnType<typeof buildStore> | undefined;
+    const storeNow = Date.now();
+    const prepare =
+      plan.scenario === 'store-scale'
+        ? (dataDir: string) => {
+            progress(`  writing ${options.scaleEvents.toLocaleString('en-US')} events past retention and ${options.scaleRecent.toLocaleString('en-US')} recent ones`);
+            built = buildStore(dataDir, { waiting: options.scaleEvents, recent: options.scaleRecent }, storeNow);
+            progress(`  written in ${built.seconds.toFixed(0)} s; the bridge starts on it`);
+          }
+        : undefined;
+    bridge = await startBridge({ sync: plan.sync, mqttUrl: broker?.url, clientId: `facegate-bench-${n}`, env, prepare });
     receiver = await receiving;
     if (plan.terminals) {
       // Each terminal is a socket at the broker: the embedded one is the bridge.
@@ -244,7 +260,7 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
       streams: () => streams?.cpuSeconds(),
       bench: ownCpuSeconds,
     });
-    const measured = await measure(plan, inputs, bridge, receiver, streams, span);
+    const measured = await measure(plan, inputs, bridge, receiver, streams, span, built && { built, now: storeNow });
     // Figures from a bridge that died on the way measure nothing.
     bridge.assertRunning();
     const used: ProcessFigures = {
@@ -265,7 +281,15 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
   }
 }
 
-async function measure(plan: Plan, inputs: Inputs, bridge: BridgeProcess, receiver: Receiver | undefined, streams: StreamClients | undefined, span: Span) {
+async function measure(
+  plan: Plan,
+  inputs: Inputs,
+  bridge: BridgeProcess,
+  receiver: Receiver | undefined,
+  streams: StreamClients | undefined,
+  span: Span,
+  store?: { built: ReturnType<typeof buildStore>; now: number },
+) {
   const { options, image } = inputs;
   const url = bridge.brokerUrl;
   const delivery = { url, httpUrl: bridge.httpUrl, terminals: options.burstTerminals, rate: options.rate, image, span };
@@ -305,6 +329,20 @@ async function measure(plan: Plan, inputs: Inputs, bridge: BridgeProcess, receiv
       };
     case 'stream':
       return { scenario: plan.scenario, figures: await runStream({ ...delivery, streams: streams!, seconds: options.streamSeconds }) };
+    case 'store-scale':
+      return {
+        scenario: plan.scenario,
+        figures: await runStoreScale({
+          brokerUrl: url,
+          httpUrl: bridge.httpUrl,
+          adminToken: bridge.adminToken,
+          logLine: bridge.logLine,
+          options: { waiting: options.scaleEvents, recent: options.scaleRecent, repetitions: STORE_REQUESTS, purgeLimitMs: options.quick ? 60_000 : STORE_PURGE_LIMIT_MS },
+          built: store!.built,
+          now: store!.now,
+          span,
+        }),
+      };
   }
 }
 

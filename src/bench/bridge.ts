@@ -19,6 +19,8 @@ export interface BridgeOptions {
   clientId: string;
   /** More settings (the delivery scenarios': WEBHOOK_URL, IMAGES, DELIVERY_SCHEDULE). */
   env?: Record<string, string>;
+  /** Fills the fresh data dir before the bridge starts on it (store-scale). */
+  prepare?: (dataDir: string) => void;
 }
 
 export interface BridgeProcess {
@@ -36,6 +38,8 @@ export interface BridgeProcess {
   cpuSeconds(): number | undefined;
   /** Throws with the bridge's last output when it has exited. */
   assertRunning(): void;
+  /** The first line of its output (its JSON log) that matches from now on, or undefined after `timeoutMs`. */
+  logLine(pattern: RegExp, timeoutMs: number): Promise<string | undefined>;
   /** SIGTERM, waits for the exit, removes the data dir. */
   dispose(): Promise<void>;
 }
@@ -50,6 +54,12 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
   const httpPort = await freePort();
   let brokerPort = await freePort();
   while (brokerPort === httpPort) brokerPort = await freePort();
+  try {
+    options.prepare?.(dataDir);
+  } catch (err) {
+    removeTempDir(dataDir);
+    throw err;
+  }
   const env: NodeJS.ProcessEnv = { ...process.env };
   // The caller's own facegate settings must not change what is measured.
   for (const name of Object.keys(ConfigSchema.entries)) delete env[name];
@@ -105,6 +115,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     peakRssBytes: () => peakRssBytes(child.pid),
     cpuSeconds: () => cpuSeconds(child.pid),
     assertRunning,
+    logLine: (pattern, timeoutMs) => child.nextLine(pattern, timeoutMs),
     dispose,
   };
 }

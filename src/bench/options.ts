@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['heartbeats', 'burst', 'delivery-burst', 'delivery-steady', 'delivery-outage', 'stream'] as const;
+export const SCENARIOS = ['heartbeats', 'burst', 'delivery-burst', 'delivery-steady', 'delivery-outage', 'stream', 'store-scale'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 /** What --only takes: a scenario, `delivery` for the three delivery scenarios, or `ceilings` for the raw ceilings alone. */
 export type Only = Scenario | 'delivery' | 'ceilings';
@@ -30,6 +30,9 @@ export interface BenchOptions {
   /** stream: clients reading GET /api/stream, and how long the load runs. */
   streamClients: number;
   streamSeconds: number;
+  /** store-scale: events past retention that an enabled endpoint still waits for, and recent ones. */
+  scaleEvents: number;
+  scaleRecent: number;
   out: string;
   quick: boolean;
 }
@@ -55,6 +58,7 @@ const HELP: [flag: string, text: string][] = [
   ['--burst-terminals T', 'terminals sending records, in the bursts and the delivery scenarios (default 10)'],
   ['--rate R', 'records a second in delivery-steady, delivery-outage and stream (default 200)'],
   ['--stream-clients N', 'clients reading the live stream in the stream scenario (default 100)'],
+  ['--scale-events N', 'store-scale: events past retention waiting for a delivery (default 1,000,000; --quick 100,000)'],
   ['--window W', 'QoS 1 publishes in flight per terminal during a burst (default 50)'],
   ['--out FILE', 'where the figures go as JSON (default bench-results.json)'],
   ['--help', 'this text'],
@@ -116,6 +120,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
         rate: { type: 'string' },
         window: { type: 'string' },
         'stream-clients': { type: 'string' },
+        'scale-events': { type: 'string' },
         out: { type: 'string', default: 'bench-results.json' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -158,6 +163,8 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
     outageSeconds: quick ? 5 : 60,
     streamClients: whole(values['stream-clients'], 'stream-clients', 100, 1, 1000),
     streamSeconds: quick ? 5 : 30,
+    scaleEvents: whole(values['scale-events'], 'scale-events', quick ? 100_000 : 1_000_000, 1000, 10_000_000),
+    scaleRecent: quick ? 10_000 : 100_000,
     out: values.out,
     quick,
   };

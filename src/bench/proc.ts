@@ -35,6 +35,8 @@ export interface Child {
   output(): string;
   /** Resolves when the output so far matches `pattern`; rejects when the process exits first or after `timeoutMs`. */
   waitForOutput(pattern: RegExp, timeoutMs: number, what: string): Promise<void>;
+  /** The next whole line of its output that matches `pattern`; undefined when none comes within `timeoutMs` or it exits. */
+  nextLine(pattern: RegExp, timeoutMs: number): Promise<string | undefined>;
   readonly exited: Promise<string>;
   isRunning(): boolean;
   /** SIGTERM, and SIGKILL when it has not exited within `graceMs`. */
@@ -48,11 +50,20 @@ export function startChild(command: string, args: string[], options: { cwd?: str
   live.add(proc);
   let output = '';
   const watchers = new Set<() => void>();
+  // Lines are read whole from stdout alone: stderr's chunks could land inside one.
+  let partial = '';
+  const lineWatchers = new Set<(line: string) => void>();
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-OUTPUT_KEPT);
     for (const watcher of watchers) watcher();
   };
+  const keepLines = (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) for (const watcher of lineWatchers) watcher(line);
+  };
   proc.stdout!.on('data', keep);
+  proc.stdout!.on('data', keepLines);
   proc.stderr!.on('data', keep);
   let running = true;
   const exited = new Promise<string>((resolve) => {
@@ -86,6 +97,19 @@ export function startChild(command: string, args: string[], options: { cwd?: str
         });
       });
       return withTimeout(seen, timeoutMs, what);
+    },
+    nextLine(pattern, timeoutMs) {
+      return new Promise((resolve) => {
+        const done = (line: string | undefined) => {
+          clearTimeout(timer);
+          lineWatchers.delete(watch);
+          resolve(line);
+        };
+        const watch = (line: string) => pattern.test(line) && done(line);
+        const timer = setTimeout(() => done(undefined), timeoutMs);
+        lineWatchers.add(watch);
+        void exited.then(() => done(undefined));
+      });
     },
     async stop(graceMs = 15_000) {
       if (!running) return;

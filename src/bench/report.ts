@@ -6,6 +6,7 @@ import type { DeliveryOutageFigures } from './delivery-outage.ts';
 import type { DeliverySteadyFigures } from './delivery-steady.ts';
 import type { HeartbeatFigures } from './heartbeats.ts';
 import type { Scenario, TransportName } from './options.ts';
+import type { StoreScaleFigures } from './store-scale.ts';
 import type { StreamFigures } from './stream.ts';
 
 /** What the bridge process (and the broker beside it) used during one scenario. */
@@ -41,12 +42,14 @@ export type Result =
   | (Common & { scenario: 'delivery-steady'; figures: DeliverySteadyFigures; process: ProcessFigures })
   | (Common & { scenario: 'delivery-outage'; figures: DeliveryOutageFigures; process: ProcessFigures })
   | (Common & { scenario: 'stream'; figures: StreamFigures; process: ProcessFigures })
+  | (Common & { scenario: 'store-scale'; figures: StoreScaleFigures; process: ProcessFigures })
   | (Common & { error: string });
 
 const isHeartbeats = (result: Result) => result.scenario === 'heartbeats';
 const isStored = (result: Result) => result.scenario === 'burst';
 const isDelivery = (result: Result) => result.scenario.startsWith('delivery-');
 const isStream = (result: Result) => result.scenario === 'stream';
+const isStoreScale = (result: Result) => result.scenario === 'store-scale';
 
 export function machine() {
   const cpu = cpus();
@@ -82,8 +85,9 @@ export function formatTable(results: Result[], notes: { outageSchedule?: string 
   const tables = sections
     .filter(([rows]) => rows.length > 0)
     .map(([rows, columns, row, legend, textColumns]) => [table(columns, rows.map(row), textColumns), '', ...legend].join('\n'));
+  const scale = results.filter(isStoreScale).flatMap((r) => (r.scenario === 'store-scale' && 'figures' in r ? [formatStoreScale(r.figures, r.process)] : []));
   const errors = results.flatMap((r) => ('error' in r ? [`${r.scenario} ${r.transport} ${r.terminals ?? r.images ?? r.sync} failed: ${r.error}`] : []));
-  return [...tables, ...(errors.length ? [errors.join('\n')] : [])].join('\n\n');
+  return [...tables, ...scale, ...(errors.length ? [errors.join('\n')] : [])].join('\n\n');
 }
 
 /** Columns left of `textColumns` are aligned left, the figures right. */
@@ -131,6 +135,27 @@ const STREAM_LEGEND = [
   "CPU %: the bridge's CPU time while the load ran, in % of one core; RSS MB: its peak resident memory; clients CPU %: the stream readers'",
 ];
 
+const STORE_COLUMNS = ['store-scale', 'n', 'p50 ms', 'p99 ms', 'max ms', 'status', 'KB'];
+
+/** A table of its own: a row per thing measured, the purge first. */
+export function formatStoreScale(f: StoreScaleFigures, process: ProcessFigures): string {
+  const purge = f.purge;
+  const rows: string[][] = [
+    ['purge: longest step in the writer', purge?.steps === undefined ? '-' : count(purge.steps), '-', '-', ms(purge?.longestStepMs), '-', '-'],
+    ['PUBACK of a record while the purge ran', count(f.ackWhilePurging?.count ?? 0), ms(f.ackWhilePurging?.p50Ms), ms(f.ackWhilePurging?.p99Ms), ms(f.ackWhilePurging?.maxMs), '-', '-'],
+    ...f.requests.map((r) => [r.what, count(r.latency?.count ?? 0), ms(r.latency?.p50Ms), ms(r.latency?.p99Ms), ms(r.latency?.maxMs), r.status.join(','), count(Math.round(r.bytes / 1024))]),
+  ];
+  const done = purge ? `purge: ${count(purge.removed)} removed in ${purge.seconds.toFixed(1)} s` : 'purge: not finished within the limit (the figures below were taken while it ran)';
+  return [
+    table(STORE_COLUMNS, rows, 1),
+    '',
+    `store: ${count(f.waiting)} events past retention still owed to an enabled endpoint, ${count(f.purgeable)} delivered ones past it, ${count(f.recent)} of the last day (written in ${f.buildSeconds.toFixed(0)} s)`,
+    `${done}; the bridge: CPU ${percent(process.bridgeCpuPercent)} % of a core, peak RSS ${megabytes(process.bridgePeakRssBytes)} MB`,
+    'purge: the longest of its steps (each one writer job) as the bridge logs it; PUBACK: a small record published every 50 ms, publish → PUBACK',
+    'requests: one after the other once the purge is over, send → last byte; KB: the largest answer',
+  ].join('\n');
+}
+
 function heartbeatRow(result: Result): string[] {
   const head = [result.scenario, result.transport, count(result.terminals ?? 0)];
   if ('error' in result) return [...head, ...HEARTBEAT_COLUMNS.slice(TEXT_COLUMNS + 1).map(() => '-'), 'failed'];
@@ -168,7 +193,7 @@ function deliveryRow(result: Result): string[] {
   const head = [result.scenario, result.transport, result.images ?? '-'];
   if ('error' in result) return [...head, ...DELIVERY_COLUMNS.slice(TEXT_COLUMNS + 1).map(() => '-'), 'failed'];
   const [cpu, rss] = [percent(result.process.bridgeCpuPercent), megabytes(result.process.bridgePeakRssBytes)];
-  if (result.scenario === 'heartbeats' || result.scenario === 'burst' || result.scenario === 'stream') throw new Error(`${result.scenario} is not a delivery scenario`);
+  if (result.scenario === 'heartbeats' || result.scenario === 'burst' || result.scenario === 'stream' || result.scenario === 'store-scale') throw new Error(`${result.scenario} is not a delivery scenario`);
   const lost = result.figures.timedOut ? `${count(result.figures.lost)} (timeout)` : count(result.figures.lost);
   const dup = count(result.figures.duplicates);
   switch (result.scenario) {

@@ -1,14 +1,16 @@
 import * as v from 'valibot';
 import { Hono } from 'hono';
 import { CommandNotSent, CommandSchema, commandObject, type Commands } from '../commands.ts';
+import type { Reads } from '../store/reads.ts';
 import type { AppDeps, Env } from './app.ts';
 import { jsonBody } from './body.ts';
 import { ApiError, type ErrorCode, invalid } from './errors.ts';
 import { serialParam } from './serial-param.ts';
+import { Limit, listPage } from './list.ts';
 
 export const CommandListQuery = v.object({
   device: v.optional(v.pipe(v.string(), v.nonEmpty('device must not be empty'))),
-  limit: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, 'limit must be a whole number'), v.transform(Number), v.minValue(1, 'limit must be 1 to 500'), v.maxValue(500, 'limit must be 1 to 500')), '50'),
+  limit: Limit,
   cursor: v.optional(v.pipe(v.string(), v.regex(/^\d+_cmd_[\w-]+$/, 'cursor must be a next_cursor of this list'))),
 });
 
@@ -29,6 +31,18 @@ async function send(commands: Commands, sn: string, command: Record<string, unkn
   }
 }
 
+type ListedCommand = NonNullable<ReturnType<Reads['listedCommand']>>;
+
+/** A command as the API shows it, with its body, or what stands for it. */
+function commandView(row: Omit<ListedCommand, 'body' | 'bodyBytes'>, body: { body: unknown } | { truncated: true; body_bytes: number }) {
+  return { id: row.id, device_sn: row.deviceSn, ...body, status: row.status, error: row.error, created_at: new Date(row.createdAt).toISOString() };
+}
+
+/** As the list shows it: without a body over SHOWN_BYTES (an enrolment photo of a megabyte), its size instead (README §HTTP API, Lists). */
+function listedCommandView(row: ListedCommand) {
+  return commandView(row, row.body === null ? { truncated: true, body_bytes: row.bodyBytes } : { body: JSON.parse(row.body) as unknown });
+}
+
 export function commandRoutes({ commands, reads, defaultDevice, devices }: AppDeps) {
   const app = new Hono<Env>();
 
@@ -38,23 +52,30 @@ export function commandRoutes({ commands, reads, defaultDevice, devices }: AppDe
     return c.json(await send(commands, sn, command), 202);
   });
 
+  // Every row either index walks matches (commands_created, or
+  // commands_device_created for one terminal): `limit` bounds the rows read.
   app.get('/api/commands', (c) => {
     const query = v.safeParse(CommandListQuery, c.req.query());
     if (!query.success) throw invalid(query.issues);
     const { device, limit, cursor } = query.output;
     const before = cursor ? { at: Number(cursor.split('_')[0]), id: cursor.slice(cursor.indexOf('_') + 1) } : undefined;
-    const rows = reads.commands({ device, before, limit: limit + 1 });
-    const page = rows.slice(0, limit);
-    const items = page.map((row) => ({
-      id: row.id,
-      device_sn: row.deviceSn,
-      body: JSON.parse(row.body) as unknown,
-      status: row.status,
-      error: row.error,
-      created_at: new Date(row.createdAt).toISOString(),
-    }));
-    const last = page.at(-1);
-    return c.json({ items, next_cursor: rows.length > limit && last ? `${last.createdAt}_${last.id}` : null });
+    return listPage(c, {
+      limit,
+      keys: reads.commandKeys({ device, before, limit: limit + 1 }),
+      item: (key) => {
+        const row = reads.listedCommand(key.id);
+        return row && listedCommandView(row);
+      },
+      cursorOf: (key) => `${key.createdAt}_${key.id}`,
+      rest: null,
+    });
+  });
+
+  // The whole command, its body however large (a list shows a large one short).
+  app.get('/api/commands/:id', (c) => {
+    const row = reads.command(c.req.param('id'));
+    if (!row) throw new ApiError('not_found', `no command ${c.req.param('id')}`);
+    return c.json(commandView(row, { body: JSON.parse(row.body) as unknown }));
   });
 
   // The original relay, kept so existing callers keep working: any JSON object

@@ -2,16 +2,17 @@ import { Hono } from 'hono';
 import * as v from 'valibot';
 import type { AppDeps, Env } from './app.ts';
 import { ApiError, invalid } from './errors.ts';
+import { Limit, listPage, seqWindow } from './list.ts';
 
 export const DeliveryListQuery = v.object({
   status: v.optional(v.picklist(['pending', 'delivered', 'dead'], 'status is pending, delivered or dead')),
   endpoint: v.optional(v.pipe(v.string(), v.nonEmpty('endpoint must not be empty'))),
   event: v.optional(v.pipe(v.string(), v.nonEmpty('event must not be empty'))),
-  limit: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, 'limit must be a whole number'), v.transform(Number), v.minValue(1), v.maxValue(500)), '50'),
+  limit: Limit,
   cursor: v.optional(v.pipe(v.string(), v.regex(/^dlv_\d+$/, 'cursor must be a next_cursor of this list'))),
 });
 
-type Row = ReturnType<AppDeps['reads']['deliveries']>[number];
+type Row = NonNullable<ReturnType<AppDeps['reads']['delivery']>>;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -45,9 +46,29 @@ export function deliveryRoutes({ reads, writer, delivery }: AppDeps) {
     const query = v.safeParse(DeliveryListQuery, c.req.query());
     if (!query.success) throw invalid(query.issues);
     const { status, endpoint, event, limit, cursor } = query.output;
-    const rows = reads.deliveries({ status, endpointId: endpoint, eventId: event, before: cursor !== undefined ? seqOf(cursor) : undefined, limit: limit + 1 });
-    const page = rows.slice(0, limit);
-    return c.json({ items: page.map(view), next_cursor: rows.length > limit ? `dlv_${page.at(-1)!.seq}` : null });
+    const empty = () => listPage(c, { limit, keys: [], item: () => undefined, cursorOf: String, rest: null });
+    const stored = reads.deliveryBounds();
+    if (stored.first === undefined || stored.last === undefined) return empty();
+    let eventSeq: number | undefined;
+    if (event !== undefined) {
+      eventSeq = reads.eventKey(event)?.seq;
+      if (eventSeq === undefined) return empty();
+    }
+    const below = Math.min(cursor !== undefined ? seqOf(cursor) : Infinity, stored.last + 1);
+    if (below <= stored.first) return empty();
+    // An endpoint is checked row by row (listQueries.deliverySeqs): within a window. An event has a handful of deliveries.
+    const range = seqWindow(below, stored.first, endpoint !== undefined && eventSeq === undefined);
+    const seqs = reads.deliverySeqs({ status, endpointId: endpoint, eventSeq, from: range.from, below: range.below, limit: limit + 1 });
+    return listPage(c, {
+      limit,
+      keys: seqs,
+      item: (seq) => {
+        const row = reads.delivery(seq);
+        return row && view(row);
+      },
+      cursorOf: (seq) => `dlv_${seq}`,
+      rest: range.rest ? `dlv_${range.from}` : null,
+    });
   });
 
   app.get('/:id', (c) => {

@@ -4,12 +4,27 @@ import { eventView } from '../delivery/body.ts';
 import { EVENT_TYPES } from '../events.ts';
 import type { AppDeps, Env } from './app.ts';
 import { ApiError, invalid } from './errors.ts';
+import { Limit, listPage, seqWindow } from './list.ts';
 
 type Row = NonNullable<ReturnType<AppDeps['reads']['event']>>;
+type Listed = NonNullable<ReturnType<AppDeps['reads']['listedEvent']>>;
 
 /** An event as the API shows it: the webhook body without the image, `has_image` instead (SPEC §HTTP API). */
 export function apiView(row: Row) {
   return { ...eventView(row), has_image: row.hasImage };
+}
+
+/**
+ * An event as lists and the live stream show it: as apiView, or, when its
+ * fields are over SHOWN_BYTES (a terminal's message of megabytes), short:
+ * what it is, `truncated` and the size of its fields, which
+ * GET /api/events/{id} gives whole (README §HTTP API, Lists).
+ */
+export function listView(row: Listed) {
+  if (row.fields === null) {
+    return { type: row.type, id: row.id, device_sn: row.deviceSn, received_at: new Date(row.receivedAt).toISOString(), has_image: row.hasImage, truncated: true, fields_bytes: row.fieldsBytes };
+  }
+  return apiView({ ...row, fields: row.fields });
 }
 
 /**
@@ -48,8 +63,8 @@ export const EventListQuery = v.object({
   ...EventFilter.entries,
   since: timestamp('since'),
   until: timestamp('until'),
-  limit: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, 'limit must be a whole number'), v.transform(Number), v.minValue(1, 'limit must be 1 to 500'), v.maxValue(500, 'limit must be 1 to 500')), '50'),
-  // The cursor is the seq of the last item seen: new events get higher ones, so pages stay put while events arrive.
+  limit: Limit,
+  // The cursor is a seq: the page holds events before it. New events get higher ones, so pages stay put while events arrive.
   cursor: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, 'cursor must be a next_cursor of this list'), v.transform(Number))),
 });
 
@@ -64,18 +79,43 @@ export function eventRoutes({ reads }: AppDeps) {
   app.get('/', (c) => {
     const query = v.safeParse(EventListQuery, c.req.query());
     if (!query.success) throw invalid(query.issues);
-    const { type, device, since, until, limit, cursor } = query.output;
-    const rows = reads.events({ types: type, device, since, until, before: cursor, limit: limit + 1 });
-    const page = rows.slice(0, limit);
-    return c.json({ items: page.map(apiView), next_cursor: rows.length > limit ? String(page.at(-1)!.seq) : null });
+    const { device, since, until, limit, cursor } = query.output;
+    const types = query.output.type && [...new Set(query.output.type)];
+    const empty = () => listPage(c, { limit, keys: [], item: () => undefined, cursorOf: String, rest: null });
+    const stored = reads.eventBounds();
+    if (stored.first === undefined || stored.last === undefined) return empty();
+    // since and until are positions in arrival order (listQueries.firstSeqFrom): the list is seqs in [floor, below).
+    let floor = stored.first;
+    let below = Math.min(cursor ?? Infinity, stored.last + 1);
+    if (since !== undefined) floor = Math.max(floor, reads.firstSeqFrom(since) ?? Infinity);
+    if (until !== undefined) below = Math.min(below, (reads.lastSeqBefore(until) ?? -Infinity) + 1);
+    if (below <= floor) return empty();
+    // One type, or one terminal, is one index holding only matching events;
+    // several types, or a type and a terminal, are checked row by row: within a window.
+    const windowed = (types?.length ?? 0) > 1 || (types !== undefined && device !== undefined);
+    const range = seqWindow(below, floor, windowed);
+    const seqs = reads.eventSeqs({ types, device, from: range.from, below: range.below, limit: limit + 1 });
+    return listPage(c, {
+      limit,
+      keys: seqs,
+      item: (seq) => {
+        const row = reads.listedEvent(seq);
+        return row && listView(row);
+      },
+      cursorOf: String,
+      rest: range.rest ? String(range.from) : null,
+    });
   });
 
   app.get('/:id', (c) => c.json(apiView(found(c.req.param('id')))));
 
   app.get('/:id/image', (c) => {
-    const row = found(c.req.param('id'));
+    const id = c.req.param('id');
+    // Its key only: the fields (a message may be megabytes) are not needed here.
+    const row = reads.eventKey(id);
+    if (!row) throw new ApiError('not_found', `no event ${id}`);
     const stored = row.hasImage ? reads.image(row.seq) : undefined;
-    if (!stored) throw new ApiError('not_found', `event ${row.id} has no image`);
+    if (!stored) throw new ApiError('not_found', `event ${id} has no image`);
     // Stored as JSON string content (NewEvent.image): escapes, such as the
     // line breaks of base64 wrapped at 76 columns, are undone first.
     const base64 = stored.includes('\\') ? (JSON.parse(`"${stored}"`) as string) : stored;

@@ -3,10 +3,11 @@ import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
 import * as v from 'valibot';
-import { matches, toMessage } from '../stream-hub.ts';
+import { toMessage } from '../stream-hub.ts';
 import type { AppDeps, Env } from './app.ts';
 import { invalid } from './errors.ts';
 import { EventFilter } from './events.ts';
+import { WINDOW } from './list.ts';
 
 // A client with more than this waiting in its socket's buffer is dropped
 // rather than buffered for: it reconnects with Last-Event-ID and catches up
@@ -30,7 +31,7 @@ export function streamRoutes({ reads, hub, streamPingMs = 15_000, streamMaxBuffe
     const filter = { types: query.output.type, device: query.output.device };
     const lastEventId = c.req.header('last-event-id') ?? c.req.query('last_event_id');
     // An id no longer stored (or never seen) resumes nothing: the stream starts live.
-    const resumeAfter = lastEventId ? reads.eventById(lastEventId)?.seq : undefined;
+    const resumeAfter = lastEventId ? reads.eventKey(lastEventId)?.seq : undefined;
 
     const res = c.env.outgoing;
     res.writeHead(200, {
@@ -68,15 +69,26 @@ export function streamRoutes({ reads, hub, streamPingMs = 15_000, streamMaxBuffe
     });
 
     // Replay from the store what came after Last-Event-ID, at the client's
-    // pace; what arrives live meanwhile waits in `held`.
+    // pace, one window of seqs at a time (a filter that matches rarely must
+    // not walk a whole index at once), each event in the lists' form (a
+    // message of megabytes short); what arrives live meanwhile waits in `held`.
     while (replaying && !res.destroyed) {
-      const rows = reads.events({ ...filter, after: lastSeq, limit: REPLAY_PAGE });
-      for (const row of rows) {
-        if (!matches(filter, row) || res.destroyed) continue;
-        lastSeq = row.seq;
-        if (!res.write(toMessage(row).frame)) await drainedOrClosed(res);
+      // This stream subscribed before `head` was read: anything later is in `held` too.
+      const head = reads.eventBounds().last ?? lastSeq;
+      const upTo = Math.min(lastSeq + WINDOW, head);
+      const seqs = reads.eventSeqsAfter({ ...filter, after: lastSeq, upTo, limit: REPLAY_PAGE });
+      for (const seq of seqs) {
+        if (res.destroyed) break;
+        lastSeq = seq;
+        // Gone meanwhile (retention): nothing to send.
+        const row = reads.listedEvent(seq);
+        if (row && !res.write(toMessage(row).frame)) await drainedOrClosed(res);
       }
-      if (rows.length < REPLAY_PAGE) replaying = false;
+      if (seqs.length < REPLAY_PAGE) {
+        // Every event of the window that matches has been sent.
+        lastSeq = Math.max(lastSeq, upTo);
+        if (upTo >= head) replaying = false;
+      }
     }
     for (const message of held.splice(0)) write(message);
     return RESPONSE_ALREADY_SENT;

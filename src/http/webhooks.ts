@@ -27,6 +27,14 @@ export const RedeliverSchema = v.object({
   since: v.pipe(v.string('since must be a date'), v.isoTimestamp(SINCE), v.check((s) => !Number.isNaN(parseTimestamp(s)), SINCE)),
 });
 
+/**
+ * Endpoints in all, ep_default included: each has a delivery lane (a
+ * connection pool, a queue) and a delivery per event of its types, and
+ * GET /api/webhooks lists them all on one page. WEBHOOK_URL's endpoint is
+ * kept even past it: the configuration wins over what was added by API.
+ */
+export const ENDPOINT_LIMIT = 64;
+
 type Row = NonNullable<ReturnType<AppDeps['reads']['endpoint']>>;
 
 /** An endpoint as the API shows it: never the whole secret, nor a password in the URL (it goes out as Basic authorization). */
@@ -50,14 +58,24 @@ export function webhookRoutes({ reads, writer, delivery }: AppDeps) {
     return row;
   };
 
+  // At most ENDPOINT_LIMIT (+ ep_default): one page.
   app.get('/', (c) => c.json({ items: reads.endpoints().map(view), next_cursor: null }));
   app.get('/:id', (c) => c.json(view(found(c.req.param('id')))));
 
+  // One addition at a time: the count and the insert must not interleave
+  // with another request's, or two at once would both pass at 63.
+  let adding: Promise<unknown> = Promise.resolve();
   app.post('/', async (c) => {
     const body = await jsonBody(c, EndpointSchema);
     const id = randomId('ep');
     const endpoint = { id, url: body.url, secret: body.secret ?? null, eventTypes: body.event_types, enabled: true, disabledReason: null };
-    await writer.write({ kind: 'endpoint', endpoint, at: Date.now() });
+    const added = adding.then(async () => {
+      const count = reads.endpointCount();
+      if (count >= ENDPOINT_LIMIT) throw new ApiError('conflict', `${count} webhook endpoints exist, the most there may be (${ENDPOINT_LIMIT}); delete one first`);
+      await writer.write({ kind: 'endpoint', endpoint, at: Date.now() });
+    });
+    adding = added.catch(() => {});
+    await added;
     delivery.refresh();
     return c.json(view(found(id)), 201);
   });

@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { type EventPolicy, type EventType, eventsFromUplink, type NewEvent, presenceEvent } from '../events.ts';
 import { decodeUplink, type RejectReason } from '../protocol/uplink.ts';
 import type { Db } from './open.ts';
-import { createOutbox, type OutboxJob } from './outbox.ts';
+import { createOutbox, type OutboxJob, type PurgeCursor } from './outbox.ts';
 import { commands, events, images, rejects, terminals } from './schema.ts';
 import { createTerminalStore, type TerminalJob } from './terminals.ts';
 
@@ -38,6 +38,10 @@ export interface JobResult {
   changes?: number;
   /** Serials whose rows a forgetting job deleted. */
   forgotten?: string[];
+  /** A purge step: where the next one goes on, whether one is needed, and how long this one took in the writer (ms, before the commit). */
+  purge?: { after: PurgeCursor | undefined; more: boolean; ms: number };
+  /** About what the job added to the WAL beyond a page, when that is much more: the writer checkpoints by it. */
+  walBytes?: number;
 }
 
 const SAMPLE_BYTES = 2048;
@@ -174,6 +178,11 @@ export function createJobRunner(db: Db, policy: EventPolicy) {
       case 'forget':
       case 'forget-silent':
         return terminalStore.apply(job);
+      case 'purge': {
+        const started = performance.now();
+        const step = outbox.purge(job);
+        return { events: [], changes: step.removed, purge: { after: step.after, more: step.more, ms: performance.now() - started }, walBytes: step.walBytes };
+      }
       default:
         return { events: [], changes: outbox.apply(job) };
     }

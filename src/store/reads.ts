@@ -1,6 +1,9 @@
-import { and, asc, count, desc, eq, gt, gte, inArray, lt, lte, min, or, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gt, gte, lte, min, sql } from 'drizzle-orm';
+import { listQueries } from './list-queries.ts';
 import { openDatabase, type Sync } from './open.ts';
 import { commands, deliveries, endpoints, events, images, terminals } from './schema.ts';
+
+export { SHOWN_BYTES } from './list-queries.ts';
 
 /**
  * The main thread's connection: reads only (the writer thread owns writes).
@@ -38,24 +41,12 @@ export function openReads(dataDir: string, sync: Sync) {
     .where(eq(images.eventSeq, sql.placeholder('seq')))
     .prepare();
 
-  const deliveryRows = db
-    .select({
-      seq: deliveries.seq,
-      eventId: events.id,
-      eventType: events.type,
-      endpointId: deliveries.endpointId,
-      status: deliveries.status,
-      attempts: deliveries.attempts,
-      nextAttemptAt: deliveries.nextAttemptAt,
-      lastAttemptAt: deliveries.lastAttemptAt,
-      lastStatus: deliveries.lastStatus,
-      lastError: deliveries.lastError,
-      createdAt: deliveries.createdAt,
-      deliveredAt: deliveries.deliveredAt,
-    })
-    .from(deliveries)
-    .innerJoin(events, eq(events.seq, deliveries.eventSeq))
-    .$dynamic();
+  const lists = listQueries(db);
+  const listedEvent = lists.listedEvent().prepare();
+  const listedCommand = lists.listedCommand().prepare();
+  const eventKey = lists.eventKey().prepare();
+  const delivery = lists.delivery().prepare();
+  const depth = lists.outboxDepth().prepare();
 
   return {
     db,
@@ -70,23 +61,13 @@ export function openReads(dataDir: string, sync: Sync) {
         .orderBy(asc(terminals.sn))
         .limit(limit)
         .all(),
-    /** Commands newest first; the cursor is the (created_at, id) of the last one seen. */
-    commands(filter: { device?: string; before?: { at: number; id: string }; limit: number }) {
-      const { before } = filter;
-      return db
-        .select()
-        .from(commands)
-        .where(
-          and(
-            filter.device ? eq(commands.deviceSn, filter.device) : undefined,
-            before ? or(lt(commands.createdAt, before.at), and(eq(commands.createdAt, before.at), lt(commands.id, before.id))) : undefined,
-          ),
-        )
-        .orderBy(desc(commands.createdAt), desc(commands.id))
-        .limit(filter.limit)
-        .all();
-    },
+    /** Keys of commands newest first, before a (created_at, id) position. */
+    commandKeys: (filter: { device?: string; before?: { at: number; id: string }; limit: number }) => lists.commandKeys(filter).all(),
+    /** One command as a list shows it: the body only up to SHOWN_BYTES. */
+    listedCommand: (id: string) => listedCommand.get({ id }),
+    command: (id: string) => db.select().from(commands).where(eq(commands.id, id)).get(),
     endpoints: () => db.select().from(endpoints).orderBy(asc(endpoints.createdAt)).all(),
+    endpointCount: () => db.select({ n: count() }).from(endpoints).get()?.n ?? 0,
     endpoint: (id: string) => db.select().from(endpoints).where(eq(endpoints.id, id)).get(),
     /** Pending deliveries of an endpoint whose time has come, oldest first. */
     dueDeliveries: (endpointId: string, now: number, limit: number) => due.all({ endpointId, now, limit }),
@@ -102,47 +83,24 @@ export function openReads(dataDir: string, sync: Sync) {
         .groupBy(events.type)
         .all(),
     eventById: (id: string) => db.select().from(events).where(eq(events.id, id)).get(),
-    /**
-     * Events newest first (`before` a seq, the cursor), or oldest first
-     * (`after` a seq, to replay a stream), with optional filters.
-     */
-    events(filter: { types?: string[]; device?: string; since?: number; until?: number; before?: number; after?: number; limit: number }) {
-      const conditions = [
-        filter.types?.length ? inArray(events.type, filter.types) : undefined,
-        filter.device ? eq(events.deviceSn, filter.device) : undefined,
-        filter.since !== undefined ? gte(events.receivedAt, filter.since) : undefined,
-        filter.until !== undefined ? lt(events.receivedAt, filter.until) : undefined,
-        filter.before !== undefined ? lt(events.seq, filter.before) : undefined,
-        filter.after !== undefined ? gt(events.seq, filter.after) : undefined,
-      ];
-      return db
-        .select()
-        .from(events)
-        .where(and(...conditions))
-        .orderBy(filter.after !== undefined ? asc(events.seq) : desc(events.seq))
-        .limit(filter.limit)
-        .all();
-    },
+    /** An event's position and whether it has an image, without reading its fields. */
+    eventKey: (id: string) => eventKey.get({ id }),
+    /** One event as lists and the live stream show it: the fields only up to SHOWN_BYTES. */
+    listedEvent: (seq: number) => listedEvent.get({ seq }),
+    /** The first and last seq stored, to bound a list's window. */
+    eventBounds: () => ({ first: lists.firstEvent().get()?.seq ?? undefined, last: lists.lastEvent().get()?.seq ?? undefined }),
+    firstSeqFrom: (at: number) => lists.firstSeqFrom(at).get()?.seq,
+    lastSeqBefore: (at: number) => lists.lastSeqBefore(at).get()?.seq,
+    eventSeqs: (filter: Parameters<typeof lists.eventSeqs>[0]) => lists.eventSeqs(filter).all().map((row) => row.seq),
+    eventSeqsAfter: (filter: Parameters<typeof lists.eventSeqsAfter>[0]) => lists.eventSeqsAfter(filter).all().map((row) => row.seq),
     image: (seq: number) => image.get({ seq })?.base64,
     imageBytes: (seq: number) => imageBytes.get({ seq })?.bytes,
-    delivery: (seq: number) => deliveryRows.where(eq(deliveries.seq, seq)).get(),
-    /** Deliveries newest first, `before` a seq (the cursor), with optional filters. */
-    deliveries(filter: { status?: string; endpointId?: string; eventId?: string; before?: number; limit: number }) {
-      const conditions = [
-        filter.status ? eq(deliveries.status, filter.status as 'pending') : undefined,
-        filter.endpointId ? eq(deliveries.endpointId, filter.endpointId) : undefined,
-        filter.eventId ? eq(events.id, filter.eventId) : undefined,
-        filter.before !== undefined ? lt(deliveries.seq, filter.before) : undefined,
-      ];
-      return deliveryRows
-        .where(and(...conditions))
-        .orderBy(desc(deliveries.seq))
-        .limit(filter.limit)
-        .all();
-    },
-    /** Pending deliveries per endpoint: the backlog a receiver outage builds. */
-    backlog: () =>
-      db.select({ endpointId: deliveries.endpointId, pending: count() }).from(deliveries).where(eq(deliveries.status, 'pending')).groupBy(deliveries.endpointId).all(),
+    delivery: (seq: number) => delivery.get({ seq }),
+    /** The first and last delivery seq stored, to bound a list's window. */
+    deliveryBounds: () => ({ first: lists.firstDelivery().get()?.seq ?? undefined, last: lists.lastDelivery().get()?.seq ?? undefined }),
+    deliverySeqs: (filter: Parameters<typeof lists.deliverySeqs>[0]) => lists.deliverySeqs(filter).all().map((row) => row.seq),
+    /** Pending deliveries per endpoint, as the triggers keep them: a row per endpoint, whatever the backlog. */
+    backlog: () => depth.all(),
     close: () => sqlite.close(),
   };
 }

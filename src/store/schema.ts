@@ -61,7 +61,8 @@ export const commands = sqliteTable(
     error: text('error'),
     createdAt: integer('created_at').notNull(),
   },
-  (t) => [index('commands_device_created').on(t.deviceSn, t.createdAt)],
+  // Both orders the list pages in, newest first: (created_at, id) is its cursor (README §HTTP API, Lists).
+  (t) => [index('commands_device_created').on(t.deviceSn, t.createdAt, t.id), index('commands_created').on(t.createdAt, t.id)],
 );
 
 /** Malformed upLink messages, kept (truncated) so an installer can see what a terminal really sends. */
@@ -116,3 +117,18 @@ export const deliveries = sqliteTable(
     index('deliveries_status').on(t.status, t.seq),
   ],
 );
+
+/**
+ * Deliveries waiting (`pending`) per endpoint: facegate_outbox_depth. Kept up
+ * to date by triggers on `deliveries` (drizzle/0004_outbox_depth_triggers.sql),
+ * so a scrape reads a row per endpoint instead of counting a backlog that a
+ * receiver outage grows to millions. Triggers rather than counts kept by the
+ * writer thread: every statement that changes a delivery (each job's, or
+ * a later one's) moves the count in its own transaction, where the
+ * writer would have to mirror each of them by hand and a crash could part
+ * the two.
+ */
+export const outboxDepth = sqliteTable('outbox_depth', {
+  endpointId: text('endpoint_id').primaryKey(),
+  pending: integer('pending').notNull().default(0),
+});

@@ -68,7 +68,10 @@ try {
       return;
     }
     try {
-      port.postMessage({ batch: message.batch, results: runner.applyBatch(message.jobs) } satisfies FromWriter);
+      const results = runner.applyBatch(message.jobs);
+      port.postMessage({ batch: message.batch, results } satisfies FromWriter);
+      // A retention step's deletions write far more than a page (JobResult.walBytes).
+      walBytes += results.reduce((sum, result) => sum + (result.walBytes ?? 0), 0);
     } catch (err) {
       port.postMessage({ batch: message.batch, error: (err as Error).message } satisfies FromWriter);
     }

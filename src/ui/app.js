@@ -5,6 +5,8 @@ const $ = (id) => document.getElementById(id);
 const MAX_EVENTS = 100;
 /** Terminals fetched at a time; "More terminals" fetches the next page (GET /api/devices is paged). */
 const TERMINALS_PAGE = 100;
+/** Requests one list may take to fill the view: a page may be short, even empty, and still go on (README §HTTP API, Lists). */
+const MAX_LIST_REQUESTS = 20;
 
 const state = {
   terminals: new Map(), // sn → device
@@ -75,6 +77,29 @@ function toast(message) {
 }
 
 const time = (iso) => (iso ? new Date(iso).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' }) : '—');
+
+/**
+ * Up to `want` items of a list, newest first. A page may hold fewer items
+ * than asked for, even none, and still have a next_cursor (a window of the
+ * store with nothing that matches, or a page full of large items): follow it
+ * while the view is not full, a few requests at most.
+ */
+async function loadList(path, want) {
+  const items = [];
+  let cursor = null;
+  for (let requests = 0; requests < MAX_LIST_REQUESTS; requests++) {
+    const page = await api('GET', cursor === null ? path : `${path}&cursor=${encodeURIComponent(cursor)}`);
+    items.push(...page.items);
+    cursor = page.next_cursor;
+    if (cursor === null || items.length >= want) break;
+  }
+  return items.slice(0, want);
+}
+
+const kilobytes = (bytes) => `${Math.round(bytes / 1024).toLocaleString()} KB`;
+
+/** A link to the whole of an event a list or the stream showed short. */
+const wholeEvent = (event) => h('a', { href: `/api/events/${encodeURIComponent(event.id)}`, target: '_blank', rel: 'noopener', class: 'whole' }, 'whole event');
 
 // ---- login / logout ---------------------------------------------------------
 
@@ -156,6 +181,8 @@ const listable = (sn) => state.terminals.has(sn) || state.terminalsCursor === nu
 // ---- events -----------------------------------------------------------------
 
 function describe(event) {
+  // Too large to list (README §HTTP API, Lists): its size, and a link to all of it.
+  if (event.truncated) return [`${event.type === 'device.message' ? 'message' : 'fields'} of ${kilobytes(event.fields_bytes)}, not shown here · `, wholeEvent(event)];
   if (event.type.startsWith('face.')) {
     const who = [event.name, event.user_id && `#${event.user_id}`].filter(Boolean).join(' ') || 'unknown person';
     return event.verifiedCode !== undefined ? `${who} · code ${event.verifiedCode}` : who;
@@ -197,7 +224,7 @@ function addEvent(event, { prepend }) {
 }
 
 async function loadEvents() {
-  const { items } = await api('GET', '/api/events?limit=50');
+  const items = await loadList(`/api/events?limit=${MAX_EVENTS}`, MAX_EVENTS);
   $('events').replaceChildren();
   state.eventIds.clear();
   for (const event of items) addEvent(event, { prepend: false });
@@ -225,7 +252,7 @@ function onStreamEvent(event) {
   if (event.type === 'device.message' && event.device_sn === state.awaitingReplyFrom) {
     state.awaitingReplyFrom = null;
     $('command-status').textContent = `Reply from ${event.device_sn} at ${time(event.received_at)}:`;
-    $('command-reply').textContent = JSON.stringify(event.message, null, 2);
+    $('command-reply').replaceChildren(event.truncated ? h('span', {}, `${kilobytes(event.fields_bytes)}, too large to show here: `, wholeEvent(event)) : JSON.stringify(event.message, null, 2));
     $('command-reply').hidden = false;
   }
   scheduleDeliveries();
@@ -282,7 +309,7 @@ function deliveryItem(d) {
 
 async function loadDeliveries() {
   try {
-    const { items } = await api('GET', `/api/deliveries?status=${state.deliveryStatus}&limit=50`);
+    const items = await loadList(`/api/deliveries?status=${state.deliveryStatus}&limit=50`, 50);
     $('deliveries').replaceChildren(...items.map(deliveryItem));
     $('deliveries-empty').hidden = items.length > 0;
   } catch (err) {

@@ -62,3 +62,19 @@ it('bench --quick --only heartbeats prints the table and writes well-formed JSON
   // --quick measures two loads: a hundred terminals and a thousand.
   expect(new Set(results.map((r) => r.terminals))).toEqual(new Set([100, 1000]));
 }, 60_000);
+
+it('bench --quick --only store-scale builds the store, waits for the purge and times each read', async () => {
+  dir = mkdtempSync(join(tmpdir(), 'facegate-bench-test-'));
+  const out = join(dir, 'figures.json');
+  const run = await bench(['--quick', '--only', 'store-scale', '--scale-events', '5000', '--out', out]);
+  expect(run.code, run.stderr).toBe(0);
+  expect(run.stdout).toMatch(/^store-scale\s+n\s+p50 ms\s+p99 ms\s+max ms\s+status\s+KB$/m);
+  const report = JSON.parse(readFileSync(out, 'utf8')) as { results: { scenario: string; figures: any }[] };
+  const [result] = report.results;
+  expect(result.scenario).toBe('store-scale');
+  expect(result.figures).toMatchObject({ waiting: 5000, purge: { removed: result.figures.purgeable, steps: expect.any(Number), longestStepMs: expect.any(Number) } });
+  // The purge looked at every old event, a thousand at most per step.
+  expect(result.figures.purge.steps).toBeGreaterThanOrEqual(5);
+  expect(result.figures.requests.map((r: any) => r.status)).toEqual(result.figures.requests.map(() => [200]));
+  expect(result.figures.requests.every((r: any) => r.latency.count === 20)).toBe(true);
+}, 60_000);

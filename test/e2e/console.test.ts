@@ -1,6 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { SHOWN_BYTES } from '../../src/store/reads.ts';
 import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { startReceiver, type Receiver } from '../support/receiver.ts';
 import { connectTerminal, verifiedRecord, type TestTerminal } from '../support/terminal.ts';
@@ -141,7 +142,48 @@ describe('web console', () => {
     } finally {
       // Otherwise the page's live stream is open, and reconnecting, while the bridge stops (the first test logs out).
       await page.goto('about:blank');
+      // Cookies do not tell ports apart: this session would open the next test's console on the other bridge.
+      await page.context().clearCookies();
       await many.stop();
     }
+  });
+
+  it('fills the event list past a page cut short at 4 MB, and shows an event too large to list with a link to all of it', async () => {
+    const pageErrors: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    terminal ??= await connectTerminal(bridge.brokerUrl, 'UI1');
+    // Messages just under the size lists show in full: a page of 100 of them would be over 4 MB.
+    const filler = 'f'.repeat(SHOWN_BYTES - 2000);
+    for (let i = 0; i < 110; i++) await terminal.send({ cmd: 'logU', i, filler });
+    await terminal.send({ cmd: 'dumpU', big: 'b'.repeat(SHOWN_BYTES * 2) });
+    // Stored before its PUBACK: the newest event.
+    const big = bridge.stored.at(-1)!;
+    expect(big.type).toBe('device.message');
+
+    const first = await bridge.api('GET', '/api/events?limit=100');
+    expect(first.json.items.length).toBeLessThan(100);
+    expect(first.json.next_cursor).not.toBeNull();
+
+    const lists: string[] = [];
+    page.on('request', (request) => request.url().includes('/api/events?') && lists.push(request.url()));
+    await page.goto(`http://127.0.0.1:${bridge.httpPort}/ui`);
+    await page.fill('#token', TOKEN);
+    await page.click('#login button[type=submit]');
+    await page.locator('#console-view').waitFor();
+    // A locator's wait runs outside the page's scripts (its CSP refuses eval).
+    await page.locator('#events li').nth(99).waitFor();
+    expect(await page.locator('#events li').count()).toBe(100);
+    // The first page was short: the console went on with its next_cursor.
+    expect(lists.length).toBeGreaterThanOrEqual(2);
+    expect(lists[1]).toContain(`cursor=${first.json.next_cursor}`);
+
+    const item = page.locator(`#events li[data-id="${big.id}"]`);
+    await item.locator('.what', { hasText: /message of 128 KB, not shown here/ }).waitFor();
+    const href = await item.locator('a.whole').getAttribute('href');
+    expect(href).toBe(`/api/events/${big.id}`);
+    // The link gives the whole event, with the console's session.
+    const whole = (await page.evaluate(async (url) => (await fetch(url)).json(), href!)) as { message: { big: string } };
+    expect(whole.message.big).toHaveLength(SHOWN_BYTES * 2);
+    expect(pageErrors).toEqual([]);
   });
 });

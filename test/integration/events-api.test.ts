@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SHOWN_BYTES } from '../../src/store/reads.ts';
 import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { openStream } from '../support/sse.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
@@ -180,14 +181,15 @@ describe('GET /api/stream', () => {
     stalled.pause();
     stalled.write(`GET /api/stream?type=device.message HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${TOKEN}\r\n\r\n`);
     const closed = new Promise((resolve) => stalled.once('close', resolve));
-    // Big messages fill the socket buffers quickly; the stalled client falls behind.
-    const big = 'x'.repeat(200_000);
-    for (let i = 0; i < 150; i++) await t.send({ cmd: 'logU', i, big });
-    await reader.until(() => reader.events.length >= 150);
+    // Big messages fill the socket buffers quickly; the stalled client falls
+    // behind. Each is just under SHOWN_BYTES, so its frame carries all of it.
+    const big = 'x'.repeat(SHOWN_BYTES - 1000);
+    for (let i = 0; i < 500; i++) await t.send({ cmd: 'logU', i, big });
+    await reader.until(() => reader.events.length >= 500);
     stalled.resume(); // read what is left, to see the server end the response
     await closed;
-    expect(b.count('events', "type = 'device.message'")).toBe(150);
-    expect(reader.events.map((e) => JSON.parse(e.data).message.i)).toEqual(Array.from({ length: 150 }, (_, i) => i));
+    expect(b.count('events', "type = 'device.message'")).toBe(500);
+    expect(reader.events.map((e) => JSON.parse(e.data).message.i)).toEqual(Array.from({ length: 500 }, (_, i) => i));
   });
 
   it('drops a resuming client that stops reading, however much arrives while it replays', async () => {
@@ -195,8 +197,8 @@ describe('GET /api/stream', () => {
     bridge = b;
     const t = await connectTerminal(b.brokerUrl, 'E1');
     terminals.push(t);
-    const big = 'x'.repeat(200_000);
-    for (let i = 0; i < 30; i++) await t.send({ cmd: 'logU', i, big });
+    const big = 'x'.repeat(SHOWN_BYTES - 1000);
+    for (let i = 0; i < 100; i++) await t.send({ cmd: 'logU', i, big });
     const [first] = (await b.api('GET', '/api/events?type=device.message&limit=100')).json.items.slice(-1);
     // Resumes after the first event: the replay fills the socket, then waits for a client that never reads.
     const stalled = connect(b.httpPort, '127.0.0.1');
@@ -207,10 +209,10 @@ describe('GET /api/stream', () => {
     await until(async () => (await clients()) === 1);
     // Live events meanwhile wait for the replay; past the bound the client is
     // dropped, while it still reads nothing.
-    for (let i = 30; i < 60; i++) await t.send({ cmd: 'logU', i, big });
+    for (let i = 100; i < 200; i++) await t.send({ cmd: 'logU', i, big });
     await until(async () => (await clients()) === 0);
     stalled.destroy();
-    expect(b.count('events', "type = 'device.message'")).toBe(60);
+    expect(b.count('events', "type = 'device.message'")).toBe(200);
   });
 
   it('ends open streams when the bridge stops', async () => {

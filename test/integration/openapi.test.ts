@@ -26,6 +26,11 @@ describe('OpenAPI', () => {
     expect(listParams).toEqual(['type', 'device', 'since', 'until', 'limit', 'cursor']);
     expect(doc.paths['/api/devices'].get.parameters.map((p: any) => p.name)).toEqual(['online', 'limit', 'cursor']);
     expect(Object.keys(doc.paths['/api/devices/{sn}'].delete.responses)).toEqual(expect.arrayContaining(['204', '401', '404']));
+    // What a client must know to read a list right: short pages with a cursor, items shown short.
+    expect(doc.paths['/api/events'].get.description).toMatch(/may hold fewer, even none, and still have a `next_cursor`.*"truncated": true.*"fields_bytes"/);
+    expect(doc.paths['/api/commands'].get.description).toMatch(/"body_bytes"/);
+    expect(doc.paths['/api/commands/{id}'].get.responses).toHaveProperty('404');
+    expect(doc.paths['/api/webhooks'].post.responses).toHaveProperty('409');
   });
 
   it('serves a readable docs page', async () => {

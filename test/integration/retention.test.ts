@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, expect, it } from 'vitest';
+import { PURGE_CANDIDATES } from '../../src/store/outbox.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
 import { until } from '../support/until.ts';
@@ -57,4 +58,39 @@ it('purges events, images, finished deliveries, rejects and commands past RETENT
   await until(() => b.logLines.some(purged));
   expect(b.logLines.some(purged)).toBe(true);
   await t.client.endAsync(true);
+});
+
+it('walks past more kept events than one step looks at, ties of received_at included, and purges what lies beyond them', async () => {
+  let b = await startBridge({ WEBHOOK_URL: 'http://127.0.0.1:9/never', DELIVERY_SCHEDULE: '1h' });
+  const dataDir = b.dataDir;
+  await b.stop({ keepData: true });
+  const db = new Database(join(dataDir, 'facegate.db'));
+  const old = Date.now() - 45 * DAY;
+  const insertEvent = db.prepare("insert into events (id, type, device_sn, received_at, fields, has_image) values (?, 'face.verified', 'OLD1', ?, '{}', 0)");
+  const insertDelivery = db.prepare("insert into deliveries (event_seq, endpoint_id, status, next_attempt_at, created_at) values (?, 'ep_default', ?, ?, ?)");
+  const kept: string[] = [];
+  db.transaction(() => {
+    // 2,500 old events in five runs of one millisecond each: a step's cursor lands inside a run.
+    for (let i = 0; i < 2500; i++) {
+      const id = `evt_old_${i}`;
+      const { lastInsertRowid } = insertEvent.run(id, old + Math.floor(i / 500));
+      // The first 1,700 are owed to the backend (more than a step looks at), one in three after them.
+      const waiting = i < 1700 || i % 3 === 0;
+      if (waiting) kept.push(id);
+      insertDelivery.run(lastInsertRowid, waiting ? 'pending' : 'delivered', old + 100 * DAY, old);
+    }
+  })();
+  db.close();
+  expect(kept.length).toBeGreaterThan(PURGE_CANDIDATES);
+
+  b = await startBridge({ WEBHOOK_URL: 'http://127.0.0.1:9/never', DELIVERY_SCHEDULE: '1h', RETENTION_DAYS: '30' }, dataDir);
+  bridge = b;
+  const line = await until(() => b.logLines.find((l) => l.includes('"retention purge"')));
+  const purged = 2500 - kept.length;
+  expect(JSON.parse(line)).toMatchObject({ removed: purged, steps: expect.any(Number), longest_step_ms: expect.any(Number) });
+  // Each step deletes 200 at most and looks at 1,000 events at most: at least as many steps as either asks.
+  expect(JSON.parse(line).steps).toBeGreaterThanOrEqual(Math.max(Math.ceil(purged / 200), Math.ceil(2500 / PURGE_CANDIDATES)));
+  const left = (b.db().prepare("select id from events where device_sn = 'OLD1' order by seq").all() as { id: string }[]).map((row) => row.id);
+  expect(left).toEqual(kept);
+  expect(b.count('deliveries', "status = 'delivered'")).toBe(0);
 });

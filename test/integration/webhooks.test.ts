@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ENDPOINT_LIMIT } from '../../src/http/webhooks.ts';
 import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
@@ -390,6 +391,28 @@ describe('/api/webhooks', () => {
     const res = await b.api('POST', '/api/webhooks', body);
     expect(res.status).toBe(400);
     expect(res.json.error.message).toMatch(message);
+  });
+
+  it('refuses an endpoint past ENDPOINT_LIMIT with 409, however many are asked for at once', async () => {
+    const { b } = await setup({ WEBHOOK_URL: 'http://127.0.0.1:9/default' });
+    const add = (i: number) => b.api('POST', '/api/webhooks', { url: `http://127.0.0.1:9/h${i}`, event_types: ['device.online'] });
+    for (let i = 1; i < ENDPOINT_LIMIT - 8; i++) expect((await add(i)).status).toBe(201);
+    // Twenty at once for the last eight places: the count and the insert do not interleave.
+    const racing = await Promise.all(Array.from({ length: 20 }, (_, i) => add(100 + i)));
+    expect(racing.filter((res) => res.status === 201)).toHaveLength(8);
+    const refused = racing.filter((res) => res.status !== 201);
+    for (const res of refused) {
+      expect(res.status).toBe(409);
+      expect(res.json.error).toEqual({ code: 'conflict', message: `${ENDPOINT_LIMIT} webhook endpoints exist, the most there may be (${ENDPOINT_LIMIT}); delete one first` });
+    }
+    const { json } = await b.api('GET', '/api/webhooks');
+    expect(json.items).toHaveLength(ENDPOINT_LIMIT);
+    expect(json.items.map((e: any) => e.id)).toContain('ep_default');
+    expect((await add(200)).status).toBe(409);
+    // One removed makes room for one.
+    expect((await b.api('DELETE', `/api/webhooks/${json.items.at(-1).id}`)).status).toBe(204);
+    expect((await add(201)).status).toBe(201);
+    expect((await add(202)).status).toBe(409);
   });
 
   it('answers 400 for bad delivery filters', async () => {

@@ -1,0 +1,93 @@
+import type { Context } from 'hono';
+import * as v from 'valibot';
+
+// Every list of the API is bounded three ways (README §HTTP API, Lists): in
+// items (`limit`), in bytes (a page stops at about PAGE_BYTES, each item's
+// stored text is shown only up to SHOWN_BYTES), and in the rows a request
+// may look at (WINDOW), so no request holds the main thread for long or
+// builds an answer of hundreds of MB, whatever the store holds.
+
+/** A page stops taking items once it holds about this much JSON; next_cursor goes on after the last one. */
+export const PAGE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Positions (seqs) a filtered request looks at, at most. A filter that an
+ * index cannot answer alone (several event types, a type and a terminal, a
+ * delivery's endpoint) checks rows one by one; past this many, the page ends
+ * as it is, perhaps short or empty, with a next_cursor below the window.
+ */
+export const WINDOW = 20_000;
+
+export const MAX_LIMIT = 500;
+
+/** `limit`: 1–500, 50 when not given. */
+export const Limit = v.optional(
+  v.pipe(
+    v.string(),
+    v.regex(/^\d+$/, 'limit must be a whole number'),
+    v.transform(Number),
+    v.minValue(1, `limit must be 1 to ${MAX_LIMIT}`),
+    v.maxValue(MAX_LIMIT, `limit must be 1 to ${MAX_LIMIT}`),
+  ),
+  '50',
+);
+
+/**
+ * The seqs one request looks at, newest first: [from, below). With
+ * `windowed`, at most WINDOW of them; `rest` is then true when there are
+ * older ones beyond the window, to be looked at by the next request.
+ */
+export function seqWindow(below: number, floor: number, windowed: boolean): { from: number; below: number; rest: boolean } {
+  const from = windowed ? Math.max(floor, below - WINDOW) : floor;
+  return { from, below, rest: from > floor };
+}
+
+export interface PageSource<K> {
+  limit: number;
+  /** Positions of the items, newest first, as the query found them: up to limit + 1. */
+  keys: Iterable<K>;
+  /** The item at a position as the list shows it; undefined when it went meanwhile (retention). Read only for the items the page takes. */
+  item: (key: K) => unknown;
+  /** next_cursor after this position. */
+  cursorOf: (key: K) => string;
+  /** next_cursor when the keys run out before the page is full: where the next window starts, or null at the end of the list. */
+  rest: string | null;
+}
+
+/**
+ * Gives `add` keys until it has taken `limit` items or `maxBytes` (`add`
+ * answers an item's size, or undefined for none); returns the last key given
+ * when it stopped with keys left, else undefined.
+ */
+function fill<K>(keys: Iterable<K>, limit: number, maxBytes: number, add: (key: K) => number | undefined): { stoppedAfter: K | undefined } {
+  let count = 0;
+  let bytes = 0;
+  let last: K | undefined;
+  for (const key of keys) {
+    if (count === limit || bytes >= maxBytes) return { stoppedAfter: last };
+    last = key;
+    const size = add(key);
+    if (size === undefined) continue;
+    count += 1;
+    bytes += size;
+  }
+  return { stoppedAfter: undefined };
+}
+
+/**
+ * `{"items":[…],"next_cursor":…}` (SPEC §HTTP API), written as the items are
+ * read: each is serialized once, and the page ends at `limit` items or at
+ * about PAGE_BYTES, whichever comes first.
+ */
+export function listPage<K>(c: Context, source: PageSource<K>): Response {
+  const parts: string[] = [];
+  const { stoppedAfter } = fill(source.keys, source.limit, PAGE_BYTES, (key) => {
+    const item = source.item(key);
+    if (item === undefined) return undefined;
+    const json = JSON.stringify(item);
+    parts.push(json);
+    return Buffer.byteLength(json);
+  });
+  const next = stoppedAfter !== undefined ? source.cursorOf(stoppedAfter) : source.rest;
+  return c.body(`{"items":[${parts.join(',')}],"next_cursor":${JSON.stringify(next)}}`, 200, { 'content-type': 'application/json' });
+}
