@@ -62,7 +62,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
 
   async function start(): Promise<Running> {
     const policy = { forward: config.FORWARD, images: config.IMAGES };
-    const writer: Writer = await startWriter({ dataDir: config.DATA_DIR, sync: config.SQLITE_SYNC, ...policy }, (err) => {
+    const writer: Writer = await startWriter({ dataDir: config.DATA_DIR, sync: config.SQLITE_SYNC, maxRecords: config.MAX_RECORDS, ...policy }, (err) => {
       log.fatal({ err: err.message }, 'database writer failed');
       onFatal(err);
     });

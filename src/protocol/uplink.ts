@@ -43,15 +43,25 @@ export type Uplink =
     }
   | { cmd: string; body: Record<string, unknown> };
 
-export const REJECT_REASONS = ['too_large', 'not_utf8', 'not_json', 'too_deep', 'not_object', 'no_cmd', 'invalid_fields', 'unknown_device'] as const;
+export const REJECT_REASONS = ['too_large', 'not_utf8', 'not_json', 'too_deep', 'not_object', 'no_cmd', 'too_many_records', 'invalid_fields', 'unknown_device'] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export type Decoded = { ok: true; msg: Uplink } | { ok: false; reason: RejectReason; detail: string };
 
+/** MAX_RECORDS unless configured: far more than any backlog batch of images fits in MAX_PAYLOAD. */
+export const DEFAULT_MAX_RECORDS = 1000;
+
+export interface DecodeLimits {
+  /** Records a verifiedRecordU or strangerRecordU may hold (MAX_RECORDS). */
+  maxRecords: number;
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+const isRecordsCmd = (cmd: unknown): cmd is 'verifiedRecordU' | 'strangerRecordU' => cmd === 'verifiedRecordU' || cmd === 'strangerRecordU';
+
 /** Bytes of an upLink message → a typed message, or the reason it is malformed. Never throws. */
-export function decodeUplink(payload: Uint8Array): Decoded {
+export function decodeUplink(payload: Uint8Array, { maxRecords }: DecodeLimits = { maxRecords: DEFAULT_MAX_RECORDS }): Decoded {
   let text: string;
   try {
     text = utf8.decode(payload);
@@ -64,6 +74,11 @@ export function decodeUplink(payload: Uint8Array): Decoded {
   } catch (err) {
     return { ok: false, reason: 'not_json', detail: (err as Error).message.slice(0, 200) };
   }
+  // Counted before any record is looked at (README §Malformed messages): 600,000
+  // tiny records in one payload are one reject, not 600,000 events or rows.
+  if (isJsonObject(value) && isRecordsCmd(value.cmd) && Array.isArray(value.data) && value.data.length > maxRecords) {
+    return { ok: false, reason: 'too_many_records', detail: `data holds ${value.data.length} records, over MAX_RECORDS (${maxRecords})` };
+  }
   if (!nestsWithin(value)) return { ok: false, reason: 'too_deep', detail: `the JSON nests objects or arrays more than ${MAX_JSON_DEPTH} levels deep` };
   if (!isJsonObject(value)) {
     return { ok: false, reason: 'not_object', detail: `payload is ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}` };
@@ -74,7 +89,7 @@ export function decodeUplink(payload: Uint8Array): Decoded {
   const body = value as Record<string, unknown>;
   const cmd = body.cmd as string;
   if (cmd === 'heartU') return { ok: true, msg: { cmd } };
-  if (cmd === 'verifiedRecordU' || cmd === 'strangerRecordU') {
+  if (isRecordsCmd(cmd)) {
     const parsed = v.safeParse(RecordsMessage, value);
     if (!parsed.success) return { ok: false, reason: 'invalid_fields', detail: describe(parsed.issues[0]) };
     // The input, not the parser's copy: it is exactly what the terminal sent.

@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { type EventPolicy, type EventType, eventsFromUplink, type NewEvent, presenceEvent } from '../events.ts';
-import { decodeUplink, type RejectReason } from '../protocol/uplink.ts';
+import { type DecodeLimits, decodeUplink, type RejectReason } from '../protocol/uplink.ts';
 import type { Db } from './open.ts';
 import { createOutbox, type OutboxJob } from './outbox.ts';
 import { commands, events, images, rejects, terminals } from './schema.ts';
@@ -38,7 +38,10 @@ export interface JobResult {
 
 const SAMPLE_BYTES = 2048;
 
-export function createJobRunner(db: Db, policy: EventPolicy) {
+/** How the runner reads and turns upLink messages into events. */
+export interface RunnerPolicy extends EventPolicy, DecodeLimits {}
+
+export function createJobRunner(db: Db, policy: RunnerPolicy) {
   const outbox = createOutbox(db);
   const insertEvent = db
     .insert(events)
@@ -135,7 +138,7 @@ export function createJobRunner(db: Db, policy: EventPolicy) {
   function apply(job: Job): JobResult {
     switch (job.kind) {
       case 'uplink': {
-        const decoded = decodeUplink(job.payload);
+        const decoded = decodeUplink(job.payload, policy);
         if (!decoded.ok) {
           reject(job, decoded.reason, decoded.detail);
           return { events: [], rejected: [decoded.reason] };

@@ -1,14 +1,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import type { EventPolicy } from '../events.ts';
-import { createJobRunner, type Job } from './jobs.ts';
+import { createJobRunner, type Job, type RunnerPolicy } from './jobs.ts';
 import { migrateDatabase, openDatabase, type Sync } from './open.ts';
 
 // The only writer of the database. It runs on its own thread because
 // better-sqlite3 is synchronous: a commit that waits for the disk (fsync) must
 // never stall heartbeat answers or the API on the main thread.
 
-export interface WriterOptions extends EventPolicy {
+export interface WriterOptions extends RunnerPolicy {
   dataDir: string;
   sync: Sync;
 }

@@ -36,6 +36,7 @@ describe('parseConfig', () => {
       ['DELIVERY_TIMEOUT', 15_000],
       ['BODY_LIMIT', 1024 * 1024],
       ['MAX_PAYLOAD', 8 * 1024 * 1024],
+      ['MAX_RECORDS', 1000],
       ['COMMAND_RATE', { perSecond: 5, burst: 10 }],
       ['FORWARD', 'passed'],
       ['IMAGES', 'inline'],
@@ -154,6 +155,9 @@ describe('parseConfig', () => {
       ['DELIVERY_SCHEDULE', '1s,,5s', /duration/],
       ['BODY_LIMIT', 'big', /size/],
       ['MAX_PAYLOAD', '0', /size/],
+      ['MAX_RECORDS', '0', /from 1 to 100000/],
+      ['MAX_RECORDS', '100001', /from 1 to 100000/],
+      ['MAX_RECORDS', 'many', /whole number/],
       ['COMMAND_RATE', 'fast', /rate/],
       ['COMMAND_RATE', '5/h', /rate/],
       ['FORWARD', 'some', /passed, all/],
@@ -236,6 +240,7 @@ describe('helpText', () => {
     expect(text).toMatch(/UPLINK_TOPIC\s.*\(default fungxi_\{sn\}_upLink\)/);
     expect(text).toMatch(/COMMAND_RATE\s.*\(default 5\/s\)/);
     expect(text).toMatch(/MAX_PAYLOAD\s.*\(default 8mb\)/);
+    expect(text).toMatch(/MAX_RECORDS\s.*\(default 1000\)/);
   });
 
   it('shows a placeholder, not this machine, as the client id default', () => {

@@ -136,6 +136,24 @@ describe('decodeUplink', () => {
       });
     });
 
+    it('refuses more records than MAX_RECORDS as too_many_records, counted before any record is looked at', () => {
+      const batch = (count: number, item: unknown, cmd = 'strangerRecordU') => bytes(JSON.stringify({ cmd, data: Array(count).fill(item) }));
+      expect(decodeUplink(batch(3, record(), 'verifiedRecordU'), { maxRecords: 2 })).toEqual({
+        ok: false,
+        reason: 'too_many_records',
+        detail: 'data holds 3 records, over MAX_RECORDS (2)',
+      });
+      // None of these is a record, and each nests too deep: the count alone answers.
+      const deep = JSON.parse(`${'['.repeat(70)}${']'.repeat(70)}`);
+      expect(decodeUplink(batch(3, deep), { maxRecords: 2 })).toMatchObject({ ok: false, reason: 'too_many_records' });
+      expect(decodeUplink(batch(1001, 0))).toMatchObject({ ok: false, reason: 'too_many_records', detail: 'data holds 1001 records, over MAX_RECORDS (1000)' });
+      expect(decodeUplink(batch(1000, record()))).toMatchObject({ ok: true });
+    });
+
+    it('leaves the data of other commands uncounted', () => {
+      expect(decode({ cmd: 'listPersonsU', data: Array(2000).fill(1) })).toMatchObject({ ok: true });
+    });
+
     it('explains an empty data array', () => {
       const decoded = decode({ cmd: 'verifiedRecordU', data: [] });
       expect(decoded).toMatchObject({ ok: false, detail: expect.stringMatching(/at least one record/) });
