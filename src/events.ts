@@ -32,10 +32,10 @@ export function isPassed(record: FaceRecord): boolean {
 /** The events one decoded upLink message stands for (none for a heartbeat). */
 export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, policy: EventPolicy): NewEvent[] {
   if ('records' in msg) {
-    return msg.records.map((record) => {
+    return msg.records.map((record, i) => {
       const type: EventType =
         msg.cmd === 'strangerRecordU' ? 'face.stranger' : policy.forward === 'all' || isPassed(record) ? 'face.verified' : 'face.rejected';
-      const { liveImageBase64, ...rest } = record;
+      const { liveImageBase64 } = record;
       return {
         // Same serial and same record content (image included) → same id, so a
         // retransmitted or re-uploaded record is stored once (SPEC §The terminal protocol).
@@ -43,7 +43,7 @@ export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, po
         type,
         deviceSn: sn,
         receivedAt,
-        fields: JSON.stringify(rest),
+        fields: msg.fields[i],
         image: policy.images === 'omit' || !liveImageBase64 ? undefined : msg.escaped ? jsonStringContent(liveImageBase64) : liveImageBase64,
       };
     });

@@ -72,3 +72,37 @@ describe('more records than MAX_RECORDS', () => {
     expect(grown).toBeLessThan(300 * 2 ** 20);
   });
 });
+
+describe('fields of a face record', () => {
+  it('keeps a record whose fields take 7 MB as an invalid_fields reject and stores the others of its batch', async () => {
+    const b = (bridge = await startBridge());
+    const t = await terminal(b, 'NAME1');
+    const huge = verifiedRecord({ num: '2', name: 'n'.repeat(7 * 2 ** 20) });
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: '1' }), huge, verifiedRecord({ num: '3' })] });
+
+    expect(rows("select fields from events where type = 'face.verified' order by seq").map((r) => JSON.parse(r.fields).num)).toEqual(['1', '3']);
+    const fieldsBytes = JSON.stringify({ ...huge, liveImageBase64: undefined }).length;
+    expect(rows('select reason, detail, length(sample) as kept from rejects')).toEqual([
+      { reason: 'invalid_fields', detail: `data.1: the fields other than liveImageBase64 take ${fieldsBytes} bytes as JSON, over the limit of 65536`, kept: 2048 },
+    ]);
+  });
+
+  it('takes fields of exactly 64 KB as UTF-8, and an image far larger; one byte more is too much', async () => {
+    const b = (bridge = await startBridge());
+    const t = await terminal(b, 'NAME2');
+    const image = 'A'.repeat(2 ** 20);
+    // Two-byte characters: the limit is in bytes, not in characters.
+    const withName = (bytes: number) => {
+      const name = 'é'.repeat(Math.floor(bytes / 2)) + 'x'.repeat(bytes % 2);
+      return verifiedRecord({ name, liveImageBase64: image, time: 't0' });
+    };
+    const base = Buffer.byteLength(JSON.stringify({ ...verifiedRecord({ name: '', time: 't0' }), liveImageBase64: undefined }));
+    const fits = withName(64 * 1024 - base);
+    const over = withName(64 * 1024 - base + 1);
+    await t.send({ cmd: 'verifiedRecordU', data: [fits, over] });
+    expect(rows("select length(cast(fields as blob)) as bytes from events where type = 'face.verified'")).toEqual([{ bytes: 64 * 1024 }]);
+    expect(rows('select reason, detail from rejects')).toEqual([
+      { reason: 'invalid_fields', detail: 'data.1: the fields other than liveImageBase64 take 65537 bytes as JSON, over the limit of 65536' },
+    ]);
+  });
+});
