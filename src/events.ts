@@ -43,7 +43,8 @@ export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, po
         type,
         deviceSn: sn,
         receivedAt,
-        fields: msg.fields[i],
+        // IMAGES=omit: no image of the record is kept, whatever its key (README §Configuration).
+        fields: policy.images === 'omit' ? JSON.stringify(record, withoutImages) : msg.fields[i],
         image: policy.images === 'omit' || !liveImageBase64 ? undefined : msg.escaped ? jsonStringContent(liveImageBase64) : liveImageBase64,
       };
     });
@@ -59,9 +60,10 @@ export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, po
 }
 
 /**
- * IMAGES=omit means no image leaves the bridge: a terminal's reply may carry
- * one too (a photo it was asked for, an enrolment echoed back). Text under a
- * key that names an image or base64, at any depth, is left out.
+ * IMAGES=omit means no image leaves the bridge: a face record may carry more
+ * than its liveImageBase64 (a snapshot, a photo), and a terminal's reply may
+ * carry one too (a photo it was asked for, an enrolment echoed back). Text
+ * under a key that names an image, a photo or base64, at any depth, is left out.
  */
 const IMAGE_KEY = /image|photo|base64/i;
 function withoutImages(key: string, value: unknown): unknown {

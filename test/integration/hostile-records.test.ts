@@ -106,3 +106,23 @@ describe('fields of a face record', () => {
     ]);
   });
 });
+
+describe('IMAGES=omit', () => {
+  it('leaves every image of a face record out of what is stored, and still knows a retransmission', async () => {
+    const b = (bridge = await startBridge({ IMAGES: 'omit' }));
+    const t = await terminal(b, 'OMIT1');
+    const record = verifiedRecord({
+      snapImageBase64: '/9j/second-image',
+      photo: '/9j/third-image',
+      extra: { facePhotoBase64: '/9j/nested-image', photoCount: 2 },
+    });
+    await t.send({ cmd: 'verifiedRecordU', data: [record] });
+    await t.send({ cmd: 'verifiedRecordU', data: [record] });
+
+    const stored = rows('select fields, has_image from events where type = ?', 'face.verified');
+    expect(stored).toHaveLength(1);
+    expect(JSON.parse(stored[0].fields)).toEqual({ num: '1001', name: 'Zhang San', verifiedCode: 0, time: '2026-11-22 09:59:58', personType: '1', extra: { photoCount: 2 } });
+    expect(stored[0].has_image).toBe(0);
+    expect(b.count('images')).toBe(0);
+  });
+});

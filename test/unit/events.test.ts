@@ -179,8 +179,20 @@ describe('eventsFromUplink', () => {
       expect(JSON.parse(one({ cmd: 'getPhotoResultU', body }, PASSED).fields)).toEqual(body);
     });
 
-    it('does not change the id', () => {
+    it('leaves every image of a face record out with IMAGES=omit, at any depth, and keeps them with inline', () => {
+      const sent = record({ snapImageBase64: IMAGE, photo: IMAGE, extra: { facePhotoBase64: IMAGE, photoCount: 2 } });
+      const omitted = one(verified(sent), OMIT);
+      expect(JSON.parse(omitted.fields)).toEqual({ num: '1001', name: 'Zhang San', verifiedCode: 0, time: '2026-11-22 09:59:58', personType: '1', extra: { photoCount: 2 } });
+      expect(omitted.fields).not.toContain(IMAGE);
+      const { liveImageBase64: _image, ...kept } = sent;
+      expect(JSON.parse(one(verified(sent), PASSED).fields)).toEqual(kept);
+    });
+
+    it('does not change the id, which comes from the record as sent', () => {
       expect(one(verified(record()), OMIT).id).toBe(one(verified(record()), PASSED).id);
+      const sent = record({ snapImageBase64: IMAGE });
+      expect(one(verified(sent), OMIT).id).toBe(one(verified(sent), PASSED).id);
+      expect(one(verified(sent), OMIT).id).not.toBe(one(verified(record({ snapImageBase64: 'other' })), OMIT).id);
     });
   });
 });
