@@ -62,10 +62,17 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
 
   async function start(): Promise<Running> {
     const policy = { forward: config.FORWARD, images: config.IMAGES };
-    const writer: Writer = await startWriter({ dataDir: config.DATA_DIR, sync: config.SQLITE_SYNC, maxRecords: config.MAX_RECORDS, ...policy }, (err) => {
-      log.fatal({ err: err.message }, 'database writer failed');
-      onFatal(err);
-    });
+    const writer: Writer = await startWriter(
+      { dataDir: config.DATA_DIR, sync: config.SQLITE_SYNC, maxRecords: config.MAX_RECORDS, ...policy },
+      {
+        log,
+        onFatal: (err) => {
+          log.fatal({ err: err.message }, 'database writer failed');
+          onFatal(err);
+        },
+        rejectsNotKept: (count) => metrics.rejectsNotKept.inc(count),
+      },
+    );
     stops.push({ name: 'database writer', stop: () => writer.stop() });
     // DEFAULT_DEVICE is a terminal the site relies on: known (and subscribed) from the start like DEVICES.
     const devices = [...new Set([...config.DEVICES, ...(config.DEFAULT_DEVICE ? [config.DEFAULT_DEVICE] : [])])];

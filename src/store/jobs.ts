@@ -3,6 +3,7 @@ import { type EventPolicy, type EventType, eventsFromUplink, type NewEvent, pres
 import { type DecodeLimits, decodeUplink, type RejectReason } from '../protocol/uplink.ts';
 import type { Db } from './open.ts';
 import { createOutbox, type OutboxJob } from './outbox.ts';
+import { createRejectGate, type RejectGate } from './reject-gate.ts';
 import { commands, events, images, rejects, terminals } from './schema.ts';
 
 // Everything the bridge writes, as plain data that can cross to the writer
@@ -28,8 +29,10 @@ export interface StoredEvent {
 export interface JobResult {
   /** Events this job created (duplicates of stored ones are left out). */
   events: StoredEvent[];
-  /** Why the message, or records of it, were malformed and kept as rejects: one reason for each. */
+  /** Why the message, or records of it, were malformed: one reason for each reject, kept as a row or not (each is counted). */
   rejected?: RejectReason[];
+  /** How many of those the gate did not keep as rows (README §Malformed messages). */
+  unkept?: number;
   /** The upLink's cmd, for the counters. */
   cmd?: string;
   /** Rows a change touched (outbox jobs). */
@@ -38,10 +41,16 @@ export interface JobResult {
 
 const SAMPLE_BYTES = 2048;
 
+/**
+ * Rejects that name no serial the bridge knows: they share one bucket of the
+ * gate, so a flood of made-up serials does not bring a burst of rows with each.
+ */
+const UNKNOWN_SERIAL: ReadonlySet<RejectReason> = new Set(['unknown_device']);
+
 /** How the runner reads and turns upLink messages into events. */
 export interface RunnerPolicy extends EventPolicy, DecodeLimits {}
 
-export function createJobRunner(db: Db, policy: RunnerPolicy) {
+export function createJobRunner(db: Db, policy: RunnerPolicy, gate: RejectGate = createRejectGate()) {
   const outbox = createOutbox(db);
   const insertEvent = db
     .insert(events)
@@ -114,14 +123,19 @@ export function createJobRunner(db: Db, policy: RunnerPolicy) {
     return { seq: row.seq, id: event.id, type: event.type, deviceSn: event.deviceSn, receivedAt: event.receivedAt };
   }
 
-  /** Keeps a malformed message, or with `part`, one malformed record of it. */
+  /**
+   * Keeps a malformed message, or with `record`, one malformed record of it,
+   * as a row, if the gate lets it (README §Malformed messages). Returns
+   * whether it did. Every reject passes here, whatever its kind.
+   */
   function reject(
     job: { sn: string | null; topic: string; payload: Uint8Array; size?: number; receivedAt: number },
     reason: RejectReason,
     detail: string,
-    part?: Uint8Array,
-  ) {
-    const kept = part ?? job.payload;
+    record?: { value: unknown },
+  ): boolean {
+    if (!gate.keep(job.sn === null || UNKNOWN_SERIAL.has(reason) ? undefined : job.sn)) return false;
+    const kept = record ? Buffer.from(JSON.stringify(record.value)) : job.payload;
     const sample = Buffer.from(kept.buffer, kept.byteOffset, Math.min(kept.length, SAMPLE_BYTES));
     insertReject.run({
       receivedAt: job.receivedAt,
@@ -129,32 +143,37 @@ export function createJobRunner(db: Db, policy: RunnerPolicy) {
       deviceSn: job.sn,
       reason,
       detail,
-      size: part ? part.length : (job.size ?? job.payload.length),
+      size: record ? kept.length : (job.size ?? job.payload.length),
       // Latin-1 keeps every byte visible even when the payload is not UTF-8.
       sample: sample.toString('latin1'),
     });
+    return true;
+  }
+
+  /** The result of a job that was, or had, rejects: each counted, those the gate did not keep too. */
+  function rejected(result: JobResult, reasons: RejectReason[], kept: number): JobResult {
+    return { ...result, rejected: reasons, ...(kept < reasons.length ? { unkept: reasons.length - kept } : {}) };
   }
 
   function apply(job: Job): JobResult {
     switch (job.kind) {
       case 'uplink': {
         const decoded = decodeUplink(job.payload, policy);
-        if (!decoded.ok) {
-          reject(job, decoded.reason, decoded.detail);
-          return { events: [], rejected: [decoded.reason] };
-        }
+        if (!decoded.ok) return rejected({ events: [] }, [decoded.reason], Number(reject(job, decoded.reason, decoded.detail)));
         const stored: StoredEvent[] = [];
         for (const event of eventsFromUplink(job.sn, decoded.msg, job.receivedAt, policy)) {
           const row = store(event);
           if (row) stored.push(row);
         }
+        const result = { events: stored, cmd: decoded.msg.cmd };
         const malformed = 'malformed' in decoded.msg ? decoded.msg.malformed : [];
-        for (const { record, detail } of malformed) reject(job, 'invalid_fields', detail, Buffer.from(JSON.stringify(record)));
-        return { events: stored, cmd: decoded.msg.cmd, rejected: malformed.length > 0 ? malformed.map(() => 'invalid_fields' as const) : undefined };
+        if (malformed.length === 0) return result;
+        let kept = 0;
+        for (const { record, detail } of malformed) kept += Number(reject(job, 'invalid_fields', detail, { value: record }));
+        return rejected(result, malformed.map(() => 'invalid_fields' as const), kept);
       }
       case 'reject':
-        reject(job, job.reason, job.detail);
-        return { events: [], rejected: [job.reason] };
+        return rejected({ events: [] }, [job.reason], Number(reject(job, job.reason, job.detail)));
       case 'presence': {
         setOnline.run({ sn: job.sn, online: job.online ? 1 : 0, at: job.at, lastSeenAt: job.lastSeenAt });
         const row = store(presenceEvent(job.sn, job.online, job.at, job.lastSeenAt));

@@ -1,3 +1,4 @@
+import type { Logger } from '../log.ts';
 import { moduleUrl, startWorker } from '../module-url.ts';
 import type { Job, JobResult } from './jobs.ts';
 import type { FromWriter, ToWriter, WriterOptions } from './writer-thread.ts';
@@ -10,6 +11,14 @@ export interface Writer {
   /** The thread runs, its last commit succeeded, and the one in progress (if any) is not stuck. */
   readonly healthy: boolean;
   stop(): Promise<void>;
+}
+
+export interface WriterDeps {
+  log: Logger;
+  /** The writer cannot go on: every write fails from now on. */
+  onFatal: (err: Error) => void;
+  /** Rejects counted but not kept as rows, by the gate of README §Malformed messages. */
+  rejectsNotKept: (count: number) => void;
 }
 
 interface Pending {
@@ -32,8 +41,10 @@ const STUCK_MS = 2000;
  * (up to 48 MB) only let that garbage occupy more memory between scavenges.
  */
 const WRITER_YOUNG_MB = 8;
+/** Rejects not kept are logged at most this often, with how many since the last line. */
+const NOT_KEPT_LOG_MS = 60_000;
 
-export async function startWriter(options: WriterOptions, onFatal: (err: Error) => void): Promise<Writer> {
+export async function startWriter(options: WriterOptions, { log, onFatal, rejectsNotKept }: WriterDeps): Promise<Writer> {
   const worker = startWorker(moduleUrl('./writer-thread', import.meta.url), options, { maxYoungGenerationSizeMb: WRITER_YOUNG_MB });
   let queue: Pending[] = [];
   let inFlight: { id: number; items: Pending[]; since: number } | undefined;
@@ -42,6 +53,8 @@ export async function startWriter(options: WriterOptions, onFatal: (err: Error) 
   let dead: Error | undefined;
   let drained: (() => void) | undefined;
   let lastFailed = false;
+  let notKept = 0;
+  let notKeptLoggedAt = -Infinity;
 
   await new Promise<void>((resolve, reject) => {
     const onMessage = (message: FromWriter) => {
@@ -60,6 +73,7 @@ export async function startWriter(options: WriterOptions, onFatal: (err: Error) 
     lastFailed = !('results' in message);
     if ('results' in message) items.forEach((item, i) => item.resolve(message.results[i]));
     else items.forEach((item) => item.reject(new Error(`database write failed: ${message.error}`)));
+    if ('results' in message) countNotKept(message.results);
     flush();
   });
   const die = (err: Error) => {
@@ -73,6 +87,19 @@ export async function startWriter(options: WriterOptions, onFatal: (err: Error) 
   };
   worker.on('error', die);
   worker.on('exit', (code) => die(new Error(`database writer exited with code ${code}`)));
+
+  function countNotKept(results: JobResult[]) {
+    let count = 0;
+    for (const result of results) count += result.unkept ?? 0;
+    if (count === 0) return;
+    rejectsNotKept(count);
+    notKept += count;
+    const now = Date.now();
+    if (now - notKeptLoggedAt < NOT_KEPT_LOG_MS) return;
+    log.warn({ count: notKept }, 'rejects not kept as rows: a terminal sends malformed messages faster than the rejects table takes them (all are counted)');
+    notKeptLoggedAt = now;
+    notKept = 0;
+  }
 
   function flush() {
     scheduled = false;

@@ -126,3 +126,37 @@ describe('IMAGES=omit', () => {
     expect(b.count('images')).toBe(0);
   });
 });
+
+describe('a flood of malformed messages', () => {
+  it('counts every one of 500 but keeps at most a burst of them (and one a second) as rows', async () => {
+    const b = (bridge = await startBridge());
+    const t = await terminal(b, 'FLOOD1');
+    const since = performance.now();
+    await Promise.all(Array.from({ length: 500 }, (_, i) => t.send(`garbage ${i}{`)));
+    const seconds = (performance.now() - since) / 1000;
+    const kept = b.count('rejects');
+    console.log(`hostile-records: 500 malformed messages in ${seconds.toFixed(2)} s, ${kept} kept as rows`);
+
+    expect(await b.metric('facegate_messages_rejected_total')).toContain('reason="not_json"} 500');
+    // The bucket: a burst of 20, then one a second.
+    expect(kept).toBeGreaterThanOrEqual(20);
+    expect(kept).toBeLessThanOrEqual(20 + Math.ceil(seconds));
+    expect(await b.metric('facegate_rejects_not_kept_total')).toContain(`facegate_rejects_not_kept_total ${500 - kept}`);
+    expect(b.logLines.filter((line) => line.includes('rejects not kept')).length).toBe(1);
+  });
+
+  it('gives serials the bridge does not know one bucket between them', async () => {
+    const b = (bridge = await startBridge({ DEVICES: 'KNOWN1', DISCOVERY: 'false' }));
+    const strangers = await Promise.all(Array.from({ length: 10 }, (_, i) => terminal(b, `STRANGER${i}`)));
+    const since = performance.now();
+    await Promise.all(strangers.flatMap((t) => Array.from({ length: 10 }, () => t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] }))));
+    const seconds = (performance.now() - since) / 1000;
+
+    expect(await b.metric('facegate_messages_rejected_total')).toContain('reason="unknown_device"} 100');
+    expect(b.count('rejects')).toBeLessThanOrEqual(20 + Math.ceil(seconds));
+    // A known terminal's reject has a bucket of its own.
+    const known = await terminal(b, 'KNOWN1');
+    await known.send('not json');
+    expect(b.count('rejects', "device_sn = 'KNOWN1'")).toBe(1);
+  });
+});
