@@ -39,7 +39,22 @@ export interface JobResult {
   changes?: number;
 }
 
+/** A job that could not be applied, with the error its write is rejected with. */
+export interface JobFailure {
+  failed: string;
+}
+export type JobOutcome = JobResult | JobFailure;
+
 const SAMPLE_BYTES = 2048;
+
+/**
+ * SQLite's errors of the database or its disk rather than of one job's data:
+ * a lock held elsewhere, a full, failing or read-only disk, a damaged file.
+ * Every job of a batch would meet them again.
+ */
+const DATABASE_ERROR = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|CORRUPT|CANTOPEN|NOTADB|NOMEM|PROTOCOL|PERM|AUTH)/;
+const isDatabaseError = (err: unknown) => DATABASE_ERROR.test(String((err as { code?: unknown } | null)?.code));
+const failure = (err: unknown): JobFailure => ({ failed: err instanceof Error ? err.message : String(err) });
 
 /**
  * Rejects that name no serial the bridge knows: they share one bucket of the
@@ -193,14 +208,39 @@ export function createJobRunner(db: Db, policy: RunnerPolicy, gate: RejectGate =
     }
   }
 
-  /** Applies a batch in one transaction; all of it commits or none does. */
-  function applyBatch(jobs: Job[]): JobResult[] {
+  /** Applies jobs in one transaction: all of them commit, or the error is thrown and none does. */
+  function transaction<T>(run: () => T): T {
     try {
-      return db.transaction(() => jobs.map(apply));
+      return db.transaction(run);
     } catch (err) {
       outbox.reload(); // the endpoints it cached may have been rolled back
       throw err;
     }
+  }
+
+  /**
+   * Applies a batch in one transaction (group commit). When that throws, each
+   * job is applied again in a transaction of its own: one bad job fails
+   * alone and the others of its batch commit (README §What survives what).
+   * Not when the error is the database's or the disk's: every job would meet
+   * it, each after its own busy timeout, so the batch fails as a whole.
+   */
+  function applyBatch(jobs: Job[]): JobOutcome[] {
+    try {
+      return transaction(() => jobs.map(apply));
+    } catch (err) {
+      if (jobs.length === 1 || isDatabaseError(err)) return jobs.map(() => failure(err));
+    }
+    let broken: JobFailure | undefined;
+    return jobs.map((job) => {
+      if (broken) return broken;
+      try {
+        return transaction(() => apply(job));
+      } catch (err) {
+        if (isDatabaseError(err)) broken = failure(err);
+        return failure(err);
+      }
+    });
   }
 
   return { applyBatch };

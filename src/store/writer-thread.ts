@@ -1,6 +1,6 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import { createJobRunner, type Job, type RunnerPolicy } from './jobs.ts';
+import { createJobRunner, type Job, type JobOutcome, type RunnerPolicy } from './jobs.ts';
 import { migrateDatabase, openDatabase, type Sync } from './open.ts';
 
 // The only writer of the database. It runs on its own thread because
@@ -15,7 +15,8 @@ export interface WriterOptions extends RunnerPolicy {
 export type ToWriter = { batch: number; jobs: Job[] } | { close: true };
 export type FromWriter =
   | { ready: true }
-  | { batch: number; results: import('./jobs.ts').JobResult[] }
+  /** Each job's result, or its failure: one bad job fails alone. */
+  | { batch: number; results: JobOutcome[] }
   | { batch: number; error: string }
   | { fatal: string };
 

@@ -1,6 +1,6 @@
 import type { Logger } from '../log.ts';
 import { moduleUrl, startWorker } from '../module-url.ts';
-import type { Job, JobResult } from './jobs.ts';
+import type { Job, JobOutcome, JobResult } from './jobs.ts';
 import type { FromWriter, ToWriter, WriterOptions } from './writer-thread.ts';
 
 export interface Writer {
@@ -70,10 +70,17 @@ export async function startWriter(options: WriterOptions, { log, onFatal, reject
     if (!('batch' in message) || !inFlight || message.batch !== inFlight.id) return;
     const { items } = inFlight;
     inFlight = undefined;
-    lastFailed = !('results' in message);
-    if ('results' in message) items.forEach((item, i) => item.resolve(message.results[i]));
-    else items.forEach((item) => item.reject(new Error(`database write failed: ${message.error}`)));
-    if ('results' in message) countNotKept(message.results);
+    const outcomes = 'results' in message ? message.results : items.map(() => ({ failed: message.error }));
+    let failures = 0;
+    outcomes.forEach((outcome, i) => {
+      if ('failed' in outcome) {
+        failures += 1;
+        items[i].reject(new Error(`database write failed: ${outcome.failed}`));
+      } else items[i].resolve(outcome);
+    });
+    // Not ready only when nothing could be written: one bad job says nothing of the database.
+    lastFailed = failures === items.length;
+    countNotKept(outcomes);
     flush();
   });
   const die = (err: Error) => {
@@ -88,9 +95,9 @@ export async function startWriter(options: WriterOptions, { log, onFatal, reject
   worker.on('error', die);
   worker.on('exit', (code) => die(new Error(`database writer exited with code ${code}`)));
 
-  function countNotKept(results: JobResult[]) {
+  function countNotKept(outcomes: JobOutcome[]) {
     let count = 0;
-    for (const result of results) count += result.unkept ?? 0;
+    for (const outcome of outcomes) if ('events' in outcome) count += outcome.unkept ?? 0;
     if (count === 0) return;
     rejectsNotKept(count);
     notKept += count;
