@@ -47,9 +47,11 @@ export interface FacegateOptions {
   streamMaxBufferedBytes?: number;
   /** How long the embedded broker keeps a command for a terminal that has not taken it (tests shorten it). */
   commandExpiryMs?: number;
+  /** The database writer thread's heap limit in MB (tests lower it to run it out of memory). */
+  writerHeapMb?: number;
 }
 
-export function createFacegate(config: Config, log: Logger, { onFatal = () => {}, streamPingMs, streamMaxBufferedBytes, commandExpiryMs }: FacegateOptions = {}) {
+export function createFacegate(config: Config, log: Logger, { onFatal = () => {}, streamPingMs, streamMaxBufferedBytes, commandExpiryMs, writerHeapMb }: FacegateOptions = {}) {
   const uplink = topicTemplate(config.UPLINK_TOPIC);
   const downlink = topicTemplate(config.DOWNLINK_TOPIC);
   const metrics = createMetrics();
@@ -71,6 +73,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
           onFatal(err);
         },
         rejectsNotKept: (count) => metrics.rejectsNotKept.inc(count),
+        heapMb: writerHeapMb,
       },
     );
     stops.push({ name: 'database writer', stop: () => writer.stop() });

@@ -49,7 +49,19 @@ export type Uplink =
     }
   | { cmd: string; body: Record<string, unknown> };
 
-export const REJECT_REASONS = ['too_large', 'not_utf8', 'not_json', 'too_deep', 'not_object', 'no_cmd', 'too_many_records', 'invalid_fields', 'unknown_device'] as const;
+export const REJECT_REASONS = [
+  'too_large',
+  'not_utf8',
+  'not_json',
+  'too_deep',
+  'not_object',
+  'no_cmd',
+  'too_many_records',
+  'invalid_fields',
+  'unknown_device',
+  // Applying it ended the writer thread, on its own (README §What survives what).
+  'unprocessable',
+] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export type Decoded = { ok: true; msg: Uplink } | { ok: false; reason: RejectReason; detail: string };

@@ -65,6 +65,15 @@ const UNKNOWN_SERIAL: ReadonlySet<RejectReason> = new Set(['unknown_device']);
 /** How the runner reads and turns upLink messages into events. */
 export interface RunnerPolicy extends EventPolicy, DecodeLimits {}
 
+/**
+ * What stands for an upLink message that ended the writer thread on its own
+ * (README §What survives what): a reject with its first 2 KB, so it is
+ * acknowledged and never comes back.
+ */
+export function unprocessable({ sn, topic, payload, receivedAt }: Extract<Job, { kind: 'uplink' }>, detail: string): Job {
+  return { kind: 'reject', sn, topic, reason: 'unprocessable', detail, payload: payload.subarray(0, SAMPLE_BYTES), size: payload.length, receivedAt };
+}
+
 export function createJobRunner(db: Db, policy: RunnerPolicy, gate: RejectGate = createRejectGate()) {
   const outbox = createOutbox(db);
   const insertEvent = db
