@@ -231,13 +231,16 @@ export async function startWriter(options: WriterOptions, { log, onFatal, reject
     const items = queue.slice(0, take);
     queue = queue.slice(take);
     inFlight = { id: nextBatch++, items, since: performance.now() };
+    // Copied, not transferred: the jobs stay here until the batch is answered.
     thread.postMessage({ batch: inFlight.id, jobs: items.map((item) => item.job) } satisfies ToWriter);
   }
 
   return {
     write(job) {
       if (dead) return Promise.reject(dead);
-      if ('payload' in job) job = { ...job, payload: shared(job.payload) };
+      // Copy the payload out of the socket's buffer: the writer keeps it until
+      // its batch is answered, to send it again should the thread die with it.
+      if ('payload' in job) job = { ...job, payload: new Uint8Array(job.payload) };
       return new Promise<JobResult>((resolve, reject) => {
         queue.push({ job, resolve, reject });
         if (!inFlight && !scheduled) {
@@ -265,17 +268,6 @@ export async function startWriter(options: WriterOptions, { log, onFatal, reject
       await exited;
     },
   };
-}
-
-/**
- * A copy of the payload out of the socket's buffer, in memory both threads
- * see: posting it to the thread copies nothing, and the bytes stay here for
- * the job to be sent again should the thread die with it.
- */
-function shared(bytes: Uint8Array): Uint8Array {
-  const copy = new Uint8Array(new SharedArrayBuffer(bytes.length));
-  copy.set(bytes);
-  return copy;
 }
 
 /** Why a thread ended, for the log: an error's code or first 200 characters, never a payload. */
