@@ -231,16 +231,29 @@ export async function startWriter(options: WriterOptions, { log, onFatal, reject
     const items = queue.slice(0, take);
     queue = queue.slice(take);
     inFlight = { id: nextBatch++, items, since: performance.now() };
-    // Copied, not transferred: the jobs stay here until the batch is answered.
-    thread.postMessage({ batch: inFlight.id, jobs: items.map((item) => item.job) } satisfies ToWriter);
+    // The thread gets a copy of each payload to own, transferred: one copy,
+    // where posting the payloads themselves would copy each twice.
+    const jobs: Job[] = [];
+    const transfer: ArrayBuffer[] = [];
+    for (const { job } of items) {
+      if (!('payload' in job)) {
+        jobs.push(job);
+        continue;
+      }
+      const payload = new Uint8Array(job.payload);
+      jobs.push({ ...job, payload });
+      transfer.push(payload.buffer);
+    }
+    thread.postMessage({ batch: inFlight.id, jobs } satisfies ToWriter, transfer);
   }
 
   return {
     write(job) {
       if (dead) return Promise.reject(dead);
-      // Copy the payload out of the socket's buffer: the writer keeps it until
-      // its batch is answered, to send it again should the thread die with it.
-      if ('payload' in job) job = { ...job, payload: new Uint8Array(job.payload) };
+      // The writer keeps each payload until its batch is answered, to send it
+      // again should the thread die with it. A view into a larger buffer (a
+      // socket read holding more) is copied, so as not to keep the rest alive.
+      if ('payload' in job && job.payload.byteLength * 2 < job.payload.buffer.byteLength) job = { ...job, payload: new Uint8Array(job.payload) };
       return new Promise<JobResult>((resolve, reject) => {
         queue.push({ job, resolve, reject });
         if (!inFlight && !scheduled) {
