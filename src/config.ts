@@ -4,6 +4,7 @@ import * as v from 'valibot';
 import { secretProblem } from './delivery/sign.ts';
 import { webhookUrlProblem } from './delivery/webhook-url.ts';
 import { isSerial, SERIAL_RULE } from './protocol/serial.ts';
+import { DEFAULT_MAX_RECORDS } from './protocol/uplink.ts';
 import { withoutPassword } from './secrets.ts';
 import { parseDuration, parseSize } from './units.ts';
 
@@ -180,6 +181,7 @@ export const ConfigSchema = v.object({
   DELIVERY_CONCURRENCY: integer('8', 'requests in flight per webhook endpoint', 1, 256),
   BODY_LIMIT: size('1mb', 'largest HTTP request body'),
   MAX_PAYLOAD: size('8mb', 'largest MQTT message accepted from a terminal'),
+  MAX_RECORDS: integer(String(DEFAULT_MAX_RECORDS), 'records a verifiedRecordU or strangerRecordU may hold; one holding more is one reject', 1, 100_000),
   COMMAND_RATE: rate('5/s', 'commands accepted per terminal (burst twice that); more get 429'),
   FORWARD: choice(['passed', 'all'], 'passed: face.verified only for personType 1 with verifiedCode 0; all: every verified record'),
   IMAGES: choice(['inline', 'omit'], 'inline: webhooks carry the face image; omit: no image leaves the bridge'),

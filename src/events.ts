@@ -32,10 +32,10 @@ export function isPassed(record: FaceRecord): boolean {
 /** The events one decoded upLink message stands for (none for a heartbeat). */
 export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, policy: EventPolicy): NewEvent[] {
   if ('records' in msg) {
-    return msg.records.map((record) => {
+    return msg.records.map((record, i) => {
       const type: EventType =
         msg.cmd === 'strangerRecordU' ? 'face.stranger' : policy.forward === 'all' || isPassed(record) ? 'face.verified' : 'face.rejected';
-      const { liveImageBase64, ...rest } = record;
+      const { liveImageBase64 } = record;
       return {
         // Same serial and same record content (image included) → same id, so a
         // retransmitted or re-uploaded record is stored once (SPEC §The terminal protocol).
@@ -43,7 +43,8 @@ export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, po
         type,
         deviceSn: sn,
         receivedAt,
-        fields: JSON.stringify(rest),
+        // IMAGES=omit: no image of the record is kept, whatever its key (README §Configuration).
+        fields: policy.images === 'omit' ? JSON.stringify(record, withoutImages) : msg.fields[i],
         image: policy.images === 'omit' || !liveImageBase64 ? undefined : msg.escaped ? jsonStringContent(liveImageBase64) : liveImageBase64,
       };
     });
@@ -59,9 +60,10 @@ export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, po
 }
 
 /**
- * IMAGES=omit means no image leaves the bridge: a terminal's reply may carry
- * one too (a photo it was asked for, an enrolment echoed back). Text under a
- * key that names an image or base64, at any depth, is left out.
+ * IMAGES=omit means no image leaves the bridge: a face record may carry more
+ * than its liveImageBase64 (a snapshot, a photo), and a terminal's reply may
+ * carry one too (a photo it was asked for, an enrolment echoed back). Text
+ * under a key that names an image, a photo or base64, at any depth, is left out.
  */
 const IMAGE_KEY = /image|photo|base64/i;
 function withoutImages(key: string, value: unknown): unknown {

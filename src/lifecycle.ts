@@ -58,9 +58,11 @@ export interface FacegateOptions {
   commandExpiryMs?: number;
   /** How often retention purges and forgets silent terminals (tests shorten it). */
   retentionEveryMs?: number;
+  /** The database writer thread's heap limit in MB (tests lower it to run it out of memory). */
+  writerHeapMb?: number;
 }
 
-export function createFacegate(config: Config, log: Logger, { onFatal = () => {}, streamPingMs, streamMaxBufferedBytes, commandExpiryMs, retentionEveryMs }: FacegateOptions = {}) {
+export function createFacegate(config: Config, log: Logger, { onFatal = () => {}, streamPingMs, streamMaxBufferedBytes, commandExpiryMs, retentionEveryMs, writerHeapMb }: FacegateOptions = {}) {
   const uplink = topicTemplate(config.UPLINK_TOPIC);
   const downlink = topicTemplate(config.DOWNLINK_TOPIC);
   const metrics = createMetrics();
@@ -75,10 +77,18 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     const policy = { forward: config.FORWARD, images: config.IMAGES };
     // Before the writer creates the database: one there already is a data dir of an older version.
     const upgrading = existsSync(databasePath(config.DATA_DIR));
-    const writer: Writer = await startWriter({ dataDir: config.DATA_DIR, sync: config.SQLITE_SYNC, ...policy }, (err) => {
-      log.fatal({ err: err.message }, 'database writer failed');
-      onFatal(err);
-    });
+    const writer: Writer = await startWriter(
+      { dataDir: config.DATA_DIR, sync: config.SQLITE_SYNC, maxRecords: config.MAX_RECORDS, ...policy },
+      {
+        log,
+        onFatal: (err) => {
+          log.fatal({ err: err.message }, 'database writer failed');
+          onFatal(err);
+        },
+        rejectsNotKept: (count) => metrics.rejectsNotKept.inc(count),
+        heapMb: writerHeapMb,
+      },
+    );
     stops.push({ name: 'database writer', stop: () => writer.stop() });
     // DEFAULT_DEVICE is a terminal the site relies on: known (and subscribed) from the start like DEVICES.
     const devices = [...new Set([...config.DEVICES, ...(config.DEFAULT_DEVICE ? [config.DEFAULT_DEVICE] : [])])];

@@ -13,6 +13,11 @@ export function createMetrics() {
     messagesIn: new Counter({ name: 'facegate_messages_in_total', help: 'upLink messages received, by cmd', labelNames: ['cmd'], registers: [registry] }),
     ignored: new Counter({ name: 'facegate_messages_ignored_total', help: 'messages on subscribed topics that are no terminal upLink', registers: [registry] }),
     rejected: new Counter({ name: 'facegate_messages_rejected_total', help: 'malformed upLink messages (and malformed records of messages whose other records were stored), by reason', labelNames: ['reason'], registers: [registry] }),
+    rejectsNotKept: new Counter({
+      name: 'facegate_rejects_not_kept_total',
+      help: 'rejects counted in facegate_messages_rejected_total but not kept as rows: over the rate a terminal may fill the rejects table at',
+      registers: [registry],
+    }),
     events: new Counter({ name: 'facegate_events_total', help: 'events stored, by type', labelNames: ['type'], registers: [registry] }),
     commands: new Counter({ name: 'facegate_commands_total', help: 'commands sent to terminals, by outcome', labelNames: ['outcome'], registers: [registry] }),
     deliveryAttempts: new Counter({

@@ -33,6 +33,12 @@ export type Uplink =
       cmd: 'verifiedRecordU' | 'strangerRecordU';
       records: FaceRecord[];
       /**
+       * Each of `records` without its liveImageBase64, as JSON text: what is
+       * measured against MAX_RECORD_FIELDS_BYTES, and stored as it is with
+       * IMAGES=inline. Written once here rather than again for the event.
+       */
+      fields: string[];
+      /**
        * The payload used JSON escapes. Without any, no string in it holds a
        * character that JSON must escape (a quote, a backslash, a control
        * character), so each can go into other JSON as it is.
@@ -43,15 +49,45 @@ export type Uplink =
     }
   | { cmd: string; body: Record<string, unknown> };
 
-export const REJECT_REASONS = ['too_large', 'not_utf8', 'not_json', 'too_deep', 'not_object', 'no_cmd', 'invalid_fields', 'unknown_device', 'terminal_limit'] as const;
+export const REJECT_REASONS = [
+  'too_large',
+  'not_utf8',
+  'not_json',
+  'too_deep',
+  'not_object',
+  'no_cmd',
+  'too_many_records',
+  'invalid_fields',
+  'unknown_device',
+  'terminal_limit',
+  // Applying it ended the writer thread, on its own (README §What survives what).
+  'unprocessable',
+] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 
 export type Decoded = { ok: true; msg: Uplink } | { ok: false; reason: RejectReason; detail: string };
 
+/**
+ * README §Upstream messages: a face record's fields other than its image,
+ * as JSON, take at most this many bytes. They are stored with the event and
+ * read by every list of events; the image is stored apart.
+ */
+export const MAX_RECORD_FIELDS_BYTES = 64 * 1024;
+
+/** MAX_RECORDS unless configured: far more than any backlog batch of images fits in MAX_PAYLOAD. */
+export const DEFAULT_MAX_RECORDS = 1000;
+
+export interface DecodeLimits {
+  /** Records a verifiedRecordU or strangerRecordU may hold (MAX_RECORDS). */
+  maxRecords: number;
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+const isRecordsCmd = (cmd: unknown): cmd is 'verifiedRecordU' | 'strangerRecordU' => cmd === 'verifiedRecordU' || cmd === 'strangerRecordU';
+
 /** Bytes of an upLink message → a typed message, or the reason it is malformed. Never throws. */
-export function decodeUplink(payload: Uint8Array): Decoded {
+export function decodeUplink(payload: Uint8Array, { maxRecords }: DecodeLimits = { maxRecords: DEFAULT_MAX_RECORDS }): Decoded {
   let text: string;
   try {
     text = utf8.decode(payload);
@@ -64,6 +100,11 @@ export function decodeUplink(payload: Uint8Array): Decoded {
   } catch (err) {
     return { ok: false, reason: 'not_json', detail: (err as Error).message.slice(0, 200) };
   }
+  // Counted before any record is looked at (README §Malformed messages): 600,000
+  // tiny records in one payload are one reject, not 600,000 events or rows.
+  if (isJsonObject(value) && isRecordsCmd(value.cmd) && Array.isArray(value.data) && value.data.length > maxRecords) {
+    return { ok: false, reason: 'too_many_records', detail: `data holds ${value.data.length} records, over MAX_RECORDS (${maxRecords})` };
+  }
   if (!nestsWithin(value)) return { ok: false, reason: 'too_deep', detail: `the JSON nests objects or arrays more than ${MAX_JSON_DEPTH} levels deep` };
   if (!isJsonObject(value)) {
     return { ok: false, reason: 'not_object', detail: `payload is ${Array.isArray(value) ? 'an array' : value === null ? 'null' : typeof value}` };
@@ -74,19 +115,33 @@ export function decodeUplink(payload: Uint8Array): Decoded {
   const body = value as Record<string, unknown>;
   const cmd = body.cmd as string;
   if (cmd === 'heartU') return { ok: true, msg: { cmd } };
-  if (cmd === 'verifiedRecordU' || cmd === 'strangerRecordU') {
+  if (isRecordsCmd(cmd)) {
     const parsed = v.safeParse(RecordsMessage, value);
     if (!parsed.success) return { ok: false, reason: 'invalid_fields', detail: describe(parsed.issues[0]) };
     // The input, not the parser's copy: it is exactly what the terminal sent.
     const records: FaceRecord[] = [];
+    const fields: string[] = [];
     const malformed: { record: unknown; detail: string }[] = [];
     (body.data as unknown[]).forEach((record, i) => {
       const checked = v.safeParse(FaceRecordSchema, record);
-      if (checked.success) records.push(record as FaceRecord);
-      else malformed.push({ record, detail: describe(checked.issues[0], `data.${i}`) });
+      if (!checked.success) {
+        malformed.push({ record, detail: describe(checked.issues[0], `data.${i}`) });
+        return;
+      }
+      const { liveImageBase64: _image, ...rest } = record as FaceRecord;
+      const json = JSON.stringify(rest);
+      // A UTF-16 unit takes at most 3 bytes of UTF-8: short text needs no count.
+      const bytes = json.length * 3 <= MAX_RECORD_FIELDS_BYTES ? 0 : Buffer.byteLength(json);
+      if (bytes > MAX_RECORD_FIELDS_BYTES) {
+        const detail = `data.${i}: the fields other than liveImageBase64 take ${bytes} bytes as JSON, over the limit of ${MAX_RECORD_FIELDS_BYTES}`;
+        malformed.push({ record, detail });
+        return;
+      }
+      records.push(record as FaceRecord);
+      fields.push(json);
     });
     if (records.length === 0) return { ok: false, reason: 'invalid_fields', detail: malformed[0].detail };
-    return { ok: true, msg: { cmd, records, escaped: text.includes('\\'), malformed } };
+    return { ok: true, msg: { cmd, records, fields, escaped: text.includes('\\'), malformed } };
   }
   return { ok: true, msg: { cmd, body } };
 }

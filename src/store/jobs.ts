@@ -1,8 +1,9 @@
 import { sql } from 'drizzle-orm';
 import { type EventPolicy, type EventType, eventsFromUplink, type NewEvent, presenceEvent } from '../events.ts';
-import { decodeUplink, type RejectReason } from '../protocol/uplink.ts';
+import { type DecodeLimits, decodeUplink, type RejectReason } from '../protocol/uplink.ts';
 import type { Db } from './open.ts';
 import { createOutbox, type OutboxJob, type PurgeCursor } from './outbox.ts';
+import { createRejectGate, type RejectGate } from './reject-gate.ts';
 import { commands, events, images, rejects, terminals } from './schema.ts';
 import { createTerminalStore, type TerminalJob } from './terminals.ts';
 
@@ -30,8 +31,10 @@ export interface StoredEvent {
 export interface JobResult {
   /** Events this job created (duplicates of stored ones are left out). */
   events: StoredEvent[];
-  /** Why the message, or records of it, were malformed and kept as rejects: one reason for each. */
+  /** Why the message, or records of it, were malformed: one reason for each reject, kept as a row or not (each is counted). */
   rejected?: RejectReason[];
+  /** How many of those the gate did not keep as rows (README §Malformed messages). */
+  unkept?: number;
   /** The upLink's cmd, for the counters. */
   cmd?: string;
   /** Rows a change touched (outbox and terminal jobs). */
@@ -44,9 +47,42 @@ export interface JobResult {
   walBytes?: number;
 }
 
+/** A job that could not be applied, with the error its write is rejected with. */
+export interface JobFailure {
+  failed: string;
+}
+export type JobOutcome = JobResult | JobFailure;
+
 const SAMPLE_BYTES = 2048;
 
-export function createJobRunner(db: Db, policy: EventPolicy) {
+/**
+ * SQLite's errors of the database or its disk rather than of one job's data:
+ * a lock held elsewhere, a full, failing or read-only disk, a damaged file.
+ * Every job of a batch would meet them again.
+ */
+const DATABASE_ERROR = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|CORRUPT|CANTOPEN|NOTADB|NOMEM|PROTOCOL|PERM|AUTH)/;
+const isDatabaseError = (err: unknown) => DATABASE_ERROR.test(String((err as { code?: unknown } | null)?.code));
+const failure = (err: unknown): JobFailure => ({ failed: err instanceof Error ? err.message : String(err) });
+
+/**
+ * Rejects that name no serial the bridge knows: they share one bucket of the
+ * gate, so a flood of made-up serials does not bring a burst of rows with each.
+ */
+const UNKNOWN_SERIAL: ReadonlySet<RejectReason> = new Set(['unknown_device', 'terminal_limit']);
+
+/** How the runner reads and turns upLink messages into events. */
+export interface RunnerPolicy extends EventPolicy, DecodeLimits {}
+
+/**
+ * What stands for an upLink message that ended the writer thread on its own
+ * (README §What survives what): a reject with its first 2 KB, so it is
+ * acknowledged and never comes back.
+ */
+export function unprocessable({ sn, topic, payload, receivedAt }: Extract<Job, { kind: 'uplink' }>, detail: string): Job {
+  return { kind: 'reject', sn, topic, reason: 'unprocessable', detail, payload: payload.subarray(0, SAMPLE_BYTES), size: payload.length, receivedAt };
+}
+
+export function createJobRunner(db: Db, policy: RunnerPolicy, gate: RejectGate = createRejectGate()) {
   const outbox = createOutbox(db);
   const terminalStore = createTerminalStore(db);
   const insertEvent = db
@@ -120,14 +156,19 @@ export function createJobRunner(db: Db, policy: EventPolicy) {
     return { seq: row.seq, id: event.id, type: event.type, deviceSn: event.deviceSn, receivedAt: event.receivedAt };
   }
 
-  /** Keeps a malformed message, or with `part`, one malformed record of it. */
+  /**
+   * Keeps a malformed message, or with `record`, one malformed record of it,
+   * as a row, if the gate lets it (README §Malformed messages). Returns
+   * whether it did. Every reject passes here, whatever its kind.
+   */
   function reject(
     job: { sn: string | null; topic: string; payload: Uint8Array; size?: number; receivedAt: number },
     reason: RejectReason,
     detail: string,
-    part?: Uint8Array,
-  ) {
-    const kept = part ?? job.payload;
+    record?: { value: unknown },
+  ): boolean {
+    if (!gate.keep(job.sn === null || UNKNOWN_SERIAL.has(reason) ? undefined : job.sn)) return false;
+    const kept = record ? Buffer.from(JSON.stringify(record.value)) : job.payload;
     const sample = Buffer.from(kept.buffer, kept.byteOffset, Math.min(kept.length, SAMPLE_BYTES));
     insertReject.run({
       receivedAt: job.receivedAt,
@@ -135,32 +176,37 @@ export function createJobRunner(db: Db, policy: EventPolicy) {
       deviceSn: job.sn,
       reason,
       detail,
-      size: part ? part.length : (job.size ?? job.payload.length),
+      size: record ? kept.length : (job.size ?? job.payload.length),
       // Latin-1 keeps every byte visible even when the payload is not UTF-8.
       sample: sample.toString('latin1'),
     });
+    return true;
+  }
+
+  /** The result of a job that was, or had, rejects: each counted, those the gate did not keep too. */
+  function rejected(result: JobResult, reasons: RejectReason[], kept: number): JobResult {
+    return { ...result, rejected: reasons, ...(kept < reasons.length ? { unkept: reasons.length - kept } : {}) };
   }
 
   function apply(job: Job): JobResult {
     switch (job.kind) {
       case 'uplink': {
-        const decoded = decodeUplink(job.payload);
-        if (!decoded.ok) {
-          reject(job, decoded.reason, decoded.detail);
-          return { events: [], rejected: [decoded.reason] };
-        }
+        const decoded = decodeUplink(job.payload, policy);
+        if (!decoded.ok) return rejected({ events: [] }, [decoded.reason], Number(reject(job, decoded.reason, decoded.detail)));
         const stored: StoredEvent[] = [];
         for (const event of eventsFromUplink(job.sn, decoded.msg, job.receivedAt, policy)) {
           const row = store(event);
           if (row) stored.push(row);
         }
+        const result = { events: stored, cmd: decoded.msg.cmd };
         const malformed = 'malformed' in decoded.msg ? decoded.msg.malformed : [];
-        for (const { record, detail } of malformed) reject(job, 'invalid_fields', detail, Buffer.from(JSON.stringify(record)));
-        return { events: stored, cmd: decoded.msg.cmd, rejected: malformed.length > 0 ? malformed.map(() => 'invalid_fields' as const) : undefined };
+        if (malformed.length === 0) return result;
+        let kept = 0;
+        for (const { record, detail } of malformed) kept += Number(reject(job, 'invalid_fields', detail, { value: record }));
+        return rejected(result, malformed.map(() => 'invalid_fields' as const), kept);
       }
       case 'reject':
-        reject(job, job.reason, job.detail);
-        return { events: [], rejected: [job.reason] };
+        return rejected({ events: [] }, [job.reason], Number(reject(job, job.reason, job.detail)));
       case 'presence': {
         setOnline.run({ sn: job.sn, online: job.online ? 1 : 0, at: job.at, lastSeenAt: job.lastSeenAt });
         const row = store(presenceEvent(job.sn, job.online, job.at, job.lastSeenAt));
@@ -188,14 +234,39 @@ export function createJobRunner(db: Db, policy: EventPolicy) {
     }
   }
 
-  /** Applies a batch in one transaction; all of it commits or none does. */
-  function applyBatch(jobs: Job[]): JobResult[] {
+  /** Applies jobs in one transaction: all of them commit, or the error is thrown and none does. */
+  function transaction<T>(run: () => T): T {
     try {
-      return db.transaction(() => jobs.map(apply));
+      return db.transaction(run);
     } catch (err) {
       outbox.reload(); // the endpoints it cached may have been rolled back
       throw err;
     }
+  }
+
+  /**
+   * Applies a batch in one transaction (group commit). When that throws, each
+   * job is applied again in a transaction of its own: one bad job fails
+   * alone and the others of its batch commit (README §What survives what).
+   * Not when the error is the database's or the disk's: every job would meet
+   * it, each after its own busy timeout, so the batch fails as a whole.
+   */
+  function applyBatch(jobs: Job[]): JobOutcome[] {
+    try {
+      return transaction(() => jobs.map(apply));
+    } catch (err) {
+      if (jobs.length === 1 || isDatabaseError(err)) return jobs.map(() => failure(err));
+    }
+    let broken: JobFailure | undefined;
+    return jobs.map((job) => {
+      if (broken) return broken;
+      try {
+        return transaction(() => apply(job));
+      } catch (err) {
+        if (isDatabaseError(err)) broken = failure(err);
+        return failure(err);
+      }
+    });
   }
 
   return { applyBatch };

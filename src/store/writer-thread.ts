@@ -1,14 +1,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import type { EventPolicy } from '../events.ts';
-import { createJobRunner, type Job } from './jobs.ts';
+import { createJobRunner, type Job, type JobOutcome, type RunnerPolicy } from './jobs.ts';
 import { migrateDatabase, openDatabase, type Sync } from './open.ts';
 
 // The only writer of the database. It runs on its own thread because
 // better-sqlite3 is synchronous: a commit that waits for the disk (fsync) must
 // never stall heartbeat answers or the API on the main thread.
 
-export interface WriterOptions extends EventPolicy {
+export interface WriterOptions extends RunnerPolicy {
   dataDir: string;
   sync: Sync;
 }
@@ -16,7 +15,8 @@ export interface WriterOptions extends EventPolicy {
 export type ToWriter = { batch: number; jobs: Job[] } | { close: true };
 export type FromWriter =
   | { ready: true }
-  | { batch: number; results: import('./jobs.ts').JobResult[] }
+  /** Each job's result, or its failure: one bad job fails alone. */
+  | { batch: number; results: JobOutcome[] }
   | { batch: number; error: string }
   | { fatal: string };
 
@@ -71,7 +71,7 @@ try {
       const results = runner.applyBatch(message.jobs);
       port.postMessage({ batch: message.batch, results } satisfies FromWriter);
       // A retention step's deletions write far more than a page (JobResult.walBytes).
-      walBytes += results.reduce((sum, result) => sum + (result.walBytes ?? 0), 0);
+      walBytes += results.reduce((sum, result) => sum + ('walBytes' in result ? (result.walBytes ?? 0) : 0), 0);
     } catch (err) {
       port.postMessage({ batch: message.batch, error: (err as Error).message } satisfies FromWriter);
     }

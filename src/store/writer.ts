@@ -1,5 +1,7 @@
+import type { Worker } from 'node:worker_threads';
+import type { Logger } from '../log.ts';
 import { moduleUrl, startWorker } from '../module-url.ts';
-import type { Job, JobResult } from './jobs.ts';
+import { type Job, type JobOutcome, type JobResult, unprocessable } from './jobs.ts';
 import type { FromWriter, ToWriter, WriterOptions } from './writer-thread.ts';
 
 export interface Writer {
@@ -12,10 +14,22 @@ export interface Writer {
   stop(): Promise<void>;
 }
 
+export interface WriterDeps {
+  log: Logger;
+  /** The writer cannot go on: every write fails from now on. */
+  onFatal: (err: Error) => void;
+  /** Rejects counted but not kept as rows, by the gate of README §Malformed messages. */
+  rejectsNotKept: (count: number) => void;
+  /** The thread's old-generation heap limit in MB (tests lower it). */
+  heapMb?: number;
+}
+
 interface Pending {
   job: Job;
   resolve: (result: JobResult) => void;
   reject: (err: Error) => void;
+  /** Sent in a batch of its own: it was in a batch whose thread died. */
+  alone?: boolean;
 }
 
 // One batch is committed at a time; everything that arrives meanwhile forms
@@ -32,37 +46,150 @@ const STUCK_MS = 2000;
  * (up to 48 MB) only let that garbage occupy more memory between scavenges.
  */
 const WRITER_YOUNG_MB = 8;
+/**
+ * The writer's heap limit: past it the thread ends, not the process. Decoding
+ * the worst 8 MB message (millions of empty objects) takes ~200 MB.
+ */
+const WRITER_HEAP_MB = 512;
+/**
+ * More deaths than this within DEATHS_WINDOW_MS, with no batch answered in
+ * between, is no message's doing but a broken database or disk: the writer
+ * gives up, and the bridge with it, rather than hide it.
+ */
+const MAX_DEATHS = 10;
+const DEATHS_WINDOW_MS = 60_000;
+/** Rejects not kept are logged at most this often, with how many since the last line. */
+const NOT_KEPT_LOG_MS = 60_000;
 
-export async function startWriter(options: WriterOptions, onFatal: (err: Error) => void): Promise<Writer> {
-  const worker = startWorker(moduleUrl('./writer-thread', import.meta.url), options, { maxYoungGenerationSizeMb: WRITER_YOUNG_MB });
+/**
+ * The main thread's half of the writer. It keeps every job until its batch
+ * is answered, so when the thread dies (out of memory, an uncaught error) it
+ * starts a new one and sends that batch's jobs again, one per batch: the one
+ * that ends the thread on its own again is kept as an `unprocessable` reject
+ * and acknowledged, so it cannot end it after every restart (README §What
+ * survives what). The transports hold their acknowledgements meanwhile.
+ */
+export async function startWriter(options: WriterOptions, { log, onFatal, rejectsNotKept, heapMb = WRITER_HEAP_MB }: WriterDeps): Promise<Writer> {
+  /** The thread that runs; none while a new one starts. */
+  let thread: Worker | undefined;
   let queue: Pending[] = [];
   let inFlight: { id: number; items: Pending[]; since: number } | undefined;
   let nextBatch = 1;
   let scheduled = false;
   let dead: Error | undefined;
+  let stopping = false;
   let drained: (() => void) | undefined;
   let lastFailed = false;
+  /** When the thread died since a batch was last answered. */
+  let deaths: number[] = [];
+  let notKept = 0;
+  let notKeptLoggedAt = -Infinity;
 
-  await new Promise<void>((resolve, reject) => {
-    const onMessage = (message: FromWriter) => {
-      worker.off('message', onMessage);
-      if ('ready' in message) resolve();
-      else reject(new Error(`database: ${'fatal' in message ? message.fatal : 'unexpected message'}`));
-    };
-    worker.on('message', onMessage);
-    worker.once('error', reject);
-  });
+  /** A new thread, the writer's from the moment it has opened and migrated the database. */
+  function spawn(): Promise<void> {
+    const worker = startWorker(moduleUrl('./writer-thread', import.meta.url), options, {
+      maxYoungGenerationSizeMb: WRITER_YOUNG_MB,
+      maxOldGenerationSizeMb: heapMb,
+    });
+    return new Promise<void>((resolve, reject) => {
+      let started = false;
+      let cause: Error | undefined;
+      worker.on('message', (message: FromWriter) => {
+        if (started) return answered(worker, message);
+        if ('ready' in message) {
+          started = true;
+          thread = worker;
+          resolve();
+          return;
+        }
+        cause = new Error(`database: ${'fatal' in message ? message.fatal : 'unexpected message'}`);
+        void worker.terminate();
+      });
+      // Out of memory, an uncaught error: 'exit' follows.
+      worker.on('error', (err) => (cause ??= err));
+      worker.on('exit', (code) => {
+        const why = cause ?? new Error(`exited with code ${code}`);
+        if (started) died(worker, why);
+        else reject(why);
+      });
+    });
+  }
 
-  worker.on('message', (message: FromWriter) => {
-    if (!('batch' in message) || !inFlight || message.batch !== inFlight.id) return;
+  await spawn();
+
+  function answered(worker: Worker, message: FromWriter) {
+    if (worker !== thread || !('batch' in message) || !inFlight || message.batch !== inFlight.id) return;
     const { items } = inFlight;
     inFlight = undefined;
-    lastFailed = !('results' in message);
-    if ('results' in message) items.forEach((item, i) => item.resolve(message.results[i]));
-    else items.forEach((item) => item.reject(new Error(`database write failed: ${message.error}`)));
+    deaths = [];
+    const outcomes = 'results' in message ? message.results : items.map(() => ({ failed: message.error }));
+    let failures = 0;
+    outcomes.forEach((outcome, i) => {
+      if ('failed' in outcome) {
+        failures += 1;
+        items[i].reject(new Error(`database write failed: ${outcome.failed}`));
+      } else items[i].resolve(outcome);
+    });
+    // Not ready only when nothing could be written: one bad job says nothing of the database.
+    lastFailed = failures === items.length;
+    countNotKept(outcomes);
     flush();
-  });
-  const die = (err: Error) => {
+  }
+
+  function died(worker: Worker, cause: Error) {
+    if (worker !== thread || stopping) return;
+    thread = undefined;
+    const items = inFlight?.items ?? [];
+    inFlight = undefined;
+    const bytes = items.reduce((sum, { job }) => sum + ('payload' in job ? job.payload.length : 0), 0);
+    log.error({ cause: causeOf(cause), jobs: items.length, bytes }, 'database writer thread died; starting a new one');
+    if (items.length === 1) keepPoison(items[0], cause);
+    // Each alone, in the order they came: the one at fault then ends a thread on its own.
+    else queue = [...items.map((item) => ({ ...item, alone: true })), ...queue];
+    restart(cause);
+  }
+
+  /** A job that ended the thread on its own. */
+  function keepPoison(item: Pending, cause: Error) {
+    const { job } = item;
+    const outOfMemory = (cause as { code?: unknown }).code === 'ERR_WORKER_OUT_OF_MEMORY';
+    const detail = outOfMemory
+      ? `applying it ran the database writer thread out of memory (heap limit ${heapMb} MB)`
+      : `applying it ended the database writer thread (${causeOf(cause)})`;
+    if (job.kind !== 'uplink') {
+      // Nothing can stand for it: its write fails, as any failing write does.
+      log.error({ job: job.kind, cause: causeOf(cause) }, 'a write that ends the database writer thread failed');
+      item.reject(new Error(`database write failed: ${detail}`));
+      return;
+    }
+    // Serial, size and reason; never the payload.
+    log.warn(
+      { sn: job.sn, topic: job.topic, bytes: job.payload.length, reason: 'unprocessable', cause: causeOf(cause) },
+      'message kept as an unprocessable reject: applying it ended the database writer thread',
+    );
+    queue.unshift({ ...item, job: unprocessable(job, detail) });
+  }
+
+  function restart(cause: Error) {
+    const now = Date.now();
+    deaths = [...deaths.filter((at) => now - at < DEATHS_WINDOW_MS), now];
+    if (deaths.length > MAX_DEATHS) {
+      die(new Error(`database writer thread died ${deaths.length} times within a minute without writing anything: ${causeOf(cause)}`));
+      return;
+    }
+    spawn().then(
+      () => {
+        log.info('database writer thread started again');
+        flush();
+      },
+      (err: Error) => {
+        log.error({ cause: causeOf(err) }, 'database writer thread did not start');
+        restart(err);
+      },
+    );
+  }
+
+  function die(err: Error) {
     if (dead) return;
     dead = err;
     for (const item of [...(inFlight?.items ?? []), ...queue]) item.reject(err);
@@ -70,35 +197,63 @@ export async function startWriter(options: WriterOptions, onFatal: (err: Error) 
     inFlight = undefined;
     drained?.();
     onFatal(err);
-  };
-  worker.on('error', die);
-  worker.on('exit', (code) => die(new Error(`database writer exited with code ${code}`)));
+  }
+
+  function countNotKept(outcomes: JobOutcome[]) {
+    let count = 0;
+    for (const outcome of outcomes) if ('events' in outcome) count += outcome.unkept ?? 0;
+    if (count === 0) return;
+    rejectsNotKept(count);
+    notKept += count;
+    const now = Date.now();
+    if (now - notKeptLoggedAt < NOT_KEPT_LOG_MS) return;
+    log.warn({ count: notKept }, 'rejects not kept as rows: a terminal sends malformed messages faster than the rejects table takes them (all are counted)');
+    notKeptLoggedAt = now;
+    notKept = 0;
+  }
 
   function flush() {
     scheduled = false;
-    if (inFlight || dead) return;
+    if (inFlight || dead || !thread) return;
     if (queue.length === 0) {
       drained?.();
       return;
     }
     let take = 0;
     let bytes = 0;
-    while (take < queue.length && take < MAX_BATCH && (take === 0 || bytes < MAX_BATCH_BYTES)) {
-      const { job } = queue[take++];
-      if ('payload' in job) bytes += job.payload.length;
+    if (queue[0].alone) take = 1;
+    else {
+      while (take < queue.length && take < MAX_BATCH && (take === 0 || bytes < MAX_BATCH_BYTES) && !queue[take].alone) {
+        const { job } = queue[take++];
+        if ('payload' in job) bytes += job.payload.length;
+      }
     }
     const items = queue.slice(0, take);
     queue = queue.slice(take);
     inFlight = { id: nextBatch++, items, since: performance.now() };
-    const transfer = items.flatMap(({ job }) => ('payload' in job ? [job.payload.buffer as ArrayBuffer] : []));
-    worker.postMessage({ batch: inFlight.id, jobs: items.map((item) => item.job) } satisfies ToWriter, transfer);
+    // The thread gets a copy of each payload to own, transferred: one copy,
+    // where posting the payloads themselves would copy each twice.
+    const jobs: Job[] = [];
+    const transfer: ArrayBuffer[] = [];
+    for (const { job } of items) {
+      if (!('payload' in job)) {
+        jobs.push(job);
+        continue;
+      }
+      const payload = new Uint8Array(job.payload);
+      jobs.push({ ...job, payload });
+      transfer.push(payload.buffer);
+    }
+    thread.postMessage({ batch: inFlight.id, jobs } satisfies ToWriter, transfer);
   }
 
   return {
     write(job) {
       if (dead) return Promise.reject(dead);
-      // Copy the payload out of the socket's buffer into one the writer thread can own.
-      if ('payload' in job) job = { ...job, payload: new Uint8Array(job.payload) };
+      // The writer keeps each payload until its batch is answered, to send it
+      // again should the thread die with it. A view into a larger buffer (a
+      // socket read holding more) is copied, so as not to keep the rest alive.
+      if ('payload' in job && job.payload.byteLength * 2 < job.payload.buffer.byteLength) job = { ...job, payload: new Uint8Array(job.payload) };
       return new Promise<JobResult>((resolve, reject) => {
         queue.push({ job, resolve, reject });
         if (!inFlight && !scheduled) {
@@ -113,16 +268,23 @@ export async function startWriter(options: WriterOptions, onFatal: (err: Error) 
       return queue.length + (inFlight?.items.length ?? 0);
     },
     get healthy() {
-      return !dead && !lastFailed && !(inFlight && performance.now() - inFlight.since > STUCK_MS);
+      return !dead && thread !== undefined && !lastFailed && !(inFlight && performance.now() - inFlight.since > STUCK_MS);
     },
     async stop() {
-      if (!dead && (queue.length > 0 || inFlight)) await new Promise<void>((resolve) => (drained = resolve));
-      worker.removeAllListeners('exit');
-      if (dead) return;
+      if (!dead && (queue.length > 0 || inFlight || !thread)) await new Promise<void>((resolve) => (drained = resolve));
+      stopping = true;
+      if (dead || !thread) return;
       dead = new Error('database writer stopped');
+      const worker = thread;
       const exited = new Promise((resolve) => worker.once('exit', resolve));
       worker.postMessage({ close: true } satisfies ToWriter);
       await exited;
     },
   };
+}
+
+/** Why a thread ended, for the log: an error's code or first 200 characters, never a payload. */
+function causeOf(err: Error): string {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('ERR_') ? code : err.message.slice(0, 200);
 }

@@ -17,7 +17,7 @@ export type TestBridge = Awaited<ReturnType<typeof startBridge>>;
  * The real bridge in this process: embedded broker and HTTP on ephemeral
  * ports, SQLite in a fresh temp dir (or the one given, to test restarts).
  */
-export async function startBridge(env: Record<string, string> = {}, dataDir = mkdtempSync(join(tmpdir(), 'facegate-')), options: { streamMaxBufferedBytes?: number; commandExpiryMs?: number; retentionEveryMs?: number } = {}) {
+export async function startBridge(env: Record<string, string> = {}, dataDir = mkdtempSync(join(tmpdir(), 'facegate-')), options: { streamMaxBufferedBytes?: number; commandExpiryMs?: number; retentionEveryMs?: number; writerHeapMb?: number } = {}) {
   const config = parseConfig({ PORT: '0', HOST: '127.0.0.1', BROKER_PORT: '0', ADMIN_TOKEN: TOKEN, DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env });
   const logStream = new PassThrough();
   const logLines: string[] = [];

@@ -41,6 +41,7 @@ describe('parseConfig', () => {
       ['DELIVERY_TIMEOUT', 15_000],
       ['BODY_LIMIT', 1024 * 1024],
       ['MAX_PAYLOAD', 8 * 1024 * 1024],
+      ['MAX_RECORDS', 1000],
       ['COMMAND_RATE', { perSecond: 5, burst: 10 }],
       ['MAX_TERMINALS', 10_000],
       ['DISCOVERY_RATE', { perSecond: 100, burst: 200 }],
@@ -162,6 +163,9 @@ describe('parseConfig', () => {
       ['DELIVERY_SCHEDULE', '1s,,5s', /duration/],
       ['BODY_LIMIT', 'big', /size/],
       ['MAX_PAYLOAD', '0', /size/],
+      ['MAX_RECORDS', '0', /from 1 to 100000/],
+      ['MAX_RECORDS', '100001', /from 1 to 100000/],
+      ['MAX_RECORDS', 'many', /whole number/],
       ['COMMAND_RATE', 'fast', /rate/],
       ['COMMAND_RATE', '5/h', /rate/],
       ['FORWARD', 'some', /passed, all/],
@@ -324,6 +328,7 @@ describe('helpText', () => {
     expect(text).toMatch(/MAX_PAYLOAD\s.*\(default 8mb\)/);
     expect(text).toMatch(/MAX_CONNECTIONS\s.*\(default 11000\)/);
     expect(text).toMatch(/BROKER_HOST\s.*127\.0\.0\.1 while it is anonymous, else 0\.0\.0\.0/);
+    expect(text).toMatch(/MAX_RECORDS\s.*\(default 1000\)/);
   });
 
   it('says the client id is kept in DATA_DIR, not taken from this machine', () => {

@@ -21,8 +21,16 @@ const record = (over: Record<string, unknown> = {}): FaceRecord => {
   };
   return Object.fromEntries(Object.entries(full).filter(([, value]) => value !== undefined));
 };
-const verified = (...records: FaceRecord[]): Uplink => ({ cmd: 'verifiedRecordU', records, escaped: false, malformed: [] });
-const stranger = (...records: FaceRecord[]): Uplink => ({ cmd: 'strangerRecordU', records, escaped: false, malformed: [] });
+// As decodeUplink gives them: beside each record, its fields without the image as JSON.
+const message = (cmd: 'verifiedRecordU' | 'strangerRecordU', records: FaceRecord[], escaped = false): Uplink => ({
+  cmd,
+  records,
+  fields: records.map(({ liveImageBase64: _image, ...rest }) => JSON.stringify(rest)),
+  escaped,
+  malformed: [],
+});
+const verified = (...records: FaceRecord[]) => message('verifiedRecordU', records);
+const stranger = (...records: FaceRecord[]) => message('strangerRecordU', records);
 const one = (msg: Uplink, policy = PASSED, sn = '123456789') => {
   const events = eventsFromUplink(sn, msg, AT, policy);
   expect(events).toHaveLength(1);
@@ -153,11 +161,11 @@ describe('eventsFromUplink', () => {
 
     it('is kept as JSON string content when the payload had escapes', () => {
       const sent = 'say "cheese"\\\n\u0001';
-      const event = one({ cmd: 'verifiedRecordU', records: [record({ liveImageBase64: sent })], escaped: true, malformed: [] });
+      const event = one(message('verifiedRecordU', [record({ liveImageBase64: sent })], true));
       expect(event.image).toBe('say \\"cheese\\"\\\\\\n\\u0001');
       expect(JSON.parse(`"${event.image}"`)).toBe(sent);
       // Base64 needs no escaping: a payload with escapes elsewhere leaves it as it is.
-      expect(one({ cmd: 'verifiedRecordU', records: [record()], escaped: true, malformed: [] }).image).toBe(IMAGE);
+      expect(one(message('verifiedRecordU', [record()], true)).image).toBe(IMAGE);
     });
 
     it('is absent when the record has none', () => {
@@ -171,8 +179,20 @@ describe('eventsFromUplink', () => {
       expect(JSON.parse(one({ cmd: 'getPhotoResultU', body }, PASSED).fields)).toEqual(body);
     });
 
-    it('does not change the id', () => {
+    it('leaves every image of a face record out with IMAGES=omit, at any depth, and keeps them with inline', () => {
+      const sent = record({ snapImageBase64: IMAGE, photo: IMAGE, extra: { facePhotoBase64: IMAGE, photoCount: 2 } });
+      const omitted = one(verified(sent), OMIT);
+      expect(JSON.parse(omitted.fields)).toEqual({ num: '1001', name: 'Zhang San', verifiedCode: 0, time: '2026-11-22 09:59:58', personType: '1', extra: { photoCount: 2 } });
+      expect(omitted.fields).not.toContain(IMAGE);
+      const { liveImageBase64: _image, ...kept } = sent;
+      expect(JSON.parse(one(verified(sent), PASSED).fields)).toEqual(kept);
+    });
+
+    it('does not change the id, which comes from the record as sent', () => {
       expect(one(verified(record()), OMIT).id).toBe(one(verified(record()), PASSED).id);
+      const sent = record({ snapImageBase64: IMAGE });
+      expect(one(verified(sent), OMIT).id).toBe(one(verified(sent), PASSED).id);
+      expect(one(verified(sent), OMIT).id).not.toBe(one(verified(record({ snapImageBase64: 'other' })), OMIT).id);
     });
   });
 });

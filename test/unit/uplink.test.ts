@@ -14,6 +14,9 @@ const record = (over: Record<string, unknown> = {}) => ({
   ...over,
 });
 
+/** What decodeUplink gives beside the records: each one's fields without its image, as JSON. */
+const fieldsOf = (...records: Record<string, unknown>[]) => records.map(({ liveImageBase64: _image, ...rest }) => JSON.stringify(rest));
+
 describe('decodeUplink', () => {
   describe('well-formed messages', () => {
     it('decodes heartU to a bare heartbeat, ignoring other fields', () => {
@@ -23,21 +26,21 @@ describe('decodeUplink', () => {
     it('decodes verifiedRecordU with its record', () => {
       expect(decode({ cmd: 'verifiedRecordU', data: [record()] })).toEqual({
         ok: true,
-        msg: { cmd: 'verifiedRecordU', records: [record()], escaped: false, malformed: [] },
+        msg: { cmd: 'verifiedRecordU', records: [record()], fields: fieldsOf(record()), escaped: false, malformed: [] },
       });
     });
 
     it('keeps every record of a batch, in order', () => {
       const batch = [record({ num: '1' }), record({ num: '2', verifiedCode: 3 }), record({ num: '3' })];
       const decoded = decode({ cmd: 'verifiedRecordU', data: batch });
-      expect(decoded).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: batch, escaped: false, malformed: [] } });
+      expect(decoded).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: batch, fields: fieldsOf(...batch), escaped: false, malformed: [] } });
     });
 
     it('decodes strangerRecordU records without a person id', () => {
       const stranger = { liveImageBase64: '/9j/xyz', time: '2026-11-22 09:59:58' };
       expect(decode({ cmd: 'strangerRecordU', data: [stranger] })).toEqual({
         ok: true,
-        msg: { cmd: 'strangerRecordU', records: [stranger], escaped: false, malformed: [] },
+        msg: { cmd: 'strangerRecordU', records: [stranger], fields: ['{"time":"2026-11-22 09:59:58"}'], escaped: false, malformed: [] },
       });
     });
 
@@ -49,7 +52,7 @@ describe('decodeUplink', () => {
     it('keeps the values as sent, with no type coercion', () => {
       const sent = record({ num: 1001, personType: 1, temperature: 36.5 });
       const decoded = decode({ cmd: 'verifiedRecordU', data: [sent] });
-      expect(decoded).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: [sent], escaped: false, malformed: [] } });
+      expect(decoded).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: [sent], fields: fieldsOf(sent), escaped: false, malformed: [] } });
     });
 
     it('refuses JSON nested more than 64 levels deep, and takes 64', () => {
@@ -61,7 +64,7 @@ describe('decodeUplink', () => {
 
     it('says whether the payload used escapes, which is when a string may need them again', () => {
       const escapedSlash = bytes('{"cmd":"verifiedRecordU","data":[{"liveImageBase64":"\\/9j\\/4A"}]}');
-      expect(decodeUplink(escapedSlash)).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: [{ liveImageBase64: '/9j/4A' }], escaped: true, malformed: [] } });
+      expect(decodeUplink(escapedSlash)).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: [{ liveImageBase64: '/9j/4A' }], fields: ['{}'], escaped: true, malformed: [] } });
       const decoded = decode({ cmd: 'verifiedRecordU', data: [record({ name: 'Li "Si"' })] });
       expect(decoded.ok && 'escaped' in decoded.msg && decoded.msg.escaped).toBe(true);
     });
@@ -127,6 +130,7 @@ describe('decodeUplink', () => {
         msg: {
           cmd: 'verifiedRecordU',
           records: [record({ num: '1' }), record({ num: '3' })],
+          fields: fieldsOf(record({ num: '1' }), record({ num: '3' })),
           escaped: false,
           malformed: [
             { record: bad[0], detail: 'data.1.name: name must be a string' },
@@ -134,6 +138,46 @@ describe('decodeUplink', () => {
           ],
         },
       });
+    });
+
+    it('refuses more records than MAX_RECORDS as too_many_records, counted before any record is looked at', () => {
+      const batch = (count: number, item: unknown, cmd = 'strangerRecordU') => bytes(JSON.stringify({ cmd, data: Array(count).fill(item) }));
+      expect(decodeUplink(batch(3, record(), 'verifiedRecordU'), { maxRecords: 2 })).toEqual({
+        ok: false,
+        reason: 'too_many_records',
+        detail: 'data holds 3 records, over MAX_RECORDS (2)',
+      });
+      // None of these is a record, and each nests too deep: the count alone answers.
+      const deep = JSON.parse(`${'['.repeat(70)}${']'.repeat(70)}`);
+      expect(decodeUplink(batch(3, deep), { maxRecords: 2 })).toMatchObject({ ok: false, reason: 'too_many_records' });
+      expect(decodeUplink(batch(1001, 0))).toMatchObject({ ok: false, reason: 'too_many_records', detail: 'data holds 1001 records, over MAX_RECORDS (1000)' });
+      expect(decodeUplink(batch(1000, record()))).toMatchObject({ ok: true });
+    });
+
+    it('leaves the data of other commands uncounted', () => {
+      expect(decode({ cmd: 'listPersonsU', data: Array(2000).fill(1) })).toMatchObject({ ok: true });
+    });
+
+    it('refuses a record whose fields other than its image take more than 64 KB of JSON, and keeps the others', () => {
+      // Three-byte characters: the limit is in bytes of UTF-8, not in characters.
+      const withName = (bytes: number) => {
+        const base = Buffer.byteLength(fieldsOf(record({ name: '' }))[0]);
+        const fill = bytes - base;
+        return record({ name: '中'.repeat(Math.floor(fill / 3)) + 'x'.repeat(fill % 3), liveImageBase64: 'A'.repeat(2 ** 20) });
+      };
+      const [fits, over] = [withName(65_536), withName(65_537)];
+      const decoded = decode({ cmd: 'verifiedRecordU', data: [fits, over] });
+      expect(decoded).toEqual({
+        ok: true,
+        msg: {
+          cmd: 'verifiedRecordU',
+          records: [fits],
+          fields: fieldsOf(fits),
+          escaped: false,
+          malformed: [{ record: over, detail: 'data.1: the fields other than liveImageBase64 take 65537 bytes as JSON, over the limit of 65536' }],
+        },
+      });
+      expect(decode({ cmd: 'strangerRecordU', data: [over] })).toMatchObject({ ok: false, reason: 'invalid_fields' });
     });
 
     it('explains an empty data array', () => {
