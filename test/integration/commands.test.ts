@@ -41,8 +41,9 @@ describe('POST /api/devices/{sn}/commands', () => {
     // The terminal gets the command but never acknowledges it (its link died unnoticed): it stays in its session.
     t.client.handleMessage = () => {};
     const delivered = new Promise<void>((resolve) => t.client.on('packetreceive', (packet) => packet.cmd === 'publish' && resolve()));
-    const sentAt = Date.now();
     expect((await b.api('POST', '/api/devices/LATE1/commands', { cmd: 'openDoorD' })).status).toBe(202);
+    // The expiry was set before the broker had it, so before this answer: the wait below counts from here.
+    const sentAt = Date.now();
     await delivered;
     await t.client.endAsync(true);
     // Back after the expiry, with its session.
