@@ -1,8 +1,9 @@
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, expect, it } from 'vitest';
 import { PURGE_CANDIDATES } from '../../src/store/outbox.ts';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { startBridge, stopDuringCommit, type TestBridge } from '../support/bridge.ts';
 import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
 import { until } from '../support/until.ts';
 
@@ -93,4 +94,19 @@ it('walks past more kept events than one step looks at, ties of received_at incl
   const left = (b.db().prepare("select id from events where device_sn = 'OLD1' order by seq").all() as { id: string }[]).map((row) => row.id);
   expect(left).toEqual(kept);
   expect(b.count('deliveries', "status = 'delivered'")).toBe(0);
+});
+
+it('does not hold a stop behind a retention step that waits for the database', async () => {
+  // A purge every few milliseconds: one is in the writer's queue when the stop comes.
+  const b = await startBridge({}, undefined, { retentionEveryMs: 5 });
+  bridge = b;
+  const t = await connectTerminal(b.brokerUrl, 'RS1');
+  // The write lock is held elsewhere until the stop has closed the HTTP server (stopDuringCommit).
+  await stopDuringCommit(b, () => t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] }));
+  bridge = undefined;
+  await t.client.endAsync(true);
+  const db = new Database(join(b.dataDir, 'facegate.db'), { readonly: true });
+  expect(db.prepare("select count(*) as n from events where type = 'face.verified'").get()).toEqual({ n: 1 });
+  db.close();
+  rmSync(b.dataDir, { recursive: true, force: true });
 });
