@@ -82,8 +82,12 @@ export function webhookRoutes({ reads, writer, delivery }: AppDeps) {
 
   app.delete('/:id', async (c) => {
     found(c.req.param('id'));
-    await writer.write({ kind: 'endpoint-delete', id: c.req.param('id') });
-    delivery.refresh();
+    // In steps (ADMIN_STEP deliveries each): the lanes let go of it after the first, which removes the endpoint.
+    for (let first = true; ; first = false) {
+      const { step } = await writer.write({ kind: 'endpoint-delete', id: c.req.param('id') });
+      if (first) delivery.refresh();
+      if (!step?.more) break;
+    }
     return c.body(null, 204);
   });
 
@@ -98,9 +102,17 @@ export function webhookRoutes({ reads, writer, delivery }: AppDeps) {
   app.post('/:id/redeliver', async (c) => {
     found(c.req.param('id'));
     const { since } = await jsonBody(c, RedeliverSchema);
-    const { changes } = await writer.write({ kind: 'redeliver-since', endpointId: c.req.param('id'), since: parseTimestamp(since), at: Date.now() });
-    delivery.wakeAll();
-    return c.json({ endpoint_id: c.req.param('id'), since, deliveries: changes ?? 0 }, 202);
+    const job = { kind: 'redeliver-since', endpointId: c.req.param('id'), since: parseTimestamp(since), at: Date.now() } as const;
+    let deliveries = 0;
+    // In steps (ADMIN_STEP events each), the lanes sending what the first ones put back meanwhile.
+    for (let after: number | undefined; ; ) {
+      const { changes = 0, step } = await writer.write({ ...job, after });
+      deliveries += changes;
+      delivery.wakeAll();
+      if (!step?.more) break;
+      after = step.after;
+    }
+    return c.json({ endpoint_id: c.req.param('id'), since, deliveries }, 202);
   });
 
   return app;

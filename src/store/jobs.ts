@@ -2,7 +2,7 @@ import { sql } from 'drizzle-orm';
 import { type EventPolicy, type EventType, eventsFromUplink, type NewEvent, presenceEvent } from '../events.ts';
 import { type DecodeLimits, decodeUplink, type RejectReason } from '../protocol/uplink.ts';
 import type { Db } from './open.ts';
-import { createOutbox, type OutboxJob, type PurgeCursor } from './outbox.ts';
+import { createOutbox, type OutboxJob, type PurgeCursor, WAL_BYTES_PER_ROW } from './outbox.ts';
 import { createRejectGate, type RejectGate } from './reject-gate.ts';
 import { commands, events, images, rejects, terminals } from './schema.ts';
 import { createTerminalStore, type TerminalJob } from './terminals.ts';
@@ -43,6 +43,8 @@ export interface JobResult {
   forgotten?: string[];
   /** A purge step: where the next one goes on, whether one is needed, and how long this one took in the writer (ms, before the commit). */
   purge?: { after: PurgeCursor | undefined; more: boolean; ms: number };
+  /** A job that goes in steps (outbox.ts ADMIN_STEP): whether another is needed, and after which seq. */
+  step?: { more: boolean; after?: number };
   /** About what the job added to the WAL beyond a page, when that is much more: the writer checkpoints by it. */
   walBytes?: number;
 }
@@ -229,8 +231,12 @@ export function createJobRunner(db: Db, policy: RunnerPolicy, gate: RejectGate =
         const step = outbox.purge(job);
         return { events: [], changes: step.removed, purge: { after: step.after, more: step.more, ms: performance.now() - started }, walBytes: step.walBytes };
       }
-      default:
-        return { events: [], changes: outbox.apply(job) };
+      default: {
+        const applied = outbox.apply(job);
+        return typeof applied === 'number'
+          ? { events: [], changes: applied }
+          : { events: [], changes: applied.changes, step: { more: applied.more, after: applied.after }, walBytes: applied.changes * WAL_BYTES_PER_ROW };
+      }
     }
   }
 

@@ -16,6 +16,7 @@ export interface EndpointRow {
 
 export type OutboxJob =
   | { kind: 'endpoint'; endpoint: EndpointRow; at: number }
+  /** One step of removing an endpoint: its row (the first time) and up to ADMIN_STEP of its deliveries. */
   | { kind: 'endpoint-delete'; id: string }
   | { kind: 'endpoint-state'; id: string; enabled: boolean; reason: string | null }
   | {
@@ -28,9 +29,24 @@ export type OutboxJob =
       nextAttemptAt: number;
     }
   | { kind: 'retry-delivery'; seq: number; at: number }
-  | { kind: 'redeliver-since'; endpointId: string; since: number; at: number }
+  /** One step of a redelivery: up to ADMIN_STEP events from the first received at `since`, or after the seq `after`. */
+  | { kind: 'redeliver-since'; endpointId: string; since: number; at: number; after?: number }
   /** Retention, one step: deletes up to `limit` of what is older than `before`, looking at events after `after`. */
   | { kind: 'purge'; before: number; limit: number; after?: PurgeCursor };
+
+/**
+ * Rows an admin's change touches in one job: removing an endpoint with a
+ * million deliveries, or redelivering a month, is many jobs in the writer's
+ * queue, so ingest waits at most for one of them (README §HTTP API, webhooks).
+ */
+export const ADMIN_STEP = 2000;
+
+/** What a job that goes in steps did: rows changed, and whether (and after which seq) another step is needed. */
+export interface AdminStep {
+  changes: number;
+  more: boolean;
+  after?: number;
+}
 
 /** Where a purge has got to among the events past retention: the last one a step looked at, in `events_received_at` order. */
 export interface PurgeCursor {
@@ -56,7 +72,7 @@ export interface PurgeStep {
  * the WAL to tens of MB, and the one checkpoint that copied it all back held
  * the writer for a second.
  */
-const WAL_BYTES_PER_ROW = 8 * 1024;
+export const WAL_BYTES_PER_ROW = 8 * 1024;
 
 /**
  * Events one purge step looks at, at most. A receiver outage of weeks leaves
@@ -103,6 +119,36 @@ export function purgeQueries(db: Db) {
   };
 }
 
+/** The statements of the jobs that go in steps (ADMIN_STEP), apart so that their plans can be checked. */
+export function adminStepQueries(db: Db) {
+  return {
+    deleteDeliveriesOf: db
+      .delete(deliveries)
+      .where(
+        inArray(
+          deliveries.seq,
+          db.select({ seq: deliveries.seq }).from(deliveries).where(eq(deliveries.endpointId, sql.placeholder('endpointId'))).limit(sql.placeholder('limit')),
+        ),
+      ),
+    firstSeqFrom: db
+      .select({ seq: events.seq })
+      .from(events)
+      .where(gte(events.receivedAt, sql.placeholder('at')))
+      .orderBy(asc(events.receivedAt), asc(events.seq))
+      .limit(1),
+    eventsAfter: db
+      .select({ seq: events.seq, type: events.type })
+      .from(events)
+      .where(sql`${events.seq} > ${sql.placeholder('after')}`)
+      .orderBy(asc(events.seq))
+      .limit(sql.placeholder('limit')),
+    requeue: db
+      .update(deliveries)
+      .set({ status: 'pending', nextAttemptAt: sql`${sql.placeholder('at')}`, deliveredAt: null })
+      .where(and(eq(deliveries.eventSeq, sql.placeholder('eventSeq')), eq(deliveries.endpointId, sql.placeholder('endpointId')))),
+  };
+}
+
 export function createOutbox(db: Db) {
   let subscribers: { id: string; types: Set<string> }[] = [];
   const load = () => {
@@ -125,6 +171,12 @@ export function createOutbox(db: Db) {
     })
     .onConflictDoNothing()
     .prepare();
+
+  const admin = adminStepQueries(db);
+  const deleteDeliveriesOf = admin.deleteDeliveriesOf.prepare();
+  const firstSeqFrom = admin.firstSeqFrom.prepare();
+  const eventsAfter = admin.eventsAfter.prepare();
+  const requeue = admin.requeue.prepare();
 
   // One for every webhook answered: prepared once, not built per call (set()
   // takes placeholders only inside sql``).
@@ -151,7 +203,7 @@ export function createOutbox(db: Db) {
 
   const queries = purgeQueries(db);
 
-  function apply(job: Exclude<OutboxJob, { kind: 'purge' }>): number {
+  function apply(job: Exclude<OutboxJob, { kind: 'purge' }>): number | AdminStep {
     switch (job.kind) {
       case 'endpoint': {
         const { endpoint } = job;
@@ -164,10 +216,11 @@ export function createOutbox(db: Db) {
         return 1;
       }
       case 'endpoint-delete': {
-        db.delete(deliveries).where(eq(deliveries.endpointId, job.id)).run();
-        const changes = db.delete(endpoints).where(eq(endpoints.id, job.id)).run().changes;
-        load();
-        return changes;
+        // The endpoint goes first, so nothing is enqueued for it while its deliveries go, a step at a time.
+        const removed = db.delete(endpoints).where(eq(endpoints.id, job.id)).run().changes;
+        if (removed > 0) load();
+        const deleted = deleteDeliveriesOf.run({ endpointId: job.id, limit: ADMIN_STEP }).changes;
+        return { changes: removed + deleted, more: deleted === ADMIN_STEP };
       }
       case 'endpoint-state':
         return db.update(endpoints).set({ enabled: job.enabled, disabledReason: job.reason }).where(eq(endpoints.id, job.id)).run().changes;
@@ -191,16 +244,21 @@ export function createOutbox(db: Db) {
           .run().changes;
       case 'redeliver-since': {
         const endpoint = subscribers.find((e) => e.id === job.endpointId);
-        if (!endpoint || endpoint.types.size === 0) return 0;
-        const since = and(gte(events.receivedAt, job.since), inArray(events.type, [...endpoint.types]));
-        const matching = db.select({ seq: events.seq }).from(events).where(since).all();
-        for (const { seq } of matching) insertDelivery.run({ eventSeq: seq, endpointId: endpoint.id, at: job.at });
-        // Those that existed already go back to the queue too, delivered or dead.
-        db.update(deliveries)
-          .set({ status: 'pending', nextAttemptAt: job.at, deliveredAt: null })
-          .where(and(eq(deliveries.endpointId, endpoint.id), inArray(deliveries.eventSeq, sql`(select ${events.seq} from ${events} where ${since})`)))
-          .run();
-        return matching.length;
+        if (!endpoint || endpoint.types.size === 0) return { changes: 0, more: false };
+        // Received times follow seq, but across a clock step (the lists' windows assume the same):
+        // from the first event received at or after `since`, every later one.
+        const from = job.after ?? (firstSeqFrom.get({ at: job.since })?.seq ?? Number.MAX_SAFE_INTEGER) - 1;
+        const rows = eventsAfter.all({ after: from, limit: ADMIN_STEP });
+        let changes = 0;
+        for (const { seq, type } of rows) {
+          if (!endpoint.types.has(type)) continue;
+          changes += 1;
+          // New, or back to the queue, delivered or dead.
+          if (insertDelivery.run({ eventSeq: seq, endpointId: endpoint.id, at: job.at }).changes === 0) {
+            requeue.run({ eventSeq: seq, endpointId: endpoint.id, at: job.at });
+          }
+        }
+        return { changes, more: rows.length === ADMIN_STEP, after: rows.at(-1)?.seq };
       }
     }
   }

@@ -5,7 +5,7 @@ import { Placeholder } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listQueries } from '../../src/store/list-queries.ts';
 import { migrateDatabase, openDatabase } from '../../src/store/open.ts';
-import { purgeQueries } from '../../src/store/outbox.ts';
+import { adminStepQueries, purgeQueries } from '../../src/store/outbox.ts';
 
 // What SQLite plans to do for each query of the lists, the live stream's
 // replay, /metrics and retention, on a database built by the real
@@ -128,5 +128,19 @@ describe('retention', () => {
     expectPlan(q().images([1, 2]), [/^SEARCH images USING INTEGER PRIMARY KEY \(rowid=\?\)$/]);
     expectPlan(q().deliveries([1, 2]), [/^SEARCH deliveries USING (COVERING )?INDEX deliveries_event_endpoint \(event_seq=\?\)$/]);
     expectPlan(q().events([1, 2]), [/^SEARCH events USING INTEGER PRIMARY KEY \(rowid=\?\)$/]);
+  });
+});
+
+describe("an admin's changes, a step at a time", () => {
+  const q = () => adminStepQueries(database.db);
+
+  it('finds the deliveries of a removed endpoint by an index that leads with endpoint_id', () => {
+    expectPlan(q().deleteDeliveriesOf, [/USING (COVERING )?INDEX deliveries_due \(endpoint_id=\?\)/]);
+  });
+
+  it('walks the events of a redelivery from a seq, by the primary key', () => {
+    expectPlan(q().firstSeqFrom, [/^SEARCH events USING COVERING INDEX events_received_at \(received_at>\?\)$/], [/TEMP B-TREE/]);
+    expectPlan(q().eventsAfter, [/^SEARCH events USING INTEGER PRIMARY KEY \(rowid>\?\)$/], [/TEMP B-TREE/]);
+    expectPlan(q().requeue, [/deliveries_event_endpoint \(event_seq=\? AND endpoint_id=\?\)/]);
   });
 });

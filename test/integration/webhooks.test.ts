@@ -361,6 +361,50 @@ describe('several endpoints', () => {
   });
 });
 
+describe('changes to an endpoint with much behind it, a step at a time', () => {
+  /** A bridge whose store holds `n` events of alternating types, each with a delivery to ep_big, some delivered. */
+  async function storeWith(n: number) {
+    let b = await startBridge(FAST);
+    const created = await b.api('POST', '/api/webhooks', { url: 'http://127.0.0.1:9/big', event_types: ['face.verified'] });
+    const id = created.json.id as string;
+    const dataDir = b.dataDir;
+    await b.stop({ keepData: true });
+    const db = new Database(join(dataDir, 'facegate.db'));
+    const at = Date.now() - 1000;
+    const insertEvent = db.prepare("insert into events (id, type, device_sn, received_at, fields, has_image) values (?, ?, 'BIG1', ?, '{}', 0)");
+    const insertDelivery = db.prepare('insert into deliveries (event_seq, endpoint_id, status, next_attempt_at, created_at) values (?, ?, ?, ?, ?)');
+    db.transaction(() => {
+      for (let i = 0; i < n; i++) {
+        const type = i % 2 === 0 ? 'face.verified' : 'face.stranger';
+        const { lastInsertRowid } = insertEvent.run(`evt_big_${i}`, type, at);
+        if (type === 'face.verified') insertDelivery.run(lastInsertRowid, id, i % 4 === 0 ? 'delivered' : 'pending', at + 86_400_000, at);
+      }
+    })();
+    db.close();
+    b = await startBridge({ ...FAST, DELIVERY_SCHEDULE: '1h' }, dataDir);
+    bridge = b;
+    return { b, id, since: new Date(at - 1000).toISOString() };
+  }
+
+  it('redelivers more events than one step takes: every one of its types once, none of the others', async () => {
+    const { b, id, since } = await storeWith(5000);
+    const res = await b.api('POST', `/api/webhooks/${id}/redeliver`, { since });
+    expect(res.status).toBe(202);
+    expect(res.json.deliveries).toBe(2500);
+    expect(b.count('deliveries', 'endpoint_id = ?', id)).toBe(2500);
+    expect(b.count('deliveries', "endpoint_id = ? and status = 'pending'", id)).toBe(2500);
+  });
+
+  it('removes an endpoint with more deliveries than one step takes, and all of them with it', async () => {
+    const { b, id } = await storeWith(9000);
+    expect(b.count('deliveries', 'endpoint_id = ?', id)).toBe(4500);
+    expect((await b.api('DELETE', `/api/webhooks/${id}`)).status).toBe(204);
+    expect(b.count('deliveries', 'endpoint_id = ?', id)).toBe(0);
+    expect(b.count('endpoints', 'id = ?', id)).toBe(0);
+    expect((await b.api('GET', `/api/webhooks/${id}`)).status).toBe(404);
+  });
+});
+
 describe('/api/webhooks', () => {
   it('creates, lists with masked secrets, and deletes endpoints', async () => {
     const { b } = await setup({});
