@@ -75,13 +75,18 @@ export function openReads(dataDir: string, sync: Sync) {
     nextDueAt: (endpointId: string) => nextDue.get({ endpointId })?.at ?? undefined,
     event: (seq: number) => event.get({ seq }),
     /** Events of one terminal since a time, counted by type. */
-    eventCounts: (sn: string, since: number) =>
-      db
+    eventCounts(sn: string, since: number) {
+      // From the first seq received since then (lists.firstSeqFrom): a range of
+      // events_device_seq, not the terminal's whole history.
+      const from = lists.firstSeqFrom(since).get()?.seq;
+      if (from === undefined) return [];
+      return db
         .select({ type: events.type, count: count() })
         .from(events)
-        .where(and(eq(events.deviceSn, sn), gte(events.receivedAt, since)))
+        .where(and(eq(events.deviceSn, sn), gte(events.seq, from)))
         .groupBy(events.type)
-        .all(),
+        .all();
+    },
     eventById: (id: string) => db.select().from(events).where(eq(events.id, id)).get(),
     /** An event's position and whether it has an image, without reading its fields. */
     eventKey: (id: string) => eventKey.get({ id }),
