@@ -2,7 +2,7 @@
 import { writeSync } from 'node:fs';
 import { ConfigError, helpText, parseConfig } from './config.ts';
 import { createFacegate } from './lifecycle.ts';
-import { createLogger } from './log.ts';
+import { createLogger } from './lib/log.ts';
 
 const [command, ...rest] = process.argv.slice(2);
 

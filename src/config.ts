@@ -5,8 +5,8 @@ import { secretProblem } from './delivery/sign.ts';
 import { webhookUrlProblem } from './delivery/webhook-url.ts';
 import { isSerial, SERIAL_RULE } from './protocol/serial.ts';
 import { DEFAULT_MAX_RECORDS } from './protocol/uplink.ts';
-import { withoutPassword } from './secrets.ts';
-import { parseDuration, parseSize } from './units.ts';
+import { withoutPassword } from './lib/secrets.ts';
+import { parseDuration, parseSize } from './lib/units.ts';
 
 // Every variable is a string in the environment; each schema below starts from
 // that string, carries its default and its help line, and ends as the typed

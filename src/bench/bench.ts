@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { FIXTURES_DIR } from '../sim/fixtures.ts';
-import type { Sync } from '../store/open.ts';
+import type { Sync } from '../store/sqlite/open.ts';
 import { startBridge, type BridgeProcess } from './bridge.ts';
 import { encodeRecords, FIRST_NUM, runBurst } from './burst.ts';
 import { type Ceiling, runCeilings } from './ceilings.ts';

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { ConfigSchema } from '../config.ts';
-import { databasePath, type Sync } from '../store/open.ts';
-import { moduleUrl, nodeArgs } from '../module-url.ts';
+import { databasePath, type Sync } from '../store/sqlite/open.ts';
+import { moduleUrl, nodeArgs } from '../lib/module-url.ts';
 import { freePort } from './ports.ts';
 import { cpuSeconds, makeTempDir, peakRssBytes, removeTempDir, rssBytes, startChild } from './proc.ts';
 import { TimedOut, until } from './wait.ts';

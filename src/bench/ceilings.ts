@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { stampJpeg } from '../sim/fixtures.ts';
-import { moduleUrl, nodeArgs } from '../module-url.ts';
+import { moduleUrl, nodeArgs } from '../lib/module-url.ts';
 import { PEOPLE } from '../sim/records.ts';
 import { connectAll, FIRST_NUM, pump, type PumpResult } from './burst.ts';
 import { monotonicMs } from './clock.ts';

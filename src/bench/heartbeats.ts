@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { moduleUrl, nodeArgs } from '../module-url.ts';
+import { moduleUrl, nodeArgs } from '../lib/module-url.ts';
 import { monotonicMs } from './clock.ts';
 import { assertEphemeralPorts, assertOpenFiles } from './limits.ts';
 import { type Child, cpuSeconds, startChild } from './proc.ts';

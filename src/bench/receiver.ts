@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { monotonicMs } from './clock.ts';
-import { moduleUrl, nodeArgs } from '../module-url.ts';
+import { moduleUrl, nodeArgs } from '../lib/module-url.ts';
 import { cpuSeconds, startChild } from './proc.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import mqtt from 'mqtt';
-import { migrateDatabase, openDatabase } from '../store/open.ts';
+import { migrateDatabase, openDatabase } from '../store/sqlite/open.ts';
 import { monotonicMs } from './clock.ts';
 import { noSpan, type Span } from './span.ts';
 import { distribution, type Distribution } from './stats.ts';

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { monotonicMs } from './clock.ts';
 import { cpuSeconds, startChild } from './proc.ts';
-import { moduleUrl, nodeArgs } from '../module-url.ts';
+import { moduleUrl, nodeArgs } from '../lib/module-url.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const ENTRY = moduleUrl('./stream-process', import.meta.url);

@@ -1,4 +1,4 @@
-import type { EventType } from '../events.ts';
+import type { EventType } from '../events/events.ts';
 
 export interface EventRow {
   id: string;

@@ -1,9 +1,9 @@
 import { Pool } from 'undici';
-import type { Logger } from '../log.ts';
-import type { Metrics } from '../metrics.ts';
-import type { StoredEvent } from '../store/jobs.ts';
-import type { Reads } from '../store/reads.ts';
-import type { Writer } from '../store/writer.ts';
+import type { Logger } from '../lib/log.ts';
+import type { Metrics } from '../lib/metrics.ts';
+import type { StoredEvent } from '../store/sqlite/jobs.ts';
+import type { Reads } from '../store/sqlite/reads.ts';
+import type { Writer } from '../store/sqlite/writer.ts';
 import { webhookBody } from './body.ts';
 import { type Answer, decide } from './policy.ts';
 import { sign, signingKey } from './sign.ts';

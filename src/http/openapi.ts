@@ -1,13 +1,13 @@
 import { toJsonSchema } from '@valibot/to-json-schema';
 import { Hono } from 'hono';
 import type * as v from 'valibot';
-import { CommandSchema } from '../commands.ts';
-import { VERSION } from '../version.ts';
+import { CommandSchema } from '../commands/commands.ts';
+import { VERSION } from '../lib/version.ts';
 import type { Env } from './app.ts';
 import { CommandListQuery } from './commands.ts';
 import { DeliveryListQuery } from './deliveries.ts';
 import { DeviceListQuery } from './devices.ts';
-import { SHOWN_BYTES } from '../store/reads.ts';
+import { SHOWN_BYTES } from '../store/sqlite/reads.ts';
 import { EventFilter, EventListQuery } from './events.ts';
 import { PAGE_BYTES, WINDOW } from './list.ts';
 import { Login } from './session.ts';

@@ -3,7 +3,7 @@ import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { Hono } from 'hono';
 import * as v from 'valibot';
-import { sameSecret } from '../secrets.ts';
+import { sameSecret } from '../lib/secrets.ts';
 import type { AppDeps, Env } from './app.ts';
 import { jsonBody } from './body.ts';
 import { ApiError, invalid } from './errors.ts';

@@ -3,7 +3,7 @@ import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
 import * as v from 'valibot';
-import { toMessage } from '../stream-hub.ts';
+import { toMessage } from '../events/stream-hub.ts';
 import type { AppDeps, Env } from './app.ts';
 import { invalid } from './errors.ts';
 import { EventFilter } from './events.ts';

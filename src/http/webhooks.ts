@@ -1,9 +1,9 @@
 import { Hono } from 'hono';
 import * as v from 'valibot';
-import { EVENT_TYPES, randomId } from '../events.ts';
+import { EVENT_TYPES, randomId } from '../events/events.ts';
 import { maskSecret, secretProblem } from '../delivery/sign.ts';
 import { webhookUrlProblem } from '../delivery/webhook-url.ts';
-import { withoutPassword } from '../secrets.ts';
+import { withoutPassword } from '../lib/secrets.ts';
 import type { AppDeps, Env } from './app.ts';
 import { jsonBody } from './body.ts';
 import { ApiError } from './errors.ts';

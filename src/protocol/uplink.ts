@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { isJsonObject, jsonObject, MAX_JSON_DEPTH, nestsWithin } from '../json-object.ts';
+import { isJsonObject, jsonObject, MAX_JSON_DEPTH, nestsWithin } from '../lib/json-object.ts';
 
 // The terminals' upstream messages (protocol.md). Schemas check types without
 // transforming anything: the bridge keeps and forwards what a terminal sent,

@@ -1,4 +1,4 @@
-import { localTimestamp } from '../units.ts';
+import { localTimestamp } from '../lib/units.ts';
 
 // Payloads a terminal sends on its upLink (protocol.md), built without any
 // clock or randomness of their own so tests and the benchmark get exactly

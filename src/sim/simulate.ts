@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { topicTemplate } from '../protocol/topics.ts';
-import { localTimestamp } from '../units.ts';
+import { localTimestamp } from '../lib/units.ts';
 import { loadFixtures, stampJpeg } from './fixtures.ts';
 import { PEOPLE, heartU, reply, strangerRecord, strangerRecordU, verifiedRecord, verifiedRecordU } from './records.ts';
 import { startTerminal, type Terminal } from './terminal.ts';

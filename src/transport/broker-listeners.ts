@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import type { createConnectionGate } from './connection-gate.ts';
 import { keepServing } from './server-errors.ts';
 import { throttledWarn } from './throttled-log.ts';

@@ -1,5 +1,5 @@
 import type { Server } from 'node:net';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 import { throttledWarn } from './throttled-log.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 
 /** A connection the broker ends sooner than this after it began counts as short-lived. */
 const SHORT_MS = 10_000;

@@ -1,4 +1,4 @@
-import type { Logger } from '../log.ts';
+import type { Logger } from '../lib/log.ts';
 
 /** At most one line a minute about a thing an attacker can repeat at will. */
 export const THROTTLE_MS = 60_000;

@@ -1,7 +1,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { SHOWN_BYTES } from '../../src/store/reads.ts';
+import { SHOWN_BYTES } from '../../src/store/sqlite/reads.ts';
 import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { startReceiver, type Receiver } from '../support/receiver.ts';
 import { connectTerminal, verifiedRecord, type TestTerminal } from '../support/terminal.ts';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
-import { databasePath } from '../../src/store/open.ts';
+import { databasePath } from '../../src/store/sqlite/open.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
 import { until } from '../support/until.ts';

@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SHOWN_BYTES } from '../../src/store/reads.ts';
+import { SHOWN_BYTES } from '../../src/store/sqlite/reads.ts';
 import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { openStream } from '../support/sse.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SHOWN_BYTES } from '../../src/store/reads.ts';
+import { SHOWN_BYTES } from '../../src/store/sqlite/reads.ts';
 import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { openStream } from '../support/sse.ts';
 import { connectTerminal, type TestTerminal } from '../support/terminal.ts';

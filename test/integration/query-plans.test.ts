@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Placeholder } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listQueries } from '../../src/store/list-queries.ts';
-import { migrateDatabase, openDatabase } from '../../src/store/open.ts';
-import { adminStepQueries, purgeQueries } from '../../src/store/outbox.ts';
+import { listQueries } from '../../src/store/sqlite/list-queries.ts';
+import { migrateDatabase, openDatabase } from '../../src/store/sqlite/open.ts';
+import { adminStepQueries, purgeQueries } from '../../src/store/sqlite/outbox.ts';
 
 // What SQLite plans to do for each query of the lists, the live stream's
 // replay, /metrics and retention, on a database built by the real

@@ -4,7 +4,7 @@ import Database from 'better-sqlite3';
 import { generate, parser as mqttParser, type Packet } from 'mqtt-packet';
 import { expect, it } from 'vitest';
 import { topicTemplate } from '../../src/protocol/topics.ts';
-import { databasePath } from '../../src/store/open.ts';
+import { databasePath } from '../../src/store/sqlite/open.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 import { startBridge } from '../support/bridge.ts';
 import { startMosquitto } from '../support/mosquitto.ts';

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, expect, it } from 'vitest';
-import { PURGE_CANDIDATES } from '../../src/store/outbox.ts';
+import { PURGE_CANDIDATES } from '../../src/store/sqlite/outbox.ts';
 import { startBridge, stopDuringCommit, type TestBridge } from '../support/bridge.ts';
 import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
 import { until } from '../support/until.ts';

@@ -5,8 +5,8 @@ import { PassThrough } from 'node:stream';
 import Database from 'better-sqlite3';
 import { parseConfig } from '../../src/config.ts';
 import { createFacegate } from '../../src/lifecycle.ts';
-import { createLogger } from '../../src/log.ts';
-import type { StoredEvent } from '../../src/store/jobs.ts';
+import { createLogger } from '../../src/lib/log.ts';
+import type { StoredEvent } from '../../src/store/sqlite/jobs.ts';
 import { until } from './until.ts';
 
 export const TOKEN = 'test-admin-token-0123456789';

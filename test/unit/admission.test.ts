@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createAdmission } from '../../src/admission.ts';
-import { createLogger } from '../../src/log.ts';
+import { createAdmission } from '../../src/terminals/admission.ts';
+import { createLogger } from '../../src/lib/log.ts';
 
 const MINUTE = 60_000;
 

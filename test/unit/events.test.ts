@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type EventPolicy, eventsFromUplink, presenceEvent, randomId } from '../../src/events.ts';
+import { type EventPolicy, eventsFromUplink, presenceEvent, randomId } from '../../src/events/events.ts';
 import type { FaceRecord, Uplink } from '../../src/protocol/uplink.ts';
 
 const PASSED: EventPolicy = { forward: 'passed', images: 'inline' };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRateLimiter } from '../../src/rate-limit.ts';
+import { createRateLimiter } from '../../src/lib/rate-limit.ts';
 
 function clock(start = 1_000_000) {
   let t = start;

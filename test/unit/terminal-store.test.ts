@@ -2,8 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { migrateDatabase, openDatabase } from '../../src/store/open.ts';
-import { createTerminalStore, silentTerminals } from '../../src/store/terminals.ts';
+import { migrateDatabase, openDatabase } from '../../src/store/sqlite/open.ts';
+import { createTerminalStore, silentTerminals } from '../../src/store/sqlite/terminals.ts';
 
 const MINUTE = 60_000;
 const NOW = Date.UTC(2026, 10, 22, 10, 0, 0);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { localTimestamp, parseDuration, parseSize } from '../../src/units.ts';
+import { localTimestamp, parseDuration, parseSize } from '../../src/lib/units.ts';
 
 describe('parseDuration', () => {
   it.each([

@@ -1,6 +1,6 @@
-import { listView } from './http/events.ts';
-import type { StoredEvent } from './store/jobs.ts';
-import type { Reads } from './store/reads.ts';
+import { listView } from '../http/events.ts';
+import type { StoredEvent } from '../store/sqlite/jobs.ts';
+import type { Reads } from '../store/sqlite/reads.ts';
 
 export interface StreamFilter {
   types?: string[];

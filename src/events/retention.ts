@@ -1,6 +1,6 @@
-import type { Logger } from './log.ts';
-import type { PurgeCursor } from './store/outbox.ts';
-import type { Writer } from './store/writer.ts';
+import type { Logger } from '../lib/log.ts';
+import type { PurgeCursor } from '../store/sqlite/outbox.ts';
+import type { Writer } from '../store/sqlite/writer.ts';
 
 export interface RetentionOptions {
   days: number;

@@ -8,7 +8,7 @@ import * as schema from './schema.ts';
 
 export type Sync = 'full' | 'normal';
 
-const MIGRATIONS = fileURLToPath(new URL('../../drizzle', import.meta.url));
+const MIGRATIONS = fileURLToPath(new URL('../../../drizzle', import.meta.url));
 
 export function databasePath(dataDir: string): string {
   return join(dataDir, 'facegate.db');

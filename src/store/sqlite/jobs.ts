@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
-import { type EventPolicy, type EventType, eventsFromUplink, type NewEvent, presenceEvent } from '../events.ts';
-import { type DecodeLimits, decodeUplink, type RejectReason } from '../protocol/uplink.ts';
+import { type EventPolicy, type EventType, eventsFromUplink, type NewEvent, presenceEvent } from '../../events/events.ts';
+import { type DecodeLimits, decodeUplink, type RejectReason } from '../../protocol/uplink.ts';
 import type { Db } from './open.ts';
 import { createOutbox, type OutboxJob, type PurgeCursor, WAL_BYTES_PER_ROW } from './outbox.ts';
 import { createRejectGate, type RejectGate } from './reject-gate.ts';

@@ -1,6 +1,6 @@
 import type { Worker } from 'node:worker_threads';
-import type { Logger } from '../log.ts';
-import { moduleUrl, startWorker } from '../module-url.ts';
+import type { Logger } from '../../lib/log.ts';
+import { moduleUrl, startWorker } from '../../lib/module-url.ts';
 import { type Job, type JobOutcome, type JobResult, unprocessable } from './jobs.ts';
 import type { FromWriter, ToWriter, WriterOptions } from './writer-thread.ts';
 

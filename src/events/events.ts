@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { FaceRecord, Uplink } from './protocol/uplink.ts';
+import type { FaceRecord, Uplink } from '../protocol/uplink.ts';
 
 export const EVENT_TYPES = ['face.verified', 'face.rejected', 'face.stranger', 'device.online', 'device.offline', 'device.message'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];

@@ -1,12 +1,12 @@
 import type { Logger } from 'pino';
-import type { Admission, NotAdmitted } from './admission.ts';
-import type { Metrics } from './metrics.ts';
-import type { Presence } from './presence.ts';
-import { heartD } from './protocol/downlink.ts';
-import type { TopicTemplate } from './protocol/topics.ts';
-import { cmdLabel, isHeartbeat } from './protocol/uplink.ts';
-import type { Job, StoredEvent } from './store/jobs.ts';
-import type { Writer } from './store/writer.ts';
+import type { Admission, NotAdmitted } from '../terminals/admission.ts';
+import type { Metrics } from '../lib/metrics.ts';
+import type { Presence } from '../terminals/presence.ts';
+import { heartD } from '../protocol/downlink.ts';
+import type { TopicTemplate } from '../protocol/topics.ts';
+import { cmdLabel, isHeartbeat } from '../protocol/uplink.ts';
+import type { Job, StoredEvent } from '../store/sqlite/jobs.ts';
+import type { Writer } from '../store/sqlite/writer.ts';
 
 /** Called once the message may be acknowledged (it is durable, or worthless to keep); with an error, it must not be. */
 export type Done = (err?: Error) => void;

@@ -1,4 +1,4 @@
-import type { Job } from './store/jobs.ts';
+import type { Job } from '../store/sqlite/jobs.ts';
 
 export interface PresenceOptions {
   timeoutMs: number;

@@ -1,13 +1,13 @@
 import * as v from 'valibot';
-import { randomId } from './events.ts';
-import { isJsonObject, jsonObject, MAX_JSON_DEPTH, nestsWithin } from './json-object.ts';
-import type { Logger } from './log.ts';
-import type { Metrics } from './metrics.ts';
-import type { Presence } from './presence.ts';
-import type { TopicTemplate } from './protocol/topics.ts';
-import { createRateLimiter } from './rate-limit.ts';
-import type { Writer } from './store/writer.ts';
-import { BrokerUnavailable, type Transport } from './transport/transport.ts';
+import { randomId } from '../events/events.ts';
+import { isJsonObject, jsonObject, MAX_JSON_DEPTH, nestsWithin } from '../lib/json-object.ts';
+import type { Logger } from '../lib/log.ts';
+import type { Metrics } from '../lib/metrics.ts';
+import type { Presence } from '../terminals/presence.ts';
+import type { TopicTemplate } from '../protocol/topics.ts';
+import { createRateLimiter } from '../lib/rate-limit.ts';
+import type { Writer } from '../store/sqlite/writer.ts';
+import { BrokerUnavailable, type Transport } from '../transport/transport.ts';
 
 // valibot leaves these keys out of the object it passes on (they could reach a
 // prototype): a command holding one would reach the terminal, and the history,

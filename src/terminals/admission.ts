@@ -1,5 +1,5 @@
-import type { Logger } from './log.ts';
-import { createRateLimiter } from './rate-limit.ts';
+import type { Logger } from '../lib/log.ts';
+import { createRateLimiter } from '../lib/rate-limit.ts';
 
 export interface AdmissionOptions {
   /** MAX_TERMINALS. */
