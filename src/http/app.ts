@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { type RequestIdVariables, requestId } from 'hono/request-id';
 import type { Commands } from '../commands/commands.ts';
 import type { DeliveryWorker } from '../delivery/worker.ts';
 import type { Writer } from '../store/sqlite/writer.ts';
@@ -16,6 +17,7 @@ import { deviceRoutes } from './devices.ts';
 import { ApiError, errorResponse } from './errors.ts';
 import { eventRoutes } from './events.ts';
 import { openApiRoutes } from './openapi.ts';
+import { securityHeaders } from './security-headers.ts';
 import { createSessions } from './session.ts';
 import { streamRoutes } from './stream.ts';
 import { webhookRoutes } from './webhooks.ts';
@@ -43,7 +45,7 @@ export interface AppDeps {
   devices: readonly string[];
 }
 
-export type Env = { Variables: { log: Logger } };
+export type Env = { Variables: { log: Logger } & RequestIdVariables };
 
 /** Sent by the console with every request (src/ui/app.js). */
 export const CONSOLE_HEADER = 'x-facegate-console';
@@ -52,12 +54,17 @@ export const CONSOLE_HEADER = 'x-facegate-console';
 export function createApp(deps: AppDeps) {
   const app = new Hono<Env>();
 
+  // X-Request-Id: taken from the client when it is a plain token of 255 characters at most, else made here.
+  app.use(requestId());
   app.use(async (c, next) => {
     const started = performance.now();
-    c.set('log', deps.log);
+    const request = c.get('requestId');
+    // Whatever a route logs carries the request's id, the log of a 500 included.
+    c.set('log', deps.log.child({ request }));
     await next();
-    deps.log.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
+    deps.log.info({ request, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
   });
+  app.use(securityHeaders());
   app.use(
     bodyLimit({
       maxSize: deps.bodyLimit,

@@ -12,11 +12,10 @@ const FILES = {
   '/style.css': { name: 'style.css', type: 'text/css; charset=utf-8' },
 } as const;
 
-const SECURITY_HEADERS = {
+// The console's own policy (the rest of the security headers come to every response: security-headers.ts).
+const CONSOLE_HEADERS = {
   'content-security-policy':
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
-  'x-content-type-options': 'nosniff',
-  'referrer-policy': 'no-referrer',
   'cache-control': 'no-cache',
 };
 
@@ -24,7 +23,7 @@ export function consoleRoutes() {
   const app = new Hono<Env>();
   for (const [path, { name, type }] of Object.entries(FILES)) {
     const body = readFileSync(new URL(name, dir));
-    app.get(path, (c) => c.body(body, 200, { 'content-type': type, ...SECURITY_HEADERS }));
+    app.get(path, (c) => c.body(body, 200, { 'content-type': type, ...CONSOLE_HEADERS }));
   }
   return app;
 }

@@ -6,6 +6,7 @@ import * as v from 'valibot';
 import { toMessage } from '../events/stream-hub.ts';
 import type { AppDeps, Env } from './app.ts';
 import { invalid } from './errors.ts';
+import { SECURITY_HEADERS } from './security-headers.ts';
 import { EventFilter } from './events.ts';
 import { WINDOW } from './list.ts';
 
@@ -34,7 +35,10 @@ export function streamRoutes({ reads, hub, streamPingMs = 15_000, streamMaxBuffe
     const resumeAfter = lastEventId ? reads.eventKey(lastEventId)?.seq : undefined;
 
     const res = c.env.outgoing;
+    // Written to Node's response directly, past hono's middleware: the security headers come along here.
     res.writeHead(200, {
+      ...SECURITY_HEADERS,
+      'x-request-id': c.get('requestId'),
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-cache',
       connection: 'keep-alive',
