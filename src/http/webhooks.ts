@@ -4,7 +4,7 @@ import { EVENT_TYPES, randomId } from '../events/events.ts';
 import { maskSecret, secretProblem } from '../delivery/sign.ts';
 import { webhookUrlProblem } from '../delivery/webhook-url.ts';
 import { withoutPassword } from '../lib/secrets.ts';
-import type { AppDeps, Env } from './app.ts';
+import type { AppDeps, Env } from './deps.ts';
 import { jsonBody } from './body.ts';
 import { ApiError } from './errors.ts';
 import { parseTimestamp } from './events.ts';
