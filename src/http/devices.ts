@@ -3,13 +3,14 @@ import * as v from 'valibot';
 import { isSerial } from '../protocol/serial.ts';
 import type { AppDeps, Env } from './deps.ts';
 import { ApiError, invalid } from './errors.ts';
+import { Limit, listPage } from './list.ts';
 import { serialParam } from './serial-param.ts';
 
 type Row = NonNullable<ReturnType<AppDeps['reads']['terminal']>>;
 
 export const DeviceListQuery = v.object({
   online: v.optional(v.pipe(v.picklist(['true', 'false'], 'online must be true or false'), v.transform((s) => s === 'true'))),
-  limit: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, 'limit must be a whole number'), v.transform(Number), v.minValue(1, 'limit must be 1 to 500'), v.maxValue(500, 'limit must be 1 to 500')), '50'),
+  limit: Limit,
   // The cursor is the serial of the last item seen: the list is in serial order, so pages stay put while terminals come and go.
   cursor: v.optional(v.pipe(v.string(), v.check(isSerial, 'cursor must be a next_cursor of this list'))),
 });
@@ -34,17 +35,13 @@ export function deviceRoutes({ reads, presence, writer, log }: AppDeps) {
     const query = v.safeParse(DeviceListQuery, c.req.query());
     if (!query.success) throw invalid(query.issues);
     const { online, limit, cursor } = query.output;
-    const chunk = online === undefined ? limit + 1 : FILTERED_CHUNK;
-    const found: Row[] = [];
-    let after = cursor;
-    for (;;) {
-      const rows = reads.terminalsAfter(after, chunk);
-      for (const row of rows) if (found.length <= limit && (online === undefined || presence.isOnline(row.sn) === online)) found.push(row);
-      if (found.length > limit || rows.length < chunk) break;
-      after = rows.at(-1)!.sn;
-    }
-    const page = found.slice(0, limit);
-    return c.json({ items: page.map(view), next_cursor: found.length > limit ? page.at(-1)!.sn : null });
+    return listPage(c, {
+      limit,
+      keys: terminalsFrom(reads, cursor, online === undefined ? limit + 1 : FILTERED_CHUNK, (row) => online === undefined || presence.isOnline(row.sn) === online),
+      item: view,
+      cursorOf: (row) => row.sn,
+      rest: null,
+    });
   });
 
   app.get('/:sn', (c) => {
@@ -72,6 +69,19 @@ export function deviceRoutes({ reads, presence, writer, log }: AppDeps) {
     return c.body(null, 204);
   });
   return app;
+}
+
+/**
+ * The terminals after a serial, in serial order, that pass `keep`: read
+ * `chunk` rows at a time, as far as the page that takes them goes.
+ */
+function* terminalsFrom(reads: AppDeps['reads'], after: string | undefined, chunk: number, keep: (row: Row) => boolean): Generator<Row> {
+  for (;;) {
+    const rows = reads.terminalsAfter(after, chunk);
+    for (const row of rows) if (keep(row)) yield row;
+    if (rows.length < chunk) return;
+    after = rows.at(-1)!.sn;
+  }
 }
 
 function iso(ms: number | null): string | null {
