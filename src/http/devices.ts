@@ -1,10 +1,11 @@
-import { Hono } from 'hono';
 import * as v from 'valibot';
+import { EVENT_TYPES } from '../events/events.ts';
 import { isSerial } from '../protocol/serial.ts';
-import type { AppDeps, Env } from './deps.ts';
-import { ApiError, invalid } from './errors.ts';
-import { Limit, listPage } from './list.ts';
-import { serialParam } from './serial-param.ts';
+import type { AppDeps } from './deps.ts';
+import { ApiError } from './errors.ts';
+import { Limit, listPage, Page } from './list.ts';
+import { error, json, empty, type Route, route } from './route.ts';
+import { SerialParam } from './serial-param.ts';
 
 type Row = NonNullable<ReturnType<AppDeps['reads']['terminal']>>;
 
@@ -15,14 +16,25 @@ export const DeviceListQuery = v.object({
   cursor: v.optional(v.pipe(v.string(), v.check(isSerial, 'cursor must be a next_cursor of this list'))),
 });
 
+/** A terminal as the list shows it. */
+export const TerminalSchema = v.object({
+  sn: v.string(),
+  online: v.boolean(),
+  registered: v.boolean(),
+  first_seen_at: v.nullable(v.string()),
+  last_seen_at: v.nullable(v.string()),
+});
+
+/** One terminal: with its events since local midnight, counted by type. */
+export const TerminalTodaySchema = v.object({ ...TerminalSchema.entries, today: v.record(v.picklist(EVENT_TYPES), v.number()) });
+
 /** Rows read at a time while looking for terminals in the online state asked for (it lives in presence, not in the table). */
 const FILTERED_CHUNK = 500;
 
-export function deviceRoutes({ reads, presence, writer, log }: AppDeps) {
-  const app = new Hono<Env>();
+export function deviceRoutes({ reads, presence, writer, log }: AppDeps): Route[] {
   // Online state and last-seen come from presence, which is ahead of the
   // database by up to one sweep.
-  const view = (row: Row) => ({
+  const view = (row: Row): v.InferOutput<typeof TerminalSchema> => ({
     sn: row.sn,
     online: presence.isOnline(row.sn),
     registered: row.registered,
@@ -31,10 +43,13 @@ export function deviceRoutes({ reads, presence, writer, log }: AppDeps) {
   });
 
   // Paged like every list (SPEC §HTTP API): a site has thousands of terminals, one page is never all of them.
-  app.get('/', (c) => {
-    const query = v.safeParse(DeviceListQuery, c.req.query());
-    if (!query.success) throw invalid(query.issues);
-    const { online, limit, cursor } = query.output;
+  const list = route({
+    method: 'get', path: '/api/devices', operationId: 'listDevices', tag: 'devices',
+    summary: 'Terminals with their online state, in serial order, paged',
+    query: DeviceListQuery,
+    responses: { 200: json(Page(TerminalSchema), 'a page of terminals') },
+  }, (c, { query }) => {
+    const { online, limit, cursor } = query;
     return listPage(c, {
       limit,
       keys: terminalsFrom(reads, cursor, online === undefined ? limit + 1 : FILTERED_CHUNK, (row) => online === undefined || presence.isOnline(row.sn) === online),
@@ -44,8 +59,12 @@ export function deviceRoutes({ reads, presence, writer, log }: AppDeps) {
     });
   });
 
-  app.get('/:sn', (c) => {
-    const sn = serialParam(c.req.param('sn'));
+  const one = route({
+    method: 'get', path: '/api/devices/{sn}', operationId: 'getDevice', tag: 'devices',
+    summary: 'One terminal',
+    params: SerialParam,
+    responses: { 200: json(TerminalTodaySchema, "the terminal, with today's events counted by type"), 404: error('no such terminal, or no serial') },
+  }, (c, { params: { sn } }) => {
     const row = reads.terminal(sn);
     if (!row) throw new ApiError('not_found', `no terminal ${sn} is known`);
     // "Today" is the bridge's local day, the one its heartD answers and the terminals' clocks show.
@@ -58,8 +77,12 @@ export function deviceRoutes({ reads, presence, writer, log }: AppDeps) {
   // The way back from a flood of made-up serials (README §HTTP API): the row
   // goes, its events stay until retention. A terminal in DEVICES is back at
   // the next start; one that still sends is learned again.
-  app.delete('/:sn', async (c) => {
-    const sn = serialParam(c.req.param('sn'));
+  const forget = route({
+    method: 'delete', path: '/api/devices/{sn}', operationId: 'forgetDevice', tag: 'devices',
+    summary: 'Forget a terminal (its events stay); one in DEVICES is back at the next start, one still sending is learned again',
+    params: SerialParam,
+    responses: { 204: empty('forgotten'), 404: error('no such terminal, or no serial') },
+  }, async (c, { params: { sn } }) => {
     if (!presence.knows(sn) && !reads.terminal(sn)) throw new ApiError('not_found', `no terminal ${sn} is known`);
     // Presence first: a message after this point is a new serial's, and its
     // writes queue behind the deletion.
@@ -68,7 +91,8 @@ export function deviceRoutes({ reads, presence, writer, log }: AppDeps) {
     log.info({ device: sn }, 'terminal forgotten by API');
     return c.body(null, 204);
   });
-  return app;
+
+  return [list, one, forget];
 }
 
 /**
