@@ -59,8 +59,7 @@ const escape = (s: string) => s.replace(/[&<>"]/g, (ch) => `&#${ch.charCodeAt(0)
 /** A plain page listing the routes, readable offline: no script, no external asset. */
 function docsPage(doc: OpenApiDocument): string {
   const rows = Object.entries(doc.paths).flatMap(([path, methods]) =>
-    Object.entries(methods).map(([method, op]) => {
-      const operation = op as { summary: string; description?: string; parameters?: { name: string; in: string }[]; requestBody?: { content: Record<string, { schema: unknown }> }; responses: Record<string, { description: string }> };
+    Object.entries(methods).map(([method, operation]) => {
       const params = (operation.parameters ?? []).map((p) => `${escape(p.name)} (${p.in})`).join(', ');
       const body = operation.requestBody ? `<pre>${escape(JSON.stringify(operation.requestBody.content['application/json'].schema, null, 2))}</pre>` : '';
       const responses = Object.entries(operation.responses).map(([status, r]) => `${status} ${escape(r.description)}`).join(' · ');

@@ -2,7 +2,7 @@ import type { Context, Hono, MiddlewareHandler } from 'hono';
 import * as v from 'valibot';
 import { jsonBody } from './body.ts';
 import type { Env } from './deps.ts';
-import { ApiError, invalid } from './errors.ts';
+import { ApiError, ErrorBody, invalid } from './errors.ts';
 
 // A route is declared once: its contract (method, path, what it takes, every
 // answer it gives) beside its handler. The contract registers the handler
@@ -65,15 +65,6 @@ export const json = (schema: v.GenericSchema, description: string): Answer => ({
 export const content = (type: string, description: string): Answer => ({ type, description });
 /** An answer without a body. */
 export const empty = (description: string): Answer => ({ description });
-
-/** The error body every error answer has (errors.ts, SPEC §HTTP API). */
-export const ErrorBody = v.object({
-  error: v.object({
-    code: v.string(),
-    message: v.string(),
-    issues: v.optional(v.array(v.object({ path: v.optional(v.string()), message: v.string() }))),
-  }),
-});
 
 export const error = (description: string): Answer => json(ErrorBody, description);
 

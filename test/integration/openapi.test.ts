@@ -2,10 +2,10 @@ import * as v from 'valibot';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CommandViewSchema, ListedCommandSchema, SentSchema } from '../../src/http/commands.ts';
 import { DeliverySchema } from '../../src/http/deliveries.ts';
+import { ErrorBody } from '../../src/http/errors.ts';
 import { TerminalSchema, TerminalTodaySchema } from '../../src/http/devices.ts';
 import { EventSchema, ListedEventSchema } from '../../src/http/events.ts';
 import { Page } from '../../src/http/list.ts';
-import { ErrorBody } from '../../src/http/route.ts';
 import { EndpointViewSchema, RedeliveredSchema } from '../../src/http/webhooks.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { startReceiver } from '../support/receiver.ts';
@@ -42,6 +42,9 @@ describe('OpenAPI', () => {
     expect(doc.paths['/api/commands'].get.description).toMatch(/"body_bytes"/);
     expect(doc.paths['/api/commands/{id}'].get.responses).toHaveProperty('404');
     expect(doc.paths['/api/webhooks'].post.responses).toHaveProperty('409');
+    expect(Object.keys(doc.paths['/'].post.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '403', '404', '409', '413', '429', '503']));
+    expect(doc.paths['/api/session'].get.responses).toHaveProperty('401');
+    expect(doc.paths['/api/events/{id}'].get.responses['200'].content['application/json'].schema.anyOf).toHaveLength(3);
   });
 
   it('answers in the shapes its document gives: each view, each list, short items, errors', async () => {
@@ -88,6 +91,9 @@ describe('OpenAPI', () => {
       await shaped(ErrorBody, 'GET', '/api/events/evt_none', undefined, 404);
       const refused = await shaped(ErrorBody, 'POST', '/api/webhooks', { url: 'not a url' }, 400);
       expect(refused.error.issues.length).toBeGreaterThan(0);
+      // An issue of the whole body has no path.
+      const notAnObject = await shaped(ErrorBody, 'POST', '/', [1], 400);
+      expect(notAnObject.error.issues).toEqual([{ path: null, message: 'body must be a JSON object' }]);
     } finally {
       await terminal.client.endAsync(true);
       await receiver.close();
