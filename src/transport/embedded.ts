@@ -1,4 +1,3 @@
-import type { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
@@ -7,6 +6,20 @@ import type { Done } from '../ingest/ingest.ts';
 import type { Logger } from '../lib/log.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import { sameSecret } from '../lib/secrets.ts';
+import {
+  ackWaitsForAuthorizePublish,
+  connectedClientSubscribes,
+  expiryKeptWithPacket,
+  handleConnection,
+  isClosingClientsWill,
+  keepNoPayloadUntilPubrel,
+  limitWillBeforeAedesTakesIt,
+  neverStoreRetained,
+  notRetainedFromHere,
+  onStoreFailure,
+  packetWithExpiry,
+  unsubscribedByClosing,
+} from './aedes-internals.ts';
 import { listenForTerminals } from './broker-listeners.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { createConnectionGate } from './connection-gate.ts';
@@ -59,9 +72,6 @@ const CONNECT_LIMIT = 64 * 1024;
  * terminal has a few in flight at most.
  */
 const QOS2_WAITING = 100;
-
-/** What aedes keeps of a QoS 2 message while it waits for its PUBREL: no client subscribes to an upLink, so no payload. */
-const NO_PAYLOAD = Buffer.alloc(0);
 
 /** A socket that has not sent its CONNECT (or finished its TLS handshake) by then is closed. */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -123,9 +133,7 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     preConnect(_client, packet, callback) {
       // Only a will on an upLink topic is kept at all, and never retained;
       // whose upLink it may be is checked when it goes out (authorizePublish).
-      const will = packet.will;
-      if (will && (reserved(will.topic) || uplink.serialOf(will.topic) === undefined)) packet.will = undefined;
-      else if (will) will.retain = false;
+      limitWillBeforeAedesTakesIt(packet, (topic) => !reserved(topic) && uplink.serialOf(topic) !== undefined);
       callback(null, true);
     },
     authenticate(client, username, password, done) {
@@ -142,7 +150,7 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       err.returnCode = 4;
       done(err, false);
     },
-    authorizePublish(client, packet, callback) {
+    authorizePublish: ackWaitsForAuthorizePublish((client, packet, callback) => {
       // A will aedes found in its store without its connection (its sweep
       // for the brokers of a cluster that went silent): one on an upLink
       // (preConnect keeps no other), no one's to vouch for. Not taken in.
@@ -167,19 +175,19 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       if (sn === undefined || (own !== undefined && own !== sn)) return callback(new Error(`publishing to ${topic} is not allowed`));
       // A will speaks for a terminal: that of the one logged in as its serial,
       // or of a client that listens on that serial's downLink, as the terminal itself does.
-      if (packet === (client as Client & { will?: unknown }).will && own === undefined && !listensTo.get(client)?.has(sn)) {
+      if (isClosingClientsWill(client, packet) && own === undefined && !listensTo.get(client)?.has(sn)) {
         return callback(new Error(`a will on ${topic} from a client that does not listen on that terminal's downLink`));
       }
       // Taken in as a plain message, never kept for later subscribers.
-      packet.retain = false;
+      notRetainedFromHere(packet);
       ingesting.add();
       options.ingest(topic, payload, (err) => {
         // Out of the in-flight budget (just below), out of memory too.
-        if (packet.qos === 2) packet.payload = NO_PAYLOAD;
+        if (packet.qos === 2) keepNoPayloadUntilPubrel(packet);
         callback(err ?? null);
         ingesting.done();
       });
-    },
+    }),
     authorizeForward(client, packet) {
       // A terminal logged in as its serial gets its own downLink only, also
       // from a session it took over by using another terminal's client id.
@@ -189,7 +197,7 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       // A command kept in a session (a terminal whose link died unnoticed, or
       // that never acknowledged it) goes nowhere once expired: a door must not
       // open when the terminal comes back minutes later.
-      const expiry = (packet as { messageExpiry?: number }).messageExpiry;
+      const expiry = expiryKeptWithPacket(packet);
       return expiry !== undefined && performance.now() > expiry ? null : packet;
     },
     authorizeSubscribe(client, subscription, callback) {
@@ -210,14 +218,14 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
   // Nothing is ever retained: authorizePublish clears the flag of what
   // clients send, and this keeps anything else that reaches aedes' publish
   // out of the store that would hand it to every later subscriber.
-  (broker as unknown as { persistence: { storeRetained: (packet: unknown) => Promise<void> } }).persistence.storeRetained = async () => {};
+  neverStoreRetained(broker);
   broker.on('unsubscribe', (topics, client) => {
-    // An UNSUBSCRIBE of a connected client; a closing one's will is checked before aedes reports its unsubscriptions.
-    if (client.closed) return;
+    // An UNSUBSCRIBE of a connected client; a closing one's will is checked against what it listened on.
+    if (unsubscribedByClosing(client)) return;
     for (const topic of topics) listensTo.get(client)?.delete(downlink.serialOf(topic) ?? '');
   });
   // aedes reports a failure of its own store here; without a listener it would end the process.
-  (broker as EventEmitter).on('error', (err: Error) => log.error({ err: err.message }, 'embedded broker error'));
+  onStoreFailure(broker, (err) => log.error({ err: err.message }, 'embedded broker error'));
 
   const serve = (socket: Socket | TLSSocket) => {
     endWhenSilent(socket, options.idleMs, () => {
@@ -230,7 +238,7 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       if (why === 'too_large') endedTooLarge(fields);
       else endedOverBudget({ ...fields, reserved: budget.reserved, budget: budget.limit });
     });
-    limiters.set(broker.handle(socket), limiter);
+    limiters.set(handleConnection(broker, socket), limiter);
   };
   const listeners = await listenForTerminals({ port: options.port, host: options.host, tls: options.tls, handshakeTimeoutMs: CONNECT_TIMEOUT_MS, gate, serve, log });
   const { port, tlsPort } = listeners;
@@ -246,8 +254,7 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     listening(topic) {
       // Connected clients only: a persistent session of an offline terminal
       // would keep the command and deliver it whenever the terminal returns.
-      const clients = Object.values((broker as unknown as { clients: Record<string, { subscriptions: Record<string, unknown> }> }).clients);
-      return clients.some((client) => client.subscriptions[topic] !== undefined);
+      return connectedClientSubscribes(broker, topic);
     },
     publish(topic, payload, qos) {
       if (!listening) return Promise.reject(new BrokerUnavailable('embedded broker is stopped'));
@@ -255,8 +262,8 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
         // aedes keeps messageExpiry with the packet in a session but does not act on it: authorizeForward does.
         // On a clock that does not jump (sessions live in this process only): after an NTP step an hour
         // back, a wall-clock expiry would let a kept door command out an hour late.
-        const expiry = qos > 0 ? { messageExpiry: performance.now() + commandExpiryMs } : {};
-        broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false, ...expiry }, (err) =>
+        const packet = { cmd: 'publish' as const, topic, payload: Buffer.from(payload), qos, retain: false, dup: false };
+        broker.publish(qos > 0 ? packetWithExpiry(packet, performance.now() + commandExpiryMs) : packet, (err) =>
           err ? reject(new BrokerUnavailable(err.message)) : resolve(),
         );
       });

@@ -1,6 +1,4 @@
-import type { Socket } from 'node:net';
-import mqtt, { type MqttClient } from 'mqtt';
-import { generate } from 'mqtt-packet';
+import type { MqttClient } from 'mqtt';
 import type { Registry } from 'prom-client';
 import type { Done } from '../ingest/ingest.ts';
 import type { Logger } from '../lib/log.ts';
@@ -8,6 +6,16 @@ import type { TopicTemplate } from '../protocol/topics.ts';
 import { withoutPassword } from '../lib/secrets.ts';
 import { createSessionWatch } from './session-watch.ts';
 import { inFlightBytesGauge } from './broker-metrics.ts';
+import {
+  type Connection,
+  currentConnection,
+  dropConnectionForResend,
+  forgetUnacknowledgedPublish,
+  sendWithoutDelay,
+  setReconnectDelay,
+  takeMessagesWithoutPuback,
+  writePuback,
+} from './mqttjs-internals.ts';
 import { BrokerUnavailable, COMMAND_EXPIRY_S, PUBLISH_ACK_TIMEOUT_MS, createInFlight, type Transport } from './transport.ts';
 
 /**
@@ -18,7 +26,6 @@ import { BrokerUnavailable, COMMAND_EXPIRY_S, PUBLISH_ACK_TIMEOUT_MS, createInFl
 const RECEIVE_MAXIMUM = 100;
 /** The least room for unacknowledged payloads (README §Running against Mosquitto): far more than 100 records with images need. */
 const IN_FLIGHT_FLOOR = 64 * 1024 * 1024;
-const DEFERRED = new Error('acknowledged after commit');
 /** Reconnect ceiling while another client keeps taking the session (session-watch.ts). */
 const TAKEN_OVER_MAX_MS = 60_000;
 
@@ -50,7 +57,9 @@ export interface ExternalOptions {
  * down the broker keeps its QoS 1 messages, and a message is acknowledged only
  * after its commit, so a crash between receipt and commit loses nothing.
  */
-export function startExternalClient(options: ExternalOptions): Promise<Transport> {
+export async function startExternalClient(options: ExternalOptions): Promise<Transport> {
+  // Loaded only against an external broker: MQTT.js would add about 0.1 s to every start of the embedded one.
+  const { default: mqtt } = await import('mqtt');
   const { uplink, log } = options;
   const backoff = options.backoff ?? { initialMs: 500, maxMs: 5_000 };
   let failures = 0;
@@ -79,9 +88,9 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
   });
   // MQTT.js handles one packet at a time and sends the PUBACK when
   // handleMessage calls back; waiting there for a commit would hold every
-  // later packet (heartbeats and pings included) behind the disk. So the
-  // callback is told "no PUBACK" at once, and the bridge sends the PUBACK
-  // itself once the message is committed, in arrival order [MQTT-4.6.0-2].
+  // later packet (heartbeats and pings included) behind the disk. So MQTT.js
+  // reads on without a PUBACK (mqttjs-internals.ts), and the bridge sends the
+  // PUBACK itself once the message is committed, in arrival order [MQTT-4.6.0-2].
   // The broker's in-flight window (Receive Maximum) bounds what waits.
   const acks = createAckQueue(client);
   // Mosquitto 2.0 overshoots the Receive Maximum under load (thousands in
@@ -98,8 +107,8 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
   const room = () => unsettled.count < RECEIVE_MAXIMUM && bytes + options.maxPayload <= budget;
   let readNext: (() => void) | undefined;
   let stopping = false;
-  client.handleMessage = (packet, callback) => {
-    // Stopping: nothing more is read (no callback); the broker keeps the rest for the next run.
+  takeMessagesWithoutPuback(client, (packet, readNextPacket) => {
+    // Stopping: nothing more is read; the broker keeps the rest for the next run.
     if (stopping) return;
     const slot = packet.qos > 0 ? acks.reserve(packet.messageId!) : undefined;
     const size = (packet.payload as Buffer).length;
@@ -119,16 +128,16 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
       if (err) return acks.fail();
       acks.settle(slot);
     });
-    if (room()) callback(DEFERRED);
-    else readNext = () => callback(DEFERRED);
-  };
+    if (room()) readNextPacket();
+    else readNext = readNextPacket;
+  });
 
   const watch = createSessionWatch({ clientId: options.clientId, log });
   client.on('connect', (connack) => {
     failures = 0;
     watch.connected();
-    client.options.reconnectPeriod = backoff.initialMs;
-    (client.stream as Socket).setNoDelay?.(true);
+    setReconnectDelay(client, backoff.initialMs);
+    sendWithoutDelay(client);
     log.info({ url: withoutPassword(options.url), sessionPresent: connack.sessionPresent }, 'connected to MQTT broker');
     // Subscribing again on every connect is harmless and covers a broker that
     // lost the session (or a changed DEVICES list).
@@ -154,7 +163,7 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
     const takenOver = watch.closed();
     const steps = Math.min(failures + takenOver, 16);
     const ceiling = Math.min(takenOver > 0 ? TAKEN_OVER_MAX_MS : backoff.maxMs, backoff.initialMs * 2 ** steps);
-    client.options.reconnectPeriod = Math.max(backoff.initialMs, Math.round(Math.random() * ceiling));
+    setReconnectDelay(client, Math.max(backoff.initialMs, Math.round(Math.random() * ceiling)));
   });
   client.on('disconnect', (packet) => watch.disconnected(packet.reasonCode));
   client.on('offline', () => log.warn({ url: withoutPassword(options.url) }, 'MQTT broker unreachable; reconnecting'));
@@ -176,8 +185,7 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
         };
         const timer = setTimeout(() => {
           // Take it out of MQTT.js's store too, or it would be resent after a reconnect.
-          const entry = Object.entries(client.outgoing).find(([, value]) => value.cb === onAck);
-          if (entry) client.removeOutgoingMessage(Number(entry[0]));
+          forgetUnacknowledgedPublish(client, onAck);
           reject(new BrokerUnavailable(`the broker did not acknowledge within ${PUBLISH_ACK_TIMEOUT_MS / 1000} s`));
         }, PUBLISH_ACK_TIMEOUT_MS);
         client.publish(topic, payload, { qos: 1, properties: { messageExpiryInterval: COMMAND_EXPIRY_S } }, onAck);
@@ -195,7 +203,7 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
 
   // Resolve at the first connection, or at the first failed attempt: the
   // bridge must start (and answer its API) while the broker is still down.
-  return new Promise((resolve) => {
+  return new Promise<Transport>((resolve) => {
     const ready = () => {
       client.off('connect', ready).off('close', ready);
       resolve(transport);
@@ -206,7 +214,7 @@ export function startExternalClient(options: ExternalOptions): Promise<Transport
 
 /** PUBACKs for committed messages, sent on the connection they arrived on and in the order they arrived. */
 function createAckQueue(client: MqttClient) {
-  type Slot = { messageId: number; stream: MqttClient['stream']; ready: boolean };
+  type Slot = { messageId: number; connection: Connection; ready: boolean };
   let queue: Slot[] = [];
   client.on('close', () => {
     // Whatever was not acknowledged on the old connection, the broker sends again.
@@ -214,20 +222,20 @@ function createAckQueue(client: MqttClient) {
   });
   return {
     reserve(messageId: number): Slot {
-      const slot = { messageId, stream: client.stream, ready: false };
+      const slot = { messageId, connection: currentConnection(client), ready: false };
       queue.push(slot);
       return slot;
     },
     settle(slot: Slot) {
       slot.ready = true;
       while (queue.length > 0 && queue[0].ready) {
-        const { messageId, stream } = queue.shift()!;
-        if (stream === client.stream && !stream.destroyed) stream.write(generate({ cmd: 'puback', messageId }, { protocolVersion: 5 }));
+        const { messageId, connection } = queue.shift()!;
+        writePuback(client, connection, messageId);
       }
     },
     fail() {
       queue = [];
-      client.stream?.destroy();
+      dropConnectionForResend(client);
     },
   };
 }

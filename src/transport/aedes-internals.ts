@@ -1,0 +1,204 @@
+import type { Duplex } from 'node:stream';
+import type { Aedes, AedesOptions, Client, ConnectPacket, PublishPacket } from 'aedes';
+
+/**
+ * What the embedded broker (embedded.ts) takes from aedes beyond its
+ * documented API, one function per assumption. Each names the aedes code it
+ * relies on (aedes.js, lib/…, in the version package.json pins) and why the
+ * bridge needs it; test/unit/aedes-internals.test.ts checks each against the
+ * installed aedes. Run it before raising the pin (README §Dependencies and why).
+ */
+
+type AuthorizePublish = NonNullable<AedesOptions['authorizePublish']>;
+
+/**
+ * The `authorizePublish` hook, as the one place a PUBLISH waits before it is
+ * acknowledged.
+ *
+ * Relies on: lib/handlers/publish.js `handlePublish`, which runs
+ * `authorizePublish` then `enqueuePublish` in series: the PUBACK (QoS 1) or
+ * the stored packet and its PUBREC (QoS 2) follow only once the hook has
+ * called back without an error; with an error the series ends there and the
+ * client is closed (lib/client.js `_onError`), nothing acknowledged. One
+ * connection's packets reach the hook in the order they arrived (lib/client.js
+ * `enqueue` hands each packet parsed from a chunk to `handle` in turn).
+ *
+ * Why: a terminal's message is acknowledged only after its commit (README
+ * §What survives what): ingest runs from the hook and calls back after the
+ * commit; a failed commit or a refused publish ends the connection, and the
+ * terminal sends the message again. packet-limit.ts gives back the room of
+ * large messages in the order their headers came.
+ */
+export function ackWaitsForAuthorizePublish(hook: AuthorizePublish): AuthorizePublish {
+  return hook;
+}
+
+/**
+ * Hands a connection to aedes; returns the client aedes made of it.
+ *
+ * Relies on: aedes.js `handle(conn)` returning the Client it creates, the
+ * object its hooks then get for that connection; lib/client.js reading
+ * `conn` through 'readable' and `read()`, so a 'data' listener already on it
+ * sees each chunk as aedes takes it, before aedes handles the packets in it;
+ * and a destroyed `conn` closing the client (`finished(conn, close)`).
+ *
+ * Why: packet-limit.ts reads each packet's header from the chunks before
+ * aedes buffers the packet, ends the connection by destroying the socket,
+ * and gives back its room from authorizePublish, found by this client;
+ * silence.ts ends a connection that sends nothing.
+ */
+export function handleConnection(broker: Aedes, conn: Duplex): Client {
+  return broker.handle(conn);
+}
+
+/**
+ * Keeps a CONNECT's will only when `allowed(topic)`, and then not retained.
+ *
+ * Relies on: lib/handlers/connect.js `handleConnect` calling `preConnect`
+ * first and taking `packet.will` only after it (`init`: `client._will =
+ * packet.will`), so what preConnect changes is the will the session keeps
+ * and later publishes (the documentation says only "the packet can be
+ * modified").
+ *
+ * Why: a will goes out only on an upLink, and is never retained (README
+ * §Topic rules).
+ */
+export function limitWillBeforeAedesTakesIt(packet: ConnectPacket, allowed: (topic: string) => boolean): void {
+  const will = packet.will;
+  if (!will) return;
+  if (allowed(will.topic)) will.retain = false;
+  else packet.will = undefined;
+}
+
+/**
+ * Whether `packet`, in authorizePublish, is the will of a client closing
+ * without a DISCONNECT.
+ *
+ * Relies on: lib/client.js `close()` → `finish`, which hands the client's
+ * will object itself (`client.will`, kept by lib/handlers/connect.js
+ * `storeWill`) to `authorizePublish`, and clears `client.will` only after the
+ * hook has returned.
+ *
+ * Why: a will speaks for a terminal; it is taken in only from a client
+ * logged in as that terminal, or listening on its downLink as the terminal
+ * itself does (README §Topic rules).
+ */
+export function isClosingClientsWill(client: Client, packet: PublishPacket): boolean {
+  return packet === (client as Client & { will?: unknown }).will;
+}
+
+/**
+ * Clears the retain flag of the packet authorizePublish was given, for all
+ * that aedes does with it next.
+ *
+ * Relies on: lib/handlers/publish.js `enqueuePublish` handing the hook's
+ * packet object on to `broker.publish` (aedes.js), whose retained store
+ * (`storeRetained`) and deliveries read its `retain`.
+ *
+ * Why: nothing is ever retained (README §Topic rules); a retained record is
+ * taken in as a plain one.
+ */
+export function notRetainedFromHere(packet: PublishPacket): void {
+  packet.retain = false;
+}
+
+/** What aedes keeps of a QoS 2 message while it waits for its PUBREL. */
+const NO_PAYLOAD = Buffer.alloc(0);
+
+/**
+ * Empties the payload of a QoS 2 packet before authorizePublish calls back:
+ * aedes keeps the packet without it until the PUBREL.
+ *
+ * Relies on: lib/handlers/publish.js `enqueuePublish`, QoS 2: after the hook,
+ * aedes stores the hook's packet object for its PUBREL
+ * (`persistence.incomingStorePacket`, a copy made then) and publishes it.
+ *
+ * Why: a client may leave up to QOS2_WAITING messages without their PUBREL
+ * for as long as it pleases; with their payloads (MAX_PAYLOAD each) that
+ * memory would be its to hold. The message is committed by then, and no
+ * client subscribes to an upLink, so the payload is not needed again.
+ */
+export function keepNoPayloadUntilPubrel(packet: PublishPacket): void {
+  packet.payload = NO_PAYLOAD;
+}
+
+/**
+ * Replaces aedes' retained store with one that keeps nothing.
+ *
+ * Relies on: aedes.js `listen()` setting `broker.persistence` (in memory by
+ * default), and its `storeRetained` step of every publish calling
+ * `broker.persistence.storeRetained(packet)` anew each time.
+ *
+ * Why: nothing is ever retained (README §Topic rules), also for what reaches
+ * `broker.publish` without passing authorizePublish.
+ */
+export function neverStoreRetained(broker: Aedes): void {
+  (broker as unknown as { persistence: { storeRetained: (packet: unknown) => Promise<void> } }).persistence.storeRetained = async () => {};
+}
+
+/**
+ * Whether a client connected now subscribes to exactly `topic`.
+ *
+ * Relies on: aedes.js `clients`, the clients by id, each added once
+ * connected (`registerClient`) and removed when it closes
+ * (`unregisterClient`); lib/client.js `subscriptions`, its subscriptions by
+ * topic filter (lib/handlers/subscribe.js `addSubs`, restored sessions too).
+ *
+ * Why: a command for a terminal that is not listening is refused at once
+ * (`device_offline`, README §POST /api/devices/{sn}/commands); a persistent
+ * session of an offline terminal would keep it and open the door whenever
+ * the terminal returns.
+ */
+export function connectedClientSubscribes(broker: Aedes, topic: string): boolean {
+  const clients = Object.values((broker as unknown as { clients: Record<string, { subscriptions: Record<string, unknown> }> }).clients);
+  return clients.some((client) => client.subscriptions[topic] !== undefined);
+}
+
+/**
+ * A packet for `broker.publish` that carries the moment it expires.
+ *
+ * Relies on: aedes-packet's `Packet` copying `messageExpiry` each time aedes
+ * wraps a packet (aedes.js `publish`, lib/handlers/subscribe.js, lib/qos-packet.js)
+ * and aedes-persistence keeping it with a message queued for an offline
+ * session, up to `authorizeForward`; aedes itself does not act on it.
+ *
+ * Why: a command kept in a session must not reach a terminal that comes back
+ * after it expired (`expiryKeptWithPacket` in authorizeForward).
+ */
+export function packetWithExpiry<T extends object>(packet: T, expiresAt: number): T & { messageExpiry: number } {
+  return { ...packet, messageExpiry: expiresAt };
+}
+
+/** The moment a packet from `packetWithExpiry` expires, as authorizeForward sees it; undefined for any other. */
+export function expiryKeptWithPacket(packet: object): number | undefined {
+  return (packet as { messageExpiry?: number }).messageExpiry;
+}
+
+/**
+ * Whether an 'unsubscribe' event comes from a client closing, not from its
+ * UNSUBSCRIBE.
+ *
+ * Relies on: lib/client.js `close()` setting `closed` before it unsubscribes
+ * every subscription of the client, whose 'unsubscribe' event
+ * (lib/handlers/unsubscribe.js `completeUnsubscribe`) then carries a closed
+ * client.
+ *
+ * Why: which downLinks a client listens on decides whose will it may leave;
+ * a closing client's will is checked against what it listened on.
+ */
+export function unsubscribedByClosing(client: Client): boolean {
+  return client.closed;
+}
+
+/**
+ * Listens for failures of aedes' own store.
+ *
+ * Relies on: aedes.js emitting 'error' on the broker when its persistence
+ * fails (`DoEnqueues`, the sweep of wills); the types leave the event out.
+ *
+ * Why: an 'error' without a listener ends the process; the bridge logs it and
+ * goes on.
+ */
+export function onStoreFailure(broker: Aedes, listener: (err: Error) => void): void {
+  (broker as unknown as NodeJS.EventEmitter).on('error', listener);
+}
