@@ -55,6 +55,7 @@ export interface Route {
   handler: (c: Context<Env>, input: Input<Contract>) => Response | Promise<Response>;
 }
 
+/** A route: its contract, and the handler given what the contract validated (E: the stream's handler also has Node's response). */
 export function route<const C extends Contract, E extends Env = Env>(contract: C, handler: (c: Context<E, HonoPath<C['path']>>, input: Input<C>) => Response | Promise<Response>): Route {
   return { contract, handler: handler as unknown as Route['handler'] };
 }
@@ -66,6 +67,7 @@ export const content = (type: string, description: string): Answer => ({ type, d
 /** An answer without a body. */
 export const empty = (description: string): Answer => ({ description });
 
+/** An error answer: the one error shape (errors.ts). */
 export const error = (description: string): Answer => json(ErrorBody, description);
 
 /**
@@ -90,7 +92,7 @@ export function declaredAnswers(contract: Contract): Record<number, Answer> {
 }
 
 /** hono's form of an OpenAPI path: `/api/events/{id}` is `/api/events/:id`. */
-export const honoPath = (path: string) => path.replace(/\{(\w+)\}/g, ':$1');
+const honoPath = (path: string) => path.replace(/\{(\w+)\}/g, ':$1');
 
 /** Registers each route: the token check unless it is open, the contract's validation, the handler. */
 export function mount(app: Hono<Env>, routes: readonly Route[], requireToken: MiddlewareHandler<Env>): void {
