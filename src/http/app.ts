@@ -1,51 +1,21 @@
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import { type RequestIdVariables, requestId } from 'hono/request-id';
-import type { Commands } from '../commands/commands.ts';
-import type { DeliveryWorker } from '../delivery/worker.ts';
-import type { Writer } from '../store/sqlite/writer.ts';
-import type { StreamHub } from '../events/stream-hub.ts';
-import type { Logger } from '../lib/log.ts';
-import type { Metrics } from '../lib/metrics.ts';
-import type { Presence } from '../terminals/presence.ts';
+import { requestId } from 'hono/request-id';
 import { sameSecret } from '../lib/secrets.ts';
-import type { Reads } from '../store/sqlite/reads.ts';
 import { commandRoutes } from './commands.ts';
 import { consoleRoutes } from './console.ts';
 import { deliveryRoutes } from './deliveries.ts';
+import type { AppDeps, Env } from './deps.ts';
 import { deviceRoutes } from './devices.ts';
 import { ApiError, errorResponse } from './errors.ts';
 import { eventRoutes } from './events.ts';
 import { openApiRoutes } from './openapi.ts';
+import { probeRoutes } from './probes.ts';
+import { mount, type Route } from './route.ts';
 import { securityHeaders } from './security-headers.ts';
 import { createSessions } from './session.ts';
 import { streamRoutes } from './stream.ts';
 import { webhookRoutes } from './webhooks.ts';
-
-export interface AppDeps {
-  /** The admin token now: it can change while the bridge runs (a rotation). */
-  adminToken: () => string;
-  bodyLimit: number;
-  commands: Commands;
-  presence: Presence;
-  reads: Reads;
-  writer: Writer;
-  delivery: DeliveryWorker;
-  hub: StreamHub;
-  /** Interval of the live stream's keep-alive comments. */
-  streamPingMs?: number;
-  /** Bytes a stream client may leave unread before it is dropped. */
-  streamMaxBufferedBytes?: number;
-  log: Logger;
-  /** Database writable and broker connected. */
-  ready: () => boolean;
-  metrics: Metrics;
-  /** DEFAULT_DEVICE and DEVICES: where POST / sends. */
-  defaultDevice?: string;
-  devices: readonly string[];
-}
-
-export type Env = { Variables: { log: Logger } & RequestIdVariables };
 
 /** Sent by the console with every request (src/ui/app.js). */
 export const CONSOLE_HEADER = 'x-facegate-console';
@@ -74,12 +44,8 @@ export function createApp(deps: AppDeps) {
     }),
   );
 
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/readyz', (c) => (deps.ready() ? c.json({ status: 'ready' }) : c.json({ status: 'not ready' }, 503)));
-  app.get('/metrics', async (c) => c.body(await deps.metrics.registry.metrics(), 200, { 'content-type': deps.metrics.registry.contentType }));
-
   const sessions = createSessions();
-  const requireToken = async (c: import('hono').Context<Env>, next: () => Promise<void>) => {
+  const requireToken: MiddlewareHandler<Env> = async (c, next) => {
     const header = c.req.header('authorization') ?? '';
     const token = /^Bearer (.+)$/i.exec(header)?.[1];
     // A bearer token for scripts, the console's session cookie for people.
@@ -97,20 +63,22 @@ export function createApp(deps: AppDeps) {
     }
     await next();
   };
-  // The API's description is no secret: readable without a token.
-  app.route('/api', openApiRoutes());
+  // Every route from its declaration (route.ts), with the token check unless it is open.
+  const routes: Route[] = [
+    ...probeRoutes(deps),
+    ...openApiRoutes(() => routes.map((r) => r.contract)),
+    ...sessions.routes(deps),
+    ...consoleRoutes(),
+    ...commandRoutes(deps),
+    ...deviceRoutes(deps),
+    ...webhookRoutes(deps),
+    ...deliveryRoutes(deps),
+    ...eventRoutes(deps),
+    ...streamRoutes(deps),
+  ];
+  mount(app, routes, requireToken);
+  // Reached only when no route answered: a path under /api that names no route is still no answer to one without the token.
   app.use('/api/*', requireToken);
-  app.post('/', requireToken);
-  app.get('/api/session', (c) => c.json({ authenticated: true }));
-  app.route('/ui', sessions.routes(deps));
-  app.route('/ui', consoleRoutes());
-
-  app.route('/', commandRoutes(deps));
-  app.route('/api/devices', deviceRoutes(deps));
-  app.route('/api/webhooks', webhookRoutes(deps));
-  app.route('/api/deliveries', deliveryRoutes(deps));
-  app.route('/api/events', eventRoutes(deps));
-  app.route('/api/stream', streamRoutes(deps));
 
   app.notFound((c) => errorResponse(new ApiError('not_found', `no route ${c.req.method} ${c.req.path}`), c));
   app.onError(errorResponse);

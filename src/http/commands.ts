@@ -1,18 +1,33 @@
 import * as v from 'valibot';
-import { Hono } from 'hono';
 import { CommandNotSent, CommandSchema, commandObject, type Commands } from '../commands/commands.ts';
 import type { Reads } from '../store/sqlite/reads.ts';
-import type { AppDeps, Env } from './app.ts';
-import { jsonBody } from './body.ts';
-import { ApiError, type ErrorCode, invalid } from './errors.ts';
-import { serialParam } from './serial-param.ts';
-import { Limit, listPage } from './list.ts';
+import type { AppDeps } from './deps.ts';
+import { ApiError, type ErrorCode } from './errors.ts';
+import { SerialParam } from './serial-param.ts';
+import { Limit, listPage, PAGED, Page, shownShort } from './list.ts';
+import { content, error, json, type Route, route } from './route.ts';
 
 export const CommandListQuery = v.object({
   device: v.optional(v.pipe(v.string(), v.nonEmpty('device must not be empty'))),
   limit: Limit,
   cursor: v.optional(v.pipe(v.string(), v.regex(/^\d+_cmd_[\w-]+$/, 'cursor must be a next_cursor of this list'))),
 });
+
+/** What POST /api/devices/{sn}/commands answers once the broker acknowledged the command. */
+export const SentSchema = v.object({ id: v.string(), device_sn: v.string(), status: v.literal('published') });
+
+const shown = { id: v.string(), device_sn: v.string(), status: v.picklist(['published', 'failed']), error: v.nullable(v.string()), created_at: v.string() };
+/** A command with its whole body. */
+export const CommandViewSchema = v.object({ ...shown, body: v.unknown() });
+/** As the list shows it: whole, or short. */
+export const ListedCommandSchema = v.union([CommandViewSchema, v.object({ ...shown, truncated: v.literal(true), body_bytes: v.number() })]);
+
+/** Why a command was not sent, as the API answers it (README §HTTP API). */
+const NOT_SENT = {
+  404: error('no such terminal, or no serial'),
+  429: error('over COMMAND_RATE for that terminal (Retry-After: seconds)'),
+  503: error('not sent: the broker is unreachable, or the terminal is not connected'),
+};
 
 const ANSWER: Record<CommandNotSent['reason'], ErrorCode> = {
   unknown_device: 'not_found',
@@ -34,7 +49,7 @@ async function send(commands: Commands, sn: string, command: Record<string, unkn
 type ListedCommand = NonNullable<ReturnType<Reads['listedCommand']>>;
 
 /** A command as the API shows it, with its body, or what stands for it. */
-function commandView(row: Omit<ListedCommand, 'body' | 'bodyBytes'>, body: { body: unknown } | { truncated: true; body_bytes: number }) {
+function commandView(row: Omit<ListedCommand, 'body' | 'bodyBytes'>, body: { body: unknown } | { truncated: true; body_bytes: number }): v.InferOutput<typeof ListedCommandSchema> {
   return { id: row.id, device_sn: row.deviceSn, ...body, status: row.status, error: row.error, created_at: new Date(row.createdAt).toISOString() };
 }
 
@@ -43,21 +58,27 @@ function listedCommandView(row: ListedCommand) {
   return commandView(row, row.body === null ? { truncated: true, body_bytes: row.bodyBytes } : { body: JSON.parse(row.body) as unknown });
 }
 
-export function commandRoutes({ commands, reads, defaultDevice, devices }: AppDeps) {
-  const app = new Hono<Env>();
-
-  app.post('/api/devices/:sn/commands', async (c) => {
-    const sn = serialParam(c.req.param('sn'));
-    const command = await jsonBody(c, CommandSchema);
+export function commandRoutes({ commands, reads, defaultDevice, devices }: AppDeps): Route[] {
+  const sendTo = route({
+    method: 'post', path: '/api/devices/{sn}/commands', operationId: 'sendCommand', tag: 'commands',
+    summary: 'Send a command to a terminal (QoS 1); 202 once the broker acknowledged it',
+    params: SerialParam,
+    body: CommandSchema,
+    responses: { 202: json(SentSchema, 'published'), ...NOT_SENT },
+  }, async (c, { params: { sn }, body: command }) => {
     return c.json(await send(commands, sn, command), 202);
   });
 
   // Every row either index walks matches (commands_created, or
   // commands_device_created for one terminal): `limit` bounds the rows read.
-  app.get('/api/commands', (c) => {
-    const query = v.safeParse(CommandListQuery, c.req.query());
-    if (!query.success) throw invalid(query.issues);
-    const { device, limit, cursor } = query.output;
+  const list = route({
+    method: 'get', path: '/api/commands', operationId: 'listCommands', tag: 'commands',
+    summary: 'Commands sent, newest first',
+    description: `${PAGED} ${shownShort('body is', 'body_bytes')} GET /api/commands/{id} gives it whole.`,
+    query: CommandListQuery,
+    responses: { 200: json(Page(ListedCommandSchema), 'a page of commands') },
+  }, (c, { query }) => {
+    const { device, limit, cursor } = query;
     const before = cursor ? { at: Number(cursor.split('_')[0]), id: cursor.slice(cursor.indexOf('_') + 1) } : undefined;
     return listPage(c, {
       limit,
@@ -72,7 +93,11 @@ export function commandRoutes({ commands, reads, defaultDevice, devices }: AppDe
   });
 
   // The whole command, its body however large (a list shows a large one short).
-  app.get('/api/commands/:id', (c) => {
+  const one = route({
+    method: 'get', path: '/api/commands/{id}', operationId: 'getCommand', tag: 'commands',
+    summary: 'One command, with its whole body',
+    responses: { 200: json(CommandViewSchema, 'the command'), 404: error('no such command') },
+  }, (c) => {
     const row = reads.command(c.req.param('id'));
     if (!row) throw new ApiError('not_found', `no command ${c.req.param('id')}`);
     return c.json(commandView(row, { body: JSON.parse(row.body) as unknown }));
@@ -82,8 +107,18 @@ export function commandRoutes({ commands, reads, defaultDevice, devices }: AppDe
   // goes to DEFAULT_DEVICE, or to the only terminal listed in DEVICES; the
   // answer is `ok`. Never to a terminal only seen on the wire (README §POST /):
   // one message from a made-up serial must not decide where a door opens.
-  app.post('/', async (c) => {
-    const command = await jsonBody(c, commandObject({}));
+  const relay = route({
+    method: 'post', path: '/', operationId: 'relayCommand', tag: 'commands',
+    summary: 'The original relay: the JSON body goes to DEFAULT_DEVICE, or the only terminal in DEVICES (never one only seen on the wire); answers "ok"',
+    body: commandObject({}),
+    responses: {
+      200: content('text/plain', 'ok'),
+      400: error('not a JSON object'),
+      ...NOT_SENT,
+      404: error('no DEFAULT_DEVICE and none in DEVICES, or that terminal was forgotten'),
+      409: error('several in DEVICES and no DEFAULT_DEVICE'),
+    },
+  }, async (c, { body: command }) => {
     let sn = defaultDevice;
     if (sn === undefined) {
       if (devices.length === 0) throw new ApiError('not_found', 'no terminal to send to: set DEFAULT_DEVICE (or list the one terminal in DEVICES)');
@@ -94,5 +129,5 @@ export function commandRoutes({ commands, reads, defaultDevice, devices }: AppDe
     return c.text('ok');
   });
 
-  return app;
+  return [sendTo, list, one, relay];
 }

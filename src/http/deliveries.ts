@@ -1,8 +1,8 @@
-import { Hono } from 'hono';
 import * as v from 'valibot';
-import type { AppDeps, Env } from './app.ts';
-import { ApiError, invalid } from './errors.ts';
-import { Limit, listPage, seqWindow } from './list.ts';
+import type { AppDeps } from './deps.ts';
+import { ApiError } from './errors.ts';
+import { Limit, listPage, PAGED, Page, seqWindow } from './list.ts';
+import { error, json, type Route, route } from './route.ts';
 
 export const DeliveryListQuery = v.object({
   status: v.optional(v.picklist(['pending', 'delivered', 'dead'], 'status is pending, delivered or dead')),
@@ -12,11 +12,29 @@ export const DeliveryListQuery = v.object({
   cursor: v.optional(v.pipe(v.string(), v.regex(/^dlv_\d+$/, 'cursor must be a next_cursor of this list'))),
 });
 
+const Timestamp = v.nullable(v.string());
+
+/** view's answer. */
+export const DeliverySchema = v.object({
+  id: v.string(),
+  event_id: v.string(),
+  event_type: v.string(),
+  endpoint_id: v.string(),
+  status: v.picklist(['pending', 'delivered', 'dead']),
+  attempts: v.number(),
+  next_attempt_at: Timestamp,
+  last_attempt_at: Timestamp,
+  last_status: v.nullable(v.number()),
+  last_error: v.nullable(v.string()),
+  created_at: Timestamp,
+  delivered_at: Timestamp,
+});
+
 type Row = NonNullable<ReturnType<AppDeps['reads']['delivery']>>;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-function view(row: Row) {
+function view(row: Row): v.InferOutput<typeof DeliverySchema> {
   return {
     id: `dlv_${row.seq}`,
     event_id: row.eventId,
@@ -39,13 +57,15 @@ function seqOf(id: string): number {
   return Number(match[1]);
 }
 
-export function deliveryRoutes({ reads, writer, delivery }: AppDeps) {
-  const app = new Hono<Env>();
-
-  app.get('/', (c) => {
-    const query = v.safeParse(DeliveryListQuery, c.req.query());
-    if (!query.success) throw invalid(query.issues);
-    const { status, endpoint, event, limit, cursor } = query.output;
+export function deliveryRoutes({ reads, writer, delivery }: AppDeps): Route[] {
+  const list = route({
+    method: 'get', path: '/api/deliveries', operationId: 'listDeliveries', tag: 'deliveries',
+    summary: 'Deliveries newest first',
+    description: PAGED,
+    query: DeliveryListQuery,
+    responses: { 200: json(Page(DeliverySchema), 'a page of deliveries') },
+  }, (c, { query }) => {
+    const { status, endpoint, event, limit, cursor } = query;
     const empty = () => listPage(c, { limit, keys: [], item: () => undefined, cursorOf: String, rest: null });
     const stored = reads.deliveryBounds();
     if (stored.first === undefined || stored.last === undefined) return empty();
@@ -71,14 +91,22 @@ export function deliveryRoutes({ reads, writer, delivery }: AppDeps) {
     });
   });
 
-  app.get('/:id', (c) => {
+  const one = route({
+    method: 'get', path: '/api/deliveries/{id}', operationId: 'getDelivery', tag: 'deliveries',
+    summary: 'One delivery',
+    responses: { 200: json(DeliverySchema, 'the delivery'), 404: error('no such delivery') },
+  }, (c) => {
     const row = reads.delivery(seqOf(c.req.param('id')));
     if (!row) throw new ApiError('not_found', `no delivery ${c.req.param('id')}`);
     return c.json(view(row));
   });
 
   // A dead delivery goes back to the queue, due now; its attempts so far stay counted.
-  app.post('/:id/retry', async (c) => {
+  const retry = route({
+    method: 'post', path: '/api/deliveries/{id}/retry', operationId: 'retryDelivery', tag: 'deliveries',
+    summary: 'A dead delivery back to pending',
+    responses: { 202: json(DeliverySchema, 'pending again, due now'), 404: error('no such delivery'), 409: error('it is not dead') },
+  }, async (c) => {
     const seq = seqOf(c.req.param('id'));
     const row = reads.delivery(seq);
     if (!row) throw new ApiError('not_found', `no delivery ${c.req.param('id')}`);
@@ -88,5 +116,5 @@ export function deliveryRoutes({ reads, writer, delivery }: AppDeps) {
     return c.json(view(reads.delivery(seq)!), 202);
   });
 
-  return app;
+  return [list, one, retry];
 }

@@ -1,27 +1,40 @@
-import { Hono } from 'hono';
 import * as v from 'valibot';
+import { EVENT_TYPES } from '../events/events.ts';
 import { isSerial } from '../protocol/serial.ts';
-import type { AppDeps, Env } from './app.ts';
-import { ApiError, invalid } from './errors.ts';
-import { serialParam } from './serial-param.ts';
+import type { AppDeps } from './deps.ts';
+import { ApiError } from './errors.ts';
+import { Limit, listPage, Page } from './list.ts';
+import { error, json, empty, type Route, route } from './route.ts';
+import { SerialParam } from './serial-param.ts';
 
 type Row = NonNullable<ReturnType<AppDeps['reads']['terminal']>>;
 
 export const DeviceListQuery = v.object({
   online: v.optional(v.pipe(v.picklist(['true', 'false'], 'online must be true or false'), v.transform((s) => s === 'true'))),
-  limit: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, 'limit must be a whole number'), v.transform(Number), v.minValue(1, 'limit must be 1 to 500'), v.maxValue(500, 'limit must be 1 to 500')), '50'),
+  limit: Limit,
   // The cursor is the serial of the last item seen: the list is in serial order, so pages stay put while terminals come and go.
   cursor: v.optional(v.pipe(v.string(), v.check(isSerial, 'cursor must be a next_cursor of this list'))),
 });
 
+/** A terminal as the list shows it. */
+export const TerminalSchema = v.object({
+  sn: v.string(),
+  online: v.boolean(),
+  registered: v.boolean(),
+  first_seen_at: v.nullable(v.string()),
+  last_seen_at: v.nullable(v.string()),
+});
+
+/** One terminal: with its events since local midnight, counted by type. */
+export const TerminalTodaySchema = v.object({ ...TerminalSchema.entries, today: v.record(v.picklist(EVENT_TYPES), v.number()) });
+
 /** Rows read at a time while looking for terminals in the online state asked for (it lives in presence, not in the table). */
 const FILTERED_CHUNK = 500;
 
-export function deviceRoutes({ reads, presence, writer, log }: AppDeps) {
-  const app = new Hono<Env>();
+export function deviceRoutes({ reads, presence, writer, log }: AppDeps): Route[] {
   // Online state and last-seen come from presence, which is ahead of the
   // database by up to one sweep.
-  const view = (row: Row) => ({
+  const view = (row: Row): v.InferOutput<typeof TerminalSchema> => ({
     sn: row.sn,
     online: presence.isOnline(row.sn),
     registered: row.registered,
@@ -30,25 +43,28 @@ export function deviceRoutes({ reads, presence, writer, log }: AppDeps) {
   });
 
   // Paged like every list (SPEC §HTTP API): a site has thousands of terminals, one page is never all of them.
-  app.get('/', (c) => {
-    const query = v.safeParse(DeviceListQuery, c.req.query());
-    if (!query.success) throw invalid(query.issues);
-    const { online, limit, cursor } = query.output;
-    const chunk = online === undefined ? limit + 1 : FILTERED_CHUNK;
-    const found: Row[] = [];
-    let after = cursor;
-    for (;;) {
-      const rows = reads.terminalsAfter(after, chunk);
-      for (const row of rows) if (found.length <= limit && (online === undefined || presence.isOnline(row.sn) === online)) found.push(row);
-      if (found.length > limit || rows.length < chunk) break;
-      after = rows.at(-1)!.sn;
-    }
-    const page = found.slice(0, limit);
-    return c.json({ items: page.map(view), next_cursor: found.length > limit ? page.at(-1)!.sn : null });
+  const list = route({
+    method: 'get', path: '/api/devices', operationId: 'listDevices', tag: 'devices',
+    summary: 'Terminals with their online state, in serial order, paged',
+    query: DeviceListQuery,
+    responses: { 200: json(Page(TerminalSchema), 'a page of terminals') },
+  }, (c, { query }) => {
+    const { online, limit, cursor } = query;
+    return listPage(c, {
+      limit,
+      keys: terminalsFrom(reads, cursor, online === undefined ? limit + 1 : FILTERED_CHUNK, (row) => online === undefined || presence.isOnline(row.sn) === online),
+      item: view,
+      cursorOf: (row) => row.sn,
+      rest: null,
+    });
   });
 
-  app.get('/:sn', (c) => {
-    const sn = serialParam(c.req.param('sn'));
+  const one = route({
+    method: 'get', path: '/api/devices/{sn}', operationId: 'getDevice', tag: 'devices',
+    summary: 'One terminal',
+    params: SerialParam,
+    responses: { 200: json(TerminalTodaySchema, "the terminal, with today's events counted by type"), 404: error('no such terminal, or no serial') },
+  }, (c, { params: { sn } }) => {
     const row = reads.terminal(sn);
     if (!row) throw new ApiError('not_found', `no terminal ${sn} is known`);
     // "Today" is the bridge's local day, the one its heartD answers and the terminals' clocks show.
@@ -61,8 +77,12 @@ export function deviceRoutes({ reads, presence, writer, log }: AppDeps) {
   // The way back from a flood of made-up serials (README §HTTP API): the row
   // goes, its events stay until retention. A terminal in DEVICES is back at
   // the next start; one that still sends is learned again.
-  app.delete('/:sn', async (c) => {
-    const sn = serialParam(c.req.param('sn'));
+  const forget = route({
+    method: 'delete', path: '/api/devices/{sn}', operationId: 'forgetDevice', tag: 'devices',
+    summary: 'Forget a terminal (its events stay); one in DEVICES is back at the next start, one still sending is learned again',
+    params: SerialParam,
+    responses: { 204: empty('forgotten'), 404: error('no such terminal, or no serial') },
+  }, async (c, { params: { sn } }) => {
     if (!presence.knows(sn) && !reads.terminal(sn)) throw new ApiError('not_found', `no terminal ${sn} is known`);
     // Presence first: a message after this point is a new serial's, and its
     // writes queue behind the deletion.
@@ -71,7 +91,21 @@ export function deviceRoutes({ reads, presence, writer, log }: AppDeps) {
     log.info({ device: sn }, 'terminal forgotten by API');
     return c.body(null, 204);
   });
-  return app;
+
+  return [list, one, forget];
+}
+
+/**
+ * The terminals after a serial, in serial order, that pass `keep`: read
+ * `chunk` rows at a time, as far as the page that takes them goes.
+ */
+function* terminalsFrom(reads: AppDeps['reads'], after: string | undefined, chunk: number, keep: (row: Row) => boolean): Generator<Row> {
+  for (;;) {
+    const rows = reads.terminalsAfter(after, chunk);
+    for (const row of rows) if (keep(row)) yield row;
+    if (rows.length < chunk) return;
+    after = rows.at(-1)!.sn;
+  }
 }
 
 function iso(ms: number | null): string | null {

@@ -32,6 +32,15 @@ export class ApiError extends Error {
   }
 }
 
+/** The body of every error answer, as the API's document gives it. */
+export const ErrorBody = v.object({
+  error: v.object({
+    code: v.picklist(Object.keys(STATUS) as ErrorCode[]),
+    message: v.string(),
+    issues: v.optional(v.array(v.object({ path: v.nullable(v.string()), message: v.string() }))),
+  }),
+});
+
 export function invalid(issues: v.BaseIssue<unknown>[]): ApiError {
   const first = issues[0];
   const path = v.getDotPath(first);

@@ -1,10 +1,10 @@
-import { Hono } from 'hono';
 import * as v from 'valibot';
 import { eventView } from '../delivery/body.ts';
 import { EVENT_TYPES } from '../events/events.ts';
-import type { AppDeps, Env } from './app.ts';
-import { ApiError, invalid } from './errors.ts';
-import { Limit, listPage, seqWindow } from './list.ts';
+import type { AppDeps } from './deps.ts';
+import { ApiError } from './errors.ts';
+import { Limit, listPage, PAGED, Page, seqWindow, shownShort } from './list.ts';
+import { content, error, json, type Route, route } from './route.ts';
 
 type Row = NonNullable<ReturnType<AppDeps['reads']['event']>>;
 type Listed = NonNullable<ReturnType<AppDeps['reads']['listedEvent']>>;
@@ -68,19 +68,41 @@ export const EventListQuery = v.object({
   cursor: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, 'cursor must be a next_cursor of this list'), v.transform(Number))),
 });
 
-export function eventRoutes({ reads }: AppDeps) {
-  const app = new Hono<Env>();
+// The views' shapes, for the API's document (SPEC §HTTP API, §Webhooks). A
+// face event keeps the terminal's values as sent, whatever their type.
+const shown = { id: v.string(), device_sn: v.string(), received_at: v.string(), has_image: v.boolean() };
+const FaceEvent = v.object({
+  type: v.picklist(['face.verified', 'face.rejected', 'face.stranger']),
+  ...shown,
+  user_id: v.optional(v.unknown()),
+  name: v.optional(v.unknown()),
+  verifiedCode: v.optional(v.unknown()),
+  bot_time: v.optional(v.unknown()),
+  personType: v.optional(v.unknown()),
+});
+const PresenceEvent = v.object({ type: v.picklist(['device.online', 'device.offline']), ...shown, last_seen_at: v.optional(v.unknown()) });
+const MessageEvent = v.object({ type: v.literal('device.message'), ...shown, message: v.record(v.string(), v.unknown()) });
+/** apiView's answer. */
+export const EventSchema = v.union([FaceEvent, PresenceEvent, MessageEvent]);
+/** listView's answer: whole, or short. */
+export const ListedEventSchema = v.union([...EventSchema.options, v.object({ type: v.picklist(EVENT_TYPES), ...shown, truncated: v.literal(true), fields_bytes: v.number() })]);
+
+export function eventRoutes({ reads }: AppDeps): Route[] {
   const found = (id: string) => {
     const row = reads.eventById(id);
     if (!row) throw new ApiError('not_found', `no event ${id}`);
     return row;
   };
 
-  app.get('/', (c) => {
-    const query = v.safeParse(EventListQuery, c.req.query());
-    if (!query.success) throw invalid(query.issues);
-    const { device, since, until, limit, cursor } = query.output;
-    const types = query.output.type && [...new Set(query.output.type)];
+  const list = route({
+    method: 'get', path: '/api/events', operationId: 'listEvents', tag: 'events',
+    summary: 'Events newest first, as webhook bodies without the image',
+    description: `${PAGED} ${shownShort("stored fields (a terminal's message as sent) are", 'fields_bytes')} GET /api/events/{id} gives it whole. since and until are turned into positions in arrival order.`,
+    query: EventListQuery,
+    responses: { 200: json(Page(ListedEventSchema), 'a page of events') },
+  }, (c, { query }) => {
+    const { device, since, until, limit, cursor } = query;
+    const types = query.type && [...new Set(query.type)];
     const empty = () => listPage(c, { limit, keys: [], item: () => undefined, cursorOf: String, rest: null });
     const stored = reads.eventBounds();
     if (stored.first === undefined || stored.last === undefined) return empty();
@@ -107,9 +129,17 @@ export function eventRoutes({ reads }: AppDeps) {
     });
   });
 
-  app.get('/:id', (c) => c.json(apiView(found(c.req.param('id')))));
+  const one = route({
+    method: 'get', path: '/api/events/{id}', operationId: 'getEvent', tag: 'events',
+    summary: 'One event, whole',
+    responses: { 200: json(EventSchema, 'the event'), 404: error('no such event') },
+  }, (c) => c.json(apiView(found(c.req.param('id')))));
 
-  app.get('/:id/image', (c) => {
+  const image = route({
+    method: 'get', path: '/api/events/{id}/image', operationId: 'getEventImage', tag: 'events',
+    summary: 'The face image (image/jpeg)',
+    responses: { 200: content('image/jpeg', 'the JPEG'), 404: error('no such event, or it has no image') },
+  }, (c) => {
     const id = c.req.param('id');
     // Its key only: the fields (a message may be megabytes) are not needed here.
     const row = reads.eventKey(id);
@@ -122,5 +152,5 @@ export function eventRoutes({ reads }: AppDeps) {
     return c.body(Buffer.from(base64, 'base64'), 200, { 'content-type': 'image/jpeg', 'cache-control': 'private, max-age=86400' });
   });
 
-  return app;
+  return [list, one, image];
 }

@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import * as v from 'valibot';
+import { SHOWN_BYTES } from '../store/sqlite/reads.ts';
 
 // Every list of the API is bounded three ways (README §HTTP API, Lists): in
 // items (`limit`), in bytes (a page stops at about PAGE_BYTES, each item's
@@ -31,6 +32,16 @@ export const Limit = v.optional(
   ),
   '50',
 );
+
+/** A list's answer (SPEC §HTTP API): its items, and where the next page starts, null at the end. */
+export const Page = <T extends v.GenericSchema>(item: T) => v.object({ items: v.array(item), next_cursor: v.nullable(v.string()) });
+
+/** What a client must know to read a list right (README §HTTP API, Lists), for its description in the API's document. */
+export const PAGED = `A page holds at most \`limit\` items and about ${PAGE_BYTES / 1024 / 1024} MB of JSON; it may hold fewer, even none, and still have a \`next_cursor\` (a filter that an index cannot answer alone is checked within a window of ${WINDOW.toLocaleString('en-US')} positions per request). Follow \`next_cursor\` until it is null to see every item once.`;
+
+/** How an item over SHOWN_BYTES is listed, for the description of its list. */
+export const shownShort = (whatIs: string, size: string) =>
+  `An item whose ${whatIs} over ${SHOWN_BYTES / 1024} KB is shown short: without it, with \`"truncated": true\` and \`"${size}"\` (its size in bytes).`;
 
 /**
  * The seqs one request looks at, newest first: [from, below). With

@@ -1,12 +1,11 @@
 import { createHmac } from 'node:crypto';
 import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
-import { Hono } from 'hono';
 import * as v from 'valibot';
 import { sameSecret } from '../lib/secrets.ts';
-import type { AppDeps, Env } from './app.ts';
-import { jsonBody } from './body.ts';
-import { ApiError, invalid } from './errors.ts';
+import type { AppDeps } from './deps.ts';
+import { ApiError } from './errors.ts';
+import { empty, error, json, type Route, route } from './route.ts';
 
 // The console logs in with the admin token once and then holds an HttpOnly
 // cookie, so the token never sits in the page's JavaScript and EventSource
@@ -38,12 +37,6 @@ function sessionIssuedAt(value: string | undefined, token: string, now: number):
 
 export const Login = v.object({ token: v.pipe(v.string('token must be a string'), v.nonEmpty('token must not be empty')) });
 
-function formBody(text: string): v.InferOutput<typeof Login> {
-  const body = v.safeParse(Login, Object.fromEntries(new URLSearchParams(text)));
-  if (!body.success) throw invalid(body.issues);
-  return body.output;
-}
-
 /**
  * The console's sessions: the cookie check, and the login and logout routes.
  * A cookie needs no state to be checked, but one logged out must stop
@@ -58,13 +51,17 @@ export function createSessions() {
     return sessionIssuedAt(value, token, now) !== undefined && !loggedOut.has(value!);
   }
 
-  function routes({ adminToken }: AppDeps) {
-    const app = new Hono<Env>();
-
-    app.post('/login', async (c) => {
+  function routes({ adminToken }: AppDeps): Route[] {
+    // A form (the console's login page) or JSON: a body that is no JSON is called that, as on every other route.
+    const login = route({
+      method: 'post', path: '/ui/login', operationId: 'login', tag: 'console',
+      summary: 'Trade the admin token for a session cookie (JSON or form)',
+      open: true,
+      body: Login,
+      form: true,
+      responses: { 204: empty('cookie set'), 303: empty('a form: cookie set, to /ui'), 401: error('wrong token') },
+    }, async (c, { body: { token } }) => {
       const form = (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded');
-      // JSON goes through jsonBody, so a body that is no JSON is called that, as on every other route.
-      const { token } = form ? formBody(await c.req.text()) : await jsonBody(c, Login);
       const current = adminToken();
       if (!sameSecret(token, current)) throw new ApiError('unauthorized', 'invalid token');
       const issuedAt = Date.now();
@@ -79,7 +76,12 @@ export function createSessions() {
       return form ? c.redirect('/ui', 303) : c.body(null, 204);
     });
 
-    app.post('/logout', (c) => {
+    const logout = route({
+      method: 'post', path: '/ui/logout', operationId: 'logout', tag: 'console',
+      summary: 'Clear the session cookie',
+      open: true,
+      responses: { 204: empty('cleared'), 303: empty('a form: cleared, to /ui') },
+    }, (c) => {
       const value = getCookie(c, SESSION_COOKIE);
       const now = Date.now();
       const issuedAt = sessionIssuedAt(value, adminToken(), now);
@@ -91,7 +93,14 @@ export function createSessions() {
       return (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded') ? c.redirect('/ui', 303) : c.body(null, 204);
     });
 
-    return app;
+    // The console asks whether its cookie still holds a session: the token check answers 401 when not.
+    const current = route({
+      method: 'get', path: '/api/session', operationId: 'getSession', tag: 'console',
+      summary: 'Whether the token or the session cookie is good',
+      responses: { 200: json(v.object({ authenticated: v.literal(true) }), 'it is') },
+    }, (c) => c.json({ authenticated: true }));
+
+    return [login, logout, current];
   }
 
   return { has, routes };

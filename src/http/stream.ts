@@ -1,14 +1,14 @@
 import type { ServerResponse } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import { Hono } from 'hono';
+import type { Context } from 'hono';
 import * as v from 'valibot';
 import { toMessage } from '../events/stream-hub.ts';
-import type { AppDeps, Env } from './app.ts';
-import { invalid } from './errors.ts';
+import type { AppDeps, Env } from './deps.ts';
 import { SECURITY_HEADERS } from './security-headers.ts';
 import { EventFilter } from './events.ts';
-import { WINDOW } from './list.ts';
+import { shownShort, WINDOW } from './list.ts';
+import { content, type Route, route } from './route.ts';
 
 // A client with more than this waiting in its socket's buffer is dropped
 // rather than buffered for: it reconnects with Last-Event-ID and catches up
@@ -17,20 +17,26 @@ const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 const REPLAY_PAGE = 500;
 const PING = Buffer.from(': ping\n\n');
 
+/** The lists' filters, and where to resume: for a client that cannot send the Last-Event-ID header. */
+export const StreamQuery = v.object({ ...EventFilter.entries, last_event_id: v.optional(v.string()) });
+
 /**
  * Server-Sent Events written straight to Node's response: with a hundred
  * clients at a few hundred events a second, a stream abstraction per client
  * costs more than the events themselves. Each frame is encoded once (by the
  * hub) and written to every socket as it is.
  */
-export function streamRoutes({ reads, hub, streamPingMs = 15_000, streamMaxBufferedBytes = MAX_BUFFERED_BYTES }: AppDeps) {
-  const app = new Hono<Env & { Bindings: HttpBindings }>();
-
-  app.get('/', async (c) => {
-    const query = v.safeParse(EventFilter, c.req.query());
-    if (!query.success) throw invalid(query.issues);
-    const filter = { types: query.output.type, device: query.output.device };
-    const lastEventId = c.req.header('last-event-id') ?? c.req.query('last_event_id');
+export function streamRoutes({ reads, hub, streamPingMs = 15_000, streamMaxBufferedBytes = MAX_BUFFERED_BYTES }: AppDeps): Route[] {
+  const stream = route({
+    method: 'get', path: '/api/stream', operationId: 'streamEvents', tag: 'events',
+    summary: 'Server-Sent Events of new events; resumable with Last-Event-ID',
+    description: `Each event as in GET /api/events: ${shownShort('stored fields are', 'fields_bytes')}`,
+    query: StreamQuery,
+    responses: { 200: content('text/event-stream', 'the events, as they come') },
+    // Served by Node (lifecycle.ts): the socket is there to write to.
+  }, async (c: Context<Env & { Bindings: HttpBindings }>, { query }) => {
+    const filter = { types: query.type, device: query.device };
+    const lastEventId = c.req.header('last-event-id') ?? query.last_event_id;
     // An id no longer stored (or never seen) resumes nothing: the stream starts live.
     const resumeAfter = lastEventId ? reads.eventKey(lastEventId)?.seq : undefined;
 
@@ -98,7 +104,7 @@ export function streamRoutes({ reads, hub, streamPingMs = 15_000, streamMaxBuffe
     return RESPONSE_ALREADY_SENT;
   });
 
-  return app;
+  return [stream];
 }
 
 /** `once(res, 'drain')` would wait forever for a client that went away meanwhile. */

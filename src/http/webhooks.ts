@@ -1,13 +1,13 @@
-import { Hono } from 'hono';
 import * as v from 'valibot';
 import { EVENT_TYPES, randomId } from '../events/events.ts';
 import { maskSecret, secretProblem } from '../delivery/sign.ts';
 import { webhookUrlProblem } from '../delivery/webhook-url.ts';
 import { withoutPassword } from '../lib/secrets.ts';
-import type { AppDeps, Env } from './app.ts';
-import { jsonBody } from './body.ts';
+import type { AppDeps } from './deps.ts';
 import { ApiError } from './errors.ts';
 import { parseTimestamp } from './events.ts';
+import { Page } from './list.ts';
+import { empty, error, json, type Route, route } from './route.ts';
 
 export const EndpointSchema = v.object({
   url: v.pipe(
@@ -35,10 +35,26 @@ export const RedeliverSchema = v.object({
  */
 export const ENDPOINT_LIMIT = 64;
 
+/** An endpoint as the API shows it. */
+export const EndpointViewSchema = v.object({
+  id: v.string(),
+  url: v.string(),
+  event_types: v.array(v.string()),
+  secret: v.nullable(v.string()),
+  enabled: v.boolean(),
+  disabled_reason: v.nullable(v.string()),
+  created_at: v.string(),
+});
+
+/** What POST /api/webhooks/{id}/redeliver answers: how many deliveries it made. */
+export const RedeliveredSchema = v.object({ endpoint_id: v.string(), since: v.string(), deliveries: v.number() });
+
+const UNKNOWN = { 404: error('no such endpoint') };
+
 type Row = NonNullable<ReturnType<AppDeps['reads']['endpoint']>>;
 
 /** An endpoint as the API shows it: never the whole secret, nor a password in the URL (it goes out as Basic authorization). */
-function view(row: Row) {
+function view(row: Row): v.InferOutput<typeof EndpointViewSchema> {
   return {
     id: row.id,
     url: withoutPassword(row.url),
@@ -50,8 +66,7 @@ function view(row: Row) {
   };
 }
 
-export function webhookRoutes({ reads, writer, delivery }: AppDeps) {
-  const app = new Hono<Env>();
+export function webhookRoutes({ reads, writer, delivery }: AppDeps): Route[] {
   const found = (id: string) => {
     const row = reads.endpoint(id);
     if (!row) throw new ApiError('not_found', `no webhook endpoint ${id}`);
@@ -59,14 +74,26 @@ export function webhookRoutes({ reads, writer, delivery }: AppDeps) {
   };
 
   // At most ENDPOINT_LIMIT (+ ep_default): one page.
-  app.get('/', (c) => c.json({ items: reads.endpoints().map(view), next_cursor: null }));
-  app.get('/:id', (c) => c.json(view(found(c.req.param('id')))));
+  const list = route({
+    method: 'get', path: '/api/webhooks', operationId: 'listWebhooks', tag: 'webhooks',
+    summary: 'Webhook endpoints (secrets masked), all on one page',
+    responses: { 200: json(Page(EndpointViewSchema), `every endpoint (${ENDPOINT_LIMIT} at most, and ep_default); next_cursor is null`) },
+  }, (c) => c.json({ items: reads.endpoints().map(view), next_cursor: null }));
+  const one = route({
+    method: 'get', path: '/api/webhooks/{id}', operationId: 'getWebhook', tag: 'webhooks',
+    summary: 'One endpoint',
+    responses: { 200: json(EndpointViewSchema, 'the endpoint'), ...UNKNOWN },
+  }, (c) => c.json(view(found(c.req.param('id')))));
 
   // One addition at a time: the count and the insert must not interleave
   // with another request's, or two at once would both pass at 63.
   let adding: Promise<unknown> = Promise.resolve();
-  app.post('/', async (c) => {
-    const body = await jsonBody(c, EndpointSchema);
+  const add = route({
+    method: 'post', path: '/api/webhooks', operationId: 'addWebhook', tag: 'webhooks',
+    summary: `Add an endpoint (at most ${ENDPOINT_LIMIT} in all)`,
+    body: EndpointSchema,
+    responses: { 201: json(EndpointViewSchema, 'added; its secret is never shown whole again'), 409: error(`${ENDPOINT_LIMIT} endpoints exist already`) },
+  }, async (c, { body }) => {
     const id = randomId('ep');
     const endpoint = { id, url: body.url, secret: body.secret ?? null, eventTypes: body.event_types, enabled: true, disabledReason: null };
     const added = adding.then(async () => {
@@ -80,7 +107,11 @@ export function webhookRoutes({ reads, writer, delivery }: AppDeps) {
     return c.json(view(found(id)), 201);
   });
 
-  app.delete('/:id', async (c) => {
+  const remove = route({
+    method: 'delete', path: '/api/webhooks/{id}', operationId: 'removeWebhook', tag: 'webhooks',
+    summary: 'Remove an endpoint and its deliveries',
+    responses: { 204: empty('removed'), ...UNKNOWN },
+  }, async (c) => {
     found(c.req.param('id'));
     // In steps (ADMIN_STEP deliveries each): the lanes let go of it after the first, which removes the endpoint.
     for (let first = true; ; first = false) {
@@ -92,16 +123,24 @@ export function webhookRoutes({ reads, writer, delivery }: AppDeps) {
   });
 
   // After a 410 (or an admin's pause), the waiting deliveries go out again.
-  app.post('/:id/enable', async (c) => {
+  const enable = route({
+    method: 'post', path: '/api/webhooks/{id}/enable', operationId: 'enableWebhook', tag: 'webhooks',
+    summary: 'Enable again (after a 410); waiting deliveries go out',
+    responses: { 200: json(EndpointViewSchema, 'the endpoint, enabled'), ...UNKNOWN },
+  }, async (c) => {
     found(c.req.param('id'));
     await writer.write({ kind: 'endpoint-state', id: c.req.param('id'), enabled: true, reason: null });
     delivery.refresh();
     return c.json(view(found(c.req.param('id'))));
   });
 
-  app.post('/:id/redeliver', async (c) => {
+  const redeliver = route({
+    method: 'post', path: '/api/webhooks/{id}/redeliver', operationId: 'redeliverWebhook', tag: 'webhooks',
+    summary: 'Send again every event of its types received since a time',
+    body: RedeliverSchema,
+    responses: { 202: json(RedeliveredSchema, 'the count of deliveries made'), ...UNKNOWN },
+  }, async (c, { body: { since } }) => {
     found(c.req.param('id'));
-    const { since } = await jsonBody(c, RedeliverSchema);
     const job = { kind: 'redeliver-since', endpointId: c.req.param('id'), since: parseTimestamp(since), at: Date.now() } as const;
     let deliveries = 0;
     // In steps (ADMIN_STEP events each), the lanes sending what the first ones put back meanwhile.
@@ -115,5 +154,5 @@ export function webhookRoutes({ reads, writer, delivery }: AppDeps) {
     return c.json({ endpoint_id: c.req.param('id'), since, deliveries }, 202);
   });
 
-  return app;
+  return [list, one, add, remove, enable, redeliver];
 }

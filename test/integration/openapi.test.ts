@@ -1,5 +1,16 @@
+import * as v from 'valibot';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CommandViewSchema, ListedCommandSchema, SentSchema } from '../../src/http/commands.ts';
+import { DeliverySchema } from '../../src/http/deliveries.ts';
+import { ErrorBody } from '../../src/http/errors.ts';
+import { TerminalSchema, TerminalTodaySchema } from '../../src/http/devices.ts';
+import { EventSchema, ListedEventSchema } from '../../src/http/events.ts';
+import { Page } from '../../src/http/list.ts';
+import { EndpointViewSchema, RedeliveredSchema } from '../../src/http/webhooks.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { startReceiver } from '../support/receiver.ts';
+import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
+import { until } from '../support/until.ts';
 
 let bridge: TestBridge | undefined;
 
@@ -31,6 +42,62 @@ describe('OpenAPI', () => {
     expect(doc.paths['/api/commands'].get.description).toMatch(/"body_bytes"/);
     expect(doc.paths['/api/commands/{id}'].get.responses).toHaveProperty('404');
     expect(doc.paths['/api/webhooks'].post.responses).toHaveProperty('409');
+    expect(Object.keys(doc.paths['/'].post.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '403', '404', '409', '413', '429', '503']));
+    expect(doc.paths['/api/session'].get.responses).toHaveProperty('401');
+    expect(doc.paths['/api/events/{id}'].get.responses['200'].content['application/json'].schema.anyOf).toHaveLength(3);
+  });
+
+  it('answers in the shapes its document gives: each view, each list, short items, errors', async () => {
+    bridge = await startBridge({ DEVICES: 'DOC1' });
+    const receiver = await startReceiver();
+    const terminal = await connectTerminal(bridge.brokerUrl, 'DOC1');
+    try {
+      await terminal.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+      await terminal.send({ cmd: 'strangerRecordU', data: [verifiedRecord({ num: '1002', name: 'stranger' })] });
+      // Over SHOWN_BYTES (64 KB): listed short.
+      await terminal.send({ cmd: 'logU', text: 'x'.repeat(70 * 1024) });
+      await terminal.send({ cmd: 'logU', text: 'short' });
+      const events = await bridge.eventsStored(5);
+      const shaped = async (schema: v.GenericSchema, method: string, path: string, body?: unknown, status = 200) => {
+        const answer = await bridge!.api(method, path, body);
+        expect(answer.status, `${method} ${path}`).toBe(status);
+        const result = v.safeParse(schema, answer.json);
+        expect(result.issues?.map((issue) => `${v.getDotPath(issue)}: ${issue.message}`) ?? [], `${method} ${path}`).toEqual([]);
+        return answer.json;
+      };
+
+      const list = await shaped(Page(ListedEventSchema), 'GET', '/api/events');
+      expect(list.items.filter((item: any) => item.truncated)).toHaveLength(1);
+      for (const event of events) await shaped(EventSchema, 'GET', `/api/events/${event.id}`);
+      expect(new Set(events.map((event) => event.type))).toEqual(new Set(['device.online', 'face.verified', 'face.stranger', 'device.message']));
+
+      const sent = await shaped(SentSchema, 'POST', '/api/devices/DOC1/commands', { cmd: 'openDoor' }, 202);
+      await shaped(SentSchema, 'POST', '/api/devices/DOC1/commands', { cmd: 'addUser', photo: 'x'.repeat(70 * 1024) }, 202);
+      const commands = await shaped(Page(ListedCommandSchema), 'GET', '/api/commands');
+      expect(commands.items.filter((item: any) => item.truncated)).toHaveLength(1);
+      await shaped(CommandViewSchema, 'GET', `/api/commands/${sent.id}`);
+
+      await shaped(Page(TerminalSchema), 'GET', '/api/devices');
+      await shaped(TerminalTodaySchema, 'GET', '/api/devices/DOC1');
+
+      const endpoint = await shaped(EndpointViewSchema, 'POST', '/api/webhooks', { url: receiver.url, event_types: ['face.verified'], secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }, 201);
+      await shaped(Page(EndpointViewSchema), 'GET', '/api/webhooks');
+      await shaped(EndpointViewSchema, 'POST', `/api/webhooks/${endpoint.id}/enable`);
+      await shaped(RedeliveredSchema, 'POST', `/api/webhooks/${endpoint.id}/redeliver`, { since: '2000-01-01T00:00:00Z' }, 202);
+      await until(async () => (await bridge!.api('GET', `/api/deliveries?endpoint=${endpoint.id}&status=delivered`)).json.items.length === 1);
+      const deliveries = await shaped(Page(DeliverySchema), 'GET', '/api/deliveries');
+      await shaped(DeliverySchema, 'GET', `/api/deliveries/${deliveries.items[0].id}`);
+
+      await shaped(ErrorBody, 'GET', '/api/events/evt_none', undefined, 404);
+      const refused = await shaped(ErrorBody, 'POST', '/api/webhooks', { url: 'not a url' }, 400);
+      expect(refused.error.issues.length).toBeGreaterThan(0);
+      // An issue of the whole body has no path.
+      const notAnObject = await shaped(ErrorBody, 'POST', '/', [1], 400);
+      expect(notAnObject.error.issues).toEqual([{ path: null, message: 'body must be a JSON object' }]);
+    } finally {
+      await terminal.client.endAsync(true);
+      await receiver.close();
+    }
   });
 
   it('serves a readable docs page', async () => {
