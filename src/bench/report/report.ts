@@ -1,13 +1,13 @@
 import { cpus, platform, release, totalmem } from 'node:os';
-import type { BurstFigures } from './burst.ts';
-import type { Ceiling } from './ceilings.ts';
-import { type DeliveryBurstFigures, type Images, type RecordKind, recordKind } from './delivery-burst.ts';
-import type { DeliveryOutageFigures } from './delivery-outage.ts';
-import type { DeliverySteadyFigures } from './delivery-steady.ts';
-import type { HeartbeatFigures } from './heartbeats.ts';
-import type { Scenario, TransportName } from './options.ts';
-import type { StoreScaleFigures } from './store-scale.ts';
-import type { StreamFigures } from './stream.ts';
+import type { BurstFigures } from '../scenarios/burst.ts';
+import type { Ceiling } from '../scenarios/ceilings.ts';
+import { type DeliveryBurstFigures, type Images, type RecordKind, recordKind } from '../scenarios/delivery-burst.ts';
+import type { DeliveryOutageFigures } from '../scenarios/delivery-outage.ts';
+import type { DeliverySteadyFigures } from '../scenarios/delivery-steady.ts';
+import type { HeartbeatFigures } from '../scenarios/heartbeats.ts';
+import type { Scenario, TransportName } from '../options.ts';
+import type { StoreScaleFigures } from '../scenarios/store-scale.ts';
+import type { StreamFigures } from '../scenarios/stream.ts';
 
 /** What the bridge process (and the broker beside it) used during one scenario. */
 export interface ProcessFigures {

@@ -1,9 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { monotonicMs } from './clock.ts';
+import { monotonicMs } from '../measures/clock.ts';
 import { connectPaced } from './paced.ts';
-import { noSpan, type Span } from './span.ts';
-import { distribution, type Distribution } from './stats.ts';
-import type { StreamClients, StreamStats } from './stream-clients.ts';
+import { noSpan, type Span } from '../measures/span.ts';
+import { distribution, type Distribution } from '../measures/stats.ts';
+import type { StreamClients, StreamStats } from '../children/stream-clients.ts';
 
 export interface StreamOptions {
   url: string;

@@ -1,9 +1,9 @@
 import { fileURLToPath } from 'node:url';
-import { monotonicMs } from './clock.ts';
-import { cpuSeconds, startChild } from './proc.ts';
-import { moduleUrl, nodeArgs } from '../lib/module-url.ts';
+import { monotonicMs } from '../measures/clock.ts';
+import { cpuSeconds, startChild } from '../proc.ts';
+import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const ENTRY = moduleUrl('./stream-process', import.meta.url);
 const READY_TIMEOUT_MS = 30_000;
 const CONTROL_TIMEOUT_MS = 10_000;

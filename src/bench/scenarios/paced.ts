@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { MqttClient } from 'mqtt';
-import { monotonicMs } from './clock.ts';
+import { monotonicMs } from '../measures/clock.ts';
 import { connectAll, encodeRecord } from './burst.ts';
-import { serials, UPLINK } from './terminals.ts';
-import { until, withTimeout } from './wait.ts';
+import { serials, UPLINK } from '../terminals.ts';
+import { until, withTimeout } from '../wait.ts';
 
 export interface PacedOptions {
   url: string;

@@ -1,31 +1,31 @@
 import { randomUUID } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
-import { stampJpeg } from '../sim/fixtures.ts';
-import { moduleUrl, nodeArgs } from '../lib/module-url.ts';
-import { PEOPLE } from '../sim/records.ts';
+import { stampJpeg } from '../../sim/fixtures.ts';
+import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
+import { PEOPLE } from '../../sim/records.ts';
 import { connectAll, FIRST_NUM, pump, type PumpResult } from './burst.ts';
-import { monotonicMs } from './clock.ts';
+import { monotonicMs } from '../measures/clock.ts';
 import type { RecordKind } from './delivery-burst.ts';
 import { type HeartbeatFigures, runHeartbeats } from './heartbeats.ts';
-import { assertOpenFiles } from './limits.ts';
-import { type DiskFigures, measureDisk } from './disk.ts';
-import { startMosquitto } from './mosquitto.ts';
-import type { TransportName } from './options.ts';
-import { type Child, startChild } from './proc.ts';
-import { freePort } from './ports.ts';
-import { startReceiver } from './receiver.ts';
-import { serials, UPLINK } from './terminals.ts';
-import { until, withTimeout } from './wait.ts';
+import { assertOpenFiles } from '../children/limits.ts';
+import { type DiskFigures, measureDisk } from '../measures/disk.ts';
+import { startMosquitto } from '../mosquitto.ts';
+import type { TransportName } from '../options.ts';
+import { type Child, startChild } from '../proc.ts';
+import { freePort } from '../ports.ts';
+import { startReceiver } from '../children/receiver.ts';
+import { serials, UPLINK } from '../terminals.ts';
+import { until, withTimeout } from '../wait.ts';
 
 // What the machine can do at all, measured in the same run beside the
 // bridge's figures: a bare broker relaying the burst's records, a bare client
 // echoing the heartbeats, bare POSTs of the webhook bodies. A bridge figure
 // means little alone; read against these it says what the bridge itself costs.
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const AEDES = moduleUrl('./aedes-process', import.meta.url);
-const MQTT_END = moduleUrl('./mqtt-process', import.meta.url);
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const AEDES = moduleUrl('../children/aedes-process', import.meta.url);
+const MQTT_END = moduleUrl('../children/mqtt-process', import.meta.url);
 const READY_TIMEOUT_MS = 30_000;
 /** Appends back to back in the disk ceiling: a few seconds at most even on a slow disk. */
 const DISK_APPENDS = 1000;

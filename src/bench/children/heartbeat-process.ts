@@ -1,10 +1,10 @@
 import { createServer } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { exitWithParent, listenOnLoopback } from './child.ts';
-import { monotonicMs } from './clock.ts';
+import { monotonicMs } from '../measures/clock.ts';
 import { connectHeartbeatTerminal, type HeartbeatTerminal } from './heartbeat-terminal.ts';
-import type { HeartbeatShare, HeartbeatWorkerConfig, HeartbeatWorkerReady } from './heartbeats.ts';
-import { serials } from './terminals.ts';
+import type { HeartbeatShare, HeartbeatWorkerConfig, HeartbeatWorkerReady } from '../scenarios/heartbeats.ts';
+import { serials } from '../terminals.ts';
 
 // One share of the heartbeat load, run by heartbeats.ts as one of a
 // few processes of its own: ten thousand MQTT connections and their

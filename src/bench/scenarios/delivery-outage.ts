@@ -1,11 +1,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { bridgeCounters, sampleCounters } from './bridge-metrics.ts';
-import { monotonicMs } from './clock.ts';
-import { awaitDelivered, type DeliveryTally, recordIndex, tally } from './delivered.ts';
+import { bridgeCounters, sampleCounters } from '../measures/bridge-metrics.ts';
+import { monotonicMs } from '../measures/clock.ts';
+import { awaitDelivered, type DeliveryTally, recordIndex, tally } from '../measures/delivered.ts';
 import { connectPaced } from './paced.ts';
-import type { Receiver } from './receiver.ts';
-import { peakBetween, sampleRss } from './rss.ts';
-import { noSpan, type Span } from './span.ts';
+import type { Receiver } from '../children/receiver.ts';
+import { peakBetween, sampleRss } from '../measures/rss.ts';
+import { noSpan, type Span } from '../measures/span.ts';
 
 export interface DeliveryOutageOptions {
   url: string;

@@ -1,14 +1,14 @@
 import { fileURLToPath } from 'node:url';
-import { moduleUrl, nodeArgs } from '../lib/module-url.ts';
-import { monotonicMs } from './clock.ts';
-import { assertEphemeralPorts, assertOpenFiles } from './limits.ts';
-import { type Child, cpuSeconds, startChild } from './proc.ts';
-import { noSpan, type Span } from './span.ts';
-import { distribution, type Distribution } from './stats.ts';
-import { withTimeout } from './wait.ts';
+import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
+import { monotonicMs } from '../measures/clock.ts';
+import { assertEphemeralPorts, assertOpenFiles } from '../children/limits.ts';
+import { type Child, cpuSeconds, startChild } from '../proc.ts';
+import { noSpan, type Span } from '../measures/span.ts';
+import { distribution, type Distribution } from '../measures/stats.ts';
+import { withTimeout } from '../wait.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const ENTRY = moduleUrl('./heartbeat-process', import.meta.url);
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const ENTRY = moduleUrl('../children/heartbeat-process', import.meta.url);
 /**
  * Terminals per load process: 10,000 terminals beating once a second cost the
  * two processes about 40 % of one core together, so neither event loop queues

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import mqtt, { type MqttClient } from 'mqtt';
-import { stampJpeg } from '../sim/fixtures.ts';
-import { PEOPLE, verifiedRecord, verifiedRecordU } from '../sim/records.ts';
-import { noSpan, type Span } from './span.ts';
-import { serials, UPLINK } from './terminals.ts';
-import { withTimeout } from './wait.ts';
+import { stampJpeg } from '../../sim/fixtures.ts';
+import { PEOPLE, verifiedRecord, verifiedRecordU } from '../../sim/records.ts';
+import { noSpan, type Span } from '../measures/span.ts';
+import { serials, UPLINK } from '../terminals.ts';
+import { withTimeout } from '../wait.ts';
 
 export interface BurstOptions {
   url: string;

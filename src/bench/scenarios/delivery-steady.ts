@@ -1,10 +1,10 @@
-import { bridgeCounters } from './bridge-metrics.ts';
-import { monotonicMs } from './clock.ts';
-import { awaitDelivered, type DeliveryTally, recordIndex, tally } from './delivered.ts';
+import { bridgeCounters } from '../measures/bridge-metrics.ts';
+import { monotonicMs } from '../measures/clock.ts';
+import { awaitDelivered, type DeliveryTally, recordIndex, tally } from '../measures/delivered.ts';
 import { connectPaced } from './paced.ts';
-import type { Receiver } from './receiver.ts';
-import { noSpan, type Span } from './span.ts';
-import { distribution, type Distribution } from './stats.ts';
+import type { Receiver } from '../children/receiver.ts';
+import { noSpan, type Span } from '../measures/span.ts';
+import { distribution, type Distribution } from '../measures/stats.ts';
 
 export interface DeliverySteadyOptions {
   url: string;

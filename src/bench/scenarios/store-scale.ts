@@ -1,9 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import mqtt from 'mqtt';
-import { migrateDatabase, openDatabase } from '../store/sqlite/open.ts';
-import { monotonicMs } from './clock.ts';
-import { noSpan, type Span } from './span.ts';
-import { distribution, type Distribution } from './stats.ts';
+import { migrateDatabase, openDatabase } from '../../store/sqlite/open.ts';
+import { monotonicMs } from '../measures/clock.ts';
+import { noSpan, type Span } from '../measures/span.ts';
+import { distribution, type Distribution } from '../measures/stats.ts';
 
 // A store as a long receiver outage leaves it: a million events past
 // retention that an enabled endpoint still waits for, beside a day of recent

@@ -1,12 +1,12 @@
 import { fileURLToPath } from 'node:url';
-import { ConfigSchema } from '../config.ts';
-import { databasePath, type Sync } from '../store/sqlite/open.ts';
-import { moduleUrl, nodeArgs } from '../lib/module-url.ts';
-import { freePort } from './ports.ts';
-import { cpuSeconds, makeTempDir, peakRssBytes, removeTempDir, rssBytes, startChild } from './proc.ts';
-import { TimedOut, until } from './wait.ts';
+import { ConfigSchema } from '../../config.ts';
+import { databasePath, type Sync } from '../../store/sqlite/open.ts';
+import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
+import { freePort } from '../ports.ts';
+import { cpuSeconds, makeTempDir, peakRssBytes, removeTempDir, rssBytes, startChild } from '../proc.ts';
+import { TimedOut, until } from '../wait.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
 const ADMIN_TOKEN = 'facegate-bench-admin-token';
 /** The flags `npm start`, the systemd unit and the facegate command run the bridge with (wrangler-free.md). */
@@ -75,7 +75,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     ...(options.mqttUrl ? { MQTT_URL: options.mqttUrl, MQTT_CLIENT_ID: options.clientId } : {}),
     ...options.env,
   });
-  const child = startChild(process.execPath, [...NODE_FLAGS, ...nodeArgs(moduleUrl('../cli', import.meta.url))], { cwd: ROOT, env });
+  const child = startChild(process.execPath, [...NODE_FLAGS, ...nodeArgs(moduleUrl('../../cli', import.meta.url))], { cwd: ROOT, env });
   const dispose = async () => {
     try {
       await child.stop();

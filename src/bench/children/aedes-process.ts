@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import { Aedes } from 'aedes';
-import { AEDES_CONCURRENCY } from '../transport/embedded.ts';
+import { AEDES_CONCURRENCY } from '../../transport/embedded.ts';
 import { exitWithParent } from './child.ts';
 
 // A bare aedes broker in a process of its own, for the relay and echo

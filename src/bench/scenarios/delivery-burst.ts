@@ -1,12 +1,12 @@
 import type { MqttClient } from 'mqtt';
-import { bridgeCounters } from './bridge-metrics.ts';
+import { bridgeCounters } from '../measures/bridge-metrics.ts';
 import { connectAll, pump, type PumpResult } from './burst.ts';
-import { monotonicMs } from './clock.ts';
-import { awaitDelivered, type DeliveryTally, recordIndex, tally } from './delivered.ts';
-import type { Receiver } from './receiver.ts';
-import { noSpan, type Span } from './span.ts';
-import { serials, UPLINK } from './terminals.ts';
-import { withTimeout } from './wait.ts';
+import { monotonicMs } from '../measures/clock.ts';
+import { awaitDelivered, type DeliveryTally, recordIndex, tally } from '../measures/delivered.ts';
+import type { Receiver } from '../children/receiver.ts';
+import { noSpan, type Span } from '../measures/span.ts';
+import { serials, UPLINK } from '../terminals.ts';
+import { withTimeout } from '../wait.ts';
 
 /**
  * What the records carry and what the webhooks carry of it: inline, a ~27 KB

@@ -1,6 +1,6 @@
 import { createServer, request, type IncomingMessage } from 'node:http';
 import { exitWithParent, listenOnLoopback } from './child.ts';
-import { monotonicMs } from './clock.ts';
+import { monotonicMs } from '../measures/clock.ts';
 import type { StreamArrivals, StreamClientTally, StreamConfig, StreamStats } from './stream-clients.ts';
 
 // The console's side of the stream scenario, run by stream-clients.ts as a

@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { FIRST_NUM } from './burst.ts';
+import { FIRST_NUM } from '../scenarios/burst.ts';
 import { monotonicMs } from './clock.ts';
-import type { Arrival, Receiver, ReceiverStats } from './receiver.ts';
+import type { Arrival, Receiver, ReceiverStats } from '../children/receiver.ts';
 
 /** What reached the webhook receiver of the records sent. */
 export interface DeliveryTally {
