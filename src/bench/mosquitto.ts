@@ -1,7 +1,10 @@
 import { accessSync, constants, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { freePort } from './ports.ts';
-import { cpuSeconds, makeTempDir, peakRssBytes, removeTempDir, startChild } from './proc.ts';
+import { startChild } from '../kit/child-process.ts';
+import { freePort } from '../kit/ports.ts';
+import { makeTempDir, removeTempDir } from '../kit/temp-dir.ts';
+import { cpuSeconds } from './measures/cpu.ts';
+import { peakRssBytes } from './measures/rss.ts';
 
 export interface Mosquitto {
   url: string;
@@ -72,7 +75,7 @@ export async function startMosquitto(executable: string): Promise<Mosquitto> {
     writeFileSync(conf, mosquittoConfig(port, dir));
     const child = startChild(executable, ['-c', conf]);
     try {
-      await child.waitForOutput(/\brunning\b/, 10_000, 'starting mosquitto');
+      await child.waitForLine(/\brunning\b/, 10_000, 'starting mosquitto');
     } catch (err) {
       await child.stop(2000);
       throw err;

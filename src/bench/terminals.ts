@@ -1,7 +1,7 @@
 import { topicTemplate } from '../protocol/topics.ts';
 import { heartU } from '../sim/records.ts';
 import { startTerminal, type Terminal } from '../sim/terminal.ts';
-import { withTimeout } from './wait.ts';
+import { withTimeout } from '../kit/wait.ts';
 
 // The benchmark talks to the bridge as terminals with the default topics do.
 export const UPLINK = topicTemplate('fungxi_{sn}_upLink');

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type CliBridge, countIn, onlineTerminals, startCli } from '../support/cli.ts';
 import { freePort, type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // The acknowledgement of a terminal's QoS 1 message follows the commit of its
 // events. Proof: hold the database's write lock so the commit cannot happen,

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type CliBridge, onlineTerminals, spawnCli, startCli } from '../support/cli.ts';
 import { freePort } from '../support/mosquitto.ts';
 import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 let bridge: CliBridge | undefined;
 let dataDir: string;

@@ -8,7 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type CliBridge, spawnCli, startCli } from '../support/cli.ts';
 import { freePort } from '../support/mosquitto.ts';
 import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // README §Connections and memory, as an operator runs the bridge: the
 // compiled CLI in a process of its own, with the open-file limit of a small

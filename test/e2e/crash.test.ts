@@ -6,7 +6,7 @@ import { type CliBridge, countIn, startCli } from '../support/cli.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 import { connectLoad } from '../support/load.ts';
 import { freePort, startMosquitto } from '../support/mosquitto.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // SPEC §Webhooks "At least once, nothing lost": the CLI is killed with SIGKILL
 // twice while terminals publish 1,000 verified records at QoS 1; the store

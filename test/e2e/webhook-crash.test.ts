@@ -8,7 +8,7 @@ import { cleanupAfterEach } from '../support/cleanup.ts';
 import { connectLoad } from '../support/load.ts';
 import { freePort, startMosquitto } from '../support/mosquitto.ts';
 import { startReceiver } from '../support/receiver.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // SPEC §Webhooks, at least once: 2,000 verified records while the receiver is
 // down for 20 s and the bridge is killed with SIGKILL twice (once during the

@@ -6,7 +6,7 @@ import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // SPEC §Webhooks: a delivery survives broker restarts, nothing lost. Mosquitto
 // (persistence on, as the README asks) is restarted under a stream of

@@ -4,7 +4,7 @@ import { generate, parser as mqttParser } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // README §Connections and memory: what a connection may hold, and for how
 // long, on the embedded broker.

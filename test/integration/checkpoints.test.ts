@@ -4,7 +4,7 @@ import { afterEach, expect, it } from 'vitest';
 import { databasePath } from '../../src/store/sqlite/open.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // SQLite's automatic checkpoint is off (it ran inside commits): the writer
 // thread must copy the WAL back into the database file by itself, after its

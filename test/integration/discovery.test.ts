@@ -5,7 +5,7 @@ import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { flood, openRaw } from '../support/intruder.ts';
 import { type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // README §Topics, discovery: an anonymous client of the embedded broker (or
 // of a site's broker) can publish on the upLink topic of any serial it makes

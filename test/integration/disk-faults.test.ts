@@ -8,7 +8,7 @@ import { cleanupAfterEach } from '../support/cleanup.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { freePort } from '../support/mosquitto.ts';
 import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // SQLite made unable to write for real: a full filesystem, one the kernel
 // turned read-only, a write lock held by another connection. The tests mount

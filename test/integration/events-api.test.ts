@@ -4,7 +4,7 @@ import { SHOWN_BYTES } from '../../src/store/sqlite/reads.ts';
 import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { openStream } from '../support/sse.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 let bridge: TestBridge | undefined;
 let terminals: TestTerminal[] = [];

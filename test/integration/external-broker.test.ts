@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, stopDuringCommit, type TestBridge } from '../support/bridge.ts';
 import { type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 let bridge: TestBridge | undefined;
 let mosquitto: Mosquitto;

@@ -16,7 +16,7 @@ import { readAnswer, startBridge, TOKEN, type TestBridge } from '../support/brid
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { openStream } from '../support/sse.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // Property tests of every HTTP body and query-string schema against one real
 // bridge: whatever the schema's contract allows is accepted and reflected,

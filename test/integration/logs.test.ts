@@ -3,7 +3,7 @@ import { afterEach, expect, it } from 'vitest';
 import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 let bridge: TestBridge | undefined;
 let receiver: Receiver | undefined;

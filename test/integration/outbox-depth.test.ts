@@ -9,7 +9,7 @@ import { migrateDatabase, openDatabase } from '../../src/store/sqlite/open.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // facegate_outbox_depth is kept by triggers on deliveries instead of counted
 // at each scrape (README §Webhooks, Metrics): at every settled point of a

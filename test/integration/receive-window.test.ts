@@ -9,7 +9,7 @@ import { cleanupAfterEach } from '../support/cleanup.ts';
 import { startBridge } from '../support/bridge.ts';
 import { startMosquitto } from '../support/mosquitto.ts';
 import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // Mosquitto 2.0 overshoots the Receive Maximum the bridge announces, but only
 // now and then under load. A broker of the test's own ignores it every time:

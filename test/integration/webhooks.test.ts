@@ -7,7 +7,7 @@ import { ENDPOINT_LIMIT } from '../../src/http/webhooks.ts';
 import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 let bridge: TestBridge | undefined;
 let receivers: Receiver[] = [];

@@ -12,7 +12,7 @@ import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 import { freePort } from '../support/mosquitto.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // The writer thread under jobs that fail or kill it: one bad job must not
 // take its batch with it, and a message that ends the thread must not end

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mosquittoConfig } from '../../src/bench/mosquitto.ts';
-import { freePort } from '../../src/bench/ports.ts';
+import { freePort } from '../../src/kit/ports.ts';
 
 export { freePort };
 

@@ -1,12 +1,13 @@
-import { fileURLToPath } from 'node:url';
 import { ConfigSchema } from '../../config.ts';
 import { databasePath, type Sync } from '../../store/sqlite/open.ts';
 import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
-import { freePort } from '../ports.ts';
-import { cpuSeconds, makeTempDir, peakRssBytes, removeTempDir, rssBytes, startChild } from '../proc.ts';
-import { TimedOut, until } from '../wait.ts';
+import { startChild } from '../../kit/child-process.ts';
+import { freePort } from '../../kit/ports.ts';
+import { makeTempDir, removeTempDir } from '../../kit/temp-dir.ts';
+import { TimedOut, until } from '../../kit/wait.ts';
+import { cpuSeconds } from '../measures/cpu.ts';
+import { peakRssBytes, rssBytes } from '../measures/rss.ts';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const READY_TIMEOUT_MS = 30_000;
 const ADMIN_TOKEN = 'facegate-bench-admin-token';
 /** The flags `npm start`, the systemd unit and the facegate command run the bridge with (wrangler-free.md). */
@@ -75,7 +76,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     ...(options.mqttUrl ? { MQTT_URL: options.mqttUrl, MQTT_CLIENT_ID: options.clientId } : {}),
     ...options.env,
   });
-  const child = startChild(process.execPath, [...NODE_FLAGS, ...nodeArgs(moduleUrl('../../cli', import.meta.url))], { cwd: ROOT, env });
+  const child = startChild(process.execPath, [...NODE_FLAGS, ...nodeArgs(moduleUrl('../../cli', import.meta.url))], { env });
   const dispose = async () => {
     try {
       await child.stop();
@@ -93,11 +94,10 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
         assertRunning();
         const response = await fetch(`http://127.0.0.1:${httpPort}/readyz`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
         await response?.body?.cancel();
-        return response?.status === 200 ? true : undefined;
+        return response?.status === 200;
       },
       100,
-      READY_TIMEOUT_MS,
-      'waiting for the bridge to be ready',
+      { ms: READY_TIMEOUT_MS, what: 'waiting for the bridge to be ready' },
     );
   } catch (err) {
     await dispose();

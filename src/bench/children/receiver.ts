@@ -1,9 +1,8 @@
-import { fileURLToPath } from 'node:url';
 import { monotonicMs } from '../measures/clock.ts';
 import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
-import { cpuSeconds, startChild } from '../proc.ts';
+import { startChild } from '../../kit/child-process.ts';
+import { cpuSeconds } from '../measures/cpu.ts';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const ENTRY = moduleUrl('./receiver-process', import.meta.url);
 const READY_TIMEOUT_MS = 30_000;
 const CONTROL_TIMEOUT_MS = 10_000;
@@ -58,11 +57,11 @@ export function receiverUrl(port: number): string {
  */
 export async function startReceiver(port: number): Promise<Receiver> {
   const before = monotonicMs();
-  const child = startChild(process.execPath, [...nodeArgs(ENTRY), String(port)], { cwd: ROOT });
+  const child = startChild(process.execPath, [...nodeArgs(ENTRY), String(port)]);
   try {
-    await child.waitForOutput(/^receiver ready \{.*\}$/m, READY_TIMEOUT_MS, 'starting the webhook receiver');
+    const line = await child.waitForLine(/^receiver ready \{.*\}$/, READY_TIMEOUT_MS, 'starting the webhook receiver');
     const after = monotonicMs();
-    const ready = JSON.parse(/^receiver ready (\{.*\})$/m.exec(child.output())![1]) as { hookPort: number; controlPort: number; clock: number };
+    const ready = JSON.parse(line.slice('receiver ready '.length)) as { hookPort: number; controlPort: number; clock: number };
     if (ready.clock < before - CLOCK_SLACK_MS || ready.clock > after + CLOCK_SLACK_MS) {
       throw new Error(`the receiver's monotonic clock (${ready.clock.toFixed(0)} ms) is not this process's (${before.toFixed(0)}–${after.toFixed(0)} ms): latencies across the two would be wrong`);
     }

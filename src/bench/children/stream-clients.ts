@@ -1,9 +1,8 @@
-import { fileURLToPath } from 'node:url';
 import { monotonicMs } from '../measures/clock.ts';
-import { cpuSeconds, startChild } from '../proc.ts';
+import { startChild } from '../../kit/child-process.ts';
+import { cpuSeconds } from '../measures/cpu.ts';
 import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const ENTRY = moduleUrl('./stream-process', import.meta.url);
 const READY_TIMEOUT_MS = 30_000;
 const CONTROL_TIMEOUT_MS = 10_000;
@@ -67,11 +66,11 @@ export interface StreamClients {
 /** Starts stream-process.ts and resolves once every one of its clients has its stream open. */
 export async function startStreamClients(config: StreamConfig): Promise<StreamClients> {
   const before = monotonicMs();
-  const child = startChild(process.execPath, [...nodeArgs(ENTRY), JSON.stringify(config)], { cwd: ROOT });
+  const child = startChild(process.execPath, [...nodeArgs(ENTRY), JSON.stringify(config)]);
   try {
-    await child.waitForOutput(/^streams ready \{.*\}$/m, READY_TIMEOUT_MS, `opening ${config.clients} streams`);
+    const line = await child.waitForLine(/^streams ready \{.*\}$/, READY_TIMEOUT_MS, `opening ${config.clients} streams`);
     const after = monotonicMs();
-    const ready = JSON.parse(/^streams ready (\{.*\})$/m.exec(child.output())![1]) as { controlPort: number; clock: number };
+    const ready = JSON.parse(line.slice('streams ready '.length)) as { controlPort: number; clock: number };
     if (ready.clock < before - CLOCK_SLACK_MS || ready.clock > after + CLOCK_SLACK_MS) {
       throw new Error(`the stream clients' monotonic clock (${ready.clock.toFixed(0)} ms) is not this process's (${before.toFixed(0)}–${after.toFixed(0)} ms): latencies across the two would be wrong`);
     }

@@ -1,6 +1,22 @@
+import { readFileSync } from 'node:fs';
 import type { Span } from './span.ts';
 
 export type Meter = () => number | undefined;
+
+// Linux reports CPU time in clock ticks of 1/100 s on every platform Node supports.
+const TICKS_PER_SECOND = 100;
+
+/** CPU seconds (user + system, all threads) the process has used so far; undefined where /proc is not there. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name (field 2) may hold spaces: count fields from after its closing parenthesis.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+}
 
 /** CPU seconds this process has used so far. */
 export function ownCpuSeconds(): number {

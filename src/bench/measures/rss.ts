@@ -1,4 +1,24 @@
+import { readFileSync } from 'node:fs';
 import { monotonicMs } from './clock.ts';
+
+/** The most memory the process has held (VmHWM), in bytes; undefined where /proc is not there. */
+export function peakRssBytes(pid: number): number | undefined {
+  return statusBytes(pid, 'VmHWM');
+}
+
+/** The memory the process holds now (VmRSS), in bytes; undefined where /proc is not there. */
+export function rssBytes(pid: number): number | undefined {
+  return statusBytes(pid, 'VmRSS');
+}
+
+function statusBytes(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
+  try {
+    const match = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 export interface RssSample {
   /** Monotonic ms (clock.ts). */

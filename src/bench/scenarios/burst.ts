@@ -5,7 +5,7 @@ import { stampJpeg } from '../../sim/fixtures.ts';
 import { PEOPLE, verifiedRecord, verifiedRecordU } from '../../sim/records.ts';
 import { noSpan, type Span } from '../measures/span.ts';
 import { serials, UPLINK } from '../terminals.ts';
-import { withTimeout } from '../wait.ts';
+import { withTimeout } from '../../kit/wait.ts';
 
 export interface BurstOptions {
   url: string;

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { stampJpeg } from '../../sim/fixtures.ts';
 import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
@@ -12,18 +11,17 @@ import { assertOpenFiles } from '../children/limits.ts';
 import { type DiskFigures, measureDisk } from '../measures/disk.ts';
 import { startMosquitto } from '../mosquitto.ts';
 import type { TransportName } from '../options.ts';
-import { type Child, startChild } from '../proc.ts';
-import { freePort } from '../ports.ts';
+import { type Child, startChild } from '../../kit/child-process.ts';
+import { freePort } from '../../kit/ports.ts';
 import { startReceiver } from '../children/receiver.ts';
 import { serials, UPLINK } from '../terminals.ts';
-import { until, withTimeout } from '../wait.ts';
+import { until, withTimeout } from '../../kit/wait.ts';
 
 // What the machine can do at all, measured in the same run beside the
 // bridge's figures: a bare broker relaying the burst's records, a bare client
 // echoing the heartbeats, bare POSTs of the webhook bodies. A bridge figure
 // means little alone; read against these it says what the bridge itself costs.
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const AEDES = moduleUrl('../children/aedes-process', import.meta.url);
 const MQTT_END = moduleUrl('../children/mqtt-process', import.meta.url);
 const READY_TIMEOUT_MS = 30_000;
@@ -149,19 +147,19 @@ async function withBroker<T>(transport: TransportName, mosquittoPath: string | u
       await broker.dispose();
     }
   }
-  const child = await startNodeChild(AEDES, [], /^aedes ready \d+$/m, 'starting aedes');
+  const { child, line } = await startNodeChild(AEDES, [], /^aedes ready \d+$/, 'starting aedes');
   try {
-    return await run(`mqtt://127.0.0.1:${/^aedes ready (\d+)$/m.exec(child.output())![1]}`, child.pid);
+    return await run(`mqtt://127.0.0.1:${line.slice('aedes ready '.length)}`, child.pid);
   } finally {
     await child.stop(5000);
   }
 }
 
-async function startNodeChild(entry: URL, args: string[], ready: RegExp, what: string): Promise<Child> {
-  const child = startChild(process.execPath, [...nodeArgs(entry), ...args], { cwd: ROOT });
+/** A node child and its line that matched `ready`. */
+async function startNodeChild(entry: URL, args: string[], ready: RegExp, what: string): Promise<{ child: Child; line: string }> {
+  const child = startChild(process.execPath, [...nodeArgs(entry), ...args]);
   try {
-    await child.waitForOutput(ready, READY_TIMEOUT_MS, what);
-    return child;
+    return { child, line: await child.waitForLine(ready, READY_TIMEOUT_MS, what) };
   } catch (err) {
     await child.stop(2000);
     throw err;
@@ -172,7 +170,7 @@ async function relay(url: string, transport: TransportName, kind: RecordKind, op
   const payloads = options.payloads(kind);
   const records = payloads.reduce((sum, list) => sum + list.length, 0);
   const payloadBytes = payloads.reduce((sum, list) => sum + list.reduce((s, p) => s + p.length, 0), 0);
-  const sink = await startNodeChild(MQTT_END, ['sink', url], /^sink ready$/m, 'starting the relay subscriber');
+  const { child: sink } = await startNodeChild(MQTT_END, ['sink', url], /^sink ready$/, 'starting the relay subscriber');
   const sns = serials('RL', payloads.length);
   const clients = await connectAll(url, sns).catch(async (err: unknown) => {
     await sink.stop(2000);
@@ -194,11 +192,10 @@ async function relay(url: string, transport: TransportName, kind: RecordKind, op
         () => {
           const { received, lastAt } = count();
           const now = monotonicMs();
-          return received >= records || now - Math.max(lastAt, startedAt) > STALL_MS || now > deadline ? true : undefined;
+          return received >= records || now - Math.max(lastAt, startedAt) > STALL_MS || now > deadline;
         },
         50,
-        Math.max(0, deadline - monotonicMs()) + 1000,
-        'relay',
+        { ms: Math.max(0, deadline - monotonicMs()) + 1000, what: 'relay' },
       );
     } catch {
       timedOut = true;
@@ -214,7 +211,7 @@ async function relay(url: string, transport: TransportName, kind: RecordKind, op
 }
 
 async function echo(url: string, transport: TransportName, terminals: number, options: CeilingOptions): Promise<Ceiling> {
-  const child = await startNodeChild(MQTT_END, ['echo', url], /^echo ready$/m, 'starting the heartbeat echo');
+  const { child } = await startNodeChild(MQTT_END, ['echo', url], /^echo ready$/, 'starting the heartbeat echo');
   try {
     return { ceiling: 'echo', transport, figures: await runHeartbeats({ url, terminals, seconds: options.seconds, intervalMs: options.intervalMs }) };
   } finally {

@@ -6,7 +6,7 @@ import { awaitDelivered, type DeliveryTally, recordIndex, tally } from '../measu
 import type { Receiver } from '../children/receiver.ts';
 import { noSpan, type Span } from '../measures/span.ts';
 import { serials, UPLINK } from '../terminals.ts';
-import { withTimeout } from '../wait.ts';
+import { withTimeout } from '../../kit/wait.ts';
 
 /**
  * What the records carry and what the webhooks carry of it: inline, a ~27 KB

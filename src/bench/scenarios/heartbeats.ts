@@ -1,13 +1,12 @@
-import { fileURLToPath } from 'node:url';
 import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
 import { monotonicMs } from '../measures/clock.ts';
 import { assertEphemeralPorts, assertOpenFiles } from '../children/limits.ts';
-import { type Child, cpuSeconds, startChild } from '../proc.ts';
+import { type Child, startChild } from '../../kit/child-process.ts';
+import { cpuSeconds } from '../measures/cpu.ts';
 import { noSpan, type Span } from '../measures/span.ts';
 import { distribution, type Distribution } from '../measures/stats.ts';
-import { withTimeout } from '../wait.ts';
+import { withTimeout } from '../../kit/wait.ts';
 
-const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const ENTRY = moduleUrl('../children/heartbeat-process', import.meta.url);
 /**
  * Terminals per load process: 10,000 terminals beating once a second cost the
@@ -129,12 +128,12 @@ export async function runHeartbeats(options: HeartbeatOptions): Promise<Heartbea
         connectsPerSecond,
         connectsInFlight: CONNECTS_IN_FLIGHT,
       };
-      workers.push(startChild(process.execPath, [...nodeArgs(ENTRY), JSON.stringify(config)], { cwd: ROOT }));
+      workers.push(startChild(process.execPath, [...nodeArgs(ENTRY), JSON.stringify(config)]));
     }
     const readies = await Promise.all(
       workers.map(async (worker) => {
-        await worker.waitForOutput(/^heartbeats ready \{.*\}$/m, readyMs, `connecting ${options.terminals} terminals`);
-        return JSON.parse(/^heartbeats ready (\{.*\})$/m.exec(worker.output())![1]) as HeartbeatWorkerReady;
+        const line = await worker.waitForLine(/^heartbeats ready \{.*\}$/, readyMs, `connecting ${options.terminals} terminals`);
+        return JSON.parse(line.slice('heartbeats ready '.length)) as HeartbeatWorkerReady;
       }),
     );
     const after = monotonicMs();

@@ -4,7 +4,7 @@ import type { MqttClient } from 'mqtt';
 import { monotonicMs } from '../measures/clock.ts';
 import { connectAll, encodeRecord } from './burst.ts';
 import { serials, UPLINK } from '../terminals.ts';
-import { until, withTimeout } from '../wait.ts';
+import { until, withTimeout } from '../../kit/wait.ts';
 
 export interface PacedOptions {
   url: string;
@@ -68,7 +68,7 @@ export async function connectPaced(options: PacedOptions) {
       publishedAt[i] = now;
       clients[i % clients.length].publish(topics[i % clients.length], payload, { qos: 1 }, onAck);
     }
-    await until(() => (acked + failed === records ? true : undefined), 20, ACK_GRACE_MS, 'PUBACKs').catch(() => {});
+    await until(() => acked + failed === records, 20, { ms: ACK_GRACE_MS, what: 'PUBACKs' }).catch(() => {});
     return { records, acked, failed: records - acked, publishedAt, maxSendLagMs };
   }
 
