@@ -336,6 +336,7 @@ async function measure(
           brokerUrl: url,
           httpUrl: bridge.httpUrl,
           adminToken: bridge.adminToken,
+          readyAt: bridge.readyAt,
           logLine: bridge.logLine,
           options: { waiting: options.scaleEvents, recent: options.scaleRecent, repetitions: STORE_REQUESTS, purgeLimitMs: options.quick ? 60_000 : STORE_PURGE_LIMIT_MS },
           built: store!.built,

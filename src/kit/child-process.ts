@@ -35,6 +35,8 @@ export interface Child {
   waitForLine(pattern: RegExp, timeoutMs: number | undefined, what: string): Promise<string>;
   /** The next line from now on that matches; undefined when none comes within `timeoutMs` or it exits. */
   nextLine(pattern: RegExp, timeoutMs: number): Promise<string | undefined>;
+  /** Calls `listener` with every whole line from now on; returns the function that stops it. */
+  onLine(listener: (line: string) => void): () => void;
   /** Resolves once it has exited and its output is read: its exit code, or the signal's name. */
   readonly exited: Promise<number | string>;
   isRunning(): boolean;
@@ -126,6 +128,10 @@ export function startChild(command: string, args: string[], options: { cwd?: str
     },
     nextLine(pattern, timeoutMs) {
       return new Promise((resolve) => watchLines(pattern, timeoutMs, resolve, () => resolve(undefined)));
+    },
+    onLine(listener) {
+      lineWatchers.add(listener);
+      return () => lineWatchers.delete(listener);
     },
     kill(signal = 'SIGTERM') {
       proc.kill(signal);

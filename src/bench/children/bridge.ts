@@ -5,6 +5,7 @@ import { startChild } from '../../kit/child-process.ts';
 import { freePort } from '../../kit/ports.ts';
 import { makeTempDir, removeTempDir } from '../../kit/temp-dir.ts';
 import { TimedOut, until } from '../../kit/wait.ts';
+import { monotonicMs } from '../measures/clock.ts';
 import { cpuSeconds } from '../measures/cpu.ts';
 import { peakRssBytes, rssBytes } from '../measures/rss.ts';
 
@@ -12,6 +13,8 @@ const READY_TIMEOUT_MS = 30_000;
 const ADMIN_TOKEN = 'facegate-bench-admin-token';
 /** The flags `npm start`, the systemd unit and the facegate command run the bridge with (wrangler-free.md). */
 const NODE_FLAGS = ['--max-semi-space-size=4'];
+/** Log lines kept with the moment each came, for logLine. */
+const LOGGED_KEPT = 10_000;
 
 export interface BridgeOptions {
   sync: Sync;
@@ -39,8 +42,14 @@ export interface BridgeProcess {
   cpuSeconds(): number | undefined;
   /** Throws with the bridge's last output when it has exited. */
   assertRunning(): void;
-  /** The first line of its output (its JSON log) that matches from now on, or undefined after `timeoutMs`. */
-  logLine(pattern: RegExp, timeoutMs: number): Promise<string | undefined>;
+  /** Monotonic ms (clock.ts) when GET /readyz first answered 200. */
+  readyAt: number;
+  /**
+   * The first line of its output (its JSON log) since it started that
+   * matches, and the monotonic ms it came at; undefined when none has come
+   * after `timeoutMs`.
+   */
+  logLine(pattern: RegExp, timeoutMs: number): Promise<{ line: string; at: number } | undefined>;
   /** SIGTERM, waits for the exit, removes the data dir. */
   dispose(): Promise<void>;
 }
@@ -77,6 +86,20 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     ...options.env,
   });
   const child = startChild(process.execPath, [...NODE_FLAGS, ...nodeArgs(moduleUrl('../../cli', import.meta.url))], { env });
+  // A scenario may ask for a line that came before it asked (a small store's
+  // retention purge is over before the bridge has answered the benchmark's
+  // first heartbeat): every line is kept with the moment it came.
+  const logged: { line: string; at: number }[] = [];
+  child.onLine((line) => {
+    logged.push({ line, at: monotonicMs() });
+    if (logged.length > LOGGED_KEPT) logged.shift();
+  });
+  const logLine = async (pattern: RegExp, timeoutMs: number) => {
+    const seen = logged.find(({ line }) => pattern.test(line));
+    if (seen) return seen;
+    const line = await child.nextLine(pattern, timeoutMs);
+    return line === undefined ? undefined : { line, at: monotonicMs() };
+  };
   const dispose = async () => {
     try {
       await child.stop();
@@ -104,6 +127,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     if (err instanceof TimedOut) throw new Error(`${err.message}; its output:\n${child.output().trim()}`);
     throw err;
   }
+  const readyAt = monotonicMs();
 
   return {
     pid: child.pid,
@@ -115,7 +139,8 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     peakRssBytes: () => peakRssBytes(child.pid),
     cpuSeconds: () => cpuSeconds(child.pid),
     assertRunning,
-    logLine: (pattern, timeoutMs) => child.nextLine(pattern, timeoutMs),
+    readyAt,
+    logLine,
     dispose,
   };
 }

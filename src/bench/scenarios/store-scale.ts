@@ -46,7 +46,7 @@ export interface StoreScaleFigures {
   /** Purged at the start: delivered events past retention. */
   purgeable: number;
   buildSeconds: number;
-  /** From the bridge's "retention purge" line; undefined when it did not come within the limit. */
+  /** From the bridge's "retention purge" line (seconds: the bridge ready → that line); undefined when it did not come within the limit. */
   purge: { seconds: number; removed: number; steps: number | undefined; longestStepMs: number | undefined } | undefined;
   /** A terminal's record, publish → PUBACK, while the purge ran (with the one still waiting at the end, if any). */
   ackWhilePurging: Distribution | undefined;
@@ -101,8 +101,10 @@ export interface StoreScaleRun {
   brokerUrl: string;
   httpUrl: string;
   adminToken: string;
-  /** Resolves with the bridge's log line that matches, or undefined after `timeoutMs`. */
-  logLine(pattern: RegExp, timeoutMs: number): Promise<string | undefined>;
+  /** Monotonic ms (clock.ts) when the bridge was ready: GET /readyz answered 200. */
+  readyAt: number;
+  /** Resolves with the bridge's first log line since its start that matches and the monotonic ms it came at, or undefined after `timeoutMs`. */
+  logLine(pattern: RegExp, timeoutMs: number): Promise<{ line: string; at: number } | undefined>;
   options: StoreScaleOptions;
   built: { purgeable: number; seconds: number };
   now: number;
@@ -113,11 +115,11 @@ export interface StoreScaleRun {
 export async function runStoreScale(run: StoreScaleRun): Promise<StoreScaleFigures> {
   const { options, span = noSpan } = run;
   span.start();
-  const purgeStarted = monotonicMs();
   const purged = run.logLine(/\{[^\n]*"msg":"retention purge"[^\n]*\}/, options.purgeLimitMs);
   const acks = await publishUntil(run.brokerUrl, purged);
-  const line = await purged;
-  const purge = line ? purgeFigures(line, (monotonicMs() - purgeStarted) / 1000) : undefined;
+  const logged = await purged;
+  // The bridge purges as it starts: timed from its readiness, 0 for a purge already over by then.
+  const purge = logged ? purgeFigures(logged.line, Math.max(0, logged.at - run.readyAt) / 1000) : undefined;
 
   const at = (daysAgo: number) => new Date(run.now - daysAgo * DAY).toISOString();
   const paths: [what: string, path: string][] = [
