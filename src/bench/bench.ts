@@ -5,15 +5,16 @@ import type { Sync } from '../store/sqlite/open.ts';
 import { startBridge, type BridgeProcess } from './children/bridge.ts';
 import { encodeRecords, FIRST_NUM, runBurst } from './scenarios/burst.ts';
 import { type Ceiling, runCeilings } from './scenarios/ceilings.ts';
-import { measureCpu, ownCpuSeconds } from './measures/cpu.ts';
+import { cpuSeconds, measureCpu, ownCpuSeconds } from './measures/cpu.ts';
+import { peakRssBytes } from './measures/rss.ts';
 import { type Images, type RecordKind, recordKind, runDeliveryBurst } from './scenarios/delivery-burst.ts';
 import { outageSchedule, runDeliveryOutage } from './scenarios/delivery-outage.ts';
 import { runDeliverySteady } from './scenarios/delivery-steady.ts';
 import { runHeartbeats } from './scenarios/heartbeats.ts';
 import { assertOpenFiles } from './children/limits.ts';
-import { findMosquitto, startMosquitto, type Mosquitto } from './mosquitto.ts';
 import { type BenchOptions, named, parseBenchOptions, type Scenario, selected, type TransportName, usage, UsageError } from './options.ts';
 import { cleanUp } from '../kit/child-process.ts';
+import { findMosquitto, startMosquitto, type Mosquitto } from '../kit/mosquitto.ts';
 import { freePort } from '../kit/ports.ts';
 import { receiverUrl, startReceiver, type Receiver } from './children/receiver.ts';
 import { againstCeilings, formatAgainstCeilings, formatCeilings, formatTable, machine, type ProcessFigures, type Result } from './report/report.ts';
@@ -217,7 +218,7 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
   // Awaited below; until then a failure must not count as unhandled.
   receiving?.catch(() => {});
   try {
-    if (plan.transport === 'mosquitto') broker = await startMosquitto(mosquittoPath!);
+    if (plan.transport === 'mosquitto') broker = await startMosquitto([], mosquittoPath!);
     const env: Record<string, string> = hookPort === undefined ? {} : { WEBHOOK_URL: receiverUrl(hookPort), IMAGES: plan.images === 'omit' ? 'omit' : 'inline' };
     if (plan.scenario === 'delivery-outage') env.DELIVERY_SCHEDULE = inputs.schedule;
     if (plan.terminals) {
@@ -255,7 +256,7 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
     }
     const { span, percent } = measureCpu({
       bridge: bridge.cpuSeconds,
-      mosquitto: () => broker?.cpuSeconds(),
+      mosquitto: () => broker && cpuSeconds(broker.pid),
       receiver: () => receiver?.cpuSeconds(),
       streams: () => streams?.cpuSeconds(),
       bench: ownCpuSeconds,
@@ -266,7 +267,7 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
     const used: ProcessFigures = {
       bridgePeakRssBytes: bridge.peakRssBytes(),
       bridgeCpuPercent: percent('bridge'),
-      mosquittoPeakRssBytes: broker?.peakRssBytes(),
+      mosquittoPeakRssBytes: broker && peakRssBytes(broker.pid),
       mosquittoCpuPercent: percent('mosquitto'),
       receiverCpuPercent: percent('receiver'),
       streamClientsCpuPercent: percent('streams'),

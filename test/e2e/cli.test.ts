@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CliBridge, onlineTerminals, spawnCli, startCli } from '../support/cli.ts';
-import { freePort } from '../support/mosquitto.ts';
+import { freePort } from '../../src/kit/ports.ts';
 import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { generate } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CliBridge, spawnCli, startCli } from '../support/cli.ts';
-import { freePort } from '../support/mosquitto.ts';
+import { freePort } from '../../src/kit/ports.ts';
 import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 

@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { type CliBridge, countIn, startCli } from '../support/cli.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 import { connectLoad } from '../support/load.ts';
-import { freePort, startMosquitto } from '../support/mosquitto.ts';
+import { startMosquitto } from '../../src/kit/mosquitto.ts';
+import { freePort } from '../../src/kit/ports.ts';
 import { until } from '../../src/kit/wait.ts';
 
 // SPEC §Webhooks "At least once, nothing lost": the CLI is killed with SIGKILL

@@ -3,7 +3,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { parser as mqttParser } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
+import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
 import { until } from '../../src/kit/wait.ts';

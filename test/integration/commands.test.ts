@@ -1,7 +1,7 @@
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
+import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { expect, it } from 'vitest';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { freePort } from '../support/mosquitto.ts';
+import { freePort } from '../../src/kit/ports.ts';
 import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 

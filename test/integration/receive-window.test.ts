@@ -7,7 +7,7 @@ import { topicTemplate } from '../../src/protocol/topics.ts';
 import { databasePath } from '../../src/store/sqlite/open.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 import { startBridge } from '../support/bridge.ts';
-import { startMosquitto } from '../support/mosquitto.ts';
+import { startMosquitto } from '../../src/kit/mosquitto.ts';
 import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 

@@ -10,7 +10,7 @@ import { databasePath } from '../../src/store/sqlite/open.ts';
 import { startWriter, type Writer } from '../../src/store/sqlite/writer.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
-import { freePort } from '../support/mosquitto.ts';
+import { freePort } from '../../src/kit/ports.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 

@@ -9,9 +9,9 @@ import type { RecordKind } from './delivery-burst.ts';
 import { type HeartbeatFigures, runHeartbeats } from './heartbeats.ts';
 import { assertOpenFiles } from '../children/limits.ts';
 import { type DiskFigures, measureDisk } from '../measures/disk.ts';
-import { startMosquitto } from '../mosquitto.ts';
 import type { TransportName } from '../options.ts';
 import { type Child, startChild } from '../../kit/child-process.ts';
+import { startMosquitto } from '../../kit/mosquitto.ts';
 import { freePort } from '../../kit/ports.ts';
 import { startReceiver } from '../children/receiver.ts';
 import { serials, UPLINK } from '../terminals.ts';
@@ -140,7 +140,7 @@ export async function runCeilings(options: CeilingOptions): Promise<Ceiling[]> {
 /** A fresh broker for each ceiling, as each scenario gets one: Mosquitto, or aedes alone in a child for the embedded case. */
 async function withBroker<T>(transport: TransportName, mosquittoPath: string | undefined, run: (url: string, pid: number) => Promise<T>): Promise<T> {
   if (transport === 'mosquitto') {
-    const broker = await startMosquitto(mosquittoPath!);
+    const broker = await startMosquitto([], mosquittoPath!);
     try {
       return await run(broker.url, broker.pid);
     } finally {
