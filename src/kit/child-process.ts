@@ -28,9 +28,9 @@ export interface Child {
   readonly proc: ChildProcess;
   readonly pid: number;
   /** Its whole lines, stdout's and stderr's each read apart (a chunk of one never lands inside a line of the other); the last 10,000. */
-  readonly lines: string[];
-  /** The last few KB of its stdout and stderr, for error messages. */
-  output(): string;
+  readonly output: string[];
+  /** The last few KB of its stdout and stderr as they came, for error messages. */
+  tail(): string;
   /** The first line so far or from now on that matches; rejects, naming `what`, when it exits first or after `timeoutMs` (none: no limit). */
   waitForLine(pattern: RegExp, timeoutMs: number | undefined, what: string): Promise<string>;
   /** The next line from now on that matches; undefined when none comes within `timeoutMs` or it exits. */
@@ -55,14 +55,14 @@ export function startChild(command: string, args: string[], options: { cwd?: str
   const proc = spawn(command, args, { cwd: options.cwd ?? ROOT, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(proc);
   const name = basename(command);
-  let output = '';
+  let tail = '';
   const lines: string[] = [];
   const lineWatchers = new Set<(line: string) => void>();
   for (const stream of [proc.stdout!, proc.stderr!]) {
     let partial = '';
     stream.on('data', (chunk: Buffer) => {
       const text = chunk.toString();
-      output = (output + text).slice(-OUTPUT_KEPT);
+      tail = (tail + text).slice(-OUTPUT_KEPT);
       const whole = (partial + text).split('\n');
       partial = whole.pop() ?? '';
       for (const line of whole) {
@@ -110,15 +110,15 @@ export function startChild(command: string, args: string[], options: { cwd?: str
     void exited.then((how) => {
       if (!lineWatchers.has(watcher)) return;
       stop();
-      ended(`${name} ${describeExit(how)} first:\n${output.trim()}`);
+      ended(`${name} ${describeExit(how)} first:\n${tail.trim()}`);
     });
   };
 
   return {
     proc,
     pid: proc.pid ?? -1,
-    lines,
-    output: () => output,
+    output: lines,
+    tail: () => tail,
     exited,
     isRunning: () => running,
     waitForLine(pattern, timeoutMs, what) {

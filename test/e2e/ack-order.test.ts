@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CliBridge, countIn, onlineTerminals, startCli } from '../support/cli.ts';
+import { type CliProcess, startCli } from '../../src/kit/cli.ts';
+import { countIn, onlineTerminals } from '../support/outside-reads.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
@@ -15,7 +16,7 @@ import { until } from '../../src/kit/wait.ts';
 // message arrive again (and be stored once) after a restart. Had the bridge
 // acknowledged it before committing, it would be gone.
 
-let bridge: CliBridge | undefined;
+let bridge: CliProcess | undefined;
 let mosquitto: Mosquitto | undefined;
 let terminal: TestTerminal | undefined;
 let dataDir: string;

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type CliBridge, countIn, startCli } from '../support/cli.ts';
+import { type CliProcess, startCli } from '../../src/kit/cli.ts';
+import { countIn } from '../support/outside-reads.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 import { connectLoad } from '../support/load.ts';
 import { startMosquitto } from '../../src/kit/mosquitto.ts';
@@ -18,7 +19,7 @@ const RECORDS = 1000;
 const KILL_AT = [300, 650];
 const FACE_EVENTS = "select count(*) as n from events where type = 'face.verified'";
 
-let bridge: CliBridge | undefined;
+let bridge: CliProcess | undefined;
 let dataDir: string;
 let finished = false;
 const cleanup = cleanupAfterEach();

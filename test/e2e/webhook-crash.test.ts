@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { type CliBridge, countIn, startCli } from '../support/cli.ts';
+import { type CliProcess, startCli } from '../../src/kit/cli.ts';
+import { countIn } from '../support/outside-reads.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 import { connectLoad } from '../support/load.ts';
 import { startMosquitto } from '../../src/kit/mosquitto.ts';
@@ -22,7 +23,7 @@ const OUTAGE_MS = 20_000;
 // them so no delivery runs out of attempts while the receiver is away.
 const SCHEDULE = Array.from({ length: 100 }, () => '1s').join(',');
 
-let bridge: CliBridge | undefined;
+let bridge: CliProcess | undefined;
 let finished = false;
 const cleanup = cleanupAfterEach();
 

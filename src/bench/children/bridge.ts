@@ -1,7 +1,6 @@
 import { ConfigSchema } from '../../config.ts';
 import { databasePath, type Sync } from '../../store/sqlite/open.ts';
-import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
-import { startChild } from '../../kit/child-process.ts';
+import { spawnCli } from '../../kit/cli.ts';
 import { freePort } from '../../kit/ports.ts';
 import { makeTempDir, removeTempDir } from '../../kit/temp-dir.ts';
 import { TimedOut, until } from '../../kit/wait.ts';
@@ -70,10 +69,10 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     removeTempDir(dataDir);
     throw err;
   }
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  const inherited: NodeJS.ProcessEnv = { ...process.env };
   // The caller's own facegate settings must not change what is measured.
-  for (const name of Object.keys(ConfigSchema.entries)) delete env[name];
-  Object.assign(env, {
+  for (const name of Object.keys(ConfigSchema.entries)) delete inherited[name];
+  const env: Record<string, string> = {
     PORT: String(httpPort),
     HOST: '127.0.0.1',
     BROKER_PORT: String(brokerPort),
@@ -84,8 +83,9 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     SQLITE_SYNC: options.sync,
     ...(options.mqttUrl ? { MQTT_URL: options.mqttUrl, MQTT_CLIENT_ID: options.clientId } : {}),
     ...options.env,
-  });
-  const child = startChild(process.execPath, [...NODE_FLAGS, ...nodeArgs(moduleUrl('../../cli', import.meta.url))], { env });
+  };
+  // The CLI of this very run: compiled after `npm run build` (as `npm run bench` runs it), the sources through tsx otherwise.
+  const child = spawnCli(env, [], { cli: 'running', baseEnv: inherited, nodeFlags: NODE_FLAGS });
   // A scenario may ask for a line that came before it asked (a small store's
   // retention purge is over before the bridge has answered the benchmark's
   // first heartbeat): every line is kept with the moment it came.
@@ -108,7 +108,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     }
   };
   const assertRunning = () => {
-    if (!child.isRunning()) throw new Error(`the bridge stopped:\n${child.output().trim()}`);
+    if (!child.isRunning()) throw new Error(`the bridge stopped:\n${child.tail().trim()}`);
   };
 
   try {
@@ -124,7 +124,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     );
   } catch (err) {
     await dispose();
-    if (err instanceof TimedOut) throw new Error(`${err.message}; its output:\n${child.output().trim()}`);
+    if (err instanceof TimedOut) throw new Error(`${err.message}; its output:\n${child.tail().trim()}`);
     throw err;
   }
   const readyAt = monotonicMs();

@@ -178,7 +178,7 @@ async function relay(url: string, transport: TransportName, kind: RecordKind, op
   });
   try {
     const count = () => {
-      const reports = sink.output().match(/^sink \{.*\}$/gm);
+      const reports = sink.tail().match(/^sink \{.*\}$/gm);
       return reports ? (JSON.parse(reports[reports.length - 1].slice(5)) as { received: number; lastAt: number }) : { received: 0, lastAt: 0 };
     };
     const startedAt = monotonicMs();
