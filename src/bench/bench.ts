@@ -1,9 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { FIXTURES_DIR } from '../sim/fixtures.ts';
+import { randomBytes } from 'node:crypto';
 import type { Sync } from '../store/sqlite/open.ts';
 import { startBridge, type BridgeProcess } from './children/bridge.ts';
-import { encodeRecords, FIRST_NUM, runBurst } from './scenarios/burst.ts';
+import { runBurst } from './scenarios/burst.ts';
 import { type Ceiling, runCeilings } from './scenarios/ceilings.ts';
 import { cpuSeconds, measureCpu, ownCpuSeconds } from './measures/cpu.ts';
 import { peakRssBytes } from './measures/rss.ts';
@@ -14,6 +14,8 @@ import { runHeartbeats } from './scenarios/heartbeats.ts';
 import { assertOpenFiles } from './children/limits.ts';
 import { type BenchOptions, named, parseBenchOptions, type Scenario, selected, type TransportName, usage, UsageError } from './options.ts';
 import { cleanUp } from '../kit/child-process.ts';
+import { FIXTURES_DIR } from '../kit/fixtures.ts';
+import { encodeLoad, FIRST_NUM } from '../kit/records.ts';
 import { findMosquitto, startMosquitto, type Mosquitto } from '../kit/mosquitto.ts';
 import { freePort } from '../kit/ports.ts';
 import { receiverUrl, startReceiver, type Receiver } from './children/receiver.ts';
@@ -176,7 +178,9 @@ export async function runBench(args: string[]): Promise<void> {
 /**
  * The records of a burst, built on first use and kept for the next plan that
  * wants as many of that kind: the relays and the bursts of both brokers send
- * the same ones, and two sets of 20,000 with images would hold 1.5 GB.
+ * the same ones, and two sets of 20,000 with images would hold 1.5 GB. Every
+ * payload is built before the clock starts, so the load generator's work per
+ * message is a write.
  */
 function burstPayloads(image: Buffer, terminals: number) {
   const kept = new Map<RecordKind, { count: number; payloads: Buffer[][] }>();
@@ -185,7 +189,9 @@ function burstPayloads(image: Buffer, terminals: number) {
     if (set?.count !== count) {
       // The old set may go before the new one is built.
       kept.delete(kind);
-      set = { count, payloads: encodeRecords(kind === 'image' ? image : undefined, count, terminals) };
+      // The run is in the label stamped into each image, so no two runs send the same bytes either.
+      const label = `facegate bench ${randomBytes(4).toString('hex')}`;
+      set = { count, payloads: encodeLoad(count, terminals, new Date(), kind === 'image' ? { jpeg: image, label } : undefined) };
       kept.set(kind, set);
     }
     return set.payloads;

@@ -1,5 +1,5 @@
 import { topicTemplate } from '../protocol/topics.ts';
-import { heartU } from '../sim/records.ts';
+import { heartU } from '../kit/records.ts';
 import { startTerminal, type Terminal } from '../sim/terminal.ts';
 import { withTimeout } from '../kit/wait.ts';
 

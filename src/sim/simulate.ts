@@ -2,8 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { topicTemplate } from '../protocol/topics.ts';
 import { localTimestamp } from '../lib/units.ts';
-import { loadFixtures, stampJpeg } from './fixtures.ts';
-import { PEOPLE, heartU, reply, strangerRecord, strangerRecordU, verifiedRecord, verifiedRecordU } from './records.ts';
+import { loadFixtures } from '../kit/fixtures.ts';
+import { stampJpeg } from '../kit/jpeg.ts';
+import { PEOPLE, heartU, reply, strangerRecord, strangerRecordU, verifiedRecord, verifiedRecordU } from '../kit/records.ts';
 import { startTerminal, type Terminal } from './terminal.ts';
 
 // `facegate simulate`: a few terminals doing what real ones do, so the whole
@@ -220,12 +221,12 @@ export async function simulate(options: SimulatorOptions, images: Buffer[], prin
       let sent: Promise<void>;
       if (r < options.strangerRatio) {
         say(`${sn} → strangerRecordU ${size}`);
-        sent = send(terminal, strangerRecordU([strangerRecord(image, now)]), 'strangerRecordU', () => summary.strangers++);
+        sent = send(terminal, strangerRecordU([strangerRecord({ liveImageBase64: image, time: localTimestamp(now) })]), 'strangerRecordU', () => summary.strangers++);
       } else {
         const refused = r < options.strangerRatio + options.rejectedRatio;
         const person = PEOPLE[Math.floor(Math.random() * PEOPLE.length)];
         say(`${sn} → verifiedRecordU ${person.name}${refused ? ', refused (verifiedCode 1)' : ''} ${size}`);
-        sent = send(terminal, verifiedRecordU([verifiedRecord(person, image, now, refused ? 1 : 0)]), 'verifiedRecordU', () =>
+        sent = send(terminal, verifiedRecordU([verifiedRecord({ ...person, liveImageBase64: image, verifiedCode: refused ? 1 : 0, time: localTimestamp(now) })]), 'verifiedRecordU', () =>
           refused ? summary.rejected++ : summary.verified++,
         );
       }

@@ -7,7 +7,8 @@ import { type CliProcess, startCli } from '../../src/kit/cli.ts';
 import { countIn, onlineTerminals } from '../support/outside-reads.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { freePort } from '../../src/kit/ports.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 // The acknowledgement of a terminal's QoS 1 message follows the commit of its

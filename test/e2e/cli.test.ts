@@ -7,7 +7,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type CliProcess, spawnCli, startCli } from '../../src/kit/cli.ts';
 import { onlineTerminals } from '../support/outside-reads.ts';
 import { freePort } from '../../src/kit/ports.ts';
-import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal } from '../support/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 let bridge: CliProcess | undefined;

@@ -6,7 +6,8 @@ import { type CliProcess, startCli } from '../../src/kit/cli.ts';
 import { countIn } from '../support/outside-reads.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { freePort } from '../../src/kit/ports.ts';
-import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal } from '../support/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 let bridge: CliProcess | undefined;

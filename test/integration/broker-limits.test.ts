@@ -3,7 +3,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { generate, parser as mqttParser } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 // README §Connections and memory: what a connection may hold, and for how

@@ -3,7 +3,8 @@ import { statSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
 import { databasePath } from '../../src/store/sqlite/open.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 // SQLite's automatic checkpoint is off (it ran inside commits): the writer

@@ -4,7 +4,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { flood, openRaw } from '../support/intruder.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 // README §Topics, discovery: an anonymous client of the embedded broker (or

@@ -15,7 +15,8 @@ import type { StoredEvent } from '../../src/store/sqlite/jobs.ts';
 import { readAnswer, startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { openStream } from '../support/sse.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 // Property tests of every HTTP body and query-string schema against one real

@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { migrateDatabase, openDatabase } from '../../src/store/sqlite/open.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 // facegate_outbox_depth is kept by triggers on deliveries instead of counted

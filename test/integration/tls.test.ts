@@ -7,7 +7,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
-import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal } from '../support/terminal.ts';
 
 let dir: string;
 let cert: string;

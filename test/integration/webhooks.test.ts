@@ -6,7 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ENDPOINT_LIMIT } from '../../src/http/webhooks.ts';
 import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 let bridge: TestBridge | undefined;

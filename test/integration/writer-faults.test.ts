@@ -11,7 +11,8 @@ import { startWriter, type Writer } from '../../src/store/sqlite/writer.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 import { freePort } from '../../src/kit/ports.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 // The writer thread under jobs that fail or kill it: one bad job must not

@@ -47,13 +47,3 @@ export async function connectTerminal(url: string, sn: string, options: IClientO
     end: () => client.endAsync(),
   };
 }
-
-export const verifiedRecord = (overrides: Record<string, unknown> = {}) => ({
-  num: '1001',
-  name: 'Zhang San',
-  liveImageBase64: '/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAgGBgcGBQgHBwcJCQgKDA==',
-  verifiedCode: 0,
-  time: '2026-11-22 09:59:58',
-  personType: '1',
-  ...overrides,
-});

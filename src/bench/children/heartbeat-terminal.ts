@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
 import { generate, type Packet, parser } from 'mqtt-packet';
-import { heartU } from '../../sim/records.ts';
+import { heartU } from '../../kit/records.ts';
 import { DOWNLINK, UPLINK } from '../terminals.ts';
 
 // A terminal reduced to what the heartbeat scenario needs, on a bare socket:

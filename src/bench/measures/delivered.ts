@@ -1,5 +1,5 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { FIRST_NUM } from '../scenarios/burst.ts';
+import { FIRST_NUM } from '../../kit/records.ts';
 import { monotonicMs } from './clock.ts';
 import type { Arrival, Receiver, ReceiverStats } from '../children/receiver.ts';
 
@@ -43,7 +43,7 @@ export async function awaitDelivered(receiver: Receiver, sent: number, limits: {
   }
 }
 
-/** Record i (encodeRecord's) of an arrival, or undefined for a key the benchmark never sent. */
+/** Record i (of a numbered load, kit/records.ts) of an arrival, or undefined for a key the benchmark never sent. */
 export function recordIndex(arrival: Arrival, sent: number): number | undefined {
   const i = Number(arrival.key) - FIRST_NUM;
   return Number.isInteger(i) && i >= 0 && i < sent ? i : undefined;

@@ -1,8 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import mqtt, { type MqttClient } from 'mqtt';
-import { stampJpeg } from '../../sim/fixtures.ts';
-import { PEOPLE, verifiedRecord, verifiedRecordU } from '../../sim/records.ts';
 import { noSpan, type Span } from '../measures/span.ts';
 import { serials, UPLINK } from '../terminals.ts';
 import { withTimeout } from '../../kit/wait.ts';
@@ -12,7 +9,7 @@ export interface BurstOptions {
   dbPath: string;
   /** Publishes in flight per terminal. */
   window: number;
-  /** From encodeRecords: one list per terminal. */
+  /** From encodeLoad (kit/records.ts): one list per terminal. */
   payloads: Buffer[][];
   /** The whole burst, publishing and storing, ends by then; what is not stored by then counts as lost. */
   timeoutMs: number;
@@ -45,8 +42,6 @@ export interface BurstFigures {
 const POLL_MS = 50;
 /** After the last PUBACK, the records still missing are lost once the count has not moved for this long. */
 const STALL_MS = 5000;
-/** The first `num`: each record carries its own person id so the database (and a webhook receiver) tells lost records from duplicated ones. */
-export const FIRST_NUM = 100_000;
 
 /**
  * T terminals publish R verifiedRecordU messages (one record each, every
@@ -128,32 +123,6 @@ export async function runBurst(options: BurstOptions): Promise<BurstFigures> {
     db.close();
     await Promise.allSettled(clients.map((client) => withTimeout(client.endAsync(true), 5000, 'disconnecting')));
   }
-}
-
-/**
- * Every payload built before the clock starts, so the load generator's work
- * per message is a write. Terminal i gets records i, i+T, i+2T… Without an
- * image the records carry no liveImageBase64 at all, as a terminal set not
- * to capture sends them.
- */
-export function encodeRecords(image: Buffer | undefined, count: number, terminals: number): Buffer[][] {
-  // In the label stamped into each image, so no two runs send the same bytes either.
-  const run = randomBytes(4).toString('hex');
-  const at = new Date();
-  const lists: Buffer[][] = Array.from({ length: terminals }, () => []);
-  for (let i = 0; i < count; i++) lists[i % terminals].push(encodeRecord(image, i, run, at));
-  return lists;
-}
-
-/** Record i of a run: person id FIRST_NUM + i, its image (if any) stamped with the run and i. */
-export function encodeRecord(image: Buffer | undefined, i: number, run: string, at: Date): Buffer {
-  const person = { num: String(FIRST_NUM + i), name: PEOPLE[i % PEOPLE.length].name };
-  if (image === undefined) {
-    const { liveImageBase64: _, ...record } = verifiedRecord(person, '', at);
-    return Buffer.from(JSON.stringify({ cmd: 'verifiedRecordU', data: [record] }));
-  }
-  const jpeg = stampJpeg(image, `facegate bench ${run} #${i}`);
-  return Buffer.from(JSON.stringify(verifiedRecordU([verifiedRecord(person, jpeg.toString('base64'), at)])));
 }
 
 export async function connectAll(url: string, sns: string[]): Promise<MqttClient[]> {

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'undici';
-import { stampJpeg } from '../../sim/fixtures.ts';
 import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
-import { PEOPLE } from '../../sim/records.ts';
-import { connectAll, FIRST_NUM, pump, type PumpResult } from './burst.ts';
+import { stampJpeg } from '../../kit/jpeg.ts';
+import { FIRST_NUM, PEOPLE } from '../../kit/records.ts';
+import { connectAll, pump, type PumpResult } from './burst.ts';
 import { monotonicMs } from '../measures/clock.ts';
 import type { RecordKind } from './delivery-burst.ts';
 import { type HeartbeatFigures, runHeartbeats } from './heartbeats.ts';
@@ -69,7 +69,7 @@ export type Ceiling =
 export interface CeilingOptions {
   transports: TransportName[];
   mosquittoPath: string | undefined;
-  /** The burst's records of a kind, from encodeRecords. */
+  /** The burst's records of a kind, from encodeLoad (kit/records.ts). */
   payloads: (kind: RecordKind) => Buffer[][];
   kinds: RecordKind[];
   window: number;

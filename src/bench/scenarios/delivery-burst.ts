@@ -26,7 +26,7 @@ export interface DeliveryBurstOptions {
   /** The bridge's HTTP API, for its delivery counters. */
   httpUrl: string;
   receiver: Receiver;
-  /** From encodeRecords: one list per terminal. */
+  /** From encodeLoad (kit/records.ts): one list per terminal. */
   payloads: Buffer[][];
   /** Publishes in flight per terminal. */
   window: number;

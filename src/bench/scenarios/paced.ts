@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { MqttClient } from 'mqtt';
 import { monotonicMs } from '../measures/clock.ts';
-import { connectAll, encodeRecord } from './burst.ts';
+import { encodeLoadRecord } from '../../kit/records.ts';
+import { connectAll } from './burst.ts';
 import { serials, UPLINK } from '../terminals.ts';
 import { until, withTimeout } from '../../kit/wait.ts';
 
@@ -20,7 +21,7 @@ export interface PacedLoad {
   records: number;
   acked: number;
   failed: number;
-  /** publishedAt[i]: monotonic ms (clock.ts) when record i (encodeRecord's i) was handed to its connection. */
+  /** publishedAt[i]: monotonic ms (clock.ts) when record i (of a numbered load, kit/records.ts) was handed to its connection. */
   publishedAt: Float64Array;
   /** How far behind its schedule a record was sent at worst: large values mean the load was not the one asked for. */
   maxSendLagMs: number;
@@ -58,7 +59,7 @@ export async function connectPaced(options: PacedOptions) {
     let maxSendLagMs = 0;
     const onAck = (err?: Error) => (err ? failed++ : acked++);
     for (let i = 0; i < records && !closed; i++) {
-      const payload = encodeRecord(options.image, i, runId, new Date());
+      const payload = encodeLoadRecord(i, new Date(), { jpeg: options.image, label: `facegate bench ${runId}` });
       const due = startAt + i * gapMs;
       const wait = due - monotonicMs();
       if (wait >= 1) await delay(wait);
