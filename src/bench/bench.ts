@@ -2,7 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Sync } from '../store/sqlite/open.ts';
-import { startBridge, type BridgeProcess } from './children/bridge.ts';
+import { awaitHeartD, startBridge, type BridgeProcess } from './children/bridge.ts';
 import { runBurst } from './scenarios/burst.ts';
 import { type Ceiling, runCeilings } from './scenarios/ceilings.ts';
 import { cpuSeconds, measureCpu, ownCpuSeconds } from './measures/cpu.ts';
@@ -24,7 +24,6 @@ import type { Span } from './measures/span.ts';
 import { buildStore, runStoreScale } from './scenarios/store-scale.ts';
 import { runStream } from './scenarios/stream.ts';
 import { startStreamClients, type StreamClients } from './children/stream-clients.ts';
-import { awaitHeartD } from './terminals.ts';
 
 // `facegate bench`: the figures a site needs before it trusts the bridge with
 // its doors: how fast a heartbeat is answered under many terminals, how many

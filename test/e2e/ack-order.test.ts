@@ -8,7 +8,7 @@ import { countIn, onlineTerminals } from '../support/outside-reads.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
-import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 // The acknowledgement of a terminal's QoS 1 message follows the commit of its
@@ -19,7 +19,7 @@ import { until } from '../../src/kit/wait.ts';
 
 let bridge: CliProcess | undefined;
 let mosquitto: Mosquitto | undefined;
-let terminal: TestTerminal | undefined;
+let terminal: Terminal | undefined;
 let dataDir: string;
 
 afterEach(async () => {

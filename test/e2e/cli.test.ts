@@ -8,7 +8,7 @@ import { type CliProcess, spawnCli, startCli } from '../../src/kit/cli.ts';
 import { onlineTerminals } from '../support/outside-reads.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
-import { connectTerminal } from '../support/terminal.ts';
+import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 let bridge: CliProcess | undefined;

@@ -7,7 +7,7 @@ import { countIn } from '../support/outside-reads.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
-import { connectTerminal } from '../support/terminal.ts';
+import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 let bridge: CliProcess | undefined;

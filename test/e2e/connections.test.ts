@@ -7,7 +7,7 @@ import { generate } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CliProcess, spawnCli, startCli } from '../../src/kit/cli.ts';
 import { freePort } from '../../src/kit/ports.ts';
-import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 // README §Connections and memory, as an operator runs the bridge: the
@@ -19,7 +19,7 @@ const TOKEN = 'connections-test-token-0123';
 let bridge: CliProcess | undefined;
 let dataDir: string | undefined;
 let sockets: Socket[] = [];
-let terminals: TestTerminal[] = [];
+let terminals: Terminal[] = [];
 
 afterEach(async () => {
   for (const socket of sockets) socket.destroy();

@@ -6,10 +6,10 @@ import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
-import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 
 let bridge: TestBridge;
-let terminals: TestTerminal[] = [];
+let terminals: Terminal[] = [];
 
 afterEach(async () => {
   await Promise.all(terminals.map((t) => t.client.endAsync(true)));

@@ -4,7 +4,7 @@ import { afterEach, expect, it } from 'vitest';
 import { databasePath } from '../../src/store/sqlite/open.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
-import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 // SQLite's automatic checkpoint is off (it ran inside commits): the writer
@@ -12,7 +12,7 @@ import { until } from '../../src/kit/wait.ts';
 // commits, or the WAL would only grow.
 
 let bridge: TestBridge | undefined;
-let terminal: TestTerminal | undefined;
+let terminal: Terminal | undefined;
 
 afterEach(async () => {
   await terminal?.client.endAsync(true);

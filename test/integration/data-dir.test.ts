@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
-import { connectTerminal } from '../support/terminal.ts';
+import { connectTerminal } from '../../src/kit/terminal.ts';
 
 let bridge: TestBridge | undefined;
 

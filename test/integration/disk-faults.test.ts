@@ -8,7 +8,7 @@ import { cleanupAfterEach } from '../support/cleanup.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
-import { connectTerminal } from '../support/terminal.ts';
+import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 // SQLite made unable to write for real: a full filesystem, one the kernel

@@ -9,7 +9,7 @@ import { migrateDatabase, openDatabase } from '../../src/store/sqlite/open.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
-import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 // facegate_outbox_depth is kept by triggers on deliveries instead of counted
@@ -17,7 +17,7 @@ import { until } from '../../src/kit/wait.ts';
 // delivery's life it must equal a COUNT(*) of the pending deliveries.
 
 let bridge: TestBridge | undefined;
-let terminal: TestTerminal | undefined;
+let terminal: Terminal | undefined;
 let receivers: Receiver[] = [];
 
 afterEach(async () => {

@@ -9,7 +9,7 @@ import { cleanupAfterEach } from '../support/cleanup.ts';
 import { startBridge } from '../support/bridge.ts';
 import { startMosquitto } from '../../src/kit/mosquitto.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
-import { connectTerminal } from '../support/terminal.ts';
+import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 // Mosquitto 2.0 overshoots the Receive Maximum the bridge announces, but only

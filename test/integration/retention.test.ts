@@ -5,7 +5,7 @@ import { afterEach, expect, it } from 'vitest';
 import { PURGE_CANDIDATES } from '../../src/store/sqlite/outbox.ts';
 import { startBridge, stopDuringCommit, type TestBridge } from '../support/bridge.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
-import { connectTerminal } from '../support/terminal.ts';
+import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
 let bridge: TestBridge | undefined;

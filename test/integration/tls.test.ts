@@ -8,7 +8,7 @@ import { ConfigError, parseConfig } from '../../src/config.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
-import { connectTerminal } from '../support/terminal.ts';
+import { connectTerminal } from '../../src/kit/terminal.ts';
 
 let dir: string;
 let cert: string;

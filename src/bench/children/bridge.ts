@@ -1,9 +1,11 @@
 import { ConfigSchema } from '../../config.ts';
 import { databasePath, type Sync } from '../../store/sqlite/open.ts';
 import { spawnCli } from '../../kit/cli.ts';
+import { heartU } from '../../kit/records.ts';
+import { connectTerminal } from '../../kit/terminal.ts';
 import { freePort } from '../../kit/ports.ts';
 import { makeTempDir, removeTempDir } from '../../kit/temp-dir.ts';
-import { TimedOut, until } from '../../kit/wait.ts';
+import { TimedOut, until, withTimeout } from '../../kit/wait.ts';
 import { monotonicMs } from '../measures/clock.ts';
 import { cpuSeconds } from '../measures/cpu.ts';
 import { peakRssBytes, rssBytes } from '../measures/rss.ts';
@@ -143,4 +145,29 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     logLine,
     dispose,
   };
+}
+
+/**
+ * Waits until the bridge answers a heartbeat: /readyz says the bridge is
+ * connected, not that its subscription to the upLinks is in place yet.
+ */
+export async function awaitHeartD(url: string, timeoutMs = 15_000): Promise<void> {
+  const terminal = await withTimeout(
+    connectTerminal(url, 'BENCHPROBE', { clientId: 'BENCHPROBE', qos: 0, keepalive: 30, reconnectPeriod: 1000 }),
+    15_000,
+    'connecting terminal BENCHPROBE',
+  );
+  try {
+    const heartD = terminal.next((body) => body.cmd === 'heartD');
+    // heartU and heartD are QoS 0: one sent before the subscription is lost, so ask again.
+    const again = setInterval(() => void terminal.send(heartU()).catch(() => {}), 250);
+    void terminal.send(heartU()).catch(() => {});
+    try {
+      await withTimeout(heartD, timeoutMs, 'waiting for the bridge to answer a heartbeat');
+    } finally {
+      clearInterval(again);
+    }
+  } finally {
+    await withTimeout(terminal.stop(0), 10_000, 'disconnecting terminals').catch(() => {});
+  }
 }

@@ -4,7 +4,7 @@ import { exitWithParent, listenOnLoopback } from './child.ts';
 import { monotonicMs } from '../measures/clock.ts';
 import { connectHeartbeatTerminal, type HeartbeatTerminal } from './heartbeat-terminal.ts';
 import type { HeartbeatShare, HeartbeatWorkerConfig, HeartbeatWorkerReady } from '../scenarios/heartbeats.ts';
-import { serials } from '../terminals.ts';
+import { serials } from '../../kit/terminal.ts';
 
 // One share of the heartbeat load, run by heartbeats.ts as one of a
 // few processes of its own: ten thousand MQTT connections and their

@@ -1,7 +1,7 @@
 import { connect } from 'node:net';
 import { generate, type Packet, parser } from 'mqtt-packet';
 import { heartU } from '../../kit/records.ts';
-import { DOWNLINK, UPLINK } from '../terminals.ts';
+import { DOWNLINK, UPLINK } from '../../kit/terminal.ts';
 
 // A terminal reduced to what the heartbeat scenario needs, on a bare socket:
 // it connects and subscribes to its downLink as sim/terminal.ts does (MQTT

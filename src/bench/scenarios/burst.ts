@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import mqtt, { type MqttClient } from 'mqtt';
 import { noSpan, type Span } from '../measures/span.ts';
-import { serials, UPLINK } from '../terminals.ts';
+import { serials, UPLINK } from '../../kit/terminal.ts';
 import { withTimeout } from '../../kit/wait.ts';
 
 export interface BurstOptions {

@@ -14,7 +14,7 @@ import { type Child, startChild } from '../../kit/child-process.ts';
 import { startMosquitto } from '../../kit/mosquitto.ts';
 import { freePort } from '../../kit/ports.ts';
 import { startReceiver } from '../children/receiver.ts';
-import { serials, UPLINK } from '../terminals.ts';
+import { serials, UPLINK } from '../../kit/terminal.ts';
 import { until, withTimeout } from '../../kit/wait.ts';
 
 // What the machine can do at all, measured in the same run beside the

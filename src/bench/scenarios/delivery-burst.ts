@@ -5,7 +5,7 @@ import { monotonicMs } from '../measures/clock.ts';
 import { awaitDelivered, type DeliveryTally, recordIndex, tally } from '../measures/delivered.ts';
 import type { Receiver } from '../children/receiver.ts';
 import { noSpan, type Span } from '../measures/span.ts';
-import { serials, UPLINK } from '../terminals.ts';
+import { serials, UPLINK } from '../../kit/terminal.ts';
 import { withTimeout } from '../../kit/wait.ts';
 
 /**

@@ -4,7 +4,7 @@ import type { MqttClient } from 'mqtt';
 import { monotonicMs } from '../measures/clock.ts';
 import { encodeLoadRecord } from '../../kit/records.ts';
 import { connectAll } from './burst.ts';
-import { serials, UPLINK } from '../terminals.ts';
+import { serials, UPLINK } from '../../kit/terminal.ts';
 import { until, withTimeout } from '../../kit/wait.ts';
 
 export interface PacedOptions {
