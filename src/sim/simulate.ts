@@ -78,7 +78,8 @@ export function parseOptions(args: string[], env: Record<string, string | undefi
       },
     }));
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    // Node's message can run over lines (a value starting with a dash); a bad option gets one line.
+    throw new UsageError((err as Error).message.replace(/\s*\n\s*/g, ' '));
   }
   if (values.help) return undefined;
 

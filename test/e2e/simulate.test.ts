@@ -115,6 +115,7 @@ describe('facegate simulate', () => {
     [['--stranger-ratio', '0.7', '--rejected-ratio', '0.5'], /^facegate simulate: --stranger-ratio and --rejected-ratio add up to more than 1 /],
     [['--uplink', 'up/+/{sn}'], /^facegate simulate: --uplink up\/\+\/\{sn\}: expected a topic holding \{sn\} exactly once and no \+ or # /],
     [['--bogus'], /^facegate simulate: Unknown option '--bogus'/],
+    [['--rejected-ratio', '-0.1'], /^facegate simulate: Option '--rejected-ratio' argument is ambiguous\. /],
   ])('exits with code 2 and one line for %j', async (args, line) => {
     sim = simulate(args);
     expect(await sim.exited).toBe(2);
