@@ -4,7 +4,7 @@ import { heartU } from '../../kit/records.ts';
 import { DOWNLINK, UPLINK } from '../../kit/terminal.ts';
 
 // A terminal reduced to what the heartbeat scenario needs, on a bare socket:
-// it connects and subscribes to its downLink as sim/terminal.ts does (MQTT
+// it connects and subscribes to its downLink as the simulator's do (MQTT
 // 3.1.1, clean session, its serial as client id), then writes a heartU whose
 // bytes were built once and notes when each heartD arrives. An mqtt.js client
 // per terminal (a stream pipeline, a promise and a keepalive timer for every
