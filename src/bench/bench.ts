@@ -1,27 +1,29 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { FIXTURES_DIR } from '../sim/fixtures.ts';
+import { randomBytes } from 'node:crypto';
 import type { Sync } from '../store/sqlite/open.ts';
-import { startBridge, type BridgeProcess } from './bridge.ts';
-import { encodeRecords, FIRST_NUM, runBurst } from './burst.ts';
-import { type Ceiling, runCeilings } from './ceilings.ts';
-import { measureCpu, ownCpuSeconds } from './cpu.ts';
-import { type Images, type RecordKind, recordKind, runDeliveryBurst } from './delivery-burst.ts';
-import { outageSchedule, runDeliveryOutage } from './delivery-outage.ts';
-import { runDeliverySteady } from './delivery-steady.ts';
-import { runHeartbeats } from './heartbeats.ts';
-import { assertOpenFiles } from './limits.ts';
-import { findMosquitto, startMosquitto, type Mosquitto } from './mosquitto.ts';
+import { awaitHeartD, startBridge, type BridgeProcess } from './children/bridge.ts';
+import { runBurst } from './scenarios/burst.ts';
+import { type Ceiling, runCeilings } from './scenarios/ceilings.ts';
+import { cpuSeconds, measureCpu, ownCpuSeconds } from './measures/cpu.ts';
+import { peakRssBytes } from './measures/rss.ts';
+import { type Images, type RecordKind, recordKind, runDeliveryBurst } from './scenarios/delivery-burst.ts';
+import { outageSchedule, runDeliveryOutage } from './scenarios/delivery-outage.ts';
+import { runDeliverySteady } from './scenarios/delivery-steady.ts';
+import { runHeartbeats } from './scenarios/heartbeats.ts';
+import { assertOpenFiles } from './children/limits.ts';
 import { type BenchOptions, named, parseBenchOptions, type Scenario, selected, type TransportName, usage, UsageError } from './options.ts';
-import { cleanUp } from './proc.ts';
-import { freePort } from './ports.ts';
-import { receiverUrl, startReceiver, type Receiver } from './receiver.ts';
-import { againstCeilings, formatAgainstCeilings, formatCeilings, formatTable, machine, type ProcessFigures, type Result } from './report.ts';
-import type { Span } from './span.ts';
-import { buildStore, runStoreScale } from './store-scale.ts';
-import { runStream } from './stream.ts';
-import { startStreamClients, type StreamClients } from './stream-clients.ts';
-import { awaitHeartD } from './terminals.ts';
+import { cleanUp } from '../kit/child-process.ts';
+import { FIXTURES_DIR } from '../kit/fixtures.ts';
+import { encodeLoad, FIRST_NUM } from '../kit/records.ts';
+import { findMosquitto, startMosquitto, type Mosquitto } from '../kit/mosquitto.ts';
+import { freePort } from '../kit/ports.ts';
+import { receiverUrl, startReceiver, type Receiver } from './children/receiver.ts';
+import { againstCeilings, formatAgainstCeilings, formatCeilings, formatTable, machine, type ProcessFigures, type Result } from './report/report.ts';
+import type { Span } from './measures/span.ts';
+import { buildStore, runStoreScale } from './scenarios/store-scale.ts';
+import { runStream } from './scenarios/stream.ts';
+import { startStreamClients, type StreamClients } from './children/stream-clients.ts';
 
 // `facegate bench`: the figures a site needs before it trusts the bridge with
 // its doors: how fast a heartbeat is answered under many terminals, how many
@@ -175,7 +177,9 @@ export async function runBench(args: string[]): Promise<void> {
 /**
  * The records of a burst, built on first use and kept for the next plan that
  * wants as many of that kind: the relays and the bursts of both brokers send
- * the same ones, and two sets of 20,000 with images would hold 1.5 GB.
+ * the same ones, and two sets of 20,000 with images would hold 1.5 GB. Every
+ * payload is built before the clock starts, so the load generator's work per
+ * message is a write.
  */
 function burstPayloads(image: Buffer, terminals: number) {
   const kept = new Map<RecordKind, { count: number; payloads: Buffer[][] }>();
@@ -184,7 +188,9 @@ function burstPayloads(image: Buffer, terminals: number) {
     if (set?.count !== count) {
       // The old set may go before the new one is built.
       kept.delete(kind);
-      set = { count, payloads: encodeRecords(kind === 'image' ? image : undefined, count, terminals) };
+      // The run is in the label stamped into each image, so no two runs send the same bytes either.
+      const label = `facegate bench ${randomBytes(4).toString('hex')}`;
+      set = { count, payloads: encodeLoad(count, terminals, new Date(), kind === 'image' ? { jpeg: image, label } : undefined) };
       kept.set(kind, set);
     }
     return set.payloads;
@@ -217,7 +223,7 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
   // Awaited below; until then a failure must not count as unhandled.
   receiving?.catch(() => {});
   try {
-    if (plan.transport === 'mosquitto') broker = await startMosquitto(mosquittoPath!);
+    if (plan.transport === 'mosquitto') broker = await startMosquitto([], mosquittoPath!);
     const env: Record<string, string> = hookPort === undefined ? {} : { WEBHOOK_URL: receiverUrl(hookPort), IMAGES: plan.images === 'omit' ? 'omit' : 'inline' };
     if (plan.scenario === 'delivery-outage') env.DELIVERY_SCHEDULE = inputs.schedule;
     if (plan.terminals) {
@@ -255,7 +261,7 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
     }
     const { span, percent } = measureCpu({
       bridge: bridge.cpuSeconds,
-      mosquitto: () => broker?.cpuSeconds(),
+      mosquitto: () => broker && cpuSeconds(broker.pid),
       receiver: () => receiver?.cpuSeconds(),
       streams: () => streams?.cpuSeconds(),
       bench: ownCpuSeconds,
@@ -266,7 +272,7 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
     const used: ProcessFigures = {
       bridgePeakRssBytes: bridge.peakRssBytes(),
       bridgeCpuPercent: percent('bridge'),
-      mosquittoPeakRssBytes: broker?.peakRssBytes(),
+      mosquittoPeakRssBytes: broker && peakRssBytes(broker.pid),
       mosquittoCpuPercent: percent('mosquitto'),
       receiverCpuPercent: percent('receiver'),
       streamClientsCpuPercent: percent('streams'),
@@ -336,6 +342,7 @@ async function measure(
           brokerUrl: url,
           httpUrl: bridge.httpUrl,
           adminToken: bridge.adminToken,
+          readyAt: bridge.readyAt,
           logLine: bridge.logLine,
           options: { waiting: options.scaleEvents, recent: options.scaleRecent, repetitions: STORE_REQUESTS, purgeLimitMs: options.quick ? 60_000 : STORE_PURGE_LIMIT_MS },
           built: store!.built,

@@ -2,9 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { topicTemplate } from '../protocol/topics.ts';
 import { localTimestamp } from '../lib/units.ts';
-import { loadFixtures, stampJpeg } from './fixtures.ts';
-import { PEOPLE, heartU, reply, strangerRecord, strangerRecordU, verifiedRecord, verifiedRecordU } from './records.ts';
-import { startTerminal, type Terminal } from './terminal.ts';
+import { loadFixtures } from '../kit/fixtures.ts';
+import { stampJpeg } from '../kit/jpeg.ts';
+import { PEOPLE, heartU, reply, strangerRecord, strangerRecordU, verifiedRecord, verifiedRecordU } from '../kit/records.ts';
+import { connectTerminals, serials as serialsOf, type Terminal } from '../kit/terminal.ts';
 
 // `facegate simulate`: a few terminals doing what real ones do, so the whole
 // flow (heartbeats, records with images, commands and their replies) can be
@@ -77,7 +78,8 @@ export function parseOptions(args: string[], env: Record<string, string | undefi
       },
     }));
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    // Node's message can run over lines (a value starting with a dash); a bad option gets one line.
+    throw new UsageError((err as Error).message.replace(/\s*\n\s*/g, ' '));
   }
   if (values.help) return undefined;
 
@@ -145,34 +147,27 @@ export interface Simulation {
 /** Starts the terminals; rejects (with the started ones stopped) when one cannot connect. */
 export async function simulate(options: SimulatorOptions, images: Buffer[], print: (line: string) => void): Promise<Simulation> {
   const uplink = topicTemplate(options.uplink);
-  const downlink = topicTemplate(options.downlink);
   const say = options.quiet ? () => {} : print;
-  const serials = Array.from({ length: options.terminals }, (_, i) => `${options.prefix}${String(i + 1).padStart(4, '0')}`);
+  const serials = serialsOf(options.prefix, options.terminals);
   // In the label stamped into each image, so no two captures, even across runs, have the same bytes.
   const run = randomBytes(4).toString('hex');
   const summary: Summary = { seconds: 0, verified: 0, rejected: 0, strangers: 0, heartbeats: 0, heartD: 0, roundTripsMs: [], commands: 0, failures: 0 };
   const startedAt = performance.now();
 
-  const started = await Promise.allSettled(
-    serials.map((sn) =>
-      startTerminal({
-        url: options.url,
-        sn,
-        uplink,
-        downlink,
-        qos: options.qos,
-        username: options.username,
-        password: options.password,
-        onStatus: (status) => print(`${sn} ${status}`),
-      }),
-    ),
-  );
-  const terminals = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
-  const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) {
-    await Promise.all(terminals.map((t) => t.stop(0)));
-    throw failed.reason;
-  }
+  // Each one as a device connects: its serial as client id, no session kept.
+  const terminals = await connectTerminals(options.url, serials, (sn) => ({
+    clientId: sn,
+    uplink: options.uplink,
+    downlink: options.downlink,
+    qos: options.qos,
+    username: options.username,
+    password: options.password,
+    clean: true,
+    keepalive: 30,
+    connectTimeout: 10_000,
+    reconnectPeriod: 1000,
+    onStatus: (status) => print(`${sn} ${status}`),
+  }));
   print(`${terminals.length} terminal${terminals.length === 1 ? '' : 's'} connected to ${options.url}: ${serials[0]}${serials.length > 1 ? `…${serials.at(-1)}` : ''} (upLink ${uplink.topicOf(serials[0])})`);
 
   const timers: NodeJS.Timeout[] = [];
@@ -220,12 +215,12 @@ export async function simulate(options: SimulatorOptions, images: Buffer[], prin
       let sent: Promise<void>;
       if (r < options.strangerRatio) {
         say(`${sn} → strangerRecordU ${size}`);
-        sent = send(terminal, strangerRecordU([strangerRecord(image, now)]), 'strangerRecordU', () => summary.strangers++);
+        sent = send(terminal, strangerRecordU([strangerRecord({ liveImageBase64: image, time: localTimestamp(now) })]), 'strangerRecordU', () => summary.strangers++);
       } else {
         const refused = r < options.strangerRatio + options.rejectedRatio;
         const person = PEOPLE[Math.floor(Math.random() * PEOPLE.length)];
         say(`${sn} → verifiedRecordU ${person.name}${refused ? ', refused (verifiedCode 1)' : ''} ${size}`);
-        sent = send(terminal, verifiedRecordU([verifiedRecord(person, image, now, refused ? 1 : 0)]), 'verifiedRecordU', () =>
+        sent = send(terminal, verifiedRecordU([verifiedRecord({ ...person, liveImageBase64: image, verifiedCode: refused ? 1 : 0, time: localTimestamp(now) })]), 'verifiedRecordU', () =>
           refused ? summary.rejected++ : summary.verified++,
         );
       }

@@ -3,10 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CliBridge, countIn, onlineTerminals, startCli } from '../support/cli.ts';
-import { freePort, type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { type CliProcess, startCli } from '../../src/kit/cli.ts';
+import { countIn, onlineTerminals } from '../support/outside-reads.ts';
+import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
+import { freePort } from '../../src/kit/ports.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // The acknowledgement of a terminal's QoS 1 message follows the commit of its
 // events. Proof: hold the database's write lock so the commit cannot happen,
@@ -14,9 +17,9 @@ import { until } from '../support/until.ts';
 // message arrive again (and be stored once) after a restart. Had the bridge
 // acknowledged it before committing, it would be gone.
 
-let bridge: CliBridge | undefined;
+let bridge: CliProcess | undefined;
 let mosquitto: Mosquitto | undefined;
-let terminal: TestTerminal | undefined;
+let terminal: Terminal | undefined;
 let dataDir: string;
 
 afterEach(async () => {

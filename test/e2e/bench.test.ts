@@ -1,10 +1,10 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
+import { spawnCli } from '../../src/kit/cli.ts';
+import { withTimeout } from '../../src/kit/wait.ts';
 
-const ROOT = new URL('../../', import.meta.url).pathname;
 const RUN_LIMIT_MS = 45_000;
 
 let dir: string | undefined;
@@ -14,20 +14,11 @@ afterEach(() => {
   dir = undefined;
 });
 
-/** `facegate bench` as a user runs it (compiled, as `npm run bench` does); resolves with its exit code and output, or kills it after the limit. */
-function bench(args: string[]): Promise<{ code: number | string; stdout: string; stderr: string }> {
-  const proc = spawn(process.execPath, ['dist/cli.js', 'bench', ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  proc.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const timer = setTimeout(() => proc.kill('SIGKILL'), RUN_LIMIT_MS);
-  return new Promise((resolve) =>
-    proc.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code: code ?? signal ?? -1, stdout, stderr });
-    }),
-  );
+/** `facegate bench` as a user runs it (compiled, as `npm run bench` does, in the caller's environment); resolves with its exit code and output, or kills it after the limit. */
+async function bench(args: string[]): Promise<{ code: number | string; output: string }> {
+  const run = spawnCli({}, ['bench', ...args], { baseEnv: process.env });
+  const code = await withTimeout(run.exited, RUN_LIMIT_MS, 'facegate bench').catch(() => run.kill('SIGKILL'));
+  return { code, output: run.output.join('\n') };
 }
 
 // The figures themselves depend on the machine: only their shape is checked.
@@ -35,8 +26,8 @@ it('bench --quick --only heartbeats prints the table and writes well-formed JSON
   dir = mkdtempSync(join(tmpdir(), 'facegate-bench-test-'));
   const out = join(dir, 'figures.json');
   const run = await bench(['--quick', '--only', 'heartbeats', '--out', out]);
-  expect(run.code, run.stderr).toBe(0);
-  expect(run.stdout).toMatch(/^scenario\s+transport\s+terminals\s+connect s\s+messages\s+p50 ms\s+p99 ms\s+max ms\s+1st p99\s+later p99\s+missing/m);
+  expect(run.code, run.output).toBe(0);
+  expect(run.output).toMatch(/^scenario\s+transport\s+terminals\s+connect s\s+messages\s+p50 ms\s+p99 ms\s+max ms\s+1st p99\s+later p99\s+missing/m);
 
   const report = JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>;
   expect(report).toHaveProperty('startedAt');
@@ -67,8 +58,8 @@ it('bench --quick --only store-scale builds the store, waits for the purge and t
   dir = mkdtempSync(join(tmpdir(), 'facegate-bench-test-'));
   const out = join(dir, 'figures.json');
   const run = await bench(['--quick', '--only', 'store-scale', '--scale-events', '5000', '--out', out]);
-  expect(run.code, run.stderr).toBe(0);
-  expect(run.stdout).toMatch(/^store-scale\s+n\s+p50 ms\s+p99 ms\s+max ms\s+status\s+KB$/m);
+  expect(run.code, run.output).toBe(0);
+  expect(run.output).toMatch(/^store-scale\s+n\s+p50 ms\s+p99 ms\s+max ms\s+status\s+KB$/m);
   const report = JSON.parse(readFileSync(out, 'utf8')) as { results: { scenario: string; figures: any }[] };
   const [result] = report.results;
   expect(result.scenario).toBe('store-scale');

@@ -4,12 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CliBridge, onlineTerminals, spawnCli, startCli } from '../support/cli.ts';
-import { freePort } from '../support/mosquitto.ts';
-import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { type CliProcess, spawnCli, startCli } from '../../src/kit/cli.ts';
+import { onlineTerminals } from '../support/outside-reads.ts';
+import { freePort } from '../../src/kit/ports.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
-let bridge: CliBridge | undefined;
+let bridge: CliProcess | undefined;
 let dataDir: string;
 
 afterEach(async () => {

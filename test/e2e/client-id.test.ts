@@ -2,12 +2,15 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CliBridge, countIn, startCli } from '../support/cli.ts';
-import { freePort, type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
-import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { type CliProcess, startCli } from '../../src/kit/cli.ts';
+import { countIn } from '../support/outside-reads.ts';
+import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
+import { freePort } from '../../src/kit/ports.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
-let bridge: CliBridge | undefined;
+let bridge: CliProcess | undefined;
 let mosquitto: Mosquitto | undefined;
 let dataDir: string | undefined;
 

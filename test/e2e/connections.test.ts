@@ -5,10 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generate } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CliBridge, spawnCli, startCli } from '../support/cli.ts';
-import { freePort } from '../support/mosquitto.ts';
-import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { type CliProcess, spawnCli, startCli } from '../../src/kit/cli.ts';
+import { freePort } from '../../src/kit/ports.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // README §Connections and memory, as an operator runs the bridge: the
 // compiled CLI in a process of its own, with the open-file limit of a small
@@ -16,10 +16,10 @@ import { until } from '../support/until.ts';
 
 const TOKEN = 'connections-test-token-0123';
 
-let bridge: CliBridge | undefined;
+let bridge: CliProcess | undefined;
 let dataDir: string | undefined;
 let sockets: Socket[] = [];
-let terminals: TestTerminal[] = [];
+let terminals: Terminal[] = [];
 
 afterEach(async () => {
   for (const socket of sockets) socket.destroy();
@@ -51,7 +51,7 @@ function idleClient(port: number, clientId: string): { socket: Socket; outcome: 
 }
 
 /** The JSON log lines the bridge wrote so far. */
-function logs(b: CliBridge): any[] {
+function logs(b: CliProcess): any[] {
   return b.output.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
 }
 

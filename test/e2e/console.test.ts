@@ -4,7 +4,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { SHOWN_BYTES } from '../../src/store/sqlite/reads.ts';
 import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { startReceiver, type Receiver } from '../support/receiver.ts';
-import { connectTerminal, verifiedRecord, type TestTerminal } from '../support/terminal.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 
 // The web console in a real headless Chromium against the real bridge: log in,
 // watch a terminal come online and a face event arrive live, send a command
@@ -17,7 +18,7 @@ const FACE = readFileSync(new URL('../../fixtures/face-2.jpg', import.meta.url))
 describe('web console', () => {
   let receiver: Receiver;
   let bridge: TestBridge;
-  let terminal: TestTerminal | undefined;
+  let terminal: Terminal | undefined;
   let browser: Browser;
   let page: Page;
 

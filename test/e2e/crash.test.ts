@@ -2,11 +2,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { type CliBridge, countIn, startCli } from '../support/cli.ts';
+import { type CliProcess, startCli } from '../../src/kit/cli.ts';
+import { countIn } from '../support/outside-reads.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 import { connectLoad } from '../support/load.ts';
-import { freePort, startMosquitto } from '../support/mosquitto.ts';
-import { until } from '../support/until.ts';
+import { startMosquitto } from '../../src/kit/mosquitto.ts';
+import { freePort } from '../../src/kit/ports.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // SPEC §Webhooks "At least once, nothing lost": the CLI is killed with SIGKILL
 // twice while terminals publish 1,000 verified records at QoS 1; the store
@@ -17,7 +19,7 @@ const RECORDS = 1000;
 const KILL_AT = [300, 650];
 const FACE_EVENTS = "select count(*) as n from events where type = 'face.verified'";
 
-let bridge: CliBridge | undefined;
+let bridge: CliProcess | undefined;
 let dataDir: string;
 let finished = false;
 const cleanup = cleanupAfterEach();

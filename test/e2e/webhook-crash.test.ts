@@ -3,12 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
-import { type CliBridge, countIn, startCli } from '../support/cli.ts';
+import { type CliProcess, startCli } from '../../src/kit/cli.ts';
+import { countIn } from '../support/outside-reads.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 import { connectLoad } from '../support/load.ts';
-import { freePort, startMosquitto } from '../support/mosquitto.ts';
+import { startMosquitto } from '../../src/kit/mosquitto.ts';
+import { freePort } from '../../src/kit/ports.ts';
 import { startReceiver } from '../support/receiver.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // SPEC §Webhooks, at least once: 2,000 verified records while the receiver is
 // down for 20 s and the bridge is killed with SIGKILL twice (once during the
@@ -21,7 +23,7 @@ const OUTAGE_MS = 20_000;
 // them so no delivery runs out of attempts while the receiver is away.
 const SCHEDULE = Array.from({ length: 100 }, () => '1s').join(',');
 
-let bridge: CliBridge | undefined;
+let bridge: CliProcess | undefined;
 let finished = false;
 const cleanup = cleanupAfterEach();
 

@@ -3,10 +3,11 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { parser as mqttParser } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
+import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // SPEC §Webhooks: a delivery survives broker restarts, nothing lost. Mosquitto
 // (persistence on, as the README asks) is restarted under a stream of
@@ -20,7 +21,7 @@ const OUTAGE_MS = 30_000;
 let mosquitto: Mosquitto | undefined;
 let receiver: Receiver | undefined;
 let bridge: TestBridge | undefined;
-let terminals: TestTerminal[] = [];
+let terminals: Terminal[] = [];
 let stream: Stream | undefined;
 let standIn: StandIn | undefined;
 
@@ -55,7 +56,7 @@ async function setup(loaders: number) {
   return { b: bridge, load, heart };
 }
 
-async function heartbeat(t: TestTerminal) {
+async function heartbeat(t: Terminal) {
   const reply = t.next((m) => m.cmd === 'heartD');
   await t.send({ cmd: 'heartU' });
   await reply;
@@ -68,7 +69,7 @@ type Stream = ReturnType<typeof startStream>;
  * the broker is there or not: MQTT.js keeps what it cannot send and sends it
  * again after a reconnect, as a terminal keeps its backlog.
  */
-function startStream(load: TestTerminal[], everyMs: number) {
+function startStream(load: Terminal[], everyMs: number) {
   const sent: string[] = [];
   const acked: Promise<void>[] = [];
   let limit = Infinity;
@@ -171,7 +172,7 @@ async function standInFor(port: number, clientId: string) {
  * again, a heartbeat sent then answered, and every record published before
  * the return delivered.
  */
-async function recovery(b: TestBridge, r: Receiver, heart: TestTerminal, s: Stream, bringBack: () => Promise<void>) {
+async function recovery(b: TestBridge, r: Receiver, heart: Terminal, s: Stream, bringBack: () => Promise<void>) {
   // Counted before the broker is back, so that a reconnection faster than the test's next step is not missed.
   const before = connections(b).length;
   await bringBack();

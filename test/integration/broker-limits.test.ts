@@ -3,14 +3,15 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { generate, parser as mqttParser } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // README §Connections and memory: what a connection may hold, and for how
 // long, on the embedded broker.
 
 let bridge: TestBridge;
-let terminals: TestTerminal[] = [];
+let terminals: Terminal[] = [];
 let clients: MqttClient[] = [];
 let sockets: Socket[] = [];
 
@@ -45,7 +46,7 @@ async function metric(name: string): Promise<number> {
   return Number(line?.split(' ')[1] ?? 0);
 }
 
-async function heartbeat(t: TestTerminal) {
+async function heartbeat(t: Terminal) {
   const answer = t.next((m) => m.cmd === 'heartD');
   await t.send({ cmd: 'heartU' }, 0);
   await answer;

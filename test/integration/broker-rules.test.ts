@@ -4,14 +4,15 @@ import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 
 // README §The embedded broker: its topic rules hold with credentials and
 // without. Each test is an attack by a client that reached the port of an
 // anonymous broker, as any machine on the LAN can.
 
 let bridge: TestBridge;
-let terminals: TestTerminal[] = [];
+let terminals: Terminal[] = [];
 let clients: MqttClient[] = [];
 
 afterEach(async () => {
@@ -49,7 +50,7 @@ function when(client: MqttClient, event: 'close' | 'message'): Promise<void> {
 }
 
 /** heartU → heartD: the terminal is connected and served. */
-async function heartbeat(t: TestTerminal) {
+async function heartbeat(t: Terminal) {
   const answer = t.next((m) => m.cmd === 'heartD');
   await t.send({ cmd: 'heartU' }, 0);
   await answer;

@@ -3,15 +3,16 @@ import { statSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
 import { databasePath } from '../../src/store/sqlite/open.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // SQLite's automatic checkpoint is off (it ran inside commits): the writer
 // thread must copy the WAL back into the database file by itself, after its
 // commits, or the WAL would only grow.
 
 let bridge: TestBridge | undefined;
-let terminal: TestTerminal | undefined;
+let terminal: Terminal | undefined;
 
 afterEach(async () => {
   await terminal?.client.endAsync(true);

@@ -1,13 +1,13 @@
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
-import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
 let bridge: TestBridge | undefined;
 let mosquitto: Mosquitto | undefined;
-let terminals: TestTerminal[] = [];
+let terminals: Terminal[] = [];
 
 afterEach(async () => {
   await Promise.all(terminals.map((t) => t.end()));

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal } from '../../src/kit/terminal.ts';
 
 let bridge: TestBridge | undefined;
 

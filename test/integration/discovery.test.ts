@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { flood, openRaw } from '../support/intruder.ts';
-import { type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // README §Topics, discovery: an anonymous client of the embedded broker (or
 // of a site's broker) can publish on the upLink topic of any serial it makes
@@ -25,7 +26,7 @@ const LISTED = 'REG1';
 
 let bridge: TestBridge | undefined;
 let mosquitto: Mosquitto | undefined;
-let terminals: TestTerminal[] = [];
+let terminals: Terminal[] = [];
 
 afterEach(async () => {
   try {
@@ -73,7 +74,7 @@ async function allDevices(b: TestBridge, query = '', limit = 50): Promise<{ item
  * The listed terminal's heartbeats (each answered) and records (each
  * acknowledged) while `busy` holds, and at least five of each.
  */
-async function keepBeating(t: TestTerminal, busy: () => boolean) {
+async function keepBeating(t: Terminal, busy: () => boolean) {
   let answered = 0;
   let acknowledged = 0;
   for (let i = 0; i < 5 || busy(); i++) {

@@ -6,9 +6,10 @@ import Database from 'better-sqlite3';
 import { expect, it } from 'vitest';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { freePort } from '../support/mosquitto.ts';
-import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { freePort } from '../../src/kit/ports.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // SQLite made unable to write for real: a full filesystem, one the kernel
 // turned read-only, a write lock held by another connection. The tests mount

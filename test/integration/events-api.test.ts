@@ -3,11 +3,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SHOWN_BYTES } from '../../src/store/sqlite/reads.ts';
 import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { openStream } from '../support/sse.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
 let bridge: TestBridge | undefined;
-let terminals: TestTerminal[] = [];
+let terminals: Terminal[] = [];
 let streams: { close: () => Promise<void> }[] = [];
 
 afterEach(async () => {

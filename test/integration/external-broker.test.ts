@@ -1,12 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, stopDuringCommit, type TestBridge } from '../support/bridge.ts';
-import { type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
 let bridge: TestBridge | undefined;
 let mosquitto: Mosquitto;
-let terminals: TestTerminal[] = [];
+let terminals: Terminal[] = [];
 
 afterEach(async () => {
   await Promise.all(terminals.map((t) => t.client.endAsync(true)));

@@ -1,10 +1,11 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 
 let bridge: TestBridge | undefined;
-let terminals: TestTerminal[] = [];
+let terminals: Terminal[] = [];
 
 afterEach(async () => {
   await Promise.all(terminals.map((t) => t.client.endAsync(true)));

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 
 // Face records as an attacker (or a broken terminal) sends them: more records
 // than any backlog, fields of megabytes, images under other keys, and a flood
@@ -8,7 +9,7 @@ import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/t
 // and holds up no other terminal (README §Upstream messages, §Malformed messages).
 
 let bridge: TestBridge | undefined;
-let terminals: TestTerminal[] = [];
+let terminals: Terminal[] = [];
 
 afterEach(async () => {
   await Promise.all(terminals.map((t) => t.client.endAsync(true)));
@@ -26,7 +27,7 @@ async function terminal(b: TestBridge, sn: string) {
 const rows = (sql: string, ...params: unknown[]) => bridge!.db().prepare(sql).all(...params) as any[];
 
 /** A second terminal's ordinary records, sent while the attack is under way: each is acknowledged and stored. */
-function ordinaryRecords(t: TestTerminal, count: number) {
+function ordinaryRecords(t: Terminal, count: number) {
   return Promise.all(Array.from({ length: count }, (_, i) => t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: `ok${i}` })] })));
 }
 

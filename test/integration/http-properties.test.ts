@@ -15,8 +15,9 @@ import type { StoredEvent } from '../../src/store/sqlite/jobs.ts';
 import { readAnswer, startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { openStream } from '../support/sse.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // Property tests of every HTTP body and query-string schema against one real
 // bridge: whatever the schema's contract allows is accepted and reflected,
@@ -35,7 +36,7 @@ const CONTENT_TYPES = ['application/json', 'application/json; charset=utf-8', 't
 let b: TestBridge;
 let receiver: Receiver;
 let refuser: Receiver;
-let terminals: TestTerminal[] = [];
+let terminals: Terminal[] = [];
 /** Every event of the run: the terminals are silent once seeded, so this is the whole table. */
 let events: StoredEvent[] = [];
 /** The endpoint redelivered to: its receiver takes everything. */
@@ -315,7 +316,7 @@ async function walk(path: string, params: Record<string, string>, limit: number)
 const command = fc.tuple(anyText({ minLength: 1 }), extraFields(['cmd'])).map(([cmd, extra]) => ({ ...extra, cmd }));
 
 /** The next message on a terminal's downLink (registered before the request, so it cannot be missed). */
-const nextDownlink = (t: TestTerminal) => new Promise<unknown>((resolve) => t.client.once('message', (_topic, payload) => resolve(JSON.parse(payload.toString()))));
+const nextDownlink = (t: Terminal) => new Promise<unknown>((resolve) => t.client.once('message', (_topic, payload) => resolve(JSON.parse(payload.toString()))));
 
 /** The command recorded last (by rowid: two commands of one millisecond sort by their random ids). */
 const latestCommand = () => b.db().prepare('select id, device_sn, body, status, error from commands order by rowid desc limit 1').get() as any;

@@ -1,10 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { startBridge, stopDuringCommit, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { openStream } from '../support/sse.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 
 let bridge: TestBridge;
-let terminals: TestTerminal[] = [];
+let terminals: Terminal[] = [];
 
 async function setup(env: Record<string, string> = {}) {
   bridge = await startBridge(env);

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SHOWN_BYTES } from '../../src/store/sqlite/reads.ts';
 import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { openStream } from '../support/sse.ts';
-import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 
 // A terminal's message is kept whole as its event's fields, up to
 // MAX_PAYLOAD (8 MB). Lists and the live stream show such an event short
@@ -15,7 +15,7 @@ const MESSAGES = 70;
 const ANSWER_CAP = 5 * MB;
 
 let b: TestBridge;
-let terminal: TestTerminal;
+let terminal: Terminal;
 let live: Awaited<ReturnType<typeof openStream>>;
 /** The big messages' event ids, oldest first. */
 let ids: string[];

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WINDOW } from '../../src/http/list.ts';
 import type { StoredEvent } from '../../src/store/sqlite/jobs.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { connectTerminal, type TestTerminal } from '../support/terminal.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 
 // A filter that an index cannot answer alone (a type and a terminal, several
 // types, a delivery's endpoint) is checked within a window of seqs per
@@ -21,8 +21,8 @@ const LAST_BATCH = BUSY_EVENTS / BATCH - 1;
 const QUIET_AFTER = [0, 1, 2, LAST_BATCH - 10, LAST_BATCH];
 
 let b: TestBridge;
-let busy: TestTerminal;
-let quiet: TestTerminal;
+let busy: Terminal;
+let quiet: Terminal;
 /** Two endpoints whose receiver is down: their deliveries wait. */
 let many: string;
 let rare: string;

@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
 import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
 let bridge: TestBridge | undefined;
 let receiver: Receiver | undefined;
-let terminal: TestTerminal | undefined;
+let terminal: Terminal | undefined;
 
 afterEach(async () => {
   await terminal?.client.endAsync(true);

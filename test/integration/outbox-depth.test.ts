@@ -8,15 +8,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { migrateDatabase, openDatabase } from '../../src/store/sqlite/open.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // facegate_outbox_depth is kept by triggers on deliveries instead of counted
 // at each scrape (README §Webhooks, Metrics): at every settled point of a
 // delivery's life it must equal a COUNT(*) of the pending deliveries.
 
 let bridge: TestBridge | undefined;
-let terminal: TestTerminal | undefined;
+let terminal: Terminal | undefined;
 let receivers: Receiver[] = [];
 
 afterEach(async () => {

@@ -7,9 +7,10 @@ import { topicTemplate } from '../../src/protocol/topics.ts';
 import { databasePath } from '../../src/store/sqlite/open.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 import { startBridge } from '../support/bridge.ts';
-import { startMosquitto } from '../support/mosquitto.ts';
-import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { startMosquitto } from '../../src/kit/mosquitto.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // Mosquitto 2.0 overshoots the Receive Maximum the bridge announces, but only
 // now and then under load. A broker of the test's own ignores it every time:

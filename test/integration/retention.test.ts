@@ -4,8 +4,9 @@ import Database from 'better-sqlite3';
 import { afterEach, expect, it } from 'vitest';
 import { PURGE_CANDIDATES } from '../../src/store/sqlite/outbox.ts';
 import { startBridge, stopDuringCommit, type TestBridge } from '../support/bridge.ts';
-import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
 let bridge: TestBridge | undefined;
 

@@ -6,8 +6,9 @@ import mqtt from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { type Mosquitto, startMosquitto } from '../support/mosquitto.ts';
-import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
+import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal } from '../../src/kit/terminal.ts';
 
 let dir: string;
 let cert: string;

@@ -6,12 +6,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ENDPOINT_LIMIT } from '../../src/http/webhooks.ts';
 import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
 let bridge: TestBridge | undefined;
 let receivers: Receiver[] = [];
-let terminal: TestTerminal | undefined;
+let terminal: Terminal | undefined;
 
 afterEach(async () => {
   await terminal?.client.endAsync(true);

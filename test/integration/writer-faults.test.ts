@@ -10,9 +10,10 @@ import { databasePath } from '../../src/store/sqlite/open.ts';
 import { startWriter, type Writer } from '../../src/store/sqlite/writer.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
-import { freePort } from '../support/mosquitto.ts';
-import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { freePort } from '../../src/kit/ports.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // The writer thread under jobs that fail or kill it: one bad job must not
 // take its batch with it, and a message that ends the thread must not end
@@ -122,7 +123,7 @@ it('keeps serving when a message runs the writer thread out of memory; the messa
   cleanup(() => bridge?.stop());
   let b = (bridge = await startBridge(env, undefined, { writerHeapMb: 64 }));
   const dataDir = b.dataDir;
-  const terminals: TestTerminal[] = [];
+  const terminals: Terminal[] = [];
   cleanup(() => Promise.all(terminals.map((t) => t.client.endAsync(true))));
   const poisoner = await connectTerminal(b.brokerUrl, 'POISON1', { reconnectPeriod: 100, clean: false });
   const other = await connectTerminal(b.brokerUrl, 'OTHER1', { reconnectPeriod: 100 });

@@ -7,7 +7,7 @@ import { parseConfig } from '../../src/config.ts';
 import { createFacegate } from '../../src/lifecycle.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import type { StoredEvent } from '../../src/store/sqlite/jobs.ts';
-import { until } from './until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 export const TOKEN = 'test-admin-token-0123456789';
 

@@ -1,10 +1,11 @@
 import mqtt, { type MqttClient } from 'mqtt';
+import { encodeLoadRecord, SAMPLE_IMAGE } from '../../src/kit/records.ts';
 
-/** Record i of a load: unique by its time and image, a few people passing again and again. */
-export function passRecord(i: number): string {
-  const time = `2026-11-22 ${String(10 + Math.floor(i / 3600)).padStart(2, '0')}:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}`;
-  const data = [{ num: String(1000 + (i % 50)), name: `Person ${i % 50}`, liveImageBase64: `/9j/${'A'.repeat(2000)}${i}`, verifiedCode: 0, time, personType: '1' }];
-  return JSON.stringify({ cmd: 'verifiedRecordU', data });
+const SAMPLE_JPEG = Buffer.from(SAMPLE_IMAGE, 'base64');
+
+/** Record i of a load: person FIRST_NUM + i, each at its own second of a morning, with a small image stamped with its number. */
+function passRecord(i: number): Buffer {
+  return encodeLoadRecord(i, new Date(2026, 10, 22, 10, 0, i), { jpeg: SAMPLE_JPEG, label: 'load' });
 }
 
 /**

@@ -1,5 +1,5 @@
 import { expect, it } from 'vitest';
-import { measureDisk } from '../../src/bench/disk.ts';
+import { measureDisk } from '../../src/bench/measures/disk.ts';
 
 it('the disk ceiling syncs every append and, when paced, spreads them over the time asked for', async () => {
   const backToBack = await measureDisk({ appends: 20, bytes: 4096 });

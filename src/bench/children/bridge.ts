@@ -1,0 +1,173 @@
+import { ConfigSchema } from '../../config.ts';
+import { databasePath, type Sync } from '../../store/sqlite/open.ts';
+import { spawnCli } from '../../kit/cli.ts';
+import { heartU } from '../../kit/records.ts';
+import { connectTerminal } from '../../kit/terminal.ts';
+import { freePort } from '../../kit/ports.ts';
+import { makeTempDir, removeTempDir } from '../../kit/temp-dir.ts';
+import { TimedOut, until, withTimeout } from '../../kit/wait.ts';
+import { monotonicMs } from '../measures/clock.ts';
+import { cpuSeconds } from '../measures/cpu.ts';
+import { peakRssBytes, rssBytes } from '../measures/rss.ts';
+
+const READY_TIMEOUT_MS = 30_000;
+const ADMIN_TOKEN = 'facegate-bench-admin-token';
+/** The flags `npm start`, the systemd unit and the facegate command run the bridge with (wrangler-free.md). */
+const NODE_FLAGS = ['--max-semi-space-size=4'];
+/** Log lines kept with the moment each came, for logLine. */
+const LOGGED_KEPT = 10_000;
+
+export interface BridgeOptions {
+  sync: Sync;
+  /** An external broker; undefined runs the embedded one. */
+  mqttUrl?: string;
+  clientId: string;
+  /** More settings (the delivery scenarios': WEBHOOK_URL, IMAGES, DELIVERY_SCHEDULE). */
+  env?: Record<string, string>;
+  /** Fills the fresh data dir before the bridge starts on it (store-scale). */
+  prepare?: (dataDir: string) => void;
+}
+
+export interface BridgeProcess {
+  pid: number;
+  /** Where terminals connect: the embedded broker, or the external one. */
+  brokerUrl: string;
+  /** Its HTTP API (/metrics, /api/stream). */
+  httpUrl: string;
+  /** ADMIN_TOKEN, for the API's Bearer authorization. */
+  adminToken: string;
+  dbPath: string;
+  /** Resident memory now (VmRSS). */
+  rssBytes(): number | undefined;
+  peakRssBytes(): number | undefined;
+  cpuSeconds(): number | undefined;
+  /** Throws with the bridge's last output when it has exited. */
+  assertRunning(): void;
+  /** Monotonic ms (clock.ts) when GET /readyz first answered 200. */
+  readyAt: number;
+  /**
+   * The first line of its output (its JSON log) since it started that
+   * matches, and the monotonic ms it came at; undefined when none has come
+   * after `timeoutMs`.
+   */
+  logLine(pattern: RegExp, timeoutMs: number): Promise<{ line: string; at: number } | undefined>;
+  /** SIGTERM, waits for the exit, removes the data dir. */
+  dispose(): Promise<void>;
+}
+
+/**
+ * The bridge as a site runs it, in a process of its own with a fresh data
+ * dir; resolves once GET /readyz answers 200 (database writable, broker
+ * connected).
+ */
+export async function startBridge(options: BridgeOptions): Promise<BridgeProcess> {
+  const dataDir = makeTempDir('facegate-bench-data-');
+  const httpPort = await freePort();
+  let brokerPort = await freePort();
+  while (brokerPort === httpPort) brokerPort = await freePort();
+  try {
+    options.prepare?.(dataDir);
+  } catch (err) {
+    removeTempDir(dataDir);
+    throw err;
+  }
+  const inherited: NodeJS.ProcessEnv = { ...process.env };
+  // The caller's own facegate settings must not change what is measured.
+  for (const name of Object.keys(ConfigSchema.entries)) delete inherited[name];
+  const env: Record<string, string> = {
+    PORT: String(httpPort),
+    HOST: '127.0.0.1',
+    BROKER_PORT: String(brokerPort),
+    DATA_DIR: dataDir,
+    ADMIN_TOKEN,
+    // The default level, as a site runs it: what the bridge logs is part of what it costs.
+    LOG_LEVEL: 'info',
+    SQLITE_SYNC: options.sync,
+    ...(options.mqttUrl ? { MQTT_URL: options.mqttUrl, MQTT_CLIENT_ID: options.clientId } : {}),
+    ...options.env,
+  };
+  // The CLI of this very run: compiled after `npm run build` (as `npm run bench` runs it), the sources through tsx otherwise.
+  const child = spawnCli(env, [], { cli: 'running', baseEnv: inherited, nodeFlags: NODE_FLAGS });
+  // A scenario may ask for a line that came before it asked (a small store's
+  // retention purge is over before the bridge has answered the benchmark's
+  // first heartbeat): every line is kept with the moment it came.
+  const logged: { line: string; at: number }[] = [];
+  child.onLine((line) => {
+    logged.push({ line, at: monotonicMs() });
+    if (logged.length > LOGGED_KEPT) logged.shift();
+  });
+  const logLine = async (pattern: RegExp, timeoutMs: number) => {
+    const seen = logged.find(({ line }) => pattern.test(line));
+    if (seen) return seen;
+    const line = await child.nextLine(pattern, timeoutMs);
+    return line === undefined ? undefined : { line, at: monotonicMs() };
+  };
+  const dispose = async () => {
+    try {
+      await child.stop();
+    } finally {
+      removeTempDir(dataDir);
+    }
+  };
+  const assertRunning = () => {
+    if (!child.isRunning()) throw new Error(`the bridge stopped:\n${child.tail().trim()}`);
+  };
+
+  try {
+    await until(
+      async () => {
+        assertRunning();
+        const response = await fetch(`http://127.0.0.1:${httpPort}/readyz`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
+        await response?.body?.cancel();
+        return response?.status === 200;
+      },
+      100,
+      { ms: READY_TIMEOUT_MS, what: 'waiting for the bridge to be ready' },
+    );
+  } catch (err) {
+    await dispose();
+    if (err instanceof TimedOut) throw new Error(`${err.message}; its output:\n${child.tail().trim()}`);
+    throw err;
+  }
+  const readyAt = monotonicMs();
+
+  return {
+    pid: child.pid,
+    brokerUrl: options.mqttUrl ?? `mqtt://127.0.0.1:${brokerPort}`,
+    httpUrl: `http://127.0.0.1:${httpPort}`,
+    adminToken: ADMIN_TOKEN,
+    dbPath: databasePath(dataDir),
+    rssBytes: () => rssBytes(child.pid),
+    peakRssBytes: () => peakRssBytes(child.pid),
+    cpuSeconds: () => cpuSeconds(child.pid),
+    assertRunning,
+    readyAt,
+    logLine,
+    dispose,
+  };
+}
+
+/**
+ * Waits until the bridge answers a heartbeat: /readyz says the bridge is
+ * connected, not that its subscription to the upLinks is in place yet.
+ */
+export async function awaitHeartD(url: string, timeoutMs = 15_000): Promise<void> {
+  const terminal = await withTimeout(
+    connectTerminal(url, 'BENCHPROBE', { clientId: 'BENCHPROBE', qos: 0, keepalive: 30, reconnectPeriod: 1000 }),
+    15_000,
+    'connecting terminal BENCHPROBE',
+  );
+  try {
+    const heartD = terminal.next((body) => body.cmd === 'heartD');
+    // heartU and heartD are QoS 0: one sent before the subscription is lost, so ask again.
+    const again = setInterval(() => void terminal.send(heartU()).catch(() => {}), 250);
+    void terminal.send(heartU()).catch(() => {});
+    try {
+      await withTimeout(heartD, timeoutMs, 'waiting for the bridge to answer a heartbeat');
+    } finally {
+      clearInterval(again);
+    }
+  } finally {
+    await withTimeout(terminal.stop(0), 10_000, 'disconnecting terminals').catch(() => {});
+  }
+}

@@ -1,0 +1,367 @@
+import { cpus, platform, release, totalmem } from 'node:os';
+import type { BurstFigures } from '../scenarios/burst.ts';
+import type { Ceiling } from '../scenarios/ceilings.ts';
+import { type DeliveryBurstFigures, type Images, type RecordKind, recordKind } from '../scenarios/delivery-burst.ts';
+import type { DeliveryOutageFigures } from '../scenarios/delivery-outage.ts';
+import type { DeliverySteadyFigures } from '../scenarios/delivery-steady.ts';
+import type { HeartbeatFigures } from '../scenarios/heartbeats.ts';
+import type { Scenario, TransportName } from '../options.ts';
+import type { StoreScaleFigures } from '../scenarios/store-scale.ts';
+import type { StreamFigures } from '../scenarios/stream.ts';
+
+/** What the bridge process (and the broker beside it) used during one scenario. */
+export interface ProcessFigures {
+  /** Peak resident memory of the bridge over its whole life (VmHWM). */
+  bridgePeakRssBytes: number | undefined;
+  /** Bridge CPU time while the load ran, all threads, as a share of one core. */
+  bridgeCpuPercent: number | undefined;
+  mosquittoPeakRssBytes: number | undefined;
+  mosquittoCpuPercent: number | undefined;
+  /** The webhook receiver of the delivery scenarios. */
+  receiverCpuPercent: number | undefined;
+  /** The stream scenario's clients, all in one process. */
+  streamClientsCpuPercent: number | undefined;
+  /** This process, the load generator. */
+  benchCpuPercent: number | undefined;
+}
+
+interface Common {
+  scenario: Scenario;
+  transport: TransportName;
+  sync: 'full' | 'normal';
+  /** What the records and the webhooks carry: delivery scenarios only. */
+  images?: Images;
+  /** Heartbeats only. */
+  terminals?: number;
+}
+
+export type Result =
+  | (Common & { scenario: 'heartbeats'; figures: HeartbeatFigures; process: ProcessFigures })
+  | (Common & { scenario: 'burst'; figures: BurstFigures; process: ProcessFigures })
+  | (Common & { scenario: 'delivery-burst'; figures: DeliveryBurstFigures; process: ProcessFigures })
+  | (Common & { scenario: 'delivery-steady'; figures: DeliverySteadyFigures; process: ProcessFigures })
+  | (Common & { scenario: 'delivery-outage'; figures: DeliveryOutageFigures; process: ProcessFigures })
+  | (Common & { scenario: 'stream'; figures: StreamFigures; process: ProcessFigures })
+  | (Common & { scenario: 'store-scale'; figures: StoreScaleFigures; process: ProcessFigures })
+  | (Common & { error: string });
+
+const isHeartbeats = (result: Result) => result.scenario === 'heartbeats';
+const isStored = (result: Result) => result.scenario === 'burst';
+const isDelivery = (result: Result) => result.scenario.startsWith('delivery-');
+const isStream = (result: Result) => result.scenario === 'stream';
+const isStoreScale = (result: Result) => result.scenario === 'store-scale';
+
+export function machine() {
+  const cpu = cpus();
+  return {
+    cpu: cpu[0]?.model ?? 'unknown',
+    cores: cpu.length,
+    memoryBytes: totalmem(),
+    os: `${platform()} ${release()}`,
+    node: process.version,
+  };
+}
+
+const HEARTBEAT_COLUMNS = ['scenario', 'transport', 'terminals', 'connect s', 'messages', 'p50 ms', 'p99 ms', 'max ms', '1st p99', 'later p99', 'missing', 'lag ms', 'load CPU %', 'CPU %', 'RSS MB'];
+const STORED_COLUMNS = ['scenario', 'transport', 'sync', 'terminals', 'records', 'acked/s', 'stored/s', 'MB/s', 'lost', 'dup', 'CPU %', 'RSS MB'];
+const DELIVERY_COLUMNS = ['scenario', 'transport', 'images', 'records', 'offered/s', 'acked/s', 'delivered/s', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'dup', 'drain s', 'RSS outage MB', 'RSS after MB', 'CPU %', 'RSS MB'];
+const STREAM_COLUMNS = ['scenario', 'transport', 'sync', 'clients', 'records', 'offered/s', 'p50 ms', 'p99 ms', 'max ms', 'median p50', 'median p99', '1 client p50', '1 client p99', 'lost', 'dup', 'reconnects', 'CPU %', 'RSS MB', 'clients CPU %'];
+const TEXT_COLUMNS = 3;
+
+/**
+ * Aligned plain-text tables, figures that do not apply to a scenario shown
+ * as "-", one for each set of figures: heartbeats, stored bursts, the
+ * delivery scenarios, the live stream; each only when it has rows, each with
+ * its legend.
+ */
+export function formatTable(results: Result[], notes: { outageSchedule?: string } = {}): string {
+  const deliveryLegend = [...DELIVERY_LEGEND, ...(notes.outageSchedule ? [`delivery-outage ran with DELIVERY_SCHEDULE=${notes.outageSchedule} (full jitter)`] : [])];
+  const sections: [rows: Result[], columns: string[], row: (r: Result) => string[], legend: string[], textColumns?: number][] = [
+    [results.filter(isHeartbeats), HEARTBEAT_COLUMNS, heartbeatRow, HEARTBEAT_LEGEND, 2],
+    [results.filter(isStored), STORED_COLUMNS, storedRow, STORED_LEGEND],
+    [results.filter(isDelivery), DELIVERY_COLUMNS, deliveryRow, deliveryLegend],
+    [results.filter(isStream), STREAM_COLUMNS, streamRow, STREAM_LEGEND],
+  ];
+  const tables = sections
+    .filter(([rows]) => rows.length > 0)
+    .map(([rows, columns, row, legend, textColumns]) => [table(columns, rows.map(row), textColumns), '', ...legend].join('\n'));
+  const scale = results.filter(isStoreScale).flatMap((r) => (r.scenario === 'store-scale' && 'figures' in r ? [formatStoreScale(r.figures, r.process)] : []));
+  const errors = results.flatMap((r) => ('error' in r ? [`${r.scenario} ${r.transport} ${r.terminals ?? r.images ?? r.sync} failed: ${r.error}`] : []));
+  return [...tables, ...scale, ...(errors.length ? [errors.join('\n')] : [])].join('\n\n');
+}
+
+/** Columns left of `textColumns` are aligned left, the figures right. */
+function table(columns: string[], rows: string[][], textColumns = TEXT_COLUMNS): string {
+  const widths = columns.map((title, i) => Math.max(title.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i < textColumns ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [columns, ...rows].map(line).join('\n');
+}
+
+const HEARTBEAT_LEGEND = [
+  'terminals: one MQTT connection each, one heartU a second at QoS 0, phases spread over the second, from load processes of their own',
+  'connect s: first connection begun → every terminal connected and subscribed, begun at most 2,000 a second (so 10,000 take 5 s at best)',
+  'p50/p99/max ms: heartU publish → heartD received, every heartbeat; 1st p99: of each terminal\'s first heartbeat (the bridge marks it online); later p99: of the others',
+  'missing: heartbeats not answered within 5 s; lag ms: how late the load processes sent a heartbeat at worst (large: the figures measure the load)',
+  "load CPU %: the load processes' CPU time together; CPU %: the bridge's, while the load ran, in % of one core; RSS MB: the bridge's peak resident memory",
+];
+
+const STORED_LEGEND = [
+  'records: sent at QoS 1 with ~27 KB images; acked/s: records / (first publish → last PUBACK); stored/s: records / (first publish → all of them in the database)',
+  'MB/s: payload stored per second; lost: sent − stored; dup: records stored twice',
+  "CPU %: the bridge's CPU time while the load ran, in % of one core; RSS MB: the bridge's peak resident memory",
+];
+
+const DELIVERY_LEGEND = [
+  'images: inline: each record carries its own ~27 KB image and each webhook carries it base64; none: records without an image; omit: with one, but IMAGES=omit',
+  'records: sent at QoS 1 from 10 terminals',
+  'offered/s: the even pace records were sent at; acked/s: records / (first publish → last PUBACK)',
+  'delivered/s: records / (first publish → the receiver has every one of them, by distinct webhook-id)',
+  'p50/p99/max ms: terminal publish → its webhook arrived whole at the receiver',
+  'lost: sent − records the receiver got; dup: requests − distinct webhook-ids',
+  'drain s: receiver back → every record sent before that has arrived',
+  'RSS outage/after MB: the bridge\'s peak resident memory while the receiver was down / from its return until all was delivered',
+  "CPU %: the bridge's CPU time while the load ran, in % of one core; RSS MB: the bridge's peak resident memory over its life",
+];
+
+const STREAM_LEGEND = [
+  'clients: GET /api/stream?type=face.verified readers in one process of their own; records: sent at QoS 1 at the even pace offered/s',
+  'p50/p99/max ms: terminal publish → the event\'s first arrival at any client; median: → half of the clients have it; 1 client: → client 0 has it',
+  'lost: records a client never received, all clients together; dup: events a client received twice',
+  'reconnects: streams the bridge dropped (client too far behind), each reopened with Last-Event-ID',
+  "CPU %: the bridge's CPU time while the load ran, in % of one core; RSS MB: its peak resident memory; clients CPU %: the stream readers'",
+];
+
+const STORE_COLUMNS = ['store-scale', 'n', 'p50 ms', 'p99 ms', 'max ms', 'status', 'KB'];
+
+/** A table of its own: a row per thing measured, the purge first. */
+export function formatStoreScale(f: StoreScaleFigures, process: ProcessFigures): string {
+  const purge = f.purge;
+  const rows: string[][] = [
+    ['purge: longest step in the writer', purge?.steps === undefined ? '-' : count(purge.steps), '-', '-', ms(purge?.longestStepMs), '-', '-'],
+    ['PUBACK of a record while the purge ran', count(f.ackWhilePurging?.count ?? 0), ms(f.ackWhilePurging?.p50Ms), ms(f.ackWhilePurging?.p99Ms), ms(f.ackWhilePurging?.maxMs), '-', '-'],
+    ...f.requests.map((r) => [r.what, count(r.latency?.count ?? 0), ms(r.latency?.p50Ms), ms(r.latency?.p99Ms), ms(r.latency?.maxMs), r.status.join(','), count(Math.round(r.bytes / 1024))]),
+  ];
+  const done = purge ? `purge: ${count(purge.removed)} removed in ${purge.seconds.toFixed(1)} s` : 'purge: not finished within the limit (the figures below were taken while it ran)';
+  return [
+    table(STORE_COLUMNS, rows, 1),
+    '',
+    `store: ${count(f.waiting)} events past retention still owed to an enabled endpoint, ${count(f.purgeable)} delivered ones past it, ${count(f.recent)} of the last day (written in ${f.buildSeconds.toFixed(0)} s)`,
+    `${done}; the bridge: CPU ${percent(process.bridgeCpuPercent)} % of a core, peak RSS ${megabytes(process.bridgePeakRssBytes)} MB`,
+    'purge: the longest of its steps (each one writer job) as the bridge logs it; PUBACK: a small record published every 50 ms, publish → PUBACK',
+    'requests: one after the other once the purge is over, send → last byte; KB: the largest answer',
+  ].join('\n');
+}
+
+function heartbeatRow(result: Result): string[] {
+  const head = [result.scenario, result.transport, count(result.terminals ?? 0)];
+  if ('error' in result) return [...head, ...HEARTBEAT_COLUMNS.slice(TEXT_COLUMNS + 1).map(() => '-'), 'failed'];
+  if (result.scenario !== 'heartbeats') throw new Error(`${result.scenario} is not the heartbeat scenario`);
+  const f = result.figures;
+  const connect = f.connectFailed > 0 ? `${f.connectSeconds.toFixed(1)} (${count(f.connectFailed)} failed)` : f.connectSeconds.toFixed(1);
+  return [
+    ...head,
+    connect,
+    count(f.sent),
+    ms(f.roundTrip?.p50Ms),
+    ms(f.roundTrip?.p99Ms),
+    ms(f.roundTrip?.maxMs),
+    ms(f.firstBeat?.p99Ms),
+    ms(f.laterBeats?.p99Ms),
+    count(f.missing),
+    ms(f.maxSendLagMs),
+    percent(f.loadCpuPercent),
+    percent(result.process.bridgeCpuPercent),
+    megabytes(result.process.bridgePeakRssBytes),
+  ];
+}
+
+function storedRow(result: Result): string[] {
+  const head = [result.scenario, result.transport, result.sync];
+  if ('error' in result) return [...head, ...STORED_COLUMNS.slice(TEXT_COLUMNS + 1).map(() => '-'), 'failed'];
+  if (result.scenario !== 'burst') throw new Error(`${result.scenario} is not a storage scenario`);
+  const f = result.figures;
+  const lost = f.timedOut ? `${count(f.lost)} (timeout)` : count(f.lost);
+  const [cpu, rss] = [percent(result.process.bridgeCpuPercent), megabytes(result.process.bridgePeakRssBytes)];
+  return [...head, count(f.terminals), count(f.records), rate(f.ackedPerSecond), rate(f.storedPerSecond), f.storedMBPerSecond.toFixed(1), lost, count(f.duplicates), cpu, rss];
+}
+
+function deliveryRow(result: Result): string[] {
+  const head = [result.scenario, result.transport, result.images ?? '-'];
+  if ('error' in result) return [...head, ...DELIVERY_COLUMNS.slice(TEXT_COLUMNS + 1).map(() => '-'), 'failed'];
+  const [cpu, rss] = [percent(result.process.bridgeCpuPercent), megabytes(result.process.bridgePeakRssBytes)];
+  if (result.scenario === 'heartbeats' || result.scenario === 'burst' || result.scenario === 'stream' || result.scenario === 'store-scale') throw new Error(`${result.scenario} is not a delivery scenario`);
+  const lost = result.figures.timedOut ? `${count(result.figures.lost)} (timeout)` : count(result.figures.lost);
+  const dup = count(result.figures.duplicates);
+  switch (result.scenario) {
+    case 'delivery-burst': {
+      const f = result.figures;
+      return [...head, count(f.sent), '-', rate(f.ackedPerSecond), rate(f.deliveredPerSecond), '-', '-', '-', lost, dup, '-', '-', '-', cpu, rss];
+    }
+    case 'delivery-steady': {
+      const f = result.figures;
+      const l = f.latency;
+      return [...head, count(f.sent), count(f.rate), '-', '-', ms(l?.p50Ms), ms(l?.p99Ms), ms(l?.maxMs), lost, dup, '-', '-', '-', cpu, rss];
+    }
+    case 'delivery-outage': {
+      const f = result.figures;
+      const drain = f.drainSeconds === undefined ? 'never' : f.drainSeconds.toFixed(1);
+      return [...head, count(f.sent), count(f.rate), '-', '-', '-', '-', '-', lost, dup, drain, megabytes(f.rssOutageBytes), megabytes(f.rssAfterBytes), cpu, rss];
+    }
+  }
+}
+
+function streamRow(result: Result): string[] {
+  const head = [result.scenario, result.transport, result.sync];
+  if ('error' in result) return [...head, ...STREAM_COLUMNS.slice(TEXT_COLUMNS + 1).map(() => '-'), 'failed'];
+  if (result.scenario !== 'stream') throw new Error(`${result.scenario} is not the stream scenario`);
+  const f = result.figures;
+  const p = result.process;
+  const [l, m, one] = [f.latency, f.medianClient, f.oneClient];
+  const lost = f.timedOut ? `${count(f.lost)} (timeout)` : count(f.lost);
+  return [
+    ...head,
+    count(f.clients),
+    count(f.sent),
+    count(f.rate),
+    ms(l?.p50Ms),
+    ms(l?.p99Ms),
+    ms(l?.maxMs),
+    ms(m?.p50Ms),
+    ms(m?.p99Ms),
+    ms(one?.p50Ms),
+    ms(one?.p99Ms),
+    lost,
+    count(f.duplicates),
+    count(f.reconnects),
+    percent(p.bridgeCpuPercent),
+    megabytes(p.bridgePeakRssBytes),
+    percent(p.streamClientsCpuPercent),
+  ];
+}
+
+const CEILING_COLUMNS = ['ceiling', 'broker', 'load', 'messages', 'per s', 'p50 ms', 'p99 ms', 'max ms', 'missing', 'lost'];
+
+const CEILING_LEGEND = [
+  'relay: the burst\'s records (with their images, or without) at QoS 1 through a bare broker (aedes alone in a process for "embedded") to a subscriber doing no work; per s: first publish → last received',
+  'echo: the heartbeat load answered by a bare client that sends a heartD for each heartU; p50/p99/max ms: heartU publish → heartD received',
+  'post: the webhook bodies (with images as IMAGES=inline posts them, or without) POSTed with undici to the same receiver, keep-alive, 8 in flight; per s: requests answered a second',
+  'disk: a record\'s worth appended to a file in the bridge\'s temp dir and fdatasync\'d, one at a time, as each commit with SQLITE_SYNC=full syncs the WAL,',
+  '      back to back, then at delivery-steady\'s pace; p50/p99/max ms: one append + sync',
+];
+
+const kindShown = (kind: RecordKind | undefined) => (kind === 'none' ? 'no image' : 'image');
+
+/** The ceilings as a table of their own, with its legend. */
+export function formatCeilings(ceilings: Ceiling[]): string {
+  const rows = ceilings.map((c): string[] => {
+    const head = [c.ceiling, 'transport' in c && c.transport ? c.transport : '-'];
+    if ('error' in c) {
+      const load = c.ceiling === 'echo' ? `${count(c.terminals ?? 0)} terminals` : kindShown(c.kind);
+      return [...head, load, ...CEILING_COLUMNS.slice(4).map(() => '-'), 'failed'];
+    }
+    switch (c.ceiling) {
+      case 'relay': {
+        const f = c.figures;
+        const load = `${count(f.records)} records, ${kindShown(c.kind)}`;
+        return [...head, load, count(f.received), rate(f.perSecond), '-', '-', '-', '-', f.timedOut ? `${count(f.lost)} (timeout)` : count(f.lost)];
+      }
+      case 'echo': {
+        const f = c.figures;
+        const rt = f.roundTrip;
+        return [...head, `${count(f.terminals)} terminals`, count(f.sent), '-', ms(rt?.p50Ms), ms(rt?.p99Ms), ms(rt?.maxMs), count(f.missing), '-'];
+      }
+      case 'post': {
+        const f = c.figures;
+        return [...head, `${count(f.inFlight)} in flight, ${kindShown(c.kind)}`, count(f.requests), rate(f.perSecond), '-', '-', '-', '-', count(f.requests - f.received)];
+      }
+      case 'disk': {
+        const f = c.figures;
+        const d = f.sync;
+        const load = `${Math.round(f.bytes / 1024)} KB appends, synced${f.pace ? `, ${count(f.pace)}/s` : ''}`;
+        return [...head, load, count(f.appends), rate(f.perSecond), ms(d?.p50Ms), ms(d?.p99Ms), ms(d?.maxMs), '-', '-'];
+      }
+    }
+  });
+  const errors = ceilings.flatMap((c) => ('error' in c ? [`${c.ceiling} ${c.transport ?? ''} ${c.terminals ?? kindShown(c.kind)} failed: ${c.error}`] : []));
+  return [table(CEILING_COLUMNS.map((title, i) => (i === 0 ? 'ceilings' : title)), rows), '', ...CEILING_LEGEND, ...(errors.length ? ['', ...errors] : [])].join('\n');
+}
+
+/** A bridge figure beside the matching ceiling: the share of the ceiling it reaches (rates) or how many times it is (latencies). */
+export interface AgainstCeiling {
+  scenario: string;
+  transport: TransportName;
+  variant: string;
+  figure: string;
+  value: number;
+  ceiling: string;
+  ceilingValue: number;
+  ratio: number;
+}
+
+/**
+ * Each bridge figure against the ceiling of the same load: heartbeat p99 ÷
+ * echo p99 with as many terminals on the same broker; stored/s and
+ * delivered/s ÷ the relay's messages/s of the same records on the same
+ * broker; delivered/s ÷ POST requests/s of the same bodies, and ÷ the rate
+ * of the two one after the other, 1 ÷ (1/relay + 1/POST): about what a
+ * bridge that stored nothing and cost nothing itself would reach here.
+ */
+export function againstCeilings(results: Result[], ceilings: Ceiling[]): AgainstCeiling[] {
+  const out: AgainstCeiling[] = [];
+  const add = (r: Result, variant: string, figure: string, value: number | undefined, ceiling: string, ceilingValue: number | undefined) => {
+    if (value !== undefined && ceilingValue) out.push({ scenario: r.scenario, transport: r.transport, variant, figure, value, ceiling, ceilingValue, ratio: value / ceilingValue });
+  };
+  const relay = (transport: TransportName, kind: RecordKind) =>
+    measured(ceilings, 'relay', (c) => c.transport === transport && c.kind === kind)?.figures.perSecond;
+  for (const r of results) {
+    if ('error' in r) continue;
+    if (r.scenario === 'heartbeats') {
+      const echo = measured(ceilings, 'echo', (c) => c.transport === r.transport && c.figures.terminals === r.figures.terminals);
+      add(r, `${count(r.figures.terminals)} terminals`, 'p99 ms', r.figures.roundTrip?.p99Ms, 'echo p99 ms', echo?.figures.roundTrip?.p99Ms);
+    } else if (r.scenario === 'burst') {
+      add(r, r.sync, 'stored/s', r.figures.storedPerSecond, 'relay msgs/s', relay(r.transport, 'image'));
+    } else if (r.scenario === 'delivery-burst') {
+      const kind = recordKind(r.figures.images);
+      const relayed = relay(r.transport, kind);
+      const posted = measured(ceilings, 'post', (c) => c.kind === kind)?.figures.perSecond;
+      add(r, r.figures.images, 'delivered/s', r.figures.deliveredPerSecond, 'relay msgs/s', relayed);
+      add(r, r.figures.images, 'delivered/s', r.figures.deliveredPerSecond, 'POST/s', posted);
+      // A bridge relays each record and then posts it, on the same cores that
+      // each ceiling had to itself: as if each took the time it takes alone.
+      add(r, r.figures.images, 'delivered/s', r.figures.deliveredPerSecond, 'relay then POST /s', relayed && posted && 1 / (1 / relayed + 1 / posted));
+    } else if (r.scenario === 'delivery-steady') {
+      // Every record waits for one synced commit: the disk's own p99 at the same pace is the floor under this one.
+      const disk = measured(ceilings, 'disk', (c) => c.figures.pace === r.figures.rate);
+      add(r, 'inline', 'p99 ms', r.figures.latency?.p99Ms, 'disk sync p99 ms', disk?.figures.sync?.p99Ms);
+    }
+  }
+  return out;
+}
+
+type Measured<K extends Ceiling['ceiling']> = Extract<Ceiling, { ceiling: K; figures: unknown }>;
+
+/** The first measured ceiling of that kind that `matches`. */
+function measured<K extends Ceiling['ceiling']>(ceilings: Ceiling[], ceiling: K, matches: (c: Measured<K>) => boolean): Measured<K> | undefined {
+  return ceilings.find((c): c is Measured<K> => c.ceiling === ceiling && 'figures' in c && matches(c as Measured<K>));
+}
+
+/** The ratios as a short list under the tables. */
+export function formatAgainstCeilings(rows: AgainstCeiling[]): string {
+  if (rows.length === 0) return '';
+  const shown = (row: AgainstCeiling, n: number) => (row.figure.endsWith('ms') ? ms(n) : rate(n));
+  const lines = rows.map((row) => {
+    const ratio = row.figure.endsWith('ms') ? `${row.ratio.toFixed(1)}× the ceiling` : `${(row.ratio * 100).toFixed(0)}% of the ceiling`;
+    return `  ${row.scenario} ${row.transport} ${row.variant}: ${row.figure} ${shown(row, row.value)} vs ${row.ceiling} ${shown(row, row.ceilingValue)}: ${ratio}`;
+  });
+  return ['against the ceilings:', ...lines].join('\n');
+}
+
+const count = (n: number) => n.toLocaleString('en-US');
+const ms = (n: number | undefined) => (n === undefined ? '-' : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
+const rate = (n: number) => Math.round(n).toLocaleString('en-US');
+const percent = (n: number | undefined) => (n === undefined ? '-' : n.toFixed(0));
+const megabytes = (n: number | undefined) => (n === undefined ? '-' : (n / 1024 / 1024).toFixed(0));

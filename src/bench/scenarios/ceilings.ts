@@ -1,0 +1,282 @@
+import { randomUUID } from 'node:crypto';
+import { Pool } from 'undici';
+import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
+import { stampJpeg } from '../../kit/jpeg.ts';
+import { FIRST_NUM, PEOPLE } from '../../kit/records.ts';
+import { connectAll, pump, type PumpResult } from './burst.ts';
+import { monotonicMs } from '../measures/clock.ts';
+import type { RecordKind } from './delivery-burst.ts';
+import { type HeartbeatFigures, runHeartbeats } from './heartbeats.ts';
+import { assertOpenFiles } from '../children/limits.ts';
+import { type DiskFigures, measureDisk } from '../measures/disk.ts';
+import type { TransportName } from '../options.ts';
+import { type Child, startChild } from '../../kit/child-process.ts';
+import { startMosquitto } from '../../kit/mosquitto.ts';
+import { freePort } from '../../kit/ports.ts';
+import { startReceiver } from '../children/receiver.ts';
+import { serials, UPLINK } from '../../kit/terminal.ts';
+import { until, withTimeout } from '../../kit/wait.ts';
+
+// What the machine can do at all, measured in the same run beside the
+// bridge's figures: a bare broker relaying the burst's records, a bare client
+// echoing the heartbeats, bare POSTs of the webhook bodies. A bridge figure
+// means little alone; read against these it says what the bridge itself costs.
+
+const AEDES = moduleUrl('../children/aedes-process', import.meta.url);
+const MQTT_END = moduleUrl('../children/mqtt-process', import.meta.url);
+const READY_TIMEOUT_MS = 30_000;
+/** Appends back to back in the disk ceiling: a few seconds at most even on a slow disk. */
+const DISK_APPENDS = 1000;
+/** A record's bytes beyond its image in the WAL: base64 takes a third more, plus the event's other fields. */
+const DISK_RECORD_OVERHEAD = 10 * 1024;
+/** After the last PUBACK, records the sink still lacks are lost once its count has not moved for this long. */
+const STALL_MS = 3000;
+/** Requests in flight in the POST ceiling: DELIVERY_CONCURRENCY's default. */
+const POST_IN_FLIGHT = 8;
+/** At most this many bodies of ~37 KB are built: a rate, not a total, is what is measured. */
+const POST_MAX_REQUESTS = 4000;
+
+export interface RelayFigures {
+  records: number;
+  payloadBytes: number;
+  received: number;
+  lost: number;
+  /** First publish → the subscriber has the last record. */
+  seconds: number;
+  perSecond: number;
+  timedOut: boolean;
+}
+
+export interface PostFigures {
+  requests: number;
+  bodyBytes: number;
+  inFlight: number;
+  failed: number;
+  /** Distinct bodies the receiver counted. */
+  received: number;
+  seconds: number;
+  perSecond: number;
+}
+
+/** `kind`: the records (and webhook bodies) with their ~27 KB image, or without one. */
+export type Ceiling =
+  | { ceiling: 'relay'; transport: TransportName; kind: RecordKind; figures: RelayFigures }
+  | { ceiling: 'echo'; transport: TransportName; figures: HeartbeatFigures }
+  | { ceiling: 'post'; kind: RecordKind; figures: PostFigures }
+  | { ceiling: 'disk'; figures: DiskFigures }
+  | { ceiling: 'relay' | 'echo' | 'post' | 'disk'; transport?: TransportName; kind?: RecordKind; terminals?: number; error: string };
+
+export interface CeilingOptions {
+  transports: TransportName[];
+  mosquittoPath: string | undefined;
+  /** The burst's records of a kind, from encodeLoad (kit/records.ts). */
+  payloads: (kind: RecordKind) => Buffer[][];
+  kinds: RecordKind[];
+  window: number;
+  timeoutMs: number;
+  /** The heartbeat scenario's loads: one echo for each count of terminals. */
+  terminals: number[];
+  seconds: number;
+  intervalMs: number;
+  image: Buffer;
+  requests: number;
+  /** The steady scenario's pace, at which the disk is measured again for `seconds`. */
+  steady: { rate: number; seconds: number };
+  progress: (line: string) => void;
+}
+
+type Load = { ceiling: 'relay'; kind: RecordKind } | { ceiling: 'echo'; terminals: number };
+
+/**
+ * On each broker a relay of each kind of record and an echo for each count of
+ * terminals, then the POSTs of each kind; a ceiling that fails is recorded as
+ * such and the others still run.
+ */
+export async function runCeilings(options: CeilingOptions): Promise<Ceiling[]> {
+  const ceilings: Ceiling[] = [];
+  const failed = (what: Omit<Extract<Ceiling, { error: string }>, 'error'>, err: unknown) => {
+    options.progress(`  failed: ${(err as Error).message}`);
+    ceilings.push({ ...what, error: (err as Error).message.split('\n')[0] });
+  };
+  for (const transport of options.transports) {
+    const loads: Load[] = [...options.kinds.map((kind) => ({ ceiling: 'relay' as const, kind })), ...options.terminals.map((terminals) => ({ ceiling: 'echo' as const, terminals }))];
+    for (const load of loads) {
+      const named = load.ceiling === 'relay' ? `records ${load.kind === 'image' ? 'with' : 'without'} images` : `${load.terminals} terminals`;
+      options.progress(`ceiling ${load.ceiling} (${named}), ${transport === 'embedded' ? 'aedes' : 'mosquitto'} broker`);
+      try {
+        ceilings.push(
+          await withBroker(transport, options.mosquittoPath, (url, pid) => {
+            if (load.ceiling === 'relay') return relay(url, transport, load.kind, options);
+            assertOpenFiles(pid, load.terminals, transport === 'embedded' ? 'aedes' : 'mosquitto');
+            return echo(url, transport, load.terminals, options);
+          }),
+        );
+      } catch (err) {
+        failed({ ceiling: load.ceiling, transport, ...(load.ceiling === 'relay' ? { kind: load.kind } : { terminals: load.terminals }) }, err);
+      }
+    }
+  }
+  for (const kind of options.kinds) {
+    options.progress(`ceiling post (bodies ${kind === 'image' ? 'with' : 'without'} images), webhook receiver`);
+    try {
+      ceilings.push({ ceiling: 'post', kind, figures: await post(kind === 'image' ? options.image : undefined, Math.min(options.requests, POST_MAX_REQUESTS)) });
+    } catch (err) {
+      failed({ ceiling: 'post', kind }, err);
+    }
+  }
+  const bytes = options.image.length + DISK_RECORD_OVERHEAD;
+  const { rate, seconds } = options.steady;
+  for (const pace of [undefined, rate]) {
+    options.progress(`ceiling disk (a record appended and synced, one at a time${pace ? `, ${pace} a second for ${seconds} s` : ''})`);
+    try {
+      ceilings.push({ ceiling: 'disk', figures: await measureDisk({ appends: pace ? pace * seconds : DISK_APPENDS, bytes, pace }) });
+    } catch (err) {
+      failed({ ceiling: 'disk' }, err);
+    }
+  }
+  return ceilings;
+}
+
+/** A fresh broker for each ceiling, as each scenario gets one: Mosquitto, or aedes alone in a child for the embedded case. */
+async function withBroker<T>(transport: TransportName, mosquittoPath: string | undefined, run: (url: string, pid: number) => Promise<T>): Promise<T> {
+  if (transport === 'mosquitto') {
+    const broker = await startMosquitto([], mosquittoPath!);
+    try {
+      return await run(broker.url, broker.pid);
+    } finally {
+      await broker.dispose();
+    }
+  }
+  const { child, line } = await startNodeChild(AEDES, [], /^aedes ready \d+$/, 'starting aedes');
+  try {
+    return await run(`mqtt://127.0.0.1:${line.slice('aedes ready '.length)}`, child.pid);
+  } finally {
+    await child.stop(5000);
+  }
+}
+
+/** A node child and its line that matched `ready`. */
+async function startNodeChild(entry: URL, args: string[], ready: RegExp, what: string): Promise<{ child: Child; line: string }> {
+  const child = startChild(process.execPath, [...nodeArgs(entry), ...args]);
+  try {
+    return { child, line: await child.waitForLine(ready, READY_TIMEOUT_MS, what) };
+  } catch (err) {
+    await child.stop(2000);
+    throw err;
+  }
+}
+
+async function relay(url: string, transport: TransportName, kind: RecordKind, options: CeilingOptions): Promise<Ceiling> {
+  const payloads = options.payloads(kind);
+  const records = payloads.reduce((sum, list) => sum + list.length, 0);
+  const payloadBytes = payloads.reduce((sum, list) => sum + list.reduce((s, p) => s + p.length, 0), 0);
+  const { child: sink } = await startNodeChild(MQTT_END, ['sink', url], /^sink ready$/, 'starting the relay subscriber');
+  const sns = serials('RL', payloads.length);
+  const clients = await connectAll(url, sns).catch(async (err: unknown) => {
+    await sink.stop(2000);
+    throw err;
+  });
+  try {
+    const count = () => {
+      const reports = sink.tail().match(/^sink \{.*\}$/gm);
+      return reports ? (JSON.parse(reports[reports.length - 1].slice(5)) as { received: number; lastAt: number }) : { received: 0, lastAt: 0 };
+    };
+    const startedAt = monotonicMs();
+    const deadline = startedAt + options.timeoutMs;
+    const sent = clients.map((): PumpResult => ({ acked: 0, failed: 0, lastAckAt: 0 }));
+    let timedOut = false;
+    try {
+      await withTimeout(Promise.all(clients.map((client, i) => pump(client, UPLINK.topicOf(sns[i]), payloads[i], options.window, sent[i]))), options.timeoutMs, 'relay');
+      // Done when the sink has them all, or its count has stood still (the rest lost), or time is up.
+      await until(
+        () => {
+          const { received, lastAt } = count();
+          const now = monotonicMs();
+          return received >= records || now - Math.max(lastAt, startedAt) > STALL_MS || now > deadline;
+        },
+        50,
+        { ms: Math.max(0, deadline - monotonicMs()) + 1000, what: 'relay' },
+      );
+    } catch {
+      timedOut = true;
+    }
+    const { received, lastAt } = count();
+    const seconds = (Math.max(lastAt, startedAt) - startedAt) / 1000;
+    timedOut ||= received < records && monotonicMs() > deadline;
+    return { ceiling: 'relay', transport, kind, figures: { records, payloadBytes, received, lost: records - received, seconds, perSecond: seconds > 0 ? received / seconds : 0, timedOut } };
+  } finally {
+    await Promise.allSettled(clients.map((client) => withTimeout(client.endAsync(true), 5000, 'disconnecting')));
+    await sink.stop(5000);
+  }
+}
+
+async function echo(url: string, transport: TransportName, terminals: number, options: CeilingOptions): Promise<Ceiling> {
+  const { child } = await startNodeChild(MQTT_END, ['echo', url], /^echo ready$/, 'starting the heartbeat echo');
+  try {
+    return { ceiling: 'echo', transport, figures: await runHeartbeats({ url, terminals, seconds: options.seconds, intervalMs: options.intervalMs }) };
+  } finally {
+    await child.stop(5000);
+  }
+}
+
+/** The body the bridge posts for a face record (delivery/body.ts), each with its own user_id, and its own image when there is one (IMAGES=inline). */
+export function webhookBodies(image: Buffer | undefined, count: number): Buffer[] {
+  const at = new Date();
+  return Array.from({ length: count }, (_, i) => {
+    const person = PEOPLE[i % PEOPLE.length];
+    const img = image && stampJpeg(image, `facegate bench post #${i}`).toString('base64');
+    const view = {
+      type: 'face.verified',
+      id: randomUUID(),
+      device_sn: 'PS0001',
+      user_id: String(FIRST_NUM + i),
+      name: person.name,
+      img,
+      verifiedCode: 0,
+      bot_time: at.toISOString(),
+      personType: '1',
+      received_at: at.toISOString(),
+    };
+    return Buffer.from(JSON.stringify(view));
+  });
+}
+
+async function post(image: Buffer | undefined, requests: number): Promise<PostFigures> {
+  const bodies = webhookBodies(image, requests);
+  const bodyBytes = bodies.reduce((sum, b) => sum + b.length, 0);
+  const receiver = await startReceiver(await freePort());
+  const target = new URL(receiver.url);
+  // Keep-alive connections, one per request in flight, as a delivery lane holds them.
+  const pool = new Pool(target.origin, { connections: POST_IN_FLIGHT, pipelining: 1 });
+  try {
+    let next = 0;
+    let failed = 0;
+    const worker = async () => {
+      while (next < bodies.length) {
+        const i = next++;
+        try {
+          const response = await pool.request({
+            path: target.pathname,
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'webhook-id': `msg_${i}`, 'webhook-timestamp': String(Math.floor(Date.now() / 1000)) },
+            body: bodies[i],
+            headersTimeout: 10_000,
+            bodyTimeout: 10_000,
+          });
+          await response.body.dump();
+          if (response.statusCode !== 200) failed++;
+        } catch {
+          failed++;
+        }
+      }
+    };
+    const startedAt = performance.now();
+    await withTimeout(Promise.all(Array.from({ length: POST_IN_FLIGHT }, worker)), 60_000, 'posting');
+    const seconds = (performance.now() - startedAt) / 1000;
+    const received = (await receiver.stats()).distinctKeys;
+    return { requests, bodyBytes, inFlight: POST_IN_FLIGHT, failed, received, seconds, perSecond: seconds > 0 ? (requests - failed) / seconds : 0 };
+  } finally {
+    await pool.close().catch(() => {});
+    await receiver.dispose();
+  }
+}

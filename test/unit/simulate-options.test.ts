@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { formatSummary, parseOptions, UsageError, usage } from '../../src/sim/simulate.ts';
+
+describe('facegate simulate options', () => {
+  it('has the defaults the README lists', () => {
+    expect(parseOptions([])).toEqual({
+      url: 'mqtt://127.0.0.1:1883',
+      terminals: 3,
+      prefix: 'SIM',
+      heartbeatMs: 10_000,
+      recordsMs: 5000,
+      strangerRatio: 0.2,
+      rejectedRatio: 0.1,
+      count: undefined,
+      qos: 1,
+      username: undefined,
+      password: undefined,
+      uplink: 'fungxi_{sn}_upLink',
+      downlink: 'fungxi_{sn}_downLink',
+      quiet: false,
+    });
+  });
+
+  it('reads every option', () => {
+    const args = ['--url', 'mqtts://broker:8883', '--terminals', '12', '--prefix', 'GATE', '--heartbeat', '0.5', '--records-every', '0', '--stranger-ratio', '0', '--rejected-ratio', '1'];
+    args.push('--count', '40', '--qos', '0', '--username', 'u', '--password', 'p', '--uplink', 'up/{sn}', '--downlink', 'down/{sn}', '--quiet');
+    expect(parseOptions(args)).toEqual({
+      url: 'mqtts://broker:8883',
+      terminals: 12,
+      prefix: 'GATE',
+      heartbeatMs: 500,
+      recordsMs: 0,
+      strangerRatio: 0,
+      rejectedRatio: 1,
+      count: 40,
+      qos: 0,
+      username: 'u',
+      password: 'p',
+      uplink: 'up/{sn}',
+      downlink: 'down/{sn}',
+      quiet: true,
+    });
+  });
+
+  it("takes the topics from the bridge's UPLINK_TOPIC and DOWNLINK_TOPIC unless told", () => {
+    const env = { UPLINK_TOPIC: 'site/{sn}/up', DOWNLINK_TOPIC: 'site/{sn}/down' };
+    expect(parseOptions([], env)).toMatchObject({ uplink: 'site/{sn}/up', downlink: 'site/{sn}/down' });
+    expect(parseOptions(['--uplink', 'u/{sn}'], env)).toMatchObject({ uplink: 'u/{sn}', downlink: 'site/{sn}/down' });
+  });
+
+  it('gives undefined for --help, and the usage names every option', () => {
+    expect(parseOptions(['--help'])).toBeUndefined();
+    expect(parseOptions(['-h'])).toBeUndefined();
+    for (const flag of ['--url', '--terminals', '--prefix', '--heartbeat', '--records-every', '--stranger-ratio', '--rejected-ratio', '--count', '--qos', '--username', '--uplink', '--quiet']) {
+      expect(usage()).toContain(`  ${flag} `);
+    }
+  });
+
+  it.each([
+    [['--terminals', '10000'], '--terminals 10000: expected a number from 1 to 9999'],
+    [['--terminals', '1.5'], '--terminals 1.5: expected a whole number from 1 to 9999'],
+    [['--heartbeat', '0'], '--heartbeat 0: expected a number from 0.1 to 86400'],
+    [['--records-every', ' '], '--records-every  : expected a number from 0 to 86400'],
+    [['--stranger-ratio', 'NaN'], '--stranger-ratio NaN: expected a number from 0 to 1'],
+    [['--rejected-ratio=-0.1'], '--rejected-ratio -0.1: expected a number from 0 to 1'],
+    [['--stranger-ratio', '0.6', '--rejected-ratio', '0.5'], '--stranger-ratio and --rejected-ratio add up to more than 1'],
+    [['--count', '0'], '--count 0: expected a number from 1 to 9007199254740991'],
+    [['--qos', '2'], '--qos 2: expected 0 or 1'],
+    [['--url', 'nonsense'], '--url nonsense: expected an mqtt://, mqtts://, ws:// or wss:// URL'],
+    [['--prefix', 'a/b'], '--prefix a/b: expected text without / + # or spaces'],
+    [['--downlink', 'down/{sn}/{sn}'], '--downlink down/{sn}/{sn}: expected a topic holding {sn} exactly once and no + or #'],
+    [['--uplink', 'up/#'], '--uplink up/#: expected a topic holding {sn} exactly once and no + or #'],
+  ])('refuses %j', (args, message) => {
+    expect(() => parseOptions(args)).toThrow(new UsageError(message));
+  });
+
+  it('refuses positional arguments, unknown options and a value taken for an option, in one line', () => {
+    for (const args of [['SIM0001'], ['--terminal', '3'], ['--rejected-ratio', '-0.1'], ['--count']]) {
+      expect(() => parseOptions(args), args.join(' ')).toThrow(UsageError);
+      try {
+        parseOptions(args);
+      } catch (err) {
+        expect((err as Error).message).not.toContain('\n');
+      }
+    }
+  });
+});
+
+describe('the summary printed on exit', () => {
+  it('sums up records by kind, heartbeats with their round trips, commands and failures', () => {
+    const text = formatSummary({ seconds: 12.34, verified: 5, rejected: 2, strangers: 1, heartbeats: 4, heartD: 3, roundTripsMs: [4, 1, 2], commands: 1, failures: 0 });
+    expect(text.split('\n')).toEqual([
+      'stopped after 12.3 s',
+      '  records sent        8 (5 verified, 2 refused, 1 stranger)',
+      '  heartbeats sent     4',
+      '  heartD received     3 (round trip p50 2.0 ms, p99 4.0 ms)',
+      '  commands answered   1',
+      '  publish failures    0',
+    ]);
+  });
+
+  it('leaves out the round trips when no heartD came', () => {
+    const text = formatSummary({ seconds: 0, verified: 0, rejected: 0, strangers: 2, heartbeats: 1, heartD: 0, roundTripsMs: [], commands: 0, failures: 1 });
+    expect(text).toContain('  records sent        2 (0 verified, 0 refused, 2 strangers)\n');
+    expect(text).toContain('  heartD received     0\n');
+  });
+});
