@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SECURITY_HEADERS } from '../../src/http/security-headers.ts';
 import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
-import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal } from '../../src/kit/terminal.ts';
 
 let bridge: TestBridge | undefined;
 

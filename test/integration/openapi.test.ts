@@ -9,8 +9,9 @@ import { Page } from '../../src/http/list.ts';
 import { EndpointViewSchema, RedeliveredSchema } from '../../src/http/webhooks.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { startReceiver } from '../support/receiver.ts';
-import { connectTerminal, verifiedRecord } from '../support/terminal.ts';
-import { until } from '../support/until.ts';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 
 let bridge: TestBridge | undefined;
 

@@ -19,7 +19,7 @@ import {
   unsubscribedByClosing,
 } from '../../src/transport/aedes-internals.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
-import { until } from '../support/until.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // What the embedded broker takes from aedes beyond its documented API
 // (src/transport/aedes-internals.ts), each checked against the installed

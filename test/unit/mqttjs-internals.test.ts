@@ -12,8 +12,8 @@ import {
   writePuback,
 } from '../../src/transport/mqttjs-internals.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
-import { freePort } from '../support/mosquitto.ts';
-import { until } from '../support/until.ts';
+import { freePort } from '../../src/kit/ports.ts';
+import { until } from '../../src/kit/wait.ts';
 
 // What the external transport takes from MQTT.js beyond its documented API
 // (src/transport/mqttjs-internals.ts), each checked against the installed
