@@ -288,16 +288,16 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
   async function configureDefaultEndpoint(writer: Writer, reads: Reads) {
     const existing = reads.endpoint(DEFAULT_ENDPOINT);
     if (!config.WEBHOOK_URL) {
-      if (existing?.enabled) await writer.write({ kind: 'endpoint-state', id: DEFAULT_ENDPOINT, enabled: false, reason: 'WEBHOOK_URL is not set' });
+      if (existing?.enabled) await writer.write({ kind: 'endpoint-state', id: DEFAULT_ENDPOINT, enabled: false, reason: 'config' });
       return;
     }
-    // A receiver that answered 410 stays disabled across restarts unless its URL changed.
-    const keepDisabled = existing && !existing.enabled && existing.url === config.WEBHOOK_URL && existing.disabledReason !== 'WEBHOOK_URL is not set';
+    // A receiver that answered 410 (or an endpoint an admin disabled) stays disabled across restarts unless its URL changed.
+    const keepDisabled = existing && !existing.enabled && existing.url === config.WEBHOOK_URL && existing.disabledReason !== 'config';
     const endpoint = {
       id: DEFAULT_ENDPOINT,
       url: config.WEBHOOK_URL,
       secret: config.WEBHOOK_SECRET ?? null,
-      eventTypes: ['face.verified'],
+      eventTypes: ['face.verified' as const],
       enabled: !keepDisabled,
       disabledReason: keepDisabled ? existing.disabledReason : null,
     };

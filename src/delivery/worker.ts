@@ -126,7 +126,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       lane.url = url;
       lane.authorization = basicAuthorization(url);
       lane.key = row.secret ? signingKey(row.secret) : undefined;
-      lane.types = new Set(JSON.parse(row.eventTypes) as string[]);
+      lane.types = new Set(row.eventTypes);
       lane.enabled = row.enabled;
       // What was fetched ahead under the old settings is fetched again.
       lane.due = [];
@@ -225,7 +225,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       });
       if (outcome.kind === 'gone') {
         lane.enabled = false;
-        await writer.write({ kind: 'endpoint-state', id: lane.id, enabled: false, reason: 'the receiver answered 410 Gone' });
+        await writer.write({ kind: 'endpoint-state', id: lane.id, enabled: false, reason: 'gone' });
         log.warn({ endpoint: lane.id, url: lane.url.origin }, 'endpoint disabled: the receiver answered 410 Gone');
       }
     } catch (err) {

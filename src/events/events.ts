@@ -4,6 +4,8 @@ import type { FaceRecord, Uplink } from '../protocol/uplink.ts';
 export const EVENT_TYPES = ['face.verified', 'face.rejected', 'face.stranger', 'device.online', 'device.offline', 'device.message'] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
+export const isEventType = (text: string): text is EventType => (EVENT_TYPES as readonly string[]).includes(text);
+
 /** An event about to be stored. `fields` is JSON text of what the terminal sent, minus the image. */
 export interface NewEvent {
   id: string;

@@ -1,9 +1,10 @@
 import { listView } from '../http/events.ts';
+import type { EventType } from './events.ts';
 import type { StoredEvent } from '../store/sqlite/jobs.ts';
 import type { Reads } from '../store/sqlite/reads.ts';
 
 export interface StreamFilter {
-  types?: string[];
+  types?: EventType[];
   device?: string;
 }
 
@@ -13,7 +14,7 @@ export interface StreamMessage {
   frame: Uint8Array;
 }
 
-export function matches(filter: StreamFilter, event: { type: string; deviceSn: string }): boolean {
+export function matches(filter: StreamFilter, event: { type: EventType; deviceSn: string }): boolean {
   return (!filter.types?.length || filter.types.includes(event.type)) && (!filter.device || filter.device === event.deviceSn);
 }
 

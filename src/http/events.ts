@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import * as v from 'valibot';
 import { eventView } from '../delivery/body.ts';
-import { EVENT_TYPES } from '../events/events.ts';
+import { EVENT_TYPES, type EventType, isEventType } from '../events/events.ts';
 import type { AppDeps, Env } from './app.ts';
 import { ApiError, invalid } from './errors.ts';
 import { Limit, listPage, seqWindow } from './list.ts';
@@ -53,7 +53,8 @@ export const EventFilter = v.object({
     v.pipe(
       v.string(),
       v.transform((s) => s.split(',').map((t) => t.trim())),
-      v.check((types) => types.every((t) => (EVENT_TYPES as readonly string[]).includes(t)), `type must be one of ${EVENT_TYPES.join(', ')}`),
+      v.check((types) => types.every(isEventType), `type must be one of ${EVENT_TYPES.join(', ')}`),
+      v.transform((types) => types as EventType[]),
     ),
   ),
   device: v.optional(v.pipe(v.string(), v.nonEmpty('device must not be empty'))),

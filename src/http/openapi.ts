@@ -8,6 +8,7 @@ import { CommandListQuery } from './commands.ts';
 import { DeliveryListQuery } from './deliveries.ts';
 import { DeviceListQuery } from './devices.ts';
 import { SHOWN_BYTES } from '../store/sqlite/reads.ts';
+import { DISABLED_REASONS } from '../store/store.ts';
 import { EventFilter, EventListQuery } from './events.ts';
 import { PAGE_BYTES, WINDOW } from './list.ts';
 import { Login } from './session.ts';
@@ -34,6 +35,7 @@ interface Route {
 
 // README §HTTP API, Lists.
 const PAGED = `A page holds at most \`limit\` items and about ${PAGE_BYTES / 1024 / 1024} MB of JSON; it may hold fewer, even none, and still have a \`next_cursor\` (a filter that an index cannot answer alone is checked within a window of ${WINDOW.toLocaleString('en-US')} positions per request). Follow \`next_cursor\` until it is null to see every item once.`;
+const DISABLED = `\`enabled\` false with \`disabled_reason\` ${DISABLED_REASONS.map((reason) => `\`${reason}\``).join(', ')}: the default endpoint without WEBHOOK_URL, a receiver that answered 410, an admin's disable.`;
 const SHORT = (whatIs: string, size: string) =>
   `An item whose ${whatIs} over ${SHOWN_BYTES / 1024} KB is shown short: without it, with \`"truncated": true\` and \`"${size}"\` (its size in bytes).`;
 
@@ -49,11 +51,12 @@ const ROUTES: Route[] = [
   { method: 'get', path: '/api/events/{id}', tag: 'events', summary: 'One event, whole', responses: { 200: 'event', 404: 'unknown' } },
   { method: 'get', path: '/api/events/{id}/image', tag: 'events', summary: 'The face image (image/jpeg)', responses: { 200: 'JPEG', 404: 'no image' } },
   { method: 'get', path: '/api/stream', tag: 'events', summary: 'Server-Sent Events of new events; resumable with Last-Event-ID', description: `Each event as in GET /api/events: ${SHORT('stored fields are', 'fields_bytes')}`, query: EventFilter, responses: { 200: 'text/event-stream', 400: 'invalid filter' } },
-  { method: 'get', path: '/api/webhooks', tag: 'webhooks', summary: 'Webhook endpoints (secrets masked), all on one page', responses: { 200: 'list' } },
+  { method: 'get', path: '/api/webhooks', tag: 'webhooks', summary: 'Webhook endpoints (secrets masked), all on one page', description: DISABLED, responses: { 200: 'list' } },
   { method: 'post', path: '/api/webhooks', tag: 'webhooks', summary: `Add an endpoint (at most ${ENDPOINT_LIMIT} in all)`, body: EndpointSchema, responses: { 201: 'created', 400: 'invalid body', 409: `${ENDPOINT_LIMIT} endpoints exist already` } },
-  { method: 'get', path: '/api/webhooks/{id}', tag: 'webhooks', summary: 'One endpoint', responses: { 200: 'endpoint', 404: 'unknown' } },
+  { method: 'get', path: '/api/webhooks/{id}', tag: 'webhooks', summary: 'One endpoint', description: DISABLED, responses: { 200: 'endpoint', 404: 'unknown' } },
   { method: 'delete', path: '/api/webhooks/{id}', tag: 'webhooks', summary: 'Remove an endpoint and its deliveries', responses: { 204: 'removed', 404: 'unknown' } },
-  { method: 'post', path: '/api/webhooks/{id}/enable', tag: 'webhooks', summary: 'Enable again (after a 410); waiting deliveries go out', responses: { 200: 'endpoint', 404: 'unknown' } },
+  { method: 'post', path: '/api/webhooks/{id}/enable', tag: 'webhooks', summary: 'Enable again (after a 410, or a disable); waiting deliveries go out', responses: { 200: 'endpoint', 404: 'unknown' } },
+  { method: 'post', path: '/api/webhooks/{id}/disable', tag: 'webhooks', summary: 'Disable (disabled_reason admin): nothing is sent to it, its deliveries wait until it is enabled', responses: { 200: 'endpoint', 404: 'unknown' } },
   { method: 'post', path: '/api/webhooks/{id}/redeliver', tag: 'webhooks', summary: 'Send again every event of its types received since a time', body: RedeliverSchema, responses: { 202: 'count of deliveries', 400: 'invalid body', 404: 'unknown' } },
   { method: 'get', path: '/api/deliveries', tag: 'deliveries', summary: 'Deliveries newest first', description: PAGED, query: DeliveryListQuery, responses: { 200: 'list', 400: 'invalid filter' } },
   { method: 'get', path: '/api/deliveries/{id}', tag: 'deliveries', summary: 'One delivery', responses: { 200: 'delivery', 404: 'unknown' } },

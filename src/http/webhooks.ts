@@ -42,7 +42,7 @@ function view(row: Row) {
   return {
     id: row.id,
     url: withoutPassword(row.url),
-    event_types: JSON.parse(row.eventTypes) as string[],
+    event_types: row.eventTypes,
     secret: row.secret ? maskSecret(row.secret) : null,
     enabled: row.enabled,
     disabled_reason: row.disabledReason,
@@ -95,6 +95,14 @@ export function webhookRoutes({ reads, writer, delivery }: AppDeps) {
   app.post('/:id/enable', async (c) => {
     found(c.req.param('id'));
     await writer.write({ kind: 'endpoint-state', id: c.req.param('id'), enabled: true, reason: null });
+    delivery.refresh();
+    return c.json(view(found(c.req.param('id'))));
+  });
+
+  // An admin's pause: nothing is sent to it, its deliveries wait as after a 410, until it is enabled.
+  app.post('/:id/disable', async (c) => {
+    found(c.req.param('id'));
+    await writer.write({ kind: 'endpoint-state', id: c.req.param('id'), enabled: false, reason: 'admin' });
     delivery.refresh();
     return c.json(view(found(c.req.param('id'))));
   });

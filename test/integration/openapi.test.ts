@@ -31,6 +31,8 @@ describe('OpenAPI', () => {
     expect(doc.paths['/api/commands'].get.description).toMatch(/"body_bytes"/);
     expect(doc.paths['/api/commands/{id}'].get.responses).toHaveProperty('404');
     expect(doc.paths['/api/webhooks'].post.responses).toHaveProperty('409');
+    expect(doc.paths['/api/webhooks/{id}/disable'].post.responses).toHaveProperty('404');
+    expect(doc.paths['/api/webhooks'].get.description).toMatch(/`disabled_reason` `config`, `gone`, `admin`/);
   });
 
   it('serves a readable docs page', async () => {

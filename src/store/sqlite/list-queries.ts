@@ -1,4 +1,6 @@
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, max, min, sql } from 'drizzle-orm';
+import type { EventType } from '../../events/events.ts';
+import type { DeliveryStatus } from '../store.ts';
 import type { Db } from './open.ts';
 import { commands, deliveries, events, outboxDepth } from './schema.ts';
 
@@ -25,7 +27,7 @@ export interface SeqRange {
  * only as many as a page takes.
  */
 export function listQueries(db: Db) {
-  const eventFilters = (filter: { types?: string[]; device?: string }) => [
+  const eventFilters = (filter: { types?: EventType[]; device?: string }) => [
     filter.types?.length ? inArray(events.type, filter.types) : undefined,
     filter.device !== undefined ? eq(events.deviceSn, filter.device) : undefined,
   ];
@@ -47,7 +49,7 @@ export function listQueries(db: Db) {
     firstEvent: () => db.select({ seq: min(events.seq) }).from(events),
     lastEvent: () => db.select({ seq: max(events.seq) }).from(events),
     /** Seqs of the events that match, newest first. */
-    eventSeqs: (filter: { types?: string[]; device?: string } & SeqRange & { limit: number }) =>
+    eventSeqs: (filter: { types?: EventType[]; device?: string } & SeqRange & { limit: number }) =>
       db
         .select({ seq: events.seq })
         .from(events)
@@ -55,7 +57,7 @@ export function listQueries(db: Db) {
         .orderBy(desc(events.seq))
         .limit(filter.limit),
     /** Seqs of the events that match in (after, upTo], oldest first: the live stream's replay. */
-    eventSeqsAfter: (filter: { types?: string[]; device?: string; after: number; upTo: number; limit: number }) =>
+    eventSeqsAfter: (filter: { types?: EventType[]; device?: string; after: number; upTo: number; limit: number }) =>
       db
         .select({ seq: events.seq })
         .from(events)
@@ -69,7 +71,7 @@ export function listQueries(db: Db) {
      * keeps SQLite from walking all of that endpoint's deliveries in
      * `deliveries_due`, whose order is not seq's).
      */
-    deliverySeqs: (filter: { status?: string; endpointId?: string; eventSeq?: number } & SeqRange & { limit: number }) =>
+    deliverySeqs: (filter: { status?: DeliveryStatus; endpointId?: string; eventSeq?: number } & SeqRange & { limit: number }) =>
       db
         .select({ seq: deliveries.seq })
         .from(deliveries)
@@ -77,7 +79,7 @@ export function listQueries(db: Db) {
           and(
             filter.eventSeq !== undefined ? eq(deliveries.eventSeq, filter.eventSeq) : undefined,
             // With an event, its own index is the one to walk: a few rows at most.
-            filter.status !== undefined ? (filter.eventSeq !== undefined ? sql`+${deliveries.status} = ${filter.status}` : eq(deliveries.status, filter.status as 'pending')) : undefined,
+            filter.status !== undefined ? (filter.eventSeq !== undefined ? sql`+${deliveries.status} = ${filter.status}` : eq(deliveries.status, filter.status)) : undefined,
             filter.endpointId !== undefined ? sql`+${deliveries.endpointId} = ${filter.endpointId}` : undefined,
             gte(deliveries.seq, filter.from),
             lt(deliveries.seq, filter.below),

@@ -1,24 +1,17 @@
 import { and, asc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
 import type { Db } from './open.ts';
-import { commands, deliveries, endpoints, events, images, rejects } from './schema.ts';
+import type { DisabledReason } from '../store.ts';
+import { commands, deliveries, type EndpointRow, endpoints, events, images, rejects } from './schema.ts';
 
 // The writer thread's half of webhook delivery: deliveries are created in the
 // same transaction as their event, and every attempt's outcome is recorded.
 
-export interface EndpointRow {
-  id: string;
-  url: string;
-  secret: string | null;
-  eventTypes: string[];
-  enabled: boolean;
-  disabledReason: string | null;
-}
-
 export type OutboxJob =
-  | { kind: 'endpoint'; endpoint: EndpointRow; at: number }
+  /** An endpoint added, or changed (ep_default from WEBHOOK_URL at start); `at` is its creation time if it is new. */
+  | { kind: 'endpoint'; endpoint: Omit<EndpointRow, 'createdAt'>; at: number }
   /** One step of removing an endpoint: its row (the first time) and up to ADMIN_STEP of its deliveries. */
   | { kind: 'endpoint-delete'; id: string }
-  | { kind: 'endpoint-state'; id: string; enabled: boolean; reason: string | null }
+  | { kind: 'endpoint-state'; id: string; enabled: boolean; reason: DisabledReason | null }
   | {
       kind: 'attempt';
       seq: number;
@@ -156,7 +149,7 @@ export function createOutbox(db: Db) {
       .select({ id: endpoints.id, eventTypes: endpoints.eventTypes })
       .from(endpoints)
       .all()
-      .map((row) => ({ id: row.id, types: new Set(JSON.parse(row.eventTypes) as string[]) }));
+      .map((row) => ({ id: row.id, types: new Set<string>(row.eventTypes) }));
   };
   load();
 
@@ -207,10 +200,9 @@ export function createOutbox(db: Db) {
     switch (job.kind) {
       case 'endpoint': {
         const { endpoint } = job;
-        const row = { ...endpoint, eventTypes: JSON.stringify(endpoint.eventTypes) };
         db.insert(endpoints)
-          .values({ ...row, createdAt: job.at })
-          .onConflictDoUpdate({ target: endpoints.id, set: row })
+          .values({ ...endpoint, createdAt: job.at })
+          .onConflictDoUpdate({ target: endpoints.id, set: endpoint })
           .run();
         load();
         return 1;
