@@ -15,7 +15,7 @@ import { startRetention } from './events/retention.ts';
 import { createStreamHub } from './events/stream-hub.ts';
 import { isSerial } from './protocol/serial.ts';
 import { topicTemplate } from './protocol/topics.ts';
-import type { StoredEvent } from './store/sqlite/jobs.ts';
+import type { StoredEvent } from './events/events.ts';
 import { openReads, type Reads } from './store/sqlite/reads.ts';
 import { databasePath } from './store/sqlite/open.ts';
 import { startWriter, type Writer } from './store/sqlite/writer.ts';

@@ -1,7 +1,7 @@
 import { Pool } from 'undici';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
-import type { StoredEvent } from '../store/sqlite/jobs.ts';
+import type { StoredEvent } from '../events/events.ts';
 import type { Reads } from '../store/sqlite/reads.ts';
 import type { Writer } from '../store/sqlite/writer.ts';
 import { webhookBody } from './body.ts';

@@ -6,6 +6,31 @@ export type EventType = (typeof EVENT_TYPES)[number];
 
 export const isEventType = (text: string): text is EventType => (EVENT_TYPES as readonly string[]).includes(text);
 
+/** An event as the store holds it: its position in arrival order (the cursor of lists and of the live stream) and what it is. */
+export interface StoredEvent {
+  seq: number;
+  id: string;
+  type: EventType;
+  deviceSn: string;
+  receivedAt: number;
+}
+
+/** A stored event whole: its fields (JSON text, as NewEvent's) and whether an image is stored with it. */
+export interface EventRecord extends StoredEvent {
+  fields: string;
+  hasImage: boolean;
+}
+
+/**
+ * A stored event as lists and the live stream read it: its fields only when
+ * they take at most SHOWN_BYTES (null otherwise), and their size in bytes.
+ */
+export interface ListedEvent extends StoredEvent {
+  hasImage: boolean;
+  fields: string | null;
+  fieldsBytes: number;
+}
+
 /** An event about to be stored. `fields` is JSON text of what the terminal sent, minus the image. */
 export interface NewEvent {
   id: string;

@@ -1,7 +1,6 @@
-import { listView } from '../http/events.ts';
-import type { EventType } from './events.ts';
-import type { StoredEvent } from '../store/sqlite/jobs.ts';
 import type { Reads } from '../store/sqlite/reads.ts';
+import type { EventType, ListedEvent, StoredEvent } from './events.ts';
+import { listedView } from './view.ts';
 
 export interface StreamFilter {
   types?: EventType[];
@@ -24,9 +23,9 @@ const encoder = new TextEncoder();
  * An event as a frame, in the lists' form: a message of megabytes is shown
  * short, so one frame stays within tens of KB (README §GET /api/stream).
  */
-export function toMessage(row: NonNullable<ReturnType<Reads['listedEvent']>>): StreamMessage {
+export function toMessage(row: ListedEvent): StreamMessage {
   // JSON.stringify never emits a raw line break, so the data fits one `data:` line.
-  return { seq: row.seq, frame: encoder.encode(`event: ${row.type}\nid: ${row.id}\ndata: ${JSON.stringify(listView(row))}\n\n`) };
+  return { seq: row.seq, frame: encoder.encode(`event: ${row.type}\nid: ${row.id}\ndata: ${JSON.stringify(listedView(row))}\n\n`) };
 }
 
 /**

@@ -1,31 +1,10 @@
 import { Hono } from 'hono';
 import * as v from 'valibot';
-import { eventView } from '../delivery/body.ts';
 import { EVENT_TYPES, type EventType, isEventType } from '../events/events.ts';
+import { apiView, listedView } from '../events/view.ts';
 import type { AppDeps, Env } from './app.ts';
 import { ApiError, invalid } from './errors.ts';
 import { Limit, listPage, seqWindow } from './list.ts';
-
-type Row = NonNullable<ReturnType<AppDeps['reads']['event']>>;
-type Listed = NonNullable<ReturnType<AppDeps['reads']['listedEvent']>>;
-
-/** An event as the API shows it: the webhook body without the image, `has_image` instead (SPEC §HTTP API). */
-export function apiView(row: Row) {
-  return { ...eventView(row), has_image: row.hasImage };
-}
-
-/**
- * An event as lists and the live stream show it: as apiView, or, when its
- * fields are over SHOWN_BYTES (a terminal's message of megabytes), short:
- * what it is, `truncated` and the size of its fields, which
- * GET /api/events/{id} gives whole (README §HTTP API, Lists).
- */
-export function listView(row: Listed) {
-  if (row.fields === null) {
-    return { type: row.type, id: row.id, device_sn: row.deviceSn, received_at: new Date(row.receivedAt).toISOString(), has_image: row.hasImage, truncated: true, fields_bytes: row.fieldsBytes };
-  }
-  return apiView({ ...row, fields: row.fields });
-}
 
 /**
  * The instant of a text valibot's isoTimestamp let through, or NaN for a day
@@ -101,7 +80,7 @@ export function eventRoutes({ reads }: AppDeps) {
       keys: seqs,
       item: (seq) => {
         const row = reads.listedEvent(seq);
-        return row && listView(row);
+        return row && listedView(row);
       },
       cursorOf: String,
       rest: range.rest ? String(range.from) : null,

@@ -5,7 +5,8 @@ import type { Presence } from '../terminals/presence.ts';
 import { heartD } from '../protocol/downlink.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import { cmdLabel, isHeartbeat } from '../protocol/uplink.ts';
-import type { Job, StoredEvent } from '../store/sqlite/jobs.ts';
+import type { StoredEvent } from '../events/events.ts';
+import type { Job } from '../store/sqlite/jobs.ts';
 import type { Writer } from '../store/sqlite/writer.ts';
 
 /** Called once the message may be acknowledged (it is durable, or worthless to keep); with an error, it must not be. */

@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { type EventPolicy, type EventType, eventsFromUplink, type NewEvent, presenceEvent } from '../../events/events.ts';
+import { type EventPolicy, eventsFromUplink, type NewEvent, presenceEvent, type StoredEvent } from '../../events/events.ts';
 import { type DecodeLimits, decodeUplink, type RejectReason } from '../../protocol/uplink.ts';
 import type { Db } from './open.ts';
 import { createOutbox, type OutboxJob, type PurgeCursor, WAL_BYTES_PER_ROW } from './outbox.ts';
@@ -19,14 +19,6 @@ export type Job =
   | { kind: 'command'; id: string; sn: string; body: string; status: 'published' | 'failed'; error: string | null; at: number }
   | OutboxJob
   | TerminalJob;
-
-export interface StoredEvent {
-  seq: number;
-  id: string;
-  type: EventType;
-  deviceSn: string;
-  receivedAt: number;
-}
 
 export interface JobResult {
   /** Events this job created (duplicates of stored ones are left out). */
