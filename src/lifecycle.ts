@@ -85,7 +85,6 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
           log.fatal({ err: err.message }, 'database writer failed');
           onFatal(err);
         },
-        rejectsNotKept: (count) => metrics.rejectsNotKept.inc(count),
         heapMb: writerHeapMb,
       },
     );

@@ -1,5 +1,5 @@
 import * as v from 'valibot';
-import { randomId } from '../events/events.ts';
+import { randomId } from '../events/ids.ts';
 import { isJsonObject, jsonObject, MAX_JSON_DEPTH, nestsWithin } from '../lib/json-object.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';

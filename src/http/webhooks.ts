@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import * as v from 'valibot';
-import { EVENT_TYPES, randomId } from '../events/events.ts';
+import { EVENT_TYPES } from '../events/events.ts';
+import { randomId } from '../events/ids.ts';
 import { maskSecret, secretProblem } from '../delivery/sign.ts';
 import { webhookUrlProblem } from '../delivery/webhook-url.ts';
 import { withoutPassword } from '../lib/secrets.ts';

@@ -17,3 +17,22 @@ export type CommandStatus = (typeof COMMAND_STATUSES)[number];
  */
 export const DISABLED_REASONS = ['config', 'gone', 'admin'] as const;
 export type DisabledReason = (typeof DISABLED_REASONS)[number];
+
+/** Of a malformed message, the store keeps this much of its start (README §Malformed messages). */
+export const SAMPLE_BYTES = 2048;
+
+/**
+ * A write that ended the store's writer on its own (README §What survives
+ * what): applying it again would end it again, so it is never committed.
+ * It carries the start of its payload and its size, for the reject that
+ * stands for it.
+ */
+export class Unprocessable extends Error {
+  constructor(
+    readonly detail: string,
+    readonly sample: Uint8Array,
+    readonly size: number,
+  ) {
+    super(`database write failed: ${detail}`);
+  }
+}

@@ -1,6 +1,8 @@
 import { sql } from 'drizzle-orm';
-import { type EventPolicy, eventsFromUplink, type NewEvent, presenceEvent, type StoredEvent } from '../../events/events.ts';
-import { type DecodeLimits, decodeUplink, type RejectReason } from '../../protocol/uplink.ts';
+import { type NewEvent, presenceEvent, type StoredEvent } from '../../events/events.ts';
+import { type IngestPolicy, type Interpretation, interpret, type Message, type NewReject, type Outcome, rejected } from '../../ingest/interpret.ts';
+import type { RejectReason } from '../../protocol/uplink.ts';
+import { SAMPLE_BYTES } from '../store.ts';
 import type { Db } from './open.ts';
 import { createOutbox, type OutboxJob, type PurgeCursor, WAL_BYTES_PER_ROW } from './outbox.ts';
 import { createRejectGate, type RejectGate } from './reject-gate.ts';
@@ -10,9 +12,14 @@ import { createTerminalStore, type TerminalJob } from './terminals.ts';
 // Everything the bridge writes, as plain data that can cross to the writer
 // thread. A batch of jobs is applied in one transaction (group commit).
 
+/** A message to interpret (ingest/interpret.ts) and keep what it gives, in this commit. */
+export type UplinkJob = { kind: 'uplink' } & Message;
+/** A message that the checks before the store found malformed, or that could not be applied (`unprocessable`). */
+export type RejectJob = { kind: 'reject'; sn: string; topic: string; receivedAt: number; reject: NewReject };
+
 export type Job =
-  | { kind: 'uplink'; sn: string; topic: string; payload: Uint8Array; receivedAt: number }
-  | { kind: 'reject'; sn: string | null; topic: string; reason: RejectReason; detail: string; payload: Uint8Array; size: number; receivedAt: number }
+  | UplinkJob
+  | RejectJob
   | { kind: 'presence'; sn: string; online: boolean; at: number; lastSeenAt: number | null }
   | { kind: 'seen'; lastSeen: [sn: string, at: number][] }
   | { kind: 'register'; serials: string[] }
@@ -20,15 +27,9 @@ export type Job =
   | OutboxJob
   | TerminalJob;
 
-export interface JobResult {
+export interface JobResult extends Partial<Omit<Outcome, 'events'>> {
   /** Events this job created (duplicates of stored ones are left out). */
   events: StoredEvent[];
-  /** Why the message, or records of it, were malformed: one reason for each reject, kept as a row or not (each is counted). */
-  rejected?: RejectReason[];
-  /** How many of those the gate did not keep as rows (README §Malformed messages). */
-  unkept?: number;
-  /** The upLink's cmd, for the counters. */
-  cmd?: string;
   /** Rows a change touched (outbox and terminal jobs). */
   changes?: number;
   /** Serials whose rows a forgetting job deleted. */
@@ -47,8 +48,6 @@ export interface JobFailure {
 }
 export type JobOutcome = JobResult | JobFailure;
 
-const SAMPLE_BYTES = 2048;
-
 /**
  * SQLite's errors of the database or its disk rather than of one job's data:
  * a lock held elsewhere, a full, failing or read-only disk, a damaged file.
@@ -64,19 +63,7 @@ const failure = (err: unknown): JobFailure => ({ failed: err instanceof Error ? 
  */
 const UNKNOWN_SERIAL: ReadonlySet<RejectReason> = new Set(['unknown_device', 'terminal_limit']);
 
-/** How the runner reads and turns upLink messages into events. */
-export interface RunnerPolicy extends EventPolicy, DecodeLimits {}
-
-/**
- * What stands for an upLink message that ended the writer thread on its own
- * (README §What survives what): a reject with its first 2 KB, so it is
- * acknowledged and never comes back.
- */
-export function unprocessable({ sn, topic, payload, receivedAt }: Extract<Job, { kind: 'uplink' }>, detail: string): Job {
-  return { kind: 'reject', sn, topic, reason: 'unprocessable', detail, payload: payload.subarray(0, SAMPLE_BYTES), size: payload.length, receivedAt };
-}
-
-export function createJobRunner(db: Db, policy: RunnerPolicy, gate: RejectGate = createRejectGate()) {
+export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate = createRejectGate()) {
   const outbox = createOutbox(db);
   const terminalStore = createTerminalStore(db);
   const insertEvent = db
@@ -151,56 +138,46 @@ export function createJobRunner(db: Db, policy: RunnerPolicy, gate: RejectGate =
   }
 
   /**
-   * Keeps a malformed message, or with `record`, one malformed record of it,
-   * as a row, if the gate lets it (README §Malformed messages). Returns
-   * whether it did. Every reject passes here, whatever its kind.
+   * Keeps a malformed message, or one malformed record of it, as a row, if
+   * the gate lets it (README §Malformed messages): its first SAMPLE_BYTES.
+   * Returns whether it did. Every reject passes here, whatever its kind.
    */
-  function reject(
-    job: { sn: string | null; topic: string; payload: Uint8Array; size?: number; receivedAt: number },
-    reason: RejectReason,
-    detail: string,
-    record?: { value: unknown },
-  ): boolean {
-    if (!gate.keep(job.sn === null || UNKNOWN_SERIAL.has(reason) ? undefined : job.sn)) return false;
-    const kept = record ? Buffer.from(JSON.stringify(record.value)) : job.payload;
+  function keepReject(message: { sn: string; topic: string; receivedAt: number }, reject: NewReject): boolean {
+    if (!gate.keep(UNKNOWN_SERIAL.has(reject.reason) ? undefined : message.sn)) return false;
+    // A record is written out only once it is kept: a flood of malformed records costs no more than counting them.
+    const kept = 'record' in reject ? Buffer.from(JSON.stringify(reject.record)) : reject.payload;
     const sample = Buffer.from(kept.buffer, kept.byteOffset, Math.min(kept.length, SAMPLE_BYTES));
     insertReject.run({
-      receivedAt: job.receivedAt,
-      topic: job.topic,
-      deviceSn: job.sn,
-      reason,
-      detail,
-      size: record ? kept.length : (job.size ?? job.payload.length),
+      receivedAt: message.receivedAt,
+      topic: message.topic,
+      deviceSn: message.sn,
+      reason: reject.reason,
+      detail: reject.detail,
+      size: 'record' in reject ? kept.length : reject.size,
       // Latin-1 keeps every byte visible even when the payload is not UTF-8.
       sample: sample.toString('latin1'),
     });
     return true;
   }
 
-  /** The result of a job that was, or had, rejects: each counted, those the gate did not keep too. */
-  function rejected(result: JobResult, reasons: RejectReason[], kept: number): JobResult {
-    return { ...result, rejected: reasons, ...(kept < reasons.length ? { unkept: reasons.length - kept } : {}) };
+  /** Stores what a message gave: its events (a retransmission's are already there) and its rejects, as far as the gate lets. */
+  function keep(message: { sn: string; topic: string; receivedAt: number }, { events, rejects, ...meaning }: Interpretation): Outcome {
+    const stored: StoredEvent[] = [];
+    for (const event of events) {
+      const row = store(event);
+      if (row) stored.push(row);
+    }
+    let kept = 0;
+    for (const reject of rejects) kept += Number(keepReject(message, reject));
+    return { ...meaning, events: stored, rejected: rejects.map((r) => r.reason), unkept: rejects.length - kept };
   }
 
   function apply(job: Job): JobResult {
     switch (job.kind) {
-      case 'uplink': {
-        const decoded = decodeUplink(job.payload, policy);
-        if (!decoded.ok) return rejected({ events: [] }, [decoded.reason], Number(reject(job, decoded.reason, decoded.detail)));
-        const stored: StoredEvent[] = [];
-        for (const event of eventsFromUplink(job.sn, decoded.msg, job.receivedAt, policy)) {
-          const row = store(event);
-          if (row) stored.push(row);
-        }
-        const result = { events: stored, cmd: decoded.msg.cmd };
-        const malformed = 'malformed' in decoded.msg ? decoded.msg.malformed : [];
-        if (malformed.length === 0) return result;
-        let kept = 0;
-        for (const { record, detail } of malformed) kept += Number(reject(job, 'invalid_fields', detail, { value: record }));
-        return rejected(result, malformed.map(() => 'invalid_fields' as const), kept);
-      }
+      case 'uplink':
+        return keep(job, interpret(job, policy));
       case 'reject':
-        return rejected({ events: [] }, [job.reason], Number(reject(job, job.reason, job.detail)));
+        return keep(job, rejected(job.reject));
       case 'presence': {
         setOnline.run({ sn: job.sn, online: job.online ? 1 : 0, at: job.at, lastSeenAt: job.lastSeenAt });
         const row = store(presenceEvent(job.sn, job.online, job.at, job.lastSeenAt));

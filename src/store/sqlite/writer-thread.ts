@@ -1,13 +1,14 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import { createJobRunner, type Job, type JobOutcome, type RunnerPolicy } from './jobs.ts';
+import type { IngestPolicy } from '../../ingest/interpret.ts';
+import { createJobRunner, type Job, type JobOutcome } from './jobs.ts';
 import { migrateDatabase, openDatabase, type Sync } from './open.ts';
 
 // The only writer of the database. It runs on its own thread because
 // better-sqlite3 is synchronous: a commit that waits for the disk (fsync) must
 // never stall heartbeat answers or the API on the main thread.
 
-export interface WriterOptions extends RunnerPolicy {
+export interface WriterOptions extends IngestPolicy {
   dataDir: string;
   sync: Sync;
 }

@@ -1,7 +1,8 @@
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from '../../lib/log.ts';
 import { moduleUrl, startWorker } from '../../lib/module-url.ts';
-import { type Job, type JobOutcome, type JobResult, unprocessable } from './jobs.ts';
+import { SAMPLE_BYTES, Unprocessable } from '../store.ts';
+import type { Job, JobResult } from './jobs.ts';
 import type { FromWriter, ToWriter, WriterOptions } from './writer-thread.ts';
 
 export interface Writer {
@@ -18,8 +19,6 @@ export interface WriterDeps {
   log: Logger;
   /** The writer cannot go on: every write fails from now on. */
   onFatal: (err: Error) => void;
-  /** Rejects counted but not kept as rows, by the gate of README §Malformed messages. */
-  rejectsNotKept: (count: number) => void;
   /** The thread's old-generation heap limit in MB (tests lower it). */
   heapMb?: number;
 }
@@ -58,18 +57,17 @@ const WRITER_HEAP_MB = 512;
  */
 const MAX_DEATHS = 10;
 const DEATHS_WINDOW_MS = 60_000;
-/** Rejects not kept are logged at most this often, with how many since the last line. */
-const NOT_KEPT_LOG_MS = 60_000;
 
 /**
  * The main thread's half of the writer. It keeps every job until its batch
  * is answered, so when the thread dies (out of memory, an uncaught error) it
  * starts a new one and sends that batch's jobs again, one per batch: the one
- * that ends the thread on its own again is kept as an `unprocessable` reject
- * and acknowledged, so it cannot end it after every restart (README §What
- * survives what). The transports hold their acknowledgements meanwhile.
+ * that ends the thread on its own again fails as Unprocessable, never to be
+ * tried again, and ingest keeps it as an `unprocessable` reject and
+ * acknowledges it, so it cannot end the thread after every restart (README
+ * §What survives what). The transports hold their acknowledgements meanwhile.
  */
-export async function startWriter(options: WriterOptions, { log, onFatal, rejectsNotKept, heapMb = WRITER_HEAP_MB }: WriterDeps): Promise<Writer> {
+export async function startWriter(options: WriterOptions, { log, onFatal, heapMb = WRITER_HEAP_MB }: WriterDeps): Promise<Writer> {
   /** The thread that runs; none while a new one starts. */
   let thread: Worker | undefined;
   let queue: Pending[] = [];
@@ -82,8 +80,6 @@ export async function startWriter(options: WriterOptions, { log, onFatal, reject
   let lastFailed = false;
   /** When the thread died since a batch was last answered. */
   let deaths: number[] = [];
-  let notKept = 0;
-  let notKeptLoggedAt = -Infinity;
 
   /** A new thread, the writer's from the moment it has opened and migrated the database. */
   function spawn(): Promise<void> {
@@ -132,7 +128,6 @@ export async function startWriter(options: WriterOptions, { log, onFatal, reject
     });
     // Not ready only when nothing could be written: one bad job says nothing of the database.
     lastFailed = failures === items.length;
-    countNotKept(outcomes);
     flush();
   }
 
@@ -165,9 +160,9 @@ export async function startWriter(options: WriterOptions, { log, onFatal, reject
     // Serial, size and reason; never the payload.
     log.warn(
       { sn: job.sn, topic: job.topic, bytes: job.payload.length, reason: 'unprocessable', cause: causeOf(cause) },
-      'message kept as an unprocessable reject: applying it ended the database writer thread',
+      'message unprocessable: applying it ended the database writer thread; it is not tried again',
     );
-    queue.unshift({ ...item, job: unprocessable(job, detail) });
+    item.reject(new Unprocessable(detail, job.payload.slice(0, SAMPLE_BYTES), job.payload.length));
   }
 
   function restart(cause: Error) {
@@ -197,19 +192,6 @@ export async function startWriter(options: WriterOptions, { log, onFatal, reject
     inFlight = undefined;
     drained?.();
     onFatal(err);
-  }
-
-  function countNotKept(outcomes: JobOutcome[]) {
-    let count = 0;
-    for (const outcome of outcomes) if ('events' in outcome) count += outcome.unkept ?? 0;
-    if (count === 0) return;
-    rejectsNotKept(count);
-    notKept += count;
-    const now = Date.now();
-    if (now - notKeptLoggedAt < NOT_KEPT_LOG_MS) return;
-    log.warn({ count: notKept }, 'rejects not kept as rows: a terminal sends malformed messages faster than the rejects table takes them (all are counted)');
-    notKeptLoggedAt = now;
-    notKept = 0;
   }
 
   function flush() {
