@@ -102,13 +102,10 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     const presence: Presence = createPresence({
       timeoutMs: config.HEARTBEAT_TIMEOUT * 1000,
       initial: known,
-      write: (job) =>
-        void writer.write(job).then(
-          (result) => {
-            if (result.events.length > 0) stored(result.events);
-          },
-          (err: Error) => log.error({ err: err.message }, 'presence not stored'),
-        ),
+      write: (job) => {
+        const written = job.kind === 'presence' ? writer.write(job).then(({ events }) => events.length > 0 && stored(events)) : writer.write(job);
+        written.catch((err: Error) => log.error({ err: err.message }, 'presence not stored'));
+      },
     });
     stops.push({ name: 'presence', stop: () => presence.stop() });
     metrics.sources.terminalsOnline = presence.onlineCount;

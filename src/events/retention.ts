@@ -1,5 +1,5 @@
 import type { Logger } from '../lib/log.ts';
-import type { PurgeCursor } from '../store/sqlite/outbox.ts';
+import type { PurgeCursor } from '../store/store.ts';
 import type { Writer } from '../store/sqlite/writer.ts';
 
 export interface RetentionOptions {
@@ -37,11 +37,11 @@ export function startRetention({ days, forgetAfterMs, forgotten, writer, log, no
     let after: PurgeCursor | undefined;
     for (;;) {
       if (stopped) break;
-      const { changes = 0, purge: step } = await writer.write({ kind: 'purge', before, limit: BATCH, after });
-      removed += changes;
+      const step = await writer.write({ kind: 'purge', before, limit: BATCH, after });
+      removed += step.removed;
       steps += 1;
-      longestStepMs = Math.max(longestStepMs, step?.ms ?? 0);
-      if (!step?.more) break;
+      longestStepMs = Math.max(longestStepMs, step.ms);
+      if (!step.more) break;
       after = step.after;
     }
     // The longest step is how long it held the writer (and so every message waiting for a commit) at once.
@@ -58,7 +58,7 @@ export function startRetention({ days, forgetAfterMs, forgotten, writer, log, no
     let count = 0;
     for (;;) {
       if (stopped) break;
-      const { forgotten: serials = [] } = await writer.write({ kind: 'forget-silent', before, limit: BATCH });
+      const { forgotten: serials } = await writer.write({ kind: 'forget-silent', before, limit: BATCH });
       if (serials.length > 0) forgotten(serials, before);
       count += serials.length;
       if (serials.length < BATCH) break;

@@ -85,9 +85,9 @@ export function webhookRoutes({ reads, writer, delivery }: AppDeps) {
     found(c.req.param('id'));
     // In steps (ADMIN_STEP deliveries each): the lanes let go of it after the first, which removes the endpoint.
     for (let first = true; ; first = false) {
-      const { step } = await writer.write({ kind: 'endpoint-delete', id: c.req.param('id') });
+      const { more } = await writer.write({ kind: 'endpoint-delete', id: c.req.param('id') });
       if (first) delivery.refresh();
-      if (!step?.more) break;
+      if (!more) break;
     }
     return c.body(null, 204);
   });
@@ -115,10 +115,10 @@ export function webhookRoutes({ reads, writer, delivery }: AppDeps) {
     let deliveries = 0;
     // In steps (ADMIN_STEP events each), the lanes sending what the first ones put back meanwhile.
     for (let after: number | undefined; ; ) {
-      const { changes = 0, step } = await writer.write({ ...job, after });
-      deliveries += changes;
+      const step = await writer.write({ ...job, after });
+      deliveries += step.deliveries;
       delivery.wakeAll();
-      if (!step?.more) break;
+      if (!step.more) break;
       after = step.after;
     }
     return c.json({ endpoint_id: c.req.param('id'), since, deliveries }, 202);

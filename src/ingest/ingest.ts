@@ -4,9 +4,8 @@ import type { Metrics } from '../lib/metrics.ts';
 import { heartD } from '../protocol/downlink.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import { cmdLabel, isHeartbeat, type RejectReason } from '../protocol/uplink.ts';
-import type { RejectJob, UplinkJob } from '../store/sqlite/jobs.ts';
 import type { Writer } from '../store/sqlite/writer.ts';
-import { SAMPLE_BYTES, Unprocessable } from '../store/store.ts';
+import { type RejectJob, SAMPLE_BYTES, Unprocessable, type UplinkJob } from '../store/store.ts';
 import type { Admission, NotAdmitted } from '../terminals/admission.ts';
 import type { Presence } from '../terminals/presence.ts';
 import type { Message, Outcome } from './interpret.ts';
@@ -109,7 +108,7 @@ export function createIngest(deps: IngestDeps) {
     writer.write(job).then(
       (result) => {
         metrics.uncommitted.dec();
-        settle(sn, result as Outcome);
+        settle(sn, result);
         done();
       },
       (err: Error) => {

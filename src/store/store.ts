@@ -1,6 +1,10 @@
-// What the store holds, in the words of the rest of the bridge: the states a
-// delivery, a command and an endpoint take. Each engine's schema stores
-// these values and no others.
+import type { EventType, StoredEvent } from '../events/events.ts';
+import type { Message, NewReject, Outcome } from '../ingest/interpret.ts';
+
+// The store, in the words of the rest of the bridge: what it holds, and
+// every write as a plain-data job with the result of its kind. An engine
+// (store/sqlite/) commits jobs in batches (group commit), each resolving
+// once it is durable.
 
 /** README §Webhooks: waiting (for its first attempt or a retry), delivered, or given up after the last retry. */
 export const DELIVERY_STATUSES = ['pending', 'delivered', 'dead'] as const;
@@ -36,3 +40,85 @@ export class Unprocessable extends Error {
     super(`database write failed: ${detail}`);
   }
 }
+
+/** A webhook endpoint: the default one from WEBHOOK_URL (`ep_default`) and those added by API (README §Webhooks). */
+export interface Endpoint {
+  id: string;
+  url: string;
+  secret: string | null;
+  eventTypes: EventType[];
+  enabled: boolean;
+  /** Why it is disabled; null while it is enabled. */
+  disabledReason: DisabledReason | null;
+  createdAt: number;
+}
+
+/** Where a purge has got to among the events past retention: the last one a step looked at, in order of receipt. */
+export interface PurgeCursor {
+  at: number;
+  seq: number;
+}
+
+/** A message to interpret (ingest/interpret.ts) and keep what it gives, in the commit. */
+export type UplinkJob = { kind: 'uplink' } & Message;
+/** A message that the checks before the store found malformed, or that could not be applied (`unprocessable`). */
+export type RejectJob = { kind: 'reject'; sn: string; topic: string; receivedAt: number; reject: NewReject };
+
+export type Job =
+  | UplinkJob
+  | RejectJob
+  /** A terminal came online or went offline: its row, and its device.online or device.offline event. */
+  | { kind: 'presence'; sn: string; online: boolean; at: number; lastSeenAt: number | null }
+  /** Last-seen times of terminals heard from since the last sweep. */
+  | { kind: 'seen'; lastSeen: [sn: string, at: number][] }
+  /** DEVICES and DEFAULT_DEVICE, at start. */
+  | { kind: 'register'; serials: string[] }
+  | { kind: 'command'; id: string; sn: string; body: string; status: CommandStatus; error: string | null; at: number }
+  /** An endpoint added, or changed (ep_default from WEBHOOK_URL at start); `at` is its creation time if it is new. */
+  | { kind: 'endpoint'; endpoint: Omit<Endpoint, 'createdAt'>; at: number }
+  /** One step of removing an endpoint: its row (the first time) and up to ADMIN_STEP of its deliveries. */
+  | { kind: 'endpoint-delete'; id: string }
+  | { kind: 'endpoint-state'; id: string; enabled: boolean; reason: DisabledReason | null }
+  /** The outcome of one delivery attempt (delivery/policy.ts). */
+  | { kind: 'attempt'; seq: number; at: number; status: number | null; error: string | null; outcome: 'delivered' | 'retry' | 'dead' | 'gone'; nextAttemptAt: number }
+  /** A dead delivery back to pending, due at `at`. */
+  | { kind: 'retry-delivery'; seq: number; at: number }
+  /** One step of a redelivery: up to ADMIN_STEP events from the first received at `since`, or after the seq `after`. */
+  | { kind: 'redeliver-since'; endpointId: string; since: number; at: number; after?: number }
+  /** Retention, one step: deletes up to `limit` of what is older than `before`, looking at events after `after`. */
+  | { kind: 'purge'; before: number; limit: number; after?: PurgeCursor }
+  /** These serials' rows, registered or not (DELETE /api/devices/{sn}, or no serial at all). */
+  | { kind: 'forget'; serials: string[] }
+  /** FORGET_AFTER: up to `limit` terminals learned from traffic, offline and last seen before `before`. */
+  | { kind: 'forget-silent'; before: number; limit: number };
+
+export type JobKind = Job['kind'];
+
+/** What each kind of job gives once it is committed. */
+export interface JobResults {
+  uplink: Outcome;
+  reject: Outcome;
+  /** The device.online or device.offline event. */
+  presence: { events: StoredEvent[] };
+  seen: void;
+  register: void;
+  command: void;
+  endpoint: void;
+  /** Whether another step is needed. */
+  'endpoint-delete': { more: boolean };
+  /** Whether there was such an endpoint. */
+  'endpoint-state': { changed: boolean };
+  attempt: void;
+  /** Whether there was such a delivery, and dead. */
+  'retry-delivery': { changed: boolean };
+  /** Deliveries made or put back by this step; whether another is needed, and after which seq. */
+  'redeliver-since': { deliveries: number; more: boolean; after?: number };
+  /** Rows this step deleted; whether another is needed, and where it goes on; how long it held the writer (ms, before the commit). */
+  purge: { removed: number; more: boolean; after?: PurgeCursor; ms: number };
+  /** Rows deleted. */
+  forget: { removed: number };
+  /** Serials whose rows went. */
+  'forget-silent': { forgotten: string[] };
+}
+
+export type JobResult<J extends Job = Job> = JobResults[J['kind']];

@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import Database from 'better-sqlite3';
 import { expect, it } from 'vitest';
 import { createLogger } from '../../src/lib/log.ts';
-import type { Job } from '../../src/store/sqlite/jobs.ts';
+import type { Job } from '../../src/store/store.ts';
 import { databasePath } from '../../src/store/sqlite/open.ts';
 import { startWriter, type Writer } from '../../src/store/sqlite/writer.ts';
 import { Unprocessable } from '../../src/store/store.ts';

@@ -1,52 +1,19 @@
 import { sql } from 'drizzle-orm';
 import { type NewEvent, presenceEvent, type StoredEvent } from '../../events/events.ts';
-import { type IngestPolicy, type Interpretation, interpret, type Message, type NewReject, type Outcome, rejected } from '../../ingest/interpret.ts';
+import { type IngestPolicy, type Interpretation, interpret, type NewReject, type Outcome, rejected } from '../../ingest/interpret.ts';
 import type { RejectReason } from '../../protocol/uplink.ts';
-import { SAMPLE_BYTES } from '../store.ts';
+import { type Job, type JobKind, type JobResult, type JobResults, SAMPLE_BYTES } from '../store.ts';
 import type { Db } from './open.ts';
-import { createOutbox, type OutboxJob, type PurgeCursor, WAL_BYTES_PER_ROW } from './outbox.ts';
+import { createOutbox } from './outbox.ts';
 import { createRejectGate, type RejectGate } from './reject-gate.ts';
 import { commands, events, images, rejects, terminals } from './schema.ts';
-import { createTerminalStore, type TerminalJob } from './terminals.ts';
+import { createTerminalStore } from './terminals.ts';
 
-// Everything the bridge writes, as plain data that can cross to the writer
+// Every job of the store (store.ts) applied to the database, in the writer
 // thread. A batch of jobs is applied in one transaction (group commit).
 
-/** A message to interpret (ingest/interpret.ts) and keep what it gives, in this commit. */
-export type UplinkJob = { kind: 'uplink' } & Message;
-/** A message that the checks before the store found malformed, or that could not be applied (`unprocessable`). */
-export type RejectJob = { kind: 'reject'; sn: string; topic: string; receivedAt: number; reject: NewReject };
-
-export type Job =
-  | UplinkJob
-  | RejectJob
-  | { kind: 'presence'; sn: string; online: boolean; at: number; lastSeenAt: number | null }
-  | { kind: 'seen'; lastSeen: [sn: string, at: number][] }
-  | { kind: 'register'; serials: string[] }
-  | { kind: 'command'; id: string; sn: string; body: string; status: 'published' | 'failed'; error: string | null; at: number }
-  | OutboxJob
-  | TerminalJob;
-
-export interface JobResult extends Partial<Omit<Outcome, 'events'>> {
-  /** Events this job created (duplicates of stored ones are left out). */
-  events: StoredEvent[];
-  /** Rows a change touched (outbox and terminal jobs). */
-  changes?: number;
-  /** Serials whose rows a forgetting job deleted. */
-  forgotten?: string[];
-  /** A purge step: where the next one goes on, whether one is needed, and how long this one took in the writer (ms, before the commit). */
-  purge?: { after: PurgeCursor | undefined; more: boolean; ms: number };
-  /** A job that goes in steps (outbox.ts ADMIN_STEP): whether another is needed, and after which seq. */
-  step?: { more: boolean; after?: number };
-  /** About what the job added to the WAL beyond a page, when that is much more: the writer checkpoints by it. */
-  walBytes?: number;
-}
-
-/** A job that could not be applied, with the error its write is rejected with. */
-export interface JobFailure {
-  failed: string;
-}
-export type JobOutcome = JobResult | JobFailure;
+/** A job's result, or the error its write is rejected with: one bad job fails alone. */
+export type JobOutcome = { ok: JobResult } | { failed: string };
 
 /**
  * SQLite's errors of the database or its disk rather than of one job's data:
@@ -55,7 +22,7 @@ export type JobOutcome = JobResult | JobFailure;
  */
 const DATABASE_ERROR = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|CORRUPT|CANTOPEN|NOTADB|NOMEM|PROTOCOL|PERM|AUTH)/;
 const isDatabaseError = (err: unknown) => DATABASE_ERROR.test(String((err as { code?: unknown } | null)?.code));
-const failure = (err: unknown): JobFailure => ({ failed: err instanceof Error ? err.message : String(err) });
+const failure = (err: unknown) => ({ failed: err instanceof Error ? err.message : String(err) });
 
 /**
  * Rejects that name no serial the bridge knows: they share one bucket of the
@@ -64,7 +31,9 @@ const failure = (err: unknown): JobFailure => ({ failed: err instanceof Error ? 
 const UNKNOWN_SERIAL: ReadonlySet<RejectReason> = new Set(['unknown_device', 'terminal_limit']);
 
 export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate = createRejectGate()) {
-  const outbox = createOutbox(db);
+  /** About what the jobs applied so far added to the WAL beyond a page each, when that is much more: the writer checkpoints by it. */
+  let walBytes = 0;
+  const outbox = createOutbox(db, (bytes) => (walBytes += bytes));
   const terminalStore = createTerminalStore(db);
   const insertEvent = db
     .insert(events)
@@ -172,41 +141,40 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
     return { ...meaning, events: stored, rejected: rejects.map((r) => r.reason), unkept: rejects.length - kept };
   }
 
-  function apply(job: Job): JobResult {
-    switch (job.kind) {
-      case 'uplink':
-        return keep(job, interpret(job, policy));
-      case 'reject':
-        return keep(job, rejected(job.reject));
-      case 'presence': {
-        setOnline.run({ sn: job.sn, online: job.online ? 1 : 0, at: job.at, lastSeenAt: job.lastSeenAt });
-        const row = store(presenceEvent(job.sn, job.online, job.at, job.lastSeenAt));
-        return { events: row ? [row] : [] };
-      }
-      case 'seen':
-        for (const [sn, at] of job.lastSeen) markSeen.run({ sn, at });
-        return { events: [] };
-      case 'register':
-        for (const sn of job.serials) register.run({ sn });
-        return { events: [] };
-      case 'command':
-        insertCommand.run({ id: job.id, sn: job.sn, body: job.body, status: job.status, error: job.error, at: job.at });
-        return { events: [] };
-      case 'forget':
-      case 'forget-silent':
-        return terminalStore.apply(job);
-      case 'purge': {
-        const started = performance.now();
-        const step = outbox.purge(job);
-        return { events: [], changes: step.removed, purge: { after: step.after, more: step.more, ms: performance.now() - started }, walBytes: step.walBytes };
-      }
-      default: {
-        const applied = outbox.apply(job);
-        return typeof applied === 'number'
-          ? { events: [], changes: applied }
-          : { events: [], changes: applied.changes, step: { more: applied.more, after: applied.after }, walBytes: applied.changes * WAL_BYTES_PER_ROW };
-      }
-    }
+  const apply: { [K in JobKind]: (job: Extract<Job, { kind: K }>) => JobResults[K] } = {
+    uplink: (job) => keep(job, interpret(job, policy)),
+    reject: (job) => keep(job, rejected(job.reject)),
+    presence(job) {
+      setOnline.run({ sn: job.sn, online: job.online ? 1 : 0, at: job.at, lastSeenAt: job.lastSeenAt });
+      const row = store(presenceEvent(job.sn, job.online, job.at, job.lastSeenAt));
+      return { events: row ? [row] : [] };
+    },
+    seen(job) {
+      for (const [sn, at] of job.lastSeen) markSeen.run({ sn, at });
+    },
+    register(job) {
+      for (const sn of job.serials) register.run({ sn });
+    },
+    command(job) {
+      insertCommand.run({ id: job.id, sn: job.sn, body: job.body, status: job.status, error: job.error, at: job.at });
+    },
+    endpoint: outbox.upsertEndpoint,
+    'endpoint-delete': outbox.deleteEndpointStep,
+    'endpoint-state': outbox.setEndpointState,
+    attempt: outbox.recordOutcome,
+    'retry-delivery': outbox.retryDelivery,
+    'redeliver-since': outbox.redeliverStep,
+    purge(job) {
+      const started = performance.now();
+      const { removed, more, after } = outbox.purge(job);
+      return { removed, more, after, ms: performance.now() - started };
+    },
+    forget: (job) => ({ removed: terminalStore.forget(job.serials) }),
+    'forget-silent': (job) => ({ forgotten: terminalStore.forgetSilent(job.before, job.limit) }),
+  };
+
+  function applyOne(job: Job): JobResult {
+    return (apply[job.kind] as (job: Job) => JobResult)(job);
   }
 
   /** Applies jobs in one transaction: all of them commit, or the error is thrown and none does. */
@@ -226,22 +194,27 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
    * Not when the error is the database's or the disk's: every job would meet
    * it, each after its own busy timeout, so the batch fails as a whole.
    */
-  function applyBatch(jobs: Job[]): JobOutcome[] {
+  function applyBatch(jobs: Job[]): { outcomes: JobOutcome[]; walBytes: number } {
+    walBytes = 0;
     try {
-      return transaction(() => jobs.map(apply));
+      return { outcomes: transaction(() => jobs.map((job) => ({ ok: applyOne(job) }))), walBytes };
     } catch (err) {
-      if (jobs.length === 1 || isDatabaseError(err)) return jobs.map(() => failure(err));
+      if (jobs.length === 1 || isDatabaseError(err)) return { outcomes: jobs.map(() => failure(err)), walBytes: 0 };
     }
-    let broken: JobFailure | undefined;
-    return jobs.map((job) => {
+    walBytes = 0;
+    let broken: { failed: string } | undefined;
+    const outcomes = jobs.map((job): JobOutcome => {
       if (broken) return broken;
+      const committed = walBytes;
       try {
-        return transaction(() => apply(job));
+        return { ok: transaction(() => applyOne(job)) };
       } catch (err) {
+        walBytes = committed; // rolled back: it wrote nothing that stays
         if (isDatabaseError(err)) broken = failure(err);
         return failure(err);
       }
     });
+    return { outcomes, walBytes };
   }
 
   return { applyBatch };

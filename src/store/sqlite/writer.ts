@@ -1,13 +1,12 @@
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from '../../lib/log.ts';
 import { moduleUrl, startWorker } from '../../lib/module-url.ts';
-import { SAMPLE_BYTES, Unprocessable } from '../store.ts';
-import type { Job, JobResult } from './jobs.ts';
+import { type Job, type JobResult, SAMPLE_BYTES, Unprocessable } from '../store.ts';
 import type { FromWriter, ToWriter, WriterOptions } from './writer-thread.ts';
 
 export interface Writer {
-  /** Resolves once the job is committed to disk together with whatever else was waiting (group commit). */
-  write(job: Job): Promise<JobResult>;
+  /** Resolves once the job is committed to disk together with whatever else was waiting (group commit), with what its kind gives. */
+  write<J extends Job>(job: J): Promise<JobResult<J>>;
   /** Jobs waiting or being committed. */
   readonly backlog: number;
   /** The thread runs, its last commit succeeded, and the one in progress (if any) is not stuck. */
@@ -124,7 +123,7 @@ export async function startWriter(options: WriterOptions, { log, onFatal, heapMb
       if ('failed' in outcome) {
         failures += 1;
         items[i].reject(new Error(`database write failed: ${outcome.failed}`));
-      } else items[i].resolve(outcome);
+      } else items[i].resolve(outcome.ok);
     });
     // Not ready only when nothing could be written: one bad job says nothing of the database.
     lastFailed = failures === items.length;
@@ -236,8 +235,8 @@ export async function startWriter(options: WriterOptions, { log, onFatal, heapMb
       // again should the thread die with it. A view into a larger buffer (a
       // socket read holding more) is copied, so as not to keep the rest alive.
       if ('payload' in job && job.payload.byteLength * 2 < job.payload.buffer.byteLength) job = { ...job, payload: new Uint8Array(job.payload) };
-      return new Promise<JobResult>((resolve, reject) => {
-        queue.push({ job, resolve, reject });
+      return new Promise<JobResult<typeof job>>((resolve, reject) => {
+        queue.push({ job, resolve: resolve as (result: JobResult) => void, reject });
         if (!inFlight && !scheduled) {
           // Wait for the rest of this turn of the event loop: messages parsed
           // from the same socket read join the same commit.
