@@ -16,9 +16,9 @@ import { createStreamHub } from './events/stream-hub.ts';
 import { isSerial } from './protocol/serial.ts';
 import { topicTemplate } from './protocol/topics.ts';
 import type { StoredEvent } from './events/events.ts';
-import { openReads, type Reads } from './store/sqlite/reads.ts';
 import { databasePath } from './store/sqlite/open.ts';
-import { startWriter, type Writer } from './store/sqlite/writer.ts';
+import { openSqliteStore } from './store/sqlite/sqlite-store.ts';
+import type { Store } from './store/store.ts';
 import { loadClientId } from './transport/client-id.ts';
 import { type ConnectionBudget, connectionBudget, HTTP_CONNECTIONS, openFileLimit } from './transport/connection-budget.ts';
 import { readTerminalCredentials } from './transport/credentials.ts';
@@ -77,7 +77,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     const policy = { forward: config.FORWARD, images: config.IMAGES };
     // Before the writer creates the database: one there already is a data dir of an older version.
     const upgrading = existsSync(databasePath(config.DATA_DIR));
-    const writer: Writer = await startWriter(
+    const store: Store = await openSqliteStore(
       { dataDir: config.DATA_DIR, sync: config.SQLITE_SYNC, maxRecords: config.MAX_RECORDS, ...policy },
       {
         log,
@@ -88,22 +88,20 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
         heapMb: writerHeapMb,
       },
     );
-    stops.push({ name: 'database writer', stop: () => writer.stop() });
+    stops.push({ name: 'database', stop: () => store.close() });
     // DEFAULT_DEVICE is a terminal the site relies on: known (and subscribed) from the start like DEVICES.
     const devices = [...new Set([...config.DEVICES, ...(config.DEFAULT_DEVICE ? [config.DEFAULT_DEVICE] : [])])];
-    if (devices.length > 0) await writer.write({ kind: 'register', serials: devices });
+    if (devices.length > 0) await store.write({ kind: 'register', serials: devices });
 
-    const reads: Reads = openReads(config.DATA_DIR, config.SQLITE_SYNC);
-    stops.push({ name: 'database reader', stop: () => reads.close() });
-    await configureDefaultEndpoint(writer, reads);
-    metrics.sources.outbox = reads.backlog;
+    await configureDefaultEndpoint(store);
+    metrics.sources.outbox = () => store.outboxDepth();
 
-    const known = await storedTerminals(reads, writer);
+    const known = await storedTerminals(store);
     const presence: Presence = createPresence({
       timeoutMs: config.HEARTBEAT_TIMEOUT * 1000,
       initial: known,
       write: (job) => {
-        const written = job.kind === 'presence' ? writer.write(job).then(({ events }) => events.length > 0 && stored(events)) : writer.write(job);
+        const written = job.kind === 'presence' ? store.write(job).then(({ events }) => events.length > 0 && stored(events)) : store.write(job);
         written.catch((err: Error) => log.error({ err: err.message }, 'presence not stored'));
       },
     });
@@ -127,7 +125,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       // Which transport runs decides what a message not admitted becomes.
       refuse: !config.MQTT_URL,
       presence,
-      writer,
+      store,
       metrics,
       log,
       reply: (topic, payload) => void transport?.publish(topic, payload, 0).catch(() => {}),
@@ -191,8 +189,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       process.stderr.write(`\nfacegate: generated an admin token (kept in ${file}):\n\n  ${token}\n\n`);
     }
     const delivery = createDeliveryWorker({
-      reads,
-      writer,
+      store,
       metrics,
       log,
       schedule: config.DELIVERY_SCHEDULE,
@@ -201,8 +198,8 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       images: config.IMAGES,
       userAgent: `facegate/${VERSION}`,
     });
-    const commands = createCommands({ transport, downlink, presence, writer, metrics, log, rate: config.COMMAND_RATE });
-    const hub = createStreamHub(reads);
+    const commands = createCommands({ transport, downlink, presence, store, metrics, log, rate: config.COMMAND_RATE });
+    const hub = createStreamHub(store);
     endStreams = () => hub.closeAll();
     metrics.sources.streamClients = () => hub.size;
     const app = createApp({
@@ -213,14 +210,13 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       bodyLimit: config.BODY_LIMIT,
       commands,
       presence,
-      reads,
-      writer,
+      store,
       delivery,
       log,
       defaultDevice: config.DEFAULT_DEVICE,
       devices: config.DEVICES,
       metrics,
-      ready: () => mqtt.connected() && writer.healthy,
+      ready: () => mqtt.connected() && store.healthy,
     });
     const server = await listen(app.fetch, config.PORT, config.HOST, budget.http, log);
     stops.push({ name: 'http', stop: () => closeServer(server) });
@@ -233,13 +229,13 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       days: config.RETENTION_DAYS,
       forgetAfterMs: config.FORGET_AFTER,
       forgotten: presence.forgetSilent,
-      writer,
+      store,
       log,
       everyMs: retentionEveryMs,
     });
     stops.push({ name: 'retention', stop: () => retention.stop() });
 
-    delivery.start();
+    await delivery.start();
     const unsubscribe = onStored(delivery.wake);
     stops.push({ name: 'delivery', stop: () => (unsubscribe(), delivery.stop()) });
     log.info({ port: httpPort, broker: config.MQTT_URL ? 'external' : 'embedded' }, 'facegate started');
@@ -263,10 +259,10 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
    * The terminals table, read once. A serial an earlier version learned that
    * is no serial (README §Topics) is no topic's any more: its row goes.
    */
-  async function storedTerminals(reads: Reads, writer: Writer) {
-    const stored = reads.terminals();
+  async function storedTerminals(store: Store) {
+    const stored = await store.terminals();
     const invalid = stored.filter((t) => !isSerial(t.sn)).map((t) => t.sn);
-    for (let i = 0; i < invalid.length; i += FORGET_BATCH) await writer.write({ kind: 'forget', serials: invalid.slice(i, i + FORGET_BATCH) });
+    for (let i = 0; i < invalid.length; i += FORGET_BATCH) await store.write({ kind: 'forget', serials: invalid.slice(i, i + FORGET_BATCH) });
     if (invalid.length > 0) log.warn({ count: invalid.length }, 'stored terminals whose serial is no serial forgotten');
     return invalid.length > 0 ? stored.filter((t) => isSerial(t.sn)) : stored;
   }
@@ -281,10 +277,10 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
    * deliveries survive restarts. Without WEBHOOK_URL it is disabled, not
    * deleted: what it still owes waits there, visible by API.
    */
-  async function configureDefaultEndpoint(writer: Writer, reads: Reads) {
-    const existing = reads.endpoint(DEFAULT_ENDPOINT);
+  async function configureDefaultEndpoint(store: Store) {
+    const existing = await store.endpoint(DEFAULT_ENDPOINT);
     if (!config.WEBHOOK_URL) {
-      if (existing?.enabled) await writer.write({ kind: 'endpoint-state', id: DEFAULT_ENDPOINT, enabled: false, reason: 'config' });
+      if (existing?.enabled) await store.write({ kind: 'endpoint-state', id: DEFAULT_ENDPOINT, enabled: false, reason: 'config' });
       return;
     }
     // A receiver that answered 410 (or an endpoint an admin disabled) stays disabled across restarts unless its URL changed.
@@ -297,7 +293,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       enabled: !keepDisabled,
       disabledReason: keepDisabled ? existing.disabledReason : null,
     };
-    await writer.write({ kind: 'endpoint', endpoint, at: Date.now() });
+    await store.write({ kind: 'endpoint', endpoint, at: Date.now() });
   }
 
   function stored(events: StoredEvent[]) {

@@ -1,17 +1,15 @@
 import { Pool } from 'undici';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
-import type { StoredEvent } from '../events/events.ts';
-import type { Reads } from '../store/sqlite/reads.ts';
-import type { Writer } from '../store/sqlite/writer.ts';
+import type { EventRecord, StoredEvent } from '../events/events.ts';
+import type { DueDelivery, Endpoint, Store } from '../store/store.ts';
 import { webhookBody } from './body.ts';
 import { type Answer, decide } from './policy.ts';
 import { sign, signingKey } from './sign.ts';
 import { basicAuthorization, webhookUrlProblem } from './webhook-url.ts';
 
 export interface DeliveryOptions {
-  reads: Reads;
-  writer: Writer;
+  store: Store;
   metrics: Metrics;
   log: Logger;
   schedule: readonly number[];
@@ -23,8 +21,6 @@ export interface DeliveryOptions {
   now?: () => number;
   random?: () => number;
 }
-
-type DueDelivery = ReturnType<Reads['dueDeliveries']>[number];
 
 interface Lane {
   id: string;
@@ -45,7 +41,9 @@ interface Lane {
   failures: number;
   pausedUntil: number;
   timer?: NodeJS.Timeout;
+  /** A pump reads the store: another one asked for meanwhile runs after it. */
   pumping: boolean;
+  pumpAgain: boolean;
 }
 
 // Due deliveries fetched at a time beyond the room there is. Fetching only the
@@ -73,15 +71,22 @@ const MAX_PROBE_PAUSE_MS = 10_000;
  * attempt was cut short by a crash is simply due again after a restart.
  */
 export function createDeliveryWorker(options: DeliveryOptions) {
-  const { reads, writer, metrics, log, now = Date.now } = options;
+  const { store, metrics, log, now = Date.now } = options;
   const lanes = new Map<string, Lane>();
   let stopping = false;
   const attempts = new Set<Promise<void>>();
   // Cuts attempts still under way when the grace period of a stop is over.
   const abort = new AbortController();
 
-  function refresh(): void {
-    const rows = reads.endpoints();
+  // One at a time, in the order asked: each applies the endpoints as it read them.
+  let refreshed = Promise.resolve();
+  function refresh(): Promise<void> {
+    const done = refreshed.then(async () => applyEndpoints(await store.endpoints()));
+    refreshed = done.catch(() => {});
+    return done;
+  }
+
+  function applyEndpoints(rows: Endpoint[]): void {
     for (const [id, lane] of lanes) {
       if (!rows.some((row) => row.id === id)) {
         clearTimeout(lane.timer);
@@ -120,6 +125,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
           failures: 0,
           pausedUntil: 0,
           pumping: false,
+          pumpAgain: false,
         };
         lanes.set(row.id, lane);
       }
@@ -136,32 +142,52 @@ export function createDeliveryWorker(options: DeliveryOptions) {
 
   /** Starts as many due deliveries as the lane has room for, then sleeps until the next is due. */
   function pump(lane: Lane): void {
-    if (stopping || !lane.enabled || lane.pumping) return;
+    if (stopping || !lane.enabled) return;
+    if (lane.pumping) {
+      lane.pumpAgain = true;
+      return;
+    }
     lane.pumping = true;
-    try {
-      clearTimeout(lane.timer);
-      const t = now();
-      if (t < lane.pausedUntil) return sleep(lane, lane.pausedUntil - t);
-      const probing = lane.failures >= PROBE_AFTER;
-      const room = (probing ? 1 : options.concurrency) - lane.sending;
-      if (room <= 0) return;
-      if (lane.due.length < room) {
-        // Those in flight and those already fetched are pending in the store too.
-        const known = (seq: number) => lane.unrecorded.has(seq) || lane.due.some((d) => d.seq === seq);
-        const fetched = reads.dueDeliveries(lane.id, t, room + lane.unrecorded.size + lane.due.length + FETCH_AHEAD);
-        lane.due.push(...fetched.filter((d) => !known(d.seq)));
-      }
-      for (const delivery of lane.due.splice(0, room)) track(attempt(lane, delivery));
-      if (lane.sending === 0) {
-        const next = reads.nextDueAt(lane.id);
-        sleep(lane, next === undefined ? MAX_SLEEP_MS : Math.max(next - t, 0));
-      }
-    } finally {
-      lane.pumping = false;
+    fill(lane)
+      .catch((err: Error) => {
+        // The store could not be read: the lane looks again at its next timer.
+        log.error({ endpoint: lane.id, err: err.message }, 'due deliveries not read');
+        sleep(lane, MAX_SLEEP_MS);
+      })
+      .finally(() => {
+        lane.pumping = false;
+        if (lane.pumpAgain) {
+          lane.pumpAgain = false;
+          pump(lane);
+        }
+      });
+  }
+
+  async function fill(lane: Lane): Promise<void> {
+    clearTimeout(lane.timer);
+    const t = now();
+    if (t < lane.pausedUntil) return sleep(lane, lane.pausedUntil - t);
+    const probing = lane.failures >= PROBE_AFTER;
+    const room = (probing ? 1 : options.concurrency) - lane.sending;
+    if (room <= 0) return;
+    if (lane.due.length < room) {
+      // Those in flight and those already fetched are pending in the store too;
+      // so are those whose outcome commits while the read is under way.
+      const unrecorded = new Set(lane.unrecorded);
+      const fetched = await store.dueDeliveries(lane.id, t, room + unrecorded.size + lane.due.length + FETCH_AHEAD);
+      if (stopping || !lane.enabled) return;
+      const known = (seq: number) => unrecorded.has(seq) || lane.unrecorded.has(seq) || lane.due.some((d) => d.seq === seq);
+      lane.due.push(...fetched.filter((d) => !known(d.seq)));
+    }
+    for (const delivery of lane.due.splice(0, room)) track(attempt(lane, delivery));
+    if (lane.sending === 0) {
+      const next = await store.nextDueAt(lane.id);
+      if (lane.sending === 0) sleep(lane, next === undefined ? MAX_SLEEP_MS : Math.max(next - t, 0));
     }
   }
 
   function sleep(lane: Lane, ms: number) {
+    clearTimeout(lane.timer);
     lane.timer = setTimeout(() => pump(lane), Math.min(ms, MAX_SLEEP_MS));
     lane.timer.unref();
   }
@@ -175,13 +201,23 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     lane.unrecorded.add(delivery.seq);
     lane.sending += 1;
     const started = now();
-    const event = reads.event(delivery.eventSeq);
+    let event: EventRecord | undefined;
     let answer: Answer;
-    if (!event) {
-      answer = { error: 'event no longer stored' };
-    } else {
-      const img = options.images === 'inline' && event.hasImage ? reads.imageBytes(event.seq) : undefined;
-      answer = await send(lane, event.id, webhookBody(event, img));
+    try {
+      event = await store.event(delivery.eventSeq);
+      if (!event) {
+        answer = { error: 'event no longer stored' };
+      } else {
+        const img = options.images === 'inline' && event.hasImage ? await store.imageBytes(event.seq) : undefined;
+        answer = await send(lane, event.id, webhookBody(event, img));
+      }
+    } catch (err) {
+      // The store could not be read: nothing was sent, the delivery stays pending and is due again.
+      lane.sending -= 1;
+      lane.unrecorded.delete(delivery.seq);
+      log.error({ delivery: delivery.seq, err: (err as Error).message }, 'delivery not read');
+      if (lane.sending === 0) sleep(lane, MAX_SLEEP_MS);
+      return;
     }
     // The request is over: its slot goes to the next delivery while this outcome is committed.
     lane.sending -= 1;
@@ -214,7 +250,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     const level = outcome.kind === 'delivered' ? 'debug' : outcome.kind === 'retry' ? 'info' : 'warn';
     if (log.isLevelEnabled(level)) log[level]({ delivery: delivery.seq, event: event?.id, endpoint: lane.id, attempt: attemptNumber, status, ms: at - started, outcome: outcome.kind, error }, 'delivery attempt');
     try {
-      await writer.write({
+      await store.write({
         kind: 'attempt',
         seq: delivery.seq,
         at,
@@ -225,7 +261,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       });
       if (outcome.kind === 'gone') {
         lane.enabled = false;
-        await writer.write({ kind: 'endpoint-state', id: lane.id, enabled: false, reason: 'gone' });
+        await store.write({ kind: 'endpoint-state', id: lane.id, enabled: false, reason: 'gone' });
         log.warn({ endpoint: lane.id, url: lane.url.origin }, 'endpoint disabled: the receiver answered 410 Gone');
       }
     } catch (err) {

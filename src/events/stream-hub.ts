@@ -1,4 +1,4 @@
-import type { Reads } from '../store/sqlite/reads.ts';
+import type { Store } from '../store/store.ts';
 import type { EventType, ListedEvent, StoredEvent } from './events.ts';
 import { listedView } from './view.ts';
 
@@ -33,20 +33,39 @@ export function toMessage(row: ListedEvent): StreamMessage {
  * only calls `publish`, which never waits: a client that cannot keep up is
  * dropped by its own stream, not waited for.
  */
-export function createStreamHub(reads: Reads) {
+export function createStreamHub(store: Pick<Store, 'listedEvent'>) {
   const clients = new Set<{ filter: StreamFilter; send: (message: StreamMessage) => void; close: () => void }>();
+  // Commits are published in order, and a stream drops what comes before
+  // what it sent last: each publish waits for the reads of the one before.
+  let published = Promise.resolve();
+
+  async function fanOut(events: StoredEvent[]): Promise<void> {
+    for (const event of events) {
+      // Read once, and only if some client wants it.
+      let message: StreamMessage | undefined;
+      for (const client of [...clients]) {
+        if (!matches(client.filter, event) || !clients.has(client)) continue;
+        if (!message) {
+          const row = await store.listedEvent(event.seq);
+          // Gone meanwhile (retention): nothing to send.
+          if (!row) break;
+          message = toMessage(row);
+        }
+        client.send(message);
+      }
+    }
+  }
+
   return {
     publish(events: StoredEvent[]): void {
       if (clients.size === 0) return;
-      for (const event of events) {
-        let message: StreamMessage | undefined;
-        for (const client of clients) {
-          if (!matches(client.filter, event)) continue;
-          const row = message ? undefined : reads.listedEvent(event.seq);
-          message ??= row && toMessage(row);
-          if (message) client.send(message);
-        }
-      }
+      published = published
+        .then(() => fanOut(events))
+        .catch(() => {
+          // A read failed: the streams end, and their clients resume from their Last-Event-ID, replaying what they missed.
+          for (const client of clients) client.close();
+          clients.clear();
+        });
     },
     subscribe(filter: StreamFilter, send: (message: StreamMessage) => void, close: () => void): () => void {
       const client = { filter, send, close };

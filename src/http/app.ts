@@ -2,13 +2,12 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Commands } from '../commands/commands.ts';
 import type { DeliveryWorker } from '../delivery/worker.ts';
-import type { Writer } from '../store/sqlite/writer.ts';
 import type { StreamHub } from '../events/stream-hub.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
 import type { Presence } from '../terminals/presence.ts';
 import { sameSecret } from '../lib/secrets.ts';
-import type { Reads } from '../store/sqlite/reads.ts';
+import type { Store } from '../store/store.ts';
 import { commandRoutes } from './commands.ts';
 import { consoleRoutes } from './console.ts';
 import { deliveryRoutes } from './deliveries.ts';
@@ -26,8 +25,7 @@ export interface AppDeps {
   bodyLimit: number;
   commands: Commands;
   presence: Presence;
-  reads: Reads;
-  writer: Writer;
+  store: Store;
   delivery: DeliveryWorker;
   hub: StreamHub;
   /** Interval of the live stream's keep-alive comments. */

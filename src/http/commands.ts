@@ -1,7 +1,7 @@
 import * as v from 'valibot';
 import { Hono } from 'hono';
 import { CommandNotSent, CommandSchema, commandObject, type Commands } from '../commands/commands.ts';
-import type { Reads } from '../store/sqlite/reads.ts';
+import type { ListedCommand } from '../store/store.ts';
 import type { AppDeps, Env } from './app.ts';
 import { jsonBody } from './body.ts';
 import { ApiError, type ErrorCode, invalid } from './errors.ts';
@@ -31,7 +31,6 @@ async function send(commands: Commands, sn: string, command: Record<string, unkn
   }
 }
 
-type ListedCommand = NonNullable<ReturnType<Reads['listedCommand']>>;
 
 /** A command as the API shows it, with its body, or what stands for it. */
 function commandView(row: Omit<ListedCommand, 'body' | 'bodyBytes'>, body: { body: unknown } | { truncated: true; body_bytes: number }) {
@@ -43,7 +42,7 @@ function listedCommandView(row: ListedCommand) {
   return commandView(row, row.body === null ? { truncated: true, body_bytes: row.bodyBytes } : { body: JSON.parse(row.body) as unknown });
 }
 
-export function commandRoutes({ commands, reads, defaultDevice, devices }: AppDeps) {
+export function commandRoutes({ commands, store, defaultDevice, devices }: AppDeps) {
   const app = new Hono<Env>();
 
   app.post('/api/devices/:sn/commands', async (c) => {
@@ -54,16 +53,16 @@ export function commandRoutes({ commands, reads, defaultDevice, devices }: AppDe
 
   // Every row either index walks matches (commands_created, or
   // commands_device_created for one terminal): `limit` bounds the rows read.
-  app.get('/api/commands', (c) => {
+  app.get('/api/commands', async (c) => {
     const query = v.safeParse(CommandListQuery, c.req.query());
     if (!query.success) throw invalid(query.issues);
     const { device, limit, cursor } = query.output;
     const before = cursor ? { at: Number(cursor.split('_')[0]), id: cursor.slice(cursor.indexOf('_') + 1) } : undefined;
     return listPage(c, {
       limit,
-      keys: reads.commandKeys({ device, before, limit: limit + 1 }),
-      item: (key) => {
-        const row = reads.listedCommand(key.id);
+      keys: await store.commandKeys({ device, before, limit: limit + 1 }),
+      item: async (key) => {
+        const row = await store.listedCommand(key.id);
         return row && listedCommandView(row);
       },
       cursorOf: (key) => `${key.createdAt}_${key.id}`,
@@ -72,8 +71,8 @@ export function commandRoutes({ commands, reads, defaultDevice, devices }: AppDe
   });
 
   // The whole command, its body however large (a list shows a large one short).
-  app.get('/api/commands/:id', (c) => {
-    const row = reads.command(c.req.param('id'));
+  app.get('/api/commands/:id', async (c) => {
+    const row = await store.command(c.req.param('id'));
     if (!row) throw new ApiError('not_found', `no command ${c.req.param('id')}`);
     return c.json(commandView(row, { body: JSON.parse(row.body) as unknown }));
   });

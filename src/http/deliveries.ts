@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import * as v from 'valibot';
+import type { Delivery } from '../store/store.ts';
 import type { AppDeps, Env } from './app.ts';
 import { ApiError, invalid } from './errors.ts';
 import { Limit, listPage, seqWindow } from './list.ts';
@@ -12,11 +13,10 @@ export const DeliveryListQuery = v.object({
   cursor: v.optional(v.pipe(v.string(), v.regex(/^dlv_\d+$/, 'cursor must be a next_cursor of this list'))),
 });
 
-type Row = NonNullable<ReturnType<AppDeps['reads']['delivery']>>;
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
-function view(row: Row) {
+function view(row: Delivery) {
   return {
     id: `dlv_${row.seq}`,
     event_id: row.eventId,
@@ -39,31 +39,31 @@ function seqOf(id: string): number {
   return Number(match[1]);
 }
 
-export function deliveryRoutes({ reads, writer, delivery }: AppDeps) {
+export function deliveryRoutes({ store, delivery }: AppDeps) {
   const app = new Hono<Env>();
 
-  app.get('/', (c) => {
+  app.get('/', async (c) => {
     const query = v.safeParse(DeliveryListQuery, c.req.query());
     if (!query.success) throw invalid(query.issues);
     const { status, endpoint, event, limit, cursor } = query.output;
-    const empty = () => listPage(c, { limit, keys: [], item: () => undefined, cursorOf: String, rest: null });
-    const stored = reads.deliveryBounds();
+    const empty = () => listPage(c, { limit, keys: [], item: async () => undefined, cursorOf: String, rest: null });
+    const stored = await store.deliveryBounds();
     if (stored.first === undefined || stored.last === undefined) return empty();
     let eventSeq: number | undefined;
     if (event !== undefined) {
-      eventSeq = reads.eventKey(event)?.seq;
+      eventSeq = (await store.eventKey(event))?.seq;
       if (eventSeq === undefined) return empty();
     }
     const below = Math.min(cursor !== undefined ? seqOf(cursor) : Infinity, stored.last + 1);
     if (below <= stored.first) return empty();
     // An endpoint is checked row by row (listQueries.deliverySeqs): within a window. An event has a handful of deliveries.
     const range = seqWindow(below, stored.first, endpoint !== undefined && eventSeq === undefined);
-    const seqs = reads.deliverySeqs({ status, endpointId: endpoint, eventSeq, from: range.from, below: range.below, limit: limit + 1 });
+    const seqs = await store.deliverySeqs({ status, endpointId: endpoint, eventSeq, from: range.from, below: range.below, limit: limit + 1 });
     return listPage(c, {
       limit,
       keys: seqs,
-      item: (seq) => {
-        const row = reads.delivery(seq);
+      item: async (seq) => {
+        const row = await store.delivery(seq);
         return row && view(row);
       },
       cursorOf: (seq) => `dlv_${seq}`,
@@ -71,8 +71,8 @@ export function deliveryRoutes({ reads, writer, delivery }: AppDeps) {
     });
   });
 
-  app.get('/:id', (c) => {
-    const row = reads.delivery(seqOf(c.req.param('id')));
+  app.get('/:id', async (c) => {
+    const row = await store.delivery(seqOf(c.req.param('id')));
     if (!row) throw new ApiError('not_found', `no delivery ${c.req.param('id')}`);
     return c.json(view(row));
   });
@@ -80,12 +80,12 @@ export function deliveryRoutes({ reads, writer, delivery }: AppDeps) {
   // A dead delivery goes back to the queue, due now; its attempts so far stay counted.
   app.post('/:id/retry', async (c) => {
     const seq = seqOf(c.req.param('id'));
-    const row = reads.delivery(seq);
+    const row = await store.delivery(seq);
     if (!row) throw new ApiError('not_found', `no delivery ${c.req.param('id')}`);
     if (row.status !== 'dead') throw new ApiError('conflict', `delivery ${c.req.param('id')} is ${row.status}, not dead`);
-    await writer.write({ kind: 'retry-delivery', seq, at: Date.now() });
+    await store.write({ kind: 'retry-delivery', seq, at: Date.now() });
     delivery.wakeAll();
-    return c.json(view(reads.delivery(seq)!), 202);
+    return c.json(view((await store.delivery(seq))!), 202);
   });
 
   return app;

@@ -1,11 +1,11 @@
 import { Hono } from 'hono';
 import * as v from 'valibot';
 import { isSerial } from '../protocol/serial.ts';
+import type { Terminal } from '../store/store.ts';
 import type { AppDeps, Env } from './app.ts';
 import { ApiError, invalid } from './errors.ts';
 import { serialParam } from './serial-param.ts';
 
-type Row = NonNullable<ReturnType<AppDeps['reads']['terminal']>>;
 
 export const DeviceListQuery = v.object({
   online: v.optional(v.pipe(v.picklist(['true', 'false'], 'online must be true or false'), v.transform((s) => s === 'true'))),
@@ -17,11 +17,11 @@ export const DeviceListQuery = v.object({
 /** Rows read at a time while looking for terminals in the online state asked for (it lives in presence, not in the table). */
 const FILTERED_CHUNK = 500;
 
-export function deviceRoutes({ reads, presence, writer, log }: AppDeps) {
+export function deviceRoutes({ store, presence, log }: AppDeps) {
   const app = new Hono<Env>();
   // Online state and last-seen come from presence, which is ahead of the
   // database by up to one sweep.
-  const view = (row: Row) => ({
+  const view = (row: Terminal) => ({
     sn: row.sn,
     online: presence.isOnline(row.sn),
     registered: row.registered,
@@ -30,15 +30,15 @@ export function deviceRoutes({ reads, presence, writer, log }: AppDeps) {
   });
 
   // Paged like every list (SPEC §HTTP API): a site has thousands of terminals, one page is never all of them.
-  app.get('/', (c) => {
+  app.get('/', async (c) => {
     const query = v.safeParse(DeviceListQuery, c.req.query());
     if (!query.success) throw invalid(query.issues);
     const { online, limit, cursor } = query.output;
     const chunk = online === undefined ? limit + 1 : FILTERED_CHUNK;
-    const found: Row[] = [];
+    const found: Terminal[] = [];
     let after = cursor;
     for (;;) {
-      const rows = reads.terminalsAfter(after, chunk);
+      const rows = await store.terminalsAfter(after, chunk);
       for (const row of rows) if (found.length <= limit && (online === undefined || presence.isOnline(row.sn) === online)) found.push(row);
       if (found.length > limit || rows.length < chunk) break;
       after = rows.at(-1)!.sn;
@@ -47,14 +47,14 @@ export function deviceRoutes({ reads, presence, writer, log }: AppDeps) {
     return c.json({ items: page.map(view), next_cursor: found.length > limit ? page.at(-1)!.sn : null });
   });
 
-  app.get('/:sn', (c) => {
+  app.get('/:sn', async (c) => {
     const sn = serialParam(c.req.param('sn'));
-    const row = reads.terminal(sn);
+    const row = await store.terminal(sn);
     if (!row) throw new ApiError('not_found', `no terminal ${sn} is known`);
     // "Today" is the bridge's local day, the one its heartD answers and the terminals' clocks show.
     const midnight = new Date();
     midnight.setHours(0, 0, 0, 0);
-    const today = Object.fromEntries(reads.eventCounts(row.sn, midnight.getTime()).map(({ type, count }) => [type, count]));
+    const today = Object.fromEntries((await store.eventCounts(row.sn, midnight.getTime())).map(({ type, count }) => [type, count]));
     return c.json({ ...view(row), today });
   });
 
@@ -63,11 +63,11 @@ export function deviceRoutes({ reads, presence, writer, log }: AppDeps) {
   // the next start; one that still sends is learned again.
   app.delete('/:sn', async (c) => {
     const sn = serialParam(c.req.param('sn'));
-    if (!presence.knows(sn) && !reads.terminal(sn)) throw new ApiError('not_found', `no terminal ${sn} is known`);
+    if (!presence.knows(sn) && !(await store.terminal(sn))) throw new ApiError('not_found', `no terminal ${sn} is known`);
     // Presence first: a message after this point is a new serial's, and its
     // writes queue behind the deletion.
     presence.forget(sn);
-    await writer.write({ kind: 'forget', serials: [sn] });
+    await store.write({ kind: 'forget', serials: [sn] });
     log.info({ device: sn }, 'terminal forgotten by API');
     return c.body(null, 204);
   });

@@ -48,38 +48,38 @@ export const EventListQuery = v.object({
   cursor: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, 'cursor must be a next_cursor of this list'), v.transform(Number))),
 });
 
-export function eventRoutes({ reads }: AppDeps) {
+export function eventRoutes({ store }: AppDeps) {
   const app = new Hono<Env>();
-  const found = (id: string) => {
-    const row = reads.eventById(id);
+  const found = async (id: string) => {
+    const row = await store.eventById(id);
     if (!row) throw new ApiError('not_found', `no event ${id}`);
     return row;
   };
 
-  app.get('/', (c) => {
+  app.get('/', async (c) => {
     const query = v.safeParse(EventListQuery, c.req.query());
     if (!query.success) throw invalid(query.issues);
     const { device, since, until, limit, cursor } = query.output;
     const types = query.output.type && [...new Set(query.output.type)];
-    const empty = () => listPage(c, { limit, keys: [], item: () => undefined, cursorOf: String, rest: null });
-    const stored = reads.eventBounds();
+    const empty = () => listPage(c, { limit, keys: [], item: async () => undefined, cursorOf: String, rest: null });
+    const stored = await store.eventBounds();
     if (stored.first === undefined || stored.last === undefined) return empty();
     // since and until are positions in arrival order (listQueries.firstSeqFrom): the list is seqs in [floor, below).
     let floor = stored.first;
     let below = Math.min(cursor ?? Infinity, stored.last + 1);
-    if (since !== undefined) floor = Math.max(floor, reads.firstSeqFrom(since) ?? Infinity);
-    if (until !== undefined) below = Math.min(below, (reads.lastSeqBefore(until) ?? -Infinity) + 1);
+    if (since !== undefined) floor = Math.max(floor, (await store.firstSeqFrom(since)) ?? Infinity);
+    if (until !== undefined) below = Math.min(below, ((await store.lastSeqBefore(until)) ?? -Infinity) + 1);
     if (below <= floor) return empty();
     // One type, or one terminal, is one index holding only matching events;
     // several types, or a type and a terminal, are checked row by row: within a window.
     const windowed = (types?.length ?? 0) > 1 || (types !== undefined && device !== undefined);
     const range = seqWindow(below, floor, windowed);
-    const seqs = reads.eventSeqs({ types, device, from: range.from, below: range.below, limit: limit + 1 });
+    const seqs = await store.eventSeqs({ types, device, from: range.from, below: range.below, limit: limit + 1 });
     return listPage(c, {
       limit,
       keys: seqs,
-      item: (seq) => {
-        const row = reads.listedEvent(seq);
+      item: async (seq) => {
+        const row = await store.listedEvent(seq);
         return row && listedView(row);
       },
       cursorOf: String,
@@ -87,14 +87,14 @@ export function eventRoutes({ reads }: AppDeps) {
     });
   });
 
-  app.get('/:id', (c) => c.json(apiView(found(c.req.param('id')))));
+  app.get('/:id', async (c) => c.json(apiView(await found(c.req.param('id')))));
 
-  app.get('/:id/image', (c) => {
+  app.get('/:id/image', async (c) => {
     const id = c.req.param('id');
     // Its key only: the fields (a message may be megabytes) are not needed here.
-    const row = reads.eventKey(id);
+    const row = await store.eventKey(id);
     if (!row) throw new ApiError('not_found', `no event ${id}`);
-    const stored = row.hasImage ? reads.image(row.seq) : undefined;
+    const stored = row.hasImage ? await store.image(row.seq) : undefined;
     if (!stored) throw new ApiError('not_found', `event ${id} has no image`);
     // Stored as JSON string content (NewEvent.image): escapes, such as the
     // line breaks of base64 wrapped at 76 columns, are undone first.

@@ -7,7 +7,7 @@ import type { Env } from './app.ts';
 import { CommandListQuery } from './commands.ts';
 import { DeliveryListQuery } from './deliveries.ts';
 import { DeviceListQuery } from './devices.ts';
-import { SHOWN_BYTES } from '../store/sqlite/reads.ts';
+import { SHOWN_BYTES } from '../store/store.ts';
 import { DISABLED_REASONS } from '../store/store.ts';
 import { EventFilter, EventListQuery } from './events.ts';
 import { PAGE_BYTES, WINDOW } from './list.ts';

@@ -22,7 +22,7 @@ const PING = Buffer.from(': ping\n\n');
  * costs more than the events themselves. Each frame is encoded once (by the
  * hub) and written to every socket as it is.
  */
-export function streamRoutes({ reads, hub, streamPingMs = 15_000, streamMaxBufferedBytes = MAX_BUFFERED_BYTES }: AppDeps) {
+export function streamRoutes({ store, hub, streamPingMs = 15_000, streamMaxBufferedBytes = MAX_BUFFERED_BYTES }: AppDeps) {
   const app = new Hono<Env & { Bindings: HttpBindings }>();
 
   app.get('/', async (c) => {
@@ -31,7 +31,7 @@ export function streamRoutes({ reads, hub, streamPingMs = 15_000, streamMaxBuffe
     const filter = { types: query.output.type, device: query.output.device };
     const lastEventId = c.req.header('last-event-id') ?? c.req.query('last_event_id');
     // An id no longer stored (or never seen) resumes nothing: the stream starts live.
-    const resumeAfter = lastEventId ? reads.eventKey(lastEventId)?.seq : undefined;
+    const resumeAfter = lastEventId ? (await store.eventKey(lastEventId))?.seq : undefined;
 
     const res = c.env.outgoing;
     res.writeHead(200, {
@@ -74,14 +74,14 @@ export function streamRoutes({ reads, hub, streamPingMs = 15_000, streamMaxBuffe
     // message of megabytes short); what arrives live meanwhile waits in `held`.
     while (replaying && !res.destroyed) {
       // This stream subscribed before `head` was read: anything later is in `held` too.
-      const head = reads.eventBounds().last ?? lastSeq;
+      const head = (await store.eventBounds()).last ?? lastSeq;
       const upTo = Math.min(lastSeq + WINDOW, head);
-      const seqs = reads.eventSeqsAfter({ ...filter, after: lastSeq, upTo, limit: REPLAY_PAGE });
+      const seqs = await store.eventSeqsAfter({ ...filter, after: lastSeq, upTo, limit: REPLAY_PAGE });
       for (const seq of seqs) {
         if (res.destroyed) break;
         lastSeq = seq;
         // Gone meanwhile (retention): nothing to send.
-        const row = reads.listedEvent(seq);
+        const row = await store.listedEvent(seq);
         if (row && !res.write(toMessage(row).frame)) await drainedOrClosed(res);
       }
       if (seqs.length < REPLAY_PAGE) {

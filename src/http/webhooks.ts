@@ -5,6 +5,7 @@ import { randomId } from '../events/ids.ts';
 import { maskSecret, secretProblem } from '../delivery/sign.ts';
 import { webhookUrlProblem } from '../delivery/webhook-url.ts';
 import { withoutPassword } from '../lib/secrets.ts';
+import type { Endpoint } from '../store/store.ts';
 import type { AppDeps, Env } from './app.ts';
 import { jsonBody } from './body.ts';
 import { ApiError } from './errors.ts';
@@ -36,10 +37,8 @@ export const RedeliverSchema = v.object({
  */
 export const ENDPOINT_LIMIT = 64;
 
-type Row = NonNullable<ReturnType<AppDeps['reads']['endpoint']>>;
-
 /** An endpoint as the API shows it: never the whole secret, nor a password in the URL (it goes out as Basic authorization). */
-function view(row: Row) {
+function view(row: Endpoint) {
   return {
     id: row.id,
     url: withoutPassword(row.url),
@@ -51,17 +50,17 @@ function view(row: Row) {
   };
 }
 
-export function webhookRoutes({ reads, writer, delivery }: AppDeps) {
+export function webhookRoutes({ store, delivery }: AppDeps) {
   const app = new Hono<Env>();
-  const found = (id: string) => {
-    const row = reads.endpoint(id);
+  const found = async (id: string) => {
+    const row = await store.endpoint(id);
     if (!row) throw new ApiError('not_found', `no webhook endpoint ${id}`);
     return row;
   };
 
   // At most ENDPOINT_LIMIT (+ ep_default): one page.
-  app.get('/', (c) => c.json({ items: reads.endpoints().map(view), next_cursor: null }));
-  app.get('/:id', (c) => c.json(view(found(c.req.param('id')))));
+  app.get('/', async (c) => c.json({ items: (await store.endpoints()).map(view), next_cursor: null }));
+  app.get('/:id', async (c) => c.json(view(await found(c.req.param('id')))));
 
   // One addition at a time: the count and the insert must not interleave
   // with another request's, or two at once would both pass at 63.
@@ -71,22 +70,22 @@ export function webhookRoutes({ reads, writer, delivery }: AppDeps) {
     const id = randomId('ep');
     const endpoint = { id, url: body.url, secret: body.secret ?? null, eventTypes: body.event_types, enabled: true, disabledReason: null };
     const added = adding.then(async () => {
-      const count = reads.endpointCount();
+      const count = await store.endpointCount();
       if (count >= ENDPOINT_LIMIT) throw new ApiError('conflict', `${count} webhook endpoints exist, the most there may be (${ENDPOINT_LIMIT}); delete one first`);
-      await writer.write({ kind: 'endpoint', endpoint, at: Date.now() });
+      await store.write({ kind: 'endpoint', endpoint, at: Date.now() });
     });
     adding = added.catch(() => {});
     await added;
-    delivery.refresh();
-    return c.json(view(found(id)), 201);
+    await delivery.refresh();
+    return c.json(view(await found(id)), 201);
   });
 
   app.delete('/:id', async (c) => {
-    found(c.req.param('id'));
+    await found(c.req.param('id'));
     // In steps (ADMIN_STEP deliveries each): the lanes let go of it after the first, which removes the endpoint.
     for (let first = true; ; first = false) {
-      const { more } = await writer.write({ kind: 'endpoint-delete', id: c.req.param('id') });
-      if (first) delivery.refresh();
+      const { more } = await store.write({ kind: 'endpoint-delete', id: c.req.param('id') });
+      if (first) await delivery.refresh();
       if (!more) break;
     }
     return c.body(null, 204);
@@ -94,28 +93,28 @@ export function webhookRoutes({ reads, writer, delivery }: AppDeps) {
 
   // After a 410 (or an admin's pause), the waiting deliveries go out again.
   app.post('/:id/enable', async (c) => {
-    found(c.req.param('id'));
-    await writer.write({ kind: 'endpoint-state', id: c.req.param('id'), enabled: true, reason: null });
-    delivery.refresh();
-    return c.json(view(found(c.req.param('id'))));
+    await found(c.req.param('id'));
+    await store.write({ kind: 'endpoint-state', id: c.req.param('id'), enabled: true, reason: null });
+    await delivery.refresh();
+    return c.json(view(await found(c.req.param('id'))));
   });
 
   // An admin's pause: nothing is sent to it, its deliveries wait as after a 410, until it is enabled.
   app.post('/:id/disable', async (c) => {
-    found(c.req.param('id'));
-    await writer.write({ kind: 'endpoint-state', id: c.req.param('id'), enabled: false, reason: 'admin' });
-    delivery.refresh();
-    return c.json(view(found(c.req.param('id'))));
+    await found(c.req.param('id'));
+    await store.write({ kind: 'endpoint-state', id: c.req.param('id'), enabled: false, reason: 'admin' });
+    await delivery.refresh();
+    return c.json(view(await found(c.req.param('id'))));
   });
 
   app.post('/:id/redeliver', async (c) => {
-    found(c.req.param('id'));
+    await found(c.req.param('id'));
     const { since } = await jsonBody(c, RedeliverSchema);
     const job = { kind: 'redeliver-since', endpointId: c.req.param('id'), since: parseTimestamp(since), at: Date.now() } as const;
     let deliveries = 0;
     // In steps (ADMIN_STEP events each), the lanes sending what the first ones put back meanwhile.
     for (let after: number | undefined; ; ) {
-      const step = await writer.write({ ...job, after });
+      const step = await store.write({ ...job, after });
       deliveries += step.deliveries;
       delivery.wakeAll();
       if (!step.more) break;

@@ -4,8 +4,7 @@ import type { Metrics } from '../lib/metrics.ts';
 import { heartD } from '../protocol/downlink.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import { cmdLabel, isHeartbeat, type RejectReason } from '../protocol/uplink.ts';
-import type { Writer } from '../store/sqlite/writer.ts';
-import { type RejectJob, SAMPLE_BYTES, Unprocessable, type UplinkJob } from '../store/store.ts';
+import { type RejectJob, SAMPLE_BYTES, type Store, Unprocessable, type UplinkJob } from '../store/store.ts';
 import type { Admission, NotAdmitted } from '../terminals/admission.ts';
 import type { Presence } from '../terminals/presence.ts';
 import type { Message, Outcome } from './interpret.ts';
@@ -31,7 +30,8 @@ export interface IngestDeps {
    */
   refuse: boolean;
   presence: Presence;
-  writer: Writer;
+  /** Only its writes: jobs committed durably. */
+  store: Pick<Store, 'write'>;
   metrics: Metrics;
   log: Logger;
   /** Publishes at QoS 0 without waiting: a heartbeat answer must never queue behind anything. */
@@ -55,7 +55,7 @@ const NOT_KEPT_LOG_MS = 60_000;
  * (settle), once.
  */
 export function createIngest(deps: IngestDeps) {
-  const { uplink, downlink, presence, writer, metrics, log } = deps;
+  const { uplink, downlink, presence, store, metrics, log } = deps;
   let notKept = 0;
   let notKeptLoggedAt = -Infinity;
 
@@ -105,7 +105,7 @@ export function createIngest(deps: IngestDeps) {
     // payload (the writer has its own copy) alive until the commit.
     const { sn, topic, receivedAt } = job;
     metrics.uncommitted.inc();
-    writer.write(job).then(
+    store.write(job).then(
       (result) => {
         metrics.uncommitted.dec();
         settle(sn, result);

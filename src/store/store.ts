@@ -1,10 +1,11 @@
-import type { EventType, StoredEvent } from '../events/events.ts';
+import type { EventRecord, EventType, ListedEvent, StoredEvent } from '../events/events.ts';
 import type { Message, NewReject, Outcome } from '../ingest/interpret.ts';
 
-// The store, in the words of the rest of the bridge: what it holds, and
-// every write as a plain-data job with the result of its kind. An engine
-// (store/sqlite/) commits jobs in batches (group commit), each resolving
-// once it is durable.
+// The store, in the words of the rest of the bridge: what it holds, every
+// write as a plain-data job with the result of its kind, and the reads the
+// bridge makes. An engine (store/sqlite/) commits jobs in batches (group
+// commit), each resolving once it is durable; its reads are promises, so an
+// engine that answers over a network fits behind the same interface.
 
 /** README §Webhooks: waiting (for its first attempt or a retry), delivered, or given up after the last retry. */
 export const DELIVERY_STATUSES = ['pending', 'delivered', 'dead'] as const;
@@ -21,6 +22,13 @@ export type CommandStatus = (typeof COMMAND_STATUSES)[number];
  */
 export const DISABLED_REASONS = ['config', 'gone', 'admin'] as const;
 export type DisabledReason = (typeof DISABLED_REASONS)[number];
+
+/**
+ * A listed item's stored text (an event's fields, a command's body) is read
+ * only up to this size; a larger one is listed short, with its size
+ * (README §HTTP API, Lists).
+ */
+export const SHOWN_BYTES = 64 * 1024;
 
 /** Of a malformed message, the store keeps this much of its start (README §Malformed messages). */
 export const SAMPLE_BYTES = 2048;
@@ -122,3 +130,125 @@ export interface JobResults {
 }
 
 export type JobResult<J extends Job = Job> = JobResults[J['kind']];
+
+/** A terminal as stored: learned from traffic, or listed in DEVICES (`registered`). */
+export interface Terminal {
+  sn: string;
+  registered: boolean;
+  firstSeenAt: number | null;
+  lastSeenAt: number | null;
+  online: boolean;
+}
+
+export interface Command {
+  id: string;
+  deviceSn: string;
+  body: string;
+  status: CommandStatus;
+  error: string | null;
+  createdAt: number;
+}
+
+/** A command as lists show it: its body only when it takes at most SHOWN_BYTES (null otherwise), and its size in bytes. */
+export interface ListedCommand extends Omit<Command, 'body'> {
+  body: string | null;
+  bodyBytes: number;
+}
+
+/** A pending delivery whose time has come: what an attempt needs to start. */
+export interface DueDelivery {
+  seq: number;
+  eventSeq: number;
+  attempts: number;
+}
+
+/** A delivery with its event's id and type. */
+export interface Delivery {
+  seq: number;
+  eventId: string;
+  eventType: EventType;
+  endpointId: string;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: number;
+  lastAttemptAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAt: number;
+  deliveredAt: number | null;
+}
+
+/** The first and last seq stored, to bound a list's window. */
+export interface SeqBounds {
+  first: number | undefined;
+  last: number | undefined;
+}
+
+/** Newest first: seqs in [from, below). */
+export interface SeqRange {
+  from: number;
+  below: number;
+}
+
+export interface EventFilter {
+  types?: EventType[];
+  device?: string;
+}
+
+export interface Store {
+  /** Resolves once the job is committed durably together with whatever else was waiting (group commit), with what its kind gives. */
+  write<J extends Job>(job: J): Promise<JobResult<J>>;
+  /** Jobs waiting or being committed. */
+  readonly backlog: number;
+  /** Its last commit succeeded and the one in progress (if any) is not stuck. */
+  readonly healthy: boolean;
+
+  terminals(): Promise<Terminal[]>;
+  terminal(sn: string): Promise<Terminal | undefined>;
+  /** Terminals in serial order after `after` (the cursor of GET /api/devices). */
+  terminalsAfter(after: string | undefined, limit: number): Promise<Terminal[]>;
+  /** A terminal's events since a time, counted by type. */
+  eventCounts(sn: string, since: number): Promise<{ type: EventType; count: number }[]>;
+
+  /** Keys of commands newest first, before a (created_at, id) position. */
+  commandKeys(filter: { device?: string; before?: { at: number; id: string }; limit: number }): Promise<{ id: string; createdAt: number }[]>;
+  listedCommand(id: string): Promise<ListedCommand | undefined>;
+  command(id: string): Promise<Command | undefined>;
+
+  endpoints(): Promise<Endpoint[]>;
+  endpointCount(): Promise<number>;
+  endpoint(id: string): Promise<Endpoint | undefined>;
+
+  /** Pending deliveries of an endpoint whose time has come, oldest first. */
+  dueDeliveries(endpointId: string, now: number, limit: number): Promise<DueDelivery[]>;
+  /** When the endpoint's next pending delivery is due, if it has one. */
+  nextDueAt(endpointId: string): Promise<number | undefined>;
+  delivery(seq: number): Promise<Delivery | undefined>;
+  deliveryBounds(): Promise<SeqBounds>;
+  /** Seqs of the deliveries that match, newest first. */
+  deliverySeqs(filter: { status?: DeliveryStatus; endpointId?: string; eventSeq?: number } & SeqRange & { limit: number }): Promise<number[]>;
+  /** Pending deliveries per endpoint (facegate_outbox_depth). */
+  outboxDepth(): Promise<{ endpointId: string; pending: number }[]>;
+
+  event(seq: number): Promise<EventRecord | undefined>;
+  eventById(id: string): Promise<EventRecord | undefined>;
+  /** An event's position and whether it has an image, without reading its fields. */
+  eventKey(id: string): Promise<{ seq: number; hasImage: boolean } | undefined>;
+  /** One event as lists and the live stream show it: its fields only up to SHOWN_BYTES. */
+  listedEvent(seq: number): Promise<ListedEvent | undefined>;
+  eventBounds(): Promise<SeqBounds>;
+  /** `since` and `until` as positions in arrival order. */
+  firstSeqFrom(at: number): Promise<number | undefined>;
+  lastSeqBefore(at: number): Promise<number | undefined>;
+  /** Seqs of the events that match, newest first. */
+  eventSeqs(filter: EventFilter & SeqRange & { limit: number }): Promise<number[]>;
+  /** Seqs of the events that match in (after, upTo], oldest first: the live stream's replay. */
+  eventSeqsAfter(filter: EventFilter & { after: number; upTo: number; limit: number }): Promise<number[]>;
+  /** An event's image as it goes between the quotes of a JSON string. */
+  image(seq: number): Promise<string | undefined>;
+  /** The same as bytes, for webhook bodies. */
+  imageBytes(seq: number): Promise<Buffer | undefined>;
+
+  /** Commits what waits, then closes. */
+  close(): Promise<void>;
+}

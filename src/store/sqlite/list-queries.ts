@@ -1,23 +1,13 @@
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, max, min, sql } from 'drizzle-orm';
 import type { EventType } from '../../events/events.ts';
-import type { DeliveryStatus } from '../store.ts';
+import { type DeliveryStatus, SHOWN_BYTES, type SeqRange } from '../store.ts';
 import type { Db } from './open.ts';
 import { commands, deliveries, events, outboxDepth } from './schema.ts';
 
-/**
- * A listed item's stored text (an event's fields, a command's body) is read
- * into JavaScript only up to this size; a larger one is listed short, with
- * its size (README §HTTP API, Lists). SQLite gives octet_length() from the
- * record's header, without reading the value's overflow pages, so a list of
- * messages of megabytes costs what a list of small ones does.
- */
-export const SHOWN_BYTES = 64 * 1024;
-
-/** Newest first: seqs in [from, below). */
-export interface SeqRange {
-  from: number;
-  below: number;
-}
+// SQLite gives octet_length() from the record's header, without reading the
+// value's overflow pages: a list of messages of megabytes (SHOWN_BYTES)
+// costs what a list of small ones does.
+export { SHOWN_BYTES };
 
 /**
  * The queries behind the lists and the live stream's replay, apart so their
