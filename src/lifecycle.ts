@@ -4,6 +4,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { loadAdminToken, readAdminToken } from './http/admin-token.ts';
 import { createAdmission } from './terminals/admission.ts';
 import { createCommands } from './commands/commands.ts';
+import { createEndpoints } from './delivery/endpoints.ts';
 import { createDeliveryWorker } from './delivery/worker.ts';
 import type { Config } from './config.ts';
 import { createApp } from './http/app.ts';
@@ -29,7 +30,6 @@ import { throttledWarn } from './transport/throttled-log.ts';
 import type { Transport } from './transport/transport.ts';
 import { VERSION } from './lib/version.ts';
 
-const DEFAULT_ENDPOINT = 'ep_default';
 /** Rows one forgetting job deletes at most: a job in the writer's queue like any message. */
 const FORGET_BATCH = 500;
 
@@ -93,7 +93,9 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     const devices = [...new Set([...config.DEVICES, ...(config.DEFAULT_DEVICE ? [config.DEFAULT_DEVICE] : [])])];
     if (devices.length > 0) await store.write({ kind: 'register', serials: devices });
 
-    await configureDefaultEndpoint(store);
+    const endpoints = createEndpoints(store);
+    // The endpoint of WEBHOOK_URL, kept in the store like any other so its deliveries survive restarts.
+    await endpoints.configureDefault(config.WEBHOOK_URL, config.WEBHOOK_SECRET);
     metrics.sources.outbox = () => store.outboxDepth();
 
     const known = await storedTerminals(store);
@@ -190,6 +192,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     }
     const delivery = createDeliveryWorker({
       store,
+      endpoints,
       metrics,
       log,
       schedule: config.DELIVERY_SCHEDULE,
@@ -211,6 +214,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       commands,
       presence,
       store,
+      endpoints,
       delivery,
       log,
       defaultDevice: config.DEFAULT_DEVICE,
@@ -270,30 +274,6 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
   function onStored(listener: (events: StoredEvent[]) => void) {
     listeners.add(listener);
     return () => listeners.delete(listener);
-  }
-
-  /**
-   * The endpoint of WEBHOOK_URL, kept in the store like any other so its
-   * deliveries survive restarts. Without WEBHOOK_URL it is disabled, not
-   * deleted: what it still owes waits there, visible by API.
-   */
-  async function configureDefaultEndpoint(store: Store) {
-    const existing = await store.endpoint(DEFAULT_ENDPOINT);
-    if (!config.WEBHOOK_URL) {
-      if (existing?.enabled) await store.write({ kind: 'endpoint-state', id: DEFAULT_ENDPOINT, enabled: false, reason: 'config' });
-      return;
-    }
-    // A receiver that answered 410 (or an endpoint an admin disabled) stays disabled across restarts unless its URL changed.
-    const keepDisabled = existing && !existing.enabled && existing.url === config.WEBHOOK_URL && existing.disabledReason !== 'config';
-    const endpoint = {
-      id: DEFAULT_ENDPOINT,
-      url: config.WEBHOOK_URL,
-      secret: config.WEBHOOK_SECRET ?? null,
-      eventTypes: ['face.verified' as const],
-      enabled: !keepDisabled,
-      disabledReason: keepDisabled ? existing.disabledReason : null,
-    };
-    await store.write({ kind: 'endpoint', endpoint, at: Date.now() });
   }
 
   function stored(events: StoredEvent[]) {

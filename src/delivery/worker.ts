@@ -3,6 +3,7 @@ import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
 import type { EventRecord, StoredEvent } from '../events/events.ts';
 import type { DueDelivery, Endpoint, Store } from '../store/store.ts';
+import type { Endpoints } from './endpoints.ts';
 import { webhookBody } from './body.ts';
 import { type Answer, decide } from './policy.ts';
 import { sign, signingKey } from './sign.ts';
@@ -10,6 +11,8 @@ import { basicAuthorization, webhookUrlProblem } from './webhook-url.ts';
 
 export interface DeliveryOptions {
   store: Store;
+  /** The lanes follow every change of the endpoints, made by their owner; a 410 goes through it too. */
+  endpoints: Endpoints;
   metrics: Metrics;
   log: Logger;
   schedule: readonly number[];
@@ -71,7 +74,7 @@ const MAX_PROBE_PAUSE_MS = 10_000;
  * attempt was cut short by a crash is simply due again after a restart.
  */
 export function createDeliveryWorker(options: DeliveryOptions) {
-  const { store, metrics, log, now = Date.now } = options;
+  const { store, endpoints, metrics, log, now = Date.now } = options;
   const lanes = new Map<string, Lane>();
   let stopping = false;
   const attempts = new Set<Promise<void>>();
@@ -81,7 +84,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
   // One at a time, in the order asked: each applies the endpoints as it read them.
   let refreshed = Promise.resolve();
   function refresh(): Promise<void> {
-    const done = refreshed.then(async () => applyEndpoints(await store.endpoints()));
+    const done = refreshed.then(async () => applyEndpoints(await endpoints.list()));
     refreshed = done.catch(() => {});
     return done;
   }
@@ -261,7 +264,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       });
       if (outcome.kind === 'gone') {
         lane.enabled = false;
-        await store.write({ kind: 'endpoint-state', id: lane.id, enabled: false, reason: 'gone' });
+        await endpoints.disable(lane.id, 'gone');
         log.warn({ endpoint: lane.id, url: lane.url.origin }, 'endpoint disabled: the receiver answered 410 Gone');
       }
     } catch (err) {
@@ -308,10 +311,16 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     }
   }
 
+  let unsubscribe = () => {};
+
   return {
-    start: refresh,
-    /** Endpoints changed (API): pick up new ones, drop deleted ones, wake re-enabled ones. */
-    refresh,
+    /** Lanes for the endpoints stored; from now on, those the owner adds, and no more those it removes or disables. */
+    start(): Promise<void> {
+      // Endpoints changed: new ones are picked up, deleted ones dropped, re-enabled ones woken.
+      const off = endpoints.onChange(refresh);
+      unsubscribe = () => void off();
+      return refresh();
+    },
     /** New events are committed: their lanes look for work now instead of at their next timer. */
     wake(events: StoredEvent[]): void {
       for (const lane of lanes.values()) if (events.some((e) => lane.types.has(e.type))) pump(lane);
@@ -323,6 +332,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     /** Lets attempts under way finish for a moment, cuts the rest (they stay pending), then closes the pools. */
     async stop(): Promise<void> {
       stopping = true;
+      unsubscribe();
       for (const lane of lanes.values()) clearTimeout(lane.timer);
       const grace = setTimeout(() => abort.abort(), STOP_GRACE_MS);
       await Promise.allSettled([...attempts]);

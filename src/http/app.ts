@@ -1,6 +1,7 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { Commands } from '../commands/commands.ts';
+import type { Endpoints } from '../delivery/endpoints.ts';
 import type { DeliveryWorker } from '../delivery/worker.ts';
 import type { StreamHub } from '../events/stream-hub.ts';
 import type { Logger } from '../lib/log.ts';
@@ -26,6 +27,8 @@ export interface AppDeps {
   commands: Commands;
   presence: Presence;
   store: Store;
+  /** Every change of an endpoint goes through it. */
+  endpoints: Endpoints;
   delivery: DeliveryWorker;
   hub: StreamHub;
   /** Interval of the live stream's keep-alive comments. */

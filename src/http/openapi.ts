@@ -12,7 +12,8 @@ import { DISABLED_REASONS } from '../store/store.ts';
 import { EventFilter, EventListQuery } from './events.ts';
 import { PAGE_BYTES, WINDOW } from './list.ts';
 import { Login } from './session.ts';
-import { ENDPOINT_LIMIT, EndpointSchema, RedeliverSchema } from './webhooks.ts';
+import { EndpointSchema, RedeliverSchema } from './webhooks.ts';
+import { ENDPOINT_LIMIT } from '../delivery/endpoints.ts';
 
 // The OpenAPI document is built from the very valibot schemas the routes
 // validate with, so the two cannot drift apart; only the prose is written here.

@@ -3,6 +3,7 @@ import * as v from 'valibot';
 import { EVENT_TYPES } from '../events/events.ts';
 import { randomId } from '../events/ids.ts';
 import { maskSecret, secretProblem } from '../delivery/sign.ts';
+import { ENDPOINT_LIMIT } from '../delivery/endpoints.ts';
 import { webhookUrlProblem } from '../delivery/webhook-url.ts';
 import { withoutPassword } from '../lib/secrets.ts';
 import type { Endpoint } from '../store/store.ts';
@@ -29,14 +30,6 @@ export const RedeliverSchema = v.object({
   since: v.pipe(v.string('since must be a date'), v.isoTimestamp(SINCE), v.check((s) => !Number.isNaN(parseTimestamp(s)), SINCE)),
 });
 
-/**
- * Endpoints in all, ep_default included: each has a delivery lane (a
- * connection pool, a queue) and a delivery per event of its types, and
- * GET /api/webhooks lists them all on one page. WEBHOOK_URL's endpoint is
- * kept even past it: the configuration wins over what was added by API.
- */
-export const ENDPOINT_LIMIT = 64;
-
 /** An endpoint as the API shows it: never the whole secret, nor a password in the URL (it goes out as Basic authorization). */
 function view(row: Endpoint) {
   return {
@@ -50,60 +43,43 @@ function view(row: Endpoint) {
   };
 }
 
-export function webhookRoutes({ store, delivery }: AppDeps) {
+export function webhookRoutes({ store, endpoints, delivery }: AppDeps) {
   const app = new Hono<Env>();
   const found = async (id: string) => {
-    const row = await store.endpoint(id);
+    const row = await endpoints.get(id);
     if (!row) throw new ApiError('not_found', `no webhook endpoint ${id}`);
     return row;
   };
 
   // At most ENDPOINT_LIMIT (+ ep_default): one page.
-  app.get('/', async (c) => c.json({ items: (await store.endpoints()).map(view), next_cursor: null }));
+  app.get('/', async (c) => c.json({ items: (await endpoints.list()).map(view), next_cursor: null }));
   app.get('/:id', async (c) => c.json(view(await found(c.req.param('id')))));
 
-  // One addition at a time: the count and the insert must not interleave
-  // with another request's, or two at once would both pass at 63.
-  let adding: Promise<unknown> = Promise.resolve();
   app.post('/', async (c) => {
     const body = await jsonBody(c, EndpointSchema);
     const id = randomId('ep');
-    const endpoint = { id, url: body.url, secret: body.secret ?? null, eventTypes: body.event_types, enabled: true, disabledReason: null };
-    const added = adding.then(async () => {
-      const count = await store.endpointCount();
-      if (count >= ENDPOINT_LIMIT) throw new ApiError('conflict', `${count} webhook endpoints exist, the most there may be (${ENDPOINT_LIMIT}); delete one first`);
-      await store.write({ kind: 'endpoint', endpoint, at: Date.now() });
-    });
-    adding = added.catch(() => {});
-    await added;
-    await delivery.refresh();
+    const result = await endpoints.add({ id, url: body.url, secret: body.secret ?? null, eventTypes: body.event_types });
+    if (!result.added) throw new ApiError('conflict', `${result.count} webhook endpoints exist, the most there may be (${ENDPOINT_LIMIT}); delete one first`);
     return c.json(view(await found(id)), 201);
   });
 
   app.delete('/:id', async (c) => {
     await found(c.req.param('id'));
-    // In steps (ADMIN_STEP deliveries each): the lanes let go of it after the first, which removes the endpoint.
-    for (let first = true; ; first = false) {
-      const { more } = await store.write({ kind: 'endpoint-delete', id: c.req.param('id') });
-      if (first) await delivery.refresh();
-      if (!more) break;
-    }
+    await endpoints.remove(c.req.param('id'));
     return c.body(null, 204);
   });
 
   // After a 410 (or an admin's pause), the waiting deliveries go out again.
   app.post('/:id/enable', async (c) => {
     await found(c.req.param('id'));
-    await store.write({ kind: 'endpoint-state', id: c.req.param('id'), enabled: true, reason: null });
-    await delivery.refresh();
+    await endpoints.enable(c.req.param('id'));
     return c.json(view(await found(c.req.param('id'))));
   });
 
   // An admin's pause: nothing is sent to it, its deliveries wait as after a 410, until it is enabled.
   app.post('/:id/disable', async (c) => {
     await found(c.req.param('id'));
-    await store.write({ kind: 'endpoint-state', id: c.req.param('id'), enabled: false, reason: 'admin' });
-    await delivery.refresh();
+    await endpoints.disable(c.req.param('id'), 'admin');
     return c.json(view(await found(c.req.param('id'))));
   });
 

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ENDPOINT_LIMIT } from '../../src/http/webhooks.ts';
+import { ENDPOINT_LIMIT } from '../../src/delivery/endpoints.ts';
 import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { connectTerminal, type TestTerminal, verifiedRecord } from '../support/terminal.ts';
