@@ -1,14 +1,6 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { Commands } from '../commands/commands.ts';
-import type { Endpoints } from '../delivery/endpoints.ts';
-import type { DeliveryWorker } from '../delivery/worker.ts';
-import type { StreamHub } from '../events/stream-hub.ts';
-import type { Logger } from '../lib/log.ts';
-import type { Metrics } from '../lib/metrics.ts';
-import type { Presence } from '../terminals/presence.ts';
 import { sameSecret } from '../lib/secrets.ts';
-import type { Store } from '../store/store.ts';
 import { commandRoutes } from './commands.ts';
 import { consoleRoutes } from './console.ts';
 import { deliveryRoutes } from './deliveries.ts';
@@ -19,32 +11,7 @@ import { openApiRoutes } from './openapi.ts';
 import { createSessions } from './session.ts';
 import { streamRoutes } from './stream.ts';
 import { webhookRoutes } from './webhooks.ts';
-
-export interface AppDeps {
-  /** The admin token now: it can change while the bridge runs (a rotation). */
-  adminToken: () => string;
-  bodyLimit: number;
-  commands: Commands;
-  presence: Presence;
-  store: Store;
-  /** Every change of an endpoint goes through it. */
-  endpoints: Endpoints;
-  delivery: DeliveryWorker;
-  hub: StreamHub;
-  /** Interval of the live stream's keep-alive comments. */
-  streamPingMs?: number;
-  /** Bytes a stream client may leave unread before it is dropped. */
-  streamMaxBufferedBytes?: number;
-  log: Logger;
-  /** Database writable and broker connected. */
-  ready: () => boolean;
-  metrics: Metrics;
-  /** DEFAULT_DEVICE and DEVICES: where POST / sends. */
-  defaultDevice?: string;
-  devices: readonly string[];
-}
-
-export type Env = { Variables: { log: Logger } };
+import type { AppDeps, Env } from './deps.ts';
 
 /** Sent by the console with every request (src/ui/app.js). */
 export const CONSOLE_HEADER = 'x-facegate-console';

@@ -2,7 +2,7 @@ import * as v from 'valibot';
 import { Hono } from 'hono';
 import { CommandNotSent, CommandSchema, commandObject, type Commands } from '../commands/commands.ts';
 import type { ListedCommand } from '../store/store.ts';
-import type { AppDeps, Env } from './app.ts';
+import type { AppDeps, Env } from './deps.ts';
 import { jsonBody } from './body.ts';
 import { ApiError, type ErrorCode, invalid } from './errors.ts';
 import { serialParam } from './serial-param.ts';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Hono } from 'hono';
-import type { Env } from './app.ts';
+import type { Env } from './deps.ts';
 
 // The web console: three static files read once at start, no external assets
 // (sites run offline). The page talks to /api/* with the session cookie that

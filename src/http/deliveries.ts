@@ -1,7 +1,7 @@
 import { Hono } from 'hono';
 import * as v from 'valibot';
 import type { Delivery } from '../store/store.ts';
-import type { AppDeps, Env } from './app.ts';
+import type { AppDeps, Env } from './deps.ts';
 import { ApiError, invalid } from './errors.ts';
 import { Limit, listPage, seqWindow } from './list.ts';
 

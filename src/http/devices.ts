@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import * as v from 'valibot';
 import { isSerial } from '../protocol/serial.ts';
 import type { Terminal } from '../store/store.ts';
-import type { AppDeps, Env } from './app.ts';
+import type { AppDeps, Env } from './deps.ts';
 import { ApiError, invalid } from './errors.ts';
 import { serialParam } from './serial-param.ts';
 

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import * as v from 'valibot';
 import { EVENT_TYPES, type EventType, isEventType } from '../events/events.ts';
 import { apiView, listedView } from '../events/view.ts';
-import type { AppDeps, Env } from './app.ts';
+import type { AppDeps, Env } from './deps.ts';
 import { ApiError, invalid } from './errors.ts';
 import { Limit, listPage, seqWindow } from './list.ts';
 

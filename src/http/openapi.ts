@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import type * as v from 'valibot';
 import { CommandSchema } from '../commands/commands.ts';
 import { VERSION } from '../lib/version.ts';
-import type { Env } from './app.ts';
+import type { Env } from './deps.ts';
 import { CommandListQuery } from './commands.ts';
 import { DeliveryListQuery } from './deliveries.ts';
 import { DeviceListQuery } from './devices.ts';

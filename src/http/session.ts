@@ -4,7 +4,7 @@ import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { Hono } from 'hono';
 import * as v from 'valibot';
 import { sameSecret } from '../lib/secrets.ts';
-import type { AppDeps, Env } from './app.ts';
+import type { AppDeps, Env } from './deps.ts';
 import { jsonBody } from './body.ts';
 import { ApiError, invalid } from './errors.ts';
 

@@ -4,7 +4,7 @@ import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono } from 'hono';
 import * as v from 'valibot';
 import { toMessage } from '../events/stream-hub.ts';
-import type { AppDeps, Env } from './app.ts';
+import type { AppDeps, Env } from './deps.ts';
 import { invalid } from './errors.ts';
 import { EventFilter } from './events.ts';
 import { WINDOW } from './list.ts';

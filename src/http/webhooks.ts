@@ -7,7 +7,7 @@ import { ENDPOINT_LIMIT } from '../delivery/endpoints.ts';
 import { webhookUrlProblem } from '../delivery/webhook-url.ts';
 import { withoutPassword } from '../lib/secrets.ts';
 import type { Endpoint } from '../store/store.ts';
-import type { AppDeps, Env } from './app.ts';
+import type { AppDeps, Env } from './deps.ts';
 import { jsonBody } from './body.ts';
 import { ApiError } from './errors.ts';
 import { parseTimestamp } from './events.ts';

@@ -1,0 +1,38 @@
+import type { Commands } from '../commands/commands.ts';
+import type { Endpoints } from '../delivery/endpoints.ts';
+import type { DeliveryWorker } from '../delivery/worker.ts';
+import type { StreamHub } from '../events/stream-hub.ts';
+import type { Logger } from '../lib/log.ts';
+import type { Metrics } from '../lib/metrics.ts';
+import type { Store } from '../store/store.ts';
+import type { Presence } from '../terminals/presence.ts';
+
+// What the routes are given (createApp in app.ts), apart from the app that
+// mounts them so that no route module imports the module importing it.
+
+export interface AppDeps {
+  /** The admin token now: it can change while the bridge runs (a rotation). */
+  adminToken: () => string;
+  bodyLimit: number;
+  commands: Commands;
+  presence: Presence;
+  store: Store;
+  /** Every change of an endpoint goes through it. */
+  endpoints: Endpoints;
+  delivery: DeliveryWorker;
+  hub: StreamHub;
+  /** Interval of the live stream's keep-alive comments. */
+  streamPingMs?: number;
+  /** Bytes a stream client may leave unread before it is dropped. */
+  streamMaxBufferedBytes?: number;
+  log: Logger;
+  /** Database writable and broker connected. */
+  ready: () => boolean;
+  metrics: Metrics;
+  /** DEFAULT_DEVICE and DEVICES: where POST / sends. */
+  defaultDevice?: string;
+  devices: readonly string[];
+}
+
+export type Env = { Variables: { log: Logger } };
+
