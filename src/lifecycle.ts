@@ -4,6 +4,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import { loadAdminToken, readAdminToken } from './http/admin-token.ts';
 import { createAdmission } from './terminals/admission.ts';
 import { createCommands } from './commands/commands.ts';
+import { createEndpoints } from './delivery/endpoints.ts';
 import { createDeliveryWorker } from './delivery/worker.ts';
 import type { Config } from './config.ts';
 import { createApp } from './http/app.ts';
@@ -15,10 +16,10 @@ import { startRetention } from './events/retention.ts';
 import { createStreamHub } from './events/stream-hub.ts';
 import { isSerial } from './protocol/serial.ts';
 import { topicTemplate } from './protocol/topics.ts';
-import type { StoredEvent } from './store/sqlite/jobs.ts';
-import { openReads, type Reads } from './store/sqlite/reads.ts';
+import type { StoredEvent } from './events/events.ts';
 import { databasePath } from './store/sqlite/open.ts';
-import { startWriter, type Writer } from './store/sqlite/writer.ts';
+import { openSqliteStore } from './store/sqlite/sqlite-store.ts';
+import type { Store } from './store/store.ts';
 import { loadClientId } from './transport/client-id.ts';
 import { type ConnectionBudget, connectionBudget, HTTP_CONNECTIONS, openFileLimit } from './transport/connection-budget.ts';
 import { readTerminalCredentials } from './transport/credentials.ts';
@@ -29,7 +30,6 @@ import { throttledWarn } from './transport/throttled-log.ts';
 import type { Transport } from './transport/transport.ts';
 import { VERSION } from './lib/version.ts';
 
-const DEFAULT_ENDPOINT = 'ep_default';
 /** Rows one forgetting job deletes at most: a job in the writer's queue like any message. */
 const FORGET_BATCH = 500;
 
@@ -77,7 +77,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     const policy = { forward: config.FORWARD, images: config.IMAGES };
     // Before the writer creates the database: one there already is a data dir of an older version.
     const upgrading = existsSync(databasePath(config.DATA_DIR));
-    const writer: Writer = await startWriter(
+    const store: Store = await openSqliteStore(
       { dataDir: config.DATA_DIR, sync: config.SQLITE_SYNC, maxRecords: config.MAX_RECORDS, ...policy },
       {
         log,
@@ -85,31 +85,27 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
           log.fatal({ err: err.message }, 'database writer failed');
           onFatal(err);
         },
-        rejectsNotKept: (count) => metrics.rejectsNotKept.inc(count),
         heapMb: writerHeapMb,
       },
     );
-    stops.push({ name: 'database writer', stop: () => writer.stop() });
+    stops.push({ name: 'database', stop: () => store.close() });
     // DEFAULT_DEVICE is a terminal the site relies on: known (and subscribed) from the start like DEVICES.
     const devices = [...new Set([...config.DEVICES, ...(config.DEFAULT_DEVICE ? [config.DEFAULT_DEVICE] : [])])];
-    if (devices.length > 0) await writer.write({ kind: 'register', serials: devices });
+    if (devices.length > 0) await store.write({ kind: 'register', serials: devices });
 
-    const reads: Reads = openReads(config.DATA_DIR, config.SQLITE_SYNC);
-    stops.push({ name: 'database reader', stop: () => reads.close() });
-    await configureDefaultEndpoint(writer, reads);
-    metrics.sources.outbox = reads.backlog;
+    const endpoints = createEndpoints(store);
+    // The endpoint of WEBHOOK_URL, kept in the store like any other so its deliveries survive restarts.
+    await endpoints.configureDefault(config.WEBHOOK_URL, config.WEBHOOK_SECRET);
+    metrics.sources.outbox = () => store.outboxDepth();
 
-    const known = await storedTerminals(reads, writer);
+    const known = await storedTerminals(store);
     const presence: Presence = createPresence({
       timeoutMs: config.HEARTBEAT_TIMEOUT * 1000,
       initial: known,
-      write: (job) =>
-        void writer.write(job).then(
-          (result) => {
-            if (result.events.length > 0) stored(result.events);
-          },
-          (err: Error) => log.error({ err: err.message }, 'presence not stored'),
-        ),
+      write: (job) => {
+        const written = job.kind === 'presence' ? store.write(job).then(({ events }) => events.length > 0 && stored(events)) : store.write(job);
+        written.catch((err: Error) => log.error({ err: err.message }, 'presence not stored'));
+      },
     });
     stops.push({ name: 'presence', stop: () => presence.stop() });
     metrics.sources.terminalsOnline = presence.onlineCount;
@@ -131,7 +127,7 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       // Which transport runs decides what a message not admitted becomes.
       refuse: !config.MQTT_URL,
       presence,
-      writer,
+      store,
       metrics,
       log,
       reply: (topic, payload) => void transport?.publish(topic, payload, 0).catch(() => {}),
@@ -195,8 +191,8 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       process.stderr.write(`\nfacegate: generated an admin token (kept in ${file}):\n\n  ${token}\n\n`);
     }
     const delivery = createDeliveryWorker({
-      reads,
-      writer,
+      store,
+      endpoints,
       metrics,
       log,
       schedule: config.DELIVERY_SCHEDULE,
@@ -205,8 +201,8 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       images: config.IMAGES,
       userAgent: `facegate/${VERSION}`,
     });
-    const commands = createCommands({ transport, downlink, presence, writer, metrics, log, rate: config.COMMAND_RATE });
-    const hub = createStreamHub(reads);
+    const commands = createCommands({ transport, downlink, presence, store, metrics, log, rate: config.COMMAND_RATE });
+    const hub = createStreamHub(store);
     endStreams = () => hub.closeAll();
     metrics.sources.streamClients = () => hub.size;
     const app = createApp({
@@ -217,14 +213,14 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       bodyLimit: config.BODY_LIMIT,
       commands,
       presence,
-      reads,
-      writer,
+      store,
+      endpoints,
       delivery,
       log,
       defaultDevice: config.DEFAULT_DEVICE,
       devices: config.DEVICES,
       metrics,
-      ready: () => mqtt.connected() && writer.healthy,
+      ready: () => mqtt.connected() && store.healthy,
     });
     const server = await listen(app.fetch, config.PORT, config.HOST, budget.http, log);
     stops.push({ name: 'http', stop: () => closeServer(server) });
@@ -237,13 +233,13 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
       days: config.RETENTION_DAYS,
       forgetAfterMs: config.FORGET_AFTER,
       forgotten: presence.forgetSilent,
-      writer,
+      store,
       log,
       everyMs: retentionEveryMs,
     });
     stops.push({ name: 'retention', stop: () => retention.stop() });
 
-    delivery.start();
+    await delivery.start();
     const unsubscribe = onStored(delivery.wake);
     stops.push({ name: 'delivery', stop: () => (unsubscribe(), delivery.stop()) });
     log.info({ port: httpPort, broker: config.MQTT_URL ? 'external' : 'embedded' }, 'facegate started');
@@ -267,10 +263,10 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
    * The terminals table, read once. A serial an earlier version learned that
    * is no serial (README §Topics) is no topic's any more: its row goes.
    */
-  async function storedTerminals(reads: Reads, writer: Writer) {
-    const stored = reads.terminals();
+  async function storedTerminals(store: Store) {
+    const stored = await store.terminals();
     const invalid = stored.filter((t) => !isSerial(t.sn)).map((t) => t.sn);
-    for (let i = 0; i < invalid.length; i += FORGET_BATCH) await writer.write({ kind: 'forget', serials: invalid.slice(i, i + FORGET_BATCH) });
+    for (let i = 0; i < invalid.length; i += FORGET_BATCH) await store.write({ kind: 'forget', serials: invalid.slice(i, i + FORGET_BATCH) });
     if (invalid.length > 0) log.warn({ count: invalid.length }, 'stored terminals whose serial is no serial forgotten');
     return invalid.length > 0 ? stored.filter((t) => isSerial(t.sn)) : stored;
   }
@@ -278,30 +274,6 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
   function onStored(listener: (events: StoredEvent[]) => void) {
     listeners.add(listener);
     return () => listeners.delete(listener);
-  }
-
-  /**
-   * The endpoint of WEBHOOK_URL, kept in the store like any other so its
-   * deliveries survive restarts. Without WEBHOOK_URL it is disabled, not
-   * deleted: what it still owes waits there, visible by API.
-   */
-  async function configureDefaultEndpoint(writer: Writer, reads: Reads) {
-    const existing = reads.endpoint(DEFAULT_ENDPOINT);
-    if (!config.WEBHOOK_URL) {
-      if (existing?.enabled) await writer.write({ kind: 'endpoint-state', id: DEFAULT_ENDPOINT, enabled: false, reason: 'WEBHOOK_URL is not set' });
-      return;
-    }
-    // A receiver that answered 410 stays disabled across restarts unless its URL changed.
-    const keepDisabled = existing && !existing.enabled && existing.url === config.WEBHOOK_URL && existing.disabledReason !== 'WEBHOOK_URL is not set';
-    const endpoint = {
-      id: DEFAULT_ENDPOINT,
-      url: config.WEBHOOK_URL,
-      secret: config.WEBHOOK_SECRET ?? null,
-      eventTypes: ['face.verified'],
-      enabled: !keepDisabled,
-      disabledReason: keepDisabled ? existing.disabledReason : null,
-    };
-    await writer.write({ kind: 'endpoint', endpoint, at: Date.now() });
   }
 
   function stored(events: StoredEvent[]) {

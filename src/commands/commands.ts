@@ -1,13 +1,13 @@
 import * as v from 'valibot';
-import { randomId } from '../events/events.ts';
+import { randomId } from '../events/ids.ts';
 import { isJsonObject, jsonObject, MAX_JSON_DEPTH, nestsWithin } from '../lib/json-object.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
 import type { Presence } from '../terminals/presence.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import { createRateLimiter } from '../lib/rate-limit.ts';
-import type { Writer } from '../store/sqlite/writer.ts';
 import { BrokerUnavailable, type Transport } from '../transport/transport.ts';
+import type { Store } from '../store/store.ts';
 
 // valibot leaves these keys out of the object it passes on (they could reach a
 // prototype): a command holding one would reach the terminal, and the history,
@@ -43,13 +43,14 @@ export interface CommandDeps {
   transport: Transport;
   downlink: TopicTemplate;
   presence: Presence;
-  writer: Writer;
+  /** Only its writes: jobs committed durably. */
+  store: Pick<Store, 'write'>;
   metrics: Metrics;
   log: Logger;
   rate: { perSecond: number; burst: number };
 }
 
-export function createCommands({ transport, downlink, presence, writer, metrics, log, rate }: CommandDeps) {
+export function createCommands({ transport, downlink, presence, store, metrics, log, rate }: CommandDeps) {
   const limiter = createRateLimiter(rate);
 
   /** Publishes at QoS 1 and answers only once the broker acknowledged it; never queues it for later. */
@@ -79,7 +80,7 @@ export function createCommands({ transport, downlink, presence, writer, metrics,
     const status = error === null ? 'published' : 'failed';
     metrics.commands.inc({ outcome: status });
     log.info({ command: id, device: sn, cmd: command.cmd, status }, 'command');
-    await writer.write({ kind: 'command', id, sn, body, status, error, at: Date.now() }).catch((err: Error) => {
+    await store.write({ kind: 'command', id, sn, body, status, error, at: Date.now() }).catch((err: Error) => {
       // The terminal has it (or the broker refused it) either way; the history is what is missing.
       log.error({ command: id, err: err.message }, 'command not recorded');
     });

@@ -1,17 +1,18 @@
 import { Pool } from 'undici';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
-import type { StoredEvent } from '../store/sqlite/jobs.ts';
-import type { Reads } from '../store/sqlite/reads.ts';
-import type { Writer } from '../store/sqlite/writer.ts';
+import type { EventRecord, StoredEvent } from '../events/events.ts';
+import type { DueDelivery, Endpoint, Store } from '../store/store.ts';
+import type { Endpoints } from './endpoints.ts';
 import { webhookBody } from './body.ts';
 import { type Answer, decide } from './policy.ts';
 import { sign, signingKey } from './sign.ts';
 import { basicAuthorization, webhookUrlProblem } from './webhook-url.ts';
 
 export interface DeliveryOptions {
-  reads: Reads;
-  writer: Writer;
+  store: Store;
+  /** The lanes follow every change of the endpoints, made by their owner; a 410 goes through it too. */
+  endpoints: Endpoints;
   metrics: Metrics;
   log: Logger;
   schedule: readonly number[];
@@ -23,8 +24,6 @@ export interface DeliveryOptions {
   now?: () => number;
   random?: () => number;
 }
-
-type DueDelivery = ReturnType<Reads['dueDeliveries']>[number];
 
 interface Lane {
   id: string;
@@ -45,7 +44,9 @@ interface Lane {
   failures: number;
   pausedUntil: number;
   timer?: NodeJS.Timeout;
+  /** A pump reads the store: another one asked for meanwhile runs after it. */
   pumping: boolean;
+  pumpAgain: boolean;
 }
 
 // Due deliveries fetched at a time beyond the room there is. Fetching only the
@@ -73,15 +74,22 @@ const MAX_PROBE_PAUSE_MS = 10_000;
  * attempt was cut short by a crash is simply due again after a restart.
  */
 export function createDeliveryWorker(options: DeliveryOptions) {
-  const { reads, writer, metrics, log, now = Date.now } = options;
+  const { store, endpoints, metrics, log, now = Date.now } = options;
   const lanes = new Map<string, Lane>();
   let stopping = false;
   const attempts = new Set<Promise<void>>();
   // Cuts attempts still under way when the grace period of a stop is over.
   const abort = new AbortController();
 
-  function refresh(): void {
-    const rows = reads.endpoints();
+  // One at a time, in the order asked: each applies the endpoints as it read them.
+  let refreshed = Promise.resolve();
+  function refresh(): Promise<void> {
+    const done = refreshed.then(async () => applyEndpoints(await endpoints.list()));
+    refreshed = done.catch(() => {});
+    return done;
+  }
+
+  function applyEndpoints(rows: Endpoint[]): void {
     for (const [id, lane] of lanes) {
       if (!rows.some((row) => row.id === id)) {
         clearTimeout(lane.timer);
@@ -120,13 +128,14 @@ export function createDeliveryWorker(options: DeliveryOptions) {
           failures: 0,
           pausedUntil: 0,
           pumping: false,
+          pumpAgain: false,
         };
         lanes.set(row.id, lane);
       }
       lane.url = url;
       lane.authorization = basicAuthorization(url);
       lane.key = row.secret ? signingKey(row.secret) : undefined;
-      lane.types = new Set(JSON.parse(row.eventTypes) as string[]);
+      lane.types = new Set(row.eventTypes);
       lane.enabled = row.enabled;
       // What was fetched ahead under the old settings is fetched again.
       lane.due = [];
@@ -136,32 +145,52 @@ export function createDeliveryWorker(options: DeliveryOptions) {
 
   /** Starts as many due deliveries as the lane has room for, then sleeps until the next is due. */
   function pump(lane: Lane): void {
-    if (stopping || !lane.enabled || lane.pumping) return;
+    if (stopping || !lane.enabled) return;
+    if (lane.pumping) {
+      lane.pumpAgain = true;
+      return;
+    }
     lane.pumping = true;
-    try {
-      clearTimeout(lane.timer);
-      const t = now();
-      if (t < lane.pausedUntil) return sleep(lane, lane.pausedUntil - t);
-      const probing = lane.failures >= PROBE_AFTER;
-      const room = (probing ? 1 : options.concurrency) - lane.sending;
-      if (room <= 0) return;
-      if (lane.due.length < room) {
-        // Those in flight and those already fetched are pending in the store too.
-        const known = (seq: number) => lane.unrecorded.has(seq) || lane.due.some((d) => d.seq === seq);
-        const fetched = reads.dueDeliveries(lane.id, t, room + lane.unrecorded.size + lane.due.length + FETCH_AHEAD);
-        lane.due.push(...fetched.filter((d) => !known(d.seq)));
-      }
-      for (const delivery of lane.due.splice(0, room)) track(attempt(lane, delivery));
-      if (lane.sending === 0) {
-        const next = reads.nextDueAt(lane.id);
-        sleep(lane, next === undefined ? MAX_SLEEP_MS : Math.max(next - t, 0));
-      }
-    } finally {
-      lane.pumping = false;
+    fill(lane)
+      .catch((err: Error) => {
+        // The store could not be read: the lane looks again at its next timer.
+        log.error({ endpoint: lane.id, err: err.message }, 'due deliveries not read');
+        sleep(lane, MAX_SLEEP_MS);
+      })
+      .finally(() => {
+        lane.pumping = false;
+        if (lane.pumpAgain) {
+          lane.pumpAgain = false;
+          pump(lane);
+        }
+      });
+  }
+
+  async function fill(lane: Lane): Promise<void> {
+    clearTimeout(lane.timer);
+    const t = now();
+    if (t < lane.pausedUntil) return sleep(lane, lane.pausedUntil - t);
+    const probing = lane.failures >= PROBE_AFTER;
+    const room = (probing ? 1 : options.concurrency) - lane.sending;
+    if (room <= 0) return;
+    if (lane.due.length < room) {
+      // Those in flight and those already fetched are pending in the store too;
+      // so are those whose outcome commits while the read is under way.
+      const unrecorded = new Set(lane.unrecorded);
+      const fetched = await store.dueDeliveries(lane.id, t, room + unrecorded.size + lane.due.length + FETCH_AHEAD);
+      if (stopping || !lane.enabled) return;
+      const known = (seq: number) => unrecorded.has(seq) || lane.unrecorded.has(seq) || lane.due.some((d) => d.seq === seq);
+      lane.due.push(...fetched.filter((d) => !known(d.seq)));
+    }
+    for (const delivery of lane.due.splice(0, room)) track(attempt(lane, delivery));
+    if (lane.sending === 0) {
+      const next = await store.nextDueAt(lane.id);
+      if (lane.sending === 0) sleep(lane, next === undefined ? MAX_SLEEP_MS : Math.max(next - t, 0));
     }
   }
 
   function sleep(lane: Lane, ms: number) {
+    clearTimeout(lane.timer);
     lane.timer = setTimeout(() => pump(lane), Math.min(ms, MAX_SLEEP_MS));
     lane.timer.unref();
   }
@@ -175,13 +204,23 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     lane.unrecorded.add(delivery.seq);
     lane.sending += 1;
     const started = now();
-    const event = reads.event(delivery.eventSeq);
+    let event: EventRecord | undefined;
     let answer: Answer;
-    if (!event) {
-      answer = { error: 'event no longer stored' };
-    } else {
-      const img = options.images === 'inline' && event.hasImage ? reads.imageBytes(event.seq) : undefined;
-      answer = await send(lane, event.id, webhookBody(event, img));
+    try {
+      event = await store.event(delivery.eventSeq);
+      if (!event) {
+        answer = { error: 'event no longer stored' };
+      } else {
+        const img = options.images === 'inline' && event.hasImage ? await store.imageBytes(event.seq) : undefined;
+        answer = await send(lane, event.id, webhookBody(event, img));
+      }
+    } catch (err) {
+      // The store could not be read: nothing was sent, the delivery stays pending and is due again.
+      lane.sending -= 1;
+      lane.unrecorded.delete(delivery.seq);
+      log.error({ delivery: delivery.seq, err: (err as Error).message }, 'delivery not read');
+      if (lane.sending === 0) sleep(lane, MAX_SLEEP_MS);
+      return;
     }
     // The request is over: its slot goes to the next delivery while this outcome is committed.
     lane.sending -= 1;
@@ -214,7 +253,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     const level = outcome.kind === 'delivered' ? 'debug' : outcome.kind === 'retry' ? 'info' : 'warn';
     if (log.isLevelEnabled(level)) log[level]({ delivery: delivery.seq, event: event?.id, endpoint: lane.id, attempt: attemptNumber, status, ms: at - started, outcome: outcome.kind, error }, 'delivery attempt');
     try {
-      await writer.write({
+      await store.write({
         kind: 'attempt',
         seq: delivery.seq,
         at,
@@ -225,7 +264,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       });
       if (outcome.kind === 'gone') {
         lane.enabled = false;
-        await writer.write({ kind: 'endpoint-state', id: lane.id, enabled: false, reason: 'the receiver answered 410 Gone' });
+        await endpoints.disable(lane.id, 'gone');
         log.warn({ endpoint: lane.id, url: lane.url.origin }, 'endpoint disabled: the receiver answered 410 Gone');
       }
     } catch (err) {
@@ -272,10 +311,16 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     }
   }
 
+  let unsubscribe = () => {};
+
   return {
-    start: refresh,
-    /** Endpoints changed (API): pick up new ones, drop deleted ones, wake re-enabled ones. */
-    refresh,
+    /** Lanes for the endpoints stored; from now on, those the owner adds, and no more those it removes or disables. */
+    start(): Promise<void> {
+      // Endpoints changed: new ones are picked up, deleted ones dropped, re-enabled ones woken.
+      const off = endpoints.onChange(refresh);
+      unsubscribe = () => void off();
+      return refresh();
+    },
     /** New events are committed: their lanes look for work now instead of at their next timer. */
     wake(events: StoredEvent[]): void {
       for (const lane of lanes.values()) if (events.some((e) => lane.types.has(e.type))) pump(lane);
@@ -287,6 +332,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     /** Lets attempts under way finish for a moment, cuts the rest (they stay pending), then closes the pools. */
     async stop(): Promise<void> {
       stopping = true;
+      unsubscribe();
       for (const lane of lanes.values()) clearTimeout(lane.timer);
       const grace = setTimeout(() => abort.abort(), STOP_GRACE_MS);
       await Promise.allSettled([...attempts]);

@@ -1,6 +1,5 @@
 import type { Logger } from '../lib/log.ts';
-import type { PurgeCursor } from '../store/sqlite/outbox.ts';
-import type { Writer } from '../store/sqlite/writer.ts';
+import type { PurgeCursor, Store } from '../store/store.ts';
 
 export interface RetentionOptions {
   days: number;
@@ -8,7 +7,8 @@ export interface RetentionOptions {
   forgetAfterMs: number;
   /** Told which serials' rows went, and since when they had to be silent: presence drops them. */
   forgotten: (serials: string[], before: number) => void;
-  writer: Writer;
+  /** Only its writes: jobs committed durably. */
+  store: Pick<Store, 'write'>;
   log: Logger;
   now?: () => number;
   everyMs?: number;
@@ -25,7 +25,7 @@ const BATCH = 200;
  * small batches, at start and every few minutes. Silent terminals
  * (FORGET_AFTER) go on the same timer.
  */
-export function startRetention({ days, forgetAfterMs, forgotten, writer, log, now = Date.now, everyMs = 5 * 60_000 }: RetentionOptions) {
+export function startRetention({ days, forgetAfterMs, forgotten, store, log, now = Date.now, everyMs = 5 * 60_000 }: RetentionOptions) {
   let stopped = false;
   let running: Promise<void> | undefined;
 
@@ -37,11 +37,11 @@ export function startRetention({ days, forgetAfterMs, forgotten, writer, log, no
     let after: PurgeCursor | undefined;
     for (;;) {
       if (stopped) break;
-      const { changes = 0, purge: step } = await writer.write({ kind: 'purge', before, limit: BATCH, after });
-      removed += changes;
+      const step = await store.write({ kind: 'purge', before, limit: BATCH, after });
+      removed += step.removed;
       steps += 1;
-      longestStepMs = Math.max(longestStepMs, step?.ms ?? 0);
-      if (!step?.more) break;
+      longestStepMs = Math.max(longestStepMs, step.ms);
+      if (!step.more) break;
       after = step.after;
     }
     // The longest step is how long it held the writer (and so every message waiting for a commit) at once.
@@ -58,7 +58,7 @@ export function startRetention({ days, forgetAfterMs, forgotten, writer, log, no
     let count = 0;
     for (;;) {
       if (stopped) break;
-      const { forgotten: serials = [] } = await writer.write({ kind: 'forget-silent', before, limit: BATCH });
+      const { forgotten: serials } = await store.write({ kind: 'forget-silent', before, limit: BATCH });
       if (serials.length > 0) forgotten(serials, before);
       count += serials.length;
       if (serials.length < BATCH) break;

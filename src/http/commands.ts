@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import { CommandNotSent, CommandSchema, commandObject, type Commands } from '../commands/commands.ts';
-import type { Reads } from '../store/sqlite/reads.ts';
+import type { ListedCommand } from '../store/store.ts';
 import type { AppDeps } from './deps.ts';
 import { ApiError, type ErrorCode } from './errors.ts';
 import { SerialParam } from './serial-param.ts';
@@ -46,8 +46,6 @@ async function send(commands: Commands, sn: string, command: Record<string, unkn
   }
 }
 
-type ListedCommand = NonNullable<ReturnType<Reads['listedCommand']>>;
-
 /** A command as the API shows it, with its body, or what stands for it. */
 function commandView(row: Omit<ListedCommand, 'body' | 'bodyBytes'>, body: { body: unknown } | { truncated: true; body_bytes: number }): v.InferOutput<typeof ListedCommandSchema> {
   return { id: row.id, device_sn: row.deviceSn, ...body, status: row.status, error: row.error, created_at: new Date(row.createdAt).toISOString() };
@@ -58,7 +56,7 @@ function listedCommandView(row: ListedCommand) {
   return commandView(row, row.body === null ? { truncated: true, body_bytes: row.bodyBytes } : { body: JSON.parse(row.body) as unknown });
 }
 
-export function commandRoutes({ commands, reads, defaultDevice, devices }: AppDeps): Route[] {
+export function commandRoutes({ commands, store, defaultDevice, devices }: AppDeps): Route[] {
   const sendTo = route({
     method: 'post', path: '/api/devices/{sn}/commands', operationId: 'sendCommand', tag: 'commands',
     summary: 'Send a command to a terminal (QoS 1); 202 once the broker acknowledged it',
@@ -77,14 +75,14 @@ export function commandRoutes({ commands, reads, defaultDevice, devices }: AppDe
     description: `${PAGED} ${shownShort('body is', 'body_bytes')} GET /api/commands/{id} gives it whole.`,
     query: CommandListQuery,
     responses: { 200: json(Page(ListedCommandSchema), 'a page of commands') },
-  }, (c, { query }) => {
+  }, async (c, { query }) => {
     const { device, limit, cursor } = query;
     const before = cursor ? { at: Number(cursor.split('_')[0]), id: cursor.slice(cursor.indexOf('_') + 1) } : undefined;
     return listPage(c, {
       limit,
-      keys: reads.commandKeys({ device, before, limit: limit + 1 }),
-      item: (key) => {
-        const row = reads.listedCommand(key.id);
+      keys: await store.commandKeys({ device, before, limit: limit + 1 }),
+      item: async (key) => {
+        const row = await store.listedCommand(key.id);
         return row && listedCommandView(row);
       },
       cursorOf: (key) => `${key.createdAt}_${key.id}`,
@@ -97,8 +95,8 @@ export function commandRoutes({ commands, reads, defaultDevice, devices }: AppDe
     method: 'get', path: '/api/commands/{id}', operationId: 'getCommand', tag: 'commands',
     summary: 'One command, with its whole body',
     responses: { 200: json(CommandViewSchema, 'the command'), 404: error('no such command') },
-  }, (c) => {
-    const row = reads.command(c.req.param('id'));
+  }, async (c) => {
+    const row = await store.command(c.req.param('id'));
     if (!row) throw new ApiError('not_found', `no command ${c.req.param('id')}`);
     return c.json(commandView(row, { body: JSON.parse(row.body) as unknown }));
   });

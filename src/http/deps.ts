@@ -1,15 +1,15 @@
 import type { RequestIdVariables } from 'hono/request-id';
 import type { Commands } from '../commands/commands.ts';
+import type { Endpoints } from '../delivery/endpoints.ts';
 import type { DeliveryWorker } from '../delivery/worker.ts';
 import type { StreamHub } from '../events/stream-hub.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
-import type { Reads } from '../store/sqlite/reads.ts';
-import type { Writer } from '../store/sqlite/writer.ts';
+import type { Store } from '../store/store.ts';
 import type { Presence } from '../terminals/presence.ts';
 
-// What the routes are given, apart from app.ts which assembles them: the
-// route files import these, app.ts imports the route files.
+// What the routes are given (createApp in app.ts), apart from the app that
+// mounts them so that no route module imports the module importing it.
 
 export interface AppDeps {
   /** The admin token now: it can change while the bridge runs (a rotation). */
@@ -17,8 +17,9 @@ export interface AppDeps {
   bodyLimit: number;
   commands: Commands;
   presence: Presence;
-  reads: Reads;
-  writer: Writer;
+  store: Store;
+  /** Every change of an endpoint goes through it. */
+  endpoints: Endpoints;
   delivery: DeliveryWorker;
   hub: StreamHub;
   /** Interval of the live stream's keep-alive comments. */

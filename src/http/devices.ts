@@ -1,13 +1,14 @@
 import * as v from 'valibot';
 import { EVENT_TYPES } from '../events/events.ts';
 import { isSerial } from '../protocol/serial.ts';
+import type { Terminal } from '../store/store.ts';
 import type { AppDeps } from './deps.ts';
 import { ApiError } from './errors.ts';
 import { Limit, listPage, Page } from './list.ts';
 import { error, json, empty, type Route, route } from './route.ts';
 import { SerialParam } from './serial-param.ts';
 
-type Row = NonNullable<ReturnType<AppDeps['reads']['terminal']>>;
+type Row = Terminal;
 
 export const DeviceListQuery = v.object({
   online: v.optional(v.pipe(v.picklist(['true', 'false'], 'online must be true or false'), v.transform((s) => s === 'true'))),
@@ -31,7 +32,7 @@ export const TerminalTodaySchema = v.object({ ...TerminalSchema.entries, today: 
 /** Rows read at a time while looking for terminals in the online state asked for (it lives in presence, not in the table). */
 const FILTERED_CHUNK = 500;
 
-export function deviceRoutes({ reads, presence, writer, log }: AppDeps): Route[] {
+export function deviceRoutes({ store, presence, log }: AppDeps): Route[] {
   // Online state and last-seen come from presence, which is ahead of the
   // database by up to one sweep.
   const view = (row: Row): v.InferOutput<typeof TerminalSchema> => ({
@@ -48,11 +49,11 @@ export function deviceRoutes({ reads, presence, writer, log }: AppDeps): Route[]
     summary: 'Terminals with their online state, in serial order, paged',
     query: DeviceListQuery,
     responses: { 200: json(Page(TerminalSchema), 'a page of terminals') },
-  }, (c, { query }) => {
+  }, async (c, { query }) => {
     const { online, limit, cursor } = query;
     return listPage(c, {
       limit,
-      keys: terminalsFrom(reads, cursor, online === undefined ? limit + 1 : FILTERED_CHUNK, (row) => online === undefined || presence.isOnline(row.sn) === online),
+      keys: terminalsFrom(store, cursor, online === undefined ? limit + 1 : FILTERED_CHUNK, (row) => online === undefined || presence.isOnline(row.sn) === online),
       item: view,
       cursorOf: (row) => row.sn,
       rest: null,
@@ -64,13 +65,13 @@ export function deviceRoutes({ reads, presence, writer, log }: AppDeps): Route[]
     summary: 'One terminal',
     params: SerialParam,
     responses: { 200: json(TerminalTodaySchema, "the terminal, with today's events counted by type"), 404: error('no such terminal, or no serial') },
-  }, (c, { params: { sn } }) => {
-    const row = reads.terminal(sn);
+  }, async (c, { params: { sn } }) => {
+    const row = await store.terminal(sn);
     if (!row) throw new ApiError('not_found', `no terminal ${sn} is known`);
     // "Today" is the bridge's local day, the one its heartD answers and the terminals' clocks show.
     const midnight = new Date();
     midnight.setHours(0, 0, 0, 0);
-    const today = Object.fromEntries(reads.eventCounts(row.sn, midnight.getTime()).map(({ type, count }) => [type, count]));
+    const today = Object.fromEntries((await store.eventCounts(row.sn, midnight.getTime())).map(({ type, count }) => [type, count]));
     return c.json({ ...view(row), today });
   });
 
@@ -83,11 +84,11 @@ export function deviceRoutes({ reads, presence, writer, log }: AppDeps): Route[]
     params: SerialParam,
     responses: { 204: empty('forgotten'), 404: error('no such terminal, or no serial') },
   }, async (c, { params: { sn } }) => {
-    if (!presence.knows(sn) && !reads.terminal(sn)) throw new ApiError('not_found', `no terminal ${sn} is known`);
+    if (!presence.knows(sn) && !(await store.terminal(sn))) throw new ApiError('not_found', `no terminal ${sn} is known`);
     // Presence first: a message after this point is a new serial's, and its
     // writes queue behind the deletion.
     presence.forget(sn);
-    await writer.write({ kind: 'forget', serials: [sn] });
+    await store.write({ kind: 'forget', serials: [sn] });
     log.info({ device: sn }, 'terminal forgotten by API');
     return c.body(null, 204);
   });
@@ -99,9 +100,9 @@ export function deviceRoutes({ reads, presence, writer, log }: AppDeps): Route[]
  * The terminals after a serial, in serial order, that pass `keep`: read
  * `chunk` rows at a time, as far as the page that takes them goes.
  */
-function* terminalsFrom(reads: AppDeps['reads'], after: string | undefined, chunk: number, keep: (row: Row) => boolean): Generator<Row> {
+async function* terminalsFrom(store: AppDeps['store'], after: string | undefined, chunk: number, keep: (row: Row) => boolean): AsyncGenerator<Row> {
   for (;;) {
-    const rows = reads.terminalsAfter(after, chunk);
+    const rows = await store.terminalsAfter(after, chunk);
     for (const row of rows) if (keep(row)) yield row;
     if (rows.length < chunk) return;
     after = rows.at(-1)!.sn;

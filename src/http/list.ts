@@ -56,7 +56,7 @@ export function seqWindow(below: number, floor: number, windowed: boolean): { fr
 export interface PageSource<K> {
   limit: number;
   /** Positions of the items, newest first, as the query found them: up to limit + 1. */
-  keys: Iterable<K>;
+  keys: Iterable<K> | AsyncIterable<K>;
   /** The item at a position as the list shows it; undefined when it went meanwhile (retention). Read only for the items the page takes. */
   item: (key: K) => unknown;
   /** next_cursor after this position. */
@@ -70,14 +70,14 @@ export interface PageSource<K> {
  * answers an item's size, or undefined for none); returns the last key given
  * when it stopped with keys left, else undefined.
  */
-function fill<K>(keys: Iterable<K>, limit: number, maxBytes: number, add: (key: K) => number | undefined): { stoppedAfter: K | undefined } {
+async function fill<K>(keys: Iterable<K> | AsyncIterable<K>, limit: number, maxBytes: number, add: (key: K) => Promise<number | undefined>): Promise<{ stoppedAfter: K | undefined }> {
   let count = 0;
   let bytes = 0;
   let last: K | undefined;
-  for (const key of keys) {
+  for await (const key of keys) {
     if (count === limit || bytes >= maxBytes) return { stoppedAfter: last };
     last = key;
-    const size = add(key);
+    const size = await add(key);
     if (size === undefined) continue;
     count += 1;
     bytes += size;
@@ -90,10 +90,10 @@ function fill<K>(keys: Iterable<K>, limit: number, maxBytes: number, add: (key: 
  * read: each is serialized once, and the page ends at `limit` items or at
  * about PAGE_BYTES, whichever comes first.
  */
-export function listPage<K>(c: Context, source: PageSource<K>): Response {
+export async function listPage<K>(c: Context, source: PageSource<K>): Promise<Response> {
   const parts: string[] = [];
-  const { stoppedAfter } = fill(source.keys, source.limit, PAGE_BYTES, (key) => {
-    const item = source.item(key);
+  const { stoppedAfter } = await fill(source.keys, source.limit, PAGE_BYTES, async (key) => {
+    const item = await source.item(key);
     if (item === undefined) return undefined;
     const json = JSON.stringify(item);
     parts.push(json);

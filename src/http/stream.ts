@@ -26,7 +26,7 @@ export const StreamQuery = v.object({ ...EventFilter.entries, last_event_id: v.o
  * costs more than the events themselves. Each frame is encoded once (by the
  * hub) and written to every socket as it is.
  */
-export function streamRoutes({ reads, hub, streamPingMs = 15_000, streamMaxBufferedBytes = MAX_BUFFERED_BYTES }: AppDeps): Route[] {
+export function streamRoutes({ store, hub, streamPingMs = 15_000, streamMaxBufferedBytes = MAX_BUFFERED_BYTES }: AppDeps): Route[] {
   const stream = route({
     method: 'get', path: '/api/stream', operationId: 'streamEvents', tag: 'events',
     summary: 'Server-Sent Events of new events; resumable with Last-Event-ID',
@@ -38,7 +38,7 @@ export function streamRoutes({ reads, hub, streamPingMs = 15_000, streamMaxBuffe
     const filter = { types: query.type, device: query.device };
     const lastEventId = c.req.header('last-event-id') ?? query.last_event_id;
     // An id no longer stored (or never seen) resumes nothing: the stream starts live.
-    const resumeAfter = lastEventId ? reads.eventKey(lastEventId)?.seq : undefined;
+    const resumeAfter = lastEventId ? (await store.eventKey(lastEventId))?.seq : undefined;
 
     const res = c.env.outgoing;
     // Written to Node's response directly, past hono's middleware: the security headers come along here.
@@ -84,14 +84,14 @@ export function streamRoutes({ reads, hub, streamPingMs = 15_000, streamMaxBuffe
     // message of megabytes short); what arrives live meanwhile waits in `held`.
     while (replaying && !res.destroyed) {
       // This stream subscribed before `head` was read: anything later is in `held` too.
-      const head = reads.eventBounds().last ?? lastSeq;
+      const head = (await store.eventBounds()).last ?? lastSeq;
       const upTo = Math.min(lastSeq + WINDOW, head);
-      const seqs = reads.eventSeqsAfter({ ...filter, after: lastSeq, upTo, limit: REPLAY_PAGE });
+      const seqs = await store.eventSeqsAfter({ ...filter, after: lastSeq, upTo, limit: REPLAY_PAGE });
       for (const seq of seqs) {
         if (res.destroyed) break;
         lastSeq = seq;
         // Gone meanwhile (retention): nothing to send.
-        const row = reads.listedEvent(seq);
+        const row = await store.listedEvent(seq);
         if (row && !res.write(toMessage(row).frame)) await drainedOrClosed(res);
       }
       if (seqs.length < REPLAY_PAGE) {

@@ -1,8 +1,11 @@
 import * as v from 'valibot';
-import { EVENT_TYPES, randomId } from '../events/events.ts';
+import { EVENT_TYPES } from '../events/events.ts';
+import { randomId } from '../events/ids.ts';
 import { maskSecret, secretProblem } from '../delivery/sign.ts';
+import { ENDPOINT_LIMIT } from '../delivery/endpoints.ts';
 import { webhookUrlProblem } from '../delivery/webhook-url.ts';
 import { withoutPassword } from '../lib/secrets.ts';
+import { DISABLED_REASONS, type Endpoint } from '../store/store.ts';
 import type { AppDeps } from './deps.ts';
 import { ApiError } from './errors.ts';
 import { parseTimestamp } from './events.ts';
@@ -27,14 +30,6 @@ export const RedeliverSchema = v.object({
   since: v.pipe(v.string('since must be a date'), v.isoTimestamp(SINCE), v.check((s) => !Number.isNaN(parseTimestamp(s)), SINCE)),
 });
 
-/**
- * Endpoints in all, ep_default included: each has a delivery lane (a
- * connection pool, a queue) and a delivery per event of its types, and
- * GET /api/webhooks lists them all on one page. WEBHOOK_URL's endpoint is
- * kept even past it: the configuration wins over what was added by API.
- */
-export const ENDPOINT_LIMIT = 64;
-
 /** An endpoint as the API shows it. */
 export const EndpointViewSchema = v.object({
   id: v.string(),
@@ -42,7 +37,7 @@ export const EndpointViewSchema = v.object({
   event_types: v.array(v.string()),
   secret: v.nullable(v.string()),
   enabled: v.boolean(),
-  disabled_reason: v.nullable(v.string()),
+  disabled_reason: v.nullable(v.picklist(DISABLED_REASONS)),
   created_at: v.string(),
 });
 
@@ -51,14 +46,15 @@ export const RedeliveredSchema = v.object({ endpoint_id: v.string(), since: v.st
 
 const UNKNOWN = { 404: error('no such endpoint') };
 
-type Row = NonNullable<ReturnType<AppDeps['reads']['endpoint']>>;
+// README §Webhooks: why an endpoint is disabled is a value.
+const DISABLED = `\`enabled\` false with \`disabled_reason\` ${DISABLED_REASONS.map((reason) => `\`${reason}\``).join(', ')}: the default endpoint without WEBHOOK_URL, a receiver that answered 410, an admin's disable.`;
 
 /** An endpoint as the API shows it: never the whole secret, nor a password in the URL (it goes out as Basic authorization). */
-function view(row: Row): v.InferOutput<typeof EndpointViewSchema> {
+function view(row: Endpoint): v.InferOutput<typeof EndpointViewSchema> {
   return {
     id: row.id,
     url: withoutPassword(row.url),
-    event_types: JSON.parse(row.eventTypes) as string[],
+    event_types: row.eventTypes,
     secret: row.secret ? maskSecret(row.secret) : null,
     enabled: row.enabled,
     disabled_reason: row.disabledReason,
@@ -66,9 +62,9 @@ function view(row: Row): v.InferOutput<typeof EndpointViewSchema> {
   };
 }
 
-export function webhookRoutes({ reads, writer, delivery }: AppDeps): Route[] {
-  const found = (id: string) => {
-    const row = reads.endpoint(id);
+export function webhookRoutes({ store, endpoints, delivery }: AppDeps): Route[] {
+  const found = async (id: string) => {
+    const row = await endpoints.get(id);
     if (!row) throw new ApiError('not_found', `no webhook endpoint ${id}`);
     return row;
   };
@@ -77,17 +73,16 @@ export function webhookRoutes({ reads, writer, delivery }: AppDeps): Route[] {
   const list = route({
     method: 'get', path: '/api/webhooks', operationId: 'listWebhooks', tag: 'webhooks',
     summary: 'Webhook endpoints (secrets masked), all on one page',
+    description: DISABLED,
     responses: { 200: json(Page(EndpointViewSchema), `every endpoint (${ENDPOINT_LIMIT} at most, and ep_default); next_cursor is null`) },
-  }, (c) => c.json({ items: reads.endpoints().map(view), next_cursor: null }));
+  }, async (c) => c.json({ items: (await endpoints.list()).map(view), next_cursor: null }));
   const one = route({
     method: 'get', path: '/api/webhooks/{id}', operationId: 'getWebhook', tag: 'webhooks',
     summary: 'One endpoint',
+    description: DISABLED,
     responses: { 200: json(EndpointViewSchema, 'the endpoint'), ...UNKNOWN },
-  }, (c) => c.json(view(found(c.req.param('id')))));
+  }, async (c) => c.json(view(await found(c.req.param('id')))));
 
-  // One addition at a time: the count and the insert must not interleave
-  // with another request's, or two at once would both pass at 63.
-  let adding: Promise<unknown> = Promise.resolve();
   const add = route({
     method: 'post', path: '/api/webhooks', operationId: 'addWebhook', tag: 'webhooks',
     summary: `Add an endpoint (at most ${ENDPOINT_LIMIT} in all)`,
@@ -95,16 +90,9 @@ export function webhookRoutes({ reads, writer, delivery }: AppDeps): Route[] {
     responses: { 201: json(EndpointViewSchema, 'added; its secret is never shown whole again'), 409: error(`${ENDPOINT_LIMIT} endpoints exist already`) },
   }, async (c, { body }) => {
     const id = randomId('ep');
-    const endpoint = { id, url: body.url, secret: body.secret ?? null, eventTypes: body.event_types, enabled: true, disabledReason: null };
-    const added = adding.then(async () => {
-      const count = reads.endpointCount();
-      if (count >= ENDPOINT_LIMIT) throw new ApiError('conflict', `${count} webhook endpoints exist, the most there may be (${ENDPOINT_LIMIT}); delete one first`);
-      await writer.write({ kind: 'endpoint', endpoint, at: Date.now() });
-    });
-    adding = added.catch(() => {});
-    await added;
-    delivery.refresh();
-    return c.json(view(found(id)), 201);
+    const result = await endpoints.add({ id, url: body.url, secret: body.secret ?? null, eventTypes: body.event_types });
+    if (!result.added) throw new ApiError('conflict', `${result.count} webhook endpoints exist, the most there may be (${ENDPOINT_LIMIT}); delete one first`);
+    return c.json(view(await found(id)), 201);
   });
 
   const remove = route({
@@ -112,26 +100,31 @@ export function webhookRoutes({ reads, writer, delivery }: AppDeps): Route[] {
     summary: 'Remove an endpoint and its deliveries',
     responses: { 204: empty('removed'), ...UNKNOWN },
   }, async (c) => {
-    found(c.req.param('id'));
-    // In steps (ADMIN_STEP deliveries each): the lanes let go of it after the first, which removes the endpoint.
-    for (let first = true; ; first = false) {
-      const { step } = await writer.write({ kind: 'endpoint-delete', id: c.req.param('id') });
-      if (first) delivery.refresh();
-      if (!step?.more) break;
-    }
+    await found(c.req.param('id'));
+    await endpoints.remove(c.req.param('id'));
     return c.body(null, 204);
   });
 
   // After a 410 (or an admin's pause), the waiting deliveries go out again.
   const enable = route({
     method: 'post', path: '/api/webhooks/{id}/enable', operationId: 'enableWebhook', tag: 'webhooks',
-    summary: 'Enable again (after a 410); waiting deliveries go out',
+    summary: 'Enable again (after a 410, or a disable); waiting deliveries go out',
     responses: { 200: json(EndpointViewSchema, 'the endpoint, enabled'), ...UNKNOWN },
   }, async (c) => {
-    found(c.req.param('id'));
-    await writer.write({ kind: 'endpoint-state', id: c.req.param('id'), enabled: true, reason: null });
-    delivery.refresh();
-    return c.json(view(found(c.req.param('id'))));
+    await found(c.req.param('id'));
+    await endpoints.enable(c.req.param('id'));
+    return c.json(view(await found(c.req.param('id'))));
+  });
+
+  // An admin's pause: nothing is sent to it, its deliveries wait as after a 410, until it is enabled.
+  const disable = route({
+    method: 'post', path: '/api/webhooks/{id}/disable', operationId: 'disableWebhook', tag: 'webhooks',
+    summary: 'Disable (disabled_reason admin): nothing is sent to it, its deliveries wait until it is enabled',
+    responses: { 200: json(EndpointViewSchema, 'the endpoint, disabled'), ...UNKNOWN },
+  }, async (c) => {
+    await found(c.req.param('id'));
+    await endpoints.disable(c.req.param('id'), 'admin');
+    return c.json(view(await found(c.req.param('id'))));
   });
 
   const redeliver = route({
@@ -140,19 +133,19 @@ export function webhookRoutes({ reads, writer, delivery }: AppDeps): Route[] {
     body: RedeliverSchema,
     responses: { 202: json(RedeliveredSchema, 'the count of deliveries made'), ...UNKNOWN },
   }, async (c, { body: { since } }) => {
-    found(c.req.param('id'));
+    await found(c.req.param('id'));
     const job = { kind: 'redeliver-since', endpointId: c.req.param('id'), since: parseTimestamp(since), at: Date.now() } as const;
     let deliveries = 0;
     // In steps (ADMIN_STEP events each), the lanes sending what the first ones put back meanwhile.
     for (let after: number | undefined; ; ) {
-      const { changes = 0, step } = await writer.write({ ...job, after });
-      deliveries += changes;
+      const step = await store.write({ ...job, after });
+      deliveries += step.deliveries;
       delivery.wakeAll();
-      if (!step?.more) break;
+      if (!step.more) break;
       after = step.after;
     }
     return c.json({ endpoint_id: c.req.param('id'), since, deliveries }, 202);
   });
 
-  return [list, one, add, remove, enable, redeliver];
+  return [list, one, add, remove, enable, disable, redeliver];
 }

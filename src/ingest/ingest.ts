@@ -1,12 +1,13 @@
-import type { Logger } from 'pino';
-import type { Admission, NotAdmitted } from '../terminals/admission.ts';
+import type { StoredEvent } from '../events/events.ts';
+import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
-import type { Presence } from '../terminals/presence.ts';
 import { heartD } from '../protocol/downlink.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
-import { cmdLabel, isHeartbeat } from '../protocol/uplink.ts';
-import type { Job, StoredEvent } from '../store/sqlite/jobs.ts';
-import type { Writer } from '../store/sqlite/writer.ts';
+import { cmdLabel, isHeartbeat, type RejectReason } from '../protocol/uplink.ts';
+import { type RejectJob, SAMPLE_BYTES, type Store, Unprocessable, type UplinkJob } from '../store/store.ts';
+import type { Admission, NotAdmitted } from '../terminals/admission.ts';
+import type { Presence } from '../terminals/presence.ts';
+import type { Message, Outcome } from './interpret.ts';
 
 /** Called once the message may be acknowledged (it is durable, or worthless to keep); with an error, it must not be. */
 export type Done = (err?: Error) => void;
@@ -29,7 +30,8 @@ export interface IngestDeps {
    */
   refuse: boolean;
   presence: Presence;
-  writer: Writer;
+  /** Only its writes: jobs committed durably. */
+  store: Pick<Store, 'write'>;
   metrics: Metrics;
   log: Logger;
   /** Publishes at QoS 0 without waiting: a heartbeat answer must never queue behind anything. */
@@ -38,50 +40,82 @@ export interface IngestDeps {
   stored: (events: StoredEvent[]) => void;
 }
 
+/** A heartbeat answered on the fast path: nothing to store. */
+const HEARTBEAT: Outcome = { cmd: 'heartU', heartbeat: true, events: [], rejected: [], unkept: 0 };
+/** Rejects not kept as rows are logged at most this often, with how many since the last line. */
+const NOT_KEPT_LOG_MS = 60_000;
+
 /**
- * One upLink message from either transport. Heartbeats are answered here and
- * now; everything else is handed to the writer thread, which decodes it,
- * stores its events and reports back after the commit, and only then may the
- * transport acknowledge it to the terminal or broker.
+ * One upLink message from either transport. The checks that need no parsing
+ * are made here, on the main thread: the serial, its admission, the size,
+ * and the heartbeat, answered here and now. Everything else goes to the
+ * store, which interprets it where it commits (interpret.ts) and reports
+ * back after the commit, and only then may the transport acknowledge it to
+ * the terminal or broker. Whatever a message comes to, it is counted here
+ * (settle), once.
  */
 export function createIngest(deps: IngestDeps) {
-  const { uplink, downlink, presence, writer, metrics } = deps;
+  const { uplink, downlink, presence, store, metrics, log } = deps;
+  let notKept = 0;
+  let notKeptLoggedAt = -Infinity;
 
-  /** A serial over MAX_TERMINALS or DISCOVERY_RATE: no presence, no row, no event (README §Topics). */
-  function notLearned(sn: string, topic: string, payload: Uint8Array, receivedAt: number, why: NotAdmitted, done: Done) {
-    if (deps.refuse) {
-      metrics.rejected.inc({ reason: 'terminal_limit' });
-      return done(new Error(`${sn} not learned: ${why.detail}`));
+  /** What a message came to: its answer, its counts, its events passed on. */
+  function settle(sn: string, outcome: Outcome): void {
+    if (outcome.heartbeat) deps.reply(downlink.topicOf(sn), heartD(new Date()));
+    if (outcome.cmd !== undefined) metrics.messagesIn.inc({ cmd: cmdLabel(outcome.cmd) });
+    for (const reason of outcome.rejected) metrics.rejected.inc({ reason });
+    if (outcome.unkept > 0) rejectsNotKept(outcome.unkept);
+    if (outcome.events.length === 0) return;
+    try {
+      deps.stored(outcome.events);
+    } catch (err) {
+      // What listens (delivery lanes, the live stream) must not keep a
+      // stored message from being acknowledged; the lanes find the events anyway.
+      log.error({ err: (err as Error).message }, 'new events not passed on');
     }
-    // Only the sample is kept: the writer copies what it is given.
-    const detail = `${sn} not learned: ${why.detail}`;
-    persist({ kind: 'reject', sn, topic, reason: 'terminal_limit', detail, payload: payload.subarray(0, 4096), size: payload.length, receivedAt }, done);
   }
 
-  function persist(job: Job, done: Done) {
-    // Only the serial outlives the hand-over: the closure below must not keep
-    // the payload (the writer has its own copy) alive until the commit.
-    const sn = job.kind === 'uplink' ? job.sn : undefined;
+  /** README §Malformed messages: every reject is counted; those past the store's bound on rows are counted apart, and said so in the log once a minute. */
+  function rejectsNotKept(count: number): void {
+    metrics.rejectsNotKept.inc(count);
+    notKept += count;
+    const now = Date.now();
+    if (now - notKeptLoggedAt < NOT_KEPT_LOG_MS) return;
+    log.warn({ count: notKept }, 'rejects not kept as rows: a terminal sends malformed messages faster than the rejects table takes them (all are counted)');
+    notKeptLoggedAt = now;
+    notKept = 0;
+  }
+
+  /** A reject found before the store: the job keeps the start of the payload, all a reject row holds. */
+  function reject({ sn, topic, payload, receivedAt }: Message, reason: RejectReason, detail: string, size = payload.length): RejectJob {
+    // A copy: a view would carry the whole payload's buffer to the writer thread.
+    return { kind: 'reject', sn, topic, receivedAt, reject: { reason, detail, payload: payload.slice(0, SAMPLE_BYTES), size } };
+  }
+
+  /** A serial over MAX_TERMINALS or DISCOVERY_RATE: no presence, no row, no event (README §Topics). */
+  function notLearned(message: Message, why: NotAdmitted, done: Done) {
+    const detail = `${message.sn} not learned: ${why.detail}`;
+    if (!deps.refuse) return persist(reject(message, 'terminal_limit', detail), done);
+    settle(message.sn, { heartbeat: false, events: [], rejected: ['terminal_limit'], unkept: 0 });
+    done(new Error(detail));
+  }
+
+  function persist(job: UplinkJob | RejectJob, done: Done) {
+    // Only these outlive the hand-over: the closures below must not keep the
+    // payload (the writer has its own copy) alive until the commit.
+    const { sn, topic, receivedAt } = job;
     metrics.uncommitted.inc();
-    writer.write(job).then(
+    store.write(job).then(
       (result) => {
         metrics.uncommitted.dec();
-        if (result.cmd) metrics.messagesIn.inc({ cmd: cmdLabel(result.cmd) });
-        // A heartbeat too large for the fast path is answered late rather than never.
-        if (result.cmd === 'heartU' && sn !== undefined) deps.reply(downlink.topicOf(sn), heartD(new Date()));
-        for (const reason of result.rejected ?? []) metrics.rejected.inc({ reason });
-        try {
-          if (result.events.length > 0) deps.stored(result.events);
-        } catch (err) {
-          // What listens (delivery lanes, the live stream) must not keep a
-          // stored message from being acknowledged; the lanes find the events anyway.
-          deps.log.error({ err: (err as Error).message }, 'new events not passed on');
-        }
+        settle(sn, result);
         done();
       },
       (err: Error) => {
         metrics.uncommitted.dec();
-        deps.log.error({ err: err.message }, 'upLink message not stored; it stays unacknowledged');
+        // README §What survives what: a message that ends the writer on its own is kept as a reject and acknowledged, never tried again.
+        if (err instanceof Unprocessable) return persist(reject({ sn, topic, receivedAt, payload: err.sample }, 'unprocessable', err.detail, err.size), done);
+        log.error({ err: err.message }, 'upLink message not stored; it stays unacknowledged');
         done(err);
       },
     );
@@ -93,26 +127,20 @@ export function createIngest(deps: IngestDeps) {
       metrics.ignored.inc();
       return done();
     }
-    const receivedAt = Date.now();
+    const message: Message = { sn, topic, payload, receivedAt: Date.now() };
     // A terminal the bridge knows costs one Map lookup here: the heartbeat fast path.
     if (!presence.knows(sn) && !deps.listed.has(sn)) {
-      if (!deps.discovery) {
-        return persist({ kind: 'reject', sn, topic, reason: 'unknown_device', detail: `${sn} is not in DEVICES and DISCOVERY is off`, payload, size: payload.length, receivedAt }, done);
-      }
+      if (!deps.discovery) return persist(reject(message, 'unknown_device', `${sn} is not in DEVICES and DISCOVERY is off`), done);
       const why = deps.admission.admit(sn);
-      if (why) return notLearned(sn, topic, payload, receivedAt, why, done);
+      if (why) return notLearned(message, why, done);
     }
-    presence.touch(sn, receivedAt);
-    if (payload.length > deps.maxPayload) {
-      const detail = `${payload.length} bytes, over MAX_PAYLOAD (${deps.maxPayload})`;
-      return persist({ kind: 'reject', sn, topic, reason: 'too_large', detail, payload: payload.subarray(0, 4096), size: payload.length, receivedAt }, done);
-    }
+    presence.touch(sn, message.receivedAt);
+    if (payload.length > deps.maxPayload) return persist(reject(message, 'too_large', `${payload.length} bytes, over MAX_PAYLOAD (${deps.maxPayload})`), done);
     if (isHeartbeat(payload)) {
-      deps.reply(downlink.topicOf(sn), heartD(new Date(receivedAt)));
-      metrics.messagesIn.inc({ cmd: 'heartU' });
+      settle(sn, HEARTBEAT);
       return done();
     }
-    persist({ kind: 'uplink', sn, topic, payload, receivedAt }, done);
+    persist({ kind: 'uplink', ...message }, done);
   };
 }
 

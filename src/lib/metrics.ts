@@ -6,7 +6,7 @@ export function createMetrics() {
   // The process's own figures too (CPU, memory, event loop lag, handles).
   collectDefaultMetrics({ register: registry });
   // Read at scrape time from whoever knows (presence), set once it exists.
-  const sources = { terminalsOnline: () => 0, terminalsKnown: () => 0, streamClients: () => 0, outbox: (): { endpointId: string; pending: number }[] => [] };
+  const sources = { terminalsOnline: () => 0, terminalsKnown: () => 0, streamClients: () => 0, outbox: async (): Promise<{ endpointId: string; pending: number }[]> => [] };
   return {
     registry,
     sources,
@@ -37,9 +37,10 @@ export function createMetrics() {
       help: 'deliveries waiting, by endpoint',
       labelNames: ['endpoint'],
       registers: [registry],
-      collect() {
+      async collect() {
+        const depth = await sources.outbox();
         this.reset();
-        for (const { endpointId, pending } of sources.outbox()) this.set({ endpoint: endpointId }, pending);
+        for (const { endpointId, pending } of depth) this.set({ endpoint: endpointId }, pending);
       },
     }),
     uncommitted: new Gauge({

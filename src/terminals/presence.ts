@@ -1,11 +1,11 @@
-import type { Job } from '../store/sqlite/jobs.ts';
+import type { Job } from '../store/store.ts';
 
 export interface PresenceOptions {
   timeoutMs: number;
   /** Terminals as stored at start. */
   initial: { sn: string; online: boolean; lastSeenAt: number | null }[];
   /** Persists a change; presence never waits for it. */
-  write: (job: Job) => void;
+  write: (job: Extract<Job, { kind: 'presence' | 'seen' }>) => void;
   /** The wall clock, for the times stored and shown. */
   now?: () => number;
   /** A clock that never jumps, for silence: an NTP step of the wall clock must not take every terminal offline. */

@@ -11,7 +11,7 @@ import { Login } from '../../src/http/session.ts';
 import { EndpointSchema, RedeliverSchema } from '../../src/http/webhooks.ts';
 import { isSerial } from '../../src/protocol/serial.ts';
 import { withoutPassword } from '../../src/lib/secrets.ts';
-import type { StoredEvent } from '../../src/store/sqlite/jobs.ts';
+import type { StoredEvent } from '../../src/events/events.ts';
 import { readAnswer, startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { openStream } from '../support/sse.ts';

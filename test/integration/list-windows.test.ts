@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WINDOW } from '../../src/http/list.ts';
-import type { StoredEvent } from '../../src/store/sqlite/jobs.ts';
+import type { StoredEvent } from '../../src/events/events.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 

@@ -43,6 +43,8 @@ describe('OpenAPI', () => {
     expect(doc.paths['/api/commands'].get.description).toMatch(/"body_bytes"/);
     expect(doc.paths['/api/commands/{id}'].get.responses).toHaveProperty('404');
     expect(doc.paths['/api/webhooks'].post.responses).toHaveProperty('409');
+    expect(doc.paths['/api/webhooks/{id}/disable'].post.responses).toHaveProperty('404');
+    expect(doc.paths['/api/webhooks'].get.description).toMatch(/`disabled_reason` `config`, `gone`, `admin`/);
     expect(Object.keys(doc.paths['/'].post.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '403', '404', '409', '413', '429', '503']));
     expect(doc.paths['/api/session'].get.responses).toHaveProperty('401');
     expect(doc.paths['/api/events/{id}'].get.responses['200'].content['application/json'].schema.anyOf).toHaveLength(3);

@@ -114,7 +114,7 @@ describe('facegate_outbox_depth', () => {
     await b.stop({ keepData: true });
     const db = new Database(join(dataDir, 'facegate.db'));
     const old = Date.now() - 45 * DAY;
-    db.prepare("insert into endpoints (id, url, event_types, enabled, disabled_reason, created_at) values ('ep_off', 'http://127.0.0.1:9/off', '[\"face.verified\"]', 0, 'the receiver answered 410 Gone', ?)").run(old);
+    db.prepare("insert into endpoints (id, url, event_types, enabled, disabled_reason, created_at) values ('ep_off', 'http://127.0.0.1:9/off', '[\"face.verified\"]', 0, 'gone', ?)").run(old);
     const insertEvent = db.prepare("insert into events (id, type, device_sn, received_at, fields, has_image) values (?, 'face.verified', 'OLD1', ?, '{}', 0)");
     const insertDelivery = db.prepare("insert into deliveries (event_seq, endpoint_id, status, next_attempt_at, created_at) values (?, ?, 'pending', ?, ?)");
     db.transaction(() => {

@@ -28,7 +28,7 @@ it('purges events, images, finished deliveries, rejects and commands past RETENT
   const insertEvent = db.prepare("insert into events (id, type, device_sn, received_at, fields, has_image) values (?, 'face.verified', 'OLD1', ?, '{}', 1)");
   const insertImage = db.prepare("insert into images (event_seq, base64) values (?, '/9j/old')");
   const insertDelivery = db.prepare('insert into deliveries (event_seq, endpoint_id, status, next_attempt_at, created_at) values (?, ?, ?, ?, ?)');
-  db.prepare("insert into endpoints (id, url, event_types, enabled, disabled_reason, created_at) values ('ep_gone', 'http://127.0.0.1:9/gone', '[\"face.verified\"]', 0, 'the receiver answered 410 Gone', ?)").run(old);
+  db.prepare("insert into endpoints (id, url, event_types, enabled, disabled_reason, created_at) values ('ep_gone', 'http://127.0.0.1:9/gone', '[\"face.verified\"]', 0, 'gone', ?)").run(old);
   db.transaction(() => {
     for (let i = 0; i < 450; i++) {
       const { lastInsertRowid } = insertEvent.run(`evt_old_${i}`, old + i);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ENDPOINT_LIMIT } from '../../src/http/webhooks.ts';
+import { ENDPOINT_LIMIT } from '../../src/delivery/endpoints.ts';
 import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
@@ -306,7 +306,7 @@ describe('retries', () => {
     await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
     await r.received(1);
     const endpoint = await until(async () => (await b.api('GET', '/api/webhooks/ep_default')).json.enabled === false && (await b.api('GET', '/api/webhooks/ep_default')).json);
-    expect(endpoint.disabled_reason).toMatch(/410/);
+    expect(endpoint.disabled_reason).toBe('gone');
     await t.send({ cmd: 'verifiedRecordU', data: passes(2, 10) });
     await b.eventsStored(3, (e) => e.type === 'face.verified');
     expect((await b.api('GET', '/api/deliveries?status=pending')).json.items).toHaveLength(3);
@@ -460,6 +460,22 @@ describe('/api/webhooks', () => {
     expect((await add(202)).status).toBe(409);
   });
 
+  it('disables an endpoint by API, holding its deliveries, until it is enabled again', async () => {
+    const r = await receiver();
+    const { b, t } = await setup({ WEBHOOK_URL: r.url });
+    const disabled = await b.api('POST', '/api/webhooks/ep_default/disable');
+    expect(disabled.status).toBe(200);
+    expect(disabled.json).toMatchObject({ id: 'ep_default', enabled: false, disabled_reason: 'admin' });
+    expect((await b.api('GET', '/api/webhooks/ep_default')).json).toMatchObject({ enabled: false, disabled_reason: 'admin' });
+    await t.send({ cmd: 'verifiedRecordU', data: passes(2) });
+    await b.eventsStored(2, (e) => e.type === 'face.verified');
+    expect((await b.api('GET', '/api/deliveries?status=pending')).json.items.map((d: any) => d.attempts)).toEqual([0, 0]);
+    const enabled = await b.api('POST', '/api/webhooks/ep_default/enable');
+    expect(enabled.json).toMatchObject({ enabled: true, disabled_reason: null });
+    await r.received(2);
+    expect((await b.api('POST', '/api/webhooks/ep_nope/disable')).status).toBe(404);
+  });
+
   it('answers 400 for bad delivery filters', async () => {
     const { b } = await setup({});
     expect((await b.api('GET', '/api/deliveries?status=lost')).status).toBe(400);
@@ -469,6 +485,29 @@ describe('/api/webhooks', () => {
 });
 
 describe('restarts', () => {
+  it('keeps the default endpoint disabled after a 410 while WEBHOOK_URL stays the same, and disables it as config without WEBHOOK_URL', async () => {
+    const gone = await receiver(() => ({ status: 410 }));
+    const fresh = await receiver();
+    const { b, t } = await setup({ WEBHOOK_URL: gone.url });
+    await t.send({ cmd: 'verifiedRecordU', data: passes(1) });
+    await until(async () => (await b.api('GET', '/api/webhooks/ep_default')).json.disabled_reason === 'gone');
+    await t.client.endAsync(true);
+    terminal = undefined;
+    const dataDir = b.dataDir;
+    const state = async (env: Record<string, string>) => {
+      await bridge!.stop({ keepData: true });
+      bridge = await startBridge({ ...FAST, ...env }, dataDir);
+      const { json } = await bridge.api('GET', '/api/webhooks/ep_default');
+      return { enabled: json.enabled, disabled_reason: json.disabled_reason, url: json.url };
+    };
+    expect(await state({ WEBHOOK_URL: gone.url })).toEqual({ enabled: false, disabled_reason: 'gone', url: gone.url });
+    // A new receiver is another endpoint: enabled, and what waited goes to it.
+    expect(await state({ WEBHOOK_URL: fresh.url })).toEqual({ enabled: true, disabled_reason: null, url: fresh.url });
+    await fresh.received(1);
+    expect(await state({})).toEqual({ enabled: false, disabled_reason: 'config', url: fresh.url });
+    expect(await state({ WEBHOOK_URL: fresh.url })).toEqual({ enabled: true, disabled_reason: null, url: fresh.url });
+  });
+
   it('resumes pending deliveries after a restart', async () => {
     const r = await receiver();
     const { b, t } = await setup({ WEBHOOK_URL: r.url });

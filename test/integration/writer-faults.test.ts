@@ -5,9 +5,10 @@ import { PassThrough } from 'node:stream';
 import Database from 'better-sqlite3';
 import { expect, it } from 'vitest';
 import { createLogger } from '../../src/lib/log.ts';
-import type { Job } from '../../src/store/sqlite/jobs.ts';
+import type { Job } from '../../src/store/store.ts';
 import { databasePath } from '../../src/store/sqlite/open.ts';
 import { startWriter, type Writer } from '../../src/store/sqlite/writer.ts';
+import { Unprocessable } from '../../src/store/store.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 import { freePort } from '../../src/kit/ports.ts';
@@ -37,7 +38,7 @@ async function writerIn(dataDir: string, { heapMb }: { heapMb?: number } = {}) {
   const fatal: Error[] = [];
   const writer: Writer = await startWriter(
     { dataDir, sync: 'full', forward: 'passed', images: 'inline', maxRecords: 1000 },
-    { log: createLogger('info', stream), onFatal: (err) => fatal.push(err), rejectsNotKept: () => {}, heapMb },
+    { log: createLogger('info', stream), onFatal: (err) => fatal.push(err), heapMb },
   );
   cleanup(() => writer.stop());
   return { writer, lines, fatal };
@@ -77,7 +78,7 @@ it('commits the good jobs of a batch that holds a failing one, and fails that on
   expect(writer.healthy).toBe(true);
 });
 
-it('keeps a job that kills the writer thread on its own as unprocessable, and commits the rest of its batch', async () => {
+it('fails a job that kills the writer thread on its own as unprocessable, never to be tried again, and commits the rest of its batch', async () => {
   const dataDir = tempDir();
   const { writer, lines, fatal } = await writerIn(dataDir, { heapMb: 64 });
   const poison = heapEater();
@@ -87,13 +88,15 @@ it('keeps a job that kills the writer thread on its own as unprocessable, and co
     writer.write(uplink('W1', { cmd: 'verifiedRecordU', data: [verifiedRecord({ num: '2' })] })),
   ]);
 
-  expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
-  expect((settled[1] as PromiseFulfilledResult<any>).value.rejected).toEqual(['unprocessable']);
+  expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+  // What ingest keeps as the reject that stands for it: the detail, its first 2 KB and its size.
+  const failure = (settled[1] as PromiseRejectedResult).reason;
+  expect(failure).toBeInstanceOf(Unprocessable);
+  expect(failure).toMatchObject({ detail: 'applying it ran the database writer thread out of memory (heap limit 64 MB)', size: poison.length });
+  expect(Buffer.from(failure.sample).toString()).toBe(poison.slice(0, 2048));
   const db = new Database(databasePath(dataDir), { readonly: true });
   cleanup(() => db.close());
-  expect(db.prepare('select reason, detail, device_sn, size, length(sample) as kept from rejects').all()).toEqual([
-    { reason: 'unprocessable', detail: 'applying it ran the database writer thread out of memory (heap limit 64 MB)', device_sn: 'POISON', size: poison.length, kept: 2048 },
-  ]);
+  expect(db.prepare('select count(*) as n from rejects').get()).toEqual({ n: 0 });
   expect(db.prepare("select count(*) as n from events where type = 'face.verified'").get()).toEqual({ n: 2 });
   expect(fatal).toEqual([]);
   expect(writer.healthy).toBe(true);
@@ -110,8 +113,12 @@ it('gives up, as before, when the thread keeps dying without committing anything
   // The database can no longer be opened: every new thread dies at its start.
   renameSync(databasePath(dataDir), join(dataDir, 'moved.db'));
   mkdirSync(databasePath(dataDir));
+  // The message that ends the running thread fails at once as unprocessable;
+  // the reject that ingest then writes for it waits for a thread that never starts.
   const write = writer.write(uplink('W1', heapEater()));
-  await expect(write).rejects.toThrow(/database writer/);
+  await expect(write).rejects.toBeInstanceOf(Unprocessable);
+  const next = writer.write(command('cmd_after'));
+  await expect(next).rejects.toThrow(/database writer thread died 11 times within a minute without writing anything/);
   expect(fatal).toHaveLength(1);
   expect(writer.healthy).toBe(false);
 }, OUT_OF_MEMORY_TIMEOUT);
@@ -135,7 +142,9 @@ it('keeps serving when a message runs the writer thread out of memory; the messa
 
   expect(b.count('events', "device_sn = 'OTHER1' and type = 'face.verified'")).toBe(30);
   expect(b.count('events', "device_sn = 'POISON1' and type = 'device.message'")).toBe(0);
-  expect(b.db().prepare('select reason, device_sn, size from rejects').all()).toEqual([{ reason: 'unprocessable', device_sn: 'POISON1', size: poison.length }]);
+  expect(b.db().prepare('select reason, detail, device_sn, size, sample from rejects').all()).toEqual([
+    { reason: 'unprocessable', detail: 'applying it ran the database writer thread out of memory (heap limit 64 MB)', device_sn: 'POISON1', size: poison.length, sample: poison.slice(0, 2048) },
+  ]);
   expect(await b.metric('facegate_messages_rejected_total')).toContain('reason="unprocessable"} 1');
   expect((await b.api('GET', '/healthz')).status).toBe(200);
   await until(async () => (await b.api('GET', '/readyz')).status === 200);

@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import { parseConfig } from '../../src/config.ts';
 import { createFacegate } from '../../src/lifecycle.ts';
 import { createLogger } from '../../src/lib/log.ts';
-import type { StoredEvent } from '../../src/store/sqlite/jobs.ts';
+import type { StoredEvent } from '../../src/events/events.ts';
 import { until } from '../../src/kit/wait.ts';
 
 export const TOKEN = 'test-admin-token-0123456789';

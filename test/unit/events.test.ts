@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type EventPolicy, eventsFromUplink, presenceEvent, randomId } from '../../src/events/events.ts';
+import { presenceEvent } from '../../src/events/events.ts';
+import { randomId } from '../../src/events/ids.ts';
+import { type EventPolicy, eventsFromUplink } from '../../src/ingest/message-events.ts';
 import type { FaceRecord, Uplink } from '../../src/protocol/uplink.ts';
 
 const PASSED: EventPolicy = { forward: 'passed', images: 'inline' };

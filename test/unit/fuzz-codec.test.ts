@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { eventsFromUplink } from '../../src/events/events.ts';
+import { eventsFromUplink } from '../../src/ingest/message-events.ts';
 import { decodeUplink, REJECT_REASONS } from '../../src/protocol/uplink.ts';
 
 const bytes = (s: string) => new TextEncoder().encode(s);

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createPresence } from '../../src/terminals/presence.ts';
-import type { Job } from '../../src/store/sqlite/jobs.ts';
+import type { Job } from '../../src/store/store.ts';
 
 const TIMEOUT = 90_000;
 const SWEEP = 1000;

@@ -38,9 +38,9 @@ describe('forgetting silent terminals (FORGET_AFTER)', () => {
     insert('ONLINE', { online: true, lastSeenAt: NOW - 60 * MINUTE });
     const terminals = createTerminalStore(store.db);
     const before = NOW - 5 * MINUTE;
-    expect(terminals.apply({ kind: 'forget-silent', before, limit: 2 })).toEqual({ events: [], changes: 2, forgotten: ['OLD3', 'OLD1'] });
-    expect(terminals.apply({ kind: 'forget-silent', before, limit: 2 })).toEqual({ events: [], changes: 1, forgotten: ['OLD2'] });
-    expect(terminals.apply({ kind: 'forget-silent', before, limit: 2 })).toEqual({ events: [], changes: 0, forgotten: [] });
+    expect(terminals.forgetSilent(before, 2)).toEqual(['OLD3', 'OLD1']);
+    expect(terminals.forgetSilent(before, 2)).toEqual(['OLD2']);
+    expect(terminals.forgetSilent(before, 2)).toEqual([]);
     expect(serials()).toEqual(['LISTED', 'NEVER', 'ONLINE', 'RECENT']);
   });
 
@@ -54,7 +54,7 @@ describe('forgetting silent terminals (FORGET_AFTER)', () => {
     insert('A1', { registered: true });
     insert('B2', { online: true });
     insert('C3');
-    expect(createTerminalStore(store.db).apply({ kind: 'forget', serials: ['A1', 'B2', 'NOPE'] })).toEqual({ events: [], changes: 2 });
+    expect(createTerminalStore(store.db).forget(['A1', 'B2', 'NOPE'])).toBe(2);
     expect(serials()).toEqual(['C3']);
   });
 });

@@ -1,61 +1,19 @@
 import { sql } from 'drizzle-orm';
-import { type EventPolicy, type EventType, eventsFromUplink, type NewEvent, presenceEvent } from '../../events/events.ts';
-import { type DecodeLimits, decodeUplink, type RejectReason } from '../../protocol/uplink.ts';
+import { type NewEvent, presenceEvent, type StoredEvent } from '../../events/events.ts';
+import { type IngestPolicy, type Interpretation, interpret, type NewReject, type Outcome, rejected } from '../../ingest/interpret.ts';
+import type { RejectReason } from '../../protocol/uplink.ts';
+import { type Job, type JobKind, type JobResult, type JobResults, SAMPLE_BYTES } from '../store.ts';
 import type { Db } from './open.ts';
-import { createOutbox, type OutboxJob, type PurgeCursor, WAL_BYTES_PER_ROW } from './outbox.ts';
+import { createOutbox } from './outbox.ts';
 import { createRejectGate, type RejectGate } from './reject-gate.ts';
 import { commands, events, images, rejects, terminals } from './schema.ts';
-import { createTerminalStore, type TerminalJob } from './terminals.ts';
+import { createTerminalStore } from './terminals.ts';
 
-// Everything the bridge writes, as plain data that can cross to the writer
+// Every job of the store (store.ts) applied to the database, in the writer
 // thread. A batch of jobs is applied in one transaction (group commit).
 
-export type Job =
-  | { kind: 'uplink'; sn: string; topic: string; payload: Uint8Array; receivedAt: number }
-  | { kind: 'reject'; sn: string | null; topic: string; reason: RejectReason; detail: string; payload: Uint8Array; size: number; receivedAt: number }
-  | { kind: 'presence'; sn: string; online: boolean; at: number; lastSeenAt: number | null }
-  | { kind: 'seen'; lastSeen: [sn: string, at: number][] }
-  | { kind: 'register'; serials: string[] }
-  | { kind: 'command'; id: string; sn: string; body: string; status: 'published' | 'failed'; error: string | null; at: number }
-  | OutboxJob
-  | TerminalJob;
-
-export interface StoredEvent {
-  seq: number;
-  id: string;
-  type: EventType;
-  deviceSn: string;
-  receivedAt: number;
-}
-
-export interface JobResult {
-  /** Events this job created (duplicates of stored ones are left out). */
-  events: StoredEvent[];
-  /** Why the message, or records of it, were malformed: one reason for each reject, kept as a row or not (each is counted). */
-  rejected?: RejectReason[];
-  /** How many of those the gate did not keep as rows (README §Malformed messages). */
-  unkept?: number;
-  /** The upLink's cmd, for the counters. */
-  cmd?: string;
-  /** Rows a change touched (outbox and terminal jobs). */
-  changes?: number;
-  /** Serials whose rows a forgetting job deleted. */
-  forgotten?: string[];
-  /** A purge step: where the next one goes on, whether one is needed, and how long this one took in the writer (ms, before the commit). */
-  purge?: { after: PurgeCursor | undefined; more: boolean; ms: number };
-  /** A job that goes in steps (outbox.ts ADMIN_STEP): whether another is needed, and after which seq. */
-  step?: { more: boolean; after?: number };
-  /** About what the job added to the WAL beyond a page, when that is much more: the writer checkpoints by it. */
-  walBytes?: number;
-}
-
-/** A job that could not be applied, with the error its write is rejected with. */
-export interface JobFailure {
-  failed: string;
-}
-export type JobOutcome = JobResult | JobFailure;
-
-const SAMPLE_BYTES = 2048;
+/** A job's result, or the error its write is rejected with: one bad job fails alone. */
+export type JobOutcome = { ok: JobResult } | { failed: string };
 
 /**
  * SQLite's errors of the database or its disk rather than of one job's data:
@@ -64,7 +22,7 @@ const SAMPLE_BYTES = 2048;
  */
 const DATABASE_ERROR = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|CORRUPT|CANTOPEN|NOTADB|NOMEM|PROTOCOL|PERM|AUTH)/;
 const isDatabaseError = (err: unknown) => DATABASE_ERROR.test(String((err as { code?: unknown } | null)?.code));
-const failure = (err: unknown): JobFailure => ({ failed: err instanceof Error ? err.message : String(err) });
+const failure = (err: unknown) => ({ failed: err instanceof Error ? err.message : String(err) });
 
 /**
  * Rejects that name no serial the bridge knows: they share one bucket of the
@@ -72,20 +30,10 @@ const failure = (err: unknown): JobFailure => ({ failed: err instanceof Error ? 
  */
 const UNKNOWN_SERIAL: ReadonlySet<RejectReason> = new Set(['unknown_device', 'terminal_limit']);
 
-/** How the runner reads and turns upLink messages into events. */
-export interface RunnerPolicy extends EventPolicy, DecodeLimits {}
-
-/**
- * What stands for an upLink message that ended the writer thread on its own
- * (README §What survives what): a reject with its first 2 KB, so it is
- * acknowledged and never comes back.
- */
-export function unprocessable({ sn, topic, payload, receivedAt }: Extract<Job, { kind: 'uplink' }>, detail: string): Job {
-  return { kind: 'reject', sn, topic, reason: 'unprocessable', detail, payload: payload.subarray(0, SAMPLE_BYTES), size: payload.length, receivedAt };
-}
-
-export function createJobRunner(db: Db, policy: RunnerPolicy, gate: RejectGate = createRejectGate()) {
-  const outbox = createOutbox(db);
+export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate = createRejectGate()) {
+  /** About what the jobs applied so far added to the WAL beyond a page each, when that is much more: the writer checkpoints by it. */
+  let walBytes = 0;
+  const outbox = createOutbox(db, (bytes) => (walBytes += bytes));
   const terminalStore = createTerminalStore(db);
   const insertEvent = db
     .insert(events)
@@ -159,85 +107,74 @@ export function createJobRunner(db: Db, policy: RunnerPolicy, gate: RejectGate =
   }
 
   /**
-   * Keeps a malformed message, or with `record`, one malformed record of it,
-   * as a row, if the gate lets it (README §Malformed messages). Returns
-   * whether it did. Every reject passes here, whatever its kind.
+   * Keeps a malformed message, or one malformed record of it, as a row, if
+   * the gate lets it (README §Malformed messages): its first SAMPLE_BYTES.
+   * Returns whether it did. Every reject passes here, whatever its kind.
    */
-  function reject(
-    job: { sn: string | null; topic: string; payload: Uint8Array; size?: number; receivedAt: number },
-    reason: RejectReason,
-    detail: string,
-    record?: { value: unknown },
-  ): boolean {
-    if (!gate.keep(job.sn === null || UNKNOWN_SERIAL.has(reason) ? undefined : job.sn)) return false;
-    const kept = record ? Buffer.from(JSON.stringify(record.value)) : job.payload;
+  function keepReject(message: { sn: string; topic: string; receivedAt: number }, reject: NewReject): boolean {
+    if (!gate.keep(UNKNOWN_SERIAL.has(reject.reason) ? undefined : message.sn)) return false;
+    // A record is written out only once it is kept: a flood of malformed records costs no more than counting them.
+    const kept = 'record' in reject ? Buffer.from(JSON.stringify(reject.record)) : reject.payload;
     const sample = Buffer.from(kept.buffer, kept.byteOffset, Math.min(kept.length, SAMPLE_BYTES));
     insertReject.run({
-      receivedAt: job.receivedAt,
-      topic: job.topic,
-      deviceSn: job.sn,
-      reason,
-      detail,
-      size: record ? kept.length : (job.size ?? job.payload.length),
+      receivedAt: message.receivedAt,
+      topic: message.topic,
+      deviceSn: message.sn,
+      reason: reject.reason,
+      detail: reject.detail,
+      size: 'record' in reject ? kept.length : reject.size,
       // Latin-1 keeps every byte visible even when the payload is not UTF-8.
       sample: sample.toString('latin1'),
     });
     return true;
   }
 
-  /** The result of a job that was, or had, rejects: each counted, those the gate did not keep too. */
-  function rejected(result: JobResult, reasons: RejectReason[], kept: number): JobResult {
-    return { ...result, rejected: reasons, ...(kept < reasons.length ? { unkept: reasons.length - kept } : {}) };
+  /** Stores what a message gave: its events (a retransmission's are already there) and its rejects, as far as the gate lets. */
+  function keep(message: { sn: string; topic: string; receivedAt: number }, { events, rejects, ...meaning }: Interpretation): Outcome {
+    const stored: StoredEvent[] = [];
+    for (const event of events) {
+      const row = store(event);
+      if (row) stored.push(row);
+    }
+    let kept = 0;
+    for (const reject of rejects) kept += Number(keepReject(message, reject));
+    return { ...meaning, events: stored, rejected: rejects.map((r) => r.reason), unkept: rejects.length - kept };
   }
 
-  function apply(job: Job): JobResult {
-    switch (job.kind) {
-      case 'uplink': {
-        const decoded = decodeUplink(job.payload, policy);
-        if (!decoded.ok) return rejected({ events: [] }, [decoded.reason], Number(reject(job, decoded.reason, decoded.detail)));
-        const stored: StoredEvent[] = [];
-        for (const event of eventsFromUplink(job.sn, decoded.msg, job.receivedAt, policy)) {
-          const row = store(event);
-          if (row) stored.push(row);
-        }
-        const result = { events: stored, cmd: decoded.msg.cmd };
-        const malformed = 'malformed' in decoded.msg ? decoded.msg.malformed : [];
-        if (malformed.length === 0) return result;
-        let kept = 0;
-        for (const { record, detail } of malformed) kept += Number(reject(job, 'invalid_fields', detail, { value: record }));
-        return rejected(result, malformed.map(() => 'invalid_fields' as const), kept);
-      }
-      case 'reject':
-        return rejected({ events: [] }, [job.reason], Number(reject(job, job.reason, job.detail)));
-      case 'presence': {
-        setOnline.run({ sn: job.sn, online: job.online ? 1 : 0, at: job.at, lastSeenAt: job.lastSeenAt });
-        const row = store(presenceEvent(job.sn, job.online, job.at, job.lastSeenAt));
-        return { events: row ? [row] : [] };
-      }
-      case 'seen':
-        for (const [sn, at] of job.lastSeen) markSeen.run({ sn, at });
-        return { events: [] };
-      case 'register':
-        for (const sn of job.serials) register.run({ sn });
-        return { events: [] };
-      case 'command':
-        insertCommand.run({ id: job.id, sn: job.sn, body: job.body, status: job.status, error: job.error, at: job.at });
-        return { events: [] };
-      case 'forget':
-      case 'forget-silent':
-        return terminalStore.apply(job);
-      case 'purge': {
-        const started = performance.now();
-        const step = outbox.purge(job);
-        return { events: [], changes: step.removed, purge: { after: step.after, more: step.more, ms: performance.now() - started }, walBytes: step.walBytes };
-      }
-      default: {
-        const applied = outbox.apply(job);
-        return typeof applied === 'number'
-          ? { events: [], changes: applied }
-          : { events: [], changes: applied.changes, step: { more: applied.more, after: applied.after }, walBytes: applied.changes * WAL_BYTES_PER_ROW };
-      }
-    }
+  const apply: { [K in JobKind]: (job: Extract<Job, { kind: K }>) => JobResults[K] } = {
+    uplink: (job) => keep(job, interpret(job, policy)),
+    reject: (job) => keep(job, rejected(job.reject)),
+    presence(job) {
+      setOnline.run({ sn: job.sn, online: job.online ? 1 : 0, at: job.at, lastSeenAt: job.lastSeenAt });
+      const row = store(presenceEvent(job.sn, job.online, job.at, job.lastSeenAt));
+      return { events: row ? [row] : [] };
+    },
+    seen(job) {
+      for (const [sn, at] of job.lastSeen) markSeen.run({ sn, at });
+    },
+    register(job) {
+      for (const sn of job.serials) register.run({ sn });
+    },
+    command(job) {
+      insertCommand.run({ id: job.id, sn: job.sn, body: job.body, status: job.status, error: job.error, at: job.at });
+    },
+    endpoint: outbox.upsertEndpoint,
+    'endpoint-delete': outbox.deleteEndpointStep,
+    'endpoint-state': outbox.setEndpointState,
+    attempt: outbox.recordOutcome,
+    'retry-delivery': outbox.retryDelivery,
+    'redeliver-since': outbox.redeliverStep,
+    purge(job) {
+      const started = performance.now();
+      const { removed, more, after } = outbox.purge(job);
+      return { removed, more, after, ms: performance.now() - started };
+    },
+    forget: (job) => ({ removed: terminalStore.forget(job.serials) }),
+    'forget-silent': (job) => ({ forgotten: terminalStore.forgetSilent(job.before, job.limit) }),
+  };
+
+  function applyOne(job: Job): JobResult {
+    return (apply[job.kind] as (job: Job) => JobResult)(job);
   }
 
   /** Applies jobs in one transaction: all of them commit, or the error is thrown and none does. */
@@ -257,22 +194,27 @@ export function createJobRunner(db: Db, policy: RunnerPolicy, gate: RejectGate =
    * Not when the error is the database's or the disk's: every job would meet
    * it, each after its own busy timeout, so the batch fails as a whole.
    */
-  function applyBatch(jobs: Job[]): JobOutcome[] {
+  function applyBatch(jobs: Job[]): { outcomes: JobOutcome[]; walBytes: number } {
+    walBytes = 0;
     try {
-      return transaction(() => jobs.map(apply));
+      return { outcomes: transaction(() => jobs.map((job) => ({ ok: applyOne(job) }))), walBytes };
     } catch (err) {
-      if (jobs.length === 1 || isDatabaseError(err)) return jobs.map(() => failure(err));
+      if (jobs.length === 1 || isDatabaseError(err)) return { outcomes: jobs.map(() => failure(err)), walBytes: 0 };
     }
-    let broken: JobFailure | undefined;
-    return jobs.map((job) => {
+    walBytes = 0;
+    let broken: { failed: string } | undefined;
+    const outcomes = jobs.map((job): JobOutcome => {
       if (broken) return broken;
+      const committed = walBytes;
       try {
-        return transaction(() => apply(job));
+        return { ok: transaction(() => applyOne(job)) };
       } catch (err) {
+        walBytes = committed; // rolled back: it wrote nothing that stays
         if (isDatabaseError(err)) broken = failure(err);
         return failure(err);
       }
     });
+    return { outcomes, walBytes };
   }
 
   return { applyBatch };

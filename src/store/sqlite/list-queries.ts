@@ -1,21 +1,13 @@
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, max, min, sql } from 'drizzle-orm';
+import type { EventType } from '../../events/events.ts';
+import { type DeliveryStatus, SHOWN_BYTES, type SeqRange } from '../store.ts';
 import type { Db } from './open.ts';
 import { commands, deliveries, events, outboxDepth } from './schema.ts';
 
-/**
- * A listed item's stored text (an event's fields, a command's body) is read
- * into JavaScript only up to this size; a larger one is listed short, with
- * its size (README §HTTP API, Lists). SQLite gives octet_length() from the
- * record's header, without reading the value's overflow pages, so a list of
- * messages of megabytes costs what a list of small ones does.
- */
-export const SHOWN_BYTES = 64 * 1024;
-
-/** Newest first: seqs in [from, below). */
-export interface SeqRange {
-  from: number;
-  below: number;
-}
+// SQLite gives octet_length() from the record's header, without reading the
+// value's overflow pages: a list of messages of megabytes (SHOWN_BYTES)
+// costs what a list of small ones does.
+export { SHOWN_BYTES };
 
 /**
  * The queries behind the lists and the live stream's replay, apart so their
@@ -25,7 +17,7 @@ export interface SeqRange {
  * only as many as a page takes.
  */
 export function listQueries(db: Db) {
-  const eventFilters = (filter: { types?: string[]; device?: string }) => [
+  const eventFilters = (filter: { types?: EventType[]; device?: string }) => [
     filter.types?.length ? inArray(events.type, filter.types) : undefined,
     filter.device !== undefined ? eq(events.deviceSn, filter.device) : undefined,
   ];
@@ -47,7 +39,7 @@ export function listQueries(db: Db) {
     firstEvent: () => db.select({ seq: min(events.seq) }).from(events),
     lastEvent: () => db.select({ seq: max(events.seq) }).from(events),
     /** Seqs of the events that match, newest first. */
-    eventSeqs: (filter: { types?: string[]; device?: string } & SeqRange & { limit: number }) =>
+    eventSeqs: (filter: { types?: EventType[]; device?: string } & SeqRange & { limit: number }) =>
       db
         .select({ seq: events.seq })
         .from(events)
@@ -55,7 +47,7 @@ export function listQueries(db: Db) {
         .orderBy(desc(events.seq))
         .limit(filter.limit),
     /** Seqs of the events that match in (after, upTo], oldest first: the live stream's replay. */
-    eventSeqsAfter: (filter: { types?: string[]; device?: string; after: number; upTo: number; limit: number }) =>
+    eventSeqsAfter: (filter: { types?: EventType[]; device?: string; after: number; upTo: number; limit: number }) =>
       db
         .select({ seq: events.seq })
         .from(events)
@@ -69,7 +61,7 @@ export function listQueries(db: Db) {
      * keeps SQLite from walking all of that endpoint's deliveries in
      * `deliveries_due`, whose order is not seq's).
      */
-    deliverySeqs: (filter: { status?: string; endpointId?: string; eventSeq?: number } & SeqRange & { limit: number }) =>
+    deliverySeqs: (filter: { status?: DeliveryStatus; endpointId?: string; eventSeq?: number } & SeqRange & { limit: number }) =>
       db
         .select({ seq: deliveries.seq })
         .from(deliveries)
@@ -77,7 +69,7 @@ export function listQueries(db: Db) {
           and(
             filter.eventSeq !== undefined ? eq(deliveries.eventSeq, filter.eventSeq) : undefined,
             // With an event, its own index is the one to walk: a few rows at most.
-            filter.status !== undefined ? (filter.eventSeq !== undefined ? sql`+${deliveries.status} = ${filter.status}` : eq(deliveries.status, filter.status as 'pending')) : undefined,
+            filter.status !== undefined ? (filter.eventSeq !== undefined ? sql`+${deliveries.status} = ${filter.status}` : eq(deliveries.status, filter.status)) : undefined,
             filter.endpointId !== undefined ? sql`+${deliveries.endpointId} = ${filter.endpointId}` : undefined,
             gte(deliveries.seq, filter.from),
             lt(deliveries.seq, filter.below),

@@ -1,38 +1,12 @@
 import { and, asc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
 import type { Db } from './open.ts';
+import type { Job, JobResults, PurgeCursor } from '../store.ts';
 import { commands, deliveries, endpoints, events, images, rejects } from './schema.ts';
 
 // The writer thread's half of webhook delivery: deliveries are created in the
 // same transaction as their event, and every attempt's outcome is recorded.
 
-export interface EndpointRow {
-  id: string;
-  url: string;
-  secret: string | null;
-  eventTypes: string[];
-  enabled: boolean;
-  disabledReason: string | null;
-}
-
-export type OutboxJob =
-  | { kind: 'endpoint'; endpoint: EndpointRow; at: number }
-  /** One step of removing an endpoint: its row (the first time) and up to ADMIN_STEP of its deliveries. */
-  | { kind: 'endpoint-delete'; id: string }
-  | { kind: 'endpoint-state'; id: string; enabled: boolean; reason: string | null }
-  | {
-      kind: 'attempt';
-      seq: number;
-      at: number;
-      status: number | null;
-      error: string | null;
-      outcome: 'delivered' | 'retry' | 'dead' | 'gone';
-      nextAttemptAt: number;
-    }
-  | { kind: 'retry-delivery'; seq: number; at: number }
-  /** One step of a redelivery: up to ADMIN_STEP events from the first received at `since`, or after the seq `after`. */
-  | { kind: 'redeliver-since'; endpointId: string; since: number; at: number; after?: number }
-  /** Retention, one step: deletes up to `limit` of what is older than `before`, looking at events after `after`. */
-  | { kind: 'purge'; before: number; limit: number; after?: PurgeCursor };
+type JobOf<K extends Job['kind']> = Extract<Job, { kind: K }>;
 
 /**
  * Rows an admin's change touches in one job: removing an endpoint with a
@@ -41,27 +15,12 @@ export type OutboxJob =
  */
 export const ADMIN_STEP = 2000;
 
-/** What a job that goes in steps did: rows changed, and whether (and after which seq) another step is needed. */
-export interface AdminStep {
-  changes: number;
-  more: boolean;
-  after?: number;
-}
-
-/** Where a purge has got to among the events past retention: the last one a step looked at, in `events_received_at` order. */
-export interface PurgeCursor {
-  at: number;
-  seq: number;
-}
-
 export interface PurgeStep {
   removed: number;
-  /** The last event looked at; the next step goes on after it. */
+  /** The last event looked at, in `events_received_at` order; the next step goes on after it. */
   after: PurgeCursor | undefined;
   /** Whether there may be more to purge: the step stopped at one of its bounds. */
   more: boolean;
-  /** About what its deletions added to the WAL. */
-  walBytes: number;
 }
 
 /**
@@ -149,14 +108,18 @@ export function adminStepQueries(db: Db) {
   };
 }
 
-export function createOutbox(db: Db) {
+/**
+ * The outbox's jobs. Each that deletes or rewrites many rows reports them to
+ * `wrote` (about WAL_BYTES_PER_ROW each), which the writer checkpoints by.
+ */
+export function createOutbox(db: Db, wrote: (walBytes: number) => void) {
   let subscribers: { id: string; types: Set<string> }[] = [];
   const load = () => {
     subscribers = db
       .select({ id: endpoints.id, eventTypes: endpoints.eventTypes })
       .from(endpoints)
       .all()
-      .map((row) => ({ id: row.id, types: new Set(JSON.parse(row.eventTypes) as string[]) }));
+      .map((row) => ({ id: row.id, types: new Set<string>(row.eventTypes) }));
   };
   load();
 
@@ -203,64 +166,68 @@ export function createOutbox(db: Db) {
 
   const queries = purgeQueries(db);
 
-  function apply(job: Exclude<OutboxJob, { kind: 'purge' }>): number | AdminStep {
-    switch (job.kind) {
-      case 'endpoint': {
-        const { endpoint } = job;
-        const row = { ...endpoint, eventTypes: JSON.stringify(endpoint.eventTypes) };
-        db.insert(endpoints)
-          .values({ ...row, createdAt: job.at })
-          .onConflictDoUpdate({ target: endpoints.id, set: row })
-          .run();
-        load();
-        return 1;
-      }
-      case 'endpoint-delete': {
-        // The endpoint goes first, so nothing is enqueued for it while its deliveries go, a step at a time.
-        const removed = db.delete(endpoints).where(eq(endpoints.id, job.id)).run().changes;
-        if (removed > 0) load();
-        const deleted = deleteDeliveriesOf.run({ endpointId: job.id, limit: ADMIN_STEP }).changes;
-        return { changes: removed + deleted, more: deleted === ADMIN_STEP };
-      }
-      case 'endpoint-state':
-        return db.update(endpoints).set({ enabled: job.enabled, disabledReason: job.reason }).where(eq(endpoints.id, job.id)).run().changes;
-      case 'attempt': {
-        const status = job.outcome === 'delivered' ? 'delivered' : job.outcome === 'dead' ? 'dead' : 'pending';
-        return recordAttempt.run({
-          seq: job.seq,
-          status,
-          at: job.at,
-          httpStatus: job.status,
-          error: job.error,
-          nextAttemptAt: job.nextAttemptAt,
-          deliveredAt: job.outcome === 'delivered' ? job.at : null,
-        }).changes;
-      }
-      case 'retry-delivery':
-        return db
-          .update(deliveries)
-          .set({ status: 'pending', nextAttemptAt: job.at })
-          .where(and(eq(deliveries.seq, job.seq), eq(deliveries.status, 'dead')))
-          .run().changes;
-      case 'redeliver-since': {
-        const endpoint = subscribers.find((e) => e.id === job.endpointId);
-        if (!endpoint || endpoint.types.size === 0) return { changes: 0, more: false };
-        // Received times follow seq, but across a clock step (the lists' windows assume the same):
-        // from the first event received at or after `since`, every later one.
-        const from = job.after ?? (firstSeqFrom.get({ at: job.since })?.seq ?? Number.MAX_SAFE_INTEGER) - 1;
-        const rows = eventsAfter.all({ after: from, limit: ADMIN_STEP });
-        let changes = 0;
-        for (const { seq, type } of rows) {
-          if (!endpoint.types.has(type)) continue;
-          changes += 1;
-          // New, or back to the queue, delivered or dead.
-          if (insertDelivery.run({ eventSeq: seq, endpointId: endpoint.id, at: job.at }).changes === 0) {
-            requeue.run({ eventSeq: seq, endpointId: endpoint.id, at: job.at });
-          }
-        }
-        return { changes, more: rows.length === ADMIN_STEP, after: rows.at(-1)?.seq };
+  /** An endpoint added, or changed: the deliveries it is given from now on follow. */
+  function upsertEndpoint({ endpoint, at }: JobOf<'endpoint'>): void {
+    db.insert(endpoints)
+      .values({ ...endpoint, createdAt: at })
+      .onConflictDoUpdate({ target: endpoints.id, set: endpoint })
+      .run();
+    load();
+  }
+
+  function deleteEndpointStep({ id }: JobOf<'endpoint-delete'>): JobResults['endpoint-delete'] {
+    // The endpoint goes first, so nothing is enqueued for it while its deliveries go, a step at a time.
+    const removed = db.delete(endpoints).where(eq(endpoints.id, id)).run().changes;
+    if (removed > 0) load();
+    const deleted = deleteDeliveriesOf.run({ endpointId: id, limit: ADMIN_STEP }).changes;
+    wrote((removed + deleted) * WAL_BYTES_PER_ROW);
+    return { more: deleted === ADMIN_STEP };
+  }
+
+  function setEndpointState({ id, enabled, reason }: JobOf<'endpoint-state'>): JobResults['endpoint-state'] {
+    return { changed: db.update(endpoints).set({ enabled, disabledReason: reason }).where(eq(endpoints.id, id)).run().changes > 0 };
+  }
+
+  function recordOutcome(job: JobOf<'attempt'>): void {
+    const status = job.outcome === 'delivered' ? 'delivered' : job.outcome === 'dead' ? 'dead' : 'pending';
+    recordAttempt.run({
+      seq: job.seq,
+      status,
+      at: job.at,
+      httpStatus: job.status,
+      error: job.error,
+      nextAttemptAt: job.nextAttemptAt,
+      deliveredAt: job.outcome === 'delivered' ? job.at : null,
+    });
+  }
+
+  function retryDelivery({ seq, at }: JobOf<'retry-delivery'>): JobResults['retry-delivery'] {
+    const { changes } = db
+      .update(deliveries)
+      .set({ status: 'pending', nextAttemptAt: at })
+      .where(and(eq(deliveries.seq, seq), eq(deliveries.status, 'dead')))
+      .run();
+    return { changed: changes > 0 };
+  }
+
+  function redeliverStep(job: JobOf<'redeliver-since'>): JobResults['redeliver-since'] {
+    const endpoint = subscribers.find((e) => e.id === job.endpointId);
+    if (!endpoint || endpoint.types.size === 0) return { deliveries: 0, more: false };
+    // Received times follow seq, but across a clock step (the lists' windows assume the same):
+    // from the first event received at or after `since`, every later one.
+    const from = job.after ?? (firstSeqFrom.get({ at: job.since })?.seq ?? Number.MAX_SAFE_INTEGER) - 1;
+    const rows = eventsAfter.all({ after: from, limit: ADMIN_STEP });
+    let changes = 0;
+    for (const { seq, type } of rows) {
+      if (!endpoint.types.has(type)) continue;
+      changes += 1;
+      // New, or back to the queue, delivered or dead.
+      if (insertDelivery.run({ eventSeq: seq, endpointId: endpoint.id, at: job.at }).changes === 0) {
+        requeue.run({ eventSeq: seq, endpointId: endpoint.id, at: job.at });
       }
     }
+    wrote(changes * WAL_BYTES_PER_ROW);
+    return { deliveries: changes, more: rows.length === ADMIN_STEP, after: rows.at(-1)?.seq };
   }
 
   /**
@@ -273,7 +240,7 @@ export function createOutbox(db: Db) {
    * (README §Configuration, RETENTION_DAYS). A step looks at no more than
    * PURGE_CANDIDATES events and deletes no more than `limit` of each kind.
    */
-  function purge(job: Extract<OutboxJob, { kind: 'purge' }>): PurgeStep {
+  function purge(job: JobOf<'purge'>): PurgeStep {
     const { before, limit } = job;
     const candidates = queries.candidates(before, job.after, PURGE_CANDIDATES).all();
     const old: number[] = [];
@@ -295,8 +262,9 @@ export function createOutbox(db: Db) {
     if (oldCommands.length > 0) db.delete(commands).where(inArray(commands.id, oldCommands)).run();
     const more = candidates.length === PURGE_CANDIDATES || old.length === limit || oldRejects.length === limit || oldCommands.length === limit;
     const removed = old.length + oldRejects.length + oldCommands.length;
-    return { removed, after, more, walBytes: removed * WAL_BYTES_PER_ROW };
+    wrote(removed * WAL_BYTES_PER_ROW);
+    return { removed, after, more };
   }
 
-  return { enqueue, apply, purge, reload: load };
+  return { enqueue, upsertEndpoint, deleteEndpointStep, setEndpointState, recordOutcome, retryDelivery, redeliverStep, purge, reload: load };
 }

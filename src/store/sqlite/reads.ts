@@ -105,7 +105,7 @@ export function openReads(dataDir: string, sync: Sync) {
     deliveryBounds: () => ({ first: lists.firstDelivery().get()?.seq ?? undefined, last: lists.lastDelivery().get()?.seq ?? undefined }),
     deliverySeqs: (filter: Parameters<typeof lists.deliverySeqs>[0]) => lists.deliverySeqs(filter).all().map((row) => row.seq),
     /** Pending deliveries per endpoint, as the triggers keep them: a row per endpoint, whatever the backlog. */
-    backlog: () => depth.all(),
+    outboxDepth: () => depth.all(),
     close: () => sqlite.close(),
   };
 }

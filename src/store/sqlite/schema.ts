@@ -1,8 +1,13 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { EVENT_TYPES, type EventType } from '../../events/events.ts';
+import { REJECT_REASONS } from '../../protocol/uplink.ts';
+import { COMMAND_STATUSES, DELIVERY_STATUSES, DISABLED_REASONS } from '../store.ts';
 
 // Times are unix milliseconds (UTC). Terminal-supplied values stay inside
-// `fields` exactly as the terminal sent them.
+// `fields` exactly as the terminal sent them. A column of a closed set of
+// values says which (`enum`): SQLite does not check them, the types of what
+// is written and read do.
 
 export const terminals = sqliteTable(
   'terminals',
@@ -29,10 +34,18 @@ export const events = sqliteTable(
     seq: integer('seq').primaryKey({ autoIncrement: true }),
     /** `evt_…`, derived from the record's content for face records so a retransmission maps to the same id. */
     id: text('id').notNull().unique(),
-    type: text('type').notNull(),
+    type: text('type', { enum: EVENT_TYPES }).notNull(),
     deviceSn: text('device_sn').notNull(),
     receivedAt: integer('received_at').notNull(),
-    /** The record (or message) as sent, minus its image. */
+    /**
+     * The record (or message) as sent, minus its image: JSON text, and kept
+     * text here rather than a JSON column. The decoder writes it once per
+     * record (it is also what the 64 KB bound measures) and it is stored as
+     * it is; lists read it only up to SHOWN_BYTES, as text, and measure the
+     * rest in SQL. A JSON column would parse and serialise it again on every
+     * insert and every read, in the writer thread at each message and on the
+     * main thread at each delivery and list.
+     */
     fields: text('fields').notNull(),
     hasImage: integer('has_image', { mode: 'boolean' }).notNull(),
   },
@@ -57,7 +70,7 @@ export const commands = sqliteTable(
     deviceSn: text('device_sn').notNull(),
     body: text('body').notNull(),
     /** `published` once the broker acknowledged it, `failed` when it could not be delivered to the broker. */
-    status: text('status', { enum: ['published', 'failed'] }).notNull(),
+    status: text('status', { enum: COMMAND_STATUSES }).notNull(),
     error: text('error'),
     createdAt: integer('created_at').notNull(),
   },
@@ -73,7 +86,7 @@ export const rejects = sqliteTable(
     receivedAt: integer('received_at').notNull(),
     topic: text('topic').notNull(),
     deviceSn: text('device_sn'),
-    reason: text('reason').notNull(),
+    reason: text('reason', { enum: REJECT_REASONS }).notNull(),
     detail: text('detail').notNull(),
     size: integer('size').notNull(),
     sample: text('sample').notNull(),
@@ -86,11 +99,12 @@ export const endpoints = sqliteTable('endpoints', {
   id: text('id').primaryKey(),
   url: text('url').notNull(),
   secret: text('secret'),
-  /** JSON array of the event types it receives. */
-  eventTypes: text('event_types').notNull(),
-  /** Disabled endpoints (a 410 answer, or by an admin) keep their deliveries waiting. */
+  /** The event types it receives, as a JSON array: parsed here, and nowhere else. */
+  eventTypes: text('event_types', { mode: 'json' }).$type<EventType[]>().notNull(),
+  /** Disabled endpoints (a 410 answer, WEBHOOK_URL unset, or by an admin) keep their deliveries waiting. */
   enabled: integer('enabled', { mode: 'boolean' }).notNull().default(true),
-  disabledReason: text('disabled_reason'),
+  /** Why it is disabled; null while it is enabled. */
+  disabledReason: text('disabled_reason', { enum: DISABLED_REASONS }),
   createdAt: integer('created_at').notNull(),
 });
 
@@ -101,7 +115,7 @@ export const deliveries = sqliteTable(
     seq: integer('seq').primaryKey({ autoIncrement: true }),
     eventSeq: integer('event_seq').notNull(),
     endpointId: text('endpoint_id').notNull(),
-    status: text('status', { enum: ['pending', 'delivered', 'dead'] }).notNull(),
+    status: text('status', { enum: DELIVERY_STATUSES }).notNull(),
     attempts: integer('attempts').notNull().default(0),
     nextAttemptAt: integer('next_attempt_at').notNull(),
     lastAttemptAt: integer('last_attempt_at'),
@@ -132,3 +146,10 @@ export const outboxDepth = sqliteTable('outbox_depth', {
   endpointId: text('endpoint_id').primaryKey(),
   pending: integer('pending').notNull().default(0),
 });
+
+// Rows as the tables hold them, for the code of this store.
+export type TerminalRow = typeof terminals.$inferSelect;
+export type EventRow = typeof events.$inferSelect;
+export type CommandRow = typeof commands.$inferSelect;
+export type EndpointRow = typeof endpoints.$inferSelect;
+export type DeliveryRow = typeof deliveries.$inferSelect;

@@ -5,12 +5,6 @@ import { terminals } from './schema.ts';
 // The writer thread's side of forgetting terminals (README §Topics): rows of
 // the terminals table deleted, never their events, which retention purges.
 
-export type TerminalJob =
-  /** These serials, registered or not (DELETE /api/devices/{sn}, or no serial at all). */
-  | { kind: 'forget'; serials: string[] }
-  /** FORGET_AFTER: up to `limit` terminals learned from traffic, offline and last seen before `before`. */
-  | { kind: 'forget-silent'; before: number; limit: number };
-
 /**
  * Terminals FORGET_AFTER may take, longest silent first. Its terms are those
  * of the partial index terminals_forgettable (schema.ts), written the same
@@ -29,15 +23,14 @@ export function createTerminalStore(db: Db) {
   const silent = silentTerminals(db).prepare();
   const remove = (serials: string[]) => (serials.length === 0 ? 0 : db.delete(terminals).where(inArray(terminals.sn, serials)).run().changes);
 
-  function apply(job: TerminalJob): { events: []; changes: number; forgotten?: string[] } {
-    switch (job.kind) {
-      case 'forget':
-        return { events: [], changes: remove(job.serials) };
-      case 'forget-silent': {
-        const forgotten = silent.all({ before: job.before, limit: job.limit }).map((row) => row.sn);
-        return { events: [], changes: remove(forgotten), forgotten };
-      }
-    }
-  }
-  return { apply };
+  return {
+    /** These serials' rows, registered or not: how many there were. */
+    forget: remove,
+    /** FORGET_AFTER: up to `limit` terminals learned from traffic, offline and silent since before `before`; their serials. */
+    forgetSilent(before: number, limit: number): string[] {
+      const forgotten = silent.all({ before, limit }).map((row) => row.sn);
+      remove(forgotten);
+      return forgotten;
+    },
+  };
 }

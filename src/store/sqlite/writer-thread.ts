@@ -1,13 +1,15 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
-import { createJobRunner, type Job, type JobOutcome, type RunnerPolicy } from './jobs.ts';
+import type { IngestPolicy } from '../../ingest/interpret.ts';
+import type { Job } from '../store.ts';
+import { createJobRunner, type JobOutcome } from './jobs.ts';
 import { migrateDatabase, openDatabase, type Sync } from './open.ts';
 
 // The only writer of the database. It runs on its own thread because
 // better-sqlite3 is synchronous: a commit that waits for the disk (fsync) must
 // never stall heartbeat answers or the API on the main thread.
 
-export interface WriterOptions extends RunnerPolicy {
+export interface WriterOptions extends IngestPolicy {
   dataDir: string;
   sync: Sync;
 }
@@ -68,10 +70,10 @@ try {
       return;
     }
     try {
-      const results = runner.applyBatch(message.jobs);
-      port.postMessage({ batch: message.batch, results } satisfies FromWriter);
-      // A retention step's deletions write far more than a page (JobResult.walBytes).
-      walBytes += results.reduce((sum, result) => sum + ('walBytes' in result ? (result.walBytes ?? 0) : 0), 0);
+      const applied = runner.applyBatch(message.jobs);
+      port.postMessage({ batch: message.batch, results: applied.outcomes } satisfies FromWriter);
+      // A retention step's deletions write far more than a page.
+      walBytes += applied.walBytes;
     } catch (err) {
       port.postMessage({ batch: message.batch, error: (err as Error).message } satisfies FromWriter);
     }

@@ -1,12 +1,12 @@
 import type { Worker } from 'node:worker_threads';
 import type { Logger } from '../../lib/log.ts';
 import { moduleUrl, startWorker } from '../../lib/module-url.ts';
-import { type Job, type JobOutcome, type JobResult, unprocessable } from './jobs.ts';
+import { type Job, type JobResult, SAMPLE_BYTES, Unprocessable } from '../store.ts';
 import type { FromWriter, ToWriter, WriterOptions } from './writer-thread.ts';
 
 export interface Writer {
-  /** Resolves once the job is committed to disk together with whatever else was waiting (group commit). */
-  write(job: Job): Promise<JobResult>;
+  /** Resolves once the job is committed to disk together with whatever else was waiting (group commit), with what its kind gives. */
+  write<J extends Job>(job: J): Promise<JobResult<J>>;
   /** Jobs waiting or being committed. */
   readonly backlog: number;
   /** The thread runs, its last commit succeeded, and the one in progress (if any) is not stuck. */
@@ -18,8 +18,6 @@ export interface WriterDeps {
   log: Logger;
   /** The writer cannot go on: every write fails from now on. */
   onFatal: (err: Error) => void;
-  /** Rejects counted but not kept as rows, by the gate of README §Malformed messages. */
-  rejectsNotKept: (count: number) => void;
   /** The thread's old-generation heap limit in MB (tests lower it). */
   heapMb?: number;
 }
@@ -58,18 +56,17 @@ const WRITER_HEAP_MB = 512;
  */
 const MAX_DEATHS = 10;
 const DEATHS_WINDOW_MS = 60_000;
-/** Rejects not kept are logged at most this often, with how many since the last line. */
-const NOT_KEPT_LOG_MS = 60_000;
 
 /**
  * The main thread's half of the writer. It keeps every job until its batch
  * is answered, so when the thread dies (out of memory, an uncaught error) it
  * starts a new one and sends that batch's jobs again, one per batch: the one
- * that ends the thread on its own again is kept as an `unprocessable` reject
- * and acknowledged, so it cannot end it after every restart (README §What
- * survives what). The transports hold their acknowledgements meanwhile.
+ * that ends the thread on its own again fails as Unprocessable, never to be
+ * tried again, and ingest keeps it as an `unprocessable` reject and
+ * acknowledges it, so it cannot end the thread after every restart (README
+ * §What survives what). The transports hold their acknowledgements meanwhile.
  */
-export async function startWriter(options: WriterOptions, { log, onFatal, rejectsNotKept, heapMb = WRITER_HEAP_MB }: WriterDeps): Promise<Writer> {
+export async function startWriter(options: WriterOptions, { log, onFatal, heapMb = WRITER_HEAP_MB }: WriterDeps): Promise<Writer> {
   /** The thread that runs; none while a new one starts. */
   let thread: Worker | undefined;
   let queue: Pending[] = [];
@@ -82,8 +79,6 @@ export async function startWriter(options: WriterOptions, { log, onFatal, reject
   let lastFailed = false;
   /** When the thread died since a batch was last answered. */
   let deaths: number[] = [];
-  let notKept = 0;
-  let notKeptLoggedAt = -Infinity;
 
   /** A new thread, the writer's from the moment it has opened and migrated the database. */
   function spawn(): Promise<void> {
@@ -128,11 +123,10 @@ export async function startWriter(options: WriterOptions, { log, onFatal, reject
       if ('failed' in outcome) {
         failures += 1;
         items[i].reject(new Error(`database write failed: ${outcome.failed}`));
-      } else items[i].resolve(outcome);
+      } else items[i].resolve(outcome.ok);
     });
     // Not ready only when nothing could be written: one bad job says nothing of the database.
     lastFailed = failures === items.length;
-    countNotKept(outcomes);
     flush();
   }
 
@@ -165,9 +159,9 @@ export async function startWriter(options: WriterOptions, { log, onFatal, reject
     // Serial, size and reason; never the payload.
     log.warn(
       { sn: job.sn, topic: job.topic, bytes: job.payload.length, reason: 'unprocessable', cause: causeOf(cause) },
-      'message kept as an unprocessable reject: applying it ended the database writer thread',
+      'message unprocessable: applying it ended the database writer thread; it is not tried again',
     );
-    queue.unshift({ ...item, job: unprocessable(job, detail) });
+    item.reject(new Unprocessable(detail, job.payload.slice(0, SAMPLE_BYTES), job.payload.length));
   }
 
   function restart(cause: Error) {
@@ -197,19 +191,6 @@ export async function startWriter(options: WriterOptions, { log, onFatal, reject
     inFlight = undefined;
     drained?.();
     onFatal(err);
-  }
-
-  function countNotKept(outcomes: JobOutcome[]) {
-    let count = 0;
-    for (const outcome of outcomes) if ('events' in outcome) count += outcome.unkept ?? 0;
-    if (count === 0) return;
-    rejectsNotKept(count);
-    notKept += count;
-    const now = Date.now();
-    if (now - notKeptLoggedAt < NOT_KEPT_LOG_MS) return;
-    log.warn({ count: notKept }, 'rejects not kept as rows: a terminal sends malformed messages faster than the rejects table takes them (all are counted)');
-    notKeptLoggedAt = now;
-    notKept = 0;
   }
 
   function flush() {
@@ -254,8 +235,8 @@ export async function startWriter(options: WriterOptions, { log, onFatal, reject
       // again should the thread die with it. A view into a larger buffer (a
       // socket read holding more) is copied, so as not to keep the rest alive.
       if ('payload' in job && job.payload.byteLength * 2 < job.payload.buffer.byteLength) job = { ...job, payload: new Uint8Array(job.payload) };
-      return new Promise<JobResult>((resolve, reject) => {
-        queue.push({ job, resolve, reject });
+      return new Promise<JobResult<typeof job>>((resolve, reject) => {
+        queue.push({ job, resolve: resolve as (result: JobResult) => void, reject });
         if (!inFlight && !scheduled) {
           // Wait for the rest of this turn of the event loop: messages parsed
           // from the same socket read join the same commit.

@@ -1,0 +1,63 @@
+import type { EventRecord, ListedEvent } from './events.ts';
+
+// The one view of an event (SPEC §Webhooks, §HTTP API): the webhook body,
+// the API's items and the live stream's data are all this, so a backend
+// and an API client see the same event the same way.
+
+/**
+ * The JSON an event is shown as. A face event keeps the original bridge's six
+ * fields with the terminal's values exactly as sent, so a backend written for
+ * it keeps working; metadata comes beside them. `img` is present only when
+ * given (a webhook with IMAGES=inline, the event having one).
+ */
+export function eventView(event: Pick<EventRecord, 'id' | 'type' | 'deviceSn' | 'receivedAt' | 'fields'>, img?: string): Record<string, unknown> {
+  const fields = JSON.parse(event.fields) as Record<string, unknown>;
+  const meta = { type: event.type, id: event.id, device_sn: event.deviceSn };
+  const receivedAt = new Date(event.receivedAt).toISOString();
+  switch (event.type) {
+    case 'face.verified':
+    case 'face.rejected':
+    case 'face.stranger':
+      return {
+        ...meta,
+        user_id: fields.num,
+        name: fields.name,
+        img,
+        verifiedCode: fields.verifiedCode,
+        bot_time: fields.time,
+        personType: fields.personType,
+        received_at: receivedAt,
+      };
+    case 'device.online':
+    case 'device.offline':
+      return { ...meta, last_seen_at: fields.last_seen_at, received_at: receivedAt };
+    case 'device.message':
+      return { ...meta, message: fields, received_at: receivedAt };
+  }
+}
+
+/** An event as the API shows it: the webhook body without the image, `has_image` instead (SPEC §HTTP API). */
+export function apiView(event: EventRecord): Record<string, unknown> {
+  return { ...eventView(event), has_image: event.hasImage };
+}
+
+/**
+ * An event as lists and the live stream show it: as apiView, or, when its
+ * fields are over SHOWN_BYTES (a terminal's message of megabytes), short:
+ * what it is, `truncated` and the size of its fields, which
+ * GET /api/events/{id} gives whole (README §HTTP API, Lists).
+ */
+export function listedView(event: ListedEvent): Record<string, unknown> {
+  if (event.fields === null) {
+    return {
+      type: event.type,
+      id: event.id,
+      device_sn: event.deviceSn,
+      received_at: new Date(event.receivedAt).toISOString(),
+      has_image: event.hasImage,
+      truncated: true,
+      fields_bytes: event.fieldsBytes,
+    };
+  }
+  return apiView({ ...event, fields: event.fields });
+}

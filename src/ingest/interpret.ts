@@ -1,0 +1,81 @@
+import type { NewEvent, StoredEvent } from '../events/events.ts';
+import { type DecodeLimits, decodeUplink, type RejectReason } from '../protocol/uplink.ts';
+import { type EventPolicy, eventsFromUplink } from './message-events.ts';
+
+// The meaning of one upLink message, decided here and nowhere else: a pure
+// function of the message and the policy. The store runs it where it
+// commits (the SQLite writer thread: it is the costly part, JSON.parse of
+// up to MAX_PAYLOAD and a hash per record) and keeps what it gives.
+
+/** How messages are read and what they become: MAX_RECORDS, FORWARD, IMAGES. */
+export interface IngestPolicy extends EventPolicy, DecodeLimits {}
+
+/** An upLink message as it reached the bridge, from a serial's topic. */
+export interface Message {
+  sn: string;
+  topic: string;
+  payload: Uint8Array;
+  receivedAt: number;
+}
+
+/** A malformed message, or one malformed record of a batch, to keep and count (README §Malformed messages). */
+export type NewReject = { reason: RejectReason; detail: string } & (
+  /** A message: its payload, or as much of its start as is kept, and its whole size. */
+  | { payload: Uint8Array; size: number }
+  /** One record of a batch whose others are stored, kept as JSON (only when it is kept as a row). */
+  | { record: unknown }
+);
+
+/**
+ * A message that may answer a command (SPEC §Terminal commands with
+ * replies: `xxxD` is answered by `xxxU`, or a REPLY_FIELD echo). Its place
+ * is kept here for the command queue that correlates replies; nothing
+ * produces one yet.
+ */
+export interface ReplyCandidate {
+  cmd: string;
+  /** The device.message event it is stored as. */
+  eventId: string;
+}
+
+/** What one message produces. */
+export interface Interpretation {
+  /** Its cmd, for facegate_messages_in_total; none for a message that has no readable one. */
+  cmd?: string;
+  /** A heartU: answered with heartD (SPEC §The terminal protocol). */
+  heartbeat: boolean;
+  events: NewEvent[];
+  rejects: NewReject[];
+  reply?: ReplyCandidate;
+}
+
+/**
+ * What came of a message once the store committed it: its events as stored
+ * (a retransmission's are left out), its rejects by reason, and how many of
+ * those the store did not keep as rows (its bound on reject rows).
+ */
+export interface Outcome extends Omit<Interpretation, 'events' | 'rejects'> {
+  events: StoredEvent[];
+  rejected: RejectReason[];
+  unkept: number;
+}
+
+/** A message that produces nothing but a reject, as the checks before the store find them. */
+export function rejected(reject: NewReject): Interpretation {
+  return { heartbeat: false, events: [], rejects: [reject] };
+}
+
+/** The events, rejects and answer one message stands for (README §Upstream messages, §Malformed messages). */
+export function interpret({ sn, payload, receivedAt }: Message, policy: IngestPolicy): Interpretation {
+  const decoded = decodeUplink(payload, policy);
+  if (!decoded.ok) return rejected({ reason: decoded.reason, detail: decoded.detail, payload, size: payload.length });
+  const { msg } = decoded;
+  // In a batch, each malformed record is a reject of its own and the others are stored.
+  const malformed = 'malformed' in msg ? msg.malformed : [];
+  return {
+    cmd: msg.cmd,
+    heartbeat: msg.cmd === 'heartU',
+    events: eventsFromUplink(sn, msg, receivedAt, policy),
+    rejects: malformed.map(({ record, detail }) => ({ reason: 'invalid_fields', detail, record })),
+  };
+}

@@ -1,0 +1,64 @@
+import type { EventType, NewEvent } from '../events/events.ts';
+import { contentId, randomId } from '../events/ids.ts';
+import type { FaceRecord, Uplink } from '../protocol/uplink.ts';
+
+// What a decoded upLink message stands for, as events (README §Upstream
+// messages): a face record each, typed by FORWARD, with its image unless
+// IMAGES=omit; anything else one device message.
+
+/** FORWARD and IMAGES (README §Configuration): what a record becomes, and whether its images are kept. */
+export interface EventPolicy {
+  forward: 'passed' | 'all';
+  images: 'inline' | 'omit';
+}
+
+/** SPEC §The terminal protocol: a record passes when personType is 1 (string or number) and verifiedCode is 0. */
+export function isPassed(record: FaceRecord): boolean {
+  return (record.personType === '1' || record.personType === 1) && record.verifiedCode === 0;
+}
+
+/** The events one decoded upLink message stands for (none for a heartbeat). */
+export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, policy: EventPolicy): NewEvent[] {
+  if ('records' in msg) {
+    return msg.records.map((record, i) => {
+      const type: EventType =
+        msg.cmd === 'strangerRecordU' ? 'face.stranger' : policy.forward === 'all' || isPassed(record) ? 'face.verified' : 'face.rejected';
+      const { liveImageBase64 } = record;
+      return {
+        // Same serial and same record content (image included) → same id, so a
+        // retransmitted or re-uploaded record is stored once (SPEC §The terminal protocol).
+        id: contentId(sn, record),
+        type,
+        deviceSn: sn,
+        receivedAt,
+        // IMAGES=omit: no image of the record is kept, whatever its key (README §Configuration).
+        fields: policy.images === 'omit' ? JSON.stringify(record, withoutImages) : msg.fields[i],
+        image: policy.images === 'omit' || !liveImageBase64 ? undefined : msg.escaped ? jsonStringContent(liveImageBase64) : liveImageBase64,
+      };
+    });
+  }
+  if ('body' in msg) {
+    // A device message has no time or image of its own: two identical replies
+    // to two commands are two messages, so each gets an id of its own (a
+    // retransmitted reply may then be kept twice, never lost).
+    const fields = JSON.stringify(msg.body, policy.images === 'omit' ? withoutImages : undefined);
+    return [{ id: randomId('evt'), type: 'device.message', deviceSn: sn, receivedAt, fields }];
+  }
+  return [];
+}
+
+/**
+ * IMAGES=omit means no image leaves the bridge: a face record may carry more
+ * than its liveImageBase64 (a snapshot, a photo), and a terminal's reply may
+ * carry one too (a photo it was asked for, an enrolment echoed back). Text
+ * under a key that names an image, a photo or base64, at any depth, is left out.
+ */
+const IMAGE_KEY = /image|photo|base64/i;
+function withoutImages(key: string, value: unknown): unknown {
+  return typeof value === 'string' && IMAGE_KEY.test(key) ? undefined : value;
+}
+
+/** Only for payloads with escapes: for a 36 KB image this costs ~60 µs. */
+function jsonStringContent(text: string): string {
+  return JSON.stringify(text).slice(1, -1);
+}

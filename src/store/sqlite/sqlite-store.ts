@@ -1,0 +1,63 @@
+import type { Store } from '../store.ts';
+import { openReads } from './reads.ts';
+import type { WriterOptions } from './writer-thread.ts';
+import { startWriter, type WriterDeps } from './writer.ts';
+
+/**
+ * The store on SQLite: the writer thread commits the jobs (group commit),
+ * the main thread's read-only connection answers the reads. Those are
+ * synchronous underneath (better-sqlite3, a snapshot of the WAL that never
+ * waits for a commit); as promises they are the Store's, and a read that
+ * throws is a rejected promise.
+ */
+export async function openSqliteStore(options: WriterOptions, deps: WriterDeps): Promise<Store> {
+  const writer = await startWriter(options, deps);
+  let reads: ReturnType<typeof openReads>;
+  try {
+    // After the writer thread: it creates and migrates the database.
+    reads = openReads(options.dataDir, options.sync);
+  } catch (err) {
+    await writer.stop();
+    throw err;
+  }
+  return {
+    write: (job) => writer.write(job),
+    get backlog() {
+      return writer.backlog;
+    },
+    get healthy() {
+      return writer.healthy;
+    },
+    terminals: async () => reads.terminals(),
+    terminal: async (sn) => reads.terminal(sn),
+    terminalsAfter: async (after, limit) => reads.terminalsAfter(after, limit),
+    eventCounts: async (sn, since) => reads.eventCounts(sn, since),
+    commandKeys: async (filter) => reads.commandKeys(filter),
+    listedCommand: async (id) => reads.listedCommand(id),
+    command: async (id) => reads.command(id),
+    endpoints: async () => reads.endpoints(),
+    endpointCount: async () => reads.endpointCount(),
+    endpoint: async (id) => reads.endpoint(id),
+    dueDeliveries: async (endpointId, now, limit) => reads.dueDeliveries(endpointId, now, limit),
+    nextDueAt: async (endpointId) => reads.nextDueAt(endpointId),
+    delivery: async (seq) => reads.delivery(seq),
+    deliveryBounds: async () => reads.deliveryBounds(),
+    deliverySeqs: async (filter) => reads.deliverySeqs(filter),
+    outboxDepth: async () => reads.outboxDepth(),
+    event: async (seq) => reads.event(seq),
+    eventById: async (id) => reads.eventById(id),
+    eventKey: async (id) => reads.eventKey(id),
+    listedEvent: async (seq) => reads.listedEvent(seq),
+    eventBounds: async () => reads.eventBounds(),
+    firstSeqFrom: async (at) => reads.firstSeqFrom(at),
+    lastSeqBefore: async (at) => reads.lastSeqBefore(at),
+    eventSeqs: async (filter) => reads.eventSeqs(filter),
+    eventSeqsAfter: async (filter) => reads.eventSeqsAfter(filter),
+    image: async (seq) => reads.image(seq),
+    imageBytes: async (seq) => reads.imageBytes(seq),
+    async close() {
+      reads.close();
+      await writer.stop();
+    },
+  };
+}

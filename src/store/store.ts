@@ -1,0 +1,254 @@
+import type { EventRecord, EventType, ListedEvent, StoredEvent } from '../events/events.ts';
+import type { Message, NewReject, Outcome } from '../ingest/interpret.ts';
+
+// The store, in the words of the rest of the bridge: what it holds, every
+// write as a plain-data job with the result of its kind, and the reads the
+// bridge makes. An engine (store/sqlite/) commits jobs in batches (group
+// commit), each resolving once it is durable; its reads are promises, so an
+// engine that answers over a network fits behind the same interface.
+
+/** README §Webhooks: waiting (for its first attempt or a retry), delivered, or given up after the last retry. */
+export const DELIVERY_STATUSES = ['pending', 'delivered', 'dead'] as const;
+export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
+
+/** README §POST /api/devices/{sn}/commands: the broker acknowledged it, or it could not be sent. */
+export const COMMAND_STATUSES = ['published', 'failed'] as const;
+export type CommandStatus = (typeof COMMAND_STATUSES)[number];
+
+/**
+ * Why an endpoint is disabled (README §Webhooks): `config`, the default
+ * endpoint without WEBHOOK_URL; `gone`, its receiver answered 410; `admin`,
+ * by POST /api/webhooks/{id}/disable.
+ */
+export const DISABLED_REASONS = ['config', 'gone', 'admin'] as const;
+export type DisabledReason = (typeof DISABLED_REASONS)[number];
+
+/**
+ * A listed item's stored text (an event's fields, a command's body) is read
+ * only up to this size; a larger one is listed short, with its size
+ * (README §HTTP API, Lists).
+ */
+export const SHOWN_BYTES = 64 * 1024;
+
+/** Of a malformed message, the store keeps this much of its start (README §Malformed messages). */
+export const SAMPLE_BYTES = 2048;
+
+/**
+ * A write that ended the store's writer on its own (README §What survives
+ * what): applying it again would end it again, so it is never committed.
+ * It carries the start of its payload and its size, for the reject that
+ * stands for it.
+ */
+export class Unprocessable extends Error {
+  constructor(
+    readonly detail: string,
+    readonly sample: Uint8Array,
+    readonly size: number,
+  ) {
+    super(`database write failed: ${detail}`);
+  }
+}
+
+/** A webhook endpoint: the default one from WEBHOOK_URL (`ep_default`) and those added by API (README §Webhooks). */
+export interface Endpoint {
+  id: string;
+  url: string;
+  secret: string | null;
+  eventTypes: EventType[];
+  enabled: boolean;
+  /** Why it is disabled; null while it is enabled. */
+  disabledReason: DisabledReason | null;
+  createdAt: number;
+}
+
+/** Where a purge has got to among the events past retention: the last one a step looked at, in order of receipt. */
+export interface PurgeCursor {
+  at: number;
+  seq: number;
+}
+
+/** A message to interpret (ingest/interpret.ts) and keep what it gives, in the commit. */
+export type UplinkJob = { kind: 'uplink' } & Message;
+/** A message that the checks before the store found malformed, or that could not be applied (`unprocessable`). */
+export type RejectJob = { kind: 'reject'; sn: string; topic: string; receivedAt: number; reject: NewReject };
+
+export type Job =
+  | UplinkJob
+  | RejectJob
+  /** A terminal came online or went offline: its row, and its device.online or device.offline event. */
+  | { kind: 'presence'; sn: string; online: boolean; at: number; lastSeenAt: number | null }
+  /** Last-seen times of terminals heard from since the last sweep. */
+  | { kind: 'seen'; lastSeen: [sn: string, at: number][] }
+  /** DEVICES and DEFAULT_DEVICE, at start. */
+  | { kind: 'register'; serials: string[] }
+  | { kind: 'command'; id: string; sn: string; body: string; status: CommandStatus; error: string | null; at: number }
+  /** An endpoint added, or changed (ep_default from WEBHOOK_URL at start); `at` is its creation time if it is new. */
+  | { kind: 'endpoint'; endpoint: Omit<Endpoint, 'createdAt'>; at: number }
+  /** One step of removing an endpoint: its row (the first time) and up to ADMIN_STEP of its deliveries. */
+  | { kind: 'endpoint-delete'; id: string }
+  | { kind: 'endpoint-state'; id: string; enabled: boolean; reason: DisabledReason | null }
+  /** The outcome of one delivery attempt (delivery/policy.ts). */
+  | { kind: 'attempt'; seq: number; at: number; status: number | null; error: string | null; outcome: 'delivered' | 'retry' | 'dead' | 'gone'; nextAttemptAt: number }
+  /** A dead delivery back to pending, due at `at`. */
+  | { kind: 'retry-delivery'; seq: number; at: number }
+  /** One step of a redelivery: up to ADMIN_STEP events from the first received at `since`, or after the seq `after`. */
+  | { kind: 'redeliver-since'; endpointId: string; since: number; at: number; after?: number }
+  /** Retention, one step: deletes up to `limit` of what is older than `before`, looking at events after `after`. */
+  | { kind: 'purge'; before: number; limit: number; after?: PurgeCursor }
+  /** These serials' rows, registered or not (DELETE /api/devices/{sn}, or no serial at all). */
+  | { kind: 'forget'; serials: string[] }
+  /** FORGET_AFTER: up to `limit` terminals learned from traffic, offline and last seen before `before`. */
+  | { kind: 'forget-silent'; before: number; limit: number };
+
+export type JobKind = Job['kind'];
+
+/** What each kind of job gives once it is committed. */
+export interface JobResults {
+  uplink: Outcome;
+  reject: Outcome;
+  /** The device.online or device.offline event. */
+  presence: { events: StoredEvent[] };
+  seen: void;
+  register: void;
+  command: void;
+  endpoint: void;
+  /** Whether another step is needed. */
+  'endpoint-delete': { more: boolean };
+  /** Whether there was such an endpoint. */
+  'endpoint-state': { changed: boolean };
+  attempt: void;
+  /** Whether there was such a delivery, and dead. */
+  'retry-delivery': { changed: boolean };
+  /** Deliveries made or put back by this step; whether another is needed, and after which seq. */
+  'redeliver-since': { deliveries: number; more: boolean; after?: number };
+  /** Rows this step deleted; whether another is needed, and where it goes on; how long it held the writer (ms, before the commit). */
+  purge: { removed: number; more: boolean; after?: PurgeCursor; ms: number };
+  /** Rows deleted. */
+  forget: { removed: number };
+  /** Serials whose rows went. */
+  'forget-silent': { forgotten: string[] };
+}
+
+export type JobResult<J extends Job = Job> = JobResults[J['kind']];
+
+/** A terminal as stored: learned from traffic, or listed in DEVICES (`registered`). */
+export interface Terminal {
+  sn: string;
+  registered: boolean;
+  firstSeenAt: number | null;
+  lastSeenAt: number | null;
+  online: boolean;
+}
+
+export interface Command {
+  id: string;
+  deviceSn: string;
+  body: string;
+  status: CommandStatus;
+  error: string | null;
+  createdAt: number;
+}
+
+/** A command as lists show it: its body only when it takes at most SHOWN_BYTES (null otherwise), and its size in bytes. */
+export interface ListedCommand extends Omit<Command, 'body'> {
+  body: string | null;
+  bodyBytes: number;
+}
+
+/** A pending delivery whose time has come: what an attempt needs to start. */
+export interface DueDelivery {
+  seq: number;
+  eventSeq: number;
+  attempts: number;
+}
+
+/** A delivery with its event's id and type. */
+export interface Delivery {
+  seq: number;
+  eventId: string;
+  eventType: EventType;
+  endpointId: string;
+  status: DeliveryStatus;
+  attempts: number;
+  nextAttemptAt: number;
+  lastAttemptAt: number | null;
+  lastStatus: number | null;
+  lastError: string | null;
+  createdAt: number;
+  deliveredAt: number | null;
+}
+
+/** The first and last seq stored, to bound a list's window. */
+export interface SeqBounds {
+  first: number | undefined;
+  last: number | undefined;
+}
+
+/** Newest first: seqs in [from, below). */
+export interface SeqRange {
+  from: number;
+  below: number;
+}
+
+export interface EventFilter {
+  types?: EventType[];
+  device?: string;
+}
+
+export interface Store {
+  /** Resolves once the job is committed durably together with whatever else was waiting (group commit), with what its kind gives. */
+  write<J extends Job>(job: J): Promise<JobResult<J>>;
+  /** Jobs waiting or being committed. */
+  readonly backlog: number;
+  /** Its last commit succeeded and the one in progress (if any) is not stuck. */
+  readonly healthy: boolean;
+
+  terminals(): Promise<Terminal[]>;
+  terminal(sn: string): Promise<Terminal | undefined>;
+  /** Terminals in serial order after `after` (the cursor of GET /api/devices). */
+  terminalsAfter(after: string | undefined, limit: number): Promise<Terminal[]>;
+  /** A terminal's events since a time, counted by type. */
+  eventCounts(sn: string, since: number): Promise<{ type: EventType; count: number }[]>;
+
+  /** Keys of commands newest first, before a (created_at, id) position. */
+  commandKeys(filter: { device?: string; before?: { at: number; id: string }; limit: number }): Promise<{ id: string; createdAt: number }[]>;
+  listedCommand(id: string): Promise<ListedCommand | undefined>;
+  command(id: string): Promise<Command | undefined>;
+
+  endpoints(): Promise<Endpoint[]>;
+  endpointCount(): Promise<number>;
+  endpoint(id: string): Promise<Endpoint | undefined>;
+
+  /** Pending deliveries of an endpoint whose time has come, oldest first. */
+  dueDeliveries(endpointId: string, now: number, limit: number): Promise<DueDelivery[]>;
+  /** When the endpoint's next pending delivery is due, if it has one. */
+  nextDueAt(endpointId: string): Promise<number | undefined>;
+  delivery(seq: number): Promise<Delivery | undefined>;
+  deliveryBounds(): Promise<SeqBounds>;
+  /** Seqs of the deliveries that match, newest first. */
+  deliverySeqs(filter: { status?: DeliveryStatus; endpointId?: string; eventSeq?: number } & SeqRange & { limit: number }): Promise<number[]>;
+  /** Pending deliveries per endpoint (facegate_outbox_depth). */
+  outboxDepth(): Promise<{ endpointId: string; pending: number }[]>;
+
+  event(seq: number): Promise<EventRecord | undefined>;
+  eventById(id: string): Promise<EventRecord | undefined>;
+  /** An event's position and whether it has an image, without reading its fields. */
+  eventKey(id: string): Promise<{ seq: number; hasImage: boolean } | undefined>;
+  /** One event as lists and the live stream show it: its fields only up to SHOWN_BYTES. */
+  listedEvent(seq: number): Promise<ListedEvent | undefined>;
+  eventBounds(): Promise<SeqBounds>;
+  /** `since` and `until` as positions in arrival order. */
+  firstSeqFrom(at: number): Promise<number | undefined>;
+  lastSeqBefore(at: number): Promise<number | undefined>;
+  /** Seqs of the events that match, newest first. */
+  eventSeqs(filter: EventFilter & SeqRange & { limit: number }): Promise<number[]>;
+  /** Seqs of the events that match in (after, upTo], oldest first: the live stream's replay. */
+  eventSeqsAfter(filter: EventFilter & { after: number; upTo: number; limit: number }): Promise<number[]>;
+  /** An event's image as it goes between the quotes of a JSON string. */
+  image(seq: number): Promise<string | undefined>;
+  /** The same as bytes, for webhook bodies. */
+  imageBytes(seq: number): Promise<Buffer | undefined>;
+
+  /** Commits what waits, then closes. */
+  close(): Promise<void>;
+}
