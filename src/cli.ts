@@ -1,8 +1,8 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
 import { writeSync } from 'node:fs';
 import { ConfigError, helpText, parseConfig } from './config.ts';
-import { createFacegate } from './lifecycle.ts';
 import { createLogger } from './lib/log.ts';
+import { createFacegate } from './lifecycle.ts';
 
 const [command, ...rest] = process.argv.slice(2);
 

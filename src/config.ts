@@ -3,10 +3,10 @@ import { isIPv4 } from 'node:net';
 import * as v from 'valibot';
 import { secretProblem } from './delivery/sign.ts';
 import { webhookUrlProblem } from './delivery/webhook-url.ts';
-import { isSerial, SERIAL_RULE } from './protocol/serial.ts';
-import { DEFAULT_MAX_RECORDS } from './protocol/uplink.ts';
 import { withoutPassword } from './lib/secrets.ts';
 import { parseDuration, parseSize } from './lib/units.ts';
+import { isSerial, SERIAL_RULE } from './protocol/serial.ts';
+import { DEFAULT_MAX_RECORDS } from './protocol/uplink.ts';
 
 // Every variable is a string in the environment; each schema below starts from
 // that string, carries its default and its help line, and ends as the typed
@@ -62,10 +62,7 @@ const size = (fallback: string, description: string) =>
   );
 
 const choice = <const T extends readonly [string, ...string[]]>(options: T, description: string) =>
-  v.pipe(
-    v.optional(v.picklist(options, `expected one of: ${options.join(', ')}`), options[0]),
-    v.description(description),
-  );
+  v.pipe(v.optional(v.picklist(options, `expected one of: ${options.join(', ')}`), options[0]), v.description(description));
 
 const flag = (fallback: 'true' | 'false', description: string) =>
   v.pipe(
@@ -100,7 +97,12 @@ function isReadable(path: string): boolean {
 const serialList = v.pipe(
   v.optional(v.string(), ''),
   v.description('comma list of terminal serials to register and subscribe at start'),
-  v.transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x !== '')),
+  v.transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== ''),
+  ),
   v.check((list) => list.every(isSerial), `expected serials of ${SERIAL_RULE}`),
 );
 
@@ -152,7 +154,12 @@ export const ConfigSchema = v.object({
   BROKER_PORT: port('1883', 'port of the embedded broker'),
   BROKER_HOST: optionalText('interface of the embedded broker (plain and mqtts); unset = 127.0.0.1 while it is anonymous, else 0.0.0.0'),
   BROKER_ANONYMOUS: flag('false', 'let terminals in without credentials on an interface other than loopback (BROKER_HOST)'),
-  MAX_CONNECTIONS: integer('11000', 'MQTT connections the embedded broker holds at once (plain and mqtts); fewer when the open-file limit is lower', 1, 1_000_000),
+  MAX_CONNECTIONS: integer(
+    '11000',
+    'MQTT connections the embedded broker holds at once (plain and mqtts); fewer when the open-file limit is lower',
+    1,
+    1_000_000,
+  ),
   BROKER_CREDENTIALS: file('file of per-terminal logins, one "serial:password" a line; a terminal logged in as its serial may use only its own topics'),
   BROKER_TLS_CERT: file('certificate chain (PEM) of the embedded broker; with BROKER_TLS_KEY it also listens for mqtts'),
   BROKER_TLS_KEY: file('private key (PEM) of that certificate'),
@@ -169,12 +176,18 @@ export const ConfigSchema = v.object({
   WEBHOOK_URL: v.pipe(
     v.optional(v.string()),
     v.description('default webhook endpoint; receives face.verified events'),
-    v.check((s) => s === undefined || !webhookUrlProblem(s), 'expected an http:// or https:// URL, with any user name and password in it percent-encoded (% as %25)'),
+    v.check(
+      (s) => s === undefined || !webhookUrlProblem(s),
+      'expected an http:// or https:// URL, with any user name and password in it percent-encoded (% as %25)',
+    ),
   ),
   WEBHOOK_SECRET: v.pipe(
     v.optional(v.string()),
     v.description('signing secret of the default endpoint (whsec_<base64> or any string of 16 characters or more)'),
-    v.check((secret) => secret === undefined || !secretProblem(secret), (issue) => `expected a usable secret: ${secretProblem(issue.input as string)}`),
+    v.check(
+      (secret) => secret === undefined || !secretProblem(secret),
+      (issue) => `expected a usable secret: ${secretProblem(issue.input as string)}`,
+    ),
   ),
   DELIVERY_SCHEDULE: schedule,
   DELIVERY_TIMEOUT: duration('15s', 'time limit of one delivery attempt'),
@@ -194,7 +207,10 @@ export const ConfigSchema = v.object({
   SQLITE_SYNC: choice(['full', 'normal'], 'full: every acknowledged message survives a power cut; normal: it survives a process crash'),
   HEARTBEAT_TIMEOUT: integer('90', 'seconds without any message before a terminal counts as offline', 1, 86400),
   RETENTION_DAYS: integer('30', 'days events and images are kept', 1, 36500),
-  FORGET_AFTER: age('30d', 'terminals learned from their traffic (not in DEVICES), offline and silent this long, are forgotten', { ms: 60_000, text: '1 minute' }),
+  FORGET_AFTER: age('30d', 'terminals learned from their traffic (not in DEVICES), offline and silent this long, are forgotten', {
+    ms: 60_000,
+    text: '1 minute',
+  }),
   LOG_LEVEL: choice(['info', 'debug', 'warn', 'error', 'silent'], 'log level'),
 });
 

@@ -1,25 +1,26 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { AddressInfo, Server } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
-import { loadAdminToken, readAdminToken } from './http/admin-token.ts';
-import { createAdmission } from './terminals/admission.ts';
+import { type ServerType, serve } from '@hono/node-server';
 import { createCommands } from './commands/commands.ts';
+import type { Config } from './config.ts';
 import { createEndpoints } from './delivery/endpoints.ts';
 import { createDeliveryWorker } from './delivery/worker.ts';
-import type { Config } from './config.ts';
+import type { StoredEvent } from './events/events.ts';
+import { startRetention } from './events/retention.ts';
+import { createStreamHub } from './events/stream-hub.ts';
+import { loadAdminToken, readAdminToken } from './http/admin-token.ts';
 import { createApp } from './http/app.ts';
 import { createIngest } from './ingest/ingest.ts';
 import type { Logger } from './lib/log.ts';
 import { createMetrics } from './lib/metrics.ts';
-import { createPresence, type Presence } from './terminals/presence.ts';
-import { startRetention } from './events/retention.ts';
-import { createStreamHub } from './events/stream-hub.ts';
+import { VERSION } from './lib/version.ts';
 import { isSerial } from './protocol/serial.ts';
 import { topicTemplate } from './protocol/topics.ts';
-import type { StoredEvent } from './events/events.ts';
 import { databasePath } from './store/sqlite/open.ts';
 import { openSqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
+import { createAdmission } from './terminals/admission.ts';
+import { createPresence, type Presence } from './terminals/presence.ts';
 import { loadClientId } from './transport/client-id.ts';
 import { type ConnectionBudget, connectionBudget, HTTP_CONNECTIONS, openFileLimit } from './transport/connection-budget.ts';
 import { readTerminalCredentials } from './transport/credentials.ts';
@@ -28,7 +29,6 @@ import { startExternalClient } from './transport/external.ts';
 import { keepServing } from './transport/server-errors.ts';
 import { throttledWarn } from './transport/throttled-log.ts';
 import type { Transport } from './transport/transport.ts';
-import { VERSION } from './lib/version.ts';
 
 /** Rows one forgetting job deletes at most: a job in the writer's queue like any message. */
 const FORGET_BATCH = 500;
@@ -62,7 +62,11 @@ export interface FacegateOptions {
   writerHeapMb?: number;
 }
 
-export function createFacegate(config: Config, log: Logger, { onFatal = () => {}, streamPingMs, streamMaxBufferedBytes, commandExpiryMs, retentionEveryMs, writerHeapMb }: FacegateOptions = {}) {
+export function createFacegate(
+  config: Config,
+  log: Logger,
+  { onFatal = () => {}, streamPingMs, streamMaxBufferedBytes, commandExpiryMs, retentionEveryMs, writerHeapMb }: FacegateOptions = {},
+) {
   const uplink = topicTemplate(config.UPLINK_TOPIC);
   const downlink = topicTemplate(config.DOWNLINK_TOPIC);
   const metrics = createMetrics();
@@ -111,7 +115,11 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
     metrics.sources.terminalsOnline = presence.onlineCount;
     metrics.sources.terminalsKnown = presence.size;
     // An older store may hold more (MAX_TERMINALS lowered, or a flood before there was a limit): it is kept, and learns nothing new until fewer are known.
-    if (known.length > config.MAX_TERMINALS) log.warn({ known: known.length, maxTerminals: config.MAX_TERMINALS }, 'more terminals stored than MAX_TERMINALS: no new serial is learned until some are forgotten');
+    if (known.length > config.MAX_TERMINALS)
+      log.warn(
+        { known: known.length, maxTerminals: config.MAX_TERMINALS },
+        'more terminals stored than MAX_TERMINALS: no new serial is learned until some are forgotten',
+      );
     const admission = createAdmission({ maxTerminals: config.MAX_TERMINALS, rate: config.DISCOVERY_RATE, known: presence.size, log });
     stops.push({ name: 'admission', stop: () => admission.stop() });
 
@@ -241,7 +249,13 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
 
     await delivery.start();
     const unsubscribe = onStored(delivery.wake);
-    stops.push({ name: 'delivery', stop: () => (unsubscribe(), delivery.stop()) });
+    stops.push({
+      name: 'delivery',
+      stop: () => {
+        unsubscribe();
+        return delivery.stop();
+      },
+    });
     log.info({ port: httpPort, broker: config.MQTT_URL ? 'external' : 'embedded' }, 'facegate started');
     running = { httpPort, brokerPort, brokerTlsPort, adminToken: token };
     return running;
@@ -250,7 +264,9 @@ export function createFacegate(config: Config, log: Logger, { onFatal = () => {}
   /** README §Connections and memory: the open-file limit, not the settings, bounds the connections. */
   function warnFileLimit(budget: ConnectionBudget) {
     const lowered = [
-      budget.broker > 0 && budget.broker < config.MAX_CONNECTIONS ? `the embedded broker to ${budget.broker} connections (MAX_CONNECTIONS=${config.MAX_CONNECTIONS})` : undefined,
+      budget.broker > 0 && budget.broker < config.MAX_CONNECTIONS
+        ? `the embedded broker to ${budget.broker} connections (MAX_CONNECTIONS=${config.MAX_CONNECTIONS})`
+        : undefined,
       budget.http < HTTP_CONNECTIONS ? `HTTP to ${budget.http} connections` : undefined,
     ].filter(Boolean);
     log.warn(
@@ -333,7 +349,13 @@ export type Facegate = ReturnType<typeof createFacegate>;
  * clients holding connections open cannot take the descriptors the broker
  * needs, and the broker's cannot take those of `/healthz`.
  */
-function listen(fetch: (req: Request) => Response | Promise<Response>, port: number, hostname: string, maxConnections: number, log: Logger): Promise<ServerType> {
+function listen(
+  fetch: (req: Request) => Response | Promise<Response>,
+  port: number,
+  hostname: string,
+  maxConnections: number,
+  log: Logger,
+): Promise<ServerType> {
   return new Promise((resolve, reject) => {
     const server = serve({ fetch, port, hostname }, () => {
       server.off('error', reject);

@@ -1,29 +1,29 @@
+import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { cleanUp } from '../kit/child-process.ts';
+import { FIXTURES_DIR } from '../kit/fixtures.ts';
+import { findMosquitto, type Mosquitto, startMosquitto } from '../kit/mosquitto.ts';
+import { freePort } from '../kit/ports.ts';
+import { encodeLoad, FIRST_NUM } from '../kit/records.ts';
 import type { Sync } from '../store/sqlite/open.ts';
-import { awaitHeartD, startBridge, type BridgeProcess } from './children/bridge.ts';
-import { runBurst } from './scenarios/burst.ts';
-import { type Ceiling, runCeilings } from './scenarios/ceilings.ts';
+import { awaitHeartD, type BridgeProcess, startBridge } from './children/bridge.ts';
+import { assertOpenFiles } from './children/limits.ts';
+import { type Receiver, receiverUrl, startReceiver } from './children/receiver.ts';
+import { type StreamClients, startStreamClients } from './children/stream-clients.ts';
 import { cpuSeconds, measureCpu, ownCpuSeconds } from './measures/cpu.ts';
 import { peakRssBytes } from './measures/rss.ts';
+import type { Span } from './measures/span.ts';
+import { type BenchOptions, named, parseBenchOptions, type Scenario, selected, type TransportName, UsageError, usage } from './options.ts';
+import { againstCeilings, formatAgainstCeilings, formatCeilings, formatTable, machine, type ProcessFigures, type Result } from './report/report.ts';
+import { runBurst } from './scenarios/burst.ts';
+import { type Ceiling, runCeilings } from './scenarios/ceilings.ts';
 import { type Images, type RecordKind, recordKind, runDeliveryBurst } from './scenarios/delivery-burst.ts';
 import { outageSchedule, runDeliveryOutage } from './scenarios/delivery-outage.ts';
 import { runDeliverySteady } from './scenarios/delivery-steady.ts';
 import { runHeartbeats } from './scenarios/heartbeats.ts';
-import { assertOpenFiles } from './children/limits.ts';
-import { type BenchOptions, named, parseBenchOptions, type Scenario, selected, type TransportName, usage, UsageError } from './options.ts';
-import { cleanUp } from '../kit/child-process.ts';
-import { FIXTURES_DIR } from '../kit/fixtures.ts';
-import { encodeLoad, FIRST_NUM } from '../kit/records.ts';
-import { findMosquitto, startMosquitto, type Mosquitto } from '../kit/mosquitto.ts';
-import { freePort } from '../kit/ports.ts';
-import { receiverUrl, startReceiver, type Receiver } from './children/receiver.ts';
-import { againstCeilings, formatAgainstCeilings, formatCeilings, formatTable, machine, type ProcessFigures, type Result } from './report/report.ts';
-import type { Span } from './measures/span.ts';
 import { buildStore, runStoreScale } from './scenarios/store-scale.ts';
 import { runStream } from './scenarios/stream.ts';
-import { startStreamClients, type StreamClients } from './children/stream-clients.ts';
 
 // `facegate bench`: the figures a site needs before it trusts the bridge with
 // its doors: how fast a heartbeat is answered under many terminals, how many
@@ -117,7 +117,9 @@ export async function runBench(args: string[]): Promise<void> {
   const image = await readFile(new URL(BURST_IMAGE, FIXTURES_DIR));
   const payloads = burstPayloads(image, options.burstTerminals);
   // The ceilings of the kinds of record the bursts send: the relay and the POSTs each burst's figures are read against.
-  const kinds = [...new Set(plans.flatMap((p) => (p.scenario === 'delivery-burst' ? [recordKind(p.images!)] : p.scenario === 'burst' ? ['image' as const] : [])))];
+  const kinds = [
+    ...new Set(plans.flatMap((p) => (p.scenario === 'delivery-burst' ? [recordKind(p.images!)] : p.scenario === 'burst' ? ['image' as const] : []))),
+  ];
   const startedAt = new Date();
   // First, so a run cut short still has what every figure below is read against.
   let ceilings: Ceiling[] = [];
@@ -140,7 +142,9 @@ export async function runBench(args: string[]): Promise<void> {
   }
   const results: Result[] = [];
   for (const [i, plan] of plans.entries()) {
-    progress(`[${i + 1}/${plans.length}] ${plan.scenario}${plan.terminals ? ` (${plan.terminals} terminals)` : ''}, ${plan.transport} broker, SQLITE_SYNC=${plan.sync}${plan.images === 'none' ? ', records without images' : plan.images ? `, IMAGES=${plan.images}` : ''}`);
+    progress(
+      `[${i + 1}/${plans.length}] ${plan.scenario}${plan.terminals ? ` (${plan.terminals} terminals)` : ''}, ${plan.transport} broker, SQLITE_SYNC=${plan.sync}${plan.images === 'none' ? ', records without images' : plan.images ? `, IMAGES=${plan.images}` : ''}`,
+    );
     try {
       results.push(await runPlan(plan, { options, image, payloads, schedule: schedule.env }, mosquitto, i + 1));
     } catch (err) {
@@ -224,7 +228,8 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
   receiving?.catch(() => {});
   try {
     if (plan.transport === 'mosquitto') broker = await startMosquitto([], mosquittoPath!);
-    const env: Record<string, string> = hookPort === undefined ? {} : { WEBHOOK_URL: receiverUrl(hookPort), IMAGES: plan.images === 'omit' ? 'omit' : 'inline' };
+    const env: Record<string, string> =
+      hookPort === undefined ? {} : { WEBHOOK_URL: receiverUrl(hookPort), IMAGES: plan.images === 'omit' ? 'omit' : 'inline' };
     if (plan.scenario === 'delivery-outage') env.DELIVERY_SCHEDULE = inputs.schedule;
     if (plan.terminals) {
       // Every terminal is a new serial to the fresh bridge, up to 2,000 a second while they connect:
@@ -237,7 +242,9 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
     const prepare =
       plan.scenario === 'store-scale'
         ? (dataDir: string) => {
-            progress(`  writing ${options.scaleEvents.toLocaleString('en-US')} events past retention and ${options.scaleRecent.toLocaleString('en-US')} recent ones`);
+            progress(
+              `  writing ${options.scaleEvents.toLocaleString('en-US')} events past retention and ${options.scaleRecent.toLocaleString('en-US')} recent ones`,
+            );
             built = buildStore(dataDir, { waiting: options.scaleEvents, recent: options.scaleRecent }, storeNow);
             progress(`  written in ${built.seconds.toFixed(0)} s; the bridge starts on it`);
           }
@@ -315,7 +322,16 @@ async function measure(
       const timeoutMs = BURST_BASE_MS + options.deliveryRecords * DELIVERY_PER_RECORD_MS;
       return {
         scenario: plan.scenario,
-        figures: await runDeliveryBurst({ url, httpUrl: bridge.httpUrl, receiver: receiver!, payloads, window: options.window, images: plan.images!, timeoutMs, span }),
+        figures: await runDeliveryBurst({
+          url,
+          httpUrl: bridge.httpUrl,
+          receiver: receiver!,
+          payloads,
+          window: options.window,
+          images: plan.images!,
+          timeoutMs,
+          span,
+        }),
       };
     }
     case 'delivery-steady':
@@ -344,7 +360,12 @@ async function measure(
           adminToken: bridge.adminToken,
           readyAt: bridge.readyAt,
           logLine: bridge.logLine,
-          options: { waiting: options.scaleEvents, recent: options.scaleRecent, repetitions: STORE_REQUESTS, purgeLimitMs: options.quick ? 60_000 : STORE_PURGE_LIMIT_MS },
+          options: {
+            waiting: options.scaleEvents,
+            recent: options.scaleRecent,
+            repetitions: STORE_REQUESTS,
+            purgeLimitMs: options.quick ? 60_000 : STORE_PURGE_LIMIT_MS,
+          },
           built: store!.built,
           now: store!.now,
           span,

@@ -49,8 +49,14 @@ export function named(options: BenchOptions, scenario: Scenario): boolean {
 }
 
 const HELP: [flag: string, text: string][] = [
-  ['--quick', 'small counts, one broker (under a minute): 100 and 1,000 terminals × 2 s of heartbeats, 2,000-record bursts, 5 s steady, 10 s with a 5 s outage'],
-  ['--only SCENARIO', 'run one scenario: heartbeats, delivery-burst, delivery-steady, delivery-outage, ceilings, delivery for the three delivery ones, or one the default run leaves out: burst, stream'],
+  [
+    '--quick',
+    'small counts, one broker (under a minute): 100 and 1,000 terminals × 2 s of heartbeats, 2,000-record bursts, 5 s steady, 10 s with a 5 s outage',
+  ],
+  [
+    '--only SCENARIO',
+    'run one scenario: heartbeats, delivery-burst, delivery-steady, delivery-outage, ceilings, delivery for the three delivery ones, or one the default run leaves out: burst, stream',
+  ],
   ['--transport embedded|mosquitto', 'run against one broker (default: embedded, and Mosquitto when mosquitto is on PATH; --quick embedded)'],
   ['--terminals N[,N…]', 'terminals sending heartbeats, one a second each, a run for each count (default 100,10000; --quick 100,1000; at most 15,000)'],
   ['--seconds S', 'duration of each heartbeat run (default 5; --quick 2)'],
@@ -85,11 +91,11 @@ export function usage(): string {
     '                   webhook receiver: records delivered per second, lost, duplicated',
     '  delivery-steady  terminal publish → webhook arrival latency at an even 200 records/s (30 s; --quick 5 s)',
     '  delivery-outage  the same pace for 75 s while the receiver is down for the middle 60 s (--quick 10 s and 5 s):',
-    '                   the bridge\'s memory, the time to catch up once it is back, lost and duplicated records',
-    '  ceilings         the same loads without the bridge: a bare broker relaying each burst\'s records to a bare',
+    "                   the bridge's memory, the time to catch up once it is back, lost and duplicated records",
+    "  ceilings         the same loads without the bridge: a bare broker relaying each burst's records to a bare",
     '                   subscriber, a bare client echoing each heartbeat load, bare POSTs of the webhook bodies',
     'against the embedded broker and Mosquitto when it is on PATH (delivery-steady and delivery-outage: the embedded',
-    'one), with the bridge\'s peak memory and CPU in each. Left out of the default run so that it stays under five',
+    "one), with the bridge's peak memory and CPU in each. Left out of the default run so that it stays under five",
     'minutes, run with --only:',
     '  burst            the records with images stored (not delivered) per second, with SQLITE_SYNC=full and normal',
     '  delivery-burst   by name, also the records with images under IMAGES=omit',

@@ -3,11 +3,11 @@ import { randomId } from '../events/ids.ts';
 import { isJsonObject, jsonObject, MAX_JSON_DEPTH, nestsWithin } from '../lib/json-object.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
-import type { Presence } from '../terminals/presence.ts';
-import type { TopicTemplate } from '../protocol/topics.ts';
 import { createRateLimiter } from '../lib/rate-limit.ts';
-import { BrokerUnavailable, type Transport } from '../transport/transport.ts';
+import type { TopicTemplate } from '../protocol/topics.ts';
 import type { Store } from '../store/store.ts';
+import type { Presence } from '../terminals/presence.ts';
+import { BrokerUnavailable, type Transport } from '../transport/transport.ts';
 
 // valibot leaves these keys out of the object it passes on (they could reach a
 // prototype): a command holding one would reach the terminal, and the history,
@@ -19,7 +19,10 @@ const droppedKey = (value: unknown) => (isJsonObject(value) ? DROPPED_KEYS.find(
 export function commandObject<const E extends v.ObjectEntries>(entries: E) {
   return v.pipe(
     v.unknown(),
-    v.check((value) => droppedKey(value) === undefined, (issue) => `${droppedKey(issue.input)} is not allowed as a field name`),
+    v.check(
+      (value) => droppedKey(value) === undefined,
+      (issue) => `${droppedKey(issue.input)} is not allowed as a field name`,
+    ),
     v.check((value) => nestsWithin(value), `body nests objects or arrays more than ${MAX_JSON_DEPTH} levels deep`),
     jsonObject(entries, 'body must be a JSON object'),
   );

@@ -1,10 +1,10 @@
 import { Pool } from 'undici';
+import type { EventRecord, StoredEvent } from '../events/events.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
-import type { EventRecord, StoredEvent } from '../events/events.ts';
 import type { DueDelivery, Endpoint, Store } from '../store/store.ts';
-import type { Endpoints } from './endpoints.ts';
 import { webhookBody } from './body.ts';
+import type { Endpoints } from './endpoints.ts';
 import { type Answer, decide } from './policy.ts';
 import { sign, signingKey } from './sign.ts';
 import { basicAuthorization, webhookUrlProblem } from './webhook-url.ts';
@@ -251,7 +251,11 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     // (and 7 % of the main thread in a burst): those are debug. A failed
     // attempt is what an operator must see.
     const level = outcome.kind === 'delivered' ? 'debug' : outcome.kind === 'retry' ? 'info' : 'warn';
-    if (log.isLevelEnabled(level)) log[level]({ delivery: delivery.seq, event: event?.id, endpoint: lane.id, attempt: attemptNumber, status, ms: at - started, outcome: outcome.kind, error }, 'delivery attempt');
+    if (log.isLevelEnabled(level))
+      log[level](
+        { delivery: delivery.seq, event: event?.id, endpoint: lane.id, attempt: attemptNumber, status, ms: at - started, outcome: outcome.kind, error },
+        'delivery attempt',
+      );
     try {
       await store.write({
         kind: 'attempt',
@@ -304,7 +308,12 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       return { status: response.statusCode, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter };
     } catch (err) {
       const e = err as Error & { code?: string };
-      return { error: e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT' ? `no answer within ${options.timeoutMs} ms` : (e.code ?? e.message) };
+      return {
+        error:
+          e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT'
+            ? `no answer within ${options.timeoutMs} ms`
+            : (e.code ?? e.message),
+      };
     } finally {
       clearTimeout(timer);
       abort.signal.removeEventListener('abort', cut);

@@ -45,7 +45,8 @@ export function startRetention({ days, forgetAfterMs, forgotten, store, log, now
       after = step.after;
     }
     // The longest step is how long it held the writer (and so every message waiting for a commit) at once.
-    if (removed > 0) log.info({ removed, steps, longest_step_ms: Math.round(longestStepMs * 10) / 10, before: new Date(before).toISOString() }, 'retention purge');
+    if (removed > 0)
+      log.info({ removed, steps, longest_step_ms: Math.round(longestStepMs * 10) / 10, before: new Date(before).toISOString() }, 'retention purge');
   }
 
   /**

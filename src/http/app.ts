@@ -32,7 +32,10 @@ export function createApp(deps: AppDeps) {
     // Whatever a route logs carries the request's id, the log of a 500 included.
     c.set('log', deps.log.child({ request }));
     await next();
-    deps.log.info({ request, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round((performance.now() - started) * 10) / 10 }, 'request');
+    deps.log.info(
+      { request, method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round((performance.now() - started) * 10) / 10 },
+      'request',
+    );
   });
   app.use(securityHeaders());
   app.use(

@@ -13,8 +13,7 @@ const FILES = [
 
 // The console's own policy (the rest of the security headers come to every response: security-headers.ts).
 const CONSOLE_HEADERS = {
-  'content-security-policy':
-    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+  'content-security-policy': "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'",
   'cache-control': 'no-cache',
 };
 
@@ -22,6 +21,8 @@ export function consoleRoutes(): Route[] {
   return FILES.map(({ path, operationId, summary, name, type }) => {
     const body = readFileSync(new URL(name, dir));
     // Open: the page asks for the token itself (POST /ui/login).
-    return route({ method: 'get', path, operationId, tag: 'console', summary, open: true, responses: { 200: content(type, name) } }, (c) => c.body(body, 200, { 'content-type': type, ...CONSOLE_HEADERS }));
+    return route({ method: 'get', path, operationId, tag: 'console', summary, open: true, responses: { 200: content(type, name) } }, (c) =>
+      c.body(body, 200, { 'content-type': type, ...CONSOLE_HEADERS }),
+    );
   });
 }

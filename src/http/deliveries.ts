@@ -1,7 +1,7 @@
 import * as v from 'valibot';
+import type { Delivery } from '../store/store.ts';
 import type { AppDeps } from './deps.ts';
 import { ApiError } from './errors.ts';
-import type { Delivery } from '../store/store.ts';
 import { Limit, listPage, PAGED, Page, seqWindow } from './list.ts';
 import { error, json, type Route, route } from './route.ts';
 
@@ -59,63 +59,81 @@ function seqOf(id: string): number {
 }
 
 export function deliveryRoutes({ store, delivery }: AppDeps): Route[] {
-  const list = route({
-    method: 'get', path: '/api/deliveries', operationId: 'listDeliveries', tag: 'deliveries',
-    summary: 'Deliveries newest first',
-    description: PAGED,
-    query: DeliveryListQuery,
-    responses: { 200: json(Page(DeliverySchema), 'a page of deliveries') },
-  }, async (c, { query }) => {
-    const { status, endpoint, event, limit, cursor } = query;
-    const empty = () => listPage(c, { limit, keys: [], item: () => undefined, cursorOf: String, rest: null });
-    const stored = await store.deliveryBounds();
-    if (stored.first === undefined || stored.last === undefined) return empty();
-    let eventSeq: number | undefined;
-    if (event !== undefined) {
-      eventSeq = (await store.eventKey(event))?.seq;
-      if (eventSeq === undefined) return empty();
-    }
-    const below = Math.min(cursor !== undefined ? seqOf(cursor) : Infinity, stored.last + 1);
-    if (below <= stored.first) return empty();
-    // An endpoint is checked row by row (listQueries.deliverySeqs): within a window. An event has a handful of deliveries.
-    const range = seqWindow(below, stored.first, endpoint !== undefined && eventSeq === undefined);
-    const seqs = await store.deliverySeqs({ status, endpointId: endpoint, eventSeq, from: range.from, below: range.below, limit: limit + 1 });
-    return listPage(c, {
-      limit,
-      keys: seqs,
-      item: async (seq) => {
-        const row = await store.delivery(seq);
-        return row && view(row);
-      },
-      cursorOf: (seq) => `dlv_${seq}`,
-      rest: range.rest ? `dlv_${range.from}` : null,
-    });
-  });
+  const list = route(
+    {
+      method: 'get',
+      path: '/api/deliveries',
+      operationId: 'listDeliveries',
+      tag: 'deliveries',
+      summary: 'Deliveries newest first',
+      description: PAGED,
+      query: DeliveryListQuery,
+      responses: { 200: json(Page(DeliverySchema), 'a page of deliveries') },
+    },
+    async (c, { query }) => {
+      const { status, endpoint, event, limit, cursor } = query;
+      const empty = () => listPage(c, { limit, keys: [], item: () => undefined, cursorOf: String, rest: null });
+      const stored = await store.deliveryBounds();
+      if (stored.first === undefined || stored.last === undefined) return empty();
+      let eventSeq: number | undefined;
+      if (event !== undefined) {
+        eventSeq = (await store.eventKey(event))?.seq;
+        if (eventSeq === undefined) return empty();
+      }
+      const below = Math.min(cursor !== undefined ? seqOf(cursor) : Infinity, stored.last + 1);
+      if (below <= stored.first) return empty();
+      // An endpoint is checked row by row (listQueries.deliverySeqs): within a window. An event has a handful of deliveries.
+      const range = seqWindow(below, stored.first, endpoint !== undefined && eventSeq === undefined);
+      const seqs = await store.deliverySeqs({ status, endpointId: endpoint, eventSeq, from: range.from, below: range.below, limit: limit + 1 });
+      return listPage(c, {
+        limit,
+        keys: seqs,
+        item: async (seq) => {
+          const row = await store.delivery(seq);
+          return row && view(row);
+        },
+        cursorOf: (seq) => `dlv_${seq}`,
+        rest: range.rest ? `dlv_${range.from}` : null,
+      });
+    },
+  );
 
-  const one = route({
-    method: 'get', path: '/api/deliveries/{id}', operationId: 'getDelivery', tag: 'deliveries',
-    summary: 'One delivery',
-    responses: { 200: json(DeliverySchema, 'the delivery'), 404: error('no such delivery') },
-  }, async (c) => {
-    const row = await store.delivery(seqOf(c.req.param('id')));
-    if (!row) throw new ApiError('not_found', `no delivery ${c.req.param('id')}`);
-    return c.json(view(row));
-  });
+  const one = route(
+    {
+      method: 'get',
+      path: '/api/deliveries/{id}',
+      operationId: 'getDelivery',
+      tag: 'deliveries',
+      summary: 'One delivery',
+      responses: { 200: json(DeliverySchema, 'the delivery'), 404: error('no such delivery') },
+    },
+    async (c) => {
+      const row = await store.delivery(seqOf(c.req.param('id')));
+      if (!row) throw new ApiError('not_found', `no delivery ${c.req.param('id')}`);
+      return c.json(view(row));
+    },
+  );
 
   // A dead delivery goes back to the queue, due now; its attempts so far stay counted.
-  const retry = route({
-    method: 'post', path: '/api/deliveries/{id}/retry', operationId: 'retryDelivery', tag: 'deliveries',
-    summary: 'A dead delivery back to pending',
-    responses: { 202: json(DeliverySchema, 'pending again, due now'), 404: error('no such delivery'), 409: error('it is not dead') },
-  }, async (c) => {
-    const seq = seqOf(c.req.param('id'));
-    const row = await store.delivery(seq);
-    if (!row) throw new ApiError('not_found', `no delivery ${c.req.param('id')}`);
-    if (row.status !== 'dead') throw new ApiError('conflict', `delivery ${c.req.param('id')} is ${row.status}, not dead`);
-    await store.write({ kind: 'retry-delivery', seq, at: Date.now() });
-    delivery.wakeAll();
-    return c.json(view((await store.delivery(seq))!), 202);
-  });
+  const retry = route(
+    {
+      method: 'post',
+      path: '/api/deliveries/{id}/retry',
+      operationId: 'retryDelivery',
+      tag: 'deliveries',
+      summary: 'A dead delivery back to pending',
+      responses: { 202: json(DeliverySchema, 'pending again, due now'), 404: error('no such delivery'), 409: error('it is not dead') },
+    },
+    async (c) => {
+      const seq = seqOf(c.req.param('id'));
+      const row = await store.delivery(seq);
+      if (!row) throw new ApiError('not_found', `no delivery ${c.req.param('id')}`);
+      if (row.status !== 'dead') throw new ApiError('conflict', `delivery ${c.req.param('id')} is ${row.status}, not dead`);
+      await store.write({ kind: 'retry-delivery', seq, at: Date.now() });
+      delivery.wakeAll();
+      return c.json(view((await store.delivery(seq))!), 202);
+    },
+  );
 
   return [list, one, retry];
 }

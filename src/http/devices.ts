@@ -5,13 +5,18 @@ import type { Terminal } from '../store/store.ts';
 import type { AppDeps } from './deps.ts';
 import { ApiError } from './errors.ts';
 import { Limit, listPage, Page } from './list.ts';
-import { error, json, empty, type Route, route } from './route.ts';
+import { empty, error, json, type Route, route } from './route.ts';
 import { SerialParam } from './serial-param.ts';
 
 type Row = Terminal;
 
 export const DeviceListQuery = v.object({
-  online: v.optional(v.pipe(v.picklist(['true', 'false'], 'online must be true or false'), v.transform((s) => s === 'true'))),
+  online: v.optional(
+    v.pipe(
+      v.picklist(['true', 'false'], 'online must be true or false'),
+      v.transform((s) => s === 'true'),
+    ),
+  ),
   limit: Limit,
   // The cursor is the serial of the last item seen: the list is in serial order, so pages stay put while terminals come and go.
   cursor: v.optional(v.pipe(v.string(), v.check(isSerial, 'cursor must be a next_cursor of this list'))),
@@ -44,54 +49,77 @@ export function deviceRoutes({ store, presence, log }: AppDeps): Route[] {
   });
 
   // Paged like every list (SPEC §HTTP API): a site has thousands of terminals, one page is never all of them.
-  const list = route({
-    method: 'get', path: '/api/devices', operationId: 'listDevices', tag: 'devices',
-    summary: 'Terminals with their online state, in serial order, paged',
-    query: DeviceListQuery,
-    responses: { 200: json(Page(TerminalSchema), 'a page of terminals') },
-  }, async (c, { query }) => {
-    const { online, limit, cursor } = query;
-    return listPage(c, {
-      limit,
-      keys: terminalsFrom(store, cursor, online === undefined ? limit + 1 : FILTERED_CHUNK, (row) => online === undefined || presence.isOnline(row.sn) === online),
-      item: view,
-      cursorOf: (row) => row.sn,
-      rest: null,
-    });
-  });
+  const list = route(
+    {
+      method: 'get',
+      path: '/api/devices',
+      operationId: 'listDevices',
+      tag: 'devices',
+      summary: 'Terminals with their online state, in serial order, paged',
+      query: DeviceListQuery,
+      responses: { 200: json(Page(TerminalSchema), 'a page of terminals') },
+    },
+    async (c, { query }) => {
+      const { online, limit, cursor } = query;
+      return listPage(c, {
+        limit,
+        keys: terminalsFrom(
+          store,
+          cursor,
+          online === undefined ? limit + 1 : FILTERED_CHUNK,
+          (row) => online === undefined || presence.isOnline(row.sn) === online,
+        ),
+        item: view,
+        cursorOf: (row) => row.sn,
+        rest: null,
+      });
+    },
+  );
 
-  const one = route({
-    method: 'get', path: '/api/devices/{sn}', operationId: 'getDevice', tag: 'devices',
-    summary: 'One terminal',
-    params: SerialParam,
-    responses: { 200: json(TerminalTodaySchema, "the terminal, with today's events counted by type"), 404: error('no such terminal, or no serial') },
-  }, async (c, { params: { sn } }) => {
-    const row = await store.terminal(sn);
-    if (!row) throw new ApiError('not_found', `no terminal ${sn} is known`);
-    // "Today" is the bridge's local day, the one its heartD answers and the terminals' clocks show.
-    const midnight = new Date();
-    midnight.setHours(0, 0, 0, 0);
-    const today = Object.fromEntries((await store.eventCounts(row.sn, midnight.getTime())).map(({ type, count }) => [type, count]));
-    return c.json({ ...view(row), today });
-  });
+  const one = route(
+    {
+      method: 'get',
+      path: '/api/devices/{sn}',
+      operationId: 'getDevice',
+      tag: 'devices',
+      summary: 'One terminal',
+      params: SerialParam,
+      responses: { 200: json(TerminalTodaySchema, "the terminal, with today's events counted by type"), 404: error('no such terminal, or no serial') },
+    },
+    async (c, { params: { sn } }) => {
+      const row = await store.terminal(sn);
+      if (!row) throw new ApiError('not_found', `no terminal ${sn} is known`);
+      // "Today" is the bridge's local day, the one its heartD answers and the terminals' clocks show.
+      const midnight = new Date();
+      midnight.setHours(0, 0, 0, 0);
+      const today = Object.fromEntries((await store.eventCounts(row.sn, midnight.getTime())).map(({ type, count }) => [type, count]));
+      return c.json({ ...view(row), today });
+    },
+  );
 
   // The way back from a flood of made-up serials (README §HTTP API): the row
   // goes, its events stay until retention. A terminal in DEVICES is back at
   // the next start; one that still sends is learned again.
-  const forget = route({
-    method: 'delete', path: '/api/devices/{sn}', operationId: 'forgetDevice', tag: 'devices',
-    summary: 'Forget a terminal (its events stay); one in DEVICES is back at the next start, one still sending is learned again',
-    params: SerialParam,
-    responses: { 204: empty('forgotten'), 404: error('no such terminal, or no serial') },
-  }, async (c, { params: { sn } }) => {
-    if (!presence.knows(sn) && !(await store.terminal(sn))) throw new ApiError('not_found', `no terminal ${sn} is known`);
-    // Presence first: a message after this point is a new serial's, and its
-    // writes queue behind the deletion.
-    presence.forget(sn);
-    await store.write({ kind: 'forget', serials: [sn] });
-    log.info({ device: sn }, 'terminal forgotten by API');
-    return c.body(null, 204);
-  });
+  const forget = route(
+    {
+      method: 'delete',
+      path: '/api/devices/{sn}',
+      operationId: 'forgetDevice',
+      tag: 'devices',
+      summary: 'Forget a terminal (its events stay); one in DEVICES is back at the next start, one still sending is learned again',
+      params: SerialParam,
+      responses: { 204: empty('forgotten'), 404: error('no such terminal, or no serial') },
+    },
+    async (c, { params: { sn } }) => {
+      if (!presence.knows(sn) && !(await store.terminal(sn))) throw new ApiError('not_found', `no terminal ${sn} is known`);
+      // Presence first: a message after this point is a new serial's, and its
+      // writes queue behind the deletion.
+      presence.forget(sn);
+      await store.write({ kind: 'forget', serials: [sn] });
+      log.info({ device: sn }, 'terminal forgotten by API');
+      return c.body(null, 204);
+    },
+  );
 
   return [list, one, forget];
 }

@@ -23,7 +23,14 @@ export function parseTimestamp(text: string): number {
 
 const timestamp = (name: string) => {
   const message = `${name} must be an ISO 8601 timestamp such as 2026-11-22T00:00:00Z`;
-  return v.optional(v.pipe(v.string(), v.isoTimestamp(message), v.transform(parseTimestamp), v.check((ms) => !Number.isNaN(ms), message)));
+  return v.optional(
+    v.pipe(
+      v.string(),
+      v.isoTimestamp(message),
+      v.transform(parseTimestamp),
+      v.check((ms) => !Number.isNaN(ms), message),
+    ),
+  );
 };
 
 /** Filters shared by the list and the live stream: `type` may be a comma list. */
@@ -65,7 +72,10 @@ const MessageEvent = v.object({ type: v.literal('device.message'), ...shown, mes
 /** apiView's answer. */
 export const EventSchema = v.union([FaceEvent, PresenceEvent, MessageEvent]);
 /** listedView's answer: whole, or short. */
-export const ListedEventSchema = v.union([...EventSchema.options, v.object({ type: v.picklist(EVENT_TYPES), ...shown, truncated: v.literal(true), fields_bytes: v.number() })]);
+export const ListedEventSchema = v.union([
+  ...EventSchema.options,
+  v.object({ type: v.picklist(EVENT_TYPES), ...shown, truncated: v.literal(true), fields_bytes: v.number() }),
+]);
 
 export function eventRoutes({ store }: AppDeps): Route[] {
   const found = async (id: string) => {
@@ -74,63 +84,81 @@ export function eventRoutes({ store }: AppDeps): Route[] {
     return row;
   };
 
-  const list = route({
-    method: 'get', path: '/api/events', operationId: 'listEvents', tag: 'events',
-    summary: 'Events newest first, as webhook bodies without the image',
-    description: `${PAGED} ${shownShort("stored fields (a terminal's message as sent) are", 'fields_bytes')} GET /api/events/{id} gives it whole. since and until are turned into positions in arrival order.`,
-    query: EventListQuery,
-    responses: { 200: json(Page(ListedEventSchema), 'a page of events') },
-  }, async (c, { query }) => {
-    const { device, since, until, limit, cursor } = query;
-    const types = query.type && [...new Set(query.type)];
-    const empty = () => listPage(c, { limit, keys: [], item: () => undefined, cursorOf: String, rest: null });
-    const stored = await store.eventBounds();
-    if (stored.first === undefined || stored.last === undefined) return empty();
-    // since and until are positions in arrival order (listQueries.firstSeqFrom): the list is seqs in [floor, below).
-    let floor = stored.first;
-    let below = Math.min(cursor ?? Infinity, stored.last + 1);
-    if (since !== undefined) floor = Math.max(floor, (await store.firstSeqFrom(since)) ?? Infinity);
-    if (until !== undefined) below = Math.min(below, ((await store.lastSeqBefore(until)) ?? -Infinity) + 1);
-    if (below <= floor) return empty();
-    // One type, or one terminal, is one index holding only matching events;
-    // several types, or a type and a terminal, are checked row by row: within a window.
-    const windowed = (types?.length ?? 0) > 1 || (types !== undefined && device !== undefined);
-    const range = seqWindow(below, floor, windowed);
-    const seqs = await store.eventSeqs({ types, device, from: range.from, below: range.below, limit: limit + 1 });
-    return listPage(c, {
-      limit,
-      keys: seqs,
-      item: async (seq) => {
-        const row = await store.listedEvent(seq);
-        return row && listedView(row);
-      },
-      cursorOf: String,
-      rest: range.rest ? String(range.from) : null,
-    });
-  });
+  const list = route(
+    {
+      method: 'get',
+      path: '/api/events',
+      operationId: 'listEvents',
+      tag: 'events',
+      summary: 'Events newest first, as webhook bodies without the image',
+      description: `${PAGED} ${shownShort("stored fields (a terminal's message as sent) are", 'fields_bytes')} GET /api/events/{id} gives it whole. since and until are turned into positions in arrival order.`,
+      query: EventListQuery,
+      responses: { 200: json(Page(ListedEventSchema), 'a page of events') },
+    },
+    async (c, { query }) => {
+      const { device, since, until, limit, cursor } = query;
+      const types = query.type && [...new Set(query.type)];
+      const empty = () => listPage(c, { limit, keys: [], item: () => undefined, cursorOf: String, rest: null });
+      const stored = await store.eventBounds();
+      if (stored.first === undefined || stored.last === undefined) return empty();
+      // since and until are positions in arrival order (listQueries.firstSeqFrom): the list is seqs in [floor, below).
+      let floor = stored.first;
+      let below = Math.min(cursor ?? Infinity, stored.last + 1);
+      if (since !== undefined) floor = Math.max(floor, (await store.firstSeqFrom(since)) ?? Infinity);
+      if (until !== undefined) below = Math.min(below, ((await store.lastSeqBefore(until)) ?? -Infinity) + 1);
+      if (below <= floor) return empty();
+      // One type, or one terminal, is one index holding only matching events;
+      // several types, or a type and a terminal, are checked row by row: within a window.
+      const windowed = (types?.length ?? 0) > 1 || (types !== undefined && device !== undefined);
+      const range = seqWindow(below, floor, windowed);
+      const seqs = await store.eventSeqs({ types, device, from: range.from, below: range.below, limit: limit + 1 });
+      return listPage(c, {
+        limit,
+        keys: seqs,
+        item: async (seq) => {
+          const row = await store.listedEvent(seq);
+          return row && listedView(row);
+        },
+        cursorOf: String,
+        rest: range.rest ? String(range.from) : null,
+      });
+    },
+  );
 
-  const one = route({
-    method: 'get', path: '/api/events/{id}', operationId: 'getEvent', tag: 'events',
-    summary: 'One event, whole',
-    responses: { 200: json(EventSchema, 'the event'), 404: error('no such event') },
-  }, async (c) => c.json(apiView(await found(c.req.param('id')))));
+  const one = route(
+    {
+      method: 'get',
+      path: '/api/events/{id}',
+      operationId: 'getEvent',
+      tag: 'events',
+      summary: 'One event, whole',
+      responses: { 200: json(EventSchema, 'the event'), 404: error('no such event') },
+    },
+    async (c) => c.json(apiView(await found(c.req.param('id')))),
+  );
 
-  const image = route({
-    method: 'get', path: '/api/events/{id}/image', operationId: 'getEventImage', tag: 'events',
-    summary: 'The face image (image/jpeg)',
-    responses: { 200: content('image/jpeg', 'the JPEG'), 404: error('no such event, or it has no image') },
-  }, async (c) => {
-    const id = c.req.param('id');
-    // Its key only: the fields (a message may be megabytes) are not needed here.
-    const row = await store.eventKey(id);
-    if (!row) throw new ApiError('not_found', `no event ${id}`);
-    const stored = row.hasImage ? await store.image(row.seq) : undefined;
-    if (!stored) throw new ApiError('not_found', `event ${id} has no image`);
-    // Stored as JSON string content (NewEvent.image): escapes, such as the
-    // line breaks of base64 wrapped at 76 columns, are undone first.
-    const base64 = stored.includes('\\') ? (JSON.parse(`"${stored}"`) as string) : stored;
-    return c.body(Buffer.from(base64, 'base64'), 200, { 'content-type': 'image/jpeg', 'cache-control': 'private, max-age=86400' });
-  });
+  const image = route(
+    {
+      method: 'get',
+      path: '/api/events/{id}/image',
+      operationId: 'getEventImage',
+      tag: 'events',
+      summary: 'The face image (image/jpeg)',
+      responses: { 200: content('image/jpeg', 'the JPEG'), 404: error('no such event, or it has no image') },
+    },
+    async (c) => {
+      const id = c.req.param('id');
+      // Its key only: the fields (a message may be megabytes) are not needed here.
+      const row = await store.eventKey(id);
+      if (!row) throw new ApiError('not_found', `no event ${id}`);
+      const stored = row.hasImage ? await store.image(row.seq) : undefined;
+      if (!stored) throw new ApiError('not_found', `event ${id} has no image`);
+      // Stored as JSON string content (NewEvent.image): escapes, such as the
+      // line breaks of base64 wrapped at 76 columns, are undone first.
+      const base64 = stored.includes('\\') ? (JSON.parse(`"${stored}"`) as string) : stored;
+      return c.body(Buffer.from(base64, 'base64'), 200, { 'content-type': 'image/jpeg', 'cache-control': 'private, max-age=86400' });
+    },
+  );
 
   return [list, one, image];
 }

@@ -70,7 +70,12 @@ export interface PageSource<K> {
  * answers an item's size, or undefined for none); returns the last key given
  * when it stopped with keys left, else undefined.
  */
-async function fill<K>(keys: Iterable<K> | AsyncIterable<K>, limit: number, maxBytes: number, add: (key: K) => Promise<number | undefined>): Promise<{ stoppedAfter: K | undefined }> {
+async function fill<K>(
+  keys: Iterable<K> | AsyncIterable<K>,
+  limit: number,
+  maxBytes: number,
+  add: (key: K) => Promise<number | undefined>,
+): Promise<{ stoppedAfter: K | undefined }> {
   let count = 0;
   let bytes = 0;
   let last: K | undefined;

@@ -4,26 +4,44 @@ import { content, json, type Route, route } from './route.ts';
 
 // For the supervisor and the scraper: no token (README §HTTP API, GET /healthz, GET /readyz, GET /metrics).
 export function probeRoutes({ ready, metrics }: AppDeps): Route[] {
-  const alive = route({
-    method: 'get', path: '/healthz', operationId: 'getHealth', tag: 'probes',
-    summary: 'The process is alive',
-    open: true,
-    responses: { 200: json(v.object({ status: v.literal('ok') }), 'alive') },
-  }, (c) => c.json({ status: 'ok' }));
+  const alive = route(
+    {
+      method: 'get',
+      path: '/healthz',
+      operationId: 'getHealth',
+      tag: 'probes',
+      summary: 'The process is alive',
+      open: true,
+      responses: { 200: json(v.object({ status: v.literal('ok') }), 'alive') },
+    },
+    (c) => c.json({ status: 'ok' }),
+  );
 
-  const readiness = route({
-    method: 'get', path: '/readyz', operationId: 'getReadiness', tag: 'probes',
-    summary: 'Database writable and broker connected',
-    open: true,
-    responses: { 200: json(v.object({ status: v.literal('ready') }), 'ready'), 503: json(v.object({ status: v.literal('not ready') }), 'not ready') },
-  }, (c) => (ready() ? c.json({ status: 'ready' }) : c.json({ status: 'not ready' }, 503)));
+  const readiness = route(
+    {
+      method: 'get',
+      path: '/readyz',
+      operationId: 'getReadiness',
+      tag: 'probes',
+      summary: 'Database writable and broker connected',
+      open: true,
+      responses: { 200: json(v.object({ status: v.literal('ready') }), 'ready'), 503: json(v.object({ status: v.literal('not ready') }), 'not ready') },
+    },
+    (c) => (ready() ? c.json({ status: 'ready' }) : c.json({ status: 'not ready' }, 503)),
+  );
 
-  const scrape = route({
-    method: 'get', path: '/metrics', operationId: 'getMetrics', tag: 'probes',
-    summary: 'Prometheus metrics',
-    open: true,
-    responses: { 200: content('text/plain', 'the text format') },
-  }, async (c) => c.body(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }));
+  const scrape = route(
+    {
+      method: 'get',
+      path: '/metrics',
+      operationId: 'getMetrics',
+      tag: 'probes',
+      summary: 'Prometheus metrics',
+      open: true,
+      responses: { 200: content('text/plain', 'the text format') },
+    },
+    async (c) => c.body(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }),
+  );
 
   return [alive, readiness, scrape];
 }

@@ -56,7 +56,10 @@ export interface Route {
 }
 
 /** A route: its contract, and the handler given what the contract validated (E: the stream's handler also has Node's response). */
-export function route<const C extends Contract, E extends Env = Env>(contract: C, handler: (c: Context<E, HonoPath<C['path']>>, input: Input<C>) => Response | Promise<Response>): Route {
+export function route<const C extends Contract, E extends Env = Env>(
+  contract: C,
+  handler: (c: Context<E, HonoPath<C['path']>>, input: Input<C>) => Response | Promise<Response>,
+): Route {
   return { contract, handler: handler as unknown as Route['handler'] };
 }
 
@@ -115,7 +118,11 @@ async function input(c: Context<Env>, contract: Contract): Promise<Input<Contrac
   return { params, query, body };
 }
 
-function parsed<S extends v.GenericSchema>(schema: S, value: unknown, refuse: (issues: [v.BaseIssue<unknown>, ...v.BaseIssue<unknown>[]]) => ApiError): v.InferOutput<S> {
+function parsed<S extends v.GenericSchema>(
+  schema: S,
+  value: unknown,
+  refuse: (issues: [v.BaseIssue<unknown>, ...v.BaseIssue<unknown>[]]) => ApiError,
+): v.InferOutput<S> {
   const result = v.safeParse(schema, value);
   if (!result.success) throw refuse(result.issues);
   return result.output;

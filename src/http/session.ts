@@ -53,52 +53,70 @@ export function createSessions() {
 
   function routes({ adminToken }: AppDeps): Route[] {
     // A form (the console's login page) or JSON: a body that is no JSON is called that, as on every other route.
-    const login = route({
-      method: 'post', path: '/ui/login', operationId: 'login', tag: 'console',
-      summary: 'Trade the admin token for a session cookie (JSON or form)',
-      open: true,
-      body: Login,
-      form: true,
-      responses: { 204: empty('cookie set'), 303: empty('a form: cookie set, to /ui'), 401: error('wrong token') },
-    }, async (c, { body: { token } }) => {
-      const form = (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded');
-      const current = adminToken();
-      if (!sameSecret(token, current)) throw new ApiError('unauthorized', 'invalid token');
-      const issuedAt = Date.now();
-      const secure = new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
-      setCookie(c, SESSION_COOKIE, cookieValue(current, issuedAt), {
-        httpOnly: true,
-        sameSite: 'Strict',
-        secure,
-        path: '/',
-        maxAge: SESSION_MS / 1000,
-      });
-      return form ? c.redirect('/ui', 303) : c.body(null, 204);
-    });
+    const login = route(
+      {
+        method: 'post',
+        path: '/ui/login',
+        operationId: 'login',
+        tag: 'console',
+        summary: 'Trade the admin token for a session cookie (JSON or form)',
+        open: true,
+        body: Login,
+        form: true,
+        responses: { 204: empty('cookie set'), 303: empty('a form: cookie set, to /ui'), 401: error('wrong token') },
+      },
+      async (c, { body: { token } }) => {
+        const form = (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded');
+        const current = adminToken();
+        if (!sameSecret(token, current)) throw new ApiError('unauthorized', 'invalid token');
+        const issuedAt = Date.now();
+        const secure = new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
+        setCookie(c, SESSION_COOKIE, cookieValue(current, issuedAt), {
+          httpOnly: true,
+          sameSite: 'Strict',
+          secure,
+          path: '/',
+          maxAge: SESSION_MS / 1000,
+        });
+        return form ? c.redirect('/ui', 303) : c.body(null, 204);
+      },
+    );
 
-    const logout = route({
-      method: 'post', path: '/ui/logout', operationId: 'logout', tag: 'console',
-      summary: 'Clear the session cookie',
-      open: true,
-      responses: { 204: empty('cleared'), 303: empty('a form: cleared, to /ui') },
-    }, (c) => {
-      const value = getCookie(c, SESSION_COOKIE);
-      const now = Date.now();
-      const issuedAt = sessionIssuedAt(value, adminToken(), now);
-      if (issuedAt !== undefined) {
-        for (const [cookie, until] of loggedOut) if (until < now) loggedOut.delete(cookie);
-        loggedOut.set(value!, issuedAt + SESSION_MS);
-      }
-      deleteCookie(c, SESSION_COOKIE, { path: '/' });
-      return (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded') ? c.redirect('/ui', 303) : c.body(null, 204);
-    });
+    const logout = route(
+      {
+        method: 'post',
+        path: '/ui/logout',
+        operationId: 'logout',
+        tag: 'console',
+        summary: 'Clear the session cookie',
+        open: true,
+        responses: { 204: empty('cleared'), 303: empty('a form: cleared, to /ui') },
+      },
+      (c) => {
+        const value = getCookie(c, SESSION_COOKIE);
+        const now = Date.now();
+        const issuedAt = sessionIssuedAt(value, adminToken(), now);
+        if (issuedAt !== undefined) {
+          for (const [cookie, until] of loggedOut) if (until < now) loggedOut.delete(cookie);
+          loggedOut.set(value!, issuedAt + SESSION_MS);
+        }
+        deleteCookie(c, SESSION_COOKIE, { path: '/' });
+        return (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded') ? c.redirect('/ui', 303) : c.body(null, 204);
+      },
+    );
 
     // The console asks whether its cookie still holds a session: the token check answers 401 when not.
-    const current = route({
-      method: 'get', path: '/api/session', operationId: 'getSession', tag: 'console',
-      summary: 'Whether the token or the session cookie is good',
-      responses: { 200: json(v.object({ authenticated: v.literal(true) }), 'it is') },
-    }, (c) => c.json({ authenticated: true }));
+    const current = route(
+      {
+        method: 'get',
+        path: '/api/session',
+        operationId: 'getSession',
+        tag: 'console',
+        summary: 'Whether the token or the session cookie is good',
+        responses: { 200: json(v.object({ authenticated: v.literal(true) }), 'it is') },
+      },
+      (c) => c.json({ authenticated: true }),
+    );
 
     return [login, logout, current];
   }

@@ -1,9 +1,9 @@
 import * as v from 'valibot';
+import { ENDPOINT_LIMIT } from '../delivery/endpoints.ts';
+import { maskSecret, secretProblem } from '../delivery/sign.ts';
+import { webhookUrlProblem } from '../delivery/webhook-url.ts';
 import { EVENT_TYPES } from '../events/events.ts';
 import { randomId } from '../events/ids.ts';
-import { maskSecret, secretProblem } from '../delivery/sign.ts';
-import { ENDPOINT_LIMIT } from '../delivery/endpoints.ts';
-import { webhookUrlProblem } from '../delivery/webhook-url.ts';
 import { withoutPassword } from '../lib/secrets.ts';
 import { DISABLED_REASONS, type Endpoint } from '../store/store.ts';
 import type { AppDeps } from './deps.ts';
@@ -15,19 +15,34 @@ import { empty, error, json, type Route, route } from './route.ts';
 export const EndpointSchema = v.object({
   url: v.pipe(
     v.string('url must be a string'),
-    v.check((s) => !webhookUrlProblem(s), (issue) => webhookUrlProblem(issue.input as string)!),
+    v.check(
+      (s) => !webhookUrlProblem(s),
+      (issue) => webhookUrlProblem(issue.input as string)!,
+    ),
   ),
   event_types: v.optional(
     v.pipe(v.array(v.picklist(EVENT_TYPES, `event types are ${EVENT_TYPES.join(', ')}`)), v.minLength(1, 'event_types must not be empty')),
     ['face.verified'],
   ),
-  secret: v.optional(v.pipe(v.string('secret must be a string'), v.check((secret) => !secretProblem(secret), (issue) => secretProblem(issue.input as string)!))),
+  secret: v.optional(
+    v.pipe(
+      v.string('secret must be a string'),
+      v.check(
+        (secret) => !secretProblem(secret),
+        (issue) => secretProblem(issue.input as string)!,
+      ),
+    ),
+  ),
 });
 
 const SINCE = 'since must be an ISO 8601 timestamp such as 2026-11-22T00:00:00Z';
 
 export const RedeliverSchema = v.object({
-  since: v.pipe(v.string('since must be a date'), v.isoTimestamp(SINCE), v.check((s) => !Number.isNaN(parseTimestamp(s)), SINCE)),
+  since: v.pipe(
+    v.string('since must be a date'),
+    v.isoTimestamp(SINCE),
+    v.check((s) => !Number.isNaN(parseTimestamp(s)), SINCE),
+  ),
 });
 
 /** An endpoint as the API shows it. */
@@ -70,82 +85,124 @@ export function webhookRoutes({ store, endpoints, delivery }: AppDeps): Route[] 
   };
 
   // At most ENDPOINT_LIMIT (+ ep_default): one page.
-  const list = route({
-    method: 'get', path: '/api/webhooks', operationId: 'listWebhooks', tag: 'webhooks',
-    summary: 'Webhook endpoints (secrets masked), all on one page',
-    description: DISABLED,
-    responses: { 200: json(Page(EndpointViewSchema), `every endpoint (${ENDPOINT_LIMIT} at most, and ep_default); next_cursor is null`) },
-  }, async (c) => c.json({ items: (await endpoints.list()).map(view), next_cursor: null }));
-  const one = route({
-    method: 'get', path: '/api/webhooks/{id}', operationId: 'getWebhook', tag: 'webhooks',
-    summary: 'One endpoint',
-    description: DISABLED,
-    responses: { 200: json(EndpointViewSchema, 'the endpoint'), ...UNKNOWN },
-  }, async (c) => c.json(view(await found(c.req.param('id')))));
+  const list = route(
+    {
+      method: 'get',
+      path: '/api/webhooks',
+      operationId: 'listWebhooks',
+      tag: 'webhooks',
+      summary: 'Webhook endpoints (secrets masked), all on one page',
+      description: DISABLED,
+      responses: { 200: json(Page(EndpointViewSchema), `every endpoint (${ENDPOINT_LIMIT} at most, and ep_default); next_cursor is null`) },
+    },
+    async (c) => c.json({ items: (await endpoints.list()).map(view), next_cursor: null }),
+  );
+  const one = route(
+    {
+      method: 'get',
+      path: '/api/webhooks/{id}',
+      operationId: 'getWebhook',
+      tag: 'webhooks',
+      summary: 'One endpoint',
+      description: DISABLED,
+      responses: { 200: json(EndpointViewSchema, 'the endpoint'), ...UNKNOWN },
+    },
+    async (c) => c.json(view(await found(c.req.param('id')))),
+  );
 
-  const add = route({
-    method: 'post', path: '/api/webhooks', operationId: 'addWebhook', tag: 'webhooks',
-    summary: `Add an endpoint (at most ${ENDPOINT_LIMIT} in all)`,
-    body: EndpointSchema,
-    responses: { 201: json(EndpointViewSchema, 'added; its secret is never shown whole again'), 409: error(`${ENDPOINT_LIMIT} endpoints exist already`) },
-  }, async (c, { body }) => {
-    const id = randomId('ep');
-    const result = await endpoints.add({ id, url: body.url, secret: body.secret ?? null, eventTypes: body.event_types });
-    if (!result.added) throw new ApiError('conflict', `${result.count} webhook endpoints exist, the most there may be (${ENDPOINT_LIMIT}); delete one first`);
-    return c.json(view(await found(id)), 201);
-  });
+  const add = route(
+    {
+      method: 'post',
+      path: '/api/webhooks',
+      operationId: 'addWebhook',
+      tag: 'webhooks',
+      summary: `Add an endpoint (at most ${ENDPOINT_LIMIT} in all)`,
+      body: EndpointSchema,
+      responses: { 201: json(EndpointViewSchema, 'added; its secret is never shown whole again'), 409: error(`${ENDPOINT_LIMIT} endpoints exist already`) },
+    },
+    async (c, { body }) => {
+      const id = randomId('ep');
+      const result = await endpoints.add({ id, url: body.url, secret: body.secret ?? null, eventTypes: body.event_types });
+      if (!result.added) throw new ApiError('conflict', `${result.count} webhook endpoints exist, the most there may be (${ENDPOINT_LIMIT}); delete one first`);
+      return c.json(view(await found(id)), 201);
+    },
+  );
 
-  const remove = route({
-    method: 'delete', path: '/api/webhooks/{id}', operationId: 'removeWebhook', tag: 'webhooks',
-    summary: 'Remove an endpoint and its deliveries',
-    responses: { 204: empty('removed'), ...UNKNOWN },
-  }, async (c) => {
-    await found(c.req.param('id'));
-    await endpoints.remove(c.req.param('id'));
-    return c.body(null, 204);
-  });
+  const remove = route(
+    {
+      method: 'delete',
+      path: '/api/webhooks/{id}',
+      operationId: 'removeWebhook',
+      tag: 'webhooks',
+      summary: 'Remove an endpoint and its deliveries',
+      responses: { 204: empty('removed'), ...UNKNOWN },
+    },
+    async (c) => {
+      await found(c.req.param('id'));
+      await endpoints.remove(c.req.param('id'));
+      return c.body(null, 204);
+    },
+  );
 
   // After a 410 (or an admin's pause), the waiting deliveries go out again.
-  const enable = route({
-    method: 'post', path: '/api/webhooks/{id}/enable', operationId: 'enableWebhook', tag: 'webhooks',
-    summary: 'Enable again (after a 410, or a disable); waiting deliveries go out',
-    responses: { 200: json(EndpointViewSchema, 'the endpoint, enabled'), ...UNKNOWN },
-  }, async (c) => {
-    await found(c.req.param('id'));
-    await endpoints.enable(c.req.param('id'));
-    return c.json(view(await found(c.req.param('id'))));
-  });
+  const enable = route(
+    {
+      method: 'post',
+      path: '/api/webhooks/{id}/enable',
+      operationId: 'enableWebhook',
+      tag: 'webhooks',
+      summary: 'Enable again (after a 410, or a disable); waiting deliveries go out',
+      responses: { 200: json(EndpointViewSchema, 'the endpoint, enabled'), ...UNKNOWN },
+    },
+    async (c) => {
+      await found(c.req.param('id'));
+      await endpoints.enable(c.req.param('id'));
+      return c.json(view(await found(c.req.param('id'))));
+    },
+  );
 
   // An admin's pause: nothing is sent to it, its deliveries wait as after a 410, until it is enabled.
-  const disable = route({
-    method: 'post', path: '/api/webhooks/{id}/disable', operationId: 'disableWebhook', tag: 'webhooks',
-    summary: 'Disable (disabled_reason admin): nothing is sent to it, its deliveries wait until it is enabled',
-    responses: { 200: json(EndpointViewSchema, 'the endpoint, disabled'), ...UNKNOWN },
-  }, async (c) => {
-    await found(c.req.param('id'));
-    await endpoints.disable(c.req.param('id'), 'admin');
-    return c.json(view(await found(c.req.param('id'))));
-  });
+  const disable = route(
+    {
+      method: 'post',
+      path: '/api/webhooks/{id}/disable',
+      operationId: 'disableWebhook',
+      tag: 'webhooks',
+      summary: 'Disable (disabled_reason admin): nothing is sent to it, its deliveries wait until it is enabled',
+      responses: { 200: json(EndpointViewSchema, 'the endpoint, disabled'), ...UNKNOWN },
+    },
+    async (c) => {
+      await found(c.req.param('id'));
+      await endpoints.disable(c.req.param('id'), 'admin');
+      return c.json(view(await found(c.req.param('id'))));
+    },
+  );
 
-  const redeliver = route({
-    method: 'post', path: '/api/webhooks/{id}/redeliver', operationId: 'redeliverWebhook', tag: 'webhooks',
-    summary: 'Send again every event of its types received since a time',
-    body: RedeliverSchema,
-    responses: { 202: json(RedeliveredSchema, 'the count of deliveries made'), ...UNKNOWN },
-  }, async (c, { body: { since } }) => {
-    await found(c.req.param('id'));
-    const job = { kind: 'redeliver-since', endpointId: c.req.param('id'), since: parseTimestamp(since), at: Date.now() } as const;
-    let deliveries = 0;
-    // In steps (ADMIN_STEP events each), the lanes sending what the first ones put back meanwhile.
-    for (let after: number | undefined; ; ) {
-      const step = await store.write({ ...job, after });
-      deliveries += step.deliveries;
-      delivery.wakeAll();
-      if (!step.more) break;
-      after = step.after;
-    }
-    return c.json({ endpoint_id: c.req.param('id'), since, deliveries }, 202);
-  });
+  const redeliver = route(
+    {
+      method: 'post',
+      path: '/api/webhooks/{id}/redeliver',
+      operationId: 'redeliverWebhook',
+      tag: 'webhooks',
+      summary: 'Send again every event of its types received since a time',
+      body: RedeliverSchema,
+      responses: { 202: json(RedeliveredSchema, 'the count of deliveries made'), ...UNKNOWN },
+    },
+    async (c, { body: { since } }) => {
+      await found(c.req.param('id'));
+      const job = { kind: 'redeliver-since', endpointId: c.req.param('id'), since: parseTimestamp(since), at: Date.now() } as const;
+      let deliveries = 0;
+      // In steps (ADMIN_STEP events each), the lanes sending what the first ones put back meanwhile.
+      for (let after: number | undefined; ; ) {
+        const step = await store.write({ ...job, after });
+        deliveries += step.deliveries;
+        delivery.wakeAll();
+        if (!step.more) break;
+        after = step.after;
+      }
+      return c.json({ endpoint_id: c.req.param('id'), since, deliveries }, 202);
+    },
+  );
 
   return [list, one, add, remove, enable, disable, redeliver];
 }

@@ -95,7 +95,10 @@ export function createIngest(deps: IngestDeps) {
   /** A serial over MAX_TERMINALS or DISCOVERY_RATE: no presence, no row, no event (README §Topics). */
   function notLearned(message: Message, why: NotAdmitted, done: Done) {
     const detail = `${message.sn} not learned: ${why.detail}`;
-    if (!deps.refuse) return persist(reject(message, 'terminal_limit', detail), done);
+    if (!deps.refuse) {
+      persist(reject(message, 'terminal_limit', detail), done);
+      return;
+    }
     settle(message.sn, { heartbeat: false, events: [], rejected: ['terminal_limit'], unkept: 0 });
     done(new Error(detail));
   }
@@ -114,7 +117,10 @@ export function createIngest(deps: IngestDeps) {
       (err: Error) => {
         metrics.uncommitted.dec();
         // README §What survives what: a message that ends the writer on its own is kept as a reject and acknowledged, never tried again.
-        if (err instanceof Unprocessable) return persist(reject({ sn, topic, receivedAt, payload: err.sample }, 'unprocessable', err.detail, err.size), done);
+        if (err instanceof Unprocessable) {
+          persist(reject({ sn, topic, receivedAt, payload: err.sample }, 'unprocessable', err.detail, err.size), done);
+          return;
+        }
         log.error({ err: err.message }, 'upLink message not stored; it stays unacknowledged');
         done(err);
       },
@@ -125,20 +131,31 @@ export function createIngest(deps: IngestDeps) {
     const sn = uplink.serialOf(topic);
     if (sn === undefined) {
       metrics.ignored.inc();
-      return done();
+      done();
+      return;
     }
     const message: Message = { sn, topic, payload, receivedAt: Date.now() };
     // A terminal the bridge knows costs one Map lookup here: the heartbeat fast path.
     if (!presence.knows(sn) && !deps.listed.has(sn)) {
-      if (!deps.discovery) return persist(reject(message, 'unknown_device', `${sn} is not in DEVICES and DISCOVERY is off`), done);
+      if (!deps.discovery) {
+        persist(reject(message, 'unknown_device', `${sn} is not in DEVICES and DISCOVERY is off`), done);
+        return;
+      }
       const why = deps.admission.admit(sn);
-      if (why) return notLearned(message, why, done);
+      if (why) {
+        notLearned(message, why, done);
+        return;
+      }
     }
     presence.touch(sn, message.receivedAt);
-    if (payload.length > deps.maxPayload) return persist(reject(message, 'too_large', `${payload.length} bytes, over MAX_PAYLOAD (${deps.maxPayload})`), done);
+    if (payload.length > deps.maxPayload) {
+      persist(reject(message, 'too_large', `${payload.length} bytes, over MAX_PAYLOAD (${deps.maxPayload})`), done);
+      return;
+    }
     if (isHeartbeat(payload)) {
       settle(sn, HEARTBEAT);
-      return done();
+      done();
+      return;
     }
     persist({ kind: 'uplink', ...message }, done);
   };

@@ -19,8 +19,7 @@ export interface Message {
 }
 
 /** A malformed message, or one malformed record of a batch, to keep and count (README §Malformed messages). */
-export type NewReject = { reason: RejectReason; detail: string } & (
-  /** A message: its payload, or as much of its start as is kept, and its whole size. */
+export type NewReject = { reason: RejectReason; detail: string } /** A message: its payload, or as much of its start as is kept, and its whole size. */ & (
   | { payload: Uint8Array; size: number }
   /** One record of a batch whose others are stored, kept as JSON (only when it is kept as a row). */
   | { record: unknown }

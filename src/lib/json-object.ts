@@ -15,8 +15,7 @@ export function nestsWithin(value: unknown, levels = MAX_JSON_DEPTH): boolean {
   return true;
 }
 
-export const isJsonObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+export const isJsonObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /**
  * A JSON object with these typed fields and any others. valibot's looseObject

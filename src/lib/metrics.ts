@@ -6,13 +6,23 @@ export function createMetrics() {
   // The process's own figures too (CPU, memory, event loop lag, handles).
   collectDefaultMetrics({ register: registry });
   // Read at scrape time from whoever knows (presence), set once it exists.
-  const sources = { terminalsOnline: () => 0, terminalsKnown: () => 0, streamClients: () => 0, outbox: async (): Promise<{ endpointId: string; pending: number }[]> => [] };
+  const sources = {
+    terminalsOnline: () => 0,
+    terminalsKnown: () => 0,
+    streamClients: () => 0,
+    outbox: async (): Promise<{ endpointId: string; pending: number }[]> => [],
+  };
   return {
     registry,
     sources,
     messagesIn: new Counter({ name: 'facegate_messages_in_total', help: 'upLink messages received, by cmd', labelNames: ['cmd'], registers: [registry] }),
     ignored: new Counter({ name: 'facegate_messages_ignored_total', help: 'messages on subscribed topics that are no terminal upLink', registers: [registry] }),
-    rejected: new Counter({ name: 'facegate_messages_rejected_total', help: 'malformed upLink messages (and malformed records of messages whose other records were stored), by reason', labelNames: ['reason'], registers: [registry] }),
+    rejected: new Counter({
+      name: 'facegate_messages_rejected_total',
+      help: 'malformed upLink messages (and malformed records of messages whose other records were stored), by reason',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
     rejectsNotKept: new Counter({
       name: 'facegate_rejects_not_kept_total',
       help: 'rejects counted in facegate_messages_rejected_total but not kept as rows: over the rate a terminal may fill the rejects table at',

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import { topicTemplate } from '../protocol/topics.ts';
-import { localTimestamp } from '../lib/units.ts';
 import { loadFixtures } from '../kit/fixtures.ts';
 import { stampJpeg } from '../kit/jpeg.ts';
-import { PEOPLE, heartU, reply, strangerRecord, strangerRecordU, verifiedRecord, verifiedRecordU } from '../kit/records.ts';
+import { heartU, PEOPLE, reply, strangerRecord, strangerRecordU, verifiedRecord, verifiedRecordU } from '../kit/records.ts';
 import { connectTerminals, serials as serialsOf, type Terminal } from '../kit/terminal.ts';
+import { localTimestamp } from '../lib/units.ts';
+import { topicTemplate } from '../protocol/topics.ts';
 
 // `facegate simulate`: a few terminals doing what real ones do, so the whole
 // flow (heartbeats, records with images, commands and their replies) can be
@@ -168,7 +168,9 @@ export async function simulate(options: SimulatorOptions, images: Buffer[], prin
     reconnectPeriod: 1000,
     onStatus: (status) => print(`${sn} ${status}`),
   }));
-  print(`${terminals.length} terminal${terminals.length === 1 ? '' : 's'} connected to ${options.url}: ${serials[0]}${serials.length > 1 ? `…${serials.at(-1)}` : ''} (upLink ${uplink.topicOf(serials[0])})`);
+  print(
+    `${terminals.length} terminal${terminals.length === 1 ? '' : 's'} connected to ${options.url}: ${serials[0]}${serials.length > 1 ? `…${serials.at(-1)}` : ''} (upLink ${uplink.topicOf(serials[0])})`,
+  );
 
   const timers: NodeJS.Timeout[] = [];
   const pendingRecords = new Set<Promise<unknown>>();
@@ -215,13 +217,21 @@ export async function simulate(options: SimulatorOptions, images: Buffer[], prin
       let sent: Promise<void>;
       if (r < options.strangerRatio) {
         say(`${sn} → strangerRecordU ${size}`);
-        sent = send(terminal, strangerRecordU([strangerRecord({ liveImageBase64: image, time: localTimestamp(now) })]), 'strangerRecordU', () => summary.strangers++);
+        sent = send(
+          terminal,
+          strangerRecordU([strangerRecord({ liveImageBase64: image, time: localTimestamp(now) })]),
+          'strangerRecordU',
+          () => summary.strangers++,
+        );
       } else {
         const refused = r < options.strangerRatio + options.rejectedRatio;
         const person = PEOPLE[Math.floor(Math.random() * PEOPLE.length)];
         say(`${sn} → verifiedRecordU ${person.name}${refused ? ', refused (verifiedCode 1)' : ''} ${size}`);
-        sent = send(terminal, verifiedRecordU([verifiedRecord({ ...person, liveImageBase64: image, verifiedCode: refused ? 1 : 0, time: localTimestamp(now) })]), 'verifiedRecordU', () =>
-          refused ? summary.rejected++ : summary.verified++,
+        sent = send(
+          terminal,
+          verifiedRecordU([verifiedRecord({ ...person, liveImageBase64: image, verifiedCode: refused ? 1 : 0, time: localTimestamp(now) })]),
+          'verifiedRecordU',
+          () => (refused ? summary.rejected++ : summary.verified++),
         );
       }
       pendingRecords.add(sent);

@@ -88,7 +88,15 @@ export type Job =
   | { kind: 'endpoint-delete'; id: string }
   | { kind: 'endpoint-state'; id: string; enabled: boolean; reason: DisabledReason | null }
   /** The outcome of one delivery attempt (delivery/policy.ts). */
-  | { kind: 'attempt'; seq: number; at: number; status: number | null; error: string | null; outcome: 'delivered' | 'retry' | 'dead' | 'gone'; nextAttemptAt: number }
+  | {
+      kind: 'attempt';
+      seq: number;
+      at: number;
+      status: number | null;
+      error: string | null;
+      outcome: 'delivered' | 'retry' | 'dead' | 'gone';
+      nextAttemptAt: number;
+    }
   /** A dead delivery back to pending, due at `at`. */
   | { kind: 'retry-delivery'; seq: number; at: number }
   /** One step of a redelivery: up to ADMIN_STEP events from the first received at `since`, or after the seq `after`. */
@@ -108,15 +116,15 @@ export interface JobResults {
   reject: Outcome;
   /** The device.online or device.offline event. */
   presence: { events: StoredEvent[] };
-  seen: void;
-  register: void;
-  command: void;
-  endpoint: void;
+  seen: undefined;
+  register: undefined;
+  command: undefined;
+  endpoint: undefined;
   /** Whether another step is needed. */
   'endpoint-delete': { more: boolean };
   /** Whether there was such an endpoint. */
   'endpoint-state': { changed: boolean };
-  attempt: void;
+  attempt: undefined;
   /** Whether there was such a delivery, and dead. */
   'retry-delivery': { changed: boolean };
   /** Deliveries made or put back by this step; whether another is needed, and after which seq. */

@@ -36,7 +36,10 @@ export function createAdmission({ maxTerminals, rate, known, log, now = Date.now
   let quiet: NodeJS.Timeout | undefined;
 
   function warn() {
-    log.warn({ refused: overMax + overRate, overMaxTerminals: overMax, overDiscoveryRate: overRate, known: known(), maxTerminals, last }, 'new terminals not learned');
+    log.warn(
+      { refused: overMax + overRate, overMaxTerminals: overMax, overDiscoveryRate: overRate, known: known(), maxTerminals, last },
+      'new terminals not learned',
+    );
     overMax = overRate = 0;
   }
 
@@ -48,7 +51,10 @@ export function createAdmission({ maxTerminals, rate, known, log, now = Date.now
     if (quiet === undefined) {
       warn();
       const again = () => {
-        if (overMax + overRate === 0) return void (quiet = undefined);
+        if (overMax + overRate === 0) {
+          quiet = undefined;
+          return;
+        }
         warn();
         quiet = setTimeout(again, warnEveryMs).unref();
       };

@@ -4,8 +4,8 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Registry } from 'prom-client';
 import type { Done } from '../ingest/ingest.ts';
 import type { Logger } from '../lib/log.ts';
-import type { TopicTemplate } from '../protocol/topics.ts';
 import { sameSecret } from '../lib/secrets.ts';
+import type { TopicTemplate } from '../protocol/topics.ts';
 import {
   ackWaitsForAuthorizePublish,
   connectedClientSubscribes,
@@ -206,7 +206,10 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       const own = loggedInAs.get(client);
       if (sn !== undefined && (own === undefined || own === sn)) {
         let serials = listensTo.get(client);
-        if (!serials) listensTo.set(client, (serials = new Set()));
+        if (!serials) {
+          serials = new Set();
+          listensTo.set(client, serials);
+        }
         serials.add(sn);
         return callback(null, subscription);
       }
@@ -240,7 +243,15 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     });
     limiters.set(handleConnection(broker, socket), limiter);
   };
-  const listeners = await listenForTerminals({ port: options.port, host: options.host, tls: options.tls, handshakeTimeoutMs: CONNECT_TIMEOUT_MS, gate, serve, log });
+  const listeners = await listenForTerminals({
+    port: options.port,
+    host: options.host,
+    tls: options.tls,
+    handshakeTimeoutMs: CONNECT_TIMEOUT_MS,
+    gate,
+    serve,
+    log,
+  });
   const { port, tlsPort } = listeners;
   log.info(
     { host: options.host, port, tlsPort, anonymous: !secured, maxConnections: options.maxConnections, inFlightBudget: budget.limit },
@@ -278,4 +289,3 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     },
   };
 }
-

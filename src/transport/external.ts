@@ -2,9 +2,8 @@ import type { MqttClient } from 'mqtt';
 import type { Registry } from 'prom-client';
 import type { Done } from '../ingest/ingest.ts';
 import type { Logger } from '../lib/log.ts';
-import type { TopicTemplate } from '../protocol/topics.ts';
 import { withoutPassword } from '../lib/secrets.ts';
-import { createSessionWatch } from './session-watch.ts';
+import type { TopicTemplate } from '../protocol/topics.ts';
 import { inFlightBytesGauge } from './broker-metrics.ts';
 import {
   type Connection,
@@ -16,7 +15,8 @@ import {
   takeMessagesWithoutPuback,
   writePuback,
 } from './mqttjs-internals.ts';
-import { BrokerUnavailable, COMMAND_EXPIRY_S, PUBLISH_ACK_TIMEOUT_MS, createInFlight, type Transport } from './transport.ts';
+import { createSessionWatch } from './session-watch.ts';
+import { BrokerUnavailable, COMMAND_EXPIRY_S, createInFlight, PUBLISH_ACK_TIMEOUT_MS, type Transport } from './transport.ts';
 
 /**
  * Messages the broker may have in flight to the bridge at once (MQTT 5

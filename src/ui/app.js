@@ -61,7 +61,7 @@ async function api(method, path, body) {
   if (!response.ok) {
     const error = json?.error ?? {};
     const issues = (error.issues ?? []).map((i) => `${i.path ? `${i.path}: ` : ''}${i.message}`);
-    const message = issues.length > 1 ? issues.join('; ') : error.message ?? (text.slice(0, 200) || response.statusText);
+    const message = issues.length > 1 ? issues.join('; ') : (error.message ?? (text.slice(0, 200) || response.statusText));
     if (response.status === 401 && path !== '/ui/login') showLogin('Your session has ended; sign in again.');
     throw new ApiError(response.status, error.code ?? 'http_error', message);
   }
@@ -182,7 +182,8 @@ const listable = (sn) => state.terminals.has(sn) || state.terminalsCursor === nu
 
 function describe(event) {
   // Too large to list (README §HTTP API, Lists): its size, and a link to all of it.
-  if (event.truncated) return [`${event.type === 'device.message' ? 'message' : 'fields'} of ${kilobytes(event.fields_bytes)}, not shown here · `, wholeEvent(event)];
+  if (event.truncated)
+    return [`${event.type === 'device.message' ? 'message' : 'fields'} of ${kilobytes(event.fields_bytes)}, not shown here · `, wholeEvent(event)];
   if (event.type.startsWith('face.')) {
     const who = [event.name, event.user_id && `#${event.user_id}`].filter(Boolean).join(' ') || 'unknown person';
     return event.verifiedCode !== undefined ? `${who} · code ${event.verifiedCode}` : who;
@@ -252,7 +253,9 @@ function onStreamEvent(event) {
   if (event.type === 'device.message' && event.device_sn === state.awaitingReplyFrom) {
     state.awaitingReplyFrom = null;
     $('command-status').textContent = `Reply from ${event.device_sn} at ${time(event.received_at)}:`;
-    $('command-reply').replaceChildren(event.truncated ? h('span', {}, `${kilobytes(event.fields_bytes)}, too large to show here: `, wholeEvent(event)) : JSON.stringify(event.message, null, 2));
+    $('command-reply').replaceChildren(
+      event.truncated ? h('span', {}, `${kilobytes(event.fields_bytes)}, too large to show here: `, wholeEvent(event)) : JSON.stringify(event.message, null, 2),
+    );
     $('command-reply').hidden = false;
   }
   scheduleDeliveries();
@@ -299,8 +302,18 @@ function deliveryItem(d) {
     h(
       'div',
       { class: 'body' },
-      h('div', { class: 'line' }, h('span', { class: `badge ${d.status}` }, d.status), h('span', { class: 'mono' }, d.event_type), h('span', { class: 'muted small' }, `→ ${d.endpoint_id}`)),
-      h('div', { class: 'muted small' }, `${d.attempts} attempt${d.attempts === 1 ? '' : 's'} · ${outcome} · ${time(d.delivered_at ?? d.last_attempt_at ?? d.created_at)}`),
+      h(
+        'div',
+        { class: 'line' },
+        h('span', { class: `badge ${d.status}` }, d.status),
+        h('span', { class: 'mono' }, d.event_type),
+        h('span', { class: 'muted small' }, `→ ${d.endpoint_id}`),
+      ),
+      h(
+        'div',
+        { class: 'muted small' },
+        `${d.attempts} attempt${d.attempts === 1 ? '' : 's'} · ${outcome} · ${time(d.delivered_at ?? d.last_attempt_at ?? d.created_at)}`,
+      ),
       h('div', { class: 'muted small mono' }, `${d.id} · ${d.event_id}`),
     ),
     d.status === 'dead' ? h('button', { type: 'button', class: 'retry', onclick: () => retry(d.id) }, 'Retry') : null,

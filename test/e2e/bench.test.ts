@@ -63,7 +63,10 @@ it('bench --quick --only store-scale builds the store, waits for the purge and t
   const report = JSON.parse(readFileSync(out, 'utf8')) as { results: { scenario: string; figures: any }[] };
   const [result] = report.results;
   expect(result.scenario).toBe('store-scale');
-  expect(result.figures).toMatchObject({ waiting: 5000, purge: { removed: result.figures.purgeable, steps: expect.any(Number), longestStepMs: expect.any(Number) } });
+  expect(result.figures).toMatchObject({
+    waiting: 5000,
+    purge: { removed: result.figures.purgeable, steps: expect.any(Number), longestStepMs: expect.any(Number) },
+  });
   // The purge looked at every old event, a thousand at most per step.
   expect(result.figures.purge.steps).toBeGreaterThanOrEqual(5);
   expect(result.figures.requests.map((r: any) => r.status)).toEqual(result.figures.requests.map(() => [200]));

@@ -5,11 +5,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CliProcess, spawnCli, startCli } from '../../src/kit/cli.ts';
-import { onlineTerminals } from '../support/outside-reads.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { onlineTerminals } from '../support/outside-reads.ts';
 
 let bridge: CliProcess | undefined;
 let dataDir: string;
@@ -62,7 +62,11 @@ describe('configuration', () => {
     const env = { DATA_DIR: dataDir, PORT: String(await freePort()), BROKER_PORT: String(await freePort()) };
     bridge = await startCli(env);
     const lines = bridge.output.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
-    expect(lines.find((line) => line.msg.startsWith('embedded MQTT broker listening'))).toMatchObject({ host: '127.0.0.1', port: Number(env.BROKER_PORT), anonymous: true });
+    expect(lines.find((line) => line.msg.startsWith('embedded MQTT broker listening'))).toMatchObject({
+      host: '127.0.0.1',
+      port: Number(env.BROKER_PORT),
+      anonymous: true,
+    });
     expect(lines.some((line) => line.level === 40 && line.msg.includes('accepts anonymous terminals'))).toBe(true);
     const t = await connectTerminal(`mqtt://127.0.0.1:${env.BROKER_PORT}`, 'LOOP1', { reconnectPeriod: 0 });
     const answer = t.next((m) => m.cmd === 'heartD');
@@ -76,7 +80,23 @@ describe('configuration', () => {
     bridge = spawnCli({}, ['--help']);
     expect(await bridge.exited).toBe(0);
     const text = bridge.output.join('\n');
-    for (const name of ['PORT', 'MQTT_URL', 'BROKER_PORT', 'BROKER_HOST', 'BROKER_ANONYMOUS', 'MAX_CONNECTIONS', 'UPLINK_TOPIC', 'DEVICES', 'WEBHOOK_SECRET', 'ADMIN_TOKEN', 'SQLITE_SYNC', 'RETENTION_DAYS', 'MAX_TERMINALS', 'DISCOVERY_RATE', 'FORGET_AFTER']) {
+    for (const name of [
+      'PORT',
+      'MQTT_URL',
+      'BROKER_PORT',
+      'BROKER_HOST',
+      'BROKER_ANONYMOUS',
+      'MAX_CONNECTIONS',
+      'UPLINK_TOPIC',
+      'DEVICES',
+      'WEBHOOK_SECRET',
+      'ADMIN_TOKEN',
+      'SQLITE_SYNC',
+      'RETENTION_DAYS',
+      'MAX_TERMINALS',
+      'DISCOVERY_RATE',
+      'FORGET_AFTER',
+    ]) {
       expect(text).toContain(`  ${name} `);
     }
   });

@@ -120,14 +120,32 @@ describe('the connection bound', () => {
     execFileSync('prlimit', [`--pid=${pid}`, `--nofile=${reserve}:`]);
 
     // Neither server can take a connection now: each waits in the kernel's backlog, unanswered.
-    const bound = (p: Promise<unknown>) => Promise.race([p.then(() => 'answered', () => 'failed'), new Promise((resolve) => setTimeout(resolve, 1000, 'unanswered'))]);
+    const bound = (p: Promise<unknown>) =>
+      Promise.race([
+        p.then(
+          () => 'answered',
+          () => 'failed',
+        ),
+        new Promise((resolve) => setTimeout(resolve, 1000, 'unanswered')),
+      ]);
     const healthz = () => fetch(`http://127.0.0.1:${env.PORT}/healthz`);
-    const mqttClient = () => idleClient(Number(env.BROKER_PORT), `starved-${sockets.length}`).outcome.then((o) => (o === 'connack' ? o : Promise.reject(new Error(o))));
-    expect(await Promise.all([bound(healthz()), bound(healthz()), bound(mqttClient()), bound(mqttClient())])).toEqual(['unanswered', 'unanswered', 'unanswered', 'unanswered']);
+    const mqttClient = () =>
+      idleClient(Number(env.BROKER_PORT), `starved-${sockets.length}`).outcome.then((o) => (o === 'connack' ? o : Promise.reject(new Error(o))));
+    expect(await Promise.all([bound(healthz()), bound(healthz()), bound(mqttClient()), bound(mqttClient())])).toEqual([
+      'unanswered',
+      'unanswered',
+      'unanswered',
+      'unanswered',
+    ]);
     expect(bridge.proc.exitCode).toBeNull();
 
     execFileSync('prlimit', [`--pid=${pid}`, '--nofile=4096:']);
-    await until(() => fetch(`http://127.0.0.1:${env.PORT}/healthz`, { signal: AbortSignal.timeout(1000) }).then((r) => r.status === 200, () => false));
+    await until(() =>
+      fetch(`http://127.0.0.1:${env.PORT}/healthz`, { signal: AbortSignal.timeout(1000) }).then(
+        (r) => r.status === 200,
+        () => false,
+      ),
+    );
     const t = await connectTerminal(`mqtt://127.0.0.1:${env.BROKER_PORT}`, 'BACK1', { reconnectPeriod: 0 });
     terminals.push(t);
     const answer = t.next((m) => m.cmd === 'heartD');

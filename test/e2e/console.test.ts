@@ -1,11 +1,11 @@
 import { mkdirSync, readFileSync } from 'node:fs';
+import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { SHOWN_BYTES } from '../../src/store/sqlite/reads.ts';
-import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
-import { startReceiver, type Receiver } from '../support/receiver.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { SHOWN_BYTES } from '../../src/store/sqlite/reads.ts';
+import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
+import { type Receiver, startReceiver } from '../support/receiver.ts';
 
 // The web console in a real headless Chromium against the real bridge: log in,
 // watch a terminal come online and a face event arrive live, send a command
@@ -28,7 +28,16 @@ describe('web console', () => {
     bridge = await startBridge({ WEBHOOK_URL: receiver.url, DELIVERY_SCHEDULE: '10ms' });
     browser = await chromium.launch({
       executablePath: '/usr/bin/chromium',
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
   });
@@ -83,7 +92,9 @@ describe('web console', () => {
     await face.waitFor();
     await face.locator('img.thumb').waitFor();
     // The thumbnail really loaded (a broken image has no natural width).
-    await page.waitForFunction("(() => { const img = document.querySelector('#events li.face-verified img.thumb'); return img && img.complete && img.naturalWidth > 0; })()");
+    await page.waitForFunction(
+      "(() => { const img = document.querySelector('#events li.face-verified img.thumb'); return img && img.complete && img.naturalWidth > 0; })()",
+    );
 
     // A command from the form; the terminal's reply shows under it.
     await page.selectOption('#command-sn', 'UI1');

@@ -3,12 +3,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type CliProcess, startCli } from '../../src/kit/cli.ts';
-import { countIn } from '../support/outside-reads.ts';
-import { cleanupAfterEach } from '../support/cleanup.ts';
-import { connectLoad } from '../support/load.ts';
 import { startMosquitto } from '../../src/kit/mosquitto.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { until } from '../../src/kit/wait.ts';
+import { cleanupAfterEach } from '../support/cleanup.ts';
+import { connectLoad } from '../support/load.ts';
+import { countIn } from '../support/outside-reads.ts';
 
 // SPEC §Webhooks "At least once, nothing lost": the CLI is killed with SIGKILL
 // twice while terminals publish 1,000 verified records at QoS 1; the store

@@ -4,12 +4,12 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { countIn } from '../support/outside-reads.ts';
-import { cleanupAfterEach } from '../support/cleanup.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { cleanupAfterEach } from '../support/cleanup.ts';
+import { countIn } from '../support/outside-reads.ts';
 
 // README §Quick start: `npm start` builds only when a source changed, so
 // after a crash the same command brings the bridge back at once. Readiness

@@ -51,7 +51,25 @@ async function heartUsReceived(b: TestBridge): Promise<number> {
 describe('facegate simulate', () => {
   it('sends exactly --count records from its terminals, each stored as an event, and sums them up on exit', async () => {
     const b = (bridge = await startBridge());
-    sim = simulate(['--url', b.brokerUrl, '--terminals', '3', '--prefix', 'SIMC', '--count', '12', '--records-every', '0.05', '--heartbeat', '0.5', '--stranger-ratio', '0.3', '--rejected-ratio', '0.3', '--quiet']);
+    sim = simulate([
+      '--url',
+      b.brokerUrl,
+      '--terminals',
+      '3',
+      '--prefix',
+      'SIMC',
+      '--count',
+      '12',
+      '--records-every',
+      '0.05',
+      '--heartbeat',
+      '0.5',
+      '--stranger-ratio',
+      '0.3',
+      '--rejected-ratio',
+      '0.3',
+      '--quiet',
+    ]);
     expect(await sim.exited).toBe(0);
     const summary = summaryOf(sim.output);
     expect(summary.stopped).toBe(true);
@@ -80,7 +98,11 @@ describe('facegate simulate', () => {
   it("answers a command sent to a simulated terminal, the reply stored as the terminal's device message", async () => {
     const b = (bridge = await startBridge());
     sim = simulate(['--url', b.brokerUrl, '--terminals', '2', '--prefix', 'SIMD', '--records-every', '0', '--heartbeat', '60']);
-    await sim.waitForLine(/ 2 terminals connected to mqtt:\/\/127\.0\.0\.1:\d+: SIMD0001…SIMD0002 \(upLink fungxi_SIMD0001_upLink\)$/, undefined, 'the simulator connecting');
+    await sim.waitForLine(
+      / 2 terminals connected to mqtt:\/\/127\.0\.0\.1:\d+: SIMD0001…SIMD0002 \(upLink fungxi_SIMD0001_upLink\)$/,
+      undefined,
+      'the simulator connecting',
+    );
     // A terminal is known to the bridge from its first heartbeat on.
     await b.eventsStored(2, (e) => e.type === 'device.online' && e.deviceSn.startsWith('SIMD'));
 
@@ -104,7 +126,8 @@ describe('facegate simulate', () => {
     sim = simulate(['--help']);
     expect(await sim.exited).toBe(0);
     expect(sim.output[0]).toBe('Usage: facegate simulate [options]');
-    for (const flag of ['--url', '--terminals', '--count', '--records-every', '--stranger-ratio', '--qos', '--uplink']) expect(sim.output.join('\n')).toContain(`  ${flag} `);
+    for (const flag of ['--url', '--terminals', '--count', '--records-every', '--stranger-ratio', '--qos', '--uplink'])
+      expect(sim.output.join('\n')).toContain(`  ${flag} `);
   });
 
   it.each([

@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { type CliProcess, startCli } from '../../src/kit/cli.ts';
-import { countIn } from '../support/outside-reads.ts';
-import { cleanupAfterEach } from '../support/cleanup.ts';
-import { connectLoad } from '../support/load.ts';
 import { startMosquitto } from '../../src/kit/mosquitto.ts';
 import { freePort } from '../../src/kit/ports.ts';
-import { startReceiver } from '../support/receiver.ts';
 import { until } from '../../src/kit/wait.ts';
+import { cleanupAfterEach } from '../support/cleanup.ts';
+import { connectLoad } from '../support/load.ts';
+import { countIn } from '../support/outside-reads.ts';
+import { startReceiver } from '../support/receiver.ts';
 
 // SPEC §Webhooks, at least once: 2,000 verified records while the receiver is
 // down for 20 s and the bridge is killed with SIGKILL twice (once during the
@@ -72,7 +72,9 @@ async function outageAndCrashes(env: Record<string, string>, brokerUrl: string) 
   // The last outcomes are committed a moment after their requests arrive.
   await until(() => countIn(dataDir, "select count(*) as n from deliveries where status = 'delivered'") === RECORDS);
   const duplicates = all.length - ids.size;
-  console.log(`webhook crash test (${env.MQTT_URL ? 'mosquitto' : 'embedded'}): ${RECORDS} records, ${ids.size} distinct webhook-ids received, ${duplicates} duplicates`);
+  console.log(
+    `webhook crash test (${env.MQTT_URL ? 'mosquitto' : 'embedded'}): ${RECORDS} records, ${ids.size} distinct webhook-ids received, ${duplicates} duplicates`,
+  );
   return duplicates;
 }
 

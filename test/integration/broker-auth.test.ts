@@ -1,12 +1,12 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'node:net';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
 
 let bridge: TestBridge;
 let terminals: Terminal[] = [];
@@ -115,7 +115,10 @@ describe('per-terminal credentials (BROKER_CREDENTIALS)', () => {
     terminals.push(t1);
     await t1.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
     expect(b.count('events', "type = 'face.verified' and device_sn = 'T1'")).toBe(1);
-    const refused = await t1.client.subscribeAsync('fungxi_T2_downLink', { qos: 1 }).then((granted) => granted[0].qos === 128, () => true);
+    const refused = await t1.client.subscribeAsync('fungxi_T2_downLink', { qos: 1 }).then(
+      (granted) => granted[0].qos === 128,
+      () => true,
+    );
     expect(refused).toBe(true);
     const closed = new Promise<void>((resolve) => t1.client.once('close', () => resolve()));
     t1.client.publish('fungxi_T2_upLink', JSON.stringify({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: 'forged' })] }), { qos: 1 });

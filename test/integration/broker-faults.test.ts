@@ -2,12 +2,12 @@ import { createServer, type Socket } from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parser as mqttParser } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
-import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { type Receiver, startReceiver } from '../support/receiver.ts';
 
 // SPEC §Webhooks: a delivery survives broker restarts, nothing lost. Mosquitto
 // (persistence on, as the README asks) is restarted under a stream of

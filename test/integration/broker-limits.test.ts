@@ -2,10 +2,10 @@ import { connect, type Socket } from 'node:net';
 import mqtt, { type MqttClient } from 'mqtt';
 import { generate, parser as mqttParser } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
 
 // README §Connections and memory: what a connection may hold, and for how
 // long, on the embedded broker.
@@ -63,7 +63,9 @@ describe('idle connections', () => {
     const talking = setInterval(() => void talker.send({ cmd: 'heartU' }, 0).catch(() => {}), 400);
     try {
       // keepalive 0: "never check"; 65535: 18 hours before aedes' own check.
-      const silent = await Promise.all([0, 65_535].map((keepalive, i) => mqtt.connectAsync(bridge.brokerUrl, { clientId: `silent-${i}`, keepalive, reconnectPeriod: 0 })));
+      const silent = await Promise.all(
+        [0, 65_535].map((keepalive, i) => mqtt.connectAsync(bridge.brokerUrl, { clientId: `silent-${i}`, keepalive, reconnectPeriod: 0 })),
+      );
       clients.push(...silent);
       const startedAt = Date.now();
       await Promise.all(silent.map(closed));
@@ -112,7 +114,10 @@ describe('in-flight budget', () => {
     for (const [i, socket] of holders.entries()) socket.write(packets[i].subarray(0, 64 * 1024));
 
     // Every header read: the budget full, the rest ended.
-    await until(async () => (await metric('facegate_broker_connections_ended_total{reason="over_budget"}')) + (await metric('facegate_inflight_bytes')) / CLAIMED >= HOLDERS);
+    await until(
+      async () =>
+        (await metric('facegate_broker_connections_ended_total{reason="over_budget"}')) + (await metric('facegate_inflight_bytes')) / CLAIMED >= HOLDERS,
+    );
     expect(await metric('facegate_inflight_bytes')).toBe(FIT * CLAIMED);
     expect(await metric('facegate_broker_connections_ended_total{reason="over_budget"}')).toBe(HOLDERS - FIT);
     await until(() => ended === HOLDERS - FIT);
@@ -156,7 +161,8 @@ describe('QoS 2 messages waiting for their PUBREL', () => {
     const received = new Promise<void>((resolve) => (hundred = resolve));
     parser.on('packet', (packet) => packet.cmd === 'pubrec' && ++pubrecs === 100 && hundred());
     socket.on('data', (chunk: Buffer) => parser.parse(chunk));
-    const heartU = (messageId: number) => generate({ cmd: 'publish', topic: 'fungxi_HOARD1_upLink', payload: Buffer.from('{"cmd":"heartU"}'), qos: 2, messageId, retain: false, dup: false });
+    const heartU = (messageId: number) =>
+      generate({ cmd: 'publish', topic: 'fungxi_HOARD1_upLink', payload: Buffer.from('{"cmd":"heartU"}'), qos: 2, messageId, retain: false, dup: false });
     for (let id = 1; id <= 100; id++) socket.write(heartU(id));
     await received;
     const ended = closed(socket);

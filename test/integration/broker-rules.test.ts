@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
 
 // README §The embedded broker: its topic rules hold with credentials and
 // without. Each test is an attack by a client that reached the port of an
@@ -141,7 +141,10 @@ describe('subscribing', () => {
 describe('wills', () => {
   it('takes in the will a terminal leaves on its own upLink, not retained', async () => {
     bridge = await startBridge();
-    await terminal('WILL1', { clientId: 'terminal-WILL1', will: { topic: 'fungxi_WILL1_upLink', payload: Buffer.from('{"cmd":"offlineU"}'), qos: 1, retain: true } });
+    await terminal('WILL1', {
+      clientId: 'terminal-WILL1',
+      will: { topic: 'fungxi_WILL1_upLink', payload: Buffer.from('{"cmd":"offlineU"}'), qos: 1, retain: true },
+    });
     await takeOver('terminal-WILL1');
     const [event] = await bridge.eventsStored(1, (e) => e.type === 'device.message' && e.deviceSn === 'WILL1');
     expect(bridge.db().prepare('select fields from events where id = ?').get(event.id)).toEqual({ fields: '{"cmd":"offlineU"}' });
@@ -170,13 +173,21 @@ describe('wills', () => {
     rmSync(dir, { recursive: true, force: true });
     // Neither subscribes to anything: the login says whose upLink is theirs.
     const login = (sn: string, password: string, topic: string) =>
-      mqtt.connectAsync(bridge.brokerUrl, { clientId: `will-${sn}`, username: sn, password, reconnectPeriod: 0, will: { topic, payload: Buffer.from(`{"cmd":"offlineU","from":"${sn}"}`), qos: 1, retain: false } });
+      mqtt.connectAsync(bridge.brokerUrl, {
+        clientId: `will-${sn}`,
+        username: sn,
+        password,
+        reconnectPeriod: 0,
+        will: { topic, payload: Buffer.from(`{"cmd":"offlineU","from":"${sn}"}`), qos: 1, retain: false },
+      });
     clients.push(await login('W1', 'first-door-secret', 'fungxi_W1_upLink'), await login('W2', 'second-door-secret', 'fungxi_W1_upLink'));
     await takeOver('will-W2', { username: 'W2', password: 'second-door-secret' });
     await takeOver('will-W1', { username: 'W1', password: 'first-door-secret' });
     await bridge.eventsStored(1, (e) => e.type === 'device.message' && e.deviceSn === 'W1');
     // Anything from W2's will would have been committed before W1's.
-    expect(bridge.db().prepare("select device_sn, fields from events where type = 'device.message'").all()).toEqual([{ device_sn: 'W1', fields: '{"cmd":"offlineU","from":"W1"}' }]);
+    expect(bridge.db().prepare("select device_sn, fields from events where type = 'device.message'").all()).toEqual([
+      { device_sn: 'W1', fields: '{"cmd":"offlineU","from":"W1"}' },
+    ]);
   });
 
   it("drops a will on a terminal's downLink: a command no one sent", async () => {

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { statSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
-import { databasePath } from '../../src/store/sqlite/open.ts';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { databasePath } from '../../src/store/sqlite/open.ts';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
 
 // SQLite's automatic checkpoint is off (it ran inside commits): the writer
 // thread must copy the WAL back into the database file by itself, after its

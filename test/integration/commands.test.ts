@@ -1,9 +1,9 @@
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
 
 let bridge: TestBridge | undefined;
 let mosquitto: Mosquitto | undefined;
@@ -101,7 +101,11 @@ describe('POST /api/devices/{sn}/commands', () => {
     ['a numeric cmd', '{"cmd":1}', /^cmd: cmd must be a string/],
     ['an empty cmd', '{"cmd":""}', /^cmd: cmd must not be empty/],
     // Thousands of levels would overflow the stack when the command is written out for the terminal.
-    ['JSON nested 10,000 deep', `{"cmd":"openDoorD","x":${'['.repeat(10_000)}${']'.repeat(10_000)}}`, /^body nests objects or arrays more than 64 levels deep$/],
+    [
+      'JSON nested 10,000 deep',
+      `{"cmd":"openDoorD","x":${'['.repeat(10_000)}${']'.repeat(10_000)}}`,
+      /^body nests objects or arrays more than 64 levels deep$/,
+    ],
   ])('answers 400 with the reason for %s', async (_name, body, message) => {
     const b = await withTerminals({}, 'D1');
     const res = await b.api('POST', '/api/devices/D1/commands', body);

@@ -1,12 +1,12 @@
-import Database from 'better-sqlite3';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { flood, openRaw } from '../support/intruder.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { flood, openRaw } from '../support/intruder.ts';
 
 // README §Topics, discovery: an anonymous client of the embedded broker (or
 // of a site's broker) can publish on the upLink topic of any serial it makes
@@ -112,7 +112,9 @@ describe('a flood of made-up serials', () => {
     ]);
     const { table, listed, known, online } = await settledTerminals(b);
     const refused = (await metric(b, 'facegate_messages_rejected_total{reason="terminal_limit"}')) ?? 0;
-    console.log(`flood (embedded): ${attack.attempted} attempted on ${attack.connections} connections, ${refused} refused, ${table} terminals known; the listed terminal: ${served.answered} heartbeats answered, ${served.acknowledged} records acknowledged`);
+    console.log(
+      `flood (embedded): ${attack.attempted} attempted on ${attack.connections} connections, ${refused} refused, ${table} terminals known; the listed terminal: ${served.answered} heartbeats answered, ${served.acknowledged} records acknowledged`,
+    );
 
     expect(attack.attempted).toBe(FLOOD);
     expect(table).toBeLessThanOrEqual(MAX_TERMINALS);
@@ -138,7 +140,13 @@ describe('a flood of made-up serials', () => {
 
   it('through Mosquitto: the same flood is acknowledged and kept as terminal_limit rejects', async () => {
     mosquitto = await startMosquitto();
-    const b = await startBridge({ MQTT_URL: mosquitto.url, MQTT_CLIENT_ID: 'facegate-flood', DEVICES: LISTED, MAX_TERMINALS: String(MAX_TERMINALS), DISCOVERY_RATE });
+    const b = await startBridge({
+      MQTT_URL: mosquitto.url,
+      MQTT_CLIENT_ID: 'facegate-flood',
+      DEVICES: LISTED,
+      MAX_TERMINALS: String(MAX_TERMINALS),
+      DISCOVERY_RATE,
+    });
     bridge = b;
     const listedTerminal = await terminal(mosquitto.url, LISTED);
     let flooding = true;
@@ -151,7 +159,9 @@ describe('a flood of made-up serials', () => {
     const heartbeats = async () => (await metric(b, 'facegate_messages_in_total{cmd="heartU"}')) ?? 0;
     await until(async () => (await refused()) + (await heartbeats()) - served.answered >= FLOOD);
     const { table, listed, known } = await settledTerminals(b);
-    console.log(`flood (mosquitto): ${attack.attempted} attempted on ${attack.connections} connection(s), ${await refused()} counted as terminal_limit rejects, ${table} terminals known`);
+    console.log(
+      `flood (mosquitto): ${attack.attempted} attempted on ${attack.connections} connection(s), ${await refused()} counted as terminal_limit rejects, ${table} terminals known`,
+    );
 
     expect(attack.connections).toBe(1);
     expect(table).toBeLessThanOrEqual(MAX_TERMINALS);
@@ -174,7 +184,8 @@ describe('serials that are no serials', () => {
     bridge = b;
     const intruder = await openRaw(b.brokerPort, 'odd-serials');
     const odd = ['A'.repeat(60_000), 'a b', '门禁01', 'café', '-leading', `${'B'.repeat(65)}`];
-    for (const sn of odd) intruder.write({ cmd: 'publish', topic: `fungxi_${sn}_upLink`, payload: Buffer.from('{"cmd":"heartU"}'), qos: 0, retain: false, dup: false });
+    for (const sn of odd)
+      intruder.write({ cmd: 'publish', topic: `fungxi_${sn}_upLink`, payload: Buffer.from('{"cmd":"heartU"}'), qos: 0, retain: false, dup: false });
     // Handled (and answered with a PINGRESP) or refused (the connection ended): either way, past ingest.
     await intruder.settle();
     await intruder.end();
@@ -194,7 +205,14 @@ describe('serials that are no serials', () => {
     const now = Date.now();
     const db = new Database(join(dataDir, 'facegate.db'));
     const insert = db.prepare('insert into terminals (sn, registered, first_seen_at, last_seen_at, online) values (?, ?, ?, ?, 0)');
-    for (const [sn, registered] of [['a b', 0], ['门禁', 0], ['x'.repeat(65), 1], ['-x', 0], ['OK1', 0]] as const) insert.run(sn, registered, now, now);
+    for (const [sn, registered] of [
+      ['a b', 0],
+      ['门禁', 0],
+      ['x'.repeat(65), 1],
+      ['-x', 0],
+      ['OK1', 0],
+    ] as const)
+      insert.run(sn, registered, now, now);
     db.close();
 
     b = await startBridge({}, dataDir);
@@ -202,7 +220,11 @@ describe('serials that are no serials', () => {
     expect(b.db().prepare('select sn from terminals').all()).toEqual([{ sn: 'OK1' }]);
     expect((await allDevices(b)).items.map((d) => d.sn)).toEqual(['OK1']);
     for (const sn of ['a%20b', '%E9%97%A8%E7%A6%81', 'x'.repeat(65), '-x']) {
-      for (const [method, path] of [['GET', `/api/devices/${sn}`], ['DELETE', `/api/devices/${sn}`], ['POST', `/api/devices/${sn}/commands`]]) {
+      for (const [method, path] of [
+        ['GET', `/api/devices/${sn}`],
+        ['DELETE', `/api/devices/${sn}`],
+        ['POST', `/api/devices/${sn}/commands`],
+      ]) {
         const res = await b.api(method, path, method === 'POST' ? { cmd: 'openDoorD' } : undefined);
         expect(res.status, `${method} ${path}`).toBe(404);
         expect(res.json.error.code).toBe('not_found');
@@ -293,7 +315,8 @@ describe('GET /api/devices', () => {
     // Sixty more learned from their traffic, through one connection.
     const seen = Array.from({ length: 60 }, (_, i) => `S${String(i).padStart(3, '0')}`);
     const sender = await openRaw(b.brokerPort, 'sixty');
-    for (const sn of seen) sender.write({ cmd: 'publish', topic: `fungxi_${sn}_upLink`, payload: Buffer.from('{"cmd":"heartU"}'), qos: 0, retain: false, dup: false });
+    for (const sn of seen)
+      sender.write({ cmd: 'publish', topic: `fungxi_${sn}_upLink`, payload: Buffer.from('{"cmd":"heartU"}'), qos: 0, retain: false, dup: false });
     expect(await sender.settle()).toBe(true);
     await b.eventsStored(60, (e) => e.type === 'device.online');
 

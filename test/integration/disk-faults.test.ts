@@ -4,12 +4,12 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { expect, it } from 'vitest';
-import { cleanupAfterEach } from '../support/cleanup.ts';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { cleanupAfterEach } from '../support/cleanup.ts';
 
 // SQLite made unable to write for real: a full filesystem, one the kernel
 // turned read-only, a write lock held by another connection. The tests mount
@@ -65,7 +65,9 @@ async function underFault(bridge: TestBridge, serial: string, begin: () => void)
   begin();
   let acknowledged = false;
   // Far more than the bytes a full disk has left.
-  const record = door.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: 'during', liveImageBase64: 'A'.repeat(300_000) })] }).then(() => (acknowledged = true));
+  const record = door
+    .send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: 'during', liveImageBase64: 'A'.repeat(300_000) })] })
+    .then(() => (acknowledged = true));
   await until(async () => (await bridge.api('GET', '/readyz')).status === 503);
   // Heartbeats need no disk.
   const reply = other.next();

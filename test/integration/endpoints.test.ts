@@ -18,7 +18,10 @@ let endpoints: Endpoints;
 let seen: Record<string, string>[];
 
 async function open() {
-  store = await openSqliteStore({ dataDir: dir, sync: 'normal', maxRecords: 10, forward: 'all', images: 'inline' }, { log: createLogger('info', new PassThrough()), onFatal: () => {} });
+  store = await openSqliteStore(
+    { dataDir: dir, sync: 'normal', maxRecords: 10, forward: 'all', images: 'inline' },
+    { log: createLogger('info', new PassThrough()), onFatal: () => {} },
+  );
   endpoints = createEndpoints(store);
   endpoints.onChange(async () => {
     seen.push(Object.fromEntries((await store.endpoints()).map((e) => [e.id, e.enabled ? 'enabled' : `disabled: ${e.disabledReason}`])));

@@ -1,11 +1,11 @@
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SHOWN_BYTES } from '../../src/store/sqlite/reads.ts';
-import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
-import { openStream } from '../support/sse.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { SHOWN_BYTES } from '../../src/store/sqlite/reads.ts';
+import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
+import { openStream } from '../support/sse.ts';
 
 let bridge: TestBridge | undefined;
 let terminals: Terminal[] = [];

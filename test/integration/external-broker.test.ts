@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBridge, stopDuringCommit, type TestBridge } from '../support/bridge.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { startBridge, stopDuringCommit, type TestBridge } from '../support/bridge.ts';
 
 let bridge: TestBridge | undefined;
 let mosquitto: Mosquitto;
@@ -130,7 +130,8 @@ describe('against Mosquitto', () => {
     // A second bridge with the same id: the broker hands the session to each in turn.
     const twin = await startBridge({ MQTT_URL: mosquitto.url, MQTT_CLIENT_ID: 'facegate-it' });
     try {
-      const warned = (x: TestBridge) => x.logLines.some((line) => line.includes('"level":50') && line.includes('another client uses MQTT_CLIENT_ID=facegate-it'));
+      const warned = (x: TestBridge) =>
+        x.logLines.some((line) => line.includes('"level":50') && line.includes('another client uses MQTT_CLIENT_ID=facegate-it'));
       await until(() => warned(b) || warned(twin));
     } finally {
       await twin.stop();

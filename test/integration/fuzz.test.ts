@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
 
 let bridge: TestBridge | undefined;
 let terminals: Terminal[] = [];
@@ -36,7 +36,9 @@ function malformed(i: number): Buffer {
     case 6: // deep nesting
       return Buffer.from(`{"cmd":"verifiedRecordU","data":${'['.repeat(500 + (i % 1000))}${']'.repeat(500 + (i % 1000))}}`);
     case 7: // prototype-pollution keys in a bad record
-      return Buffer.from(`{"cmd":"verifiedRecordU","__proto__":{"polluted":1},"data":[{"__proto__":{"x":1},"constructor":{"prototype":{"polluted":1}},"verifiedCode":"0"}]}`);
+      return Buffer.from(
+        `{"cmd":"verifiedRecordU","__proto__":{"polluted":1},"data":[{"__proto__":{"x":1},"constructor":{"prototype":{"polluted":1}},"verifiedCode":"0"}]}`,
+      );
     default: // 5 MB strings, now and then; small otherwise
       return Buffer.from(JSON.stringify({ cmd: 'verifiedRecordU', data: [{ name: 'n'.repeat(i % 2000 === 8 ? 5 * 1024 * 1024 : 100), verifiedCode: [] }] }));
   }
@@ -89,10 +91,15 @@ describe('fuzzing a running bridge', () => {
       fc.jsonValue({ maxDepth: 6 }).map((v) => JSON.stringify(v)),
       fc.string({ maxLength: 300 }),
       fc.uint8Array({ maxLength: 300 }).map((bytes) => Buffer.from(bytes).toString('latin1')),
-      fc.record({ cmd: fc.anything(), url: fc.anything(), event_types: fc.anything(), secret: fc.anything(), since: fc.anything(), token: fc.anything() }).map((v) => JSON.stringify(v)),
+      fc
+        .record({ cmd: fc.anything(), url: fc.anything(), event_types: fc.anything(), secret: fc.anything(), since: fc.anything(), token: fc.anything() })
+        .map((v) => JSON.stringify(v)),
     );
     const routes = ['/api/devices/D1/commands', '/api/webhooks', '/api/webhooks/ep_default/redeliver', '/ui/login', '/'];
-    const query = fc.dictionary(fc.constantFrom('type', 'device', 'since', 'until', 'limit', 'cursor', 'status', 'endpoint', 'event'), fc.string({ maxLength: 40 }));
+    const query = fc.dictionary(
+      fc.constantFrom('type', 'device', 'since', 'until', 'limit', 'cursor', 'status', 'endpoint', 'event'),
+      fc.string({ maxLength: 40 }),
+    );
     const lists = ['/api/events', '/api/deliveries', '/api/commands', '/api/stream'];
     const samples = fc.sample(fc.tuple(fc.constantFrom(...routes), body, fc.constantFrom(...lists), query), { numRuns: 400, seed: 77 });
     for (const [route, text, list, params] of samples) {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
 
 // Face records as an attacker (or a broken terminal) sends them: more records
 // than any backlog, fields of megabytes, images under other keys, and a flood
@@ -24,7 +24,11 @@ async function terminal(b: TestBridge, sn: string) {
   return t;
 }
 
-const rows = (sql: string, ...params: unknown[]) => bridge!.db().prepare(sql).all(...params) as any[];
+const rows = (sql: string, ...params: unknown[]) =>
+  bridge!
+    .db()
+    .prepare(sql)
+    .all(...params) as any[];
 
 /** A second terminal's ordinary records, sent while the attack is under way: each is acknowledged and stored. */
 function ordinaryRecords(t: Terminal, count: number) {
@@ -84,7 +88,11 @@ describe('fields of a face record', () => {
     expect(rows("select fields from events where type = 'face.verified' order by seq").map((r) => JSON.parse(r.fields).num)).toEqual(['1', '3']);
     const fieldsBytes = JSON.stringify({ ...huge, liveImageBase64: undefined }).length;
     expect(rows('select reason, detail, length(sample) as kept from rejects')).toEqual([
-      { reason: 'invalid_fields', detail: `data.1: the fields other than liveImageBase64 take ${fieldsBytes} bytes as JSON, over the limit of 65536`, kept: 2048 },
+      {
+        reason: 'invalid_fields',
+        detail: `data.1: the fields other than liveImageBase64 take ${fieldsBytes} bytes as JSON, over the limit of 65536`,
+        kept: 2048,
+      },
     ]);
   });
 
@@ -122,7 +130,14 @@ describe('IMAGES=omit', () => {
 
     const stored = rows('select fields, has_image from events where type = ?', 'face.verified');
     expect(stored).toHaveLength(1);
-    expect(JSON.parse(stored[0].fields)).toEqual({ num: '1001', name: 'Zhang San', verifiedCode: 0, time: '2026-11-22 09:59:58', personType: '1', extra: { photoCount: 2 } });
+    expect(JSON.parse(stored[0].fields)).toEqual({
+      num: '1001',
+      name: 'Zhang San',
+      verifiedCode: 0,
+      time: '2026-11-22 09:59:58',
+      personType: '1',
+      extra: { photoCount: 2 },
+    });
     expect(stored[0].has_image).toBe(0);
     expect(b.count('images')).toBe(0);
   });

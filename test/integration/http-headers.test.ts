@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SECURITY_HEADERS } from '../../src/http/security-headers.ts';
-import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
+import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
 
 let bridge: TestBridge | undefined;
 
@@ -41,7 +41,17 @@ describe('every response', () => {
       stream: await headersOf(b, '/api/stream', { headers: auth }),
     };
     expect(Object.fromEntries(Object.entries(responses).map(([name, r]) => [name, r.status]))).toEqual({
-      list: 200, unauthorized: 401, notFound: 404, invalid: 400, tooLarge: 413, healthz: 200, metrics: 200, console: 200, docs: 200, image: 200, stream: 200,
+      list: 200,
+      unauthorized: 401,
+      notFound: 404,
+      invalid: 400,
+      tooLarge: 413,
+      healthz: 200,
+      metrics: 200,
+      console: 200,
+      docs: 200,
+      image: 200,
+      stream: 200,
     });
     for (const [name, { headers }] of Object.entries(responses)) {
       for (const header of ['x-content-type-options', 'x-frame-options', 'referrer-policy', 'cross-origin-resource-policy', 'strict-transport-security']) {

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import * as v from 'valibot';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandSchema } from '../../src/commands/commands.ts';
+import type { StoredEvent } from '../../src/events/events.ts';
 import { EVENT_TYPES } from '../../src/events/events.ts';
 import { CommandListQuery } from '../../src/http/commands.ts';
 import { DeliveryListQuery } from '../../src/http/deliveries.ts';
@@ -9,15 +10,14 @@ import { DeviceListQuery } from '../../src/http/devices.ts';
 import { EventFilter, EventListQuery } from '../../src/http/events.ts';
 import { Login } from '../../src/http/session.ts';
 import { EndpointSchema, RedeliverSchema } from '../../src/http/webhooks.ts';
-import { isSerial } from '../../src/protocol/serial.ts';
-import { withoutPassword } from '../../src/lib/secrets.ts';
-import type { StoredEvent } from '../../src/events/events.ts';
-import { readAnswer, startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
-import { type Receiver, startReceiver } from '../support/receiver.ts';
-import { openStream } from '../support/sse.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { withoutPassword } from '../../src/lib/secrets.ts';
+import { isSerial } from '../../src/protocol/serial.ts';
+import { readAnswer, startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
+import { type Receiver, startReceiver } from '../support/receiver.ts';
+import { openStream } from '../support/sse.ts';
 
 // Property tests of every HTTP body and query-string schema against one real
 // bridge: whatever the schema's contract allows is accepted and reflected,
@@ -92,7 +92,13 @@ interface Answer {
 }
 
 /** A request as any client could send it: raw bytes or text, any content type. */
-async function send(method: string, path: string, body?: string | Uint8Array, contentType = 'application/json', headers: Record<string, string> = {}): Promise<Answer> {
+async function send(
+  method: string,
+  path: string,
+  body?: string | Uint8Array,
+  contentType = 'application/json',
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const response = await fetch(`http://127.0.0.1:${b.httpPort}${path}`, {
     method,
     headers: { authorization: `Bearer ${TOKEN}`, ...(body !== undefined && { 'content-type': contentType }), ...headers },
@@ -116,7 +122,8 @@ const parsedQuery = (qs: string): Record<string, string> => {
 };
 
 /** A JSON object text with a key that JSON.stringify cannot write (`{__proto__: …}` in a literal sets the prototype instead). */
-const withKey = (objectText: string, key: string, value: unknown) => `{${JSON.stringify(key)}:${JSON.stringify(value)}${objectText === '{}' ? '' : `,${objectText.slice(1, -1)}`}}`;
+const withKey = (objectText: string, key: string, value: unknown) =>
+  `{${JSON.stringify(key)}:${JSON.stringify(value)}${objectText === '{}' ? '' : `,${objectText.slice(1, -1)}`}}`;
 
 // ---- what a refusal must look like ---------------------------------------
 
@@ -154,8 +161,21 @@ function expectRefused(res: Answer, want: Omit<Refusal, 'label' | 'body'>) {
   }
 }
 
-const invalid = (label: string, body: string, path: string | null, reason: RegExp): Refusal => ({ label, body, status: 400, code: 'invalid_request', path, reason });
-const notJsonRefusal = (body: string | Uint8Array): Refusal => ({ label: 'not JSON', body, status: 400, code: 'invalid_request', reason: /^body is not valid JSON: / });
+const invalid = (label: string, body: string, path: string | null, reason: RegExp): Refusal => ({
+  label,
+  body,
+  status: 400,
+  code: 'invalid_request',
+  path,
+  reason,
+});
+const notJsonRefusal = (body: string | Uint8Array): Refusal => ({
+  label: 'not JSON',
+  body,
+  status: 400,
+  code: 'invalid_request',
+  reason: /^body is not valid JSON: /,
+});
 const tooLarge = (body: string): Refusal => ({ label: 'over BODY_LIMIT', body, status: 413, code: 'payload_too_large', reason: /BODY_LIMIT/ });
 
 async function expectHealthy() {
@@ -211,7 +231,11 @@ interface Stamp {
  * without minutes, with or without a space before it.
  */
 function stamp(instant: fc.Arbitrary<number>): fc.Arbitrary<Stamp> {
-  const zone = fc.record({ minutes: fc.integer({ min: -(23 * 60 + 59), max: 23 * 60 + 59 }), form: fc.constantFrom('hh:mm', 'hhmm', 'hh'), space: fc.boolean() });
+  const zone = fc.record({
+    minutes: fc.integer({ min: -(23 * 60 + 59), max: 23 * 60 + 59 }),
+    form: fc.constantFrom('hh:mm', 'hhmm', 'hh'),
+    space: fc.boolean(),
+  });
   return fc
     .record({ at: instant, sep: fc.constantFrom('T', ' '), digits: fc.integer({ min: 0, max: 9 }), zone: fc.option(zone) })
     .map(({ at, sep, digits, zone }) => {
@@ -219,7 +243,7 @@ function stamp(instant: fc.Arbitrary<number>): fc.Arbitrary<Stamp> {
       const unit = 10 ** (3 - Math.min(digits, 3));
       const ms = Math.floor(at / unit) * unit;
       const local = new Date(ms + offset * 60_000);
-      const fraction = digits === 0 ? '' : `.${(pad(local.getUTCMilliseconds(), 3) + '000000').slice(0, digits)}`;
+      const fraction = digits === 0 ? '' : `.${(`${pad(local.getUTCMilliseconds(), 3)}000000`).slice(0, digits)}`;
       let suffix = 'Z';
       if (zone !== null) {
         const abs = Math.abs(offset);
@@ -249,7 +273,17 @@ const badStamp = fc.oneof(
       pick: fc.nat(),
     })
     .map(({ part, pick }) => {
-      const parts: Record<string, string> = { year: '2026', month: '11', day: '22', sep: 'T', hour: '10', minute: '00', second: '00', fraction: '.123', zone: 'Z' };
+      const parts: Record<string, string> = {
+        year: '2026',
+        month: '11',
+        day: '22',
+        sep: 'T',
+        hour: '10',
+        minute: '00',
+        second: '00',
+        fraction: '.123',
+        zone: 'Z',
+      };
       const bad: Record<string, string[]> = {
         year: ['26', '20261', '+2026', 'yyyy'],
         month: ['00', '13', '1', '99'],
@@ -264,7 +298,14 @@ const badStamp = fc.oneof(
       parts[part] = bad[part][pick % bad[part].length];
       return `${parts.year}-${parts.month}-${parts.day}${parts.sep}${parts.hour}:${parts.minute}:${parts.second}${parts.fraction}${parts.zone}`;
     }),
-  fc.constantFrom('2026-02-29T00:00:00Z', '2026-02-30T00:00:00Z', '2024-02-30T12:00:00+01:00', '2026-04-31 08:00:00Z', '2026-06-31T00:00:00Z', '1900-02-29T00:00:00Z'),
+  fc.constantFrom(
+    '2026-02-29T00:00:00Z',
+    '2026-02-30T00:00:00Z',
+    '2024-02-30T12:00:00+01:00',
+    '2026-04-31 08:00:00Z',
+    '2026-06-31T00:00:00Z',
+    '1900-02-29T00:00:00Z',
+  ),
   fc.string({ unit: 'grapheme', maxLength: 30 }).filter((s) => !/^\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d/.test(s)),
 );
 
@@ -284,7 +325,11 @@ const typeList = fc
   .chain((types) => fc.tuple(...types.map((t) => fc.constantFrom(t, ` ${t}`, `${t} `))))
   .map((types) => types.join(','));
 const badTypeList = fc
-  .tuple(fc.array(fc.constantFrom(...EVENT_TYPES), { maxLength: 3 }), anyText({ maxLength: 16 }).filter((t) => !t.includes(',') && !(EVENT_TYPES as readonly string[]).includes(t.trim())), fc.nat())
+  .tuple(
+    fc.array(fc.constantFrom(...EVENT_TYPES), { maxLength: 3 }),
+    anyText({ maxLength: 16 }).filter((t) => !t.includes(',') && !(EVENT_TYPES as readonly string[]).includes(t.trim())),
+    fc.nat(),
+  )
   .map(([good, bad, at]) => {
     const types: string[] = [...good];
     types.splice(at % (good.length + 1), 0, bad);
@@ -324,14 +369,23 @@ const latestCommand = () => b.db().prepare('select id, device_sn, body, status, 
 /** One way each to break a command body. */
 const brokenCommand = fc.oneof(
   notJson.map(notJsonRefusal),
-  fc.oneof(fc.array(jsonValue, { maxLength: 3 }), nonObjectJson).map((value) => invalid('not an object', JSON.stringify(value), null, /^body must be a JSON object$/)),
+  fc
+    .oneof(fc.array(jsonValue, { maxLength: 3 }), nonObjectJson)
+    .map((value) => invalid('not an object', JSON.stringify(value), null, /^body must be a JSON object$/)),
   extraFields(['cmd']).map((extra) => invalid('no cmd', JSON.stringify(extra), 'cmd', /^cmd: cmd is required$/)),
-  fc.tuple(jsonValue.filter((value) => typeof value !== 'string'), extraFields(['cmd'])).map(([cmd, extra]) => invalid('cmd not a string', JSON.stringify({ ...extra, cmd }), 'cmd', /^cmd: cmd must be a string$/)),
+  fc
+    .tuple(
+      jsonValue.filter((value) => typeof value !== 'string'),
+      extraFields(['cmd']),
+    )
+    .map(([cmd, extra]) => invalid('cmd not a string', JSON.stringify({ ...extra, cmd }), 'cmd', /^cmd: cmd must be a string$/)),
   extraFields(['cmd']).map((extra) => invalid('empty cmd', JSON.stringify({ ...extra, cmd: '' }), 'cmd', /^cmd: cmd must not be empty$/)),
   // valibot would leave such a key out: the terminal would get, and the history keep, another command than the one sent.
   fc
     .tuple(command, fc.constantFrom(...PROTOTYPE_KEYS), fc.oneof(pollution, jsonValue))
-    .map(([body, key, value]) => invalid(`a ${key} field`, withKey(JSON.stringify(body), key, value), null, new RegExp(`^${key} is not allowed as a field name$`))),
+    .map(([body, key, value]) =>
+      invalid(`a ${key} field`, withKey(JSON.stringify(body), key, value), null, new RegExp(`^${key} is not allowed as a field name$`)),
+    ),
   fc.tuple(anyText({ minLength: 1, maxLength: 5 }), oversized).map(([cmd, n]) => tooLarge(JSON.stringify({ cmd, photo: 'x'.repeat(n) }))),
 );
 
@@ -348,7 +402,13 @@ describe('POST /api/devices/{sn}/commands (CommandSchema)', () => {
         expect(res.json).toEqual({ id: expect.stringMatching(/^cmd_[\w-]{22}$/), device_sn: SERIALS[i], status: 'published' });
         expect(await arrived).toEqual(JSON.parse(sent));
         const recorded = latestCommand();
-        expect({ ...recorded, body: JSON.parse(recorded.body) }).toEqual({ id: res.json.id, device_sn: SERIALS[i], body: JSON.parse(sent), status: 'published', error: null });
+        expect({ ...recorded, body: JSON.parse(recorded.body) }).toEqual({
+          id: res.json.id,
+          device_sn: SERIALS[i],
+          body: JSON.parse(sent),
+          status: 'published',
+          error: null,
+        });
       }),
       { numRuns: 40 },
     );
@@ -364,7 +424,13 @@ describe('POST /api/devices/{sn}/commands (CommandSchema)', () => {
           expectRefused(res, { status: 503, code: 'device_offline', reason: new RegExp(`^command not sent: terminal ${OFFLINE} is not connected$`) });
           // Refused, and still in the history, as failed.
           const recorded = latestCommand();
-          expect({ ...recorded, body: JSON.parse(recorded.body) }).toEqual({ id: expect.stringMatching(/^cmd_/), device_sn: OFFLINE, body: JSON.parse(JSON.stringify(body)), status: 'failed', error: expect.stringContaining(OFFLINE) });
+          expect({ ...recorded, body: JSON.parse(recorded.body) }).toEqual({
+            id: expect.stringMatching(/^cmd_/),
+            device_sn: OFFLINE,
+            body: JSON.parse(JSON.stringify(body)),
+            status: 'failed',
+            error: expect.stringContaining(OFFLINE),
+          });
           expect(b.count('commands')).toBe(before + 1);
         } else {
           expectRefused(res, { status: 404, code: 'not_found', reason: new RegExp(`^no terminal ${sn} is known$`) });
@@ -410,10 +476,14 @@ describe('POST / (the relay: any JSON object)', () => {
   it('refuses what is no JSON object, a prototype key, or over BODY_LIMIT', async () => {
     const broken = fc.oneof(
       notJson.map(notJsonRefusal),
-      fc.oneof(fc.array(jsonValue, { maxLength: 3 }), nonObjectJson).map((value) => invalid('not an object', JSON.stringify(value), null, /^body must be a JSON object$/)),
+      fc
+        .oneof(fc.array(jsonValue, { maxLength: 3 }), nonObjectJson)
+        .map((value) => invalid('not an object', JSON.stringify(value), null, /^body must be a JSON object$/)),
       fc
         .tuple(extraFields([]), fc.constantFrom(...PROTOTYPE_KEYS), fc.oneof(pollution, jsonValue))
-        .map(([fields, key, value]) => invalid(`a ${key} field`, withKey(JSON.stringify(fields), key, value), null, new RegExp(`^${key} is not allowed as a field name$`))),
+        .map(([fields, key, value]) =>
+          invalid(`a ${key} field`, withKey(JSON.stringify(fields), key, value), null, new RegExp(`^${key} is not allowed as a field name$`)),
+        ),
       oversized.map((n) => tooLarge(JSON.stringify({ cmd: 'enrolD', photo: 'x'.repeat(n) }))),
     );
     await fc.assert(
@@ -435,7 +505,11 @@ const secret = fc.oneof(
   anyText({ minLength: 16, maxLength: 60 }),
   fc.uint8Array({ minLength: 16, maxLength: 40 }).map((key) => `whsec_${Buffer.from(key).toString('base64')}`),
 );
-const httpUrl = fc.webUrl({ withQueryParameters: true, withFragments: true, authoritySettings: { withIPv4: true, withIPv6: true, withPort: true, withUserInfo: true } });
+const httpUrl = fc.webUrl({
+  withQueryParameters: true,
+  withFragments: true,
+  authoritySettings: { withIPv4: true, withIPv6: true, withPort: true, withUserInfo: true },
+});
 
 describe('POST /api/webhooks (EndpointSchema)', () => {
   it('creates an endpoint from every well-formed body and shows exactly it, secret masked; unknown fields and prototype keys change nothing', async () => {
@@ -448,7 +522,9 @@ describe('POST /api/webhooks (EndpointSchema)', () => {
       { requiredKeys: ['url'] },
     );
     // A prototype key carrying fields must not supply them.
-    const smuggled = fc.option(fc.tuple(fc.constantFrom(...PROTOTYPE_KEYS), fc.record({ secret, event_types: fc.constant(['device.offline']), polluted: fc.constant('yes') })));
+    const smuggled = fc.option(
+      fc.tuple(fc.constantFrom(...PROTOTYPE_KEYS), fc.record({ secret, event_types: fc.constant(['device.offline']), polluted: fc.constant('yes') })),
+    );
     await fc.assert(
       fc.asyncProperty(endpoint, extraFields(ENDPOINT_KEYS), smuggled, fc.constantFrom(...CONTENT_TYPES), async (body, extra, hidden, contentType) => {
         const plain = JSON.stringify({ ...extra, ...body });
@@ -492,22 +568,51 @@ describe('POST /api/webhooks (EndpointSchema)', () => {
       // An array is an object to valibot: it is refused for what it lacks.
       fc.array(jsonValue, { maxLength: 3 }).map((value) => invalid('an array', JSON.stringify(value), 'url', /^url: /)),
       extraFields(ENDPOINT_KEYS).map((extra) => invalid('no url', JSON.stringify(extra), 'url', /^url: Invalid key: Expected "url"/)),
-      jsonValue.filter((value) => typeof value !== 'string').map((u) => invalid('url not a string', JSON.stringify({ url: u }), 'url', /^url: url must be a string$/)),
+      jsonValue
+        .filter((value) => typeof value !== 'string')
+        .map((u) => invalid('url not a string', JSON.stringify({ url: u }), 'url', /^url: url must be a string$/)),
       fc
-        .oneof(fc.webUrl({ validSchemes: ['ftp', 'ws', 'wss', 'file', 'mailto', 'data', 'javascript'] }), anyText({ maxLength: 30 }).filter((s) => !URL.canParse(s) || !['http:', 'https:'].includes(new URL(s).protocol)))
+        .oneof(
+          fc.webUrl({ validSchemes: ['ftp', 'ws', 'wss', 'file', 'mailto', 'data', 'javascript'] }),
+          anyText({ maxLength: 30 }).filter((s) => !URL.canParse(s) || !['http:', 'https:'].includes(new URL(s).protocol)),
+        )
         .map((u) => invalid('not an http(s) URL', JSON.stringify({ url: u }), 'url', /^url: url must be an http:\/\/ or https:\/\/ URL$/)),
-      fc.tuple(url, fc.oneof(nonObjectJson, fc.dictionary(anyText(), jsonValue, { maxKeys: 2 }))).map(([u, types]) => invalid('event_types not an array', JSON.stringify({ url: u, event_types: types }), 'event_types', /^event_types: Invalid type: Expected Array/)),
+      fc
+        .tuple(url, fc.oneof(nonObjectJson, fc.dictionary(anyText(), jsonValue, { maxKeys: 2 })))
+        .map(([u, types]) =>
+          invalid('event_types not an array', JSON.stringify({ url: u, event_types: types }), 'event_types', /^event_types: Invalid type: Expected Array/),
+        ),
       url.map((u) => invalid('no event type', JSON.stringify({ url: u, event_types: [] }), 'event_types', /^event_types: event_types must not be empty$/)),
       fc
-        .tuple(url, fc.array(fc.constantFrom(...EVENT_TYPES), { maxLength: 3 }), fc.oneof(anyText().filter((t) => !(EVENT_TYPES as readonly string[]).includes(t)), jsonValue.filter((t) => typeof t !== 'string')), fc.nat())
+        .tuple(
+          url,
+          fc.array(fc.constantFrom(...EVENT_TYPES), { maxLength: 3 }),
+          fc.oneof(
+            anyText().filter((t) => !(EVENT_TYPES as readonly string[]).includes(t)),
+            jsonValue.filter((t) => typeof t !== 'string'),
+          ),
+          fc.nat(),
+        )
         .map(([u, good, bad, at]) => {
           const types: unknown[] = [...good];
           const index = at % (good.length + 1);
           types.splice(index, 0, bad);
-          return invalid('an unknown event type', JSON.stringify({ url: u, event_types: types }), `event_types.${index}`, /^event_types\.\d+: event types are face\.verified, /);
+          return invalid(
+            'an unknown event type',
+            JSON.stringify({ url: u, event_types: types }),
+            `event_types.${index}`,
+            /^event_types\.\d+: event types are face\.verified, /,
+          );
         }),
-      fc.tuple(url, jsonValue.filter((s) => typeof s !== 'string')).map(([u, s]) => invalid('secret not a string', JSON.stringify({ url: u, secret: s }), 'secret', /^secret: secret must be a string$/)),
-      fc.tuple(url, fc.string({ maxLength: 15 })).map(([u, s]) => invalid('a short secret', JSON.stringify({ url: u, secret: s }), 'secret', /^secret: secret must have at least 16 characters$/)),
+      fc
+        .tuple(
+          url,
+          jsonValue.filter((s) => typeof s !== 'string'),
+        )
+        .map(([u, s]) => invalid('secret not a string', JSON.stringify({ url: u, secret: s }), 'secret', /^secret: secret must be a string$/)),
+      fc
+        .tuple(url, fc.string({ maxLength: 15 }))
+        .map(([u, s]) => invalid('a short secret', JSON.stringify({ url: u, secret: s }), 'secret', /^secret: secret must have at least 16 characters$/)),
       fc
         .tuple(fc.constantFrom(...PROTOTYPE_KEYS), url)
         .map(([key, u]) => invalid(`url only under ${key}`, withKey('{}', key, { url: u, polluted: 'yes' }), 'url', /^url: Invalid key: Expected "url"/)),
@@ -515,7 +620,8 @@ describe('POST /api/webhooks (EndpointSchema)', () => {
     );
     await fc.assert(
       fc.asyncProperty(broken, async (refusal) => {
-        if (typeof refusal.body === 'string' && refusal.status === 400 && parses(refusal.body)) expect(v.is(EndpointSchema, JSON.parse(refusal.body))).toBe(false);
+        if (typeof refusal.body === 'string' && refusal.status === 400 && parses(refusal.body))
+          expect(v.is(EndpointSchema, JSON.parse(refusal.body))).toBe(false);
         const before = b.count('endpoints');
         expectRefused(await send('POST', '/api/webhooks', refusal.body), refusal);
         expect(b.count('endpoints')).toBe(before);
@@ -548,14 +654,21 @@ describe('POST /api/webhooks/{id}/redeliver (RedeliverSchema)', () => {
       notJson.map(notJsonRefusal),
       nonObjectJson.map((value) => invalid('not an object', JSON.stringify(value), null, /^Invalid type: Expected Object/)),
       extraFields(['since']).map((extra) => invalid('no since', JSON.stringify(extra), 'since', /^since: Invalid key: Expected "since"/)),
-      jsonValue.filter((s) => typeof s !== 'string').map((s) => invalid('since not a string', JSON.stringify({ since: s }), 'since', /^since: since must be a date$/)),
+      jsonValue
+        .filter((s) => typeof s !== 'string')
+        .map((s) => invalid('since not a string', JSON.stringify({ since: s }), 'since', /^since: since must be a date$/)),
       badStamp.map((s) => invalid('since not a timestamp', JSON.stringify({ since: s }), 'since', /^since: since must be an ISO 8601 timestamp/)),
-      fc.constantFrom(...PROTOTYPE_KEYS).map((key) => invalid(`since only under ${key}`, withKey('{}', key, { since: '2026-11-22T00:00:00Z', polluted: 'yes' }), 'since', /^since: Invalid key/)),
+      fc
+        .constantFrom(...PROTOTYPE_KEYS)
+        .map((key) =>
+          invalid(`since only under ${key}`, withKey('{}', key, { since: '2026-11-22T00:00:00Z', polluted: 'yes' }), 'since', /^since: Invalid key/),
+        ),
       oversized.map((n) => tooLarge(JSON.stringify({ since: '2026-11-22T00:00:00Z', note: 'x'.repeat(n) }))),
     );
     await fc.assert(
       fc.asyncProperty(broken, async (refusal) => {
-        if (typeof refusal.body === 'string' && refusal.status === 400 && parses(refusal.body)) expect(v.is(RedeliverSchema, JSON.parse(refusal.body))).toBe(false);
+        if (typeof refusal.body === 'string' && refusal.status === 400 && parses(refusal.body))
+          expect(v.is(RedeliverSchema, JSON.parse(refusal.body))).toBe(false);
         const before = b.count('deliveries', "status = 'pending'");
         expectRefused(await send('POST', `/api/webhooks/${hookId}/redeliver`, refusal.body), refusal);
         expect(b.count('deliveries', "status = 'pending'")).toBe(before);
@@ -564,9 +677,17 @@ describe('POST /api/webhooks/{id}/redeliver (RedeliverSchema)', () => {
       { numRuns: 50 },
     );
     await fc.assert(
-      fc.asyncProperty(fc.stringMatching(/^ep_[\w-]{1,22}$/).filter((id) => id !== hookId && id !== deadHookId), stamp(nearEvents()), async (id, since) => {
-        expectRefused(await send('POST', `/api/webhooks/${id}/redeliver`, JSON.stringify({ since: since.text })), { status: 404, code: 'not_found', reason: new RegExp(`^no webhook endpoint ${id}$`) });
-      }),
+      fc.asyncProperty(
+        fc.stringMatching(/^ep_[\w-]{1,22}$/).filter((id) => id !== hookId && id !== deadHookId),
+        stamp(nearEvents()),
+        async (id, since) => {
+          expectRefused(await send('POST', `/api/webhooks/${id}/redeliver`, JSON.stringify({ since: since.text })), {
+            status: 404,
+            code: 'not_found',
+            reason: new RegExp(`^no webhook endpoint ${id}$`),
+          });
+        },
+      ),
       { numRuns: 10 },
     );
   });
@@ -576,10 +697,15 @@ describe('POST /api/webhooks/{id}/redeliver (RedeliverSchema)', () => {
 
 describe('POST /ui/login (Login)', () => {
   it('trades the token for a session cookie that opens the API, as JSON or as a form; any other token is a 401', async () => {
-    const token = fc.oneof(fc.constant(TOKEN), anyText({ minLength: 1, maxLength: 40 }).filter((t) => t !== TOKEN));
+    const token = fc.oneof(
+      fc.constant(TOKEN),
+      anyText({ minLength: 1, maxLength: 40 }).filter((t) => t !== TOKEN),
+    );
     await fc.assert(
       fc.asyncProperty(token, fc.boolean(), extraFields(['token']), fc.constantFrom('application/json', 'text/plain'), async (token, form, extra, jsonType) => {
-        const body = form ? new URLSearchParams({ ...Object.fromEntries(Object.keys(extra).map((k) => [k, 'x'])), token }).toString() : JSON.stringify({ ...extra, token });
+        const body = form
+          ? new URLSearchParams({ ...Object.fromEntries(Object.keys(extra).map((k) => [k, 'x'])), token }).toString()
+          : JSON.stringify({ ...extra, token });
         expect(v.is(Login, form ? parsedQuery(body) : JSON.parse(body))).toBe(true);
         const res = await send('POST', '/ui/login', body, form ? 'application/x-www-form-urlencoded' : jsonType);
         if (token !== TOKEN) {
@@ -605,9 +731,13 @@ describe('POST /ui/login (Login)', () => {
       notJson.map(notJsonRefusal),
       nonObjectJson.map((value) => invalid('not an object', JSON.stringify(value), null, /^Invalid type: Expected Object/)),
       extraFields(['token']).map((extra) => invalid('no token', JSON.stringify(extra), 'token', /^token: Invalid key: Expected "token"/)),
-      jsonValue.filter((t) => typeof t !== 'string').map((t) => invalid('token not a string', JSON.stringify({ token: t }), 'token', /^token: token must be a string$/)),
+      jsonValue
+        .filter((t) => typeof t !== 'string')
+        .map((t) => invalid('token not a string', JSON.stringify({ token: t }), 'token', /^token: token must be a string$/)),
       fc.constant(invalid('an empty token', JSON.stringify({ token: '' }), 'token', /^token: token must not be empty$/)),
-      fc.constantFrom(...PROTOTYPE_KEYS).map((key) => invalid(`token only under ${key}`, withKey('{}', key, { token: TOKEN, polluted: 'yes' }), 'token', /^token: Invalid key/)),
+      fc
+        .constantFrom(...PROTOTYPE_KEYS)
+        .map((key) => invalid(`token only under ${key}`, withKey('{}', key, { token: TOKEN, polluted: 'yes' }), 'token', /^token: Invalid key/)),
       // A form is read as a form: JSON sent under that type has no token field.
       fc.constant({ ...invalid('JSON as a form', JSON.stringify({ token: TOKEN }), 'token', /^token: Invalid key/), contentType: form }),
       fc.constant({ ...invalid('an empty form token', 'token=', 'token', /^token: token must not be empty$/), contentType: form }),
@@ -651,7 +781,8 @@ async function expectBadQueries(route: string, schema: v.GenericSchema, bad: fc.
   );
 }
 
-const badTimestampParam = (name: 'since' | 'until') => badStamp.map((s) => ({ params: { [name]: s }, path: name, reason: new RegExp(`^${name}: ${name} must be an ISO 8601 timestamp`) }));
+const badTimestampParam = (name: 'since' | 'until') =>
+  badStamp.map((s) => ({ params: { [name]: s }, path: name, reason: new RegExp(`^${name}: ${name} must be an ISO 8601 timestamp`) }));
 const badLimitParam = (reason: RegExp) => badLimit.map((limit) => ({ params: { limit }, path: 'limit', reason }));
 const badFilterParams = [
   badTypeList.map((type) => ({ params: { type }, path: 'type', reason: /^type: type must be one of face\.verified, / })),
@@ -684,7 +815,9 @@ describe('GET /api/events (EventListQuery)', () => {
           .filter((e) => (!f.since || e.receivedAt >= f.since.ms) && (!f.until || e.receivedAt < f.until.ms))
           .sort((x, y) => y.seq - x.seq);
         const items = await walk('/api/events', params, limit);
-        expect(items.map((item) => [item.id, item.type, item.device_sn, item.received_at])).toEqual(expected.map((e) => [e.id, e.type, e.deviceSn, new Date(e.receivedAt).toISOString()]));
+        expect(items.map((item) => [item.id, item.type, item.device_sn, item.received_at])).toEqual(
+          expected.map((e) => [e.id, e.type, e.deviceSn, new Date(e.receivedAt).toISOString()]),
+        );
         for (const item of items) {
           expect(item).not.toHaveProperty('img');
           expect(item.has_image).toBe(item.type.startsWith('face.'));
@@ -709,7 +842,10 @@ describe('GET /api/events (EventListQuery)', () => {
       badTimestampParam('since'),
       badTimestampParam('until'),
       badLimitParam(/^limit: limit must be (a whole number|1 to 500)$/),
-      fc.string({ maxLength: 12 }).filter((s) => !/^\d+$/.test(s)).map((cursor) => ({ params: { cursor }, path: 'cursor', reason: /^cursor: cursor must be a next_cursor of this list$/ })),
+      fc
+        .string({ maxLength: 12 })
+        .filter((s) => !/^\d+$/.test(s))
+        .map((cursor) => ({ params: { cursor }, path: 'cursor', reason: /^cursor: cursor must be a next_cursor of this list$/ })),
     );
     await expectBadQueries('/api/events', EventListQuery, bad, 50);
   });
@@ -773,7 +909,10 @@ describe('GET /api/commands (CommandListQuery)', () => {
     const all = rows(undefined);
     const position = fc.oneof(
       fc.constantFrom(...all).map((row) => ({ at: row.created_at, id: row.id })),
-      fc.record({ at: fc.constantFrom(...all.map((row) => row.created_at)).chain((t) => fc.integer({ min: t - 2, max: t + 2 })), id: fc.stringMatching(/^cmd_[\w-]{1,22}$/) }),
+      fc.record({
+        at: fc.constantFrom(...all.map((row) => row.created_at)).chain((t) => fc.integer({ min: t - 2, max: t + 2 })),
+        id: fc.stringMatching(/^cmd_[\w-]{1,22}$/),
+      }),
     );
     await fc.assert(
       fc.asyncProperty(position, limitText, async ({ at, id }, limit) => {
@@ -790,7 +929,10 @@ describe('GET /api/commands (CommandListQuery)', () => {
     const bad = fc.oneof(
       fc.constant({ params: { device: '' }, path: 'device', reason: /^device: device must not be empty$/ }),
       badLimitParam(/^limit: limit must be (a whole number|1 to 500)$/),
-      fc.string({ maxLength: 30 }).filter((s) => !/^\d+_cmd_[\w-]+$/.test(s)).map((cursor) => ({ params: { cursor }, path: 'cursor', reason: /^cursor: cursor must be a next_cursor of this list$/ })),
+      fc
+        .string({ maxLength: 30 })
+        .filter((s) => !/^\d+_cmd_[\w-]+$/.test(s))
+        .map((cursor) => ({ params: { cursor }, path: 'cursor', reason: /^cursor: cursor must be a next_cursor of this list$/ })),
     );
     await expectBadQueries('/api/commands', CommandListQuery, bad, 30);
   });
@@ -806,7 +948,12 @@ describe('GET /api/deliveries (DeliveryListQuery)', () => {
           `select d.seq, d.status, d.endpoint_id, e.id as event_id from deliveries d join events e on e.seq = d.event_seq
            where (@status is null or d.status = @status) and (@endpoint is null or d.endpoint_id = @endpoint) and (@event is null or e.id = @event) order by d.seq desc`,
         )
-        .all({ status: f.status ?? null, endpoint: f.endpoint ?? null, event: f.event ?? null }) as { seq: number; status: string; endpoint_id: string; event_id: string }[];
+        .all({ status: f.status ?? null, endpoint: f.endpoint ?? null, event: f.event ?? null }) as {
+        seq: number;
+        status: string;
+        endpoint_id: string;
+        event_id: string;
+      }[];
     // Both outcomes are there to be filtered on.
     expect(rows({ status: 'delivered' }).length).toBeGreaterThan(0);
     expect(rows({ status: 'dead' }).length).toBeGreaterThan(0);
@@ -823,7 +970,9 @@ describe('GET /api/deliveries (DeliveryListQuery)', () => {
         const params = { ...extra, ...f } as Record<string, string>;
         expect(v.is(DeliveryListQuery, parsedQuery(query({ ...params, limit: String(limit) })))).toBe(true);
         const items = await walk('/api/deliveries', params, limit);
-        expect(items.map((item) => [item.id, item.status, item.endpoint_id, item.event_id])).toEqual(rows(f).map((row) => [`dlv_${row.seq}`, row.status, row.endpoint_id, row.event_id]));
+        expect(items.map((item) => [item.id, item.status, item.endpoint_id, item.event_id])).toEqual(
+          rows(f).map((row) => [`dlv_${row.seq}`, row.status, row.endpoint_id, row.event_id]),
+        );
       }),
       { numRuns: 25 },
     );
@@ -835,7 +984,10 @@ describe('GET /api/deliveries (DeliveryListQuery)', () => {
         .filter((s) => !['pending', 'delivered', 'dead'].includes(s))
         .map((status) => ({ params: { status }, path: 'status', reason: /^status: status is pending, delivered or dead$/ })),
       badLimitParam(/^limit: /),
-      fc.string({ maxLength: 12 }).filter((s) => !/^dlv_\d+$/.test(s)).map((cursor) => ({ params: { cursor }, path: 'cursor', reason: /^cursor: cursor must be a next_cursor of this list$/ })),
+      fc
+        .string({ maxLength: 12 })
+        .filter((s) => !/^dlv_\d+$/.test(s))
+        .map((cursor) => ({ params: { cursor }, path: 'cursor', reason: /^cursor: cursor must be a next_cursor of this list$/ })),
       // Empty, as device= is on the other lists: a filter left blank by mistake must not silently list everything.
       fc.constantFrom('endpoint', 'event').map((name) => ({ params: { [name]: '' }, path: name, reason: new RegExp(`^${name}: ${name} must not be empty$`) })),
     );
@@ -884,7 +1036,10 @@ describe('GET /api/devices (DeviceListQuery)', () => {
         .filter((s) => s !== 'true' && s !== 'false')
         .map((online) => ({ params: { online }, path: 'online', reason: /^online: online must be true or false$/ })),
       badLimitParam(/^limit: limit must be (a whole number|1 to 500)$/),
-      fc.string({ unit: 'grapheme', maxLength: 70 }).filter((s) => !isSerial(s)).map((cursor) => ({ params: { cursor }, path: 'cursor', reason: /^cursor: cursor must be a next_cursor of this list$/ })),
+      fc
+        .string({ unit: 'grapheme', maxLength: 70 })
+        .filter((s) => !isSerial(s))
+        .map((cursor) => ({ params: { cursor }, path: 'cursor', reason: /^cursor: cursor must be a next_cursor of this list$/ })),
     );
     await expectBadQueries('/api/devices', DeviceListQuery, bad, 30);
   });

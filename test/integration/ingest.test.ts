@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBridge, stopDuringCommit, TOKEN, type TestBridge } from '../support/bridge.ts';
-import { openStream } from '../support/sse.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { startBridge, stopDuringCommit, type TestBridge, TOKEN } from '../support/bridge.ts';
+import { openStream } from '../support/sse.ts';
 
 let bridge: TestBridge;
 let terminals: Terminal[] = [];
@@ -23,13 +23,21 @@ afterEach(async () => {
   await bridge?.stop();
 });
 
-const rows = (sql: string, ...params: unknown[]) => bridge.db().prepare(sql).all(...params) as any[];
+const rows = (sql: string, ...params: unknown[]) =>
+  bridge
+    .db()
+    .prepare(sql)
+    .all(...params) as any[];
 
 describe('recognition records', () => {
   it('stores every record of a verifiedRecordU before acknowledging it', async () => {
     await setup();
     const t = await terminal();
-    const records = [verifiedRecord({ num: '1' }), verifiedRecord({ num: '2', time: '2026-11-22 10:00:01' }), verifiedRecord({ num: '3', time: '2026-11-22 10:00:02' })];
+    const records = [
+      verifiedRecord({ num: '1' }),
+      verifiedRecord({ num: '2', time: '2026-11-22 10:00:01' }),
+      verifiedRecord({ num: '3', time: '2026-11-22 10:00:02' }),
+    ];
     await t.send({ cmd: 'verifiedRecordU', data: records });
     // The PUBACK is in: the events must already be committed.
     const stored = rows("select type, device_sn, fields, has_image from events where type like 'face.%' order by seq");
@@ -43,7 +51,14 @@ describe('recognition records', () => {
     const t = await terminal();
     await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ personType: 1, extra: { a: [1, 2] } })] });
     const [row] = rows("select fields from events where type = 'face.verified'");
-    expect(JSON.parse(row.fields)).toEqual({ num: '1001', name: 'Zhang San', verifiedCode: 0, time: '2026-11-22 09:59:58', personType: 1, extra: { a: [1, 2] } });
+    expect(JSON.parse(row.fields)).toEqual({
+      num: '1001',
+      name: 'Zhang San',
+      verifiedCode: 0,
+      time: '2026-11-22 09:59:58',
+      personType: 1,
+      extra: { a: [1, 2] },
+    });
     const [image] = rows('select base64 from images');
     expect(image.base64).toBe(verifiedRecord().liveImageBase64);
   });
@@ -262,7 +277,10 @@ describe('stopping', () => {
 
   it("takes in no terminal's will when the stop closes the connections", async () => {
     await setup();
-    const t = await terminal('W1', { will: { topic: 'fungxi_W1_upLink', payload: Buffer.from('{"cmd":"offlineU"}'), qos: 1, retain: false }, reconnectPeriod: 0 });
+    const t = await terminal('W1', {
+      will: { topic: 'fungxi_W1_upLink', payload: Buffer.from('{"cmd":"offlineU"}'), qos: 1, retain: false },
+      reconnectPeriod: 0,
+    });
     await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
     const { dataDir } = bridge;
     await bridge.stop({ keepData: true });

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SHOWN_BYTES } from '../../src/store/sqlite/reads.ts';
-import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
-import { openStream } from '../support/sse.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { SHOWN_BYTES } from '../../src/store/sqlite/reads.ts';
+import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
+import { openStream } from '../support/sse.ts';
 
 // A terminal's message is kept whole as its event's fields, up to
 // MAX_PAYLOAD (8 MB). Lists and the live stream show such an event short
@@ -47,7 +47,15 @@ async function readCapped(path: string, cap = ANSWER_CAP) {
   return { status: response.status, bytes, json: bytes <= cap ? JSON.parse(Buffer.concat(chunks).toString()) : undefined };
 }
 
-const short = (id: string) => ({ type: 'device.message', id, device_sn: 'BIG1', received_at: expect.any(String), has_image: false, truncated: true, fields_bytes: expect.any(Number) });
+const short = (id: string) => ({
+  type: 'device.message',
+  id,
+  device_sn: 'BIG1',
+  received_at: expect.any(String),
+  has_image: false,
+  truncated: true,
+  fields_bytes: expect.any(Number),
+});
 
 describe('device messages of 7 MB', () => {
   it('are listed short by /api/events?limit=500, in an answer of a few KB, and each is there whole by its id', async () => {
@@ -110,7 +118,15 @@ describe('commands with bodies near BODY_LIMIT', () => {
     expect(answer.bytes).toBeLessThan(ANSWER_CAP);
     expect(answer.json.items.map((item: any) => item.id).sort()).toEqual(sent.slice().sort());
     for (const item of answer.json.items) {
-      expect(item).toEqual({ id: item.id, device_sn: 'BIG1', truncated: true, body_bytes: expect.any(Number), status: 'published', error: null, created_at: expect.any(String) });
+      expect(item).toEqual({
+        id: item.id,
+        device_sn: 'BIG1',
+        truncated: true,
+        body_bytes: expect.any(Number),
+        status: 'published',
+        error: null,
+        created_at: expect.any(String),
+      });
       const whole = await b.api('GET', `/api/commands/${item.id}`);
       expect(whole.status).toBe(200);
       expect(whole.json.body).toMatchObject({ cmd: 'addPersonD', photo });
@@ -122,7 +138,16 @@ describe('commands with bodies near BODY_LIMIT', () => {
   it('shows a body up to SHOWN_BYTES in full', async () => {
     const res = await b.api('POST', '/api/devices/BIG1/commands', { cmd: 'setNameD', name: 'z'.repeat(SHOWN_BYTES - 100) });
     const { json } = await b.api('GET', `/api/commands?limit=1`);
-    expect(json.items).toEqual([{ id: res.json.id, device_sn: 'BIG1', body: { cmd: 'setNameD', name: 'z'.repeat(SHOWN_BYTES - 100) }, status: 'published', error: null, created_at: expect.any(String) }]);
+    expect(json.items).toEqual([
+      {
+        id: res.json.id,
+        device_sn: 'BIG1',
+        body: { cmd: 'setNameD', name: 'z'.repeat(SHOWN_BYTES - 100) },
+        status: 'published',
+        error: null,
+        created_at: expect.any(String),
+      },
+    ]);
   });
 });
 

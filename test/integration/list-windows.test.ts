@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { WINDOW } from '../../src/http/list.ts';
 import type { StoredEvent } from '../../src/events/events.ts';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { WINDOW } from '../../src/http/list.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
 
 // A filter that an index cannot answer alone (a type and a terminal, several
 // types, a delivery's endpoint) is checked within a window of seqs per
@@ -67,7 +67,11 @@ async function walk(path: string): Promise<{ items: any[]; pages: number[] }> {
   }
 }
 
-const newestFirst = (events: StoredEvent[]) => events.slice().sort((x, y) => y.seq - x.seq).map((e) => e.id);
+const newestFirst = (events: StoredEvent[]) =>
+  events
+    .slice()
+    .sort((x, y) => y.seq - x.seq)
+    .map((e) => e.id);
 
 describe('GET /api/events with a filter that matches rarely', () => {
   it('gives every matching event exactly once, in short and empty pages where a window held none', async () => {

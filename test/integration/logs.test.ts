@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, expect, it } from 'vitest';
-import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
-import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
+import { type Receiver, startReceiver } from '../support/receiver.ts';
 
 let bridge: TestBridge | undefined;
 let receiver: Receiver | undefined;
@@ -30,8 +30,16 @@ it('never writes a face image, the token or a secret to its log', async () => {
   const photo = image.slice(100, 5000);
   await bridge.api('POST', '/api/devices/LOG1/commands', { cmd: 'addPersonD', photo });
   await bridge.api('POST', '/api/webhooks', { url: receiver.url, secret: 'another-secret-never-logged-1' });
-  await fetch(`http://127.0.0.1:${bridge.httpPort}/ui/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: TOKEN }) });
-  await fetch(`http://127.0.0.1:${bridge.httpPort}/ui/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: 'a-wrong-token-also-secret' }) });
+  await fetch(`http://127.0.0.1:${bridge.httpPort}/ui/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: TOKEN }),
+  });
+  await fetch(`http://127.0.0.1:${bridge.httpPort}/ui/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ token: 'a-wrong-token-also-secret' }),
+  });
   await bridge.api('GET', '/api/events');
   await until(() => bridge!.logLines.filter((line) => line.includes('"delivery attempt"')).length >= 2);
 
@@ -53,6 +61,8 @@ it('logs a delivery attempt that failed at info, and one that delivered only at 
   await receiver.received(2);
   // The line of an attempt is written before its outcome is committed: once delivered shows, both are in.
   await until(async () => (await bridge!.api('GET', '/api/deliveries?status=delivered')).json.items.length === 1);
-  const attempts = bridge.logLines.filter((line) => line.includes('"delivery attempt"')).map((line) => JSON.parse(line) as { level: number; outcome: string; status: number });
+  const attempts = bridge.logLines
+    .filter((line) => line.includes('"delivery attempt"'))
+    .map((line) => JSON.parse(line) as { level: number; outcome: string; status: number });
   expect(attempts.map(({ level, outcome, status }) => ({ level, outcome, status }))).toEqual([{ level: 30, outcome: 'retry', status: 500 }]);
 });

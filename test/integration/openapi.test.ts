@@ -2,16 +2,16 @@ import * as v from 'valibot';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CommandViewSchema, ListedCommandSchema, SentSchema } from '../../src/http/commands.ts';
 import { DeliverySchema } from '../../src/http/deliveries.ts';
-import { ErrorBody } from '../../src/http/errors.ts';
 import { TerminalSchema, TerminalTodaySchema } from '../../src/http/devices.ts';
+import { ErrorBody } from '../../src/http/errors.ts';
 import { EventSchema, ListedEventSchema } from '../../src/http/events.ts';
 import { Page } from '../../src/http/list.ts';
 import { EndpointViewSchema, RedeliveredSchema } from '../../src/http/webhooks.ts';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { startReceiver } from '../support/receiver.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { startReceiver } from '../support/receiver.ts';
 
 let bridge: TestBridge | undefined;
 
@@ -27,10 +27,24 @@ describe('OpenAPI', () => {
     expect(status).toBe(200);
     expect(doc.openapi).toBe('3.1.0');
     expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(['/api/devices/{sn}/commands', '/', '/api/events', '/api/events/{id}/image', '/api/stream', '/api/webhooks', '/api/deliveries/{id}/retry', '/readyz', '/metrics']),
+      expect.arrayContaining([
+        '/api/devices/{sn}/commands',
+        '/',
+        '/api/events',
+        '/api/events/{id}/image',
+        '/api/stream',
+        '/api/webhooks',
+        '/api/deliveries/{id}/retry',
+        '/readyz',
+        '/metrics',
+      ]),
     );
     const command = doc.paths['/api/devices/{sn}/commands'].post;
-    expect(command.requestBody.content['application/json'].schema).toMatchObject({ type: 'object', properties: { cmd: { type: 'string', minLength: 1 } }, required: ['cmd'] });
+    expect(command.requestBody.content['application/json'].schema).toMatchObject({
+      type: 'object',
+      properties: { cmd: { type: 'string', minLength: 1 } },
+      required: ['cmd'],
+    });
     expect(Object.keys(command.responses)).toEqual(expect.arrayContaining(['202', '400', '401', '404', '413', '429', '503']));
     const endpoint = doc.paths['/api/webhooks'].post.requestBody.content['application/json'].schema;
     expect(endpoint.properties.event_types.items.enum).toContain('face.stranger');
@@ -83,7 +97,13 @@ describe('OpenAPI', () => {
       await shaped(Page(TerminalSchema), 'GET', '/api/devices');
       await shaped(TerminalTodaySchema, 'GET', '/api/devices/DOC1');
 
-      const endpoint = await shaped(EndpointViewSchema, 'POST', '/api/webhooks', { url: receiver.url, event_types: ['face.verified'], secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' }, 201);
+      const endpoint = await shaped(
+        EndpointViewSchema,
+        'POST',
+        '/api/webhooks',
+        { url: receiver.url, event_types: ['face.verified'], secret: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw' },
+        201,
+      );
       await shaped(Page(EndpointViewSchema), 'GET', '/api/webhooks');
       await shaped(EndpointViewSchema, 'POST', `/api/webhooks/${endpoint.id}/enable`);
       await shaped(RedeliveredSchema, 'POST', `/api/webhooks/${endpoint.id}/redeliver`, { since: '2000-01-01T00:00:00Z' }, 202);

@@ -5,12 +5,12 @@ import Database from 'better-sqlite3';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterEach, describe, expect, it } from 'vitest';
-import { migrateDatabase, openDatabase } from '../../src/store/sqlite/open.ts';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { migrateDatabase, openDatabase } from '../../src/store/sqlite/open.ts';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { type Receiver, startReceiver } from '../support/receiver.ts';
 
 // facegate_outbox_depth is kept by triggers on deliveries instead of counted
 // at each scrape (README §Webhooks, Metrics): at every settled point of a
@@ -55,7 +55,8 @@ async function expectDepth(b: TestBridge, expected: Record<string, number>) {
   expect(await scraped(b)).toEqual(expected);
 }
 
-const passes = (n: number, from = 0) => Array.from({ length: n }, (_, i) => verifiedRecord({ num: String(from + i), time: `2026-11-22 10:00:${String(from + i).padStart(2, '0')}` }));
+const passes = (n: number, from = 0) =>
+  Array.from({ length: n }, (_, i) => verifiedRecord({ num: String(from + i), time: `2026-11-22 10:00:${String(from + i).padStart(2, '0')}` }));
 
 describe('facegate_outbox_depth', () => {
   it('equals a count of the pending deliveries through enqueue, delivery, retries, dead, retry, redelivery and removal', async () => {
@@ -114,7 +115,9 @@ describe('facegate_outbox_depth', () => {
     await b.stop({ keepData: true });
     const db = new Database(join(dataDir, 'facegate.db'));
     const old = Date.now() - 45 * DAY;
-    db.prepare("insert into endpoints (id, url, event_types, enabled, disabled_reason, created_at) values ('ep_off', 'http://127.0.0.1:9/off', '[\"face.verified\"]', 0, 'gone', ?)").run(old);
+    db.prepare(
+      "insert into endpoints (id, url, event_types, enabled, disabled_reason, created_at) values ('ep_off', 'http://127.0.0.1:9/off', '[\"face.verified\"]', 0, 'gone', ?)",
+    ).run(old);
     const insertEvent = db.prepare("insert into events (id, type, device_sn, received_at, fields, has_image) values (?, 'face.verified', 'OLD1', ?, '{}', 0)");
     const insertDelivery = db.prepare("insert into deliveries (event_seq, endpoint_id, status, next_attempt_at, created_at) values (?, ?, 'pending', ?, ?)");
     db.transaction(() => {
@@ -139,7 +142,10 @@ describe('facegate_outbox_depth', () => {
       const older = join(dir, 'drizzle');
       mkdirSync(join(older, 'meta'), { recursive: true });
       const journal = JSON.parse(readFileSync(join(migrations, 'meta/_journal.json'), 'utf8')) as { entries: { tag: string }[] };
-      const before = journal.entries.slice(0, journal.entries.findIndex((entry) => /outbox_depth/.test(entry.tag)));
+      const before = journal.entries.slice(
+        0,
+        journal.entries.findIndex((entry) => /outbox_depth/.test(entry.tag)),
+      );
       for (const entry of before) cpSync(join(migrations, `${entry.tag}.sql`), join(older, `${entry.tag}.sql`));
       writeFileSync(join(older, 'meta/_journal.json'), JSON.stringify({ ...journal, entries: before }));
       const sqlite = new Database(join(dir, 'facegate.db'));
@@ -158,7 +164,9 @@ describe('facegate_outbox_depth', () => {
         { endpoint_id: 'ep_idle', pending: 0 },
       ]);
       // And from then on the triggers keep it.
-      upgraded.exec("update deliveries set status = 'delivered' where endpoint_id = 'ep_a' and event_seq = 1; insert into deliveries (event_seq, endpoint_id, status, next_attempt_at, created_at) values (9, 'ep_idle', 'pending', 0, 0)");
+      upgraded.exec(
+        "update deliveries set status = 'delivered' where endpoint_id = 'ep_a' and event_seq = 1; insert into deliveries (event_seq, endpoint_id, status, next_attempt_at, created_at) values (9, 'ep_idle', 'pending', 0, 0)",
+      );
       expect(upgraded.prepare('select endpoint_id, pending from outbox_depth order by endpoint_id').all()).toEqual([
         { endpoint_id: 'ep_a', pending: 1 },
         { endpoint_id: 'ep_b', pending: 1 },

@@ -46,8 +46,16 @@ function expectNoScan(lines: string[]) {
 function expectPlan(query: { toSQL(): { sql: string; params: unknown[] } }, expected: RegExp[], refused: RegExp[] = []) {
   const lines = plan(query);
   expectNoScan(lines);
-  for (const pattern of expected) expect(lines.some((line) => pattern.test(line)), `${pattern} in:\n${lines.join('\n')}`).toBe(true);
-  for (const pattern of refused) expect(lines.some((line) => pattern.test(line)), `no ${pattern} in:\n${lines.join('\n')}`).toBe(false);
+  for (const pattern of expected)
+    expect(
+      lines.some((line) => pattern.test(line)),
+      `${pattern} in:\n${lines.join('\n')}`,
+    ).toBe(true);
+  for (const pattern of refused)
+    expect(
+      lines.some((line) => pattern.test(line)),
+      `no ${pattern} in:\n${lines.join('\n')}`,
+    ).toBe(false);
 }
 
 const range = { from: 1, below: 20_001, limit: 51 };
@@ -65,16 +73,32 @@ describe('lists and the live stream', () => {
   it('finds events through one index within a range of seqs, whatever the filters', () => {
     const seqRange = /seq>\? AND seq<\?/;
     expectPlan(q().eventSeqs(range), [/^SEARCH events USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)$/], [/TEMP B-TREE/]);
-    expectPlan(q().eventSeqs({ ...range, types: ['face.verified'] }), [/^SEARCH events USING COVERING INDEX events_type_seq \(type=\? AND seq>\? AND seq<\?\)$/], [/TEMP B-TREE/]);
-    expectPlan(q().eventSeqs({ ...range, device: 'T1' }), [/^SEARCH events USING COVERING INDEX events_device_seq \(device_sn=\? AND seq>\? AND seq<\?\)$/], [/TEMP B-TREE/]);
+    expectPlan(
+      q().eventSeqs({ ...range, types: ['face.verified'] }),
+      [/^SEARCH events USING COVERING INDEX events_type_seq \(type=\? AND seq>\? AND seq<\?\)$/],
+      [/TEMP B-TREE/],
+    );
+    expectPlan(
+      q().eventSeqs({ ...range, device: 'T1' }),
+      [/^SEARCH events USING COVERING INDEX events_device_seq \(device_sn=\? AND seq>\? AND seq<\?\)$/],
+      [/TEMP B-TREE/],
+    );
     // Several types, or a type and a terminal: rows checked one by one, only within the range (a window).
-    expectPlan(q().eventSeqs({ ...range, types: ['face.verified', 'face.stranger'] }), [/^SEARCH events USING COVERING INDEX events_type_seq \(type=\? AND seq>\? AND seq<\?\)$/]);
-    expectPlan(q().eventSeqs({ ...range, types: ['face.verified'], device: 'T1' }), [/^SEARCH events USING INDEX events_(type|device)_seq \((type|device_sn)=\? AND seq>\? AND seq<\?\)$/]);
+    expectPlan(q().eventSeqs({ ...range, types: ['face.verified', 'face.stranger'] }), [
+      /^SEARCH events USING COVERING INDEX events_type_seq \(type=\? AND seq>\? AND seq<\?\)$/,
+    ]);
+    expectPlan(q().eventSeqs({ ...range, types: ['face.verified'], device: 'T1' }), [
+      /^SEARCH events USING INDEX events_(type|device)_seq \((type|device_sn)=\? AND seq>\? AND seq<\?\)$/,
+    ]);
     expectPlan(q().eventSeqs({ ...range, types: ['face.verified', 'device.message'], device: 'T1' }), [seqRange]);
     // The replay, oldest first.
     const after = { after: 1, upTo: 20_001, limit: 500 };
     expectPlan(q().eventSeqsAfter(after), [/^SEARCH events USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)$/], [/TEMP B-TREE/]);
-    expectPlan(q().eventSeqsAfter({ ...after, types: ['face.verified'] }), [/^SEARCH events USING COVERING INDEX events_type_seq \(type=\? AND seq>\? AND seq<\?\)$/], [/TEMP B-TREE/]);
+    expectPlan(
+      q().eventSeqsAfter({ ...after, types: ['face.verified'] }),
+      [/^SEARCH events USING COVERING INDEX events_type_seq \(type=\? AND seq>\? AND seq<\?\)$/],
+      [/TEMP B-TREE/],
+    );
     expectPlan(q().eventSeqsAfter({ ...after, types: ['face.verified', 'face.rejected'], device: 'T1' }), [seqRange]);
   });
 
@@ -87,20 +111,44 @@ describe('lists and the live stream', () => {
 
   it('finds deliveries by deliveries_status or by the event, and an endpoint only within a range of seqs', () => {
     expectPlan(q().deliverySeqs(range), [/^SEARCH deliveries USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)$/], [/TEMP B-TREE/]);
-    expectPlan(q().deliverySeqs({ ...range, status: 'pending' }), [/^SEARCH deliveries USING COVERING INDEX deliveries_status \(status=\? AND seq>\? AND seq<\?\)$/], [/TEMP B-TREE/]);
+    expectPlan(
+      q().deliverySeqs({ ...range, status: 'pending' }),
+      [/^SEARCH deliveries USING COVERING INDEX deliveries_status \(status=\? AND seq>\? AND seq<\?\)$/],
+      [/TEMP B-TREE/],
+    );
     // Never all of an endpoint's deliveries through deliveries_due, which is not in seq order.
-    expectPlan(q().deliverySeqs({ ...range, endpointId: 'ep_x' }), [/^SEARCH deliveries USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)$/], [/deliveries_due/]);
-    expectPlan(q().deliverySeqs({ ...range, endpointId: 'ep_x', status: 'pending' }), [/^SEARCH deliveries USING INDEX deliveries_status \(status=\? AND seq>\? AND seq<\?\)$/], [/deliveries_due/]);
+    expectPlan(
+      q().deliverySeqs({ ...range, endpointId: 'ep_x' }),
+      [/^SEARCH deliveries USING INTEGER PRIMARY KEY \(rowid>\? AND rowid<\?\)$/],
+      [/deliveries_due/],
+    );
+    expectPlan(
+      q().deliverySeqs({ ...range, endpointId: 'ep_x', status: 'pending' }),
+      [/^SEARCH deliveries USING INDEX deliveries_status \(status=\? AND seq>\? AND seq<\?\)$/],
+      [/deliveries_due/],
+    );
     // An event has one delivery per endpoint at most: sorting those is nothing.
-    expectPlan(q().deliverySeqs({ ...range, eventSeq: 7, status: 'dead', endpointId: 'ep_x' }), [/^SEARCH deliveries USING INDEX deliveries_event_endpoint \(event_seq=\?\)$/], [/deliveries_due|deliveries_status/]);
+    expectPlan(
+      q().deliverySeqs({ ...range, eventSeq: 7, status: 'dead', endpointId: 'ep_x' }),
+      [/^SEARCH deliveries USING INDEX deliveries_event_endpoint \(event_seq=\?\)$/],
+      [/deliveries_due|deliveries_status/],
+    );
   });
 
   it('pages commands through commands_created, or commands_device_created for one terminal', () => {
     const before = { at: 5, id: 'cmd_x' };
     // The first page: the index from its newest end, stopped at the limit.
     expectPlan(q().commandKeys({ limit: 51 }), [/^SCAN commands USING COVERING INDEX commands_created$/], [/TEMP B-TREE/]);
-    expectPlan(q().commandKeys({ limit: 51, before }), [/^SEARCH commands USING COVERING INDEX commands_created \(\(created_at,id\)<\(\?,\?\)\)$/], [/TEMP B-TREE/]);
-    expectPlan(q().commandKeys({ limit: 51, device: 'T1', before }), [/^SEARCH commands USING COVERING INDEX commands_device_created \(device_sn=\? AND \(created_at,id\)<\(\?,\?\)\)$/], [/TEMP B-TREE/]);
+    expectPlan(
+      q().commandKeys({ limit: 51, before }),
+      [/^SEARCH commands USING COVERING INDEX commands_created \(\(created_at,id\)<\(\?,\?\)\)$/],
+      [/TEMP B-TREE/],
+    );
+    expectPlan(
+      q().commandKeys({ limit: 51, device: 'T1', before }),
+      [/^SEARCH commands USING COVERING INDEX commands_device_created \(device_sn=\? AND \(created_at,id\)<\(\?,\?\)\)$/],
+      [/TEMP B-TREE/],
+    );
   });
 
   it('reads the outbox depth from its own small table, not from deliveries', () => {
@@ -116,7 +164,10 @@ describe('retention', () => {
     for (const after of [undefined, { at: 5, seq: 9 }]) {
       expectPlan(
         q().candidates(100, after, 1000),
-        [/^SEARCH events USING COVERING INDEX events_received_at \(received_at[<>]\?/, /^SEARCH deliveries USING INDEX deliveries_event_endpoint \(event_seq=\? AND endpoint_id=\?\)$/],
+        [
+          /^SEARCH events USING COVERING INDEX events_received_at \(received_at[<>]\?/,
+          /^SEARCH deliveries USING INDEX deliveries_event_endpoint \(event_seq=\? AND endpoint_id=\?\)$/,
+        ],
         [/deliveries_status|deliveries_due|TEMP B-TREE/],
       );
     }

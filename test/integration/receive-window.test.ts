@@ -3,14 +3,14 @@ import { type AddressInfo, createServer, type Socket } from 'node:net';
 import Database from 'better-sqlite3';
 import { generate, parser as mqttParser, type Packet } from 'mqtt-packet';
 import { expect, it } from 'vitest';
-import { topicTemplate } from '../../src/protocol/topics.ts';
-import { databasePath } from '../../src/store/sqlite/open.ts';
-import { cleanupAfterEach } from '../support/cleanup.ts';
-import { startBridge } from '../support/bridge.ts';
 import { startMosquitto } from '../../src/kit/mosquitto.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { topicTemplate } from '../../src/protocol/topics.ts';
+import { databasePath } from '../../src/store/sqlite/open.ts';
+import { startBridge } from '../support/bridge.ts';
+import { cleanupAfterEach } from '../support/cleanup.ts';
 
 // Mosquitto 2.0 overshoots the Receive Maximum the bridge announces, but only
 // now and then under load. A broker of the test's own ignores it every time:
@@ -146,7 +146,9 @@ it('keeps its Receive Maximum itself against a broker that ignores it, and ackno
   locker.exec('BEGIN IMMEDIATE');
 
   const topic = topicTemplate(bridge.config.UPLINK_TOPIC).topicOf('WINDOW1');
-  const payloads = Array.from({ length: COUNT }, (_, i) => Buffer.from(JSON.stringify({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: String(i), liveImageBase64: IMAGE })] })));
+  const payloads = Array.from({ length: COUNT }, (_, i) =>
+    Buffer.from(JSON.stringify({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: String(i), liveImageBase64: IMAGE })] })),
+  );
   const ids = broker.flood(topic, payloads);
 
   // The bridge holding still: the window full and the broker backed up, with

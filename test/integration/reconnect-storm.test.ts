@@ -1,7 +1,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterEach, expect, it } from 'vitest';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { freePort } from '../../src/kit/ports.ts';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
 
 const TERMINALS = 500;
 

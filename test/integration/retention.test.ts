@@ -2,11 +2,11 @@ import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, expect, it } from 'vitest';
-import { PURGE_CANDIDATES } from '../../src/store/sqlite/outbox.ts';
-import { startBridge, stopDuringCommit, type TestBridge } from '../support/bridge.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { PURGE_CANDIDATES } from '../../src/store/sqlite/outbox.ts';
+import { startBridge, stopDuringCommit, type TestBridge } from '../support/bridge.ts';
 
 let bridge: TestBridge | undefined;
 
@@ -28,7 +28,9 @@ it('purges events, images, finished deliveries, rejects and commands past RETENT
   const insertEvent = db.prepare("insert into events (id, type, device_sn, received_at, fields, has_image) values (?, 'face.verified', 'OLD1', ?, '{}', 1)");
   const insertImage = db.prepare("insert into images (event_seq, base64) values (?, '/9j/old')");
   const insertDelivery = db.prepare('insert into deliveries (event_seq, endpoint_id, status, next_attempt_at, created_at) values (?, ?, ?, ?, ?)');
-  db.prepare("insert into endpoints (id, url, event_types, enabled, disabled_reason, created_at) values ('ep_gone', 'http://127.0.0.1:9/gone', '[\"face.verified\"]', 0, 'gone', ?)").run(old);
+  db.prepare(
+    "insert into endpoints (id, url, event_types, enabled, disabled_reason, created_at) values ('ep_gone', 'http://127.0.0.1:9/gone', '[\"face.verified\"]', 0, 'gone', ?)",
+  ).run(old);
   db.transaction(() => {
     for (let i = 0; i < 450; i++) {
       const { lastInsertRowid } = insertEvent.run(`evt_old_${i}`, old + i);
@@ -37,9 +39,13 @@ it('purges events, images, finished deliveries, rejects and commands past RETENT
       const [endpoint, status] = i === 7 ? ['ep_default', 'pending'] : i === 8 ? ['ep_gone', 'pending'] : ['ep_default', 'delivered'];
       insertDelivery.run(lastInsertRowid, endpoint, status, old, old);
     }
-    const reject = db.prepare("insert into rejects (received_at, topic, device_sn, reason, detail, size, sample) values (?, 't', 'OLD1', 'not_json', 'x', 1, 'x')");
+    const reject = db.prepare(
+      "insert into rejects (received_at, topic, device_sn, reason, detail, size, sample) values (?, 't', 'OLD1', 'not_json', 'x', 1, 'x')",
+    );
     for (let i = 0; i < 30; i++) reject.run(old);
-    db.prepare("insert into commands (id, device_sn, body, status, created_at) values ('cmd_old', 'OLD1', '{\"cmd\":\"addPersonD\",\"name\":\"Li Si\"}', 'published', ?)").run(old);
+    db.prepare(
+      'insert into commands (id, device_sn, body, status, created_at) values (\'cmd_old\', \'OLD1\', \'{"cmd":"addPersonD","name":"Li Si"}\', \'published\', ?)',
+    ).run(old);
   })();
   db.close();
 
@@ -51,7 +57,9 @@ it('purges events, images, finished deliveries, rejects and commands past RETENT
   expect(b.db().prepare("select id from events where device_sn = 'OLD1'").get()).toEqual({ id: 'evt_old_7' });
   expect(b.count('images')).toBe(2); // the kept old one and the new one
   // The old event's pending delivery stays; the delivered ones are gone.
-  expect(b.db().prepare("select d.status from deliveries d join events e on e.seq = d.event_seq where e.device_sn = 'OLD1'").all()).toEqual([{ status: 'pending' }]);
+  expect(b.db().prepare("select d.status from deliveries d join events e on e.seq = d.event_seq where e.device_sn = 'OLD1'").all()).toEqual([
+    { status: 'pending' },
+  ]);
   expect(b.count('rejects')).toBe(0);
   expect(b.count('commands')).toBe(0);
   expect(b.count('events', "device_sn = 'NEW1' and type = 'face.verified'")).toBe(1);

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { startBridge, TOKEN, type TestBridge } from '../support/bridge.ts';
+import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
 import { openStream } from '../support/sse.ts';
 
 let bridge: TestBridge | undefined;
@@ -54,7 +54,12 @@ describe('console session', () => {
     expect((await form('/', '{"cmd":"openDoorD","pad":"="}')).status).toBe(403);
     expect((await b.api('GET', '/api/webhooks', undefined, { token: null, headers: { cookie } })).json.items).toEqual([]);
     // The console sends the header; scripts with the bearer token need none.
-    const console = await b.api('POST', '/api/webhooks', { url: 'http://127.0.0.1:9/console' }, { token: null, headers: { cookie, 'x-facegate-console': '1' } });
+    const console = await b.api(
+      'POST',
+      '/api/webhooks',
+      { url: 'http://127.0.0.1:9/console' },
+      { token: null, headers: { cookie, 'x-facegate-console': '1' } },
+    );
     expect(console.status).toBe(201);
     expect((await b.api('POST', '/api/webhooks', { url: 'http://127.0.0.1:9/script' })).status).toBe(201);
   });

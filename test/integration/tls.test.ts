@@ -5,10 +5,10 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config.ts';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
 
 let dir: string;
 let cert: string;
@@ -21,7 +21,27 @@ beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'facegate-tls-'));
   cert = join(dir, 'cert.pem');
   key = join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
+    { stdio: 'ignore' },
+  );
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 afterEach(async () => {
@@ -54,7 +74,9 @@ describe('the embedded broker over TLS', () => {
   it('needs the certificate and its key together, as readable files', () => {
     expect(() => parseConfig({ BROKER_TLS_CERT: cert })).toThrow(ConfigError);
     expect(() => parseConfig({ BROKER_TLS_CERT: cert })).toThrow(/BROKER_TLS_KEY/);
-    expect(() => parseConfig({ BROKER_TLS_CERT: join(dir, 'missing.pem'), BROKER_TLS_KEY: key })).toThrow(/^invalid BROKER_TLS_CERT=".*missing.pem": expected the path of a readable file$/);
+    expect(() => parseConfig({ BROKER_TLS_CERT: join(dir, 'missing.pem'), BROKER_TLS_KEY: key })).toThrow(
+      /^invalid BROKER_TLS_CERT=".*missing.pem": expected the path of a readable file$/,
+    );
   });
 });
 

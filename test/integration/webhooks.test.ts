@@ -4,11 +4,11 @@ import Database from 'better-sqlite3';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ENDPOINT_LIMIT } from '../../src/delivery/endpoints.ts';
-import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
-import { type Receiver, startReceiver } from '../support/receiver.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
+import { type Receiver, startReceiver } from '../support/receiver.ts';
 
 let bridge: TestBridge | undefined;
 let receivers: Receiver[] = [];
@@ -139,7 +139,9 @@ describe('delivery to the default endpoint', () => {
   });
 
   it('sends the credentials of a URL as Basic authorization, and never shows the password', async () => {
-    const r = await receiver((req) => ({ status: req.headers.authorization === `Basic ${Buffer.from('door gate:pa:ss/word').toString('base64')}` ? 200 : 401 }));
+    const r = await receiver((req) => ({
+      status: req.headers.authorization === `Basic ${Buffer.from('door gate:pa:ss/word').toString('base64')}` ? 200 : 401,
+    }));
     const url = r.url.replace('http://', 'http://door%20gate:pa%3Ass%2Fword@');
     const { b, t } = await setup({ WEBHOOK_URL: url });
     await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
@@ -206,7 +208,9 @@ describe('retries', () => {
   });
 
   it('waits as long as Retry-After asks, in seconds and as an HTTP date', async () => {
-    const r = await receiver((_req, n) => (n === 0 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 503, headers: { 'retry-after': new Date(Date.now() + 3000).toUTCString() } }));
+    const r = await receiver((_req, n) =>
+      n === 0 ? { status: 429, headers: { 'retry-after': '2' } } : { status: 503, headers: { 'retry-after': new Date(Date.now() + 3000).toUTCString() } },
+    );
     const { b, t } = await setup({ WEBHOOK_URL: r.url });
     await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
     await r.received(1);
@@ -305,7 +309,9 @@ describe('retries', () => {
     const { b, t } = await setup({ WEBHOOK_URL: r.url });
     await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
     await r.received(1);
-    const endpoint = await until(async () => (await b.api('GET', '/api/webhooks/ep_default')).json.enabled === false && (await b.api('GET', '/api/webhooks/ep_default')).json);
+    const endpoint = await until(
+      async () => (await b.api('GET', '/api/webhooks/ep_default')).json.enabled === false && (await b.api('GET', '/api/webhooks/ep_default')).json,
+    );
     expect(endpoint.disabled_reason).toBe('gone');
     await t.send({ cmd: 'verifiedRecordU', data: passes(2, 10) });
     await b.eventsStored(3, (e) => e.type === 'face.verified');
@@ -448,7 +454,10 @@ describe('/api/webhooks', () => {
     const refused = racing.filter((res) => res.status !== 201);
     for (const res of refused) {
       expect(res.status).toBe(409);
-      expect(res.json.error).toEqual({ code: 'conflict', message: `${ENDPOINT_LIMIT} webhook endpoints exist, the most there may be (${ENDPOINT_LIMIT}); delete one first` });
+      expect(res.json.error).toEqual({
+        code: 'conflict',
+        message: `${ENDPOINT_LIMIT} webhook endpoints exist, the most there may be (${ENDPOINT_LIMIT}); delete one first`,
+      });
     }
     const { json } = await b.api('GET', '/api/webhooks');
     expect(json.items).toHaveLength(ENDPOINT_LIMIT);

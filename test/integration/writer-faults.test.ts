@@ -4,17 +4,17 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Database from 'better-sqlite3';
 import { expect, it } from 'vitest';
-import { createLogger } from '../../src/lib/log.ts';
-import type { Job } from '../../src/store/store.ts';
-import { databasePath } from '../../src/store/sqlite/open.ts';
-import { startWriter, type Writer } from '../../src/store/sqlite/writer.ts';
-import { Unprocessable } from '../../src/store/store.ts';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
-import { cleanupAfterEach } from '../support/cleanup.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { createLogger } from '../../src/lib/log.ts';
+import { databasePath } from '../../src/store/sqlite/open.ts';
+import { startWriter, type Writer } from '../../src/store/sqlite/writer.ts';
+import type { Job } from '../../src/store/store.ts';
+import { Unprocessable } from '../../src/store/store.ts';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { cleanupAfterEach } from '../support/cleanup.ts';
 
 // The writer thread under jobs that fail or kill it: one bad job must not
 // take its batch with it, and a message that ends the thread must not end
@@ -78,89 +78,110 @@ it('commits the good jobs of a batch that holds a failing one, and fails that on
   expect(writer.healthy).toBe(true);
 });
 
-it('fails a job that kills the writer thread on its own as unprocessable, never to be tried again, and commits the rest of its batch', async () => {
-  const dataDir = tempDir();
-  const { writer, lines, fatal } = await writerIn(dataDir, { heapMb: 64 });
-  const poison = heapEater();
-  const settled = await Promise.allSettled([
-    writer.write(uplink('W1', { cmd: 'verifiedRecordU', data: [verifiedRecord({ num: '1' })] })),
-    writer.write(uplink('POISON', poison)),
-    writer.write(uplink('W1', { cmd: 'verifiedRecordU', data: [verifiedRecord({ num: '2' })] })),
-  ]);
+it(
+  'fails a job that kills the writer thread on its own as unprocessable, never to be tried again, and commits the rest of its batch',
+  async () => {
+    const dataDir = tempDir();
+    const { writer, lines, fatal } = await writerIn(dataDir, { heapMb: 64 });
+    const poison = heapEater();
+    const settled = await Promise.allSettled([
+      writer.write(uplink('W1', { cmd: 'verifiedRecordU', data: [verifiedRecord({ num: '1' })] })),
+      writer.write(uplink('POISON', poison)),
+      writer.write(uplink('W1', { cmd: 'verifiedRecordU', data: [verifiedRecord({ num: '2' })] })),
+    ]);
 
-  expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-  // What ingest keeps as the reject that stands for it: the detail, its first 2 KB and its size.
-  const failure = (settled[1] as PromiseRejectedResult).reason;
-  expect(failure).toBeInstanceOf(Unprocessable);
-  expect(failure).toMatchObject({ detail: 'applying it ran the database writer thread out of memory (heap limit 64 MB)', size: poison.length });
-  expect(Buffer.from(failure.sample).toString()).toBe(poison.slice(0, 2048));
-  const db = new Database(databasePath(dataDir), { readonly: true });
-  cleanup(() => db.close());
-  expect(db.prepare('select count(*) as n from rejects').get()).toEqual({ n: 0 });
-  expect(db.prepare("select count(*) as n from events where type = 'face.verified'").get()).toEqual({ n: 2 });
-  expect(fatal).toEqual([]);
-  expect(writer.healthy).toBe(true);
-  // The batch's death, then the job's own: each logged, and the poison named by serial and size, never by content.
-  expect(lines.filter((line) => line.includes('database writer thread died')).length).toBe(2);
-  const [kept] = lines.filter((line) => line.includes('unprocessable')).map((line) => JSON.parse(line));
-  expect(kept).toMatchObject({ sn: 'POISON', bytes: poison.length });
-  expect(lines.join('\n')).not.toContain('[],[],[],[]');
-}, OUT_OF_MEMORY_TIMEOUT);
+    expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    // What ingest keeps as the reject that stands for it: the detail, its first 2 KB and its size.
+    const failure = (settled[1] as PromiseRejectedResult).reason;
+    expect(failure).toBeInstanceOf(Unprocessable);
+    expect(failure).toMatchObject({ detail: 'applying it ran the database writer thread out of memory (heap limit 64 MB)', size: poison.length });
+    expect(Buffer.from(failure.sample).toString()).toBe(poison.slice(0, 2048));
+    const db = new Database(databasePath(dataDir), { readonly: true });
+    cleanup(() => db.close());
+    expect(db.prepare('select count(*) as n from rejects').get()).toEqual({ n: 0 });
+    expect(db.prepare("select count(*) as n from events where type = 'face.verified'").get()).toEqual({ n: 2 });
+    expect(fatal).toEqual([]);
+    expect(writer.healthy).toBe(true);
+    // The batch's death, then the job's own: each logged, and the poison named by serial and size, never by content.
+    expect(lines.filter((line) => line.includes('database writer thread died')).length).toBe(2);
+    const [kept] = lines.filter((line) => line.includes('unprocessable')).map((line) => JSON.parse(line));
+    expect(kept).toMatchObject({ sn: 'POISON', bytes: poison.length });
+    expect(lines.join('\n')).not.toContain('[],[],[],[]');
+  },
+  OUT_OF_MEMORY_TIMEOUT,
+);
 
-it('gives up, as before, when the thread keeps dying without committing anything', async () => {
-  const dataDir = tempDir();
-  const { writer, fatal } = await writerIn(dataDir, { heapMb: 64 });
-  // The database can no longer be opened: every new thread dies at its start.
-  renameSync(databasePath(dataDir), join(dataDir, 'moved.db'));
-  mkdirSync(databasePath(dataDir));
-  // The message that ends the running thread fails at once as unprocessable;
-  // the reject that ingest then writes for it waits for a thread that never starts.
-  const write = writer.write(uplink('W1', heapEater()));
-  await expect(write).rejects.toBeInstanceOf(Unprocessable);
-  const next = writer.write(command('cmd_after'));
-  await expect(next).rejects.toThrow(/database writer thread died 11 times within a minute without writing anything/);
-  expect(fatal).toHaveLength(1);
-  expect(writer.healthy).toBe(false);
-}, OUT_OF_MEMORY_TIMEOUT);
+it(
+  'gives up, as before, when the thread keeps dying without committing anything',
+  async () => {
+    const dataDir = tempDir();
+    const { writer, fatal } = await writerIn(dataDir, { heapMb: 64 });
+    // The database can no longer be opened: every new thread dies at its start.
+    renameSync(databasePath(dataDir), join(dataDir, 'moved.db'));
+    mkdirSync(databasePath(dataDir));
+    // The message that ends the running thread fails at once as unprocessable;
+    // the reject that ingest then writes for it waits for a thread that never starts.
+    const write = writer.write(uplink('W1', heapEater()));
+    await expect(write).rejects.toBeInstanceOf(Unprocessable);
+    const next = writer.write(command('cmd_after'));
+    await expect(next).rejects.toThrow(/database writer thread died 11 times within a minute without writing anything/);
+    expect(fatal).toHaveLength(1);
+    expect(writer.healthy).toBe(false);
+  },
+  OUT_OF_MEMORY_TIMEOUT,
+);
 
-it('keeps serving when a message runs the writer thread out of memory; the message is acknowledged, kept as unprocessable, and does not come back after a restart', async () => {
-  const brokerPort = String(await freePort());
-  const env = { BROKER_PORT: brokerPort };
-  let bridge: TestBridge | undefined;
-  cleanup(() => bridge?.stop());
-  let b = (bridge = await startBridge(env, undefined, { writerHeapMb: 64 }));
-  const dataDir = b.dataDir;
-  const terminals: Terminal[] = [];
-  cleanup(() => Promise.all(terminals.map((t) => t.client.endAsync(true))));
-  const poisoner = await connectTerminal(b.brokerUrl, 'POISON1', { reconnectPeriod: 100, clean: false });
-  const other = await connectTerminal(b.brokerUrl, 'OTHER1', { reconnectPeriod: 100 });
-  terminals.push(poisoner, other);
-  const poison = heapEater();
+it(
+  'keeps serving when a message runs the writer thread out of memory; the message is acknowledged, kept as unprocessable, and does not come back after a restart',
+  async () => {
+    const brokerPort = String(await freePort());
+    const env = { BROKER_PORT: brokerPort };
+    let bridge: TestBridge | undefined;
+    cleanup(() => bridge?.stop());
+    let b = (bridge = await startBridge(env, undefined, { writerHeapMb: 64 }));
+    const dataDir = b.dataDir;
+    const terminals: Terminal[] = [];
+    cleanup(() => Promise.all(terminals.map((t) => t.client.endAsync(true))));
+    const poisoner = await connectTerminal(b.brokerUrl, 'POISON1', { reconnectPeriod: 100, clean: false });
+    const other = await connectTerminal(b.brokerUrl, 'OTHER1', { reconnectPeriod: 100 });
+    terminals.push(poisoner, other);
+    const poison = heapEater();
 
-  // Each send resolves on its PUBACK: a terminal would send again whatever was not acknowledged.
-  await Promise.all([poisoner.send(poison), ...Array.from({ length: 30 }, (_, i) => other.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: `b${i}` })] }))]);
+    // Each send resolves on its PUBACK: a terminal would send again whatever was not acknowledged.
+    await Promise.all([
+      poisoner.send(poison),
+      ...Array.from({ length: 30 }, (_, i) => other.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: `b${i}` })] })),
+    ]);
 
-  expect(b.count('events', "device_sn = 'OTHER1' and type = 'face.verified'")).toBe(30);
-  expect(b.count('events', "device_sn = 'POISON1' and type = 'device.message'")).toBe(0);
-  expect(b.db().prepare('select reason, detail, device_sn, size, sample from rejects').all()).toEqual([
-    { reason: 'unprocessable', detail: 'applying it ran the database writer thread out of memory (heap limit 64 MB)', device_sn: 'POISON1', size: poison.length, sample: poison.slice(0, 2048) },
-  ]);
-  expect(await b.metric('facegate_messages_rejected_total')).toContain('reason="unprocessable"} 1');
-  expect((await b.api('GET', '/healthz')).status).toBe(200);
-  await until(async () => (await b.api('GET', '/readyz')).status === 200);
-  const reply = other.next((m) => m.cmd === 'heartD');
-  await other.send({ cmd: 'heartU' });
-  await reply;
+    expect(b.count('events', "device_sn = 'OTHER1' and type = 'face.verified'")).toBe(30);
+    expect(b.count('events', "device_sn = 'POISON1' and type = 'device.message'")).toBe(0);
+    expect(b.db().prepare('select reason, detail, device_sn, size, sample from rejects').all()).toEqual([
+      {
+        reason: 'unprocessable',
+        detail: 'applying it ran the database writer thread out of memory (heap limit 64 MB)',
+        device_sn: 'POISON1',
+        size: poison.length,
+        sample: poison.slice(0, 2048),
+      },
+    ]);
+    expect(await b.metric('facegate_messages_rejected_total')).toContain('reason="unprocessable"} 1');
+    expect((await b.api('GET', '/healthz')).status).toBe(200);
+    await until(async () => (await b.api('GET', '/readyz')).status === 200);
+    const reply = other.next((m) => m.cmd === 'heartD');
+    await other.send({ cmd: 'heartU' });
+    await reply;
 
-  await b.stop({ keepData: true });
-  b = bridge = await startBridge(env, dataDir, { writerHeapMb: 64 });
-  // Each terminal reconnects by itself; MQTT.js sends what was not acknowledged
-  // before anything new, so once a new message of each is acknowledged,
-  // anything owed would have come back.
-  await poisoner.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: 'a-after' })] });
-  await other.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: 'b-after' })] });
-  expect(b.count('rejects')).toBe(1);
-  expect(b.logLines.filter((line) => line.includes('database writer thread died'))).toEqual([]);
-  expect(b.count('events', "device_sn = 'POISON1' and type = 'face.verified'")).toBe(1);
-  expect(b.count('events', "device_sn = 'OTHER1' and type = 'face.verified'")).toBe(31);
-}, OUT_OF_MEMORY_TIMEOUT);
+    await b.stop({ keepData: true });
+    b = bridge = await startBridge(env, dataDir, { writerHeapMb: 64 });
+    // Each terminal reconnects by itself; MQTT.js sends what was not acknowledged
+    // before anything new, so once a new message of each is acknowledged,
+    // anything owed would have come back.
+    await poisoner.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: 'a-after' })] });
+    await other.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: 'b-after' })] });
+    expect(b.count('rejects')).toBe(1);
+    expect(b.logLines.filter((line) => line.includes('database writer thread died'))).toEqual([]);
+    expect(b.count('events', "device_sn = 'POISON1' and type = 'face.verified'")).toBe(1);
+    expect(b.count('events', "device_sn = 'OTHER1' and type = 'face.verified'")).toBe(31);
+  },
+  OUT_OF_MEMORY_TIMEOUT,
+);

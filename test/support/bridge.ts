@@ -4,10 +4,10 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Database from 'better-sqlite3';
 import { parseConfig } from '../../src/config.ts';
-import { createFacegate } from '../../src/lifecycle.ts';
-import { createLogger } from '../../src/lib/log.ts';
 import type { StoredEvent } from '../../src/events/events.ts';
 import { until } from '../../src/kit/wait.ts';
+import { createLogger } from '../../src/lib/log.ts';
+import { createFacegate } from '../../src/lifecycle.ts';
 
 export const TOKEN = 'test-admin-token-0123456789';
 
@@ -17,7 +17,11 @@ export type TestBridge = Awaited<ReturnType<typeof startBridge>>;
  * The real bridge in this process: embedded broker and HTTP on ephemeral
  * ports, SQLite in a fresh temp dir (or the one given, to test restarts).
  */
-export async function startBridge(env: Record<string, string> = {}, dataDir = mkdtempSync(join(tmpdir(), 'facegate-')), options: { streamMaxBufferedBytes?: number; commandExpiryMs?: number; retentionEveryMs?: number; writerHeapMb?: number } = {}) {
+export async function startBridge(
+  env: Record<string, string> = {},
+  dataDir = mkdtempSync(join(tmpdir(), 'facegate-')),
+  options: { streamMaxBufferedBytes?: number; commandExpiryMs?: number; retentionEveryMs?: number; writerHeapMb?: number } = {},
+) {
   const config = parseConfig({ PORT: '0', HOST: '127.0.0.1', BROKER_PORT: '0', ADMIN_TOKEN: TOKEN, DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env });
   const logStream = new PassThrough();
   const logLines: string[] = [];
@@ -74,7 +78,11 @@ export async function startBridge(env: Record<string, string> = {}, dataDir = mk
       return db;
     },
     count(table: string, where = '1=1', ...params: unknown[]): number {
-      return (this.db().prepare(`select count(*) as n from ${table} where ${where}`).get(...params) as { n: number }).n;
+      return (
+        this.db()
+          .prepare(`select count(*) as n from ${table} where ${where}`)
+          .get(...params) as { n: number }
+      ).n;
     },
     metric(name: string): Promise<string> {
       return facegate.metrics.registry.getSingleMetricAsString(name);
@@ -111,7 +119,12 @@ export async function stopDuringCommit(b: TestBridge, send: () => Promise<void>)
   const sent = send();
   await until(async () => (await b.metric('facegate_messages_uncommitted')).includes('facegate_messages_uncommitted 1'));
   const stopped = b.stop({ keepData: true });
-  await until(() => fetch(`http://127.0.0.1:${b.httpPort}/healthz`).then(() => false, () => true));
+  await until(() =>
+    fetch(`http://127.0.0.1:${b.httpPort}/healthz`).then(
+      () => false,
+      () => true,
+    ),
+  );
   blocker.exec('commit');
   blocker.close();
   await sent;

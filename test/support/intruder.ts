@@ -84,7 +84,12 @@ export interface Flood {
  * new connection goes on with the next round, until every topic was
  * attempted or `maxConnections` were used.
  */
-export async function flood(port: number, topics: string[], payload: string | Buffer, { round = 100, maxConnections }: { round?: number; maxConnections: number }): Promise<Flood> {
+export async function flood(
+  port: number,
+  topics: string[],
+  payload: string | Buffer,
+  { round = 100, maxConnections }: { round?: number; maxConnections: number },
+): Promise<Flood> {
   const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
   let attempted = 0;
   let connections = 0;

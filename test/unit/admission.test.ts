@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createAdmission } from '../../src/terminals/admission.ts';
 import { createLogger } from '../../src/lib/log.ts';
+import { createAdmission } from '../../src/terminals/admission.ts';
 
 const MINUTE = 60_000;
 
@@ -14,7 +14,15 @@ function setup({ maxTerminals = 5, perSecond = 2, burst = 4 } = {}) {
   let known = 0;
   const lines: any[] = [];
   const stream = new PassThrough();
-  stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l))));
+  stream.on('data', (chunk: Buffer) =>
+    lines.push(
+      ...chunk
+        .toString()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l)),
+    ),
+  );
   const admission = createAdmission({ maxTerminals, rate: { perSecond, burst }, known: () => known, log: createLogger('info', stream), now: () => clock.t });
   /** Asks for `sn` as ingest does: one admitted is known from then on. */
   const admit = (sn: string) => {

@@ -4,6 +4,7 @@ import { Aedes, type AedesOptions, type AedesPublishPacket, type Client, type Pu
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { generate, type Packet, parser } from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
+import { until } from '../../src/kit/wait.ts';
 import {
   ackWaitsForAuthorizePublish,
   connectedClientSubscribes,
@@ -19,7 +20,6 @@ import {
   unsubscribedByClosing,
 } from '../../src/transport/aedes-internals.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
-import { until } from '../../src/kit/wait.ts';
 
 // What the embedded broker takes from aedes beyond its documented API
 // (src/transport/aedes-internals.ts), each checked against the installed
@@ -73,11 +73,21 @@ async function rawClient(port: number, clientId: string) {
   return { socket, received, closed, send, cmds: () => received.map((p) => p.cmd) };
 }
 
-const publishPacket = (messageId: number, payload: string, qos: 1 | 2 = 1): Packet => ({ cmd: 'publish', topic: UP, payload: Buffer.from(payload), qos, messageId, retain: false, dup: false });
+const publishPacket = (messageId: number, payload: string, qos: 1 | 2 = 1): Packet => ({
+  cmd: 'publish',
+  topic: UP,
+  payload: Buffer.from(payload),
+  qos,
+  messageId,
+  retain: false,
+  dup: false,
+});
 
 /** A message from the broker itself on a client's downLink, written after anything aedes wrote to that client before. */
 function probe(broker: Aedes): Promise<void> {
-  return new Promise((resolve, reject) => broker.publish({ cmd: 'publish', topic: DOWN, payload: Buffer.from('probe'), qos: 0, retain: false, dup: false }, (err) => (err ? reject(err) : resolve())));
+  return new Promise((resolve, reject) =>
+    broker.publish({ cmd: 'publish', topic: DOWN, payload: Buffer.from('probe'), qos: 0, retain: false, dup: false }, (err) => (err ? reject(err) : resolve())),
+  );
 }
 
 describe('ackWaitsForAuthorizePublish', () => {
@@ -102,7 +112,9 @@ describe('ackWaitsForAuthorizePublish', () => {
 
   it('QoS 2: the PUBREC likewise, and the packet kept until its PUBREL has the payload the hook left it', async () => {
     const held: { packet: PublishPacket; answer: Answer }[] = [];
-    const { broker, handled, port } = await startBroker({ authorizePublish: ackWaitsForAuthorizePublish((_client, packet, answer) => held.push({ packet, answer })) });
+    const { broker, handled, port } = await startBroker({
+      authorizePublish: ackWaitsForAuthorizePublish((_client, packet, answer) => held.push({ packet, answer })),
+    });
     const raw = await rawClient(port, 'terminal-qos2');
     raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: DOWN, qos: 0 }] });
     await until(() => raw.cmds().includes('suback'));
@@ -115,7 +127,8 @@ describe('ackWaitsForAuthorizePublish', () => {
     keepNoPayloadUntilPubrel(held[0].packet);
     held[0].answer(null);
     await until(() => raw.cmds().includes('pubrec'));
-    const persistence = (broker as unknown as { persistence: { incomingGetPacket(client: Client, packet: { messageId: number }): Promise<PublishPacket> } }).persistence;
+    const persistence = (broker as unknown as { persistence: { incomingGetPacket(client: Client, packet: { messageId: number }): Promise<PublishPacket> } })
+      .persistence;
     const kept = await persistence.incomingGetPacket(handled[0], { messageId: 7 });
     expect(kept.payload).toHaveLength(0);
     raw.send({ cmd: 'pubrel', messageId: 7 });
@@ -191,7 +204,7 @@ describe('wills', () => {
     expect(wills.map((w) => [w.topic, w.retain])).toEqual([[UP, false]]);
   });
 
-  it("isClosingClientsWill: a client closing without DISCONNECT hands its own will to authorizePublish; its messages are not its will", async () => {
+  it('isClosingClientsWill: a client closing without DISCONNECT hands its own will to authorizePublish; its messages are not its will', async () => {
     const calls: { client: Client | null; will: boolean; payload: string }[] = [];
     const { broker, handled, url } = await startBroker({
       authorizePublish: (client, packet, answer) => {
@@ -239,7 +252,9 @@ describe('retained messages', () => {
   it('neverStoreRetained: a retained message published by the broker itself is not kept', async () => {
     const { broker } = await startBroker();
     const publish = (topic: string) =>
-      new Promise<void>((resolve, reject) => broker.publish({ cmd: 'publish', topic, payload: Buffer.from('open'), qos: 1, retain: true, dup: false }, (err) => (err ? reject(err) : resolve())));
+      new Promise<void>((resolve, reject) =>
+        broker.publish({ cmd: 'publish', topic, payload: Buffer.from('open'), qos: 1, retain: true, dup: false }, (err) => (err ? reject(err) : resolve())),
+      );
     // The store keeps one as it is; not once replaced.
     await publish('before');
     expect(await retained(broker, 'before')).toHaveLength(1);
@@ -280,7 +295,9 @@ describe('packetWithExpiry', () => {
     });
     const command = (expiresAt: number) =>
       new Promise<void>((resolve, reject) =>
-        broker.publish(packetWithExpiry({ cmd: 'publish', topic: DOWN, payload: Buffer.from('open'), qos: 1, retain: false, dup: false }, expiresAt), (err) => (err ? reject(err) : resolve())),
+        broker.publish(packetWithExpiry({ cmd: 'publish', topic: DOWN, payload: Buffer.from('open'), qos: 1, retain: false, dup: false }, expiresAt), (err) =>
+          err ? reject(err) : resolve(),
+        ),
       );
     const options = { clean: false, clientId: 'terminal-expiry', reconnectPeriod: 0 };
     const terminal = await connect(url, options.clientId, options);
@@ -324,7 +341,8 @@ describe('onStoreFailure', () => {
     const { broker } = await startBroker();
     const failures: string[] = [];
     onStoreFailure(broker, (err) => failures.push(err.message));
-    (broker as unknown as { persistence: { subscriptionsByTopic: () => Promise<never> } }).persistence.subscriptionsByTopic = () => Promise.reject(new Error('disk gone'));
+    (broker as unknown as { persistence: { subscriptionsByTopic: () => Promise<never> } }).persistence.subscriptionsByTopic = () =>
+      Promise.reject(new Error('disk gone'));
     broker.publish({ cmd: 'publish', topic: DOWN, payload: Buffer.from('open'), qos: 1, retain: false, dup: false }, () => {});
     await until(() => failures.length > 0);
     expect(failures).toEqual(['disk gone']);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { Ceiling } from '../../src/bench/scenarios/ceilings.ts';
 import { againstCeilings, type Result } from '../../src/bench/report/report.ts';
+import type { Ceiling } from '../../src/bench/scenarios/ceilings.ts';
 
 // Only the figures the ratios read; the rest of a real result does not matter here.
 const burst = (images: 'inline' | 'none', deliveredPerSecond: number) =>

@@ -7,7 +7,15 @@ const AT = Date.UTC(2026, 10, 22, 2, 0, 0, 123);
 const IMAGE = '/9j/4AAQSkZJRgABAQ';
 const FACE_FIELDS = { num: '1001', name: 'Zhang San', verifiedCode: 0, time: '2026-11-22 09:59:58', personType: '1' };
 
-const row = (type: EventType, fields: unknown): EventRecord => ({ seq: 1, id: 'evt_abc', type, deviceSn: '123456789', receivedAt: AT, fields: JSON.stringify(fields), hasImage: false });
+const row = (type: EventType, fields: unknown): EventRecord => ({
+  seq: 1,
+  id: 'evt_abc',
+  type,
+  deviceSn: '123456789',
+  receivedAt: AT,
+  fields: JSON.stringify(fields),
+  hasImage: false,
+});
 
 describe('webhookBody', () => {
   it('is byte for byte the JSON of the view, with the image spliced in where the view has it', () => {

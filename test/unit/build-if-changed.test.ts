@@ -25,12 +25,17 @@ function project({ buildFails = false } = {}) {
   writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'scratch', version: '1.0.0', private: true, scripts: { build } }));
   // Everything was written a minute ago, before any build.
   const past = new Date(Date.now() - 60_000);
-  for (const path of ['src/cli.ts', 'src/ui/app.js', 'src/ui', 'src/build-if-changed.mjs', 'src', 'tsconfig.json', 'package.json']) utimesSync(join(root, path), past, past);
+  for (const path of ['src/cli.ts', 'src/ui/app.js', 'src/ui', 'src/build-if-changed.mjs', 'src', 'tsconfig.json', 'package.json'])
+    utimesSync(join(root, path), past, past);
   return {
     root,
     /** Runs the check as `npm start` does: its exit code, and whether the build ran. */
     start(...args: string[]) {
-      const run = spawnSync(process.execPath, ['src/build-if-changed.mjs', ...args], { cwd: root, encoding: 'utf8', env: { PATH: process.env.PATH, HOME: process.env.HOME } });
+      const run = spawnSync(process.execPath, ['src/build-if-changed.mjs', ...args], {
+        cwd: root,
+        encoding: 'utf8',
+        env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      });
       return { status: run.status, built: run.stdout.includes('BUILT'), said: run.stderr.trim() };
     },
     /** Changed now: after the last build, which ran in an earlier start. */

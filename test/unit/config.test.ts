@@ -131,9 +131,7 @@ describe('parseConfig', () => {
     });
 
     it('parses DELIVERY_SCHEDULE to milliseconds', () => {
-      expect(parseConfig({ DELIVERY_SCHEDULE: '1s, 5s,30s,2m,1h,500ms' }).DELIVERY_SCHEDULE).toEqual([
-        1000, 5000, 30_000, 120_000, 3_600_000, 500,
-      ]);
+      expect(parseConfig({ DELIVERY_SCHEDULE: '1s, 5s,30s,2m,1h,500ms' }).DELIVERY_SCHEDULE).toEqual([1000, 5000, 30_000, 120_000, 3_600_000, 500]);
     });
 
     it('parses durations and sizes', () => {
@@ -248,7 +246,9 @@ describe('parseConfig', () => {
     });
 
     it('wants no more serials in DEVICES and DEFAULT_DEVICE than MAX_TERMINALS', () => {
-      expect(configError({ DEVICES: 'A1,A2,A3', MAX_TERMINALS: '2' }).message).toBe('invalid DEVICES="<3 serials with DEFAULT_DEVICE>": expected at most MAX_TERMINALS (2) serials');
+      expect(configError({ DEVICES: 'A1,A2,A3', MAX_TERMINALS: '2' }).message).toBe(
+        'invalid DEVICES="<3 serials with DEFAULT_DEVICE>": expected at most MAX_TERMINALS (2) serials',
+      );
       expect(configError({ DEVICES: 'A1,A2', DEFAULT_DEVICE: 'A3', MAX_TERMINALS: '2' }).message).toMatch(/^invalid DEVICES=.*MAX_TERMINALS \(2\)/);
       expect(parseConfig({ DEVICES: 'A1,A2', DEFAULT_DEVICE: 'A2', MAX_TERMINALS: '2' }).MAX_TERMINALS).toBe(2);
     });
@@ -303,10 +303,34 @@ describe('BROKER_HOST and BROKER_ANONYMOUS', () => {
 
 describe('helpText', () => {
   const SPEC_VARIABLES = [
-    'PORT', 'HOST', 'MQTT_URL', 'MQTT_USERNAME', 'MQTT_PASSWORD', 'MQTT_CLIENT_ID', 'BROKER_PORT', 'BROKER_USERNAME',
-    'BROKER_PASSWORD', 'UPLINK_TOPIC', 'DOWNLINK_TOPIC', 'DEVICES', 'DISCOVERY', 'DEFAULT_DEVICE', 'WEBHOOK_URL',
-    'WEBHOOK_SECRET', 'DELIVERY_SCHEDULE', 'DELIVERY_TIMEOUT', 'BODY_LIMIT', 'MAX_PAYLOAD', 'COMMAND_RATE', 'FORWARD',
-    'IMAGES', 'ADMIN_TOKEN', 'DATA_DIR', 'HEARTBEAT_TIMEOUT', 'RETENTION_DAYS', 'LOG_LEVEL',
+    'PORT',
+    'HOST',
+    'MQTT_URL',
+    'MQTT_USERNAME',
+    'MQTT_PASSWORD',
+    'MQTT_CLIENT_ID',
+    'BROKER_PORT',
+    'BROKER_USERNAME',
+    'BROKER_PASSWORD',
+    'UPLINK_TOPIC',
+    'DOWNLINK_TOPIC',
+    'DEVICES',
+    'DISCOVERY',
+    'DEFAULT_DEVICE',
+    'WEBHOOK_URL',
+    'WEBHOOK_SECRET',
+    'DELIVERY_SCHEDULE',
+    'DELIVERY_TIMEOUT',
+    'BODY_LIMIT',
+    'MAX_PAYLOAD',
+    'COMMAND_RATE',
+    'FORWARD',
+    'IMAGES',
+    'ADMIN_TOKEN',
+    'DATA_DIR',
+    'HEARTBEAT_TIMEOUT',
+    'RETENTION_DAYS',
+    'LOG_LEVEL',
   ];
 
   it.each(SPEC_VARIABLES)('lists %s', (name) => {

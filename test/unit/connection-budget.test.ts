@@ -9,7 +9,10 @@ describe('openFileLimit', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const limits = (soft: string, hard: string) => {
     const file = join(dir, `limits-${soft}`);
-    writeFileSync(file, `Limit                     Soft Limit           Hard Limit           Units     \nMax processes             63461                63461                processes \nMax open files            ${soft.padEnd(20)} ${hard.padEnd(20)} files     \n`);
+    writeFileSync(
+      file,
+      `Limit                     Soft Limit           Hard Limit           Units     \nMax processes             63461                63461                processes \nMax open files            ${soft.padEnd(20)} ${hard.padEnd(20)} files     \n`,
+    );
     return file;
   };
 

@@ -175,7 +175,12 @@ describe('eventsFromUplink', () => {
     });
 
     it('is left out of device messages too with IMAGES=omit, at any depth, and kept with inline', () => {
-      const body = { cmd: 'getPhotoResultU', liveImageBase64: IMAGE, person: { name: 'Li Si', photo: IMAGE, faceImage: IMAGE, imageCount: 2 }, list: [{ photoBase64: IMAGE }] };
+      const body = {
+        cmd: 'getPhotoResultU',
+        liveImageBase64: IMAGE,
+        person: { name: 'Li Si', photo: IMAGE, faceImage: IMAGE, imageCount: 2 },
+        list: [{ photoBase64: IMAGE }],
+      };
       const omitted = JSON.parse(one({ cmd: 'getPhotoResultU', body }, OMIT).fields);
       expect(omitted).toEqual({ cmd: 'getPhotoResultU', person: { name: 'Li Si', imageCount: 2 }, list: [{}] });
       expect(JSON.parse(one({ cmd: 'getPhotoResultU', body }, PASSED).fields)).toEqual(body);
@@ -184,7 +189,14 @@ describe('eventsFromUplink', () => {
     it('leaves every image of a face record out with IMAGES=omit, at any depth, and keeps them with inline', () => {
       const sent = record({ snapImageBase64: IMAGE, photo: IMAGE, extra: { facePhotoBase64: IMAGE, photoCount: 2 } });
       const omitted = one(verified(sent), OMIT);
-      expect(JSON.parse(omitted.fields)).toEqual({ num: '1001', name: 'Zhang San', verifiedCode: 0, time: '2026-11-22 09:59:58', personType: '1', extra: { photoCount: 2 } });
+      expect(JSON.parse(omitted.fields)).toEqual({
+        num: '1001',
+        name: 'Zhang San',
+        verifiedCode: 0,
+        time: '2026-11-22 09:59:58',
+        personType: '1',
+        extra: { photoCount: 2 },
+      });
       expect(omitted.fields).not.toContain(IMAGE);
       const { liveImageBase64: _image, ...kept } = sent;
       expect(JSON.parse(one(verified(sent), PASSED).fields)).toEqual(kept);

@@ -85,7 +85,7 @@ describe('decodeUplink under arbitrary input', () => {
         const text = `{"cmd":"verifiedRecordU","data":[{"${key}":${JSON.stringify(value)},"verifiedCode":0}],"${key}":{"polluted":true}}`;
         decodeUplink(bytes(text));
         expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-        expect(Object.prototype.hasOwnProperty.call(Object.prototype, 'polluted')).toBe(false);
+        expect(Object.hasOwn(Object.prototype, 'polluted')).toBe(false);
       }),
       { numRuns: 500 },
     );

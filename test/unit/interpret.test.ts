@@ -8,7 +8,15 @@ import { type IngestPolicy, interpret, type Message } from '../../src/ingest/int
 const POLICY: IngestPolicy = { forward: 'passed', images: 'inline', maxRecords: 3 };
 const AT = Date.UTC(2026, 10, 22, 2, 0, 0);
 const IMAGE = '/9j/4AAQSkZJRgABAQ';
-const record = (over: Record<string, unknown> = {}) => ({ num: '1001', name: 'Zhang San', liveImageBase64: IMAGE, verifiedCode: 0, time: '2026-11-22 09:59:58', personType: '1', ...over });
+const record = (over: Record<string, unknown> = {}) => ({
+  num: '1001',
+  name: 'Zhang San',
+  liveImageBase64: IMAGE,
+  verifiedCode: 0,
+  time: '2026-11-22 09:59:58',
+  personType: '1',
+  ...over,
+});
 const message = (body: unknown): Message => ({
   sn: 'SN1',
   topic: 'fungxi_SN1_upLink',
@@ -40,13 +48,17 @@ describe('interpret', () => {
       events: [],
       rejects: [{ reason: 'not_json', detail: expect.any(String), payload: Buffer.from(payload), size: payload.length }],
     });
-    expect(interpret(message({ cmd: 'strangerRecordU', data: [record(), record(), record(), record()] }), POLICY).rejects.map((r) => r.reason)).toEqual(['too_many_records']);
+    expect(interpret(message({ cmd: 'strangerRecordU', data: [record(), record(), record(), record()] }), POLICY).rejects.map((r) => r.reason)).toEqual([
+      'too_many_records',
+    ]);
   });
 
   it('keeps anything else as one device message, with its cmd', () => {
     const meaning = interpret(message({ cmd: 'openDoorU', code: 0 }), POLICY);
     expect(meaning).toMatchObject({ cmd: 'openDoorU', heartbeat: false, rejects: [] });
-    expect(meaning.events).toEqual([{ id: expect.stringMatching(/^evt_/), type: 'device.message', deviceSn: 'SN1', receivedAt: AT, fields: '{"cmd":"openDoorU","code":0}' }]);
+    expect(meaning.events).toEqual([
+      { id: expect.stringMatching(/^evt_/), type: 'device.message', deviceSn: 'SN1', receivedAt: AT, fields: '{"cmd":"openDoorU","code":0}' },
+    ]);
   });
 
   it('gives the same record the same event id, whatever its key order, so a retransmission is stored once', () => {

@@ -2,6 +2,8 @@ import { type AddressInfo, createServer, Socket } from 'node:net';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { describe, expect, it, vi } from 'vitest';
+import { freePort } from '../../src/kit/ports.ts';
+import { until } from '../../src/kit/wait.ts';
 import {
   currentConnection,
   dropConnectionForResend,
@@ -12,8 +14,6 @@ import {
   writePuback,
 } from '../../src/transport/mqttjs-internals.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
-import { freePort } from '../../src/kit/ports.ts';
-import { until } from '../../src/kit/wait.ts';
 
 // What the external transport takes from MQTT.js beyond its documented API
 // (src/transport/mqttjs-internals.ts), each checked against the installed
@@ -58,7 +58,9 @@ function acknowledged(broker: Aedes): string[] {
 }
 
 function publish(broker: Aedes, payload: string, qos: 0 | 1 = 1): Promise<void> {
-  return new Promise((resolve, reject) => broker.publish({ cmd: 'publish', topic: TOPIC, payload: Buffer.from(payload), qos, retain: false, dup: false }, (err) => (err ? reject(err) : resolve())));
+  return new Promise((resolve, reject) =>
+    broker.publish({ cmd: 'publish', topic: TOPIC, payload: Buffer.from(payload), qos, retain: false, dup: false }, (err) => (err ? reject(err) : resolve())),
+  );
 }
 
 describe('takeMessagesWithoutPuback', () => {

@@ -25,7 +25,8 @@ function connection(budget: InFlightBudget) {
 }
 
 const connect = generate({ cmd: 'connect', clientId: 'terminal-1', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 60 });
-const publish = (bytes: number) => generate({ cmd: 'publish', topic: 'fungxi_1_upLink', payload: Buffer.alloc(bytes, 0x61), qos: 1, messageId: 1, retain: false, dup: false });
+const publish = (bytes: number) =>
+  generate({ cmd: 'publish', topic: 'fungxi_1_upLink', payload: Buffer.alloc(bytes, 0x61), qos: 1, messageId: 1, retain: false, dup: false });
 const pingreq = generate({ cmd: 'pingreq' });
 
 describe('limitPacketSize', () => {
@@ -103,7 +104,11 @@ describe('the in-flight budget', () => {
   });
 
   it('tells a large PUBLISH from its topic, payload and QoS as its header counted it', () => {
-    for (const [topic, qos] of [['fungxi_1_upLink', 1], ['fungxi_1_upLink', 0], ['sité/{sn}/上', 1]] as const) {
+    for (const [topic, qos] of [
+      ['fungxi_1_upLink', 1],
+      ['fungxi_1_upLink', 0],
+      ['sité/{sn}/上', 1],
+    ] as const) {
       for (const payload of [LARGE_PUBLISH - 200, LARGE_PUBLISH - 30, LARGE_PUBLISH - 20, LARGE_PUBLISH - 10, LARGE_PUBLISH]) {
         const bytes = generate({ cmd: 'publish', topic, payload: Buffer.alloc(payload), qos, messageId: qos ? 1 : undefined, retain: false, dup: false });
         expect(isLargePublish(topic, payload, qos), `${topic} ${qos} ${payload}`).toBe(remainingLength(bytes) > LARGE_PUBLISH);

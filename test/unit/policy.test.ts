@@ -73,7 +73,13 @@ describe('decide', () => {
     });
 
     it('rounds the jittered delay to whole milliseconds', () => {
-      expect(decide(1, { status: 500 }, opts(() => 0.123_45, [1_000]))).toEqual({ kind: 'retry', afterMs: 123 });
+      expect(
+        decide(
+          1,
+          { status: 500 },
+          opts(() => 0.123_45, [1_000]),
+        ),
+      ).toEqual({ kind: 'retry', afterMs: 123 });
     });
 
     it('retries on the last attempt of the schedule', () => {
@@ -132,7 +138,12 @@ describe('decide', () => {
   });
 
   describe('jitter bounds (property)', () => {
-    const schedules: number[][] = [SCHEDULE, [1_000, 5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000, 28_800_000], [1, 2, 3], [0, 7]];
+    const schedules: number[][] = [
+      SCHEDULE,
+      [1_000, 5_000, 30_000, 120_000, 600_000, 1_800_000, 3_600_000, 7_200_000, 14_400_000, 28_800_000],
+      [1, 2, 3],
+      [0, 7],
+    ];
     // 0, 1/97, 2/97, … and the largest double below 1: covers [0, 1) without a library.
     const randoms = [...Array.from({ length: 97 }, (_, k) => k / 97), 1 - Number.EPSILON / 2];
 
@@ -141,7 +152,11 @@ describe('decide', () => {
       for (const schedule of schedules) {
         for (let attempt = 1; attempt <= schedule.length; attempt++) {
           for (const r of randoms) {
-            const outcome = decide(attempt, { status: 500 }, opts(() => r, schedule));
+            const outcome = decide(
+              attempt,
+              { status: 500 },
+              opts(() => r, schedule),
+            );
             expect(outcome.kind).toBe('retry');
             const afterMs = outcome.kind === 'retry' ? outcome.afterMs : Number.NaN;
             expect(Number.isInteger(afterMs)).toBe(true);
@@ -157,7 +172,11 @@ describe('decide', () => {
 
     it('grows with random() for a given ceiling', () => {
       const delays = randoms.map((r) => {
-        const outcome = decide(2, { error: 'x' }, opts(() => r));
+        const outcome = decide(
+          2,
+          { error: 'x' },
+          opts(() => r),
+        );
         return outcome.kind === 'retry' ? outcome.afterMs : -1;
       });
       expect(delays).toEqual([...delays].sort((a, b) => a - b));

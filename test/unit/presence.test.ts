@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createPresence } from '../../src/terminals/presence.ts';
 import type { Job } from '../../src/store/store.ts';
+import { createPresence } from '../../src/terminals/presence.ts';
 
 const TIMEOUT = 90_000;
 const SWEEP = 1000;
@@ -13,7 +13,14 @@ afterEach(() => vi.useRealTimers());
 function setup(initial: { sn: string; online: boolean; lastSeenAt: number | null }[] = []) {
   const clock = { wall: T0, elapsed: 5_000 };
   const jobs: Job[] = [];
-  const presence = createPresence({ timeoutMs: TIMEOUT, initial, write: (job) => jobs.push(job), now: () => clock.wall, elapsed: () => clock.elapsed, sweepMs: SWEEP });
+  const presence = createPresence({
+    timeoutMs: TIMEOUT,
+    initial,
+    write: (job) => jobs.push(job),
+    now: () => clock.wall,
+    elapsed: () => clock.elapsed,
+    sweepMs: SWEEP,
+  });
   const pass = (ms: number) => {
     clock.wall += ms;
     clock.elapsed += ms;

@@ -27,7 +27,15 @@ const AT = new Date(2026, 10, 22, 9, 59, 58);
 describe('record builders', () => {
   it('builds a passing recognition of Zhang San unless told otherwise, fields in the terminal order', () => {
     expect(verifiedRecord()).toEqual({ num: '1001', name: 'Zhang San', liveImageBase64: SAMPLE_IMAGE, verifiedCode: 0, time: SAMPLE_TIME, personType: '1' });
-    expect(Object.keys(verifiedRecord({ verifiedCode: 1, extra: 'x' }))).toEqual(['num', 'name', 'liveImageBase64', 'verifiedCode', 'time', 'personType', 'extra']);
+    expect(Object.keys(verifiedRecord({ verifiedCode: 1, extra: 'x' }))).toEqual([
+      'num',
+      'name',
+      'liveImageBase64',
+      'verifiedCode',
+      'time',
+      'personType',
+      'extra',
+    ]);
     expect(verifiedRecord({ verifiedCode: 1, personType: 2 })).toMatchObject({ verifiedCode: 1, personType: 2 });
     expect(strangerRecord()).toEqual({ liveImageBase64: SAMPLE_IMAGE, time: SAMPLE_TIME });
     expect(strangerRecord({ time: 'now' }).time).toBe('now');
@@ -43,7 +51,13 @@ describe('record builders', () => {
   });
 
   it('numbers the records of a load by person, each at the given time, with or without an image', () => {
-    expect(loadRecord(7, AT)).toEqual({ num: String(FIRST_NUM + 7), name: PEOPLE[7 % PEOPLE.length].name, verifiedCode: 0, time: localTimestamp(AT), personType: '1' });
+    expect(loadRecord(7, AT)).toEqual({
+      num: String(FIRST_NUM + 7),
+      name: PEOPLE[7 % PEOPLE.length].name,
+      verifiedCode: 0,
+      time: localTimestamp(AT),
+      personType: '1',
+    });
     const withImage = loadRecord(7, AT, { jpeg: JPEG, label: 'burst' });
     expect(Buffer.from(withImage.liveImageBase64 as string, 'base64')).toEqual(stampJpeg(JPEG, 'burst #7'));
     expect(encodeLoadRecord(7, AT, { jpeg: JPEG, label: 'burst' })).toEqual(Buffer.from(JSON.stringify(verifiedRecordU([withImage]))));

@@ -31,7 +31,9 @@ const documented = (paths: Record<string, Record<string, unknown>>) =>
   Object.entries(paths)
     .flatMap(([path, methods]) => Object.keys(methods).map((method) => `${method.toUpperCase()} ${path}`))
     .sort();
-const operations = Object.entries(doc.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, op]) => ({ name: `${method.toUpperCase()} ${path}`, method, path, op })));
+const operations = Object.entries(doc.paths).flatMap(([path, methods]) =>
+  Object.entries(methods).map(([method, op]) => ({ name: `${method.toUpperCase()} ${path}`, method, path, op })),
+);
 
 /** A JSON Schema of an object, or of one of several objects (a union). */
 const isObjectSchema = (schema: Record<string, unknown> | undefined): boolean =>
@@ -42,13 +44,27 @@ describe('routes and their document', () => {
     expect(registered(app)).toEqual(documented(doc.paths));
     // The README's routes and the ones a client of the console needs.
     expect(documented(doc.paths)).toEqual(
-      expect.arrayContaining(['GET /api/session', 'POST /', 'POST /api/devices/{sn}/commands', 'GET /api/devices', 'DELETE /api/devices/{sn}', 'GET /api/stream', 'POST /ui/login', 'GET /api/docs', 'GET /metrics']),
+      expect.arrayContaining([
+        'GET /api/session',
+        'POST /',
+        'POST /api/devices/{sn}/commands',
+        'GET /api/devices',
+        'DELETE /api/devices/{sn}',
+        'GET /api/stream',
+        'POST /ui/login',
+        'GET /api/docs',
+        'GET /metrics',
+      ]),
     );
   });
 
   it('tells a route registered around its declaration from one declared', () => {
     const hono = new Hono<Env>();
-    const routes = [route({ method: 'get', path: '/api/things/{id}', operationId: 'getThing', tag: 'things', summary: 'a thing', responses: { 204: empty('none') } }, (c) => c.body(null, 204))];
+    const routes = [
+      route({ method: 'get', path: '/api/things/{id}', operationId: 'getThing', tag: 'things', summary: 'a thing', responses: { 204: empty('none') } }, (c) =>
+        c.body(null, 204),
+      ),
+    ];
     mount(hono, routes, async (_c, next) => next());
     expect(registered(hono)).toEqual(documented(openApiDocument(routes.map((r) => r.contract)).paths));
     hono.get('/api/things', (c) => c.body(null, 204));
@@ -72,12 +88,18 @@ describe('routes and their document', () => {
       const inPath = [...path.matchAll(/\{(\w+)\}/g)].map(([, param]) => param);
       expect(op.parameters?.filter((p) => p.in === 'path').map((p) => p.name) ?? [], name).toEqual(inPath);
       if (inPath.length > 0) expect(statuses, name).toContain('404');
-      expect(statuses.some((status) => Number(status) < 400), name).toBe(true);
+      expect(
+        statuses.some((status) => Number(status) < 400),
+        name,
+      ).toBe(true);
     }
   });
 
   it('gives every JSON answer a schema, every error the error shape, and every answer with a body its type', () => {
-    const ErrorSchema = v.object({ type: v.literal('object'), properties: v.object({ error: v.looseObject({ required: v.tuple([v.literal('code'), v.literal('message')]) }) }) }, 'the error shape');
+    const ErrorSchema = v.object(
+      { type: v.literal('object'), properties: v.object({ error: v.looseObject({ required: v.tuple([v.literal('code'), v.literal('message')]) }) }) },
+      'the error shape',
+    );
     for (const { name, op } of operations) {
       for (const [status, answer] of Object.entries(op.responses)) {
         const where = `${name} ${status}`;

@@ -2,9 +2,9 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { generateSQLiteDrizzleJson, generateSQLiteMigration } from 'drizzle-kit/api';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
-import { generateSQLiteDrizzleJson, generateSQLiteMigration } from 'drizzle-kit/api';
 import { describe, expect, it } from 'vitest';
 import { migrateDatabase, openDatabase } from '../../src/store/sqlite/open.ts';
 import * as schema from '../../src/store/sqlite/schema.ts';
@@ -37,7 +37,10 @@ describe('disabled_reason', () => {
       // The migrations of the release before the values.
       const older = join(dir, 'drizzle');
       mkdirSync(join(older, 'meta'), { recursive: true });
-      const before = journal.entries.slice(0, journal.entries.findIndex((entry) => /disabled_reason/.test(entry.tag)));
+      const before = journal.entries.slice(
+        0,
+        journal.entries.findIndex((entry) => /disabled_reason/.test(entry.tag)),
+      );
       for (const entry of before) cpSync(join(MIGRATIONS, `${entry.tag}.sql`), join(older, `${entry.tag}.sql`));
       writeFileSync(join(older, 'meta/_journal.json'), JSON.stringify({ ...journal, entries: before }));
       const sqlite = new Database(join(dir, 'facegate.db'));
@@ -51,7 +54,13 @@ describe('disabled_reason', () => {
 
       const { sqlite: upgraded, db } = openDatabase(dir, 'normal');
       migrateDatabase(db);
-      expect(db.select({ id: schema.endpoints.id, enabled: schema.endpoints.enabled, reason: schema.endpoints.disabledReason, types: schema.endpoints.eventTypes }).from(schema.endpoints).orderBy(schema.endpoints.id).all()).toEqual([
+      expect(
+        db
+          .select({ id: schema.endpoints.id, enabled: schema.endpoints.enabled, reason: schema.endpoints.disabledReason, types: schema.endpoints.eventTypes })
+          .from(schema.endpoints)
+          .orderBy(schema.endpoints.id)
+          .all(),
+      ).toEqual([
         { id: 'ep_default', enabled: false, reason: 'config', types: ['face.verified'] },
         { id: 'ep_gone', enabled: false, reason: 'gone', types: ['face.verified'] },
         { id: 'ep_on', enabled: true, reason: null, types: ['face.verified'] },

@@ -8,7 +8,15 @@ import { throttledWarn } from '../../src/transport/throttled-log.ts';
 function logger() {
   const lines: any[] = [];
   const stream = new PassThrough();
-  stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean).map((line) => JSON.parse(line))));
+  stream.on('data', (chunk: Buffer) =>
+    lines.push(
+      ...chunk
+        .toString()
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line)),
+    ),
+  );
   return { log: createLogger('info', stream), lines };
 }
 

@@ -14,7 +14,13 @@ const hmac = (key: Buffer, content: string) => `v1,${createHmac('sha256', key).u
 
 describe('secretProblem', () => {
   it('takes whsec_ secrets of 16 bytes or more, padded or not, and plain ones of 16 characters or more', () => {
-    for (const secret of [WHSEC, `whsec_${randomBytes(16).toString('base64')}`, `whsec_${randomBytes(17).toString('base64')}`, 'plain-shared-secret', '16 characters!!!']) {
+    for (const secret of [
+      WHSEC,
+      `whsec_${randomBytes(16).toString('base64')}`,
+      `whsec_${randomBytes(17).toString('base64')}`,
+      'plain-shared-secret',
+      '16 characters!!!',
+    ]) {
       expect(secretProblem(secret)).toBeUndefined();
     }
   });

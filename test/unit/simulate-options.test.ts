@@ -22,7 +22,22 @@ describe('facegate simulate options', () => {
   });
 
   it('reads every option', () => {
-    const args = ['--url', 'mqtts://broker:8883', '--terminals', '12', '--prefix', 'GATE', '--heartbeat', '0.5', '--records-every', '0', '--stranger-ratio', '0', '--rejected-ratio', '1'];
+    const args = [
+      '--url',
+      'mqtts://broker:8883',
+      '--terminals',
+      '12',
+      '--prefix',
+      'GATE',
+      '--heartbeat',
+      '0.5',
+      '--records-every',
+      '0',
+      '--stranger-ratio',
+      '0',
+      '--rejected-ratio',
+      '1',
+    ];
     args.push('--count', '40', '--qos', '0', '--username', 'u', '--password', 'p', '--uplink', 'up/{sn}', '--downlink', 'down/{sn}', '--quiet');
     expect(parseOptions(args)).toEqual({
       url: 'mqtts://broker:8883',
@@ -51,7 +66,20 @@ describe('facegate simulate options', () => {
   it('gives undefined for --help, and the usage names every option', () => {
     expect(parseOptions(['--help'])).toBeUndefined();
     expect(parseOptions(['-h'])).toBeUndefined();
-    for (const flag of ['--url', '--terminals', '--prefix', '--heartbeat', '--records-every', '--stranger-ratio', '--rejected-ratio', '--count', '--qos', '--username', '--uplink', '--quiet']) {
+    for (const flag of [
+      '--url',
+      '--terminals',
+      '--prefix',
+      '--heartbeat',
+      '--records-every',
+      '--stranger-ratio',
+      '--rejected-ratio',
+      '--count',
+      '--qos',
+      '--username',
+      '--uplink',
+      '--quiet',
+    ]) {
       expect(usage()).toContain(`  ${flag} `);
     }
   });
@@ -88,7 +116,17 @@ describe('facegate simulate options', () => {
 
 describe('the summary printed on exit', () => {
   it('sums up records by kind, heartbeats with their round trips, commands and failures', () => {
-    const text = formatSummary({ seconds: 12.34, verified: 5, rejected: 2, strangers: 1, heartbeats: 4, heartD: 3, roundTripsMs: [4, 1, 2], commands: 1, failures: 0 });
+    const text = formatSummary({
+      seconds: 12.34,
+      verified: 5,
+      rejected: 2,
+      strangers: 1,
+      heartbeats: 4,
+      heartD: 3,
+      roundTripsMs: [4, 1, 2],
+      commands: 1,
+      failures: 0,
+    });
     expect(text.split('\n')).toEqual([
       'stopped after 12.3 s',
       '  records sent        8 (5 verified, 2 refused, 1 stranger)',

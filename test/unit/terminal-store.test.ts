@@ -22,8 +22,10 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function insert(sn: string, { registered = false, online = false, lastSeenAt = NOW - 10 * MINUTE as number | null } = {}) {
-  store.sqlite.prepare('insert into terminals (sn, registered, first_seen_at, last_seen_at, online) values (?, ?, ?, ?, ?)').run(sn, registered ? 1 : 0, lastSeenAt, lastSeenAt, online ? 1 : 0);
+function insert(sn: string, { registered = false, online = false, lastSeenAt = (NOW - 10 * MINUTE) as number | null } = {}) {
+  store.sqlite
+    .prepare('insert into terminals (sn, registered, first_seen_at, last_seen_at, online) values (?, ?, ?, ?, ?)')
+    .run(sn, registered ? 1 : 0, lastSeenAt, lastSeenAt, online ? 1 : 0);
 }
 const serials = () => (store.sqlite.prepare('select sn from terminals order by sn').all() as { sn: string }[]).map((row) => row.sn);
 

@@ -32,15 +32,12 @@ describe('topicTemplate', () => {
       expect(up.serialOf('fungxi_123456789_upLink')).toBe('123456789');
     });
 
-    it.each([
-      'fungxi_123456789_downLink',
-      'other_123456789_upLink',
-      'fungxi_123456789_upLink/extra',
-      'fungxi_123456789',
-      '',
-    ])('answers undefined for the non-matching topic %j', (topic) => {
-      expect(up.serialOf(topic)).toBeUndefined();
-    });
+    it.each(['fungxi_123456789_downLink', 'other_123456789_upLink', 'fungxi_123456789_upLink/extra', 'fungxi_123456789', ''])(
+      'answers undefined for the non-matching topic %j',
+      (topic) => {
+        expect(up.serialOf(topic)).toBeUndefined();
+      },
+    );
 
     it('answers undefined for an empty serial', () => {
       expect(up.serialOf('fungxi__upLink')).toBeUndefined();

@@ -64,7 +64,10 @@ describe('decodeUplink', () => {
 
     it('says whether the payload used escapes, which is when a string may need them again', () => {
       const escapedSlash = bytes('{"cmd":"verifiedRecordU","data":[{"liveImageBase64":"\\/9j\\/4A"}]}');
-      expect(decodeUplink(escapedSlash)).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: [{ liveImageBase64: '/9j/4A' }], fields: ['{}'], escaped: true, malformed: [] } });
+      expect(decodeUplink(escapedSlash)).toEqual({
+        ok: true,
+        msg: { cmd: 'verifiedRecordU', records: [{ liveImageBase64: '/9j/4A' }], fields: ['{}'], escaped: true, malformed: [] },
+      });
       const decoded = decode({ cmd: 'verifiedRecordU', data: [record({ name: 'Li "Si"' })] });
       expect(decoded.ok && 'escaped' in decoded.msg && decoded.msg.escaped).toBe(true);
     });

@@ -182,7 +182,24 @@ describe('apiView and listedView', () => {
   });
 
   it('lists an event whose fields were not read (over SHOWN_BYTES) short: what it is, truncated, and the size of its fields', () => {
-    const listed = listedView({ seq: 7, id: 'evt_big', type: 'device.message', deviceSn: 'BIG1', receivedAt: AT, hasImage: false, fields: null, fieldsBytes: 7_340_052 });
-    expect(listed).toEqual({ type: 'device.message', id: 'evt_big', device_sn: 'BIG1', received_at: '2026-11-22T02:00:00.123Z', has_image: false, truncated: true, fields_bytes: 7_340_052 });
+    const listed = listedView({
+      seq: 7,
+      id: 'evt_big',
+      type: 'device.message',
+      deviceSn: 'BIG1',
+      receivedAt: AT,
+      hasImage: false,
+      fields: null,
+      fieldsBytes: 7_340_052,
+    });
+    expect(listed).toEqual({
+      type: 'device.message',
+      id: 'evt_big',
+      device_sn: 'BIG1',
+      received_at: '2026-11-22T02:00:00.123Z',
+      has_image: false,
+      truncated: true,
+      fields_bytes: 7_340_052,
+    });
   });
 });

@@ -1,11 +1,11 @@
 import { ConfigSchema } from '../../config.ts';
-import { databasePath, type Sync } from '../../store/sqlite/open.ts';
 import { spawnCli } from '../../kit/cli.ts';
-import { heartU } from '../../kit/records.ts';
-import { connectTerminal } from '../../kit/terminal.ts';
 import { freePort } from '../../kit/ports.ts';
+import { heartU } from '../../kit/records.ts';
 import { makeTempDir, removeTempDir } from '../../kit/temp-dir.ts';
+import { connectTerminal } from '../../kit/terminal.ts';
 import { TimedOut, until, withTimeout } from '../../kit/wait.ts';
+import { databasePath, type Sync } from '../../store/sqlite/open.ts';
 import { monotonicMs } from '../measures/clock.ts';
 import { cpuSeconds } from '../measures/cpu.ts';
 import { peakRssBytes, rssBytes } from '../measures/rss.ts';

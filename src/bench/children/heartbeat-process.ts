@@ -1,10 +1,10 @@
 import { createServer } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
-import { exitWithParent, listenOnLoopback } from './child.ts';
-import { monotonicMs } from '../measures/clock.ts';
-import { connectHeartbeatTerminal, type HeartbeatTerminal } from './heartbeat-terminal.ts';
-import type { HeartbeatShare, HeartbeatWorkerConfig, HeartbeatWorkerReady } from '../scenarios/heartbeats.ts';
 import { serials } from '../../kit/terminal.ts';
+import { monotonicMs } from '../measures/clock.ts';
+import type { HeartbeatShare, HeartbeatWorkerConfig, HeartbeatWorkerReady } from '../scenarios/heartbeats.ts';
+import { exitWithParent, listenOnLoopback } from './child.ts';
+import { connectHeartbeatTerminal, type HeartbeatTerminal } from './heartbeat-terminal.ts';
 
 // One share of the heartbeat load, run by heartbeats.ts as one of a
 // few processes of its own: ten thousand MQTT connections and their
@@ -49,7 +49,9 @@ async function connectAll(): Promise<{ terminals: (HeartbeatTerminal | undefined
     pending.push(
       connectHeartbeatTerminal(url, mine[k].sn, CONNECT_TIMEOUT_MS)
         .then(
-          (terminal) => void (terminals[k] = terminal),
+          (terminal) => {
+            terminals[k] = terminal;
+          },
           (err: Error) => {
             failed++;
             error ??= err.message;

@@ -47,12 +47,15 @@ export function connectHeartbeatTerminal(url: URL, sn: string, timeoutMs: number
           socket.write(generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: DOWNLINK.topicOf(sn), qos: 1 }] }));
           return;
         case 'suback':
-          if (packet.granted.some((g) => (typeof g === 'number' ? g : (g as { qos?: number }).qos) === 128)) return fail(new Error('the broker refused the subscription'));
+          if (packet.granted.some((g) => (typeof g === 'number' ? g : (g as { qos?: number }).qos) === 128))
+            return fail(new Error('the broker refused the subscription'));
           clearTimeout(timer);
           live = true;
           resolve({
             beat: () => live && socket.write(heartUPacket),
-            onHeartD: (listener) => void (onHeartD = listener),
+            onHeartD: (listener) => {
+              onHeartD = listener;
+            },
             close: () => socket.destroy(),
           });
           return;

@@ -23,7 +23,9 @@ export function openFilesLimit(pid: number): number | undefined {
 export function assertOpenFiles(pid: number, connections: number, what: string): void {
   const limit = openFilesLimit(pid);
   if (limit !== undefined && limit < connections + SPARE_FILES) {
-    throw new Error(`${what} may open ${limit} files, too few for ${connections} connections: raise its limit (ulimit -n) to ${connections + SPARE_FILES} or more`);
+    throw new Error(
+      `${what} may open ${limit} files, too few for ${connections} connections: raise its limit (ulimit -n) to ${connections + SPARE_FILES} or more`,
+    );
   }
 }
 

@@ -1,8 +1,8 @@
 import type { Socket } from 'node:net';
 import mqtt from 'mqtt';
-import { exitWithParent } from './child.ts';
-import { monotonicMs } from '../measures/clock.ts';
 import { DOWNLINK, UPLINK } from '../../kit/terminal.ts';
+import { monotonicMs } from '../measures/clock.ts';
+import { exitWithParent } from './child.ts';
 
 // The other end of the relay and echo ceilings, in a process of its own as
 // the bridge is (in the benchmark's process it would share an event loop

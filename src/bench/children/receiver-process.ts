@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { exitWithParent, listenOnLoopback } from './child.ts';
 import { monotonicMs } from '../measures/clock.ts';
+import { exitWithParent, listenOnLoopback } from './child.ts';
 import type { Arrival, ReceiverStats } from './receiver.ts';
 
 // The backend of the delivery scenarios, run by receiver.ts as a process of

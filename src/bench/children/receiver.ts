@@ -1,6 +1,6 @@
-import { monotonicMs } from '../measures/clock.ts';
-import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
 import { startChild } from '../../kit/child-process.ts';
+import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
+import { monotonicMs } from '../measures/clock.ts';
 import { cpuSeconds } from '../measures/cpu.ts';
 
 const ENTRY = moduleUrl('./receiver-process', import.meta.url);
@@ -63,7 +63,9 @@ export async function startReceiver(port: number): Promise<Receiver> {
     const after = monotonicMs();
     const ready = JSON.parse(line.slice('receiver ready '.length)) as { hookPort: number; controlPort: number; clock: number };
     if (ready.clock < before - CLOCK_SLACK_MS || ready.clock > after + CLOCK_SLACK_MS) {
-      throw new Error(`the receiver's monotonic clock (${ready.clock.toFixed(0)} ms) is not this process's (${before.toFixed(0)}–${after.toFixed(0)} ms): latencies across the two would be wrong`);
+      throw new Error(
+        `the receiver's monotonic clock (${ready.clock.toFixed(0)} ms) is not this process's (${before.toFixed(0)}–${after.toFixed(0)} ms): latencies across the two would be wrong`,
+      );
     }
     const control = `http://127.0.0.1:${ready.controlPort}`;
     const ask = async <T>(method: 'GET' | 'POST', path: string): Promise<T> => {

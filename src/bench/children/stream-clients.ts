@@ -1,7 +1,7 @@
-import { monotonicMs } from '../measures/clock.ts';
 import { startChild } from '../../kit/child-process.ts';
-import { cpuSeconds } from '../measures/cpu.ts';
 import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
+import { monotonicMs } from '../measures/clock.ts';
+import { cpuSeconds } from '../measures/cpu.ts';
 
 const ENTRY = moduleUrl('./stream-process', import.meta.url);
 const READY_TIMEOUT_MS = 30_000;
@@ -72,7 +72,9 @@ export async function startStreamClients(config: StreamConfig): Promise<StreamCl
     const after = monotonicMs();
     const ready = JSON.parse(line.slice('streams ready '.length)) as { controlPort: number; clock: number };
     if (ready.clock < before - CLOCK_SLACK_MS || ready.clock > after + CLOCK_SLACK_MS) {
-      throw new Error(`the stream clients' monotonic clock (${ready.clock.toFixed(0)} ms) is not this process's (${before.toFixed(0)}–${after.toFixed(0)} ms): latencies across the two would be wrong`);
+      throw new Error(
+        `the stream clients' monotonic clock (${ready.clock.toFixed(0)} ms) is not this process's (${before.toFixed(0)}–${after.toFixed(0)} ms): latencies across the two would be wrong`,
+      );
     }
     const ask = async <T>(method: 'GET' | 'POST', path: string): Promise<T> => {
       const response = await fetch(`http://127.0.0.1:${ready.controlPort}${path}`, { method, signal: AbortSignal.timeout(CONTROL_TIMEOUT_MS) });

@@ -1,6 +1,6 @@
-import { createServer, request, type IncomingMessage } from 'node:http';
-import { exitWithParent, listenOnLoopback } from './child.ts';
+import { createServer, type IncomingMessage, request } from 'node:http';
 import { monotonicMs } from '../measures/clock.ts';
+import { exitWithParent, listenOnLoopback } from './child.ts';
 import type { StreamArrivals, StreamClientTally, StreamConfig, StreamStats } from './stream-clients.ts';
 
 // The console's side of the stream scenario, run by stream-clients.ts as a
@@ -68,8 +68,7 @@ function read(client: Client, res: IncomingMessage): void {
     // One reading for the whole chunk: the events in it arrived together.
     const at = monotonicMs() - base;
     pending += chunk;
-    let end: number;
-    while ((end = pending.indexOf('\n\n')) >= 0) {
+    for (let end = pending.indexOf('\n\n'); end >= 0; end = pending.indexOf('\n\n')) {
       event(client, pending.slice(0, end), at);
       pending = pending.slice(end + 2);
     }

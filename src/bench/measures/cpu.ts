@@ -33,7 +33,10 @@ export function ownCpuSeconds(): number {
 export function measureCpu<Name extends string>(meters: Record<Name, Meter>) {
   type Reading = { at: number; cpu: Record<Name, number | undefined> };
   const names = Object.keys(meters) as Name[];
-  const read = (): Reading => ({ at: performance.now(), cpu: Object.fromEntries(names.map((name) => [name, meters[name]()])) as Record<Name, number | undefined> });
+  const read = (): Reading => ({
+    at: performance.now(),
+    cpu: Object.fromEntries(names.map((name) => [name, meters[name]()])) as Record<Name, number | undefined>,
+  });
   let from: Reading | undefined;
   let to: Reading | undefined;
   const percent = (name: Name) => {

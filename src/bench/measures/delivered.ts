@@ -1,7 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { FIRST_NUM } from '../../kit/records.ts';
-import { monotonicMs } from './clock.ts';
 import type { Arrival, Receiver, ReceiverStats } from '../children/receiver.ts';
+import { monotonicMs } from './clock.ts';
 
 /** What reached the webhook receiver of the records sent. */
 export interface DeliveryTally {
@@ -29,7 +29,11 @@ const POLL_MS = 100;
  * Waits until the receiver has `sent` distinct records, or until it has
  * made no progress for `stallMs`, or until the monotonic `deadline`.
  */
-export async function awaitDelivered(receiver: Receiver, sent: number, limits: { deadline: number; stallMs: number }): Promise<{ stats: ReceiverStats; timedOut: boolean }> {
+export async function awaitDelivered(
+  receiver: Receiver,
+  sent: number,
+  limits: { deadline: number; stallMs: number },
+): Promise<{ stats: ReceiverStats; timedOut: boolean }> {
   let stats = await receiver.stats();
   let movedAt = monotonicMs();
   for (;;) {

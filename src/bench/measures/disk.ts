@@ -1,9 +1,9 @@
 import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { monotonicMs } from './clock.ts';
 import { makeTempDir, removeTempDir } from '../../kit/temp-dir.ts';
-import { distribution, type Distribution } from './stats.ts';
+import { monotonicMs } from './clock.ts';
+import { type Distribution, distribution } from './stats.ts';
 
 export interface DiskFigures {
   appends: number;

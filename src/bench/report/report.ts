@@ -1,11 +1,11 @@
 import { cpus, platform, release, totalmem } from 'node:os';
+import type { Scenario, TransportName } from '../options.ts';
 import type { BurstFigures } from '../scenarios/burst.ts';
 import type { Ceiling } from '../scenarios/ceilings.ts';
 import { type DeliveryBurstFigures, type Images, type RecordKind, recordKind } from '../scenarios/delivery-burst.ts';
 import type { DeliveryOutageFigures } from '../scenarios/delivery-outage.ts';
 import type { DeliverySteadyFigures } from '../scenarios/delivery-steady.ts';
 import type { HeartbeatFigures } from '../scenarios/heartbeats.ts';
-import type { Scenario, TransportName } from '../options.ts';
 import type { StoreScaleFigures } from '../scenarios/store-scale.ts';
 import type { StreamFigures } from '../scenarios/stream.ts';
 
@@ -62,10 +62,64 @@ export function machine() {
   };
 }
 
-const HEARTBEAT_COLUMNS = ['scenario', 'transport', 'terminals', 'connect s', 'messages', 'p50 ms', 'p99 ms', 'max ms', '1st p99', 'later p99', 'missing', 'lag ms', 'load CPU %', 'CPU %', 'RSS MB'];
+const HEARTBEAT_COLUMNS = [
+  'scenario',
+  'transport',
+  'terminals',
+  'connect s',
+  'messages',
+  'p50 ms',
+  'p99 ms',
+  'max ms',
+  '1st p99',
+  'later p99',
+  'missing',
+  'lag ms',
+  'load CPU %',
+  'CPU %',
+  'RSS MB',
+];
 const STORED_COLUMNS = ['scenario', 'transport', 'sync', 'terminals', 'records', 'acked/s', 'stored/s', 'MB/s', 'lost', 'dup', 'CPU %', 'RSS MB'];
-const DELIVERY_COLUMNS = ['scenario', 'transport', 'images', 'records', 'offered/s', 'acked/s', 'delivered/s', 'p50 ms', 'p99 ms', 'max ms', 'lost', 'dup', 'drain s', 'RSS outage MB', 'RSS after MB', 'CPU %', 'RSS MB'];
-const STREAM_COLUMNS = ['scenario', 'transport', 'sync', 'clients', 'records', 'offered/s', 'p50 ms', 'p99 ms', 'max ms', 'median p50', 'median p99', '1 client p50', '1 client p99', 'lost', 'dup', 'reconnects', 'CPU %', 'RSS MB', 'clients CPU %'];
+const DELIVERY_COLUMNS = [
+  'scenario',
+  'transport',
+  'images',
+  'records',
+  'offered/s',
+  'acked/s',
+  'delivered/s',
+  'p50 ms',
+  'p99 ms',
+  'max ms',
+  'lost',
+  'dup',
+  'drain s',
+  'RSS outage MB',
+  'RSS after MB',
+  'CPU %',
+  'RSS MB',
+];
+const STREAM_COLUMNS = [
+  'scenario',
+  'transport',
+  'sync',
+  'clients',
+  'records',
+  'offered/s',
+  'p50 ms',
+  'p99 ms',
+  'max ms',
+  'median p50',
+  'median p99',
+  '1 client p50',
+  '1 client p99',
+  'lost',
+  'dup',
+  'reconnects',
+  'CPU %',
+  'RSS MB',
+  'clients CPU %',
+];
 const TEXT_COLUMNS = 3;
 
 /**
@@ -75,7 +129,10 @@ const TEXT_COLUMNS = 3;
  * its legend.
  */
 export function formatTable(results: Result[], notes: { outageSchedule?: string } = {}): string {
-  const deliveryLegend = [...DELIVERY_LEGEND, ...(notes.outageSchedule ? [`delivery-outage ran with DELIVERY_SCHEDULE=${notes.outageSchedule} (full jitter)`] : [])];
+  const deliveryLegend = [
+    ...DELIVERY_LEGEND,
+    ...(notes.outageSchedule ? [`delivery-outage ran with DELIVERY_SCHEDULE=${notes.outageSchedule} (full jitter)`] : []),
+  ];
   const sections: [rows: Result[], columns: string[], row: (r: Result) => string[], legend: string[], textColumns?: number][] = [
     [results.filter(isHeartbeats), HEARTBEAT_COLUMNS, heartbeatRow, HEARTBEAT_LEGEND, 2],
     [results.filter(isStored), STORED_COLUMNS, storedRow, STORED_LEGEND],
@@ -104,7 +161,7 @@ function table(columns: string[], rows: string[][], textColumns = TEXT_COLUMNS):
 const HEARTBEAT_LEGEND = [
   'terminals: one MQTT connection each, one heartU a second at QoS 0, phases spread over the second, from load processes of their own',
   'connect s: first connection begun → every terminal connected and subscribed, begun at most 2,000 a second (so 10,000 take 5 s at best)',
-  'p50/p99/max ms: heartU publish → heartD received, every heartbeat; 1st p99: of each terminal\'s first heartbeat (the bridge marks it online); later p99: of the others',
+  "p50/p99/max ms: heartU publish → heartD received, every heartbeat; 1st p99: of each terminal's first heartbeat (the bridge marks it online); later p99: of the others",
   'missing: heartbeats not answered within 5 s; lag ms: how late the load processes sent a heartbeat at worst (large: the figures measure the load)',
   "load CPU %: the load processes' CPU time together; CPU %: the bridge's, while the load ran, in % of one core; RSS MB: the bridge's peak resident memory",
 ];
@@ -123,13 +180,13 @@ const DELIVERY_LEGEND = [
   'p50/p99/max ms: terminal publish → its webhook arrived whole at the receiver',
   'lost: sent − records the receiver got; dup: requests − distinct webhook-ids',
   'drain s: receiver back → every record sent before that has arrived',
-  'RSS outage/after MB: the bridge\'s peak resident memory while the receiver was down / from its return until all was delivered',
+  "RSS outage/after MB: the bridge's peak resident memory while the receiver was down / from its return until all was delivered",
   "CPU %: the bridge's CPU time while the load ran, in % of one core; RSS MB: the bridge's peak resident memory over its life",
 ];
 
 const STREAM_LEGEND = [
   'clients: GET /api/stream?type=face.verified readers in one process of their own; records: sent at QoS 1 at the even pace offered/s',
-  'p50/p99/max ms: terminal publish → the event\'s first arrival at any client; median: → half of the clients have it; 1 client: → client 0 has it',
+  "p50/p99/max ms: terminal publish → the event's first arrival at any client; median: → half of the clients have it; 1 client: → client 0 has it",
   'lost: records a client never received, all clients together; dup: events a client received twice',
   'reconnects: streams the bridge dropped (client too far behind), each reopened with Last-Event-ID',
   "CPU %: the bridge's CPU time while the load ran, in % of one core; RSS MB: its peak resident memory; clients CPU %: the stream readers'",
@@ -142,10 +199,28 @@ export function formatStoreScale(f: StoreScaleFigures, process: ProcessFigures):
   const purge = f.purge;
   const rows: string[][] = [
     ['purge: longest step in the writer', purge?.steps === undefined ? '-' : count(purge.steps), '-', '-', ms(purge?.longestStepMs), '-', '-'],
-    ['PUBACK of a record while the purge ran', count(f.ackWhilePurging?.count ?? 0), ms(f.ackWhilePurging?.p50Ms), ms(f.ackWhilePurging?.p99Ms), ms(f.ackWhilePurging?.maxMs), '-', '-'],
-    ...f.requests.map((r) => [r.what, count(r.latency?.count ?? 0), ms(r.latency?.p50Ms), ms(r.latency?.p99Ms), ms(r.latency?.maxMs), r.status.join(','), count(Math.round(r.bytes / 1024))]),
+    [
+      'PUBACK of a record while the purge ran',
+      count(f.ackWhilePurging?.count ?? 0),
+      ms(f.ackWhilePurging?.p50Ms),
+      ms(f.ackWhilePurging?.p99Ms),
+      ms(f.ackWhilePurging?.maxMs),
+      '-',
+      '-',
+    ],
+    ...f.requests.map((r) => [
+      r.what,
+      count(r.latency?.count ?? 0),
+      ms(r.latency?.p50Ms),
+      ms(r.latency?.p99Ms),
+      ms(r.latency?.maxMs),
+      r.status.join(','),
+      count(Math.round(r.bytes / 1024)),
+    ]),
   ];
-  const done = purge ? `purge: ${count(purge.removed)} removed in ${purge.seconds.toFixed(1)} s` : 'purge: not finished within the limit (the figures below were taken while it ran)';
+  const done = purge
+    ? `purge: ${count(purge.removed)} removed in ${purge.seconds.toFixed(1)} s`
+    : 'purge: not finished within the limit (the figures below were taken while it ran)';
   return [
     table(STORE_COLUMNS, rows, 1),
     '',
@@ -186,14 +261,26 @@ function storedRow(result: Result): string[] {
   const f = result.figures;
   const lost = f.timedOut ? `${count(f.lost)} (timeout)` : count(f.lost);
   const [cpu, rss] = [percent(result.process.bridgeCpuPercent), megabytes(result.process.bridgePeakRssBytes)];
-  return [...head, count(f.terminals), count(f.records), rate(f.ackedPerSecond), rate(f.storedPerSecond), f.storedMBPerSecond.toFixed(1), lost, count(f.duplicates), cpu, rss];
+  return [
+    ...head,
+    count(f.terminals),
+    count(f.records),
+    rate(f.ackedPerSecond),
+    rate(f.storedPerSecond),
+    f.storedMBPerSecond.toFixed(1),
+    lost,
+    count(f.duplicates),
+    cpu,
+    rss,
+  ];
 }
 
 function deliveryRow(result: Result): string[] {
   const head = [result.scenario, result.transport, result.images ?? '-'];
   if ('error' in result) return [...head, ...DELIVERY_COLUMNS.slice(TEXT_COLUMNS + 1).map(() => '-'), 'failed'];
   const [cpu, rss] = [percent(result.process.bridgeCpuPercent), megabytes(result.process.bridgePeakRssBytes)];
-  if (result.scenario === 'heartbeats' || result.scenario === 'burst' || result.scenario === 'stream' || result.scenario === 'store-scale') throw new Error(`${result.scenario} is not a delivery scenario`);
+  if (result.scenario === 'heartbeats' || result.scenario === 'burst' || result.scenario === 'stream' || result.scenario === 'store-scale')
+    throw new Error(`${result.scenario} is not a delivery scenario`);
   const lost = result.figures.timedOut ? `${count(result.figures.lost)} (timeout)` : count(result.figures.lost);
   const dup = count(result.figures.duplicates);
   switch (result.scenario) {
@@ -209,7 +296,23 @@ function deliveryRow(result: Result): string[] {
     case 'delivery-outage': {
       const f = result.figures;
       const drain = f.drainSeconds === undefined ? 'never' : f.drainSeconds.toFixed(1);
-      return [...head, count(f.sent), count(f.rate), '-', '-', '-', '-', '-', lost, dup, drain, megabytes(f.rssOutageBytes), megabytes(f.rssAfterBytes), cpu, rss];
+      return [
+        ...head,
+        count(f.sent),
+        count(f.rate),
+        '-',
+        '-',
+        '-',
+        '-',
+        '-',
+        lost,
+        dup,
+        drain,
+        megabytes(f.rssOutageBytes),
+        megabytes(f.rssAfterBytes),
+        cpu,
+        rss,
+      ];
     }
   }
 }
@@ -249,8 +352,8 @@ const CEILING_LEGEND = [
   'relay: the burst\'s records (with their images, or without) at QoS 1 through a bare broker (aedes alone in a process for "embedded") to a subscriber doing no work; per s: first publish → last received',
   'echo: the heartbeat load answered by a bare client that sends a heartD for each heartU; p50/p99/max ms: heartU publish → heartD received',
   'post: the webhook bodies (with images as IMAGES=inline posts them, or without) POSTed with undici to the same receiver, keep-alive, 8 in flight; per s: requests answered a second',
-  'disk: a record\'s worth appended to a file in the bridge\'s temp dir and fdatasync\'d, one at a time, as each commit with SQLITE_SYNC=full syncs the WAL,',
-  '      back to back, then at delivery-steady\'s pace; p50/p99/max ms: one append + sync',
+  "disk: a record's worth appended to a file in the bridge's temp dir and fdatasync'd, one at a time, as each commit with SQLITE_SYNC=full syncs the WAL,",
+  "      back to back, then at delivery-steady's pace; p50/p99/max ms: one append + sync",
 ];
 
 const kindShown = (kind: RecordKind | undefined) => (kind === 'none' ? 'no image' : 'image');
@@ -276,7 +379,17 @@ export function formatCeilings(ceilings: Ceiling[]): string {
       }
       case 'post': {
         const f = c.figures;
-        return [...head, `${count(f.inFlight)} in flight, ${kindShown(c.kind)}`, count(f.requests), rate(f.perSecond), '-', '-', '-', '-', count(f.requests - f.received)];
+        return [
+          ...head,
+          `${count(f.inFlight)} in flight, ${kindShown(c.kind)}`,
+          count(f.requests),
+          rate(f.perSecond),
+          '-',
+          '-',
+          '-',
+          '-',
+          count(f.requests - f.received),
+        ];
       }
       case 'disk': {
         const f = c.figures;
@@ -285,9 +398,19 @@ export function formatCeilings(ceilings: Ceiling[]): string {
         return [...head, load, count(f.appends), rate(f.perSecond), ms(d?.p50Ms), ms(d?.p99Ms), ms(d?.maxMs), '-', '-'];
       }
     }
+    // Every kind is a case above: the compiler checks it, the linter cannot.
+    throw new Error(`no row for ceiling ${(c as Ceiling).ceiling}`);
   });
   const errors = ceilings.flatMap((c) => ('error' in c ? [`${c.ceiling} ${c.transport ?? ''} ${c.terminals ?? kindShown(c.kind)} failed: ${c.error}`] : []));
-  return [table(CEILING_COLUMNS.map((title, i) => (i === 0 ? 'ceilings' : title)), rows), '', ...CEILING_LEGEND, ...(errors.length ? ['', ...errors] : [])].join('\n');
+  return [
+    table(
+      CEILING_COLUMNS.map((title, i) => (i === 0 ? 'ceilings' : title)),
+      rows,
+    ),
+    '',
+    ...CEILING_LEGEND,
+    ...(errors.length ? ['', ...errors] : []),
+  ].join('\n');
 }
 
 /** A bridge figure beside the matching ceiling: the share of the ceiling it reaches (rates) or how many times it is (latencies). */
@@ -313,7 +436,8 @@ export interface AgainstCeiling {
 export function againstCeilings(results: Result[], ceilings: Ceiling[]): AgainstCeiling[] {
   const out: AgainstCeiling[] = [];
   const add = (r: Result, variant: string, figure: string, value: number | undefined, ceiling: string, ceilingValue: number | undefined) => {
-    if (value !== undefined && ceilingValue) out.push({ scenario: r.scenario, transport: r.transport, variant, figure, value, ceiling, ceilingValue, ratio: value / ceilingValue });
+    if (value !== undefined && ceilingValue)
+      out.push({ scenario: r.scenario, transport: r.transport, variant, figure, value, ceiling, ceilingValue, ratio: value / ceilingValue });
   };
   const relay = (transport: TransportName, kind: RecordKind) =>
     measured(ceilings, 'relay', (c) => c.transport === transport && c.kind === kind)?.figures.perSecond;

@@ -1,8 +1,8 @@
 import Database from 'better-sqlite3';
 import mqtt, { type MqttClient } from 'mqtt';
-import { noSpan, type Span } from '../measures/span.ts';
 import { serials, UPLINK } from '../../kit/terminal.ts';
 import { withTimeout } from '../../kit/wait.ts';
+import { noSpan, type Span } from '../measures/span.ts';
 
 export interface BurstOptions {
   url: string;
@@ -127,7 +127,11 @@ export async function runBurst(options: BurstOptions): Promise<BurstFigures> {
 
 export async function connectAll(url: string, sns: string[]): Promise<MqttClient[]> {
   const connecting = sns.map((sn) =>
-    withTimeout(mqtt.connectAsync(url, { clientId: sn, clean: true, keepalive: 30, connectTimeout: 10_000, reconnectPeriod: 1000 }), 10_000, `connecting ${sn}`),
+    withTimeout(
+      mqtt.connectAsync(url, { clientId: sn, clean: true, keepalive: 30, connectTimeout: 10_000, reconnectPeriod: 1000 }),
+      10_000,
+      `connecting ${sn}`,
+    ),
   );
   const settled = await Promise.allSettled(connecting);
   const clients = settled.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));

@@ -1,21 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { Pool } from 'undici';
-import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
-import { stampJpeg } from '../../kit/jpeg.ts';
-import { FIRST_NUM, PEOPLE } from '../../kit/records.ts';
-import { connectAll, pump, type PumpResult } from './burst.ts';
-import { monotonicMs } from '../measures/clock.ts';
-import type { RecordKind } from './delivery-burst.ts';
-import { type HeartbeatFigures, runHeartbeats } from './heartbeats.ts';
-import { assertOpenFiles } from '../children/limits.ts';
-import { type DiskFigures, measureDisk } from '../measures/disk.ts';
-import type { TransportName } from '../options.ts';
 import { type Child, startChild } from '../../kit/child-process.ts';
+import { stampJpeg } from '../../kit/jpeg.ts';
 import { startMosquitto } from '../../kit/mosquitto.ts';
 import { freePort } from '../../kit/ports.ts';
-import { startReceiver } from '../children/receiver.ts';
+import { FIRST_NUM, PEOPLE } from '../../kit/records.ts';
 import { serials, UPLINK } from '../../kit/terminal.ts';
 import { until, withTimeout } from '../../kit/wait.ts';
+import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
+import { assertOpenFiles } from '../children/limits.ts';
+import { startReceiver } from '../children/receiver.ts';
+import { monotonicMs } from '../measures/clock.ts';
+import { type DiskFigures, measureDisk } from '../measures/disk.ts';
+import type { TransportName } from '../options.ts';
+import { connectAll, type PumpResult, pump } from './burst.ts';
+import type { RecordKind } from './delivery-burst.ts';
+import { type HeartbeatFigures, runHeartbeats } from './heartbeats.ts';
 
 // What the machine can do at all, measured in the same run beside the
 // bridge's figures: a bare broker relaying the burst's records, a bare client
@@ -99,7 +99,10 @@ export async function runCeilings(options: CeilingOptions): Promise<Ceiling[]> {
     ceilings.push({ ...what, error: (err as Error).message.split('\n')[0] });
   };
   for (const transport of options.transports) {
-    const loads: Load[] = [...options.kinds.map((kind) => ({ ceiling: 'relay' as const, kind })), ...options.terminals.map((terminals) => ({ ceiling: 'echo' as const, terminals }))];
+    const loads: Load[] = [
+      ...options.kinds.map((kind) => ({ ceiling: 'relay' as const, kind })),
+      ...options.terminals.map((terminals) => ({ ceiling: 'echo' as const, terminals })),
+    ];
     for (const load of loads) {
       const named = load.ceiling === 'relay' ? `records ${load.kind === 'image' ? 'with' : 'without'} images` : `${load.terminals} terminals`;
       options.progress(`ceiling ${load.ceiling} (${named}), ${transport === 'embedded' ? 'aedes' : 'mosquitto'} broker`);
@@ -119,7 +122,11 @@ export async function runCeilings(options: CeilingOptions): Promise<Ceiling[]> {
   for (const kind of options.kinds) {
     options.progress(`ceiling post (bodies ${kind === 'image' ? 'with' : 'without'} images), webhook receiver`);
     try {
-      ceilings.push({ ceiling: 'post', kind, figures: await post(kind === 'image' ? options.image : undefined, Math.min(options.requests, POST_MAX_REQUESTS)) });
+      ceilings.push({
+        ceiling: 'post',
+        kind,
+        figures: await post(kind === 'image' ? options.image : undefined, Math.min(options.requests, POST_MAX_REQUESTS)),
+      });
     } catch (err) {
       failed({ ceiling: 'post', kind }, err);
     }
@@ -186,7 +193,11 @@ async function relay(url: string, transport: TransportName, kind: RecordKind, op
     const sent = clients.map((): PumpResult => ({ acked: 0, failed: 0, lastAckAt: 0 }));
     let timedOut = false;
     try {
-      await withTimeout(Promise.all(clients.map((client, i) => pump(client, UPLINK.topicOf(sns[i]), payloads[i], options.window, sent[i]))), options.timeoutMs, 'relay');
+      await withTimeout(
+        Promise.all(clients.map((client, i) => pump(client, UPLINK.topicOf(sns[i]), payloads[i], options.window, sent[i]))),
+        options.timeoutMs,
+        'relay',
+      );
       // Done when the sink has them all, or its count has stood still (the rest lost), or time is up.
       await until(
         () => {
@@ -203,7 +214,12 @@ async function relay(url: string, transport: TransportName, kind: RecordKind, op
     const { received, lastAt } = count();
     const seconds = (Math.max(lastAt, startedAt) - startedAt) / 1000;
     timedOut ||= received < records && monotonicMs() > deadline;
-    return { ceiling: 'relay', transport, kind, figures: { records, payloadBytes, received, lost: records - received, seconds, perSecond: seconds > 0 ? received / seconds : 0, timedOut } };
+    return {
+      ceiling: 'relay',
+      transport,
+      kind,
+      figures: { records, payloadBytes, received, lost: records - received, seconds, perSecond: seconds > 0 ? received / seconds : 0, timedOut },
+    };
   } finally {
     await Promise.allSettled(clients.map((client) => withTimeout(client.endAsync(true), 5000, 'disconnecting')));
     await sink.stop(5000);

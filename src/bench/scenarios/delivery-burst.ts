@@ -1,12 +1,12 @@
 import type { MqttClient } from 'mqtt';
-import { bridgeCounters } from '../measures/bridge-metrics.ts';
-import { connectAll, pump, type PumpResult } from './burst.ts';
-import { monotonicMs } from '../measures/clock.ts';
-import { awaitDelivered, type DeliveryTally, recordIndex, tally } from '../measures/delivered.ts';
-import type { Receiver } from '../children/receiver.ts';
-import { noSpan, type Span } from '../measures/span.ts';
 import { serials, UPLINK } from '../../kit/terminal.ts';
 import { withTimeout } from '../../kit/wait.ts';
+import type { Receiver } from '../children/receiver.ts';
+import { bridgeCounters } from '../measures/bridge-metrics.ts';
+import { monotonicMs } from '../measures/clock.ts';
+import { awaitDelivered, type DeliveryTally, recordIndex, tally } from '../measures/delivered.ts';
+import { noSpan, type Span } from '../measures/span.ts';
+import { connectAll, type PumpResult, pump } from './burst.ts';
 
 /**
  * What the records carry and what the webhooks carry of it: inline, a ~27 KB

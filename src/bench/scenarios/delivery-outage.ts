@@ -1,11 +1,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
+import type { Receiver } from '../children/receiver.ts';
 import { bridgeCounters, sampleCounters } from '../measures/bridge-metrics.ts';
 import { monotonicMs } from '../measures/clock.ts';
 import { awaitDelivered, type DeliveryTally, recordIndex, tally } from '../measures/delivered.ts';
-import { connectPaced } from './paced.ts';
-import type { Receiver } from '../children/receiver.ts';
 import { peakBetween, sampleRss } from '../measures/rss.ts';
 import { noSpan, type Span } from '../measures/span.ts';
+import { connectPaced } from './paced.ts';
 
 export interface DeliveryOutageOptions {
   url: string;

@@ -1,10 +1,10 @@
+import type { Receiver } from '../children/receiver.ts';
 import { bridgeCounters } from '../measures/bridge-metrics.ts';
 import { monotonicMs } from '../measures/clock.ts';
 import { awaitDelivered, type DeliveryTally, recordIndex, tally } from '../measures/delivered.ts';
-import { connectPaced } from './paced.ts';
-import type { Receiver } from '../children/receiver.ts';
 import { noSpan, type Span } from '../measures/span.ts';
-import { distribution, type Distribution } from '../measures/stats.ts';
+import { type Distribution, distribution } from '../measures/stats.ts';
+import { connectPaced } from './paced.ts';
 
 export interface DeliverySteadyOptions {
   url: string;

@@ -1,11 +1,11 @@
-import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
-import { monotonicMs } from '../measures/clock.ts';
-import { assertEphemeralPorts, assertOpenFiles } from '../children/limits.ts';
 import { type Child, startChild } from '../../kit/child-process.ts';
+import { withTimeout } from '../../kit/wait.ts';
+import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
+import { assertEphemeralPorts, assertOpenFiles } from '../children/limits.ts';
+import { monotonicMs } from '../measures/clock.ts';
 import { cpuSeconds } from '../measures/cpu.ts';
 import { noSpan, type Span } from '../measures/span.ts';
-import { distribution, type Distribution } from '../measures/stats.ts';
-import { withTimeout } from '../../kit/wait.ts';
+import { type Distribution, distribution } from '../measures/stats.ts';
 
 const ENTRY = moduleUrl('../children/heartbeat-process', import.meta.url);
 /**
@@ -139,7 +139,9 @@ export async function runHeartbeats(options: HeartbeatOptions): Promise<Heartbea
     const after = monotonicMs();
     for (const ready of readies) {
       if (ready.clock < before - CLOCK_SLACK_MS || ready.clock > after + CLOCK_SLACK_MS) {
-        throw new Error(`a heartbeat process's monotonic clock (${ready.clock.toFixed(0)} ms) is not this process's (${before.toFixed(0)}–${after.toFixed(0)} ms): its beats would start at the wrong time`);
+        throw new Error(
+          `a heartbeat process's monotonic clock (${ready.clock.toFixed(0)} ms) is not this process's (${before.toFixed(0)}–${after.toFixed(0)} ms): its beats would start at the wrong time`,
+        );
       }
     }
     const connected = readies.reduce((sum, r) => sum + r.connected, 0);

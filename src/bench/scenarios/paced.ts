@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { MqttClient } from 'mqtt';
-import { monotonicMs } from '../measures/clock.ts';
 import { encodeLoadRecord } from '../../kit/records.ts';
-import { connectAll } from './burst.ts';
 import { serials, UPLINK } from '../../kit/terminal.ts';
 import { until, withTimeout } from '../../kit/wait.ts';
+import { monotonicMs } from '../measures/clock.ts';
+import { connectAll } from './burst.ts';
 
 export interface PacedOptions {
   url: string;

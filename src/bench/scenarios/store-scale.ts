@@ -3,7 +3,7 @@ import mqtt from 'mqtt';
 import { migrateDatabase, openDatabase } from '../../store/sqlite/open.ts';
 import { monotonicMs } from '../measures/clock.ts';
 import { noSpan, type Span } from '../measures/span.ts';
-import { distribution, type Distribution } from '../measures/stats.ts';
+import { type Distribution, distribution } from '../measures/stats.ts';
 
 // A store as a long receiver outage leaves it: a million events past
 // retention that an enabled endpoint still waits for, beside a day of recent
@@ -66,21 +66,45 @@ export function buildStore(dataDir: string, options: Pick<StoreScaleOptions, 'wa
     sqlite.pragma('synchronous = OFF');
     // No receiver: a closed port. Its deliveries are not due for hours, as after an outage's backoff.
     sqlite
-      .prepare("insert into endpoints (id, url, event_types, enabled, created_at) values (?, 'http://127.0.0.1:9/outage', '[\"face.verified\",\"face.rejected\",\"face.stranger\",\"device.message\"]', 1, ?)")
+      .prepare(
+        'insert into endpoints (id, url, event_types, enabled, created_at) values (?, \'http://127.0.0.1:9/outage\', \'["face.verified","face.rejected","face.stranger","device.message"]\', 1, ?)',
+      )
       .run(ENDPOINT, now - 60 * DAY);
     const insertEvent = sqlite.prepare('insert into events (id, type, device_sn, received_at, fields, has_image) values (?, ?, ?, ?, ?, 0)');
-    const insertDelivery = sqlite.prepare("insert into deliveries (event_seq, endpoint_id, status, attempts, next_attempt_at, created_at, delivered_at) values (?, ?, ?, ?, ?, ?, ?)");
+    const insertDelivery = sqlite.prepare(
+      'insert into deliveries (event_seq, endpoint_id, status, attempts, next_attempt_at, created_at, delivered_at) values (?, ?, ?, ?, ?, ?, ?)',
+    );
     let n = 0;
     const add = (type: string, sn: string, at: number, status: 'pending' | 'delivered') => {
       const i = n++;
-      const fields = type === 'device.message' ? JSON.stringify({ cmd: 'openDoorU', code: 0, seq: i }) : JSON.stringify({ num: String(1000 + (i % 5000)), name: `Person ${i % 5000}`, verifiedCode: 0, time: new Date(at).toISOString().slice(0, 19).replace('T', ' '), personType: '1' });
+      const fields =
+        type === 'device.message'
+          ? JSON.stringify({ cmd: 'openDoorU', code: 0, seq: i })
+          : JSON.stringify({
+              num: String(1000 + (i % 5000)),
+              name: `Person ${i % 5000}`,
+              verifiedCode: 0,
+              time: new Date(at).toISOString().slice(0, 19).replace('T', ' '),
+              personType: '1',
+            });
       const { lastInsertRowid } = insertEvent.run(`evt_scale_${i}`, type, sn, at, fields);
-      insertDelivery.run(lastInsertRowid, ENDPOINT, status, status === 'pending' ? 8 : 1, status === 'pending' ? now + 6 * 3_600_000 + (i % 3_600_000) : at, at, status === 'delivered' ? at + 50 : null);
+      insertDelivery.run(
+        lastInsertRowid,
+        ENDPOINT,
+        status,
+        status === 'pending' ? 8 : 1,
+        status === 'pending' ? now + 6 * 3_600_000 + (i % 3_600_000) : at,
+        at,
+        status === 'delivered' ? at + 50 : null,
+      );
     };
     const typeOf = (i: number) => (i % 20 === 0 ? 'face.stranger' : i % 20 === 1 ? 'face.rejected' : i % 20 === 2 ? 'device.message' : 'face.verified');
     const terminal = (i: number) => `SCALE${String(i % TERMINALS).padStart(3, '0')}`;
     const inChunks = (count: number, each: (i: number) => void) => {
-      for (let from = 0; from < count; from += BUILD_CHUNK) sqlite.transaction(() => { for (let i = from; i < Math.min(count, from + BUILD_CHUNK); i++) each(i); })();
+      for (let from = 0; from < count; from += BUILD_CHUNK)
+        sqlite.transaction(() => {
+          for (let i = from; i < Math.min(count, from + BUILD_CHUNK); i++) each(i);
+        })();
     };
     // Delivered before the outage, 45 days ago: what the purge removes.
     const purgeable = Math.max(1000, Math.round(options.waiting / 100));
@@ -89,7 +113,14 @@ export function buildStore(dataDir: string, options: Pick<StoreScaleOptions, 'wa
     const span = 9 * DAY;
     inChunks(options.waiting, (i) => add(typeOf(i), terminal(i), now - 40 * DAY + Math.floor((i * span) / options.waiting), 'pending'));
     // The last day; the rare terminal's few events early in it.
-    inChunks(options.recent, (i) => add(typeOf(i), i % Math.max(1, Math.floor(options.recent / 5)) === 7 ? RARE_TERMINAL : terminal(i), now - DAY + Math.floor((i * DAY) / options.recent), 'pending'));
+    inChunks(options.recent, (i) =>
+      add(
+        typeOf(i),
+        i % Math.max(1, Math.floor(options.recent / 5)) === 7 ? RARE_TERMINAL : terminal(i),
+        now - DAY + Math.floor((i * DAY) / options.recent),
+        'pending',
+      ),
+    );
     sqlite.pragma('wal_checkpoint(TRUNCATE)');
     return { purgeable, seconds: (performance.now() - started) / 1000 };
   } finally {
@@ -134,7 +165,15 @@ export async function runStoreScale(run: StoreScaleRun): Promise<StoreScaleFigur
   const requests: Timed[] = [];
   for (const [what, path] of paths) requests.push(await timeRequests(run, what, path, options.repetitions));
   span.end();
-  return { waiting: options.waiting, recent: options.recent, purgeable: run.built.purgeable, buildSeconds: run.built.seconds, purge, ackWhilePurging: distribution(acks), requests };
+  return {
+    waiting: options.waiting,
+    recent: options.recent,
+    purgeable: run.built.purgeable,
+    buildSeconds: run.built.seconds,
+    purge,
+    ackWhilePurging: distribution(acks),
+    requests,
+  };
 }
 
 function purgeFigures(line: string, seconds: number): NonNullable<StoreScaleFigures['purge']> {

@@ -1,9 +1,9 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { monotonicMs } from '../measures/clock.ts';
-import { connectPaced } from './paced.ts';
-import { noSpan, type Span } from '../measures/span.ts';
-import { distribution, type Distribution } from '../measures/stats.ts';
 import type { StreamClients, StreamStats } from '../children/stream-clients.ts';
+import { monotonicMs } from '../measures/clock.ts';
+import { noSpan, type Span } from '../measures/span.ts';
+import { type Distribution, distribution } from '../measures/stats.ts';
+import { connectPaced } from './paced.ts';
 
 export interface StreamOptions {
   url: string;
@@ -106,7 +106,11 @@ export async function runStream(options: StreamOptions): Promise<StreamFigures> 
 }
 
 /** Waits until every client has `sent` records, or until none has arrived anywhere for `stallMs`, or until the monotonic `deadline`. */
-async function awaitStreamed(streams: StreamClients, sent: number, limits: { deadline: number; stallMs: number }): Promise<{ stats: StreamStats; timedOut: boolean }> {
+async function awaitStreamed(
+  streams: StreamClients,
+  sent: number,
+  limits: { deadline: number; stallMs: number },
+): Promise<{ stats: StreamStats; timedOut: boolean }> {
   let stats = await streams.stats();
   let movedAt = monotonicMs();
   for (;;) {

@@ -158,10 +158,14 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
     command(job) {
       insertCommand.run({ id: job.id, sn: job.sn, body: job.body, status: job.status, error: job.error, at: job.at });
     },
-    endpoint: outbox.upsertEndpoint,
+    endpoint(job) {
+      outbox.upsertEndpoint(job);
+    },
     'endpoint-delete': outbox.deleteEndpointStep,
     'endpoint-state': outbox.setEndpointState,
-    attempt: outbox.recordOutcome,
+    attempt(job) {
+      outbox.recordOutcome(job);
+    },
     'retry-delivery': outbox.retryDelivery,
     'redeliver-since': outbox.redeliverStep,
     purge(job) {

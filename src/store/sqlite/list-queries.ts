@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, max, min, sql } from 'drizzle-orm';
 import type { EventType } from '../../events/events.ts';
-import { type DeliveryStatus, SHOWN_BYTES, type SeqRange } from '../store.ts';
+import { type DeliveryStatus, type SeqRange, SHOWN_BYTES } from '../store.ts';
 import type { Db } from './open.ts';
 import { commands, deliveries, events, outboxDepth } from './schema.ts';
 
@@ -69,7 +69,11 @@ export function listQueries(db: Db) {
           and(
             filter.eventSeq !== undefined ? eq(deliveries.eventSeq, filter.eventSeq) : undefined,
             // With an event, its own index is the one to walk: a few rows at most.
-            filter.status !== undefined ? (filter.eventSeq !== undefined ? sql`+${deliveries.status} = ${filter.status}` : eq(deliveries.status, filter.status)) : undefined,
+            filter.status !== undefined
+              ? filter.eventSeq !== undefined
+                ? sql`+${deliveries.status} = ${filter.status}`
+                : eq(deliveries.status, filter.status)
+              : undefined,
             filter.endpointId !== undefined ? sql`+${deliveries.endpointId} = ${filter.endpointId}` : undefined,
             gte(deliveries.seq, filter.from),
             lt(deliveries.seq, filter.below),
@@ -108,7 +112,11 @@ export function listQueries(db: Db) {
         .from(events)
         .where(eq(events.seq, sql.placeholder('seq'))),
     /** An event's position and whether it has an image, without its fields. */
-    eventKey: () => db.select({ seq: events.seq, hasImage: events.hasImage }).from(events).where(eq(events.id, sql.placeholder('id'))),
+    eventKey: () =>
+      db
+        .select({ seq: events.seq, hasImage: events.hasImage })
+        .from(events)
+        .where(eq(events.id, sql.placeholder('id'))),
     /** One command as the list shows it: its body only when it is at most SHOWN_BYTES. */
     listedCommand: () =>
       db
@@ -147,4 +155,3 @@ export function listQueries(db: Db) {
     outboxDepth: () => db.select({ endpointId: outboxDepth.endpointId, pending: outboxDepth.pending }).from(outboxDepth),
   };
 }
-

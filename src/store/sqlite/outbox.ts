@@ -1,6 +1,6 @@
 import { and, asc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
-import type { Db } from './open.ts';
 import type { Job, JobResults, PurgeCursor } from '../store.ts';
+import type { Db } from './open.ts';
 import { commands, deliveries, endpoints, events, images, rejects } from './schema.ts';
 
 // The writer thread's half of webhook delivery: deliveries are created in the
@@ -81,14 +81,16 @@ export function purgeQueries(db: Db) {
 /** The statements of the jobs that go in steps (ADMIN_STEP), apart so that their plans can be checked. */
 export function adminStepQueries(db: Db) {
   return {
-    deleteDeliveriesOf: db
-      .delete(deliveries)
-      .where(
-        inArray(
-          deliveries.seq,
-          db.select({ seq: deliveries.seq }).from(deliveries).where(eq(deliveries.endpointId, sql.placeholder('endpointId'))).limit(sql.placeholder('limit')),
-        ),
+    deleteDeliveriesOf: db.delete(deliveries).where(
+      inArray(
+        deliveries.seq,
+        db
+          .select({ seq: deliveries.seq })
+          .from(deliveries)
+          .where(eq(deliveries.endpointId, sql.placeholder('endpointId')))
+          .limit(sql.placeholder('limit')),
       ),
+    ),
     firstSeqFrom: db
       .select({ seq: events.seq })
       .from(events)
@@ -255,10 +257,16 @@ export function createOutbox(db: Db, wrote: (walBytes: number) => void) {
       queries.deliveries(old).run();
       queries.events(old).run();
     }
-    const oldRejects = queries.rejects(before, limit).all().map((row) => row.seq);
+    const oldRejects = queries
+      .rejects(before, limit)
+      .all()
+      .map((row) => row.seq);
     if (oldRejects.length > 0) db.delete(rejects).where(inArray(rejects.seq, oldRejects)).run();
     // Commands carry names and enrolment photos too.
-    const oldCommands = queries.commands(before, limit).all().map((row) => row.id);
+    const oldCommands = queries
+      .commands(before, limit)
+      .all()
+      .map((row) => row.id);
     if (oldCommands.length > 0) db.delete(commands).where(inArray(commands.id, oldCommands)).run();
     const more = candidates.length === PURGE_CANDIDATES || old.length === limit || oldRejects.length === limit || oldCommands.length === limit;
     const removed = old.length + oldRejects.length + oldCommands.length;

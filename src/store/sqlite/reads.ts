@@ -18,11 +18,7 @@ export function openReads(dataDir: string, sync: Sync) {
     .select({ seq: deliveries.seq, eventSeq: deliveries.eventSeq, attempts: deliveries.attempts })
     .from(deliveries)
     .where(
-      and(
-        eq(deliveries.endpointId, sql.placeholder('endpointId')),
-        eq(deliveries.status, 'pending'),
-        lte(deliveries.nextAttemptAt, sql.placeholder('now')),
-      ),
+      and(eq(deliveries.endpointId, sql.placeholder('endpointId')), eq(deliveries.status, 'pending'), lte(deliveries.nextAttemptAt, sql.placeholder('now'))),
     )
     .orderBy(asc(deliveries.nextAttemptAt))
     .limit(sql.placeholder('limit'))
@@ -32,8 +28,16 @@ export function openReads(dataDir: string, sync: Sync) {
     .from(deliveries)
     .where(and(eq(deliveries.endpointId, sql.placeholder('endpointId')), eq(deliveries.status, 'pending')))
     .prepare();
-  const event = db.select().from(events).where(eq(events.seq, sql.placeholder('seq'))).prepare();
-  const image = db.select({ base64: images.base64 }).from(images).where(eq(images.eventSeq, sql.placeholder('seq'))).prepare();
+  const event = db
+    .select()
+    .from(events)
+    .where(eq(events.seq, sql.placeholder('seq')))
+    .prepare();
+  const image = db
+    .select({ base64: images.base64 })
+    .from(images)
+    .where(eq(images.eventSeq, sql.placeholder('seq')))
+    .prepare();
   // The same text as bytes (a Buffer, off the JavaScript heap), for webhook bodies.
   const imageBytes = db
     .select({ bytes: sql<Buffer>`cast(${images.base64} as blob)` })
@@ -96,14 +100,26 @@ export function openReads(dataDir: string, sync: Sync) {
     eventBounds: () => ({ first: lists.firstEvent().get()?.seq ?? undefined, last: lists.lastEvent().get()?.seq ?? undefined }),
     firstSeqFrom: (at: number) => lists.firstSeqFrom(at).get()?.seq,
     lastSeqBefore: (at: number) => lists.lastSeqBefore(at).get()?.seq,
-    eventSeqs: (filter: Parameters<typeof lists.eventSeqs>[0]) => lists.eventSeqs(filter).all().map((row) => row.seq),
-    eventSeqsAfter: (filter: Parameters<typeof lists.eventSeqsAfter>[0]) => lists.eventSeqsAfter(filter).all().map((row) => row.seq),
+    eventSeqs: (filter: Parameters<typeof lists.eventSeqs>[0]) =>
+      lists
+        .eventSeqs(filter)
+        .all()
+        .map((row) => row.seq),
+    eventSeqsAfter: (filter: Parameters<typeof lists.eventSeqsAfter>[0]) =>
+      lists
+        .eventSeqsAfter(filter)
+        .all()
+        .map((row) => row.seq),
     image: (seq: number) => image.get({ seq })?.base64,
     imageBytes: (seq: number) => imageBytes.get({ seq })?.bytes,
     delivery: (seq: number) => delivery.get({ seq }),
     /** The first and last delivery seq stored, to bound a list's window. */
     deliveryBounds: () => ({ first: lists.firstDelivery().get()?.seq ?? undefined, last: lists.lastDelivery().get()?.seq ?? undefined }),
-    deliverySeqs: (filter: Parameters<typeof lists.deliverySeqs>[0]) => lists.deliverySeqs(filter).all().map((row) => row.seq),
+    deliverySeqs: (filter: Parameters<typeof lists.deliverySeqs>[0]) =>
+      lists
+        .deliverySeqs(filter)
+        .all()
+        .map((row) => row.seq),
     /** Pending deliveries per endpoint, as the triggers keep them: a row per endpoint, whatever the backlog. */
     outboxDepth: () => depth.all(),
     close: () => sqlite.close(),

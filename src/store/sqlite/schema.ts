@@ -49,11 +49,7 @@ export const events = sqliteTable(
     fields: text('fields').notNull(),
     hasImage: integer('has_image', { mode: 'boolean' }).notNull(),
   },
-  (t) => [
-    index('events_type_seq').on(t.type, t.seq),
-    index('events_device_seq').on(t.deviceSn, t.seq),
-    index('events_received_at').on(t.receivedAt),
-  ],
+  (t) => [index('events_type_seq').on(t.type, t.seq), index('events_device_seq').on(t.deviceSn, t.seq), index('events_received_at').on(t.receivedAt)],
 );
 
 /** Face images apart from events: lists never read them, retention deletes them first. */

@@ -1,7 +1,7 @@
 import type { Store } from '../store.ts';
 import { openReads } from './reads.ts';
-import type { WriterOptions } from './writer-thread.ts';
 import { startWriter, type WriterDeps } from './writer.ts';
+import type { WriterOptions } from './writer-thread.ts';
 
 /**
  * The store on SQLite: the writer thread commits the jobs (group commit),
