@@ -2,7 +2,7 @@
 import { writeSync } from 'node:fs';
 import { ConfigError, helpText, parseConfig } from './config.ts';
 import { createLogger } from './lib/log.ts';
-import { createFacegate } from './lifecycle.ts';
+import { createFacegate, StartAborted } from './lifecycle.ts';
 
 const [command, ...rest] = process.argv.slice(2);
 
@@ -73,6 +73,8 @@ async function runBridge() {
   try {
     await facegate.start();
   } catch (err) {
+    // A signal during the start: its handler stops what started and exits.
+    if (err instanceof StartAborted) return;
     log.fatal({ err: (err as Error).message }, 'start failed');
     await facegate.stop();
     process.exit(1);

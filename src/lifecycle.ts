@@ -1,6 +1,4 @@
 import { existsSync, readFileSync } from 'node:fs';
-import type { AddressInfo, Server } from 'node:net';
-import { type ServerType, serve } from '@hono/node-server';
 import { createCommands } from './commands/commands.ts';
 import type { Config } from './config.ts';
 import { createEndpoints } from './delivery/endpoints.ts';
@@ -8,30 +6,26 @@ import { createDeliveryWorker } from './delivery/worker.ts';
 import type { StoredEvent } from './events/events.ts';
 import { startRetention } from './events/retention.ts';
 import { createStreamHub } from './events/stream-hub.ts';
-import { loadAdminToken, readAdminToken } from './http/admin-token.ts';
+import { createAdminToken } from './http/admin-token.ts';
 import { createApp } from './http/app.ts';
+import { serveHttp } from './http/serve.ts';
 import { createIngest } from './ingest/ingest.ts';
 import type { Logger } from './lib/log.ts';
 import { createMetrics } from './lib/metrics.ts';
 import { VERSION } from './lib/version.ts';
-import { isSerial } from './protocol/serial.ts';
 import { topicTemplate } from './protocol/topics.ts';
 import { databasePath } from './store/sqlite/open.ts';
 import { openSqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
 import { createAdmission } from './terminals/admission.ts';
 import { createPresence, type Presence } from './terminals/presence.ts';
+import { storedTerminals } from './terminals/stored.ts';
 import { loadClientId } from './transport/client-id.ts';
-import { type ConnectionBudget, connectionBudget, HTTP_CONNECTIONS, openFileLimit } from './transport/connection-budget.ts';
+import { connectionBudget, openFileLimit, warnFileLimit } from './transport/connection-budget.ts';
 import { readTerminalCredentials } from './transport/credentials.ts';
 import { startEmbeddedBroker } from './transport/embedded.ts';
 import { startExternalClient } from './transport/external.ts';
-import { keepServing } from './transport/server-errors.ts';
-import { throttledWarn } from './transport/throttled-log.ts';
 import type { Transport } from './transport/transport.ts';
-
-/** Rows one forgetting job deletes at most: a job in the writer's queue like any message. */
-const FORGET_BATCH = 500;
 
 export interface Running {
   httpPort: number;
@@ -42,12 +36,13 @@ export interface Running {
   adminToken: string;
 }
 
-/**
- * The composition root: builds every part from its dependencies, starts them
- * in order (database → broker or MQTT client → HTTP) and stops them in
- * reverse, each stop isolated so one failure does not leave the rest open.
- * It never exits the process; signals belong to the CLI.
- */
+/** What start() throws when stop() came before it finished: what it had started is stopped. */
+export class StartAborted extends Error {
+  constructor() {
+    super('stopped while starting');
+  }
+}
+
 export interface FacegateOptions {
   onFatal?: (err: Error) => void;
   /** Keep-alive interval of the live stream (tests shorten it). */
@@ -62,6 +57,14 @@ export interface FacegateOptions {
   writerHeapMb?: number;
 }
 
+/**
+ * The composition root: it only wires the parts and orders them. It builds
+ * each from its dependencies, starts them in order (database → broker or MQTT
+ * client → HTTP) and stops them in reverse, each stop isolated so one failure
+ * does not leave the rest open. A stop that comes during the start ends it at
+ * its next step, and stops what had started. It never exits the process;
+ * signals belong to the CLI.
+ */
 export function createFacegate(
   config: Config,
   log: Logger,
@@ -73,11 +76,24 @@ export function createFacegate(
   const listeners = new Set<(events: StoredEvent[]) => void>();
   const stops: { name: string; stop: () => unknown }[] = [];
   let running: Running | undefined;
+  let starting: Promise<Running> | undefined;
+  let stopRequested = false;
   // Ends the live streams: opened with a token that no longer holds, they must not go on.
   let endStreams: (() => void) | undefined;
-  let adminToken = '';
+  let adminToken: ReturnType<typeof createAdminToken> | undefined;
 
-  async function start(): Promise<Running> {
+  /** Between the steps of the start, each after its part's stop is registered: a stop asked for meanwhile ends the start here. */
+  function checkpoint() {
+    if (stopRequested) throw new StartAborted();
+  }
+
+  function start(): Promise<Running> {
+    starting ??= startParts();
+    return starting;
+  }
+
+  async function startParts(): Promise<Running> {
+    checkpoint();
     const policy = { forward: config.FORWARD, images: config.IMAGES };
     // Before the writer creates the database: one there already is a data dir of an older version.
     const upgrading = existsSync(databasePath(config.DATA_DIR));
@@ -93,6 +109,7 @@ export function createFacegate(
       },
     );
     stops.push({ name: 'database', stop: () => store.close() });
+    checkpoint();
     // DEFAULT_DEVICE is a terminal the site relies on: known (and subscribed) from the start like DEVICES.
     const devices = [...new Set([...config.DEVICES, ...(config.DEFAULT_DEVICE ? [config.DEFAULT_DEVICE] : [])])];
     if (devices.length > 0) await store.write({ kind: 'register', serials: devices });
@@ -100,9 +117,11 @@ export function createFacegate(
     const endpoints = createEndpoints(store);
     // The endpoint of WEBHOOK_URL, kept in the store like any other so its deliveries survive restarts.
     await endpoints.configureDefault(config.WEBHOOK_URL, config.WEBHOOK_SECRET);
+    checkpoint();
     metrics.sources.outbox = () => store.outboxDepth();
 
-    const known = await storedTerminals(store);
+    const known = await storedTerminals(store, log);
+    checkpoint();
     const presence: Presence = createPresence({
       timeoutMs: config.HEARTBEAT_TIMEOUT * 1000,
       initial: known,
@@ -143,7 +162,7 @@ export function createFacegate(
     });
 
     const budget = connectionBudget(config.MAX_CONNECTIONS, openFileLimit(), !config.MQTT_URL);
-    if (budget.fileLimit !== undefined) warnFileLimit(budget);
+    if (budget.fileLimit !== undefined) warnFileLimit(log, budget, config.MAX_CONNECTIONS);
 
     let brokerPort: number | undefined;
     let brokerTlsPort: number | undefined;
@@ -191,12 +210,13 @@ export function createFacegate(
     }
     const mqtt = transport;
     stops.push({ name: 'mqtt', stop: () => mqtt.stop() });
+    checkpoint();
 
-    const { token, created, file } = loadAdminToken(config.ADMIN_TOKEN, config.DATA_DIR);
+    const token = createAdminToken(config.ADMIN_TOKEN, config.DATA_DIR, log);
     adminToken = token;
-    if (created) {
+    if (token.created) {
       // Shown once, on the terminal that started the first run; never logged again.
-      process.stderr.write(`\nfacegate: generated an admin token (kept in ${file}):\n\n  ${token}\n\n`);
+      process.stderr.write(`\nfacegate: generated an admin token (kept in ${token.created.file}):\n\n  ${token.created.token}\n\n`);
     }
     const delivery = createDeliveryWorker({
       store,
@@ -217,7 +237,7 @@ export function createFacegate(
       hub,
       streamPingMs,
       streamMaxBufferedBytes,
-      adminToken: () => adminToken,
+      adminToken: token.current,
       bodyLimit: config.BODY_LIMIT,
       commands,
       presence,
@@ -230,12 +250,13 @@ export function createFacegate(
       metrics,
       ready: () => mqtt.connected() && store.healthy,
     });
-    const server = await listen(app.fetch, config.PORT, config.HOST, budget.http, log);
-    stops.push({ name: 'http', stop: () => closeServer(server) });
+    const server = await serveHttp(app.fetch, { port: config.PORT, hostname: config.HOST, maxConnections: budget.http }, log);
+    stops.push({ name: 'http', stop: () => server.close() });
     stops.push({ name: 'live streams', stop: () => hub.closeAll() });
     const unpublish = onStored(hub.publish);
     stops.push({ name: 'stream hub', stop: unpublish });
-    const httpPort = (server.address() as AddressInfo).port;
+    const httpPort = server.port;
+    checkpoint();
 
     const retention = startRetention({
       days: config.RETENTION_DAYS,
@@ -256,35 +277,10 @@ export function createFacegate(
         return delivery.stop();
       },
     });
+    checkpoint();
     log.info({ port: httpPort, broker: config.MQTT_URL ? 'external' : 'embedded' }, 'facegate started');
-    running = { httpPort, brokerPort, brokerTlsPort, adminToken: token };
+    running = { httpPort, brokerPort, brokerTlsPort, adminToken: token.current() };
     return running;
-  }
-
-  /** README §Connections and memory: the open-file limit, not the settings, bounds the connections. */
-  function warnFileLimit(budget: ConnectionBudget) {
-    const lowered = [
-      budget.broker > 0 && budget.broker < config.MAX_CONNECTIONS
-        ? `the embedded broker to ${budget.broker} connections (MAX_CONNECTIONS=${config.MAX_CONNECTIONS})`
-        : undefined,
-      budget.http < HTTP_CONNECTIONS ? `HTTP to ${budget.http} connections` : undefined,
-    ].filter(Boolean);
-    log.warn(
-      { fileLimit: budget.fileLimit, brokerConnections: budget.broker || undefined, httpConnections: budget.http },
-      `the open-file limit (${budget.fileLimit}) holds ${lowered.join(' and ')}: raise it with LimitNOFILE= in the systemd unit, or ulimit -n`,
-    );
-  }
-
-  /**
-   * The terminals table, read once. A serial an earlier version learned that
-   * is no serial (README §Topics) is no topic's any more: its row goes.
-   */
-  async function storedTerminals(store: Store) {
-    const stored = await store.terminals();
-    const invalid = stored.filter((t) => !isSerial(t.sn)).map((t) => t.sn);
-    for (let i = 0; i < invalid.length; i += FORGET_BATCH) await store.write({ kind: 'forget', serials: invalid.slice(i, i + FORGET_BATCH) });
-    if (invalid.length > 0) log.warn({ count: invalid.length }, 'stored terminals whose serial is no serial forgotten');
-    return invalid.length > 0 ? stored.filter((t) => isSerial(t.sn)) : stored;
   }
 
   function onStored(listener: (events: StoredEvent[]) => void) {
@@ -298,6 +294,9 @@ export function createFacegate(
   }
 
   async function stop(): Promise<void> {
+    stopRequested = true;
+    // A start under way goes on to its next checkpoint, then fails with StartAborted: what it started is in `stops` by then.
+    await starting?.catch(() => {});
     while (stops.length > 0) {
       const { name, stop } = stops.pop()!;
       try {
@@ -309,26 +308,12 @@ export function createFacegate(
     log.info('facegate stopped');
   }
 
-  /**
-   * Token rotation without a restart (SIGHUP): the token file in DATA_DIR is
-   * read again; sessions signed with the old token end with it. A token given
-   * as ADMIN_TOKEN cannot change in a running process.
-   */
+  /** SIGHUP (README §Rotating the admin token): sessions signed with the old token, and live streams opened with it, end. */
   function reloadToken(): boolean {
-    if (config.ADMIN_TOKEN !== undefined || !running) return false;
-    const read = readAdminToken(config.DATA_DIR);
-    if (!('token' in read)) {
-      log.error({ problem: read.problem }, 'admin token not reloaded: the token in use stays');
-      return false;
-    }
-    const { token } = read;
-    const changed = token !== adminToken;
-    adminToken = token;
-    if (changed) {
-      log.warn('admin token changed: the token file was read again; live streams end and reconnect with the new one');
-      endStreams?.();
-    }
-    return changed;
+    if (!running || !adminToken?.reload()) return false;
+    log.warn('admin token changed: the token file was read again; live streams end and reconnect with the new one');
+    endStreams?.();
+    return true;
   }
 
   return {
@@ -342,37 +327,3 @@ export function createFacegate(
 }
 
 export type Facegate = ReturnType<typeof createFacegate>;
-
-/**
- * The HTTP server, with a bound of its own on connections (README
- * §Connections and memory): past it Node closes a new connection at once, so
- * clients holding connections open cannot take the descriptors the broker
- * needs, and the broker's cannot take those of `/healthz`.
- */
-function listen(
-  fetch: (req: Request) => Response | Promise<Response>,
-  port: number,
-  hostname: string,
-  maxConnections: number,
-  log: Logger,
-): Promise<ServerType> {
-  return new Promise((resolve, reject) => {
-    const server = serve({ fetch, port, hostname }, () => {
-      server.off('error', reject);
-      keepServing(server as Server, log, 'HTTP server');
-      resolve(server);
-    });
-    server.once('error', reject);
-    (server as Server).maxConnections = maxConnections;
-    const dropped = throttledWarn(log, 'HTTP connection refused: the server holds as many as it may');
-    server.on('drop', () => dropped({ max: maxConnections }));
-  });
-}
-
-function closeServer(server: ServerType): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    // Idle keep-alive connections would otherwise hold close() open.
-    if ('closeIdleConnections' in server) server.closeIdleConnections();
-  });
-}

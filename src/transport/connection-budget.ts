@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { Logger } from '../lib/log.ts';
 
 /**
  * Descriptors kept for everything but the MQTT and HTTP connections: Node's
@@ -47,4 +48,16 @@ export function connectionBudget(maxConnections: number, fileLimit: number | und
   const broker = embedded ? Math.max(1, Math.min(maxConnections, free - http)) : 0;
   if (broker === wanted.broker && http === wanted.http) return wanted;
   return { broker, http, fileLimit };
+}
+
+/** README §Connections and memory: the open-file limit, not the settings, bounds the connections; said once at start. */
+export function warnFileLimit(log: Logger, budget: ConnectionBudget, maxConnections: number) {
+  const lowered = [
+    budget.broker > 0 && budget.broker < maxConnections ? `the embedded broker to ${budget.broker} connections (MAX_CONNECTIONS=${maxConnections})` : undefined,
+    budget.http < HTTP_CONNECTIONS ? `HTTP to ${budget.http} connections` : undefined,
+  ].filter(Boolean);
+  log.warn(
+    { fileLimit: budget.fileLimit, brokerConnections: budget.broker || undefined, httpConnections: budget.http },
+    `the open-file limit (${budget.fileLimit}) holds ${lowered.join(' and ')}: raise it with LimitNOFILE= in the systemd unit, or ulimit -n`,
+  );
 }
