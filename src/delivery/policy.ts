@@ -1,5 +1,5 @@
 /**
- * What to do after one delivery attempt (SPEC §Webhooks, Standard Webhooks):
+ * What to do after one delivery attempt (README §Retries, Standard Webhooks):
  * a pure function of the attempt number and the answer, so it is tested alone.
  */
 export type Outcome =

@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 /**
  * The id of a face record: the same serial and the same content (every
  * field, the image included) give the same id, so a retransmitted or
- * re-uploaded record is stored once (SPEC §The terminal protocol).
+ * re-uploaded record is stored once (README §Events and their ids).
  */
 export function contentId(sn: string, record: Record<string, unknown>): string {
   // Key order is not content: a terminal may serialise a re-upload differently.

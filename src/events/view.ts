@@ -1,6 +1,6 @@
 import type { EventRecord, ListedEvent } from './events.ts';
 
-// The one view of an event (SPEC §Webhooks, §HTTP API): the webhook body,
+// The one view of an event (README §What the backend receives, §HTTP API): the webhook body,
 // the API's items and the live stream's data are all this, so a backend
 // and an API client see the same event the same way.
 
@@ -36,7 +36,7 @@ export function eventView(event: Pick<EventRecord, 'id' | 'type' | 'deviceSn' | 
   }
 }
 
-/** An event as the API shows it: the webhook body without the image, `has_image` instead (SPEC §HTTP API). */
+/** An event as the API shows it: the webhook body without the image, `has_image` instead (README §HTTP API). */
 export function apiView(event: EventRecord): Record<string, unknown> {
   return { ...eventView(event), has_image: event.hasImage };
 }

@@ -48,7 +48,7 @@ export function deviceRoutes({ store, presence, log }: AppDeps): Route[] {
     last_seen_at: iso(presence.lastSeen(row.sn) ?? row.lastSeenAt),
   });
 
-  // Paged like every list (SPEC §HTTP API): a site has thousands of terminals, one page is never all of them.
+  // Paged like every list (README §Lists): a site has thousands of terminals, one page is never all of them.
   const list = route(
     {
       method: 'get',

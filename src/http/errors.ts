@@ -3,7 +3,7 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import * as v from 'valibot';
 
 // One error vocabulary for the whole API; every error body is
-// {"error":{"code","message"}} (SPEC §HTTP API).
+// {"error":{"code","message"}} (README §HTTP API).
 const STATUS = {
   invalid_request: 400,
   unauthorized: 401,

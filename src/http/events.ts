@@ -55,7 +55,7 @@ export const EventListQuery = v.object({
   cursor: v.optional(v.pipe(v.string(), v.regex(/^\d+$/, 'cursor must be a next_cursor of this list'), v.transform(Number))),
 });
 
-// The views' shapes, for the API's document (SPEC §HTTP API, §Webhooks). A
+// The views' shapes, for the API's document (README §HTTP API, §What the backend receives). A
 // face event keeps the terminal's values as sent, whatever their type.
 const shown = { id: v.string(), device_sn: v.string(), received_at: v.string(), has_image: v.boolean() };
 const FaceEvent = v.object({

@@ -33,7 +33,7 @@ export const Limit = v.optional(
   '50',
 );
 
-/** A list's answer (SPEC §HTTP API): its items, and where the next page starts, null at the end. */
+/** A list's answer (README §Lists): its items, and where the next page starts, null at the end. */
 export const Page = <T extends v.GenericSchema>(item: T) => v.object({ items: v.array(item), next_cursor: v.nullable(v.string()) });
 
 /** What a client must know to read a list right (README §HTTP API, Lists), for its description in the API's document. */
@@ -91,7 +91,7 @@ async function fill<K>(
 }
 
 /**
- * `{"items":[…],"next_cursor":…}` (SPEC §HTTP API), written as the items are
+ * `{"items":[…],"next_cursor":…}` (README §Lists), written as the items are
  * read: each is serialized once, and the page ends at `limit` items or at
  * about PAGE_BYTES, whichever comes first.
  */

@@ -41,7 +41,7 @@ export interface ReplyCandidate {
 export interface Interpretation {
   /** Its cmd, for facegate_messages_in_total; none for a message that has no readable one. */
   cmd?: string;
-  /** A heartU: answered with heartD (SPEC §The terminal protocol). */
+  /** A heartU: answered with heartD (README §Upstream messages). */
   heartbeat: boolean;
   events: NewEvent[];
   rejects: NewReject[];

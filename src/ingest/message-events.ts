@@ -12,7 +12,7 @@ export interface EventPolicy {
   images: 'inline' | 'omit';
 }
 
-/** SPEC §The terminal protocol: a record passes when personType is 1 (string or number) and verifiedCode is 0. */
+/** README §Upstream messages: a record passes when personType is 1 (string or number) and verifiedCode is 0. */
 export function isPassed(record: FaceRecord): boolean {
   return (record.personType === '1' || record.personType === 1) && record.verifiedCode === 0;
 }
@@ -26,7 +26,7 @@ export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, po
       const { liveImageBase64 } = record;
       return {
         // Same serial and same record content (image included) → same id, so a
-        // retransmitted or re-uploaded record is stored once (SPEC §The terminal protocol).
+        // retransmitted or re-uploaded record is stored once (README §Events and their ids).
         id: contentId(sn, record),
         type,
         deviceSn: sn,

@@ -1,7 +1,7 @@
 import { localTimestamp } from '../lib/units.ts';
 import { stampJpeg } from './jpeg.ts';
 
-// Payloads a terminal sends on its upLink (protocol.md), built without any
+// Payloads a terminal sends on its upLink (README §Upstream messages), built without any
 // clock or randomness of their own: whoever calls gives the time, the image
 // and the label, so the simulator, the benchmark and the tests get exactly
 // what they ask for, the same bytes for the same inputs.

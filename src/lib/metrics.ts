@@ -1,6 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
-/** The bridge's counters (SPEC §HTTP API, /metrics), on a registry of its own so several bridges can share a process in tests. */
+/** The bridge's counters (README §GET /healthz, GET /readyz, GET /metrics), on a registry of its own so several bridges can share a process in tests. */
 export function createMetrics() {
   const registry = new Registry();
   // The process's own figures too (CPU, memory, event loop lag, handles).

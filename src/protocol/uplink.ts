@@ -1,9 +1,9 @@
 import * as v from 'valibot';
 import { isJsonObject, jsonObject, MAX_JSON_DEPTH, nestsWithin } from '../lib/json-object.ts';
 
-// The terminals' upstream messages (protocol.md). Schemas check types without
+// The terminals' upstream messages (README §Upstream messages). Schemas check types without
 // transforming anything: the bridge keeps and forwards what a terminal sent,
-// exactly as it sent it (SPEC §Webhooks: no type coercion).
+// exactly as it sent it (README §What the backend receives: no type coercion).
 
 export const FaceRecordSchema = jsonObject(
   {

@@ -110,7 +110,7 @@ export function sendWithoutDelay(client: MqttClient): void {
  * it from the outgoing store that `_onConnect` resends from after a
  * reconnect.
  *
- * Why: a command not acknowledged in time was reported as failed (SPEC §HTTP
+ * Why: a command not acknowledged in time was reported as failed (README §HTTP
  * API); resent after a reconnect, a door would open long after that answer.
  */
 export function forgetUnacknowledgedPublish(client: MqttClient, callback: (err?: Error) => void): boolean {

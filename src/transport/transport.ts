@@ -15,7 +15,7 @@ export interface Transport {
 /** A downLink publish that did not reach the broker; never retried later (a door command must not fire late). */
 export class BrokerUnavailable extends Error {}
 
-/** SPEC §HTTP API: a command the broker has not acknowledged within this time is reported as failed. */
+/** README §HTTP API: a command the broker has not acknowledged within this time is reported as failed. */
 export const PUBLISH_ACK_TIMEOUT_MS = 5000;
 
 /**

@@ -10,7 +10,7 @@ import { cleanupAfterEach } from '../support/cleanup.ts';
 import { connectLoad } from '../support/load.ts';
 import { countIn } from '../support/outside-reads.ts';
 
-// SPEC §Webhooks "At least once, nothing lost": the CLI is killed with SIGKILL
+// README §What survives what, at least once, nothing lost: the CLI is killed with SIGKILL
 // twice while terminals publish 1,000 verified records at QoS 1; the store
 // must end with exactly 1,000 events.
 

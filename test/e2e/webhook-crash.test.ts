@@ -12,7 +12,7 @@ import { connectLoad } from '../support/load.ts';
 import { countIn } from '../support/outside-reads.ts';
 import { startReceiver } from '../support/receiver.ts';
 
-// SPEC §Webhooks, at least once: 2,000 verified records while the receiver is
+// README §What survives what, at least once: 2,000 verified records while the receiver is
 // down for 20 s and the bridge is killed with SIGKILL twice (once during the
 // outage, once while it catches up). The receiver must end with all 2,000
 // distinct webhook-ids; duplicates are allowed (same webhook-id) and reported.

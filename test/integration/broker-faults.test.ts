@@ -9,7 +9,7 @@ import { until } from '../../src/kit/wait.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 
-// SPEC §Webhooks: a delivery survives broker restarts, nothing lost. Mosquitto
+// README §What survives what: a delivery survives broker restarts, nothing lost. Mosquitto
 // (persistence on, as the README asks) is restarted under a stream of
 // records, then kept down for 30 s; every record the terminals sent, those
 // they held back while it was down included, must reach the backend, and the

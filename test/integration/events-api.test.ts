@@ -227,7 +227,7 @@ describe('GET /api/stream', () => {
 });
 
 describe('GET /metrics', () => {
-  it('reports the SPEC families and the process defaults, without a token', async () => {
+  it('reports the documented families and the process defaults, without a token', async () => {
     const { b, t } = await setup();
     await t.send({ cmd: 'verifiedRecordU', data: [record(1)] });
     const text = await (await fetch(`http://127.0.0.1:${b.httpPort}/metrics`)).text();

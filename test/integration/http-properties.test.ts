@@ -138,7 +138,7 @@ interface Refusal {
   reason: RegExp;
 }
 
-/** The SPEC error shape, the documented status, and a message that names the reason. */
+/** The API's error shape (README §HTTP API), the documented status, and a message that names the reason. */
 function expectRefused(res: Answer, want: Omit<Refusal, 'label' | 'body'>) {
   expect(res.status, res.text).toBe(want.status);
   expect(res.headers.get('content-type')).toMatch(/^application\/json/);

@@ -21,7 +21,7 @@ const wire = (r: EventRecord, img?: string) => JSON.parse(JSON.stringify(eventVi
 
 describe('eventView', () => {
   describe('face events', () => {
-    it('gives the SPEC example body for a verified record', () => {
+    it('gives the documented example body for a verified record', () => {
       expect(wire(row('face.verified', FACE_FIELDS), IMAGE)).toEqual({
         type: 'face.verified',
         id: 'evt_abc',
@@ -36,7 +36,7 @@ describe('eventView', () => {
       });
     });
 
-    it('puts the keys in the SPEC order', () => {
+    it('puts the keys in the documented order', () => {
       expect(Object.keys(wire(row('face.verified', FACE_FIELDS), IMAGE))).toEqual([
         'type',
         'id',

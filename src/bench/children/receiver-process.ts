@@ -65,7 +65,7 @@ function record(req: IncomingMessage, body: Buffer, at: number): void {
  * A top-level string or number field of the JSON body, found without parsing
  * the whole body: it holds a base64 image of tens of KB, and parsing each one
  * would make the receiver's CPU part of what is measured. The fields read
- * here (SPEC §Webhooks) hold neither commas nor braces.
+ * here (README §What the backend receives) hold neither commas nor braces.
  */
 function scalar(body: Buffer, name: string): string | undefined {
   const label = `"${name}":`;
