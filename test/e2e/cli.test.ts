@@ -1,11 +1,10 @@
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CliProcess, spawnCli, startCli } from '../../src/kit/cli.ts';
-import { freePort } from '../../src/kit/ports.ts';
+import { freePort, refused } from '../../src/kit/ports.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
@@ -19,17 +18,6 @@ afterEach(async () => {
   bridge = undefined;
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 });
-
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(true));
-  });
-}
 
 describe('configuration', () => {
   it.each([

@@ -1,10 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
-import { freePort } from '../../src/kit/ports.ts';
+import { freePort, refused } from '../../src/kit/ports.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
@@ -57,17 +56,6 @@ function npmStart(env: Record<string, string>) {
 
 async function ready(httpPort: number): Promise<void> {
   await until(async () => (await fetch(`http://127.0.0.1:${httpPort}/readyz`).catch(() => undefined))?.status === 200);
-}
-
-function refused(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.once('error', () => resolve(true));
-  });
 }
 
 it('is ready again after a SIGKILL through the same npm start, without building', async () => {
