@@ -7,7 +7,7 @@ import { cmdLabel, isHeartbeat, type RejectReason } from '../protocol/uplink.ts'
 import { type RejectJob, SAMPLE_BYTES, type Store, Unprocessable, type UplinkJob } from '../store/store.ts';
 import type { Admission, NotAdmitted } from '../terminals/admission.ts';
 import type { Presence } from '../terminals/presence.ts';
-import type { Message, Outcome } from './interpret.ts';
+import type { Message, Outcome, Replied } from './interpret.ts';
 
 /** Called once the message may be acknowledged (it is durable, or worthless to keep); with an error, it must not be. */
 export type Done = (err?: Error) => void;
@@ -38,6 +38,8 @@ export interface IngestDeps {
   reply: (topic: string, payload: string) => void;
   /** New events, after their commit. */
   stored: (events: StoredEvent[]) => void;
+  /** A reply the store matched to its command, after its commit. */
+  replied?: (replied: Replied) => void;
 }
 
 /** A heartbeat answered on the fast path: nothing to store. */
@@ -67,6 +69,7 @@ export function createIngest(deps: IngestDeps) {
     if (outcome.unkept > 0) rejectsNotKept(outcome.unkept);
     if (outcome.events.length === 0) return;
     try {
+      if (outcome.replied) deps.replied?.(outcome.replied);
       deps.stored(outcome.events);
     } catch (err) {
       // What listens (delivery lanes, the live stream) must not keep a

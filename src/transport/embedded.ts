@@ -227,6 +227,11 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     if (unsubscribedByClosing(client)) return;
     for (const topic of topics) listensTo.get(client)?.delete(downlink.serialOf(topic) ?? '');
   });
+  const listeningListeners: ((topic: string) => void)[] = [];
+  // A terminal back on its downLink: its queued commands may go out (README §Commands with replies).
+  broker.on('subscribe', (subscriptions) => {
+    for (const { topic } of subscriptions) for (const listener of listeningListeners) listener(topic);
+  });
   // aedes reports a failure of its own store here; without a listener it would end the process.
   onStoreFailure(broker, (err) => log.error({ err: err.message }, 'embedded broker error'));
 
@@ -262,6 +267,9 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     port,
     tlsPort,
     connected: () => listening,
+    onListening(listener) {
+      listeningListeners.push(listener);
+    },
     listening(topic) {
       // Connected clients only: a persistent session of an offline terminal
       // would keep the command and deliver it whenever the terminal returns.

@@ -172,6 +172,10 @@ export async function startExternalClient(options: ExternalOptions): Promise<Tra
   const transport: Transport = {
     connected: () => client.connected,
     listening: () => undefined,
+    onListening(listener) {
+      // Connected again: every terminal may be reachable, queued commands may go out (README §Commands with replies).
+      client.on('connect', () => listener(undefined));
+    },
     publish(topic, payload, qos) {
       if (!client.connected) return Promise.reject(new BrokerUnavailable('not connected to the MQTT broker'));
       if (qos === 0) {

@@ -9,6 +9,12 @@ export interface Transport {
    * undefined when the transport cannot know (an external broker).
    */
   listening(topic: string): boolean | undefined;
+  /**
+   * Calls `listener` when a topic may have become reachable: with the topic
+   * when a client subscribes to it (embedded), with undefined when the broker
+   * connection is (re)established (external). Queued commands go out then.
+   */
+  onListening(listener: (topic: string | undefined) => void): void;
   stop(): Promise<void>;
 }
 
