@@ -151,6 +151,7 @@ export function createFacegate(
       reply: (topic, payload) => void transport?.publish(topic, payload, 0).catch(() => {}),
       stored,
       replied: (replied) => commands?.replied(replied),
+      publishing: (sn) => commands?.unrecorded(sn),
     });
 
     const budget = connectionBudget(config.MAX_CONNECTIONS, openFileLimit(), !config.MQTT_URL);

@@ -193,6 +193,8 @@ export function createCommands({ transport, downlink, presence, store, metrics, 
       metrics.commandReply.observe(Math.max(0, replied.repliedAt - replied.publishedAt) / 1000);
       replies.replied(replied);
     },
+    /** A terminal's message waits for this before it goes to the writer, when a command to it is being published (dispatcher.ts). */
+    unrecorded: (sn: string) => dispatcher.unrecorded(sn),
     /** A terminal turned online: what waits for it goes out. */
     wake: (sn: string) => dispatcher.wake(sn),
     /** At start: what waited in the queue goes out as its terminals come online. */

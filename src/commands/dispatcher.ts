@@ -66,7 +66,33 @@ export function createDispatcher({ transport, downlink, isOnline, store, token, 
   /** First turns someone waits for (a single POST), by command id. */
   const turns = new Map<string, { sn: string; resolve: (turn: Turn) => void }>();
   /** Commands published whose state is not written yet: one writer job for all of a turn of the event loop. */
-  let published: { id: string; at: number; after: () => void }[] = [];
+  let published: { id: string; sn: string; at: number; after: () => void }[] = [];
+  /**
+   * Terminals with a publish under way whose state is not handed to the
+   * writer yet. Their messages wait for it (ingest): the writer applies jobs
+   * in order, and a reply must find its command published. Through an
+   * external broker the PUBACK and the reply can arrive in one read, the
+   * reply handed to the writer before the PUBACK's continuation runs.
+   */
+  const unrecorded = new Map<string, { count: number; recorded: Promise<void>; resolve: () => void }>();
+
+  function publishing(sn: string) {
+    const entry = unrecorded.get(sn);
+    if (entry) {
+      entry.count += 1;
+      return;
+    }
+    let resolve = () => {};
+    const recorded = new Promise<void>((r) => (resolve = r));
+    unrecorded.set(sn, { count: 1, recorded, resolve });
+  }
+
+  function recorded(sn: string) {
+    const entry = unrecorded.get(sn);
+    if (!entry || --entry.count > 0) return;
+    unrecorded.delete(sn);
+    entry.resolve();
+  }
   let stopped = false;
   /** Commands already charged against COMMAND_RATE when they were accepted (a single POST answers 429 instead of waiting). */
   const charged = new Set<string>();
@@ -82,15 +108,16 @@ export function createDispatcher({ transport, downlink, isOnline, store, token, 
   }
 
   /** Records publishes in one job per turn of the event loop; each waiter hears of its command once it is written. */
-  function recordPublished(id: string, at: number, after: () => void) {
-    published.push({ id, at, after });
+  function recordPublished(id: string, sn: string, at: number, after: () => void) {
+    published.push({ id, sn, at, after });
     if (published.length > 1) return;
     // A microtask, not a timer: the state is queued for the writer before the terminal's reply can be (correlation needs it).
     queueMicrotask(() => {
       const batch = published;
       published = [];
-      store
-        .write({ kind: 'commands-published', published: batch.map(({ id, at }) => ({ id, at })) })
+      const written = store.write({ kind: 'commands-published', published: batch.map(({ id, at }) => ({ id, at })) });
+      for (const { sn } of batch) recorded(sn);
+      written
         .catch((err: Error) => log.error({ err: err.message, commands: batch.length }, 'published commands not recorded'))
         .finally(() => {
           for (const { after } of batch) after();
@@ -129,9 +156,11 @@ export function createDispatcher({ transport, downlink, isOnline, store, token, 
   async function publish(sn: string, row: QueuedCommand, charged: boolean): Promise<boolean> {
     if (!charged) await token(sn);
     await inFlight.acquire();
+    publishing(sn);
     try {
       await transport.publish(downlink.topicOf(sn), row.body, 1);
     } catch (err) {
+      recorded(sn);
       if (!(err instanceof BrokerUnavailable)) throw err;
       log.warn({ command: row.id, device: sn, err: err.message }, 'command not published: broker unavailable');
       return false;
@@ -141,7 +170,7 @@ export function createDispatcher({ transport, downlink, isOnline, store, token, 
     done.set(sn, row.seq);
     metrics.commands.inc({ outcome: 'published' });
     log.info({ command: row.id, device: sn, status: 'published' }, 'command');
-    recordPublished(row.id, Date.now(), () => settle(row.id, { status: 'published' }));
+    recordPublished(row.id, sn, Date.now(), () => settle(row.id, { status: 'published' }));
     return true;
   }
 
@@ -209,6 +238,8 @@ export function createDispatcher({ transport, downlink, isOnline, store, token, 
   return {
     online,
     wake,
+    /** Resolves once this terminal's publishes under way are handed to the writer; undefined when none is (the usual case). */
+    unrecorded: (sn: string) => unrecorded.get(sn)?.recorded,
     wakeAll,
     /**
      * A command just accepted for an online terminal: resolves with its first

@@ -40,6 +40,12 @@ export interface IngestDeps {
   stored: (events: StoredEvent[]) => void;
   /** A reply the store matched to its command, after its commit. */
   replied?: (replied: Replied) => void;
+  /**
+   * Resolves once the commands being published to this terminal are handed
+   * to the writer, so that its reply is applied after them; undefined when
+   * none is (a Map lookup: what every other message pays).
+   */
+  publishing?: (sn: string) => Promise<void> | undefined;
 }
 
 /** A heartbeat answered on the fast path: nothing to store. */
@@ -160,7 +166,9 @@ export function createIngest(deps: IngestDeps) {
       done();
       return;
     }
-    persist({ kind: 'uplink', ...message }, done);
+    const publishing = deps.publishing?.(sn);
+    if (publishing) publishing.then(() => persist({ kind: 'uplink', ...message }, done));
+    else persist({ kind: 'uplink', ...message }, done);
   };
 }
 
