@@ -191,7 +191,7 @@ export function commandRoutes({ commands, store, defaultDevice, devices, presenc
       summary: 'One command for many terminals: a command each, under one batch id, each with its own state',
       description: `\`devices\`: a list of serials (at most MAX_TERMINALS, ${maxTerminals} here, none twice) or "all" (every terminal known). Each item is queued (its terminal online, or a ttl given) or failed (unknown_device; device_offline without ttl). Queued commands go out paced by COMMAND_RATE per terminal.`,
       body: fanOutSchema(maxTerminals),
-      responses: { 202: json(FannedOutSchema, 'the batch and its items') },
+      responses: { 202: json(FannedOutSchema, 'the batch and its items'), 404: error('devices "all", and no terminal is known') },
     },
     async (c, { body: { devices: targets, command, ttl } }) => {
       const serials = targets === 'all' ? presence.serials() : targets;
