@@ -152,6 +152,7 @@ export function createFacegate(
       stored,
       replied: (replied) => commands?.replied(replied),
       publishing: (sn) => commands?.unrecorded(sn),
+      heard: (sn) => commands?.heard(sn),
     });
 
     const budget = connectionBudget(config.MAX_CONNECTIONS, openFileLimit(), !config.MQTT_URL);

@@ -96,6 +96,7 @@ export function createCommands({ transport, downlink, presence, store, metrics, 
     transport,
     downlink,
     isOnline: presence.isOnline,
+    lastSeen: presence.lastSeen,
     store,
     // Queued and fanned-out commands wait for their turn: paced, never refused.
     async token(sn) {
@@ -193,6 +194,8 @@ export function createCommands({ transport, downlink, presence, store, metrics, 
       metrics.commandReply.observe(Math.max(0, replied.repliedAt - replied.publishedAt) / 1000);
       replies.replied(replied);
     },
+    /** Every message of a terminal (its heartbeats too): a Set lookup, unless commands wait for a word from it. */
+    heard: (sn: string) => dispatcher.heard(sn),
     /** A terminal's message waits for this before it goes to the writer, when a command to it is being published (dispatcher.ts). */
     unrecorded: (sn: string) => dispatcher.unrecorded(sn),
     /** A terminal turned online: what waits for it goes out. */

@@ -20,6 +20,8 @@ export interface DispatcherDeps {
   downlink: TopicTemplate;
   /** Online as /api/devices says (SPEC §Terminal commands with replies, Details). */
   isOnline: (sn: string) => boolean;
+  /** When the terminal's last message came (wall clock), or null. */
+  lastSeen: (sn: string) => number | null;
   store: Pick<Store, 'write' | 'queuedCommands' | 'queuedSerials'>;
   /** Waits until COMMAND_RATE lets one more command out for this terminal. */
   token: (sn: string) => Promise<void>;
@@ -57,7 +59,7 @@ function slots(size: number) {
  * broker connection coming back, and at start. A terminal that is not online
  * stops its turn: its commands with a ttl wait, those without fail.
  */
-export function createDispatcher({ transport, downlink, isOnline, store, token, metrics, log }: DispatcherDeps) {
+export function createDispatcher({ transport, downlink, isOnline, lastSeen, store, token, metrics, log }: DispatcherDeps) {
   const inFlight = slots(MAX_IN_FLIGHT);
   /** Terminals being drained; `again`: woken meanwhile, read once more before stopping. */
   const draining = new Map<string, { again: boolean }>();
@@ -98,6 +100,14 @@ export function createDispatcher({ transport, downlink, isOnline, store, token, 
   const charged = new Set<string>();
 
   const online = (sn: string) => isOnline(sn) && transport.listening(downlink.topicOf(sn)) !== false;
+  /**
+   * Terminals whose commands with a ttl wait for a word from them: against an
+   * external broker, after the bridge's connection came back, a terminal
+   * heard from before may still be reconnecting, and a command published
+   * before it subscribes again would reach no one.
+   */
+  const awaitingWord = new Set<string>();
+  const backSince = (sn: string) => transport.listening(downlink.topicOf(sn)) === true || (lastSeen(sn) ?? -1) >= transport.connectedAt();
 
   function settle(id: string, turn: Turn) {
     charged.delete(id);
@@ -195,6 +205,10 @@ export function createDispatcher({ transport, downlink, isOnline, store, token, 
           settle(row.id, { status: 'queued' });
           continue;
         }
+        if (row.expiresAt !== null && !backSince(sn)) {
+          awaitingWord.add(sn);
+          return halt(sn, 'device_offline');
+        }
         if (!(await publish(sn, row, charged.delete(row.id)))) {
           // Broker unreachable: this row and those after it wait (ttl) or fail; the reconnect wakes the terminal again.
           return halt(sn, 'broker_unavailable');
@@ -238,6 +252,10 @@ export function createDispatcher({ transport, downlink, isOnline, store, token, 
   return {
     online,
     wake,
+    /** A message from this terminal: commands that waited for a word from it go out. */
+    heard(sn: string) {
+      if (awaitingWord.size > 0 && awaitingWord.delete(sn)) wake(sn);
+    },
     /** Resolves once this terminal's publishes under way are handed to the writer; undefined when none is (the usual case). */
     unrecorded: (sn: string) => unrecorded.get(sn)?.recorded,
     wakeAll,

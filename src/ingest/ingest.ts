@@ -46,6 +46,8 @@ export interface IngestDeps {
    * none is (a Map lookup: what every other message pays).
    */
   publishing?: (sn: string) => Promise<void> | undefined;
+  /** Every message of a known terminal, after presence: commands with a ttl that waited for a word from it go out. */
+  heard?: (sn: string) => void;
 }
 
 /** A heartbeat answered on the fast path: nothing to store. */
@@ -157,6 +159,7 @@ export function createIngest(deps: IngestDeps) {
       }
     }
     presence.touch(sn, message.receivedAt);
+    deps.heard?.(sn);
     if (payload.length > deps.maxPayload) {
       persist(reject(message, 'too_large', `${payload.length} bytes, over MAX_PAYLOAD (${deps.maxPayload})`), done);
       return;

@@ -15,6 +15,12 @@ export interface Transport {
    * connection is (re)established (external). Queued commands go out then.
    */
   onListening(listener: (topic: string | undefined) => void): void;
+  /**
+   * When the connection to the broker was last established (wall clock, ms);
+   * 0 for the embedded broker, which knows who listens. Against an external
+   * broker a terminal heard from before it may not be back yet.
+   */
+  connectedAt(): number;
   stop(): Promise<void>;
 }
 

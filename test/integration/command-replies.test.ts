@@ -218,6 +218,10 @@ describe('?ttl=', () => {
     const dropped = await b.api('POST', '/api/devices/M2/commands', { cmd: 'droppedD' });
     expect(dropped.json.error.code).toBe('broker_unavailable');
     await mosquitto.start();
+    // The bridge is back before the terminal may be: the command waits for a word from it (README §Commands with replies).
+    await until(async () => (await b.api('GET', '/readyz')).status === 200 && t.client.connected);
+    expect(t.received.filter((m) => m.cmd === 'keptD')).toEqual([]);
+    await t.send({ cmd: 'heartU' });
     await until(() => t.received.some((m) => m.cmd === 'keptD'));
     await until(async () => (await command(b, queued.json.id)).status === 'published');
     expect(t.received.filter((m) => m.cmd === 'droppedD')).toEqual([]);
