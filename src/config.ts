@@ -4,7 +4,7 @@ import * as v from 'valibot';
 import { secretProblem } from './delivery/sign.ts';
 import { webhookUrlProblem } from './delivery/webhook-url.ts';
 import { withoutPassword } from './lib/secrets.ts';
-import { parseDuration, parseSize } from './lib/units.ts';
+import { DURATION, parseDuration, parseSize } from './lib/units.ts';
 import { isSerial, SERIAL_RULE } from './protocol/serial.ts';
 import { DEFAULT_MAX_RECORDS } from './protocol/uplink.ts';
 
@@ -12,7 +12,6 @@ import { DEFAULT_MAX_RECORDS } from './protocol/uplink.ts';
 // that string, carries its default and its help line, and ends as the typed
 // value the code uses. `facegate --help` is generated from these same schemas.
 
-const DURATION = /^\d+(?:\.\d+)?(?:ms|s|m|h|d)?$/i;
 const SIZE = /^\d+(?:\.\d+)?(?:b|kb|mb|gb)?$/i;
 
 const text = (fallback: string, description: string) => v.pipe(v.optional(v.string(), fallback), v.description(description));
@@ -196,6 +195,12 @@ export const ConfigSchema = v.object({
   MAX_PAYLOAD: size('8mb', 'largest MQTT message accepted from a terminal'),
   MAX_RECORDS: integer(String(DEFAULT_MAX_RECORDS), 'records a verifiedRecordU or strangerRecordU may hold; one holding more is one reject', 1, 100_000),
   COMMAND_RATE: rate('5/s', 'commands accepted per terminal (burst twice that); more get 429'),
+  REPLY_FIELD: v.pipe(
+    v.optional(v.string()),
+    v.description('field a command carries its id in, and a reply echoes it back in (e.g. tag); unset = replies are paired by name only'),
+    v.check((name) => name === undefined || /^[A-Za-z0-9_]{1,64}$/.test(name), 'expected a field name of 1 to 64 letters, digits and _'),
+  ),
+  REPLY_WINDOW: duration('30s', 'how long after it went out a command can still be replied to; then it is unanswered'),
   FORWARD: choice(['passed', 'all'], 'passed: face.verified only for personType 1 with verifiedCode 0; all: every verified record'),
   IMAGES: choice(['inline', 'omit'], 'inline: webhooks carry the face image; omit: no image leaves the bridge'),
   ADMIN_TOKEN: v.pipe(

@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { createCommands } from './commands/commands.ts';
+import { type Commands, createCommands } from './commands/commands.ts';
+import { startCommandSweep } from './commands/sweep.ts';
 import type { Config } from './config.ts';
 import { createEndpoints } from './delivery/endpoints.ts';
 import { createDeliveryWorker } from './delivery/worker.ts';
@@ -94,7 +95,7 @@ export function createFacegate(
 
   async function startParts(): Promise<Running> {
     checkpoint();
-    const policy = { forward: config.FORWARD, images: config.IMAGES };
+    const policy = { forward: config.FORWARD, images: config.IMAGES, replyField: config.REPLY_FIELD, replyWindowMs: config.REPLY_WINDOW };
     // Before the writer creates the database: one there already is a data dir of an older version.
     const upgrading = existsSync(databasePath(config.DATA_DIR));
     const store: Store = await openSqliteStore(
@@ -120,12 +121,20 @@ export function createFacegate(
     checkpoint();
     metrics.sources.outbox = () => store.outboxDepth();
 
+    // README §Commands with replies: a command queued without a ttl when the bridge stopped is never sent late.
+    const interrupted = await store.write({ kind: 'commands-interrupted' });
+    if (interrupted.failed > 0)
+      log.warn({ count: interrupted.failed }, 'commands queued without a ttl when the bridge stopped: failed (interrupted), not sent');
+
     const known = await storedTerminals(store, log);
     checkpoint();
+    // Set once the commands exist (after the transport): a terminal back online gets what waited for it.
+    let cameOnline: (sn: string) => void = () => {};
     const presence: Presence = createPresence({
       timeoutMs: config.HEARTBEAT_TIMEOUT * 1000,
       initial: known,
       write: (job) => {
+        if (job.kind === 'presence' && job.online) cameOnline(job.sn);
         const written = job.kind === 'presence' ? store.write(job).then(({ events }) => events.length > 0 && stored(events)) : store.write(job);
         written.catch((err: Error) => log.error({ err: err.message }, 'presence not stored'));
       },
@@ -142,8 +151,9 @@ export function createFacegate(
     const admission = createAdmission({ maxTerminals: config.MAX_TERMINALS, rate: config.DISCOVERY_RATE, known: presence.size, log });
     stops.push({ name: 'admission', stop: () => admission.stop() });
 
-    // The transport is created after ingest but ingest replies through it.
+    // The transport is created after ingest but ingest replies through it; commands after both.
     let transport: Transport | undefined;
+    let commands: Commands | undefined;
     const ingest = createIngest({
       uplink,
       downlink,
@@ -159,6 +169,9 @@ export function createFacegate(
       log,
       reply: (topic, payload) => void transport?.publish(topic, payload, 0).catch(() => {}),
       stored,
+      replied: (replied) => commands?.replied(replied),
+      publishing: (sn) => commands?.unrecorded(sn),
+      heard: (sn) => commands?.heard(sn),
     });
 
     const budget = connectionBudget(config.MAX_CONNECTIONS, openFileLimit(), !config.MQTT_URL);
@@ -229,7 +242,13 @@ export function createFacegate(
       images: config.IMAGES,
       userAgent: `facegate/${VERSION}`,
     });
-    const commands = createCommands({ transport, downlink, presence, store, metrics, log, rate: config.COMMAND_RATE });
+    const sending = createCommands({ transport, downlink, presence, store, metrics, log, rate: config.COMMAND_RATE, replyField: config.REPLY_FIELD });
+    commands = sending;
+    cameOnline = (sn) => sending.wake(sn);
+    metrics.sources.commandsQueued = () => store.queuedCount();
+    stops.push({ name: 'commands', stop: () => sending.stop() });
+    const sweep = startCommandSweep({ store, metrics, log, stored });
+    stops.push({ name: 'command sweep', stop: () => sweep.stop() });
     const hub = createStreamHub(store);
     endStreams = () => hub.closeAll();
     metrics.sources.streamClients = () => hub.size;
@@ -239,7 +258,7 @@ export function createFacegate(
       streamMaxBufferedBytes,
       adminToken: token.current,
       bodyLimit: config.BODY_LIMIT,
-      commands,
+      commands: sending,
       presence,
       store,
       endpoints,
@@ -247,6 +266,7 @@ export function createFacegate(
       log,
       defaultDevice: config.DEFAULT_DEVICE,
       devices: config.DEVICES,
+      maxTerminals: config.MAX_TERMINALS,
       metrics,
       ready: () => mqtt.connected() && store.healthy,
     });
@@ -269,6 +289,8 @@ export function createFacegate(
     stops.push({ name: 'retention', stop: () => retention.stop() });
 
     await delivery.start();
+    // What waited in the queue goes out as its terminals are reachable.
+    await sending.start();
     const unsubscribe = onStored(delivery.wake);
     stops.push({
       name: 'delivery',

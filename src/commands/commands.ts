@@ -1,13 +1,17 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as v from 'valibot';
 import { randomId } from '../events/ids.ts';
+import type { Replied } from '../ingest/interpret.ts';
 import { isJsonObject, jsonObject, MAX_JSON_DEPTH, nestsWithin } from '../lib/json-object.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
 import { createRateLimiter } from '../lib/rate-limit.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
-import type { Store } from '../store/store.ts';
+import type { CommandError, NewCommand, Store } from '../store/store.ts';
 import type { Presence } from '../terminals/presence.ts';
-import { BrokerUnavailable, type Transport } from '../transport/transport.ts';
+import type { Transport } from '../transport/transport.ts';
+import { createDispatcher } from './dispatcher.ts';
+import { createReplies } from './replies.ts';
 
 // valibot leaves these keys out of the object it passes on (they could reach a
 // prototype): a command holding one would reach the terminal, and the history,
@@ -34,7 +38,7 @@ export const CommandSchema = commandObject({ cmd: v.pipe(v.string('cmd must be a
 /** Why a command did not go out; the HTTP API answers 404, 429 or 503 for it. */
 export class CommandNotSent extends Error {
   constructor(
-    readonly reason: 'unknown_device' | 'rate_limited' | 'device_offline' | 'broker_unavailable',
+    readonly reason: 'rate_limited' | CommandError,
     message: string,
     readonly retryAfterSeconds?: number,
   ) {
@@ -46,18 +50,86 @@ export interface CommandDeps {
   transport: Transport;
   downlink: TopicTemplate;
   presence: Presence;
-  /** Only its writes: jobs committed durably. */
-  store: Pick<Store, 'write'>;
+  store: Pick<Store, 'write' | 'queuedCommands' | 'queuedSerials'>;
   metrics: Metrics;
   log: Logger;
   rate: { perSecond: number; burst: number };
+  /** REPLY_FIELD: each command without it carries its id in it. */
+  replyField?: string;
 }
 
-export function createCommands({ transport, downlink, presence, store, metrics, log, rate }: CommandDeps) {
-  const limiter = createRateLimiter(rate);
+/** How a command is sent: `ttl` keeps it for a terminal that is not reachable; `wait` holds the answer for its reply (ms). */
+export interface SendOptions {
+  ttlMs?: number;
+  waitMs?: number;
+  /** The request's: a client that goes away stops waiting. */
+  signal?: AbortSignal;
+}
 
-  /** Publishes at QoS 1 and answers only once the broker acknowledged it; never queues it for later. */
-  async function send(sn: string, command: Record<string, unknown>) {
+/** What a single POST answers (README §Commands with replies). */
+export type Sent = { id: string; device_sn: string; status: 'published' | 'queued' } | { id: string; device_sn: string; status: 'replied'; reply: unknown };
+
+/** One item of a fan-out: its command and its state once accepted. */
+export interface FannedOut {
+  id: string;
+  device_sn: string;
+  status: 'queued' | 'failed';
+  error: CommandError | null;
+}
+
+const REFUSED: Record<CommandError, string> = {
+  unknown_device: 'no such terminal is known',
+  device_offline: 'the terminal is not online',
+  broker_unavailable: 'the broker is unreachable',
+  interrupted: 'the bridge stopped before it went out',
+};
+
+/**
+ * Commands to terminals (README §Commands with replies). Every command is a
+ * row first (queued, or failed when refused at once), then the dispatcher
+ * publishes it; a reply matched by the store wakes whoever waits for it.
+ */
+export function createCommands({ transport, downlink, presence, store, metrics, log, rate, replyField }: CommandDeps) {
+  const limiter = createRateLimiter(rate);
+  const replies = createReplies();
+  const dispatcher = createDispatcher({
+    transport,
+    downlink,
+    isOnline: presence.isOnline,
+    lastSeen: presence.lastSeen,
+    store,
+    // Queued and fanned-out commands wait for their turn: paced, never refused.
+    async token(sn) {
+      for (let wait = limiter.take(sn); wait > 0; wait = limiter.take(sn)) await sleep(wait);
+    },
+    metrics,
+    log,
+  });
+
+  function accepted(cmd: string, body: Record<string, unknown>, rows: NewCommand[], ttlMs: number | undefined, batch: string | null) {
+    const at = Date.now();
+    const queued = rows.filter((row) => row.status === 'queued').length;
+    if (queued > 0) metrics.commands.inc({ outcome: 'queued' }, queued);
+    if (rows.length > queued) metrics.commands.inc({ outcome: 'failed' }, rows.length - queued);
+    return store.write({
+      kind: 'commands',
+      at,
+      cmd,
+      body: JSON.stringify(body),
+      replyField,
+      expiresAt: ttlMs === undefined ? null : at + ttlMs,
+      batch,
+      rows,
+    });
+  }
+
+  /**
+   * One command for one terminal. Without a ttl it is refused unless the
+   * terminal is online (503 device_offline) and the broker takes it (503
+   * broker_unavailable), recorded `failed` either way; with a ttl it waits
+   * (`queued`) for the terminal instead. `wait` holds the answer for the reply.
+   */
+  async function send(sn: string, command: Record<string, unknown>, { ttlMs, waitMs, signal }: SendOptions = {}): Promise<Sent> {
     if (!presence.knows(sn)) throw new CommandNotSent('unknown_device', `no terminal ${sn} is known`);
     const wait = limiter.take(sn);
     if (wait > 0) {
@@ -65,33 +137,73 @@ export function createCommands({ transport, downlink, presence, store, metrics, 
       throw new CommandNotSent('rate_limited', `more than ${rate.perSecond} commands per second for ${sn}`, Math.ceil(wait / 1000));
     }
     const id = randomId('cmd');
-    const body = JSON.stringify(command);
-    const topic = downlink.topicOf(sn);
-    let error: string | null = null;
-    let reason: 'broker_unavailable' | 'device_offline' = 'broker_unavailable';
-    if (transport.listening(topic) === false) {
-      reason = 'device_offline';
-      error = `terminal ${sn} is not connected`;
-    } else {
-      try {
-        await transport.publish(topic, body, 1);
-      } catch (err) {
-        if (!(err instanceof BrokerUnavailable)) throw err;
-        error = err.message;
-      }
+    // POST / relays any JSON object, with a cmd or without.
+    const name = typeof command.cmd === 'string' ? command.cmd : '';
+    const online = dispatcher.online(sn);
+    if (!online && ttlMs === undefined) {
+      await accepted(name, command, [{ id, sn, status: 'failed', error: 'device_offline' }], undefined, null);
+      log.info({ command: id, device: sn, cmd: name, status: 'failed', error: 'device_offline' }, 'command');
+      throw new CommandNotSent('device_offline', `command not sent: terminal ${sn} is not online`);
     }
-    const status = error === null ? 'published' : 'failed';
-    metrics.commands.inc({ outcome: status });
-    log.info({ command: id, device: sn, cmd: command.cmd, status }, 'command');
-    await store.write({ kind: 'command', id, sn, body, status, error, at: Date.now() }).catch((err: Error) => {
-      // The terminal has it (or the broker refused it) either way; the history is what is missing.
-      log.error({ command: id, err: err.message }, 'command not recorded');
-    });
-    if (error !== null) throw new CommandNotSent(reason, `command not sent: ${error}`);
-    return { id, device_sn: sn, status };
+    // Waiting from before it goes out: a quick terminal's reply is not missed.
+    const waiting = waitMs === undefined ? undefined : replies.wait(id, waitMs, signal);
+    try {
+      await accepted(name, command, [{ id, sn, status: 'queued', error: null }], ttlMs, null);
+      let status: 'published' | 'queued' = 'queued';
+      if (online) {
+        const turn = await dispatcher.dispatch(sn, id, true);
+        if (turn.status === 'failed') throw new CommandNotSent(turn.error, `command not sent: ${REFUSED[turn.error]}`);
+        status = turn.status;
+      } else {
+        log.info({ command: id, device: sn, cmd: name, status }, 'command');
+      }
+      const replied = await waiting?.reply;
+      if (replied) return { id, device_sn: sn, status: 'replied', reply: JSON.parse(replied.reply) as unknown };
+      return { id, device_sn: sn, status };
+    } finally {
+      waiting?.cancel();
+    }
   }
 
-  return { send };
+  /**
+   * One command for many terminals (POST /api/commands): a row each, in one
+   * writer job, under one batch id. Each is queued (its terminal online, or a
+   * ttl given) or failed (unknown, or offline without a ttl); the dispatcher
+   * paces what goes out.
+   */
+  async function fanOut(serials: string[], command: Record<string, unknown> & { cmd: string }, ttlMs: number | undefined) {
+    const batch = randomId('bat');
+    const rows: NewCommand[] = serials.map((sn) => {
+      const id = randomId('cmd');
+      if (!presence.knows(sn)) return { id, sn, status: 'failed', error: 'unknown_device' };
+      if (ttlMs === undefined && !dispatcher.online(sn)) return { id, sn, status: 'failed', error: 'device_offline' };
+      return { id, sn, status: 'queued', error: null };
+    });
+    await accepted(command.cmd, command, rows, ttlMs, batch);
+    log.info({ batch, cmd: command.cmd, commands: rows.length, queued: rows.filter((r) => r.status === 'queued').length }, 'commands fanned out');
+    for (const row of rows) if (row.status === 'queued') dispatcher.wake(row.sn);
+    return { batch, items: rows.map((row): FannedOut => ({ id: row.id, device_sn: row.sn, status: row.status, error: row.error })) };
+  }
+
+  return {
+    send,
+    fanOut,
+    /** A reply the store matched (after its commit): whoever waits for it gets it. */
+    replied(replied: Replied) {
+      metrics.commands.inc({ outcome: 'replied' });
+      metrics.commandReply.observe(Math.max(0, replied.repliedAt - replied.publishedAt) / 1000);
+      replies.replied(replied);
+    },
+    /** Every message of a terminal (its heartbeats too): a Set lookup, unless commands wait for a word from it. */
+    heard: (sn: string) => dispatcher.heard(sn),
+    /** A terminal's message waits for this before it goes to the writer, when a command to it is being published (dispatcher.ts). */
+    unrecorded: (sn: string) => dispatcher.unrecorded(sn),
+    /** A terminal turned online: what waits for it goes out. */
+    wake: (sn: string) => dispatcher.wake(sn),
+    /** At start: what waited in the queue goes out as its terminals come online. */
+    start: () => dispatcher.wakeAll(),
+    stop: () => dispatcher.stop(),
+  };
 }
 
 export type Commands = ReturnType<typeof createCommands>;

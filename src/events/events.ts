@@ -1,6 +1,17 @@
 import { randomId } from './ids.ts';
 
-export const EVENT_TYPES = ['face.verified', 'face.rejected', 'face.stranger', 'device.online', 'device.offline', 'device.message'] as const;
+export const EVENT_TYPES = [
+  'face.verified',
+  'face.rejected',
+  'face.stranger',
+  'device.online',
+  'device.offline',
+  'device.message',
+  // README §Commands with replies: a command's reply matched, none within REPLY_WINDOW, its ttl run out before it went out.
+  'command.replied',
+  'command.unanswered',
+  'command.expired',
+] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 export const isEventType = (text: string): text is EventType => (EVENT_TYPES as readonly string[]).includes(text);

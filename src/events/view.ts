@@ -33,6 +33,11 @@ export function eventView(event: Pick<EventRecord, 'id' | 'type' | 'deviceSn' | 
       return { ...meta, last_seen_at: fields.last_seen_at, received_at: receivedAt };
     case 'device.message':
       return { ...meta, message: fields, received_at: receivedAt };
+    // README §Commands with replies: `reply` is the reply message, null for unanswered and expired.
+    case 'command.replied':
+    case 'command.unanswered':
+    case 'command.expired':
+      return { ...meta, command_id: fields.command_id, cmd: fields.cmd, reply: fields.reply ?? null, received_at: receivedAt };
   }
 }
 

@@ -33,6 +33,8 @@ export interface AppDeps {
   /** DEFAULT_DEVICE and DEVICES: where POST / sends. */
   defaultDevice?: string;
   devices: readonly string[];
+  /** MAX_TERMINALS: a fan-out names at most this many serials. */
+  maxTerminals: number;
 }
 
 export type Env = { Variables: { log: Logger } & RequestIdVariables };

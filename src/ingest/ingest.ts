@@ -7,7 +7,7 @@ import { cmdLabel, isHeartbeat, type RejectReason } from '../protocol/uplink.ts'
 import { type RejectJob, SAMPLE_BYTES, type Store, Unprocessable, type UplinkJob } from '../store/store.ts';
 import type { Admission, NotAdmitted } from '../terminals/admission.ts';
 import type { Presence } from '../terminals/presence.ts';
-import type { Message, Outcome } from './interpret.ts';
+import type { Message, Outcome, Replied } from './interpret.ts';
 
 /** Called once the message may be acknowledged (it is durable, or worthless to keep); with an error, it must not be. */
 export type Done = (err?: Error) => void;
@@ -38,6 +38,16 @@ export interface IngestDeps {
   reply: (topic: string, payload: string) => void;
   /** New events, after their commit. */
   stored: (events: StoredEvent[]) => void;
+  /** A reply the store matched to its command, after its commit. */
+  replied?: (replied: Replied) => void;
+  /**
+   * Resolves once the commands being published to this terminal are handed
+   * to the writer, so that its reply is applied after them; undefined when
+   * none is (a Map lookup: what every other message pays).
+   */
+  publishing?: (sn: string) => Promise<void> | undefined;
+  /** Every message of a known terminal, after presence: commands with a ttl that waited for a word from it go out. */
+  heard?: (sn: string) => void;
 }
 
 /** A heartbeat answered on the fast path: nothing to store. */
@@ -67,6 +77,7 @@ export function createIngest(deps: IngestDeps) {
     if (outcome.unkept > 0) rejectsNotKept(outcome.unkept);
     if (outcome.events.length === 0) return;
     try {
+      if (outcome.replied) deps.replied?.(outcome.replied);
       deps.stored(outcome.events);
     } catch (err) {
       // What listens (delivery lanes, the live stream) must not keep a
@@ -148,6 +159,7 @@ export function createIngest(deps: IngestDeps) {
       }
     }
     presence.touch(sn, message.receivedAt);
+    deps.heard?.(sn);
     if (payload.length > deps.maxPayload) {
       persist(reject(message, 'too_large', `${payload.length} bytes, over MAX_PAYLOAD (${deps.maxPayload})`), done);
       return;
@@ -157,7 +169,9 @@ export function createIngest(deps: IngestDeps) {
       done();
       return;
     }
-    persist({ kind: 'uplink', ...message }, done);
+    const publishing = deps.publishing?.(sn);
+    if (publishing) publishing.then(() => persist({ kind: 'uplink', ...message }, done));
+    else persist({ kind: 'uplink', ...message }, done);
   };
 }
 

@@ -7,8 +7,13 @@ import { type EventPolicy, eventsFromUplink } from './message-events.ts';
 // commits (the SQLite writer thread: it is the costly part, JSON.parse of
 // up to MAX_PAYLOAD and a hash per record) and keeps what it gives.
 
-/** How messages are read and what they become: MAX_RECORDS, FORWARD, IMAGES. */
-export interface IngestPolicy extends EventPolicy, DecodeLimits {}
+/** How messages are read and what they become: MAX_RECORDS, FORWARD, IMAGES, and how replies are matched (REPLY_FIELD, REPLY_WINDOW). */
+export interface IngestPolicy extends EventPolicy, DecodeLimits {
+  /** REPLY_FIELD: the field a reply echoes its command's id in; unset, replies are paired by name only. */
+  replyField?: string;
+  /** REPLY_WINDOW in ms: how long after it went out a command can still be matched. */
+  replyWindowMs: number;
+}
 
 /** An upLink message as it reached the bridge, from a serial's topic. */
 export interface Message {
@@ -26,15 +31,26 @@ export type NewReject = { reason: RejectReason; detail: string } /** A message: 
 );
 
 /**
- * A message that may answer a command (SPEC §Terminal commands with
- * replies: `xxxD` is answered by `xxxU`, or a REPLY_FIELD echo). Its place
- * is kept here for the command queue that correlates replies; nothing
- * produces one yet.
+ * A device message that may answer a command (README §Commands with
+ * replies): by REPLY_FIELD, the command id it echoes; by name, the command
+ * `xxxD` that an `xxxU` answers. The store matches it where it commits.
  */
 export interface ReplyCandidate {
+  /** The name of the command it would answer (`openDoorD` for `openDoorU`); absent when its name does not end in U. */
+  cmd?: string;
+  /** The value of REPLY_FIELD in it, when that is set and the value a string. */
+  tag?: string;
+}
+
+/** A reply matched to its command, once committed: the command is `replied` and the reply its command.replied event. */
+export interface Replied {
+  commandId: string;
+  sn: string;
   cmd: string;
-  /** The device.message event it is stored as. */
-  eventId: string;
+  publishedAt: number;
+  repliedAt: number;
+  /** The reply as stored (JSON text). */
+  reply: string;
 }
 
 /** What one message produces. */
@@ -55,6 +71,8 @@ export interface Interpretation {
  */
 export interface Outcome extends Omit<Interpretation, 'events' | 'rejects'> {
   events: StoredEvent[];
+  /** The command this message replied to, if it was matched. */
+  replied?: Replied;
   rejected: RejectReason[];
   unkept: number;
 }
@@ -76,5 +94,19 @@ export function interpret({ sn, payload, receivedAt }: Message, policy: IngestPo
     heartbeat: msg.cmd === 'heartU',
     events: eventsFromUplink(sn, msg, receivedAt, policy),
     rejects: malformed.map(({ record, detail }) => ({ reason: 'invalid_fields', detail, record })),
+    reply: 'body' in msg ? replyCandidate(msg.cmd, msg.body, policy.replyField) : undefined,
   };
+}
+
+/**
+ * What a device message could reply to (README §Commands with
+ * replies): the command its REPLY_FIELD names, or by the protocol's
+ * convention the command `xxxD` of an `xxxU`. Neither: it is only a message.
+ */
+export function replyCandidate(cmd: string, body: Record<string, unknown>, replyField: string | undefined): ReplyCandidate | undefined {
+  const echoed = replyField === undefined ? undefined : body[replyField];
+  const tag = typeof echoed === 'string' && echoed !== '' ? echoed : undefined;
+  const named = cmd.length > 1 && cmd.endsWith('U') ? `${cmd.slice(0, -1)}D` : undefined;
+  if (tag === undefined && named === undefined) return undefined;
+  return { ...(named !== undefined && { cmd: named }), ...(tag !== undefined && { tag }) };
 }

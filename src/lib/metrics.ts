@@ -11,6 +11,7 @@ export function createMetrics() {
     terminalsKnown: () => 0,
     streamClients: () => 0,
     outbox: async (): Promise<{ endpointId: string; pending: number }[]> => [],
+    commandsQueued: async () => 0,
   };
   return {
     registry,
@@ -29,7 +30,26 @@ export function createMetrics() {
       registers: [registry],
     }),
     events: new Counter({ name: 'facegate_events_total', help: 'events stored, by type', labelNames: ['type'], registers: [registry] }),
-    commands: new Counter({ name: 'facegate_commands_total', help: 'commands sent to terminals, by outcome', labelNames: ['outcome'], registers: [registry] }),
+    commands: new Counter({
+      name: 'facegate_commands_total',
+      help: 'commands to terminals, by the state each reached (queued, published, replied, unanswered, expired, failed) or rate_limited',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    commandReply: new Histogram({
+      name: 'facegate_command_reply_seconds',
+      help: 'from a command published (the broker acknowledged it) to its reply committed',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers: [registry],
+    }),
+    commandsQueued: new Gauge({
+      name: 'facegate_commands_queued',
+      help: 'commands queued: waiting for their terminal (ttl) or their turn',
+      registers: [registry],
+      async collect() {
+        this.set(await sources.commandsQueued());
+      },
+    }),
     deliveryAttempts: new Counter({
       name: 'facegate_delivery_attempts_total',
       help: 'webhook delivery attempts, by outcome (delivered, retry, dead, gone)',

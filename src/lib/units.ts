@@ -1,6 +1,9 @@
 const MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const BYTES: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 
+/** What parseDuration takes: `500ms`, `15s`, `2m`, `1h`, `1d`, a bare number of seconds. */
+export const DURATION = /^\d+(?:\.\d+)?(?:ms|s|m|h|d)?$/i;
+
 /** "15s" → 15000; a bare number is seconds. */
 export function parseDuration(text: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim().toLowerCase());

@@ -11,9 +11,40 @@ import type { Message, NewReject, Outcome } from '../ingest/interpret.ts';
 export const DELIVERY_STATUSES = ['pending', 'delivered', 'dead'] as const;
 export type DeliveryStatus = (typeof DELIVERY_STATUSES)[number];
 
-/** README §POST /api/devices/{sn}/commands: the broker acknowledged it, or it could not be sent. */
-export const COMMAND_STATUSES = ['published', 'failed'] as const;
+/**
+ * README §Commands with replies: `queued` (kept for a terminal that is
+ * offline, or waiting for its turn) → `published` (the broker acknowledged
+ * it) → `replied` or `unanswered` (no reply within REPLY_WINDOW); `expired`
+ * (its ttl ran out before it could go out); `failed` (refused).
+ */
+export const COMMAND_STATUSES = ['queued', 'published', 'replied', 'unanswered', 'expired', 'failed'] as const;
 export type CommandStatus = (typeof COMMAND_STATUSES)[number];
+
+/**
+ * Why a command was refused, its `error` (README §Commands with replies);
+ * `interrupted`: queued without a ttl when the bridge stopped, it is not sent
+ * after the restart.
+ */
+export type CommandError = 'unknown_device' | 'device_offline' | 'broker_unavailable' | 'interrupted';
+
+/** Commands the sweep turns unanswered or expired at most per run: one writer job stays short. */
+export const SWEEP_LIMIT = 1000;
+
+/** One command of an accepted request: queued for its terminal, or refused at once (`failed`, with its error). */
+export interface NewCommand {
+  id: string;
+  sn: string;
+  status: 'queued' | 'failed';
+  error: CommandError | null;
+}
+
+/** A queued command as the dispatcher publishes it. */
+export interface QueuedCommand {
+  id: string;
+  seq: number;
+  body: string;
+  expiresAt: number | null;
+}
 
 /**
  * Why an endpoint is disabled (README §Webhooks): `config`, the default
@@ -81,7 +112,30 @@ export type Job =
   | { kind: 'seen'; lastSeen: [sn: string, at: number][] }
   /** DEVICES and DEFAULT_DEVICE, at start. */
   | { kind: 'register'; serials: string[] }
-  | { kind: 'command'; id: string; sn: string; body: string; status: CommandStatus; error: string | null; at: number }
+  /**
+   * Commands accepted together (one, or a fan-out's): one row each, in this
+   * order, with the same body, into which the writer puts each one's id as
+   * REPLY_FIELD when it is set and the body lacks it.
+   */
+  | {
+      kind: 'commands';
+      at: number;
+      cmd: string;
+      /** JSON text of the command as the client sent it. */
+      body: string;
+      replyField?: string;
+      expiresAt: number | null;
+      batch: string | null;
+      rows: NewCommand[];
+    }
+  /** Commands the broker acknowledged, and when (README §Commands with replies: REPLY_WINDOW counts from then). */
+  | { kind: 'commands-published'; published: { id: string; at: number }[] }
+  /** Queued commands that could not go out and had no ttl to wait with. */
+  | { kind: 'commands-failed'; failed: { id: string; error: CommandError }[] }
+  /** At start: commands queued without a ttl when the bridge stopped fail (`interrupted`); the ttl's go out. */
+  | { kind: 'commands-interrupted' }
+  /** Published commands past REPLY_WINDOW become unanswered, queued ones past their ttl expired: at most SWEEP_LIMIT of each. */
+  | { kind: 'command-sweep'; now: number }
   /** An endpoint added, or changed (ep_default from WEBHOOK_URL at start); `at` is its creation time if it is new. */
   | { kind: 'endpoint'; endpoint: Omit<Endpoint, 'createdAt'>; at: number }
   /** One step of removing an endpoint: its row (the first time) and up to ADMIN_STEP of its deliveries. */
@@ -118,7 +172,13 @@ export interface JobResults {
   presence: { events: StoredEvent[] };
   seen: undefined;
   register: undefined;
-  command: undefined;
+  commands: undefined;
+  'commands-published': undefined;
+  'commands-failed': undefined;
+  /** How many failed. */
+  'commands-interrupted': { failed: number };
+  /** Their command.unanswered and command.expired events; whether more are left for the next run. */
+  'command-sweep': { events: StoredEvent[]; unanswered: number; expired: number; more: boolean };
   endpoint: undefined;
   /** Whether another step is needed. */
   'endpoint-delete': { more: boolean };
@@ -151,16 +211,35 @@ export interface Terminal {
 export interface Command {
   id: string;
   deviceSn: string;
+  cmd: string;
   body: string;
   status: CommandStatus;
   error: string | null;
   createdAt: number;
+  publishedAt: number | null;
+  repliedAt: number | null;
+  expiresAt: number | null;
+  batch: string | null;
+  /** The reply as stored (JSON text), or null. */
+  reply: string | null;
 }
 
-/** A command as lists show it: its body only when it takes at most SHOWN_BYTES (null otherwise), and its size in bytes. */
-export interface ListedCommand extends Omit<Command, 'body'> {
+/**
+ * A command as lists show it: its body and its reply each only when it takes
+ * at most SHOWN_BYTES (null otherwise), and their sizes in bytes.
+ */
+export interface ListedCommand extends Omit<Command, 'body' | 'reply'> {
   body: string | null;
   bodyBytes: number;
+  reply: string | null;
+  replyBytes: number | null;
+}
+
+/** GET /api/commands: each filter optional, all combined. */
+export interface CommandFilter {
+  device?: string;
+  status?: CommandStatus;
+  batch?: string;
 }
 
 /** A pending delivery whose time has come: what an attempt needs to start. */
@@ -219,9 +298,15 @@ export interface Store {
   eventCounts(sn: string, since: number): Promise<{ type: EventType; count: number }[]>;
 
   /** Keys of commands newest first, before a (created_at, id) position. */
-  commandKeys(filter: { device?: string; before?: { at: number; id: string }; limit: number }): Promise<{ id: string; createdAt: number }[]>;
+  commandKeys(filter: CommandFilter & { before?: { at: number; id: string }; limit: number }): Promise<{ id: string; createdAt: number }[]>;
   listedCommand(id: string): Promise<ListedCommand | undefined>;
   command(id: string): Promise<Command | undefined>;
+  /** A terminal's queued commands after `afterSeq` in acceptance order, those whose ttl has not run out at `now`. */
+  queuedCommands(sn: string, afterSeq: number, now: number, limit: number): Promise<QueuedCommand[]>;
+  /** Serials with queued commands (at start, and when the broker is back). */
+  queuedSerials(): Promise<string[]>;
+  /** Commands queued (facegate_commands_queued). */
+  queuedCount(): Promise<number>;
 
   endpoints(): Promise<Endpoint[]>;
   endpointCount(): Promise<number>;

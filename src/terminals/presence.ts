@@ -95,6 +95,8 @@ export function createPresence({ timeoutMs, initial, write, now = Date.now, elap
     },
     isOnline: (sn: string) => states.get(sn)?.online ?? false,
     lastSeen: (sn: string) => states.get(sn)?.lastSeenAt ?? null,
+    /** The serials known (a fan-out to "all"). */
+    serials: () => [...states.keys()],
     /** Terminals known: stored and registered (README §Topics, MAX_TERMINALS). */
     size: () => states.size,
     onlineCount: () => [...states.values()].filter((s) => s.online).length,

@@ -137,21 +137,71 @@ export function neverStoreRetained(broker: Aedes): void {
 }
 
 /**
- * Whether a client connected now subscribes to exactly `topic`.
+ * Which topics a client connected now subscribes to, kept as aedes reports
+ * its subscriptions: `listening(topic)` costs a lookup, not a walk over every
+ * client (a fan-out asks it for thousands of terminals at once).
  *
- * Relies on: aedes.js `clients`, the clients by id, each added once
- * connected (`registerClient`) and removed when it closes
- * (`unregisterClient`); lib/client.js `subscriptions`, its subscriptions by
- * topic filter (lib/handlers/subscribe.js `addSubs`, restored sessions too).
+ * Relies on: aedes emitting `subscribe` (lib/handlers/subscribe.js
+ * `completeSubscribe`) for each SUBSCRIBE, with qos 128 for those refused;
+ * `clientReady` (lib/handlers/connect.js) once a client is connected, its
+ * persistent session's subscriptions restored into lib/client.js
+ * `subscriptions` (restoring emits no `subscribe`);
+ * `unsubscribe` for an UNSUBSCRIBE (and a clean session's close); and
+ * `clientDisconnect` once a client is unregistered (aedes.js
+ * `unregisterClient`); aedes.js `clients`, the connected clients by id,
+ * checked again so that no late event can leave a closed client listening.
  *
  * Why: a command for a terminal that is not listening is refused at once
- * (`device_offline`, README §POST /api/devices/{sn}/commands); a persistent
- * session of an offline terminal would keep it and open the door whenever
- * the terminal returns.
+ * (`device_offline`, README §Commands with replies) or kept (ttl); a
+ * persistent session of an offline terminal would keep it and open the door
+ * whenever the terminal returns.
  */
-export function connectedClientSubscribes(broker: Aedes, topic: string): boolean {
-  const clients = Object.values((broker as unknown as { clients: Record<string, { subscriptions: Record<string, unknown> }> }).clients);
-  return clients.some((client) => client.subscriptions[topic] !== undefined);
+export function trackListening(broker: Aedes, onListening: (topic: string) => void = () => {}): { listening(topic: string): boolean } {
+  const byTopic = new Map<string, Set<Client>>();
+  const byClient = new WeakMap<Client, Set<string>>();
+  const connected = (broker as unknown as { clients: Record<string, Client> }).clients;
+  const drop = (client: Client, topic: string) => {
+    const clients = byTopic.get(topic);
+    clients?.delete(client);
+    if (clients?.size === 0) byTopic.delete(topic);
+    byClient.get(client)?.delete(topic);
+  };
+  const add = (client: Client, topic: string) => {
+    let clients = byTopic.get(topic);
+    if (!clients) {
+      clients = new Set();
+      byTopic.set(topic, clients);
+    }
+    clients.add(client);
+    let topics = byClient.get(client);
+    if (!topics) {
+      topics = new Set();
+      byClient.set(client, topics);
+    }
+    topics.add(topic);
+    onListening(topic);
+  };
+  broker.on('subscribe', (subscriptions, client) => {
+    for (const { topic, qos } of subscriptions) if ((qos as number) !== 128) add(client, topic);
+  });
+  broker.on('clientReady', (client) => {
+    const restored = (client as unknown as { subscriptions: Record<string, unknown> }).subscriptions;
+    for (const topic of Object.keys(restored)) add(client, topic);
+  });
+  broker.on('unsubscribe', (topics, client) => {
+    for (const topic of topics) drop(client, topic);
+  });
+  broker.on('clientDisconnect', (client) => {
+    for (const topic of [...(byClient.get(client) ?? [])]) drop(client, topic);
+  });
+  return {
+    listening(topic) {
+      const clients = byTopic.get(topic);
+      if (!clients) return false;
+      for (const client of clients) if (connected[client.id] === client) return true;
+      return false;
+    },
+  };
 }
 
 /**

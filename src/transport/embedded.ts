@@ -8,7 +8,6 @@ import { sameSecret } from '../lib/secrets.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import {
   ackWaitsForAuthorizePublish,
-  connectedClientSubscribes,
   expiryKeptWithPacket,
   handleConnection,
   isClosingClientsWill,
@@ -18,6 +17,7 @@ import {
   notRetainedFromHere,
   onStoreFailure,
   packetWithExpiry,
+  trackListening,
   unsubscribedByClosing,
 } from './aedes-internals.ts';
 import { listenForTerminals } from './broker-listeners.ts';
@@ -227,6 +227,11 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     if (unsubscribedByClosing(client)) return;
     for (const topic of topics) listensTo.get(client)?.delete(downlink.serialOf(topic) ?? '');
   });
+  const listeningListeners: ((topic: string) => void)[] = [];
+  // A terminal back on its downLink (or its session restored): its queued commands may go out (README §Commands with replies).
+  const subscribed = trackListening(broker, (topic) => {
+    for (const listener of listeningListeners) listener(topic);
+  });
   // aedes reports a failure of its own store here; without a listener it would end the process.
   onStoreFailure(broker, (err) => log.error({ err: err.message }, 'embedded broker error'));
 
@@ -262,10 +267,14 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     port,
     tlsPort,
     connected: () => listening,
+    connectedAt: () => 0,
+    onListening(listener) {
+      listeningListeners.push(listener);
+    },
     listening(topic) {
       // Connected clients only: a persistent session of an offline terminal
       // would keep the command and deliver it whenever the terminal returns.
-      return connectedClientSubscribes(broker, topic);
+      return subscribed.listening(topic);
     },
     publish(topic, payload, qos) {
       if (!listening) return Promise.reject(new BrokerUnavailable('embedded broker is stopped'));

@@ -133,7 +133,9 @@ export async function startExternalClient(options: ExternalOptions): Promise<Tra
   });
 
   const watch = createSessionWatch({ clientId: options.clientId, log });
+  let connectedAt = 0;
   client.on('connect', (connack) => {
+    connectedAt = Date.now();
     failures = 0;
     watch.connected();
     setReconnectDelay(client, backoff.initialMs);
@@ -172,6 +174,11 @@ export async function startExternalClient(options: ExternalOptions): Promise<Tra
   const transport: Transport = {
     connected: () => client.connected,
     listening: () => undefined,
+    connectedAt: () => connectedAt,
+    onListening(listener) {
+      // Connected again: every terminal may be reachable, queued commands may go out (README §Commands with replies).
+      client.on('connect', () => listener(undefined));
+    },
     publish(topic, payload, qos) {
       if (!client.connected) return Promise.reject(new BrokerUnavailable('not connected to the MQTT broker'));
       if (qos === 0) {

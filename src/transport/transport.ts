@@ -9,6 +9,18 @@ export interface Transport {
    * undefined when the transport cannot know (an external broker).
    */
   listening(topic: string): boolean | undefined;
+  /**
+   * Calls `listener` when a topic may have become reachable: with the topic
+   * when a client subscribes to it (embedded), with undefined when the broker
+   * connection is (re)established (external). Queued commands go out then.
+   */
+  onListening(listener: (topic: string | undefined) => void): void;
+  /**
+   * When the connection to the broker was last established (wall clock, ms);
+   * 0 for the embedded broker, which knows who listens. Against an external
+   * broker a terminal heard from before it may not be back yet.
+   */
+  connectedAt(): number;
   stop(): Promise<void>;
 }
 

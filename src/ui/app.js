@@ -189,6 +189,7 @@ function describe(event) {
     return event.verifiedCode !== undefined ? `${who} · code ${event.verifiedCode}` : who;
   }
   if (event.type === 'device.message') return JSON.stringify(event.message);
+  if (event.type.startsWith('command.')) return `${event.cmd} ${event.command_id}${event.reply ? ` · ${JSON.stringify(event.reply)}` : ''}`;
   return `last seen ${time(event.last_seen_at)}`;
 }
 
@@ -250,11 +251,14 @@ function onStreamEvent(event) {
   } else if (state.terminals.has(event.device_sn)) {
     state.terminals.get(event.device_sn).last_seen_at = event.received_at;
   }
-  if (event.type === 'device.message' && event.device_sn === state.awaitingReplyFrom) {
+  // A reply matched to its command is its command.replied event, carrying it as `reply`.
+  if ((event.type === 'device.message' || event.type === 'command.replied') && event.device_sn === state.awaitingReplyFrom) {
     state.awaitingReplyFrom = null;
     $('command-status').textContent = `Reply from ${event.device_sn} at ${time(event.received_at)}:`;
     $('command-reply').replaceChildren(
-      event.truncated ? h('span', {}, `${kilobytes(event.fields_bytes)}, too large to show here: `, wholeEvent(event)) : JSON.stringify(event.message, null, 2),
+      event.truncated
+        ? h('span', {}, `${kilobytes(event.fields_bytes)}, too large to show here: `, wholeEvent(event))
+        : JSON.stringify(event.message ?? event.reply, null, 2),
     );
     $('command-reply').hidden = false;
   }
@@ -279,7 +283,17 @@ function startStream(lastId) {
       }
     } else setLive('reconnecting…', false);
   };
-  for (const type of ['face.verified', 'face.rejected', 'face.stranger', 'device.online', 'device.offline', 'device.message']) {
+  for (const type of [
+    'face.verified',
+    'face.rejected',
+    'face.stranger',
+    'device.online',
+    'device.offline',
+    'device.message',
+    'command.replied',
+    'command.unanswered',
+    'command.expired',
+  ]) {
     source.addEventListener(type, (message) => onStreamEvent(JSON.parse(message.data)));
   }
 }

@@ -95,7 +95,7 @@ describe('facegate simulate', () => {
     expect(summary.heartD).toBeLessThanOrEqual(summary.heartbeats);
   });
 
-  it("answers a command sent to a simulated terminal, the reply stored as the terminal's device message", async () => {
+  it("answers a command sent to a simulated terminal, the reply stored as the command's command.replied event", async () => {
     const b = (bridge = await startBridge());
     sim = simulate(['--url', b.brokerUrl, '--terminals', '2', '--prefix', 'SIMD', '--records-every', '0', '--heartbeat', '60']);
     await sim.waitForLine(
@@ -112,14 +112,18 @@ describe('facegate simulate', () => {
     expect(sent.json).toMatchObject({ device_sn: 'SIMD0002', status: 'published' });
     await sim.waitForLine(/ SIMD0002 ← openDoorD door=1$/, undefined, 'the command arriving');
     await reply;
-    const [message] = await b.eventsStored(1, (e) => e.type === 'device.message');
+    const [message] = await b.eventsStored(1, (e) => e.type === 'command.replied');
     expect(message.deviceSn).toBe('SIMD0002');
-    expect((await b.api('GET', `/api/events/${message.id}`)).json.message).toEqual({ cmd: 'openDoorU', code: 0, msg: 'ok', sn: 'SIMD0002' });
+    expect((await b.api('GET', `/api/events/${message.id}`)).json).toMatchObject({
+      command_id: sent.json.id,
+      reply: { cmd: 'openDoorU', code: 0, msg: 'ok', sn: 'SIMD0002' },
+    });
 
     expect(await sim.kill('SIGTERM')).toBe(0);
     const summary = summaryOf(sim.output);
     expect(summary).toMatchObject({ stopped: true, total: 0, commands: 1, failures: 0 });
-    expect(b.count('events', "type = 'device.message'")).toBe(1);
+    expect(b.count('events', "type = 'command.replied'")).toBe(1);
+    expect(b.count('events', "type = 'device.message'")).toBe(0);
   });
 
   it('prints its options with --help', async () => {

@@ -295,7 +295,9 @@ describe('POST / (the original relay)', () => {
     const listedTerminal = await terminal(b.brokerUrl, 'A1');
     const stranger = await terminal(b.brokerUrl, 'B2');
     await stranger.send({ cmd: 'heartU' });
-    await b.eventsStored(1, (e) => e.type === 'device.online' && e.deviceSn === 'B2');
+    // Online, as a command needs (README §Commands with replies).
+    await listedTerminal.send({ cmd: 'heartU' });
+    await b.eventsStored(2, (e) => e.type === 'device.online');
     const arrived = listedTerminal.next((m) => m.cmd === 'openDoorD');
     const res = await b.api('POST', '/', { cmd: 'openDoorD' });
     expect(res.status, res.text).toBe(200);

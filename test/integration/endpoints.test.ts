@@ -19,7 +19,7 @@ let seen: Record<string, string>[];
 
 async function open() {
   store = await openSqliteStore(
-    { dataDir: dir, sync: 'normal', maxRecords: 10, forward: 'all', images: 'inline' },
+    { dataDir: dir, sync: 'normal', maxRecords: 10, forward: 'all', images: 'inline', replyWindowMs: 30_000 },
     { log: createLogger('info', new PassThrough()), onFatal: () => {} },
   );
   endpoints = createEndpoints(store);

@@ -85,8 +85,12 @@ describe('fuzzing a running bridge', () => {
   it('answers random HTTP bodies and query strings with 4xx, never 5xx', async () => {
     const b = await startBridge({ DEVICES: 'D1' });
     bridge = b;
-    // A connected terminal: a valid command is sent (or rate limited), not refused as undeliverable.
-    terminals.push(await connectTerminal(b.brokerUrl, 'D1'));
+    // An online terminal: a valid command is sent (or rate limited), not refused as undeliverable.
+    const terminal = await connectTerminal(b.brokerUrl, 'D1');
+    terminals.push(terminal);
+    const online = b.eventsStored(1, (e) => e.type === 'device.online');
+    await terminal.send({ cmd: 'heartU' });
+    await online;
     const body = fc.oneof(
       fc.jsonValue({ maxDepth: 6 }).map((v) => JSON.stringify(v)),
       fc.string({ maxLength: 300 }),

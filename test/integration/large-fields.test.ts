@@ -121,11 +121,17 @@ describe('commands with bodies near BODY_LIMIT', () => {
       expect(item).toEqual({
         id: item.id,
         device_sn: 'BIG1',
+        cmd: 'addPersonD',
         truncated: true,
         body_bytes: expect.any(Number),
         status: 'published',
         error: null,
         created_at: expect.any(String),
+        published_at: expect.any(String),
+        replied_at: null,
+        expires_at: null,
+        batch: null,
+        reply: null,
       });
       const whole = await b.api('GET', `/api/commands/${item.id}`);
       expect(whole.status).toBe(200);
@@ -142,10 +148,16 @@ describe('commands with bodies near BODY_LIMIT', () => {
       {
         id: res.json.id,
         device_sn: 'BIG1',
+        cmd: 'setNameD',
         body: { cmd: 'setNameD', name: 'z'.repeat(SHOWN_BYTES - 100) },
         status: 'published',
         error: null,
         created_at: expect.any(String),
+        published_at: expect.any(String),
+        replied_at: null,
+        expires_at: null,
+        batch: null,
+        reply: null,
       },
     ]);
   });

@@ -151,6 +151,27 @@ describe('lists and the live stream', () => {
     );
   });
 
+  it('pages commands of a state, of a terminal in a state, and of a batch through an index of their own', () => {
+    const before = { at: 5, id: 'cmd_x' };
+    expectPlan(
+      q().commandKeys({ limit: 51, status: 'queued', before }),
+      [/^SEARCH commands USING COVERING INDEX commands_status_created \(status=\? AND \(created_at,id\)<\(\?,\?\)\)$/],
+      [/TEMP B-TREE/],
+    );
+    expectPlan(
+      q().commandKeys({ limit: 51, status: 'replied', device: 'T1', before }),
+      [/^SEARCH commands USING COVERING INDEX commands_device_status_created \(device_sn=\? AND status=\? AND \(created_at,id\)<\(\?,\?\)\)$/],
+      [/TEMP B-TREE/],
+    );
+    // Within a batch (at most MAX_TERMINALS rows), the other filters are checked row by row.
+    for (const filter of [{}, { status: 'failed' as const }, { device: 'T1' }])
+      expectPlan(
+        q().commandKeys({ limit: 51, batch: 'bat_x', before, ...filter }),
+        [/^SEARCH commands USING (COVERING )?INDEX commands_batch_created \(batch=\?/],
+        [/TEMP B-TREE/],
+      );
+  });
+
   it('reads the outbox depth from its own small table, not from deliveries', () => {
     const lines = plan(q().outboxDepth());
     expect(lines).toEqual(['SCAN outbox_depth']);

@@ -37,7 +37,7 @@ async function writerIn(dataDir: string, { heapMb }: { heapMb?: number } = {}) {
   stream.on('data', (chunk: Buffer) => lines.push(...chunk.toString().split('\n').filter(Boolean)));
   const fatal: Error[] = [];
   const writer: Writer = await startWriter(
-    { dataDir, sync: 'full', forward: 'passed', images: 'inline', maxRecords: 1000 },
+    { dataDir, sync: 'full', forward: 'passed', images: 'inline', maxRecords: 1000, replyWindowMs: 30_000 },
     { log: createLogger('info', stream), onFatal: (err) => fatal.push(err), heapMb },
   );
   cleanup(() => writer.stop());
@@ -51,7 +51,15 @@ const uplink = (sn: string, message: object | string): Job => ({
   payload: Buffer.from(typeof message === 'string' ? message : JSON.stringify(message)),
   receivedAt: Date.now(),
 });
-const command = (id: string): Job => ({ kind: 'command', id, sn: 'W1', body: '{"cmd":"openDoorD"}', status: 'published', error: null, at: Date.now() });
+const command = (id: string): Job => ({
+  kind: 'commands',
+  at: Date.now(),
+  cmd: 'openDoorD',
+  body: '{"cmd":"openDoorD"}',
+  expiresAt: null,
+  batch: null,
+  rows: [{ id, sn: 'W1', status: 'queued', error: null }],
+});
 
 /** A device message of ~7.4 MB of empty arrays: decoding it takes well over 64 MB of heap. */
 const heapEater = () => `{"cmd":"bigU","x":[${'[],'.repeat(2_600_000)}[]]}`;

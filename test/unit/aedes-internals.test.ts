@@ -7,7 +7,6 @@ import { describe, expect, it } from 'vitest';
 import { until } from '../../src/kit/wait.ts';
 import {
   ackWaitsForAuthorizePublish,
-  connectedClientSubscribes,
   expiryKeptWithPacket,
   handleConnection,
   isClosingClientsWill,
@@ -17,6 +16,7 @@ import {
   notRetainedFromHere,
   onStoreFailure,
   packetWithExpiry,
+  trackListening,
   unsubscribedByClosing,
 } from '../../src/transport/aedes-internals.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
@@ -264,23 +264,34 @@ describe('retained messages', () => {
   });
 });
 
-describe('connectedClientSubscribes', () => {
+describe('trackListening', () => {
   it('sees the subscriptions of connected clients only', async () => {
     const { broker, url } = await startBroker();
+    const subscribed = trackListening(broker);
     const online = await connect(url, 'terminal-online');
     await online.subscribeAsync(DOWN, { qos: 1 });
     const away = await connect(url, 'terminal-away', { clean: false });
     await away.subscribeAsync('fungxi_T2_downLink', { qos: 1 });
-    expect(connectedClientSubscribes(broker, DOWN)).toBe(true);
-    expect(connectedClientSubscribes(broker, 'fungxi_T2_downLink')).toBe(true);
-    expect(connectedClientSubscribes(broker, 'fungxi_T3_downLink')).toBe(false);
+    const left = await connect(url, 'terminal-left');
+    await left.subscribeAsync('fungxi_T4_downLink', { qos: 1 });
+    expect(subscribed.listening(DOWN)).toBe(true);
+    expect(subscribed.listening('fungxi_T2_downLink')).toBe(true);
+    expect(subscribed.listening('fungxi_T4_downLink')).toBe(true);
+    expect(subscribed.listening('fungxi_T3_downLink')).toBe(false);
 
     // Its session keeps the subscription; it is not listening.
     const gone = once(broker, 'clientDisconnect');
     await away.endAsync();
     await gone;
-    expect(connectedClientSubscribes(broker, 'fungxi_T2_downLink')).toBe(false);
-    expect(connectedClientSubscribes(broker, DOWN)).toBe(true);
+    expect(subscribed.listening('fungxi_T2_downLink')).toBe(false);
+    expect(subscribed.listening(DOWN)).toBe(true);
+    await left.unsubscribeAsync('fungxi_T4_downLink');
+    expect(subscribed.listening('fungxi_T4_downLink')).toBe(false);
+
+    // Back with its session: the subscription restored without a SUBSCRIBE counts again.
+    const back = await connect(url, 'terminal-away', { clean: false });
+    await until(() => subscribed.listening('fungxi_T2_downLink'));
+    await back.endAsync();
   });
 });
 

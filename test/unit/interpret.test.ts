@@ -5,7 +5,7 @@ import { type IngestPolicy, interpret, type Message } from '../../src/ingest/int
 // messages), as a pure function: what the store keeps and the main thread
 // counts and answers all come from here.
 
-const POLICY: IngestPolicy = { forward: 'passed', images: 'inline', maxRecords: 3 };
+const POLICY: IngestPolicy = { forward: 'passed', images: 'inline', maxRecords: 3, replyWindowMs: 30_000 };
 const AT = Date.UTC(2026, 10, 22, 2, 0, 0);
 const IMAGE = '/9j/4AAQSkZJRgABAQ';
 const record = (over: Record<string, unknown> = {}) => ({

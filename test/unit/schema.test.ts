@@ -71,3 +71,43 @@ describe('disabled_reason', () => {
     }
   });
 });
+
+describe('commands of an earlier version', () => {
+  it('keep their state, and get their name, their order and, when published, the time they went out', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'facegate-schema-'));
+    try {
+      const older = join(dir, 'drizzle');
+      mkdirSync(join(older, 'meta'), { recursive: true });
+      const before = journal.entries.slice(
+        0,
+        journal.entries.findIndex((entry) => /commands_with_replies/.test(entry.tag)),
+      );
+      for (const entry of before) cpSync(join(MIGRATIONS, `${entry.tag}.sql`), join(older, `${entry.tag}.sql`));
+      writeFileSync(join(older, 'meta/_journal.json'), JSON.stringify({ ...journal, entries: before }));
+      const sqlite = new Database(join(dir, 'facegate.db'));
+      migrate(drizzle(sqlite), { migrationsFolder: older });
+      sqlite.exec(`
+        insert into commands (id, device_sn, body, status, error, created_at) values
+          ('cmd_a', 'D1', '{"cmd":"openDoorD","door":1}', 'published', null, 1000),
+          ('cmd_b', 'D1', '{"cmd":"rebootD"}', 'failed', 'terminal D1 is not connected', 2000)`);
+      sqlite.close();
+
+      const { sqlite: upgraded, db } = openDatabase(dir, 'normal');
+      migrateDatabase(db);
+      const c = schema.commands;
+      expect(
+        db
+          .select({ id: c.id, seq: c.seq, cmd: c.cmd, status: c.status, publishedAt: c.publishedAt, expiresAt: c.expiresAt, reply: c.reply })
+          .from(c)
+          .orderBy(c.seq)
+          .all(),
+      ).toEqual([
+        { id: 'cmd_a', seq: 1, cmd: 'openDoorD', status: 'published', publishedAt: 1000, expiresAt: null, reply: null },
+        { id: 'cmd_b', seq: 2, cmd: 'rebootD', status: 'failed', publishedAt: null, expiresAt: null, reply: null },
+      ]);
+      upgraded.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

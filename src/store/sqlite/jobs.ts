@@ -3,10 +3,11 @@ import { type NewEvent, presenceEvent, type StoredEvent } from '../../events/eve
 import { type IngestPolicy, type Interpretation, interpret, type NewReject, type Outcome, rejected } from '../../ingest/interpret.ts';
 import type { RejectReason } from '../../protocol/uplink.ts';
 import { type Job, type JobKind, type JobResult, type JobResults, SAMPLE_BYTES } from '../store.ts';
+import { createCommandRows } from './command-rows.ts';
 import type { Db } from './open.ts';
 import { createOutbox } from './outbox.ts';
 import { createRejectGate, type RejectGate } from './reject-gate.ts';
-import { commands, events, images, rejects, terminals } from './schema.ts';
+import { events, images, rejects, terminals } from './schema.ts';
 import { createTerminalStore } from './terminals.ts';
 
 // Every job of the store (store.ts) applied to the database, in the writer
@@ -86,18 +87,6 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
     .values({ sn: sql.placeholder('sn'), registered: true })
     .onConflictDoUpdate({ target: terminals.sn, set: { registered: true } })
     .prepare();
-  const insertCommand = db
-    .insert(commands)
-    .values({
-      id: sql.placeholder('id'),
-      deviceSn: sql.placeholder('sn'),
-      body: sql.placeholder('body'),
-      status: sql.placeholder('status'),
-      error: sql.placeholder('error'),
-      createdAt: sql.placeholder('at'),
-    })
-    .prepare();
-
   function store(event: NewEvent): StoredEvent | undefined {
     const row = insertEvent.get({ ...event, hasImage: event.image !== undefined ? 1 : 0 });
     if (!row) return undefined; // already stored: a retransmission
@@ -105,6 +94,7 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
     outbox.enqueue(row.seq, event.type, event.receivedAt);
     return { seq: row.seq, id: event.id, type: event.type, deviceSn: event.deviceSn, receivedAt: event.receivedAt };
   }
+  const commandRows = createCommandRows(db, store, policy.replyWindowMs);
 
   /**
    * Keeps a malformed message, or one malformed record of it, as a row, if
@@ -131,14 +121,18 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
 
   /** Stores what a message gave: its events (a retransmission's are already there) and its rejects, as far as the gate lets. */
   function keep(message: { sn: string; topic: string; receivedAt: number }, { events, rejects, ...meaning }: Interpretation): Outcome {
+    // A reply to a command waiting for one is its command.replied event, not a device.message (README §Commands with replies).
+    const reply = meaning.reply && events.length === 1 ? commandRows.correlate(message.sn, message.receivedAt, meaning.reply, events[0]) : undefined;
     const stored: StoredEvent[] = [];
-    for (const event of events) {
+    for (const event of reply ? [reply.event] : events) {
       const row = store(event);
       if (row) stored.push(row);
     }
     let kept = 0;
     for (const reject of rejects) kept += Number(keepReject(message, reject));
-    return { ...meaning, events: stored, rejected: rejects.map((r) => r.reason), unkept: rejects.length - kept };
+    const outcome: Outcome = { ...meaning, events: stored, rejected: rejects.map((r) => r.reason), unkept: rejects.length - kept };
+    if (reply) outcome.replied = reply.replied;
+    return outcome;
   }
 
   const apply: { [K in JobKind]: (job: Extract<Job, { kind: K }>) => JobResults[K] } = {
@@ -155,9 +149,11 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
     register(job) {
       for (const sn of job.serials) register.run({ sn });
     },
-    command(job) {
-      insertCommand.run({ id: job.id, sn: job.sn, body: job.body, status: job.status, error: job.error, at: job.at });
-    },
+    commands: commandRows.accept,
+    'commands-published': commandRows.published,
+    'commands-failed': commandRows.failed,
+    'commands-interrupted': commandRows.interrupted,
+    'command-sweep': commandRows.sweep,
     endpoint(job) {
       outbox.upsertEndpoint(job);
     },

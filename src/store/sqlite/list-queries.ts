@@ -1,6 +1,6 @@
 import { and, asc, desc, eq, gt, gte, inArray, lt, lte, max, min, sql } from 'drizzle-orm';
 import type { EventType } from '../../events/events.ts';
-import { type DeliveryStatus, type SeqRange, SHOWN_BYTES } from '../store.ts';
+import { type CommandFilter, type DeliveryStatus, type SeqRange, SHOWN_BYTES } from '../store.ts';
 import type { Db } from './open.ts';
 import { commands, deliveries, events, outboxDepth } from './schema.ts';
 
@@ -83,14 +83,23 @@ export function listQueries(db: Db) {
         .limit(filter.limit),
     firstDelivery: () => db.select({ seq: min(deliveries.seq) }).from(deliveries),
     lastDelivery: () => db.select({ seq: max(deliveries.seq) }).from(deliveries),
-    /** Keys of commands newest first, before a (created_at, id) position: `commands_created`, or `commands_device_created` for one terminal. */
-    commandKeys: (filter: { device?: string; before?: { at: number; id: string }; limit: number }) =>
+    /**
+     * Keys of commands newest first, before a (created_at, id) position. Each
+     * filter, and device with status, has its index (`commands_created`,
+     * `commands_device_created`, `commands_status_created`,
+     * `commands_device_status_created`, `commands_batch_created`); with a
+     * batch, the rest is checked within the batch, which holds at most
+     * MAX_TERMINALS commands.
+     */
+    commandKeys: (filter: CommandFilter & { before?: { at: number; id: string }; limit: number }) =>
       db
         .select({ id: commands.id, createdAt: commands.createdAt })
         .from(commands)
         .where(
           and(
             filter.device !== undefined ? eq(commands.deviceSn, filter.device) : undefined,
+            filter.status !== undefined ? eq(commands.status, filter.status) : undefined,
+            filter.batch !== undefined ? eq(commands.batch, filter.batch) : undefined,
             filter.before ? sql`(${commands.createdAt}, ${commands.id}) < (${filter.before.at}, ${filter.before.id})` : undefined,
           ),
         )
@@ -117,17 +126,24 @@ export function listQueries(db: Db) {
         .select({ seq: events.seq, hasImage: events.hasImage })
         .from(events)
         .where(eq(events.id, sql.placeholder('id'))),
-    /** One command as the list shows it: its body only when it is at most SHOWN_BYTES. */
+    /** One command as the list shows it: its body and its reply each only when it is at most SHOWN_BYTES. */
     listedCommand: () =>
       db
         .select({
           id: commands.id,
           deviceSn: commands.deviceSn,
+          cmd: commands.cmd,
           status: commands.status,
           error: commands.error,
           createdAt: commands.createdAt,
+          publishedAt: commands.publishedAt,
+          repliedAt: commands.repliedAt,
+          expiresAt: commands.expiresAt,
+          batch: commands.batch,
           bodyBytes: sql<number>`octet_length(${commands.body})`,
           body: sql<string | null>`case when octet_length(${commands.body}) <= ${SHOWN_BYTES} then ${commands.body} end`,
+          replyBytes: sql<number | null>`octet_length(${commands.reply})`,
+          reply: sql<string | null>`case when octet_length(${commands.reply}) <= ${SHOWN_BYTES} then ${commands.reply} end`,
         })
         .from(commands)
         .where(eq(commands.id, sql.placeholder('id'))),

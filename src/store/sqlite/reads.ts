@@ -1,4 +1,4 @@
-import { and, asc, count, eq, gt, gte, lte, min, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gt, gte, isNull, lte, min, or, sql } from 'drizzle-orm';
 import { listQueries } from './list-queries.ts';
 import { openDatabase, type Sync } from './open.ts';
 import { commands, deliveries, endpoints, events, images, terminals } from './schema.ts';
@@ -45,6 +45,22 @@ export function openReads(dataDir: string, sync: Sync) {
     .where(eq(images.eventSeq, sql.placeholder('seq')))
     .prepare();
 
+  // The dispatcher asks this for every few commands it publishes: prepared once.
+  const queued = db
+    .select({ id: commands.id, seq: commands.seq, body: commands.body, expiresAt: commands.expiresAt })
+    .from(commands)
+    .where(
+      and(
+        eq(commands.status, 'queued'),
+        eq(commands.deviceSn, sql.placeholder('sn')),
+        gt(commands.seq, sql.placeholder('afterSeq')),
+        or(isNull(commands.expiresAt), gt(commands.expiresAt, sql.placeholder('now'))),
+      ),
+    )
+    .orderBy(asc(commands.seq))
+    .limit(sql.placeholder('limit'))
+    .prepare();
+
   const lists = listQueries(db);
   const listedEvent = lists.listedEvent().prepare();
   const listedCommand = lists.listedCommand().prepare();
@@ -66,10 +82,20 @@ export function openReads(dataDir: string, sync: Sync) {
         .limit(limit)
         .all(),
     /** Keys of commands newest first, before a (created_at, id) position. */
-    commandKeys: (filter: { device?: string; before?: { at: number; id: string }; limit: number }) => lists.commandKeys(filter).all(),
+    commandKeys: (filter: Parameters<typeof lists.commandKeys>[0]) => lists.commandKeys(filter).all(),
     /** One command as a list shows it: the body only up to SHOWN_BYTES. */
     listedCommand: (id: string) => listedCommand.get({ id }),
     command: (id: string) => db.select().from(commands).where(eq(commands.id, id)).get(),
+    /** A terminal's queue (commands_queue): its queued commands after `afterSeq` whose ttl has not run out. */
+    queuedCommands: (sn: string, afterSeq: number, now: number, limit: number) => queued.all({ sn, afterSeq, now, limit }),
+    queuedSerials: () =>
+      db
+        .selectDistinct({ sn: commands.deviceSn })
+        .from(commands)
+        .where(eq(commands.status, 'queued'))
+        .all()
+        .map((row) => row.sn),
+    queuedCount: () => db.select({ n: count() }).from(commands).where(eq(commands.status, 'queued')).get()?.n ?? 0,
     endpoints: () => db.select().from(endpoints).orderBy(asc(endpoints.createdAt)).all(),
     endpointCount: () => db.select({ n: count() }).from(endpoints).get()?.n ?? 0,
     endpoint: (id: string) => db.select().from(endpoints).where(eq(endpoints.id, id)).get(),

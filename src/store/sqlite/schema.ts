@@ -63,15 +63,43 @@ export const commands = sqliteTable(
   'commands',
   {
     id: text('id').primaryKey(),
+    /** Acceptance order, given by the writer: the order a terminal's queued commands go out in (README §Commands with replies). */
+    seq: integer('seq').notNull(),
     deviceSn: text('device_sn').notNull(),
+    /** The command's name (its `cmd`): a reply `xxxU` is paired with the oldest `xxxD` waiting for one. */
+    cmd: text('cmd').notNull(),
+    /** As sent to the terminal, with REPLY_FIELD filled in when it was set and absent. */
     body: text('body').notNull(),
-    /** `published` once the broker acknowledged it, `failed` when it could not be delivered to the broker. */
+    /** README §Commands with replies: queued → published → replied or unanswered; expired; failed. */
     status: text('status', { enum: COMMAND_STATUSES }).notNull(),
     error: text('error'),
     createdAt: integer('created_at').notNull(),
+    /** When the broker acknowledged it; REPLY_WINDOW counts from here. */
+    publishedAt: integer('published_at'),
+    repliedAt: integer('replied_at'),
+    /** Past it a queued command is expired; null without a ttl. */
+    expiresAt: integer('expires_at'),
+    /** `bat_…` of a fan-out (POST /api/commands). */
+    batch: text('batch'),
+    /** The reply as stored (JSON text), once one was matched. */
+    reply: text('reply'),
   },
-  // Both orders the list pages in, newest first: (created_at, id) is its cursor (README §HTTP API, Lists).
-  (t) => [index('commands_device_created').on(t.deviceSn, t.createdAt, t.id), index('commands_created').on(t.createdAt, t.id)],
+  (t) => [
+    uniqueIndex('commands_seq').on(t.seq),
+    // The orders the list pages in, newest first: (created_at, id) is its cursor (README §HTTP API, Lists).
+    index('commands_device_created').on(t.deviceSn, t.createdAt, t.id),
+    index('commands_created').on(t.createdAt, t.id),
+    index('commands_status_created').on(t.status, t.createdAt, t.id),
+    index('commands_device_status_created').on(t.deviceSn, t.status, t.createdAt, t.id),
+    index('commands_batch_created').on(t.batch, t.createdAt, t.id),
+    // A terminal's queue, in acceptance order: only the rows still queued.
+    index('commands_queue').on(t.deviceSn, t.seq).where(sql`status = 'queued'`),
+    // Name pairing in the writer: the oldest command of a name on a terminal still waiting for its reply.
+    index('commands_pairing').on(t.deviceSn, t.cmd, t.publishedAt).where(sql`status = 'published'`),
+    // The sweeps: replies that did not come within REPLY_WINDOW, ttls that ran out.
+    index('commands_unanswered').on(t.publishedAt).where(sql`status = 'published'`),
+    index('commands_expiring').on(t.expiresAt).where(sql`status = 'queued'`),
+  ],
 );
 
 /** Malformed upLink messages, kept (truncated) so an installer can see what a terminal really sends. */

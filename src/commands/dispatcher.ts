@@ -1,0 +1,281 @@
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import type { Logger } from '../lib/log.ts';
+import type { Metrics } from '../lib/metrics.ts';
+import type { TopicTemplate } from '../protocol/topics.ts';
+import type { CommandError, QueuedCommand, Store } from '../store/store.ts';
+import { BrokerUnavailable, type Transport } from '../transport/transport.ts';
+
+/** Publishes in flight at most, all terminals together: a fan-out to thousands is paced, and heartbeats keep their answer time. */
+const MAX_IN_FLIGHT = 64;
+/** Queued commands read at a time for one terminal. */
+const READ_AHEAD = 16;
+/** Queued commands without a ttl failed at a time once their terminal turned offline. */
+const FAIL_BATCH = 1000;
+
+/** What came of a command's first turn: it went out, it was refused, or it waits for its terminal (it has a ttl). */
+export type Turn = { status: 'published' } | { status: 'failed'; error: CommandError } | { status: 'queued' };
+
+export interface DispatcherDeps {
+  transport: Transport;
+  downlink: TopicTemplate;
+  /** Online as /api/devices says (README §Commands with replies, Details). */
+  isOnline: (sn: string) => boolean;
+  /** When the terminal's last message came (wall clock), or null. */
+  lastSeen: (sn: string) => number | null;
+  store: Pick<Store, 'write' | 'queuedCommands' | 'queuedSerials'>;
+  /** Waits until COMMAND_RATE lets one more command out for this terminal. */
+  token: (sn: string) => Promise<void>;
+  metrics: Metrics;
+  log: Logger;
+}
+
+/** A counting semaphore: `acquire` resolves once one of `size` places is free. */
+function slots(size: number) {
+  let free = size;
+  const waiting: (() => void)[] = [];
+  return {
+    acquire(): Promise<void> {
+      if (free > 0) {
+        free -= 1;
+        return Promise.resolve();
+      }
+      return new Promise((resolve) => waiting.push(resolve));
+    },
+    release(): void {
+      const next = waiting.shift();
+      if (next) next();
+      else free += 1;
+    },
+  };
+}
+
+/**
+ * The durable queue's sender (README §Commands with replies). Every command
+ * is a row first; this publishes each terminal's queued rows in acceptance
+ * order (seq), one at a time per terminal (QoS 1, the broker's ack awaited),
+ * at most MAX_IN_FLIGHT publishes for all terminals together, and COMMAND_RATE
+ * per terminal awaited rather than refused. It is woken by a new row, by a
+ * terminal turning online or (embedded) subscribing to its downLink, by the
+ * broker connection coming back, and at start. A terminal that is not online
+ * stops its turn: its commands with a ttl wait, those without fail.
+ */
+export function createDispatcher({ transport, downlink, isOnline, lastSeen, store, token, metrics, log }: DispatcherDeps) {
+  const inFlight = slots(MAX_IN_FLIGHT);
+  /** Terminals being drained; `again`: woken meanwhile, read once more before stopping. */
+  const draining = new Map<string, { again: boolean }>();
+  /** Per terminal, the last seq this process took care of: rows whose outcome is not committed yet are not read again. */
+  const done = new Map<string, number>();
+  /** First turns someone waits for (a single POST), by command id. */
+  const turns = new Map<string, { sn: string; resolve: (turn: Turn) => void }>();
+  /** Commands published whose state is not written yet: one writer job for all of a turn of the event loop. */
+  let published: { id: string; sn: string; at: number; after: () => void }[] = [];
+  /**
+   * Terminals with a publish under way whose state is not handed to the
+   * writer yet. Their messages wait for it (ingest): the writer applies jobs
+   * in order, and a reply must find its command published. Through an
+   * external broker the PUBACK and the reply can arrive in one read, the
+   * reply handed to the writer before the PUBACK's continuation runs.
+   */
+  const unrecorded = new Map<string, { count: number; recorded: Promise<void>; resolve: () => void }>();
+
+  function publishing(sn: string) {
+    const entry = unrecorded.get(sn);
+    if (entry) {
+      entry.count += 1;
+      return;
+    }
+    let resolve = () => {};
+    const recorded = new Promise<void>((r) => (resolve = r));
+    unrecorded.set(sn, { count: 1, recorded, resolve });
+  }
+
+  function recorded(sn: string) {
+    const entry = unrecorded.get(sn);
+    if (!entry || --entry.count > 0) return;
+    unrecorded.delete(sn);
+    entry.resolve();
+  }
+  let stopped = false;
+  /** Commands already charged against COMMAND_RATE when they were accepted (a single POST answers 429 instead of waiting). */
+  const charged = new Set<string>();
+
+  const online = (sn: string) => isOnline(sn) && transport.listening(downlink.topicOf(sn)) !== false;
+  /**
+   * Terminals whose commands with a ttl wait for a word from them: against an
+   * external broker, after the bridge's connection came back, a terminal
+   * heard from before may still be reconnecting, and a command published
+   * before it subscribes again would reach no one.
+   */
+  const awaitingWord = new Set<string>();
+  const backSince = (sn: string) => transport.listening(downlink.topicOf(sn)) === true || (lastSeen(sn) ?? -1) >= transport.connectedAt();
+
+  function settle(id: string, turn: Turn) {
+    charged.delete(id);
+    const waiter = turns.get(id);
+    if (!waiter) return;
+    turns.delete(id);
+    waiter.resolve(turn);
+  }
+
+  /** Records publishes in one job per turn of the event loop; each waiter hears of its command once it is written. */
+  function recordPublished(id: string, sn: string, at: number, after: () => void) {
+    published.push({ id, sn, at, after });
+    if (published.length > 1) return;
+    // A microtask, not a timer: the state is queued for the writer before the terminal's reply can be (correlation needs it).
+    queueMicrotask(() => {
+      const batch = published;
+      published = [];
+      const written = store.write({ kind: 'commands-published', published: batch.map(({ id, at }) => ({ id, at })) });
+      for (const { sn } of batch) recorded(sn);
+      written
+        .catch((err: Error) => log.error({ err: err.message, commands: batch.length }, 'published commands not recorded'))
+        .finally(() => {
+          for (const { after } of batch) after();
+        });
+    });
+  }
+
+  async function fail(sn: string, failed: { id: string; error: CommandError }[]) {
+    if (failed.length === 0) return;
+    metrics.commands.inc({ outcome: 'failed' }, failed.length);
+    await store.write({ kind: 'commands-failed', failed }).catch((err: Error) => log.error({ err: err.message, device: sn }, 'failed commands not recorded'));
+    for (const { id, error } of failed) settle(id, { status: 'failed', error });
+  }
+
+  /**
+   * The terminal is not reachable now: its commands without a ttl fail (a
+   * door is never opened later by surprise), those with one wait for it.
+   */
+  async function halt(sn: string, error: CommandError) {
+    let after = 0;
+    for (;;) {
+      const rows = await store.queuedCommands(sn, after, Date.now(), FAIL_BATCH);
+      await fail(
+        sn,
+        rows.filter((row) => row.expiresAt === null).map((row) => ({ id: row.id, error })),
+      );
+      for (const row of rows) if (row.expiresAt !== null) settle(row.id, { status: 'queued' });
+      if (rows.length < FAIL_BATCH) break;
+      after = rows[rows.length - 1].seq;
+    }
+    // Waiters whose rows were not read (expired meanwhile, or failed elsewhere) hear it too.
+    for (const [id, waiter] of turns) if (waiter.sn === sn) settle(id, { status: 'queued' });
+  }
+
+  /** Publishes one row; false when the broker could not be reached (the turn stops). */
+  async function publish(sn: string, row: QueuedCommand, charged: boolean): Promise<boolean> {
+    if (!charged) await token(sn);
+    await inFlight.acquire();
+    publishing(sn);
+    try {
+      await transport.publish(downlink.topicOf(sn), row.body, 1);
+    } catch (err) {
+      recorded(sn);
+      if (!(err instanceof BrokerUnavailable)) throw err;
+      log.warn({ command: row.id, device: sn, err: err.message }, 'command not published: broker unavailable');
+      return false;
+    } finally {
+      inFlight.release();
+    }
+    done.set(sn, row.seq);
+    metrics.commands.inc({ outcome: 'published' });
+    log.info({ command: row.id, device: sn, status: 'published' }, 'command');
+    recordPublished(row.id, sn, Date.now(), () => settle(row.id, { status: 'published' }));
+    return true;
+  }
+
+  async function drain(sn: string, state: { again: boolean }) {
+    for (;;) {
+      // One terminal's reads and publishes after another's: many woken at once (a fan-out, a reconnect) share the loop.
+      await nextTurn();
+      if (stopped) return;
+      if (!online(sn)) return halt(sn, 'device_offline');
+      const rows = await store.queuedCommands(sn, done.get(sn) ?? 0, Date.now(), READ_AHEAD);
+      if (rows.length === 0) {
+        if (!state.again) return;
+        state.again = false;
+        continue;
+      }
+      for (const row of rows) {
+        if (stopped) return;
+        if (!online(sn)) return halt(sn, 'device_offline');
+        // Its ttl ran out since it was read: the sweep makes it expired.
+        if (row.expiresAt !== null && row.expiresAt <= Date.now()) {
+          done.set(sn, row.seq);
+          settle(row.id, { status: 'queued' });
+          continue;
+        }
+        if (row.expiresAt !== null && !backSince(sn)) {
+          awaitingWord.add(sn);
+          return halt(sn, 'device_offline');
+        }
+        if (!(await publish(sn, row, charged.delete(row.id)))) {
+          // Broker unreachable: this row and those after it wait (ttl) or fail; the reconnect wakes the terminal again.
+          return halt(sn, 'broker_unavailable');
+        }
+      }
+    }
+  }
+
+  function wake(sn: string) {
+    if (stopped) return;
+    const running = draining.get(sn);
+    if (running) {
+      running.again = true;
+      return;
+    }
+    const state = { again: false };
+    draining.set(sn, state);
+    drain(sn, state)
+      .catch((err: Error) => log.error({ device: sn, err: err.message }, 'command queue not drained'))
+      .finally(() => {
+        draining.delete(sn);
+        // Woken after its last read: go on.
+        if (state.again) wake(sn);
+      });
+  }
+
+  /** Every terminal with queued commands: at start, and when the broker connection is back. */
+  async function wakeAll() {
+    for (const sn of await store.queuedSerials()) wake(sn);
+  }
+
+  transport.onListening((topic) => {
+    if (topic === undefined) {
+      wakeAll().catch((err: Error) => log.error({ err: err.message }, 'queued commands not read'));
+      return;
+    }
+    const sn = downlink.serialOf(topic);
+    if (sn !== undefined) wake(sn);
+  });
+
+  return {
+    online,
+    wake,
+    /** A message from this terminal: commands that waited for a word from it go out. */
+    heard(sn: string) {
+      if (awaitingWord.size > 0 && awaitingWord.delete(sn)) wake(sn);
+    },
+    /** Resolves once this terminal's publishes under way are handed to the writer; undefined when none is (the usual case). */
+    unrecorded: (sn: string) => unrecorded.get(sn)?.recorded,
+    wakeAll,
+    /**
+     * A command just accepted for an online terminal: resolves with its first
+     * turn. `charged`: it took its COMMAND_RATE token already.
+     */
+    dispatch(sn: string, id: string, alreadyCharged: boolean): Promise<Turn> {
+      const turn = new Promise<Turn>((resolve) => turns.set(id, { sn, resolve }));
+      if (alreadyCharged) charged.add(id);
+      wake(sn);
+      return turn;
+    },
+    async stop() {
+      stopped = true;
+      for (const [id] of turns) settle(id, { status: 'queued' });
+      // Let the last turns see `stopped`.
+      await sleep(0);
+    },
+  };
+}
+
+export type Dispatcher = ReturnType<typeof createDispatcher>;

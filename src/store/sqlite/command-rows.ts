@@ -1,0 +1,201 @@
+import { and, asc, eq, gte, inArray, isNull, lt, sql } from 'drizzle-orm';
+import type { NewEvent, StoredEvent } from '../../events/events.ts';
+import { randomId } from '../../events/ids.ts';
+import type { Replied, ReplyCandidate } from '../../ingest/interpret.ts';
+import { type Job, type JobResults, SWEEP_LIMIT } from '../store.ts';
+import type { Db } from './open.ts';
+import { commands } from './schema.ts';
+
+// The writer thread's side of commands (README §Commands with replies):
+// rows accepted, published, failed; a reply matched to its command in the
+// transaction that stores the reply; the sweeps for unanswered and expired.
+// Matching here, in the store, rather than in a map of the main thread, lets
+// a reply find a command whichever process published it.
+
+/** Stores an event with its deliveries (jobs.ts), giving it as stored. */
+type StoreEvent = (event: NewEvent) => StoredEvent | undefined;
+
+/**
+ * The command's body with its id in REPLY_FIELD, unless it carries that field
+ * already. The body is a JSON object written by JSON.stringify, so the field
+ * goes in right after its `{`.
+ */
+export function withReplyField(body: string, field: string | undefined, id: string, present: boolean): string {
+  if (field === undefined || present) return body;
+  const entry = `${JSON.stringify(field)}:${JSON.stringify(id)}`;
+  return body === '{}' ? `{${entry}}` : `{${entry},${body.slice(1)}`;
+}
+
+/** The fields of a command.* event: what the view shows beside type, id, device_sn and received_at. */
+export function commandEventFields(commandId: string, cmd: string, reply: string | null): string {
+  return `{"command_id":${JSON.stringify(commandId)},"cmd":${JSON.stringify(cmd)},"reply":${reply ?? 'null'}}`;
+}
+
+export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs: number) {
+  const insert = db
+    .insert(commands)
+    .values({
+      id: sql.placeholder('id'),
+      // Acceptance order: one writer, so the next number is always free.
+      seq: sql`(select coalesce(max(${commands.seq}), 0) + 1 from ${commands})`,
+      deviceSn: sql.placeholder('sn'),
+      cmd: sql.placeholder('cmd'),
+      body: sql.placeholder('body'),
+      status: sql.placeholder('status'),
+      error: sql.placeholder('error'),
+      createdAt: sql.placeholder('at'),
+      expiresAt: sql.placeholder('expiresAt'),
+      batch: sql.placeholder('batch'),
+    })
+    .prepare();
+  const published = db
+    .update(commands)
+    .set({ status: 'published', publishedAt: sql.placeholder('at') as unknown as number })
+    .where(and(eq(commands.id, sql.placeholder('id')), eq(commands.status, 'queued')))
+    .prepare();
+  const failed = db
+    .update(commands)
+    .set({ status: 'failed', error: sql.placeholder('error') as unknown as string })
+    .where(and(eq(commands.id, sql.placeholder('id')), eq(commands.status, 'queued')))
+    .prepare();
+  const waiting = { id: commands.id, cmd: commands.cmd, publishedAt: commands.publishedAt };
+  // REPLY_FIELD: the command it names, on that terminal, still waiting within REPLY_WINDOW.
+  const byTag = db
+    .select(waiting)
+    .from(commands)
+    .where(
+      and(
+        eq(commands.id, sql.placeholder('tag')),
+        eq(commands.deviceSn, sql.placeholder('sn')),
+        eq(commands.status, 'published'),
+        gte(commands.publishedAt, sql.placeholder('since')),
+      ),
+    )
+    .prepare();
+  // By name: the oldest command of that name on that terminal still waiting (commands_pairing).
+  const byName = db
+    .select(waiting)
+    .from(commands)
+    .where(
+      and(
+        eq(commands.status, 'published'),
+        eq(commands.deviceSn, sql.placeholder('sn')),
+        eq(commands.cmd, sql.placeholder('cmd')),
+        gte(commands.publishedAt, sql.placeholder('since')),
+      ),
+    )
+    .orderBy(asc(commands.publishedAt), asc(commands.seq))
+    .limit(1)
+    .prepare();
+  const replied = db
+    .update(commands)
+    .set({ status: 'replied', reply: sql.placeholder('reply') as unknown as string, repliedAt: sql.placeholder('at') as unknown as number })
+    .where(eq(commands.id, sql.placeholder('id')))
+    .prepare();
+  const overdue = db
+    .select({ id: commands.id, sn: commands.deviceSn, cmd: commands.cmd })
+    .from(commands)
+    .where(and(eq(commands.status, 'published'), lt(commands.publishedAt, sql.placeholder('before'))))
+    .orderBy(asc(commands.publishedAt))
+    .limit(SWEEP_LIMIT + 1)
+    .prepare();
+  const expiring = db
+    .select({ id: commands.id, sn: commands.deviceSn, cmd: commands.cmd })
+    .from(commands)
+    .where(and(eq(commands.status, 'queued'), lt(commands.expiresAt, sql.placeholder('now'))))
+    .orderBy(asc(commands.expiresAt))
+    .limit(SWEEP_LIMIT + 1)
+    .prepare();
+
+  function accept(job: Extract<Job, { kind: 'commands' }>): undefined {
+    // Whether the client's body carries REPLY_FIELD itself: then it is sent as it is.
+    const present = job.replyField !== undefined && Object.hasOwn(JSON.parse(job.body) as object, job.replyField);
+    for (const row of job.rows) {
+      insert.run({
+        id: row.id,
+        sn: row.sn,
+        cmd: job.cmd,
+        body: withReplyField(job.body, job.replyField, row.id, present),
+        status: row.status,
+        error: row.error,
+        at: job.at,
+        expiresAt: job.expiresAt,
+        batch: job.batch,
+      });
+    }
+    return undefined;
+  }
+
+  /**
+   * A device message that may be a reply: matched to its command, it is that
+   * command's reply, stored as its command.replied event instead of a
+   * device.message (README §Commands with replies, Details).
+   */
+  function correlate(sn: string, receivedAt: number, candidate: ReplyCandidate, message: NewEvent): { event: NewEvent; replied: Replied } | undefined {
+    const since = receivedAt - replyWindowMs;
+    const match =
+      (candidate.tag !== undefined ? byTag.get({ tag: candidate.tag, sn, since }) : undefined) ??
+      (candidate.cmd !== undefined ? byName.get({ sn, cmd: candidate.cmd, since }) : undefined);
+    if (!match) return undefined;
+    replied.run({ id: match.id, reply: message.fields, at: receivedAt });
+    return {
+      event: { ...message, type: 'command.replied', fields: commandEventFields(match.id, match.cmd, message.fields) },
+      replied: { commandId: match.id, sn, cmd: match.cmd, publishedAt: match.publishedAt ?? receivedAt, repliedAt: receivedAt, reply: message.fields },
+    };
+  }
+
+  function sweep({ now }: Extract<Job, { kind: 'command-sweep' }>): JobResults['command-sweep'] {
+    const events: StoredEvent[] = [];
+    const turn = (rows: { id: string; sn: string; cmd: string }[], status: 'unanswered' | 'expired') => {
+      const taken = rows.slice(0, SWEEP_LIMIT);
+      if (taken.length === 0) return 0;
+      db.update(commands)
+        .set({ status })
+        .where(
+          inArray(
+            commands.id,
+            taken.map((r) => r.id),
+          ),
+        )
+        .run();
+      for (const row of taken) {
+        const event = storeEvent({
+          id: randomId('evt'),
+          type: `command.${status}`,
+          deviceSn: row.sn,
+          receivedAt: now,
+          fields: commandEventFields(row.id, row.cmd, null),
+        });
+        if (event) events.push(event);
+      }
+      return taken.length;
+    };
+    const overdueRows = overdue.all({ before: now - replyWindowMs });
+    const expiringRows = expiring.all({ now });
+    const unanswered = turn(overdueRows, 'unanswered');
+    const expired = turn(expiringRows, 'expired');
+    return { events, unanswered, expired, more: overdueRows.length > SWEEP_LIMIT || expiringRows.length > SWEEP_LIMIT };
+  }
+
+  return {
+    accept,
+    published(job: Extract<Job, { kind: 'commands-published' }>): undefined {
+      for (const { id, at } of job.published) published.run({ id, at });
+      return undefined;
+    },
+    failed(job: Extract<Job, { kind: 'commands-failed' }>): undefined {
+      for (const { id, error } of job.failed) failed.run({ id, error });
+      return undefined;
+    },
+    interrupted(): { failed: number } {
+      const { changes } = db
+        .update(commands)
+        .set({ status: 'failed', error: 'interrupted' })
+        .where(and(eq(commands.status, 'queued'), isNull(commands.expiresAt)))
+        .run();
+      return { failed: changes };
+    },
+    correlate,
+    sweep,
+  };
+}
