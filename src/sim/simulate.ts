@@ -115,10 +115,9 @@ export function parseOptions(args: string[], env: Record<string, string | undefi
   if (strangerRatio + rejectedRatio > 1) throw new UsageError('--stranger-ratio and --rejected-ratio add up to more than 1');
   if (values.qos !== '0' && values.qos !== '1') throw new UsageError(`--qos ${values.qos}: expected 0 or 1`);
   const replyField = fromFlagOrEnv(values['reply-field'], 'reply-field', env, 'REPLY_FIELD');
-  if (replyField && (!/^[A-Za-z_][\w-]{0,63}$/.test(replyField.value) || REPLY_OWN_FIELDS.includes(replyField.value))) {
-    throw new UsageError(
-      `${replyField.named}: expected a field name (a letter or _, then up to 63 letters, digits, _ or -) other than ${REPLY_OWN_FIELDS.join(', ')}`,
-    );
+  // The bridge's rule for REPLY_FIELD (src/config.ts), and none of the reply's own fields, which the echo would overwrite.
+  if (replyField && (!/^[A-Za-z0-9_]{1,64}$/.test(replyField.value) || REPLY_OWN_FIELDS.includes(replyField.value))) {
+    throw new UsageError(`${replyField.named}: expected a field name of 1 to 64 letters, digits and _, other than ${REPLY_OWN_FIELDS.join(', ')}`);
   }
   const replyDelay = fromFlagOrEnv(values['reply-delay'], 'reply-delay', env, 'SIM_REPLY_DELAY');
   let replyDelayMs = 0;

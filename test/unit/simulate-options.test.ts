@@ -84,17 +84,12 @@ describe('facegate simulate options', () => {
   });
 
   it.each([
-    [
-      { REPLY_FIELD: 'two words' },
-      'invalid REPLY_FIELD="two words": expected a field name (a letter or _, then up to 63 letters, digits, _ or -) other than cmd, code, msg, sn',
-    ],
-    [
-      { REPLY_FIELD: 'cmd' },
-      'invalid REPLY_FIELD="cmd": expected a field name (a letter or _, then up to 63 letters, digits, _ or -) other than cmd, code, msg, sn',
-    ],
+    [{ REPLY_FIELD: 'two words' }, 'invalid REPLY_FIELD="two words": expected a field name of 1 to 64 letters, digits and _, other than cmd, code, msg, sn'],
+    [{ REPLY_FIELD: 'a-b' }, 'invalid REPLY_FIELD="a-b": expected a field name of 1 to 64 letters, digits and _, other than cmd, code, msg, sn'],
+    [{ REPLY_FIELD: 'cmd' }, 'invalid REPLY_FIELD="cmd": expected a field name of 1 to 64 letters, digits and _, other than cmd, code, msg, sn'],
     [
       { REPLY_FIELD: 'x'.repeat(65) },
-      `invalid REPLY_FIELD="${'x'.repeat(65)}": expected a field name (a letter or _, then up to 63 letters, digits, _ or -) other than cmd, code, msg, sn`,
+      `invalid REPLY_FIELD="${'x'.repeat(65)}": expected a field name of 1 to 64 letters, digits and _, other than cmd, code, msg, sn`,
     ],
     [{ SIM_REPLY_DELAY: 'soon' }, 'invalid SIM_REPLY_DELAY="soon": expected a duration such as 500ms or 2s, at most 1h'],
     [{ SIM_REPLY_DELAY: '2h' }, 'invalid SIM_REPLY_DELAY="2h": expected a duration such as 500ms or 2s, at most 1h'],
