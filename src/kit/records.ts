@@ -80,13 +80,27 @@ export function strangerRecordU<R>(records: R[]): RecordsMessage<R> {
   return { cmd: 'strangerRecordU', data: records };
 }
 
-/** The name of a terminal's answer to a downstream command: `openDoorD` → `openDoorU`. */
-export function replyCmd(cmd: string): string {
-  return cmd.endsWith('D') ? `${cmd.slice(0, -1)}U` : `${cmd}Reply`;
+/**
+ * The name of a terminal's answer to a downstream command: `openDoorD` →
+ * `openDoorU` (SPEC §Terminal commands with replies: the protocol's
+ * convention); undefined for what a terminal does not answer: `heartD`,
+ * itself the bridge's answer to a heartbeat, and a name not ending in `D`.
+ */
+export function replyCmd(cmd: string): string | undefined {
+  return cmd.length > 1 && cmd.endsWith('D') && cmd !== 'heartD' ? `${cmd.slice(0, -1)}U` : undefined;
 }
 
-export function reply(cmd: string, sn: string): Reply {
-  return { cmd: replyCmd(cmd), code: 0, msg: 'ok', sn };
+/**
+ * A terminal's answer to `command` (whose cmd replyCmd names), `code` 0.
+ * With `replyField` (REPLY_FIELD) it echoes the command's value of that
+ * field, when the command has one, as firmware that echoes a request tag
+ * does; the bridge matches the reply to its command by that value.
+ */
+export function reply(command: { cmd: string } & Record<string, unknown>, sn: string, replyField?: string): Reply & Record<string, unknown> {
+  const cmd = replyCmd(command.cmd);
+  if (cmd === undefined) throw new Error(`${command.cmd} is not a command a terminal answers`);
+  const echo = replyField !== undefined && Object.hasOwn(command, replyField) ? { [replyField]: command[replyField] } : {};
+  return { cmd, ...echo, code: 0, msg: 'ok', sn };
 }
 
 /**

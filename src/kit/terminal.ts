@@ -1,5 +1,6 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { topicTemplate } from '../protocol/topics.ts';
+import { type Reply, reply, replyCmd } from './records.ts';
 
 // A door terminal as the bridge sees one: an MQTT client that publishes on
 // its own upLink and listens on its own downLink (README §Topics). The
@@ -20,6 +21,26 @@ export interface TerminalOptions extends IClientOptions {
   qos?: 0 | 1;
   /** Connection changes after the first connect: losses, reconnects, errors. */
   onStatus?: (status: string) => void;
+  /**
+   * Answer every command `xxxD` of the downLink with `xxxU` as a terminal
+   * does (SPEC §Terminal commands with replies). Unset, the terminal
+   * answers nothing: what a test expects of its double unless it asks.
+   */
+  answer?: Answering;
+}
+
+/** How a terminal answers the commands of its downLink. */
+export interface Answering {
+  /** REPLY_FIELD: the field of a command whose value the reply echoes; unset, none is. */
+  replyField?: string;
+  /** Milliseconds between a command's arrival and its answer (0 by default): a slow terminal. */
+  delayMs?: number;
+  /** Names of commands left unanswered: a terminal whose firmware ignores them. */
+  silent?: readonly string[];
+  /** Each answer once published (its PUBACK at QoS 1), with the command it answers. */
+  onAnswered?: (answer: Reply & Record<string, unknown>, command: Record<string, any>) => void;
+  /** An answer that could not be published (the connection is gone). */
+  onAnswerFailed?: (answer: Reply & Record<string, unknown>, err: Error) => void;
 }
 
 /** A message from the downLink. `cmd` and `body` are undefined when it is not a JSON object with a string cmd. */
@@ -57,7 +78,7 @@ export interface Terminal {
  * subscription.
  */
 export async function connectTerminal(url: string, sn: string, options: TerminalOptions = {}): Promise<Terminal> {
-  const { uplink, downlink, qos = 1, onStatus = () => {}, ...mqttOptions } = options;
+  const { uplink, downlink, qos = 1, onStatus = () => {}, answer, ...mqttOptions } = options;
   const upTopic = (uplink === undefined ? UPLINK : topicTemplate(uplink)).topicOf(sn);
   const downTopic = (downlink === undefined ? DOWNLINK : topicTemplate(downlink)).topicOf(sn);
   const connectTimeout = mqttOptions.connectTimeout ?? 10_000;
@@ -104,7 +125,48 @@ export async function connectTerminal(url: string, sn: string, options: Terminal
   });
 
   const inflight = new Set<Promise<unknown>>();
+  const publish = async (message: string | Buffer | object, publishQos: 0 | 1) => {
+    const payload = typeof message === 'string' || Buffer.isBuffer(message) ? message : JSON.stringify(message);
+    const sent = client.publishAsync(upTopic, payload, { qos: publishQos });
+    inflight.add(sent);
+    try {
+      await sent;
+    } finally {
+      inflight.delete(sent);
+    }
+  };
+
+  // Answers waiting out `delayMs`: a stopping terminal sends none of them, nor any new one.
+  const delayed = new Set<NodeJS.Timeout>();
+  let stopping = false;
+  if (answer !== undefined) {
+    const { replyField, delayMs = 0, silent = [], onAnswered = () => {}, onAnswerFailed = () => {} } = answer;
+    const send = (command: { cmd: string } & Record<string, unknown>) => {
+      const message = reply(command, sn, replyField);
+      void publish(message, qos).then(
+        () => onAnswered(message, command),
+        (err: Error) => onAnswerFailed(message, err),
+      );
+    };
+    listeners.add(({ cmd, body }) => {
+      if (stopping || cmd === undefined || replyCmd(cmd) === undefined || silent.includes(cmd)) return;
+      const command = body as { cmd: string } & Record<string, unknown>;
+      if (delayMs <= 0) {
+        send(command);
+        return;
+      }
+      const timer = setTimeout(() => {
+        delayed.delete(timer);
+        send(command);
+      }, delayMs);
+      delayed.add(timer);
+    });
+  }
+
   const stop = async (waitMs = 5000) => {
+    stopping = true;
+    for (const timer of delayed) clearTimeout(timer);
+    delayed.clear();
     if (inflight.size > 0) {
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise((resolve) => (timer = setTimeout(resolve, waitMs)));
@@ -119,16 +181,7 @@ export async function connectTerminal(url: string, sn: string, options: Terminal
     sn,
     client,
     received,
-    async send(message, publishQos = qos) {
-      const payload = typeof message === 'string' || Buffer.isBuffer(message) ? message : JSON.stringify(message);
-      const sent = client.publishAsync(upTopic, payload, { qos: publishQos });
-      inflight.add(sent);
-      try {
-        await sent;
-      } finally {
-        inflight.delete(sent);
-      }
-    },
+    send: (message, publishQos = qos) => publish(message, publishQos),
     next(match = () => true) {
       return new Promise((resolve) => waiters.push({ match, resolve }));
     },

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import { loadFixtures } from '../kit/fixtures.ts';
 import { stampJpeg } from '../kit/jpeg.ts';
-import { heartU, PEOPLE, reply, strangerRecord, strangerRecordU, verifiedRecord, verifiedRecordU } from '../kit/records.ts';
+import { heartU, PEOPLE, replyCmd, strangerRecord, strangerRecordU, verifiedRecord, verifiedRecordU } from '../kit/records.ts';
 import { connectTerminals, serials as serialsOf, type Terminal } from '../kit/terminal.ts';
-import { localTimestamp } from '../lib/units.ts';
+import { localTimestamp, parseDuration } from '../lib/units.ts';
 import { topicTemplate } from '../protocol/topics.ts';
 
 // `facegate simulate`: a few terminals doing what real ones do, so the whole
@@ -23,6 +23,9 @@ const HELP: [flag: string, text: string][] = [
   ['--qos 0|1', 'QoS of what the terminals publish (default 1)'],
   ['--username U, --password P', 'credentials for the broker'],
   ['--uplink T, --downlink T', 'topic templates, {sn} marks the serial (default UPLINK_TOPIC/DOWNLINK_TOPIC or fungxi_{sn}_upLink / fungxi_{sn}_downLink)'],
+  ['--reply-field F', "field of a command whose value each reply echoes, as the bridge's REPLY_FIELD (default REPLY_FIELD, else none)"],
+  ['--reply-delay D', 'time before each reply: 500ms, 2s, up to 1h (default SIM_REPLY_DELAY, else 0)'],
+  ['--silent CMDS', 'commands left unanswered, a comma list such as openDoorD,setParamD (default SIM_SILENT, else none)'],
   ['--quiet', 'print only connection changes, failures and the summary'],
   ['--help', 'this text'],
 ];
@@ -41,8 +44,20 @@ export interface SimulatorOptions {
   password: string | undefined;
   uplink: string;
   downlink: string;
+  /** REPLY_FIELD: the field each reply echoes; undefined for none. */
+  replyField: string | undefined;
+  replyDelayMs: number;
+  /** Commands left unanswered. */
+  silent: string[];
   quiet: boolean;
 }
+
+/** Longest --reply-delay: past any REPLY_WINDOW worth testing. */
+const MAX_REPLY_DELAY_MS = 3_600_000;
+/** Most names in --silent. */
+const MAX_SILENT = 100;
+/** Fields of the reply itself, which an echo would overwrite (src/kit/records.ts reply). */
+const REPLY_OWN_FIELDS = ['cmd', 'code', 'msg', 'sn'];
 
 export class UsageError extends Error {}
 
@@ -73,6 +88,10 @@ export function parseOptions(args: string[], env: Record<string, string | undefi
         password: { type: 'string' },
         uplink: { type: 'string', default: env.UPLINK_TOPIC || 'fungxi_{sn}_upLink' },
         downlink: { type: 'string', default: env.DOWNLINK_TOPIC || 'fungxi_{sn}_downLink' },
+        // Their defaults come from the environment, and a bad one is named as the variable it came from.
+        'reply-field': { type: 'string' },
+        'reply-delay': { type: 'string' },
+        silent: { type: 'string' },
         quiet: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -95,6 +114,26 @@ export function parseOptions(args: string[], env: Record<string, string | undefi
   const rejectedRatio = number(values['rejected-ratio'], 'rejected-ratio', 0, 1);
   if (strangerRatio + rejectedRatio > 1) throw new UsageError('--stranger-ratio and --rejected-ratio add up to more than 1');
   if (values.qos !== '0' && values.qos !== '1') throw new UsageError(`--qos ${values.qos}: expected 0 or 1`);
+  const replyField = fromFlagOrEnv(values['reply-field'], 'reply-field', env, 'REPLY_FIELD');
+  // The bridge's rule for REPLY_FIELD (src/config.ts), and none of the reply's own fields, which the echo would overwrite.
+  if (replyField && (!/^[A-Za-z0-9_]{1,64}$/.test(replyField.value) || REPLY_OWN_FIELDS.includes(replyField.value))) {
+    throw new UsageError(`${replyField.named}: expected a field name of 1 to 64 letters, digits and _, other than ${REPLY_OWN_FIELDS.join(', ')}`);
+  }
+  const replyDelay = fromFlagOrEnv(values['reply-delay'], 'reply-delay', env, 'SIM_REPLY_DELAY');
+  let replyDelayMs = 0;
+  if (replyDelay) {
+    try {
+      replyDelayMs = parseDuration(replyDelay.value);
+    } catch {
+      replyDelayMs = Number.NaN;
+    }
+    if (!(replyDelayMs <= MAX_REPLY_DELAY_MS)) throw new UsageError(`${replyDelay.named}: expected a duration such as 500ms or 2s, at most 1h`);
+  }
+  const silentList = fromFlagOrEnv(values.silent, 'silent', env, 'SIM_SILENT');
+  const silent = silentList ? silentList.value.split(',').map((name) => name.trim()) : [];
+  if (silentList && (silent.length > MAX_SILENT || silent.some((name) => name.length > 64 || replyCmd(name) === undefined))) {
+    throw new UsageError(`${silentList.named}: expected up to ${MAX_SILENT} command names a terminal answers, comma-separated, each ending in D (openDoorD)`);
+  }
 
   return {
     url: values.url,
@@ -110,8 +149,18 @@ export function parseOptions(args: string[], env: Record<string, string | undefi
     password: values.password,
     uplink: values.uplink,
     downlink: values.downlink,
+    replyField: replyField?.value,
+    replyDelayMs,
+    silent,
     quiet: values.quiet,
   };
+}
+
+/** The option's value, else the variable's (an empty one counts as unset, as for the bridge), with how a message names it. */
+function fromFlagOrEnv(flag: string | undefined, name: string, env: Record<string, string | undefined>, variable: string) {
+  if (flag !== undefined) return { value: flag, named: `--${name} ${flag}` };
+  const value = env[variable];
+  return value ? { value, named: `invalid ${variable}=${JSON.stringify(value)}` } : undefined;
 }
 
 function number(text: string, name: string, min: number, max: number): number {
@@ -135,6 +184,8 @@ export interface Summary {
   heartD: number;
   roundTripsMs: number[];
   commands: number;
+  /** Commands that got no answer: left silent, or not a command `xxxD`. */
+  unanswered: number;
   failures: number;
 }
 
@@ -151,7 +202,18 @@ export async function simulate(options: SimulatorOptions, images: Buffer[], prin
   const serials = serialsOf(options.prefix, options.terminals);
   // In the label stamped into each image, so no two captures, even across runs, have the same bytes.
   const run = randomBytes(4).toString('hex');
-  const summary: Summary = { seconds: 0, verified: 0, rejected: 0, strangers: 0, heartbeats: 0, heartD: 0, roundTripsMs: [], commands: 0, failures: 0 };
+  const summary: Summary = {
+    seconds: 0,
+    verified: 0,
+    rejected: 0,
+    strangers: 0,
+    heartbeats: 0,
+    heartD: 0,
+    roundTripsMs: [],
+    commands: 0,
+    unanswered: 0,
+    failures: 0,
+  };
   const startedAt = performance.now();
 
   // Each one as a device connects: its serial as client id, no session kept.
@@ -167,10 +229,34 @@ export async function simulate(options: SimulatorOptions, images: Buffer[], prin
     connectTimeout: 10_000,
     reconnectPeriod: 1000,
     onStatus: (status) => print(`${sn} ${status}`),
+    // Every command xxxD is answered with xxxU and code 0 (SPEC §Terminal commands with replies), unless told otherwise.
+    answer: {
+      replyField: options.replyField,
+      delayMs: options.replyDelayMs,
+      silent: options.silent,
+      onAnswered: (answer) => {
+        summary.commands++;
+        const echo =
+          options.replyField !== undefined && Object.hasOwn(answer, options.replyField)
+            ? ` ${options.replyField}=${JSON.stringify(answer[options.replyField])}`
+            : '';
+        say(`${sn} → ${answer.cmd} code ${answer.code}${echo}`);
+      },
+      onAnswerFailed: (answer, err) => {
+        summary.failures++;
+        print(`${sn} ✗ ${answer.cmd} not sent: ${err.message}`);
+      },
+    },
   }));
   print(
     `${terminals.length} terminal${terminals.length === 1 ? '' : 's'} connected to ${options.url}: ${serials[0]}${serials.length > 1 ? `…${serials.at(-1)}` : ''} (upLink ${uplink.topicOf(serials[0])})`,
   );
+  const answering = [
+    options.replyField && `replies echo ${options.replyField}`,
+    options.replyDelayMs > 0 && `replies ${options.replyDelayMs} ms late`,
+    options.silent.length > 0 && `no reply to ${options.silent.join(', ')}`,
+  ].filter(Boolean);
+  if (answering.length > 0) print(answering.join('; '));
 
   const timers: NodeJS.Timeout[] = [];
   const pendingRecords = new Set<Promise<unknown>>();
@@ -258,10 +344,14 @@ export async function simulate(options: SimulatorOptions, images: Buffer[], prin
         return;
       }
       say(`${sn} ← ${message.cmd} ${brief(message.body, message.size)}`.trimEnd());
-      if (stopping) return;
-      const answer = reply(message.cmd, sn);
-      say(`${sn} → ${answer.cmd} code ${answer.code}`);
-      void send(terminal, answer, answer.cmd, () => summary.commands++);
+      // The terminal answers the others itself (its `answer` options above).
+      if (replyCmd(message.cmd) === undefined) {
+        summary.unanswered++;
+        say(`${sn}   not a command xxxD: no reply`);
+      } else if (options.silent.includes(message.cmd)) {
+        summary.unanswered++;
+        say(`${sn}   ${message.cmd} is silenced: no reply`);
+      }
     });
 
     beat();
@@ -308,6 +398,7 @@ export function formatSummary(s: Summary): string {
     `  heartbeats sent     ${s.heartbeats}`,
     `  heartD received     ${s.heartD}${rtt}`,
     `  commands answered   ${s.commands}`,
+    `  commands unanswered ${s.unanswered}`,
     `  publish failures    ${s.failures}`,
   ].join('\n');
 }

@@ -7,15 +7,25 @@ const MAX_EVENTS = 100;
 const TERMINALS_PAGE = 100;
 /** Requests one list may take to fill the view: a page may be short, even empty, and still go on (README §HTTP API, Lists). */
 const MAX_LIST_REQUESTS = 20;
+/** Commands the history shows; a fan-out's items shown at most. */
+const COMMANDS_SHOWN = 50;
+const BATCH_SHOWN = 500;
+/** The live stream's command events (README §Commands with replies). */
+const COMMAND_EVENTS = ['command.replied', 'command.unanswered', 'command.expired'];
+/** How often lists with queued commands are read again: nothing announces that a queued command went out. */
+const QUEUED_POLL_MS = 3000;
 
 const state = {
   terminals: new Map(), // sn → device
   terminalsCursor: null, // next_cursor of the last page of terminals fetched; null once all are here
   eventIds: new Set(),
   deliveryStatus: 'dead',
-  awaitingReplyFrom: null, // sn of the terminal whose next device.message is the command's reply
+  sent: null, // the command the form sent last, as GET /api/commands/{id} gives it
+  batch: null, // the fan-out sent last: { id, items: Map id → command }
+  commands: [], // the history as shown
   stream: null,
   poll: null,
+  queuedPoll: null,
 };
 
 /** A DOM element: h('li', { class: 'x' }, 'text', child). Text is always text, never HTML. */
@@ -189,7 +199,9 @@ function describe(event) {
     return event.verifiedCode !== undefined ? `${who} · code ${event.verifiedCode}` : who;
   }
   if (event.type === 'device.message') return JSON.stringify(event.message);
-  if (event.type.startsWith('command.')) return `${event.cmd} ${event.command_id}${event.reply ? ` · ${JSON.stringify(event.reply)}` : ''}`;
+  if (event.type === 'command.replied') return `${event.cmd} → ${JSON.stringify(event.reply)}`;
+  if (event.type === 'command.unanswered') return `${event.cmd}: no reply in time`;
+  if (event.type === 'command.expired') return `${event.cmd}: its ttl ran out before it could go out`;
   return `last seen ${time(event.last_seen_at)}`;
 }
 
@@ -200,7 +212,7 @@ function eventItem(event) {
     { class: `event ${event.type.replace('.', '-')}`, 'data-id': event.id },
     event.has_image
       ? h('img', { class: 'thumb', src: `/api/events/${encodeURIComponent(event.id)}/image`, alt: `face of ${event.name ?? 'unknown'}`, loading: 'lazy' })
-      : h('span', { class: 'thumb none', 'aria-hidden': 'true' }, kind === 'message' ? '✉' : '●'),
+      : h('span', { class: 'thumb none', 'aria-hidden': 'true' }, event.type.startsWith('command.') ? '↩' : kind === 'message' ? '✉' : '●'),
     h(
       'div',
       { class: 'body' },
@@ -251,17 +263,9 @@ function onStreamEvent(event) {
   } else if (state.terminals.has(event.device_sn)) {
     state.terminals.get(event.device_sn).last_seen_at = event.received_at;
   }
-  // A reply matched to its command is its command.replied event, carrying it as `reply`.
-  if ((event.type === 'device.message' || event.type === 'command.replied') && event.device_sn === state.awaitingReplyFrom) {
-    state.awaitingReplyFrom = null;
-    $('command-status').textContent = `Reply from ${event.device_sn} at ${time(event.received_at)}:`;
-    $('command-reply').replaceChildren(
-      event.truncated
-        ? h('span', {}, `${kilobytes(event.fields_bytes)}, too large to show here: `, wholeEvent(event))
-        : JSON.stringify(event.message ?? event.reply, null, 2),
-    );
-    $('command-reply').hidden = false;
-  }
+  if (event.type.startsWith('command.')) onCommandEvent(event);
+  // A terminal back online takes the commands held for it (README §Commands with replies).
+  if (event.type === 'device.online') onTerminalOnline(event.device_sn);
   scheduleDeliveries();
 }
 
@@ -283,17 +287,7 @@ function startStream(lastId) {
       }
     } else setLive('reconnecting…', false);
   };
-  for (const type of [
-    'face.verified',
-    'face.rejected',
-    'face.stranger',
-    'device.online',
-    'device.offline',
-    'device.message',
-    'command.replied',
-    'command.unanswered',
-    'command.expired',
-  ]) {
+  for (const type of ['face.verified', 'face.rejected', 'face.stranger', 'device.online', 'device.offline', 'device.message', ...COMMAND_EVENTS]) {
     source.addEventListener(type, (message) => onStreamEvent(JSON.parse(message.data)));
   }
 }
@@ -304,6 +298,7 @@ function stopLive() {
   state.stream?.close();
   state.stream = null;
   clearInterval(state.poll);
+  clearInterval(state.queuedPoll);
 }
 
 // ---- deliveries -------------------------------------------------------------
@@ -368,20 +363,125 @@ function chooseTab(event) {
 
 // ---- commands ---------------------------------------------------------------
 
+const STATES = ['queued', 'published', 'replied', 'unanswered', 'expired', 'failed'];
+
+const duration = (ms) => (ms < 1000 ? `${Math.round(ms)} ms` : `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`);
+
+/** A JSON object typed in a form, or an Error saying why not. */
+function parseObject(raw, example) {
+  try {
+    const value = JSON.parse(raw);
+    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value;
+  } catch (err) {
+    return new Error(err.message);
+  }
+  return new Error(`must be a JSON object such as ${example}`);
+}
+
+/** The query string of POST /api/devices/{sn}/commands and the body of POST /api/commands take ttl as typed: the bridge checks it. */
+const ttlOf = (id) => $(id).value.trim() || undefined;
+
+/**
+ * A command as the API gives it: its state in colour, its times, and its
+ * reply under it (the reply, when it came, with its time and how long after
+ * the command went out). The items of a fan-out's answer have only id,
+ * device_sn and status until the list is read. Lists show a reply on one
+ * line; the command just sent, laid out.
+ */
+function commandItem(c, { laidOut = false } = {}) {
+  const cmd = c.body?.cmd ?? c.cmd;
+  const times = [
+    ['created', c.created_at],
+    ['published', c.published_at],
+    ['replied', c.replied_at],
+  ].filter(([, at]) => at);
+  if (c.expires_at && (c.status === 'queued' || c.status === 'expired')) times.push([c.status === 'expired' ? 'expired' : 'expires', c.expires_at]);
+  const latency = c.replied_at && c.published_at ? Date.parse(c.replied_at) - Date.parse(c.published_at) : null;
+  let reply = null;
+  if (c.reply !== undefined && c.reply !== null) {
+    reply = h(
+      'div',
+      { class: 'reply' },
+      h(
+        'div',
+        { class: 'muted small' },
+        `reply${c.replied_at ? ` at ${time(c.replied_at)}` : ''}`,
+        latency === null ? null : h('span', { class: 'latency' }, ` · ${duration(latency)} after it went out`),
+      ),
+      laidOut ? h('pre', {}, JSON.stringify(c.reply, null, 2)) : h('pre', { class: 'oneline' }, JSON.stringify(c.reply)),
+    );
+  } else if (c.status === 'replied') {
+    // Listed without its reply (too large for a list): the whole command has it.
+    reply = h('div', { class: 'reply muted small' }, 'reply not listed · ', wholeCommand(c));
+  }
+  return h(
+    'li',
+    { class: `command ${c.status}`, 'data-id': c.id, 'data-status': c.status },
+    h(
+      'div',
+      { class: 'body' },
+      h(
+        'div',
+        { class: 'line' },
+        h('span', { class: `badge state ${c.status}` }, c.status),
+        h('span', { class: 'sn' }, c.device_sn),
+        cmd === undefined ? null : h('span', { class: 'mono' }, cmd),
+        c.truncated ? h('span', { class: 'muted small' }, `body of ${kilobytes(c.body_bytes)} · `, wholeCommand(c)) : null,
+      ),
+      times.length > 0 ? h('div', { class: 'muted small times' }, times.map(([what, at]) => `${what} ${time(at)}`).join(' · ')) : null,
+      c.error ? h('div', { class: 'error small' }, c.error) : null,
+      h('div', { class: 'muted small mono' }, c.batch ? `${c.id} · ${c.batch}` : c.id),
+      reply,
+    ),
+  );
+}
+
+const wholeCommand = (c) => h('a', { href: `/api/commands/${encodeURIComponent(c.id)}`, target: '_blank', rel: 'noopener', class: 'whole' }, 'whole command');
+
+/** Reads `load` again half a second after the last call: events come in bursts (a fan-out's replies). */
+function debounced(load) {
+  let timer;
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(load, 500);
+  };
+}
+
+// The command the form sent: its state and its reply, from GET /api/commands/{id}.
+
+function renderSent() {
+  $('command-sent').replaceChildren(...(state.sent ? [commandItem(state.sent, { laidOut: true })] : []));
+  $('command-sent').hidden = state.sent === null;
+}
+
+async function loadSent() {
+  const id = state.sent?.id;
+  if (!id) return;
+  try {
+    const command = await api('GET', `/api/commands/${encodeURIComponent(id)}`);
+    if (state.sent?.id !== id) return;
+    state.sent = command;
+    renderSent();
+    const status = $('command-status');
+    if (command.status === 'replied') status.textContent = `Reply from ${command.device_sn}:`;
+    else if (command.status === 'published') status.textContent = `Sent to ${command.device_sn}; waiting for its reply…`;
+    else if (command.status === 'queued') status.textContent = `Held for ${command.device_sn} until it is online.`;
+    else status.textContent = `${command.device_sn}: ${command.status}.`;
+  } catch (err) {
+    toast(`Command ${id}: ${err.message}`);
+  }
+}
+
 async function sendCommand(event) {
   event.preventDefault();
   const sn = $('command-sn').value;
   const status = $('command-status');
   status.className = 'muted';
-  $('command-reply').hidden = true;
-  let extra = {};
   const raw = $('command-extra').value.trim();
-  try {
-    if (raw) extra = JSON.parse(raw);
-    if (typeof extra !== 'object' || extra === null || Array.isArray(extra)) throw new Error('must be a JSON object such as {"door": 1}');
-  } catch (err) {
+  const extra = raw ? parseObject(raw, '{"door": 1}') : {};
+  if (extra instanceof Error) {
     status.className = 'error';
-    status.textContent = `Extra fields: ${err.message}`;
+    status.textContent = `Extra fields: ${extra.message}`;
     return;
   }
   if (!sn) {
@@ -389,16 +489,138 @@ async function sendCommand(event) {
     status.textContent = 'Choose a terminal first.';
     return;
   }
+  const ttl = ttlOf('command-ttl');
+  state.sent = null;
+  renderSent();
   try {
-    state.awaitingReplyFrom = sn;
     status.textContent = `Sending to ${sn}…`;
-    const sent = await api('POST', `/api/devices/${encodeURIComponent(sn)}/commands`, { ...extra, cmd: $('command-cmd').value.trim() });
-    if (state.awaitingReplyFrom === sn) status.textContent = `Sent (${sent.id}, ${sent.status}); waiting for ${sn} to reply…`;
+    const query = ttl ? `?ttl=${encodeURIComponent(ttl)}` : '';
+    const sent = await api('POST', `/api/devices/${encodeURIComponent(sn)}/commands${query}`, { ...extra, cmd: $('command-cmd').value.trim() });
+    // Shown at once as answered; the command itself (times, reply) is read now and again on each of its events.
+    state.sent = sent;
+    renderSent();
+    await loadSent();
+    scheduleCommands();
   } catch (err) {
-    state.awaitingReplyFrom = null;
     status.className = 'error';
     status.textContent = `Not sent: ${err.message}`;
+    scheduleCommands();
   }
+}
+
+// A fan-out: one command per terminal, each with its own state (README §Commands with replies).
+
+function renderBatch() {
+  const batch = state.batch;
+  $('fanout-batch').hidden = batch === null;
+  if (batch === null) return;
+  const items = [...batch.items.values()].sort((a, b) => bySerial({ sn: a.device_sn }, { sn: b.device_sn }));
+  $('fanout-batch-id').textContent = batch.id;
+  const counts = STATES.map((s) => [s, items.filter((c) => c.status === s).length]).filter(([, n]) => n > 0);
+  $('fanout-counts').textContent =
+    `${items.length} command${items.length === 1 ? '' : 's'}${batch.more ? ` (the first ${items.length})` : ''}: ${counts.map(([s, n]) => `${n} ${s}`).join(', ')}`;
+  $('fanout-items').replaceChildren(...items.map((c) => commandItem(c)));
+}
+
+async function loadBatch() {
+  const batch = state.batch;
+  if (batch === null) return;
+  try {
+    const items = await loadList(`/api/commands?batch=${encodeURIComponent(batch.id)}&limit=${BATCH_SHOWN}`, BATCH_SHOWN);
+    if (state.batch !== batch) return;
+    for (const c of items) batch.items.set(c.id, c);
+    renderBatch();
+  } catch (err) {
+    toast(`Batch ${batch.id}: ${err.message}`);
+  }
+}
+
+const scheduleBatch = debounced(loadBatch);
+
+async function sendFanout(event) {
+  event.preventDefault();
+  const status = $('fanout-status');
+  status.className = 'muted';
+  const all = $('fanout-all').checked;
+  const devices = all
+    ? 'all'
+    : $('fanout-devices')
+        .value.split(/[\s,]+/)
+        .filter(Boolean);
+  const command = parseObject($('fanout-command').value.trim(), '{"cmd": "openDoorD"}');
+  const fail = (message) => {
+    status.className = 'error';
+    status.textContent = message;
+  };
+  if (command instanceof Error) return fail(`Command: ${command.message}`);
+  if (!all && devices.length === 0) return fail('List the terminals, or tick All terminals.');
+  try {
+    status.textContent = 'Sending…';
+    const answer = await api('POST', '/api/commands', { devices, command, ttl: ttlOf('fanout-ttl') });
+    state.batch = { id: answer.batch, items: new Map(answer.items.map((c) => [c.id, c])), more: answer.items.length > BATCH_SHOWN };
+    status.textContent = '';
+    renderBatch();
+    await loadBatch();
+    scheduleCommands();
+  } catch (err) {
+    fail(`Not sent: ${err.message}`);
+  }
+}
+
+$('fanout-all').addEventListener('change', () => ($('fanout-devices').disabled = $('fanout-all').checked));
+
+// The history: newest first, filtered by state, batch and terminal.
+
+async function loadCommands() {
+  const query = new URLSearchParams({ limit: String(COMMANDS_SHOWN) });
+  for (const [name, id] of [
+    ['status', 'commands-status'],
+    ['batch', 'commands-batch'],
+    ['device', 'commands-device'],
+  ]) {
+    const value = $(id).value.trim();
+    if (value) query.set(name, value);
+  }
+  try {
+    state.commands = await loadList(`/api/commands?${query}`, COMMANDS_SHOWN);
+    $('commands').replaceChildren(...state.commands.map((c) => commandItem(c)));
+    $('commands-empty').hidden = state.commands.length > 0;
+  } catch (err) {
+    toast(`Commands: ${err.message}`);
+  }
+}
+
+const scheduleCommands = debounced(loadCommands);
+
+function filterCommands(event) {
+  event.preventDefault();
+  loadCommands();
+}
+
+/** A command event: the command it is about changed state; each view that shows it reads it again. */
+function onCommandEvent(event) {
+  if (state.sent?.id === event.command_id) loadSent();
+  if (state.batch?.items.has(event.command_id)) scheduleBatch();
+  scheduleCommands();
+}
+
+function onTerminalOnline(sn) {
+  const queued = (c) => c.device_sn === sn && c.status === 'queued';
+  if (state.sent && queued(state.sent)) setTimeout(loadSent, 500);
+  if (state.batch && [...state.batch.items.values()].some(queued)) scheduleBatch();
+  if (state.commands.some(queued)) scheduleCommands();
+}
+
+/**
+ * Queued commands go out without an event (a terminal subscribing, a
+ * fan-out paced by COMMAND_RATE): views holding one are read again now and
+ * then; every other change comes with an event.
+ */
+function pollQueued() {
+  const queued = (c) => c.status === 'queued';
+  if (state.sent && queued(state.sent)) loadSent();
+  if (state.batch && [...state.batch.items.values()].some(queued)) loadBatch();
+  if (state.commands.some(queued)) loadCommands();
 }
 
 // ---- start ------------------------------------------------------------------
@@ -415,10 +637,11 @@ async function start() {
   $('logout').hidden = false;
   setLive('connecting…', false);
   try {
-    const [newest] = await Promise.all([loadEvents(), loadTerminals(), loadDeliveries()]);
+    const [newest] = await Promise.all([loadEvents(), loadTerminals(), loadDeliveries(), loadCommands()]);
     startStream(newest);
     // Deliveries change without events (retries, dead letters): refresh now and then.
     state.poll = setInterval(loadDeliveries, 5000);
+    state.queuedPoll = setInterval(pollQueued, QUEUED_POLL_MS);
   } catch (err) {
     toast(err.message);
   }
@@ -426,6 +649,9 @@ async function start() {
 
 $('login').addEventListener('submit', login);
 $('command').addEventListener('submit', sendCommand);
+$('fanout').addEventListener('submit', sendFanout);
+$('commands-filter').addEventListener('submit', filterCommands);
+$('commands-status').addEventListener('change', loadCommands);
 $('terminals-more').addEventListener('click', moreTerminals);
 document.querySelector('.tabs').addEventListener('click', chooseTab);
 start();

@@ -1,15 +1,17 @@
 import { mkdirSync, readFileSync } from 'node:fs';
+import mqtt from 'mqtt';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifiedRecord } from '../../src/kit/records.ts';
-import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { connectTerminal, type Terminal, UPLINK } from '../../src/kit/terminal.ts';
 import { SHOWN_BYTES } from '../../src/store/sqlite/reads.ts';
 import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 
 // The web console in a real headless Chromium against the real bridge: log in,
 // watch a terminal come online and a face event arrive live, send a command
-// and see the reply, retry a dead delivery. Needs /usr/bin/chromium (Debian's
+// and see its reply under it, send one to several terminals and watch their
+// states change, filter the history, retry a dead delivery. Needs /usr/bin/chromium (Debian's
 // `chromium` package; .ci/run installs it).
 
 const OUTPUT = new URL('../output/', import.meta.url);
@@ -19,6 +21,7 @@ describe('web console', () => {
   let receiver: Receiver;
   let bridge: TestBridge;
   let terminal: Terminal | undefined;
+  let answering: Terminal | undefined;
   let browser: Browser;
   let page: Page;
 
@@ -45,6 +48,7 @@ describe('web console', () => {
   afterAll(async () => {
     await browser?.close();
     await terminal?.end();
+    await answering?.end();
     await bridge?.stop();
     await receiver?.close();
   });
@@ -96,16 +100,79 @@ describe('web console', () => {
       "(() => { const img = document.querySelector('#events li.face-verified img.thumb'); return img && img.complete && img.naturalWidth > 0; })()",
     );
 
-    // A command from the form; the terminal's reply shows under it.
+    // A command from the form; the terminal's reply shows under it, as the command's
+    // reply (README §Commands with replies): the reply, its time, its latency.
     await page.selectOption('#command-sn', 'UI1');
     await page.fill('#command-cmd', 'openDoorD');
     await page.fill('#command-extra', '{"door": 1}');
     const received = terminal.next((m) => m.cmd === 'openDoorD');
     await page.click('#command button[type=submit]');
     expect(await received).toMatchObject({ cmd: 'openDoorD', door: 1 });
-    await terminal.send({ cmd: 'openDoorU', code: 0 });
-    await page.locator('#command-reply', { hasText: '"openDoorU"' }).waitFor();
+    const [sent] = (await bridge.api('GET', '/api/commands?device=UI1&limit=1')).json.items;
+    await page.locator(`#command-sent li[data-id="${sent.id}"][data-status="published"]`).waitFor();
+    await terminal.send({ cmd: 'openDoorU', code: 0, sn: 'UI1' });
+    const replied = page.locator(`#command-sent li[data-id="${sent.id}"][data-status="replied"]`);
+    await replied.locator('.reply pre', { hasText: '"openDoorU"' }).waitFor();
+    await replied.locator('.reply .latency', { hasText: /after it went out/ }).waitFor();
+    await replied.locator('.times', { hasText: /published .* · replied / }).waitFor();
     await page.locator('#command-status', { hasText: 'Reply from UI1' }).waitFor();
+    // The history shows it replied, its reply under it; the live events show command.replied.
+    await page.locator(`#commands li[data-id="${sent.id}"][data-status="replied"] .reply pre`, { hasText: '"openDoorU"' }).waitFor();
+    await page.locator('#events li.command-replied', { hasText: 'openDoorD → ' }).waitFor();
+
+    // A fan-out to two terminals: its items with their states, changing as the replies come.
+    answering = await connectTerminal(bridge.brokerUrl, 'UI2', { answer: {} });
+    await answering.send({ cmd: 'heartU' });
+    await page.locator('#terminals li.online[data-sn="UI2"]').waitFor();
+    await page.fill('#fanout-devices', 'UI1, UI2');
+    await page.fill('#fanout-command', '{"cmd": "setParamD", "volume": 3}');
+    const fannedOut = terminal.next((m) => m.cmd === 'setParamD');
+    await page.click('#fanout button[type=submit]');
+    expect(await fannedOut).toMatchObject({ cmd: 'setParamD', volume: 3 });
+    await page.locator('#fanout-batch-id', { hasText: /^bat_/ }).waitFor();
+    const batch = (await page.locator('#fanout-batch-id').textContent())!;
+    expect(batch).toMatch(/^bat_/);
+    // UI2 answers by itself; UI1 waits for this test.
+    await page.locator('#fanout-items li[data-status="replied"]', { hasText: 'UI2' }).waitFor();
+    await page.locator('#fanout-items li[data-status="published"]', { hasText: 'UI1' }).waitFor();
+    await terminal.send({ cmd: 'setParamU', code: 0, sn: 'UI1' });
+    await page.locator('#fanout-items li[data-status="replied"]', { hasText: 'UI1' }).waitFor();
+    await page.locator('#fanout-counts', { hasText: '2 commands: 2 replied' }).waitFor();
+
+    // A command held (ttl) for a terminal the bridge knows but that does not listen on its downLink
+    // (README §Commands with replies): queued, then replied once the terminal is there.
+    const sender = await mqtt.connectAsync(bridge.brokerUrl, { clientId: 'UI3-sender' });
+    await sender.publishAsync(UPLINK.topicOf('UI3'), JSON.stringify({ cmd: 'heartU' }), { qos: 1 });
+    await sender.endAsync();
+    await page.locator('#terminals li[data-sn="UI3"]').waitFor();
+    await page.selectOption('#command-sn', 'UI3');
+    await page.fill('#command-cmd', 'openDoorD');
+    await page.fill('#command-extra', '');
+    await page.fill('#command-ttl', '1h');
+    await page.click('#command button[type=submit]');
+    await page.locator('#command-sent li[data-status="queued"]', { hasText: 'UI3' }).waitFor();
+    await page.locator('#command-sent li .times', { hasText: /expires / }).waitFor();
+    const back = await connectTerminal(bridge.brokerUrl, 'UI3', { answer: {} });
+    try {
+      await back.send({ cmd: 'heartU' });
+      await page.locator('#command-sent li[data-status="replied"] .reply pre', { hasText: '"openDoorU"' }).waitFor();
+    } finally {
+      await back.end();
+    }
+    await page.fill('#command-ttl', '');
+
+    // The history filtered by the batch, then by a state none of its commands is in.
+    await page.fill('#commands-batch', batch);
+    await page.click('#commands-filter button[type=submit]');
+    await page.locator('#commands li[data-status="replied"]', { hasText: 'UI2' }).waitFor();
+    // The command of the form is in no batch: gone from the list, which holds the batch's two.
+    await page.locator(`#commands li[data-id="${sent.id}"]`).waitFor({ state: 'detached' });
+    expect(await page.locator('#commands li', { hasText: batch }).count()).toBe(2);
+    expect(await page.locator('#commands li').count()).toBe(2);
+    await page.selectOption('#commands-status', 'failed');
+    await page.locator('#commands-empty').waitFor();
+    await page.fill('#commands-batch', '');
+    await page.selectOption('#commands-status', '');
 
     // The failing receiver made the face event's delivery dead: it shows with a Retry button.
     const dead = page.locator('#deliveries li.dead', { hasText: 'face.verified' });

@@ -3,7 +3,7 @@ import { type CliProcess, spawnCli } from '../../src/kit/cli.ts';
 import { until } from '../../src/kit/wait.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 
-// `facegate simulate` as a user runs it (README §Try it without hardware):
+// `facegate simulate` as a user runs it (README §Simulator):
 // the compiled CLI in a process of its own, against the real bridge.
 
 let bridge: TestBridge | undefined;
@@ -16,8 +16,8 @@ afterEach(async () => {
   bridge = undefined;
 });
 
-function simulate(args: string[]): CliProcess {
-  return spawnCli({}, ['simulate', ...args]);
+function simulate(args: string[], env: Record<string, string> = {}): CliProcess {
+  return spawnCli(env, ['simulate', ...args]);
 }
 
 /** The figures of the summary printed on exit, by the label of their line. */
@@ -39,6 +39,7 @@ function summaryOf(output: string[]) {
     heartbeats: Number(line('heartbeats sent')),
     heartD: Number(line('heartD received').match(/^\d+/)![0]),
     commands: Number(line('commands answered')),
+    unanswered: Number(line('commands unanswered')),
     failures: Number(line('publish failures')),
   };
 }
@@ -95,42 +96,85 @@ describe('facegate simulate', () => {
     expect(summary.heartD).toBeLessThanOrEqual(summary.heartbeats);
   });
 
-  it("answers a command sent to a simulated terminal, the reply stored as the command's command.replied event", async () => {
+  /** The simulator's terminals `prefix`0001… connected, and known to the bridge (from their first heartbeat on). */
+  async function connected(b: TestBridge, prefix: string, count: number) {
+    await sim!.waitForLine(new RegExp(` ${count} terminals? connected to mqtt://127\\.0\\.0\\.1:\\d+: ${prefix}0001`), 20_000, 'the simulator connecting');
+    await b.eventsStored(count, (e) => e.type === 'device.online' && e.deviceSn.startsWith(prefix));
+  }
+
+  // The whole flow of SPEC §Terminal commands with replies: the simulator's answer is the command's reply.
+  it("answers a command sent to a simulated terminal, and the bridge records the answer as the command's reply", async () => {
     const b = (bridge = await startBridge());
     sim = simulate(['--url', b.brokerUrl, '--terminals', '2', '--prefix', 'SIMD', '--records-every', '0', '--heartbeat', '60']);
-    await sim.waitForLine(
-      / 2 terminals connected to mqtt:\/\/127\.0\.0\.1:\d+: SIMD0001…SIMD0002 \(upLink fungxi_SIMD0001_upLink\)$/,
-      undefined,
-      'the simulator connecting',
-    );
-    // A terminal is known to the bridge from its first heartbeat on.
-    await b.eventsStored(2, (e) => e.type === 'device.online' && e.deviceSn.startsWith('SIMD'));
+    await connected(b, 'SIMD', 2);
 
-    const reply = sim.waitForLine(/ SIMD0002 → openDoorU code 0$/, undefined, 'the reply to openDoorD');
+    const answered = sim.waitForLine(/ SIMD0002 → openDoorU code 0$/, undefined, 'the reply to openDoorD');
     const sent = await b.api('POST', '/api/devices/SIMD0002/commands', { cmd: 'openDoorD', door: 1 });
     expect(sent.status).toBe(202);
     expect(sent.json).toMatchObject({ device_sn: 'SIMD0002', status: 'published' });
     await sim.waitForLine(/ SIMD0002 ← openDoorD door=1$/, undefined, 'the command arriving');
-    await reply;
-    const [message] = await b.eventsStored(1, (e) => e.type === 'command.replied');
-    expect(message.deviceSn).toBe('SIMD0002');
-    expect((await b.api('GET', `/api/events/${message.id}`)).json).toMatchObject({
-      command_id: sent.json.id,
-      reply: { cmd: 'openDoorU', code: 0, msg: 'ok', sn: 'SIMD0002' },
-    });
+    await answered;
+    const [replied] = await b.eventsStored(1, (e) => (e.type as string) === 'command.replied'); // a type of the commands' side
+    expect(replied.deviceSn).toBe('SIMD0002');
+    const command = (await b.api('GET', `/api/commands/${sent.json.id}`)).json;
+    expect(command).toMatchObject({ status: 'replied', reply: { cmd: 'openDoorU', code: 0, msg: 'ok', sn: 'SIMD0002' } });
+    expect((await b.api('GET', `/api/events/${replied.id}`)).json).toMatchObject({ command_id: sent.json.id, device_sn: 'SIMD0002', cmd: 'openDoorD' });
 
     expect(await sim.kill('SIGTERM')).toBe(0);
     const summary = summaryOf(sim.output);
-    expect(summary).toMatchObject({ stopped: true, total: 0, commands: 1, failures: 0 });
-    expect(b.count('events', "type = 'command.replied'")).toBe(1);
+    expect(summary).toMatchObject({ stopped: true, total: 0, commands: 1, unanswered: 0, failures: 0 });
+    // A matched reply is the command's, not also a device message.
     expect(b.count('events', "type = 'device.message'")).toBe(0);
+  });
+
+  it("echoes the bridge's REPLY_FIELD, so a reply is matched by its command's id", async () => {
+    const b = (bridge = await startBridge({ REPLY_FIELD: 'tag' }));
+    sim = simulate(['--url', b.brokerUrl, '--terminals', '1', '--prefix', 'SIMT', '--records-every', '0', '--heartbeat', '60'], { REPLY_FIELD: 'tag' });
+    await sim.waitForLine(/^\S+ replies echo tag$/, undefined, 'the simulator naming the field it echoes');
+    await connected(b, 'SIMT', 1);
+
+    const sent = await b.api('POST', '/api/devices/SIMT0001/commands?wait=10s', { cmd: 'openDoorD' });
+    expect(sent.status).toBe(200);
+    expect(sent.json).toMatchObject({ id: expect.stringMatching(/^cmd_/), status: 'replied', reply: { cmd: 'openDoorU', tag: sent.json.id, code: 0 } });
+    await sim.waitForLine(new RegExp(` SIMT0001 → openDoorU code 0 tag="${sent.json.id}"$`), undefined, 'the echo printed');
+    expect(await sim.kill('SIGTERM')).toBe(0);
+  });
+
+  it('stays silent to the commands SIM_SILENT names, answers after SIM_REPLY_DELAY, and exits at once with a reply still owed', async () => {
+    const b = (bridge = await startBridge());
+    sim = simulate(['--url', b.brokerUrl, '--terminals', '1', '--prefix', 'SIMS', '--records-every', '0', '--heartbeat', '60'], {
+      SIM_SILENT: 'openDoorD',
+      SIM_REPLY_DELAY: '1h',
+    });
+    await sim.waitForLine(/^\S+ replies 3600000 ms late; no reply to openDoorD$/, undefined, 'the simulator saying how it answers');
+    await connected(b, 'SIMS', 1);
+
+    expect((await b.api('POST', '/api/devices/SIMS0001/commands', { cmd: 'openDoorD' })).status).toBe(202);
+    await sim.waitForLine(/ SIMS0001 {3}openDoorD is silenced: no reply$/, undefined, 'the command left unanswered');
+    expect((await b.api('POST', '/api/devices/SIMS0001/commands', { cmd: 'setParamD' })).status).toBe(202);
+    await sim.waitForLine(/ SIMS0001 ← setParamD$/, undefined, 'the command whose answer waits an hour');
+    // Stopped, it sends none of the answers it still owed, and does not wait for them.
+    expect(await sim.kill('SIGTERM')).toBe(0);
+    expect(summaryOf(sim.output)).toMatchObject({ stopped: true, commands: 0, unanswered: 1, failures: 0 });
+    expect(sim.output.some((l) => l.includes('→ setParamU'))).toBe(false);
   });
 
   it('prints its options with --help', async () => {
     sim = simulate(['--help']);
     expect(await sim.exited).toBe(0);
     expect(sim.output[0]).toBe('Usage: facegate simulate [options]');
-    for (const flag of ['--url', '--terminals', '--count', '--records-every', '--stranger-ratio', '--qos', '--uplink'])
+    for (const flag of [
+      '--url',
+      '--terminals',
+      '--count',
+      '--records-every',
+      '--stranger-ratio',
+      '--qos',
+      '--uplink',
+      '--reply-field',
+      '--reply-delay',
+      '--silent',
+    ])
       expect(sim.output.join('\n')).toContain(`  ${flag} `);
   });
 
@@ -143,8 +187,26 @@ describe('facegate simulate', () => {
     [['--uplink', 'up/+/{sn}'], /^facegate simulate: --uplink up\/\+\/\{sn\}: expected a topic holding \{sn\} exactly once and no \+ or # /],
     [['--bogus'], /^facegate simulate: Unknown option '--bogus'/],
     [['--rejected-ratio', '-0.1'], /^facegate simulate: Option '--rejected-ratio' argument is ambiguous\. /],
+    [
+      ['--reply-delay', 'soon'],
+      /^facegate simulate: --reply-delay soon: expected a duration such as 500ms or 2s, at most 1h \(try facegate simulate --help\)$/,
+    ],
   ])('exits with code 2 and one line for %j', async (args, line) => {
     sim = simulate(args);
+    expect(await sim.exited).toBe(2);
+    expect(sim.output.filter(Boolean)).toHaveLength(1);
+    expect(sim.output[0]).toMatch(line);
+  });
+
+  it.each([
+    [
+      { SIM_REPLY_DELAY: '5 s' },
+      /^facegate simulate: invalid SIM_REPLY_DELAY="5 s": expected a duration such as 500ms or 2s, at most 1h \(try facegate simulate --help\)$/,
+    ],
+    [{ SIM_SILENT: 'openDoor' }, /^facegate simulate: invalid SIM_SILENT="openDoor": expected up to 100 command names /],
+    [{ REPLY_FIELD: 'a.b' }, /^facegate simulate: invalid REPLY_FIELD="a\.b": expected a field name /],
+  ])('exits with code 2 and one line naming the variable for %j', async (env, line) => {
+    sim = simulate([], env);
     expect(await sim.exited).toBe(2);
     expect(sim.output.filter(Boolean)).toHaveLength(1);
     expect(sim.output[0]).toMatch(line);

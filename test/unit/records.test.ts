@@ -46,8 +46,23 @@ describe('record builders', () => {
     expect(strangerRecordU([])).toEqual({ cmd: 'strangerRecordU', data: [] });
     expect(heartU()).toEqual({ cmd: 'heartU' });
     expect(replyCmd('openDoorD')).toBe('openDoorU');
-    expect(replyCmd('reboot')).toBe('rebootReply');
-    expect(reply('openDoorD', 'SIM0001')).toEqual({ cmd: 'openDoorU', code: 0, msg: 'ok', sn: 'SIM0001' });
+    expect(reply({ cmd: 'openDoorD', door: 1 }, 'SIM0001')).toEqual({ cmd: 'openDoorU', code: 0, msg: 'ok', sn: 'SIM0001' });
+  });
+
+  it('answers only xxxD, never heartD (the answer to a heartbeat), and names nothing else', () => {
+    for (const cmd of ['heartD', 'D', 'reboot', 'openDoorU', 'opendoord', '']) expect(replyCmd(cmd), cmd).toBeUndefined();
+    expect(replyCmd('setParamD')).toBe('setParamU');
+    expect(() => reply({ cmd: 'heartD' }, 'SIM0001')).toThrow('heartD is not a command a terminal answers');
+  });
+
+  it('echoes the REPLY_FIELD value of the command, after cmd, when the command carries it', () => {
+    const answer = reply({ cmd: 'openDoorD', tag: 'cmd_abc', door: 1 }, 'SIM0001', 'tag');
+    expect(answer).toEqual({ cmd: 'openDoorU', tag: 'cmd_abc', code: 0, msg: 'ok', sn: 'SIM0001' });
+    expect(Object.keys(answer)).toEqual(['cmd', 'tag', 'code', 'msg', 'sn']);
+    // Any JSON value is echoed as it came (a firmware's numeric message id).
+    expect(reply({ cmd: 'openDoorD', messageId: 42 }, 'S', 'messageId')).toMatchObject({ messageId: 42 });
+    // A command without the field gets a reply without it: the bridge then matches by name.
+    expect(reply({ cmd: 'openDoorD' }, 'SIM0001', 'tag')).toEqual({ cmd: 'openDoorU', code: 0, msg: 'ok', sn: 'SIM0001' });
   });
 
   it('numbers the records of a load by person, each at the given time, with or without an image', () => {

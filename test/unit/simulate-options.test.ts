@@ -17,6 +17,9 @@ describe('facegate simulate options', () => {
       password: undefined,
       uplink: 'fungxi_{sn}_upLink',
       downlink: 'fungxi_{sn}_downLink',
+      replyField: undefined,
+      replyDelayMs: 0,
+      silent: [],
       quiet: false,
     });
   });
@@ -39,6 +42,7 @@ describe('facegate simulate options', () => {
       '1',
     ];
     args.push('--count', '40', '--qos', '0', '--username', 'u', '--password', 'p', '--uplink', 'up/{sn}', '--downlink', 'down/{sn}', '--quiet');
+    args.push('--reply-field', 'tag', '--reply-delay', '1.5s', '--silent', 'openDoorD, setParamD');
     expect(parseOptions(args)).toEqual({
       url: 'mqtts://broker:8883',
       terminals: 12,
@@ -53,6 +57,9 @@ describe('facegate simulate options', () => {
       password: 'p',
       uplink: 'up/{sn}',
       downlink: 'down/{sn}',
+      replyField: 'tag',
+      replyDelayMs: 1500,
+      silent: ['openDoorD', 'setParamD'],
       quiet: true,
     });
   });
@@ -61,6 +68,56 @@ describe('facegate simulate options', () => {
     const env = { UPLINK_TOPIC: 'site/{sn}/up', DOWNLINK_TOPIC: 'site/{sn}/down' };
     expect(parseOptions([], env)).toMatchObject({ uplink: 'site/{sn}/up', downlink: 'site/{sn}/down' });
     expect(parseOptions(['--uplink', 'u/{sn}'], env)).toMatchObject({ uplink: 'u/{sn}', downlink: 'site/{sn}/down' });
+  });
+
+  it("takes how it answers from REPLY_FIELD (the bridge's variable), SIM_REPLY_DELAY and SIM_SILENT unless told; empty counts as unset", () => {
+    const env = { REPLY_FIELD: 'messageId', SIM_REPLY_DELAY: '250ms', SIM_SILENT: 'openDoorD' };
+    expect(parseOptions([], env)).toMatchObject({ replyField: 'messageId', replyDelayMs: 250, silent: ['openDoorD'] });
+    expect(parseOptions(['--reply-field', 'tag', '--reply-delay', '0', '--silent', 'getVersionD'], env)).toMatchObject({
+      replyField: 'tag',
+      replyDelayMs: 0,
+      silent: ['getVersionD'],
+    });
+    expect(parseOptions([], { REPLY_FIELD: '', SIM_REPLY_DELAY: '', SIM_SILENT: '' })).toMatchObject({ replyField: undefined, replyDelayMs: 0, silent: [] });
+    // A bare number is seconds, as in the bridge's variables.
+    expect(parseOptions([], { SIM_REPLY_DELAY: '2' })).toMatchObject({ replyDelayMs: 2000 });
+  });
+
+  it.each([
+    [{ REPLY_FIELD: 'two words' }, 'invalid REPLY_FIELD="two words": expected a field name of 1 to 64 letters, digits and _, other than cmd, code, msg, sn'],
+    [{ REPLY_FIELD: 'a-b' }, 'invalid REPLY_FIELD="a-b": expected a field name of 1 to 64 letters, digits and _, other than cmd, code, msg, sn'],
+    [{ REPLY_FIELD: 'cmd' }, 'invalid REPLY_FIELD="cmd": expected a field name of 1 to 64 letters, digits and _, other than cmd, code, msg, sn'],
+    [
+      { REPLY_FIELD: 'x'.repeat(65) },
+      `invalid REPLY_FIELD="${'x'.repeat(65)}": expected a field name of 1 to 64 letters, digits and _, other than cmd, code, msg, sn`,
+    ],
+    [{ SIM_REPLY_DELAY: 'soon' }, 'invalid SIM_REPLY_DELAY="soon": expected a duration such as 500ms or 2s, at most 1h'],
+    [{ SIM_REPLY_DELAY: '2h' }, 'invalid SIM_REPLY_DELAY="2h": expected a duration such as 500ms or 2s, at most 1h'],
+    [{ SIM_REPLY_DELAY: '-1s' }, 'invalid SIM_REPLY_DELAY="-1s": expected a duration such as 500ms or 2s, at most 1h'],
+    [
+      { SIM_SILENT: 'openDoor' },
+      'invalid SIM_SILENT="openDoor": expected up to 100 command names a terminal answers, comma-separated, each ending in D (openDoorD)',
+    ],
+    [
+      { SIM_SILENT: 'openDoorD,,setParamD' },
+      'invalid SIM_SILENT="openDoorD,,setParamD": expected up to 100 command names a terminal answers, comma-separated, each ending in D (openDoorD)',
+    ],
+    [
+      { SIM_SILENT: 'heartD' },
+      'invalid SIM_SILENT="heartD": expected up to 100 command names a terminal answers, comma-separated, each ending in D (openDoorD)',
+    ],
+    [{ SIM_SILENT: Array.from({ length: 101 }, (_, i) => `c${i}D`).join(',') }, /^invalid SIM_SILENT=".*": expected up to 100 command names/],
+  ])('refuses the environment %j, naming the variable', (env, message) => {
+    expect(() => parseOptions([], env)).toThrow(message);
+    expect(() => parseOptions([], env)).toThrow(UsageError);
+  });
+
+  it('names the option, not the variable, when the bad value came from the option', () => {
+    expect(() => parseOptions(['--reply-delay', 'soon'], { SIM_REPLY_DELAY: '1s' })).toThrow(
+      new UsageError('--reply-delay soon: expected a duration such as 500ms or 2s, at most 1h'),
+    );
+    expect(() => parseOptions(['--silent', 'a b'])).toThrow(/^--silent a b: expected up to 100 command names/);
+    expect(() => parseOptions(['--reply-field', 'sn'])).toThrow(/^--reply-field sn: expected a field name/);
   });
 
   it('gives undefined for --help, and the usage names every option', () => {
@@ -78,6 +135,9 @@ describe('facegate simulate options', () => {
       '--qos',
       '--username',
       '--uplink',
+      '--reply-field',
+      '--reply-delay',
+      '--silent',
       '--quiet',
     ]) {
       expect(usage()).toContain(`  ${flag} `);
@@ -125,6 +185,7 @@ describe('the summary printed on exit', () => {
       heartD: 3,
       roundTripsMs: [4, 1, 2],
       commands: 1,
+      unanswered: 2,
       failures: 0,
     });
     expect(text.split('\n')).toEqual([
@@ -133,12 +194,24 @@ describe('the summary printed on exit', () => {
       '  heartbeats sent     4',
       '  heartD received     3 (round trip p50 2.0 ms, p99 4.0 ms)',
       '  commands answered   1',
+      '  commands unanswered 2',
       '  publish failures    0',
     ]);
   });
 
   it('leaves out the round trips when no heartD came', () => {
-    const text = formatSummary({ seconds: 0, verified: 0, rejected: 0, strangers: 2, heartbeats: 1, heartD: 0, roundTripsMs: [], commands: 0, failures: 1 });
+    const text = formatSummary({
+      seconds: 0,
+      verified: 0,
+      rejected: 0,
+      strangers: 2,
+      heartbeats: 1,
+      heartD: 0,
+      roundTripsMs: [],
+      commands: 0,
+      unanswered: 0,
+      failures: 1,
+    });
     expect(text).toContain('  records sent        2 (0 verified, 0 refused, 2 strangers)\n');
     expect(text).toContain('  heartD received     0\n');
   });
