@@ -82,7 +82,7 @@ export function strangerRecordU<R>(records: R[]): RecordsMessage<R> {
 
 /**
  * The name of a terminal's answer to a downstream command: `openDoorD` →
- * `openDoorU` (SPEC §Terminal commands with replies: the protocol's
+ * `openDoorU` (README §Commands with replies: the protocol's
  * convention); undefined for what a terminal does not answer: `heartD`,
  * itself the bridge's answer to a heartbeat, and a name not ending in `D`.
  */

@@ -23,7 +23,7 @@ export interface TerminalOptions extends IClientOptions {
   onStatus?: (status: string) => void;
   /**
    * Answer every command `xxxD` of the downLink with `xxxU` as a terminal
-   * does (SPEC §Terminal commands with replies). Unset, the terminal
+   * does (README §Commands with replies). Unset, the terminal
    * answers nothing: what a test expects of its double unless it asks.
    */
   answer?: Answering;

@@ -229,7 +229,7 @@ export async function simulate(options: SimulatorOptions, images: Buffer[], prin
     connectTimeout: 10_000,
     reconnectPeriod: 1000,
     onStatus: (status) => print(`${sn} ${status}`),
-    // Every command xxxD is answered with xxxU and code 0 (SPEC §Terminal commands with replies), unless told otherwise.
+    // Every command xxxD is answered with xxxU and code 0 (README §Commands with replies), unless told otherwise.
     answer: {
       replyField: options.replyField,
       delayMs: options.replyDelayMs,

@@ -102,7 +102,7 @@ describe('facegate simulate', () => {
     await b.eventsStored(count, (e) => e.type === 'device.online' && e.deviceSn.startsWith(prefix));
   }
 
-  // The whole flow of SPEC §Terminal commands with replies: the simulator's answer is the command's reply.
+  // The whole flow of README §Commands with replies: the simulator's answer is the command's reply.
   it("answers a command sent to a simulated terminal, and the bridge records the answer as the command's reply", async () => {
     const b = (bridge = await startBridge());
     sim = simulate(['--url', b.brokerUrl, '--terminals', '2', '--prefix', 'SIMD', '--records-every', '0', '--heartbeat', '60']);

@@ -231,7 +231,7 @@ describe('an unreachable broker', () => {
     bridge = b;
     const terminal = await connectTerminal(mosquitto.url, 'D1');
     terminals.push(terminal);
-    // Online (SPEC, Details): from its first upLink message.
+    // Online (README §Commands with replies): from its first upLink message.
     const online = b.eventsStored(1, (e) => e.type === 'device.online');
     await terminal.send({ cmd: 'heartU' });
     await online;

@@ -4,8 +4,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connectTerminal, DOWNLINK, type Terminal, type TerminalOptions, UPLINK } from '../../src/kit/terminal.ts';
 
-// The kit's terminal answering commands as a terminal does (SPEC §Terminal
-// commands with replies), on a bare aedes broker: a client in the bridge's
+// The kit's terminal answering commands as a terminal does (README §Commands
+// with replies), on a bare aedes broker: a client in the bridge's
 // place publishes on the downLink and reads every upLink, so what the
 // terminal sends is seen as it sent it, whatever the bridge would make of it.
 
