@@ -34,7 +34,8 @@ export async function measureDisk(options: { appends: number; bytes: number; pac
     for (let i = 0; i < appends; i++) {
       if (pace !== undefined) {
         const due = started + (i * 1000) / pace;
-        if (due > monotonicMs()) await sleep(due - monotonicMs());
+        // A timer may fire up to a millisecond early on this clock (Node keeps whole milliseconds): wait again until due.
+        while (due > monotonicMs()) await sleep(due - monotonicMs());
       }
       const t = monotonicMs();
       writeSync(fd, chunk);
