@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { AddressInfo, Server } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import type { Logger } from '../lib/log.ts';
@@ -25,7 +26,15 @@ export function serveHttp(
     const server: ServerType = serve({ fetch, port, hostname }, () => {
       server.off('error', reject);
       keepServing(server as Server, log, 'HTTP server');
-      resolve({ port: (server.address() as AddressInfo).port, close: () => closeServer(server) });
+      resolve({ port: (server.address() as AddressInfo).port, close: () => closeServer(server, unanswered) });
+    });
+    // Answers not yet begun: once the server closes, each ends its connection,
+    // so a client's keep-alive connection busy at close() is not reused for ever.
+    const unanswered = new Set<ServerResponse>();
+    server.on('request', (_req, res: ServerResponse) => {
+      if (!server.listening) res.shouldKeepAlive = false;
+      unanswered.add(res);
+      res.once('close', () => unanswered.delete(res));
     });
     server.once('error', reject);
     (server as Server).maxConnections = maxConnections;
@@ -34,8 +43,9 @@ export function serveHttp(
   });
 }
 
-function closeServer(server: ServerType): Promise<void> {
+function closeServer(server: ServerType, unanswered: Set<ServerResponse>): Promise<void> {
   return new Promise((resolve) => {
+    for (const res of unanswered) if (!res.headersSent) res.shouldKeepAlive = false;
     server.close(() => resolve());
     // Idle keep-alive connections would otherwise hold close() open.
     if ('closeIdleConnections' in server) server.closeIdleConnections();

@@ -1,0 +1,45 @@
+import { Agent, get, type IncomingMessage } from 'node:http';
+import { PassThrough } from 'node:stream';
+import { expect, it } from 'vitest';
+import { serveHttp } from '../../src/http/serve.ts';
+import { createLogger } from '../../src/lib/log.ts';
+
+// The stop closes the HTTP server (README §Architecture, start and stop): a
+// client's keep-alive connection whose request is being answered at that
+// moment must not keep it open by sending more requests over it.
+
+it('answers a request in flight at the close with Connection: close, and the close completes', async () => {
+  let reached!: () => void;
+  const inHandler = new Promise<void>((resolve) => {
+    reached = resolve;
+  });
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const server = await serveHttp(
+    async () => {
+      reached();
+      await held;
+      return new Response('ok');
+    },
+    { port: 0, hostname: '127.0.0.1', maxConnections: 10 },
+    createLogger('error', new PassThrough()),
+  );
+  const agent = new Agent({ keepAlive: true });
+  try {
+    const answer = new Promise<IncomingMessage>((resolve, reject) => {
+      get({ host: '127.0.0.1', port: server.port, path: '/', agent }, resolve).on('error', reject);
+    });
+    await inHandler;
+    const closed = server.close();
+    release();
+    const res = await answer;
+    res.resume();
+    expect(res.statusCode).toBe(200);
+    expect(res.headers.connection).toBe('close');
+    await closed;
+  } finally {
+    agent.destroy();
+  }
+});
