@@ -177,10 +177,16 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
     return (apply[job.kind] as (job: Job) => JobResult)(job);
   }
 
-  /** Applies jobs in one transaction: all of them commit, or the error is thrown and none does. */
+  /**
+   * Applies jobs in one transaction: all of them commit, or the error is
+   * thrown and none does. IMMEDIATE: the write lock is taken first, waiting
+   * up to the busy timeout for a lock held elsewhere. A transaction that
+   * began with a read (a reply looked up, a sweep's select) could not wait
+   * for it: SQLite answers its first write at once with SQLITE_BUSY.
+   */
   function transaction<T>(run: () => T): T {
     try {
-      return db.transaction(run);
+      return db.transaction(run, { behavior: 'immediate' });
     } catch (err) {
       outbox.reload(); // the endpoints it cached may have been rolled back
       throw err;
