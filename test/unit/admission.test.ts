@@ -1,7 +1,6 @@
-import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createLogger } from '../../src/lib/log.ts';
 import { createAdmission } from '../../src/terminals/admission.ts';
+import { capturedLog } from '../support/captured-log.ts';
 
 const MINUTE = 60_000;
 
@@ -12,18 +11,8 @@ afterEach(() => vi.useRealTimers());
 function setup({ maxTerminals = 5, perSecond = 2, burst = 4 } = {}) {
   const clock = { t: 1_000_000 };
   let known = 0;
-  const lines: any[] = [];
-  const stream = new PassThrough();
-  stream.on('data', (chunk: Buffer) =>
-    lines.push(
-      ...chunk
-        .toString()
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => JSON.parse(l)),
-    ),
-  );
-  const admission = createAdmission({ maxTerminals, rate: { perSecond, burst }, known: () => known, log: createLogger('info', stream), now: () => clock.t });
+  const { log, lines } = capturedLog();
+  const admission = createAdmission({ maxTerminals, rate: { perSecond, burst }, known: () => known, log, now: () => clock.t });
   /** Asks for `sn` as ingest does: one admitted is known from then on. */
   const admit = (sn: string) => {
     const why = admission.admit(sn);

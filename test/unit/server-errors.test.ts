@@ -1,24 +1,10 @@
 import { type AddressInfo, connect, createServer } from 'node:net';
-import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/lib/log.ts';
 import { keepServing } from '../../src/transport/server-errors.ts';
 import { throttledWarn } from '../../src/transport/throttled-log.ts';
+import { capturedLog } from '../support/captured-log.ts';
 
-function logger() {
-  const lines: any[] = [];
-  const stream = new PassThrough();
-  stream.on('data', (chunk: Buffer) =>
-    lines.push(
-      ...chunk
-        .toString()
-        .split('\n')
-        .filter(Boolean)
-        .map((line) => JSON.parse(line)),
-    ),
-  );
-  return { log: createLogger('info', stream), lines };
-}
+const logger = capturedLog;
 
 const servers: ReturnType<typeof createServer>[] = [];
 afterEach(async () => {
