@@ -1,0 +1,64 @@
+import type { ChatApp } from './apps.ts';
+
+const MINUTE_MS = 60_000;
+const SECOND_MS = 1000;
+
+/** What a chat lane does with the alerts that are due (README §Alerts in chat apps). */
+export type Step = 'wait' | 'single' | 'digest';
+
+/**
+ * Alerts due and posts the app allows now → the next step. One by one while
+ * the window has room for every one of them and one more (or only one is
+ * due); past that, all that waits goes out in one digest, so a flood costs one post and never runs
+ * into the app's limit, where alerts would be refused.
+ */
+export function nextStep(due: number, free: number): Step {
+  if (due === 0 || free <= 0) return 'wait';
+  return due === 1 || due < free ? 'single' : 'digest';
+}
+
+/**
+ * One robot's posts over the last minute: how many more the app allows now,
+ * and when the next one is allowed. Every post counts, whatever its answer
+ * (the app counts requests). A throttle answer closes the window for as long
+ * as the app says it does.
+ */
+export function createPace(app: ChatApp) {
+  const posts: number[] = [];
+  let closedUntil = 0;
+  const prune = (now: number) => {
+    while (posts.length > 0 && posts[0] <= now - MINUTE_MS) posts.shift();
+  };
+  const inLastSecond = (now: number) => {
+    let count = 0;
+    for (let i = posts.length - 1; i >= 0 && posts[i] > now - SECOND_MS; i -= 1) count += 1;
+    return count;
+  };
+  return {
+    /** Posts allowed now. */
+    free(now: number): number {
+      prune(now);
+      if (now < closedUntil) return 0;
+      const minute = app.perMinute - posts.length;
+      const second = app.perSecond === undefined ? minute : app.perSecond - inLastSecond(now);
+      return Math.max(0, Math.min(minute, second));
+    },
+    /** When a post is allowed again (now, when one is). */
+    nextAt(now: number): number {
+      prune(now);
+      let at = Math.max(now, closedUntil);
+      if (posts.length >= app.perMinute) at = Math.max(at, posts[posts.length - app.perMinute] + MINUTE_MS);
+      if (app.perSecond !== undefined && inLastSecond(now) >= app.perSecond) at = Math.max(at, posts[posts.length - app.perSecond] + SECOND_MS);
+      return at;
+    },
+    posted(now: number): void {
+      posts.push(now);
+    },
+    /** The app answered that the robot is over its limit: no post before `until`. */
+    close(until: number): void {
+      closedUntil = Math.max(closedUntil, until);
+    },
+  };
+}
+
+export type Pace = ReturnType<typeof createPace>;
