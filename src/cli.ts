@@ -2,13 +2,34 @@
 import { writeSync } from 'node:fs';
 import { ConfigError, helpText, parseConfig } from './config.ts';
 import { createLogger } from './lib/log.ts';
+import { VERSION } from './lib/version.ts';
 import { createFacegate, StartAborted } from './lifecycle.ts';
+import { loadEnvFile } from './ops/env-file.ts';
 
 const [command, ...rest] = process.argv.slice(2);
+
+try {
+  loadEnvFile();
+} catch (err) {
+  console.error(`facegate: .env cannot be read: ${(err as Error).message}`);
+  process.exit(2);
+}
 
 switch (command) {
   case undefined:
     await runBridge();
+    break;
+  case '--version':
+  case '-v':
+  case 'version':
+    console.log(`facegate ${VERSION}`);
+    break;
+  case 'backup':
+  case 'restore':
+    await runCopy(command, rest);
+    break;
+  case 'doctor':
+    await runDoctor();
     break;
   case 'simulate':
     await runSimulate(rest);
@@ -36,15 +57,50 @@ async function runBench(args: string[]) {
   await runBench(args);
 }
 
-async function runBridge() {
-  let config;
+/** The configuration of the environment (and .env), or exit 2 with the one line that names the bad variable. */
+function configOrExit() {
   try {
-    config = parseConfig(process.env);
+    return parseConfig(process.env);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     console.error(`facegate: ${err.message}`);
     process.exit(2);
   }
+}
+
+/** README §Backup and restore. */
+async function runCopy(verb: 'backup' | 'restore', args: string[]) {
+  if (args.length !== 1 || args[0].startsWith('-')) {
+    console.error(`facegate: usage: facegate ${verb} FILE`);
+    process.exit(2);
+  }
+  if (process.env.DATABASE_URL) {
+    console.error(`facegate: ${verb} copies the SQLite store; with DATABASE_URL use PostgreSQL's pg_dump and pg_restore`);
+    process.exit(2);
+  }
+  const config = configOrExit();
+  const { backup, restore, CopyRefused } = await import('./ops/backup.ts');
+  try {
+    const report = verb === 'backup' ? backup(config.DATA_DIR, args[0]) : restore(config.DATA_DIR, args[0]);
+    const mb = (report.bytes / 1e6).toFixed(1);
+    console.log(
+      `facegate ${verb}: ${verb === 'backup' ? `wrote ${args[0]}` : `restored ${args[0]} into ${config.DATA_DIR}`} (${mb} MB, integrity ok): ${report.events} events, ${report.deliveries} deliveries, ${report.commands} commands`,
+    );
+  } catch (err) {
+    if (!(err instanceof CopyRefused)) throw err;
+    console.error(`facegate ${verb}: ${err.message}`);
+    process.exit(1);
+  }
+}
+
+async function runDoctor() {
+  const config = configOrExit();
+  const { runDoctor: doctor } = await import('./ops/doctor.ts');
+  process.exitCode = await doctor(config);
+}
+
+async function runBridge() {
+  const config = configOrExit();
   const log = createLogger(config.LOG_LEVEL);
   const facegate = createFacegate(config, log, { onFatal: () => process.exit(1) });
 

@@ -21,6 +21,8 @@ export interface CliOptions {
   hostname?: string;
   /** Its open-file limit, soft and hard, so that Node cannot raise it (prlimit). */
   fileLimit?: number;
+  /** Its working directory (where it looks for .env); the repository's by default. */
+  cwd?: string;
 }
 
 export interface CliProcess extends Child {
@@ -33,12 +35,12 @@ export interface CliProcess extends Child {
  * `HOST=127.0.0.1` (loopback unless told otherwise) and `LOG_LEVEL=info`.
  */
 export function spawnCli(env: Record<string, string>, args: string[] = [], options: CliOptions = {}): CliProcess {
-  const { baseEnv = { PATH: process.env.PATH, HOME: process.env.HOME }, nodeFlags = [], hostname, fileLimit } = options;
+  const { baseEnv = { PATH: process.env.PATH, HOME: process.env.HOME }, nodeFlags = [], hostname, fileLimit, cwd } = options;
   const cli = options.cli === 'running' ? nodeArgs(RUNNING) : [COMPILED];
   // prlimit and unshare (through sh) exec what follows them: the pid is node's.
   const node = [...(fileLimit ? ['prlimit', `--nofile=${fileLimit}:${fileLimit}`] : []), process.execPath, ...nodeFlags, ...cli];
   const [command, ...rest] = hostname ? ['unshare', '--uts', 'sh', '-c', 'hostname "$0" && exec "$@"', hostname, ...node] : node;
-  const child = startChild(command, [...rest, ...args], { env: { ...baseEnv, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env } });
+  const child = startChild(command, [...rest, ...args], { cwd, env: { ...baseEnv, HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env } });
   const started = child.waitForLine(/"facegate started"/, undefined, 'starting facegate').then(() => {});
   started.catch(() => {}); // a caller expecting a failed start awaits `exited` instead
   return Object.assign(child, { started });

@@ -1,0 +1,275 @@
+import { closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { createServer, connect as tcpConnect } from 'node:net';
+import { join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
+import Database from 'better-sqlite3';
+import mqtt from 'mqtt';
+import type { Config } from '../config.ts';
+import { localTimestamp, utcOffset } from '../lib/units.ts';
+import { databasePath } from '../store/sqlite/open.ts';
+import { connectionBudget, openFileLimit } from '../transport/connection-budget.ts';
+
+// README §Doctor: `facegate doctor` checks, with the bridge's own settings,
+// what a site gets wrong most often, and says all of it in one report. It
+// reads the store without writing to it, so it runs beside a bridge.
+
+export type Verdict = 'ok' | 'warn' | 'fail';
+export interface Finding {
+  verdict: Verdict;
+  check: string;
+  detail: string;
+}
+
+/** Each network check gives up after this long. */
+const NETWORK_MS = 5000;
+/** Synced writes the disk check times. */
+const SYNC_WRITES = 50;
+/** A p99 commit beyond this makes every acknowledged record wait as long (SQLITE_SYNC=full). */
+const SLOW_SYNC_MS = 50;
+/** Face records the time-zone check compares with their receipt. */
+const ZONE_SAMPLE = 200;
+/** Terminals' times this far from their receipt, taken together, point to a wrong zone (or wrong clocks). */
+const ZONE_SKEW_MS = 30 * 60_000;
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+
+/** "YYYY-MM-DD HH:mm:ss" as the terminals write it, read in this process's zone (the one heartD tells them). */
+function localTime(text: unknown): number | undefined {
+  if (typeof text !== 'string') return undefined;
+  const m = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/.exec(text);
+  if (!m) return undefined;
+  return new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]).getTime();
+}
+
+/** The zone, and whether the terminals' record times agree with it. */
+export function checkTimeZone(dataDir: string, now = new Date()): Finding[] {
+  const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+  const findings: Finding[] = [{ verdict: 'ok', check: 'time zone', detail: `${zone} (UTC${utcOffset(now)}), now ${localTimestamp(now)}` }];
+  const store = databasePath(dataDir);
+  if (!existsSync(store)) return findings;
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(store, { readonly: true, fileMustExist: true });
+    db.pragma('busy_timeout = 5000');
+    const rows = db
+      .prepare(
+        `select json_extract(fields, '$.time') as time, received_at as receivedAt from events
+         where type in ('face.verified', 'face.rejected', 'face.stranger') order by seq desc limit ?`,
+      )
+      .all(ZONE_SAMPLE) as { time: unknown; receivedAt: number }[];
+    const skews = rows
+      .map((row) => {
+        const at = localTime(row.time);
+        return at === undefined ? undefined : at - row.receivedAt;
+      })
+      .filter((skew) => skew !== undefined)
+      .sort((a, b) => a - b);
+    if (skews.length === 0) return findings;
+    const median = percentile(skews, 0.5);
+    if (Math.abs(median) >= ZONE_SKEW_MS) {
+      const hours = (Math.abs(median) / 3_600_000).toFixed(1);
+      findings.push({
+        verdict: 'warn',
+        check: 'terminal times',
+        detail: `the last ${skews.length} records carry times ${hours} h ${median > 0 ? 'ahead of' : 'behind'} their receipt in ${zone}: set TZ to the site's zone (e.g. TZ=Asia/Shanghai), or set the terminals' clocks`,
+      });
+    } else {
+      findings.push({
+        verdict: 'ok',
+        check: 'terminal times',
+        detail: `the last ${skews.length} records agree with ${zone} (median ${(median / 1000).toFixed(0)} s)`,
+      });
+    }
+  } catch {
+    // A store that cannot be read is the database check's finding.
+  } finally {
+    db?.close();
+  }
+  return findings;
+}
+
+/** Whether a port can be listened on, or answers as a running facegate. */
+async function checkPort(check: string, host: string, port: number, facegateRuns: boolean): Promise<Finding> {
+  const free = await new Promise<boolean | string>((resolve) => {
+    const server = createServer();
+    server.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'EADDRINUSE' ? false : (err.code ?? err.message)));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+  if (free === true) return { verdict: 'ok', check, detail: `${host}:${port} is free` };
+  if (free === false && facegateRuns) return { verdict: 'ok', check, detail: `${host}:${port} is served by the facegate running now` };
+  if (free === false) return { verdict: 'fail', check, detail: `${host}:${port} is taken by another program: stop it or choose another port` };
+  return { verdict: 'fail', check, detail: `${host}:${port} cannot be listened on: ${free}` };
+}
+
+/** Whether a facegate answers its probe on PORT (then the ports it holds are its own). */
+async function facegateAnswers(port: number): Promise<boolean> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) });
+    await response.body?.cancel();
+    return response.status === 200 || response.status === 503;
+  } catch {
+    return false;
+  }
+}
+
+export function checkFileLimit(config: Pick<Config, 'MAX_CONNECTIONS' | 'MQTT_URL'>, limit = openFileLimit()): Finding {
+  const check = 'open files';
+  if (limit === undefined) return { verdict: 'ok', check, detail: 'no limit' };
+  const budget = connectionBudget(config.MAX_CONNECTIONS, limit, !config.MQTT_URL);
+  if (budget.fileLimit === undefined) return { verdict: 'ok', check, detail: `limit ${limit} holds MAX_CONNECTIONS=${config.MAX_CONNECTIONS} terminals` };
+  return {
+    verdict: 'warn',
+    check,
+    detail: `limit ${limit} (of this shell) holds ${budget.broker || 'no'} broker and ${budget.http} HTTP connections: raise it (LimitNOFILE= in the unit, ulimit -n)`,
+  };
+}
+
+/** Synced 4 KB writes in DATA_DIR, as the store's commits make them. */
+export function checkDiskSync(dataDir: string): Finding {
+  const check = 'disk sync';
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const file = join(dataDir, `.doctor-${process.pid}`);
+  const block = Buffer.alloc(4096, 1);
+  const times: number[] = [];
+  const fd = openSync(file, 'w', 0o600);
+  try {
+    for (let i = 0; i < SYNC_WRITES; i += 1) {
+      const started = performance.now();
+      writeSync(fd, block, 0, block.length, i * block.length);
+      fdatasyncSync(fd);
+      times.push(performance.now() - started);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(file, { force: true });
+  }
+  times.sort((a, b) => a - b);
+  const detail = `${SYNC_WRITES} synced writes: p50 ${percentile(times, 0.5).toFixed(1)} ms, p99 ${percentile(times, 0.99).toFixed(1)} ms`;
+  if (percentile(times, 0.99) > SLOW_SYNC_MS)
+    return {
+      verdict: 'warn',
+      check,
+      detail: `${detail}: every acknowledged record waits that long with SQLITE_SYNC=full; a faster disk, or SQLITE_SYNC=normal`,
+    };
+  return { verdict: 'ok', check, detail };
+}
+
+/** The store opens, SQLite's quick check passes, and what it holds. */
+export function checkStore(dataDir: string): Finding {
+  const check = 'database';
+  const store = databasePath(dataDir);
+  if (!existsSync(store)) return { verdict: 'ok', check, detail: `${store} does not exist yet: the first start creates it` };
+  try {
+    const db = new Database(store, { readonly: true, fileMustExist: true });
+    try {
+      db.pragma('busy_timeout = 5000');
+      const verdict = db.pragma('quick_check', { simple: true });
+      if (verdict !== 'ok') return { verdict: 'fail', check, detail: `${store} is damaged: ${String(verdict)}; restore a backup (facegate restore FILE)` };
+      const events = (db.prepare('select count(*) as n from events').get() as { n: number }).n;
+      return { verdict: 'ok', check, detail: `${store}: ${(statSync(store).size / 1e6).toFixed(1)} MB, ${events} events, quick check ok` };
+    } finally {
+      db.close();
+    }
+  } catch (err) {
+    return { verdict: 'fail', check, detail: `${store} cannot be read: ${(err as Error).message}` };
+  }
+}
+
+/** The external broker takes a connection with the bridge's credentials. */
+async function checkBroker(config: Config): Promise<Finding> {
+  const check = 'broker';
+  if (!config.MQTT_URL) return { verdict: 'ok', check, detail: 'embedded (its port is checked above)' };
+  const client = mqtt.connect(config.MQTT_URL, {
+    clientId: `facegate-doctor-${process.pid}`,
+    clean: true,
+    username: config.MQTT_USERNAME,
+    password: config.MQTT_PASSWORD,
+    ca: config.MQTT_CA,
+    connectTimeout: NETWORK_MS,
+    reconnectPeriod: 0,
+  });
+  const outcome = await new Promise<string | undefined>((resolve) => {
+    const timer = setTimeout(() => resolve(`no answer within ${NETWORK_MS / 1000} s`), NETWORK_MS);
+    client.once('connect', () => {
+      clearTimeout(timer);
+      resolve(undefined);
+    });
+    client.once('error', (err) => {
+      clearTimeout(timer);
+      resolve(err.message);
+    });
+    client.once('close', () => {
+      clearTimeout(timer);
+      resolve('the connection closed');
+    });
+  });
+  await client.endAsync(true).catch(() => {});
+  const shown = new URL(config.MQTT_URL);
+  shown.password = '';
+  if (outcome) return { verdict: 'fail', check, detail: `${shown.origin}: ${outcome}` };
+  return { verdict: 'ok', check, detail: `${shown.origin} takes the bridge's connection` };
+}
+
+/** A webhook receiver's host takes a connection (TLS too, for https); nothing is sent. */
+async function checkReceiver(url: string): Promise<Finding> {
+  const target = new URL(url);
+  const check = 'webhook';
+  const port = Number(target.port) || (target.protocol === 'https:' ? 443 : 80);
+  const host = target.hostname.replace(/^\[|\]$/g, '');
+  const outcome = await new Promise<string | undefined>((resolve) => {
+    const done = (problem?: string) => {
+      socket.destroy();
+      resolve(problem);
+    };
+    const socket =
+      target.protocol === 'https:'
+        ? tlsConnect({ host, port, servername: host, timeout: NETWORK_MS }, () => done())
+        : tcpConnect({ host, port, timeout: NETWORK_MS }, () => done());
+    socket.once('timeout', () => done(`no answer within ${NETWORK_MS / 1000} s`));
+    socket.once('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
+  });
+  if (outcome) return { verdict: 'fail', check, detail: `${target.origin}: ${outcome}` };
+  return { verdict: 'ok', check, detail: `${target.origin} takes connections` };
+}
+
+/** The receivers to try: WEBHOOK_URL's and those stored, enabled. */
+function receiverUrls(config: Config): string[] {
+  const urls = new Set<string>();
+  if (config.WEBHOOK_URL) urls.add(config.WEBHOOK_URL);
+  const store = databasePath(config.DATA_DIR);
+  if (existsSync(store)) {
+    const db = new Database(store, { readonly: true, fileMustExist: true });
+    try {
+      db.pragma('busy_timeout = 5000');
+      for (const row of db.prepare('select url from endpoints where enabled = 1').all() as { url: string }[]) urls.add(row.url);
+    } catch {
+      // An unreadable store is the database check's finding.
+    } finally {
+      db.close();
+    }
+  }
+  return [...urls];
+}
+
+export async function diagnose(config: Config): Promise<Finding[]> {
+  const running = await facegateAnswers(config.PORT);
+  const findings: Finding[] = [...checkTimeZone(config.DATA_DIR)];
+  findings.push(await checkPort('HTTP port', config.HOST, config.PORT, running));
+  if (!config.MQTT_URL) findings.push(await checkPort('broker port', config.BROKER_HOST ?? '127.0.0.1', config.BROKER_PORT, running));
+  findings.push(checkFileLimit(config));
+  findings.push(checkDiskSync(config.DATA_DIR));
+  findings.push(checkStore(config.DATA_DIR));
+  findings.push(await checkBroker(config));
+  for (const url of receiverUrls(config)) findings.push(await checkReceiver(url));
+  return findings;
+}
+
+/** Prints the report; the exit code is 1 when a check failed (a warning alone is 0). */
+export async function runDoctor(config: Config): Promise<number> {
+  const findings = await diagnose(config);
+  for (const { verdict, check, detail } of findings) console.log(`${verdict.padEnd(5)}${check.padEnd(16)}${detail}`);
+  const failed = findings.filter((f) => f.verdict === 'fail').length;
+  const warned = findings.filter((f) => f.verdict === 'warn').length;
+  console.log(failed ? `facegate doctor: ${failed} failed, ${warned} to look at` : `facegate doctor: nothing failed${warned ? `, ${warned} to look at` : ''}`);
+  return failed ? 1 : 0;
+}
