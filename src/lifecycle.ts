@@ -13,6 +13,7 @@ import { serveHttp } from './http/serve.ts';
 import { createIngest } from './ingest/ingest.ts';
 import type { Logger } from './lib/log.ts';
 import { createMetrics } from './lib/metrics.ts';
+import { siteZone } from './lib/units.ts';
 import { VERSION } from './lib/version.ts';
 import { topicTemplate } from './protocol/topics.ts';
 import { databasePath } from './store/sqlite/open.ts';
@@ -94,6 +95,7 @@ export function createFacegate(
   }
 
   async function startParts(): Promise<Running> {
+    const startedAt = Date.now();
     checkpoint();
     const policy = { forward: config.FORWARD, images: config.IMAGES, replyField: config.REPLY_FIELD, replyWindowMs: config.REPLY_WINDOW };
     // Before the writer creates the database: one there already is a data dir of an older version.
@@ -269,6 +271,8 @@ export function createFacegate(
       maxTerminals: config.MAX_TERMINALS,
       metrics,
       ready: () => mqtt.connected() && store.healthy,
+      broker: config.MQTT_URL ? 'external' : 'embedded',
+      startedAt,
     });
     const server = await serveHttp(app.fetch, { port: config.PORT, hostname: config.HOST, maxConnections: budget.http }, log);
     stops.push({ name: 'http', stop: () => server.close() });
@@ -300,7 +304,12 @@ export function createFacegate(
       },
     });
     checkpoint();
-    log.info({ port: httpPort, broker: config.MQTT_URL ? 'external' : 'embedded' }, 'facegate started');
+    // README §Operators: the zone the terminals are told their local time in (heartD), said where an installer looks first.
+    const zone = siteZone();
+    log.info(
+      { port: httpPort, broker: config.MQTT_URL ? 'external' : 'embedded', version: VERSION, timeZone: zone.timeZone, utcOffset: zone.utcOffset },
+      'facegate started',
+    );
     running = { httpPort, brokerPort, brokerTlsPort, adminToken: token.current() };
     return running;
   }

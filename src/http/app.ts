@@ -9,6 +9,7 @@ import type { AppDeps, Env } from './deps.ts';
 import { deviceRoutes } from './devices.ts';
 import { ApiError, errorResponse } from './errors.ts';
 import { eventRoutes } from './events.ts';
+import { infoRoutes } from './info.ts';
 import { openApiRoutes } from './openapi.ts';
 import { probeRoutes } from './probes.ts';
 import { mount, type Route } from './route.ts';
@@ -69,6 +70,7 @@ export function createApp(deps: AppDeps) {
   // Every route from its declaration (route.ts), with the token check unless it is open.
   const routes: Route[] = [
     ...probeRoutes(deps),
+    ...infoRoutes(deps),
     ...openApiRoutes(() => routes.map((r) => r.contract)),
     ...sessions.routes(deps),
     ...consoleRoutes(),

@@ -35,6 +35,10 @@ export interface AppDeps {
   devices: readonly string[];
   /** MAX_TERMINALS: a fan-out names at most this many serials. */
   maxTerminals: number;
+  /** The embedded broker, or a client of the site's (GET /api/info). */
+  broker: 'embedded' | 'external';
+  /** When this process started (GET /api/info). */
+  startedAt: number;
 }
 
 export type Env = { Variables: { log: Logger } & RequestIdVariables };

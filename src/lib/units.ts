@@ -32,3 +32,8 @@ export function utcOffset(date: Date): string {
   const abs = Math.abs(minutes);
   return `${minutes < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
 }
+
+/** The site's zone as the process has it (`TZ`), and its offset now (README §Operators, time zone). */
+export function siteZone(now = new Date()): { timeZone: string; utcOffset: string } {
+  return { timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone, utcOffset: utcOffset(now) };
+}

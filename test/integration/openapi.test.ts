@@ -5,11 +5,13 @@ import { DeliverySchema } from '../../src/http/deliveries.ts';
 import { TerminalSchema, TerminalTodaySchema } from '../../src/http/devices.ts';
 import { ErrorBody } from '../../src/http/errors.ts';
 import { EventSchema, ListedEventSchema } from '../../src/http/events.ts';
+import { InfoSchema } from '../../src/http/info.ts';
 import { Page } from '../../src/http/list.ts';
 import { EndpointViewSchema, RedeliveredSchema } from '../../src/http/webhooks.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { VERSION } from '../../src/lib/version.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { startReceiver } from '../support/receiver.ts';
 
@@ -94,6 +96,9 @@ describe('OpenAPI', () => {
       expect(commands.items.filter((item: any) => item.truncated)).toHaveLength(1);
       await shaped(CommandViewSchema, 'GET', `/api/commands/${sent.id}`);
 
+      const info = await shaped(InfoSchema, 'GET', '/api/info');
+      expect(info).toMatchObject({ version: VERSION, time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone, broker: 'embedded' });
+      expect(info.utc_offset).toMatch(/^[+-]\d{2}:\d{2}$/);
       await shaped(Page(TerminalSchema), 'GET', '/api/devices');
       await shaped(TerminalTodaySchema, 'GET', '/api/devices/DOC1');
 
