@@ -31,6 +31,12 @@ switch (command) {
   case 'doctor':
     await runDoctor();
     break;
+  case 'dashboard':
+  case 'alert-rules': {
+    const { dashboard, alertRules } = await import('./ops/dashboard.ts');
+    process.stdout.write(command === 'dashboard' ? `${JSON.stringify(dashboard(), null, 2)}\n` : alertRules());
+    break;
+  }
   case 'simulate':
     await runSimulate(rest);
     break;

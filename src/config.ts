@@ -306,6 +306,8 @@ export function helpText(): string {
     '  facegate backup FILE     copy the store to FILE while the bridge runs (consistent, verified)',
     '  facegate restore FILE    put a backup in place of the store (refused while a bridge runs on DATA_DIR)',
     '  facegate doctor          check the time zone, ports, file limit, disk, store, broker and webhook receivers',
+    '  facegate dashboard       print a Grafana dashboard of the metrics (JSON, to import)',
+    '  facegate alert-rules     print Prometheus alerting rules on the metrics (YAML)',
     '  facegate --version       the version',
     '  facegate --help          this text',
     '',

@@ -254,6 +254,7 @@ export function createFacegate(
     const hub = createStreamHub(store);
     endStreams = () => hub.closeAll();
     metrics.sources.streamClients = () => hub.size;
+    metrics.sources.ready = () => mqtt.connected() && store.healthy;
     const app = createApp({
       hub,
       streamPingMs,
@@ -270,7 +271,7 @@ export function createFacegate(
       devices: config.DEVICES,
       maxTerminals: config.MAX_TERMINALS,
       metrics,
-      ready: () => mqtt.connected() && store.healthy,
+      ready: metrics.sources.ready,
       broker: config.MQTT_URL ? 'external' : 'embedded',
       startedAt,
     });

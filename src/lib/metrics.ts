@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { VERSION } from './version.ts';
 
 /** The bridge's counters (README §GET /healthz, GET /readyz, GET /metrics), on a registry of its own so several bridges can share a process in tests. */
 export function createMetrics() {
@@ -12,10 +13,27 @@ export function createMetrics() {
     streamClients: () => 0,
     outbox: async (): Promise<{ endpointId: string; pending: number }[]> => [],
     commandsQueued: async () => 0,
+    ready: () => false,
   };
+  const buildInfo = new Gauge({
+    name: 'facegate_build_info',
+    help: 'always 1; the version of facegate and of Node.js running, as labels',
+    labelNames: ['version', 'node'],
+    registers: [registry],
+  });
+  buildInfo.set({ version: VERSION, node: process.version }, 1);
   return {
     registry,
     sources,
+    buildInfo,
+    ready: new Gauge({
+      name: 'facegate_ready',
+      help: '1 while GET /readyz answers ready (database writable, broker connected), else 0',
+      registers: [registry],
+      collect() {
+        this.set(sources.ready() ? 1 : 0);
+      },
+    }),
     messagesIn: new Counter({ name: 'facegate_messages_in_total', help: 'upLink messages received, by cmd', labelNames: ['cmd'], registers: [registry] }),
     ignored: new Counter({ name: 'facegate_messages_ignored_total', help: 'messages on subscribed topics that are no terminal upLink', registers: [registry] }),
     rejected: new Counter({

@@ -156,3 +156,17 @@ describe('the operator’s commands', () => {
     await t.client.endAsync();
   });
 });
+
+describe('dashboard and alert-rules', () => {
+  it('print an importable Grafana dashboard and a Prometheus rule file', async () => {
+    const board = await run({}, ['dashboard']);
+    expect(board.code).toBe(0);
+    const parsed = JSON.parse(board.lines.join('\n'));
+    expect(parsed).toMatchObject({ title: 'facegate', templating: { list: [{ name: 'datasource', type: 'datasource' }] } });
+    expect(parsed.panels.length).toBeGreaterThan(10);
+    const rules = await run({}, ['alert-rules']);
+    expect(rules.code).toBe(0);
+    expect(rules.lines.slice(0, 3)).toEqual(['groups:', '  - name: facegate', '    rules:']);
+    expect(rules.lines.filter((line) => line.startsWith('      - alert: ')).length).toBeGreaterThan(4);
+  });
+});
