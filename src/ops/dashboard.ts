@@ -103,8 +103,8 @@ const HEIGHT = 7;
 
 /** The Grafana dashboard (the dashboard model itself, to import as it is), its Prometheus chosen at import. */
 export function dashboard(): Record<string, unknown> {
-  // Grafana's own variable syntax: the data source chosen at import.
-  const datasource = { type: 'prometheus', uid: ['$', '{datasource}'].join('') };
+  // Grafana's variable: the data source chosen at import.
+  const datasource = { type: 'prometheus', uid: '$datasource' };
   return {
     title: 'facegate',
     uid: 'facegate',
