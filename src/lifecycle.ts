@@ -22,6 +22,7 @@ import type { Store } from './store/store.ts';
 import { createAdmission } from './terminals/admission.ts';
 import { createPresence, type Presence } from './terminals/presence.ts';
 import { storedTerminals } from './terminals/stored.ts';
+import { watchBrokerDrops } from './transport/broker-drops.ts';
 import { loadClientId } from './transport/client-id.ts';
 import { connectionBudget, openFileLimit, warnFileLimit } from './transport/connection-budget.ts';
 import { readTerminalCredentials } from './transport/credentials.ts';
@@ -226,6 +227,21 @@ export function createFacegate(
     const mqtt = transport;
     stops.push({ name: 'mqtt', stop: () => mqtt.stop() });
     checkpoint();
+    // README §Broker settings you must set: whether the site's broker drops what it queued, found at start and watched.
+    let brokerWarnings = (): string[] => [];
+    if (config.MQTT_URL) {
+      const drops = watchBrokerDrops({
+        url: config.MQTT_URL,
+        username: config.MQTT_USERNAME,
+        password: config.MQTT_PASSWORD,
+        ca: config.MQTT_CA ? readFileSync(config.MQTT_CA) : undefined,
+        registry: metrics.registry,
+        log,
+      });
+      drops.start(config.BROKER_PROBE);
+      brokerWarnings = drops.warnings;
+      stops.push({ name: 'broker drops watch', stop: () => drops.stop() });
+    }
 
     const token = createAdminToken(config.ADMIN_TOKEN, config.DATA_DIR, log);
     adminToken = token;
@@ -272,6 +288,7 @@ export function createFacegate(
       maxTerminals: config.MAX_TERMINALS,
       metrics,
       ready: metrics.sources.ready,
+      warnings: () => brokerWarnings(),
       broker: config.MQTT_URL ? 'external' : 'embedded',
       startedAt,
     });

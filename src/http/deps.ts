@@ -29,6 +29,8 @@ export interface AppDeps {
   log: Logger;
   /** Database writable and broker connected. */
   ready: () => boolean;
+  /** What an operator must fix although the bridge is ready (a broker that drops queued messages), for /readyz. */
+  warnings: () => string[];
   metrics: Metrics;
   /** DEFAULT_DEVICE and DEVICES: where POST / sends. */
   defaultDevice?: string;

@@ -3,7 +3,7 @@ import type { AppDeps } from './deps.ts';
 import { content, json, type Route, route } from './route.ts';
 
 // For the supervisor and the scraper: no token (README §HTTP API, GET /healthz, GET /readyz, GET /metrics).
-export function probeRoutes({ ready, metrics }: AppDeps): Route[] {
+export function probeRoutes({ ready, warnings, metrics }: AppDeps): Route[] {
   const alive = route(
     {
       method: 'get',
@@ -25,9 +25,16 @@ export function probeRoutes({ ready, metrics }: AppDeps): Route[] {
       tag: 'probes',
       summary: 'Database writable and broker connected',
       open: true,
-      responses: { 200: json(v.object({ status: v.literal('ready') }), 'ready'), 503: json(v.object({ status: v.literal('not ready') }), 'not ready') },
+      responses: {
+        200: json(v.object({ status: v.literal('ready'), warnings: v.optional(v.array(v.string())) }), 'ready; `warnings`: what to fix although it is ready'),
+        503: json(v.object({ status: v.literal('not ready'), warnings: v.optional(v.array(v.string())) }), 'not ready'),
+      },
     },
-    (c) => (ready() ? c.json({ status: 'ready' }) : c.json({ status: 'not ready' }, 503)),
+    (c) => {
+      const found = warnings();
+      const detail = found.length > 0 ? { warnings: found } : {};
+      return ready() ? c.json({ status: 'ready' as const, ...detail }) : c.json({ status: 'not ready' as const, ...detail }, 503);
+    },
   );
 
   const scrape = route(

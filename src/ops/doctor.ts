@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -8,6 +8,7 @@ import type { Config } from '../config.ts';
 import { localTimestamp, utcOffset } from '../lib/units.ts';
 import { databasePath } from '../store/sqlite/open.ts';
 import { connectionBudget, openFileLimit } from '../transport/connection-budget.ts';
+import { probeQueueDrops } from '../transport/queue-probe.ts';
 
 // README §Doctor: `facegate doctor` checks, with the bridge's own settings,
 // what a site gets wrong most often, and says all of it in one report. It
@@ -184,7 +185,7 @@ async function checkBroker(config: Config): Promise<Finding> {
     clean: true,
     username: config.MQTT_USERNAME,
     password: config.MQTT_PASSWORD,
-    ca: config.MQTT_CA,
+    ca: config.MQTT_CA ? readFileSync(config.MQTT_CA) : undefined,
     connectTimeout: NETWORK_MS,
     reconnectPeriod: 0,
   });
@@ -204,10 +205,29 @@ async function checkBroker(config: Config): Promise<Finding> {
     });
   });
   await client.endAsync(true).catch(() => {});
-  const shown = new URL(config.MQTT_URL);
-  shown.password = '';
-  if (outcome) return { verdict: 'fail', check, detail: `${shown.origin}: ${outcome}` };
-  return { verdict: 'ok', check, detail: `${shown.origin} takes the bridge's connection` };
+  // Without the credentials a URL may carry: mqtt: is no scheme URL knows an origin of.
+  const { protocol, host } = new URL(config.MQTT_URL);
+  const shown = `${protocol}//${host}`;
+  if (outcome) return { verdict: 'fail', check, detail: `${shown}: ${outcome}` };
+  return { verdict: 'ok', check, detail: `${shown} takes the bridge's connection` };
+}
+
+/** README §Broker settings you must set: whether the external broker drops what it queued for a slow reader. */
+async function checkBrokerQueue(config: Config): Promise<Finding> {
+  const check = 'broker queue';
+  const probe = await probeQueueDrops({
+    url: config.MQTT_URL!,
+    username: config.MQTT_USERNAME,
+    password: config.MQTT_PASSWORD,
+    ca: config.MQTT_CA ? readFileSync(config.MQTT_CA) : undefined,
+  });
+  if (probe.outcome === 'kept') return { verdict: 'ok', check, detail: `kept all ${probe.sent} messages queued for a slow reader` };
+  if (probe.outcome === 'unknown') return { verdict: 'warn', check, detail: `not known: ${probe.reason}` };
+  return {
+    verdict: 'fail',
+    check,
+    detail: `dropped ${probe.dropped} of ${probe.sent} messages queued for a slow reader, acknowledged to their publisher: a burst would lose records; Mosquitto max_queued_messages 0, EMQX mqtt.max_mqueue_len`,
+  };
 }
 
 /** A webhook receiver's host takes a connection (TLS too, for https); nothing is sent. */
@@ -259,7 +279,9 @@ export async function diagnose(config: Config): Promise<Finding[]> {
   findings.push(checkFileLimit(config));
   findings.push(checkDiskSync(config.DATA_DIR));
   findings.push(checkStore(config.DATA_DIR));
-  findings.push(await checkBroker(config));
+  const broker = await checkBroker(config);
+  findings.push(broker);
+  if (config.MQTT_URL && broker.verdict === 'ok') findings.push(await checkBrokerQueue(config));
   for (const url of receiverUrls(config)) findings.push(await checkReceiver(url));
   return findings;
 }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CliProcess, spawnCli, startCli } from '../../src/kit/cli.ts';
+import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { verifiedRecord, verifiedRecordU } from '../../src/kit/records.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
@@ -139,6 +140,29 @@ describe('the operator’s commands', () => {
     expect(text).toMatch(/^fail +broker port +127\.0\.0\.1:\d+ is taken by another program/m);
     expect(text).toMatch(/^fail +database /m);
     expect(text).toMatch(/^facegate doctor: 2 failed/m);
+  });
+
+  it('doctor against Mosquitto: the README’s settings keep queued messages, stock ones fail the broker queue check', async () => {
+    const brokers: Mosquitto[] = [];
+    try {
+      for (const extra of [[], ['max_queued_messages 1000', 'max_inflight_messages 20']]) {
+        const broker = await startMosquitto(extra);
+        brokers.push(broker);
+        const env = { ...(await environment()), MQTT_URL: broker.url };
+        const result = await run(env, ['doctor']);
+        const text = result.lines.join('\n');
+        expect(text).toMatch(/^ok +broker +mqtt:\/\/127\.0\.0\.1:\d+ takes the bridge's connection/m);
+        if (extra.length === 0) {
+          expect(text).toMatch(/^ok +broker queue +kept all 1200 messages/m);
+          expect(result.code).toBe(0);
+        } else {
+          expect(text).toMatch(/^fail +broker queue +dropped \d+ of 1200 messages .*max_queued_messages 0/m);
+          expect(result.code).toBe(1);
+        }
+      }
+    } finally {
+      for (const broker of brokers) await broker.dispose();
+    }
   });
 
   it('reads .env from the working directory, and the real environment wins over it', async () => {

@@ -1,0 +1,106 @@
+import mqtt, { type MqttClient } from 'mqtt';
+import { Gauge, type Registry } from 'prom-client';
+import type { Logger } from '../lib/log.ts';
+import { type ProbeOptions, type ProbeResult, probeQueueDrops } from './queue-probe.ts';
+
+// README §Broker settings you must set: against an external broker, the
+// bridge finds out at start whether the broker drops messages it queued
+// (queue-probe.ts), and where the broker counts its drops (Mosquitto's
+// $SYS/broker/publish/messages/dropped) it watches that count. Either way it
+// says so loudly: a warning naming the settings, /readyz, a metric.
+
+/** Mosquitto's count of messages it dropped (queues full, in flight limits), published every sys_interval. */
+export const MOSQUITTO_DROPPED = '$SYS/broker/publish/messages/dropped';
+
+/** What to change, said once in each warning. */
+const SETTINGS = "raise the broker's per-client queue: Mosquitto max_queued_messages 0 (and max_inflight_messages 1000), EMQX mqtt.max_mqueue_len";
+
+export interface BrokerDropsOptions extends Omit<ProbeOptions, 'messages' | 'timeoutMs'> {
+  registry: Registry;
+  log: Logger;
+}
+
+export function watchBrokerDrops(options: BrokerDropsOptions) {
+  const { log } = options;
+  let probe: ProbeResult | undefined;
+  let reported: number | undefined;
+  let baseline: number | undefined;
+  let watcher: MqttClient | undefined;
+  let stopped = false;
+
+  new Gauge({
+    name: 'facegate_broker_probe_dropped',
+    help: 'messages of the start probe the external broker dropped from a full queue (0: it kept them all; absent until the probe ran)',
+    registers: [options.registry],
+    collect() {
+      this.reset();
+      if (probe?.outcome === 'dropped') this.set(probe.dropped);
+      if (probe?.outcome === 'kept') this.set(0);
+    },
+  });
+  new Gauge({
+    name: 'facegate_broker_dropped_messages',
+    help: `messages the external broker says it dropped since the bridge connected (${MOSQUITTO_DROPPED}); absent where the broker does not say`,
+    registers: [options.registry],
+    collect() {
+      this.reset();
+      if (reported !== undefined && baseline !== undefined) this.set(reported - baseline);
+    },
+  });
+
+  async function runProbe() {
+    probe = await probeQueueDrops(options);
+    if (stopped) return;
+    if (probe.outcome === 'dropped')
+      log.warn(
+        { sent: probe.sent, received: probe.received, dropped: probe.dropped },
+        `the broker drops queued messages: ${probe.dropped} of ${probe.sent} messages queued for a slow reader were lost although the broker had acknowledged them; a burst of records would lose records the same way: ${SETTINGS}`,
+      );
+    else if (probe.outcome === 'unknown') log.info({ reason: probe.reason }, 'whether the broker drops queued messages is not known');
+    else log.info({ sent: probe.sent }, "the broker keeps queued messages: none of the probe's was dropped");
+  }
+
+  function watchSys() {
+    const client = mqtt.connect(options.url, {
+      clientId: `facegate-drops-${process.pid}-${Date.now().toString(36)}`,
+      clean: true,
+      username: options.username,
+      password: options.password,
+      ca: options.ca,
+      reconnectPeriod: 5000,
+    });
+    watcher = client;
+    client.on('error', () => {});
+    client.on('connect', () => void client.subscribeAsync(MOSQUITTO_DROPPED, { qos: 0 }).catch(() => {}));
+    client.on('message', (_topic, payload) => {
+      const count = Number(payload.toString());
+      if (!Number.isFinite(count)) return;
+      baseline ??= count;
+      if (reported !== undefined && count > reported)
+        log.warn({ dropped: count - reported, since: count - baseline }, `the broker dropped ${count - reported} messages (${MOSQUITTO_DROPPED}): ${SETTINGS}`);
+      reported = count;
+    });
+  }
+
+  return {
+    /** Starts the probe (BROKER_PROBE) and the watch; neither holds up the start. */
+    start(probing: boolean): void {
+      if (probing) runProbe().catch((err: Error) => log.error({ err: err.message }, 'broker probe failed'));
+      watchSys();
+    },
+    /** For /readyz: what an operator must fix about the broker, if anything. */
+    warnings(): string[] {
+      const warnings: string[] = [];
+      if (probe?.outcome === 'dropped') warnings.push(`the broker drops queued messages (${probe.dropped} of ${probe.sent} in the start probe): ${SETTINGS}`);
+      if (reported !== undefined && baseline !== undefined && reported > baseline)
+        warnings.push(`the broker dropped ${reported - baseline} messages since the bridge connected: ${SETTINGS}`);
+      return warnings;
+    },
+    async stop(): Promise<void> {
+      stopped = true;
+      await watcher?.endAsync(true).catch(() => {});
+    },
+  };
+}
+
+export type BrokerDrops = ReturnType<typeof watchBrokerDrops>;
