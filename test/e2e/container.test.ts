@@ -1,0 +1,88 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Child, startChild } from '../../src/kit/child-process.ts';
+import { freePort } from '../../src/kit/ports.ts';
+
+// README §Container. This machine has no container engine: what can be
+// checked without one is that compose.yaml is what compose reads, that the
+// image runs the command the systemd unit and `npm start` run, and that
+// this command, started as the image starts it, serves and passes the
+// image's health check.
+
+const ROOT = join(import.meta.dirname, '../..');
+const read = (file: string) => readFileSync(join(ROOT, file), 'utf8');
+
+let bridge: Child | undefined;
+let dataDir: string | undefined;
+
+afterEach(async () => {
+  await bridge?.stop();
+  bridge = undefined;
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  dataDir = undefined;
+});
+
+/** A Dockerfile instruction's JSON (exec form) argument list. */
+function execForm(dockerfile: string, instruction: RegExp): string[] {
+  const joined = dockerfile.replace(/\\\n\s*/g, ' ');
+  const line = joined.split('\n').find((l) => instruction.test(l));
+  expect(line, String(instruction)).toBeDefined();
+  return JSON.parse(line!.slice(line!.indexOf('[')));
+}
+
+describe('the container', () => {
+  it('compose.yaml is YAML compose reads: the service, its volume at DATA_DIR, its ports and file limit', () => {
+    const json = execFileSync('python3', ['-c', 'import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))', join(ROOT, 'compose.yaml')], {
+      encoding: 'utf8',
+    });
+    const compose = JSON.parse(json);
+    const service = compose.services.facegate;
+    expect(service.build).toBe('.');
+    expect(service.environment.DATA_DIR).toBe('/var/lib/facegate');
+    expect(service.volumes).toContain('facegate-data:/var/lib/facegate');
+    expect(Object.keys(compose.volumes)).toEqual(['facegate-data']);
+    expect(service.ports).toEqual(['6699:6699', '1883:1883']);
+    expect(service.ulimits.nofile).toBe(65536);
+    expect(service.env_file).toEqual([{ path: '.env', required: false }]);
+  });
+
+  it('runs the command of the systemd unit and of npm start, as a user of its own, with its data in the volume', () => {
+    const dockerfile = read('Dockerfile');
+    const cmd = execForm(dockerfile, /^CMD \[/);
+    const unit = /^ExecStart=(.*)$/m.exec(read('wrangler-free.md'))![1].split(' ');
+    const start = JSON.parse(read('package.json')).scripts.start.split('&& ')[1].split(' ');
+    expect(cmd.slice(1)).toEqual(unit.slice(1));
+    expect(cmd.slice(1)).toEqual(start.slice(1));
+    expect(dockerfile).toMatch(/^USER facegate$/m);
+    expect(dockerfile).toMatch(/^ENV DATA_DIR=\/var\/lib\/facegate$/m);
+    expect(dockerfile).toMatch(/^VOLUME \["\/var\/lib\/facegate"\]$/m);
+    expect(dockerfile).toMatch(/^FROM node:\$\{NODE_VERSION\}-bookworm-slim$/m);
+  });
+
+  it('that command serves, and the image’s health check passes while it does and fails once it is gone', async () => {
+    const dockerfile = read('Dockerfile');
+    const [, ...args] = execForm(dockerfile, /^CMD \[/);
+    const [, ...check] = execForm(dockerfile, /^HEALTHCHECK .* CMD \[/);
+    dataDir = mkdtempSync(join(tmpdir(), 'facegate-container-'));
+    const env = {
+      PATH: process.env.PATH,
+      DATA_DIR: dataDir,
+      PORT: String(await freePort()),
+      BROKER_PORT: String(await freePort()),
+      HOST: '127.0.0.1',
+      TZ: 'Asia/Shanghai',
+      ADMIN_TOKEN: 'container-test-token-0123',
+    };
+    bridge = startChild(process.execPath, args, { cwd: ROOT, env });
+    const started = JSON.parse(await bridge.waitForLine(/"facegate started"/, 30_000, 'starting as the image does'));
+    expect(started).toMatchObject({ timeZone: 'Asia/Shanghai', utcOffset: '+08:00' });
+    const health = () => spawnSync(process.execPath, check, { env: { PATH: process.env.PATH, PORT: env.PORT }, timeout: 10_000 }).status;
+    expect(health()).toBe(0);
+    await bridge.stop();
+    bridge = undefined;
+    expect(health()).toBe(1);
+  });
+});
