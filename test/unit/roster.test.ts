@@ -99,6 +99,19 @@ describe('a roster', () => {
     expect(roster.people.size).toBe(0);
   });
 
+  it('takes base64 with or without its padding, and nothing Node would decode by skipping what is not base64', () => {
+    const roster = new Roster();
+    expect(PHOTO.endsWith('==')).toBe(true);
+    expect(roster.answer(add({ num: '1', photo: PHOTO.replace(/=+$/, '') }))).toMatchObject({ code: 0 });
+    expect(roster.people.get('1')).toMatchObject({ photoBytes: JPEG.length, photoHash: HASH });
+    const url = JPEG.toString('base64url');
+    expect(url).toMatch(/[-_]/);
+    for (const photo of [url, `${PHOTO.slice(0, 76)}\n${PHOTO.slice(76)}`, ` ${PHOTO}`, `${PHOTO.slice(0, -2)}=`, `${PHOTO}=`]) {
+      expect(roster.answer(add({ num: '2', photo })), photo.slice(0, 20)).toMatchObject({ code: PERSON_CODES.notJpeg });
+    }
+    expect(roster.people.has('2')).toBe(false);
+  });
+
   it('refuses a photo larger than its bound without decoding it', () => {
     const roster = new Roster();
     const big = Buffer.alloc(MAX_PHOTO_BYTES + 3, 0xff);
