@@ -91,16 +91,23 @@ export function replyCmd(cmd: string): string | undefined {
 }
 
 /**
- * A terminal's answer to `command` (whose cmd replyCmd names), `code` 0.
- * With `replyField` (REPLY_FIELD) it echoes the command's value of that
- * field, when the command has one, as firmware that echoes a request tag
- * does; the bridge matches the reply to its command by that value.
+ * A terminal's answer to `command` (whose cmd replyCmd names): `code` 0 and
+ * `msg` "ok" unless `outcome` says otherwise (a refusal, or fields of its
+ * own such as an enrolment's `num`). With `replyField` (REPLY_FIELD) it
+ * echoes the command's value of that field, when the command has one, as
+ * firmware that echoes a request tag does; the bridge matches the reply to
+ * its command by that value. The reply's own fields win over the echo.
  */
-export function reply(command: { cmd: string } & Record<string, unknown>, sn: string, replyField?: string): Reply & Record<string, unknown> {
+export function reply(
+  command: { cmd: string } & Record<string, unknown>,
+  sn: string,
+  replyField?: string,
+  outcome: { code: number; msg: string } & Record<string, unknown> = { code: 0, msg: 'ok' },
+): Reply & Record<string, unknown> {
   const cmd = replyCmd(command.cmd);
   if (cmd === undefined) throw new Error(`${command.cmd} is not a command a terminal answers`);
   const echo = replyField !== undefined && Object.hasOwn(command, replyField) ? { [replyField]: command[replyField] } : {};
-  return { cmd, ...echo, code: 0, msg: 'ok', sn };
+  return { cmd, ...echo, ...outcome, sn };
 }
 
 /**

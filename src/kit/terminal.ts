@@ -1,6 +1,7 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { topicTemplate } from '../protocol/topics.ts';
 import { type Reply, reply, replyCmd } from './records.ts';
+import { isRosterCommand, Roster, type RosterPerson } from './roster.ts';
 
 // A door terminal as the bridge sees one: an MQTT client that publishes on
 // its own upLink and listens on its own downLink (README §Topics). The
@@ -23,8 +24,10 @@ export interface TerminalOptions extends IClientOptions {
   onStatus?: (status: string) => void;
   /**
    * Answer every command `xxxD` of the downLink with `xxxU` as a terminal
-   * does (README §Commands with replies). Unset, the terminal
-   * answers nothing: what a test expects of its double unless it asks.
+   * does (README §Commands with replies), and keep the people that
+   * `addPersonD` and `deletePersonD` enrol and remove (README §Simulator).
+   * Unset, the terminal answers nothing and holds nobody: what a test
+   * expects of its double unless it asks.
    */
   answer?: Answering;
 }
@@ -35,8 +38,12 @@ export interface Answering {
   replyField?: string;
   /** Milliseconds between a command's arrival and its answer (0 by default): a slow terminal. */
   delayMs?: number;
-  /** Names of commands left unanswered: a terminal whose firmware ignores them. */
+  /** Names of commands left unanswered: a terminal whose firmware ignores them (an enrolment left unanswered is not applied either). */
   silent?: readonly string[];
+  /** Share of enrolments refused with code 1001 "bad photo" (0 to 1, 0 by default), the same people every time (src/kit/roster.ts). */
+  personFailures?: number;
+  /** Most people the terminal holds (100,000 by default); past it an enrolment is refused with code 1004. */
+  rosterCapacity?: number;
   /** Each answer once published (its PUBACK at QoS 1), with the command it answers. */
   onAnswered?: (answer: Reply & Record<string, unknown>, command: Record<string, any>) => void;
   /** An answer that could not be published (the connection is gone). */
@@ -57,6 +64,8 @@ export interface Terminal {
   readonly client: MqttClient;
   /** The bodies of the JSON objects that came on the downLink, oldest first (the last 1,000). */
   readonly received: Record<string, any>[];
+  /** The people it holds, by num, as its answers to `addPersonD` and `deletePersonD` left them (empty unless it answers). */
+  roster(): ReadonlyMap<string, RosterPerson>;
   /** Publishes on the upLink (an object as JSON): resolves on the PUBACK at QoS 1, once written at QoS 0. */
   send(payload: string | Buffer | object, qos?: 0 | 1): Promise<void>;
   /** The body of the next JSON object from the downLink that matches. */
@@ -82,6 +91,8 @@ export async function connectTerminal(url: string, sn: string, options: Terminal
   const upTopic = (uplink === undefined ? UPLINK : topicTemplate(uplink)).topicOf(sn);
   const downTopic = (downlink === undefined ? DOWNLINK : topicTemplate(downlink)).topicOf(sn);
   const connectTimeout = mqttOptions.connectTimeout ?? 10_000;
+  // Made before connecting, so that bad options throw with no connection left behind.
+  const roster = new Roster({ personFailures: answer?.personFailures, capacity: answer?.rosterCapacity, replyField: answer?.replyField });
 
   const client = mqtt.connect(url, { clientId: `terminal-${sn}`, reconnectPeriod: 100, ...mqttOptions, connectTimeout });
   await firstConnect(client, url, connectTimeout);
@@ -142,7 +153,9 @@ export async function connectTerminal(url: string, sn: string, options: Terminal
   if (answer !== undefined) {
     const { replyField, delayMs = 0, silent = [], onAnswered = () => {}, onAnswerFailed = () => {} } = answer;
     const send = (command: { cmd: string } & Record<string, unknown>) => {
-      const message = reply(command, sn, replyField);
+      // An enrolment is applied when it is answered: a terminal stopped before a late answer holds nobody new.
+      const outcome = isRosterCommand(command.cmd) ? roster.answer(command as Parameters<Roster['answer']>[0]) : undefined;
+      const message = reply(command, sn, replyField, outcome);
       void publish(message, qos).then(
         () => onAnswered(message, command),
         (err: Error) => onAnswerFailed(message, err),
@@ -181,6 +194,7 @@ export async function connectTerminal(url: string, sn: string, options: Terminal
     sn,
     client,
     received,
+    roster: () => roster.people,
     send: (message, publishQos = qos) => publish(message, publishQos),
     next(match = () => true) {
       return new Promise((resolve) => waiters.push({ match, resolve }));

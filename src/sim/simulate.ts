@@ -3,13 +3,15 @@ import { parseArgs } from 'node:util';
 import { loadFixtures } from '../kit/fixtures.ts';
 import { stampJpeg } from '../kit/jpeg.ts';
 import { heartU, PEOPLE, replyCmd, strangerRecord, strangerRecordU, verifiedRecord, verifiedRecordU } from '../kit/records.ts';
+import { isRosterCommand, type RosterPerson } from '../kit/roster.ts';
 import { connectTerminals, serials as serialsOf, type Terminal } from '../kit/terminal.ts';
 import { localTimestamp, parseDuration } from '../lib/units.ts';
 import { topicTemplate } from '../protocol/topics.ts';
 
 // `facegate simulate`: a few terminals doing what real ones do, so the whole
-// flow (heartbeats, records with images, commands and their replies) can be
-// watched against a running bridge without any hardware.
+// flow (heartbeats, records with images, commands and their replies, people
+// enrolled and removed) can be watched against a running bridge without any
+// hardware.
 
 const HELP: [flag: string, text: string][] = [
   ['--url URL', 'broker to connect to (default mqtt://127.0.0.1:1883)'],
@@ -26,6 +28,11 @@ const HELP: [flag: string, text: string][] = [
   ['--reply-field F', "field of a command whose value each reply echoes, as the bridge's REPLY_FIELD (default REPLY_FIELD, else none)"],
   ['--reply-delay D', 'time before each reply: 500ms, 2s, up to 1h (default SIM_REPLY_DELAY, else 0)'],
   ['--silent CMDS', 'commands left unanswered, a comma list such as openDoorD,setParamD (default SIM_SILENT, else none)'],
+  [
+    '--person-failures R',
+    'share of enrolments (addPersonD) refused with code 1001 "bad photo", the same people each run (default SIM_PERSON_FAILURES, else 0)',
+  ],
+  ['--roster', 'list the people each terminal holds in the summary (how many each holds is always there)'],
   ['--quiet', 'print only connection changes, failures and the summary'],
   ['--help', 'this text'],
 ];
@@ -49,6 +56,10 @@ export interface SimulatorOptions {
   replyDelayMs: number;
   /** Commands left unanswered. */
   silent: string[];
+  /** Share of enrolments refused on purpose, by a hash of the num (README §People on a simulated terminal). */
+  personFailures: number;
+  /** List each terminal's people in the summary. */
+  roster: boolean;
   quiet: boolean;
 }
 
@@ -92,6 +103,8 @@ export function parseOptions(args: string[], env: Record<string, string | undefi
         'reply-field': { type: 'string' },
         'reply-delay': { type: 'string' },
         silent: { type: 'string' },
+        'person-failures': { type: 'string' },
+        roster: { type: 'boolean', default: false },
         quiet: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -134,6 +147,11 @@ export function parseOptions(args: string[], env: Record<string, string | undefi
   if (silentList && (silent.length > MAX_SILENT || silent.some((name) => name.length > 64 || replyCmd(name) === undefined))) {
     throw new UsageError(`${silentList.named}: expected up to ${MAX_SILENT} command names a terminal answers, comma-separated, each ending in D (openDoorD)`);
   }
+  const failures = fromFlagOrEnv(values['person-failures'], 'person-failures', env, 'SIM_PERSON_FAILURES');
+  const personFailures = failures === undefined ? 0 : Number(failures.value);
+  if (failures && (failures.value.trim() === '' || !(personFailures >= 0 && personFailures <= 1))) {
+    throw new UsageError(`${failures.named}: expected a number from 0 to 1`);
+  }
 
   return {
     url: values.url,
@@ -152,6 +170,8 @@ export function parseOptions(args: string[], env: Record<string, string | undefi
     replyField: replyField?.value,
     replyDelayMs,
     silent,
+    personFailures,
+    roster: values.roster,
     quiet: values.quiet,
   };
 }
@@ -186,6 +206,10 @@ export interface Summary {
   commands: number;
   /** Commands that got no answer: left silent, or not a command `xxxD`. */
   unanswered: number;
+  /** addPersonD answered with a code other than 0. */
+  enrolmentsRefused: number;
+  /** The people each terminal held when it stopped. */
+  rosters: { sn: string; people: ReadonlyMap<string, RosterPerson> }[];
   failures: number;
 }
 
@@ -212,9 +236,15 @@ export async function simulate(options: SimulatorOptions, images: Buffer[], prin
     roundTripsMs: [],
     commands: 0,
     unanswered: 0,
+    enrolmentsRefused: 0,
+    rosters: [],
     failures: 0,
   };
   const startedAt = performance.now();
+
+  // Filled once all are connected; a command can be answered before (a queued one, as soon as its terminal subscribes).
+  const bySerial = new Map<string, Terminal>();
+  const held = (sn: string) => bySerial.get(sn)?.roster().size;
 
   // Each one as a device connects: its serial as client id, no session kept.
   const terminals = await connectTerminals(options.url, serials, (sn) => ({
@@ -234,13 +264,15 @@ export async function simulate(options: SimulatorOptions, images: Buffer[], prin
       replyField: options.replyField,
       delayMs: options.replyDelayMs,
       silent: options.silent,
-      onAnswered: (answer) => {
+      personFailures: options.personFailures,
+      onAnswered: (answer, command) => {
         summary.commands++;
+        if (command.cmd === 'addPersonD' && answer.code !== 0) summary.enrolmentsRefused++;
         const echo =
           options.replyField !== undefined && Object.hasOwn(answer, options.replyField)
             ? ` ${options.replyField}=${JSON.stringify(answer[options.replyField])}`
             : '';
-        say(`${sn} → ${answer.cmd} code ${answer.code}${echo}`);
+        say(`${sn} → ${answer.cmd} code ${answer.code}${isRosterCommand(command.cmd) ? rosterDetail(answer, held(sn)) : ''}${echo}`);
       },
       onAnswerFailed: (answer, err) => {
         summary.failures++;
@@ -248,6 +280,7 @@ export async function simulate(options: SimulatorOptions, images: Buffer[], prin
       },
     },
   }));
+  for (const terminal of terminals) bySerial.set(terminal.sn, terminal);
   print(
     `${terminals.length} terminal${terminals.length === 1 ? '' : 's'} connected to ${options.url}: ${serials[0]}${serials.length > 1 ? `…${serials.at(-1)}` : ''} (upLink ${uplink.topicOf(serials[0])})`,
   );
@@ -255,6 +288,7 @@ export async function simulate(options: SimulatorOptions, images: Buffer[], prin
     options.replyField && `replies echo ${options.replyField}`,
     options.replyDelayMs > 0 && `replies ${options.replyDelayMs} ms late`,
     options.silent.length > 0 && `no reply to ${options.silent.join(', ')}`,
+    options.personFailures > 0 && `enrolments refused at a share of ${options.personFailures}`,
   ].filter(Boolean);
   if (answering.length > 0) print(answering.join('; '));
 
@@ -270,6 +304,7 @@ export async function simulate(options: SimulatorOptions, images: Buffer[], prin
     stopping = true;
     for (const timer of timers) clearTimeout(timer);
     await Promise.all(terminals.map((t) => t.stop()));
+    summary.rosters = terminals.map((t) => ({ sn: t.sn, people: t.roster() }));
     summary.seconds = (performance.now() - startedAt) / 1000;
     finish(summary);
   }
@@ -371,12 +406,27 @@ export async function simulate(options: SimulatorOptions, images: Buffer[], prin
   return { finished, stop: () => void stop() };
 }
 
+/**
+ * What an answer to an enrolment command says besides its code: the num
+ * (at most 64 characters, the roster's bound), a refusal's msg, a query's
+ * total, and how many people the terminal holds now.
+ */
+function rosterDetail(answer: Record<string, unknown>, held: number | undefined): string {
+  const parts = [
+    typeof answer.num === 'string' && ` num ${JSON.stringify(answer.num)}`,
+    answer.code !== 0 && typeof answer.msg === 'string' && ` (${answer.msg})`,
+    typeof answer.total === 'number' && ` total ${answer.total}`,
+    held !== undefined && `, ${held} held`,
+  ];
+  return parts.filter(Boolean).join('');
+}
+
 /** The fields of a command other than cmd, short: a photo in an enrolment command is shown as its length. */
 function brief(body: Record<string, unknown>, size: number): string {
   const fields = Object.entries(body)
     .filter(([key]) => key !== 'cmd')
     .map(([key, value]) => {
-      const text = JSON.stringify(value) ?? String(value);
+      const text = asJson(value);
       return `${key}=${text.length > 40 ? `<${text.length} chars>` : text}`;
     });
   const line = fields.join(' ');
@@ -384,14 +434,29 @@ function brief(body: Record<string, unknown>, size: number): string {
   return size > 1024 ? `${shown} (${Math.round(size / 1024)} KB)` : shown;
 }
 
+/** A field's value as JSON; JSON.stringify throws on what is nested deeper than its stack, which JSON.parse took from the downLink. */
+function asJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return '<nested too deep>';
+  }
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 
-export function formatSummary(s: Summary): string {
+/** The summary's lines; with `listPeople` (--roster), each terminal's people under its count. */
+export function formatSummary(s: Summary, listPeople = false): string {
   const records = s.verified + s.rejected + s.strangers;
   const sorted = [...s.roundTripsMs].sort((a, b) => a - b);
   const rtt = sorted.length > 0 ? ` (round trip p50 ${percentile(sorted, 50).toFixed(1)} ms, p99 ${percentile(sorted, 99).toFixed(1)} ms)` : '';
+  const held = s.rosters.reduce((sum, r) => sum + r.people.size, 0);
+  const rosters = s.rosters.flatMap(({ sn, people }) => [
+    `    ${sn.padEnd(17)} ${people.size}`,
+    ...(listPeople ? [...people.values()].map((person) => `      ${describePerson(person)}`) : []),
+  ]);
   return [
     `stopped after ${s.seconds.toFixed(1)} s`,
     `  records sent        ${records} (${s.verified} verified, ${s.rejected} refused, ${s.strangers} stranger${s.strangers === 1 ? '' : 's'})`,
@@ -399,8 +464,18 @@ export function formatSummary(s: Summary): string {
     `  heartD received     ${s.heartD}${rtt}`,
     `  commands answered   ${s.commands}`,
     `  commands unanswered ${s.unanswered}`,
+    `  enrolments refused  ${s.enrolmentsRefused}`,
+    `  people held         ${held}`,
+    ...rosters,
     `  publish failures    ${s.failures}`,
   ].join('\n');
+}
+
+/** One person held, on one line: num and name as JSON (a name may hold any character), the photo's size and hash, the other fields. */
+function describePerson(p: RosterPerson): string {
+  const photo = p.photoHash === undefined ? 'no photo' : `photo ${p.photoBytes} bytes ${p.photoHash}`;
+  const fields = Object.keys(p.fields).length > 0 ? ` ${JSON.stringify(p.fields)}` : '';
+  return `${JSON.stringify(p.num)} ${JSON.stringify(p.name)} ${photo}${fields}`;
 }
 
 export async function runSimulator(args: string[]): Promise<void> {
@@ -447,6 +522,6 @@ export async function runSimulator(args: string[]): Promise<void> {
   const summary = await simulation.finished;
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
-  console.log(formatSummary(summary));
+  console.log(formatSummary(summary, options.roster));
   if (summary.failures > 0) process.exitCode = 1;
 }

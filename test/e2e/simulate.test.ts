@@ -1,5 +1,8 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CliProcess, spawnCli } from '../../src/kit/cli.ts';
+import { refusedOnPurpose } from '../../src/kit/roster.ts';
 import { until } from '../../src/kit/wait.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 
@@ -40,6 +43,8 @@ function summaryOf(output: string[]) {
     heartD: Number(line('heartD received').match(/^\d+/)![0]),
     commands: Number(line('commands answered')),
     unanswered: Number(line('commands unanswered')),
+    enrolmentsRefused: Number(line('enrolments refused')),
+    peopleHeld: Number(line('people held')),
     failures: Number(line('publish failures')),
   };
 }
@@ -159,6 +164,57 @@ describe('facegate simulate', () => {
     expect(sim.output.some((l) => l.includes('→ setParamU'))).toBe(false);
   });
 
+  // README §People on a simulated terminal, through the bridge as its people sync would send the commands.
+  it('enrols and removes people, refuses the share SIM_PERSON_FAILURES names by num, and lists them with --roster', async () => {
+    const b = (bridge = await startBridge({ REPLY_FIELD: 'tag' }));
+    sim = simulate(['--url', b.brokerUrl, '--terminals', '2', '--prefix', 'SIMP', '--records-every', '0', '--heartbeat', '60', '--roster'], {
+      REPLY_FIELD: 'tag',
+      SIM_PERSON_FAILURES: '0.5',
+    });
+    await sim.waitForLine(/^\S+ replies echo tag; enrolments refused at a share of 0\.5$/, undefined, 'the simulator saying how it answers');
+    await connected(b, 'SIMP', 2);
+
+    const jpeg = readFileSync(new URL('../../fixtures/face-2.jpg', import.meta.url));
+    const hash = createHash('sha256').update(jpeg).digest('hex').slice(0, 12);
+    const nums = ['1001', '1002', '1003', '1004', '1005', '1006'];
+    const refused = nums.filter((num) => refusedOnPurpose(num, 0.5));
+    // The hash refuses some of these and takes the others: both answers are seen.
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.length).toBeLessThan(nums.length);
+    const send = async (body: object) => {
+      const answer = await b.api('POST', '/api/devices/SIMP0001/commands?wait=10s', body);
+      expect(answer.status).toBe(200);
+      return answer.json.reply;
+    };
+    for (const num of nums) {
+      expect(await send({ cmd: 'addPersonD', num, name: `Person ${num}`, photo: jpeg.toString('base64'), cardNo: `C${num}` })).toMatchObject(
+        refused.includes(num) ? { cmd: 'addPersonU', num, code: 1001, msg: 'bad photo' } : { cmd: 'addPersonU', num, code: 0 },
+      );
+    }
+    const held = nums.filter((num) => !refused.includes(num));
+    const removed = held[0];
+    expect(await send({ cmd: 'deletePersonD', num: removed })).toMatchObject({ cmd: 'deletePersonU', num: removed, code: 0 });
+    expect(await send({ cmd: 'addPersonD', num: '2001', name: 'No JPEG', photo: Buffer.from('plain text').toString('base64') })).toMatchObject({
+      code: 1002,
+      msg: 'photo is not a JPEG',
+    });
+    expect(await send({ cmd: 'queryPersonD' })).toMatchObject({ cmd: 'queryPersonU', code: 0, nums: held.slice(1), total: held.length - 1 });
+    await sim.waitForLine(
+      new RegExp(` SIMP0001 → addPersonU code 1001 num "${refused[0]}" \\(bad photo\\), \\d+ held tag="cmd_`),
+      undefined,
+      'a refusal printed',
+    );
+
+    expect(await sim.kill('SIGTERM')).toBe(0);
+    expect(summaryOf(sim.output)).toMatchObject({ commands: nums.length + 3, enrolmentsRefused: refused.length + 1, peopleHeld: held.length - 1, failures: 0 });
+    const at = sim.output.findIndex((l) => l.startsWith('  people held '));
+    expect(sim.output.slice(at + 1, at + 2 + held.length)).toEqual([
+      `    SIMP0001          ${held.length - 1}`,
+      ...held.slice(1).map((num) => `      "${num}" "Person ${num}" photo ${jpeg.length} bytes ${hash} {"cardNo":"C${num}"}`),
+      '    SIMP0002          0',
+    ]);
+  });
+
   it('prints its options with --help', async () => {
     sim = simulate(['--help']);
     expect(await sim.exited).toBe(0);
@@ -174,6 +230,8 @@ describe('facegate simulate', () => {
       '--reply-field',
       '--reply-delay',
       '--silent',
+      '--person-failures',
+      '--roster',
     ])
       expect(sim.output.join('\n')).toContain(`  ${flag} `);
   });
@@ -187,6 +245,7 @@ describe('facegate simulate', () => {
     [['--uplink', 'up/+/{sn}'], /^facegate simulate: --uplink up\/\+\/\{sn\}: expected a topic holding \{sn\} exactly once and no \+ or # /],
     [['--bogus'], /^facegate simulate: Unknown option '--bogus'/],
     [['--rejected-ratio', '-0.1'], /^facegate simulate: Option '--rejected-ratio' argument is ambiguous\. /],
+    [['--person-failures', '2'], /^facegate simulate: --person-failures 2: expected a number from 0 to 1 \(try facegate simulate --help\)$/],
     [
       ['--reply-delay', 'soon'],
       /^facegate simulate: --reply-delay soon: expected a duration such as 500ms or 2s, at most 1h \(try facegate simulate --help\)$/,
@@ -205,6 +264,10 @@ describe('facegate simulate', () => {
     ],
     [{ SIM_SILENT: 'openDoor' }, /^facegate simulate: invalid SIM_SILENT="openDoor": expected up to 100 command names /],
     [{ REPLY_FIELD: 'a.b' }, /^facegate simulate: invalid REPLY_FIELD="a\.b": expected a field name /],
+    [
+      { SIM_PERSON_FAILURES: 'half' },
+      /^facegate simulate: invalid SIM_PERSON_FAILURES="half": expected a number from 0 to 1 \(try facegate simulate --help\)$/,
+    ],
   ])('exits with code 2 and one line naming the variable for %j', async (env, line) => {
     sim = simulate([], env);
     expect(await sim.exited).toBe(2);

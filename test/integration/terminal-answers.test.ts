@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { Aedes } from 'aedes';
 import mqtt, { type MqttClient } from 'mqtt';
@@ -115,5 +117,108 @@ describe("the kit's terminal", () => {
     const answers = await uplinksOf('ANS5', 2);
     expect(answers.map((a) => a.tag).sort()).toEqual(['a', 'b']);
     expect(answered.map((a) => a.tag).sort()).toEqual(['a', 'b']);
+  });
+});
+
+describe("the kit's terminal holding people", () => {
+  const PHOTO = readFileSync(new URL('../../fixtures/face-3.jpg', import.meta.url));
+  const HASH = createHash('sha256').update(PHOTO).digest('hex').slice(0, 12);
+
+  it('enrols, replaces, removes and lists people with the default enrolment commands, echoing the reply field', async () => {
+    const t = await terminal('PPL1', { answer: { replyField: 'tag' } });
+    await command(
+      'PPL1',
+      { cmd: 'addPersonD', tag: 'a', num: '1001', name: 'Zhang San', photo: PHOTO.toString('base64'), cardNo: '7' },
+      { cmd: 'addPersonD', tag: 'b', num: '1002', name: 'Li Si' },
+      { cmd: 'addPersonD', tag: 'c', num: '1002', name: 'Li Si Jr' },
+      { cmd: 'deletePersonD', tag: 'd', num: '1001' },
+      { cmd: 'deletePersonD', tag: 'e', num: 'nobody' },
+      { cmd: 'addPersonD', tag: 'f', num: '1003', name: 'Wang Wu', photo: PHOTO.toString('base64') },
+      { cmd: 'queryPersonD', tag: 'g' },
+    );
+    expect(await uplinksOf('PPL1', 7)).toEqual([
+      { cmd: 'addPersonU', tag: 'a', num: '1001', code: 0, msg: 'ok', sn: 'PPL1' },
+      { cmd: 'addPersonU', tag: 'b', num: '1002', code: 0, msg: 'ok', sn: 'PPL1' },
+      { cmd: 'addPersonU', tag: 'c', num: '1002', code: 0, msg: 'ok', sn: 'PPL1' },
+      { cmd: 'deletePersonU', tag: 'd', num: '1001', code: 0, msg: 'ok', sn: 'PPL1' },
+      { cmd: 'deletePersonU', tag: 'e', num: 'nobody', code: 0, msg: 'ok', sn: 'PPL1' },
+      { cmd: 'addPersonU', tag: 'f', num: '1003', code: 0, msg: 'ok', sn: 'PPL1' },
+      { cmd: 'queryPersonU', tag: 'g', code: 0, msg: 'ok', nums: ['1002', '1003'], total: 2, sn: 'PPL1' },
+    ]);
+    expect([...t.roster().values()]).toEqual([
+      { num: '1002', name: 'Li Si Jr', photoBytes: 0, photoHash: undefined, fields: {} },
+      { num: '1003', name: 'Wang Wu', photoBytes: PHOTO.length, photoHash: HASH, fields: {} },
+    ]);
+  });
+
+  it('refuses what a terminal refuses, holding nobody for it, and answers on after hostile commands', async () => {
+    const t = await terminal('PPL2', { answer: { rosterCapacity: 1, personFailures: 0 } });
+    const deep = `{"cmd":"addPersonD","num":"9","x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+    await command(
+      'PPL2',
+      { cmd: 'addPersonD', num: 1001, name: 'Number' },
+      { cmd: 'addPersonD', num: '1', name: 'n'.repeat(300_000) },
+      { cmd: 'addPersonD', num: '1', name: 'A', photo: Buffer.from('GIF89a').toString('base64') },
+      { cmd: 'addPersonD', num: '1', name: 'A', photo: '' },
+      deep,
+      { cmd: 'deletePersonD', num: { $ne: null } },
+      { cmd: 'addPersonD', num: '1', name: 'A' },
+      { cmd: 'addPersonD', num: '2', name: 'B' },
+    );
+    expect(await uplinksOf('PPL2', 8)).toEqual([
+      { cmd: 'addPersonU', code: 1000, msg: 'num: expected a string of 1 to 64 characters', sn: 'PPL2' },
+      { cmd: 'addPersonU', num: '1', code: 1000, msg: 'name: expected a string of at most 128 characters', sn: 'PPL2' },
+      { cmd: 'addPersonU', num: '1', code: 1002, msg: 'photo is not a JPEG', sn: 'PPL2' },
+      { cmd: 'addPersonU', num: '1', code: 1002, msg: 'photo is not a JPEG', sn: 'PPL2' },
+      { cmd: 'addPersonU', num: '9', code: 1000, msg: 'other fields: more than 4096 bytes of JSON', sn: 'PPL2' },
+      { cmd: 'deletePersonU', code: 1000, msg: 'num: expected a string of 1 to 64 characters', sn: 'PPL2' },
+      { cmd: 'addPersonU', num: '1', code: 0, msg: 'ok', sn: 'PPL2' },
+      { cmd: 'addPersonU', num: '2', code: 1004, msg: 'full: 1 people held', sn: 'PPL2' },
+    ]);
+    expect([...t.roster().keys()]).toEqual(['1']);
+  });
+
+  it('refuses the share of enrolments it is told, by num, the same people on two terminals', async () => {
+    const one = await terminal('PPL3', { answer: { personFailures: 0.5 } });
+    const two = await terminal('PPL4', { answer: { personFailures: 0.5 } });
+    const people = Array.from({ length: 40 }, (_, i) => ({ cmd: 'addPersonD', num: String(5000 + i), name: `P${i}` }));
+    await command('PPL3', ...people);
+    await command('PPL4', ...people);
+    const [answers3, answers4] = await Promise.all([uplinksOf('PPL3', 40), uplinksOf('PPL4', 40)]);
+    const refused = answers3.filter((a) => a.code !== 0);
+    expect(refused.length).toBeGreaterThan(0);
+    expect(refused.length).toBeLessThan(40);
+    for (const a of refused) expect(a).toEqual({ cmd: 'addPersonU', num: a.num, code: 1001, msg: 'bad photo', sn: 'PPL3' });
+    expect(answers4.filter((a) => a.code !== 0).map((a) => a.num)).toEqual(refused.map((a) => a.num));
+    expect(one.roster().size).toBe(40 - refused.length);
+    expect([...two.roster().keys()]).toEqual([...one.roster().keys()]);
+  });
+
+  it('applies no enrolment it leaves unanswered, and none before its late answer', async () => {
+    const silent = await terminal('PPL5', { answer: { silent: ['addPersonD'] } });
+    const ignored = silent.next((m) => m.cmd === 'addPersonD');
+    await command('PPL5', { cmd: 'addPersonD', num: '1', name: 'A' }, { cmd: 'queryPersonD' });
+    await ignored;
+    expect(await uplinksOf('PPL5', 1)).toEqual([{ cmd: 'queryPersonU', code: 0, msg: 'ok', nums: [], total: 0, sn: 'PPL5' }]);
+    expect(silent.roster().size).toBe(0);
+
+    const late = await terminal('PPL6', { answer: { delayMs: 60_000 } });
+    const arrived = late.next((m) => m.cmd === 'addPersonD');
+    await command('PPL6', { cmd: 'addPersonD', num: '1', name: 'A' });
+    await arrived;
+    expect(late.roster().size).toBe(0);
+  });
+
+  it('holds nobody unless it answers', async () => {
+    const quiet = await terminal('PPL7');
+    const received = quiet.next((m) => m.cmd === 'addPersonD');
+    await command('PPL7', { cmd: 'addPersonD', num: '1', name: 'A' });
+    await received;
+    expect(quiet.roster().size).toBe(0);
+  });
+
+  it('refuses roster options out of their bounds before it connects', async () => {
+    await expect(connectTerminal(url, 'PPL8', { answer: { personFailures: 2 } })).rejects.toThrow(RangeError);
+    await expect(connectTerminal(url, 'PPL8', { answer: { rosterCapacity: 1.5 } })).rejects.toThrow(RangeError);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatSummary, parseOptions, UsageError, usage } from '../../src/sim/simulate.ts';
+import { formatSummary, parseOptions, type Summary, UsageError, usage } from '../../src/sim/simulate.ts';
 
 describe('facegate simulate options', () => {
   it('has the defaults the README lists', () => {
@@ -20,6 +20,8 @@ describe('facegate simulate options', () => {
       replyField: undefined,
       replyDelayMs: 0,
       silent: [],
+      personFailures: 0,
+      roster: false,
       quiet: false,
     });
   });
@@ -42,7 +44,7 @@ describe('facegate simulate options', () => {
       '1',
     ];
     args.push('--count', '40', '--qos', '0', '--username', 'u', '--password', 'p', '--uplink', 'up/{sn}', '--downlink', 'down/{sn}', '--quiet');
-    args.push('--reply-field', 'tag', '--reply-delay', '1.5s', '--silent', 'openDoorD, setParamD');
+    args.push('--reply-field', 'tag', '--reply-delay', '1.5s', '--silent', 'openDoorD, setParamD', '--person-failures', '0.25', '--roster');
     expect(parseOptions(args)).toEqual({
       url: 'mqtts://broker:8883',
       terminals: 12,
@@ -60,6 +62,8 @@ describe('facegate simulate options', () => {
       replyField: 'tag',
       replyDelayMs: 1500,
       silent: ['openDoorD', 'setParamD'],
+      personFailures: 0.25,
+      roster: true,
       quiet: true,
     });
   });
@@ -81,6 +85,13 @@ describe('facegate simulate options', () => {
     expect(parseOptions([], { REPLY_FIELD: '', SIM_REPLY_DELAY: '', SIM_SILENT: '' })).toMatchObject({ replyField: undefined, replyDelayMs: 0, silent: [] });
     // A bare number is seconds, as in the bridge's variables.
     expect(parseOptions([], { SIM_REPLY_DELAY: '2' })).toMatchObject({ replyDelayMs: 2000 });
+  });
+
+  it('takes the share of enrolments refused from SIM_PERSON_FAILURES unless told; empty counts as unset', () => {
+    expect(parseOptions([], { SIM_PERSON_FAILURES: '0.1' })).toMatchObject({ personFailures: 0.1 });
+    expect(parseOptions(['--person-failures', '1'], { SIM_PERSON_FAILURES: '0.1' })).toMatchObject({ personFailures: 1 });
+    expect(parseOptions(['--person-failures', '0'], { SIM_PERSON_FAILURES: '0.1' })).toMatchObject({ personFailures: 0 });
+    expect(parseOptions([], { SIM_PERSON_FAILURES: '' })).toMatchObject({ personFailures: 0 });
   });
 
   it.each([
@@ -107,6 +118,9 @@ describe('facegate simulate options', () => {
       'invalid SIM_SILENT="heartD": expected up to 100 command names a terminal answers, comma-separated, each ending in D (openDoorD)',
     ],
     [{ SIM_SILENT: Array.from({ length: 101 }, (_, i) => `c${i}D`).join(',') }, /^invalid SIM_SILENT=".*": expected up to 100 command names/],
+    [{ SIM_PERSON_FAILURES: 'some' }, 'invalid SIM_PERSON_FAILURES="some": expected a number from 0 to 1'],
+    [{ SIM_PERSON_FAILURES: '1.01' }, 'invalid SIM_PERSON_FAILURES="1.01": expected a number from 0 to 1'],
+    [{ SIM_PERSON_FAILURES: ' ' }, 'invalid SIM_PERSON_FAILURES=" ": expected a number from 0 to 1'],
   ])('refuses the environment %j, naming the variable', (env, message) => {
     expect(() => parseOptions([], env)).toThrow(message);
     expect(() => parseOptions([], env)).toThrow(UsageError);
@@ -118,6 +132,9 @@ describe('facegate simulate options', () => {
     );
     expect(() => parseOptions(['--silent', 'a b'])).toThrow(/^--silent a b: expected up to 100 command names/);
     expect(() => parseOptions(['--reply-field', 'sn'])).toThrow(/^--reply-field sn: expected a field name/);
+    expect(() => parseOptions(['--person-failures', 'NaN'], { SIM_PERSON_FAILURES: '0.5' })).toThrow(
+      new UsageError('--person-failures NaN: expected a number from 0 to 1'),
+    );
   });
 
   it('gives undefined for --help, and the usage names every option', () => {
@@ -138,6 +155,8 @@ describe('facegate simulate options', () => {
       '--reply-field',
       '--reply-delay',
       '--silent',
+      '--person-failures',
+      '--roster',
       '--quiet',
     ]) {
       expect(usage()).toContain(`  ${flag} `);
@@ -186,6 +205,8 @@ describe('the summary printed on exit', () => {
       roundTripsMs: [4, 1, 2],
       commands: 1,
       unanswered: 2,
+      enrolmentsRefused: 0,
+      rosters: [],
       failures: 0,
     });
     expect(text.split('\n')).toEqual([
@@ -195,6 +216,8 @@ describe('the summary printed on exit', () => {
       '  heartD received     3 (round trip p50 2.0 ms, p99 4.0 ms)',
       '  commands answered   1',
       '  commands unanswered 2',
+      '  enrolments refused  0',
+      '  people held         0',
       '  publish failures    0',
     ]);
   });
@@ -210,9 +233,60 @@ describe('the summary printed on exit', () => {
       roundTripsMs: [],
       commands: 0,
       unanswered: 0,
+      enrolmentsRefused: 0,
+      rosters: [],
       failures: 1,
     });
     expect(text).toContain('  records sent        2 (0 verified, 0 refused, 2 strangers)\n');
     expect(text).toContain('  heartD received     0\n');
+  });
+});
+
+describe('the people in the summary', () => {
+  const summary = (rosters: Summary['rosters']): Summary => ({
+    seconds: 1,
+    verified: 0,
+    rejected: 0,
+    strangers: 0,
+    heartbeats: 1,
+    heartD: 1,
+    roundTripsMs: [],
+    commands: 4,
+    unanswered: 0,
+    enrolmentsRefused: 1,
+    rosters,
+    failures: 0,
+  });
+  const rosters = [
+    {
+      sn: 'SIM0001',
+      people: new Map([
+        ['1001', { num: '1001', name: 'Zhang San', photoBytes: 23_456, photoHash: 'a1b2c3d4e5f6', fields: { cardNo: '7' } }],
+        ['1002', { num: '1002', name: 'Li\nSi', photoBytes: 0, photoHash: undefined, fields: {} }],
+      ]),
+    },
+    { sn: 'SIM0002', people: new Map() },
+  ];
+
+  it('counts the people each terminal holds, and in all', () => {
+    const lines = formatSummary(summary(rosters)).split('\n');
+    expect(lines.slice(6, 11)).toEqual([
+      '  enrolments refused  1',
+      '  people held         2',
+      '    SIM0001           2',
+      '    SIM0002           0',
+      '  publish failures    0',
+    ]);
+  });
+
+  it('lists them with --roster, one line each, a name of any characters on its line', () => {
+    const lines = formatSummary(summary(rosters), true).split('\n');
+    expect(lines.slice(7, 12)).toEqual([
+      '  people held         2',
+      '    SIM0001           2',
+      '      "1001" "Zhang San" photo 23456 bytes a1b2c3d4e5f6 {"cardNo":"7"}',
+      '      "1002" "Li\\nSi" no photo',
+      '    SIM0002           0',
+    ]);
   });
 });
