@@ -12,6 +12,7 @@ import { eventRoutes } from './events.ts';
 import { infoRoutes } from './info.ts';
 import { openApiRoutes } from './openapi.ts';
 import { probeRoutes } from './probes.ts';
+import { rejectRoutes } from './rejects.ts';
 import { mount, type Route } from './route.ts';
 import { securityHeaders } from './security-headers.ts';
 import { createSessions } from './session.ts';
@@ -79,6 +80,7 @@ export function createApp(deps: AppDeps) {
     ...webhookRoutes(deps),
     ...deliveryRoutes(deps),
     ...eventRoutes(deps),
+    ...rejectRoutes(deps),
     ...streamRoutes(deps),
   ];
   mount(app, routes, requireToken);

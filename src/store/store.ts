@@ -1,5 +1,6 @@
 import type { EventRecord, EventType, ListedEvent, StoredEvent } from '../events/events.ts';
 import type { Message, NewReject, Outcome } from '../ingest/interpret.ts';
+import type { RejectReason } from '../protocol/uplink.ts';
 
 // The store, in the words of the rest of the bridge: what it holds, every
 // write as a plain-data job with the result of its kind, and the reads the
@@ -277,6 +278,19 @@ export interface SeqRange {
   below: number;
 }
 
+/** A malformed upLink message as kept (README §Malformed messages): the start of it, SAMPLE_BYTES at most. */
+export interface Reject {
+  seq: number;
+  receivedAt: number;
+  topic: string;
+  deviceSn: string | null;
+  reason: RejectReason;
+  detail: string;
+  /** The whole message's size in bytes. */
+  size: number;
+  sample: string;
+}
+
 export interface EventFilter {
   types?: EventType[];
   device?: string;
@@ -341,6 +355,11 @@ export interface Store {
   image(seq: number): Promise<string | undefined>;
   /** The same as bytes, for webhook bodies. */
   imageBytes(seq: number): Promise<Buffer | undefined>;
+
+  reject(seq: number): Promise<Reject | undefined>;
+  rejectBounds(): Promise<SeqBounds>;
+  /** Seqs of the rejects in [from, below), of one terminal when `device` is given, newest first. */
+  rejectSeqs(filter: { device?: string } & SeqRange & { limit: number }): Promise<number[]>;
 
   /** Commits what waits, then closes. */
   close(): Promise<void>;

@@ -7,6 +7,7 @@ import { ErrorBody } from '../../src/http/errors.ts';
 import { EventSchema, ListedEventSchema } from '../../src/http/events.ts';
 import { InfoSchema } from '../../src/http/info.ts';
 import { Page } from '../../src/http/list.ts';
+import { RejectSchema } from '../../src/http/rejects.ts';
 import { EndpointViewSchema, RedeliveredSchema } from '../../src/http/webhooks.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
@@ -116,6 +117,14 @@ describe('OpenAPI', () => {
       const deliveries = await shaped(Page(DeliverySchema), 'GET', '/api/deliveries');
       await shaped(DeliverySchema, 'GET', `/api/deliveries/${deliveries.items[0].id}`);
 
+      // README §What a terminal really sent: a message that is not JSON, kept and listed.
+      await terminal.client.publishAsync('fungxi_DOC1_upLink', 'not json {', { qos: 1 });
+      await until(async () => (await bridge!.api('GET', '/api/rejects')).json.items.length === 1);
+      const rejects = await shaped(Page(RejectSchema), 'GET', '/api/rejects?device=DOC1');
+      expect(rejects.items).toEqual([expect.objectContaining({ device_sn: 'DOC1', reason: 'not_json', sample: 'not json {', size: 10 })]);
+      await shaped(RejectSchema, 'GET', `/api/rejects/${rejects.items[0].id}`);
+      expect((await shaped(Page(RejectSchema), 'GET', '/api/rejects?device=OTHER1')).items).toEqual([]);
+      await shaped(ErrorBody, 'GET', '/api/rejects/rej_999999', undefined, 404);
       await shaped(ErrorBody, 'GET', '/api/events/evt_none', undefined, 404);
       const refused = await shaped(ErrorBody, 'POST', '/api/webhooks', { url: 'not a url' }, 400);
       expect(refused.error.issues.length).toBeGreaterThan(0);

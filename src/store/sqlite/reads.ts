@@ -1,7 +1,7 @@
-import { and, asc, count, eq, gt, gte, isNull, lte, min, or, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, gt, gte, isNull, lt, lte, max, min, or, sql } from 'drizzle-orm';
 import { listQueries } from './list-queries.ts';
 import { openDatabase, type Sync } from './open.ts';
-import { commands, deliveries, endpoints, events, images, terminals } from './schema.ts';
+import { commands, deliveries, endpoints, events, images, rejects, terminals } from './schema.ts';
 
 export { SHOWN_BYTES } from './list-queries.ts';
 
@@ -148,6 +148,24 @@ export function openReads(dataDir: string, sync: Sync) {
         .map((row) => row.seq),
     /** Pending deliveries per endpoint, as the triggers keep them: a row per endpoint, whatever the backlog. */
     outboxDepth: () => depth.all(),
+    reject: (seq: number) => db.select().from(rejects).where(eq(rejects.seq, seq)).get(),
+    rejectBounds: () => {
+      const row = db
+        .select({ first: min(rejects.seq), last: max(rejects.seq) })
+        .from(rejects)
+        .get();
+      return { first: row?.first ?? undefined, last: row?.last ?? undefined };
+    },
+    /** By the primary key, newest first; a terminal's checked row by row within the range the caller bounds (http/list.ts WINDOW). */
+    rejectSeqs: ({ device, from, below, limit }: { device?: string; from: number; below: number; limit: number }) =>
+      db
+        .select({ seq: rejects.seq })
+        .from(rejects)
+        .where(and(gte(rejects.seq, from), lt(rejects.seq, below), device === undefined ? undefined : eq(rejects.deviceSn, device)))
+        .orderBy(desc(rejects.seq))
+        .limit(limit)
+        .all()
+        .map((row) => row.seq),
     close: () => sqlite.close(),
   };
 }

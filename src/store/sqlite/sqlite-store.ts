@@ -58,6 +58,9 @@ export async function openSqliteStore(options: WriterOptions, deps: WriterDeps):
     eventSeqsAfter: async (filter) => reads.eventSeqsAfter(filter),
     image: async (seq) => reads.image(seq),
     imageBytes: async (seq) => reads.imageBytes(seq),
+    reject: async (seq) => reads.reject(seq),
+    rejectBounds: async () => reads.rejectBounds(),
+    rejectSeqs: async (filter) => reads.rejectSeqs(filter),
     async close() {
       reads.close();
       await writer.stop();
