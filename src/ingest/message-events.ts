@@ -34,6 +34,8 @@ export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, po
         // IMAGES=omit: no image of the record is kept, whatever its key (README §Configuration).
         fields: policy.images === 'omit' ? JSON.stringify(record, withoutImages) : msg.fields[i],
         image: policy.images === 'omit' || !liveImageBase64 ? undefined : msg.escaped ? jsonStringContent(liveImageBase64) : liveImageBase64,
+        // README §People on the terminals, ?erase=true: a person's passes are found by their num.
+        person: msg.cmd === 'verifiedRecordU' ? personOf(record.num) : undefined,
       };
     });
   }
@@ -45,6 +47,13 @@ export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, po
     return [{ id: randomId('evt'), type: 'device.message', deviceSn: sn, receivedAt, fields }];
   }
   return [];
+}
+
+/** A record's num as the API's `{num}` names it (1 to 64 characters), or none. */
+function personOf(num: string | number | undefined): string | undefined {
+  if (num === undefined) return undefined;
+  const text = String(num);
+  return text.length > 0 && text.length <= 64 ? text : undefined;
 }
 
 /**
