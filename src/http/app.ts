@@ -10,6 +10,7 @@ import { deviceRoutes } from './devices.ts';
 import { ApiError, errorResponse } from './errors.ts';
 import { eventRoutes } from './events.ts';
 import { openApiRoutes } from './openapi.ts';
+import { peopleRoutes } from './people.ts';
 import { probeRoutes } from './probes.ts';
 import { mount, type Route } from './route.ts';
 import { securityHeaders } from './security-headers.ts';
@@ -74,6 +75,7 @@ export function createApp(deps: AppDeps) {
     ...consoleRoutes(),
     ...commandRoutes(deps),
     ...deviceRoutes(deps),
+    ...peopleRoutes(deps),
     ...webhookRoutes(deps),
     ...deliveryRoutes(deps),
     ...eventRoutes(deps),
