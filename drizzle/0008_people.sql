@@ -1,3 +1,8 @@
+CREATE TABLE `counters` (
+	`name` text PRIMARY KEY NOT NULL,
+	`value` integer NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE `people` (
 	`num` text PRIMARY KEY NOT NULL,
 	`name` text NOT NULL,
@@ -38,4 +43,5 @@ CREATE INDEX `person_sync_status` ON `person_sync` (`status`,`num`);--> statemen
 ALTER TABLE `commands` ADD `person` text;--> statement-breakpoint
 CREATE INDEX `commands_person` ON `commands` (`person`) WHERE person is not null;--> statement-breakpoint
 ALTER TABLE `events` ADD `person` text;--> statement-breakpoint
-CREATE INDEX `events_person` ON `events` (`person`) WHERE person is not null;
+CREATE INDEX `events_person` ON `events` (`person`) WHERE person is not null;--> statement-breakpoint
+INSERT INTO `counters` (`name`, `value`) SELECT 'commands', coalesce(max(`seq`), 0) FROM `commands`;

@@ -4,7 +4,7 @@ import { randomId } from '../../events/ids.ts';
 import type { Replied, ReplyCandidate } from '../../ingest/interpret.ts';
 import { type Job, type JobResults, SWEEP_LIMIT } from '../store.ts';
 import type { Db } from './open.ts';
-import { commands } from './schema.ts';
+import { commands, counters } from './schema.ts';
 
 // The writer thread's side of commands (README §Commands with replies):
 // rows accepted, published, failed; a reply matched to its command in the
@@ -51,8 +51,8 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
     .insert(commands)
     .values({
       id: sql.placeholder('id'),
-      // Acceptance order: one writer, so the next number is always free.
-      seq: sql`(select coalesce(max(${commands.seq}), 0) + 1 from ${commands})`,
+      // Acceptance order: one writer, so the next number is always free; never one given before (counters, schema.ts).
+      seq: sql`(select ${counters.value} + 1 from ${counters} where ${counters.name} = 'commands')`,
       deviceSn: sql.placeholder('sn'),
       cmd: sql.placeholder('cmd'),
       body: sql.placeholder('body'),
@@ -64,6 +64,15 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
       person: sql.placeholder('person'),
     })
     .prepare();
+  const counted = db
+    .update(counters)
+    .set({ value: sql`${counters.value} + 1` })
+    .where(eq(counters.name, 'commands'))
+    .prepare();
+  const insertRow = (row: Parameters<typeof insert.run>[0]) => {
+    insert.run(row);
+    counted.run();
+  };
   const published = db
     .update(commands)
     .set({ status: 'published', publishedAt: sql.placeholder('at') as unknown as number })
@@ -127,7 +136,7 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
     // Whether the client's body carries REPLY_FIELD itself: then it is sent as it is.
     const present = job.replyField !== undefined && Object.hasOwn(JSON.parse(job.body) as object, job.replyField);
     for (const row of job.rows) {
-      insert.run({
+      insertRow({
         id: row.id,
         sn: row.sn,
         cmd: job.cmd,
@@ -145,7 +154,7 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
 
   /** A person's command for one terminal (person-rows.ts): queued, no ttl (it waits as long as it takes), REPLY_FIELD as for any. */
   function queue(command: { id: string; sn: string; cmd: string; body: string; at: number; person: string }, replyField: string | undefined): void {
-    insert.run({
+    insertRow({
       id: command.id,
       sn: command.sn,
       cmd: command.cmd,

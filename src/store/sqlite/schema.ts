@@ -113,6 +113,17 @@ export const commands = sqliteTable(
   ],
 );
 
+/**
+ * Numbers that only go up. `commands`: the last command seq given. Taken as
+ * max(seq) + 1, a seq came again once the newest commands were deleted (a
+ * person erased, retention), and the dispatcher, which remembers the last seq
+ * it sent per terminal, skipped the next command. Seeded by its migration.
+ */
+export const counters = sqliteTable('counters', {
+  name: text('name').primaryKey(),
+  value: integer('value').notNull(),
+});
+
 /** README §People on the terminals: the people the backend enrols, one row each until they are removed from every terminal. */
 export const people = sqliteTable(
   'people',
