@@ -141,8 +141,9 @@ export function createFacegate(
       timeoutMs: config.HEARTBEAT_TIMEOUT * 1000,
       initial: known,
       write: (job) => {
-        if (job.kind === 'presence' && job.online) cameOnline(job.sn);
         const written = job.kind === 'presence' ? store.write(job).then(({ events }) => events.length > 0 && stored(events)) : store.write(job);
+        // After the job is queued: what the terminal's turn writes finds its row (a new terminal's people rows, README §People on the terminals).
+        if (job.kind === 'presence' && job.online) cameOnline(job.sn);
         written.catch((err: Error) => log.error({ err: err.message }, 'presence not stored'));
       },
     });
