@@ -23,7 +23,7 @@ const OWN = new Set(['name', 'photo', 'devices']);
 
 /** A person's `{num}`: the path's string, 1 to 64 characters, no control character and no `/`. */
 export const NUM_RULE = '1 to 64 characters without / or control characters';
-const NUM = /^[^\u0000-\u001f\u007f/]{1,64}$/u;
+const NUM = /^[^\p{Cc}/]{1,64}$/u;
 
 export const NumParam = v.object({
   num: v.pipe(
