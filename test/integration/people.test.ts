@@ -256,6 +256,24 @@ describe('changes', () => {
   });
 });
 
+describe('unanswered', () => {
+  it('waits out a backoff for a person whose command went unanswered, while the terminal goes on with the next', async () => {
+    bridge = await startBridge({ REPLY_WINDOW: '300ms' });
+    const b = bridge;
+    const t = await online(b, b.brokerUrl, 'S1');
+    const got = answering(t, (body) => (body.num === '9001' ? undefined : { code: 0 }));
+    await b.api('PUT', '/api/people/9001', { name: 'Silent' });
+    await b.api('PUT', '/api/people/9002', { name: 'Answered' });
+    // One at a time: 9002 goes once 9001's command is unanswered.
+    await b.eventsStored(1, (e) => e.type === 'person.synced');
+    expect(got.map((c) => c.num)).toEqual(['9001', '9002']);
+    const row = b.db().prepare('select status, attempts, command_id, next_attempt_at - updated_at as wait from person_sync where num = ?').get('9001');
+    expect(row).toEqual({ status: 'pending', attempts: 1, command_id: null, wait: 10_000 });
+    expect(b.stored.filter((e) => e.type === 'command.unanswered')).toHaveLength(1);
+    expect(await b.metric('facegate_person_sync_total')).toMatch(/outcome="unanswered"} 1/);
+  });
+});
+
 describe('?erase=true', () => {
   it('erases the events, images, pending deliveries, commands and photo of a person, counted, and leaves no byte of them in the database files', async () => {
     // A receiver that refuses connections: the record's delivery stays pending.

@@ -36,6 +36,26 @@ interface SyncRow {
 
 const CLEAR_SENT = 'command_id = null, sent_op = null, sent_hash = null';
 
+/**
+ * The queries a terminal's turn and a reply run, apart so that their plans
+ * can be checked (test/integration/query-plans.test.ts): each reads through
+ * the index written for it, whatever the number of rows.
+ */
+export const PERSON_SQL = {
+  /** person_sync_in_flight. */
+  inFlight: 'select 1 as one from person_sync where device_sn = ? and command_id is not null limit 1',
+  /** person_sync_queue: the terminal's oldest row due. */
+  nextDue: `select * from person_sync where device_sn = ? and status = 'pending' and next_attempt_at <= ? order by next_attempt_at limit 1`,
+  /** person_sync_command. */
+  byCommand: 'select * from person_sync where command_id = ?',
+  /** person_sync_status: whether any terminal of the person is not applied yet. */
+  unsettled: `select 1 as one from person_sync where status in ('pending', 'sent', 'failed') and num = ? limit 1`,
+  /** events_person. */
+  eraseEvents: 'select seq from events where person = ? limit ?',
+  /** commands_person. */
+  eraseCommands: 'delete from commands where person = ?',
+} as const;
+
 export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: PersonCommands, queueCommand: QueueCommand) {
   const raw = db.$client;
 
@@ -90,15 +110,13 @@ export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: Perso
      where num = @num and status = 'failed' and (@device is null or device_sn = @device)`,
   );
 
-  const inFlight = raw.prepare<[string], { one: number }>('select 1 as one from person_sync where device_sn = ? and command_id is not null limit 1');
-  const nextDue = raw.prepare<[string, number], SyncRow>(
-    `select * from person_sync where device_sn = ? and status = 'pending' and next_attempt_at <= ? order by next_attempt_at limit 1`,
-  );
+  const inFlight = raw.prepare<[string], { one: number }>(PERSON_SQL.inFlight);
+  const nextDue = raw.prepare<[string, number], SyncRow>(PERSON_SQL.nextDue);
   const sending = raw.prepare(
     'update person_sync set command_id = @id, sent_op = @op, sent_hash = @hash, updated_at = @at where num = @num and device_sn = @sn',
   );
 
-  const byCommand = raw.prepare<[string], SyncRow>('select * from person_sync where command_id = ?');
+  const byCommand = raw.prepare<[string], SyncRow>(PERSON_SQL.byCommand);
   const sent = raw.prepare(`update person_sync set status = 'sent', updated_at = @at where command_id = @id and status = 'pending'`);
   const commandFailed = raw.prepare(`update person_sync set status = 'pending', ${CLEAR_SENT}, updated_at = @at where command_id = @id`);
   const interrupted = raw.prepare(
@@ -121,9 +139,7 @@ export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: Perso
      where num = @num and device_sn = @sn`,
   );
   const dropRow = raw.prepare('delete from person_sync where num = ? and device_sn = ?');
-  const unsettled = raw.prepare<[string], { one: number }>(
-    `select 1 as one from person_sync where status in ('pending', 'sent', 'failed') and num = ? limit 1`,
-  );
+  const unsettled = raw.prepare<[string], { one: number }>(PERSON_SQL.unsettled);
 
   const exists = raw.prepare<[string], { one: number }>('select 1 as one from terminals where sn = ?');
   const learnAll = raw.prepare(
@@ -133,7 +149,7 @@ export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: Perso
   );
   const forgetRows = raw.prepare('delete from person_sync where device_sn in (select value from json_each(?))');
 
-  const eraseEvents = raw.prepare<[string, number], { seq: number }>('select seq from events where person = ? limit ?');
+  const eraseEvents = raw.prepare<[string, number], { seq: number }>(PERSON_SQL.eraseEvents);
   const eraseImages = raw.prepare('delete from images where event_seq in (select value from json_each(?))');
   const erasePending = raw.prepare<[string], { n: number }>(
     `select count(*) as n from deliveries where event_seq in (select value from json_each(?)) and status = 'pending'`,
@@ -144,7 +160,7 @@ export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: Perso
     `update person_sync set op = 'delete', want = null, status = 'pending', ${CLEAR_SENT}, code = null, message = null,
        attempts = 0, next_attempt_at = @at, updated_at = @at where num = @num`,
   );
-  const eraseCommands = raw.prepare('delete from commands where person = ?');
+  const eraseCommands = raw.prepare(PERSON_SQL.eraseCommands);
   const hasPhoto = raw.prepare<[string], { photo: number }>('select photo is not null as photo from people where num = ?');
   const pendingSerials = raw.prepare<[string], { sn: string }>(
     `select device_sn as sn from person_sync where num = ? and status = 'pending' and command_id is null`,

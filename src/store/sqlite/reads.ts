@@ -6,6 +6,23 @@ import { commands, deliveries, endpoints, events, images, terminals } from './sc
 
 export { SHOWN_BYTES } from './list-queries.ts';
 
+/** The people's reads that run without a person's num, apart so that their plans can be checked (test/integration/query-plans.test.ts). */
+export const PEOPLE_READ_SQL = {
+  /**
+   * Terminals with a row due: one probe of person_sync_queue per terminal
+   * known (thousands), rather than a walk of every row due (millions after
+   * a PUT to all of them). A serial not known is no terminal to send to.
+   */
+  dueSerials: `select sn from terminals t where exists
+     (select 1 from person_sync s where s.device_sn = t.sn and s.status = 'pending' and s.next_attempt_at <= ?) limit ?`,
+  /**
+   * person_sync_due: the earliest row waiting out a backoff. Named: without
+   * it SQLite took person_sync_status (status = 'pending'), every row waiting.
+   */
+  nextDueAfter: `select next_attempt_at as at from person_sync indexed by person_sync_due
+     where status = 'pending' and next_attempt_at > ? order by next_attempt_at limit 1`,
+} as const;
+
 /**
  * The main thread's connection: reads only (the writer thread owns writes).
  * WAL gives it a consistent snapshot without waiting for a commit in progress.
@@ -82,12 +99,8 @@ export function openReads(dataDir: string, sync: Sync) {
     `select ${PERSON.replace(/(^|, )(\w)/g, '$1p.$2')} from people p where p.num in
        (select distinct num from person_sync where status = @status and num > @after order by num limit @limit) order by p.num`,
   );
-  const dueSerials = raw.prepare<[number, number], { sn: string }>(
-    `select distinct device_sn as sn from person_sync where status = 'pending' and next_attempt_at <= ? limit ?`,
-  );
-  const nextDueAfter = raw.prepare<[number], { at: number | null }>(
-    `select min(next_attempt_at) as at from person_sync where status = 'pending' and next_attempt_at > ?`,
-  );
+  const dueSerials = raw.prepare<[number, number], { sn: string }>(PEOPLE_READ_SQL.dueSerials);
+  const nextDueAfter = raw.prepare<[number], { at: number | null }>(PEOPLE_READ_SQL.nextDueAfter);
   const peopleCount = raw.prepare<[], { n: number }>('select count(*) as n from people where deleted = 0');
   const syncCounts = raw.prepare<[], { status: SyncStatus; count: number }>('select status, count(*) as count from person_sync group by status');
 
