@@ -44,7 +44,10 @@ export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, po
     // to two commands are two messages, so each gets an id of its own (a
     // retransmitted reply may then be kept twice, never lost).
     const fields = JSON.stringify(msg.body, policy.images === 'omit' ? withoutImages : undefined);
-    return [{ id: randomId('evt'), type: 'device.message', deviceSn: sn, receivedAt, fields }];
+    // A message naming a person (a late answer to an enrolment): erasing them takes it too.
+    const num = msg.body.num;
+    const person = typeof num === 'string' || typeof num === 'number' ? personOf(num) : undefined;
+    return [{ id: randomId('evt'), type: 'device.message', deviceSn: sn, receivedAt, fields, person }];
   }
   return [];
 }
