@@ -1,13 +1,16 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import * as v from 'valibot';
 import { afterEach, describe, expect, it } from 'vitest';
+import { Page } from '../../src/http/list.ts';
+import { ErasedSchema, PersonSummarySchema, PersonViewSchema, PutAnswerSchema } from '../../src/http/people.ts';
 import { loadFixtures } from '../../src/kit/fixtures.ts';
 import { stampJpeg } from '../../src/kit/jpeg.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { verifiedRecord, verifiedRecordU } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
 
 // README §People on the terminals: real terminals (MQTT clients) get the
 // enrolment commands of the real bridge and answer them here, in the test:
@@ -84,6 +87,8 @@ describe.each([
     const put = await b.api('PUT', '/api/people/1001', { name: 'Zhang San', photo: photo.toString('base64'), card: 'C-42' });
     expect(put.status).toBe(202);
     expect(put.json.person).toMatchObject({ num: '1001', name: 'Zhang San', has_photo: true, deleted: false, fields: { card: 'C-42' } });
+    // Each answer in the shape the API's document gives.
+    v.parse(PutAnswerSchema, put.json);
     expect(put.json.items).toEqual([
       { device_sn: 'P1', status: 'pending' },
       { device_sn: 'P2', status: 'pending' },
@@ -99,7 +104,13 @@ describe.each([
       message: 'no face found',
     });
     await until(async () => Object.values(await statuses(b, '1001')).every((s) => s === 'applied' || s === 'failed'));
-    const person = (await b.api('GET', '/api/people/1001')).json;
+    const person = v.parse(PersonViewSchema, (await b.api('GET', '/api/people/1001')).json);
+    v.parse(Page(PersonSummarySchema), (await b.api('GET', '/api/people?status=failed')).json);
+    expect((await b.api('GET', '/api/people?status=failed')).json.items.map((p: { num: string }) => p.num)).toEqual(['1001']);
+    expect((await b.api('GET', '/api/people?status=pending')).json).toEqual({ items: [], next_cursor: null });
+    const fetched = await fetch(`http://127.0.0.1:${b.httpPort}/api/people/1001/photo`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(fetched.headers.get('content-type')).toBe('image/jpeg');
+    expect(Buffer.from(await fetched.arrayBuffer()).equals(photo)).toBe(true);
     expect(person.devices).toEqual([
       expect.objectContaining({ device_sn: 'P1', status: 'applied', code: null, message: null }),
       expect.objectContaining({ device_sn: 'P2', status: 'applied' }),
@@ -151,6 +162,24 @@ describe('catching up', () => {
     await b.eventsStored(1, (e) => e.type === 'person.synced');
     expect(got).toEqual([{ cmd: 'addPersonD', num: '2001', name: 'Li Si' }]);
     expect(await statuses(b, '2001')).toEqual({ C1: 'applied' });
+  });
+
+  it('keeps a pending change across a restart and sends it when the terminal is back', async () => {
+    bridge = await startBridge();
+    const first = bridge;
+    const t = await online(first, first.brokerUrl, 'R1');
+    await t.stop(0);
+    terminals = [];
+    await first.api('PUT', '/api/people/2101', { name: 'Across', devices: ['R1'] });
+    await first.stop({ keepData: true });
+    bridge = await startBridge({}, first.dataDir);
+    const b = bridge;
+    const back = await connectTerminal(b.brokerUrl, 'R1');
+    terminals.push(back);
+    const got = answering(back);
+    await back.send({ cmd: 'heartU' });
+    await b.eventsStored(1, (e) => e.type === 'person.synced');
+    expect(got).toEqual([{ cmd: 'addPersonD', num: '2101', name: 'Across' }]);
   });
 
   it('against Mosquitto: offline after HEARTBEAT_TIMEOUT, pending, sent once the terminal is heard from again', async () => {
@@ -291,6 +320,7 @@ describe('?erase=true', () => {
 
     const erased = await b.api('DELETE', '/api/people/6001?erase=true');
     expect(erased.status).toBe(200);
+    v.parse(ErasedSchema, erased.json);
     // face.verified, the reply to the enrolment (command.replied) and person.synced; one image; the record's pending delivery.
     expect(erased.json).toEqual({ num: '6001', erased: { events: 3, images: 1, deliveries: 1, photo: 1, terminals: 1 } });
     expect((await b.api('GET', '/api/people/6001')).status).toBe(404);
