@@ -16,6 +16,11 @@ CREATE TABLE `people` (
 );
 --> statement-breakpoint
 CREATE INDEX `people_all_devices` ON `people` (`num`) WHERE all_devices = 1 and deleted = 0;--> statement-breakpoint
+CREATE TABLE `person_counts` (
+	`key` text PRIMARY KEY NOT NULL,
+	`count` integer DEFAULT 0 NOT NULL
+);
+--> statement-breakpoint
 CREATE TABLE `person_sync` (
 	`num` text NOT NULL,
 	`device_sn` text NOT NULL,

@@ -136,6 +136,7 @@ describe.each([
     expect(await statuses(b, '1001')).toEqual({ P1: 'applied', P2: 'applied', P3: 'applied' });
     expect(got3).toHaveLength(2);
     expect(await b.metric('facegate_person_sync')).toMatch(/facegate_person_sync\{status="applied"\} 3/);
+    expect(await b.metric('facegate_people')).toMatch(/^facegate_people 1$/m);
 
     // The same content again sends nothing.
     const again = await b.api('PUT', '/api/people/1001', { name: 'Zhang San', photo: photo.toString('base64'), card: 'C-42' });
@@ -271,6 +272,8 @@ describe('changes', () => {
     const [done] = await b.eventsStored(1, (e) => e.type === 'person.synced' && b.stored.indexOf(e) > b.stored.findIndex((x) => x.type === 'person.synced'));
     expect((await b.api('GET', `/api/events/${done.id}`)).json).toMatchObject({ num: '5001', deleted: true });
     expect((await b.api('GET', '/api/people/5001')).status).toBe(404);
+    expect(await b.metric('facegate_people')).toMatch(/^facegate_people 0$/m);
+    expect(await b.metric('facegate_person_sync')).toMatch(/facegate_person_sync\{status="applied"\} 0/);
     expect(got2.map((c) => c.cmd)).toEqual(['addPersonD', 'deletePersonD']);
     expect(got2[1]).toEqual({ cmd: 'deletePersonD', num: '5001' });
   });

@@ -101,8 +101,9 @@ export function openReads(dataDir: string, sync: Sync) {
   );
   const dueSerials = raw.prepare<[number, number], { sn: string }>(PEOPLE_READ_SQL.dueSerials);
   const nextDueAfter = raw.prepare<[number], { at: number | null }>(PEOPLE_READ_SQL.nextDueAfter);
-  const peopleCount = raw.prepare<[], { n: number }>('select count(*) as n from people where deleted = 0');
-  const syncCounts = raw.prepare<[], { status: SyncStatus; count: number }>('select status, count(*) as count from person_sync group by status');
+  // Kept by triggers (drizzle/0009_person_counts_triggers.sql): five rows, whatever the roster.
+  const peopleCount = raw.prepare<[], { n: number }>(`select count as n from person_counts where key = 'people'`);
+  const syncCounts = raw.prepare<[], { status: SyncStatus; count: number }>(`select key as status, count from person_counts where key <> 'people'`);
 
   const lists = listQueries(db);
   const listedEvent = lists.listedEvent().prepare();

@@ -259,6 +259,17 @@ export const outboxDepth = sqliteTable('outbox_depth', {
   pending: integer('pending').notNull().default(0),
 });
 
+/**
+ * facegate_people and facegate_person_sync: `people` (enrolled, not deleted)
+ * and each sync state's rows, kept by triggers
+ * (drizzle/0009_person_counts_triggers.sql) as outbox_depth is, so a scrape
+ * reads five rows instead of counting a million sync rows on the main thread.
+ */
+export const personCounts = sqliteTable('person_counts', {
+  key: text('key').primaryKey(),
+  count: integer('count').notNull().default(0),
+});
+
 // Rows as the tables hold them, for the code of this store.
 export type TerminalRow = typeof terminals.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
