@@ -278,6 +278,17 @@ describe('changes', () => {
     expect(got2[1]).toEqual({ cmd: 'deletePersonD', num: '5001' });
   });
 
+  it('drops the rows of a terminal that is forgotten', async () => {
+    bridge = await startBridge({ DEVICES: 'G1' });
+    const b = bridge;
+    answering(await online(b, b.brokerUrl, 'G2'));
+    await b.api('PUT', '/api/people/5003', { name: 'Two', devices: ['G1', 'G2'] });
+    await until(async () => (await statuses(b, '5003')).G2 === 'applied');
+    expect(await statuses(b, '5003')).toEqual({ G1: 'pending', G2: 'applied' });
+    expect((await b.api('DELETE', '/api/devices/G1')).status).toBe(204);
+    expect(await statuses(b, '5003')).toEqual({ G2: 'applied' });
+  });
+
   it('forgets at once a person never sent anywhere', async () => {
     bridge = await startBridge();
     const b = bridge;
