@@ -1,10 +1,11 @@
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import * as v from 'valibot';
 import { secretProblem } from './delivery/sign.ts';
 import { webhookUrlProblem } from './delivery/webhook-url.ts';
 import { withoutPassword } from './lib/secrets.ts';
 import { DURATION, parseDuration, parseSize } from './lib/units.ts';
+import { DEFAULT_PERSON_COMMANDS, type PersonCommands, parsePersonCommands } from './people/person-commands.ts';
 import { isSerial, SERIAL_RULE } from './protocol/serial.ts';
 import { DEFAULT_MAX_RECORDS } from './protocol/uplink.ts';
 
@@ -92,6 +93,28 @@ function isReadable(path: string): boolean {
     return false;
   }
 }
+
+/** README §People on the terminals: the file of the enrolment commands, read and checked once; unset = the built-in default. */
+const personCommands = v.pipe(
+  // '' stands for unset (an empty value never reaches the schema): the key must be there for the default to be made.
+  v.optional(v.string(), ''),
+  v.description('JSON file of the enrolment command templates, their replies and the rule of success; unset = addPersonD/deletePersonD, code 0'),
+  v.rawTransform(({ dataset, addIssue, NEVER }): PersonCommands => {
+    const path = dataset.value;
+    if (path === '') return DEFAULT_PERSON_COMMANDS;
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      addIssue({ message: `expected a readable file (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})` });
+      return NEVER;
+    }
+    const parsed = parsePersonCommands(text);
+    if (parsed.ok) return parsed.value;
+    addIssue({ message: `expected a file of enrolment commands: ${parsed.problem}` });
+    return NEVER;
+  }),
+);
 
 const serialList = v.pipe(
   v.optional(v.string(), ''),
@@ -202,6 +225,7 @@ export const ConfigSchema = v.object({
     v.check((name) => name === undefined || /^[A-Za-z0-9_]{1,64}$/.test(name), 'expected a field name of 1 to 64 letters, digits and _'),
   ),
   REPLY_WINDOW: duration('30s', 'how long after it went out a command can still be replied to; then it is unanswered'),
+  PERSON_COMMANDS: personCommands,
   FORWARD: choice(['passed', 'all'], 'passed: face.verified only for personType 1 with verifiedCode 0; all: every verified record'),
   IMAGES: choice(['inline', 'omit'], 'inline: webhooks carry the face image; omit: no image leaves the bridge'),
   ADMIN_TOKEN: v.pipe(

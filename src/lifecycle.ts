@@ -15,6 +15,7 @@ import type { Logger } from './lib/log.ts';
 import { createMetrics } from './lib/metrics.ts';
 import { siteZone } from './lib/units.ts';
 import { VERSION } from './lib/version.ts';
+import { createPeopleSync, type PeopleSync } from './people/sync.ts';
 import { topicTemplate } from './protocol/topics.ts';
 import { databasePath } from './store/sqlite/open.ts';
 import { openSqliteStore } from './store/sqlite/sqlite-store.ts';
@@ -98,7 +99,13 @@ export function createFacegate(
   async function startParts(): Promise<Running> {
     const startedAt = Date.now();
     checkpoint();
-    const policy = { forward: config.FORWARD, images: config.IMAGES, replyField: config.REPLY_FIELD, replyWindowMs: config.REPLY_WINDOW };
+    const policy = {
+      forward: config.FORWARD,
+      images: config.IMAGES,
+      replyField: config.REPLY_FIELD,
+      replyWindowMs: config.REPLY_WINDOW,
+      personCommands: config.PERSON_COMMANDS,
+    };
     // Before the writer creates the database: one there already is a data dir of an older version.
     const upgrading = existsSync(databasePath(config.DATA_DIR));
     const store: Store = await openSqliteStore(
@@ -137,8 +144,9 @@ export function createFacegate(
       timeoutMs: config.HEARTBEAT_TIMEOUT * 1000,
       initial: known,
       write: (job) => {
-        if (job.kind === 'presence' && job.online) cameOnline(job.sn);
         const written = job.kind === 'presence' ? store.write(job).then(({ events }) => events.length > 0 && stored(events)) : store.write(job);
+        // After the job is queued: what the terminal's turn writes finds its row (a new terminal's people rows, README §People on the terminals).
+        if (job.kind === 'presence' && job.online) cameOnline(job.sn);
         written.catch((err: Error) => log.error({ err: err.message }, 'presence not stored'));
       },
     });
@@ -157,6 +165,7 @@ export function createFacegate(
     // The transport is created after ingest but ingest replies through it; commands after both.
     let transport: Transport | undefined;
     let commands: Commands | undefined;
+    let people: PeopleSync | undefined;
     const ingest = createIngest({
       uplink,
       downlink,
@@ -172,7 +181,10 @@ export function createFacegate(
       log,
       reply: (topic, payload) => void transport?.publish(topic, payload, 0).catch(() => {}),
       stored,
-      replied: (replied) => commands?.replied(replied),
+      replied: (replied) => {
+        commands?.replied(replied);
+        people?.replied(replied);
+      },
       publishing: (sn) => commands?.unrecorded(sn),
       heard: (sn) => commands?.heard(sn),
     });
@@ -262,10 +274,24 @@ export function createFacegate(
     });
     const sending = createCommands({ transport, downlink, presence, store, metrics, log, rate: config.COMMAND_RATE, replyField: config.REPLY_FIELD });
     commands = sending;
-    cameOnline = (sn) => sending.wake(sn);
+    // README §People on the terminals: each terminal's people in step, through the command queue.
+    const syncing = createPeopleSync({ store, online: sending.online, dispatch: sending.wake, metrics, log });
+    people = syncing;
+    cameOnline = (sn) => {
+      sending.wake(sn);
+      syncing.wake(sn);
+    };
+    mqtt.onListening((topic) => {
+      const sn = topic === undefined ? undefined : downlink.serialOf(topic);
+      if (topic === undefined) void syncing.wakeDue();
+      else if (sn !== undefined) syncing.wake(sn);
+    });
     metrics.sources.commandsQueued = () => store.queuedCount();
+    metrics.sources.people = () => store.peopleCount();
+    metrics.sources.personSync = () => store.personSyncCounts();
     stops.push({ name: 'commands', stop: () => sending.stop() });
-    const sweep = startCommandSweep({ store, metrics, log, stored });
+    stops.push({ name: 'people', stop: () => syncing.stop() });
+    const sweep = startCommandSweep({ store, metrics, log, stored, unansweredPeople: syncing.unanswered });
     stops.push({ name: 'command sweep', stop: () => sweep.stop() });
     const hub = createStreamHub(store);
     endStreams = () => hub.closeAll();
@@ -278,6 +304,7 @@ export function createFacegate(
       adminToken: token.current,
       bodyLimit: config.BODY_LIMIT,
       commands: sending,
+      people: syncing,
       presence,
       store,
       endpoints,
@@ -313,6 +340,7 @@ export function createFacegate(
     await delivery.start();
     // What waited in the queue goes out as its terminals are reachable.
     await sending.start();
+    await syncing.wakeDue();
     const unsubscribe = onStored(delivery.wake);
     stops.push({
       name: 'delivery',
@@ -338,7 +366,11 @@ export function createFacegate(
   }
 
   function stored(events: StoredEvent[]) {
-    for (const event of events) metrics.events.inc({ type: event.type });
+    for (const event of events) {
+      metrics.events.inc({ type: event.type });
+      if (event.type === 'person.synced') metrics.personSync.inc({ outcome: 'synced' });
+      else if (event.type === 'person.sync_failed') metrics.personSync.inc({ outcome: 'failed' });
+    }
     for (const listener of listeners) listener(events);
   }
 

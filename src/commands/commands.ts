@@ -50,7 +50,7 @@ export interface CommandDeps {
   transport: Transport;
   downlink: TopicTemplate;
   presence: Presence;
-  store: Pick<Store, 'write' | 'queuedCommands' | 'queuedSerials'>;
+  store: Pick<Store, 'write' | 'queuedCommands' | 'queuedSerials' | 'personPhoto'>;
   metrics: Metrics;
   log: Logger;
   rate: { perSecond: number; burst: number };
@@ -200,6 +200,8 @@ export function createCommands({ transport, downlink, presence, store, metrics, 
     unrecorded: (sn: string) => dispatcher.unrecorded(sn),
     /** A terminal turned online: what waits for it goes out. */
     wake: (sn: string) => dispatcher.wake(sn),
+    /** Online and (embedded) subscribed to its downLink: a command published now reaches it. */
+    online: (sn: string) => dispatcher.online(sn),
     /** At start: what waited in the queue goes out as its terminals come online. */
     start: () => dispatcher.wakeAll(),
     stop: () => dispatcher.stop(),

@@ -1,6 +1,7 @@
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
+import { splicePhoto, wantsPhoto } from '../people/person-commands.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import type { CommandError, QueuedCommand, Store } from '../store/store.ts';
 import { BrokerUnavailable, type Transport } from '../transport/transport.ts';
@@ -22,7 +23,7 @@ export interface DispatcherDeps {
   isOnline: (sn: string) => boolean;
   /** When the terminal's last message came (wall clock), or null. */
   lastSeen: (sn: string) => number | null;
-  store: Pick<Store, 'write' | 'queuedCommands' | 'queuedSerials'>;
+  store: Pick<Store, 'write' | 'queuedCommands' | 'queuedSerials' | 'personPhoto'>;
   /** Waits until COMMAND_RATE lets one more command out for this terminal. */
   token: (sn: string) => Promise<void>;
   metrics: Metrics;
@@ -165,10 +166,13 @@ export function createDispatcher({ transport, downlink, isOnline, lastSeen, stor
   /** Publishes one row; false when the broker could not be reached (the turn stops). */
   async function publish(sn: string, row: QueuedCommand, charged: boolean): Promise<boolean> {
     if (!charged) await token(sn);
+    // An enrolment's photo is stored once and spliced in here, read for this one publish (README §People on the terminals).
+    const body =
+      row.person !== null && wantsPhoto(row.body) ? splicePhoto(row.body, (await store.personPhoto(row.person))?.toString('base64') ?? '') : row.body;
     await inFlight.acquire();
     publishing(sn);
     try {
-      await transport.publish(downlink.topicOf(sn), row.body, 1);
+      await transport.publish(downlink.topicOf(sn), body, 1);
     } catch (err) {
       recorded(sn);
       if (!(err instanceof BrokerUnavailable)) throw err;

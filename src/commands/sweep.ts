@@ -17,6 +17,7 @@ export function startCommandSweep({
   metrics,
   log,
   stored,
+  unansweredPeople = () => {},
   everyMs = SWEEP_EVERY_MS,
 }: {
   store: Pick<Store, 'write'>;
@@ -24,6 +25,8 @@ export function startCommandSweep({
   log: Logger;
   /** Their events, after the commit: the live stream and the delivery lanes. */
   stored: (events: StoredEvent[]) => void;
+  /** Terminals whose person command went unanswered (README §People on the terminals): their turn goes on. */
+  unansweredPeople?: (serials: string[]) => void;
   everyMs?: number;
 }) {
   let running = false;
@@ -37,6 +40,7 @@ export function startCommandSweep({
         if (result.unanswered > 0) metrics.commands.inc({ outcome: 'unanswered' }, result.unanswered);
         if (result.expired > 0) metrics.commands.inc({ outcome: 'expired' }, result.expired);
         if (result.events.length > 0) stored(result.events);
+        if (result.people.length > 0) unansweredPeople(result.people);
         more = result.more;
       }
     } catch (err) {

@@ -11,6 +11,9 @@ export const EVENT_TYPES = [
   'command.replied',
   'command.unanswered',
   'command.expired',
+  // README §People on the terminals: every targeted terminal applied a person's change; a terminal refused it.
+  'person.synced',
+  'person.sync_failed',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -54,6 +57,8 @@ export interface NewEvent {
    * that is the base64 itself.
    */
   image?: string;
+  /** The person it is about (a verified record's num, a person command's reply, a person.* event): what erasing a person finds it by. */
+  person?: string;
 }
 
 export function presenceEvent(sn: string, online: boolean, at: number, lastSeenAt: number | null): NewEvent {

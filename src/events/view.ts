@@ -38,6 +38,19 @@ export function eventView(event: Pick<EventRecord, 'id' | 'type' | 'deviceSn' | 
     case 'command.unanswered':
     case 'command.expired':
       return { ...meta, command_id: fields.command_id, cmd: fields.cmd, reply: fields.reply ?? null, received_at: receivedAt };
+    // README §People on the terminals: a person is about every terminal once synced (no device_sn), one terminal when it refused.
+    case 'person.synced':
+      return {
+        type: event.type,
+        id: event.id,
+        num: fields.num,
+        ...(fields.deleted === true && { deleted: true }),
+        code: null,
+        message: null,
+        received_at: receivedAt,
+      };
+    case 'person.sync_failed':
+      return { ...meta, num: fields.num, code: fields.code ?? null, message: fields.message ?? null, received_at: receivedAt };
   }
 }
 

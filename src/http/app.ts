@@ -11,6 +11,7 @@ import { ApiError, errorResponse } from './errors.ts';
 import { eventRoutes } from './events.ts';
 import { infoRoutes } from './info.ts';
 import { openApiRoutes } from './openapi.ts';
+import { peopleRoutes } from './people.ts';
 import { probeRoutes } from './probes.ts';
 import { rejectRoutes } from './rejects.ts';
 import { mount, type Route } from './route.ts';
@@ -77,6 +78,7 @@ export function createApp(deps: AppDeps) {
     ...consoleRoutes(),
     ...commandRoutes(deps),
     ...deviceRoutes(deps),
+    ...peopleRoutes(deps),
     ...webhookRoutes(deps),
     ...deliveryRoutes(deps),
     ...eventRoutes(deps),

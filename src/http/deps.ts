@@ -5,6 +5,7 @@ import type { DeliveryWorker } from '../delivery/worker.ts';
 import type { StreamHub } from '../events/stream-hub.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
+import type { PeopleSync } from '../people/sync.ts';
 import type { Store } from '../store/store.ts';
 import type { Presence } from '../terminals/presence.ts';
 
@@ -16,6 +17,8 @@ export interface AppDeps {
   adminToken: () => string;
   bodyLimit: number;
   commands: Commands;
+  /** README §People on the terminals: woken after each change of a person. */
+  people: PeopleSync;
   presence: Presence;
   store: Store;
   /** Every change of an endpoint goes through it. */

@@ -17,7 +17,7 @@ type ObjectSchema = v.ObjectSchema<v.ObjectEntries, v.ErrorMessage<v.ObjectIssue
 export type Answer = { description: string; schema: v.GenericSchema } | { description: string; type: string } | { description: string };
 
 export interface Contract {
-  method: 'get' | 'post' | 'delete';
+  method: 'get' | 'post' | 'put' | 'delete';
   /** As OpenAPI writes it: `{sn}` is a path parameter. */
   path: string;
   operationId: string;

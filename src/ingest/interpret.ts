@@ -1,4 +1,5 @@
 import type { NewEvent, StoredEvent } from '../events/events.ts';
+import type { PersonCommands } from '../people/person-commands.ts';
 import { type DecodeLimits, decodeUplink, type RejectReason } from '../protocol/uplink.ts';
 import { type EventPolicy, eventsFromUplink } from './message-events.ts';
 
@@ -13,6 +14,8 @@ export interface IngestPolicy extends EventPolicy, DecodeLimits {
   replyField?: string;
   /** REPLY_WINDOW in ms: how long after it went out a command can still be matched. */
   replyWindowMs: number;
+  /** PERSON_COMMANDS: how person commands are rendered and their replies judged; the built-in default unless given. */
+  personCommands?: PersonCommands;
 }
 
 /** An upLink message as it reached the bridge, from a serial's topic. */
@@ -51,6 +54,8 @@ export interface Replied {
   repliedAt: number;
   /** The reply as stored (JSON text). */
   reply: string;
+  /** The person of an enrolment command (README §People on the terminals): that terminal's turn goes on. */
+  person?: string;
 }
 
 /** What one message produces. */

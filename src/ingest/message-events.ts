@@ -34,6 +34,8 @@ export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, po
         // IMAGES=omit: no image of the record is kept, whatever its key (README §Configuration).
         fields: policy.images === 'omit' ? JSON.stringify(record, withoutImages) : msg.fields[i],
         image: policy.images === 'omit' || !liveImageBase64 ? undefined : msg.escaped ? jsonStringContent(liveImageBase64) : liveImageBase64,
+        // README §People on the terminals, ?erase=true: a person's passes are found by their num.
+        person: msg.cmd === 'verifiedRecordU' ? personOf(record.num) : undefined,
       };
     });
   }
@@ -42,9 +44,19 @@ export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, po
     // to two commands are two messages, so each gets an id of its own (a
     // retransmitted reply may then be kept twice, never lost).
     const fields = JSON.stringify(msg.body, policy.images === 'omit' ? withoutImages : undefined);
-    return [{ id: randomId('evt'), type: 'device.message', deviceSn: sn, receivedAt, fields }];
+    // A message naming a person (a late answer to an enrolment): erasing them takes it too.
+    const num = msg.body.num;
+    const person = typeof num === 'string' || typeof num === 'number' ? personOf(num) : undefined;
+    return [{ id: randomId('evt'), type: 'device.message', deviceSn: sn, receivedAt, fields, person }];
   }
   return [];
+}
+
+/** A record's num as the API's `{num}` names it (1 to 64 characters), or none. */
+function personOf(num: string | number | undefined): string | undefined {
+  if (num === undefined) return undefined;
+  const text = String(num);
+  return text.length > 0 && text.length <= 64 ? text : undefined;
 }
 
 /**

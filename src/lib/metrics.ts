@@ -14,6 +14,8 @@ export function createMetrics() {
     outbox: async (): Promise<{ endpointId: string; pending: number }[]> => [],
     commandsQueued: async () => 0,
     ready: () => false,
+    people: async () => 0,
+    personSync: async (): Promise<{ status: string; count: number }[]> => [],
   };
   const buildInfo = new Gauge({
     name: 'facegate_build_info',
@@ -67,6 +69,32 @@ export function createMetrics() {
       async collect() {
         this.set(await sources.commandsQueued());
       },
+    }),
+    // README §People on the terminals.
+    people: new Gauge({
+      name: 'facegate_people',
+      help: 'people enrolled (not deleted)',
+      registers: [registry],
+      async collect() {
+        this.set(await sources.people());
+      },
+    }),
+    personSyncRows: new Gauge({
+      name: 'facegate_person_sync',
+      help: 'people on terminals, by sync state (pending, sent, applied, failed)',
+      labelNames: ['status'],
+      registers: [registry],
+      async collect() {
+        const counts = await sources.personSync();
+        this.reset();
+        for (const status of ['pending', 'sent', 'applied', 'failed']) this.set({ status }, counts.find((c) => c.status === status)?.count ?? 0);
+      },
+    }),
+    personSync: new Counter({
+      name: 'facegate_person_sync_total',
+      help: 'person commands made (queued) and what came of them: synced (a person on every targeted terminal), failed (a terminal refused), unanswered',
+      labelNames: ['outcome'],
+      registers: [registry],
     }),
     deliveryAttempts: new Counter({
       name: 'facegate_delivery_attempts_total',

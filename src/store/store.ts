@@ -28,6 +28,13 @@ export type CommandStatus = (typeof COMMAND_STATUSES)[number];
  */
 export type CommandError = 'unknown_device' | 'device_offline' | 'broker_unavailable' | 'interrupted';
 
+/** README §People on the terminals: a person's state on one terminal. */
+export const SYNC_STATUSES = ['pending', 'sent', 'applied', 'failed'] as const;
+export type SyncStatus = (typeof SYNC_STATUSES)[number];
+/** What a terminal should do with a person: hold them (`upsert`) or not (`delete`). */
+export const PERSON_OPS = ['upsert', 'delete'] as const;
+export type PersonOp = (typeof PERSON_OPS)[number];
+
 /** Commands the sweep turns unanswered or expired at most per run: one writer job stays short. */
 export const SWEEP_LIMIT = 1000;
 
@@ -45,6 +52,50 @@ export interface QueuedCommand {
   seq: number;
   body: string;
   expiresAt: number | null;
+  /** The person of an enrolment: its photo is spliced into the body as it goes out (README §People on the terminals). */
+  person: string | null;
+}
+
+/** README §People on the terminals: a person as stored, without the photo's bytes. */
+export interface Person {
+  num: string;
+  name: string;
+  /** The other fields of the PUT body, JSON text. */
+  fields: string;
+  hasPhoto: boolean;
+  hash: string;
+  allDevices: boolean;
+  deleted: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+/** A person's state on one terminal. */
+export interface PersonSync {
+  deviceSn: string;
+  op: PersonOp;
+  status: SyncStatus;
+  /** The terminal's code (JSON text) and message when it refused. */
+  code: string | null;
+  message: string | null;
+  updatedAt: number;
+}
+
+/** GET /api/people: each filter optional; num order after the cursor. */
+export interface PeopleFilter {
+  device?: string;
+  status?: SyncStatus;
+  after?: string;
+  limit: number;
+}
+
+/** What ?erase=true erased (README §People on the terminals). */
+export interface Erased {
+  events: number;
+  images: number;
+  deliveries: number;
+  photo: number;
+  terminals: number;
 }
 
 /**
@@ -137,6 +188,30 @@ export type Job =
   | { kind: 'commands-interrupted' }
   /** Published commands past REPLY_WINDOW become unanswered, queued ones past their ttl expired: at most SWEEP_LIMIT of each. */
   | { kind: 'command-sweep'; now: number }
+  /**
+   * PUT /api/people/{num}: the person (the photo's bytes, the hash of the
+   * content), and a sync row for each terminal targeted, the devices no
+   * longer targeted turned into removals (README §People on the terminals).
+   */
+  | {
+      kind: 'person-put';
+      num: string;
+      name: string;
+      /** JSON text of the other fields. */
+      fields: string;
+      photo: Uint8Array | null;
+      hash: string;
+      devices: 'all' | string[];
+      at: number;
+    }
+  /** DELETE /api/people/{num}: a removal for every terminal that has or may have the person; those that never had them forget the row. */
+  | { kind: 'person-delete'; num: string; at: number }
+  /** POST /api/people/{num}/retry: failed rows (of one terminal) pending again. */
+  | { kind: 'person-retry'; num: string; device?: string; at: number }
+  /** A terminal's turn: its oldest due row becomes its one person command in flight, unless it has one. */
+  | { kind: 'person-send'; sn: string; at: number }
+  /** ?erase=true, one step: up to a bounded number of the person's events, then (the last step) commands, photo and person. */
+  | { kind: 'person-erase'; num: string; at: number }
   /** An endpoint added, or changed (ep_default from WEBHOOK_URL at start); `at` is its creation time if it is new. */
   | { kind: 'endpoint'; endpoint: Omit<Endpoint, 'createdAt'>; at: number }
   /** One step of removing an endpoint: its row (the first time) and up to ADMIN_STEP of its deliveries. */
@@ -178,8 +253,17 @@ export interface JobResults {
   'commands-failed': undefined;
   /** How many failed. */
   'commands-interrupted': { failed: number };
-  /** Their command.unanswered and command.expired events; whether more are left for the next run. */
-  'command-sweep': { events: StoredEvent[]; unanswered: number; expired: number; more: boolean };
+  /** Their command.unanswered and command.expired events; whether more are left for the next run; terminals whose person command went unanswered. */
+  'command-sweep': { events: StoredEvent[]; unanswered: number; expired: number; more: boolean; people: string[] };
+  /** Whether the content changed; the person's rows now; terminals with a row pending. */
+  'person-put': { changed: boolean; items: { deviceSn: string; status: SyncStatus }[]; wake: string[] };
+  /** Whether there was such a person; their rows now (none: the person is gone); terminals with a row pending. */
+  'person-delete': { found: boolean; items: { deviceSn: string; status: SyncStatus }[]; wake: string[] };
+  'person-retry': { found: boolean; retried: number; wake: string[] };
+  /** The command made, or null (one is in flight, or nothing is due). */
+  'person-send': { commandId: string | null };
+  /** Counted so far by this step; `more`: another step is needed. */
+  'person-erase': Erased & { more: boolean; wake: string[] };
   endpoint: undefined;
   /** Whether another step is needed. */
   'endpoint-delete': { more: boolean };
@@ -321,6 +405,21 @@ export interface Store {
   queuedSerials(): Promise<string[]>;
   /** Commands queued (facegate_commands_queued). */
   queuedCount(): Promise<number>;
+
+  person(num: string): Promise<Person | undefined>;
+  /** A person's rows, in serial order (at most MAX_TERMINALS and those of terminals gone). */
+  personSyncs(num: string): Promise<PersonSync[]>;
+  /** The photo's bytes. */
+  personPhoto(num: string): Promise<Buffer | undefined>;
+  /** People in num order after `after`; with `device`, each with its status there. */
+  people(filter: PeopleFilter): Promise<(Person & { status?: SyncStatus })[]>;
+  /** Terminals with a row due by `now` (at start, on the timer), at most `limit`. */
+  duePersonSerials(now: number, limit: number): Promise<string[]>;
+  /** When the next row waiting after `now` is due. */
+  nextPersonDueAfter(now: number): Promise<number | undefined>;
+  /** facegate_people and facegate_person_sync. */
+  peopleCount(): Promise<number>;
+  personSyncCounts(): Promise<{ status: SyncStatus; count: number }[]>;
 
   endpoints(): Promise<Endpoint[]>;
   endpointCount(): Promise<number>;

@@ -28,6 +28,7 @@ describe('configuration', () => {
     ['DEVICES', 'A1,a b', /^facegate: invalid DEVICES="A1,a b": expected serials of 1 to 64 letters, digits, _ \. : or -, starting with a letter or a digit$/],
     ['DEFAULT_DEVICE', '门禁', /^facegate: invalid DEFAULT_DEVICE="门禁": expected a serial of 1 to 64 /],
     ['FORGET_AFTER', '30s', /^facegate: invalid FORGET_AFTER="30s": expected a duration of at least 1 minute$/],
+    ['PERSON_COMMANDS', '/nonexistent/people.json', /^facegate: invalid PERSON_COMMANDS="\/nonexistent\/people.json": expected a readable file \(ENOENT\)$/],
   ])('stops the start with exit code 2 and one line naming %s', async (name, value, line) => {
     dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
     bridge = spawnCli({ DATA_DIR: dataDir, [name]: value });

@@ -40,8 +40,14 @@ describe('OpenAPI', () => {
         '/api/deliveries/{id}/retry',
         '/readyz',
         '/metrics',
+        '/api/people',
+        '/api/people/{num}',
+        '/api/people/{num}/photo',
+        '/api/people/{num}/retry',
       ]),
     );
+    expect(Object.keys(doc.paths['/api/people/{num}'])).toEqual(expect.arrayContaining(['put', 'get', 'delete']));
+    expect(doc.paths['/api/people/{num}'].put.requestBody.content['application/json'].schema.required).toEqual(['name']);
     const command = doc.paths['/api/devices/{sn}/commands'].post;
     expect(command.requestBody.content['application/json'].schema).toMatchObject({
       type: 'object',

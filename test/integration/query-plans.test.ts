@@ -6,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listQueries } from '../../src/store/sqlite/list-queries.ts';
 import { migrateDatabase, openDatabase } from '../../src/store/sqlite/open.ts';
 import { adminStepQueries, purgeQueries } from '../../src/store/sqlite/outbox.ts';
+import { PERSON_SQL } from '../../src/store/sqlite/person-rows.ts';
+import { PEOPLE_READ_SQL } from '../../src/store/sqlite/reads.ts';
 
 // What SQLite plans to do for each query of the lists, the live stream's
 // replay, /metrics and retention, on a database built by the real
@@ -214,5 +216,34 @@ describe("an admin's changes, a step at a time", () => {
     expectPlan(q().firstSeqFrom, [/^SEARCH events USING COVERING INDEX events_received_at \(received_at>\?\)$/], [/TEMP B-TREE/]);
     expectPlan(q().eventsAfter, [/^SEARCH events USING INTEGER PRIMARY KEY \(rowid>\?\)$/], [/TEMP B-TREE/]);
     expectPlan(q().requeue, [/deliveries_event_endpoint \(event_seq=\? AND endpoint_id=\?\)/]);
+  });
+});
+
+describe('people on the terminals', () => {
+  /** The lines of EXPLAIN QUERY PLAN for SQL text (every parameter bound to 1). */
+  const planOf = (text: string) => {
+    const count = (text.match(/\?/g) ?? []).length;
+    return (database.sqlite.prepare(`explain query plan ${text}`).all(...Array(count).fill(1)) as { detail: string }[]).map((row) => row.detail);
+  };
+  const expectIndex = (text: string, index: RegExp) => {
+    const lines = planOf(text);
+    expect(
+      lines.some((line) => index.test(line)),
+      `${index} in:\n${lines.join('\n')}`,
+    ).toBe(true);
+    for (const line of lines) expect(line, lines.join('\n')).not.toMatch(/^SCAN (person_sync|events|commands|people)$/);
+  };
+
+  it.each([
+    ['a terminal in flight', PERSON_SQL.inFlight, /person_sync_in_flight/],
+    ["a terminal's next row due", PERSON_SQL.nextDue, /person_sync_queue/],
+    ["a reply's row", PERSON_SQL.byCommand, /person_sync_command/],
+    ['whether a person is settled', PERSON_SQL.unsettled, /person_sync_status/],
+    ["a person's events to erase", PERSON_SQL.eraseEvents, /events_person/],
+    ["a person's commands to erase", PERSON_SQL.eraseCommands, /commands_person/],
+    ['the next row due after a backoff', PEOPLE_READ_SQL.nextDueAfter, /person_sync_due/],
+    ['the terminals with a row due', PEOPLE_READ_SQL.dueSerials, /person_sync_queue/],
+  ])('reads %s through its index', (_name, text, index) => {
+    expectIndex(text, index);
   });
 });

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, helpText, parseConfig } from '../../src/config.ts';
+import { DEFAULT_PERSON_COMMANDS } from '../../src/people/person-commands.ts';
 
 function configError(env: Record<string, string>): ConfigError {
   try {
@@ -45,6 +46,7 @@ describe('parseConfig', () => {
       ['COMMAND_RATE', { perSecond: 5, burst: 10 }],
       ['REPLY_FIELD', undefined],
       ['REPLY_WINDOW', 30_000],
+      ['PERSON_COMMANDS', DEFAULT_PERSON_COMMANDS],
       ['MAX_TERMINALS', 10_000],
       ['DISCOVERY_RATE', { perSecond: 100, burst: 200 }],
       ['FORWARD', 'passed'],
@@ -304,6 +306,58 @@ describe('BROKER_HOST and BROKER_ANONYMOUS', () => {
     expect(error.message).toMatch(new RegExp(`^invalid BROKER_ANONYMOUS=${shown}: expected true to let terminals in without credentials on BROKER_HOST=`));
     expect(error.message).toContain(env.BROKER_HOST);
     expect(error.message).toContain('BROKER_CREDENTIALS');
+  });
+});
+
+describe('PERSON_COMMANDS', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'facegate-config-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const file = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  const custom = {
+    upsert: { command: { cmd: 'enrolD', id: '{{num}}', who: '{{name}}' }, reply: 'enrolU' },
+    delete: { command: { cmd: 'removeD', id: '{{num}}' }, reply: 'removeU' },
+    success: { field: 'result', equals: 'ok' },
+  };
+
+  it('reads a file of templates, reply names and the rule of success', () => {
+    expect(parseConfig({ PERSON_COMMANDS: file('custom.json', JSON.stringify(custom)) }).PERSON_COMMANDS).toEqual(custom);
+  });
+
+  it.each([
+    ['not JSON', '{"upsert":', /not JSON/],
+    ['not an object', '[1]', /expected a JSON object with upsert, delete and success/],
+    [
+      'a template without cmd',
+      JSON.stringify({ ...custom, upsert: { command: { id: '{{num}}' }, reply: 'enrolU' } }),
+      /upsert\.command must have a cmd ending in D/,
+    ],
+    [
+      'a cmd not ending in D',
+      JSON.stringify({ ...custom, delete: { command: { cmd: 'remove' }, reply: 'removeU' } }),
+      /delete\.command must have a cmd ending in D/,
+    ],
+    ['a reply the correlation does not pair', JSON.stringify({ ...custom, upsert: { ...custom.upsert, reply: 'enrolAck' } }), /upsert\.reply must be enrolU/],
+    ['no success', JSON.stringify({ upsert: custom.upsert, delete: custom.delete }), /success/],
+  ])('stops the start with one line naming PERSON_COMMANDS for %s', (name, text, expectation) => {
+    const path = file(`${name.replace(/ /g, '-')}.json`, text);
+    const error = configError({ PERSON_COMMANDS: path });
+    expect(error.message).not.toMatch(/[\r\n]/);
+    expect(error.message).toMatch(new RegExp(`^invalid PERSON_COMMANDS="${path}": expected`));
+    expect(error.message).toMatch(expectation);
+  });
+
+  it('names a file it cannot read', () => {
+    expect(configError({ PERSON_COMMANDS: join(dir, 'missing.json') }).message).toMatch(
+      /^invalid PERSON_COMMANDS=".*missing\.json": expected a readable file \(ENOENT\)$/,
+    );
+  });
+
+  it('is listed by --help', () => {
+    expect(helpText()).toMatch(/^\s+PERSON_COMMANDS\s.*addPersonD/m);
   });
 });
 

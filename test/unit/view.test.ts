@@ -20,6 +20,32 @@ const row = (type: EventType, fields: unknown, over: Partial<EventRecord> = {}):
 const wire = (r: EventRecord, img?: string) => JSON.parse(JSON.stringify(eventView(r, img))) as Record<string, unknown>;
 
 describe('eventView', () => {
+  describe('person events (README §People on the terminals)', () => {
+    it('gives person.synced without a terminal, and deleted when the removal was applied', () => {
+      expect(wire(row('person.synced', { num: '1001' }))).toEqual({
+        type: 'person.synced',
+        id: 'evt_abc',
+        num: '1001',
+        code: null,
+        message: null,
+        received_at: '2026-11-22T02:00:00.123Z',
+      });
+      expect(wire(row('person.synced', { num: '1001', deleted: true }))).toMatchObject({ num: '1001', deleted: true });
+    });
+
+    it('gives person.sync_failed with the terminal and what it answered', () => {
+      expect(wire(row('person.sync_failed', { num: '1001', code: 7, message: 'no face' }))).toEqual({
+        type: 'person.sync_failed',
+        id: 'evt_abc',
+        device_sn: '123456789',
+        num: '1001',
+        code: 7,
+        message: 'no face',
+        received_at: '2026-11-22T02:00:00.123Z',
+      });
+    });
+  });
+
   describe('face events', () => {
     it('gives the documented example body for a verified record', () => {
       expect(wire(row('face.verified', FACE_FIELDS), IMAGE)).toEqual({

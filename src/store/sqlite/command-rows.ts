@@ -4,7 +4,7 @@ import { randomId } from '../../events/ids.ts';
 import type { Replied, ReplyCandidate } from '../../ingest/interpret.ts';
 import { type Job, type JobResults, SWEEP_LIMIT } from '../store.ts';
 import type { Db } from './open.ts';
-import { commands } from './schema.ts';
+import { commands, counters } from './schema.ts';
 
 // The writer thread's side of commands (README §Commands with replies):
 // rows accepted, published, failed; a reply matched to its command in the
@@ -31,13 +31,28 @@ export function commandEventFields(commandId: string, cmd: string, reply: string
   return `{"command_id":${JSON.stringify(commandId)},"cmd":${JSON.stringify(cmd)},"reply":${reply ?? 'null'}}`;
 }
 
-export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs: number) {
+/**
+ * What becomes of a person command is that person's sync state too (README
+ * §People on the terminals): told in the same transaction (person-rows.ts).
+ */
+export interface PersonHooks {
+  published(id: string, at: number): void;
+  failed(id: string, at: number): void;
+  /** Before queued commands without a ttl fail at start. */
+  interrupted(): void;
+  /** The reply of a person command: its events (person.sync_failed, person.synced), stored. */
+  replied(id: string, sn: string, reply: string, at: number): StoredEvent[];
+  /** Terminals whose row waits out its backoff now. */
+  unanswered(id: string, at: number): string[];
+}
+
+export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs: number, people: PersonHooks) {
   const insert = db
     .insert(commands)
     .values({
       id: sql.placeholder('id'),
-      // Acceptance order: one writer, so the next number is always free.
-      seq: sql`(select coalesce(max(${commands.seq}), 0) + 1 from ${commands})`,
+      // Acceptance order: one writer, so the next number is always free; never one given before (counters, schema.ts).
+      seq: sql`(select ${counters.value} + 1 from ${counters} where ${counters.name} = 'commands')`,
       deviceSn: sql.placeholder('sn'),
       cmd: sql.placeholder('cmd'),
       body: sql.placeholder('body'),
@@ -46,8 +61,18 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
       createdAt: sql.placeholder('at'),
       expiresAt: sql.placeholder('expiresAt'),
       batch: sql.placeholder('batch'),
+      person: sql.placeholder('person'),
     })
     .prepare();
+  const counted = db
+    .update(counters)
+    .set({ value: sql`${counters.value} + 1` })
+    .where(eq(counters.name, 'commands'))
+    .prepare();
+  const insertRow = (row: Parameters<typeof insert.run>[0]) => {
+    insert.run(row);
+    counted.run();
+  };
   const published = db
     .update(commands)
     .set({ status: 'published', publishedAt: sql.placeholder('at') as unknown as number })
@@ -58,7 +83,7 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
     .set({ status: 'failed', error: sql.placeholder('error') as unknown as string })
     .where(and(eq(commands.id, sql.placeholder('id')), eq(commands.status, 'queued')))
     .prepare();
-  const waiting = { id: commands.id, cmd: commands.cmd, publishedAt: commands.publishedAt };
+  const waiting = { id: commands.id, cmd: commands.cmd, publishedAt: commands.publishedAt, person: commands.person };
   // REPLY_FIELD: the command it names, on that terminal, still waiting within REPLY_WINDOW.
   const byTag = db
     .select(waiting)
@@ -93,14 +118,14 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
     .where(eq(commands.id, sql.placeholder('id')))
     .prepare();
   const overdue = db
-    .select({ id: commands.id, sn: commands.deviceSn, cmd: commands.cmd })
+    .select({ id: commands.id, sn: commands.deviceSn, cmd: commands.cmd, person: commands.person })
     .from(commands)
     .where(and(eq(commands.status, 'published'), lt(commands.publishedAt, sql.placeholder('before'))))
     .orderBy(asc(commands.publishedAt))
     .limit(SWEEP_LIMIT + 1)
     .prepare();
   const expiring = db
-    .select({ id: commands.id, sn: commands.deviceSn, cmd: commands.cmd })
+    .select({ id: commands.id, sn: commands.deviceSn, cmd: commands.cmd, person: commands.person })
     .from(commands)
     .where(and(eq(commands.status, 'queued'), lt(commands.expiresAt, sql.placeholder('now'))))
     .orderBy(asc(commands.expiresAt))
@@ -111,7 +136,7 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
     // Whether the client's body carries REPLY_FIELD itself: then it is sent as it is.
     const present = job.replyField !== undefined && Object.hasOwn(JSON.parse(job.body) as object, job.replyField);
     for (const row of job.rows) {
-      insert.run({
+      insertRow({
         id: row.id,
         sn: row.sn,
         cmd: job.cmd,
@@ -121,9 +146,26 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
         at: job.at,
         expiresAt: job.expiresAt,
         batch: job.batch,
+        person: null,
       });
     }
     return undefined;
+  }
+
+  /** A person's command for one terminal (person-rows.ts): queued, no ttl (it waits as long as it takes), REPLY_FIELD as for any. */
+  function queue(command: { id: string; sn: string; cmd: string; body: string; at: number; person: string }, replyField: string | undefined): void {
+    insertRow({
+      id: command.id,
+      sn: command.sn,
+      cmd: command.cmd,
+      body: withReplyField(command.body, replyField, command.id, replyField !== undefined && Object.hasOwn(JSON.parse(command.body) as object, replyField)),
+      status: 'queued',
+      error: null,
+      at: command.at,
+      expiresAt: null,
+      batch: null,
+      person: command.person,
+    });
   }
 
   /**
@@ -131,22 +173,39 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
    * command's reply, stored as its command.replied event instead of a
    * device.message (README §Commands with replies, Details).
    */
-  function correlate(sn: string, receivedAt: number, candidate: ReplyCandidate, message: NewEvent): { event: NewEvent; replied: Replied } | undefined {
+  function correlate(
+    sn: string,
+    receivedAt: number,
+    candidate: ReplyCandidate,
+    message: NewEvent,
+  ): { event: NewEvent; replied: Replied; people: StoredEvent[] } | undefined {
     const since = receivedAt - replyWindowMs;
     const match =
       (candidate.tag !== undefined ? byTag.get({ tag: candidate.tag, sn, since }) : undefined) ??
       (candidate.cmd !== undefined ? byName.get({ sn, cmd: candidate.cmd, since }) : undefined);
     if (!match) return undefined;
     replied.run({ id: match.id, reply: message.fields, at: receivedAt });
+    const person = match.person ?? undefined;
     return {
-      event: { ...message, type: 'command.replied', fields: commandEventFields(match.id, match.cmd, message.fields) },
-      replied: { commandId: match.id, sn, cmd: match.cmd, publishedAt: match.publishedAt ?? receivedAt, repliedAt: receivedAt, reply: message.fields },
+      // A person command's reply is about that person: erasing them takes it too.
+      event: { ...message, type: 'command.replied', fields: commandEventFields(match.id, match.cmd, message.fields), person },
+      replied: {
+        commandId: match.id,
+        sn,
+        cmd: match.cmd,
+        publishedAt: match.publishedAt ?? receivedAt,
+        repliedAt: receivedAt,
+        reply: message.fields,
+        ...(person !== undefined && { person }),
+      },
+      people: person === undefined ? [] : people.replied(match.id, sn, message.fields, receivedAt),
     };
   }
 
   function sweep({ now }: Extract<Job, { kind: 'command-sweep' }>): JobResults['command-sweep'] {
     const events: StoredEvent[] = [];
-    const turn = (rows: { id: string; sn: string; cmd: string }[], status: 'unanswered' | 'expired') => {
+    const waiting = new Set<string>();
+    const turn = (rows: { id: string; sn: string; cmd: string; person: string | null }[], status: 'unanswered' | 'expired') => {
       const taken = rows.slice(0, SWEEP_LIMIT);
       if (taken.length === 0) return 0;
       db.update(commands)
@@ -159,6 +218,7 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
         )
         .run();
       for (const row of taken) {
+        if (row.person !== null && status === 'unanswered') for (const sn of people.unanswered(row.id, now)) waiting.add(sn);
         const event = storeEvent({
           id: randomId('evt'),
           type: `command.${status}`,
@@ -174,20 +234,30 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
     const expiringRows = expiring.all({ now });
     const unanswered = turn(overdueRows, 'unanswered');
     const expired = turn(expiringRows, 'expired');
-    return { events, unanswered, expired, more: overdueRows.length > SWEEP_LIMIT || expiringRows.length > SWEEP_LIMIT };
+    return { events, unanswered, expired, more: overdueRows.length > SWEEP_LIMIT || expiringRows.length > SWEEP_LIMIT, people: [...waiting] };
   }
 
   return {
     accept,
+    queue,
     published(job: Extract<Job, { kind: 'commands-published' }>): undefined {
-      for (const { id, at } of job.published) published.run({ id, at });
+      for (const { id, at } of job.published) {
+        published.run({ id, at });
+        people.published(id, at);
+      }
       return undefined;
     },
     failed(job: Extract<Job, { kind: 'commands-failed' }>): undefined {
-      for (const { id, error } of job.failed) failed.run({ id, error });
+      const at = Date.now();
+      for (const { id, error } of job.failed) {
+        failed.run({ id, error });
+        // A person command refused (terminal offline, broker down): its row waits for the terminal, no attempt counted.
+        people.failed(id, at);
+      }
       return undefined;
     },
     interrupted(): { failed: number } {
+      people.interrupted();
       const { changes } = db
         .update(commands)
         .set({ status: 'failed', error: 'interrupted' })

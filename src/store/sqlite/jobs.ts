@@ -1,11 +1,13 @@
 import { sql } from 'drizzle-orm';
 import { type NewEvent, presenceEvent, type StoredEvent } from '../../events/events.ts';
 import { type IngestPolicy, type Interpretation, interpret, type NewReject, type Outcome, rejected } from '../../ingest/interpret.ts';
+import { DEFAULT_PERSON_COMMANDS } from '../../people/person-commands.ts';
 import type { RejectReason } from '../../protocol/uplink.ts';
 import { type Job, type JobKind, type JobResult, type JobResults, SAMPLE_BYTES } from '../store.ts';
 import { createCommandRows } from './command-rows.ts';
 import type { Db } from './open.ts';
 import { createOutbox } from './outbox.ts';
+import { createPersonRows, type PersonRows } from './person-rows.ts';
 import { createRejectGate, type RejectGate } from './reject-gate.ts';
 import { events, images, rejects, terminals } from './schema.ts';
 import { createTerminalStore } from './terminals.ts';
@@ -45,6 +47,7 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
       receivedAt: sql.placeholder('receivedAt'),
       fields: sql.placeholder('fields'),
       hasImage: sql.placeholder('hasImage'),
+      person: sql.placeholder('person'),
     })
     .onConflictDoNothing()
     .returning({ seq: events.seq })
@@ -88,13 +91,25 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
     .onConflictDoUpdate({ target: terminals.sn, set: { registered: true } })
     .prepare();
   function store(event: NewEvent): StoredEvent | undefined {
-    const row = insertEvent.get({ ...event, hasImage: event.image !== undefined ? 1 : 0 });
+    const row = insertEvent.get({ ...event, hasImage: event.image !== undefined ? 1 : 0, person: event.person ?? null });
     if (!row) return undefined; // already stored: a retransmission
     if (event.image !== undefined) insertImage.run({ eventSeq: row.seq, base64: event.image });
     outbox.enqueue(row.seq, event.type, event.receivedAt);
     return { seq: row.seq, id: event.id, type: event.type, deviceSn: event.deviceSn, receivedAt: event.receivedAt };
   }
-  const commandRows = createCommandRows(db, store, policy.replyWindowMs);
+  // Each tells the other: person commands are commands (command-rows.ts), and what becomes of one is its person's sync state.
+  let personRows: PersonRows | undefined;
+  const commandRows = createCommandRows(db, store, policy.replyWindowMs, {
+    published: (id, at) => personRows?.published(id, at),
+    failed: (id, at) => personRows?.failed(id, at),
+    interrupted: () => personRows?.interrupted(),
+    replied: (id, sn, reply, at) => personRows?.replied(id, sn, reply, at) ?? [],
+    unanswered: (id, at) => personRows?.unanswered(id, at) ?? [],
+  });
+  personRows = createPersonRows(db, store, policy.personCommands ?? DEFAULT_PERSON_COMMANDS, (command) => commandRows.queue(command, policy.replyField));
+  const people = personRows;
+  /** A secure-delete job ran in this batch: the WAL is copied back and emptied after its commit (README §People on the terminals, erase). */
+  let erased = false;
 
   /**
    * Keeps a malformed message, or one malformed record of it, as a row, if
@@ -128,6 +143,7 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
       const row = store(event);
       if (row) stored.push(row);
     }
+    if (reply) stored.push(...reply.people);
     let kept = 0;
     for (const reject of rejects) kept += Number(keepReject(message, reject));
     const outcome: Outcome = { ...meaning, events: stored, rejected: rejects.map((r) => r.reason), unkept: rejects.length - kept };
@@ -139,7 +155,10 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
     uplink: (job) => keep(job, interpret(job, policy)),
     reject: (job) => keep(job, rejected(job.reject)),
     presence(job) {
+      // A terminal seen for the first time gets everyone meant for every terminal (README §People on the terminals).
+      const learned = !people.known(job.sn);
       setOnline.run({ sn: job.sn, online: job.online ? 1 : 0, at: job.at, lastSeenAt: job.lastSeenAt });
+      if (learned) people.learned(job.sn, job.at);
       const row = store(presenceEvent(job.sn, job.online, job.at, job.lastSeenAt));
       return { events: row ? [row] : [] };
     },
@@ -147,7 +166,11 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
       for (const [sn, at] of job.lastSeen) markSeen.run({ sn, at });
     },
     register(job) {
-      for (const sn of job.serials) register.run({ sn });
+      for (const sn of job.serials) {
+        const learned = !people.known(sn);
+        register.run({ sn });
+        if (learned) people.learned(sn, Date.now());
+      }
     },
     commands: commandRows.accept,
     'commands-published': commandRows.published,
@@ -169,8 +192,29 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
       const { removed, more, after } = outbox.purge(job);
       return { removed, more, after, ms: performance.now() - started };
     },
-    forget: (job) => ({ removed: terminalStore.forget(job.serials) }),
-    'forget-silent': (job) => ({ forgotten: terminalStore.forgetSilent(job.before, job.limit) }),
+    forget(job) {
+      people.forgotten(job.serials);
+      return { removed: terminalStore.forget(job.serials) };
+    },
+    'forget-silent'(job) {
+      const forgotten = terminalStore.forgetSilent(job.before, job.limit);
+      if (forgotten.length > 0) people.forgotten(forgotten);
+      return { forgotten };
+    },
+    'person-put': people.put,
+    'person-delete': people.remove,
+    'person-retry': people.retry,
+    'person-send': people.send,
+    'person-erase'(job) {
+      // Deleted content is overwritten, not only unlinked: no byte of a photo or an image stays in a free page.
+      db.$client.pragma('secure_delete = ON');
+      try {
+        erased = true;
+        return people.erase(job);
+      } finally {
+        db.$client.pragma('secure_delete = OFF');
+      }
+    },
   };
 
   function applyOne(job: Job): JobResult {
@@ -200,7 +244,14 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
    * Not when the error is the database's or the disk's: every job would meet
    * it, each after its own busy timeout, so the batch fails as a whole.
    */
-  function applyBatch(jobs: Job[]): { outcomes: JobOutcome[]; walBytes: number } {
+  function applyBatch(jobs: Job[]): { outcomes: JobOutcome[]; walBytes: number; truncate: boolean } {
+    const result = applyEach(jobs);
+    const truncate = erased;
+    erased = false;
+    return { ...result, truncate };
+  }
+
+  function applyEach(jobs: Job[]): { outcomes: JobOutcome[]; walBytes: number } {
     walBytes = 0;
     try {
       return { outcomes: transaction(() => jobs.map((job) => ({ ok: applyOne(job) }))), walBytes };

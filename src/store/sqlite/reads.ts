@@ -1,9 +1,27 @@
 import { and, asc, count, desc, eq, gt, gte, isNull, lt, lte, max, min, or, sql } from 'drizzle-orm';
+import type { PeopleFilter, Person, PersonSync, SyncStatus } from '../store.ts';
 import { listQueries } from './list-queries.ts';
 import { openDatabase, type Sync } from './open.ts';
 import { commands, deliveries, endpoints, events, images, rejects, terminals } from './schema.ts';
 
 export { SHOWN_BYTES } from './list-queries.ts';
+
+/** The people's reads that run without a person's num, apart so that their plans can be checked (test/integration/query-plans.test.ts). */
+export const PEOPLE_READ_SQL = {
+  /**
+   * Terminals with a row due: one probe of person_sync_queue per terminal
+   * known (thousands), rather than a walk of every row due (millions after
+   * a PUT to all of them). A serial not known is no terminal to send to.
+   */
+  dueSerials: `select sn from terminals t where exists
+     (select 1 from person_sync s where s.device_sn = t.sn and s.status = 'pending' and s.next_attempt_at <= ?) limit ?`,
+  /**
+   * person_sync_due: the earliest row waiting out a backoff. Named: without
+   * it SQLite took person_sync_status (status = 'pending'), every row waiting.
+   */
+  nextDueAfter: `select next_attempt_at as at from person_sync indexed by person_sync_due
+     where status = 'pending' and next_attempt_at > ? order by next_attempt_at limit 1`,
+} as const;
 
 /**
  * The main thread's connection: reads only (the writer thread owns writes).
@@ -47,7 +65,7 @@ export function openReads(dataDir: string, sync: Sync) {
 
   // The dispatcher asks this for every few commands it publishes: prepared once.
   const queued = db
-    .select({ id: commands.id, seq: commands.seq, body: commands.body, expiresAt: commands.expiresAt })
+    .select({ id: commands.id, seq: commands.seq, body: commands.body, expiresAt: commands.expiresAt, person: commands.person })
     .from(commands)
     .where(
       and(
@@ -60,6 +78,32 @@ export function openReads(dataDir: string, sync: Sync) {
     .orderBy(asc(commands.seq))
     .limit(sql.placeholder('limit'))
     .prepare();
+
+  // README §People on the terminals.
+  const raw = sqlite;
+  const PERSON = `num, name, fields, photo is not null as hasPhoto, hash, all_devices as allDevices, deleted, created_at as createdAt, updated_at as updatedAt`;
+  type PersonRead = Omit<Person, 'hasPhoto' | 'allDevices' | 'deleted'> & { hasPhoto: number; allDevices: number; deleted: number };
+  const asPerson = <T extends PersonRead>(row: T) => ({ ...row, hasPhoto: row.hasPhoto === 1, allDevices: row.allDevices === 1, deleted: row.deleted === 1 });
+  const person = raw.prepare<[string], PersonRead>(`select ${PERSON} from people where num = ?`);
+  const personSyncs = raw.prepare<[string], PersonSync>(
+    'select device_sn as deviceSn, op, status, code, message, updated_at as updatedAt from person_sync where num = ? order by device_sn',
+  );
+  const photo = raw.prepare<[string], { photo: Buffer | null }>('select photo from people where num = ?');
+  const peopleAfter = raw.prepare<{ after: string; limit: number }, PersonRead>(`select ${PERSON} from people where num > @after order by num limit @limit`);
+  // With device (and status): person_sync_device_status walks only that terminal's rows; with status alone, person_sync_status.
+  const peopleOfDevice = raw.prepare<{ device: string; status: string | null; after: string; limit: number }, PersonRead & { status: SyncStatus }>(
+    `select ${PERSON.replace(/(^|, )(\w)/g, '$1p.$2')}, s.status from person_sync s join people p on p.num = s.num
+     where s.device_sn = @device and (@status is null or s.status = @status) and s.num > @after order by s.num limit @limit`,
+  );
+  const peopleInStatus = raw.prepare<{ status: string; after: string; limit: number }, PersonRead>(
+    `select ${PERSON.replace(/(^|, )(\w)/g, '$1p.$2')} from people p where p.num in
+       (select distinct num from person_sync where status = @status and num > @after order by num limit @limit) order by p.num`,
+  );
+  const dueSerials = raw.prepare<[number, number], { sn: string }>(PEOPLE_READ_SQL.dueSerials);
+  const nextDueAfter = raw.prepare<[number], { at: number | null }>(PEOPLE_READ_SQL.nextDueAfter);
+  // Kept by triggers (drizzle/0009_person_counts_triggers.sql): five rows, whatever the roster.
+  const peopleCount = raw.prepare<[], { n: number }>(`select count as n from person_counts where key = 'people'`);
+  const syncCounts = raw.prepare<[], { status: SyncStatus; count: number }>(`select key as status, count from person_counts where key <> 'people'`);
 
   const lists = listQueries(db);
   const listedEvent = lists.listedEvent().prepare();
@@ -96,6 +140,21 @@ export function openReads(dataDir: string, sync: Sync) {
         .all()
         .map((row) => row.sn),
     queuedCount: () => db.select({ n: count() }).from(commands).where(eq(commands.status, 'queued')).get()?.n ?? 0,
+    person: (num: string) => {
+      const row = person.get(num);
+      return row && asPerson(row);
+    },
+    personSyncs: (num: string) => personSyncs.all(num),
+    personPhoto: (num: string) => photo.get(num)?.photo ?? undefined,
+    people: ({ device, status, after = '', limit }: PeopleFilter) => {
+      if (device !== undefined) return peopleOfDevice.all({ device, status: status ?? null, after, limit }).map(asPerson);
+      if (status !== undefined) return peopleInStatus.all({ status, after, limit }).map(asPerson);
+      return peopleAfter.all({ after, limit }).map(asPerson);
+    },
+    duePersonSerials: (now: number, limit: number) => dueSerials.all(now, limit).map((row) => row.sn),
+    nextPersonDueAfter: (now: number) => nextDueAfter.get(now)?.at ?? undefined,
+    peopleCount: () => peopleCount.get()?.n ?? 0,
+    personSyncCounts: () => syncCounts.all(),
     endpoints: () => db.select().from(endpoints).orderBy(asc(endpoints.createdAt)).all(),
     endpointCount: () => db.select({ n: count() }).from(endpoints).get()?.n ?? 0,
     endpoint: (id: string) => db.select().from(endpoints).where(eq(endpoints.id, id)).get(),

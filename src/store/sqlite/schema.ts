@@ -1,8 +1,8 @@
 import { sql } from 'drizzle-orm';
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import { EVENT_TYPES, type EventType } from '../../events/events.ts';
 import { REJECT_REASONS } from '../../protocol/uplink.ts';
-import { COMMAND_STATUSES, DELIVERY_STATUSES, DISABLED_REASONS } from '../store.ts';
+import { COMMAND_STATUSES, DELIVERY_STATUSES, DISABLED_REASONS, PERSON_OPS, SYNC_STATUSES } from '../store.ts';
 
 // Times are unix milliseconds (UTC). Terminal-supplied values stay inside
 // `fields` exactly as the terminal sent them. A column of a closed set of
@@ -48,8 +48,16 @@ export const events = sqliteTable(
      */
     fields: text('fields').notNull(),
     hasImage: integer('has_image', { mode: 'boolean' }).notNull(),
+    /** The person it is about: a verified record's `num`, a person command's reply, a person.* event. Erasing a person finds their events by it. */
+    person: text('person'),
   },
-  (t) => [index('events_type_seq').on(t.type, t.seq), index('events_device_seq').on(t.deviceSn, t.seq), index('events_received_at').on(t.receivedAt)],
+  (t) => [
+    index('events_type_seq').on(t.type, t.seq),
+    index('events_device_seq').on(t.deviceSn, t.seq),
+    index('events_received_at').on(t.receivedAt),
+    // README §People on the terminals, ?erase=true: a person's events without a scan; only the rows that name one.
+    index('events_person').on(t.person).where(sql`person is not null`),
+  ],
 );
 
 /** Face images apart from events: lists never read them, retention deletes them first. */
@@ -83,6 +91,8 @@ export const commands = sqliteTable(
     batch: text('batch'),
     /** The reply as stored (JSON text), once one was matched. */
     reply: text('reply'),
+    /** The person (num) of an enrolment or removal command: its reply decides that terminal's sync state; erasing the person removes it. */
+    person: text('person'),
   },
   (t) => [
     uniqueIndex('commands_seq').on(t.seq),
@@ -99,6 +109,84 @@ export const commands = sqliteTable(
     // The sweeps: replies that did not come within REPLY_WINDOW, ttls that ran out.
     index('commands_unanswered').on(t.publishedAt).where(sql`status = 'published'`),
     index('commands_expiring').on(t.expiresAt).where(sql`status = 'queued'`),
+    index('commands_person').on(t.person).where(sql`person is not null`),
+  ],
+);
+
+/**
+ * Numbers that only go up. `commands`: the last command seq given. Taken as
+ * max(seq) + 1, a seq came again once the newest commands were deleted (a
+ * person erased, retention), and the dispatcher, which remembers the last seq
+ * it sent per terminal, skipped the next command. Seeded by its migration.
+ */
+export const counters = sqliteTable('counters', {
+  name: text('name').primaryKey(),
+  value: integer('value').notNull(),
+});
+
+/** README §People on the terminals: the people the backend enrols, one row each until they are removed from every terminal. */
+export const people = sqliteTable(
+  'people',
+  {
+    /** The path's string. */
+    num: text('num').primaryKey(),
+    name: text('name').notNull(),
+    /** Every other field of the PUT body (not name, photo or devices), as JSON text, as given. */
+    fields: text('fields').notNull(),
+    /** The JPEG bytes, stored once: commands carry a marker where it goes (person-commands.ts). */
+    photo: blob('photo', { mode: 'buffer' }),
+    /** sha256 of name, fields and photo: the same content is the same hash, and syncs nothing again. */
+    hash: text('hash').notNull(),
+    /** devices "all": every terminal known, and every terminal seen later. */
+    allDevices: integer('all_devices', { mode: 'boolean' }).notNull(),
+    /** DELETE: shown with `deleted` until every terminal has applied the removal, then the row goes. */
+    deleted: integer('deleted', { mode: 'boolean' }).notNull().default(false),
+    createdAt: integer('created_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  // A terminal seen for the first time gets everyone meant for every terminal.
+  (t) => [index('people_all_devices').on(t.num).where(sql`all_devices = 1 and deleted = 0`)],
+);
+
+/** One person on one terminal: what it should hold, what it confirmed, the command in flight. */
+export const personSync = sqliteTable(
+  'person_sync',
+  {
+    num: text('num').notNull(),
+    deviceSn: text('device_sn').notNull(),
+    /** What the terminal should do: hold the person (`want`) or not hold them. */
+    op: text('op', { enum: PERSON_OPS }).notNull(),
+    /** The hash the terminal should hold; null for a removal. */
+    want: text('want'),
+    /** pending → sent (published) → applied or failed (README §People on the terminals). */
+    status: text('status', { enum: SYNC_STATUSES }).notNull(),
+    /** The command made for it and not answered yet (queued or published); null when none is. */
+    commandId: text('command_id'),
+    /** What that command carries: its op and, for an upsert, the hash it was rendered from. */
+    sentOp: text('sent_op', { enum: PERSON_OPS }),
+    sentHash: text('sent_hash'),
+    /** What the terminal last confirmed it holds; null when it holds nothing of the person's. */
+    appliedHash: text('applied_hash'),
+    /** The terminal's answer to a failed one: its code (JSON text) and message. */
+    code: text('code'),
+    message: text('message'),
+    /** Unanswered tries since the last change: the backoff grows with them. */
+    attempts: integer('attempts').notNull().default(0),
+    nextAttemptAt: integer('next_attempt_at').notNull(),
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.num, t.deviceSn] }),
+    // A terminal's queue: its rows waiting, oldest due first.
+    index('person_sync_queue').on(t.deviceSn, t.nextAttemptAt).where(sql`status = 'pending'`),
+    // The one timer: the next row due, all terminals together.
+    index('person_sync_due').on(t.nextAttemptAt).where(sql`status = 'pending'`),
+    index('person_sync_command').on(t.commandId).where(sql`command_id is not null`),
+    // At most one person command in flight per terminal: whether it has one.
+    index('person_sync_in_flight').on(t.deviceSn).where(sql`command_id is not null`),
+    // GET /api/people?device=&status=, and the counts of /metrics.
+    index('person_sync_device_status').on(t.deviceSn, t.status, t.num),
+    index('person_sync_status').on(t.status, t.num),
   ],
 );
 
@@ -171,9 +259,22 @@ export const outboxDepth = sqliteTable('outbox_depth', {
   pending: integer('pending').notNull().default(0),
 });
 
+/**
+ * facegate_people and facegate_person_sync: `people` (enrolled, not deleted)
+ * and each sync state's rows, kept by triggers
+ * (drizzle/0009_person_counts_triggers.sql) as outbox_depth is, so a scrape
+ * reads five rows instead of counting a million sync rows on the main thread.
+ */
+export const personCounts = sqliteTable('person_counts', {
+  key: text('key').primaryKey(),
+  count: integer('count').notNull().default(0),
+});
+
 // Rows as the tables hold them, for the code of this store.
 export type TerminalRow = typeof terminals.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
 export type CommandRow = typeof commands.$inferSelect;
+export type PersonRow = typeof people.$inferSelect;
+export type PersonSyncRow = typeof personSync.$inferSelect;
 export type EndpointRow = typeof endpoints.$inferSelect;
 export type DeliveryRow = typeof deliveries.$inferSelect;

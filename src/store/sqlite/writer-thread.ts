@@ -42,6 +42,14 @@ function checkpoint(sqlite: Database.Database) {
   }
 }
 
+function truncate(sqlite: Database.Database) {
+  try {
+    sqlite.pragma('wal_checkpoint(TRUNCATE)');
+  } catch {
+    // As for any checkpoint: a failing disk fails the next commit, where it is reported.
+  }
+}
+
 const options = workerData as WriterOptions;
 const port = parentPort!;
 
@@ -71,6 +79,9 @@ try {
     }
     try {
       const applied = runner.applyBatch(message.jobs);
+      // A person erased (README §People on the terminals): the WAL, which still holds what was deleted, is copied back
+      // (overwriting the old pages) and emptied before anyone hears of it.
+      if (applied.truncate) truncate(sqlite);
       port.postMessage({ batch: message.batch, results: applied.outcomes } satisfies FromWriter);
       // A retention step's deletions write far more than a page.
       walBytes += applied.walBytes;

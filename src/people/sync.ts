@@ -1,0 +1,116 @@
+import type { Replied } from '../ingest/interpret.ts';
+import type { Logger } from '../lib/log.ts';
+import type { Metrics } from '../lib/metrics.ts';
+import type { Store } from '../store/store.ts';
+
+/** Terminals read at a time when rows fall due (start, the timer, the broker back). */
+const DUE_BATCH = 10_000;
+
+export interface PeopleSyncDeps {
+  store: Pick<Store, 'write' | 'duePersonSerials' | 'nextPersonDueAfter'>;
+  /** Online as the dispatcher means it (README §Commands with replies, Details). */
+  online: (sn: string) => boolean;
+  /** The command queue's sender: a new command for this terminal. */
+  dispatch: (sn: string) => void;
+  metrics: Metrics;
+  log: Logger;
+}
+
+/**
+ * Keeps every terminal's people in step (README §People on the terminals),
+ * through the durable command queue. A terminal's turn is one writer job
+ * (`person-send`): unless a person command is in flight for it, its oldest
+ * due row becomes a queued command, which the dispatcher publishes; the
+ * reply, or its absence, is recorded where it is stored and wakes the
+ * terminal's next turn. Woken by a change of a person, a terminal turning
+ * online, a reply or an unanswered command, the start, and one timer set
+ * for the next row due after a backoff: nothing polls, and nothing of the
+ * roster or of a photo is held here.
+ */
+export function createPeopleSync({ store, online, dispatch, metrics, log }: PeopleSyncDeps) {
+  /** Terminals whose turn is being written; woken meanwhile, they take another after it. */
+  const turning = new Set<string>();
+  const again = new Set<string>();
+  let timer: NodeJS.Timeout | undefined;
+  let timerAt = Number.POSITIVE_INFINITY;
+  let stopped = false;
+
+  async function turn(sn: string): Promise<void> {
+    if (stopped || !online(sn)) return;
+    if (turning.has(sn)) {
+      again.add(sn);
+      return;
+    }
+    turning.add(sn);
+    try {
+      const { commandId } = await store.write({ kind: 'person-send', sn, at: Date.now() });
+      if (commandId !== null) {
+        metrics.personSync.inc({ outcome: 'queued' });
+        dispatch(sn);
+      }
+    } catch (err) {
+      log.error({ device: sn, err: (err as Error).message }, 'person command not made');
+    } finally {
+      turning.delete(sn);
+      if (again.delete(sn)) void turn(sn);
+    }
+  }
+
+  function wake(sn: string): void {
+    void turn(sn);
+  }
+
+  /** Every terminal with a row due now, then the timer for the next one. */
+  async function wakeDue(): Promise<void> {
+    if (stopped) return;
+    try {
+      for (const sn of await store.duePersonSerials(Date.now(), DUE_BATCH)) wake(sn);
+      await schedule();
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'people due not read');
+    }
+  }
+
+  /** One timer, for the earliest row that waits out a backoff. */
+  async function schedule(): Promise<void> {
+    const now = Date.now();
+    const at = await store.nextPersonDueAfter(now);
+    if (stopped || at === undefined || at >= timerAt) return;
+    clearTimeout(timer);
+    timerAt = at;
+    timer = setTimeout(
+      () => {
+        timerAt = Number.POSITIVE_INFINITY;
+        void wakeDue();
+      },
+      Math.max(0, at - now),
+    );
+    timer.unref();
+  }
+
+  return {
+    wake,
+    /** After a change of a person: its terminals with a row pending. */
+    wakeAll(serials: readonly string[]) {
+      for (const sn of serials) wake(sn);
+    },
+    wakeDue,
+    /** A reply stored: a person command's terminal takes its next turn. */
+    replied(replied: Replied) {
+      if (replied.person !== undefined) wake(replied.sn);
+    },
+    /** The sweep made person commands unanswered: their terminals go on with others, the rows wait out their backoff. */
+    unanswered(serials: readonly string[]) {
+      if (serials.length === 0) return;
+      metrics.personSync.inc({ outcome: 'unanswered' }, serials.length);
+      for (const sn of serials) wake(sn);
+      schedule().catch((err: Error) => log.error({ err: err.message }, 'people due not read'));
+    },
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
+}
+
+export type PeopleSync = ReturnType<typeof createPeopleSync>;
