@@ -15,9 +15,9 @@ afterEach(() => {
 });
 
 /** `facegate bench` as a user runs it (compiled, as `npm run bench` does, in the caller's environment); resolves with its exit code and output, or kills it after the limit. */
-async function bench(args: string[]): Promise<{ code: number | string; output: string }> {
+async function bench(args: string[], limitMs = RUN_LIMIT_MS): Promise<{ code: number | string; output: string }> {
   const run = spawnCli({}, ['bench', ...args], { baseEnv: process.env });
-  const code = await withTimeout(run.exited, RUN_LIMIT_MS, 'facegate bench').catch(() => run.kill('SIGKILL'));
+  const code = await withTimeout(run.exited, limitMs, 'facegate bench').catch(() => run.kill('SIGKILL'));
   return { code, output: run.output.join('\n') };
 }
 
@@ -76,7 +76,8 @@ it('bench --quick --only store-scale builds the store, waits for the purge and t
 it('bench --quick --only commands sends commands one by one and one fan-out, and every command is replied', async () => {
   dir = mkdtempSync(join(tmpdir(), 'facegate-bench-test-'));
   const out = join(dir, 'figures.json');
-  const run = await bench(['--quick', '--only', 'commands', '--out', out]);
+  // Two bridges, two loads and the beats before, during and after each: longer than the others.
+  const run = await bench(['--quick', '--only', 'commands', '--out', out], 55_000);
   expect(run.code, run.output).toBe(0);
   expect(run.output).toMatch(/^commands\s+transport\s+terminals\s+sent\s+per s\s+replied\s+published\s+refused\s+p50 ms\s+p99 ms\s+max ms/m);
   expect(run.output).toMatch(/^commands\s+transport\s+terminals\s+connect s\s+queued\s+accepted s\s+published s\s+replied s/m);
@@ -93,9 +94,9 @@ it('bench --quick --only commands sends commands one by one and one fan-out, and
   expect(roundTrip.heartbeats).toMatchObject({ missing: 0, roundTrip: { p99Ms: expect.any(Number) } });
   expect(roundTrip.heartbeats.beats).toBeGreaterThanOrEqual(1);
   // The fan-out reached every terminal (the benchmark's probe forgotten first): each queued, published, replied, answered once.
-  expect(fanOut).toMatchObject({ connected: 1000, queued: 1000, failed: {}, published: 1000, replied: 1000, answered: 1000, timedOut: false });
+  expect(fanOut).toMatchObject({ connected: 500, queued: 500, failed: {}, published: 500, replied: 500, answered: 500, timedOut: false });
   for (const figure of ['acceptedSeconds', 'publishedSeconds', 'repliedSeconds', 'lastAnswerSeconds']) expect(fanOut[figure]).toEqual(expect.any(Number));
   expect(fanOut.heartbeatsBefore.beats).toBeGreaterThanOrEqual(1);
   expect(fanOut.heartbeatsDuring.beats).toBeGreaterThanOrEqual(1);
   expect(fanOut.heartbeatsDuring.roundTrip).toMatchObject({ p99Ms: expect.any(Number) });
-}, 60_000);
+}, 70_000);

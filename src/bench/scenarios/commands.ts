@@ -233,7 +233,10 @@ async function onlineSerials(httpUrl: string, token: string): Promise<string[]> 
   // 15,000 terminals at most (options.ts), 500 a page: a bridge that pages forever is cut off.
   for (let page = 0; page < 40; page++) {
     const query = `online=true&limit=500${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
-    const response = await fetch(`${httpUrl}/api/devices?${query}`, { headers: auth(token), signal: AbortSignal.timeout(REQUEST_SLACK_MS) });
+    const response = await request(`GET /api/devices?${query}`, `${httpUrl}/api/devices?${query}`, {
+      headers: auth(token),
+      signal: AbortSignal.timeout(REQUEST_SLACK_MS),
+    });
     if (!response.ok) throw new Error(`GET /api/devices?${query}: ${response.status} ${await response.text()}`);
     const body = (await response.json()) as { items: { sn: string }[]; next_cursor: string | null };
     serials.push(...body.items.map((item) => item.sn).filter((sn) => sn.startsWith(PREFIX)));
@@ -289,18 +292,19 @@ async function sendCommand(httpUrl: string, token: string, sn: string, waitMs: n
 }
 
 /**
- * `terminals` beat and answer commands; once the bridge counts them online
- * (the benchmark's own probe forgotten, so "all" is the terminals alone),
+ * The benchmark's own probe forgotten, so that "all" is the terminals alone,
+ * `terminals` beat and answer commands; once the bridge counts them online,
  * `beforeBeats` beats go by, then one POST /api/commands {"devices":"all"}.
  */
 export async function runCommandFanOut(options: CommandOptions & { beforeBeats: number }): Promise<CommandFanOutFigures> {
+  // Before the load: a writer job that would queue behind 10,000 terminals turning online.
+  await forgetProbe(options.httpUrl, options.adminToken);
   const run = await beating(options);
   try {
     await until(async () => ((await bridgeCounters(options.httpUrl))?.terminalsOnline ?? 0) >= run.load.connected, POLL_MS, {
       ms: ONLINE_LIMIT_MS,
       what: `the bridge counting ${run.load.connected} terminals online`,
     });
-    await forgetProbe(options.httpUrl, options.adminToken);
     const postBeat = run.beatAt(monotonicMs()) + 1 + options.beforeBeats;
     await run.untilBeat(postBeat);
 
@@ -308,7 +312,7 @@ export async function runCommandFanOut(options: CommandOptions & { beforeBeats: 
     span.start();
     const cpu = cpuMeter(run.load);
     const postAt = monotonicMs();
-    const response = await fetch(`${options.httpUrl}/api/commands`, {
+    const response = await request('POST /api/commands', `${options.httpUrl}/api/commands`, {
       method: 'POST',
       headers: { ...auth(options.adminToken), 'content-type': 'application/json' },
       body: JSON.stringify({ devices: 'all', command: COMMAND }),
@@ -342,6 +346,9 @@ export async function runCommandFanOut(options: CommandOptions & { beforeBeats: 
     } catch (err) {
       if (!(err instanceof TimedOut)) throw err;
       timedOut = true;
+      // How far it came: a read that failed under the load (it has 5 s) left the counts of the one before.
+      const last = (await bridgeCounters(options.httpUrl))?.commands;
+      if (last) counts = { published: last.published ?? 0, replied: last.replied ?? 0 };
     }
     const loadCpuPercent = cpu();
     span.end();
@@ -375,7 +382,20 @@ export async function runCommandFanOut(options: CommandOptions & { beforeBeats: 
 
 /** The probe that saw the bridge answer a heartbeat (children/bridge.ts) is gone: forgotten, it is not one of "all". */
 async function forgetProbe(httpUrl: string, token: string): Promise<void> {
-  const response = await fetch(`${httpUrl}/api/devices/${PROBE_SN}`, { method: 'DELETE', headers: auth(token), signal: AbortSignal.timeout(REQUEST_SLACK_MS) });
+  const response = await request(`DELETE /api/devices/${PROBE_SN}`, `${httpUrl}/api/devices/${PROBE_SN}`, {
+    method: 'DELETE',
+    headers: auth(token),
+    signal: AbortSignal.timeout(REQUEST_SLACK_MS),
+  });
   await response.body?.cancel();
   if (response.status !== 204 && response.status !== 404) throw new Error(`DELETE /api/devices/${PROBE_SN}: ${response.status}`);
+}
+
+/** fetch, whose failure names the request (a timeout's own message does not). */
+async function request(what: string, url: string, init: RequestInit): Promise<Response> {
+  try {
+    return await fetch(url, init);
+  } catch (err) {
+    throw new Error(`${what}: ${(err as Error).message}`);
+  }
 }

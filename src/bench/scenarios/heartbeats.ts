@@ -270,7 +270,9 @@ async function control<T>(controlPort: number, path: string, body: unknown, time
     fetch(`http://127.0.0.1:${controlPort}${path}`, { method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) }),
     timeoutMs,
     `heartbeat process ${path}`,
-  );
+  ).catch((err: Error) => {
+    throw new Error(`heartbeat process ${path}: ${err.message}`);
+  });
   const answer = (await response.json()) as T & { error?: string };
   if (!response.ok) throw new Error(`heartbeat process: ${answer.error ?? response.status}`);
   return answer;
