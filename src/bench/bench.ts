@@ -18,6 +18,7 @@ import { type BenchOptions, named, parseBenchOptions, type Scenario, selected, t
 import { againstCeilings, formatAgainstCeilings, formatCeilings, formatTable, machine, type ProcessFigures, type Result } from './report/report.ts';
 import { runBurst } from './scenarios/burst.ts';
 import { type Ceiling, runCeilings } from './scenarios/ceilings.ts';
+import { runCommandFanOut, runCommandRoundTrip } from './scenarios/commands.ts';
 import { type Images, type RecordKind, recordKind, runDeliveryBurst } from './scenarios/delivery-burst.ts';
 import { outageSchedule, runDeliveryOutage } from './scenarios/delivery-outage.ts';
 import { runDeliverySteady } from './scenarios/delivery-steady.ts';
@@ -51,8 +52,10 @@ interface Plan {
   transport: TransportName;
   sync: Sync;
   images?: Images;
-  /** Heartbeats: how many terminals. */
+  /** Heartbeats and commands: how many terminals. */
   terminals?: number;
+  /** Commands: commands one by one with ?wait, or one fan-out to all. */
+  part?: 'round-trip' | 'fan-out';
 }
 
 export async function runBench(args: string[]): Promise<void> {
@@ -102,6 +105,13 @@ export async function runBench(args: string[]): Promise<void> {
   if (named(options, 'stream')) plans.push({ scenario: 'stream', transport: transports[0], sync: 'full' });
   // Reads and retention over a store of a million events: the broker plays no part. Minutes of building; only by name.
   if (named(options, 'store-scale')) plans.push({ scenario: 'store-scale', transport: 'embedded', sync: 'full' });
+  // Commands with replies: a minute and more with both brokers; only by name, so the default run stays under five minutes.
+  if (named(options, 'commands')) {
+    for (const transport of transports) {
+      plans.push({ scenario: 'commands', transport, sync: 'full', terminals: options.commandTerminals, part: 'round-trip' });
+      plans.push({ scenario: 'commands', transport, sync: 'full', terminals: options.fanOutTerminals, part: 'fan-out' });
+    }
+  }
   const schedule = outageSchedule(options.outageSeconds);
   if (selected(options, 'delivery-outage')) progress(`delivery-outage: DELIVERY_SCHEDULE=${schedule.shown}`);
 
@@ -143,7 +153,7 @@ export async function runBench(args: string[]): Promise<void> {
   const results: Result[] = [];
   for (const [i, plan] of plans.entries()) {
     progress(
-      `[${i + 1}/${plans.length}] ${plan.scenario}${plan.terminals ? ` (${plan.terminals} terminals)` : ''}, ${plan.transport} broker, SQLITE_SYNC=${plan.sync}${plan.images === 'none' ? ', records without images' : plan.images ? `, IMAGES=${plan.images}` : ''}`,
+      `[${i + 1}/${plans.length}] ${plan.scenario}${plan.part ? ` ${plan.part}` : ''}${plan.terminals ? ` (${plan.terminals} terminals)` : ''}, ${plan.transport} broker, SQLITE_SYNC=${plan.sync}${plan.images === 'none' ? ', records without images' : plan.images ? `, IMAGES=${plan.images}` : ''}`,
     );
     try {
       results.push(await runPlan(plan, { options, image, payloads, schedule: schedule.env }, mosquitto, i + 1));
@@ -353,6 +363,22 @@ async function measure(
       };
     case 'stream':
       return { scenario: plan.scenario, figures: await runStream({ ...delivery, streams: streams!, seconds: options.streamSeconds }) };
+    case 'commands': {
+      const common = { url, httpUrl: bridge.httpUrl, adminToken: bridge.adminToken, terminals: plan.terminals!, intervalMs: HEARTBEAT_INTERVAL_MS, span };
+      return {
+        scenario: plan.scenario,
+        figures:
+          plan.part === 'round-trip'
+            ? await runCommandRoundTrip({
+                ...common,
+                commands: options.commands,
+                rate: options.commandRate,
+                inFlight: options.commandsInFlight,
+                waitMs: options.commandWaitMs,
+              })
+            : await runCommandFanOut({ ...common, beforeBeats: options.fanOutBeforeBeats }),
+      };
+    }
     case 'store-scale':
       return {
         scenario: plan.scenario,

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['heartbeats', 'burst', 'delivery-burst', 'delivery-steady', 'delivery-outage', 'stream', 'store-scale'] as const;
+export const SCENARIOS = ['heartbeats', 'burst', 'delivery-burst', 'delivery-steady', 'delivery-outage', 'stream', 'store-scale', 'commands'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 /** What --only takes: a scenario, `delivery` for the three delivery scenarios, or `ceilings` for the raw ceilings alone. */
 export type Only = Scenario | 'delivery' | 'ceilings';
@@ -33,6 +33,15 @@ export interface BenchOptions {
   /** store-scale: events past retention that an enabled endpoint still waits for, and recent ones. */
   scaleEvents: number;
   scaleRecent: number;
+  /** commands, round trip: terminals, POSTs with ?wait sent at an even pace with at most so many unanswered, and the wait. */
+  commandTerminals: number;
+  commands: number;
+  commandRate: number;
+  commandsInFlight: number;
+  commandWaitMs: number;
+  /** commands, fan-out: terminals, and the beats measured before the POST. */
+  fanOutTerminals: number;
+  fanOutBeforeBeats: number;
   out: string;
   quick: boolean;
 }
@@ -55,7 +64,7 @@ const HELP: [flag: string, text: string][] = [
   ],
   [
     '--only SCENARIO',
-    'run one scenario: heartbeats, delivery-burst, delivery-steady, delivery-outage, ceilings, delivery for the three delivery ones, or one the default run leaves out: burst, stream',
+    'run one scenario: heartbeats, delivery-burst, delivery-steady, delivery-outage, ceilings, delivery for the three delivery ones, or one the default run leaves out: burst, stream, store-scale, commands',
   ],
   ['--transport embedded|mosquitto', 'run against one broker (default: embedded, and Mosquitto when mosquitto is on PATH; --quick embedded)'],
   ['--terminals N[,N…]', 'terminals sending heartbeats, one a second each, a run for each count (default 100,10000; --quick 100,1000; at most 15,000)'],
@@ -101,6 +110,11 @@ export function usage(): string {
     '  delivery-burst   by name, also the records with images under IMAGES=omit',
     '  stream           200 records/s (30 s; --quick 5 s) watched by 100 clients of GET /api/stream: terminal publish',
     '                   → event on a stream latency, events each client lost or got twice',
+    '  store-scale      a store of 1,000,000 events past retention: the purge, PUBACKs meanwhile, the lists',
+    '  commands         100 terminals answering 500 POST /api/devices/{sn}/commands?wait=5s at 100/s: request → replied',
+    '                   p50/p99/max beside their heartbeats; 10,000 terminals beating once a second and one POST /api/commands',
+    '                   to all: seconds until accepted, published, replied, heartbeat p99 before and during (--quick: 100',
+    '                   commands, 500 terminals)',
     'Prints the tables and writes every figure, with the machine, as JSON. A default run takes about 4½ minutes.',
     '',
     ...HELP.map(([flag, text]) => `  ${flag.padEnd(width)}${text}`),
@@ -171,6 +185,14 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
     streamSeconds: quick ? 5 : 30,
     scaleEvents: whole(values['scale-events'], 'scale-events', quick ? 100_000 : 1_000_000, 1000, 10_000_000),
     scaleRecent: quick ? 10_000 : 100_000,
+    commandTerminals: 100,
+    // Five commands for each terminal, one a second: within COMMAND_RATE's default (5/s, a burst of 10), so none is refused.
+    commands: quick ? 100 : 500,
+    commandRate: quick ? 50 : 100,
+    commandsInFlight: 8,
+    commandWaitMs: 5000,
+    fanOutTerminals: quick ? 500 : 10_000,
+    fanOutBeforeBeats: quick ? 1 : 3,
     out: values.out,
     quick,
   };

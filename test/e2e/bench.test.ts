@@ -15,9 +15,9 @@ afterEach(() => {
 });
 
 /** `facegate bench` as a user runs it (compiled, as `npm run bench` does, in the caller's environment); resolves with its exit code and output, or kills it after the limit. */
-async function bench(args: string[]): Promise<{ code: number | string; output: string }> {
+async function bench(args: string[], limitMs = RUN_LIMIT_MS): Promise<{ code: number | string; output: string }> {
   const run = spawnCli({}, ['bench', ...args], { baseEnv: process.env });
-  const code = await withTimeout(run.exited, RUN_LIMIT_MS, 'facegate bench').catch(() => run.kill('SIGKILL'));
+  const code = await withTimeout(run.exited, limitMs, 'facegate bench').catch(() => run.kill('SIGKILL'));
   return { code, output: run.output.join('\n') };
 }
 
@@ -72,3 +72,31 @@ it('bench --quick --only store-scale builds the store, waits for the purge and t
   expect(result.figures.requests.map((r: any) => r.status)).toEqual(result.figures.requests.map(() => [200]));
   expect(result.figures.requests.every((r: any) => r.latency.count === 20)).toBe(true);
 }, 60_000);
+
+it('bench --quick --only commands sends commands one by one and one fan-out, and every command is replied', async () => {
+  dir = mkdtempSync(join(tmpdir(), 'facegate-bench-test-'));
+  const out = join(dir, 'figures.json');
+  // Two bridges, two loads and the beats before, during and after each: longer than the others.
+  const run = await bench(['--quick', '--only', 'commands', '--out', out], 55_000);
+  expect(run.code, run.output).toBe(0);
+  expect(run.output).toMatch(/^commands\s+transport\s+terminals\s+sent\s+per s\s+replied\s+published\s+refused\s+p50 ms\s+p99 ms\s+max ms/m);
+  expect(run.output).toMatch(/^commands\s+transport\s+terminals\s+connect s\s+queued\s+accepted s\s+published s\s+replied s/m);
+  const report = JSON.parse(readFileSync(out, 'utf8')) as { results: { scenario: string; part: string; transport: string; figures: any }[] };
+  // --quick: one broker, the embedded one; a round trip and a fan-out.
+  expect(report.results.map((r) => [r.scenario, r.part, r.transport])).toEqual([
+    ['commands', 'round-trip', 'embedded'],
+    ['commands', 'fan-out', 'embedded'],
+  ]);
+  const [roundTrip, fanOut] = report.results.map((r) => r.figures);
+  // Every command came back replied within its wait, and each terminal answered each one it got.
+  expect(roundTrip).toMatchObject({ commands: 100, replied: 100, published: 0, refused: {}, answered: 100, connected: 100 });
+  expect(roundTrip.roundTrip).toMatchObject({ count: 100, p50Ms: expect.any(Number), p99Ms: expect.any(Number) });
+  expect(roundTrip.heartbeats).toMatchObject({ missing: 0, roundTrip: { p99Ms: expect.any(Number) } });
+  expect(roundTrip.heartbeats.beats).toBeGreaterThanOrEqual(1);
+  // The fan-out reached every terminal (the benchmark's probe forgotten first): each queued, published, replied, answered once.
+  expect(fanOut).toMatchObject({ connected: 500, queued: 500, failed: {}, published: 500, replied: 500, answered: 500, timedOut: false });
+  for (const figure of ['acceptedSeconds', 'publishedSeconds', 'repliedSeconds', 'lastAnswerSeconds']) expect(fanOut[figure]).toEqual(expect.any(Number));
+  expect(fanOut.heartbeatsBefore.beats).toBeGreaterThanOrEqual(1);
+  expect(fanOut.heartbeatsDuring.beats).toBeGreaterThanOrEqual(1);
+  expect(fanOut.heartbeatsDuring.roundTrip).toMatchObject({ p99Ms: expect.any(Number) });
+}, 70_000);

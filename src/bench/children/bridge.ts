@@ -16,6 +16,8 @@ const ADMIN_TOKEN = 'facegate-bench-admin-token';
 const NODE_FLAGS = ['--max-semi-space-size=4'];
 /** Log lines kept with the moment each came, for logLine. */
 const LOGGED_KEPT = 10_000;
+/** The serial awaitHeartD's probe connects as: the one terminal a bridge of the benchmark knows besides a scenario's. */
+export const PROBE_SN = 'BENCHPROBE';
 
 export interface BridgeOptions {
   sync: Sync;
@@ -153,9 +155,9 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
  */
 export async function awaitHeartD(url: string, timeoutMs = 15_000): Promise<void> {
   const terminal = await withTimeout(
-    connectTerminal(url, 'BENCHPROBE', { clientId: 'BENCHPROBE', qos: 0, keepalive: 30, reconnectPeriod: 1000 }),
+    connectTerminal(url, PROBE_SN, { clientId: PROBE_SN, qos: 0, keepalive: 30, reconnectPeriod: 1000 }),
     15_000,
-    'connecting terminal BENCHPROBE',
+    `connecting terminal ${PROBE_SN}`,
   );
   try {
     const heartD = terminal.next((body) => body.cmd === 'heartD');

@@ -13,6 +13,8 @@ import { connectHeartbeatTerminal, type HeartbeatTerminal } from './heartbeat-te
 // processes) beats at j/N of the interval, so the whole load is even across
 // processes and time. A control port starts the beats at a moment given on
 // the machine-wide monotonic clock (clock.ts), the same for every process.
+// The commands scenario runs the same load with the beats open-ended (up to
+// `beats`, until POST /stop) and its terminals answering commands.
 
 const config = JSON.parse(process.argv[2] ?? '{}') as HeartbeatWorkerConfig;
 /** A heartD later than this is counted missing; its heartU stops waiting so the next answer pairs with the right one. */
@@ -47,7 +49,7 @@ async function connectAll(): Promise<{ terminals: (HeartbeatTerminal | undefined
     while (inFlight >= config.connectsInFlight) await new Promise<void>((resolve) => (freed = resolve));
     inFlight++;
     pending.push(
-      connectHeartbeatTerminal(url, mine[k].sn, CONNECT_TIMEOUT_MS)
+      connectHeartbeatTerminal(url, mine[k].sn, CONNECT_TIMEOUT_MS, config.replyField)
         .then(
           (terminal) => {
             terminals[k] = terminal;
@@ -68,11 +70,24 @@ async function connectAll(): Promise<{ terminals: (HeartbeatTerminal | undefined
   return { terminals, failed, error };
 }
 
-/** Every connected terminal beats `beats` times from `startAt` (monotonic ms), each at its phase of the interval. */
-async function run(terminals: (HeartbeatTerminal | undefined)[], startAt: number): Promise<HeartbeatShare> {
+/** Commands the terminals answered, and when the last one was (monotonic ms). */
+let commandsAnswered = 0;
+let lastCommandAt: number | undefined;
+/** Set by POST /stop: the beats end before the next one is sent. */
+let stopping = false;
+
+/**
+ * Every connected terminal beats `beats` times from `startAt` (monotonic ms),
+ * each at its phase of the interval, or until stopped. With `byBeat` the
+ * round trips are also kept by beat (beat b is sent in the b-th interval).
+ */
+async function run(terminals: (HeartbeatTerminal | undefined)[], startAt: number, byBeat: boolean): Promise<HeartbeatShare> {
   const first: number[] = [];
   const later: number[] = [];
+  const beats: number[][] = [];
   const waiting: number[][] = terminals.map(() => []);
+  // The beat of each heartU waiting, beside it, when round trips are kept by beat.
+  const waitingBeat: number[][] = terminals.map(() => []);
   // A terminal's first heartU costs the bridge more (it marks the terminal online): its answer is kept apart.
   const firstSentAt: number[] = terminals.map(() => NaN);
   let sent = 0;
@@ -81,15 +96,25 @@ async function run(terminals: (HeartbeatTerminal | undefined)[], startAt: number
     const queue = waiting[k];
     terminal?.onHeartD((at) => {
       // heartD names no heartU: over one connection answers come in order, so it answers the oldest one waiting.
-      while (queue.length > 0 && at - queue[0] > ANSWER_LIMIT_MS) queue.shift();
+      while (queue.length > 0 && at - queue[0] > ANSWER_LIMIT_MS) {
+        queue.shift();
+        waitingBeat[k].shift();
+      }
       const sentAt = queue.shift();
+      const beat = waitingBeat[k].shift();
       if (sentAt === undefined) late++;
-      else (sentAt === firstSentAt[k] ? first : later).push(at - sentAt);
+      else {
+        (sentAt === firstSentAt[k] ? first : later).push(at - sentAt);
+        if (beat !== undefined) beats[beat].push(at - sentAt);
+      }
     });
   });
 
   let maxSendLagMs = 0;
-  for (let beat = 0; beat < config.beats; beat++) {
+  let beatsSent = 0;
+  for (let beat = 0; beat < config.beats && !stopping; beat++) {
+    beatsSent++;
+    if (byBeat) beats.push([]);
     for (let k = 0; k < terminals.length; k++) {
       const terminal = terminals[k];
       if (!terminal) continue;
@@ -101,6 +126,7 @@ async function run(terminals: (HeartbeatTerminal | undefined)[], startAt: number
       const now = performance.now();
       if (beat === 0) firstSentAt[k] = now;
       waiting[k].push(now);
+      if (byBeat) waitingBeat[k].push(beat);
       sent++;
       terminal.beat();
     }
@@ -109,7 +135,17 @@ async function run(terminals: (HeartbeatTerminal | undefined)[], startAt: number
   while (performance.now() < graceEnd && waiting.some((q) => q.length > 0)) await delay(20);
   // Microseconds are all the precision the figures show; the JSON is a third as long.
   const micro = (samples: number[]) => samples.map((ms) => Math.round(ms * 1000) / 1000);
-  return { sent, late, first: micro(first), later: micro(later), maxSendLagMs };
+  return {
+    sent,
+    late,
+    first: micro(first),
+    later: micro(later),
+    maxSendLagMs,
+    beatsSent,
+    commandsAnswered,
+    lastCommandAt,
+    ...(byBeat ? { byBeat: beats.map(micro) } : {}),
+  };
 }
 
 exitWithParent();
@@ -118,6 +154,12 @@ const connectStartedAt = monotonicMs();
 const { terminals, failed, error } = await connectAll();
 const connectedAt = monotonicMs();
 let running = false;
+for (const terminal of terminals) {
+  terminal?.onCommand(() => {
+    commandsAnswered++;
+    lastCommandAt = monotonicMs();
+  });
+}
 
 const control = createServer((req, res) => {
   const answer = (status: number, value: unknown) => {
@@ -127,13 +169,17 @@ const control = createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (chunk: Buffer) => chunks.push(chunk));
   req.on('end', () => {
+    if (`${req.method} ${req.url}` === 'POST /stop') {
+      stopping = true;
+      return answer(200, { stopping });
+    }
     if (`${req.method} ${req.url}` !== 'POST /run') return answer(404, { error: `no route ${req.method} ${req.url}` });
     if (running) return answer(409, { error: 'already running' });
     running = true;
-    const { startAt } = JSON.parse(Buffer.concat(chunks).toString() || '{}') as { startAt?: number };
+    const { startAt, byBeat } = JSON.parse(Buffer.concat(chunks).toString() || '{}') as { startAt?: number; byBeat?: boolean };
     if (typeof startAt !== 'number') return answer(400, { error: 'startAt (monotonic ms) is required' });
     // Answered when the beats are over: the caller's request is the wait.
-    run(terminals, startAt).then(
+    run(terminals, startAt, byBeat === true).then(
       (share) => answer(200, share),
       (err: Error) => answer(500, { error: err.message }),
     );

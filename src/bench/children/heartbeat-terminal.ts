@@ -1,12 +1,15 @@
 import { connect } from 'node:net';
 import { generate, type Packet, parser } from 'mqtt-packet';
-import { heartU } from '../../kit/records.ts';
+import { heartU, reply, replyCmd } from '../../kit/records.ts';
 import { DOWNLINK, UPLINK } from '../../kit/terminal.ts';
 
 // A terminal reduced to what the heartbeat scenario needs, on a bare socket:
 // it connects and subscribes to its downLink as the simulator's do (MQTT
 // 3.1.1, clean session, its serial as client id), then writes a heartU whose
-// bytes were built once and notes when each heartD arrives. An mqtt.js client
+// bytes were built once and notes when each heartD arrives. It answers every
+// command `xxxD` on its downLink with `xxxU` on its upLink at QoS 1, as the
+// simulator's terminals do (README §Commands with replies), and counts it;
+// a heartbeat run receives no command and pays for none. An mqtt.js client
 // per terminal (a stream pipeline, a promise and a keepalive timer for every
 // packet) made ten thousand of them cost more CPU than the broker they were
 // measuring, on a machine that runs both.
@@ -21,16 +24,40 @@ export interface HeartbeatTerminal {
   beat(): boolean;
   /** `at`: performance.now() when the bytes that completed the heartD were read. */
   onHeartD(listener: (at: number) => void): void;
+  /** After a command was answered (its reply written); `at` as for onHeartD. */
+  onCommand(listener: (at: number) => void): void;
   close(): void;
 }
 
-/** Resolves once connected and subscribed, rejects on a refusal, a closed connection, or after `timeoutMs`. */
-export function connectHeartbeatTerminal(url: URL, sn: string, timeoutMs: number): Promise<HeartbeatTerminal> {
+/**
+ * Resolves once connected and subscribed, rejects on a refusal, a closed
+ * connection, or after `timeoutMs`. With `replyField` (the bridge's
+ * REPLY_FIELD) each reply echoes that field of its command.
+ */
+export function connectHeartbeatTerminal(url: URL, sn: string, timeoutMs: number, replyField?: string): Promise<HeartbeatTerminal> {
   const socket = connect({ host: url.hostname, port: Number(url.port), noDelay: true });
   const packets = parser({ protocolVersion: 4 });
   const heartUPacket = generate({ cmd: 'publish', topic: UPLINK.topicOf(sn), payload: HEARTU, qos: 0, retain: false, dup: false, messageId: 0 });
   let onHeartD: (at: number) => void = () => {};
+  let onCommand: (at: number) => void = () => {};
   let readAt = 0;
+  let nextMessageId = 0;
+  /** A command's reply, at QoS 1 as the simulator's terminals send theirs; the broker's PUBACK needs no answer. */
+  const answer = (payload: Buffer | string) => {
+    let command: unknown;
+    try {
+      command = JSON.parse(payload.toString());
+    } catch {
+      return;
+    }
+    if (typeof command !== 'object' || command === null || typeof (command as { cmd?: unknown }).cmd !== 'string') return;
+    const named = command as { cmd: string } & Record<string, unknown>;
+    if (replyCmd(named.cmd) === undefined) return;
+    nextMessageId = (nextMessageId % 65_535) + 1;
+    const body = Buffer.from(JSON.stringify(reply(named, sn, replyField)));
+    socket.write(generate({ cmd: 'publish', topic: UPLINK.topicOf(sn), payload: body, qos: 1, retain: false, dup: false, messageId: nextMessageId }));
+    onCommand(readAt);
+  };
   let live = false;
 
   return new Promise((resolve, reject) => {
@@ -56,6 +83,9 @@ export function connectHeartbeatTerminal(url: URL, sn: string, timeoutMs: number
             onHeartD: (listener) => {
               onHeartD = listener;
             },
+            onCommand: (listener) => {
+              onCommand = listener;
+            },
             close: () => socket.destroy(),
           });
           return;
@@ -63,6 +93,7 @@ export function connectHeartbeatTerminal(url: URL, sn: string, timeoutMs: number
           // A broker may deliver at the subscription's QoS 1: the PUBACK keeps it from sending again.
           if (packet.qos === 1 && packet.messageId !== undefined) socket.write(generate({ cmd: 'puback', messageId: packet.messageId }));
           if (Buffer.isBuffer(packet.payload) && packet.payload.includes(HEARTD)) onHeartD(readAt);
+          else if (live) answer(packet.payload);
           return;
       }
     };

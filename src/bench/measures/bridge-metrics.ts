@@ -1,6 +1,6 @@
 import { monotonicMs } from './clock.ts';
 
-/** What the bridge's /metrics says about delivery and about its main thread's heap. */
+/** What the bridge's /metrics says about delivery, commands, terminals online and its main thread's heap. */
 export interface BridgeCounters {
   /** facegate_delivery_attempts_total by outcome (delivered, retry, dead, gone). */
   attempts: Record<string, number>;
@@ -10,9 +10,14 @@ export interface BridgeCounters {
   heapUsedBytes: number | undefined;
   heapTotalBytes: number | undefined;
   externalBytes: number | undefined;
+  /** facegate_commands_total by outcome (queued, published, replied, unanswered, expired, failed, rate_limited). */
+  commands: Record<string, number>;
+  /** facegate_terminals_online. */
+  terminalsOnline: number | undefined;
 }
 
 const ATTEMPTS = /^facegate_delivery_attempts_total\{outcome="(\w+)"\} (\S+)$/gm;
+const COMMANDS = /^facegate_commands_total\{outcome="(\w+)"\} (\S+)$/gm;
 const DEPTH = /^facegate_outbox_depth\{[^}]*\} (\S+)$/gm;
 const gauge = (text: string, name: string) => {
   const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
@@ -30,6 +35,8 @@ export async function bridgeCounters(httpUrl: string): Promise<BridgeCounters | 
     const text = await response.text();
     const attempts: Record<string, number> = {};
     for (const [, outcome, value] of text.matchAll(ATTEMPTS)) attempts[outcome] = Number(value);
+    const commands: Record<string, number> = {};
+    for (const [, outcome, value] of text.matchAll(COMMANDS)) commands[outcome] = Number(value);
     let outboxDepth = 0;
     for (const [, value] of text.matchAll(DEPTH)) outboxDepth += Number(value);
     return {
@@ -38,6 +45,8 @@ export async function bridgeCounters(httpUrl: string): Promise<BridgeCounters | 
       heapUsedBytes: gauge(text, 'nodejs_heap_size_used_bytes'),
       heapTotalBytes: gauge(text, 'nodejs_heap_size_total_bytes'),
       externalBytes: gauge(text, 'nodejs_external_memory_bytes'),
+      commands,
+      terminalsOnline: gauge(text, 'facegate_terminals_online'),
     };
   } catch {
     return undefined;

@@ -2,6 +2,7 @@ import { cpus, platform, release, totalmem } from 'node:os';
 import type { Scenario, TransportName } from '../options.ts';
 import type { BurstFigures } from '../scenarios/burst.ts';
 import type { Ceiling } from '../scenarios/ceilings.ts';
+import type { CommandFigures } from '../scenarios/commands.ts';
 import { type DeliveryBurstFigures, type Images, type RecordKind, recordKind } from '../scenarios/delivery-burst.ts';
 import type { DeliveryOutageFigures } from '../scenarios/delivery-outage.ts';
 import type { DeliverySteadyFigures } from '../scenarios/delivery-steady.ts';
@@ -31,8 +32,10 @@ interface Common {
   sync: 'full' | 'normal';
   /** What the records and the webhooks carry: delivery scenarios only. */
   images?: Images;
-  /** Heartbeats only. */
+  /** Heartbeats and commands. */
   terminals?: number;
+  /** Commands only: one by one with ?wait, or one fan-out. */
+  part?: 'round-trip' | 'fan-out';
 }
 
 export type Result =
@@ -43,6 +46,7 @@ export type Result =
   | (Common & { scenario: 'delivery-outage'; figures: DeliveryOutageFigures; process: ProcessFigures })
   | (Common & { scenario: 'stream'; figures: StreamFigures; process: ProcessFigures })
   | (Common & { scenario: 'store-scale'; figures: StoreScaleFigures; process: ProcessFigures })
+  | (Common & { scenario: 'commands'; figures: CommandFigures; process: ProcessFigures })
   | (Common & { error: string });
 
 const isHeartbeats = (result: Result) => result.scenario === 'heartbeats';
@@ -50,6 +54,8 @@ const isStored = (result: Result) => result.scenario === 'burst';
 const isDelivery = (result: Result) => result.scenario.startsWith('delivery-');
 const isStream = (result: Result) => result.scenario === 'stream';
 const isStoreScale = (result: Result) => result.scenario === 'store-scale';
+const isRoundTrip = (result: Result) => result.scenario === 'commands' && result.part === 'round-trip';
+const isFanOut = (result: Result) => result.scenario === 'commands' && result.part === 'fan-out';
 
 export function machine() {
   const cpu = cpus();
@@ -120,6 +126,45 @@ const STREAM_COLUMNS = [
   'RSS MB',
   'clients CPU %',
 ];
+const ROUND_TRIP_COLUMNS = [
+  'commands',
+  'transport',
+  'terminals',
+  'sent',
+  'per s',
+  'replied',
+  'published',
+  'refused',
+  'p50 ms',
+  'p99 ms',
+  'max ms',
+  'answered',
+  'hb p50',
+  'hb p99',
+  'hb missing',
+  'CPU %',
+  'RSS MB',
+];
+const FAN_OUT_COLUMNS = [
+  'commands',
+  'transport',
+  'terminals',
+  'connect s',
+  'queued',
+  'accepted s',
+  'published s',
+  'replied s',
+  'last reply s',
+  'replied',
+  'answered',
+  'hb p50 before',
+  'hb p99 before',
+  'hb p50 during',
+  'hb p99 during',
+  'hb missing',
+  'CPU %',
+  'RSS MB',
+];
 const TEXT_COLUMNS = 3;
 
 /**
@@ -138,12 +183,16 @@ export function formatTable(results: Result[], notes: { outageSchedule?: string 
     [results.filter(isStored), STORED_COLUMNS, storedRow, STORED_LEGEND],
     [results.filter(isDelivery), DELIVERY_COLUMNS, deliveryRow, deliveryLegend],
     [results.filter(isStream), STREAM_COLUMNS, streamRow, STREAM_LEGEND],
+    [results.filter(isRoundTrip), ROUND_TRIP_COLUMNS, roundTripRow, ROUND_TRIP_LEGEND, 2],
+    [results.filter(isFanOut), FAN_OUT_COLUMNS, fanOutRow, FAN_OUT_LEGEND, 2],
   ];
   const tables = sections
     .filter(([rows]) => rows.length > 0)
     .map(([rows, columns, row, legend, textColumns]) => [table(columns, rows.map(row), textColumns), '', ...legend].join('\n'));
   const scale = results.filter(isStoreScale).flatMap((r) => (r.scenario === 'store-scale' && 'figures' in r ? [formatStoreScale(r.figures, r.process)] : []));
-  const errors = results.flatMap((r) => ('error' in r ? [`${r.scenario} ${r.transport} ${r.terminals ?? r.images ?? r.sync} failed: ${r.error}`] : []));
+  const errors = results.flatMap((r) =>
+    'error' in r ? [`${r.scenario}${r.part ? ` ${r.part}` : ''} ${r.transport} ${r.terminals ?? r.images ?? r.sync} failed: ${r.error}`] : [],
+  );
   return [...tables, ...scale, ...(errors.length ? [errors.join('\n')] : [])].join('\n\n');
 }
 
@@ -190,6 +239,25 @@ const STREAM_LEGEND = [
   'lost: records a client never received, all clients together; dup: events a client received twice',
   'reconnects: streams the bridge dropped (client too far behind), each reopened with Last-Event-ID',
   "CPU %: the bridge's CPU time while the load ran, in % of one core; RSS MB: its peak resident memory; clients CPU %: the stream readers'",
+];
+
+const ROUND_TRIP_LEGEND = [
+  'round trip: terminals answering every command at once (openDoorD → openDoorU, code 0), each beating once a second, from load processes of their own',
+  'sent: POST /api/devices/{sn}/commands?wait=5s {"cmd":"openDoorD"}, to the terminals in turn, at the even pace per s, 8 in flight at most',
+  'replied: answered 200 replied; published: 202 published (no reply within the wait); refused: any other answer, or none',
+  'p50/p99/max ms: request sent → its 200 replied answer read; answered: commands the terminals answered',
+  "hb p50/p99: heartU publish → heartD received, the same terminals' heartbeats in the seconds the commands were sent; hb missing: not answered within 5 s",
+  "CPU %: the bridge's CPU time while the commands were sent, in % of one core; RSS MB: the bridge's peak resident memory",
+];
+
+const FAN_OUT_LEGEND = [
+  'fan-out: terminals beating once a second and answering every command at once; one POST /api/commands {"devices":"all","command":{"cmd":"openDoorD"}}',
+  'connect s: as for heartbeats; queued: items of the fan-out queued (the others failed)',
+  'accepted/published/replied s: the POST sent → its 202 answer / the bridge counting every queued command published / replied',
+  '  (facegate_commands_total{outcome}, read every 250 ms); last reply s: → the last reply a terminal sent',
+  "replied: the bridge's count of replies; answered: commands the terminals answered",
+  "hb p50/p99 before: heartU → heartD in the whole seconds before the POST (not the first, which marks each terminal online); during: from the POST's second",
+  "  to the one every command was replied in; hb missing: heartbeats of those seconds not answered within 5 s; CPU %, RSS MB: the bridge's, as above",
 ];
 
 const STORE_COLUMNS = ['store-scale', 'n', 'p50 ms', 'p99 ms', 'max ms', 'status', 'KB'];
@@ -279,7 +347,13 @@ function deliveryRow(result: Result): string[] {
   const head = [result.scenario, result.transport, result.images ?? '-'];
   if ('error' in result) return [...head, ...DELIVERY_COLUMNS.slice(TEXT_COLUMNS + 1).map(() => '-'), 'failed'];
   const [cpu, rss] = [percent(result.process.bridgeCpuPercent), megabytes(result.process.bridgePeakRssBytes)];
-  if (result.scenario === 'heartbeats' || result.scenario === 'burst' || result.scenario === 'stream' || result.scenario === 'store-scale')
+  if (
+    result.scenario === 'heartbeats' ||
+    result.scenario === 'burst' ||
+    result.scenario === 'stream' ||
+    result.scenario === 'store-scale' ||
+    result.scenario === 'commands'
+  )
     throw new Error(`${result.scenario} is not a delivery scenario`);
   const lost = result.figures.timedOut ? `${count(result.figures.lost)} (timeout)` : count(result.figures.lost);
   const dup = count(result.figures.duplicates);
@@ -343,6 +417,57 @@ function streamRow(result: Result): string[] {
     percent(p.bridgeCpuPercent),
     megabytes(p.bridgePeakRssBytes),
     percent(p.streamClientsCpuPercent),
+  ];
+}
+
+function roundTripRow(result: Result): string[] {
+  const head = ['round trip', result.transport, count(result.terminals ?? 0)];
+  if ('error' in result) return [...head, ...ROUND_TRIP_COLUMNS.slice(TEXT_COLUMNS + 1).map(() => '-'), 'failed'];
+  if (result.scenario !== 'commands' || result.figures.part !== 'round-trip') throw new Error(`${result.scenario} is not the commands' round trip`);
+  const f = result.figures;
+  const refused = Object.values(f.refused).reduce((sum, n) => sum + n, 0);
+  return [
+    ...head,
+    count(f.commands),
+    count(f.rate),
+    count(f.replied),
+    count(f.published),
+    count(refused),
+    ms(f.roundTrip?.p50Ms),
+    ms(f.roundTrip?.p99Ms),
+    ms(f.roundTrip?.maxMs),
+    count(f.answered),
+    ms(f.heartbeats.roundTrip?.p50Ms),
+    ms(f.heartbeats.roundTrip?.p99Ms),
+    count(f.heartbeats.missing),
+    percent(result.process.bridgeCpuPercent),
+    megabytes(result.process.bridgePeakRssBytes),
+  ];
+}
+
+function fanOutRow(result: Result): string[] {
+  const head = ['fan-out', result.transport, count(result.terminals ?? 0)];
+  if ('error' in result) return [...head, ...FAN_OUT_COLUMNS.slice(TEXT_COLUMNS + 1).map(() => '-'), 'failed'];
+  if (result.scenario !== 'commands' || result.figures.part !== 'fan-out') throw new Error(`${result.scenario} is not the commands' fan-out`);
+  const f = result.figures;
+  const s = (n: number | undefined) => (n === undefined ? (f.timedOut ? 'timeout' : '-') : n.toFixed(2));
+  return [
+    ...head,
+    f.connectFailed > 0 ? `${f.connectSeconds.toFixed(1)} (${count(f.connectFailed)} failed)` : f.connectSeconds.toFixed(1),
+    count(f.queued),
+    s(f.acceptedSeconds),
+    s(f.publishedSeconds),
+    s(f.repliedSeconds),
+    s(f.lastAnswerSeconds),
+    count(f.replied),
+    count(f.answered),
+    ms(f.heartbeatsBefore.roundTrip?.p50Ms),
+    ms(f.heartbeatsBefore.roundTrip?.p99Ms),
+    ms(f.heartbeatsDuring.roundTrip?.p50Ms),
+    ms(f.heartbeatsDuring.roundTrip?.p99Ms),
+    count(f.heartbeatsBefore.missing + f.heartbeatsDuring.missing),
+    percent(result.process.bridgeCpuPercent),
+    megabytes(result.process.bridgePeakRssBytes),
   ];
 }
 

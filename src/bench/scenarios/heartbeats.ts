@@ -77,6 +77,8 @@ export interface HeartbeatWorkerConfig {
   beats: number;
   connectsPerSecond: number;
   connectsInFlight: number;
+  /** The bridge's REPLY_FIELD: each command's reply echoes it; undefined for none. */
+  replyField?: string;
 }
 
 /** Its `heartbeats ready` line: connecting is over, the control port takes POST /run. */
@@ -98,6 +100,30 @@ export interface HeartbeatShare {
   first: number[];
   later: number[];
   maxSendLagMs: number;
+  /** Beats begun: `beats`, or fewer when stopped. */
+  beatsSent: number;
+  /** Commands the share's terminals answered over the process's life, and the monotonic ms of the last answer. */
+  commandsAnswered: number;
+  lastCommandAt: number | undefined;
+  /** With byBeat: the round trips of beat b (every terminal's b-th heartbeat) at b. */
+  byBeat?: number[][];
+}
+
+/** Terminals connected in their load processes, ready to beat. */
+export interface HeartbeatLoad {
+  processes: number;
+  connected: number;
+  connectFailed: number;
+  connectError: string | undefined;
+  connectSeconds: number;
+  /** Beats at most `beats` times from `startAt` (monotonic ms); resolves with every process's share once they are over or stopped. */
+  run(startAt: number, options?: { byBeat?: boolean; limitMs?: number }): Promise<HeartbeatShare[]>;
+  /** Ends the beats before the next one; run() resolves after the last answers' grace. */
+  stop(): Promise<void>;
+  /** The load processes' CPU seconds together so far. */
+  cpuSeconds(): number;
+  /** Their connections close with them: the broker sees them go at once, as after a site's power cut. */
+  dispose(): Promise<void>;
 }
 
 /**
@@ -106,8 +132,63 @@ export interface HeartbeatShare {
  * once, from a few processes of their own (heartbeat-process.ts).
  */
 export async function runHeartbeats(options: HeartbeatOptions): Promise<HeartbeatFigures> {
-  const processes = Math.ceil(options.terminals / TERMINALS_PER_PROCESS);
   const beats = Math.max(1, Math.round((options.seconds * 1000) / options.intervalMs));
+  const load = await connectHeartbeatLoad({ ...options, prefix: 'HB', beats });
+  try {
+    const span = options.span ?? noSpan;
+    span.start();
+    const cpuFrom = { at: performance.now(), cpu: load.cpuSeconds() };
+    const startAt = monotonicMs() + START_MARGIN_MS;
+    const shares = await load.run(startAt);
+    const cpuTo = { at: performance.now(), cpu: load.cpuSeconds() };
+    span.end();
+
+    const first = shares.flatMap((s) => s.first);
+    const later = shares.flatMap((s) => s.later);
+    const samples = [...first, ...later];
+    const sent = shares.reduce((sum, s) => sum + s.sent, 0);
+    const loadCpuPercent = ((cpuTo.cpu - cpuFrom.cpu) / ((cpuTo.at - cpuFrom.at) / 1000)) * 100;
+    return {
+      terminals: options.terminals,
+      processes: load.processes,
+      connected: load.connected,
+      connectFailed: load.connectFailed,
+      ...(load.connectError === undefined ? {} : { connectError: load.connectError }),
+      connectSeconds: load.connectSeconds,
+      connectsPerSecond: CONNECTS_PER_SECOND,
+      seconds: options.seconds,
+      intervalMs: options.intervalMs,
+      sent,
+      answered: samples.length,
+      missing: sent - samples.length,
+      late: shares.reduce((sum, s) => sum + s.late, 0),
+      roundTrip: distribution(samples),
+      firstBeat: distribution(first),
+      laterBeats: distribution(later),
+      maxSendLagMs: Math.max(...shares.map((s) => s.maxSendLagMs)),
+      loadCpuPercent: Number.isFinite(loadCpuPercent) ? loadCpuPercent : undefined,
+    };
+  } finally {
+    await load.dispose();
+  }
+}
+
+/**
+ * Connects `terminals` terminals (serials(prefix, terminals)) from load
+ * processes of their own, paced as the heartbeat scenario connects them;
+ * throws when none could connect.
+ */
+export async function connectHeartbeatLoad(options: {
+  url: string;
+  prefix: string;
+  terminals: number;
+  intervalMs: number;
+  /** Beats at most: the run ends after them unless stopped before. */
+  beats: number;
+  replyField?: string;
+}): Promise<HeartbeatLoad> {
+  const { beats } = options;
+  const processes = Math.ceil(options.terminals / TERMINALS_PER_PROCESS);
   const connectsPerSecond = CONNECTS_PER_SECOND / processes;
   const readyMs = (options.terminals / CONNECTS_PER_SECOND) * 1000 + READY_SLACK_MS;
   assertEphemeralPorts(options.terminals);
@@ -119,7 +200,7 @@ export async function runHeartbeats(options: HeartbeatOptions): Promise<Heartbea
     for (let index = 0; index < processes; index++) {
       const config: HeartbeatWorkerConfig = {
         url: options.url,
-        prefix: 'HB',
+        prefix: options.prefix,
         terminals: options.terminals,
         processes,
         index,
@@ -127,6 +208,7 @@ export async function runHeartbeats(options: HeartbeatOptions): Promise<Heartbea
         beats,
         connectsPerSecond,
         connectsInFlight: CONNECTS_IN_FLIGHT,
+        ...(options.replyField === undefined ? {} : { replyField: options.replyField }),
       };
       workers.push(startChild(process.execPath, [...nodeArgs(ENTRY), JSON.stringify(config)]));
     }
@@ -150,54 +232,48 @@ export async function runHeartbeats(options: HeartbeatOptions): Promise<Heartbea
     if (connected === 0) throw new Error(`no terminal could connect: ${connectError}`);
     const connectSeconds = (Math.max(...readies.map((r) => r.connectedAt)) - Math.min(...readies.map((r) => r.connectStartedAt))) / 1000;
 
-    const span = options.span ?? noSpan;
     const loadCpu = () => workers.reduce((sum, w) => sum + (cpuSeconds(w.pid) ?? NaN), 0);
-    span.start();
-    const cpuFrom = { at: performance.now(), cpu: loadCpu() };
-    const startAt = monotonicMs() + START_MARGIN_MS;
-    const runMs = START_MARGIN_MS + beats * options.intervalMs + RUN_SLACK_MS;
-    const shares = await Promise.all(readies.map((ready) => runShare(ready.controlPort, startAt, runMs)));
-    const cpuTo = { at: performance.now(), cpu: loadCpu() };
-    span.end();
-
-    const first = shares.flatMap((s) => s.first);
-    const later = shares.flatMap((s) => s.later);
-    const samples = [...first, ...later];
-    const sent = shares.reduce((sum, s) => sum + s.sent, 0);
-    const loadCpuPercent = ((cpuTo.cpu - cpuFrom.cpu) / ((cpuTo.at - cpuFrom.at) / 1000)) * 100;
     return {
-      terminals: options.terminals,
       processes,
       connected,
       connectFailed,
-      ...(connectError === undefined ? {} : { connectError }),
+      connectError,
       connectSeconds,
-      connectsPerSecond: CONNECTS_PER_SECOND,
-      seconds: options.seconds,
-      intervalMs: options.intervalMs,
-      sent,
-      answered: samples.length,
-      missing: sent - samples.length,
-      late: shares.reduce((sum, s) => sum + s.late, 0),
-      roundTrip: distribution(samples),
-      firstBeat: distribution(first),
-      laterBeats: distribution(later),
-      maxSendLagMs: Math.max(...shares.map((s) => s.maxSendLagMs)),
-      loadCpuPercent: Number.isFinite(loadCpuPercent) ? loadCpuPercent : undefined,
+      run: (startAt, { byBeat = false, limitMs } = {}) => {
+        // Whole milliseconds: AbortSignal.timeout takes no others.
+        const runMs = limitMs ?? Math.ceil(startAt - monotonicMs() + beats * options.intervalMs + RUN_SLACK_MS);
+        return Promise.all(readies.map((ready) => runShare(ready.controlPort, { startAt, byBeat }, runMs)));
+      },
+      stop: async () => {
+        await Promise.all(readies.map((ready) => control(ready.controlPort, '/stop', {}, 10_000)));
+      },
+      cpuSeconds: loadCpu,
+      dispose: () => stopAll(workers),
     };
-  } finally {
-    // Their connections close with them: the broker sees them go at once, as after a site's power cut.
-    await Promise.all(workers.map((worker) => worker.stop(5000)));
+  } catch (err) {
+    await stopAll(workers);
+    throw err;
   }
 }
 
-async function runShare(controlPort: number, startAt: number, timeoutMs: number): Promise<HeartbeatShare> {
+async function stopAll(workers: Child[]): Promise<void> {
+  await Promise.all(workers.map((worker) => worker.stop(5000)));
+}
+
+function runShare(controlPort: number, body: { startAt: number; byBeat: boolean }, timeoutMs: number): Promise<HeartbeatShare> {
+  return control(controlPort, '/run', body, timeoutMs);
+}
+
+/** A POST to a load process's control port, its JSON answer within `timeoutMs`. */
+async function control<T>(controlPort: number, path: string, body: unknown, timeoutMs: number): Promise<T> {
   const response = await withTimeout(
-    fetch(`http://127.0.0.1:${controlPort}/run`, { method: 'POST', body: JSON.stringify({ startAt }), signal: AbortSignal.timeout(timeoutMs) }),
+    fetch(`http://127.0.0.1:${controlPort}${path}`, { method: 'POST', body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs) }),
     timeoutMs,
-    'heartbeats',
-  );
-  const body = (await response.json()) as HeartbeatShare & { error?: string };
-  if (!response.ok) throw new Error(`heartbeat process: ${body.error ?? response.status}`);
-  return body;
+    `heartbeat process ${path}`,
+  ).catch((err: Error) => {
+    throw new Error(`heartbeat process ${path}: ${err.message}`);
+  });
+  const answer = (await response.json()) as T & { error?: string };
+  if (!response.ok) throw new Error(`heartbeat process: ${answer.error ?? response.status}`);
+  return answer;
 }
