@@ -11,7 +11,8 @@ export const ENDPOINT_LIMIT = 64;
 /** README §Webhooks: the endpoint of WEBHOOK_URL. */
 export const DEFAULT_ENDPOINT = 'ep_default';
 
-export type NewEndpoint = Omit<Endpoint, 'createdAt' | 'enabled' | 'disabledReason'>;
+/** An endpoint to add; `format` is `standard` and `lang` `zh-CN` unless given (README §Alerts in chat apps). */
+export type NewEndpoint = Omit<Endpoint, 'createdAt' | 'enabled' | 'disabledReason' | 'format' | 'lang'> & Partial<Pick<Endpoint, 'format' | 'lang'>>;
 
 /**
  * The one way endpoints change (README §Webhooks): added or removed by the
@@ -44,7 +45,8 @@ export function createEndpoints(store: Store) {
       const added = adding.then(async () => {
         const count = await store.endpointCount();
         if (count >= ENDPOINT_LIMIT) return { added: false as const, count };
-        await store.write({ kind: 'endpoint', endpoint: { ...endpoint, enabled: true, disabledReason: null }, at: Date.now() });
+        const row = { format: 'standard' as const, lang: 'zh-CN' as const, ...endpoint, enabled: true, disabledReason: null };
+        await store.write({ kind: 'endpoint', endpoint: row, at: Date.now() });
         return { added: true as const };
       });
       adding = added.catch(() => {});
@@ -72,6 +74,8 @@ export function createEndpoints(store: Store) {
         url,
         secret: secret ?? null,
         eventTypes: ['face.verified' as const],
+        format: 'standard' as const,
+        lang: existing?.lang ?? ('zh-CN' as const),
         enabled: !keepDisabled,
         disabledReason: keepDisabled ? existing.disabledReason : null,
       };

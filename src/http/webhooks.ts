@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { ALERT_LANGS, ENDPOINT_FORMATS, type EndpointFormat } from '../delivery/chat/apps.ts';
 import { ENDPOINT_LIMIT } from '../delivery/endpoints.ts';
 import { maskSecret, secretProblem } from '../delivery/sign.ts';
 import { webhookUrlProblem } from '../delivery/webhook-url.ts';
@@ -12,28 +13,51 @@ import { parseTimestamp } from './events.ts';
 import { Page } from './list.ts';
 import { empty, error, json, type Route, route } from './route.ts';
 
-export const EndpointSchema = v.object({
-  url: v.pipe(
-    v.string('url must be a string'),
-    v.check(
-      (s) => !webhookUrlProblem(s),
-      (issue) => webhookUrlProblem(issue.input as string)!,
-    ),
-  ),
-  event_types: v.optional(
-    v.pipe(v.array(v.picklist(EVENT_TYPES, `event types are ${EVENT_TYPES.join(', ')}`)), v.minLength(1, 'event_types must not be empty')),
-    ['face.verified'],
-  ),
-  secret: v.optional(
-    v.pipe(
-      v.string('secret must be a string'),
+/** A chat app's signing secret (Feishu, DingTalk) as the app shows it: any text, bounded. */
+const CHAT_SECRET_CHARS = 256;
+
+/**
+ * Why a secret does not suit an endpoint of this format, or undefined
+ * (README §Alerts in chat apps): a standard endpoint's is a Standard Webhooks
+ * secret; Feishu's and DingTalk's is the one the robot's settings show; a
+ * WeCom or Slack robot has none, its URL is the secret.
+ */
+export function endpointSecretProblem(format: EndpointFormat, secret: string): string | undefined {
+  if (format === 'standard') return secretProblem(secret);
+  if (format === 'wecom' || format === 'slack') return `a ${format} robot takes no secret: its URL is the secret`;
+  if (secret.length === 0 || secret.length > CHAT_SECRET_CHARS) return `a ${format} secret has 1 to ${CHAT_SECRET_CHARS} characters`;
+  return undefined;
+}
+
+export const EndpointSchema = v.pipe(
+  v.object({
+    url: v.pipe(
+      v.string('url must be a string'),
       v.check(
-        (secret) => !secretProblem(secret),
-        (issue) => secretProblem(issue.input as string)!,
+        (s) => !webhookUrlProblem(s),
+        (issue) => webhookUrlProblem(issue.input as string)!,
       ),
     ),
+    event_types: v.optional(
+      v.pipe(v.array(v.picklist(EVENT_TYPES, `event types are ${EVENT_TYPES.join(', ')}`)), v.minLength(1, 'event_types must not be empty')),
+      ['face.verified'],
+    ),
+    secret: v.optional(v.string('secret must be a string')),
+    format: v.optional(v.picklist(ENDPOINT_FORMATS, `format is one of ${ENDPOINT_FORMATS.join(', ')}`), 'standard'),
+    lang: v.optional(v.picklist(ALERT_LANGS, `lang is one of ${ALERT_LANGS.join(', ')}`), 'zh-CN'),
+  }),
+  v.forward(
+    v.partialCheck(
+      [['format'], ['secret']],
+      (input) => input.secret === undefined || !endpointSecretProblem(input.format, input.secret),
+      (issue) => {
+        const input = issue.input as { format: EndpointFormat; secret: string };
+        return endpointSecretProblem(input.format, input.secret)!;
+      },
+    ),
+    ['secret'],
   ),
-});
+);
 
 const SINCE = 'since must be an ISO 8601 timestamp such as 2026-11-22T00:00:00Z';
 
@@ -54,6 +78,8 @@ export const EndpointViewSchema = v.object({
   enabled: v.boolean(),
   disabled_reason: v.nullable(v.picklist(DISABLED_REASONS)),
   created_at: v.string(),
+  format: v.picklist(ENDPOINT_FORMATS),
+  lang: v.picklist(ALERT_LANGS),
 });
 
 /** What POST /api/webhooks/{id}/redeliver answers: how many deliveries it made. */
@@ -74,6 +100,8 @@ function view(row: Endpoint): v.InferOutput<typeof EndpointViewSchema> {
     enabled: row.enabled,
     disabled_reason: row.disabledReason,
     created_at: new Date(row.createdAt).toISOString(),
+    format: row.format,
+    lang: row.lang,
   };
 }
 
@@ -122,7 +150,14 @@ export function webhookRoutes({ store, endpoints, delivery }: AppDeps): Route[] 
     },
     async (c, { body }) => {
       const id = randomId('ep');
-      const result = await endpoints.add({ id, url: body.url, secret: body.secret ?? null, eventTypes: body.event_types });
+      const result = await endpoints.add({
+        id,
+        url: body.url,
+        secret: body.secret ?? null,
+        eventTypes: body.event_types,
+        format: body.format,
+        lang: body.lang,
+      });
       if (!result.added) throw new ApiError('conflict', `${result.count} webhook endpoints exist, the most there may be (${ENDPOINT_LIMIT}); delete one first`);
       return c.json(view(await found(id)), 201);
     },

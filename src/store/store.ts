@@ -1,3 +1,4 @@
+import type { AlertLang, EndpointFormat } from '../delivery/chat/apps.ts';
 import type { EventRecord, EventType, ListedEvent, StoredEvent } from '../events/events.ts';
 import type { Message, NewReject, Outcome } from '../ingest/interpret.ts';
 
@@ -90,6 +91,9 @@ export interface Endpoint {
   /** Why it is disabled; null while it is enabled. */
   disabledReason: DisabledReason | null;
   createdAt: number;
+  /** README §Alerts in chat apps: what its requests are, Standard Webhooks JSON or a chat app's message, and in which language. */
+  format: EndpointFormat;
+  lang: AlertLang;
 }
 
 /** Where a purge has got to among the events past retention: the last one a step looked at, in order of receipt. */

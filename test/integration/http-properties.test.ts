@@ -500,7 +500,7 @@ describe('POST / (the relay: any JSON object)', () => {
 
 // ---- POST /api/webhooks and POST /api/webhooks/{id}/redeliver -------------
 
-const ENDPOINT_KEYS = ['url', 'event_types', 'secret'];
+const ENDPOINT_KEYS = ['url', 'event_types', 'secret', 'format', 'lang'];
 const secret = fc.oneof(
   anyText({ minLength: 16, maxLength: 60 }),
   fc.uint8Array({ minLength: 16, maxLength: 40 }).map((key) => `whsec_${Buffer.from(key).toString('base64')}`),
@@ -540,6 +540,8 @@ describe('POST /api/webhooks (EndpointSchema)', () => {
           enabled: true,
           disabled_reason: null,
           created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+          format: 'standard',
+          lang: 'zh-CN',
         });
         if (body.secret !== undefined) {
           // At most the prefix and four characters of the end: enough to tell two apart, never enough to sign.
