@@ -241,6 +241,7 @@ export function createFacegate(
       concurrency: config.DELIVERY_CONCURRENCY,
       images: config.IMAGES,
       userAgent: `facegate/${VERSION}`,
+      stored,
     });
     const sending = createCommands({ transport, downlink, presence, store, metrics, log, rate: config.COMMAND_RATE, replyField: config.REPLY_FIELD });
     commands = sending;

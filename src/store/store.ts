@@ -188,7 +188,8 @@ export interface JobResults {
   'endpoint-delete': { more: boolean };
   /** Whether there was such an endpoint. */
   'endpoint-state': { changed: boolean };
-  attempt: undefined;
+  /** The delivery.dead event of a delivery that gave up (README §Alerts in chat apps), if one was made. */
+  attempt: { events: StoredEvent[] };
   /** Whether there was such a delivery, and dead. */
   'retry-delivery': { changed: boolean };
   /** Deliveries made or put back by this step; whether another is needed, and after which seq. */

@@ -1,15 +1,47 @@
+import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
+import { heartU, strangerRecord } from '../../src/kit/records.ts';
+import { connectTerminal, serials, type Terminal, UPLINK } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { type ChatApp, type ChatReceiver, startChatReceiver } from '../support/chat-receiver.ts';
+import { type Receiver, startReceiver } from '../support/receiver.ts';
 
 // README §Alerts in chat apps: endpoints that post to Feishu, DingTalk, WeCom
 // and Slack robots, against receivers that imitate each app.
 
 let bridge: TestBridge | undefined;
+let terminal: Terminal | undefined;
+let closers: (() => Promise<unknown>)[] = [];
 
 afterEach(async () => {
+  await terminal?.client.endAsync(true);
+  terminal = undefined;
   await bridge?.stop();
   bridge = undefined;
+  await Promise.all(closers.map((close) => close().catch(() => {})));
+  closers = [];
 });
+
+const FAST = { DELIVERY_SCHEDULE: '50ms,50ms,50ms', DELIVERY_TIMEOUT: '2s' };
+
+async function chatReceiver(app: ChatApp, options?: Parameters<typeof startChatReceiver>[1]): Promise<ChatReceiver> {
+  const receiver = await startChatReceiver(app, options);
+  closers.push(receiver.close);
+  return receiver;
+}
+
+async function receiver(script?: Parameters<typeof startReceiver>[0]): Promise<Receiver> {
+  const r = await startReceiver(script);
+  closers.push(() => r.close());
+  return r;
+}
+
+async function addEndpoint(b: TestBridge, body: Record<string, unknown>): Promise<string> {
+  const res = await b.api('POST', '/api/webhooks', body);
+  expect(res.status, res.text).toBe(201);
+  return res.json.id;
+}
 
 describe('chat endpoints by API', () => {
   it('keeps format and lang, standard and zh-CN by default, and shows them', async () => {
@@ -40,5 +72,81 @@ describe('chat endpoints by API', () => {
       expect(res.json.error.message).toMatch(message);
     }
     expect((await bridge.api('GET', '/api/webhooks')).json.items).toEqual([]);
+  });
+});
+
+describe('alerts in each app', () => {
+  const SECRETS: Record<ChatApp, string | undefined> = {
+    feishu: 'feishu-robot-secret-7x',
+    dingtalk: 'SEC0f1e2d3c4b5a69788',
+    wecom: undefined,
+    slack: undefined,
+  };
+
+  it.each(['feishu', 'dingtalk', 'wecom', 'slack'] as const)('%s: the app’s shape and signature; a non-zero code is retried, then delivered', async (app) => {
+    const secret = SECRETS[app];
+    const robot = await chatReceiver(app, { secret });
+    bridge = await startBridge(FAST);
+    const lang = app === 'slack' ? 'en' : 'zh-CN';
+    const id = await addEndpoint(bridge, { url: robot.url, format: app, lang, secret, event_types: ['face.stranger'] });
+    robot.refuse(1);
+    terminal = await connectTerminal(bridge.brokerUrl, 'CHAT1');
+    await terminal.send({ cmd: 'strangerRecordU', data: [strangerRecord()] });
+    await robot.until((posts) => posts.some((post) => post.answer === 'ok'));
+
+    expect(robot.posts.map((post) => post.answer)).toEqual(['refused', 'ok']);
+    const [text] = robot.accepted;
+    expect(text.split('\n')[0]).toBe(lang === 'en' ? 'facegate · Stranger at the door' : 'facegate · 陌生人');
+    expect(text).toContain('CHAT1');
+    // Never the image: a chat message is words only.
+    expect(JSON.stringify(robot.posts.map((post) => post.body))).not.toContain(strangerRecord().liveImageBase64.slice(0, 20));
+    await until(async () => (await bridge!.api('GET', `/api/deliveries?endpoint=${id}&status=delivered`)).json.items.length === 1);
+    const [delivery] = (await bridge.api('GET', `/api/deliveries?endpoint=${id}`)).json.items;
+    expect(delivery).toMatchObject({ status: 'delivered', attempts: 2 });
+  });
+
+  it('a wrong signing secret is the app’s refusal, retried until the delivery is dead', async () => {
+    const robot = await chatReceiver('dingtalk', { secret: 'SECthe-robot-has-this-one' });
+    bridge = await startBridge(FAST);
+    const id = await addEndpoint(bridge, { url: robot.url, format: 'dingtalk', secret: 'SECbut-facegate-has-that', event_types: ['face.stranger'] });
+    terminal = await connectTerminal(bridge.brokerUrl, 'CHAT2');
+    await terminal.send({ cmd: 'strangerRecordU', data: [strangerRecord()] });
+    await until(async () => (await bridge!.api('GET', `/api/deliveries?endpoint=${id}&status=dead`)).json.items.length === 1);
+    expect(robot.posts.map((post) => post.answer)).toEqual(['bad_sign', 'bad_sign', 'bad_sign', 'bad_sign']);
+    const [delivery] = (await bridge.api('GET', `/api/deliveries?endpoint=${id}`)).json.items;
+    expect(delivery.last_error).toMatch(/^dingtalk code 310000: sign not match/);
+  });
+});
+
+describe('a flood of alerts', () => {
+  it('reaches a DingTalk robot in a few digests that name every terminal, never over its limit, and a standard endpoint in full', async () => {
+    const robot = await chatReceiver('dingtalk');
+    const backend = await receiver();
+    bridge = await startBridge({ ...FAST, HEARTBEAT_TIMEOUT: '1', DISCOVERY_RATE: '1000/s' });
+    await addEndpoint(bridge, { url: robot.url, format: 'dingtalk', event_types: ['device.offline'] });
+    await addEndpoint(bridge, { url: backend.url, event_types: ['device.offline'] });
+    const flood = serials('FLOOD', 200);
+    // One client speaks for 200 terminals (the embedded broker is anonymous here): each is heard once, then silent.
+    const client = await mqtt.connectAsync(bridge.brokerUrl, { clientId: 'flood' });
+    closers.push(() => client.endAsync(true));
+    for (const sn of flood) await client.publishAsync(UPLINK.topicOf(sn), JSON.stringify(heartU()), { qos: 1 });
+    const silentAt = Date.now();
+
+    const backendGot = await backend.received(200);
+    expect(new Set(backendGot.map((request) => request.json.device_sn))).toEqual(new Set(flood));
+    const named = (sn: string) => robot.accepted.some((text) => text.includes(sn));
+    await robot.until(() => flood.every(named));
+    const arrived = robot.posts.find((post) => post.answer === 'ok')!.at;
+
+    expect(robot.accepted.length).toBeLessThanOrEqual(20);
+    expect(robot.throttled).toBe(0);
+    expect(robot.accepted.some((text) => /^facegate · \d+ 条告警\n终端离线 ×\d+：/.test(text))).toBe(true);
+    expect(await bridge.metric('facegate_alert_digests_total')).toMatch(/facegate_alert_digests_total\{endpoint="ep_[^"]+"\} [1-9]/);
+    const span = (robot.posts.at(-1)!.at - robot.posts[0].at) / 60_000;
+    // Figures for the README, not asserted.
+    console.log(
+      `flood: ${flood.length} device.offline → ${robot.accepted.length} DingTalk messages in ${(span * 60).toFixed(1)} s; ` +
+        `first alert ${((arrived - silentAt) / 1000).toFixed(1)} s after the terminals went silent (HEARTBEAT_TIMEOUT 1 s)`,
+    );
   });
 });

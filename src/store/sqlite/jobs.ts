@@ -161,6 +161,7 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
     'endpoint-state': outbox.setEndpointState,
     attempt(job) {
       outbox.recordOutcome(job);
+      return { events: [] };
     },
     'retry-delivery': outbox.retryDelivery,
     'redeliver-since': outbox.redeliverStep,
