@@ -95,7 +95,13 @@ export function createFacegate(
 
   async function startParts(): Promise<Running> {
     checkpoint();
-    const policy = { forward: config.FORWARD, images: config.IMAGES, replyField: config.REPLY_FIELD, replyWindowMs: config.REPLY_WINDOW };
+    const policy = {
+      forward: config.FORWARD,
+      images: config.IMAGES,
+      replyField: config.REPLY_FIELD,
+      replyWindowMs: config.REPLY_WINDOW,
+      clockSkewMs: config.CLOCK_SKEW,
+    };
     // Before the writer creates the database: one there already is a data dir of an older version.
     const upgrading = existsSync(databasePath(config.DATA_DIR));
     const store: Store = await openSqliteStore(
@@ -115,7 +121,7 @@ export function createFacegate(
     const devices = [...new Set([...config.DEVICES, ...(config.DEFAULT_DEVICE ? [config.DEFAULT_DEVICE] : [])])];
     if (devices.length > 0) await store.write({ kind: 'register', serials: devices });
 
-    const endpoints = createEndpoints(store);
+    const endpoints = createEndpoints(store, stored);
     // The endpoint of WEBHOOK_URL, kept in the store like any other so its deliveries survive restarts.
     await endpoints.configureDefault(config.WEBHOOK_URL, config.WEBHOOK_SECRET);
     checkpoint();

@@ -1,3 +1,4 @@
+import type { StoredEvent } from '../events/events.ts';
 import type { DisabledReason, Endpoint, Store } from '../store/store.ts';
 
 /**
@@ -20,9 +21,10 @@ export type NewEndpoint = Omit<Endpoint, 'createdAt' | 'enabled' | 'disabledReas
  * Each change is committed first, then told to whoever keeps endpoints in
  * memory (the delivery lanes), so none of them can miss one. The writer
  * thread's list of endpoints to enqueue for is reloaded by the endpoint jobs
- * themselves, in the same commit.
+ * themselves, in the same commit. Events a change makes (endpoint.disabled)
+ * go to `stored` once committed.
  */
-export function createEndpoints(store: Store) {
+export function createEndpoints(store: Store, stored: (events: StoredEvent[]) => void = () => {}) {
   const listeners = new Set<() => Promise<void>>();
   const changed = async () => {
     for (const listener of listeners) await listener();
@@ -32,8 +34,10 @@ export function createEndpoints(store: Store) {
   let adding: Promise<unknown> = Promise.resolve();
 
   async function disable(id: string, reason: DisabledReason): Promise<void> {
-    await store.write({ kind: 'endpoint-state', id, enabled: false, reason });
+    const { events } = await store.write({ kind: 'endpoint-state', id, enabled: false, reason });
     await changed();
+    // A 410's endpoint.disabled (README §Alerts in chat apps), once the lanes know of the change.
+    if (events.length > 0) stored(events);
   }
 
   return {

@@ -186,8 +186,8 @@ export interface JobResults {
   endpoint: undefined;
   /** Whether another step is needed. */
   'endpoint-delete': { more: boolean };
-  /** Whether there was such an endpoint. */
-  'endpoint-state': { changed: boolean };
+  /** Whether there was such an endpoint; the endpoint.disabled event of a 410 (README §Alerts in chat apps). */
+  'endpoint-state': { changed: boolean; events: StoredEvent[] };
   /** The delivery.dead event of a delivery that gave up (README §Alerts in chat apps), if one was made. */
   attempt: { events: StoredEvent[] };
   /** Whether there was such a delivery, and dead. */

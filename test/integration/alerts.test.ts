@@ -1,8 +1,9 @@
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { heartU, strangerRecord } from '../../src/kit/records.ts';
+import { heartU, strangerRecord, verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, serials, type Terminal, UPLINK } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { localTimestamp } from '../../src/lib/units.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { type ChatApp, type ChatReceiver, startChatReceiver } from '../support/chat-receiver.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
@@ -148,5 +149,94 @@ describe('a flood of alerts', () => {
       `flood: ${flood.length} device.offline → ${robot.accepted.length} DingTalk messages in ${(span * 60).toFixed(1)} s; ` +
         `first alert ${((arrived - silentAt) / 1000).toFixed(1)} s after the terminals went silent (HEARTBEAT_TIMEOUT 1 s)`,
     );
+  });
+});
+
+describe('alerts about the bridge itself', () => {
+  const settled = async (b: TestBridge) => until(async () => (await b.api('GET', '/api/deliveries?status=pending')).json.items.length === 0);
+
+  it('tells a Feishu robot of a delivery that gave up; never the failing endpoint itself, and no alert of an alert that gave up', async () => {
+    const secret = 'feishu-robot-secret-dead';
+    const robot = await chatReceiver('feishu', { secret });
+    const failing = await receiver(() => ({ status: 500 }));
+    const alsoFailing = await receiver(() => ({ status: 503 }));
+    bridge = await startBridge({ DELIVERY_SCHEDULE: '20ms,20ms', DELIVERY_TIMEOUT: '2s' });
+    const a = await addEndpoint(bridge, { url: failing.url, event_types: ['face.stranger', 'delivery.dead'] });
+    const b = await addEndpoint(bridge, { url: alsoFailing.url, event_types: ['delivery.dead'] });
+    await addEndpoint(bridge, { url: robot.url, format: 'feishu', lang: 'en', secret, event_types: ['delivery.dead'] });
+    terminal = await connectTerminal(bridge.brokerUrl, 'DEAD1');
+    await terminal.send({ cmd: 'strangerRecordU', data: [strangerRecord()] });
+    await robot.until((posts) => posts.some((post) => post.answer === 'ok'));
+    await settled(bridge);
+
+    const [stranger] = bridge.stored.filter((e) => e.type === 'face.stranger');
+    const dead = (await bridge.api('GET', '/api/events?type=delivery.dead')).json.items;
+    expect(dead).toEqual([
+      {
+        type: 'delivery.dead',
+        id: expect.stringMatching(/^evt_/),
+        delivery_id: expect.stringMatching(/^dlv_\d+$/),
+        event_id: stranger.id,
+        endpoint_id: a,
+        attempts: 3,
+        last_status: 500,
+        received_at: expect.any(String),
+        has_image: false,
+      },
+    ]);
+    // b's delivery of that alert gave up too, and made no alert of it.
+    expect((await bridge.api('GET', `/api/deliveries?endpoint=${b}&status=dead`)).json.items).toHaveLength(1);
+    expect(failing.requests.map((request) => request.json.type)).toEqual(['face.stranger', 'face.stranger', 'face.stranger']);
+    expect(robot.accepted).toHaveLength(1);
+    expect(robot.accepted[0]).toContain('facegate · Delivery given up');
+    expect(robot.accepted[0]).toContain(a);
+  });
+
+  it('tells a WeCom robot of an endpoint a 410 disabled, with its password masked, and not that endpoint', async () => {
+    const robot = await chatReceiver('wecom');
+    const gone = await receiver(() => ({ status: 410 }));
+    bridge = await startBridge(FAST);
+    const url = gone.url.replace('http://', 'http://door:s3cret-pass@');
+    const g = await addEndpoint(bridge, { url, event_types: ['face.stranger', 'endpoint.disabled'] });
+    await addEndpoint(bridge, { url: robot.url, format: 'wecom', lang: 'en', event_types: ['endpoint.disabled'] });
+    terminal = await connectTerminal(bridge.brokerUrl, 'GONE1');
+    await terminal.send({ cmd: 'strangerRecordU', data: [strangerRecord()] });
+    await robot.until((posts) => posts.some((post) => post.answer === 'ok'));
+
+    const masked = url.replace('s3cret-pass', '***');
+    expect((await bridge.api('GET', '/api/events?type=endpoint.disabled')).json.items).toEqual([
+      { type: 'endpoint.disabled', id: expect.stringMatching(/^evt_/), endpoint_id: g, url: masked, reason: 'gone', has_image: false },
+    ]);
+    expect(robot.accepted[0]).toContain('facegate · Endpoint disabled');
+    expect(robot.accepted[0]).toContain(`${g} ${masked}`);
+    expect(robot.accepted.join('\n')).not.toContain('s3cret');
+    expect(bridge.count('deliveries', `endpoint_id = ? and event_seq in (select seq from events where type = 'endpoint.disabled')`, g)).toBe(0);
+  });
+
+  it('reports a terminal whose clock is off once an hour, each terminal on its own', async () => {
+    const robot = await chatReceiver('slack');
+    bridge = await startBridge({ ...FAST, CLOCK_SKEW: '5m' });
+    await addEndpoint(bridge, { url: robot.url, format: 'slack', lang: 'en', event_types: ['device.clock_skew'] });
+    const ahead = () => localTimestamp(new Date(Date.now() + 10 * 60_000));
+    terminal = await connectTerminal(bridge.brokerUrl, 'SKEW1');
+    await terminal.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: '1', time: ahead() })] });
+    await bridge.eventsStored(1, (e) => e.type === 'device.clock_skew');
+    await terminal.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: '2', time: ahead() })] });
+    // On time: nothing to say.
+    await terminal.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: '3', time: localTimestamp(new Date()) })] });
+    const other = await connectTerminal(bridge.brokerUrl, 'SKEW2');
+    closers.push(() => other.client.endAsync(true));
+    await other.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: '4', time: ahead() })] });
+    await bridge.eventsStored(4, (e) => e.type === 'face.verified');
+
+    const skews = (await bridge.api('GET', '/api/events?type=device.clock_skew')).json.items;
+    expect(skews.map((e: any) => e.device_sn).sort()).toEqual(['SKEW1', 'SKEW2']);
+    for (const skew of skews) {
+      expect(Object.keys(skew).sort()).toEqual(['device_sn', 'has_image', 'id', 'received_at', 'record_time', 'skew_seconds', 'type']);
+      expect(skew.skew_seconds).toBeGreaterThan(590);
+      expect(skew.skew_seconds).toBeLessThanOrEqual(600);
+    }
+    await robot.until((posts) => posts.filter((post) => post.answer === 'ok').length === 2);
+    expect(robot.accepted.every((text) => text.startsWith('facegate · Terminal clock off'))).toBe(true);
   });
 });
