@@ -1,14 +1,32 @@
 import { Pool } from 'undici';
 import type { StoredEvent } from '../events/events.ts';
+import { randomId } from '../events/ids.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
 import type { DueDelivery, Endpoint, Store } from '../store/store.ts';
 import { webhookBody } from './body.ts';
+import { testText } from './chat/alert-text.ts';
 import { answerStart, type ChatNext, type ChatTarget, chatTarget, type Exchange, nextChatMessage, postChat } from './chat/chat-lane.ts';
 import type { Endpoints } from './endpoints.ts';
 import { type Answer, decide } from './policy.ts';
 import { sign, signingKey } from './sign.ts';
 import { basicAuthorization, webhookUrlProblem } from './webhook-url.ts';
+
+/** What a test message's receiver answered (POST /api/webhooks/{id}/test). */
+export interface TestAnswer {
+  /** A 2xx, and for a chat app its own code 0 or absent. */
+  ok: boolean;
+  /** The HTTP status; null when there was no answer. */
+  status: number | null;
+  /** The start of the answer's body. */
+  body: string;
+  /** The chat app's own code, when its answer has one. */
+  code: unknown;
+  error: string | null;
+}
+
+/** Characters of a test answer's body shown. */
+const TEST_BODY_CHARS = 500;
 
 export interface DeliveryOptions {
   store: Store;
@@ -262,7 +280,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     const started = now();
     let answer: Answer | undefined;
     if (message) {
-      const posted = await postChat(lane.url, chat, message.text, started, (path, headers, body) => exchange(lane, path, headers, body, true));
+      const posted = await postChat(lane.url, chat, message.text, now, (path, headers, body) => exchange(lane, path, headers, body, true));
       answer = posted.answer;
       if (message.digest) metrics.alertDigests.inc({ endpoint: lane.id });
       if (posted.throttled) {
@@ -368,7 +386,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     }
   }
 
-  async function send(lane: Lane, id: string, body: Buffer): Promise<Answer> {
+  async function send(lane: Lane, id: string, body: Buffer, read = false): ReturnType<Exchange> {
     const timestamp = Math.floor(now() / 1000);
     const headers: Record<string, string> = {
       'content-type': 'application/json',
@@ -376,7 +394,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       'webhook-timestamp': String(timestamp),
     };
     if (lane.key) headers['webhook-signature'] = sign(lane.key, id, timestamp, body);
-    return exchange(lane, lane.url.pathname + lane.url.search, headers, body, false);
+    return exchange(lane, lane.url.pathname + lane.url.search, headers, body, read);
   }
 
   /** One POST through the lane's pool, within DELIVERY_TIMEOUT and cut by a stop: the status (and the answer's start when asked for), or why there was none. */
@@ -428,6 +446,39 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     /** New events are committed: their lanes look for work now instead of at their next timer. */
     wake(events: StoredEvent[]): void {
       for (const lane of lanes.values()) if (events.some((e) => lane.types.has(e.type))) pump(lane);
+    },
+    /**
+     * One test message now, outside the outbox, through the endpoint's lane
+     * (README §Alerts in chat apps): a chat robot's pace counts it, and
+     * holds it back when the robot may not post (`notBefore`). Undefined
+     * when the endpoint has no lane (unknown, or its URL not served).
+     */
+    async test(id: string): Promise<TestAnswer | { notBefore: number } | undefined> {
+      const lane = lanes.get(id);
+      if (!lane) return undefined;
+      const t = now();
+      if (lane.chat) {
+        const chat = lane.chat;
+        if (chat.pace.free(t) === 0) return { notBefore: chat.pace.nextAt(t) };
+        const posted = await postChat(lane.url, chat, testText(chat.lang, t), now, (path, headers, body) => exchange(lane, path, headers, body, true));
+        const { answer } = posted;
+        const status = answer.status ?? null;
+        const ok = !('error' in answer) && status !== null && status >= 200 && status < 300;
+        return {
+          ok,
+          status,
+          body: (posted.text ?? '').slice(0, TEST_BODY_CHARS),
+          code: posted.code ?? null,
+          error: 'error' in answer ? answer.error : ok ? null : `HTTP ${status}`,
+        };
+      }
+      // A standard receiver gets a body of its own type, signed as every delivery is: it can tell a test apart and verify it.
+      const testId = randomId('msg');
+      const body = Buffer.from(JSON.stringify({ type: 'facegate.test', id: testId, endpoint_id: id, sent_at: new Date(t).toISOString() }));
+      const answer = await send(lane, testId, body, true);
+      if ('error' in answer) return { ok: false, status: null, body: '', code: null, error: answer.error };
+      const ok = answer.status >= 200 && answer.status < 300;
+      return { ok, status: answer.status, body: answer.text.slice(0, TEST_BODY_CHARS), code: null, error: ok ? null : `HTTP ${answer.status}` };
     },
     /** Wakes every lane (a delivery was put back to pending). */
     wakeAll(): void {

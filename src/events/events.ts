@@ -75,7 +75,6 @@ export interface DeadDelivery {
   deliverySeq: number;
   eventId: string;
   eventType: EventType;
-  deviceSn: string;
   endpointId: string;
   attempts: number;
   lastStatus: number | null;
@@ -92,8 +91,8 @@ export function deadDeliveryEvent(dead: DeadDelivery, at: number): NewEvent {
   return {
     id: randomId('evt'),
     type: 'delivery.dead',
-    // The terminal of the event that was not delivered: GET /api/events?device= finds it there.
-    deviceSn: dead.deviceSn,
+    // About an endpoint, not a terminal: its body has no device_sn (README §What the backend receives), nor does GET /api/events?device= find it.
+    deviceSn: '',
     receivedAt: at,
     fields: JSON.stringify({
       delivery_id: `dlv_${dead.deliverySeq}`,

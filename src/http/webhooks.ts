@@ -82,6 +82,15 @@ export const EndpointViewSchema = v.object({
   lang: v.picklist(ALERT_LANGS),
 });
 
+/** What POST /api/webhooks/{id}/test answers: what the receiver answered. */
+export const TestAnswerSchema = v.object({
+  ok: v.boolean(),
+  status: v.nullable(v.number()),
+  body: v.string(),
+  code: v.unknown(),
+  error: v.nullable(v.string()),
+});
+
 /** What POST /api/webhooks/{id}/redeliver answers: how many deliveries it made. */
 export const RedeliveredSchema = v.object({ endpoint_id: v.string(), since: v.string(), deliveries: v.number() });
 
@@ -239,5 +248,35 @@ export function webhookRoutes({ store, endpoints, delivery }: AppDeps): Route[] 
     },
   );
 
-  return [list, one, add, remove, enable, disable, redeliver];
+  // README §Alerts in chat apps: is the robot (or the backend) set up right? Sent now, outside the outbox.
+  const test = route(
+    {
+      method: 'post',
+      path: '/api/webhooks/{id}/test',
+      operationId: 'testWebhook',
+      tag: 'webhooks',
+      summary: 'Send one test message now, outside the outbox, and answer what the receiver answered',
+      description:
+        'A chat endpoint gets a short "facegate" test text in its format and lang; a standard one a signed {"type":"facegate.test","id":"msg_…","endpoint_id","sent_at"} (webhook-id is that id). ok: a 2xx and, for a chat app, its own code 0 or absent; code: that code; body: the start of the answer.',
+      responses: {
+        200: json(TestAnswerSchema, 'what the receiver answered'),
+        409: error('the endpoint is not served (its URL, stored by an older version, is not valid)'),
+        429: error("the chat app's robot may not post now (its limit, or a throttle answer): Retry-After says when"),
+        ...UNKNOWN,
+      },
+    },
+    async (c) => {
+      const id = c.req.param('id');
+      await found(id);
+      const sent = await delivery.test(id);
+      if (!sent) throw new ApiError('conflict', `webhook endpoint ${id} is not served: fix its URL or delete it`);
+      if ('notBefore' in sent) {
+        const seconds = Math.max(1, Math.ceil((sent.notBefore - Date.now()) / 1000));
+        throw new ApiError('rate_limited', `the robot may not post for ${seconds} s (its app's limit)`, { retryAfterSeconds: seconds });
+      }
+      return c.json(sent);
+    },
+  );
+
+  return [list, one, add, remove, enable, disable, redeliver, test];
 }

@@ -1,4 +1,5 @@
 import mqtt from 'mqtt';
+import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
 import { heartU, strangerRecord, verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, serials, type Terminal, UPLINK } from '../../src/kit/terminal.ts';
@@ -238,5 +239,37 @@ describe('alerts about the bridge itself', () => {
     }
     await robot.until((posts) => posts.filter((post) => post.answer === 'ok').length === 2);
     expect(robot.accepted.every((text) => text.startsWith('facegate · Terminal clock off'))).toBe(true);
+  });
+});
+
+describe('a test message', () => {
+  it('reaches a chat robot in its format and lang, and answers what the robot answered', async () => {
+    const secret = 'feishu-robot-secret-test';
+    const robot = await chatReceiver('feishu', { secret });
+    const backend = await receiver(() => ({ status: 204 }));
+    bridge = await startBridge();
+    const chat = await addEndpoint(bridge, { url: robot.url, format: 'feishu', secret, lang: 'en' });
+    const sent = await bridge.api('POST', `/api/webhooks/${chat}/test`);
+    expect(sent.status).toBe(200);
+    expect(sent.json).toEqual({ ok: true, status: 200, body: expect.stringContaining('"code":0'), code: 0, error: null });
+    expect(robot.accepted).toEqual([expect.stringMatching(/^facegate · Test message\n/)]);
+    robot.refuse(1);
+    expect((await bridge.api('POST', `/api/webhooks/${chat}/test`)).json).toEqual({
+      ok: false,
+      status: 200,
+      body: expect.stringContaining('Key Words Not Found'),
+      code: 19024,
+      error: 'feishu code 19024: Key Words Not Found',
+    });
+
+    const standardSecret = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+    const plain = await addEndpoint(bridge, { url: backend.url, secret: standardSecret });
+    expect((await bridge.api('POST', `/api/webhooks/${plain}/test`)).json).toEqual({ ok: true, status: 204, body: '', code: null, error: null });
+    const [request] = backend.requests;
+    expect(request.json).toEqual({ type: 'facegate.test', id: request.headers['webhook-id'], endpoint_id: plain, sent_at: expect.any(String) });
+    expect(new Webhook(standardSecret).verify(request.body, request.headers as Record<string, string>)).toMatchObject({ type: 'facegate.test' });
+    // Outside the outbox: nothing stored, nothing to retry.
+    expect((await bridge.api('GET', '/api/deliveries')).json.items).toEqual([]);
+    expect((await bridge.api('POST', '/api/webhooks/ep_nope/test')).status).toBe(404);
   });
 });

@@ -73,7 +73,12 @@ beforeAll(async () => {
   const messages = events.filter((e) => e.type === 'device.message');
   await b.api('POST', `/api/webhooks/${deadHookId}/redeliver`, { since: new Date(messages.at(-2)!.receivedAt).toISOString() });
   await settled();
+  // Each dead delivery made a delivery.dead (README §Alerts in chat apps), in the commit of its last attempt: the table's last events.
+  events = await b.eventsStored(SERIALS.length * 5 + 2);
 });
+
+/** An event's device_sn as its view shows it: delivery.dead is about an endpoint and has none. */
+const shownSerial = (e: StoredEvent) => (e.deviceSn === '' ? undefined : e.deviceSn);
 
 afterAll(async () => {
   await Promise.all(terminals.map((t) => t.client.endAsync(true)));
@@ -818,7 +823,7 @@ describe('GET /api/events (EventListQuery)', () => {
           .sort((x, y) => y.seq - x.seq);
         const items = await walk('/api/events', params, limit);
         expect(items.map((item) => [item.id, item.type, item.device_sn, item.received_at])).toEqual(
-          expected.map((e) => [e.id, e.type, e.deviceSn, new Date(e.receivedAt).toISOString()]),
+          expected.map((e) => [e.id, e.type, shownSerial(e), new Date(e.receivedAt).toISOString()]),
         );
         for (const item of items) {
           expect(item).not.toHaveProperty('img');
@@ -870,7 +875,7 @@ describe('GET /api/stream (EventFilter)', () => {
           await s.until(() => s.comments.length > 0);
           const types = f.type?.split(',').map((t) => t.trim());
           const expected = bySeq.slice(from + 1).filter((e) => (!types || types.includes(e.type)) && (!f.device || e.deviceSn === f.device));
-          expect(s.events.map((e) => [e.event, e.id, JSON.parse(e.data).device_sn])).toEqual(expected.map((e) => [e.type, e.id, e.deviceSn]));
+          expect(s.events.map((e) => [e.event, e.id, JSON.parse(e.data).device_sn])).toEqual(expected.map((e) => [e.type, e.id, shownSerial(e)]));
         } finally {
           await s.close();
         }

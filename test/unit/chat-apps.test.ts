@@ -76,6 +76,15 @@ describe('alert text', () => {
 });
 
 describe('the pace of a robot', () => {
+  it('counts a post from its answer, when the app may have counted it late', () => {
+    const pace = createPace(CHAT_APPS.slack);
+    pace.posted(AT);
+    pace.answered(AT, AT + 300);
+    expect(pace.free(AT + 1000)).toBe(0);
+    expect(pace.nextAt(AT + 1000)).toBe(AT + 1300);
+    expect(pace.free(AT + 1300)).toBe(1);
+  });
+
   it('allows the app’s posts a minute and a second, and says when the next one may go', () => {
     const pace = createPace(CHAT_APPS.feishu);
     for (let i = 0; i < 5; i += 1) pace.posted(AT);

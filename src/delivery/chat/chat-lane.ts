@@ -108,12 +108,15 @@ export interface Posted {
  * the app means it; a throttle code or a 429 closes the pace for as long as
  * the app makes a robot wait, and the retry waits at least that long.
  */
-export async function postChat(url: URL, target: ChatTarget, text: string, now: number, exchange: Exchange): Promise<Posted> {
-  const request = chatRequest(target.format, text, target.secret, now);
+export async function postChat(url: URL, target: ChatTarget, text: string, clock: () => number, exchange: Exchange): Promise<Posted> {
+  const sent = clock();
+  const request = chatRequest(target.format, text, target.secret, sent);
   const signed = new URL(url);
   for (const [name, value] of Object.entries(request.query)) signed.searchParams.set(name, value);
-  target.pace.posted(now);
+  target.pace.posted(sent);
   const answer = await exchange(signed.pathname + signed.search, { 'content-type': 'application/json; charset=utf-8' }, request.body);
+  const now = clock();
+  target.pace.answered(sent, now);
   if ('error' in answer) return { answer, throttled: false };
   const { status, retryAfter } = answer;
   if (status === 429) {

@@ -54,6 +54,18 @@ export function createPace(app: ChatApp) {
     posted(now: number): void {
       posts.push(now);
     },
+    /**
+     * A post sent at `sent` was answered at `answered`: the app counted it
+     * somewhere between, so it counts from the later time. Counted from the
+     * send, a post that reached the app late left the next one inside the
+     * app's window by that much, and the app refused it.
+     */
+    answered(sent: number, answered: number): void {
+      const i = posts.lastIndexOf(sent);
+      if (i === -1 || answered <= sent) return;
+      posts[i] = answered;
+      posts.sort((a, b) => a - b);
+    },
     /** The app answered that the robot is over its limit: no post before `until`. */
     close(until: number): void {
       closedUntil = Math.max(closedUntil, until);

@@ -169,7 +169,6 @@ export function createOutbox(db: Db, wrote: (walBytes: number) => void) {
       lastStatus: deliveries.lastStatus,
       eventId: events.id,
       eventType: events.type,
-      deviceSn: events.deviceSn,
     })
     .from(deliveries)
     .innerJoin(events, eq(events.seq, deliveries.eventSeq))
