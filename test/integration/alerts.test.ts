@@ -253,8 +253,17 @@ describe('a test message', () => {
     expect(sent.status).toBe(200);
     expect(sent.json).toEqual({ ok: true, status: 200, body: expect.stringContaining('"code":0'), code: 0, error: null });
     expect(robot.accepted).toEqual([expect.stringMatching(/^facegate · Test message\n/)]);
+    // The robot's pace counts it: the next post may go 0.6 s later (a minute ÷ Feishu's 100).
+    const early = await bridge.api('POST', `/api/webhooks/${chat}/test`);
+    expect(early.status).toBe(429);
+    expect(early.headers.get('retry-after')).toBe('1');
     robot.refuse(1);
-    expect((await bridge.api('POST', `/api/webhooks/${chat}/test`)).json).toEqual({
+    const refused = await until(async () => {
+      const res = await bridge!.api('POST', `/api/webhooks/${chat}/test`);
+      return res.status === 200 ? res : undefined;
+    });
+    expect(robot.posts).toHaveLength(2);
+    expect(refused.json).toEqual({
       ok: false,
       status: 200,
       body: expect.stringContaining('Key Words Not Found'),

@@ -8,8 +8,8 @@ import { createPace, nextStep, type Pace } from './pace.ts';
 
 // What a delivery lane does for an endpoint whose format is a chat app
 // (README §Alerts in chat apps): one request at a time, never over the app's
-// limit, an alert's words rather than the webhook body (never an image), and
-// past the limit one digest for everything due.
+// limit (evenly spaced: pace.ts), an alert's words rather than the webhook
+// body (never an image), and one digest when more than one alert is due.
 
 /**
  * Due deliveries a digest looks at, at most. More than the largest digest
