@@ -241,6 +241,10 @@ export const ConfigSchema = v.object({
     ms: 60_000,
     text: '1 minute',
   }),
+  CLOCK_SKEW: age('5m', "a face record's time this far from its receipt is a terminal's clock off (device.clock_skew, once an hour per terminal)", {
+    ms: 1000,
+    text: '1 second',
+  }),
   LOG_LEVEL: choice(['info', 'debug', 'warn', 'error', 'silent'], 'log level'),
 });
 

@@ -105,6 +105,7 @@ export function createFacegate(
       replyField: config.REPLY_FIELD,
       replyWindowMs: config.REPLY_WINDOW,
       personCommands: config.PERSON_COMMANDS,
+      clockSkewMs: config.CLOCK_SKEW,
     };
     // Before the writer creates the database: one there already is a data dir of an older version.
     const upgrading = existsSync(databasePath(config.DATA_DIR));
@@ -125,7 +126,7 @@ export function createFacegate(
     const devices = [...new Set([...config.DEVICES, ...(config.DEFAULT_DEVICE ? [config.DEFAULT_DEVICE] : [])])];
     if (devices.length > 0) await store.write({ kind: 'register', serials: devices });
 
-    const endpoints = createEndpoints(store);
+    const endpoints = createEndpoints(store, stored);
     // The endpoint of WEBHOOK_URL, kept in the store like any other so its deliveries survive restarts.
     await endpoints.configureDefault(config.WEBHOOK_URL, config.WEBHOOK_SECRET);
     checkpoint();
@@ -271,6 +272,7 @@ export function createFacegate(
       concurrency: config.DELIVERY_CONCURRENCY,
       images: config.IMAGES,
       userAgent: `facegate/${VERSION}`,
+      stored,
     });
     const sending = createCommands({ transport, downlink, presence, store, metrics, log, rate: config.COMMAND_RATE, replyField: config.REPLY_FIELD });
     commands = sending;

@@ -1,3 +1,4 @@
+import type { StoredEvent } from '../events/events.ts';
 import type { DisabledReason, Endpoint, Store } from '../store/store.ts';
 
 /**
@@ -11,7 +12,8 @@ export const ENDPOINT_LIMIT = 64;
 /** README §Webhooks: the endpoint of WEBHOOK_URL. */
 export const DEFAULT_ENDPOINT = 'ep_default';
 
-export type NewEndpoint = Omit<Endpoint, 'createdAt' | 'enabled' | 'disabledReason'>;
+/** An endpoint to add; `format` is `standard` and `lang` `zh-CN` unless given (README §Alerts in chat apps). */
+export type NewEndpoint = Omit<Endpoint, 'createdAt' | 'enabled' | 'disabledReason' | 'format' | 'lang'> & Partial<Pick<Endpoint, 'format' | 'lang'>>;
 
 /**
  * The one way endpoints change (README §Webhooks): added or removed by the
@@ -19,9 +21,10 @@ export type NewEndpoint = Omit<Endpoint, 'createdAt' | 'enabled' | 'disabledReas
  * Each change is committed first, then told to whoever keeps endpoints in
  * memory (the delivery lanes), so none of them can miss one. The writer
  * thread's list of endpoints to enqueue for is reloaded by the endpoint jobs
- * themselves, in the same commit.
+ * themselves, in the same commit. Events a change makes (endpoint.disabled)
+ * go to `stored` once committed.
  */
-export function createEndpoints(store: Store) {
+export function createEndpoints(store: Store, stored: (events: StoredEvent[]) => void = () => {}) {
   const listeners = new Set<() => Promise<void>>();
   const changed = async () => {
     for (const listener of listeners) await listener();
@@ -31,8 +34,10 @@ export function createEndpoints(store: Store) {
   let adding: Promise<unknown> = Promise.resolve();
 
   async function disable(id: string, reason: DisabledReason): Promise<void> {
-    await store.write({ kind: 'endpoint-state', id, enabled: false, reason });
+    const { events } = await store.write({ kind: 'endpoint-state', id, enabled: false, reason });
     await changed();
+    // A 410's endpoint.disabled (README §Alerts in chat apps), once the lanes know of the change.
+    if (events.length > 0) stored(events);
   }
 
   return {
@@ -44,7 +49,8 @@ export function createEndpoints(store: Store) {
       const added = adding.then(async () => {
         const count = await store.endpointCount();
         if (count >= ENDPOINT_LIMIT) return { added: false as const, count };
-        await store.write({ kind: 'endpoint', endpoint: { ...endpoint, enabled: true, disabledReason: null }, at: Date.now() });
+        const row = { format: 'standard' as const, lang: 'zh-CN' as const, ...endpoint, enabled: true, disabledReason: null };
+        await store.write({ kind: 'endpoint', endpoint: row, at: Date.now() });
         return { added: true as const };
       });
       adding = added.catch(() => {});
@@ -72,6 +78,8 @@ export function createEndpoints(store: Store) {
         url,
         secret: secret ?? null,
         eventTypes: ['face.verified' as const],
+        format: 'standard' as const,
+        lang: existing?.lang ?? ('zh-CN' as const),
         enabled: !keepDisabled,
         disabledReason: keepDisabled ? existing.disabledReason : null,
       };

@@ -9,8 +9,13 @@ export type Outcome =
   /** 410 Gone: the receiver asks for no more; the endpoint is disabled, its deliveries wait. */
   | { kind: 'gone' };
 
-/** The answer to one attempt: an HTTP status, or no answer at all (timeout, refused, reset). */
-export type Answer = { status: number; retryAfter?: string | null } | { error: string };
+/**
+ * The answer to one attempt: an HTTP status, or a failure: no answer at all
+ * (timeout, refused, reset), or a chat app's 2xx whose code says it failed
+ * (README §Alerts in chat apps), which may ask for a wait (`retryAfterMs`: a
+ * robot over its limit) and keeps its HTTP status for the record.
+ */
+export type Answer = { status: number; retryAfter?: string | null } | { error: string; status?: number; retryAfterMs?: number };
 
 export interface PolicyOptions {
   /** Ceilings of the delay before retry 1, 2, …; after the last one the delivery is dead. */
@@ -29,13 +34,13 @@ const MAX_RETRY_AFTER_MS = 24 * 3_600_000;
  * outage spread out instead of arriving together.
  */
 export function decide(attempt: number, answer: Answer, { schedule, random = Math.random, now = Date.now }: PolicyOptions): Outcome {
-  if ('status' in answer) {
+  if (!('error' in answer)) {
     if (answer.status >= 200 && answer.status < 300) return { kind: 'delivered' };
     if (answer.status === 410) return { kind: 'gone' };
   }
   if (attempt > schedule.length) return { kind: 'dead' };
   const jittered = Math.round(random() * schedule[attempt - 1]);
-  const asked = 'status' in answer ? retryAfterMs(answer.retryAfter, now()) : undefined;
+  const asked = 'error' in answer ? answer.retryAfterMs : retryAfterMs(answer.retryAfter, now());
   return { kind: 'retry', afterMs: asked === undefined ? jittered : Math.max(asked, jittered) };
 }
 

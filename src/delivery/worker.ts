@@ -1,13 +1,32 @@
 import { Pool } from 'undici';
-import type { EventRecord, StoredEvent } from '../events/events.ts';
+import type { StoredEvent } from '../events/events.ts';
+import { randomId } from '../events/ids.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
 import type { DueDelivery, Endpoint, Store } from '../store/store.ts';
 import { webhookBody } from './body.ts';
+import { testText } from './chat/alert-text.ts';
+import { answerStart, type ChatNext, type ChatTarget, chatTarget, type Exchange, nextChatMessage, postChat } from './chat/chat-lane.ts';
 import type { Endpoints } from './endpoints.ts';
 import { type Answer, decide } from './policy.ts';
 import { sign, signingKey } from './sign.ts';
 import { basicAuthorization, webhookUrlProblem } from './webhook-url.ts';
+
+/** What a test message's receiver answered (POST /api/webhooks/{id}/test). */
+export interface TestAnswer {
+  /** A 2xx, and for a chat app its own code 0 or absent. */
+  ok: boolean;
+  /** The HTTP status; null when there was no answer. */
+  status: number | null;
+  /** The start of the answer's body. */
+  body: string;
+  /** The chat app's own code, when its answer has one. */
+  code: unknown;
+  error: string | null;
+}
+
+/** Characters of a test answer's body shown. */
+const TEST_BODY_CHARS = 500;
 
 export interface DeliveryOptions {
   store: Store;
@@ -23,6 +42,8 @@ export interface DeliveryOptions {
   userAgent: string;
   now?: () => number;
   random?: () => number;
+  /** Events the outcomes made (delivery.dead), once committed: for the stream, the metrics and the lanes. */
+  stored?: (events: StoredEvent[]) => void;
 }
 
 interface Lane {
@@ -33,6 +54,8 @@ interface Lane {
   authorization: string | undefined;
   types: Set<string>;
   enabled: boolean;
+  /** A chat app's robot (README §Alerts in chat apps); undefined for a standard endpoint. */
+  chat: ChatTarget | undefined;
   pool: Pool;
   /** Requests under way: what DELIVERY_CONCURRENCY bounds. */
   sending: number;
@@ -121,6 +144,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
           authorization: undefined,
           types: new Set(),
           enabled: true,
+          chat: lane?.chat,
           pool,
           sending: lane?.sending ?? 0,
           unrecorded: lane?.unrecorded ?? new Set(),
@@ -137,6 +161,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       lane.key = row.secret ? signingKey(row.secret) : undefined;
       lane.types = new Set(row.eventTypes);
       lane.enabled = row.enabled;
+      lane.chat = chatTarget(row, lane.chat);
       // What was fetched ahead under the old settings is fetched again.
       lane.due = [];
       pump(lane);
@@ -170,6 +195,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     clearTimeout(lane.timer);
     const t = now();
     if (t < lane.pausedUntil) return sleep(lane, lane.pausedUntil - t);
+    if (lane.chat) return fillChat(lane, lane.chat, t);
     const probing = lane.failures >= PROBE_AFTER;
     const room = (probing ? 1 : options.concurrency) - lane.sending;
     if (room <= 0) return;
@@ -189,6 +215,18 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     }
   }
 
+  /** A chat lane: one message at a time, a single alert or a digest, when the robot may post (README §Alerts in chat apps). */
+  async function fillChat(lane: Lane, chat: ChatTarget, t: number): Promise<void> {
+    if (lane.sending > 0) return;
+    const unrecorded = new Set(lane.unrecorded);
+    const next = await nextChatMessage(store, lane.id, chat, t, (seq) => unrecorded.has(seq) || lane.unrecorded.has(seq));
+    if (stopping || !lane.enabled) return;
+    if ('waitUntil' in next) return sleep(lane, next.waitUntil - t);
+    if ('message' in next) return track(attemptChat(lane, chat, next));
+    const due = await store.nextDueAt(lane.id);
+    if (lane.sending === 0) sleep(lane, due === undefined ? MAX_SLEEP_MS : Math.max(due - t, 0));
+  }
+
   function sleep(lane: Lane, ms: number) {
     clearTimeout(lane.timer);
     lane.timer = setTimeout(() => pump(lane), Math.min(ms, MAX_SLEEP_MS));
@@ -200,19 +238,20 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     void promise.finally(() => attempts.delete(promise));
   }
 
-  async function attempt(lane: Lane, delivery: { seq: number; eventSeq: number; attempts: number }): Promise<void> {
+  async function attempt(lane: Lane, delivery: DueDelivery): Promise<void> {
     lane.unrecorded.add(delivery.seq);
     lane.sending += 1;
     const started = now();
-    let event: EventRecord | undefined;
+    let event: StoredEvent | undefined;
     let answer: Answer;
     try {
-      event = await store.event(delivery.eventSeq);
-      if (!event) {
+      const record = await store.event(delivery.eventSeq);
+      event = record;
+      if (!record) {
         answer = { error: 'event no longer stored' };
       } else {
-        const img = options.images === 'inline' && event.hasImage ? await store.imageBytes(event.seq) : undefined;
-        answer = await send(lane, event.id, webhookBody(event, img));
+        const img = options.images === 'inline' && record.hasImage ? await store.imageBytes(record.seq) : undefined;
+        answer = await send(lane, record.id, webhookBody(record, img));
       }
     } catch (err) {
       // The store could not be read: nothing was sent, the delivery stays pending and is due again.
@@ -229,13 +268,60 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       lane.unrecorded.delete(delivery.seq);
       return;
     }
-    const attemptNumber = delivery.attempts + 1;
-    const outcome = event ? decide(attemptNumber, answer, { schedule: options.schedule, random: options.random, now }) : { kind: 'dead' as const };
+    await conclude(lane, [{ delivery, event }], answer, started);
+  }
+
+  /** One message to a chat app's robot: one attempt for each delivery it stands for, with the one answer. */
+  async function attemptChat(lane: Lane, chat: ChatTarget, next: Extract<ChatNext, { orphans: DueDelivery[] }>): Promise<void> {
+    const { message, orphans } = next;
+    const all = [...orphans, ...(message?.items.map((item) => item.delivery) ?? [])];
+    for (const delivery of all) lane.unrecorded.add(delivery.seq);
+    lane.sending += 1;
+    const started = now();
+    let answer: Answer | undefined;
+    if (message) {
+      const posted = await postChat(lane.url, chat, message.text, now, (path, headers, body) => exchange(lane, path, headers, body, true));
+      answer = posted.answer;
+      if (message.digest) metrics.alertDigests.inc({ endpoint: lane.id });
+      if (posted.throttled) {
+        metrics.alertThrottled.inc({ endpoint: lane.id });
+        log.warn(
+          { endpoint: lane.id, format: chat.format, error: 'error' in answer ? answer.error : null },
+          'chat app answered that its robot posts too often',
+        );
+      }
+    }
+    lane.sending -= 1;
+    if (abort.signal.aborted) {
+      for (const delivery of all) lane.unrecorded.delete(delivery.seq);
+      return;
+    }
+    await Promise.all([
+      orphans.length > 0
+        ? conclude(
+            lane,
+            orphans.map((delivery) => ({ delivery })),
+            { error: 'event no longer stored' },
+            started,
+          )
+        : undefined,
+      message && answer ? conclude(lane, message.items, answer, started) : undefined,
+    ]);
+  }
+
+  /**
+   * Records the outcome of one request for each delivery it stood for (one,
+   * or a chat digest's), all in one commit; a delivery whose event is gone
+   * is dead. The lane's failures count the request once.
+   */
+  async function conclude(lane: Lane, items: { delivery: DueDelivery; event?: StoredEvent }[], answer: Answer, started: number): Promise<void> {
     const at = now();
-    const status = 'status' in answer ? answer.status : null;
+    const status = answer.status ?? null;
     const error = 'error' in answer ? answer.error : status !== null && (status < 200 || status >= 300) ? `HTTP ${status}` : null;
-    metrics.deliveryAttempts.inc({ outcome: outcome.kind });
-    if (outcome.kind === 'retry' || outcome.kind === 'dead') {
+    const outcomes = items.map(({ delivery, event }) =>
+      event ? decide(delivery.attempts + 1, answer, { schedule: options.schedule, random: options.random, now }) : { kind: 'dead' as const },
+    );
+    if (outcomes.some((outcome) => outcome.kind === 'retry' || outcome.kind === 'dead')) {
       lane.failures += 1;
       if (lane.failures >= PROBE_AFTER) {
         const pause = Math.min(MAX_PROBE_PAUSE_MS, PROBE_PAUSE_MS * 2 ** Math.min(lane.failures - PROBE_AFTER, 16));
@@ -246,49 +332,74 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       lane.pausedUntil = 0;
     }
     pump(lane);
-    if (outcome.kind === 'delivered' && event) metrics.deliveryLatency.observe((at - event.receivedAt) / 1000);
-    // A line for every success is a flood at a thousand deliveries a second
-    // (and 7 % of the main thread in a burst): those are debug. A failed
-    // attempt is what an operator must see.
-    const level = outcome.kind === 'delivered' ? 'debug' : outcome.kind === 'retry' ? 'info' : 'warn';
-    if (log.isLevelEnabled(level))
-      log[level](
-        { delivery: delivery.seq, event: event?.id, endpoint: lane.id, attempt: attemptNumber, status, ms: at - started, outcome: outcome.kind, error },
-        'delivery attempt',
-      );
+    items.forEach(({ delivery, event }, i) => {
+      const outcome = outcomes[i];
+      metrics.deliveryAttempts.inc({ outcome: outcome.kind });
+      if (outcome.kind === 'delivered' && event) metrics.deliveryLatency.observe((at - event.receivedAt) / 1000);
+      // A line for every success is a flood at a thousand deliveries a second
+      // (and 7 % of the main thread in a burst): those are debug. A failed
+      // attempt is what an operator must see.
+      const level = outcome.kind === 'delivered' ? 'debug' : outcome.kind === 'retry' ? 'info' : 'warn';
+      if (log.isLevelEnabled(level))
+        log[level](
+          {
+            delivery: delivery.seq,
+            event: event?.id,
+            endpoint: lane.id,
+            attempt: delivery.attempts + 1,
+            status,
+            ms: at - started,
+            outcome: outcome.kind,
+            error: event ? error : 'event no longer stored',
+          },
+          'delivery attempt',
+        );
+    });
     try {
-      await store.write({
-        kind: 'attempt',
-        seq: delivery.seq,
-        at,
-        status,
-        error,
-        outcome: outcome.kind,
-        nextAttemptAt: outcome.kind === 'retry' ? at + outcome.afterMs : at,
-      });
-      if (outcome.kind === 'gone') {
+      const written = await Promise.all(
+        items.map(({ delivery }, i) => {
+          const outcome = outcomes[i];
+          return store.write({
+            kind: 'attempt',
+            seq: delivery.seq,
+            at,
+            status,
+            error,
+            outcome: outcome.kind,
+            nextAttemptAt: outcome.kind === 'retry' ? at + outcome.afterMs : at,
+          });
+        }),
+      );
+      const made = written.flatMap((result) => result.events);
+      if (made.length > 0) options.stored?.(made);
+      if (outcomes.some((outcome) => outcome.kind === 'gone') && lane.enabled) {
         lane.enabled = false;
         await endpoints.disable(lane.id, 'gone');
         log.warn({ endpoint: lane.id, url: lane.url.origin }, 'endpoint disabled: the receiver answered 410 Gone');
       }
     } catch (err) {
-      // Not recorded: the delivery is still pending in the store and is made again.
-      log.error({ delivery: delivery.seq, err: (err as Error).message }, 'delivery outcome not recorded');
+      // Not recorded: the deliveries are still pending in the store and are made again.
+      log.error({ deliveries: items.map((item) => item.delivery.seq), err: (err as Error).message }, 'delivery outcome not recorded');
     } finally {
-      lane.unrecorded.delete(delivery.seq);
+      for (const { delivery } of items) lane.unrecorded.delete(delivery.seq);
       pump(lane);
     }
   }
 
-  async function send(lane: Lane, id: string, body: Buffer): Promise<Answer> {
+  async function send(lane: Lane, id: string, body: Buffer, read = false): ReturnType<Exchange> {
     const timestamp = Math.floor(now() / 1000);
     const headers: Record<string, string> = {
       'content-type': 'application/json',
-      'user-agent': options.userAgent,
       'webhook-id': id,
       'webhook-timestamp': String(timestamp),
     };
     if (lane.key) headers['webhook-signature'] = sign(lane.key, id, timestamp, body);
+    return exchange(lane, lane.url.pathname + lane.url.search, headers, body, read);
+  }
+
+  /** One POST through the lane's pool, within DELIVERY_TIMEOUT and cut by a stop: the status (and the answer's start when asked for), or why there was none. */
+  async function exchange(lane: Lane, path: string, headers: Record<string, string>, body: Buffer | string, read: boolean): ReturnType<Exchange> {
+    headers['user-agent'] = options.userAgent;
     if (lane.authorization) headers.authorization = lane.authorization;
     // One controller per attempt whose timer goes when the attempt ends.
     // AbortSignal.any([AbortSignal.timeout(…), stop]) kept a timer, two
@@ -302,10 +413,12 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     abort.signal.addEventListener('abort', cut);
     if (abort.signal.aborted) cut();
     try {
-      const response = await lane.pool.request({ method: 'POST', path: lane.url.pathname + lane.url.search, headers, body, signal: attempt.signal });
-      await response.body.dump();
+      const response = await lane.pool.request({ method: 'POST', path, headers, body, signal: attempt.signal });
+      let text = '';
+      if (read) text = await answerStart(response.body);
+      else await response.body.dump();
       const retryAfter = response.headers['retry-after'];
-      return { status: response.statusCode, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter };
+      return { status: response.statusCode, retryAfter: Array.isArray(retryAfter) ? retryAfter[0] : retryAfter, text };
     } catch (err) {
       const e = err as Error & { code?: string };
       return {
@@ -333,6 +446,39 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     /** New events are committed: their lanes look for work now instead of at their next timer. */
     wake(events: StoredEvent[]): void {
       for (const lane of lanes.values()) if (events.some((e) => lane.types.has(e.type))) pump(lane);
+    },
+    /**
+     * One test message now, outside the outbox, through the endpoint's lane
+     * (README §Alerts in chat apps): a chat robot's pace counts it, and
+     * holds it back when the robot may not post (`notBefore`). Undefined
+     * when the endpoint has no lane (unknown, or its URL not served).
+     */
+    async test(id: string): Promise<TestAnswer | { notBefore: number } | undefined> {
+      const lane = lanes.get(id);
+      if (!lane) return undefined;
+      const t = now();
+      if (lane.chat) {
+        const chat = lane.chat;
+        if (chat.pace.free(t) === 0) return { notBefore: chat.pace.nextAt(t) };
+        const posted = await postChat(lane.url, chat, testText(chat.lang, t), now, (path, headers, body) => exchange(lane, path, headers, body, true));
+        const { answer } = posted;
+        const status = answer.status ?? null;
+        const ok = !('error' in answer) && status !== null && status >= 200 && status < 300;
+        return {
+          ok,
+          status,
+          body: (posted.text ?? '').slice(0, TEST_BODY_CHARS),
+          code: posted.code ?? null,
+          error: 'error' in answer ? answer.error : ok ? null : `HTTP ${status}`,
+        };
+      }
+      // A standard receiver gets a body of its own type, signed as every delivery is: it can tell a test apart and verify it.
+      const testId = randomId('msg');
+      const body = Buffer.from(JSON.stringify({ type: 'facegate.test', id: testId, endpoint_id: id, sent_at: new Date(t).toISOString() }));
+      const answer = await send(lane, testId, body, true);
+      if ('error' in answer) return { ok: false, status: null, body: '', code: null, error: answer.error };
+      const ok = answer.status >= 200 && answer.status < 300;
+      return { ok, status: answer.status, body: answer.text.slice(0, TEST_BODY_CHARS), code: null, error: ok ? null : `HTTP ${answer.status}` };
     },
     /** Wakes every lane (a delivery was put back to pending). */
     wakeAll(): void {

@@ -14,6 +14,10 @@ export const EVENT_TYPES = [
   // README §People on the terminals: every targeted terminal applied a person's change; a terminal refused it.
   'person.synced',
   'person.sync_failed',
+  // README §Alerts in chat apps: a delivery gave up, a receiver's 410 disabled its endpoint, a terminal's clock is off.
+  'delivery.dead',
+  'endpoint.disabled',
+  'device.clock_skew',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -68,5 +72,55 @@ export function presenceEvent(sn: string, online: boolean, at: number, lastSeenA
     deviceSn: sn,
     receivedAt: at,
     fields: JSON.stringify({ last_seen_at: lastSeenAt === null ? null : new Date(lastSeenAt).toISOString() }),
+  };
+}
+
+/** README §Alerts in chat apps: what delivery.dead says of the delivery that gave up. */
+export interface DeadDelivery {
+  deliverySeq: number;
+  eventId: string;
+  eventType: EventType;
+  endpointId: string;
+  attempts: number;
+  lastStatus: number | null;
+}
+
+/**
+ * Events about deliveries and endpoints: a delivery of one of them that
+ * gives up makes no delivery.dead, so two failing endpoints cannot feed
+ * each other alerts about each other's alerts for ever.
+ */
+export const ABOUT_DELIVERY: ReadonlySet<EventType> = new Set(['delivery.dead', 'endpoint.disabled']);
+
+export function deadDeliveryEvent(dead: DeadDelivery, at: number): NewEvent {
+  return {
+    id: randomId('evt'),
+    type: 'delivery.dead',
+    // About an endpoint, not a terminal: its body has no device_sn (README §What the backend receives), nor does GET /api/events?device= find it.
+    deviceSn: '',
+    receivedAt: at,
+    fields: JSON.stringify({
+      delivery_id: `dlv_${dead.deliverySeq}`,
+      event_id: dead.eventId,
+      endpoint_id: dead.endpointId,
+      attempts: dead.attempts,
+      last_status: dead.lastStatus,
+    }),
+  };
+}
+
+/** A receiver answered 410 and its endpoint is disabled; `url` is shown as the API shows it (password masked). */
+export function endpointDisabledEvent(endpointId: string, url: string, reason: string, at: number): NewEvent {
+  return { id: randomId('evt'), type: 'endpoint.disabled', deviceSn: '', receivedAt: at, fields: JSON.stringify({ endpoint_id: endpointId, url, reason }) };
+}
+
+/** A terminal's record time differs from its receipt by more than CLOCK_SKEW: `skewSeconds` is record time − receipt. */
+export function clockSkewEvent(sn: string, skewSeconds: number, recordTime: string, at: number): NewEvent {
+  return {
+    id: randomId('evt'),
+    type: 'device.clock_skew',
+    deviceSn: sn,
+    receivedAt: at,
+    fields: JSON.stringify({ skew_seconds: skewSeconds, record_time: recordTime }),
   };
 }

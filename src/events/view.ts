@@ -51,6 +51,22 @@ export function eventView(event: Pick<EventRecord, 'id' | 'type' | 'deviceSn' | 
       };
     case 'person.sync_failed':
       return { ...meta, num: fields.num, code: fields.code ?? null, message: fields.message ?? null, received_at: receivedAt };
+    // README §Alerts in chat apps: the bodies of these three as SPEC lists them; the first two are about no terminal.
+    case 'delivery.dead':
+      return {
+        type: event.type,
+        id: event.id,
+        delivery_id: fields.delivery_id,
+        event_id: fields.event_id,
+        endpoint_id: fields.endpoint_id,
+        attempts: fields.attempts,
+        last_status: fields.last_status,
+        received_at: receivedAt,
+      };
+    case 'endpoint.disabled':
+      return { type: event.type, id: event.id, endpoint_id: fields.endpoint_id, url: fields.url, reason: fields.reason };
+    case 'device.clock_skew':
+      return { ...meta, skew_seconds: fields.skew_seconds, record_time: fields.record_time, received_at: receivedAt };
   }
 }
 

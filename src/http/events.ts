@@ -69,8 +69,29 @@ const FaceEvent = v.object({
 });
 const PresenceEvent = v.object({ type: v.picklist(['device.online', 'device.offline']), ...shown, last_seen_at: v.optional(v.unknown()) });
 const MessageEvent = v.object({ type: v.literal('device.message'), ...shown, message: v.record(v.string(), v.unknown()) });
+// README §Alerts in chat apps.
+const DeadEvent = v.object({
+  type: v.literal('delivery.dead'),
+  id: v.string(),
+  received_at: v.string(),
+  has_image: v.boolean(),
+  delivery_id: v.string(),
+  event_id: v.string(),
+  endpoint_id: v.string(),
+  attempts: v.number(),
+  last_status: v.nullable(v.number()),
+});
+const DisabledEvent = v.object({
+  type: v.literal('endpoint.disabled'),
+  id: v.string(),
+  has_image: v.boolean(),
+  endpoint_id: v.string(),
+  url: v.string(),
+  reason: v.string(),
+});
+const ClockSkewEvent = v.object({ type: v.literal('device.clock_skew'), ...shown, skew_seconds: v.number(), record_time: v.string() });
 /** apiView's answer. */
-export const EventSchema = v.union([FaceEvent, PresenceEvent, MessageEvent]);
+export const EventSchema = v.union([FaceEvent, PresenceEvent, MessageEvent, DeadEvent, DisabledEvent, ClockSkewEvent]);
 /** listedView's answer: whole, or short. */
 export const ListedEventSchema = v.union([
   ...EventSchema.options,

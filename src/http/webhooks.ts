@@ -1,4 +1,5 @@
 import * as v from 'valibot';
+import { ALERT_LANGS, ENDPOINT_FORMATS, type EndpointFormat } from '../delivery/chat/apps.ts';
 import { ENDPOINT_LIMIT } from '../delivery/endpoints.ts';
 import { maskSecret, secretProblem } from '../delivery/sign.ts';
 import { webhookUrlProblem } from '../delivery/webhook-url.ts';
@@ -12,28 +13,51 @@ import { parseTimestamp } from './events.ts';
 import { Page } from './list.ts';
 import { empty, error, json, type Route, route } from './route.ts';
 
-export const EndpointSchema = v.object({
-  url: v.pipe(
-    v.string('url must be a string'),
-    v.check(
-      (s) => !webhookUrlProblem(s),
-      (issue) => webhookUrlProblem(issue.input as string)!,
-    ),
-  ),
-  event_types: v.optional(
-    v.pipe(v.array(v.picklist(EVENT_TYPES, `event types are ${EVENT_TYPES.join(', ')}`)), v.minLength(1, 'event_types must not be empty')),
-    ['face.verified'],
-  ),
-  secret: v.optional(
-    v.pipe(
-      v.string('secret must be a string'),
+/** A chat app's signing secret (Feishu, DingTalk) as the app shows it: any text, bounded. */
+const CHAT_SECRET_CHARS = 256;
+
+/**
+ * Why a secret does not suit an endpoint of this format, or undefined
+ * (README §Alerts in chat apps): a standard endpoint's is a Standard Webhooks
+ * secret; Feishu's and DingTalk's is the one the robot's settings show; a
+ * WeCom or Slack robot has none, its URL is the secret.
+ */
+export function endpointSecretProblem(format: EndpointFormat, secret: string): string | undefined {
+  if (format === 'standard') return secretProblem(secret);
+  if (format === 'wecom' || format === 'slack') return `a ${format} robot takes no secret: its URL is the secret`;
+  if (secret.length === 0 || secret.length > CHAT_SECRET_CHARS) return `a ${format} secret has 1 to ${CHAT_SECRET_CHARS} characters`;
+  return undefined;
+}
+
+export const EndpointSchema = v.pipe(
+  v.object({
+    url: v.pipe(
+      v.string('url must be a string'),
       v.check(
-        (secret) => !secretProblem(secret),
-        (issue) => secretProblem(issue.input as string)!,
+        (s) => !webhookUrlProblem(s),
+        (issue) => webhookUrlProblem(issue.input as string)!,
       ),
     ),
+    event_types: v.optional(
+      v.pipe(v.array(v.picklist(EVENT_TYPES, `event types are ${EVENT_TYPES.join(', ')}`)), v.minLength(1, 'event_types must not be empty')),
+      ['face.verified'],
+    ),
+    secret: v.optional(v.string('secret must be a string')),
+    format: v.optional(v.picklist(ENDPOINT_FORMATS, `format is one of ${ENDPOINT_FORMATS.join(', ')}`), 'standard'),
+    lang: v.optional(v.picklist(ALERT_LANGS, `lang is one of ${ALERT_LANGS.join(', ')}`), 'zh-CN'),
+  }),
+  v.forward(
+    v.partialCheck(
+      [['format'], ['secret']],
+      (input) => input.secret === undefined || !endpointSecretProblem(input.format, input.secret),
+      (issue) => {
+        const input = issue.input as { format: EndpointFormat; secret: string };
+        return endpointSecretProblem(input.format, input.secret)!;
+      },
+    ),
+    ['secret'],
   ),
-});
+);
 
 const SINCE = 'since must be an ISO 8601 timestamp such as 2026-11-22T00:00:00Z';
 
@@ -54,6 +78,17 @@ export const EndpointViewSchema = v.object({
   enabled: v.boolean(),
   disabled_reason: v.nullable(v.picklist(DISABLED_REASONS)),
   created_at: v.string(),
+  format: v.picklist(ENDPOINT_FORMATS),
+  lang: v.picklist(ALERT_LANGS),
+});
+
+/** What POST /api/webhooks/{id}/test answers: what the receiver answered. */
+export const TestAnswerSchema = v.object({
+  ok: v.boolean(),
+  status: v.nullable(v.number()),
+  body: v.string(),
+  code: v.unknown(),
+  error: v.nullable(v.string()),
 });
 
 /** What POST /api/webhooks/{id}/redeliver answers: how many deliveries it made. */
@@ -74,6 +109,8 @@ function view(row: Endpoint): v.InferOutput<typeof EndpointViewSchema> {
     enabled: row.enabled,
     disabled_reason: row.disabledReason,
     created_at: new Date(row.createdAt).toISOString(),
+    format: row.format,
+    lang: row.lang,
   };
 }
 
@@ -122,7 +159,14 @@ export function webhookRoutes({ store, endpoints, delivery }: AppDeps): Route[] 
     },
     async (c, { body }) => {
       const id = randomId('ep');
-      const result = await endpoints.add({ id, url: body.url, secret: body.secret ?? null, eventTypes: body.event_types });
+      const result = await endpoints.add({
+        id,
+        url: body.url,
+        secret: body.secret ?? null,
+        eventTypes: body.event_types,
+        format: body.format,
+        lang: body.lang,
+      });
       if (!result.added) throw new ApiError('conflict', `${result.count} webhook endpoints exist, the most there may be (${ENDPOINT_LIMIT}); delete one first`);
       return c.json(view(await found(id)), 201);
     },
@@ -204,5 +248,35 @@ export function webhookRoutes({ store, endpoints, delivery }: AppDeps): Route[] 
     },
   );
 
-  return [list, one, add, remove, enable, disable, redeliver];
+  // README §Alerts in chat apps: is the robot (or the backend) set up right? Sent now, outside the outbox.
+  const test = route(
+    {
+      method: 'post',
+      path: '/api/webhooks/{id}/test',
+      operationId: 'testWebhook',
+      tag: 'webhooks',
+      summary: 'Send one test message now, outside the outbox, and answer what the receiver answered',
+      description:
+        'A chat endpoint gets a short "facegate" test text in its format and lang; a standard one a signed {"type":"facegate.test","id":"msg_…","endpoint_id","sent_at"} (webhook-id is that id). ok: a 2xx and, for a chat app, its own code 0 or absent; code: that code; body: the start of the answer.',
+      responses: {
+        200: json(TestAnswerSchema, 'what the receiver answered'),
+        409: error('the endpoint is not served (its URL, stored by an older version, is not valid)'),
+        429: error("the chat app's robot may not post now (its limit, or a throttle answer): Retry-After says when"),
+        ...UNKNOWN,
+      },
+    },
+    async (c) => {
+      const id = c.req.param('id');
+      await found(id);
+      const sent = await delivery.test(id);
+      if (!sent) throw new ApiError('conflict', `webhook endpoint ${id} is not served: fix its URL or delete it`);
+      if ('notBefore' in sent) {
+        const seconds = Math.max(1, Math.ceil((sent.notBefore - Date.now()) / 1000));
+        throw new ApiError('rate_limited', `the robot may not post for ${seconds} s (its app's limit)`, { retryAfterSeconds: seconds });
+      }
+      return c.json(sent);
+    },
+  );
+
+  return [list, one, add, remove, enable, disable, redeliver, test];
 }

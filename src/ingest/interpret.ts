@@ -1,4 +1,5 @@
 import type { NewEvent, StoredEvent } from '../events/events.ts';
+import { parseLocalTimestamp } from '../lib/units.ts';
 import type { PersonCommands } from '../people/person-commands.ts';
 import { type DecodeLimits, decodeUplink, type RejectReason } from '../protocol/uplink.ts';
 import { type EventPolicy, eventsFromUplink } from './message-events.ts';
@@ -16,6 +17,14 @@ export interface IngestPolicy extends EventPolicy, DecodeLimits {
   replyWindowMs: number;
   /** PERSON_COMMANDS: how person commands are rendered and their replies judged; the built-in default unless given. */
   personCommands?: PersonCommands;
+  /** CLOCK_SKEW in ms (README §Alerts in chat apps): a record time further than this from the receipt is a clock off; unset, not checked. */
+  clockSkewMs?: number;
+}
+
+/** A face message whose last record's time is further from its receipt than CLOCK_SKEW: record time − receipt, whole seconds. */
+export interface ClockSkew {
+  seconds: number;
+  recordTime: string;
 }
 
 /** An upLink message as it reached the bridge, from a serial's topic. */
@@ -67,6 +76,8 @@ export interface Interpretation {
   events: NewEvent[];
   rejects: NewReject[];
   reply?: ReplyCandidate;
+  /** Its terminal's clock is off (the store reports it at most once an hour per terminal). */
+  clockSkew?: ClockSkew;
 }
 
 /**
@@ -74,7 +85,7 @@ export interface Interpretation {
  * (a retransmission's are left out), its rejects by reason, and how many of
  * those the store did not keep as rows (its bound on reject rows).
  */
-export interface Outcome extends Omit<Interpretation, 'events' | 'rejects'> {
+export interface Outcome extends Omit<Interpretation, 'events' | 'rejects' | 'clockSkew'> {
   events: StoredEvent[];
   /** The command this message replied to, if it was matched. */
   replied?: Replied;
@@ -100,7 +111,20 @@ export function interpret({ sn, payload, receivedAt }: Message, policy: IngestPo
     events: eventsFromUplink(sn, msg, receivedAt, policy),
     rejects: malformed.map(({ record, detail }) => ({ reason: 'invalid_fields', detail, record })),
     reply: 'body' in msg ? replyCandidate(msg.cmd, msg.body, policy.replyField) : undefined,
+    clockSkew: 'records' in msg && policy.clockSkewMs !== undefined ? clockSkew(msg.records.at(-1)?.time, receivedAt, policy.clockSkewMs) : undefined,
   };
+}
+
+/**
+ * The terminal's clock against the bridge's (README §Alerts in chat apps),
+ * from the last record of a message only (the newest of a batch): one parse
+ * per message. A record time that is no "YYYY-MM-DD HH:mm:ss" says nothing.
+ */
+export function clockSkew(time: unknown, receivedAt: number, limitMs: number): ClockSkew | undefined {
+  if (typeof time !== 'string') return undefined;
+  const at = parseLocalTimestamp(time);
+  if (at === undefined || Math.abs(at - receivedAt) <= limitMs) return undefined;
+  return { seconds: Math.round((at - receivedAt) / 1000), recordTime: time };
 }
 
 /**

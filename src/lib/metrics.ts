@@ -108,6 +108,18 @@ export function createMetrics() {
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600, 86400],
       registers: [registry],
     }),
+    alertDigests: new Counter({
+      name: 'facegate_alert_digests_total',
+      help: 'chat app messages that combined several alerts into one digest, by endpoint',
+      labelNames: ['endpoint'],
+      registers: [registry],
+    }),
+    alertThrottled: new Counter({
+      name: 'facegate_alert_throttled_total',
+      help: 'answers of a chat app that its robot posts too often (a throttle code or 429), by endpoint',
+      labelNames: ['endpoint'],
+      registers: [registry],
+    }),
     outboxDepth: new Gauge({
       name: 'facegate_outbox_depth',
       help: 'deliveries waiting, by endpoint',

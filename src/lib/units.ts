@@ -37,3 +37,30 @@ export function utcOffset(date: Date): string {
 export function siteZone(now = new Date()): { timeZone: string; utcOffset: string } {
   return { timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone, utcOffset: utcOffset(now) };
 }
+
+/**
+ * A terminal's "YYYY-MM-DD HH:mm:ss" read back as the instant it names in
+ * the site's zone (the process's, as localTimestamp writes it); undefined
+ * when it is not exactly that. Fixed positions, no pattern: it is read once
+ * per face message on the writer's path.
+ */
+export function parseLocalTimestamp(text: string): number | undefined {
+  if (text.length !== 19 || text[4] !== '-' || text[7] !== '-' || text[10] !== ' ' || text[13] !== ':' || text[16] !== ':') return undefined;
+  const part = (from: number, to: number) => {
+    let n = 0;
+    for (let i = from; i < to; i += 1) {
+      const digit = text.charCodeAt(i) - 48;
+      if (digit < 0 || digit > 9) return Number.NaN;
+      n = n * 10 + digit;
+    }
+    return n;
+  };
+  const month = part(5, 7);
+  const day = part(8, 10);
+  const hour = part(11, 13);
+  const minute = part(14, 16);
+  const second = part(17, 19);
+  if (!(month >= 1 && month <= 12 && day >= 1 && day <= 31 && hour <= 23 && minute <= 59 && second <= 59)) return undefined;
+  const at = new Date(part(0, 4), month - 1, day, hour, minute, second).getTime();
+  return Number.isNaN(at) ? undefined : at;
+}

@@ -1,3 +1,4 @@
+import type { AlertLang, EndpointFormat } from '../delivery/chat/apps.ts';
 import type { EventRecord, EventType, ListedEvent, StoredEvent } from '../events/events.ts';
 import type { Message, NewReject, Outcome } from '../ingest/interpret.ts';
 import type { RejectReason } from '../protocol/uplink.ts';
@@ -142,6 +143,9 @@ export interface Endpoint {
   /** Why it is disabled; null while it is enabled. */
   disabledReason: DisabledReason | null;
   createdAt: number;
+  /** README §Alerts in chat apps: what its requests are, Standard Webhooks JSON or a chat app's message, and in which language. */
+  format: EndpointFormat;
+  lang: AlertLang;
 }
 
 /** Where a purge has got to among the events past retention: the last one a step looked at, in order of receipt. */
@@ -267,9 +271,10 @@ export interface JobResults {
   endpoint: undefined;
   /** Whether another step is needed. */
   'endpoint-delete': { more: boolean };
-  /** Whether there was such an endpoint. */
-  'endpoint-state': { changed: boolean };
-  attempt: undefined;
+  /** Whether there was such an endpoint; the endpoint.disabled event of a 410 (README §Alerts in chat apps). */
+  'endpoint-state': { changed: boolean; events: StoredEvent[] };
+  /** The delivery.dead event of a delivery that gave up (README §Alerts in chat apps), if one was made. */
+  attempt: { events: StoredEvent[] };
   /** Whether there was such a delivery, and dead. */
   'retry-delivery': { changed: boolean };
   /** Deliveries made or put back by this step; whether another is needed, and after which seq. */

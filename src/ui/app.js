@@ -361,6 +361,121 @@ function chooseTab(event) {
   loadDeliveries();
 }
 
+// ---- endpoints (README §Webhooks, §Alerts in chat apps) --------------------------
+
+/** The event types an endpoint can ask for; the alerts are checked by default for a chat app. */
+const EVENT_TYPES = [
+  'face.verified',
+  'face.rejected',
+  'face.stranger',
+  'device.online',
+  'device.offline',
+  'device.message',
+  'device.clock_skew',
+  'delivery.dead',
+  'endpoint.disabled',
+  'command.replied',
+  'command.unanswered',
+  'command.expired',
+];
+const ALERTS = ['face.stranger', 'device.offline', 'device.clock_skew', 'delivery.dead', 'endpoint.disabled'];
+
+function fillEventTypes() {
+  const chat = $('endpoint-format').value !== 'standard';
+  $('endpoint-types').replaceChildren(
+    ...EVENT_TYPES.map((type) => h('option', { value: type, selected: chat ? ALERTS.includes(type) : type === 'face.verified' }, type)),
+  );
+}
+
+/** What the receiver answered a test message. */
+function testAnswer(answer) {
+  const parts = [answer.ok ? 'ok' : 'failed', answer.status === null ? 'no answer' : `HTTP ${answer.status}`];
+  if (answer.code !== null && answer.code !== undefined) parts.push(`code ${answer.code}`);
+  if (answer.error) parts.push(answer.error);
+  return parts.join(' · ');
+}
+
+function endpointItem(e) {
+  const state = e.enabled ? 'enabled' : `disabled (${e.disabled_reason})`;
+  const answer = h('div', { class: 'muted small test-answer', role: 'status' });
+  const test = async () => {
+    answer.textContent = 'sending…';
+    try {
+      const sent = await api('POST', `/api/webhooks/${encodeURIComponent(e.id)}/test`);
+      answer.textContent = testAnswer(sent);
+      answer.className = `small test-answer ${sent.ok ? 'ok' : 'error'}`;
+    } catch (err) {
+      answer.textContent = err.message;
+      answer.className = 'small test-answer error';
+    }
+  };
+  const change = (method, path) => async () => {
+    try {
+      await api(method, path);
+    } catch (err) {
+      toast(`${e.id}: ${err.message}`);
+    }
+    await loadEndpoints();
+  };
+  const base = `/api/webhooks/${encodeURIComponent(e.id)}`;
+  return h(
+    'li',
+    { class: `delivery endpoint ${e.enabled ? 'delivered' : 'dead'}`, 'data-id': e.id },
+    h(
+      'div',
+      { class: 'body' },
+      h(
+        'div',
+        { class: 'line' },
+        h('span', { class: `badge ${e.enabled ? 'delivered' : 'dead'}` }, state),
+        h('span', { class: 'mono' }, `${e.format} · ${e.lang}`),
+        h('span', { class: 'muted small mono' }, e.id),
+      ),
+      h('div', { class: 'small mono' }, e.url),
+      h('div', { class: 'muted small' }, e.event_types.join(', ')),
+      answer,
+    ),
+    h(
+      'div',
+      { class: 'actions' },
+      h('button', { type: 'button', class: 'ghost test', onclick: test }, 'Test'),
+      e.enabled
+        ? h('button', { type: 'button', class: 'ghost', onclick: change('POST', `${base}/disable`) }, 'Disable')
+        : h('button', { type: 'button', class: 'ghost', onclick: change('POST', `${base}/enable`) }, 'Enable'),
+      h('button', { type: 'button', class: 'ghost', onclick: change('DELETE', base) }, 'Delete'),
+    ),
+  );
+}
+
+async function loadEndpoints() {
+  try {
+    const { items } = await api('GET', '/api/webhooks');
+    $('endpoints').replaceChildren(...items.map(endpointItem));
+    $('endpoints-empty').hidden = items.length > 0;
+  } catch (err) {
+    toast(`Endpoints: ${err.message}`);
+  }
+}
+
+async function addEndpoint(event) {
+  event.preventDefault();
+  const body = {
+    url: $('endpoint-url').value.trim(),
+    format: $('endpoint-format').value,
+    lang: $('endpoint-lang').value,
+    event_types: [...$('endpoint-types').selectedOptions].map((option) => option.value),
+  };
+  if ($('endpoint-secret').value) body.secret = $('endpoint-secret').value;
+  try {
+    const added = await api('POST', '/api/webhooks', body);
+    $('endpoint-status').textContent = `Added ${added.id}.`;
+    $('endpoint-secret').value = '';
+    await loadEndpoints();
+  } catch (err) {
+    $('endpoint-status').textContent = err.message;
+  }
+}
+
 // ---- commands ---------------------------------------------------------------
 
 const STATES = ['queued', 'published', 'replied', 'unanswered', 'expired', 'failed'];
@@ -637,7 +752,7 @@ async function start() {
   $('logout').hidden = false;
   setLive('connecting…', false);
   try {
-    const [newest] = await Promise.all([loadEvents(), loadTerminals(), loadDeliveries(), loadCommands()]);
+    const [newest] = await Promise.all([loadEvents(), loadTerminals(), loadDeliveries(), loadCommands(), loadEndpoints()]);
     startStream(newest);
     // Deliveries change without events (retries, dead letters): refresh now and then.
     state.poll = setInterval(loadDeliveries, 5000);
@@ -654,4 +769,7 @@ $('commands-filter').addEventListener('submit', filterCommands);
 $('commands-status').addEventListener('change', loadCommands);
 $('terminals-more').addEventListener('click', moreTerminals);
 document.querySelector('.tabs').addEventListener('click', chooseTab);
+$('endpoint').addEventListener('submit', addEndpoint);
+$('endpoint-format').addEventListener('change', fillEventTypes);
+fillEventTypes();
 start();

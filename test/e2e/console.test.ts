@@ -6,12 +6,14 @@ import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal, UPLINK } from '../../src/kit/terminal.ts';
 import { SHOWN_BYTES } from '../../src/store/sqlite/reads.ts';
 import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
+import { startChatReceiver } from '../support/chat-receiver.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
 
 // The web console in a real headless Chromium against the real bridge: log in,
 // watch a terminal come online and a face event arrive live, send a command
 // and see its reply under it, send one to several terminals and watch their
-// states change, filter the history, retry a dead delivery. Needs /usr/bin/chromium (Debian's
+// states change, filter the history, retry a dead delivery, add a chat robot
+// and send it a test message. Needs /usr/bin/chromium (Debian's
 // `chromium` package; .ci/run installs it).
 
 const OUTPUT = new URL('../output/', import.meta.url);
@@ -190,6 +192,21 @@ describe('web console', () => {
     expect(delivered.at(-1)!.json).toMatchObject({ type: 'face.verified', name: 'Li Si' });
     await page.click('.tab[data-status="delivered"]');
     await page.locator('#deliveries li.delivered', { hasText: 'face.verified' }).waitFor();
+
+    // A DingTalk robot added with the form answers a test message, shown under its endpoint.
+    const robot = await startChatReceiver('dingtalk', { secret: 'SECconsole-robot-secret' });
+    try {
+      await page.fill('#endpoint-url', robot.url);
+      await page.selectOption('#endpoint-format', 'dingtalk');
+      await page.fill('#endpoint-secret', 'SECconsole-robot-secret');
+      await page.click('#endpoint button[type=submit]');
+      const endpoint = page.locator('#endpoints li', { hasText: 'dingtalk · zh-CN' });
+      await endpoint.locator('button.test').click();
+      await endpoint.locator('.test-answer.ok', { hasText: 'ok · HTTP 200 · code 0' }).waitFor();
+      expect(robot.accepted).toEqual([expect.stringMatching(/^facegate · 测试消息\n/)]);
+    } finally {
+      await robot.close();
+    }
 
     // Bad extra JSON is refused in the page.
     await page.fill('#command-extra', '{nope');

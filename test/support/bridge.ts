@@ -22,7 +22,17 @@ export async function startBridge(
   dataDir = mkdtempSync(join(tmpdir(), 'facegate-')),
   options: { streamMaxBufferedBytes?: number; commandExpiryMs?: number; retentionEveryMs?: number; writerHeapMb?: number } = {},
 ) {
-  const config = parseConfig({ PORT: '0', HOST: '127.0.0.1', BROKER_PORT: '0', ADMIN_TOKEN: TOKEN, DATA_DIR: dataDir, LOG_LEVEL: 'info', ...env });
+  // The tests' records carry a fixed time (SAMPLE_TIME), far from now: a device.clock_skew for each would be noise in every count. The tests of it set CLOCK_SKEW.
+  const config = parseConfig({
+    PORT: '0',
+    HOST: '127.0.0.1',
+    BROKER_PORT: '0',
+    ADMIN_TOKEN: TOKEN,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+    CLOCK_SKEW: '36500d',
+    ...env,
+  });
   const logStream = new PassThrough();
   const logLines: string[] = [];
   logStream.on('data', (chunk: Buffer) => logLines.push(...chunk.toString().split('\n').filter(Boolean)));

@@ -76,14 +76,28 @@ describe('alert text', () => {
 });
 
 describe('the pace of a robot', () => {
-  it('allows the app’s posts a minute and a second, and says when the next one may go', () => {
+  it('counts a post from its answer, when the app may have counted it late', () => {
+    const pace = createPace(CHAT_APPS.slack);
+    pace.posted(AT);
+    pace.answered(AT, AT + 300);
+    expect(pace.free(AT + 1000)).toBe(0);
+    expect(pace.nextAt(AT + 1000)).toBe(AT + 1300);
+    expect(pace.free(AT + 1300)).toBe(1);
+  });
+
+  it('spaces posts a minute ÷ the app’s limit apart, within the app’s posts a minute and a second, and says when the next one may go', () => {
     const pace = createPace(CHAT_APPS.feishu);
-    for (let i = 0; i < 5; i += 1) pace.posted(AT);
-    expect(pace.free(AT)).toBe(0);
-    expect(pace.nextAt(AT)).toBe(AT + 1000);
-    expect(pace.free(AT + 1000)).toBe(5);
+    pace.posted(AT);
+    expect(pace.free(AT + 599)).toBe(0);
+    expect(pace.nextAt(AT)).toBe(AT + 600);
+    expect(pace.free(AT + 600)).toBe(4);
     const ding = createPace(CHAT_APPS.dingtalk);
-    for (let i = 0; i < 20; i += 1) ding.posted(AT + i * 100);
+    ding.posted(AT);
+    expect(ding.free(AT + 2999)).toBe(0);
+    expect(ding.nextAt(AT + 1)).toBe(AT + 3000);
+    expect(ding.free(AT + 3000)).toBe(19);
+    // However the posts came (a test message, a restart's), never more than 20 in a minute.
+    for (let i = 1; i < 20; i += 1) ding.posted(AT + i * 100);
     expect(ding.free(AT + 5000)).toBe(0);
     expect(ding.nextAt(AT + 5000)).toBe(AT + 60_000);
     expect(ding.free(AT + 60_000)).toBe(1);
@@ -92,13 +106,29 @@ describe('the pace of a robot', () => {
     expect(ding.nextAt(AT + 120_000)).toBe(AT + 600_000);
   });
 
-  it('sends one by one while there is room for all and one more, else one digest', () => {
+  it('sends one alert alone, and more than one as a digest', () => {
     expect(nextStep(0, 20)).toBe('wait');
     expect(nextStep(5, 0)).toBe('wait');
     expect(nextStep(1, 1)).toBe('single');
-    expect(nextStep(2, 2)).toBe('digest');
-    expect(nextStep(1, 2)).toBe('single');
-    expect(nextStep(19, 20)).toBe('single');
-    expect(nextStep(20, 20)).toBe('digest');
+    expect(nextStep(1, 20)).toBe('single');
+    expect(nextStep(2, 20)).toBe('digest');
+    expect(nextStep(200, 1)).toBe('digest');
+  });
+
+  it('keeps a minute of alerts coming one a second to the app’s limit, each at most a spacing late', () => {
+    const pace = createPace(CHAT_APPS.dingtalk);
+    const posts: { at: number; alerts: number }[] = [];
+    let due = 0;
+    for (let t = 0; t <= 60_000; t += 100) {
+      if (t % 1000 === 0) due += 1;
+      if (nextStep(due, pace.free(AT + t)) !== 'wait') {
+        pace.posted(AT + t);
+        posts.push({ at: t, alerts: due });
+        due = 0;
+      }
+    }
+    expect(posts.length).toBeLessThanOrEqual(21);
+    expect(posts.reduce((sum, post) => sum + post.alerts, 0) + due).toBe(61);
+    expect(due).toBeLessThanOrEqual(3);
   });
 });

@@ -55,6 +55,15 @@ describe('decide', () => {
       expect(decide(1, answer, opts())).toEqual({ kind: 'retry', afterMs: 500 });
     });
 
+    it('retries a chat app’s 2xx whose code failed, waiting at least as long as a throttle asks', () => {
+      expect(decide(1, { error: 'dingtalk code 310000: sign not match', status: 200 }, opts())).toEqual({ kind: 'retry', afterMs: 500 });
+      expect(decide(1, { error: 'dingtalk code 130101: send too fast', status: 200, retryAfterMs: 600_000 }, opts())).toEqual({
+        kind: 'retry',
+        afterMs: 600_000,
+      });
+      expect(decide(SCHEDULE.length + 1, { error: 'feishu code 19021', status: 200 }, opts())).toEqual({ kind: 'dead' });
+    });
+
     it('uses the ceiling of the attempt just made', () => {
       expect(SCHEDULE.map((_, i) => decide(i + 1, { status: 500 }, opts()))).toEqual([
         { kind: 'retry', afterMs: 500 },

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { localTimestamp, parseDuration, parseSize } from '../../src/lib/units.ts';
+import { clockSkew } from '../../src/ingest/interpret.ts';
+import { localTimestamp, parseDuration, parseLocalTimestamp, parseSize } from '../../src/lib/units.ts';
 
 describe('parseDuration', () => {
   it.each([
@@ -70,5 +71,30 @@ describe('localTimestamp', () => {
 
   it('drops milliseconds', () => {
     expect(localTimestamp(new Date(2026, 11, 31, 23, 59, 59, 999))).toBe('2026-12-31 23:59:59');
+  });
+});
+
+describe('parseLocalTimestamp', () => {
+  it('reads back what localTimestamp writes, in the site zone', () => {
+    const at = new Date(2026, 11, 5, 9, 7, 3).getTime();
+    expect(parseLocalTimestamp(localTimestamp(new Date(at)))).toBe(at);
+  });
+
+  it.each(['', '2026-12-05', '2026-12-05T09:07:03', '2026-13-05 09:07:03', '2026-12-05 24:00:00', '2026-12-05 09:07:0x', '２026-12-05 09:07:03'])(
+    'says nothing of %j',
+    (text) => {
+      expect(parseLocalTimestamp(text)).toBeUndefined();
+    },
+  );
+});
+
+describe('clockSkew', () => {
+  const at = new Date(2026, 11, 5, 9, 0, 0).getTime();
+  it('is the record time minus the receipt, past the limit only', () => {
+    expect(clockSkew('2026-12-05 09:10:00', at, 300_000)).toEqual({ seconds: 600, recordTime: '2026-12-05 09:10:00' });
+    expect(clockSkew('2026-12-05 08:50:00', at, 300_000)).toEqual({ seconds: -600, recordTime: '2026-12-05 08:50:00' });
+    expect(clockSkew('2026-12-05 09:05:00', at, 300_000)).toBeUndefined();
+    expect(clockSkew(undefined, at, 300_000)).toBeUndefined();
+    expect(clockSkew('yesterday', at, 300_000)).toBeUndefined();
   });
 });

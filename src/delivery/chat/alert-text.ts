@@ -128,3 +128,11 @@ export function digestText(views: Record<string, unknown>[], lang: AlertLang, ma
   }
   return { text: render(taken), taken };
 }
+
+/** The words of a test message (POST /api/webhooks/{id}/test): it starts with "facegate", as every alert does. */
+export function testText(lang: AlertLang, at: number): string {
+  const time = siteTime(new Date(at).toISOString());
+  return lang === 'zh-CN'
+    ? `facegate · 测试消息\n这是一条来自 facegate 的测试消息，收到即表示告警可以送达。\n时间：${time}`
+    : `facegate · Test message\nA test message from facegate: alerts reach this chat.\nTime: ${time}`;
+}

@@ -1,6 +1,15 @@
 import { sql } from 'drizzle-orm';
-import { type NewEvent, presenceEvent, type StoredEvent } from '../../events/events.ts';
+import {
+  ABOUT_DELIVERY,
+  clockSkewEvent,
+  deadDeliveryEvent,
+  endpointDisabledEvent,
+  type NewEvent,
+  presenceEvent,
+  type StoredEvent,
+} from '../../events/events.ts';
 import { type IngestPolicy, type Interpretation, interpret, type NewReject, type Outcome, rejected } from '../../ingest/interpret.ts';
+import { withoutPassword } from '../../lib/secrets.ts';
 import { DEFAULT_PERSON_COMMANDS } from '../../people/person-commands.ts';
 import type { RejectReason } from '../../protocol/uplink.ts';
 import { type Job, type JobKind, type JobResult, type JobResults, SAMPLE_BYTES } from '../store.ts';
@@ -90,11 +99,12 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
     .values({ sn: sql.placeholder('sn'), registered: true })
     .onConflictDoUpdate({ target: terminals.sn, set: { registered: true } })
     .prepare();
-  function store(event: NewEvent): StoredEvent | undefined {
+  /** Stores an event and its deliveries (none to `except`: the endpoint an alert is about). */
+  function store(event: NewEvent, except?: string): StoredEvent | undefined {
     const row = insertEvent.get({ ...event, hasImage: event.image !== undefined ? 1 : 0, person: event.person ?? null });
     if (!row) return undefined; // already stored: a retransmission
     if (event.image !== undefined) insertImage.run({ eventSeq: row.seq, base64: event.image });
-    outbox.enqueue(row.seq, event.type, event.receivedAt);
+    outbox.enqueue(row.seq, event.type, event.receivedAt, except);
     return { seq: row.seq, id: event.id, type: event.type, deviceSn: event.deviceSn, receivedAt: event.receivedAt };
   }
   // Each tells the other: person commands are commands (command-rows.ts), and what becomes of one is its person's sync state.
@@ -110,6 +120,7 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
   const people = personRows;
   /** A secure-delete job ran in this batch: the WAL is copied back and emptied after its commit (README §People on the terminals, erase). */
   let erased = false;
+  const skewReport = createSkewReport();
 
   /**
    * Keeps a malformed message, or one malformed record of it, as a row, if
@@ -135,7 +146,7 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
   }
 
   /** Stores what a message gave: its events (a retransmission's are already there) and its rejects, as far as the gate lets. */
-  function keep(message: { sn: string; topic: string; receivedAt: number }, { events, rejects, ...meaning }: Interpretation): Outcome {
+  function keep(message: { sn: string; topic: string; receivedAt: number }, { events, rejects, clockSkew, ...meaning }: Interpretation): Outcome {
     // A reply to a command waiting for one is its command.replied event, not a device.message (README §Commands with replies).
     const reply = meaning.reply && events.length === 1 ? commandRows.correlate(message.sn, message.receivedAt, meaning.reply, events[0]) : undefined;
     const stored: StoredEvent[] = [];
@@ -144,6 +155,10 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
       if (row) stored.push(row);
     }
     if (reply) stored.push(...reply.people);
+    if (clockSkew && stored.length > 0 && skewReport.due(message.sn, message.receivedAt)) {
+      const row = store(clockSkewEvent(message.sn, clockSkew.seconds, clockSkew.recordTime, message.receivedAt));
+      if (row) stored.push(row);
+    }
     let kept = 0;
     for (const reject of rejects) kept += Number(keepReject(message, reject));
     const outcome: Outcome = { ...meaning, events: stored, rejected: rejects.map((r) => r.reason), unkept: rejects.length - kept };
@@ -181,9 +196,18 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
       outbox.upsertEndpoint(job);
     },
     'endpoint-delete': outbox.deleteEndpointStep,
-    'endpoint-state': outbox.setEndpointState,
+    'endpoint-state'(job) {
+      const { changed, disabled } = outbox.setEndpointState(job);
+      // README §Alerts in chat apps: a 410 disabled it; the alert goes to the other endpoints.
+      const row = disabled && store(endpointDisabledEvent(job.id, withoutPassword(disabled.url), 'gone', Date.now()), job.id);
+      return { changed, events: row ? [row] : [] };
+    },
     attempt(job) {
-      outbox.recordOutcome(job);
+      const dead = outbox.recordOutcome(job);
+      // Not for an alert about a delivery or an endpoint: two failing endpoints would feed each other.
+      if (!dead || ABOUT_DELIVERY.has(dead.eventType)) return { events: [] };
+      const row = store(deadDeliveryEvent(dead, job.at), dead.endpointId);
+      return { events: row ? [row] : [] };
     },
     'retry-delivery': outbox.retryDelivery,
     'redeliver-since': outbox.redeliverStep,
@@ -275,4 +299,25 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
   }
 
   return { applyBatch };
+}
+
+/** README §Alerts in chat apps: device.clock_skew at most once an hour per terminal. */
+const SKEW_EVERY_MS = 3_600_000;
+
+/**
+ * When each terminal's clock was last reported off, in the writer's memory:
+ * a restart may report one again within the hour. Rows of terminals not
+ * reported for an hour go, so it holds at most those of the last hour.
+ */
+function createSkewReport() {
+  const reported = new Map<string, number>();
+  return {
+    due(sn: string, at: number): boolean {
+      const last = reported.get(sn);
+      if (last !== undefined && at - last < SKEW_EVERY_MS && at >= last) return false;
+      if (reported.size >= 1024) for (const [key, when] of reported) if (at - when >= SKEW_EVERY_MS) reported.delete(key);
+      reported.set(sn, at);
+      return true;
+    },
+  };
 }

@@ -1,4 +1,5 @@
 import { and, asc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
+import type { DeadDelivery } from '../../events/events.ts';
 import type { Job, JobResults, PurgeCursor } from '../store.ts';
 import type { Db } from './open.ts';
 import { commands, deliveries, endpoints, events, images, rejects } from './schema.ts';
@@ -159,10 +160,29 @@ export function createOutbox(db: Db, wrote: (walBytes: number) => void) {
     .where(eq(deliveries.seq, sql.placeholder('seq')))
     .prepare();
 
-  /** One pending delivery per endpoint that takes this type, disabled ones included (theirs wait). */
-  function enqueue(eventSeq: number, type: string, at: number): void {
+  // What delivery.dead says of a delivery that gave up, read in the commit that records it.
+  const deadDelivery = db
+    .select({
+      deliverySeq: deliveries.seq,
+      endpointId: deliveries.endpointId,
+      attempts: deliveries.attempts,
+      lastStatus: deliveries.lastStatus,
+      eventId: events.id,
+      eventType: events.type,
+    })
+    .from(deliveries)
+    .innerJoin(events, eq(events.seq, deliveries.eventSeq))
+    .where(eq(deliveries.seq, sql.placeholder('seq')))
+    .prepare();
+
+  /**
+   * One pending delivery per endpoint that takes this type, disabled ones
+   * included (theirs wait); none to `except`, the endpoint an alert is about
+   * (README §Alerts in chat apps).
+   */
+  function enqueue(eventSeq: number, type: string, at: number, except?: string): void {
     for (const endpoint of subscribers) {
-      if (endpoint.types.has(type)) insertDelivery.run({ eventSeq, endpointId: endpoint.id, at });
+      if (endpoint.types.has(type) && endpoint.id !== except) insertDelivery.run({ eventSeq, endpointId: endpoint.id, at });
     }
   }
 
@@ -186,11 +206,15 @@ export function createOutbox(db: Db, wrote: (walBytes: number) => void) {
     return { more: deleted === ADMIN_STEP };
   }
 
-  function setEndpointState({ id, enabled, reason }: JobOf<'endpoint-state'>): JobResults['endpoint-state'] {
-    return { changed: db.update(endpoints).set({ enabled, disabledReason: reason }).where(eq(endpoints.id, id)).run().changes > 0 };
+  /** The endpoint's new state; `disabled`, its URL, when a 410 disabled it now (it was enabled): endpoint.disabled is made of it. */
+  function setEndpointState({ id, enabled, reason }: JobOf<'endpoint-state'>): { changed: boolean; disabled?: { url: string } } {
+    const before = db.select({ enabled: endpoints.enabled, url: endpoints.url }).from(endpoints).where(eq(endpoints.id, id)).get();
+    const changed = db.update(endpoints).set({ enabled, disabledReason: reason }).where(eq(endpoints.id, id)).run().changes > 0;
+    return before?.enabled && !enabled && reason === 'gone' ? { changed, disabled: { url: before.url } } : { changed };
   }
 
-  function recordOutcome(job: JobOf<'attempt'>): void {
+  /** Records an attempt; for one that made its delivery dead, what delivery.dead says of it. */
+  function recordOutcome(job: JobOf<'attempt'>): DeadDelivery | undefined {
     const status = job.outcome === 'delivered' ? 'delivered' : job.outcome === 'dead' ? 'dead' : 'pending';
     recordAttempt.run({
       seq: job.seq,
@@ -201,6 +225,7 @@ export function createOutbox(db: Db, wrote: (walBytes: number) => void) {
       nextAttemptAt: job.nextAttemptAt,
       deliveredAt: job.outcome === 'delivered' ? job.at : null,
     });
+    return job.outcome === 'dead' ? deadDelivery.get({ seq: job.seq }) : undefined;
   }
 
   function retryDelivery({ seq, at }: JobOf<'retry-delivery'>): JobResults['retry-delivery'] {

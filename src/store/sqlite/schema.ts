@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { ALERT_LANGS, ENDPOINT_FORMATS } from '../../delivery/chat/apps.ts';
 import { EVENT_TYPES, type EventType } from '../../events/events.ts';
 import { REJECT_REASONS } from '../../protocol/uplink.ts';
 import { COMMAND_STATUSES, DELIVERY_STATUSES, DISABLED_REASONS, PERSON_OPS, SYNC_STATUSES } from '../store.ts';
@@ -218,6 +219,10 @@ export const endpoints = sqliteTable('endpoints', {
   /** Why it is disabled; null while it is enabled. */
   disabledReason: text('disabled_reason', { enum: DISABLED_REASONS }),
   createdAt: integer('created_at').notNull(),
+  /** README §Alerts in chat apps: `standard` (Standard Webhooks JSON) or a chat app's message. */
+  format: text('format', { enum: ENDPOINT_FORMATS }).notNull().default('standard'),
+  /** The language of a chat app's message. */
+  lang: text('lang', { enum: ALERT_LANGS }).notNull().default('zh-CN'),
 });
 
 /** One event × one endpoint: the outbox. Written in the same transaction as the event. */
