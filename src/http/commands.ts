@@ -7,7 +7,7 @@ import type { AppDeps } from './deps.ts';
 import { ApiError, type ErrorCode } from './errors.ts';
 import { Limit, listPage, PAGED, Page, shownShort } from './list.ts';
 import { content, error, json, type Route, route } from './route.ts';
-import { SerialParam } from './serial-param.ts';
+import { Devices, SerialParam } from './serial-param.ts';
 
 /** README §Commands with replies, Details: `0 < wait ≤ 60s`, `0 < ttl ≤ 7d`. */
 export const MAX_WAIT_MS = 60_000;
@@ -39,18 +39,7 @@ export const CommandListQuery = v.object({
 /** POST /api/commands: one command for many terminals (README §Commands with replies, Fan-out). */
 export const fanOutSchema = (maxTerminals: number) =>
   v.object({
-    devices: v.union(
-      [
-        v.literal('all'),
-        v.pipe(
-          v.array(v.pipe(v.string('each of devices must be a serial'), v.check(isSerial, `each of devices must be a serial of ${SERIAL_RULE}`))),
-          v.minLength(1, 'devices must not be empty'),
-          v.maxLength(maxTerminals, `devices may name at most MAX_TERMINALS (${maxTerminals}) serials`),
-          v.check((list) => new Set(list).size === list.length, 'devices must not name a serial twice'),
-        ),
-      ],
-      'devices must be "all" or a list of serials',
-    ),
+    devices: Devices(maxTerminals, 'devices must not be empty'),
     command: CommandSchema,
     ttl: v.optional(Ttl),
   });

@@ -7,6 +7,7 @@ import type { AppDeps } from './deps.ts';
 import { ApiError } from './errors.ts';
 import { Limit, listPage, Page } from './list.ts';
 import { content, error, json, type Route, route } from './route.ts';
+import { Devices } from './serial-param.ts';
 
 // README §People on the terminals: the backend's list of people, kept in step
 // on every terminal through the command queue (people/sync.ts).
@@ -53,27 +54,13 @@ const Photo = v.pipe(
   v.check((bytes) => bytes.length > 2 && bytes[0] === 0xff && bytes[1] === 0xd8, 'photo must be a JPEG (its bytes start with FF D8)'),
 );
 
-const devicesSchema = (maxTerminals: number) =>
-  v.union(
-    [
-      v.literal('all'),
-      v.pipe(
-        v.array(v.pipe(v.string('each of devices must be a serial'), v.check(isSerial, `each of devices must be a serial of ${SERIAL_RULE}`))),
-        v.minLength(1, 'devices must not be empty (DELETE removes a person)'),
-        v.maxLength(maxTerminals, `devices may name at most MAX_TERMINALS (${maxTerminals}) serials`),
-        v.check((list) => new Set(list).size === list.length, 'devices must not name a serial twice'),
-      ),
-    ],
-    'devices must be "all" or a list of serials',
-  );
-
 /** PUT /api/people/{num}: name, an optional JPEG, the terminals, and any other fields (bounded), which go into the command. */
 export const personSchema = (maxTerminals: number) =>
   v.pipe(
     commandObject({
       name: v.pipe(v.string('name must be a string'), v.nonEmpty('name must not be empty'), v.maxLength(128, 'name must be at most 128 characters')),
       photo: v.optional(Photo),
-      devices: v.optional(devicesSchema(maxTerminals), 'all'),
+      devices: v.optional(Devices(maxTerminals, 'devices must not be empty (DELETE removes a person)'), 'all'),
     }),
     v.check((body) => others(body).length <= MAX_PERSON_FIELDS, `a person has at most ${MAX_PERSON_FIELDS} fields besides name, photo and devices`),
     v.check(
