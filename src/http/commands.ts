@@ -1,7 +1,6 @@
 import * as v from 'valibot';
 import { CommandNotSent, CommandSchema, type Commands, commandObject } from '../commands/commands.ts';
 import { DURATION, parseDuration } from '../lib/units.ts';
-import { isSerial, SERIAL_RULE } from '../protocol/serial.ts';
 import { COMMAND_STATUSES, type Command, type ListedCommand } from '../store/store.ts';
 import type { AppDeps } from './deps.ts';
 import { ApiError, type ErrorCode } from './errors.ts';
