@@ -250,6 +250,11 @@ export function createFacegate(
         ca: config.MQTT_CA ? readFileSync(config.MQTT_CA) : undefined,
         registry: metrics.registry,
         log,
+        report: (found) =>
+          void store
+            .write({ kind: 'broker-drops', ...found, at: Date.now() })
+            .then(({ events }) => stored(events))
+            .catch((err: Error) => log.error({ err: err.message }, 'broker drops not stored')),
       });
       drops.start(config.BROKER_PROBE);
       brokerWarnings = drops.warnings;

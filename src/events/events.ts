@@ -18,6 +18,8 @@ export const EVENT_TYPES = [
   'delivery.dead',
   'endpoint.disabled',
   'device.clock_skew',
+  // README §Broker settings you must set: an external broker drops messages it had queued (its start probe, or its own count).
+  'broker.drops',
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
@@ -112,6 +114,12 @@ export function deadDeliveryEvent(dead: DeadDelivery, at: number): NewEvent {
 /** A receiver answered 410 and its endpoint is disabled; `url` is shown as the API shows it (password masked). */
 export function endpointDisabledEvent(endpointId: string, url: string, reason: string, at: number): NewEvent {
   return { id: randomId('evt'), type: 'endpoint.disabled', deviceSn: '', receivedAt: at, fields: JSON.stringify({ endpoint_id: endpointId, url, reason }) };
+}
+
+/** An external broker dropped messages it had acknowledged and queued: in the start probe (`sent` of them) or by its own count. */
+export function brokerDropsEvent(dropped: number, source: 'probe' | 'broker', sent: number | null, at: number): NewEvent {
+  // About the broker, not a terminal: no device_sn, as delivery.dead.
+  return { id: randomId('evt'), type: 'broker.drops', deviceSn: '', receivedAt: at, fields: JSON.stringify({ dropped, source, sent }) };
 }
 
 /** A terminal's record time differs from its receipt by more than CLOCK_SKEW: `skewSeconds` is record time − receipt. */

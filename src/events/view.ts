@@ -65,6 +65,8 @@ export function eventView(event: Pick<EventRecord, 'id' | 'type' | 'deviceSn' | 
       };
     case 'endpoint.disabled':
       return { type: event.type, id: event.id, endpoint_id: fields.endpoint_id, url: fields.url, reason: fields.reason };
+    case 'broker.drops':
+      return { type: event.type, id: event.id, dropped: fields.dropped, source: fields.source, sent: fields.sent ?? null, received_at: receivedAt };
     case 'device.clock_skew':
       return { ...meta, skew_seconds: fields.skew_seconds, record_time: fields.record_time, received_at: receivedAt };
   }

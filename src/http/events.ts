@@ -90,8 +90,17 @@ const DisabledEvent = v.object({
   reason: v.string(),
 });
 const ClockSkewEvent = v.object({ type: v.literal('device.clock_skew'), ...shown, skew_seconds: v.number(), record_time: v.string() });
+const BrokerDropsEvent = v.object({
+  type: v.literal('broker.drops'),
+  id: v.string(),
+  has_image: v.boolean(),
+  dropped: v.number(),
+  source: v.picklist(['probe', 'broker']),
+  sent: v.nullable(v.number()),
+  received_at: v.string(),
+});
 /** apiView's answer. */
-export const EventSchema = v.union([FaceEvent, PresenceEvent, MessageEvent, DeadEvent, DisabledEvent, ClockSkewEvent]);
+export const EventSchema = v.union([FaceEvent, PresenceEvent, MessageEvent, DeadEvent, DisabledEvent, ClockSkewEvent, BrokerDropsEvent]);
 /** listedView's answer: whole, or short. */
 export const ListedEventSchema = v.union([
   ...EventSchema.options,

@@ -240,7 +240,9 @@ export type Job =
   /** These serials' rows, registered or not (DELETE /api/devices/{sn}, or no serial at all). */
   | { kind: 'forget'; serials: string[] }
   /** FORGET_AFTER: up to `limit` terminals learned from traffic, offline and last seen before `before`. */
-  | { kind: 'forget-silent'; before: number; limit: number };
+  | { kind: 'forget-silent'; before: number; limit: number }
+  /** An external broker dropped queued messages (README §Broker settings you must set): its broker.drops event. */
+  | { kind: 'broker-drops'; dropped: number; source: 'probe' | 'broker'; sent: number | null; at: number };
 
 export type JobKind = Job['kind'];
 
@@ -285,6 +287,8 @@ export interface JobResults {
   forget: { removed: number };
   /** Serials whose rows went. */
   'forget-silent': { forgotten: string[] };
+  /** The broker.drops event. */
+  'broker-drops': { events: StoredEvent[] };
 }
 
 export type JobResult<J extends Job = Job> = JobResults[J['kind']];

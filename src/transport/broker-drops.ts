@@ -15,9 +15,21 @@ export const MOSQUITTO_DROPPED = '$SYS/broker/publish/messages/dropped';
 /** What to change, said once in each warning. */
 const SETTINGS = "raise the broker's per-client queue: Mosquitto max_queued_messages 0 (and max_inflight_messages 1000), EMQX mqtt.max_mqueue_len";
 
+/** What the broker dropped, for its broker.drops event: in the start probe (of `sent`), or by its own count. */
+export interface Drops {
+  dropped: number;
+  source: 'probe' | 'broker';
+  sent: number | null;
+}
+
+/** The broker's own count is reported at most this often, summed: a broker dropping all day is one alert every ten minutes, not thousands. */
+const REPORT_EVERY_MS = 10 * 60_000;
+
 export interface BrokerDropsOptions extends Omit<ProbeOptions, 'messages' | 'timeoutMs'> {
   registry: Registry;
   log: Logger;
+  /** Drops found: the bridge stores them as a broker.drops event. */
+  report: (drops: Drops) => void;
 }
 
 export function watchBrokerDrops(options: BrokerDropsOptions) {
@@ -27,6 +39,18 @@ export function watchBrokerDrops(options: BrokerDropsOptions) {
   let baseline: number | undefined;
   let watcher: MqttClient | undefined;
   let stopped = false;
+  /** The broker's count at its last report, and when that was. */
+  let reportedAt = 0;
+  let reportedCount: number | undefined;
+  let pending: NodeJS.Timeout | undefined;
+
+  function reportCount() {
+    pending = undefined;
+    if (stopped || reported === undefined || reportedCount === undefined || reported <= reportedCount) return;
+    options.report({ dropped: reported - reportedCount, source: 'broker', sent: null });
+    reportedCount = reported;
+    reportedAt = Date.now();
+  }
 
   new Gauge({
     name: 'facegate_broker_probe_dropped',
@@ -51,6 +75,7 @@ export function watchBrokerDrops(options: BrokerDropsOptions) {
   async function runProbe() {
     probe = await probeQueueDrops(options);
     if (stopped) return;
+    if (probe.outcome === 'dropped') options.report({ dropped: probe.dropped, source: 'probe', sent: probe.sent });
     if (probe.outcome === 'dropped')
       log.warn(
         { sent: probe.sent, received: probe.received, dropped: probe.dropped },
@@ -76,9 +101,14 @@ export function watchBrokerDrops(options: BrokerDropsOptions) {
       const count = Number(payload.toString());
       if (!Number.isFinite(count)) return;
       baseline ??= count;
+      reportedCount ??= count;
       if (reported !== undefined && count > reported)
         log.warn({ dropped: count - reported, since: count - baseline }, `the broker dropped ${count - reported} messages (${MOSQUITTO_DROPPED}): ${SETTINGS}`);
       reported = count;
+      if (count > reportedCount && pending === undefined) {
+        pending = setTimeout(reportCount, Math.max(0, reportedAt + REPORT_EVERY_MS - Date.now()));
+        pending.unref();
+      }
     });
   }
 
@@ -98,6 +128,7 @@ export function watchBrokerDrops(options: BrokerDropsOptions) {
     },
     async stop(): Promise<void> {
       stopped = true;
+      clearTimeout(pending);
       await watcher?.endAsync(true).catch(() => {});
     },
   };

@@ -47,6 +47,12 @@ describe('a broker that drops queued messages', () => {
     expect(await b.metric('facegate_broker_probe_dropped')).toMatch(/^facegate_broker_probe_dropped [1-9]\d*$/m);
     // The probe's drops show in Mosquitto's own count, which the bridge watches.
     await until(async () => /^facegate_broker_dropped_messages [1-9]\d*$/m.test(await b.metric('facegate_broker_dropped_messages')));
+    // Each as a broker.drops event, about the broker (no device_sn): the probe's, and the broker's own count.
+    await until(async () => (await b.api('GET', '/api/events?type=broker.drops')).json.items.length === 2);
+    const events = (await b.api('GET', '/api/events?type=broker.drops')).json.items;
+    expect(events).toContainEqual(expect.objectContaining({ type: 'broker.drops', source: 'probe', sent: 1200, dropped: expect.any(Number) }));
+    expect(events).toContainEqual(expect.objectContaining({ type: 'broker.drops', source: 'broker', sent: null }));
+    expect(events.every((e: { device_sn?: string; dropped: number }) => e.device_sn === undefined && e.dropped > 0)).toBe(true);
     // Nothing of the probe reached the bridge's own subscription.
     expect(await b.metric('facegate_messages_ignored_total')).toMatch(/facegate_messages_ignored_total 0$/m);
   });

@@ -70,7 +70,7 @@ describe('OpenAPI', () => {
     expect(doc.paths['/api/webhooks'].get.description).toMatch(/`disabled_reason` `config`, `gone`, `admin`/);
     expect(Object.keys(doc.paths['/'].post.responses)).toEqual(expect.arrayContaining(['200', '400', '401', '403', '404', '409', '413', '429', '503']));
     expect(doc.paths['/api/session'].get.responses).toHaveProperty('401');
-    expect(doc.paths['/api/events/{id}'].get.responses['200'].content['application/json'].schema.anyOf).toHaveLength(6);
+    expect(doc.paths['/api/events/{id}'].get.responses['200'].content['application/json'].schema.anyOf).toHaveLength(7);
   });
 
   it('answers in the shapes its document gives: each view, each list, short items, errors', async () => {

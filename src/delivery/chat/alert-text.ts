@@ -16,6 +16,7 @@ const TITLES: Words = {
   'device.offline': { 'zh-CN': '终端离线', en: 'Terminal offline' },
   'device.message': { 'zh-CN': '终端消息', en: 'Terminal message' },
   'device.clock_skew': { 'zh-CN': '终端时钟偏差', en: 'Terminal clock off' },
+  'broker.drops': { 'zh-CN': 'MQTT 代理丢弃了消息', en: 'The broker drops messages' },
   'command.replied': { 'zh-CN': '命令已应答', en: 'Command answered' },
   'command.unanswered': { 'zh-CN': '命令无应答', en: 'Command unanswered' },
   'command.expired': { 'zh-CN': '命令已过期', en: 'Command expired' },
@@ -39,6 +40,7 @@ const LABELS: Words = {
   skew: { 'zh-CN': '偏差', en: 'Off by' },
   recordTime: { 'zh-CN': '终端时间', en: 'Terminal time' },
   event: { 'zh-CN': '事件', en: 'Event' },
+  dropped: { 'zh-CN': '丢弃', en: 'Dropped' },
 };
 
 const SEPARATOR = { 'zh-CN': '：', en: ': ' };
@@ -85,6 +87,7 @@ export function alertText(view: Record<string, unknown>, lang: AlertLang): strin
   add('command', view.cmd);
   add('endpoint', [text(view.endpoint_id), text(view.url)].filter((part) => part !== undefined).join(' '));
   add('event', view.event_id);
+  add('dropped', view.sent === undefined || view.sent === null ? view.dropped : `${view.dropped} / ${view.sent}`);
   add('attempts', view.attempts);
   add('status', view.last_status);
   add('reason', view.reason);

@@ -1,6 +1,7 @@
 import { sql } from 'drizzle-orm';
 import {
   ABOUT_DELIVERY,
+  brokerDropsEvent,
   clockSkewEvent,
   deadDeliveryEvent,
   endpointDisabledEvent,
@@ -207,6 +208,10 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
       // Not for an alert about a delivery or an endpoint: two failing endpoints would feed each other.
       if (!dead || ABOUT_DELIVERY.has(dead.eventType)) return { events: [] };
       const row = store(deadDeliveryEvent(dead, job.at), dead.endpointId);
+      return { events: row ? [row] : [] };
+    },
+    'broker-drops'(job) {
+      const row = store(brokerDropsEvent(job.dropped, job.source, job.sent, job.at));
       return { events: row ? [row] : [] };
     },
     'retry-delivery': outbox.retryDelivery,
