@@ -328,15 +328,19 @@ describe('?erase=true', () => {
     await t.send(verifiedRecordU([verifiedRecord({ num: '6001', name: 'Erased', liveImageBase64: image })]));
     await t.send(verifiedRecordU([verifiedRecord({ num: '6002', name: 'Kept', liveImageBase64: stampJpeg(face, 'kept').toString('base64') })]));
     await b.eventsStored(2, (e) => e.type === 'face.verified');
+    // An earlier photo, replaced: its bytes must go too.
+    const earlier = stampJpeg(face, 'erase-earlier-photo');
+    await b.api('PUT', '/api/people/6001', { name: 'Erased', photo: earlier.toString('base64') });
+    await b.eventsStored(1, (e) => e.type === 'person.synced');
     const enrolled = stampJpeg(face, 'erase-enrolment-photo');
     await b.api('PUT', '/api/people/6001', { name: 'Erased', photo: enrolled.toString('base64') });
-    await b.eventsStored(1, (e) => e.type === 'person.synced');
+    await b.eventsStored(2, (e) => e.type === 'person.synced');
 
     const erased = await b.api('DELETE', '/api/people/6001?erase=true');
     expect(erased.status).toBe(200);
     v.parse(ErasedSchema, erased.json);
-    // face.verified, the reply to the enrolment (command.replied) and person.synced; one image; the record's pending delivery.
-    expect(erased.json).toEqual({ num: '6001', erased: { events: 3, images: 1, deliveries: 1, photo: 1, terminals: 1 } });
+    // face.verified, the replies to the two enrolments (command.replied) and their person.synced; one image; the record's pending delivery.
+    expect(erased.json).toEqual({ num: '6001', erased: { events: 5, images: 1, deliveries: 1, photo: 1, terminals: 1 } });
     expect((await b.api('GET', '/api/people/6001')).status).toBe(404);
     expect(b.count('commands', 'person = ? and cmd = ?', '6001', 'addPersonD')).toBe(0);
     expect(b.count('events', "type = 'face.verified'")).toBe(1);
@@ -346,7 +350,12 @@ describe('?erase=true', () => {
 
     const files = readdirSync(b.dataDir).filter((name) => name.startsWith('facegate.db'));
     expect(files).toContain('facegate.db');
-    const runs = [enrolled.subarray(2000, 2064), Buffer.from(enrolled.toString('base64').slice(3000, 3064)), Buffer.from(image.slice(3000, 3064))];
+    const runs = [
+      enrolled.subarray(2000, 2064),
+      Buffer.from(enrolled.toString('base64').slice(3000, 3064)),
+      earlier.subarray(2000, 2064),
+      Buffer.from(image.slice(3000, 3064)),
+    ];
     for (const name of files) {
       const bytes = readFileSync(join(b.dataDir, name));
       for (const run of runs) expect(bytes.includes(run), `${name} holds erased bytes`).toBe(false);

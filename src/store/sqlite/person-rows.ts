@@ -59,6 +59,21 @@ export const PERSON_SQL = {
 export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: PersonCommands, queueCommand: QueueCommand) {
   const raw = db.$client;
 
+  /**
+   * A photo replaced or a person removed: its bytes are overwritten, not
+   * only unlinked, so no later erase has to find them in a free page
+   * (README §People on the terminals, erase). Rare writes; the rest of the
+   * batch keeps the cheaper default.
+   */
+  function securely<T>(write: () => T): T {
+    raw.pragma('secure_delete = ON');
+    try {
+      return write();
+    } finally {
+      raw.pragma('secure_delete = OFF');
+    }
+  }
+
   const getPerson = raw.prepare<[string], { num: string; name: string; fields: string; has_photo: number; deleted: number }>(
     'select num, name, fields, photo is not null as has_photo, deleted from people where num = ?',
   );
@@ -171,8 +186,9 @@ export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: Perso
   function put(job: JobOf<'person-put'>): JobResults['person-put'] {
     const { num, hash, at } = job;
     const changed =
-      putPerson.run({ num, name: job.name, fields: job.fields, photo: job.photo && Buffer.from(job.photo), hash, all: job.devices === 'all' ? 1 : 0, at })
-        .changes > 0;
+      securely(() =>
+        putPerson.run({ num, name: job.name, fields: job.fields, photo: job.photo && Buffer.from(job.photo), hash, all: job.devices === 'all' ? 1 : 0, at }),
+      ).changes > 0;
     if (job.devices === 'all') {
       retargetAll.run({ num, hash, at });
       targetKnown.run({ num, hash, at });
@@ -190,7 +206,7 @@ export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: Perso
     removeAll[0].run({ num });
     removeAll[1].run({ num, at });
     // Never on any terminal: gone at once.
-    if (rowsLeft.get(num)!.n === 0) dropPerson.run(num);
+    if (rowsLeft.get(num)!.n === 0) securely(() => dropPerson.run(num));
     return { found: true, items: items.all(num), wake: wakeOf(num) };
   }
 
@@ -262,7 +278,7 @@ export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: Perso
     if (!person) return out;
     if (person.deleted) {
       if (rowsLeft.get(row.num)!.n > 0) return out;
-      dropPerson.run(row.num);
+      securely(() => dropPerson.run(row.num));
       keep(event('person.synced', row.num, sn, at, { deleted: true }));
     } else keep(event('person.synced', row.num, sn, at, {}));
     return out;
