@@ -22,9 +22,23 @@ export const DeviceListQuery = v.object({
   cursor: v.optional(v.pipe(v.string(), v.check(isSerial, 'cursor must be a next_cursor of this list'))),
 });
 
+/** A label: 1 to 64 characters of text, no control character; null clears it. */
+export const LabelBody = v.object({
+  label: v.nullable(
+    v.pipe(
+      v.string('label must be a string or null'),
+      v.trim(),
+      v.minLength(1, 'label must not be empty (null clears it)'),
+      v.maxLength(64, 'label must be at most 64 characters'),
+      v.check((text) => !/\p{Cc}/u.test(text), 'label must not hold control characters'),
+    ),
+  ),
+});
+
 /** A terminal as the list shows it. */
 export const TerminalSchema = v.object({
   sn: v.string(),
+  label: v.nullable(v.string()),
   online: v.boolean(),
   registered: v.boolean(),
   first_seen_at: v.nullable(v.string()),
@@ -42,6 +56,7 @@ export function deviceRoutes({ store, presence, log }: AppDeps): Route[] {
   // database by up to one sweep.
   const view = (row: Row): v.InferOutput<typeof TerminalSchema> => ({
     sn: row.sn,
+    label: row.label,
     online: presence.isOnline(row.sn),
     registered: row.registered,
     first_seen_at: iso(row.firstSeenAt),
@@ -121,7 +136,29 @@ export function deviceRoutes({ store, presence, log }: AppDeps): Route[] {
     },
   );
 
-  return [list, one, forget];
+  // README §HTTP API, labels: where a terminal stands, named once, shown beside its serial (the console, alerts in chat apps).
+  const label = route(
+    {
+      method: 'put',
+      path: '/api/devices/{sn}/label',
+      operationId: 'labelDevice',
+      tag: 'devices',
+      summary: 'Name where a terminal stands ("3F east door"), or clear it with null',
+      params: SerialParam,
+      body: LabelBody,
+      responses: { 200: json(TerminalSchema, 'the terminal, labelled'), 404: error('no such terminal, or no serial') },
+    },
+    async (c, { params: { sn }, body }) => {
+      const { changed } = await store.write({ kind: 'terminal-label', sn, label: body.label });
+      if (!changed) throw new ApiError('not_found', `no terminal ${sn} is known`);
+      log.info({ device: sn, label: body.label }, 'terminal labelled');
+      const row = await store.terminal(sn);
+      if (!row) throw new ApiError('not_found', `no terminal ${sn} is known`);
+      return c.json(view(row));
+    },
+  );
+
+  return [list, one, forget, label];
 }
 
 /**

@@ -239,6 +239,8 @@ export type Job =
   | { kind: 'purge'; before: number; limit: number; after?: PurgeCursor }
   /** These serials' rows, registered or not (DELETE /api/devices/{sn}, or no serial at all). */
   | { kind: 'forget'; serials: string[] }
+  /** A terminal's label set, or cleared (null). */
+  | { kind: 'terminal-label'; sn: string; label: string | null }
   /** FORGET_AFTER: up to `limit` terminals learned from traffic, offline and last seen before `before`. */
   | { kind: 'forget-silent'; before: number; limit: number }
   /** An external broker dropped queued messages (README §Broker settings you must set): its broker.drops event. */
@@ -285,6 +287,8 @@ export interface JobResults {
   purge: { removed: number; more: boolean; after?: PurgeCursor; ms: number };
   /** Rows deleted. */
   forget: { removed: number };
+  /** Whether there was such a terminal. */
+  'terminal-label': { changed: boolean };
   /** Serials whose rows went. */
   'forget-silent': { forgotten: string[] };
   /** The broker.drops event. */
@@ -300,6 +304,8 @@ export interface Terminal {
   firstSeenAt: number | null;
   lastSeenAt: number | null;
   online: boolean;
+  /** As an admin named it; null when not. */
+  label: string | null;
 }
 
 export interface Command {

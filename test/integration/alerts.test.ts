@@ -153,6 +153,31 @@ describe('a flood of alerts', () => {
   });
 });
 
+describe('a terminal’s label', () => {
+  it('is set, shown and cleared by API, and names the terminal in its alerts', async () => {
+    const robot = await chatReceiver('wecom');
+    bridge = await startBridge({ ...FAST, HEARTBEAT_TIMEOUT: '2' });
+    const b = bridge;
+    await addEndpoint(b, { url: robot.url, format: 'wecom', event_types: ['device.offline'] });
+    const client = await mqtt.connectAsync(b.brokerUrl, { clientId: 'door3' });
+    closers.push(() => client.endAsync(true));
+    await client.publishAsync(UPLINK.topicOf('DOOR3'), JSON.stringify(heartU()), { qos: 1 });
+    // Its row is written once the terminal is heard: until then there is no such terminal to label.
+    await until(async () => (await b.api('PUT', '/api/devices/DOOR3/label', { label: ' 3F east door ' })).status === 200);
+    expect((await b.api('GET', '/api/devices/DOOR3')).json).toMatchObject({ sn: 'DOOR3', label: '3F east door' });
+    await robot.until(() => robot.accepted.length > 0);
+    expect(robot.accepted[0]).toContain('终端：DOOR3 · 3F east door');
+
+    expect((await b.api('PUT', '/api/devices/DOOR3/label', { label: null })).json).toMatchObject({ label: null });
+    expect((await b.api('PUT', '/api/devices/NOSUCH1/label', { label: 'x' })).status).toBe(404);
+    for (const label of ['', 'a'.repeat(65), 'tab\there', 7]) {
+      const refused = await b.api('PUT', '/api/devices/DOOR3/label', { label });
+      expect(refused.status, String(label)).toBe(400);
+      expect(refused.json.error.code).toBe('invalid_request');
+    }
+  });
+});
+
 describe('alerts about the bridge itself', () => {
   const settled = async (b: TestBridge) => until(async () => (await b.api('GET', '/api/deliveries?status=pending')).json.items.length === 0);
 

@@ -59,6 +59,18 @@ describe('alert text', () => {
     expect(en).toContain('Person passed');
     expect(en).toContain('Person: Li Lei (1001)');
     expect(alertText({ type: 'device.message', device_sn: 'SN1', message: 'x'.repeat(10_000) }, 'en').length).toBeLessThan(300);
+    // A terminal an admin labelled is named by its label too.
+    expect(alertText({ type: 'device.offline', device_sn: 'SN1', label: '3F east door' }, 'zh-CN')).toContain('终端：SN1 · 3F east door');
+    expect(
+      digestText(
+        [
+          { type: 'device.offline', device_sn: 'SN1', label: '3F east door' },
+          { type: 'device.offline', device_sn: 'SN2' },
+        ],
+        'en',
+        1000,
+      ).text,
+    ).toContain('Terminal offline ×2: SN1 (3F east door), SN2');
   });
 
   it('names every event a digest combines, as many as fit', () => {

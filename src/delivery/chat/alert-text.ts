@@ -82,7 +82,7 @@ export function alertText(view: Record<string, unknown>, lang: AlertLang): strin
     const shown = text(value);
     if (shown !== undefined) lines.push(`${LABELS[label][lang]}${SEPARATOR[lang]}${shown}`);
   };
-  add('terminal', view.device_sn);
+  add('terminal', [text(view.device_sn), text(view.label)].filter((part) => part !== undefined).join(' · ') || undefined);
   add('person', person(view));
   add('command', view.cmd);
   add('endpoint', [text(view.endpoint_id), text(view.url)].filter((part) => part !== undefined).join(' '));
@@ -101,7 +101,8 @@ export function alertText(view: Record<string, unknown>, lang: AlertLang): strin
 
 /** What a digest says of one event: its terminal, and its person or endpoint. */
 function item(view: Record<string, unknown>): string {
-  const parts = [text(view.device_sn), person(view), text(view.endpoint_id)].filter((part) => part !== undefined);
+  const terminal = text(view.label) ? `${text(view.device_sn)} (${text(view.label)})` : text(view.device_sn);
+  const parts = [terminal, person(view), text(view.endpoint_id)].filter((part) => part !== undefined);
   return parts.length > 0 ? parts.join(' ') : String(view.id);
 }
 

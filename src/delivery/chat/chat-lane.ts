@@ -80,9 +80,22 @@ export async function nextChatMessage(store: Store, endpointId: string, target: 
     }
   }
   if (items.length === 0) return { message: undefined, orphans };
+  await addLabels(store, views);
   if (items.length === 1) return { message: { items, text: alertText(views[0], target.lang), digest: false }, orphans };
   const digest = digestText(views, target.lang, target.app.textBytes);
   return { message: { items: items.slice(0, digest.taken), text: digest.text, digest: digest.taken > 1 }, orphans };
+}
+
+/** Each view's terminal label (README §Alerts in chat apps: the terminal and its label), read once per terminal. */
+async function addLabels(store: Store, views: Record<string, unknown>[]): Promise<void> {
+  const labels = new Map<string, string | null>();
+  for (const view of views) {
+    const sn = view.device_sn;
+    if (typeof sn !== 'string' || sn === '') continue;
+    if (!labels.has(sn)) labels.set(sn, (await store.terminal(sn))?.label ?? null);
+    const label = labels.get(sn);
+    if (label) view.label = label;
+  }
 }
 
 /** One HTTP exchange as the lane makes it (its pool, its timeout, its stop): the status and the start of the answer, or why there was none. */

@@ -225,6 +225,7 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
       people.forgotten(job.serials);
       return { removed: terminalStore.forget(job.serials) };
     },
+    'terminal-label': (job) => ({ changed: terminalStore.label(job.sn, job.label) }),
     'forget-silent'(job) {
       const forgotten = terminalStore.forgetSilent(job.before, job.limit);
       if (forgotten.length > 0) people.forgotten(forgotten);

@@ -19,6 +19,8 @@ export const terminals = sqliteTable(
     firstSeenAt: integer('first_seen_at'),
     lastSeenAt: integer('last_seen_at'),
     online: integer('online', { mode: 'boolean' }).notNull().default(false),
+    /** Where it stands, as an admin names it ("3F east door"): shown beside the serial in the API, the console and alerts. */
+    label: text('label'),
   },
   (t) => [
     // FORGET_AFTER (README §Topics): only the rows that may be forgotten,

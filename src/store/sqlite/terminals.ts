@@ -1,4 +1,4 @@
-import { inArray, sql } from 'drizzle-orm';
+import { eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from './open.ts';
 import { terminals } from './schema.ts';
 
@@ -24,6 +24,8 @@ export function createTerminalStore(db: Db) {
   const remove = (serials: string[]) => (serials.length === 0 ? 0 : db.delete(terminals).where(inArray(terminals.sn, serials)).run().changes);
 
   return {
+    /** A terminal's label (null: none); whether there is such a terminal. */
+    label: (sn: string, label: string | null) => db.update(terminals).set({ label }).where(eq(terminals.sn, sn)).run().changes > 0,
     /** These serials' rows, registered or not: how many there were. */
     forget: remove,
     /** FORGET_AFTER: up to `limit` terminals learned from traffic, offline and silent since before `before`; their serials. */
