@@ -242,7 +242,7 @@ export function createFacegate(
     checkpoint();
     // README §Broker settings you must set: whether the site's broker drops what it queued, found at start and watched.
     let brokerWarnings = (): string[] => [];
-    if (config.MQTT_URL) {
+    if (config.MQTT_URL && config.BROKER_PROBE) {
       const drops = watchBrokerDrops({
         url: config.MQTT_URL,
         username: config.MQTT_USERNAME,
@@ -256,7 +256,7 @@ export function createFacegate(
             .then(({ events }) => stored(events))
             .catch((err: Error) => log.error({ err: err.message }, 'broker drops not stored')),
       });
-      drops.start(config.BROKER_PROBE);
+      drops.start();
       brokerWarnings = drops.warnings;
       stops.push({ name: 'broker drops watch', stop: () => drops.stop() });
     }

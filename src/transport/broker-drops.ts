@@ -113,9 +113,9 @@ export function watchBrokerDrops(options: BrokerDropsOptions) {
   }
 
   return {
-    /** Starts the probe (BROKER_PROBE) and the watch; neither holds up the start. */
-    start(probing: boolean): void {
-      if (probing) runProbe().catch((err: Error) => log.error({ err: err.message }, 'broker probe failed'));
+    /** Starts the probe and the watch; neither holds up the start. */
+    start(): void {
+      runProbe().catch((err: Error) => log.error({ err: err.message }, 'broker probe failed'));
       watchSys();
     },
     /** For /readyz: what an operator must fix about the broker, if anything. */
