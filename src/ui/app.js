@@ -12,6 +12,8 @@ const COMMANDS_SHOWN = 50;
 const BATCH_SHOWN = 500;
 /** The live stream's command events (README §Commands with replies). */
 const COMMAND_EVENTS = ['command.replied', 'command.unanswered', 'command.expired'];
+/** The live stream's people events (README §People on the terminals). */
+const PERSON_EVENTS = ['person.synced', 'person.sync_failed'];
 /** How often lists with queued commands are read again: nothing announces that a queued command went out. */
 const QUEUED_POLL_MS = 3000;
 
@@ -202,6 +204,9 @@ function describe(event) {
   if (event.type === 'command.replied') return `${event.cmd} → ${JSON.stringify(event.reply)}`;
   if (event.type === 'command.unanswered') return `${event.cmd}: no reply in time`;
   if (event.type === 'command.expired') return `${event.cmd}: its ttl ran out before it could go out`;
+  if (event.type === 'person.synced') return `person ${event.num} ${event.deleted ? 'removed from' : 'in step on'} every terminal meant for them`;
+  if (event.type === 'person.sync_failed')
+    return `person ${event.num} refused: code ${JSON.stringify(event.code)}${event.message ? ` · ${event.message}` : ''}`;
   return `last seen ${time(event.last_seen_at)}`;
 }
 
@@ -264,6 +269,7 @@ function onStreamEvent(event) {
     state.terminals.get(event.device_sn).last_seen_at = event.received_at;
   }
   if (event.type.startsWith('command.')) onCommandEvent(event);
+  if (event.type.startsWith('person.') || event.type.startsWith('command.')) onPersonEvent(event);
   // A terminal back online takes the commands held for it (README §Commands with replies).
   if (event.type === 'device.online') onTerminalOnline(event.device_sn);
   scheduleDeliveries();
@@ -287,7 +293,16 @@ function startStream(lastId) {
       }
     } else setLive('reconnecting…', false);
   };
-  for (const type of ['face.verified', 'face.rejected', 'face.stranger', 'device.online', 'device.offline', 'device.message', ...COMMAND_EVENTS]) {
+  for (const type of [
+    'face.verified',
+    'face.rejected',
+    'face.stranger',
+    'device.online',
+    'device.offline',
+    'device.message',
+    ...COMMAND_EVENTS,
+    ...PERSON_EVENTS,
+  ]) {
     source.addEventListener(type, (message) => onStreamEvent(JSON.parse(message.data)));
   }
 }
@@ -738,6 +753,433 @@ function pollQueued() {
   if (state.commands.some(queued)) loadCommands();
 }
 
+// ---- people on the terminals (README §People on the terminals) ---------------
+
+/** People a page shows; "More people" fetches the next page (GET /api/people is in num order). */
+const PEOPLE_SHOWN = 50;
+/** Terminals a person's detail lists, failures first; a person meant for thousands of terminals shows the first ones. */
+const PERSON_TERMINALS_SHOWN = 500;
+/** A person's states on a terminal, in the order they show: what needs a look first. */
+const SYNC_ORDER = ['failed', 'sent', 'pending', 'applied'];
+/** Details read at once to count a page's states: one request per person, a few at a time. */
+const COUNT_REQUESTS = 4;
+
+const people = {
+  cursor: null, // next_cursor of the last page fetched; null once all are here
+  counts: new Map(), // num → { failed, sent, pending, applied } from the person's detail
+  open: null, // the person whose detail shows, as GET /api/people/{num} gives it
+  defaulted: false, // the state filter was set to "failed" once, when there were failures
+  poll: null,
+  polling: false, // a round of pollPeople is under way
+};
+
+const personPath = (num) => `/api/people/${encodeURIComponent(num)}`;
+
+function stateCounts(devices) {
+  const counts = Object.fromEntries(SYNC_ORDER.map((s) => [s, 0]));
+  for (const d of devices) counts[d.status]++;
+  return counts;
+}
+
+const countsText = (counts) =>
+  SYNC_ORDER.filter((s) => counts[s] > 0)
+    .map((s) => `${counts[s]} ${s}`)
+    .join(' · ') || 'no terminal';
+
+/** A person's photo through its route, with the session cookie; read only when it scrolls into view. */
+const personPhoto = (p, cls = 'thumb') =>
+  p.has_photo
+    ? h('img', { class: cls, src: `${personPath(p.num)}/photo?v=${encodeURIComponent(p.updated_at)}`, alt: `photo of ${p.name}`, loading: 'lazy' })
+    : h('span', { class: `${cls} none`, 'aria-hidden': 'true' }, '☺');
+
+function renderCounts(num) {
+  const item = [...$('people').children].find((li) => li.dataset.num === num);
+  const counts = people.counts.get(num);
+  if (!item || !counts) return;
+  item
+    .querySelector('.counts')
+    .replaceChildren(
+      ...SYNC_ORDER.filter((s) => counts[s] > 0).map((s) => h('span', { class: `badge ${s}` }, `${counts[s]} ${s}`)),
+      SYNC_ORDER.some((s) => counts[s] > 0) ? '' : 'no terminal',
+    );
+  item.dataset.failed = String(counts.failed);
+}
+
+function personItem(p) {
+  return h(
+    'li',
+    { class: `person${p.deleted ? ' deleted' : ''}${people.open?.num === p.num ? ' open' : ''}`, 'data-num': p.num },
+    personPhoto(p),
+    h(
+      'button',
+      { type: 'button', class: 'body plain', onclick: () => openPerson(p.num) },
+      h(
+        'span',
+        { class: 'line' },
+        h('span', { class: 'name' }, p.name),
+        h('span', { class: 'mono muted' }, p.num),
+        p.deleted ? h('span', { class: 'badge expired' }, 'being removed') : null,
+        p.status ? h('span', { class: `badge ${p.status}` }, `${p.status} here`) : null,
+      ),
+      h('span', { class: 'counts small muted' }, '…'),
+    ),
+  );
+}
+
+/** Counts each listed person's states from their detail, a few requests at a time. */
+async function countPeople(nums) {
+  const queue = [...nums];
+  const worker = async () => {
+    for (let num = queue.shift(); num !== undefined; num = queue.shift()) {
+      try {
+        const view = await api('GET', personPath(num));
+        people.counts.set(num, stateCounts(view.devices));
+        renderCounts(num);
+      } catch (err) {
+        if (err.status !== 404) throw err;
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: COUNT_REQUESTS }, worker));
+  } catch (err) {
+    toast(`People: ${err.message}`);
+  }
+}
+
+async function loadPeople({ more = false } = {}) {
+  try {
+    // Failures first: the list opens on the people a terminal refused, when there are any.
+    if (!people.defaulted) {
+      people.defaulted = true;
+      const failed = await api('GET', '/api/people?status=failed&limit=1');
+      if (failed.items.length > 0 && !$('people-status').value) $('people-status').value = 'failed';
+    }
+    const query = new URLSearchParams({ limit: String(PEOPLE_SHOWN) });
+    if ($('people-status').value) query.set('status', $('people-status').value);
+    if ($('people-device').value.trim()) query.set('device', $('people-device').value.trim());
+    if (more) query.set('cursor', people.cursor);
+    const page = await api('GET', `/api/people?${query}`);
+    const items = page.items.map(personItem);
+    if (more) $('people').append(...items);
+    else {
+      // Only the people listed are counted and read again.
+      people.counts = new Map();
+      $('people').replaceChildren(...items);
+    }
+    people.cursor = page.next_cursor;
+    $('people-empty').hidden = $('people').children.length > 0;
+    $('people-more').hidden = people.cursor === null;
+    for (const p of page.items) renderCounts(p.num);
+    await countPeople(page.items.map((p) => p.num));
+  } catch (err) {
+    toast(`People: ${err.message}`);
+  }
+}
+
+const schedulePeople = debounced(loadPeople);
+
+function personTerminal(p, d) {
+  const refused = d.status === 'failed';
+  return h(
+    'li',
+    { class: `command ${d.status}`, 'data-sn': d.device_sn, 'data-status': d.status },
+    h(
+      'div',
+      { class: 'line' },
+      h('span', { class: `badge state ${d.status}` }, d.status),
+      h('span', { class: 'sn' }, d.device_sn),
+      h('span', { class: 'muted small' }, d.op === 'delete' ? 'removal' : 'enrolment'),
+      h('span', { class: 'muted small' }, time(d.updated_at)),
+      refused ? h('button', { type: 'button', class: 'retry', onclick: () => retryPerson(p.num, d.device_sn) }, 'Retry') : null,
+    ),
+    // What the terminal answered when it refused (README §People on the terminals).
+    d.code !== null || d.message
+      ? h('div', { class: `small refusal ${refused ? 'error' : 'muted'}` }, `code ${JSON.stringify(d.code)}${d.message ? ` · ${d.message}` : ''}`)
+      : null,
+  );
+}
+
+function renderPerson() {
+  const p = people.open;
+  const detail = $('person-detail');
+  detail.hidden = p === null;
+  for (const li of $('people').children) li.classList.toggle('open', li.dataset.num === p?.num);
+  if (p === null) return detail.replaceChildren();
+  const devices = [...p.devices].sort(
+    (a, b) => SYNC_ORDER.indexOf(a.status) - SYNC_ORDER.indexOf(b.status) || bySerial({ sn: a.device_sn }, { sn: b.device_sn }),
+  );
+  const counts = stateCounts(p.devices);
+  const fields = Object.keys(p.fields).length > 0 ? JSON.stringify(p.fields) : null;
+  detail.replaceChildren(
+    h(
+      'div',
+      { class: 'person-head' },
+      personPhoto(p, 'photo'),
+      h(
+        'div',
+        { class: 'body' },
+        h('div', { class: 'line' }, h('strong', { class: 'name' }, p.name), h('span', { class: 'mono muted' }, p.num)),
+        h('div', { class: 'muted small' }, `${p.all_devices ? 'all terminals' : 'the terminals listed'} · ${countsText(counts)}`),
+        p.deleted ? h('div', { class: 'small' }, 'Being removed from the terminals.') : null,
+        fields ? h('div', { class: 'muted small mono fields' }, fields) : null,
+        h('div', { class: 'muted small' }, `changed ${time(p.updated_at)}`),
+      ),
+      h('button', { type: 'button', class: 'ghost close', onclick: closePerson, 'aria-label': 'close' }, '×'),
+    ),
+    h(
+      'div',
+      { class: 'actions' },
+      counts.failed > 0 ? h('button', { type: 'button', class: 'retry retry-all', onclick: () => retryPerson(p.num) }, `Retry ${counts.failed} failed`) : null,
+      p.deleted ? null : h('button', { type: 'button', class: 'ghost edit', onclick: () => editPerson(p) }, 'Edit'),
+      p.deleted ? null : h('button', { type: 'button', class: 'ghost delete', onclick: () => deletePerson(p) }, 'Remove…'),
+      h('button', { type: 'button', class: 'ghost danger erase', onclick: () => erasePerson(p) }, 'Erase all their data…'),
+    ),
+    h(
+      'ul',
+      { class: 'commands person-terminals' },
+      devices.slice(0, PERSON_TERMINALS_SHOWN).map((d) => personTerminal(p, d)),
+    ),
+    devices.length > PERSON_TERMINALS_SHOWN ? h('p', { class: 'muted small' }, `and ${devices.length - PERSON_TERMINALS_SHOWN} more terminals`) : '',
+  );
+}
+
+async function openPerson(num) {
+  try {
+    people.open = await api('GET', personPath(num));
+    people.counts.set(num, stateCounts(people.open.devices));
+    renderCounts(num);
+  } catch (err) {
+    if (err.status !== 404) return toast(`Person ${num}: ${err.message}`);
+    // Gone: every terminal applied the removal.
+    people.open = null;
+    $('people')
+      .querySelector(`li[data-num="${CSS.escape(num)}"]`)
+      ?.remove();
+  }
+  renderPerson();
+}
+
+function closePerson() {
+  people.open = null;
+  renderPerson();
+}
+
+async function retryPerson(num, sn) {
+  try {
+    await api('POST', `${personPath(num)}/retry${sn ? `?device=${encodeURIComponent(sn)}` : ''}`);
+  } catch (err) {
+    toast(`Retry ${num}: ${err.message}`);
+  }
+  await openPerson(num);
+}
+
+function editPerson(p) {
+  $('person-num').value = p.num;
+  $('person-name').value = p.name;
+  $('person-photo').value = '';
+  $('person-all').checked = p.all_devices;
+  $('person-devices').disabled = p.all_devices;
+  $('person-devices').value = p.all_devices
+    ? ''
+    : p.devices
+        .filter((d) => d.op === 'upsert')
+        .map((d) => d.device_sn)
+        .join(', ');
+  $('person-fields').value = Object.keys(p.fields).length > 0 ? JSON.stringify(p.fields) : '';
+  $('person-name').focus();
+}
+
+/** A Blob's bytes as base64 (without the data: prefix). */
+function base64Of(blob) {
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(String(reader.result).slice(String(reader.result).indexOf(',') + 1));
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
+}
+
+/** The photo to send: the file chosen, else the person's current one (a PUT without a photo would leave them without). */
+async function photoToSend(num) {
+  const file = $('person-photo').files[0];
+  if (file) return base64Of(file);
+  const current = await fetch(`${personPath(num)}/photo`);
+  return current.ok ? base64Of(await current.blob()) : undefined;
+}
+
+async function savePerson(event) {
+  event.preventDefault();
+  const status = $('person-status');
+  const fail = (message) => {
+    status.className = 'error';
+    status.textContent = message;
+  };
+  status.className = 'muted';
+  const num = $('person-num').value;
+  const raw = $('person-fields').value.trim();
+  const fields = raw ? parseObject(raw, '{"card": "C-42"}') : {};
+  if (fields instanceof Error) return fail(`Other fields: ${fields.message}`);
+  const devices = $('person-all').checked
+    ? 'all'
+    : $('person-devices')
+        .value.split(/[\s,]+/)
+        .filter(Boolean);
+  if (devices !== 'all' && devices.length === 0) return fail('List the terminals, or tick All terminals.');
+  try {
+    status.textContent = 'Saving…';
+    const photo = await photoToSend(num);
+    const answer = await api('PUT', personPath(num), { ...fields, name: $('person-name').value, devices, ...(photo && { photo }) });
+    status.textContent = `Saved ${answer.person.num}: ${answer.items.length} terminal${answer.items.length === 1 ? '' : 's'}.`;
+    $('person-photo').value = '';
+    await openPerson(answer.person.num);
+    await loadPeople();
+  } catch (err) {
+    fail(`Not saved: ${err.message}`);
+  }
+}
+
+async function deletePerson(p) {
+  if (!confirm(`Remove ${p.name} (${p.num}) from every terminal that has them?`)) return;
+  try {
+    const answer = await api('DELETE', personPath(p.num));
+    $('person-status').className = 'muted';
+    $('person-status').textContent = `Removing ${p.num} from ${answer.items.length} terminal${answer.items.length === 1 ? '' : 's'}.`;
+  } catch (err) {
+    toast(`Remove ${p.num}: ${err.message}`);
+  }
+  await openPerson(p.num);
+  await loadPeople();
+}
+
+async function erasePerson(p) {
+  const warning =
+    `Erase ${p.name} (${p.num})?\n\n` +
+    'This deletes now, for good, everything facegate holds about them: their face events and the images of those events, ' +
+    'the pending deliveries of those events, their commands and their photo; the terminals get a removal. ' +
+    'Backups and what receivers already have are not touched. It cannot be undone.';
+  if (!confirm(warning)) return;
+  try {
+    const { erased } = await api('DELETE', `${personPath(p.num)}?erase=true`);
+    $('person-status').className = 'muted';
+    $('person-status').textContent =
+      `Erased ${p.num}: ${erased.events} events, ${erased.images} images, ${erased.deliveries} deliveries, ${erased.photo} photo; removal sent to ${erased.terminals} terminals.`;
+  } catch (err) {
+    toast(`Erase ${p.num}: ${err.message}`);
+  }
+  await openPerson(p.num);
+  await loadPeople();
+}
+
+/**
+ * person.synced and person.sync_failed: the person's detail and counts are
+ * read again, the list when it is filtered by state. A command event (a
+ * person's command is one) reads again the people still waiting on a terminal.
+ */
+function onPersonEvent(event) {
+  if (event.type.startsWith('command.')) return schedulePollPeople();
+  if (people.open?.num === event.num) openPerson(event.num);
+  else if (people.counts.has(event.num)) countPeople([event.num]);
+  if ($('people-status').value || !people.counts.has(event.num)) schedulePeople();
+}
+
+/**
+ * A terminal's answer to one person among others tells no event of its own
+ * (person.synced waits for every terminal): the people waiting on a terminal
+ * (pending, sent) are read again now and then, a page of them at most, one
+ * round at a time.
+ */
+async function pollPeople() {
+  if (state.stream === null || people.polling) return;
+  people.polling = true;
+  try {
+    const waiting = (counts) => counts.pending > 0 || counts.sent > 0;
+    if (people.open && waiting(stateCounts(people.open.devices))) await openPerson(people.open.num);
+    const nums = [...people.counts].filter(([num, counts]) => num !== people.open?.num && waiting(counts)).map(([num]) => num);
+    if (nums.length > 0) await countPeople(nums.slice(0, PEOPLE_SHOWN));
+  } finally {
+    people.polling = false;
+  }
+}
+
+const schedulePollPeople = debounced(pollPeople);
+
+$('people-filter').addEventListener('submit', (event) => {
+  event.preventDefault();
+  loadPeople();
+});
+$('people-status').addEventListener('change', () => loadPeople());
+$('people-more').addEventListener('click', () => loadPeople({ more: true }));
+$('person-form').addEventListener('submit', savePerson);
+$('person-all').addEventListener('change', () => ($('person-devices').disabled = $('person-all').checked));
+
+// ---- rejected messages (README §Malformed messages, "What a terminal really sent") ---
+
+/** Rejects a page shows; "Older" fetches the next ones. */
+const REJECTS_SHOWN = 50;
+
+const rejects = { cursor: null };
+
+function rejectItem(r) {
+  const cut = r.size > new TextEncoder().encode(r.sample).length;
+  return h(
+    'li',
+    { class: 'reject', 'data-id': r.id },
+    h(
+      'div',
+      { class: 'line' },
+      h('span', { class: 'badge dead' }, r.reason),
+      h('span', { class: 'sn' }, r.device_sn ?? 'no serial'),
+      h('span', { class: 'muted small mono' }, r.topic),
+      h('span', { class: 'muted small' }, `${r.size.toLocaleString()} bytes · ${time(r.received_at)}`),
+    ),
+    r.detail ? h('div', { class: 'small detail' }, r.detail) : null,
+    // The message as it came: text, never markup.
+    h('pre', { class: 'sample' }, r.sample),
+    cut ? h('div', { class: 'muted small' }, `the first ${kilobytes(new TextEncoder().encode(r.sample).length)} of it`) : null,
+  );
+}
+
+/**
+ * Newest first. A terminal's rejects are looked for within a window of the
+ * table (README §Lists): a page may be short, even empty, with a cursor to go
+ * on from, which is followed while the view is not full.
+ */
+async function loadRejects({ more = false } = {}) {
+  const device = $('rejects-device').value.trim();
+  const base = `/api/rejects?limit=${REJECTS_SHOWN}${device ? `&device=${encodeURIComponent(device)}` : ''}`;
+  const items = [];
+  let cursor = more ? rejects.cursor : null;
+  try {
+    for (let requests = 0; requests < MAX_LIST_REQUESTS; requests++) {
+      const page = await api('GET', cursor === null ? base : `${base}&cursor=${encodeURIComponent(cursor)}`);
+      items.push(...page.items);
+      cursor = page.next_cursor;
+      if (cursor === null || items.length >= REJECTS_SHOWN) break;
+    }
+  } catch (err) {
+    return toast(`Rejected messages: ${err.message}`);
+  }
+  rejects.cursor = cursor;
+  if (more) $('rejects').append(...items.map(rejectItem));
+  else $('rejects').replaceChildren(...items.map(rejectItem));
+  $('rejects-empty').hidden = $('rejects').children.length > 0;
+  $('rejects-more').hidden = cursor === null;
+}
+
+$('rejects-filter').addEventListener('submit', (event) => {
+  event.preventDefault();
+  loadRejects();
+});
+$('rejects-more').addEventListener('click', () => loadRejects({ more: true }));
+
+/** The people and rejects views, loaded with the rest of the console; people waiting on a terminal read again every QUEUED_POLL_MS. */
+function startPeople() {
+  loadPeople();
+  loadRejects();
+  people.poll ??= setInterval(pollPeople, QUEUED_POLL_MS);
+}
+
 // ---- start ------------------------------------------------------------------
 
 async function start() {
@@ -757,6 +1199,7 @@ async function start() {
     // Deliveries change without events (retries, dead letters): refresh now and then.
     state.poll = setInterval(loadDeliveries, 5000);
     state.queuedPoll = setInterval(pollQueued, QUEUED_POLL_MS);
+    startPeople();
   } catch (err) {
     toast(err.message);
   }

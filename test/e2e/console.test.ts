@@ -3,7 +3,9 @@ import mqtt from 'mqtt';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifiedRecord } from '../../src/kit/records.ts';
+import { PERSON_CODES } from '../../src/kit/roster.ts';
 import { connectTerminal, type Terminal, UPLINK } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
 import { SHOWN_BYTES } from '../../src/store/sqlite/reads.ts';
 import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
 import { startChatReceiver } from '../support/chat-receiver.ts';
@@ -281,5 +283,79 @@ describe('web console', () => {
     const whole = (await page.evaluate(async (url) => (await fetch(url)).json(), href!)) as { message: { big: string } };
     expect(whole.message.big).toHaveLength(SHOWN_BYTES * 2);
     expect(pageErrors).toEqual([]);
+  });
+
+  it('enrols a person a terminal refuses, retries them once it accepts, and shows hostile text as text', async () => {
+    // People and rejected messages: an enrolment a terminal refuses, retried once it accepts;
+    // a name and a message made of markup, shown as text.
+    const pageErrors: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    const own = await startBridge();
+    let refusing: Terminal | undefined;
+    let accepting: Terminal | undefined;
+    try {
+      // The session of the test before (cookies do not tell ports apart) would open this console without a login.
+      await page.context().clearCookies();
+      await page.goto(`http://127.0.0.1:${own.httpPort}/ui`);
+      await page.locator('#login-view').waitFor();
+      await page.fill('#token', TOKEN);
+      await page.click('#login button[type=submit]');
+      await page.locator('#live', { hasText: 'live' }).waitFor();
+      refusing = await connectTerminal(own.brokerUrl, 'UP1', { answer: { personFailures: 1 } });
+      await refusing.send({ cmd: 'heartU' });
+      await page.locator('#terminals li.online[data-sn="UP1"]').waitFor();
+
+      // A name that would be markup if it were inserted as HTML.
+      const hostile = '<img src=x onerror="document.title=\'owned\'">';
+      await page.fill('#person-num', '7001');
+      await page.fill('#person-name', hostile);
+      await page.setInputFiles('#person-photo', { name: 'face.jpg', mimeType: 'image/jpeg', buffer: Buffer.from(FACE, 'base64') });
+      await page.uncheck('#person-all');
+      await page.fill('#person-devices', 'UP1');
+      await page.click('#person-form button[type=submit]');
+
+      // Refused by the terminal: failed, with the code and message it answered.
+      const row = page.locator('#person-detail li[data-sn="UP1"]');
+      await page.locator('#person-detail li[data-sn="UP1"][data-status="failed"]').waitFor();
+      expect(await row.locator('.refusal').textContent()).toBe(`code ${PERSON_CODES.badPhoto} · bad photo`);
+      const listed = page.locator('#people li[data-num="7001"]');
+      await listed.locator('.counts', { hasText: '1 failed' }).waitFor();
+      expect(await listed.locator('.name').textContent()).toBe(hostile);
+      expect(await page.locator('#person-detail .name').textContent()).toBe(hostile);
+      expect(await page.locator('img[src="x"]').count()).toBe(0);
+      // The thumbnail came through the photo route with the session.
+      await page.waitForFunction(
+        '(() => { const img = document.querySelector(\'#people li[data-num="7001"] img.thumb\'); return img && img.complete && img.naturalWidth > 0; })()',
+      );
+
+      // The terminal now accepts: Retry sends it again, and the view follows to applied.
+      await refusing.end();
+      refusing = undefined;
+      accepting = await connectTerminal(own.brokerUrl, 'UP1', { answer: {} });
+      await accepting.send({ cmd: 'heartU' });
+      await row.locator('button.retry').click();
+      await page.locator('#person-detail li[data-sn="UP1"][data-status="applied"]').waitFor();
+      await listed.locator('.counts', { hasText: '1 applied' }).waitFor();
+      expect(accepting.roster().get('7001')?.name).toBe(hostile);
+
+      // A message that is no JSON, and markup: listed among the rejects as text.
+      const garbage = '<script>document.title="owned"</script><img src=x onerror=alert(1)> {not json';
+      await accepting.send(garbage);
+      await until(async () => (await own.api('GET', '/api/rejects?device=UP1')).json.items[0]);
+      await page.fill('#rejects-device', 'UP1');
+      await page.click('#rejects-filter button[type=submit]');
+      const reject = page.locator('#rejects li', { hasText: 'not_json' });
+      await reject.waitFor();
+      expect(await reject.locator('pre.sample').textContent()).toBe(garbage);
+      expect(await page.locator('#rejects img, #rejects script').count()).toBe(0);
+      expect(await page.title()).toBe('facegate console');
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await page.goto('about:blank');
+      await page.context().clearCookies();
+      await refusing?.end();
+      await accepting?.end();
+      await own.stop();
+    }
   });
 });
