@@ -172,7 +172,10 @@ export const ConfigSchema = v.object({
   MQTT_USERNAME: optionalText('user name for the external broker'),
   MQTT_PASSWORD: optionalText('password for the external broker'),
   MQTT_CA: file('CA certificate (PEM) to trust for an mqtts:// or wss:// external broker'),
-  BROKER_PROBE: flag('true', 'against an external broker, find out at start whether it drops queued messages (1,200 small messages on facegate/queue-probe/…) and watch its own count of drops'),
+  BROKER_PROBE: flag(
+    'true',
+    'against an external broker, find out at start whether it drops queued messages (1,200 small messages on facegate/queue-probe/…) and watch its own count of drops',
+  ),
   MQTT_CLIENT_ID: optionalText('client id at the external broker, which keeps a persistent session for it; unset = generated once and kept in DATA_DIR'),
   BROKER_PORT: port('1883', 'port of the embedded broker'),
   BROKER_HOST: optionalText('interface of the embedded broker (plain and mqtts); unset = 127.0.0.1 while it is anonymous, else 0.0.0.0'),

@@ -11,6 +11,7 @@ import { verifiedRecord, verifiedRecordU } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
+import { openStream } from '../support/sse.ts';
 
 // README §People on the terminals: real terminals (MQTT clients) get the
 // enrolment commands of the real bridge and answer them here, in the test:
@@ -19,8 +20,11 @@ import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
 let bridge: TestBridge | undefined;
 let mosquitto: Mosquitto | undefined;
 let terminals: Terminal[] = [];
+let streams: { close(): Promise<void> }[] = [];
 
 afterEach(async () => {
+  await Promise.all(streams.map((s) => s.close()));
+  streams = [];
   await Promise.all(terminals.map((t) => t.stop(0)));
   terminals = [];
   await bridge?.stop();
@@ -83,6 +87,9 @@ describe.each([
     answering(t2);
     let refuse = true;
     const got3 = answering(t3, () => (refuse ? { code: 7, msg: 'no face found' } : { code: 0 }));
+    // The live stream too: a reply's person events are stored while it is matched, before its own event, and must not be skipped.
+    const live = await openStream(`http://127.0.0.1:${b.httpPort}/api/stream`, { authorization: `Bearer ${TOKEN}` });
+    streams.push(live);
 
     const put = await b.api('PUT', '/api/people/1001', { name: 'Zhang San', photo: photo.toString('base64'), card: 'C-42' });
     expect(put.status).toBe(202);
@@ -124,6 +131,8 @@ describe.each([
     refuse = false;
     expect((await b.api('POST', '/api/people/1001/retry')).json).toEqual({ num: '1001', retried: 1 });
     const [synced] = await b.eventsStored(1, (e) => e.type === 'person.synced');
+    await live.until(() => live.events.some((e) => e.event === 'person.synced'));
+    expect(live.events.map((e) => e.event).filter((type) => type?.startsWith('person.'))).toEqual(['person.sync_failed', 'person.synced']);
     expect((await b.api('GET', `/api/events/${synced.id}`)).json).toEqual({
       type: 'person.synced',
       id: synced.id,

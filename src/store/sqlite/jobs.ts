@@ -155,7 +155,8 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
       const row = store(event);
       if (row) stored.push(row);
     }
-    if (reply) stored.push(...reply.people);
+    // A reply's person events were stored while it was matched, before its own event: in order of seq, as the live stream sends them.
+    if (reply) stored.unshift(...reply.people);
     if (clockSkew && stored.length > 0 && skewReport.due(message.sn, message.receivedAt)) {
       const row = store(clockSkewEvent(message.sn, clockSkew.seconds, clockSkew.recordTime, message.receivedAt));
       if (row) stored.push(row);
