@@ -253,6 +253,7 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
     if (plan.terminals) {
       // Every terminal is a new serial to the fresh bridge, up to 2,000 a second while they connect:
       // the defaults (10,000 known, 100 new a second) would refuse some of them (README §Topics).
+      // The people scenario's record terminals are new serials too.
       const known = plan.terminals + (plan.scenario === 'people' ? options.peopleRecordTerminals : 0) + PROBE_TERMINALS;
       env.MAX_TERMINALS = String(known);
       env.DISCOVERY_RATE = `${plan.terminals}/s`;
