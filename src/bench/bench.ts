@@ -23,6 +23,7 @@ import { type Images, type RecordKind, recordKind, runDeliveryBurst } from './sc
 import { outageSchedule, runDeliveryOutage } from './scenarios/delivery-outage.ts';
 import { runDeliverySteady } from './scenarios/delivery-steady.ts';
 import { runHeartbeats } from './scenarios/heartbeats.ts';
+import { runPeople } from './scenarios/people.ts';
 import { buildStore, runStoreScale } from './scenarios/store-scale.ts';
 import { runStream } from './scenarios/stream.ts';
 
@@ -46,6 +47,9 @@ const DELIVERY_PER_RECORD_MS = 15;
 /** store-scale: requests of each kind, and how long the purge may run before the reads are measured anyway. */
 const STORE_REQUESTS = 20;
 const STORE_PURGE_LIMIT_MS = 300_000;
+/** people: the photo of every person (~32 KB), and COMMAND_RATE, its default, set so that the pace the figures are read against is known. */
+const PERSON_PHOTO = 'face-3.jpg';
+const PEOPLE_COMMAND_RATE = 5;
 
 interface Plan {
   scenario: Scenario;
@@ -112,6 +116,9 @@ export async function runBench(args: string[]): Promise<void> {
       plans.push({ scenario: 'commands', transport, sync: 'full', terminals: options.fanOutTerminals, part: 'fan-out' });
     }
   }
+  // People on the terminals: minutes with 1,000 people at COMMAND_RATE's pace; only by name. The sync is the bridge's
+  // queue, whichever broker carries it: one broker, the embedded one unless --transport names the other.
+  if (named(options, 'people')) plans.push({ scenario: 'people', transport: transports[0], sync: 'full', terminals: options.peopleTerminals });
   const schedule = outageSchedule(options.outageSeconds);
   if (selected(options, 'delivery-outage')) progress(`delivery-outage: DELIVERY_SCHEDULE=${schedule.shown}`);
 
@@ -246,9 +253,12 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
     if (plan.terminals) {
       // Every terminal is a new serial to the fresh bridge, up to 2,000 a second while they connect:
       // the defaults (10,000 known, 100 new a second) would refuse some of them (README §Topics).
-      env.MAX_TERMINALS = String(plan.terminals + PROBE_TERMINALS);
+      // The people scenario's record terminals are new serials too.
+      const known = plan.terminals + (plan.scenario === 'people' ? options.peopleRecordTerminals : 0) + PROBE_TERMINALS;
+      env.MAX_TERMINALS = String(known);
       env.DISCOVERY_RATE = `${plan.terminals}/s`;
     }
+    if (plan.scenario === 'people') env.COMMAND_RATE = `${PEOPLE_COMMAND_RATE}/s`;
     let built: ReturnType<typeof buildStore> | undefined;
     const storeNow = Date.now();
     const prepare =
@@ -379,6 +389,28 @@ async function measure(
             : await runCommandFanOut({ ...common, beforeBeats: options.fanOutBeforeBeats }),
       };
     }
+    case 'people':
+      return {
+        scenario: plan.scenario,
+        figures: await runPeople({
+          url,
+          httpUrl: bridge.httpUrl,
+          adminToken: bridge.adminToken,
+          terminals: plan.terminals!,
+          intervalMs: HEARTBEAT_INTERVAL_MS,
+          people: options.people,
+          inFlight: options.peopleInFlight,
+          photo: await readFile(new URL(PERSON_PHOTO, FIXTURES_DIR)),
+          recordTerminals: options.peopleRecordTerminals,
+          recordRate: options.peopleRecordRate,
+          image,
+          beforeBeats: options.peopleBeforeBeats,
+          limitMs: options.peopleLimitMs,
+          commandRate: PEOPLE_COMMAND_RATE,
+          span,
+          progress,
+        }),
+      };
     case 'store-scale':
       return {
         scenario: plan.scenario,

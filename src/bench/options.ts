@@ -1,6 +1,16 @@
 import { parseArgs } from 'node:util';
 
-export const SCENARIOS = ['heartbeats', 'burst', 'delivery-burst', 'delivery-steady', 'delivery-outage', 'stream', 'store-scale', 'commands'] as const;
+export const SCENARIOS = [
+  'heartbeats',
+  'burst',
+  'delivery-burst',
+  'delivery-steady',
+  'delivery-outage',
+  'stream',
+  'store-scale',
+  'commands',
+  'people',
+] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 /** What --only takes: a scenario, `delivery` for the three delivery scenarios, or `ceilings` for the raw ceilings alone. */
 export type Only = Scenario | 'delivery' | 'ceilings';
@@ -42,6 +52,14 @@ export interface BenchOptions {
   /** commands, fan-out: terminals, and the beats measured before the POST. */
   fanOutTerminals: number;
   fanOutBeforeBeats: number;
+  /** people: beating terminals, people PUT with "devices":"all" (PUTs in flight at most), terminals sending records and their pace, beats before the first PUT, the limit on the sync. */
+  peopleTerminals: number;
+  people: number;
+  peopleInFlight: number;
+  peopleRecordTerminals: number;
+  peopleRecordRate: number;
+  peopleBeforeBeats: number;
+  peopleLimitMs: number;
   out: string;
   quick: boolean;
 }
@@ -64,7 +82,7 @@ const HELP: [flag: string, text: string][] = [
   ],
   [
     '--only SCENARIO',
-    'run one scenario: heartbeats, delivery-burst, delivery-steady, delivery-outage, ceilings, delivery for the three delivery ones, or one the default run leaves out: burst, stream, store-scale, commands',
+    'run one scenario: heartbeats, delivery-burst, delivery-steady, delivery-outage, ceilings, delivery for the three delivery ones, or one the default run leaves out: burst, stream, store-scale, commands, people',
   ],
   ['--transport embedded|mosquitto', 'run against one broker (default: embedded, and Mosquitto when mosquitto is on PATH; --quick embedded)'],
   ['--terminals N[,N…]', 'terminals sending heartbeats, one a second each, a run for each count (default 100,10000; --quick 100,1000; at most 15,000)'],
@@ -74,6 +92,7 @@ const HELP: [flag: string, text: string][] = [
   ['--rate R', 'records a second in delivery-steady, delivery-outage and stream (default 200)'],
   ['--stream-clients N', 'clients reading the live stream in the stream scenario (default 100)'],
   ['--scale-events N', 'store-scale: events past retention waiting for a delivery (default 1,000,000; --quick 100,000)'],
+  ['--people N', 'people: people PUT with a photo each and "devices":"all" (default 1,000; --quick 50)'],
   ['--window W', 'QoS 1 publishes in flight per terminal during a burst (default 50)'],
   ['--out FILE', 'where the figures go as JSON (default bench-results.json)'],
   ['--help', 'this text'],
@@ -115,6 +134,10 @@ export function usage(): string {
     '                   p50/p99/max beside their heartbeats; 10,000 terminals beating once a second and one POST /api/commands',
     '                   to all: seconds until accepted, published, replied, heartbeat p99 before and during (--quick: 100',
     '                   commands, 500 terminals)',
+    '  people           50 terminals beating once a second and 4 sending 20 records/s (~27 KB images); 1,000 people PUT with',
+    '                   a ~32 KB photo and "devices":"all": seconds until every row on every terminal is applied, enrolments/s,',
+    '                   heartbeat p50/p99 and records acknowledged/s before and during the sync (--quick: 10 + 2 terminals,',
+    '                   10 records/s, 50 people; one broker, the embedded one unless --transport names the other)',
     'Prints the tables and writes every figure, with the machine, as JSON. A default run takes about 4½ minutes.',
     '',
     ...HELP.map(([flag, text]) => `  ${flag.padEnd(width)}${text}`),
@@ -141,6 +164,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
         window: { type: 'string' },
         'stream-clients': { type: 'string' },
         'scale-events': { type: 'string' },
+        people: { type: 'string' },
         out: { type: 'string', default: 'bench-results.json' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -193,6 +217,14 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
     commandWaitMs: 5000,
     fanOutTerminals: quick ? 500 : 10_000,
     fanOutBeforeBeats: quick ? 1 : 3,
+    peopleTerminals: quick ? 10 : 50,
+    people: whole(values.people, 'people', quick ? 50 : 1000, 1, 10_000),
+    peopleInFlight: 4,
+    peopleRecordTerminals: quick ? 2 : 4,
+    peopleRecordRate: quick ? 10 : 20,
+    peopleBeforeBeats: quick ? 2 : 5,
+    // COMMAND_RATE (5/s a terminal) lets 1,000 people onto a terminal in 200 s at best: the limit is twice and more that.
+    peopleLimitMs: quick ? 45_000 : 480_000,
     out: values.out,
     quick,
   };

@@ -100,3 +100,28 @@ it('bench --quick --only commands sends commands one by one and one fan-out, and
   expect(fanOut.heartbeatsDuring.beats).toBeGreaterThanOrEqual(1);
   expect(fanOut.heartbeatsDuring.roundTrip).toMatchObject({ p99Ms: expect.any(Number) });
 }, 70_000);
+
+it('bench --quick --only people puts people on every terminal and every row is applied while the terminals beat and send records', async () => {
+  dir = mkdtempSync(join(tmpdir(), 'facegate-bench-test-'));
+  const out = join(dir, 'figures.json');
+  const run = await bench(['--quick', '--only', 'people', '--out', out], 55_000);
+  expect(run.code, run.output).toBe(0);
+  expect(run.output).toMatch(/^people\s+transport\s+terminals\s+put\s+rows\s+put s\s+applied s\s+enrol\/s\s+pace\/s\s+applied\s+failed/m);
+  const report = JSON.parse(readFileSync(out, 'utf8')) as { results: { scenario: string; transport: string; figures: any }[] };
+  expect(report.results.map((r) => [r.scenario, r.transport])).toEqual([['people', 'embedded']]);
+  const [{ figures }] = report.results;
+  // --quick: 10 beating terminals and 2 sending records, 50 people, each on all 12 (the benchmark's probe forgotten first).
+  expect(figures).toMatchObject({ connected: 10, recordTerminals: 2, syncTerminals: 12, people: 50, put: 50, refused: {}, rows: 600, timedOut: false });
+  expect(figures.sync).toMatchObject({ applied: 600, pending: 0, sent: 0, failed: 0 });
+  // Every enrolment reached its terminal and was answered there.
+  expect(figures.answered).toBe(600);
+  expect(figures.appliedSeconds).toEqual(expect.any(Number));
+  // The heartbeats were answered and the records acknowledged, before the sync and during it.
+  for (const beats of [figures.heartbeatsBefore, figures.heartbeatsDuring]) {
+    expect(beats.beats).toBeGreaterThanOrEqual(1);
+    expect(beats).toMatchObject({ missing: 0, roundTrip: { p99Ms: expect.any(Number) } });
+  }
+  expect(figures.recordsFailed).toBe(0);
+  expect(figures.recordsBefore.sent).toBeGreaterThanOrEqual(1);
+  expect(figures.recordsDuring.ack).toMatchObject({ count: figures.recordsDuring.sent });
+}, 70_000);

@@ -1,6 +1,6 @@
 import { monotonicMs } from './clock.ts';
 
-/** What the bridge's /metrics says about delivery, commands, terminals online and its main thread's heap. */
+/** What the bridge's /metrics says about delivery, commands, people on terminals, terminals online and its main thread's heap. */
 export interface BridgeCounters {
   /** facegate_delivery_attempts_total by outcome (delivered, retry, dead, gone). */
   attempts: Record<string, number>;
@@ -14,10 +14,13 @@ export interface BridgeCounters {
   commands: Record<string, number>;
   /** facegate_terminals_online. */
   terminalsOnline: number | undefined;
+  /** facegate_person_sync by status (pending, sent, applied, failed): rows of people on terminals, counted by triggers. */
+  personSync: Record<string, number>;
 }
 
 const ATTEMPTS = /^facegate_delivery_attempts_total\{outcome="(\w+)"\} (\S+)$/gm;
 const COMMANDS = /^facegate_commands_total\{outcome="(\w+)"\} (\S+)$/gm;
+const PERSON_SYNC = /^facegate_person_sync\{status="(\w+)"\} (\S+)$/gm;
 const DEPTH = /^facegate_outbox_depth\{[^}]*\} (\S+)$/gm;
 const gauge = (text: string, name: string) => {
   const match = new RegExp(`^${name} (\\S+)$`, 'm').exec(text);
@@ -37,6 +40,8 @@ export async function bridgeCounters(httpUrl: string): Promise<BridgeCounters | 
     for (const [, outcome, value] of text.matchAll(ATTEMPTS)) attempts[outcome] = Number(value);
     const commands: Record<string, number> = {};
     for (const [, outcome, value] of text.matchAll(COMMANDS)) commands[outcome] = Number(value);
+    const personSync: Record<string, number> = {};
+    for (const [, status, value] of text.matchAll(PERSON_SYNC)) personSync[status] = Number(value);
     let outboxDepth = 0;
     for (const [, value] of text.matchAll(DEPTH)) outboxDepth += Number(value);
     return {
@@ -47,6 +52,7 @@ export async function bridgeCounters(httpUrl: string): Promise<BridgeCounters | 
       externalBytes: gauge(text, 'nodejs_external_memory_bytes'),
       commands,
       terminalsOnline: gauge(text, 'facegate_terminals_online'),
+      personSync,
     };
   } catch {
     return undefined;

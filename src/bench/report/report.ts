@@ -7,6 +7,7 @@ import { type DeliveryBurstFigures, type Images, type RecordKind, recordKind } f
 import type { DeliveryOutageFigures } from '../scenarios/delivery-outage.ts';
 import type { DeliverySteadyFigures } from '../scenarios/delivery-steady.ts';
 import type { HeartbeatFigures } from '../scenarios/heartbeats.ts';
+import type { PeopleFigures } from '../scenarios/people.ts';
 import type { StoreScaleFigures } from '../scenarios/store-scale.ts';
 import type { StreamFigures } from '../scenarios/stream.ts';
 
@@ -47,6 +48,7 @@ export type Result =
   | (Common & { scenario: 'stream'; figures: StreamFigures; process: ProcessFigures })
   | (Common & { scenario: 'store-scale'; figures: StoreScaleFigures; process: ProcessFigures })
   | (Common & { scenario: 'commands'; figures: CommandFigures; process: ProcessFigures })
+  | (Common & { scenario: 'people'; figures: PeopleFigures; process: ProcessFigures })
   | (Common & { error: string });
 
 const isHeartbeats = (result: Result) => result.scenario === 'heartbeats';
@@ -56,6 +58,7 @@ const isStream = (result: Result) => result.scenario === 'stream';
 const isStoreScale = (result: Result) => result.scenario === 'store-scale';
 const isRoundTrip = (result: Result) => result.scenario === 'commands' && result.part === 'round-trip';
 const isFanOut = (result: Result) => result.scenario === 'commands' && result.part === 'fan-out';
+const isPeople = (result: Result) => result.scenario === 'people';
 
 export function machine() {
   const cpu = cpus();
@@ -165,6 +168,30 @@ const FAN_OUT_COLUMNS = [
   'CPU %',
   'RSS MB',
 ];
+const PEOPLE_COLUMNS = [
+  'people',
+  'transport',
+  'terminals',
+  'put',
+  'rows',
+  'put s',
+  'applied s',
+  'enrol/s',
+  'pace/s',
+  'applied',
+  'failed',
+  'hb p50 before',
+  'hb p99 before',
+  'hb p50 during',
+  'hb p99 during',
+  'hb missing',
+  'rec/s before',
+  'rec/s during',
+  'rec p99 before',
+  'rec p99 during',
+  'CPU %',
+  'RSS MB',
+];
 const TEXT_COLUMNS = 3;
 
 /**
@@ -185,6 +212,7 @@ export function formatTable(results: Result[], notes: { outageSchedule?: string 
     [results.filter(isStream), STREAM_COLUMNS, streamRow, STREAM_LEGEND],
     [results.filter(isRoundTrip), ROUND_TRIP_COLUMNS, roundTripRow, ROUND_TRIP_LEGEND, 2],
     [results.filter(isFanOut), FAN_OUT_COLUMNS, fanOutRow, FAN_OUT_LEGEND, 2],
+    [results.filter(isPeople), PEOPLE_COLUMNS, peopleRow, PEOPLE_LEGEND, 2],
   ];
   const tables = sections
     .filter(([rows]) => rows.length > 0)
@@ -258,6 +286,18 @@ const FAN_OUT_LEGEND = [
   "replied: the bridge's count of replies; answered: commands the terminals answered",
   "hb p50/p99 before: heartU → heartD in the whole seconds before the POST (not the first, which marks each terminal online); during: from the POST's second",
   "  to the one every command was replied in; hb missing: heartbeats of those seconds not answered within 5 s; CPU %, RSS MB: the bridge's, as above",
+];
+
+const PEOPLE_LEGEND = [
+  'people: terminals beating once a second and answering every command at once (addPersonD → addPersonU, code 0), from load processes of their own,',
+  '  plus terminals sending face records (~27 KB images) at QoS 1 at an even pace, which answer enrolments too; terminals: all of them',
+  'put: PUT /api/people/{num} answered 202, each with its own ~32 KB photo and "devices":"all", 4 in flight; rows: put × terminals',
+  'put s: first PUT sent → last answered; applied s: → the bridge counting every row applied (facegate_person_sync{status}, read every 500 ms)',
+  'enrol/s: rows applied / applied s; pace/s: terminals × COMMAND_RATE (5/s, after a first burst of 10 each), what the queue lets out; applied, failed: the rows at the end',
+  'hb p50/p99 before: heartU → heartD in the whole seconds before the first PUT; during: from its second to the one every row was applied in;',
+  '  hb missing: heartbeats of those seconds not answered within 5 s',
+  'rec/s before/during: records sent in those stretches and acknowledged (PUBACK), per second; rec p99: their publish → PUBACK',
+  "CPU %: the bridge's CPU time from the first PUT until all applied, in % of one core; RSS MB: the bridge's peak resident memory",
 ];
 
 const STORE_COLUMNS = ['store-scale', 'n', 'p50 ms', 'p99 ms', 'max ms', 'status', 'KB'];
@@ -352,7 +392,8 @@ function deliveryRow(result: Result): string[] {
     result.scenario === 'burst' ||
     result.scenario === 'stream' ||
     result.scenario === 'store-scale' ||
-    result.scenario === 'commands'
+    result.scenario === 'commands' ||
+    result.scenario === 'people'
   )
     throw new Error(`${result.scenario} is not a delivery scenario`);
   const lost = result.figures.timedOut ? `${count(result.figures.lost)} (timeout)` : count(result.figures.lost);
@@ -466,6 +507,38 @@ function fanOutRow(result: Result): string[] {
     ms(f.heartbeatsDuring.roundTrip?.p50Ms),
     ms(f.heartbeatsDuring.roundTrip?.p99Ms),
     count(f.heartbeatsBefore.missing + f.heartbeatsDuring.missing),
+    percent(result.process.bridgeCpuPercent),
+    megabytes(result.process.bridgePeakRssBytes),
+  ];
+}
+
+function peopleRow(result: Result): string[] {
+  const head = ['people', result.transport, count(result.terminals ?? 0)];
+  if ('error' in result) return [...head, ...PEOPLE_COLUMNS.slice(TEXT_COLUMNS + 1).map(() => '-'), 'failed'];
+  if (result.scenario !== 'people') throw new Error(`${result.scenario} is not the people scenario`);
+  const f = result.figures;
+  const rateOf = (n: number | undefined) => (n === undefined ? '-' : rate(n));
+  return [
+    'people',
+    result.transport,
+    count(f.syncTerminals),
+    f.put === f.people ? count(f.put) : `${count(f.put)} of ${count(f.people)}`,
+    count(f.rows),
+    f.putSeconds.toFixed(1),
+    f.appliedSeconds === undefined ? (f.timedOut ? 'timeout' : '-') : f.appliedSeconds.toFixed(1),
+    rateOf(f.enrolmentsPerSecond),
+    count(f.pacePerSecond),
+    count(f.sync.applied ?? 0),
+    count(f.sync.failed ?? 0),
+    ms(f.heartbeatsBefore.roundTrip?.p50Ms),
+    ms(f.heartbeatsBefore.roundTrip?.p99Ms),
+    ms(f.heartbeatsDuring.roundTrip?.p50Ms),
+    ms(f.heartbeatsDuring.roundTrip?.p99Ms),
+    count(f.heartbeatsBefore.missing + f.heartbeatsDuring.missing),
+    f.recordsBefore.ackedPerSecond === undefined ? '-' : f.recordsBefore.ackedPerSecond.toFixed(1),
+    f.recordsDuring.ackedPerSecond === undefined ? '-' : f.recordsDuring.ackedPerSecond.toFixed(1),
+    ms(f.recordsBefore.ack?.p99Ms),
+    ms(f.recordsDuring.ack?.p99Ms),
     percent(result.process.bridgeCpuPercent),
     megabytes(result.process.bridgePeakRssBytes),
   ];

@@ -36,7 +36,7 @@ const FAN_OUT_LIMIT_MS = 120_000;
 /** The beats' answers after the last one, as the load processes wait for them, and the way back. */
 const STOP_LIMIT_MS = 15_000;
 /** The admin API's (bench children/bridge.ts) token goes in every request. */
-const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+export const auth = (token: string) => ({ authorization: `Bearer ${token}` });
 
 export interface CommandOptions {
   url: string;
@@ -112,18 +112,22 @@ export interface CommandFanOutFigures extends LoadFigures {
 
 export type CommandFigures = CommandRoundTripFigures | CommandFanOutFigures;
 
-/** A beating load and what the two parts share: its start, the wait until every terminal is online, its end. */
-async function beating(options: CommandOptions) {
+/**
+ * A beating load and what the two parts (and the people scenario) share: its
+ * start, the wait until every terminal is online, its end. Serials
+ * `prefix`0001…, at most `beats` beats.
+ */
+export async function beating(options: CommandOptions, { prefix = PREFIX, beats = MAX_BEATS }: { prefix?: string; beats?: number } = {}) {
   const load = await connectHeartbeatLoad({
     url: options.url,
-    prefix: PREFIX,
+    prefix,
     terminals: options.terminals,
     intervalMs: options.intervalMs,
-    beats: MAX_BEATS,
+    beats,
     replyField: options.replyField,
   });
   const startAt = monotonicMs() + START_MARGIN_MS;
-  const running = load.run(startAt, { byBeat: true, limitMs: START_MARGIN_MS + MAX_BEATS * options.intervalMs + STOP_LIMIT_MS });
+  const running = load.run(startAt, { byBeat: true, limitMs: START_MARGIN_MS + beats * options.intervalMs + STOP_LIMIT_MS });
   // Awaited by end(); until then a failure must not count as unhandled.
   running.catch(() => {});
   const loadFigures = (cpuPercent: number | undefined): LoadFigures => ({
@@ -153,7 +157,7 @@ async function beating(options: CommandOptions) {
 }
 
 /** CPU of the load processes over a stretch, in % of one core. */
-function cpuMeter(load: HeartbeatLoad) {
+export function cpuMeter(load: HeartbeatLoad) {
   const from = { at: performance.now(), cpu: load.cpuSeconds() };
   return () => {
     const percent = ((load.cpuSeconds() - from.cpu) / ((performance.now() - from.at) / 1000)) * 100;
@@ -162,7 +166,7 @@ function cpuMeter(load: HeartbeatLoad) {
 }
 
 /** The round trips of beats `from` to `to` (inclusive) of every share. */
-function beatFigures(shares: HeartbeatShare[], from: number, to: number, connected: number): BeatFigures {
+export function beatFigures(shares: HeartbeatShare[], from: number, to: number, connected: number): BeatFigures {
   const samples: number[] = [];
   let beats = 0;
   for (let b = Math.max(0, from); b <= to; b++) {
@@ -381,7 +385,7 @@ export async function runCommandFanOut(options: CommandOptions & { beforeBeats: 
 }
 
 /** The probe that saw the bridge answer a heartbeat (children/bridge.ts) is gone: forgotten, it is not one of "all". */
-async function forgetProbe(httpUrl: string, token: string): Promise<void> {
+export async function forgetProbe(httpUrl: string, token: string): Promise<void> {
   const response = await request(`DELETE /api/devices/${PROBE_SN}`, `${httpUrl}/api/devices/${PROBE_SN}`, {
     method: 'DELETE',
     headers: auth(token),
@@ -392,7 +396,7 @@ async function forgetProbe(httpUrl: string, token: string): Promise<void> {
 }
 
 /** fetch, whose failure names the request (a timeout's own message does not). */
-async function request(what: string, url: string, init: RequestInit): Promise<Response> {
+export async function request(what: string, url: string, init: RequestInit): Promise<Response> {
   try {
     return await fetch(url, init);
   } catch (err) {
