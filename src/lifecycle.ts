@@ -9,6 +9,7 @@ import { startRetention } from './events/retention.ts';
 import { createStreamHub } from './events/stream-hub.ts';
 import { createAdminToken } from './http/admin-token.ts';
 import { createApp } from './http/app.ts';
+import { createCallers } from './http/callers.ts';
 import { serveHttp } from './http/serve.ts';
 import { createIngest } from './ingest/ingest.ts';
 import type { Logger } from './lib/log.ts';
@@ -304,7 +305,11 @@ export function createFacegate(
     endStreams = () => hub.closeAll();
     metrics.sources.streamClients = () => hub.size;
     metrics.sources.ready = () => mqtt.connected() && store.healthy;
+    // README §Tokens and roles: the named tokens, held in memory, checked on every request.
+    const callers = createCallers(store, token.current);
+    await callers.load();
     const app = createApp({
+      callers,
       hub,
       streamPingMs,
       streamMaxBufferedBytes,

@@ -64,6 +64,8 @@ export interface SendOptions {
   waitMs?: number;
   /** The request's: a client that goes away stops waiting. */
   signal?: AbortSignal;
+  /** Who sends it (README §Tokens and roles). */
+  actor?: string | null;
 }
 
 /** What a single POST answers (README §Commands with replies). */
@@ -106,7 +108,7 @@ export function createCommands({ transport, downlink, presence, store, metrics, 
     log,
   });
 
-  function accepted(cmd: string, body: Record<string, unknown>, rows: NewCommand[], ttlMs: number | undefined, batch: string | null) {
+  function accepted(cmd: string, body: Record<string, unknown>, rows: NewCommand[], ttlMs: number | undefined, batch: string | null, actor: string | null) {
     const at = Date.now();
     const queued = rows.filter((row) => row.status === 'queued').length;
     if (queued > 0) metrics.commands.inc({ outcome: 'queued' }, queued);
@@ -119,6 +121,7 @@ export function createCommands({ transport, downlink, presence, store, metrics, 
       replyField,
       expiresAt: ttlMs === undefined ? null : at + ttlMs,
       batch,
+      actor,
       rows,
     });
   }
@@ -129,7 +132,7 @@ export function createCommands({ transport, downlink, presence, store, metrics, 
    * broker_unavailable), recorded `failed` either way; with a ttl it waits
    * (`queued`) for the terminal instead. `wait` holds the answer for the reply.
    */
-  async function send(sn: string, command: Record<string, unknown>, { ttlMs, waitMs, signal }: SendOptions = {}): Promise<Sent> {
+  async function send(sn: string, command: Record<string, unknown>, { ttlMs, waitMs, signal, actor = null }: SendOptions = {}): Promise<Sent> {
     if (!presence.knows(sn)) throw new CommandNotSent('unknown_device', `no terminal ${sn} is known`);
     const wait = limiter.take(sn);
     if (wait > 0) {
@@ -141,14 +144,14 @@ export function createCommands({ transport, downlink, presence, store, metrics, 
     const name = typeof command.cmd === 'string' ? command.cmd : '';
     const online = dispatcher.online(sn);
     if (!online && ttlMs === undefined) {
-      await accepted(name, command, [{ id, sn, status: 'failed', error: 'device_offline' }], undefined, null);
+      await accepted(name, command, [{ id, sn, status: 'failed', error: 'device_offline' }], undefined, null, actor);
       log.info({ command: id, device: sn, cmd: name, status: 'failed', error: 'device_offline' }, 'command');
       throw new CommandNotSent('device_offline', `command not sent: terminal ${sn} is not online`);
     }
     // Waiting from before it goes out: a quick terminal's reply is not missed.
     const waiting = waitMs === undefined ? undefined : replies.wait(id, waitMs, signal);
     try {
-      await accepted(name, command, [{ id, sn, status: 'queued', error: null }], ttlMs, null);
+      await accepted(name, command, [{ id, sn, status: 'queued', error: null }], ttlMs, null, actor);
       let status: 'published' | 'queued' = 'queued';
       if (online) {
         const turn = await dispatcher.dispatch(sn, id, true);
@@ -171,7 +174,7 @@ export function createCommands({ transport, downlink, presence, store, metrics, 
    * ttl given) or failed (unknown, or offline without a ttl); the dispatcher
    * paces what goes out.
    */
-  async function fanOut(serials: string[], command: Record<string, unknown> & { cmd: string }, ttlMs: number | undefined) {
+  async function fanOut(serials: string[], command: Record<string, unknown> & { cmd: string }, ttlMs: number | undefined, actor: string | null = null) {
     const batch = randomId('bat');
     const rows: NewCommand[] = serials.map((sn) => {
       const id = randomId('cmd');
@@ -179,7 +182,7 @@ export function createCommands({ transport, downlink, presence, store, metrics, 
       if (ttlMs === undefined && !dispatcher.online(sn)) return { id, sn, status: 'failed', error: 'device_offline' };
       return { id, sn, status: 'queued', error: null };
     });
-    await accepted(command.cmd, command, rows, ttlMs, batch);
+    await accepted(command.cmd, command, rows, ttlMs, batch, actor);
     log.info({ batch, cmd: command.cmd, commands: rows.length, queued: rows.filter((r) => r.status === 'queued').length }, 'commands fanned out');
     for (const row of rows) if (row.status === 'queued') dispatcher.wake(row.sn);
     return { batch, items: rows.map((row): FannedOut => ({ id: row.id, device_sn: row.sn, status: row.status, error: row.error })) };

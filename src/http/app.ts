@@ -1,7 +1,8 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { requestId } from 'hono/request-id';
-import { sameSecret } from '../lib/secrets.ts';
+import type { Role } from '../store/store.ts';
+import { may } from './callers.ts';
 import { commandRoutes } from './commands.ts';
 import { consoleRoutes } from './console.ts';
 import { deliveryRoutes } from './deliveries.ts';
@@ -18,6 +19,7 @@ import { mount, type Route } from './route.ts';
 import { securityHeaders } from './security-headers.ts';
 import { createSessions } from './session.ts';
 import { streamRoutes } from './stream.ts';
+import { tokenRoutes } from './tokens.ts';
 import { webhookRoutes } from './webhooks.ts';
 
 /** Sent by the console with every request (src/ui/app.js). */
@@ -51,24 +53,28 @@ export function createApp(deps: AppDeps) {
   );
 
   const sessions = createSessions();
-  const requireToken: MiddlewareHandler<Env> = async (c, next) => {
-    const header = c.req.header('authorization') ?? '';
-    const token = /^Bearer (.+)$/i.exec(header)?.[1];
-    // A bearer token for scripts, the console's session cookie for people.
-    const allowed = token !== undefined ? sameSecret(token, deps.adminToken()) : sessions.has(c, deps.adminToken());
-    if (!allowed) {
-      c.header('www-authenticate', 'Bearer');
-      throw new ApiError('unauthorized', header ? 'invalid token' : 'missing Authorization: Bearer <ADMIN_TOKEN>');
-    }
-    // A browser sends the cookie with any form posted to this host, from a
-    // page on another port too (same site): a change made with the cookie
-    // must carry the console's header, which no form can set and no other
-    // origin can send without a CORS preflight that is never granted.
-    if (token === undefined && c.req.method !== 'GET' && c.req.method !== 'HEAD' && c.req.header(CONSOLE_HEADER) !== '1') {
-      throw new ApiError('forbidden', `a change made with the console's session needs the ${CONSOLE_HEADER} header`);
-    }
-    await next();
-  };
+  /** The caller (a bearer token for scripts, the console's session cookie for people), and whether its role may do what the route does. */
+  const requireToken =
+    (needed: Role): MiddlewareHandler<Env> =>
+    async (c, next) => {
+      const header = c.req.header('authorization') ?? '';
+      const token = /^Bearer (.+)$/i.exec(header)?.[1];
+      const caller = token !== undefined ? deps.callers.identify(token) : sessions.callerOf(c, deps.callers);
+      if (!caller) {
+        c.header('www-authenticate', 'Bearer');
+        throw new ApiError('unauthorized', header ? 'invalid token' : 'missing Authorization: Bearer <token>');
+      }
+      // A browser sends the cookie with any form posted to this host, from a
+      // page on another port too (same site): a change made with the cookie
+      // must carry the console's header, which no form can set and no other
+      // origin can send without a CORS preflight that is never granted.
+      if (token === undefined && c.req.method !== 'GET' && c.req.method !== 'HEAD' && c.req.header(CONSOLE_HEADER) !== '1') {
+        throw new ApiError('forbidden', `a change made with the console's session needs the ${CONSOLE_HEADER} header`);
+      }
+      if (!may(caller.role, needed)) throw new ApiError('forbidden', `the ${caller.role} role may not do this: it needs ${needed} (token ${caller.name})`);
+      c.set('caller', caller);
+      await next();
+    };
   // Every route from its declaration (route.ts), with the token check unless it is open.
   const routes: Route[] = [
     ...probeRoutes(deps),
@@ -84,10 +90,11 @@ export function createApp(deps: AppDeps) {
     ...eventRoutes(deps),
     ...rejectRoutes(deps),
     ...streamRoutes(deps),
+    ...tokenRoutes(deps),
   ];
   mount(app, routes, requireToken);
   // Reached only when no route answered: a path under /api that names no route is still no answer to one without the token.
-  app.use('/api/*', requireToken);
+  app.use('/api/*', requireToken('viewer'));
 
   app.notFound((c) => errorResponse(new ApiError('not_found', `no route ${c.req.method} ${c.req.path}`), c));
   app.onError(errorResponse);

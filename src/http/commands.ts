@@ -68,6 +68,8 @@ const shown = {
   replied_at: v.nullable(v.string()),
   expires_at: v.nullable(v.string()),
   batch: v.nullable(v.string()),
+  /** Who sent it: a token's name, `admin` for ADMIN_TOKEN (README §Tokens and roles). */
+  actor: v.nullable(v.string()),
 };
 /** A command with its whole body and reply. */
 export const CommandViewSchema = v.object({ ...shown, body: v.unknown(), reply: v.unknown() });
@@ -122,6 +124,7 @@ function commandMeta(row: Omit<Command, 'body' | 'reply'>) {
     replied_at: iso(row.repliedAt),
     expires_at: iso(row.expiresAt),
     batch: row.batch,
+    actor: row.actor,
   };
 }
 
@@ -151,6 +154,7 @@ export function commandRoutes({ commands, store, defaultDevice, devices, presenc
       method: 'post',
       path: '/api/devices/{sn}/commands',
       operationId: 'sendCommand',
+      role: 'operator',
       tag: 'commands',
       summary: 'Send a command to a terminal (QoS 1): 202 once the broker acknowledged it (or queued, with ttl); 200 with its reply when it came within wait',
       description:
@@ -165,7 +169,7 @@ export function commandRoutes({ commands, store, defaultDevice, devices, presenc
       },
     },
     async (c, { params: { sn }, query: { wait, ttl }, body: command }) => {
-      const sent = await send(commands, sn, command, { ttlMs: ttl, waitMs: wait, signal: c.req.raw.signal });
+      const sent = await send(commands, sn, command, { ttlMs: ttl, waitMs: wait, signal: c.req.raw.signal, actor: c.get('caller').name });
       return c.json(sent, sent.status === 'replied' ? 200 : 202);
     },
   );
@@ -175,6 +179,7 @@ export function commandRoutes({ commands, store, defaultDevice, devices, presenc
       method: 'post',
       path: '/api/commands',
       operationId: 'fanOutCommand',
+      role: 'operator',
       tag: 'commands',
       summary: 'One command for many terminals: a command each, under one batch id, each with its own state',
       description: `\`devices\`: a list of serials (at most MAX_TERMINALS, ${maxTerminals} here, none twice) or "all" (every terminal known). Each item is queued (its terminal online, or a ttl given) or failed (unknown_device; device_offline without ttl). Queued commands go out paced by COMMAND_RATE per terminal.`,
@@ -184,7 +189,7 @@ export function commandRoutes({ commands, store, defaultDevice, devices, presenc
     async (c, { body: { devices: targets, command, ttl } }) => {
       const serials = targets === 'all' ? presence.serials() : targets;
       if (serials.length === 0) throw new ApiError('not_found', 'no terminal is known');
-      return c.json(await commands.fanOut(serials, command, ttl), 202);
+      return c.json(await commands.fanOut(serials, command, ttl, c.get('caller').name), 202);
     },
   );
 
@@ -244,6 +249,7 @@ export function commandRoutes({ commands, store, defaultDevice, devices, presenc
       method: 'post',
       path: '/',
       operationId: 'relayCommand',
+      role: 'operator',
       tag: 'commands',
       summary: 'The original relay: the JSON body goes to DEFAULT_DEVICE, or the only terminal in DEVICES (never one only seen on the wire); answers "ok"',
       body: commandObject({}),
@@ -263,7 +269,7 @@ export function commandRoutes({ commands, store, defaultDevice, devices, presenc
           throw new ApiError('conflict', `${devices.length} terminals are listed in DEVICES; set DEFAULT_DEVICE or use POST /api/devices/{sn}/commands`);
         sn = devices[0];
       }
-      await send(commands, sn, command);
+      await send(commands, sn, command, { actor: c.get('caller').name });
       return c.text('ok');
     },
   );

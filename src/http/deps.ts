@@ -8,6 +8,7 @@ import type { Metrics } from '../lib/metrics.ts';
 import type { PeopleSync } from '../people/sync.ts';
 import type { Store } from '../store/store.ts';
 import type { Presence } from '../terminals/presence.ts';
+import type { Caller, Callers } from './callers.ts';
 
 // What the routes are given (createApp in app.ts), apart from the app that
 // mounts them so that no route module imports the module importing it.
@@ -15,6 +16,8 @@ import type { Presence } from '../terminals/presence.ts';
 export interface AppDeps {
   /** The admin token now: it can change while the bridge runs (a rotation). */
   adminToken: () => string;
+  /** Who may call: the admin token and the named tokens (README §Tokens and roles). */
+  callers: Callers;
   bodyLimit: number;
   commands: Commands;
   /** README §People on the terminals: woken after each change of a person. */
@@ -46,4 +49,5 @@ export interface AppDeps {
   startedAt: number;
 }
 
-export type Env = { Variables: { log: Logger } & RequestIdVariables };
+/** `caller`: who made the request, set by the token check (unset on open routes). */
+export type Env = { Variables: { log: Logger; caller: Caller } & RequestIdVariables };

@@ -3,6 +3,7 @@ import * as v from 'valibot';
 import { commandObject } from '../commands/commands.ts';
 import { isSerial, SERIAL_RULE } from '../protocol/serial.ts';
 import { type Erased, type Person, type PersonSync, SYNC_STATUSES, type SyncStatus } from '../store/store.ts';
+import { may } from './callers.ts';
 import type { AppDeps } from './deps.ts';
 import { ApiError } from './errors.ts';
 import { Limit, listPage, Page } from './list.ts';
@@ -100,6 +101,8 @@ const person = {
   fields: v.record(v.string(), v.unknown()),
   created_at: v.string(),
   updated_at: v.string(),
+  /** Who made the last change: a token's name, `admin` for ADMIN_TOKEN (README §Tokens and roles). */
+  actor: v.nullable(v.string()),
 };
 export const PersonSummarySchema = v.object({ ...person, status: v.optional(STATUS) });
 const DeviceSchema = v.object({
@@ -132,6 +135,7 @@ function summary(row: Person & { status?: SyncStatus }): v.InferOutput<typeof Pe
     fields: JSON.parse(row.fields) as Record<string, unknown>,
     created_at: iso(row.createdAt),
     updated_at: iso(row.updatedAt),
+    actor: row.actor,
     ...(row.status !== undefined && { status: row.status }),
   };
 }
@@ -168,6 +172,7 @@ export function peopleRoutes({ store, people, maxTerminals }: AppDeps): Route[] 
       method: 'put',
       path: '/api/people/{num}',
       operationId: 'putPerson',
+      role: 'operator',
       tag: 'people',
       summary: 'Enrol or change a person on the terminals: 202 with the person and a sync item per terminal targeted',
       description: `\`devices\` ("all" by default: every terminal known, and every terminal seen later; or 1 to MAX_TERMINALS serials, ${maxTerminals} here). \`photo\`: base64 of a JPEG, at most ${MAX_PHOTO_BYTES / 1024 / 1024} MB. Any other field (at most ${MAX_PERSON_FIELDS}, named by 1 to 64 letters, digits and _, not cmd or num) goes into the terminal's command as given. The same content again changes nothing; changed content is synced again.`,
@@ -180,6 +185,7 @@ export function peopleRoutes({ store, people, maxTerminals }: AppDeps): Route[] 
       const fields = JSON.stringify(rest);
       const result = await store.write({
         kind: 'person-put',
+        actor: c.get('caller').name,
         num,
         name,
         fields,
@@ -253,6 +259,7 @@ export function peopleRoutes({ store, people, maxTerminals }: AppDeps): Route[] 
       method: 'delete',
       path: '/api/people/{num}',
       operationId: 'deletePerson',
+      role: 'operator',
       tag: 'people',
       summary: 'Remove a person from every terminal that has them; with erase=true, also erase everything kept about them, now',
       description:
@@ -264,6 +271,9 @@ export function peopleRoutes({ store, people, maxTerminals }: AppDeps): Route[] 
     async (c, { params: { num }, query: { erase } }) => {
       const at = Date.now();
       if (erase === 'true') {
+        // Erasing events and images is beyond a people change (README §Tokens and roles): an admin's.
+        const { role, name } = c.get('caller');
+        if (!may(role, 'admin')) throw new ApiError('forbidden', `erase=true needs the admin role (token ${name} is ${role})`);
         const erased: Erased = { events: 0, images: 0, deliveries: 0, photo: 0, terminals: 0 };
         for (;;) {
           const step = await store.write({ kind: 'person-erase', num, at });
@@ -273,10 +283,10 @@ export function peopleRoutes({ store, people, maxTerminals }: AppDeps): Route[] 
             break;
           }
         }
-        c.get('log').info({ person: num, ...erased }, 'person erased');
+        c.get('log').info({ person: num, actor: name, ...erased }, 'person erased');
         return c.json({ num, erased: { ...erased, photo: erased.photo > 0 ? 1 : 0 } }, 200);
       }
-      const result = await store.write({ kind: 'person-delete', num, at });
+      const result = await store.write({ kind: 'person-delete', num, at, actor: c.get('caller').name });
       if (!result.found) throw new ApiError('not_found', `no person ${num}`);
       people.wakeAll(result.wake);
       return c.json({ num, deleted: true as const, items: items(result.items) }, 202);
@@ -288,6 +298,7 @@ export function peopleRoutes({ store, people, maxTerminals }: AppDeps): Route[] 
       method: 'post',
       path: '/api/people/{num}/retry',
       operationId: 'retryPerson',
+      role: 'operator',
       tag: 'people',
       summary: "A person's failed terminals (or one, with device) pending again",
       params: NumParam,

@@ -1,5 +1,6 @@
 import type { Context, Hono, MiddlewareHandler } from 'hono';
 import * as v from 'valibot';
+import type { Role } from '../store/store.ts';
 import { jsonBody } from './body.ts';
 import type { Env } from './deps.ts';
 import { ApiError, ErrorBody, invalid } from './errors.ts';
@@ -27,6 +28,8 @@ export interface Contract {
   description?: string;
   /** Needs no token: the probes, the API's description, the console's login. */
   open?: boolean;
+  /** The least role that may call it (README §Tokens and roles); by default `viewer` to read (GET) and `admin` to change. */
+  role?: Role;
   /** Path parameters. One that fails its schema names nothing: 404 with the schema's message (README §HTTP API). */
   params?: ObjectSchema;
   query?: ObjectSchema;
@@ -88,7 +91,9 @@ export function declaredAnswers(contract: Contract): Record<number, Answer> {
   }
   if (!contract.open) {
     answers[401] = error('missing or wrong token (WWW-Authenticate: Bearer)');
-    if (contract.method !== 'get') answers[403] = error("a change made with the console's session without the x-facegate-console header");
+    answers[403] = error(
+      `a role below ${neededRole(contract)} (README §Tokens and roles)${contract.method !== 'get' ? ", or a change made with the console's session without the x-facegate-console header" : ''}`,
+    );
   }
   if (contract.params) answers[404] = error('the path names nothing');
   return { ...answers, ...contract.responses };
@@ -97,12 +102,15 @@ export function declaredAnswers(contract: Contract): Record<number, Answer> {
 /** hono's form of an OpenAPI path: `/api/events/{id}` is `/api/events/:id`. */
 const honoPath = (path: string) => path.replace(/\{(\w+)\}/g, ':$1');
 
-/** Registers each route: the token check unless it is open, the contract's validation, the handler. */
-export function mount(app: Hono<Env>, routes: readonly Route[], requireToken: MiddlewareHandler<Env>): void {
+/** The least role that may call a route. */
+export const neededRole = (contract: Contract): Role => contract.role ?? (contract.method === 'get' ? 'viewer' : 'admin');
+
+/** Registers each route: the token check (with the role the route needs) unless it is open, the contract's validation, the handler. */
+export function mount(app: Hono<Env>, routes: readonly Route[], requireToken: (needed: Role) => MiddlewareHandler<Env>): void {
   for (const { contract, handler } of routes) {
     const run = async (c: Context<Env>) => handler(c, await input(c, contract));
     if (contract.open) app.on(contract.method.toUpperCase(), honoPath(contract.path), run);
-    else app.on(contract.method.toUpperCase(), honoPath(contract.path), requireToken, run);
+    else app.on(contract.method.toUpperCase(), honoPath(contract.path), requireToken(neededRole(contract)), run);
   }
 }
 

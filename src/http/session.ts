@@ -3,24 +3,28 @@ import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import * as v from 'valibot';
 import { sameSecret } from '../lib/secrets.ts';
+import { ROLES } from '../store/store.ts';
+import type { Caller, Callers } from './callers.ts';
 import type { AppDeps } from './deps.ts';
 import { ApiError } from './errors.ts';
 import { empty, error, json, type Route, route } from './route.ts';
 
-// The console logs in with the admin token once and then holds an HttpOnly
-// cookie, so the token never sits in the page's JavaScript and EventSource
-// (which cannot send headers) can open the live stream. The cookie is signed
-// with the token: stateless, valid across restarts, void once the token changes.
+// The console logs in with a token once (the admin token or a named one)
+// and then holds an HttpOnly cookie, so the token never sits in the page's
+// JavaScript and EventSource (which cannot send headers) can open the live
+// stream. The cookie names its caller and is signed with that caller's key
+// (the admin token, or a named token's hash): stateless, valid across
+// restarts, void once the token changes or is revoked.
 export const SESSION_COOKIE = 'facegate_session';
 const SESSION_MS = 12 * 3_600_000;
 
-function signature(token: string, issuedAt: number): string {
-  return createHmac('sha256', token).update(`facegate-session:${issuedAt}`).digest('base64url');
+function signature(caller: Caller, issuedAt: number): string {
+  return createHmac('sha256', caller.key).update(`facegate-session:${issuedAt}:${caller.id}`).digest('base64url');
 }
 
-/** The cookie's value for a session issued at `issuedAt`: the one form a session has. */
-function cookieValue(token: string, issuedAt: number): string {
-  return `${issuedAt}.${signature(token, issuedAt)}`;
+/** The cookie's value for a caller's session issued at `issuedAt`: the one form a session has. */
+function cookieValue(caller: Caller, issuedAt: number): string {
+  return `${issuedAt}.${caller.id}.${signature(caller, issuedAt)}`;
 }
 
 /**
@@ -29,10 +33,12 @@ function cookieValue(token: string, issuedAt: number): string {
  * parts alone let `<cookie>.x` or `0<cookie>` through, and the list of
  * logged-out cookies, which holds the issued value, did not know those.
  */
-function sessionIssuedAt(value: string | undefined, token: string, now: number): number | undefined {
-  const issuedAt = Number(/^([1-9]\d{0,15})\./.exec(value ?? '')?.[1]);
-  if (!Number.isSafeInteger(issuedAt) || now - issuedAt > SESSION_MS || issuedAt > now + 60_000) return undefined;
-  return sameSecret(value!, cookieValue(token, issuedAt)) ? issuedAt : undefined;
+function sessionOf(value: string | undefined, callers: Callers, now: number): { caller: Caller; issuedAt: number } | undefined {
+  const match = /^([1-9]\d{0,15})\.(admin|tok_[A-Za-z0-9_-]{1,64})\./.exec(value ?? '');
+  const issuedAt = Number(match?.[1]);
+  if (!match || !Number.isSafeInteger(issuedAt) || now - issuedAt > SESSION_MS || issuedAt > now + 60_000) return undefined;
+  const caller = callers.byId(match[2]);
+  return caller && sameSecret(value!, cookieValue(caller, issuedAt)) ? { caller, issuedAt } : undefined;
 }
 
 export const Login = v.object({ token: v.pipe(v.string('token must be a string'), v.nonEmpty('token must not be empty')) });
@@ -46,12 +52,14 @@ export const Login = v.object({ token: v.pipe(v.string('token must be a string')
 export function createSessions() {
   const loggedOut = new Map<string, number>();
 
-  function has(c: Context, token: string, now = Date.now()): boolean {
+  /** The caller of the request's session cookie, if it holds a valid session. */
+  function callerOf(c: Context, callers: Callers, now = Date.now()): Caller | undefined {
     const value = getCookie(c, SESSION_COOKIE);
-    return sessionIssuedAt(value, token, now) !== undefined && !loggedOut.has(value!);
+    const session = sessionOf(value, callers, now);
+    return session && !loggedOut.has(value!) ? session.caller : undefined;
   }
 
-  function routes({ adminToken }: AppDeps): Route[] {
+  function routes({ callers }: AppDeps): Route[] {
     // A form (the console's login page) or JSON: a body that is no JSON is called that, as on every other route.
     const login = route(
       {
@@ -59,7 +67,7 @@ export function createSessions() {
         path: '/ui/login',
         operationId: 'login',
         tag: 'console',
-        summary: 'Trade the admin token for a session cookie (JSON or form)',
+        summary: 'Trade a token (the admin token or a named one) for a session cookie (JSON or form)',
         open: true,
         body: Login,
         form: true,
@@ -67,11 +75,11 @@ export function createSessions() {
       },
       async (c, { body: { token } }) => {
         const form = (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded');
-        const current = adminToken();
-        if (!sameSecret(token, current)) throw new ApiError('unauthorized', 'invalid token');
+        const caller = callers.identify(token);
+        if (!caller) throw new ApiError('unauthorized', 'invalid token');
         const issuedAt = Date.now();
         const secure = new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https';
-        setCookie(c, SESSION_COOKIE, cookieValue(current, issuedAt), {
+        setCookie(c, SESSION_COOKIE, cookieValue(caller, issuedAt), {
           httpOnly: true,
           sameSite: 'Strict',
           secure,
@@ -95,10 +103,10 @@ export function createSessions() {
       (c) => {
         const value = getCookie(c, SESSION_COOKIE);
         const now = Date.now();
-        const issuedAt = sessionIssuedAt(value, adminToken(), now);
-        if (issuedAt !== undefined) {
+        const session = sessionOf(value, callers, now);
+        if (session) {
           for (const [cookie, until] of loggedOut) if (until < now) loggedOut.delete(cookie);
-          loggedOut.set(value!, issuedAt + SESSION_MS);
+          loggedOut.set(value!, session.issuedAt + SESSION_MS);
         }
         deleteCookie(c, SESSION_COOKIE, { path: '/' });
         return (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded') ? c.redirect('/ui', 303) : c.body(null, 204);
@@ -112,14 +120,14 @@ export function createSessions() {
         path: '/api/session',
         operationId: 'getSession',
         tag: 'console',
-        summary: 'Whether the token or the session cookie is good',
-        responses: { 200: json(v.object({ authenticated: v.literal(true) }), 'it is') },
+        summary: 'Whether the token or the session cookie is good, and whose it is',
+        responses: { 200: json(v.object({ authenticated: v.literal(true), name: v.string(), role: v.picklist(ROLES) }), 'it is; the caller and its role') },
       },
-      (c) => c.json({ authenticated: true }),
+      (c) => c.json({ authenticated: true as const, name: c.get('caller').name, role: c.get('caller').role }),
     );
 
     return [login, logout, current];
   }
 
-  return { has, routes };
+  return { callerOf, routes };
 }

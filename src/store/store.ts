@@ -36,6 +36,23 @@ export type SyncStatus = (typeof SYNC_STATUSES)[number];
 export const PERSON_OPS = ['upsert', 'delete'] as const;
 export type PersonOp = (typeof PERSON_OPS)[number];
 
+/**
+ * README §Tokens and roles: what a named API token may do. `viewer` reads;
+ * `operator` also sends commands and changes people; `admin` does
+ * everything (ADMIN_TOKEN is one).
+ */
+export const ROLES = ['viewer', 'operator', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** A named API token as stored: the SHA-256 of its secret, never the secret. */
+export interface ApiToken {
+  id: string;
+  name: string;
+  role: Role;
+  hash: string;
+  createdAt: number;
+}
+
 /** Commands the sweep turns unanswered or expired at most per run: one writer job stays short. */
 export const SWEEP_LIMIT = 1000;
 
@@ -69,6 +86,8 @@ export interface Person {
   deleted: boolean;
   createdAt: number;
   updatedAt: number;
+  /** The name of the token that made the last change (README §Tokens and roles). */
+  actor: string | null;
 }
 
 /** A person's state on one terminal. */
@@ -182,6 +201,8 @@ export type Job =
       replyField?: string;
       expiresAt: number | null;
       batch: string | null;
+      /** Who sent them (README §Tokens and roles): the token's name. */
+      actor: string | null;
       rows: NewCommand[];
     }
   /** Commands the broker acknowledged, and when (README §Commands with replies: REPLY_WINDOW counts from then). */
@@ -207,9 +228,11 @@ export type Job =
       hash: string;
       devices: 'all' | string[];
       at: number;
+      /** Who made the change (README §Tokens and roles). */
+      actor: string | null;
     }
   /** DELETE /api/people/{num}: a removal for every terminal that has or may have the person; those that never had them forget the row. */
-  | { kind: 'person-delete'; num: string; at: number }
+  | { kind: 'person-delete'; num: string; at: number; actor: string | null }
   /** POST /api/people/{num}/retry: failed rows (of one terminal) pending again. */
   | { kind: 'person-retry'; num: string; device?: string; at: number }
   /** A terminal's turn: its oldest due row becomes its one person command in flight, unless it has one. */
@@ -239,6 +262,9 @@ export type Job =
   | { kind: 'purge'; before: number; limit: number; after?: PurgeCursor }
   /** These serials' rows, registered or not (DELETE /api/devices/{sn}, or no serial at all). */
   | { kind: 'forget'; serials: string[] }
+  /** A named API token made (its name free) or revoked. */
+  | { kind: 'token-add'; token: ApiToken }
+  | { kind: 'token-delete'; id: string }
   /** A terminal's label set, or cleared (null). */
   | { kind: 'terminal-label'; sn: string; label: string | null }
   /** FORGET_AFTER: up to `limit` terminals learned from traffic, offline and last seen before `before`. */
@@ -289,6 +315,9 @@ export interface JobResults {
   forget: { removed: number };
   /** Whether there was such a terminal. */
   'terminal-label': { changed: boolean };
+  /** False when the name is taken. */
+  'token-add': { added: boolean };
+  'token-delete': { removed: boolean };
   /** Serials whose rows went. */
   'forget-silent': { forgotten: string[] };
   /** The broker.drops event. */
@@ -322,6 +351,8 @@ export interface Command {
   batch: string | null;
   /** The reply as stored (JSON text), or null. */
   reply: string | null;
+  /** The token's name that sent it; for a person's command, the one that last changed the person; null from before tokens had names. */
+  actor: string | null;
 }
 
 /**
@@ -470,6 +501,8 @@ export interface Store {
   /** The same as bytes, for webhook bodies. */
   imageBytes(seq: number): Promise<Buffer | undefined>;
 
+  /** Named API tokens, by name. */
+  tokens(): Promise<ApiToken[]>;
   reject(seq: number): Promise<Reject | undefined>;
   rejectBounds(): Promise<SeqBounds>;
   /** Seqs of the rejects in [from, below), of one terminal when `device` is given, newest first. */

@@ -560,7 +560,7 @@ function commandItem(c, { laidOut = false } = {}) {
       ),
       times.length > 0 ? h('div', { class: 'muted small times' }, times.map(([what, at]) => `${what} ${time(at)}`).join(' · ')) : null,
       c.error ? h('div', { class: 'error small' }, c.error) : null,
-      h('div', { class: 'muted small mono' }, c.batch ? `${c.id} · ${c.batch}` : c.id),
+      h('div', { class: 'muted small mono' }, [c.id, c.batch, c.actor && `by ${c.actor}`].filter(Boolean).join(' · ')),
       reply,
     ),
   );

@@ -53,6 +53,7 @@ const uplink = (sn: string, message: object | string): Job => ({
 });
 const command = (id: string): Job => ({
   kind: 'commands',
+  actor: null,
   at: Date.now(),
   cmd: 'openDoorD',
   body: '{"cmd":"openDoorD"}',

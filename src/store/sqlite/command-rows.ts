@@ -62,6 +62,7 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
       expiresAt: sql.placeholder('expiresAt'),
       batch: sql.placeholder('batch'),
       person: sql.placeholder('person'),
+      actor: sql.placeholder('actor'),
     })
     .prepare();
   const counted = db
@@ -147,13 +148,17 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
         expiresAt: job.expiresAt,
         batch: job.batch,
         person: null,
+        actor: job.actor,
       });
     }
     return undefined;
   }
 
   /** A person's command for one terminal (person-rows.ts): queued, no ttl (it waits as long as it takes), REPLY_FIELD as for any. */
-  function queue(command: { id: string; sn: string; cmd: string; body: string; at: number; person: string }, replyField: string | undefined): void {
+  function queue(
+    command: { id: string; sn: string; cmd: string; body: string; at: number; person: string; actor: string | null },
+    replyField: string | undefined,
+  ): void {
     insertRow({
       id: command.id,
       sn: command.sn,
@@ -165,6 +170,7 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
       expiresAt: null,
       batch: null,
       person: command.person,
+      actor: command.actor,
     });
   }
 

@@ -1,4 +1,4 @@
-import { sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import {
   ABOUT_DELIVERY,
   brokerDropsEvent,
@@ -19,7 +19,7 @@ import type { Db } from './open.ts';
 import { createOutbox } from './outbox.ts';
 import { createPersonRows, type PersonRows } from './person-rows.ts';
 import { createRejectGate, type RejectGate } from './reject-gate.ts';
-import { events, images, rejects, terminals } from './schema.ts';
+import { events, images, rejects, terminals, tokens } from './schema.ts';
 import { createTerminalStore } from './terminals.ts';
 
 // Every job of the store (store.ts) applied to the database, in the writer
@@ -227,6 +227,9 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
       return { removed: terminalStore.forget(job.serials) };
     },
     'terminal-label': (job) => ({ changed: terminalStore.label(job.sn, job.label) }),
+    // README §Tokens and roles: a name is one token's; a second with it adds nothing.
+    'token-add': (job) => ({ added: db.insert(tokens).values(job.token).onConflictDoNothing().run().changes > 0 }),
+    'token-delete': (job) => ({ removed: db.delete(tokens).where(eq(tokens.id, job.id)).run().changes > 0 }),
     'forget-silent'(job) {
       const forgotten = terminalStore.forgetSilent(job.before, job.limit);
       if (forgotten.length > 0) people.forgotten(forgotten);

@@ -140,6 +140,7 @@ export function listQueries(db: Db) {
           repliedAt: commands.repliedAt,
           expiresAt: commands.expiresAt,
           batch: commands.batch,
+          actor: commands.actor,
           bodyBytes: sql<number>`octet_length(${commands.body})`,
           body: sql<string | null>`case when octet_length(${commands.body}) <= ${SHOWN_BYTES} then ${commands.body} end`,
           replyBytes: sql<number | null>`octet_length(${commands.reply})`,

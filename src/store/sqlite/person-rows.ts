@@ -15,7 +15,7 @@ import type { Db } from './open.ts';
 type JobOf<K extends Job['kind']> = Extract<Job, { kind: K }>;
 type StoreEvent = (event: NewEvent) => StoredEvent | undefined;
 /** A queued command row for one terminal (command-rows.ts); its id. */
-type QueueCommand = (command: { id: string; sn: string; cmd: string; body: string; at: number; person: string }) => void;
+type QueueCommand = (command: { id: string; sn: string; cmd: string; body: string; at: number; person: string; actor: string | null }) => void;
 
 /** Backoff of an unanswered person command: 10 s, doubling, at most 10 minutes. */
 export const BACKOFF_FIRST_MS = 10_000;
@@ -74,14 +74,14 @@ export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: Perso
     }
   }
 
-  const getPerson = raw.prepare<[string], { num: string; name: string; fields: string; has_photo: number; deleted: number }>(
-    'select num, name, fields, photo is not null as has_photo, deleted from people where num = ?',
+  const getPerson = raw.prepare<[string], { num: string; name: string; fields: string; has_photo: number; deleted: number; actor: string | null }>(
+    'select num, name, fields, photo is not null as has_photo, deleted, actor from people where num = ?',
   );
   const putPerson = raw.prepare(
-    `insert into people (num, name, fields, photo, hash, all_devices, deleted, created_at, updated_at)
-     values (@num, @name, @fields, @photo, @hash, @all, 0, @at, @at)
+    `insert into people (num, name, fields, photo, hash, all_devices, deleted, created_at, updated_at, actor)
+     values (@num, @name, @fields, @photo, @hash, @all, 0, @at, @at, @actor)
      on conflict (num) do update set name = excluded.name, fields = excluded.fields, photo = excluded.photo, hash = excluded.hash,
-       all_devices = excluded.all_devices, deleted = 0, updated_at = excluded.updated_at
+       all_devices = excluded.all_devices, deleted = 0, updated_at = excluded.updated_at, actor = excluded.actor
      where people.hash is not excluded.hash or people.all_devices is not excluded.all_devices or people.deleted`,
   );
   // A row that wants other content (or a removal) now wants this: applied at once when the terminal holds it already;
@@ -117,7 +117,7 @@ export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: Perso
     'select device_sn as deviceSn, status from person_sync where num = ? order by device_sn',
   );
   const rowsLeft = raw.prepare<[string], { n: number }>('select count(*) as n from person_sync where num = ?');
-  const markDeleted = raw.prepare('update people set deleted = 1, all_devices = 0, updated_at = @at where num = @num');
+  const markDeleted = raw.prepare('update people set deleted = 1, all_devices = 0, updated_at = @at, actor = @actor where num = @num');
   const dropPerson = raw.prepare('delete from people where num = ?');
 
   const retryFailed = raw.prepare(
@@ -187,7 +187,16 @@ export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: Perso
     const { num, hash, at } = job;
     const changed =
       securely(() =>
-        putPerson.run({ num, name: job.name, fields: job.fields, photo: job.photo && Buffer.from(job.photo), hash, all: job.devices === 'all' ? 1 : 0, at }),
+        putPerson.run({
+          num,
+          name: job.name,
+          fields: job.fields,
+          photo: job.photo && Buffer.from(job.photo),
+          hash,
+          all: job.devices === 'all' ? 1 : 0,
+          at,
+          actor: job.actor,
+        }),
       ).changes > 0;
     if (job.devices === 'all') {
       retargetAll.run({ num, hash, at });
@@ -201,8 +210,8 @@ export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: Perso
     return { changed, items: items.all(num), wake: wakeOf(num) };
   }
 
-  function remove({ num, at }: JobOf<'person-delete'>): JobResults['person-delete'] {
-    if (markDeleted.run({ num, at }).changes === 0) return { found: false, items: [], wake: [] };
+  function remove({ num, at, actor }: JobOf<'person-delete'>): JobResults['person-delete'] {
+    if (markDeleted.run({ num, at, actor }).changes === 0) return { found: false, items: [], wake: [] };
     removeAll[0].run({ num });
     removeAll[1].run({ num, at });
     // Never on any terminal: gone at once.
@@ -232,7 +241,9 @@ export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: Perso
         : { num: row.num, hasPhoto: false, fields: {} },
     );
     const id = randomId('cmd');
-    queueCommand({ id, sn, cmd: rendered.cmd, body: rendered.body, at, person: row.num });
+    // Made by whoever last changed the person (README §Tokens and roles); none once they were erased.
+    const actor = (person ?? getPerson.get(row.num))?.actor ?? null;
+    queueCommand({ id, sn, cmd: rendered.cmd, body: rendered.body, at, person: row.num, actor });
     sending.run({ id, op, hash: op === 'upsert' ? row.want : null, at, num: row.num, sn });
     return { commandId: id };
   }

@@ -2,7 +2,7 @@ import { and, asc, count, desc, eq, gt, gte, isNull, lt, lte, max, min, or, sql 
 import type { PeopleFilter, Person, PersonSync, SyncStatus } from '../store.ts';
 import { listQueries } from './list-queries.ts';
 import { openDatabase, type Sync } from './open.ts';
-import { commands, deliveries, endpoints, events, images, rejects, terminals } from './schema.ts';
+import { commands, deliveries, endpoints, events, images, rejects, terminals, tokens } from './schema.ts';
 
 export { SHOWN_BYTES } from './list-queries.ts';
 
@@ -81,7 +81,7 @@ export function openReads(dataDir: string, sync: Sync) {
 
   // README §People on the terminals.
   const raw = sqlite;
-  const PERSON = `num, name, fields, photo is not null as hasPhoto, hash, all_devices as allDevices, deleted, created_at as createdAt, updated_at as updatedAt`;
+  const PERSON = `num, name, fields, photo is not null as hasPhoto, hash, all_devices as allDevices, deleted, created_at as createdAt, updated_at as updatedAt, actor`;
   type PersonRead = Omit<Person, 'hasPhoto' | 'allDevices' | 'deleted'> & { hasPhoto: number; allDevices: number; deleted: number };
   const asPerson = <T extends PersonRead>(row: T) => ({ ...row, hasPhoto: row.hasPhoto === 1, allDevices: row.allDevices === 1, deleted: row.deleted === 1 });
   const person = raw.prepare<[string], PersonRead>(`select ${PERSON} from people where num = ?`);
@@ -207,6 +207,7 @@ export function openReads(dataDir: string, sync: Sync) {
         .map((row) => row.seq),
     /** Pending deliveries per endpoint, as the triggers keep them: a row per endpoint, whatever the backlog. */
     outboxDepth: () => depth.all(),
+    tokens: () => db.select().from(tokens).orderBy(asc(tokens.name)).all(),
     reject: (seq: number) => db.select().from(rejects).where(eq(rejects.seq, seq)).get(),
     rejectBounds: () => {
       const row = db

@@ -3,7 +3,7 @@ import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from
 import { ALERT_LANGS, ENDPOINT_FORMATS } from '../../delivery/chat/apps.ts';
 import { EVENT_TYPES, type EventType } from '../../events/events.ts';
 import { REJECT_REASONS } from '../../protocol/uplink.ts';
-import { COMMAND_STATUSES, DELIVERY_STATUSES, DISABLED_REASONS, PERSON_OPS, SYNC_STATUSES } from '../store.ts';
+import { COMMAND_STATUSES, DELIVERY_STATUSES, DISABLED_REASONS, PERSON_OPS, ROLES, SYNC_STATUSES } from '../store.ts';
 
 // Times are unix milliseconds (UTC). Terminal-supplied values stay inside
 // `fields` exactly as the terminal sent them. A column of a closed set of
@@ -94,6 +94,8 @@ export const commands = sqliteTable(
     batch: text('batch'),
     /** The reply as stored (JSON text), once one was matched. */
     reply: text('reply'),
+    /** README §Tokens and roles: the name of the token that sent it. */
+    actor: text('actor'),
     /** The person (num) of an enrolment or removal command: its reply decides that terminal's sync state; erasing the person removes it. */
     person: text('person'),
   },
@@ -146,6 +148,8 @@ export const people = sqliteTable(
     deleted: integer('deleted', { mode: 'boolean' }).notNull().default(false),
     createdAt: integer('created_at').notNull(),
     updatedAt: integer('updated_at').notNull(),
+    /** README §Tokens and roles: the name of the token that made the last change. */
+    actor: text('actor'),
   },
   // A terminal seen for the first time gets everyone meant for every terminal.
   (t) => [index('people_all_devices').on(t.num).where(sql`all_devices = 1 and deleted = 0`)],
@@ -275,6 +279,15 @@ export const outboxDepth = sqliteTable('outbox_depth', {
 export const personCounts = sqliteTable('person_counts', {
   key: text('key').primaryKey(),
   count: integer('count').notNull().default(0),
+});
+
+/** README §Tokens and roles: named API tokens, each kept as the SHA-256 of its secret. */
+export const tokens = sqliteTable('tokens', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull().unique(),
+  role: text('role', { enum: ROLES }).notNull(),
+  hash: text('hash').notNull().unique(),
+  createdAt: integer('created_at').notNull(),
 });
 
 // Rows as the tables hold them, for the code of this store.

@@ -66,6 +66,7 @@ export async function openSqliteStore(options: WriterOptions, deps: WriterDeps):
     eventSeqsAfter: async (filter) => reads.eventSeqsAfter(filter),
     image: async (seq) => reads.image(seq),
     imageBytes: async (seq) => reads.imageBytes(seq),
+    tokens: async () => reads.tokens(),
     reject: async (seq) => reads.reject(seq),
     rejectBounds: async () => reads.rejectBounds(),
     rejectSeqs: async (filter) => reads.rejectSeqs(filter),
