@@ -378,22 +378,26 @@ function chooseTab(event) {
 
 // ---- endpoints (README §Webhooks, §Alerts in chat apps) --------------------------
 
-/** The event types an endpoint can ask for; the alerts are checked by default for a chat app. */
-const EVENT_TYPES = [
-  'face.verified',
-  'face.rejected',
-  'face.stranger',
-  'device.online',
-  'device.offline',
-  'device.message',
-  'device.clock_skew',
-  'delivery.dead',
-  'endpoint.disabled',
-  'command.replied',
-  'command.unanswered',
-  'command.expired',
-];
-const ALERTS = ['face.stranger', 'device.offline', 'device.clock_skew', 'delivery.dead', 'endpoint.disabled'];
+/**
+ * The event types an endpoint can ask for, as the API's own document lists
+ * them (the enum of POST /api/webhooks' event_types): one list, the
+ * server's, so a type added there is offered here without a change.
+ */
+let EVENT_TYPES = ['face.verified'];
+async function loadEventTypes() {
+  try {
+    const doc = await (await fetch('/api/openapi.json')).json();
+    const schema = doc.paths['/api/webhooks'].post.requestBody.content['application/json'].schema;
+    const types = schema.properties.event_types.items.enum;
+    if (Array.isArray(types) && types.length > 0) EVENT_TYPES = types;
+  } catch {
+    // The default endpoint's type alone: an endpoint can still be added.
+  }
+  fillEventTypes();
+}
+
+/** The alerts, checked by default for a chat app. */
+const ALERTS = ['face.stranger', 'device.offline', 'device.clock_skew', 'delivery.dead', 'endpoint.disabled', 'broker.drops'];
 
 function fillEventTypes() {
   const chat = $('endpoint-format').value !== 'standard';
@@ -1214,5 +1218,5 @@ $('terminals-more').addEventListener('click', moreTerminals);
 document.querySelector('.tabs').addEventListener('click', chooseTab);
 $('endpoint').addEventListener('submit', addEndpoint);
 $('endpoint-format').addEventListener('change', fillEventTypes);
-fillEventTypes();
+void loadEventTypes();
 start();
