@@ -293,16 +293,8 @@ function startStream(lastId) {
       }
     } else setLive('reconnecting…', false);
   };
-  for (const type of [
-    'face.verified',
-    'face.rejected',
-    'face.stranger',
-    'device.online',
-    'device.offline',
-    'device.message',
-    ...COMMAND_EVENTS,
-    ...PERSON_EVENTS,
-  ]) {
+  // Every type the API knows (its document's list, loadEventTypes), the alerts and people's among them.
+  for (const type of new Set([...EVENT_TYPES, ...COMMAND_EVENTS, ...PERSON_EVENTS])) {
     source.addEventListener(type, (message) => onStreamEvent(JSON.parse(message.data)));
   }
 }
@@ -383,7 +375,7 @@ function chooseTab(event) {
  * them (the enum of POST /api/webhooks' event_types): one list, the
  * server's, so a type added there is offered here without a change.
  */
-let EVENT_TYPES = ['face.verified'];
+let EVENT_TYPES = ['face.verified', 'face.rejected', 'face.stranger', 'device.online', 'device.offline', 'device.message'];
 async function loadEventTypes() {
   try {
     const doc = await (await fetch('/api/openapi.json')).json();
@@ -1198,7 +1190,7 @@ async function start() {
   $('logout').hidden = false;
   setLive('connecting…', false);
   try {
-    const [newest] = await Promise.all([loadEvents(), loadTerminals(), loadDeliveries(), loadCommands(), loadEndpoints()]);
+    const [newest] = await Promise.all([loadEvents(), loadTerminals(), loadDeliveries(), loadCommands(), loadEndpoints(), loadEventTypes()]);
     startStream(newest);
     // Deliveries change without events (retries, dead letters): refresh now and then.
     state.poll = setInterval(loadDeliveries, 5000);
@@ -1218,5 +1210,5 @@ $('terminals-more').addEventListener('click', moreTerminals);
 document.querySelector('.tabs').addEventListener('click', chooseTab);
 $('endpoint').addEventListener('submit', addEndpoint);
 $('endpoint-format').addEventListener('change', fillEventTypes);
-void loadEventTypes();
+fillEventTypes();
 start();
