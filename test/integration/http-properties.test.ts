@@ -723,10 +723,10 @@ describe('POST /ui/login (Login)', () => {
         expect(res.status, res.text).toBe(form ? 303 : 204);
         if (form) expect(res.headers.get('location')).toBe('/ui');
         const cookie = res.headers.get('set-cookie')!.split(';')[0];
-        expect(cookie).toMatch(/^facegate_session=\d+\.[\w-]+$/);
+        expect(cookie).toMatch(/^facegate_session=\d+\.admin\.[\w-]+$/);
         const session = await fetch(`http://127.0.0.1:${b.httpPort}/api/session`, { headers: { cookie } });
         expect(session.status).toBe(200);
-        expect(await session.json()).toEqual({ authenticated: true });
+        expect(await session.json()).toEqual({ authenticated: true, name: 'admin', role: 'admin' });
       }),
       { numRuns: 30 },
     );

@@ -131,6 +131,7 @@ describe('commands with bodies near BODY_LIMIT', () => {
         replied_at: null,
         expires_at: null,
         batch: null,
+        actor: 'admin',
         reply: null,
       });
       const whole = await b.api('GET', `/api/commands/${item.id}`);
@@ -157,6 +158,7 @@ describe('commands with bodies near BODY_LIMIT', () => {
         replied_at: null,
         expires_at: null,
         batch: null,
+        actor: 'admin',
         reply: null,
       },
     ]);

@@ -22,13 +22,13 @@ describe('console session', () => {
     const res = await login(b, TOKEN);
     expect(res.status).toBe(204);
     const cookie = res.headers.get('set-cookie')!;
-    expect(cookie).toMatch(/^facegate_session=\d+\.[\w-]+;/);
+    expect(cookie).toMatch(/^facegate_session=\d+\.admin\.[\w-]+;/);
     expect(cookie).toMatch(/HttpOnly/);
     expect(cookie).toMatch(/SameSite=Strict/);
     expect(cookie).not.toContain(TOKEN);
     const session = cookie.split(';')[0];
     expect((await b.api('GET', '/api/devices', undefined, { token: null, headers: { cookie: session } })).status).toBe(200);
-    expect((await b.api('GET', '/api/session', undefined, { token: null, headers: { cookie: session } })).json).toEqual({ authenticated: true });
+    expect((await b.api('GET', '/api/session', undefined, { token: null, headers: { cookie: session } })).json).toEqual({ authenticated: true, name: 'admin', role: 'admin' });
   });
 
   it('refuses a wrong token, a tampered cookie and no cookie', async () => {
