@@ -28,7 +28,11 @@ describe('console session', () => {
     expect(cookie).not.toContain(TOKEN);
     const session = cookie.split(';')[0];
     expect((await b.api('GET', '/api/devices', undefined, { token: null, headers: { cookie: session } })).status).toBe(200);
-    expect((await b.api('GET', '/api/session', undefined, { token: null, headers: { cookie: session } })).json).toEqual({ authenticated: true, name: 'admin', role: 'admin' });
+    expect((await b.api('GET', '/api/session', undefined, { token: null, headers: { cookie: session } })).json).toEqual({
+      authenticated: true,
+      name: 'admin',
+      role: 'admin',
+    });
   });
 
   it('refuses a wrong token, a tampered cookie and no cookie', async () => {
