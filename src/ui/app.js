@@ -919,7 +919,7 @@ function renderPerson() {
         h('div', { class: 'muted small' }, `${p.all_devices ? 'all terminals' : 'the terminals listed'} · ${countsText(counts)}`),
         p.deleted ? h('div', { class: 'small' }, 'Being removed from the terminals.') : null,
         fields ? h('div', { class: 'muted small mono fields' }, fields) : null,
-        h('div', { class: 'muted small' }, `changed ${time(p.updated_at)}`),
+        h('div', { class: 'muted small' }, p.actor ? `changed ${time(p.updated_at)} by ${p.actor}` : `changed ${time(p.updated_at)}`),
       ),
       h('button', { type: 'button', class: 'ghost close', onclick: closePerson, 'aria-label': 'close' }, '×'),
     ),
