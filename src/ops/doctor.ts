@@ -5,7 +5,7 @@ import { connect as tlsConnect } from 'node:tls';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import type { Config } from '../config.ts';
-import { localTimestamp, utcOffset } from '../lib/units.ts';
+import { localTimestamp, parseLocalTimestamp, utcOffset } from '../lib/units.ts';
 import { databasePath } from '../store/sqlite/open.ts';
 import { connectionBudget, openFileLimit } from '../transport/connection-budget.ts';
 import { probeQueueDrops } from '../transport/queue-probe.ts';
@@ -34,14 +34,6 @@ const ZONE_SKEW_MS = 30 * 60_000;
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
 
-/** "YYYY-MM-DD HH:mm:ss" as the terminals write it, read in this process's zone (the one heartD tells them). */
-function localTime(text: unknown): number | undefined {
-  if (typeof text !== 'string') return undefined;
-  const m = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/.exec(text);
-  if (!m) return undefined;
-  return new Date(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]).getTime();
-}
-
 /** The zone, and whether the terminals' record times agree with it. */
 export function checkTimeZone(dataDir: string, now = new Date()): Finding[] {
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -60,7 +52,7 @@ export function checkTimeZone(dataDir: string, now = new Date()): Finding[] {
       .all(ZONE_SAMPLE) as { time: unknown; receivedAt: number }[];
     const skews = rows
       .map((row) => {
-        const at = localTime(row.time);
+        const at = typeof row.time === 'string' ? parseLocalTimestamp(row.time) : undefined;
         return at === undefined ? undefined : at - row.receivedAt;
       })
       .filter((skew) => skew !== undefined)

@@ -106,14 +106,9 @@ const SHOWN_ANSWER = 200;
  */
 export function readChatAnswer(format: ChatFormat, text: string): ChatAnswer {
   if (format === 'slack') return text.trim() === 'ok' ? { ok: true } : { ok: false, error: `slack: ${text.slice(0, SHOWN_ANSWER)}`, throttled: false };
-  let answer: Record<string, unknown>;
-  try {
-    const parsed: unknown = JSON.parse(text);
-    answer = parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {};
-  } catch {
-    return { ok: false, error: `${format}: the answer is not JSON: ${text.slice(0, SHOWN_ANSWER)}`, throttled: false };
-  }
-  const code = format === 'feishu' ? (answer.code ?? answer.StatusCode) : answer.errcode;
+  const answer = parsedAnswer(text);
+  if (answer === undefined) return { ok: false, error: `${format}: the answer is not JSON: ${text.slice(0, SHOWN_ANSWER)}`, throttled: false };
+  const code = codeOf(format, answer);
   if (code === undefined || code === 0) return { ok: true };
   const message = format === 'feishu' ? (answer.msg ?? answer.StatusMessage) : answer.errmsg;
   return {
@@ -121,4 +116,26 @@ export function readChatAnswer(format: ChatFormat, text: string): ChatAnswer {
     error: `${format} code ${String(code).slice(0, 20)}: ${String(message ?? '').slice(0, SHOWN_ANSWER)}`,
     throttled: typeof code === 'number' && THROTTLE_CODES[format].includes(code),
   };
+}
+
+/** An answer's JSON as an object ({} for JSON that is none), or undefined when it is no JSON. */
+function parsedAnswer(text: string): Record<string, unknown> | undefined {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return parsed !== null && typeof parsed === 'object' ? (parsed as Record<string, unknown>) : {};
+  } catch {
+    return undefined;
+  }
+}
+
+/** The app's own code in its answer: Feishu `code` (older robots `StatusCode`), DingTalk and WeCom `errcode`. */
+function codeOf(format: Exclude<ChatFormat, 'slack'>, answer: Record<string, unknown>): unknown {
+  return format === 'feishu' ? (answer.code ?? answer.StatusCode) : answer.errcode;
+}
+
+/** The app's code in an answer, for a test message's report; Slack answers none. */
+export function chatCode(format: ChatFormat, text: string): unknown {
+  if (format === 'slack') return undefined;
+  const answer = parsedAnswer(text);
+  return answer && codeOf(format, answer);
 }

@@ -1,9 +1,9 @@
 import type { StoredEvent } from '../../events/events.ts';
 import { listedView } from '../../events/view.ts';
 import type { DueDelivery, Endpoint, Store } from '../../store/store.ts';
-import type { Answer } from '../policy.ts';
+import { type Answer, retryAfterMs } from '../policy.ts';
 import { alertText, digestText } from './alert-text.ts';
-import { type AlertLang, CHAT_APPS, type ChatApp, type ChatFormat, chatRequest, readChatAnswer } from './apps.ts';
+import { type AlertLang, CHAT_APPS, type ChatApp, type ChatFormat, chatCode, chatRequest, readChatAnswer } from './apps.ts';
 import { createPace, nextStep, type Pace } from './pace.ts';
 
 // What a delivery lane does for an endpoint whose format is a chat app
@@ -133,13 +133,13 @@ export async function postChat(url: URL, target: ChatTarget, text: string, clock
   if ('error' in answer) return { answer, throttled: false };
   const { status, retryAfter } = answer;
   if (status === 429) {
-    const waitMs = Math.max(target.app.throttleMs, retryAfterSeconds(retryAfter));
+    const waitMs = Math.max(target.app.throttleMs, retryAfterMs(retryAfter, now) ?? 0);
     target.pace.close(now + waitMs);
     return { answer: { error: 'HTTP 429', status, retryAfterMs: waitMs }, throttled: true, text: answer.text };
   }
   if (status < 200 || status >= 300) return { answer: { status, retryAfter }, throttled: false, text: answer.text };
   const read = readChatAnswer(target.format, answer.text);
-  const code = appCode(target.format, answer.text);
+  const code = chatCode(target.format, answer.text);
   if (read.ok) return { answer: { status }, throttled: false, code, text: answer.text };
   if (read.throttled) target.pace.close(now + target.app.throttleMs);
   return {
@@ -160,20 +160,4 @@ export async function answerStart(body: AsyncIterable<Buffer>): Promise<string> 
     if (size >= ANSWER_BYTES) break;
   }
   return Buffer.concat(chunks).subarray(0, ANSWER_BYTES).toString('utf8');
-}
-
-function retryAfterSeconds(value: string | undefined): number {
-  return value !== undefined && /^\d{1,6}$/.test(value.trim()) ? Number(value.trim()) * 1000 : 0;
-}
-
-/** The app's code in its answer (Feishu `code` or `StatusCode`, DingTalk and WeCom `errcode`; Slack has none). */
-function appCode(format: ChatFormat, text: string): unknown {
-  if (format === 'slack') return undefined;
-  try {
-    const answer = JSON.parse(text) as Record<string, unknown> | null;
-    if (answer === null || typeof answer !== 'object') return undefined;
-    return format === 'feishu' ? (answer.code ?? answer.StatusCode) : answer.errcode;
-  } catch {
-    return undefined;
-  }
 }
