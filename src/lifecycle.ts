@@ -14,6 +14,7 @@ import { serveHttp } from './http/serve.ts';
 import { createIngest } from './ingest/ingest.ts';
 import type { Logger } from './lib/log.ts';
 import { createMetrics } from './lib/metrics.ts';
+import { runtimeWarning } from './lib/runtime.ts';
 import { siteZone } from './lib/units.ts';
 import { VERSION } from './lib/version.ts';
 import { createPeopleSync, type PeopleSync } from './people/sync.ts';
@@ -368,6 +369,9 @@ export function createFacegate(
       { port: httpPort, broker: config.MQTT_URL ? 'external' : 'embedded', version: VERSION, timeZone: zone.timeZone, utcOffset: zone.utcOffset },
       'facegate started',
     );
+    // README §Quick start: a door system on a Node.js without security fixes is said at every start.
+    const runtime = runtimeWarning();
+    if (runtime) log.warn({ node: process.version }, runtime);
     running = { httpPort, brokerPort, brokerTlsPort, adminToken: token.current() };
     return running;
   }

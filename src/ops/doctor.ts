@@ -5,6 +5,7 @@ import { connect as tlsConnect } from 'node:tls';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import type { Config } from '../config.ts';
+import { RECOMMENDED_NODE, runtimeSupport, runtimeWarning } from '../lib/runtime.ts';
 import { localTimestamp, parseLocalTimestamp, utcOffset } from '../lib/units.ts';
 import { databasePath } from '../store/sqlite/open.ts';
 import { connectionBudget, openFileLimit } from '../transport/connection-budget.ts';
@@ -263,9 +264,18 @@ function receiverUrls(config: Config): string[] {
   return [...urls];
 }
 
+/** README §Quick start: the Node.js line still gets security fixes. */
+export function checkRuntime(version = process.version, now = new Date()): Finding {
+  const support = runtimeSupport(version, now);
+  const warning = runtimeWarning(support);
+  if (warning) return { verdict: 'warn', check: 'Node.js', detail: `${version}: ${warning}` };
+  const advice = support.major === RECOMMENDED_NODE ? '' : `; Node.js ${RECOMMENDED_NODE} LTS is recommended`;
+  return { verdict: 'ok', check: 'Node.js', detail: `${version}, maintained until ${support.endOfLife}${advice}` };
+}
+
 export async function diagnose(config: Config): Promise<Finding[]> {
   const running = await facegateAnswers(config.PORT);
-  const findings: Finding[] = [...checkTimeZone(config.DATA_DIR)];
+  const findings: Finding[] = [checkRuntime(), ...checkTimeZone(config.DATA_DIR)];
   findings.push(await checkPort('HTTP port', config.HOST, config.PORT, running));
   if (!config.MQTT_URL) findings.push(await checkPort('broker port', config.BROKER_HOST ?? '127.0.0.1', config.BROKER_PORT, running));
   findings.push(checkFileLimit(config));

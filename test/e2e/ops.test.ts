@@ -115,7 +115,7 @@ describe('the operator’s commands', () => {
     const healthy = await run(env, ['doctor']);
     expect(healthy.code).toBe(0);
     const report = healthy.lines.join('\n');
-    for (const check of ['time zone', 'HTTP port', 'broker port', 'open files', 'disk sync', 'database', 'broker'])
+    for (const check of ['Node.js', 'time zone', 'HTTP port', 'broker port', 'open files', 'disk sync', 'database', 'broker'])
       expect(report).toMatch(new RegExp(`^(ok|warn) +${check} `, 'm'));
     expect(report).toMatch(/^ok +HTTP port +.*served by the facegate running now/m);
     expect(report).toMatch(/^ok +database .* \d+ events, quick check ok/m);

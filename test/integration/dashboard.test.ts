@@ -1,9 +1,16 @@
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { alertRules, dashboard, metricNamer } from '../../src/ops/dashboard.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 
 // README §Dashboards and alerts: every expression of the dashboard and of the
-// alert rules names a metric that a running bridge exports.
+// alert rules names a metric that a running bridge exports, and Prometheus'
+// own checker (promtool, from Debian's prometheus package: .ci/run installs
+// it) takes the rules and every dashboard expression.
 
 let bridge: TestBridge | undefined;
 
@@ -30,5 +37,25 @@ describe('the dashboard and the alert rules', () => {
     const named = new Set(expressions.flatMap((expr) => expr.match(NAME) ?? []));
     for (const name of named) expect(exported.has(name) || exported.has(name.replace(/_(bucket|sum|count)$/, '')), name).toBe(true);
     expect(() => metricNamer(exported)('facegate_nothing_total')).toThrow(/no metric facegate_nothing_total/);
+  });
+
+  it('pass promtool check rules: the alert rules as printed, and each dashboard expression as a recording rule', async () => {
+    const dir = makeTempDir('facegate-rules-');
+    try {
+      const rules = join(dir, 'alerts.yml');
+      writeFileSync(rules, alertRules());
+      const board = dashboard() as { panels: { targets: { expr: string }[] }[] };
+      // Grafana puts the interval in for $__rate_interval; any valid range stands for it here.
+      const recorded = board.panels
+        .flatMap((panel) => panel.targets.map((target) => target.expr.replaceAll('$__rate_interval', '5m')))
+        .map((expr, n) => `      - record: facegate_dashboard_check_${n}\n        expr: ${JSON.stringify(expr)}\n`);
+      const panels = join(dir, 'dashboard.yml');
+      writeFileSync(panels, `groups:\n  - name: dashboard\n    rules:\n${recorded.join('')}`);
+      const { stdout } = await promisify(execFile)('promtool', ['check', 'rules', rules, panels]);
+      const found = [...stdout.matchAll(/SUCCESS: (\d+) rules found/g)].map((match) => Number(match[1]));
+      expect(found).toEqual([alertRules().match(/^ {6}- alert: /gm)?.length, recorded.length]);
+    } finally {
+      removeTempDir(dir);
+    }
   });
 });
