@@ -110,12 +110,6 @@ export async function connectTerminal(url: string, sn: string, options: Terminal
     lastError = err.message;
   });
 
-  const granted = await client.subscribeAsync(downTopic, { qos: 1 });
-  if (granted.some((g) => g.qos === 128)) {
-    await client.endAsync(true);
-    throw new Error(`${sn}: the broker refused the subscription to ${downTopic}`);
-  }
-
   const received: Record<string, any>[] = [];
   const listeners = new Set<(message: Downlink) => void>();
   const waiters: { match: (body: Record<string, any>) => boolean; resolve: (body: Record<string, any>) => void }[] = [];
@@ -174,6 +168,15 @@ export async function connectTerminal(url: string, sn: string, options: Terminal
       }, delayMs);
       delayed.add(timer);
     });
+  }
+
+  // Subscribed only now that every message is heard: a command published the
+  // moment the broker has the subscription can arrive in the same read as the
+  // SUBACK, and MQTT.js emits it before an `await` on the SUBACK resumes.
+  const granted = await client.subscribeAsync(downTopic, { qos: 1 });
+  if (granted.some((g) => g.qos === 128)) {
+    await client.endAsync(true);
+    throw new Error(`${sn}: the broker refused the subscription to ${downTopic}`);
   }
 
   const stop = async (waitMs = 5000) => {
