@@ -230,6 +230,15 @@ function describe(event) {
   if (event.type === 'person.synced') return t(event.deleted ? 'events.personRemoved' : 'events.personSynced', { num: event.num });
   if (event.type === 'person.sync_failed')
     return t('events.personRefused', { num: event.num, code: JSON.stringify(event.code), message: event.message ? ` · ${event.message}` : '' });
+  // The alerts (README §Alerts in chat apps), each said with what it carries.
+  if (event.type === 'delivery.dead')
+    return t('events.deliveryDead', { event: event.event_id, endpoint: event.endpoint_id, n: event.attempts, status: event.last_status ?? '—' });
+  if (event.type === 'endpoint.disabled') return t('events.endpointDisabled', { endpoint: event.endpoint_id, url: event.url });
+  if (event.type === 'device.clock_skew') return t('events.clockSkew', { seconds: event.skew_seconds, time: event.record_time });
+  if (event.type === 'broker.drops')
+    return event.sent === null || event.sent === undefined
+      ? t('events.brokerDrops', { n: event.dropped })
+      : t('events.brokerProbe', { n: event.dropped, sent: event.sent });
   return t('terminal.lastSeen', { time: time(event.last_seen_at) });
 }
 
@@ -626,7 +635,8 @@ function commandItem(c, { laidOut = false } = {}) {
         c.replied_at ? t('command.replyAt', { time: time(c.replied_at) }) : t('command.reply'),
         latency === null ? null : h('span', { class: 'latency' }, t('command.latency', { duration: duration(latency) })),
       ),
-      laidOut ? h('pre', {}, JSON.stringify(c.reply, null, 2)) : h('pre', { class: 'oneline' }, JSON.stringify(c.reply)),
+      // A reply may scroll: focusable, as the lists are.
+      laidOut ? h('pre', { tabindex: 0 }, JSON.stringify(c.reply, null, 2)) : h('pre', { class: 'oneline', tabindex: 0 }, JSON.stringify(c.reply)),
     );
   } else if (c.status === 'replied') {
     // Listed without its reply (too large for a list): the whole command has it.
@@ -1049,7 +1059,7 @@ function renderPerson() {
     ),
     h(
       'ul',
-      { class: 'commands person-terminals' },
+      { class: 'commands person-terminals', tabindex: 0 },
       devices.slice(0, PERSON_TERMINALS_SHOWN).map((d) => personTerminal(p, d)),
     ),
     devices.length > PERSON_TERMINALS_SHOWN ? h('p', { class: 'muted small' }, t('person.moreTerminals', { n: devices.length - PERSON_TERMINALS_SHOWN })) : '',
@@ -1242,7 +1252,7 @@ function rejectItem(r) {
     ),
     r.detail ? h('div', { class: 'small detail' }, r.detail) : null,
     // The message as it came: text, never markup.
-    h('pre', { class: 'sample' }, r.sample),
+    h('pre', { class: 'sample', tabindex: 0 }, r.sample),
     cut ? h('div', { class: 'muted small' }, t('rejects.cut', { size: kilobytes(new TextEncoder().encode(r.sample).length) })) : null,
   );
 }
@@ -1401,6 +1411,9 @@ async function start() {
     toast(err.message);
   }
 }
+
+// A list that scrolls takes the keyboard's focus, so it scrolls without a mouse (WCAG 2.1.1).
+for (const list of document.querySelectorAll('ul.terminals, ul.commands, ul.events, ul.people, ul.rejects')) list.tabIndex = 0;
 
 $('login').addEventListener('submit', login);
 $('command').addEventListener('submit', sendCommand);

@@ -145,6 +145,11 @@ export const MESSAGES = {
     'events.personRemoved': '人员 {num} 已从所有目标终端删除',
     'events.personSynced': '人员 {num} 已同步到所有目标终端',
     'events.personRefused': '人员 {num} 被拒绝：代码 {code}{message}',
+    'events.deliveryDead': '事件 {event} 投递到 {endpoint} 失败：尝试 {n} 次，最后状态 {status}',
+    'events.endpointDisabled': '端点 {endpoint}（{url}）已停用：接收方返回 410',
+    'events.clockSkew': '终端时钟偏差 {seconds} 秒（记录时间 {time}）',
+    'events.brokerDrops': 'MQTT 代理丢弃了 {n} 条已排队的消息',
+    'events.brokerProbe': '启动检测：MQTT 代理丢弃了 {sent} 条中的 {n} 条',
 
     'deliveries.title': '投递',
     'deliveries.tabs': '投递状态',
@@ -403,6 +408,14 @@ export const MESSAGES = {
     'events.personRemoved': 'person {num} removed from every terminal meant for them',
     'events.personSynced': 'person {num} in step on every terminal meant for them',
     'events.personRefused': 'person {num} refused: code {code}{message}',
+    'events.deliveryDead': {
+      one: 'event {event} to {endpoint} gave up after {n} attempt, last status {status}',
+      other: 'event {event} to {endpoint} gave up after {n} attempts, last status {status}',
+    },
+    'events.endpointDisabled': 'endpoint {endpoint} ({url}) disabled: its receiver answered 410',
+    'events.clockSkew': "the terminal's clock is {seconds} s off (record time {time})",
+    'events.brokerDrops': 'the MQTT broker dropped {n} queued messages',
+    'events.brokerProbe': 'start probe: the MQTT broker dropped {n} of {sent} messages',
 
     'deliveries.title': 'Deliveries',
     'deliveries.tabs': 'Delivery states',
