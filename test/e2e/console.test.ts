@@ -89,6 +89,9 @@ describe('web console', () => {
     expect(html.headers.get('referrer-policy')).toBe('no-referrer');
     const js = await fetch(`http://127.0.0.1:${bridge.httpPort}/ui/app.js`);
     expect(js.headers.get('content-type')).toMatch(/^text\/javascript/);
+    const messages = await fetch(`http://127.0.0.1:${bridge.httpPort}/ui/i18n.js`);
+    expect(messages.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(messages.headers.get('content-security-policy')).toBe(js.headers.get('content-security-policy'));
     const css = await fetch(`http://127.0.0.1:${bridge.httpPort}/ui/style.css`);
     expect(css.headers.get('content-type')).toMatch(/^text\/css/);
   });
