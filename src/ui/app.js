@@ -1,5 +1,8 @@
 // facegate console: one module, no build step. Auth is the HttpOnly session
-// cookie set by POST /ui/login; this script never sees the token.
+// cookie set by POST /ui/login; this script never sees the token. Every text
+// it shows comes from i18n.js (SPEC §Operators, language).
+
+import { chooseLang, formatNumber, formatRelative, formatTime, lang, STORAGE_KEY, setLang, setZone, t, term, translatePage } from '/ui/i18n.js';
 
 const $ = (id) => document.getElementById(id);
 const MAX_EVENTS = 100;
@@ -20,7 +23,7 @@ const QUEUED_POLL_MS = 3000;
 const state = {
   terminals: new Map(), // sn → device
   terminalsCursor: null, // next_cursor of the last page of terminals fetched; null once all are here
-  eventIds: new Set(),
+  events: new Map(), // id → event, of the live list as shown (drawn again in another language)
   deliveryStatus: 'dead',
   sent: null, // the command the form sent last, as GET /api/commands/{id} gives it
   batch: null, // the fan-out sent last: { id, items: Map id → command }
@@ -28,6 +31,8 @@ const state = {
   stream: null,
   poll: null,
   queuedPoll: null,
+  role: 'viewer', // the session's role (GET /api/session): what the controls offer
+  paused: null, // while the live list is paused: { held: events newest first, at most MAX_EVENTS; count: all that arrived }
 };
 
 /** A DOM element: h('li', { class: 'x' }, 'text', child). Text is always text, never HTML. */
@@ -42,10 +47,15 @@ function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/**
+ * An answer of the API's error shape ({error:{code,message}}): the code in
+ * words, the bridge's own detail, and the code itself for support.
+ */
 class ApiError extends Error {
-  constructor(status, code, message) {
-    super(`${message} (${code}, HTTP ${status})`);
+  constructor(status, code, detail) {
+    super(t('error.text', { text: term('error', code), detail, code, status }));
     this.status = status;
+    this.code = code;
   }
 }
 
@@ -61,7 +71,7 @@ async function api(method, path, body) {
   try {
     response = await fetch(path, init);
   } catch (err) {
-    throw new ApiError(0, 'network', `cannot reach the bridge: ${err.message}`);
+    throw new ApiError(0, 'network', err.message);
   }
   const text = await response.text();
   let json;
@@ -74,7 +84,7 @@ async function api(method, path, body) {
     const error = json?.error ?? {};
     const issues = (error.issues ?? []).map((i) => `${i.path ? `${i.path}: ` : ''}${i.message}`);
     const message = issues.length > 1 ? issues.join('; ') : (error.message ?? (text.slice(0, 200) || response.statusText));
-    if (response.status === 401 && path !== '/ui/login') showLogin('Your session has ended; sign in again.');
+    if (response.status === 401 && path !== '/ui/login') showLogin(t('login.ended'));
     throw new ApiError(response.status, error.code ?? 'http_error', message);
   }
   return json;
@@ -88,7 +98,8 @@ function toast(message) {
   toast.timer = setTimeout(() => (el.hidden = true), 8000);
 }
 
-const time = (iso) => (iso ? new Date(iso).toLocaleString(undefined, { dateStyle: 'short', timeStyle: 'medium' }) : '—');
+/** A time in the site's zone (GET /api/info), in the language shown. */
+const time = formatTime;
 
 /**
  * Up to `want` items of a list, newest first. A page may hold fewer items
@@ -108,10 +119,11 @@ async function loadList(path, want) {
   return items.slice(0, want);
 }
 
-const kilobytes = (bytes) => `${Math.round(bytes / 1024).toLocaleString()} KB`;
+const kilobytes = (bytes) => t('size.kb', { n: formatNumber(Math.round(bytes / 1024)) });
 
 /** A link to the whole of an event a list or the stream showed short. */
-const wholeEvent = (event) => h('a', { href: `/api/events/${encodeURIComponent(event.id)}`, target: '_blank', rel: 'noopener', class: 'whole' }, 'whole event');
+const wholeEvent = (event) =>
+  h('a', { href: `/api/events/${encodeURIComponent(event.id)}`, target: '_blank', rel: 'noopener', class: 'whole' }, t('events.whole'));
 
 // ---- login / logout ---------------------------------------------------------
 
@@ -120,6 +132,8 @@ function showLogin(message) {
   $('console-view').hidden = true;
   $('logout').hidden = true;
   $('live').hidden = true;
+  $('zone').hidden = true;
+  $('whoami').hidden = true;
   $('login-view').hidden = false;
   $('login-error').hidden = !message;
   $('login-error').textContent = message ?? '';
@@ -135,7 +149,7 @@ async function login(event) {
     $('login-view').hidden = true;
     await start();
   } catch (err) {
-    $('login-error').textContent = err.status === 401 ? 'Wrong token.' : err.message;
+    $('login-error').textContent = err.status === 401 ? t('login.wrong') : err.message;
     $('login-error').hidden = false;
   }
 }
@@ -149,14 +163,20 @@ function renderTerminals() {
   const list = $('terminals');
   const terminals = [...state.terminals.values()].sort(bySerial);
   list.replaceChildren(
-    ...terminals.map((t) =>
+    ...terminals.map((terminal) =>
       h(
         'li',
-        { class: `terminal ${t.online ? 'online' : 'offline'}`, 'data-sn': t.sn },
+        { class: `terminal ${terminal.online ? 'online' : 'offline'}`, 'data-sn': terminal.sn },
         h('span', { class: 'dot', 'aria-hidden': 'true' }),
-        h('span', { class: 'sn' }, t.sn),
-        h('span', { class: 'state' }, t.online ? 'online' : 'offline'),
-        h('span', { class: 'seen muted' }, `last seen ${time(t.last_seen_at)}`),
+        h('span', { class: 'sn' }, terminal.sn),
+        h('span', { class: 'state' }, t(terminal.online ? 'terminal.online' : 'terminal.offline')),
+        h(
+          'span',
+          { class: 'seen muted' },
+          t('terminal.lastSeen', { time: formatRelative(terminal.last_seen_at) }),
+          ' · ',
+          h('time', { datetime: terminal.last_seen_at }, time(terminal.last_seen_at)),
+        ),
       ),
     ),
   );
@@ -165,16 +185,16 @@ function renderTerminals() {
 
   const select = $('command-sn');
   const chosen = select.value;
-  select.replaceChildren(...terminals.map((t) => h('option', { value: t.sn }, `${t.sn}${t.online ? '' : ' (offline)'}`)));
-  if (terminals.some((t) => t.sn === chosen)) select.value = chosen;
-  else if (terminals.some((t) => t.online)) select.value = terminals.find((t) => t.online).sn;
+  select.replaceChildren(...terminals.map((x) => h('option', { value: x.sn }, x.online ? x.sn : t('terminal.option.offline', { sn: x.sn }))));
+  if (terminals.some((x) => x.sn === chosen)) select.value = chosen;
+  else if (terminals.some((x) => x.online)) select.value = terminals.find((x) => x.online).sn;
 }
 
 async function loadTerminals({ more = false } = {}) {
   const cursor = more ? `&cursor=${encodeURIComponent(state.terminalsCursor)}` : '';
   const { items, next_cursor } = await api('GET', `/api/devices?limit=${TERMINALS_PAGE}${cursor}`);
   if (!more) state.terminals = new Map();
-  for (const t of items) state.terminals.set(t.sn, t);
+  for (const terminal of items) state.terminals.set(terminal.sn, terminal);
   state.terminalsCursor = next_cursor;
   renderTerminals();
 }
@@ -183,7 +203,7 @@ async function moreTerminals() {
   try {
     await loadTerminals({ more: true });
   } catch (err) {
-    toast(`Terminals: ${err.message}`);
+    toast(t('terminals.error', { error: err.message }));
   }
 }
 
@@ -195,19 +215,31 @@ const listable = (sn) => state.terminals.has(sn) || state.terminalsCursor === nu
 function describe(event) {
   // Too large to list (README §HTTP API, Lists): its size, and a link to all of it.
   if (event.truncated)
-    return [`${event.type === 'device.message' ? 'message' : 'fields'} of ${kilobytes(event.fields_bytes)}, not shown here · `, wholeEvent(event)];
+    return [
+      t(event.type === 'device.message' ? 'events.truncatedMessage' : 'events.truncatedFields', { size: kilobytes(event.fields_bytes) }),
+      wholeEvent(event),
+    ];
   if (event.type.startsWith('face.')) {
-    const who = [event.name, event.user_id && `#${event.user_id}`].filter(Boolean).join(' ') || 'unknown person';
-    return event.verifiedCode !== undefined ? `${who} · code ${event.verifiedCode}` : who;
+    const who = [event.name, event.user_id && `#${event.user_id}`].filter(Boolean).join(' ') || t('events.unknownPerson');
+    return event.verifiedCode !== undefined ? t('events.code', { who, code: event.verifiedCode }) : who;
   }
   if (event.type === 'device.message') return JSON.stringify(event.message);
   if (event.type === 'command.replied') return `${event.cmd} → ${JSON.stringify(event.reply)}`;
-  if (event.type === 'command.unanswered') return `${event.cmd}: no reply in time`;
-  if (event.type === 'command.expired') return `${event.cmd}: its ttl ran out before it could go out`;
-  if (event.type === 'person.synced') return `person ${event.num} ${event.deleted ? 'removed from' : 'in step on'} every terminal meant for them`;
+  if (event.type === 'command.unanswered') return t('events.noReply', { cmd: event.cmd });
+  if (event.type === 'command.expired') return t('events.expired', { cmd: event.cmd });
+  if (event.type === 'person.synced') return t(event.deleted ? 'events.personRemoved' : 'events.personSynced', { num: event.num });
   if (event.type === 'person.sync_failed')
-    return `person ${event.num} refused: code ${JSON.stringify(event.code)}${event.message ? ` · ${event.message}` : ''}`;
-  return `last seen ${time(event.last_seen_at)}`;
+    return t('events.personRefused', { num: event.num, code: JSON.stringify(event.code), message: event.message ? ` · ${event.message}` : '' });
+  // The alerts (README §Alerts in chat apps), each said with what it carries.
+  if (event.type === 'delivery.dead')
+    return t('events.deliveryDead', { event: event.event_id, endpoint: event.endpoint_id, n: event.attempts, status: event.last_status ?? '—' });
+  if (event.type === 'endpoint.disabled') return t('events.endpointDisabled', { endpoint: event.endpoint_id, url: event.url });
+  if (event.type === 'device.clock_skew') return t('events.clockSkew', { seconds: event.skew_seconds, time: event.record_time });
+  if (event.type === 'broker.drops')
+    return event.sent === null || event.sent === undefined
+      ? t('events.brokerDrops', { n: event.dropped })
+      : t('events.brokerProbe', { n: event.dropped, sent: event.sent });
+  return t('terminal.lastSeen', { time: time(event.last_seen_at) });
 }
 
 function eventItem(event) {
@@ -216,27 +248,64 @@ function eventItem(event) {
     'li',
     { class: `event ${event.type.replace('.', '-')}`, 'data-id': event.id },
     event.has_image
-      ? h('img', { class: 'thumb', src: `/api/events/${encodeURIComponent(event.id)}/image`, alt: `face of ${event.name ?? 'unknown'}`, loading: 'lazy' })
+      ? h('img', {
+          class: 'thumb',
+          src: `/api/events/${encodeURIComponent(event.id)}/image`,
+          alt: t('events.faceOf', { name: event.name ?? t('events.unknownPerson') }),
+          loading: 'lazy',
+        })
       : h('span', { class: 'thumb none', 'aria-hidden': 'true' }, event.type.startsWith('command.') ? '↩' : kind === 'message' ? '✉' : '●'),
     h(
       'div',
       { class: 'body' },
-      h('div', { class: 'line' }, h('span', { class: `badge ${kind}` }, event.type), h('span', { class: 'sn' }, event.device_sn)),
+      h(
+        'div',
+        { class: 'line' },
+        h('span', { class: `badge ${kind}`, title: event.type }, term('event', event.type)),
+        h('span', { class: 'sn' }, event.device_sn),
+      ),
       h('div', { class: 'what' }, describe(event)),
       h('div', { class: 'muted small' }, time(event.received_at)),
     ),
   );
 }
 
+/** Pauses the live list, or resumes it with what arrived meanwhile (at most MAX_EVENTS of them, as the list holds). */
+function togglePause() {
+  const button = $('events-pause');
+  if (state.paused === null) {
+    state.paused = { held: [], count: 0 };
+    $('events-held').textContent = t('events.paused', { n: 0 });
+  } else {
+    const { held, count } = state.paused;
+    state.paused = null;
+    for (const event of held.reverse()) addEvent(event, { prepend: true });
+    $('events-held').textContent = t('events.resumed', { n: count });
+  }
+  button.dataset.i18n = state.paused ? 'events.resume' : 'events.pause';
+  button.textContent = t(button.dataset.i18n);
+  button.setAttribute('aria-pressed', String(state.paused !== null));
+}
+
+/** An event of the stream for the live list: shown, or held while the list is paused. */
+function liveEvent(event) {
+  if (state.paused === null) return addEvent(event, { prepend: true });
+  if (state.events.has(event.id) || state.paused.held.some((e) => e.id === event.id)) return;
+  state.paused.count++;
+  state.paused.held.unshift(event);
+  if (state.paused.held.length > MAX_EVENTS) state.paused.held.pop();
+  $('events-held').textContent = t('events.paused', { n: state.paused.count });
+}
+
 function addEvent(event, { prepend }) {
-  if (state.eventIds.has(event.id)) return;
-  state.eventIds.add(event.id);
+  if (state.events.has(event.id)) return;
+  state.events.set(event.id, event);
   const list = $('events');
   const item = eventItem(event);
   if (prepend) list.prepend(item);
   else list.append(item);
   while (list.children.length > MAX_EVENTS) {
-    state.eventIds.delete(list.lastElementChild.dataset.id);
+    state.events.delete(list.lastElementChild.dataset.id);
     list.lastElementChild.remove();
   }
   $('events-empty').hidden = list.children.length > 0;
@@ -245,7 +314,7 @@ function addEvent(event, { prepend }) {
 async function loadEvents() {
   const items = await loadList(`/api/events?limit=${MAX_EVENTS}`, MAX_EVENTS);
   $('events').replaceChildren();
-  state.eventIds.clear();
+  state.events.clear();
   for (const event of items) addEvent(event, { prepend: false });
   $('events-empty').hidden = items.length > 0;
   return items[0]?.id;
@@ -253,14 +322,15 @@ async function loadEvents() {
 
 // ---- live stream ------------------------------------------------------------
 
-function setLive(text, ok) {
+function setLive(key, ok) {
   $('live').hidden = false;
-  $('live').textContent = text;
+  $('live').dataset.i18n = key;
+  $('live').textContent = t(key);
   $('live').className = `pill ${ok ? 'ok' : 'warn'}`;
 }
 
 function onStreamEvent(event) {
-  addEvent(event, { prepend: true });
+  liveEvent(event);
   if ((event.type === 'device.online' || event.type === 'device.offline') && listable(event.device_sn)) {
     const known = state.terminals.get(event.device_sn) ?? { sn: event.device_sn, registered: false, first_seen_at: event.last_seen_at };
     state.terminals.set(event.device_sn, { ...known, online: event.type === 'device.online', last_seen_at: event.last_seen_at });
@@ -280,18 +350,18 @@ function startStream(lastId) {
   const url = lastId ? `/api/stream?last_event_id=${encodeURIComponent(lastId)}` : '/api/stream';
   const source = new EventSource(url);
   state.stream = source;
-  source.onopen = () => setLive('live', true);
+  source.onopen = () => setLive('live.live', true);
   source.onerror = async () => {
     if (source.readyState === EventSource.CLOSED) {
       // EventSource gives up on an HTTP error (e.g. 401): find out why, retry later if still signed in.
-      setLive('disconnected', false);
+      setLive('live.disconnected', false);
       try {
         await api('GET', '/api/session');
         setTimeout(() => state.stream === source && startStream(newestEventId()), 3000);
       } catch {
         /* api() has shown the login form or the error */
       }
-    } else setLive('reconnecting…', false);
+    } else setLive('live.reconnecting', false);
   };
   // Every type the API knows (its document's list, loadEventTypes), the alerts and people's among them.
   for (const type of new Set([...EVENT_TYPES, ...COMMAND_EVENTS, ...PERSON_EVENTS])) {
@@ -299,19 +369,20 @@ function startStream(lastId) {
   }
 }
 
-const newestEventId = () => $('events').firstElementChild?.dataset.id;
+const newestEventId = () => state.paused?.held[0]?.id ?? $('events').firstElementChild?.dataset.id;
 
 function stopLive() {
   state.stream?.close();
   state.stream = null;
   clearInterval(state.poll);
   clearInterval(state.queuedPoll);
+  clearInterval(state.ageing);
 }
 
 // ---- deliveries -------------------------------------------------------------
 
 function deliveryItem(d) {
-  const outcome = d.last_error ?? (d.last_status ? `HTTP ${d.last_status}` : 'not tried yet');
+  const outcome = d.last_error ?? (d.last_status ? `HTTP ${d.last_status}` : t('deliveries.notTried'));
   return h(
     'li',
     { class: `delivery ${d.status}`, 'data-id': d.id },
@@ -321,18 +392,18 @@ function deliveryItem(d) {
       h(
         'div',
         { class: 'line' },
-        h('span', { class: `badge ${d.status}` }, d.status),
+        h('span', { class: `badge ${d.status}` }, term('delivery.status', d.status)),
         h('span', { class: 'mono' }, d.event_type),
         h('span', { class: 'muted small' }, `→ ${d.endpoint_id}`),
       ),
       h(
         'div',
         { class: 'muted small' },
-        `${d.attempts} attempt${d.attempts === 1 ? '' : 's'} · ${outcome} · ${time(d.delivered_at ?? d.last_attempt_at ?? d.created_at)}`,
+        `${t('deliveries.attempts', { n: d.attempts })} · ${outcome} · ${time(d.delivered_at ?? d.last_attempt_at ?? d.created_at)}`,
       ),
       h('div', { class: 'muted small mono' }, `${d.id} · ${d.event_id}`),
     ),
-    d.status === 'dead' ? h('button', { type: 'button', class: 'retry', onclick: () => retry(d.id) }, 'Retry') : null,
+    d.status === 'dead' && may('admin') ? h('button', { type: 'button', class: 'retry', onclick: () => retry(d.id) }, t('retry')) : null,
   );
 }
 
@@ -342,7 +413,7 @@ async function loadDeliveries() {
     $('deliveries').replaceChildren(...items.map(deliveryItem));
     $('deliveries-empty').hidden = items.length > 0;
   } catch (err) {
-    toast(`Deliveries: ${err.message}`);
+    toast(t('deliveries.error', { error: err.message }));
   }
 }
 
@@ -355,17 +426,40 @@ async function retry(id) {
   try {
     await api('POST', `/api/deliveries/${encodeURIComponent(id)}/retry`);
   } catch (err) {
-    toast(`Retry ${id}: ${err.message}`);
+    toast(t('retry.error', { id, error: err.message }));
   }
   await loadDeliveries();
 }
 
-function chooseTab(event) {
-  const tab = event.target.closest('.tab');
-  if (!tab) return;
+// The deliveries' states as tabs (WAI-ARIA APG Tabs, automatic activation):
+// one tab in the Tab order, the arrow keys, Home and End move among them.
+const tabs = () => [...document.querySelectorAll('#deliveries-card [role="tab"]')];
+
+function selectTab(tab, { focus = false } = {}) {
   state.deliveryStatus = tab.dataset.status;
-  for (const other of document.querySelectorAll('.tab')) other.classList.toggle('active', other === tab);
+  for (const other of tabs()) {
+    const selected = other === tab;
+    other.setAttribute('aria-selected', String(selected));
+    other.tabIndex = selected ? 0 : -1;
+  }
+  $('deliveries-panel').setAttribute('aria-labelledby', tab.id);
+  if (focus) tab.focus();
   loadDeliveries();
+}
+
+function chooseTab(event) {
+  const tab = event.target.closest('[role="tab"]');
+  if (tab) selectTab(tab);
+}
+
+function tabKey(event) {
+  const all = tabs();
+  const at = all.indexOf(event.target);
+  if (at < 0) return;
+  const next = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: all.length - 1 }[event.key];
+  if (next === undefined) return;
+  event.preventDefault();
+  selectTab(all[(next + all.length) % all.length], { focus: true });
 }
 
 // ---- endpoints (README §Webhooks, §Alerts in chat apps) --------------------------
@@ -394,23 +488,25 @@ const ALERTS = ['face.stranger', 'device.offline', 'device.clock_skew', 'deliver
 function fillEventTypes() {
   const chat = $('endpoint-format').value !== 'standard';
   $('endpoint-types').replaceChildren(
-    ...EVENT_TYPES.map((type) => h('option', { value: type, selected: chat ? ALERTS.includes(type) : type === 'face.verified' }, type)),
+    ...EVENT_TYPES.map((type) =>
+      h('option', { value: type, selected: chat ? ALERTS.includes(type) : type === 'face.verified' }, `${term('event', type)} (${type})`),
+    ),
   );
 }
 
 /** What the receiver answered a test message. */
 function testAnswer(answer) {
-  const parts = [answer.ok ? 'ok' : 'failed', answer.status === null ? 'no answer' : `HTTP ${answer.status}`];
-  if (answer.code !== null && answer.code !== undefined) parts.push(`code ${answer.code}`);
+  const parts = [t(answer.ok ? 'endpoint.ok' : 'endpoint.failed'), answer.status === null ? t('endpoint.noAnswer') : `HTTP ${answer.status}`];
+  if (answer.code !== null && answer.code !== undefined) parts.push(t('endpoint.code', { code: answer.code }));
   if (answer.error) parts.push(answer.error);
   return parts.join(' · ');
 }
 
 function endpointItem(e) {
-  const state = e.enabled ? 'enabled' : `disabled (${e.disabled_reason})`;
+  const shown = e.enabled ? t('endpoint.enabled') : t('endpoint.disabled', { reason: term('endpoint.reason', e.disabled_reason) });
   const answer = h('div', { class: 'muted small test-answer', role: 'status' });
   const test = async () => {
-    answer.textContent = 'sending…';
+    answer.textContent = t('endpoint.sending');
     try {
       const sent = await api('POST', `/api/webhooks/${encodeURIComponent(e.id)}/test`);
       answer.textContent = testAnswer(sent);
@@ -438,23 +534,26 @@ function endpointItem(e) {
       h(
         'div',
         { class: 'line' },
-        h('span', { class: `badge ${e.enabled ? 'delivered' : 'dead'}` }, state),
+        h('span', { class: `badge ${e.enabled ? 'delivered' : 'dead'}` }, shown),
         h('span', { class: 'mono' }, `${e.format} · ${e.lang}`),
         h('span', { class: 'muted small mono' }, e.id),
       ),
       h('div', { class: 'small mono' }, e.url),
-      h('div', { class: 'muted small' }, e.event_types.join(', ')),
+      h('div', { class: 'muted small' }, e.event_types.map((type) => term('event', type)).join(', ')),
       answer,
     ),
-    h(
-      'div',
-      { class: 'actions' },
-      h('button', { type: 'button', class: 'ghost test', onclick: test }, 'Test'),
-      e.enabled
-        ? h('button', { type: 'button', class: 'ghost', onclick: change('POST', `${base}/disable`) }, 'Disable')
-        : h('button', { type: 'button', class: 'ghost', onclick: change('POST', `${base}/enable`) }, 'Enable'),
-      h('button', { type: 'button', class: 'ghost', onclick: change('DELETE', base) }, 'Delete'),
-    ),
+    // Testing, enabling and deleting an endpoint is an admin's (README §Tokens and roles).
+    may('admin')
+      ? h(
+          'div',
+          { class: 'actions' },
+          h('button', { type: 'button', class: 'ghost test', onclick: test }, t('endpoint.test')),
+          e.enabled
+            ? h('button', { type: 'button', class: 'ghost', onclick: change('POST', `${base}/disable`) }, t('endpoint.disable'))
+            : h('button', { type: 'button', class: 'ghost', onclick: change('POST', `${base}/enable`) }, t('endpoint.enable')),
+          h('button', { type: 'button', class: 'ghost', onclick: change('DELETE', base) }, t('endpoint.delete')),
+        )
+      : null,
   );
 }
 
@@ -464,7 +563,7 @@ async function loadEndpoints() {
     $('endpoints').replaceChildren(...items.map(endpointItem));
     $('endpoints-empty').hidden = items.length > 0;
   } catch (err) {
-    toast(`Endpoints: ${err.message}`);
+    toast(t('endpoints.error', { error: err.message }));
   }
 }
 
@@ -479,7 +578,7 @@ async function addEndpoint(event) {
   if ($('endpoint-secret').value) body.secret = $('endpoint-secret').value;
   try {
     const added = await api('POST', '/api/webhooks', body);
-    $('endpoint-status').textContent = `Added ${added.id}.`;
+    $('endpoint-status').textContent = t('endpoint.added', { id: added.id });
     $('endpoint-secret').value = '';
     await loadEndpoints();
   } catch (err) {
@@ -499,9 +598,9 @@ function parseObject(raw, example) {
     const value = JSON.parse(raw);
     if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value;
   } catch (err) {
-    return new Error(err.message);
+    return new Error(t('json.invalid', { error: err.message }));
   }
-  return new Error(`must be a JSON object such as ${example}`);
+  return new Error(t('json.mustBeObject', { example }));
 }
 
 /** The query string of POST /api/devices/{sn}/commands and the body of POST /api/commands take ttl as typed: the bridge checks it. */
@@ -517,11 +616,13 @@ const ttlOf = (id) => $(id).value.trim() || undefined;
 function commandItem(c, { laidOut = false } = {}) {
   const cmd = c.body?.cmd ?? c.cmd;
   const times = [
-    ['created', c.created_at],
-    ['published', c.published_at],
-    ['replied', c.replied_at],
-  ].filter(([, at]) => at);
-  if (c.expires_at && (c.status === 'queued' || c.status === 'expired')) times.push([c.status === 'expired' ? 'expired' : 'expires', c.expires_at]);
+    c.created_at && t('command.created', { time: time(c.created_at) }),
+    c.published_at && t('command.published', { time: time(c.published_at) }),
+    c.replied_at && t('command.replied', { time: time(c.replied_at) }),
+    c.expires_at && (c.status === 'queued' || c.status === 'expired')
+      ? t(c.status === 'expired' ? 'command.expiredAt' : 'command.expires', { time: time(c.expires_at) })
+      : null,
+  ].filter(Boolean);
   const latency = c.replied_at && c.published_at ? Date.parse(c.replied_at) - Date.parse(c.published_at) : null;
   let reply = null;
   if (c.reply !== undefined && c.reply !== null) {
@@ -531,14 +632,15 @@ function commandItem(c, { laidOut = false } = {}) {
       h(
         'div',
         { class: 'muted small' },
-        `reply${c.replied_at ? ` at ${time(c.replied_at)}` : ''}`,
-        latency === null ? null : h('span', { class: 'latency' }, ` · ${duration(latency)} after it went out`),
+        c.replied_at ? t('command.replyAt', { time: time(c.replied_at) }) : t('command.reply'),
+        latency === null ? null : h('span', { class: 'latency' }, t('command.latency', { duration: duration(latency) })),
       ),
-      laidOut ? h('pre', {}, JSON.stringify(c.reply, null, 2)) : h('pre', { class: 'oneline' }, JSON.stringify(c.reply)),
+      // A reply may scroll: focusable, as the lists are.
+      laidOut ? h('pre', { tabindex: 0 }, JSON.stringify(c.reply, null, 2)) : h('pre', { class: 'oneline', tabindex: 0 }, JSON.stringify(c.reply)),
     );
   } else if (c.status === 'replied') {
     // Listed without its reply (too large for a list): the whole command has it.
-    reply = h('div', { class: 'reply muted small' }, 'reply not listed · ', wholeCommand(c));
+    reply = h('div', { class: 'reply muted small' }, t('command.replyNotListed'), wholeCommand(c));
   }
   return h(
     'li',
@@ -549,20 +651,22 @@ function commandItem(c, { laidOut = false } = {}) {
       h(
         'div',
         { class: 'line' },
-        h('span', { class: `badge state ${c.status}` }, c.status),
+        h('span', { class: `badge state ${c.status}` }, term('command.status', c.status)),
         h('span', { class: 'sn' }, c.device_sn),
         cmd === undefined ? null : h('span', { class: 'mono' }, cmd),
-        c.truncated ? h('span', { class: 'muted small' }, `body of ${kilobytes(c.body_bytes)} · `, wholeCommand(c)) : null,
+        c.truncated ? h('span', { class: 'muted small' }, t('command.body', { size: kilobytes(c.body_bytes) }), wholeCommand(c)) : null,
       ),
-      times.length > 0 ? h('div', { class: 'muted small times' }, times.map(([what, at]) => `${what} ${time(at)}`).join(' · ')) : null,
+      times.length > 0 ? h('div', { class: 'muted small times' }, times.join(' · ')) : null,
+
       c.error ? h('div', { class: 'error small' }, c.error) : null,
-      h('div', { class: 'muted small mono' }, [c.id, c.batch, c.actor && `by ${c.actor}`].filter(Boolean).join(' · ')),
+      h('div', { class: 'muted small mono' }, [c.id, c.batch, c.actor && t('command.by', { actor: c.actor })].filter(Boolean).join(' · ')),
       reply,
     ),
   );
 }
 
-const wholeCommand = (c) => h('a', { href: `/api/commands/${encodeURIComponent(c.id)}`, target: '_blank', rel: 'noopener', class: 'whole' }, 'whole command');
+const wholeCommand = (c) =>
+  h('a', { href: `/api/commands/${encodeURIComponent(c.id)}`, target: '_blank', rel: 'noopener', class: 'whole' }, t('command.whole'));
 
 /** Reads `load` again half a second after the last call: events come in bursts (a fan-out's replies). */
 function debounced(load) {
@@ -589,12 +693,13 @@ async function loadSent() {
     state.sent = command;
     renderSent();
     const status = $('command-status');
-    if (command.status === 'replied') status.textContent = `Reply from ${command.device_sn}:`;
-    else if (command.status === 'published') status.textContent = `Sent to ${command.device_sn}; waiting for its reply…`;
-    else if (command.status === 'queued') status.textContent = `Held for ${command.device_sn} until it is online.`;
-    else status.textContent = `${command.device_sn}: ${command.status}.`;
+    const sn = command.device_sn;
+    if (command.status === 'replied') status.textContent = t('command.replyFrom', { sn });
+    else if (command.status === 'published') status.textContent = t('command.waiting', { sn });
+    else if (command.status === 'queued') status.textContent = t('command.held', { sn });
+    else status.textContent = t('command.stateOf', { sn, status: term('command.status', command.status) });
   } catch (err) {
-    toast(`Command ${id}: ${err.message}`);
+    toast(t('command.error', { id, error: err.message }));
   }
 }
 
@@ -607,19 +712,19 @@ async function sendCommand(event) {
   const extra = raw ? parseObject(raw, '{"door": 1}') : {};
   if (extra instanceof Error) {
     status.className = 'error';
-    status.textContent = `Extra fields: ${extra.message}`;
+    status.textContent = t('command.extraBad', { error: extra.message });
     return;
   }
   if (!sn) {
     status.className = 'error';
-    status.textContent = 'Choose a terminal first.';
+    status.textContent = t('command.chooseTerminal');
     return;
   }
   const ttl = ttlOf('command-ttl');
   state.sent = null;
   renderSent();
   try {
-    status.textContent = `Sending to ${sn}…`;
+    status.textContent = t('command.sending', { sn });
     const query = ttl ? `?ttl=${encodeURIComponent(ttl)}` : '';
     const sent = await api('POST', `/api/devices/${encodeURIComponent(sn)}/commands${query}`, { ...extra, cmd: $('command-cmd').value.trim() });
     // Shown at once as answered; the command itself (times, reply) is read now and again on each of its events.
@@ -629,7 +734,7 @@ async function sendCommand(event) {
     scheduleCommands();
   } catch (err) {
     status.className = 'error';
-    status.textContent = `Not sent: ${err.message}`;
+    status.textContent = t('command.notSent', { error: err.message });
     scheduleCommands();
   }
 }
@@ -643,8 +748,11 @@ function renderBatch() {
   const items = [...batch.items.values()].sort((a, b) => bySerial({ sn: a.device_sn }, { sn: b.device_sn }));
   $('fanout-batch-id').textContent = batch.id;
   const counts = STATES.map((s) => [s, items.filter((c) => c.status === s).length]).filter(([, n]) => n > 0);
-  $('fanout-counts').textContent =
-    `${items.length} command${items.length === 1 ? '' : 's'}${batch.more ? ` (the first ${items.length})` : ''}: ${counts.map(([s, n]) => `${n} ${s}`).join(', ')}`;
+  $('fanout-counts').textContent = t('fanout.counts', {
+    n: items.length,
+    first: batch.more ? t('fanout.first', { n: items.length }) : '',
+    counts: counts.map(([s, n]) => `${n} ${term('command.status', s)}`).join(', '),
+  });
   $('fanout-items').replaceChildren(...items.map((c) => commandItem(c)));
 }
 
@@ -657,7 +765,7 @@ async function loadBatch() {
     for (const c of items) batch.items.set(c.id, c);
     renderBatch();
   } catch (err) {
-    toast(`Batch ${batch.id}: ${err.message}`);
+    toast(t('fanout.error', { id: batch.id, error: err.message }));
   }
 }
 
@@ -678,10 +786,10 @@ async function sendFanout(event) {
     status.className = 'error';
     status.textContent = message;
   };
-  if (command instanceof Error) return fail(`Command: ${command.message}`);
-  if (!all && devices.length === 0) return fail('List the terminals, or tick All terminals.');
+  if (command instanceof Error) return fail(t('fanout.commandBad', { error: command.message }));
+  if (!all && devices.length === 0) return fail(t('fanout.listTerminals'));
   try {
-    status.textContent = 'Sending…';
+    status.textContent = t('fanout.sending');
     const answer = await api('POST', '/api/commands', { devices, command, ttl: ttlOf('fanout-ttl') });
     state.batch = { id: answer.batch, items: new Map(answer.items.map((c) => [c.id, c])), more: answer.items.length > BATCH_SHOWN };
     status.textContent = '';
@@ -689,7 +797,7 @@ async function sendFanout(event) {
     await loadBatch();
     scheduleCommands();
   } catch (err) {
-    fail(`Not sent: ${err.message}`);
+    fail(t('command.notSent', { error: err.message }));
   }
 }
 
@@ -712,7 +820,7 @@ async function loadCommands() {
     $('commands').replaceChildren(...state.commands.map((c) => commandItem(c)));
     $('commands-empty').hidden = state.commands.length > 0;
   } catch (err) {
-    toast(`Commands: ${err.message}`);
+    toast(t('commands.error', { error: err.message }));
   }
 }
 
@@ -779,13 +887,18 @@ function stateCounts(devices) {
 
 const countsText = (counts) =>
   SYNC_ORDER.filter((s) => counts[s] > 0)
-    .map((s) => `${counts[s]} ${s}`)
-    .join(' · ') || 'no terminal';
+    .map((s) => t('people.count', { n: counts[s], status: term('sync.status', s) }))
+    .join(' · ') || t('people.noTerminal');
 
 /** A person's photo through its route, with the session cookie; read only when it scrolls into view. */
 const personPhoto = (p, cls = 'thumb') =>
   p.has_photo
-    ? h('img', { class: cls, src: `${personPath(p.num)}/photo?v=${encodeURIComponent(p.updated_at)}`, alt: `photo of ${p.name}`, loading: 'lazy' })
+    ? h('img', {
+        class: cls,
+        src: `${personPath(p.num)}/photo?v=${encodeURIComponent(p.updated_at)}`,
+        alt: t('person.photoOf', { name: p.name }),
+        loading: 'lazy',
+      })
     : h('span', { class: `${cls} none`, 'aria-hidden': 'true' }, '☺');
 
 function renderCounts(num) {
@@ -795,8 +908,10 @@ function renderCounts(num) {
   item
     .querySelector('.counts')
     .replaceChildren(
-      ...SYNC_ORDER.filter((s) => counts[s] > 0).map((s) => h('span', { class: `badge ${s}` }, `${counts[s]} ${s}`)),
-      SYNC_ORDER.some((s) => counts[s] > 0) ? '' : 'no terminal',
+      ...SYNC_ORDER.filter((s) => counts[s] > 0).map((s) =>
+        h('span', { class: `badge ${s}` }, t('people.count', { n: counts[s], status: term('sync.status', s) })),
+      ),
+      SYNC_ORDER.some((s) => counts[s] > 0) ? '' : t('people.noTerminal'),
     );
   item.dataset.failed = String(counts.failed);
 }
@@ -814,8 +929,8 @@ function personItem(p) {
         { class: 'line' },
         h('span', { class: 'name' }, p.name),
         h('span', { class: 'mono muted' }, p.num),
-        p.deleted ? h('span', { class: 'badge expired' }, 'being removed') : null,
-        p.status ? h('span', { class: `badge ${p.status}` }, `${p.status} here`) : null,
+        p.deleted ? h('span', { class: 'badge expired' }, t('people.beingRemoved')) : null,
+        p.status ? h('span', { class: `badge ${p.status}` }, t('people.here', { status: term('sync.status', p.status) })) : null,
       ),
       h('span', { class: 'counts small muted' }, '…'),
     ),
@@ -839,7 +954,7 @@ async function countPeople(nums) {
   try {
     await Promise.all(Array.from({ length: COUNT_REQUESTS }, worker));
   } catch (err) {
-    toast(`People: ${err.message}`);
+    toast(t('people.error', { error: err.message }));
   }
 }
 
@@ -869,7 +984,7 @@ async function loadPeople({ more = false } = {}) {
     for (const p of page.items) renderCounts(p.num);
     await countPeople(page.items.map((p) => p.num));
   } catch (err) {
-    toast(`People: ${err.message}`);
+    toast(t('people.error', { error: err.message }));
   }
 }
 
@@ -883,15 +998,19 @@ function personTerminal(p, d) {
     h(
       'div',
       { class: 'line' },
-      h('span', { class: `badge state ${d.status}` }, d.status),
+      h('span', { class: `badge state ${d.status}` }, term('sync.status', d.status)),
       h('span', { class: 'sn' }, d.device_sn),
-      h('span', { class: 'muted small' }, d.op === 'delete' ? 'removal' : 'enrolment'),
+      h('span', { class: 'muted small' }, t(d.op === 'delete' ? 'person.removal' : 'person.enrolment')),
       h('span', { class: 'muted small' }, time(d.updated_at)),
-      refused ? h('button', { type: 'button', class: 'retry', onclick: () => retryPerson(p.num, d.device_sn) }, 'Retry') : null,
+      refused && may('operator') ? h('button', { type: 'button', class: 'retry', onclick: () => retryPerson(p.num, d.device_sn) }, t('retry')) : null,
     ),
     // What the terminal answered when it refused (README §People on the terminals).
     d.code !== null || d.message
-      ? h('div', { class: `small refusal ${refused ? 'error' : 'muted'}` }, `code ${JSON.stringify(d.code)}${d.message ? ` · ${d.message}` : ''}`)
+      ? h(
+          'div',
+          { class: `small refusal ${refused ? 'error' : 'muted'}` },
+          t('person.code', { code: JSON.stringify(d.code), message: d.message ? ` · ${d.message}` : '' }),
+        )
       : null,
   );
 }
@@ -916,27 +1035,34 @@ function renderPerson() {
         'div',
         { class: 'body' },
         h('div', { class: 'line' }, h('strong', { class: 'name' }, p.name), h('span', { class: 'mono muted' }, p.num)),
-        h('div', { class: 'muted small' }, `${p.all_devices ? 'all terminals' : 'the terminals listed'} · ${countsText(counts)}`),
-        p.deleted ? h('div', { class: 'small' }, 'Being removed from the terminals.') : null,
+        h('div', { class: 'muted small' }, `${t(p.all_devices ? 'person.allTerminals' : 'person.listed')} · ${countsText(counts)}`),
+        p.deleted ? h('div', { class: 'small' }, t('person.beingRemovedLong')) : null,
         fields ? h('div', { class: 'muted small mono fields' }, fields) : null,
-        h('div', { class: 'muted small' }, p.actor ? `changed ${time(p.updated_at)} by ${p.actor}` : `changed ${time(p.updated_at)}`),
+        h(
+          'div',
+          { class: 'muted small' },
+          p.actor ? t('person.changedBy', { time: time(p.updated_at), actor: p.actor }) : t('person.changed', { time: time(p.updated_at) }),
+        ),
       ),
-      h('button', { type: 'button', class: 'ghost close', onclick: closePerson, 'aria-label': 'close' }, '×'),
+      h('button', { type: 'button', class: 'ghost close', onclick: closePerson, 'aria-label': t('close') }, '×'),
     ),
+    // Retry, edit and remove are an operator's; erasing is an admin's (README §Tokens and roles).
     h(
       'div',
       { class: 'actions' },
-      counts.failed > 0 ? h('button', { type: 'button', class: 'retry retry-all', onclick: () => retryPerson(p.num) }, `Retry ${counts.failed} failed`) : null,
-      p.deleted ? null : h('button', { type: 'button', class: 'ghost edit', onclick: () => editPerson(p) }, 'Edit'),
-      p.deleted ? null : h('button', { type: 'button', class: 'ghost delete', onclick: () => deletePerson(p) }, 'Remove…'),
-      h('button', { type: 'button', class: 'ghost danger erase', onclick: () => erasePerson(p) }, 'Erase all their data…'),
+      counts.failed > 0 && may('operator')
+        ? h('button', { type: 'button', class: 'retry retry-all', onclick: () => retryPerson(p.num) }, t('person.retryFailed', { n: counts.failed }))
+        : null,
+      p.deleted || !may('operator') ? null : h('button', { type: 'button', class: 'ghost edit', onclick: () => editPerson(p) }, t('person.edit')),
+      p.deleted || !may('operator') ? null : h('button', { type: 'button', class: 'ghost delete', onclick: () => deletePerson(p) }, t('person.remove')),
+      may('admin') ? h('button', { type: 'button', class: 'ghost danger erase', onclick: () => erasePerson(p) }, t('person.erase')) : null,
     ),
     h(
       'ul',
-      { class: 'commands person-terminals' },
+      { class: 'commands person-terminals', tabindex: 0 },
       devices.slice(0, PERSON_TERMINALS_SHOWN).map((d) => personTerminal(p, d)),
     ),
-    devices.length > PERSON_TERMINALS_SHOWN ? h('p', { class: 'muted small' }, `and ${devices.length - PERSON_TERMINALS_SHOWN} more terminals`) : '',
+    devices.length > PERSON_TERMINALS_SHOWN ? h('p', { class: 'muted small' }, t('person.moreTerminals', { n: devices.length - PERSON_TERMINALS_SHOWN })) : '',
   );
 }
 
@@ -946,7 +1072,7 @@ async function openPerson(num) {
     people.counts.set(num, stateCounts(people.open.devices));
     renderCounts(num);
   } catch (err) {
-    if (err.status !== 404) return toast(`Person ${num}: ${err.message}`);
+    if (err.status !== 404) return toast(t('person.error', { num, error: err.message }));
     // Gone: every terminal applied the removal.
     people.open = null;
     $('people')
@@ -965,7 +1091,7 @@ async function retryPerson(num, sn) {
   try {
     await api('POST', `${personPath(num)}/retry${sn ? `?device=${encodeURIComponent(sn)}` : ''}`);
   } catch (err) {
-    toast(`Retry ${num}: ${err.message}`);
+    toast(t('retry.error', { id: num, error: err.message }));
   }
   await openPerson(num);
 }
@@ -1015,53 +1141,47 @@ async function savePerson(event) {
   const num = $('person-num').value;
   const raw = $('person-fields').value.trim();
   const fields = raw ? parseObject(raw, '{"card": "C-42"}') : {};
-  if (fields instanceof Error) return fail(`Other fields: ${fields.message}`);
+  if (fields instanceof Error) return fail(t('person.fieldsBad', { error: fields.message }));
   const devices = $('person-all').checked
     ? 'all'
     : $('person-devices')
         .value.split(/[\s,]+/)
         .filter(Boolean);
-  if (devices !== 'all' && devices.length === 0) return fail('List the terminals, or tick All terminals.');
+  if (devices !== 'all' && devices.length === 0) return fail(t('fanout.listTerminals'));
   try {
-    status.textContent = 'Saving…';
+    status.textContent = t('person.saving');
     const photo = await photoToSend(num);
     const answer = await api('PUT', personPath(num), { ...fields, name: $('person-name').value, devices, ...(photo && { photo }) });
-    status.textContent = `Saved ${answer.person.num}: ${answer.items.length} terminal${answer.items.length === 1 ? '' : 's'}.`;
+    status.textContent = t('person.saved', { num: answer.person.num, n: answer.items.length });
     $('person-photo').value = '';
     await openPerson(answer.person.num);
     await loadPeople();
   } catch (err) {
-    fail(`Not saved: ${err.message}`);
+    fail(t('person.notSaved', { error: err.message }));
   }
 }
 
 async function deletePerson(p) {
-  if (!confirm(`Remove ${p.name} (${p.num}) from every terminal that has them?`)) return;
+  if (!confirm(t('person.confirmRemove', { name: p.name, num: p.num }))) return;
   try {
     const answer = await api('DELETE', personPath(p.num));
     $('person-status').className = 'muted';
-    $('person-status').textContent = `Removing ${p.num} from ${answer.items.length} terminal${answer.items.length === 1 ? '' : 's'}.`;
+    $('person-status').textContent = t('person.removing', { num: p.num, n: answer.items.length });
   } catch (err) {
-    toast(`Remove ${p.num}: ${err.message}`);
+    toast(t('person.removeError', { num: p.num, error: err.message }));
   }
   await openPerson(p.num);
   await loadPeople();
 }
 
 async function erasePerson(p) {
-  const warning =
-    `Erase ${p.name} (${p.num})?\n\n` +
-    'This deletes now, for good, everything facegate holds about them: their face events and the images of those events, ' +
-    'the pending deliveries of those events, their commands and their photo; the terminals get a removal. ' +
-    'Backups and what receivers already have are not touched. It cannot be undone.';
-  if (!confirm(warning)) return;
+  if (!confirm(t('person.confirmErase', { name: p.name, num: p.num }))) return;
   try {
     const { erased } = await api('DELETE', `${personPath(p.num)}?erase=true`);
     $('person-status').className = 'muted';
-    $('person-status').textContent =
-      `Erased ${p.num}: ${erased.events} events, ${erased.images} images, ${erased.deliveries} deliveries, ${erased.photo} photo; removal sent to ${erased.terminals} terminals.`;
+    $('person-status').textContent = t('person.erased', { num: p.num, ...erased });
   } catch (err) {
-    toast(`Erase ${p.num}: ${err.message}`);
+    toast(t('person.eraseError', { num: p.num, error: err.message }));
   }
   await openPerson(p.num);
   await loadPeople();
@@ -1124,15 +1244,16 @@ function rejectItem(r) {
     h(
       'div',
       { class: 'line' },
-      h('span', { class: 'badge dead' }, r.reason),
-      h('span', { class: 'sn' }, r.device_sn ?? 'no serial'),
+      h('span', { class: 'badge dead' }, term('reject', r.reason)),
+      h('span', { class: 'muted small mono' }, r.reason),
+      h('span', { class: 'sn' }, r.device_sn ?? t('rejects.noSerial')),
       h('span', { class: 'muted small mono' }, r.topic),
-      h('span', { class: 'muted small' }, `${r.size.toLocaleString()} bytes · ${time(r.received_at)}`),
+      h('span', { class: 'muted small' }, t('rejects.size', { size: formatNumber(r.size), time: time(r.received_at) })),
     ),
     r.detail ? h('div', { class: 'small detail' }, r.detail) : null,
     // The message as it came: text, never markup.
-    h('pre', { class: 'sample' }, r.sample),
-    cut ? h('div', { class: 'muted small' }, `the first ${kilobytes(new TextEncoder().encode(r.sample).length)} of it`) : null,
+    h('pre', { class: 'sample', tabindex: 0 }, r.sample),
+    cut ? h('div', { class: 'muted small' }, t('rejects.cut', { size: kilobytes(new TextEncoder().encode(r.sample).length) })) : null,
   );
 }
 
@@ -1154,7 +1275,7 @@ async function loadRejects({ more = false } = {}) {
       if (cursor === null || items.length >= REJECTS_SHOWN) break;
     }
   } catch (err) {
-    return toast(`Rejected messages: ${err.message}`);
+    return toast(t('rejects.error', { error: err.message }));
   }
   rejects.cursor = cursor;
   if (more) $('rejects').append(...items.map(rejectItem));
@@ -1178,28 +1299,121 @@ function startPeople() {
 
 // ---- start ------------------------------------------------------------------
 
+// ---- roles (README §Tokens and roles) ---------------------------------------
+
+/** The roles in order: a role may what the ones before it may. The API checks every request; the console only does not offer what would be refused. */
+const ROLE_ORDER = ['viewer', 'operator', 'admin'];
+const may = (needed) => ROLE_ORDER.indexOf(state.role) >= ROLE_ORDER.indexOf(needed);
+
+/** Forms a role may not use (their data-role names the role they need): disabled, with the reason said in the form. */
+function applyRole() {
+  for (const form of document.querySelectorAll('form[data-role]')) {
+    const allowed = may(form.dataset.role);
+    for (const control of form.elements) control.disabled = !allowed;
+    // The serials' box stays off while "all terminals" is ticked.
+    if (allowed && form.id === 'person-form') $('person-devices').disabled = $('person-all').checked;
+    if (allowed && form.id === 'fanout') $('fanout-devices').disabled = $('fanout-all').checked;
+    const note = $(form.getAttribute('aria-describedby'));
+    note.hidden = allowed;
+    note.textContent = allowed ? '' : t('role.needs', { role: term('role', form.dataset.role), current: term('role', state.role) });
+  }
+}
+
+// ---- language and time zone (SPEC §Operators) ---------------------------------
+
+/** Shows the page in a language: its own texts, <html lang>, and every list drawn again. */
+function showLanguage(next) {
+  setLang(next);
+  document.documentElement.lang = lang();
+  $('lang').value = lang();
+  translatePage(document);
+  if (state.info) showZone();
+  if (state.session) showSession();
+  fillEventTypes();
+  if (!$('console-view').hidden) redraw();
+}
+
+function showZone() {
+  const { time_zone: zone, utc_offset: offset } = state.info;
+  $('zone').textContent = t('zone.short', { zone, offset });
+  $('zone').title = t('zone.label', { zone, offset });
+  $('zone').hidden = false;
+}
+
+function showSession() {
+  $('whoami').textContent = t('role.label', { name: state.session.name, role: term('role', state.session.role) });
+  $('whoami').hidden = false;
+  applyRole();
+}
+
+/** Every list again in the language shown (from what the page holds, and the lists read again). */
+function redraw() {
+  renderTerminals();
+  renderSent();
+  renderBatch();
+  renderPerson();
+  if (state.paused) $('events-held').textContent = t('events.paused', { n: state.paused.count });
+  for (const li of [...$('events').children]) li.replaceWith(eventItem(state.events.get(li.dataset.id)));
+  loadDeliveries();
+
+  loadCommands();
+  loadEndpoints();
+  loadPeople();
+  loadRejects();
+}
+
+$('lang').addEventListener('change', () => {
+  try {
+    localStorage.setItem(STORAGE_KEY, $('lang').value);
+  } catch {
+    // Storage refused (a private window's policy): the choice holds for this page.
+  }
+  showLanguage($('lang').value);
+});
+
+function storedLang() {
+  try {
+    return localStorage.getItem(STORAGE_KEY);
+  } catch {
+    return null;
+  }
+}
+
+// ---- start ------------------------------------------------------------------
+
 async function start() {
   try {
-    await api('GET', '/api/session');
+    state.session = await api('GET', '/api/session');
   } catch (err) {
     if (err.status !== 401) showLogin(err.message);
     return;
   }
+  state.role = state.session.role;
+  showSession();
   $('login-view').hidden = true;
   $('console-view').hidden = false;
   $('logout').hidden = false;
-  setLive('connecting…', false);
+  setLive('live.connecting', false);
   try {
+    // The site's zone first: every time shown is in it, not the browser's.
+    state.info = await api('GET', '/api/info');
+    setZone(state.info.time_zone);
+    showZone();
     const [newest] = await Promise.all([loadEvents(), loadTerminals(), loadDeliveries(), loadCommands(), loadEndpoints(), loadEventTypes()]);
     startStream(newest);
     // Deliveries change without events (retries, dead letters): refresh now and then.
     state.poll = setInterval(loadDeliveries, 5000);
     state.queuedPoll = setInterval(pollQueued, QUEUED_POLL_MS);
+    // "last seen 3 minutes ago" ages: the list is drawn again each minute.
+    state.ageing = setInterval(renderTerminals, 60_000);
     startPeople();
   } catch (err) {
     toast(err.message);
   }
 }
+
+// A list that scrolls takes the keyboard's focus, so it scrolls without a mouse (WCAG 2.1.1).
+for (const list of document.querySelectorAll('ul.terminals, ul.commands, ul.events, ul.people, ul.rejects')) list.tabIndex = 0;
 
 $('login').addEventListener('submit', login);
 $('command').addEventListener('submit', sendCommand);
@@ -1208,7 +1422,9 @@ $('commands-filter').addEventListener('submit', filterCommands);
 $('commands-status').addEventListener('change', loadCommands);
 $('terminals-more').addEventListener('click', moreTerminals);
 document.querySelector('.tabs').addEventListener('click', chooseTab);
+document.querySelector('.tabs').addEventListener('keydown', tabKey);
+$('events-pause').addEventListener('click', togglePause);
 $('endpoint').addEventListener('submit', addEndpoint);
 $('endpoint-format').addEventListener('change', fillEventTypes);
-fillEventTypes();
+showLanguage(chooseLang(storedLang(), navigator.languages));
 start();

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import mqtt from 'mqtt';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { PERSON_CODES } from '../../src/kit/roster.ts';
@@ -15,11 +15,33 @@ import { type Receiver, startReceiver } from '../support/receiver.ts';
 // watch a terminal come online and a face event arrive live, send a command
 // and see its reply under it, send one to several terminals and watch their
 // states change, filter the history, retry a dead delivery, add a chat robot
-// and send it a test message. Needs /usr/bin/chromium (Debian's
-// `chromium` package; .ci/run installs it).
+// and send it a test message; the console in Chinese and English, in the
+// site's zone, passing axe-core in both themes; a viewer who cannot send a
+// command. Needs /usr/bin/chromium (Debian's `chromium` package) and a CJK
+// font (fonts-wqy-zenhei); .ci/run installs both.
 
 const OUTPUT = new URL('../output/', import.meta.url);
 const FACE = readFileSync(new URL('../../fixtures/face-2.jpg', import.meta.url)).toString('base64');
+const AXE = readFileSync(new URL('../../node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  nodes: { target: string[]; failureSummary?: string }[];
+}
+
+/**
+ * axe-core's serious and critical violations on the page as it is. axe is
+ * put in the page through the DevTools protocol (page.evaluate), which the
+ * console's CSP does not apply to: the CSP stays what production serves.
+ */
+async function axeViolations(page: Page): Promise<string[]> {
+  if (!(await page.evaluate('typeof axe !== "undefined"'))) await page.evaluate(AXE);
+  const violations = (await page.evaluate('axe.run(document, { resultTypes: ["violations"] }).then((r) => r.violations)')) as AxeViolation[];
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .flatMap((v) => v.nodes.map((n) => `${v.id} ${n.target.join(' ')}: ${n.failureSummary ?? ''}`));
+}
 
 describe('web console', () => {
   let receiver: Receiver;
@@ -67,6 +89,9 @@ describe('web console', () => {
     expect(html.headers.get('referrer-policy')).toBe('no-referrer');
     const js = await fetch(`http://127.0.0.1:${bridge.httpPort}/ui/app.js`);
     expect(js.headers.get('content-type')).toMatch(/^text\/javascript/);
+    const messages = await fetch(`http://127.0.0.1:${bridge.httpPort}/ui/i18n.js`);
+    expect(messages.headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect(messages.headers.get('content-security-policy')).toBe(js.headers.get('content-security-policy'));
     const css = await fetch(`http://127.0.0.1:${bridge.httpPort}/ui/style.css`);
     expect(css.headers.get('content-type')).toMatch(/^text\/css/);
   });
@@ -356,6 +381,164 @@ describe('web console', () => {
       await refusing?.end();
       await accepting?.end();
       await own.stop();
+    }
+  });
+  it("speaks the browser's language, switches and remembers it, shows times in the site's zone, and passes axe in both themes", async () => {
+    const base = `http://127.0.0.1:${bridge.httpPort}`;
+    const info = (await bridge.api('GET', '/api/info')).json as { time_zone: string; utc_offset: string };
+    // A browser in another zone than the site's: the times shown must be the site's.
+    const browserZone = info.time_zone === 'America/New_York' ? 'Asia/Tokyo' : 'America/New_York';
+    const viewport = { width: 1366, height: 768 };
+    const zh = await browser.newContext({ locale: 'zh-CN', timezoneId: browserZone, viewport, colorScheme: 'light' });
+    const en = await browser.newContext({ locale: 'en-US', timezoneId: browserZone, viewport, colorScheme: 'light' });
+    // The receiver takes every delivery: no delivery.dead comes while the live list is paused below, only the face sent then.
+    receiver.script(() => ({ status: 200 }));
+    const pageErrors: string[] = [];
+    const watch = (p: Page) => {
+      p.on('pageerror', (err) => pageErrors.push(err.message));
+      p.on('console', (msg) => msg.type() === 'error' && !/401/.test(msg.text()) && pageErrors.push(msg.text()));
+    };
+    const signIn = async (p: Page, live: string) => {
+      await p.fill('#token', TOKEN);
+      await p.click('#login button[type=submit]');
+      await p.locator('#live', { hasText: live }).waitFor();
+    };
+    try {
+      // Chinese, from the browser's locale, before and after the login.
+      const page = await zh.newPage();
+      watch(page);
+      await page.goto(`${base}/ui`);
+      await page.locator('#login h2', { hasText: '登录' }).waitFor();
+      expect(await page.getAttribute('html', 'lang')).toBe('zh-CN');
+      await page.fill('#token', 'wrong');
+      await page.click('#login button[type=submit]');
+      await page.locator('#login-error', { hasText: '令牌错误' }).waitFor();
+      await signIn(page, '实时');
+      await page.locator('#terminals-title', { hasText: '门禁终端' }).waitFor();
+      await page.locator('#zone', { hasText: `${info.time_zone}（UTC${info.utc_offset}）` }).waitFor();
+      expect(await page.title()).toBe('facegate 控制台');
+
+      // A face arrives: its type in words, its time in the site's zone.
+      terminal ??= await connectTerminal(bridge.brokerUrl, 'UI1');
+      await terminal.send({ cmd: 'heartU' });
+      await page.locator('#terminals li.online[data-sn="UI1"] .state', { hasText: '在线' }).waitFor();
+      await terminal.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ name: '王五', num: '3003', liveImageBase64: FACE })] });
+      const face = page.locator('#events li.face-verified', { hasText: '王五' });
+      await face.locator('.badge', { hasText: '人脸通过' }).waitFor();
+      const { received_at } = (await bridge.api('GET', `/api/events/${await face.getAttribute('data-id')}`)).json;
+      const shown = (zone: string) =>
+        new Intl.DateTimeFormat('zh-CN', { dateStyle: 'short', timeStyle: 'medium', timeZone: zone }).format(new Date(received_at));
+      expect(shown(info.time_zone)).not.toBe(shown(browserZone));
+      expect(await face.locator('.body > .muted.small').textContent()).toBe(shown(info.time_zone));
+
+      // Paused, the list holds still and counts what comes; resumed, it shows it.
+      await page.click('#events-pause');
+      expect(await page.getAttribute('#events-pause', 'aria-pressed')).toBe('true');
+      await page.locator('#events-pause', { hasText: '继续' }).waitFor();
+      await terminal.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ name: '赵六', num: '3004', liveImageBase64: FACE })] });
+      await page.locator('#events-held', { hasText: '期间到达 1 条事件' }).waitFor();
+      expect(await page.locator('#events li', { hasText: '赵六' }).count()).toBe(0);
+      await page.click('#events-pause');
+      await page.locator('#events li.face-verified', { hasText: '赵六' }).waitFor();
+      await page.locator('#events-held', { hasText: '暂停期间到达 1 条事件' }).waitFor();
+      expect(await page.getAttribute('#events-pause', 'aria-pressed')).toBe('false');
+
+      // The deliveries' states are tabs (WAI-ARIA APG): arrows, Home and End move, one tab in the Tab order.
+      const selected = () => page.locator('#deliveries-card [role="tab"][aria-selected="true"]').getAttribute('id');
+      const focused = () => page.evaluate('document.activeElement.id');
+      await page.focus('#tab-dead');
+      await page.keyboard.press('ArrowRight');
+      expect([await selected(), await focused()]).toEqual(['tab-pending', 'tab-pending']);
+      expect(await page.locator('#deliveries-card [role="tab"][tabindex="0"]').getAttribute('id')).toBe('tab-pending');
+      expect(await page.getAttribute('#deliveries-panel', 'aria-labelledby')).toBe('tab-pending');
+      await page.keyboard.press('End');
+      expect([await selected(), await focused()]).toEqual(['tab-delivered', 'tab-delivered']);
+      await page.keyboard.press('ArrowRight');
+      expect([await selected(), await focused()]).toEqual(['tab-dead', 'tab-dead']);
+      await page.keyboard.press('ArrowLeft');
+      expect(await selected()).toBe('tab-delivered');
+      await page.keyboard.press('Home');
+      expect([await selected(), await focused()]).toEqual(['tab-dead', 'tab-dead']);
+
+      await page.evaluate('window.scrollTo(0, 0)');
+      await page.screenshot({ path: new URL('console-zh-CN.png', OUTPUT).pathname });
+      expect(await axeViolations(page)).toEqual([]);
+      await page.emulateMedia({ colorScheme: 'dark' });
+      await page.screenshot({ path: new URL('console-zh-CN-dark.png', OUTPUT).pathname });
+      expect(await axeViolations(page)).toEqual([]);
+      await page.emulateMedia({ colorScheme: 'light' });
+
+      // The switch: English at once, <html lang> with it, and remembered over the browser's Chinese.
+      await page.selectOption('#lang', 'en');
+      expect(await page.getAttribute('html', 'lang')).toBe('en');
+      await page.locator('#terminals-title', { hasText: 'Terminals' }).waitFor();
+      await face.locator('.badge', { hasText: 'face verified' }).waitFor();
+      await page.reload();
+      await page.locator('#live', { hasText: 'live' }).waitFor();
+      expect(await page.getAttribute('html', 'lang')).toBe('en');
+
+      // English, from the browser's locale.
+      const english = await en.newPage();
+      watch(english);
+      await english.goto(`${base}/ui`);
+      await english.locator('#login h2', { hasText: 'Sign in' }).waitFor();
+      expect(await english.getAttribute('html', 'lang')).toBe('en');
+      await signIn(english, 'live');
+      await english.locator('#events li.face-verified .badge', { hasText: 'face verified' }).first().waitFor();
+      await english.locator('#zone', { hasText: `Time zone ${info.time_zone}` }).waitFor();
+      await english.screenshot({ path: new URL('console-en.png', OUTPUT).pathname });
+      expect(await axeViolations(english)).toEqual([]);
+      await english.emulateMedia({ colorScheme: 'dark' });
+      expect(await axeViolations(english)).toEqual([]);
+      expect(pageErrors).toEqual([]);
+    } finally {
+      await zh.close();
+      await en.close();
+    }
+  });
+
+  it("offers a viewer no command, and shows the API's 403 as text when one is sent anyway", async () => {
+    const made = await bridge.api('POST', '/api/tokens', { name: 'guard-desk', role: 'viewer' });
+    expect(made.status).toBe(201);
+    const secret: string = made.json.token;
+    // The API refuses it, whatever the console offers.
+    const refused = await bridge.api('POST', '/api/devices/UI1/commands', { cmd: 'openDoorD' }, { token: secret });
+    expect(refused.status).toBe(403);
+    expect(refused.json.error.code).toBe('forbidden');
+    const commands = async () => (await bridge.api('GET', '/api/commands?device=UI1&limit=100')).json.items.length;
+    const before = await commands();
+
+    const context: BrowserContext = await browser.newContext({ locale: 'en-US', viewport: { width: 1366, height: 768 } });
+    try {
+      const page = await context.newPage();
+      await page.goto(`http://127.0.0.1:${bridge.httpPort}/ui`);
+      await page.fill('#token', secret);
+      await page.click('#login button[type=submit]');
+      await page.locator('#live', { hasText: 'live' }).waitFor();
+      await page.locator('#whoami', { hasText: 'guard-desk (viewer)' }).waitFor();
+      // The forms that change things are off, each saying the role it needs.
+      for (const form of ['#command', '#fanout', '#person-form', '#endpoint'])
+        expect(await page.locator(`${form} button[type=submit]`).isDisabled()).toBe(true);
+      expect(await page.locator('#command-role').textContent()).toBe('Needs the operator role; this token is viewer.');
+      expect(await page.locator('#endpoint-role').textContent()).toBe('Needs the admin role; this token is viewer.');
+      expect(await page.locator('#endpoints button, #deliveries button.retry').count()).toBe(0);
+
+      // Sent anyway (the form switched on by hand): the 403 shows as text, its code with it; nothing is sent.
+      const force = "for (const el of document.getElementById('command').elements) el.disabled = false";
+      await page.evaluate(force);
+      await page.selectOption('#command-sn', 'UI1');
+      await page.click('#command button[type=submit]');
+      await page.locator('#command-status.error', { hasText: 'Not allowed' }).waitFor();
+      expect(await page.locator('#command-status').textContent()).toMatch(/^Not sent: Not allowed: .*\(forbidden, HTTP 403\)$/);
+      await page.selectOption('#lang', 'zh-CN');
+      expect(await page.locator('#command-role').textContent()).toBe('需要操作员权限，当前令牌为只读。');
+      await page.evaluate(force);
+      await page.click('#command button[type=submit]');
+      await page.locator('#command-status.error', { hasText: '未发送：权限不足' }).waitFor();
+      expect(await page.locator('#command-status').textContent()).toContain('（forbidden，HTTP 403）');
+      expect(await commands()).toBe(before);
+    } finally {
+      await context.close();
     }
   });
 });
