@@ -264,7 +264,8 @@ function eventItem(event) {
         h('span', { class: `badge ${kind}`, title: event.type }, term('event', event.type)),
         h('span', { class: 'sn' }, event.device_sn),
       ),
-      h('div', { class: 'what' }, describe(event)),
+      // Scrollable when long (style.css): focusable, so a keyboard reaches the rest.
+      h('div', { class: 'what', ...((event.type === 'device.message' || event.type === 'command.replied') && { tabindex: 0 }) }, describe(event)),
       h('div', { class: 'muted small' }, time(event.received_at)),
     ),
   );
