@@ -13,6 +13,11 @@ import { DEFAULT_MAX_RECORDS } from './protocol/uplink.ts';
 // that string, carries its default and its help line, and ends as the typed
 // value the code uses. `facegate --help` is generated from these same schemas.
 
+/** README §Running several replicas: slots a process may hold; each is an MQTT connection and a session at the broker. */
+export const MAX_SLOTS = 64;
+/** A share name [MQTT-4.8.2-2] (no /, + or #), short enough that `<group>-slot-<n>` stays within 23 characters plus a margin brokers accept. */
+const SHARE_NAME = /^[A-Za-z0-9_-]{1,40}$/;
+
 const SIZE = /^\d+(?:\.\d+)?(?:b|kb|mb|gb)?$/i;
 
 const text = (fallback: string, description: string) => v.pipe(v.optional(v.string(), fallback), v.description(description));
@@ -177,6 +182,19 @@ export const ConfigSchema = v.object({
     'against an external broker, find out at start whether it drops queued messages (1,200 small messages on facegate/queue-probe/…) and watch its own count of drops',
   ),
   MQTT_CLIENT_ID: optionalText('client id at the external broker, which keeps a persistent session for it; unset = generated once and kept in DATA_DIR'),
+  MQTT_SLOTS: v.pipe(
+    v.optional(v.string()),
+    v.description(
+      'slots of the shared subscription the upLink is read through (1-64), each an MQTT client with a session of its own; unset = 1 (one client, no shared subscription), 4 with DATABASE_URL',
+    ),
+    v.check((s) => s === undefined || (/^\d+$/.test(s) && Number(s) >= 1 && Number(s) <= MAX_SLOTS), `expected a whole number from 1 to ${MAX_SLOTS}`),
+    v.transform((s) => (s === undefined ? undefined : Number(s))),
+  ),
+  MQTT_SHARE_GROUP: v.pipe(
+    v.optional(v.string(), 'facegate'),
+    v.description("share group of the replicas' slots (with DATABASE_URL); one process alone uses its MQTT_CLIENT_ID"),
+    v.regex(SHARE_NAME, 'expected a share name of 1 to 40 letters, digits, _ and -'),
+  ),
   BROKER_PORT: port('1883', 'port of the embedded broker'),
   BROKER_HOST: optionalText('interface of the embedded broker (plain and mqtts); unset = 127.0.0.1 while it is anonymous, else 0.0.0.0'),
   BROKER_ANONYMOUS: flag('false', 'let terminals in without credentials on an interface other than loopback (BROKER_HOST)'),
@@ -253,8 +271,8 @@ export const ConfigSchema = v.object({
 
 type Parsed = v.InferOutput<typeof ConfigSchema>;
 
-/** BROKER_HOST is always set once parsed: its default depends on the credentials. */
-export type Config = Readonly<Omit<Parsed, 'BROKER_HOST'> & { BROKER_HOST: string }>;
+/** BROKER_HOST is always set once parsed: its default depends on the credentials; MQTT_SLOTS too: its default on DATABASE_URL. */
+export type Config = Readonly<Omit<Parsed, 'BROKER_HOST' | 'MQTT_SLOTS'> & { BROKER_HOST: string; MQTT_SLOTS: number }>;
 
 export class ConfigError extends Error {}
 
@@ -294,7 +312,23 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   if (listed > config.MAX_TERMINALS) {
     throw new ConfigError(`invalid DEVICES="<${listed} serials with DEFAULT_DEVICE>": expected at most MAX_TERMINALS (${config.MAX_TERMINALS}) serials`);
   }
-  return Object.freeze({ ...config, BROKER_HOST: brokerHost(config, input.BROKER_ANONYMOUS ?? '') });
+  return Object.freeze({ ...config, BROKER_HOST: brokerHost(config, input.BROKER_ANONYMOUS ?? ''), MQTT_SLOTS: slots(config, env) });
+}
+
+/**
+ * README §Running several replicas: 1 (one client, today's) unless set;
+ * 4 in cluster mode (DATABASE_URL), where the slots are spread over the
+ * replicas. Without a database the share group is MQTT_CLIENT_ID, which must
+ * then be a valid share name.
+ */
+function slots(config: Parsed, env: Record<string, string | undefined>): number {
+  const count = config.MQTT_SLOTS ?? (env.DATABASE_URL ? 4 : 1);
+  if (count > 1 && !env.DATABASE_URL && config.MQTT_CLIENT_ID !== undefined && !SHARE_NAME.test(config.MQTT_CLIENT_ID)) {
+    throw new ConfigError(
+      `invalid MQTT_CLIENT_ID=${shown('MQTT_CLIENT_ID', config.MQTT_CLIENT_ID)}: expected 1 to 40 letters, digits, _ and - with MQTT_SLOTS=${count} (it names the share group)`,
+    );
+  }
+  return count;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { slotPlan } from './cluster/slot-plan.ts';
 import { type Commands, createCommands } from './commands/commands.ts';
 import { startCommandSweep } from './commands/sweep.ts';
 import type { Config } from './config.ts';
@@ -198,13 +199,23 @@ export function createFacegate(
     let brokerPort: number | undefined;
     let brokerTlsPort: number | undefined;
     if (config.MQTT_URL) {
+      const clientId = loadClientId(config.MQTT_CLIENT_ID, config.DATA_DIR, upgrading);
       transport = await startExternalClient({
         url: config.MQTT_URL,
         username: config.MQTT_USERNAME,
         password: config.MQTT_PASSWORD,
-        clientId: loadClientId(config.MQTT_CLIENT_ID, config.DATA_DIR, upgrading),
+        clientId,
         ca: config.MQTT_CA ? readFileSync(config.MQTT_CA) : undefined,
         uplink,
+        downlink,
+        // README §Running several replicas: the slots of a shared subscription, or the single client.
+        slots: slotPlan({
+          slots: config.MQTT_SLOTS,
+          shareGroup: config.MQTT_SHARE_GROUP,
+          clientId,
+          databaseUrl: (config as { DATABASE_URL?: string }).DATABASE_URL,
+          log,
+        }),
         discovery: config.DISCOVERY,
         serials: devices,
         listed: known.filter((t) => t.registered).map((t) => t.sn),
@@ -329,6 +340,7 @@ export function createFacegate(
       metrics,
       ready: metrics.sources.ready,
       warnings: () => brokerWarnings(),
+      slots: mqtt.slots,
       broker: config.MQTT_URL ? 'external' : 'embedded',
       startedAt,
     });

@@ -60,6 +60,8 @@ interface Plan {
   terminals?: number;
   /** Commands: commands one by one with ?wait, or one fan-out to all. */
   part?: 'round-trip' | 'fan-out';
+  /** slots: MQTT_SLOTS of the bridge. */
+  slots?: number;
 }
 
 export async function runBench(args: string[]): Promise<void> {
@@ -119,6 +121,11 @@ export async function runBench(args: string[]): Promise<void> {
   // People on the terminals: minutes with 1,000 people at COMMAND_RATE's pace; only by name. The sync is the bridge's
   // queue, whichever broker carries it: one broker, the embedded one unless --transport names the other.
   if (named(options, 'people')) plans.push({ scenario: 'people', transport: transports[0], sync: 'full', terminals: options.peopleTerminals });
+  // README §Running several replicas: what slots change against a broker with its stock per-client limits. Mosquitto only; only by name.
+  if (named(options, 'slots')) {
+    if (mosquitto) for (const slots of options.slots) plans.push({ scenario: 'slots', transport: 'mosquitto', sync: 'full', slots });
+    else progress('slots: mosquitto is not on PATH; not run');
+  }
   const schedule = outageSchedule(options.outageSeconds);
   if (selected(options, 'delivery-outage')) progress(`delivery-outage: DELIVERY_SCHEDULE=${schedule.shown}`);
 
@@ -135,7 +142,11 @@ export async function runBench(args: string[]): Promise<void> {
   const payloads = burstPayloads(image, options.burstTerminals);
   // The ceilings of the kinds of record the bursts send: the relay and the POSTs each burst's figures are read against.
   const kinds = [
-    ...new Set(plans.flatMap((p) => (p.scenario === 'delivery-burst' ? [recordKind(p.images!)] : p.scenario === 'burst' ? ['image' as const] : []))),
+    ...new Set(
+      plans.flatMap((p) =>
+        p.scenario === 'delivery-burst' ? [recordKind(p.images!)] : p.scenario === 'burst' || p.scenario === 'slots' ? ['image' as const] : [],
+      ),
+    ),
   ];
   const startedAt = new Date();
   // First, so a run cut short still has what every figure below is read against.
@@ -160,7 +171,7 @@ export async function runBench(args: string[]): Promise<void> {
   const results: Result[] = [];
   for (const [i, plan] of plans.entries()) {
     progress(
-      `[${i + 1}/${plans.length}] ${plan.scenario}${plan.part ? ` ${plan.part}` : ''}${plan.terminals ? ` (${plan.terminals} terminals)` : ''}, ${plan.transport} broker, SQLITE_SYNC=${plan.sync}${plan.images === 'none' ? ', records without images' : plan.images ? `, IMAGES=${plan.images}` : ''}`,
+      `[${i + 1}/${plans.length}] ${plan.scenario}${plan.part ? ` ${plan.part}` : ''}${plan.terminals ? ` (${plan.terminals} terminals)` : ''}${plan.slots ? ` (MQTT_SLOTS=${plan.slots}, stock limits)` : ''}, ${plan.transport} broker, SQLITE_SYNC=${plan.sync}${plan.images === 'none' ? ', records without images' : plan.images ? `, IMAGES=${plan.images}` : ''}`,
     );
     try {
       results.push(await runPlan(plan, { options, image, payloads, schedule: schedule.env }, mosquitto, i + 1));
@@ -244,7 +255,7 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
   // Awaited below; until then a failure must not count as unhandled.
   receiving?.catch(() => {});
   try {
-    if (plan.transport === 'mosquitto') broker = await startMosquitto([], mosquittoPath!);
+    if (plan.transport === 'mosquitto') broker = await startMosquitto([], mosquittoPath!, { stockLimits: plan.scenario === 'slots' });
     const env: Record<string, string> =
       hookPort === undefined ? {} : { WEBHOOK_URL: receiverUrl(hookPort), IMAGES: plan.images === 'omit' ? 'omit' : 'inline' };
     if (plan.scenario === 'delivery-outage') env.DELIVERY_SCHEDULE = inputs.schedule;
@@ -259,6 +270,7 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
       env.DISCOVERY_RATE = `${plan.terminals}/s`;
     }
     if (plan.scenario === 'people') env.COMMAND_RATE = `${PEOPLE_COMMAND_RATE}/s`;
+    if (plan.slots !== undefined) env.MQTT_SLOTS = String(plan.slots);
     let built: ReturnType<typeof buildStore> | undefined;
     const storeNow = Date.now();
     const prepare =
@@ -337,6 +349,11 @@ async function measure(
     case 'burst': {
       const payloads = inputs.payloads('image', options.records);
       const timeoutMs = BURST_BASE_MS + options.records * BURST_PER_RECORD_MS;
+      return { scenario: plan.scenario, figures: await runBurst({ url, dbPath: bridge.dbPath, payloads, window: options.window, timeoutMs, span }) };
+    }
+    case 'slots': {
+      const payloads = inputs.payloads('image', options.slotsRecords);
+      const timeoutMs = BURST_BASE_MS + options.slotsRecords * BURST_PER_RECORD_MS;
       return { scenario: plan.scenario, figures: await runBurst({ url, dbPath: bridge.dbPath, payloads, window: options.window, timeoutMs, span }) };
     }
     case 'delivery-burst': {

@@ -10,6 +10,7 @@ export const SCENARIOS = [
   'store-scale',
   'commands',
   'people',
+  'slots',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 /** What --only takes: a scenario, `delivery` for the three delivery scenarios, or `ceilings` for the raw ceilings alone. */
@@ -26,6 +27,9 @@ export interface BenchOptions {
   burstTerminals: number;
   /** Burst scenario. */
   records: number;
+  /** slots: the bridge's slot counts, one run each, and the records of each run's burst. */
+  slots: number[];
+  slotsRecords: number;
   window: number;
   /** delivery-burst. */
   deliveryRecords: number;
@@ -82,7 +86,7 @@ const HELP: [flag: string, text: string][] = [
   ],
   [
     '--only SCENARIO',
-    'run one scenario: heartbeats, delivery-burst, delivery-steady, delivery-outage, ceilings, delivery for the three delivery ones, or one the default run leaves out: burst, stream, store-scale, commands, people',
+    'run one scenario: heartbeats, delivery-burst, delivery-steady, delivery-outage, ceilings, delivery for the three delivery ones, or one the default run leaves out: burst, stream, store-scale, commands, people, slots',
   ],
   ['--transport embedded|mosquitto', 'run against one broker (default: embedded, and Mosquitto when mosquitto is on PATH; --quick embedded)'],
   ['--terminals N[,N…]', 'terminals sending heartbeats, one a second each, a run for each count (default 100,10000; --quick 100,1000; at most 15,000)'],
@@ -91,6 +95,7 @@ const HELP: [flag: string, text: string][] = [
   ['--burst-terminals T', 'terminals sending records, in the bursts and the delivery scenarios (default 10)'],
   ['--rate R', 'records a second in delivery-steady, delivery-outage and stream (default 200)'],
   ['--stream-clients N', 'clients reading the live stream in the stream scenario (default 100)'],
+  ['--slots N[,N…]', 'slots: the slot counts of the bridge, a run for each (default 1,4,8; each 1 to 64)'],
   ['--scale-events N', 'store-scale: events past retention waiting for a delivery (default 1,000,000; --quick 100,000)'],
   ['--people N', 'people: people PUT with a photo each and "devices":"all" (default 1,000; --quick 50)'],
   ['--window W', 'QoS 1 publishes in flight per terminal during a burst (default 50)'],
@@ -138,6 +143,9 @@ export function usage(): string {
     '                   a ~32 KB photo and "devices":"all": seconds until every row on every terminal is applied, enrolments/s,',
     '                   heartbeat p50/p99 and records acknowledged/s before and during the sync (--quick: 10 + 2 terminals,',
     '                   10 records/s, 50 people; one broker, the embedded one unless --transport names the other)',
+    '  slots            20,000 QoS 1 records (~27 KB images) from 10 terminals through a stock Mosquitto (max_queued_messages',
+    '                   1000, max_inflight_messages 20) to a bridge reading with 1, 4 and 8 slots of a shared subscription:',
+    '                   records stored, lost at the broker, stored/s (--quick: 2,000 records)',
     'Prints the tables and writes every figure, with the machine, as JSON. A default run takes about 4½ minutes.',
     '',
     ...HELP.map(([flag, text]) => `  ${flag.padEnd(width)}${text}`),
@@ -165,6 +173,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
         'stream-clients': { type: 'string' },
         'scale-events': { type: 'string' },
         people: { type: 'string' },
+        slots: { type: 'string' },
         out: { type: 'string', default: 'bench-results.json' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -197,6 +206,9 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
     seconds: whole(values.seconds, 'seconds', quick ? 2 : 5, 1, 600),
     burstTerminals,
     records,
+    // The issue's burst, as delivery-burst's.
+    slots: wholes(values.slots, 'slots', [1, 4, 8], 1, 64),
+    slotsRecords: deliveryRecords,
     window: whole(values.window, 'window', 50, 1, 1000),
     deliveryRecords,
     rate: whole(values.rate, 'rate', 200, 1, 5000),

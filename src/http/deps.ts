@@ -37,6 +37,8 @@ export interface AppDeps {
   ready: () => boolean;
   /** What an operator must fix although the bridge is ready (a broker that drops queued messages), for /readyz. */
   warnings: () => string[];
+  /** README §Running several replicas: the slots this replica holds, for /readyz; absent without slots. */
+  slots?: () => number[];
   metrics: Metrics;
   /** DEFAULT_DEVICE and DEVICES: where POST / sends. */
   defaultDevice?: string;

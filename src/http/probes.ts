@@ -2,8 +2,11 @@ import * as v from 'valibot';
 import type { AppDeps } from './deps.ts';
 import { content, json, type Route, route } from './route.ts';
 
+/** What /readyz says beside its status. */
+const detail = { warnings: v.optional(v.array(v.string())), slots: v.optional(v.array(v.pipe(v.number(), v.integer()))) };
+
 // For the supervisor and the scraper: no token (README §HTTP API, GET /healthz, GET /readyz, GET /metrics).
-export function probeRoutes({ ready, warnings, metrics }: AppDeps): Route[] {
+export function probeRoutes({ ready, warnings, slots, metrics }: AppDeps): Route[] {
   const alive = route(
     {
       method: 'get',
@@ -26,14 +29,17 @@ export function probeRoutes({ ready, warnings, metrics }: AppDeps): Route[] {
       summary: 'Database writable and broker connected',
       open: true,
       responses: {
-        200: json(v.object({ status: v.literal('ready'), warnings: v.optional(v.array(v.string())) }), 'ready; `warnings`: what to fix although it is ready'),
-        503: json(v.object({ status: v.literal('not ready'), warnings: v.optional(v.array(v.string())) }), 'not ready'),
+        200: json(
+          v.object({ status: v.literal('ready'), ...detail }),
+          'ready; `warnings`: what to fix although it is ready; `slots`: the slots of the shared subscription this replica holds',
+        ),
+        503: json(v.object({ status: v.literal('not ready'), ...detail }), 'not ready'),
       },
     },
     (c) => {
       const found = warnings();
-      const detail = found.length > 0 ? { warnings: found } : {};
-      return ready() ? c.json({ status: 'ready' as const, ...detail }) : c.json({ status: 'not ready' as const, ...detail }, 503);
+      const said = { ...(found.length > 0 && { warnings: found }), ...(slots && { slots: slots() }) };
+      return ready() ? c.json({ status: 'ready' as const, ...said }) : c.json({ status: 'not ready' as const, ...said }, 503);
     },
   );
 

@@ -21,12 +21,22 @@ export function findMosquitto(): string | undefined {
   return undefined;
 }
 
+export interface MosquittoOptions {
+  /**
+   * Mosquitto's own per-client limits (max_queued_messages 1000,
+   * max_inflight_messages 20), which drop what a slow reader has not taken:
+   * the broker a site runs before it reads README §Broker settings you must set.
+   */
+  stockLimits?: boolean;
+}
+
 /**
  * Mosquitto configured as the README asks a site to (§Broker settings you
  * must set): sessions kept on disk, no queue limit, no Nagle; on loopback,
- * with its files in `dir`.
+ * with its files in `dir`. `stockLimits`: without the two lines that lift
+ * the per-client limits.
  */
-export function mosquittoConfig(port: number, dir: string): string {
+export function mosquittoConfig(port: number, dir: string, options: MosquittoOptions = {}): string {
   return [
     `listener ${port} 127.0.0.1`,
     'allow_anonymous true',
@@ -37,9 +47,13 @@ export function mosquittoConfig(port: number, dir: string): string {
     // its CPU (perf: 52 % copying into the page cache), and the bursts through
     // it measured that rather than the bridge.
     'autosave_interval 60',
-    'max_queued_messages 0',
-    // For clients that announce no Receive Maximum; the bridge asks for its own window.
-    'max_inflight_messages 1000',
+    ...(options.stockLimits
+      ? []
+      : [
+          'max_queued_messages 0',
+          // For clients that announce no Receive Maximum; the bridge asks for its own window.
+          'max_inflight_messages 1000',
+        ]),
     'set_tcp_nodelay true',
     // Unlimited, as by default, said here for the benchmark's 10,000 terminals; the open-files limit it inherits is checked before a run.
     'max_connections -1',
@@ -70,11 +84,11 @@ export interface Mosquitto {
 
 /**
  * A fresh Mosquitto (Debian's package, or `executable`) on a free loopback
- * port, configured as mosquittoConfig() says, with `extraConfig` lines after
+ * port, configured as mosquittoConfig() says (with `options`), with `extraConfig` lines after
  * it (a TLS listener's certificate and key): a broker that loses nothing, as
  * a site must run it. Resolves once it runs.
  */
-export async function startMosquitto(extraConfig: string[] = [], executable = 'mosquitto'): Promise<Mosquitto> {
+export async function startMosquitto(extraConfig: string[] = [], executable = 'mosquitto', options: MosquittoOptions = {}): Promise<Mosquitto> {
   const dir = makeTempDir('facegate-mosquitto-');
   let child: Child | undefined;
   const start = async () => {
@@ -97,7 +111,7 @@ export async function startMosquitto(extraConfig: string[] = [], executable = 'm
     throw err;
   });
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, mosquittoConfig(port, dir) + extraConfig.map((line) => `${line}\n`).join(''));
+  writeFileSync(conf, mosquittoConfig(port, dir, options) + extraConfig.map((line) => `${line}\n`).join(''));
   try {
     await start();
   } catch (err) {

@@ -3,7 +3,7 @@ import type { IPublishPacket, MqttClient } from 'mqtt';
 import { generate } from 'mqtt-packet';
 
 /**
- * What the external transport (external.ts) takes from MQTT.js beyond its
+ * What the external transport (mqtt-session.ts, external.ts) takes from MQTT.js beyond its
  * documented API, one function per assumption. Each names the MQTT.js code
  * it relies on (build/lib/…, in the version package.json pins) and why the
  * bridge needs it; test/unit/mqttjs-internals.test.ts checks each against
@@ -33,7 +33,7 @@ const NO_PUBACK = new Error('acknowledged after commit');
  * PUBACK when handleMessage calls back, so waiting there for the commit would
  * hold every later packet (heartbeats, pings) behind the disk; calling back
  * with an error at once reads on without acknowledging, and holding the
- * callback is how the bridge keeps its own receive window (external.ts).
+ * callback is how the bridge keeps its own receive window (mqtt-session.ts).
  */
 export function takeMessagesWithoutPuback(client: MqttClient, take: (packet: IPublishPacket, readNext: () => void) => void): void {
   client.handleMessage = (packet, callback) => take(packet, () => callback(NO_PUBACK));
@@ -130,7 +130,7 @@ export function forgetUnacknowledgedPublish(client: MqttClient, callback: (err?:
  * first retry after a lost connection comes after the period set at connect.
  *
  * Why: backoff with jitter, longer while another client keeps taking the
- * session (external.ts); MQTT.js has only a fixed period.
+ * session (mqtt-session.ts); MQTT.js has only a fixed period.
  */
 export function setReconnectDelay(client: MqttClient, ms: number): void {
   client.options.reconnectPeriod = ms;

@@ -21,6 +21,8 @@ export interface Transport {
    * broker a terminal heard from before it may not be back yet.
    */
   connectedAt(): number;
+  /** README §Running several replicas: the slots of the shared subscription this replica holds; absent without slots. */
+  slots?(): number[];
   stop(): Promise<void>;
 }
 

@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, helpText, parseConfig } from '../../src/config.ts';
+import { ConfigError, ConfigSchema, helpText, parseConfig } from '../../src/config.ts';
 import { DEFAULT_PERSON_COMMANDS } from '../../src/people/person-commands.ts';
 
 function configError(env: Record<string, string>): ConfigError {
@@ -168,6 +168,12 @@ describe('parseConfig', () => {
       ['MAX_RECORDS', '0', /from 1 to 100000/],
       ['MAX_RECORDS', '100001', /from 1 to 100000/],
       ['MAX_RECORDS', 'many', /whole number/],
+      ['MQTT_SLOTS', '0', /from 1 to 64/],
+      ['MQTT_SLOTS', '65', /from 1 to 64/],
+      ['MQTT_SLOTS', 'four', /from 1 to 64/],
+      ['MQTT_SHARE_GROUP', 'site/a', /share name/],
+      ['MQTT_SHARE_GROUP', 'a+b', /share name/],
+      ['MQTT_SHARE_GROUP', 'g'.repeat(41), /share name/],
       ['COMMAND_RATE', 'fast', /rate/],
       ['COMMAND_RATE', '5/h', /rate/],
       ['REPLY_FIELD', 'my-tag', /field name of 1 to 64 letters, digits and _/],
@@ -259,6 +265,20 @@ describe('parseConfig', () => {
       );
       expect(configError({ DEVICES: 'A1,A2', DEFAULT_DEVICE: 'A3', MAX_TERMINALS: '2' }).message).toMatch(/^invalid DEVICES=.*MAX_TERMINALS \(2\)/);
       expect(parseConfig({ DEVICES: 'A1,A2', DEFAULT_DEVICE: 'A2', MAX_TERMINALS: '2' }).MAX_TERMINALS).toBe(2);
+    });
+
+    it('takes MQTT_SLOTS 1 (the single client) unless set, 4 in cluster mode (DATABASE_URL)', () => {
+      expect(parseConfig({}).MQTT_SLOTS).toBe(1);
+      expect(parseConfig({ MQTT_SLOTS: '8' }).MQTT_SLOTS).toBe(8);
+      expect(parseConfig({ DATABASE_URL: 'postgres://db/facegate' }).MQTT_SLOTS).toBe(4);
+      expect(parseConfig({}).MQTT_SHARE_GROUP).toBe('facegate');
+    });
+
+    it('wants an MQTT_CLIENT_ID that can name the share group of one process with several slots', () => {
+      expect(configError({ MQTT_SLOTS: '4', MQTT_CLIENT_ID: 'site/bridge' }).message).toMatch(
+        /^invalid MQTT_CLIENT_ID="site\/bridge": expected 1 to 40 letters, digits, _ and - with MQTT_SLOTS=4/,
+      );
+      expect(parseConfig({ MQTT_CLIENT_ID: 'site/bridge' }).MQTT_CLIENT_ID).toBe('site/bridge');
     });
 
     it('rejects a COMMAND_RATE of zero (it would refuse every command with an infinite Retry-After)', () => {
@@ -358,6 +378,17 @@ describe('PERSON_COMMANDS', () => {
 
   it('is listed by --help', () => {
     expect(helpText()).toMatch(/^\s+PERSON_COMMANDS\s.*addPersonD/m);
+  });
+});
+
+describe('README §Configuration', () => {
+  it('has a row for every variable', () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
+    const table = readme.slice(readme.indexOf('## Configuration\n'), readme.indexOf('\n## ', readme.indexOf('## Configuration\n') + 1));
+    const named = new Set(
+      table.split('\n').flatMap((line) => (line.startsWith('| `') ? [...line.split(' | ')[0].matchAll(/`([A-Z_]+)`/g)].map((m) => m[1]) : [])),
+    );
+    expect(Object.keys(ConfigSchema.entries).filter((name) => !named.has(name))).toEqual([]);
   });
 });
 

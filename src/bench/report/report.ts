@@ -37,11 +37,13 @@ interface Common {
   terminals?: number;
   /** Commands only: one by one with ?wait, or one fan-out. */
   part?: 'round-trip' | 'fan-out';
+  /** slots only: MQTT_SLOTS of the bridge. */
+  slots?: number;
 }
 
 export type Result =
   | (Common & { scenario: 'heartbeats'; figures: HeartbeatFigures; process: ProcessFigures })
-  | (Common & { scenario: 'burst'; figures: BurstFigures; process: ProcessFigures })
+  | (Common & { scenario: 'burst' | 'slots'; figures: BurstFigures; process: ProcessFigures })
   | (Common & { scenario: 'delivery-burst'; figures: DeliveryBurstFigures; process: ProcessFigures })
   | (Common & { scenario: 'delivery-steady'; figures: DeliverySteadyFigures; process: ProcessFigures })
   | (Common & { scenario: 'delivery-outage'; figures: DeliveryOutageFigures; process: ProcessFigures })
@@ -52,7 +54,7 @@ export type Result =
   | (Common & { error: string });
 
 const isHeartbeats = (result: Result) => result.scenario === 'heartbeats';
-const isStored = (result: Result) => result.scenario === 'burst';
+const isStored = (result: Result) => result.scenario === 'burst' || result.scenario === 'slots';
 const isDelivery = (result: Result) => result.scenario.startsWith('delivery-');
 const isStream = (result: Result) => result.scenario === 'stream';
 const isStoreScale = (result: Result) => result.scenario === 'store-scale';
@@ -246,6 +248,7 @@ const HEARTBEAT_LEGEND = [
 const STORED_LEGEND = [
   'records: sent at QoS 1 with ~27 KB images; acked/s: records / (first publish → last PUBACK); stored/s: records / (first publish → all of them in the database)',
   'MB/s: payload stored per second; lost: sent − stored; dup: records stored twice',
+  'slots N: the bridge reads through N slots of a shared subscription (MQTT_SLOTS; 1: one client) from a Mosquitto with its stock limits (max_queued_messages 1000, max_inflight_messages 20 per client): lost there is what the broker dropped',
   "CPU %: the bridge's CPU time while the load ran, in % of one core; RSS MB: the bridge's peak resident memory",
 ];
 
@@ -363,9 +366,11 @@ function heartbeatRow(result: Result): string[] {
 }
 
 function storedRow(result: Result): string[] {
-  const head = [result.scenario, result.transport, result.sync];
+  // slots: the bridge's slot count, and the broker's stock limits, said in the first two columns.
+  const head =
+    result.scenario === 'slots' ? [`slots ${result.slots}`, `${result.transport} stock`, result.sync] : [result.scenario, result.transport, result.sync];
   if ('error' in result) return [...head, ...STORED_COLUMNS.slice(TEXT_COLUMNS + 1).map(() => '-'), 'failed'];
-  if (result.scenario !== 'burst') throw new Error(`${result.scenario} is not a storage scenario`);
+  if (result.scenario !== 'burst' && result.scenario !== 'slots') throw new Error(`${result.scenario} is not a storage scenario`);
   const f = result.figures;
   const lost = f.timedOut ? `${count(f.lost)} (timeout)` : count(f.lost);
   const [cpu, rss] = [percent(result.process.bridgeCpuPercent), megabytes(result.process.bridgePeakRssBytes)];
@@ -390,6 +395,7 @@ function deliveryRow(result: Result): string[] {
   if (
     result.scenario === 'heartbeats' ||
     result.scenario === 'burst' ||
+    result.scenario === 'slots' ||
     result.scenario === 'stream' ||
     result.scenario === 'store-scale' ||
     result.scenario === 'commands' ||
