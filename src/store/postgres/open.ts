@@ -1,4 +1,5 @@
 import { fileURLToPath } from 'node:url';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
@@ -61,15 +62,20 @@ export async function migratePostgres(url: string): Promise<void> {
   }
 }
 
-/** The migrations in the folder and those the database has applied: doctor compares them. */
-export async function migrationState(url: string): Promise<{ expected: number; applied: number }> {
-  const { readMigrationFiles } = await import('drizzle-orm/migrator');
+/**
+ * The migrations in the folder and those the database has applied, and the
+ * URLs of the enabled endpoints: what `facegate doctor` checks. Reads only.
+ */
+export async function migrationState(url: string): Promise<{ expected: number; applied: number; receivers: string[] }> {
   const expected = readMigrationFiles({ migrationsFolder: MIGRATIONS }).length;
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
   await client.connect();
   try {
-    const found = await client.query<{ n: string }>(`select count(*) as n from drizzle.__drizzle_migrations`).catch(() => ({ rows: [{ n: '0' }] }));
-    return { expected, applied: Number(found.rows[0]?.n ?? 0) };
+    const migrated = await client.query<{ found: string | null }>(`select to_regclass('drizzle.__drizzle_migrations')::text as found`);
+    if (!migrated.rows[0]?.found) return { expected, applied: 0, receivers: [] };
+    const applied = await client.query<{ n: string }>('select count(*) as n from drizzle.__drizzle_migrations');
+    const endpoints = await client.query<{ url: string }>(`select url from endpoints where enabled`).catch(() => ({ rows: [] }));
+    return { expected, applied: Number(applied.rows[0].n), receivers: endpoints.rows.map((row) => row.url) };
   } finally {
     await client.end().catch(() => {});
   }
