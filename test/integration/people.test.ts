@@ -1,9 +1,9 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as v from 'valibot';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Page } from '../../src/http/list.ts';
-import { ErasedSchema, PersonSummarySchema, PersonViewSchema, PutAnswerSchema } from '../../src/http/people.ts';
+import { PersonSummarySchema, PersonViewSchema, PutAnswerSchema } from '../../src/http/people.ts';
 import { loadFixtures } from '../../src/kit/fixtures.ts';
 import { stampJpeg } from '../../src/kit/jpeg.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';

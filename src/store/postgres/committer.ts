@@ -38,6 +38,8 @@ export function isDatabaseError(err: unknown): boolean {
   return err instanceof Error && !(err instanceof TypeError || err instanceof SyntaxError) && CONNECTION_MESSAGE.test(err.message);
 }
 
+const ignore = () => {};
+
 interface Pending {
   job: Job;
   bytes: number;
@@ -107,6 +109,8 @@ export function startCommitter(pool: pg.Pool, applyJob: (on: Sql, job: Job) => P
       } catch (err) {
         return failAll(left, err);
       }
+      // A connection lost while checked out says so on the client too; its query's error is the one that counts.
+      client.on('error', ignore);
       let broken: unknown;
       let badJob = -1;
       try {
@@ -138,6 +142,7 @@ export function startCommitter(pool: pg.Pool, applyJob: (on: Sql, job: Job) => P
         await client.query('rollback').catch(() => {});
         return failAll(left, err);
       } finally {
+        client.off('error', ignore);
         // A connection that met an error of its own is closed, not given back.
         client.release(broken !== undefined && isDatabaseError(broken) ? (broken as Error) : undefined);
       }
