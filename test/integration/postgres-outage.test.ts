@@ -3,6 +3,7 @@ import { startPostgres } from '../../src/kit/postgres.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { checkPostgres } from '../../src/ops/doctor.ts';
 import { startBridge } from '../support/bridge.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 
@@ -12,10 +13,11 @@ import { cleanupAfterEach } from '../support/cleanup.ts';
 
 const cleanup = cleanupAfterEach();
 
-it('holds records while PostgreSQL is stopped, says 503 on /readyz, and recovers by itself once it is back, losing nothing', async () => {
+it('holds records while PostgreSQL is stopped, says 503 on /readyz (and doctor fails), and recovers by itself once it is back, losing nothing', async () => {
   const pg = await startPostgres({ fsync: 'off' });
   cleanup(() => pg.dispose());
-  const bridge = await startBridge({ DATABASE_URL: await pg.database('outage') });
+  const url = await pg.database('outage');
+  const bridge = await startBridge({ DATABASE_URL: url });
   cleanup(() => bridge.stop());
   const door = await connectTerminal(bridge.brokerUrl, 'PGDOWN1', { reconnectPeriod: 100 });
   const other = await connectTerminal(bridge.brokerUrl, 'PGDOWN2');
@@ -37,6 +39,8 @@ it('holds records while PostgreSQL is stopped, says 503 on /readyz, and recovers
   // Its commit failed: the message is not acknowledged, the broker closed the door's connection.
   await until(() => bridge.logLines.some((line) => line.includes('upLink message not stored')));
   expect(acknowledged).toBe(false);
+  // facegate doctor says so too.
+  expect((await checkPostgres(url)).finding).toMatchObject({ verdict: 'fail', check: 'database' });
 
   await pg.start();
   const up = performance.now();
@@ -50,4 +54,5 @@ it('holds records while PostgreSQL is stopped, says 503 on /readyz, and recovers
   });
   expect(verified.map((e) => e.user_id).sort()).toEqual(['before', 'during']);
   expect(bridge.count('events', "type = 'face.verified'")).toBe(2);
+  expect((await checkPostgres(url)).finding).toMatchObject({ verdict: 'ok', detail: expect.stringMatching(/reachable, 2 migrations applied$/) });
 });
