@@ -461,3 +461,59 @@ describe.each(ENGINES)('the store on $name', (engine) => {
     expect(await store.command('c')).toBeUndefined();
   });
 });
+
+// Two stores on one database, as two replicas are (README §PostgreSQL, several writers).
+describe('two PostgreSQL stores on one database', () => {
+  let stores: Store[] = [];
+  beforeEach(async () => {
+    const url = await pg!.database(`shared_${++databases}`);
+    stores = [await openPostgresStore(url, POLICY, { log }), await openPostgresStore(url, POLICY, { log })];
+  });
+  afterEach(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+  });
+
+  it('flip a presence once: one device.online of two replicas hearing it', async () => {
+    await stores[0].write({ kind: 'presence', sn: 'SN1', online: false, at: T, lastSeenAt: null });
+    const both = await Promise.all(stores.map((s) => s.write({ kind: 'presence', sn: 'SN1', online: true, at: T + 1, lastSeenAt: T + 1 })));
+    expect(both.flatMap((r) => r.events).map((e) => e.type)).toEqual(['device.online']);
+  });
+
+  it('pair two replies of one name, arriving at two replicas, with two commands', async () => {
+    for (const id of ['cmd_1', 'cmd_2']) {
+      await stores[0].write({
+        kind: 'commands',
+        at: T,
+        cmd: 'openDoorD',
+        body: '{}',
+        expiresAt: null,
+        batch: null,
+        actor: null,
+        rows: [{ id, sn: 'SN1', status: 'queued', error: null }],
+      });
+      await stores[0].write({ kind: 'commands-published', published: [{ id, at: T + 1 }] });
+    }
+    const replies = await Promise.all(stores.map((s, i) => s.write(message('SN1', { cmd: 'openDoorU', code: 0, n: i }, T + 2))));
+    expect(replies.map((r) => r.replied?.commandId).sort()).toEqual(['cmd_1', 'cmd_2']);
+  });
+
+  it('store a retransmission once, and make event seqs visible in order whichever replica commits', async () => {
+    const body = verifiedRecordU([verifiedRecord({ num: '1' })]);
+    const twice = await Promise.all(stores.map((s) => s.write(message('SN1', body))));
+    expect(twice.flatMap((r) => r.events)).toHaveLength(1);
+    // Many small commits from both: whenever a seq is seen, every lower one is there too.
+    const writes = Array.from({ length: 40 }, (_, i) => stores[i % 2].write(message(`SN${i}`, verifiedRecordU([verifiedRecord({ num: `n${i}` })]))));
+    const seen: number[][] = [];
+    const reader = (async () => {
+      for (let i = 0; i < 20; i++) {
+        const { last } = await stores[1].eventBounds();
+        if (last !== undefined) seen.push(await stores[1].eventSeqs({ from: 0, below: last + 1, limit: 100 }));
+      }
+    })();
+    await Promise.all([...writes, reader]);
+    expect(seen.length).toBeGreaterThan(0);
+    const all = await stores[0].eventSeqs({ from: 0, below: Number.MAX_SAFE_INTEGER, limit: 100 });
+    expect(all).toHaveLength(41);
+    for (const seqs of seen) expect(seqs.length).toBe(all.filter((seq) => seq <= seqs[0]).length);
+  });
+});

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from '../../lib/log.ts';
 import type { Job, JobResult } from '../store.ts';
-import { EVENTS_LOCK, storesEvents } from './jobs.ts';
+import { SEQ_LOCK, takesSeqs } from './jobs.ts';
 import { type Sql, sqlOf } from './open.ts';
 
 // Group commit on PostgreSQL, on the main thread: the jobs that arrive
@@ -117,7 +117,7 @@ export function startCommitter(pool: pg.Pool, applyJob: (on: Sql, job: Job) => P
         const sql = sqlOf(client);
         const results: JobResult[] = [];
         await client.query('begin');
-        if (storesEvents(left.map((item) => item.job))) await client.query('select pg_advisory_xact_lock($1)', [EVENTS_LOCK]);
+        if (takesSeqs(left.map((item) => item.job))) await client.query('select pg_advisory_xact_lock($1)', [SEQ_LOCK]);
         for (const [i, item] of left.entries()) {
           try {
             results.push(await applyJob(sql, item.job));

@@ -26,21 +26,21 @@ import { createPersonRows, type PersonRows } from './person-rows.ts';
 // several replicas write to the same database.
 
 /**
- * The key of the transaction lock a batch takes before it stores events.
- * Event seqs come from an identity column, taken when a row is inserted and
- * visible when its transaction commits: two replicas committing at once
- * could make seq 11 visible before seq 10, and a live-stream client resuming
- * after 11 would never see 10. Under this lock, held until COMMIT, seqs are
- * taken and made visible in the same order. Group commit takes it once per
- * batch, not per event.
+ * The key of the transaction lock a batch takes before it stores events or
+ * queues commands. Their seqs come from a sequence, taken when a row is
+ * inserted and visible when its transaction commits: two replicas committing
+ * at once could make seq 11 visible before seq 10, and a live-stream client
+ * resuming after 11 would never see event 10, nor a dispatcher that sent
+ * command 11 send command 10 (both read "after the last seq seen"). Under
+ * this lock, held until COMMIT, seqs are taken and made visible in the same
+ * order. Group commit takes it once per batch, not per row.
  */
-export const EVENTS_LOCK = 0x66676576; // 'fgev'
+export const SEQ_LOCK = 0x66677371; // 'fgsq'
 
-/** Jobs that never store an event: their batches need not wait for EVENTS_LOCK. */
-const EVENTLESS: ReadonlySet<JobKind> = new Set<JobKind>([
+/** Jobs that never store an event nor queue a command: their batches need not wait for SEQ_LOCK. */
+const UNORDERED: ReadonlySet<JobKind> = new Set<JobKind>([
   'seen',
   'register',
-  'commands',
   'commands-published',
   'commands-failed',
   'commands-interrupted',
@@ -57,11 +57,10 @@ const EVENTLESS: ReadonlySet<JobKind> = new Set<JobKind>([
   'person-put',
   'person-delete',
   'person-retry',
-  'person-send',
   'person-erase',
 ]);
 
-export const storesEvents = (jobs: Job[]) => jobs.some((job) => !EVENTLESS.has(job.kind));
+export const takesSeqs = (jobs: Job[]) => jobs.some((job) => !UNORDERED.has(job.kind));
 
 /** As in SQLite: rejects naming no serial the bridge knows share one bucket of the gate. */
 const UNKNOWN_SERIAL: ReadonlySet<RejectReason> = new Set(['unknown_device', 'terminal_limit']);

@@ -33,7 +33,7 @@ export const terminals = pgTable(
 export const events = pgTable(
   'events',
   {
-    /** Arrival order; the cursor of lists and of the live stream (made visible in order: jobs.ts, EVENTS_LOCK). */
+    /** Arrival order; the cursor of lists and of the live stream (made visible in order: jobs.ts, SEQ_LOCK). */
     seq: seq('seq'),
     id: text('id').notNull().unique(),
     type: text('type').$type<EventType>().notNull(),
