@@ -1,8 +1,21 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * Bridge-level files that use only the API, MQTT and a receiver, run again
+ * with the bridge on PostgreSQL (DATABASE_URL): commands with replies and
+ * ?wait=, people on the terminals, webhooks and alerts, the live stream's
+ * resume, tokens across a restart.
+ */
+const ON_POSTGRES = [
+  'test/integration/command-replies.test.ts',
+  'test/integration/people.test.ts',
+  'test/integration/alerts.test.ts',
+  'test/integration/events-api.test.ts',
+  'test/integration/tokens.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     // Integration tests start real brokers, databases and child processes.
     testTimeout: 60_000,
     hookTimeout: 30_000,
@@ -11,5 +24,9 @@ export default defineConfig({
     // the files one at a time; they mostly wait on brokers, disks and
     // timers, so two at once halve the run (238 s -> 128 s here).
     maxWorkers: 2,
+    projects: [
+      { extends: true, test: { name: 'sqlite', include: ['test/**/*.test.ts'] } },
+      { extends: true, test: { name: 'postgres', include: ON_POSTGRES, setupFiles: ['test/support/postgres-setup.ts'] } },
+    ],
   },
 });

@@ -254,7 +254,12 @@ export const ConfigSchema = v.object({
     v.description('bearer token of the API; unset = generated once and kept in DATA_DIR'),
     v.check((s) => s === undefined || s.length >= 16, 'expected at least 16 characters'),
   ),
-  DATA_DIR: text('./data', 'folder of the SQLite database and the generated token'),
+  DATA_DIR: text('./data', 'folder of the SQLite database (unless DATABASE_URL), the generated token and client id'),
+  DATABASE_URL: v.pipe(
+    v.optional(v.string()),
+    v.description('PostgreSQL to store everything in (postgres://user:password@host:5432/facegate); unset = SQLite in DATA_DIR'),
+    v.check((url) => url === undefined || (/^postgres(ql)?:\/\/[^/]/.test(url) && URL.canParse(url)), 'expected a postgres:// or postgresql:// URL'),
+  ),
   SQLITE_SYNC: choice(['full', 'normal'], 'full: every acknowledged message survives a power cut; normal: it survives a process crash'),
   HEARTBEAT_TIMEOUT: integer('90', 'seconds without any message before a terminal counts as offline', 1, 86400),
   RETENTION_DAYS: integer('30', 'days events and images are kept', 1, 36500),
@@ -283,7 +288,8 @@ function together(config: Parsed, a: keyof Parsed, b: keyof Parsed, what: string
   throw new ConfigError(`invalid ${missing}="": expected ${what} together (${given} is set)`);
 }
 
-const SECRETS = new Set(['ADMIN_TOKEN', 'WEBHOOK_SECRET', 'MQTT_PASSWORD', 'BROKER_PASSWORD']);
+// DATABASE_URL: its password, and a value that is no URL may be one that withoutPassword cannot find.
+const SECRETS = new Set(['ADMIN_TOKEN', 'WEBHOOK_SECRET', 'MQTT_PASSWORD', 'BROKER_PASSWORD', 'DATABASE_URL']);
 
 /** A value as the error line shows it: the line goes to the journal, so a secret (or a URL's password) is not in it. */
 function shown(name: string, value: string): string {
@@ -312,7 +318,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
   if (listed > config.MAX_TERMINALS) {
     throw new ConfigError(`invalid DEVICES="<${listed} serials with DEFAULT_DEVICE>": expected at most MAX_TERMINALS (${config.MAX_TERMINALS}) serials`);
   }
-  return Object.freeze({ ...config, BROKER_HOST: brokerHost(config, input.BROKER_ANONYMOUS ?? ''), MQTT_SLOTS: slots(config, env) });
+  return Object.freeze({ ...config, BROKER_HOST: brokerHost(config, input.BROKER_ANONYMOUS ?? ''), MQTT_SLOTS: slots(config) });
 }
 
 /**
@@ -321,9 +327,9 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
  * replicas. Without a database the share group is MQTT_CLIENT_ID, which must
  * then be a valid share name.
  */
-function slots(config: Parsed, env: Record<string, string | undefined>): number {
-  const count = config.MQTT_SLOTS ?? (env.DATABASE_URL ? 4 : 1);
-  if (count > 1 && !env.DATABASE_URL && config.MQTT_CLIENT_ID !== undefined && !SHARE_NAME.test(config.MQTT_CLIENT_ID)) {
+function slots(config: Parsed): number {
+  const count = config.MQTT_SLOTS ?? (config.DATABASE_URL ? 4 : 1);
+  if (count > 1 && !config.DATABASE_URL && config.MQTT_CLIENT_ID !== undefined && !SHARE_NAME.test(config.MQTT_CLIENT_ID)) {
     throw new ConfigError(
       `invalid MQTT_CLIENT_ID=${shown('MQTT_CLIENT_ID', config.MQTT_CLIENT_ID)}: expected 1 to 40 letters, digits, _ and - with MQTT_SLOTS=${count} (it names the share group)`,
     );

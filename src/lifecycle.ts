@@ -20,6 +20,7 @@ import { siteZone } from './lib/units.ts';
 import { VERSION } from './lib/version.ts';
 import { createPeopleSync, type PeopleSync } from './people/sync.ts';
 import { topicTemplate } from './protocol/topics.ts';
+import { openPostgresStore } from './store/postgres/postgres-store.ts';
 import { databasePath } from './store/sqlite/open.ts';
 import { openSqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
@@ -112,17 +113,20 @@ export function createFacegate(
     };
     // Before the writer creates the database: one there already is a data dir of an older version.
     const upgrading = existsSync(databasePath(config.DATA_DIR));
-    const store: Store = await openSqliteStore(
-      { dataDir: config.DATA_DIR, sync: config.SQLITE_SYNC, maxRecords: config.MAX_RECORDS, ...policy },
-      {
-        log,
-        onFatal: (err) => {
-          log.fatal({ err: err.message }, 'database writer failed');
-          onFatal(err);
-        },
-        heapMb: writerHeapMb,
-      },
-    );
+    // README §PostgreSQL: DATABASE_URL stores everything there; DATA_DIR keeps the other files.
+    const store: Store = config.DATABASE_URL
+      ? await openPostgresStore(config.DATABASE_URL, { maxRecords: config.MAX_RECORDS, ...policy }, { log })
+      : await openSqliteStore(
+          { dataDir: config.DATA_DIR, sync: config.SQLITE_SYNC, maxRecords: config.MAX_RECORDS, ...policy },
+          {
+            log,
+            onFatal: (err) => {
+              log.fatal({ err: err.message }, 'database writer failed');
+              onFatal(err);
+            },
+            heapMb: writerHeapMb,
+          },
+        );
     stops.push({ name: 'database', stop: () => store.close() });
     checkpoint();
     // DEFAULT_DEVICE is a terminal the site relies on: known (and subscribed) from the start like DEVICES.
@@ -213,7 +217,7 @@ export function createFacegate(
           slots: config.MQTT_SLOTS,
           shareGroup: config.MQTT_SHARE_GROUP,
           clientId,
-          databaseUrl: (config as { DATABASE_URL?: string }).DATABASE_URL,
+          databaseUrl: config.DATABASE_URL,
           log,
         }),
         discovery: config.DISCOVERY,

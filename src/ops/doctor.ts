@@ -6,7 +6,9 @@ import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import type { Config } from '../config.ts';
 import { RECOMMENDED_NODE, runtimeSupport, runtimeWarning } from '../lib/runtime.ts';
+import { withoutPassword } from '../lib/secrets.ts';
 import { localTimestamp, parseLocalTimestamp, utcOffset } from '../lib/units.ts';
+import { migrationState } from '../store/postgres/open.ts';
 import { databasePath } from '../store/sqlite/open.ts';
 import { connectionBudget, openFileLimit } from '../transport/connection-budget.ts';
 import { probeQueueDrops } from '../transport/queue-probe.ts';
@@ -245,10 +247,32 @@ async function checkReceiver(url: string): Promise<Finding> {
   return { verdict: 'ok', check, detail: `${target.origin} takes connections` };
 }
 
+/** README §PostgreSQL: DATABASE_URL reachable, and every migration of this version applied (the next start applies those missing). */
+export async function checkPostgres(url: string): Promise<{ finding: Finding; receivers: string[] }> {
+  const check = 'database';
+  const where = withoutPassword(url);
+  try {
+    const { expected, applied, receivers } = await migrationState(url);
+    if (applied > expected) {
+      return { finding: { verdict: 'fail', check, detail: `${where}: migrated by a newer version (${applied} of ${expected} migrations)` }, receivers };
+    }
+    if (applied < expected) {
+      return {
+        finding: { verdict: 'warn', check, detail: `${where}: ${applied} of ${expected} migrations applied; the next start applies the rest` },
+        receivers,
+      };
+    }
+    return { finding: { verdict: 'ok', check, detail: `${where}: reachable, ${applied} migrations applied` }, receivers };
+  } catch (err) {
+    return { finding: { verdict: 'fail', check, detail: `${where} cannot be reached: ${(err as Error).message}` }, receivers: [] };
+  }
+}
+
 /** The receivers to try: WEBHOOK_URL's and those stored, enabled. */
-function receiverUrls(config: Config): string[] {
-  const urls = new Set<string>();
+function receiverUrls(config: Config, stored: string[] = []): string[] {
+  const urls = new Set<string>(stored);
   if (config.WEBHOOK_URL) urls.add(config.WEBHOOK_URL);
+  if (config.DATABASE_URL) return [...urls];
   const store = databasePath(config.DATA_DIR);
   if (existsSync(store)) {
     const db = new Database(store, { readonly: true, fileMustExist: true });
@@ -280,11 +304,12 @@ export async function diagnose(config: Config): Promise<Finding[]> {
   if (!config.MQTT_URL) findings.push(await checkPort('broker port', config.BROKER_HOST ?? '127.0.0.1', config.BROKER_PORT, running));
   findings.push(checkFileLimit(config));
   findings.push(checkDiskSync(config.DATA_DIR));
-  findings.push(checkStore(config.DATA_DIR));
+  const postgres = config.DATABASE_URL ? await checkPostgres(config.DATABASE_URL) : undefined;
+  findings.push(postgres ? postgres.finding : checkStore(config.DATA_DIR));
   const broker = await checkBroker(config);
   findings.push(broker);
   if (config.MQTT_URL && broker.verdict === 'ok') findings.push(await checkBrokerQueue(config));
-  for (const url of receiverUrls(config)) findings.push(await checkReceiver(url));
+  for (const url of receiverUrls(config, postgres?.receivers)) findings.push(await checkReceiver(url));
   return findings;
 }
 

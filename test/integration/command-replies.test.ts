@@ -1,5 +1,3 @@
-import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { connectTerminal, connectTerminals, serials, type Terminal } from '../../src/kit/terminal.ts';
@@ -331,30 +329,5 @@ describe('bad wait, ttl and fan-out bodies', () => {
     const b = await embedded();
     expect((await b.api('GET', '/api/commands?status=done')).json.error.message).toMatch(/^status: status must be one of queued, published/);
     expect((await b.api('GET', '/api/commands?batch=xyz')).json.error.message).toMatch(/^batch: batch must be a batch id/);
-  });
-});
-
-describe('a restart', () => {
-  it('fails a command left queued without a ttl (interrupted) and sends the one with a ttl', async () => {
-    const first = await embedded();
-    await online(first, first.brokerUrl, 'R1');
-    await first.stop({ keepData: true });
-    bridge = undefined;
-    terminals = [];
-    // As a crash leaves them: accepted, not published yet.
-    const db = new Database(join(first.dataDir, 'facegate.db'));
-    const insert = db.prepare("insert into commands (id, seq, device_sn, cmd, body, status, created_at, expires_at) values (?, ?, 'R1', ?, ?, 'queued', ?, ?)");
-    insert.run('cmd_plain', 1, 'openDoorD', '{"cmd":"openDoorD"}', Date.now(), null);
-    insert.run('cmd_kept', 2, 'syncD', '{"cmd":"syncD"}', Date.now(), Date.now() + 3_600_000);
-    db.close();
-
-    const b = await startBridge({}, first.dataDir);
-    bridge = b;
-    expect(await command(b, 'cmd_plain')).toMatchObject({ status: 'failed', error: 'interrupted' });
-    const t = await connectTerminal(b.brokerUrl, 'R1');
-    terminals.push(t);
-    await until(() => t.received.some((m) => m.cmd === 'syncD'));
-    expect(t.received.map((m) => m.cmd)).toEqual(['syncD']);
-    expect(b.logLines.some((line) => line.includes('"count":1') && line.includes('interrupted'))).toBe(true);
   });
 });

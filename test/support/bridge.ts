@@ -1,10 +1,13 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { parseConfig } from '../../src/config.ts';
 import type { StoredEvent } from '../../src/events/events.ts';
+import { findPostgres } from '../../src/kit/postgres.ts';
 import { until } from '../../src/kit/wait.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { createFacegate } from '../../src/lifecycle.ts';
@@ -12,6 +15,55 @@ import { createFacegate } from '../../src/lifecycle.ts';
 export const TOKEN = 'test-admin-token-0123456789';
 
 export type TestBridge = Awaited<ReturnType<typeof startBridge>>;
+
+/**
+ * The PostgreSQL server of the file (test/support/postgres-setup.ts sets it
+ * in the `postgres` project of vitest.config.ts): there, each data dir's
+ * bridge stores in a fresh database of its own, the same one again when a
+ * test restarts the bridge on that data dir.
+ */
+const POSTGRES = 'FACEGATE_TEST_POSTGRES';
+const databases = new Map<string, string>();
+
+async function databaseFor(dataDir: string): Promise<string | undefined> {
+  const server = process.env[POSTGRES];
+  if (!server) return undefined;
+  const known = databases.get(dataDir);
+  if (known) return known;
+  const name = `bridge_${databases.size + 1}`;
+  const client = new pg.Client({ connectionString: server });
+  await client.connect();
+  try {
+    await client.query(`create database ${name}`);
+  } finally {
+    await client.end();
+  }
+  const url = new URL(server);
+  url.pathname = `/${name}`;
+  databases.set(dataDir, url.href);
+  return url.href;
+}
+
+/**
+ * A query's rows on PostgreSQL, as synchronous as better-sqlite3's: psql
+ * runs it, each row as JSON. Each `?` is a psql variable, which psql quotes
+ * as a literal.
+ */
+function rowsOnPostgres(url: string, query: string, params: unknown[]): Record<string, unknown>[] {
+  let n = 0;
+  const script = `select row_to_json(r) from (${query.replace(/\?/g, () => `:'p${++n}'`)}) r;`;
+  const variables = params.flatMap((value, i) => ['-v', `p${i + 1}=${String(value)}`]);
+  // Beside the server's programs (Debian's), or on PATH.
+  const psql = [join(findPostgres() ?? '', 'psql'), '/usr/lib/postgresql/15/bin/psql'].find((path) => existsSync(path)) ?? 'psql';
+  const out = execFileSync(psql, ['-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', ...variables, url], { input: script, encoding: 'utf8' });
+  return out
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+}
+
+/** Whether the bridges of this file store in PostgreSQL. */
+export const onPostgres = () => Boolean(process.env[POSTGRES]);
 
 /**
  * The real bridge in this process: embedded broker and HTTP on ephemeral
@@ -23,7 +75,9 @@ export async function startBridge(
   options: { streamMaxBufferedBytes?: number; commandExpiryMs?: number; retentionEveryMs?: number; writerHeapMb?: number } = {},
 ) {
   // The tests' records carry a fixed time (SAMPLE_TIME), far from now: a device.clock_skew for each would be noise in every count. The tests of it set CLOCK_SKEW.
+  const database = env.DATABASE_URL ?? (await databaseFor(dataDir));
   const config = parseConfig({
+    ...(database && { DATABASE_URL: database }),
     PORT: '0',
     HOST: '127.0.0.1',
     BROKER_PORT: '0',
@@ -84,15 +138,19 @@ export async function startBridge(
     },
     /** The database as the bridge left it, read with a connection of the test's own. */
     db(): Database.Database {
+      if (config.DATABASE_URL) throw new Error('b.db() reads the SQLite store; this bridge stores in PostgreSQL');
       db ??= new Database(join(dataDir, 'facegate.db'), { readonly: true });
       return db;
     },
+    /** A query's rows, on either store: plain SQL both engines take, `?` for each parameter. */
+    rows(query: string, ...params: unknown[]): Record<string, unknown>[] {
+      if (config.DATABASE_URL) return rowsOnPostgres(config.DATABASE_URL, query, params);
+      return this.db()
+        .prepare(query)
+        .all(...params) as Record<string, unknown>[];
+    },
     count(table: string, where = '1=1', ...params: unknown[]): number {
-      return (
-        this.db()
-          .prepare(`select count(*) as n from ${table} where ${where}`)
-          .get(...params) as { n: number }
-      ).n;
+      return Number(this.rows(`select count(*) as n from ${table} where ${where}`, ...params)[0].n);
     },
     metric(name: string): Promise<string> {
       return facegate.metrics.registry.getSingleMetricAsString(name);

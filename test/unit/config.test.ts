@@ -39,6 +39,7 @@ describe('parseConfig', () => {
       ['DEFAULT_DEVICE', undefined],
       ['WEBHOOK_URL', undefined],
       ['WEBHOOK_SECRET', undefined],
+      ['DATABASE_URL', undefined],
       ['DELIVERY_TIMEOUT', 15_000],
       ['BODY_LIMIT', 1024 * 1024],
       ['MAX_PAYLOAD', 8 * 1024 * 1024],
@@ -101,6 +102,10 @@ describe('parseConfig', () => {
 
     it.each(['mqtt://broker:1883', 'mqtts://broker', 'ws://broker/mqtt', 'wss://broker/mqtt'])('accepts MQTT_URL %s', (url) => {
       expect(parseConfig({ MQTT_URL: url }).MQTT_URL).toBe(url);
+    });
+
+    it.each(['postgres://facegate:s3cret@db:5432/facegate', 'postgresql://db/facegate?sslmode=require'])('accepts DATABASE_URL %s', (url) => {
+      expect(parseConfig({ DATABASE_URL: url }).DATABASE_URL).toBe(url);
     });
 
     it.each(['http://backend:6688/api/user/mqtt_msg', 'https://backend.example/hook'])('accepts WEBHOOK_URL %s', (url) => {
@@ -189,6 +194,8 @@ describe('parseConfig', () => {
       ['WEBHOOK_URL', 'ftp://x', /http:\/\//],
       ['WEBHOOK_URL', 'not a url', /http:\/\//],
       ['WEBHOOK_URL', 'http://50%off@backend/hook', /percent-encoded/],
+      ['DATABASE_URL', 'mysql://db/facegate', /postgres:\/\//],
+      ['DATABASE_URL', 'postgres://u:p@ss w@', /postgres:\/\//],
       ['UPLINK_TOPIC', 'fungxi_upLink', /\{sn\}/],
       ['UPLINK_TOPIC', '{sn}/{sn}', /\{sn\}/],
       ['DOWNLINK_TOPIC', 'fungxi/+/{sn}', /wildcard/],
@@ -223,7 +230,7 @@ describe('parseConfig', () => {
       expect(error.message).not.toContain('\n');
       expect(error.message).toContain(name);
       // The line goes to the journal: a secret is named by its length only.
-      if (['ADMIN_TOKEN', 'WEBHOOK_SECRET'].includes(name)) expect(error.message).toContain(`"<${value.length} characters, not shown>"`);
+      if (['ADMIN_TOKEN', 'WEBHOOK_SECRET', 'DATABASE_URL'].includes(name)) expect(error.message).toContain(`"<${value.length} characters, not shown>"`);
       else expect(error.message).toContain(value);
       expect(error.message).toContain('expected');
       expect(error.message).toMatch(expectation);

@@ -2,10 +2,11 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { generateSQLiteDrizzleJson, generateSQLiteMigration } from 'drizzle-kit/api';
+import { generateDrizzleJson, generateMigration, generateSQLiteDrizzleJson, generateSQLiteMigration } from 'drizzle-kit/api';
 import { drizzle } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { describe, expect, it } from 'vitest';
+import * as pgSchema from '../../src/store/postgres/schema.ts';
 import { migrateDatabase, openDatabase } from '../../src/store/sqlite/open.ts';
 import * as schema from '../../src/store/sqlite/schema.ts';
 
@@ -23,6 +24,15 @@ describe('the drizzle schema and the committed migrations', () => {
     const snapshot = JSON.parse(readFileSync(join(MIGRATIONS, `meta/${String(latest.idx).padStart(4, '0')}_snapshot.json`), 'utf8'));
     const current = await generateSQLiteDrizzleJson(schema);
     expect(await generateSQLiteMigration(snapshot, current)).toEqual([]);
+  });
+
+  it('agree on PostgreSQL too: nothing to migrate between drizzle/postgres/ and postgres/schema.ts', async () => {
+    const folder = join(MIGRATIONS, 'postgres');
+    const pgJournal = JSON.parse(readFileSync(join(folder, 'meta/_journal.json'), 'utf8')) as { entries: { idx: number; tag: string }[] };
+    const latest = pgJournal.entries.at(-1)!;
+    const snapshot = JSON.parse(readFileSync(join(folder, `meta/${String(latest.idx).padStart(4, '0')}_snapshot.json`), 'utf8'));
+    expect(await generateMigration(snapshot, generateDrizzleJson(pgSchema, snapshot.id))).toEqual([]);
+    for (const { tag } of pgJournal.entries) expect(() => readFileSync(join(folder, `${tag}.sql`))).not.toThrow();
   });
 
   it('has a migration file for every entry of the journal', () => {

@@ -13,6 +13,7 @@ import { type IngestPolicy, type Interpretation, interpret, type NewReject, type
 import { withoutPassword } from '../../lib/secrets.ts';
 import { DEFAULT_PERSON_COMMANDS } from '../../people/person-commands.ts';
 import type { RejectReason } from '../../protocol/uplink.ts';
+import { createSkewReport } from '../skew-report.ts';
 import { type Job, type JobKind, type JobResult, type JobResults, SAMPLE_BYTES } from '../store.ts';
 import { createCommandRows } from './command-rows.ts';
 import type { Db } from './open.ts';
@@ -309,25 +310,4 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
   }
 
   return { applyBatch };
-}
-
-/** README §Alerts in chat apps: device.clock_skew at most once an hour per terminal. */
-const SKEW_EVERY_MS = 3_600_000;
-
-/**
- * When each terminal's clock was last reported off, in the writer's memory:
- * a restart may report one again within the hour. Rows of terminals not
- * reported for an hour go, so it holds at most those of the last hour.
- */
-function createSkewReport() {
-  const reported = new Map<string, number>();
-  return {
-    due(sn: string, at: number): boolean {
-      const last = reported.get(sn);
-      if (last !== undefined && at - last < SKEW_EVERY_MS && at >= last) return false;
-      if (reported.size >= 1024) for (const [key, when] of reported) if (at - when >= SKEW_EVERY_MS) reported.delete(key);
-      reported.set(sn, at);
-      return true;
-    },
-  };
 }

@@ -1,0 +1,245 @@
+import {
+  ABOUT_DELIVERY,
+  brokerDropsEvent,
+  clockSkewEvent,
+  deadDeliveryEvent,
+  endpointDisabledEvent,
+  type NewEvent,
+  presenceEvent,
+  type StoredEvent,
+} from '../../events/events.ts';
+import { type IngestPolicy, type Interpretation, interpret, type NewReject, type Outcome, rejected } from '../../ingest/interpret.ts';
+import { withoutPassword } from '../../lib/secrets.ts';
+import { DEFAULT_PERSON_COMMANDS } from '../../people/person-commands.ts';
+import type { RejectReason } from '../../protocol/uplink.ts';
+import { createSkewReport } from '../skew-report.ts';
+import { createRejectGate, type RejectGate } from '../sqlite/reject-gate.ts';
+import { type Job, type JobKind, type JobResult, type JobResults, SAMPLE_BYTES } from '../store.ts';
+import { createCommandRows } from './command-rows.ts';
+import type { Sql } from './open.ts';
+import { createOutbox } from './outbox.ts';
+import { createPersonRows, type PersonRows } from './person-rows.ts';
+
+// Every job of the store (store.ts) applied to PostgreSQL, on the main
+// thread, each on the connection of its batch's transaction (committer.ts).
+// What each job does is said in sqlite/jobs.ts; here is what differs when
+// several replicas write to the same database.
+
+/**
+ * The key of the transaction lock a batch takes before it stores events or
+ * queues commands. Their seqs come from a sequence, taken when a row is
+ * inserted and visible when its transaction commits: two replicas committing
+ * at once could make seq 11 visible before seq 10, and a live-stream client
+ * resuming after 11 would never see event 10, nor a dispatcher that sent
+ * command 11 send command 10 (both read "after the last seq seen"). Under
+ * this lock, held until COMMIT, seqs are taken and made visible in the same
+ * order. Group commit takes it once per batch, not per row.
+ */
+export const SEQ_LOCK = 0x66677371; // 'fgsq'
+
+/** Jobs that never store an event nor queue a command: their batches need not wait for SEQ_LOCK. */
+const UNORDERED: ReadonlySet<JobKind> = new Set<JobKind>([
+  'seen',
+  'register',
+  'commands-published',
+  'commands-failed',
+  'commands-interrupted',
+  'endpoint',
+  'endpoint-delete',
+  'retry-delivery',
+  'redeliver-since',
+  'purge',
+  'forget',
+  'token-add',
+  'token-delete',
+  'terminal-label',
+  'forget-silent',
+  'person-put',
+  'person-delete',
+  'person-retry',
+  'person-erase',
+]);
+
+export const takesSeqs = (jobs: Job[]) => jobs.some((job) => !UNORDERED.has(job.kind));
+
+/** As in SQLite: rejects naming no serial the bridge knows share one bucket of the gate. */
+const UNKNOWN_SERIAL: ReadonlySet<RejectReason> = new Set(['unknown_device', 'terminal_limit']);
+
+export function createJobRunner(policy: IngestPolicy, gate: RejectGate = createRejectGate()) {
+  let current: Sql | undefined;
+  /** The SQL of the batch being applied. */
+  const sql = (): Sql => {
+    if (!current) throw new Error('no batch is being applied');
+    return current;
+  };
+  const outbox = createOutbox(sql);
+  const storeEvents = (list: NewEvent[], except?: string) => outbox.storeEvents(list, except);
+  const store = async (event: NewEvent, except?: string) => (await outbox.storeEvents([event], except))[0];
+
+  let personRows: PersonRows | undefined;
+  const commandRows = createCommandRows(sql, storeEvents, policy.replyWindowMs, {
+    published: async (id, at) => void (await personRows?.published(id, at)),
+    failed: async (id, at) => void (await personRows?.failed(id, at)),
+    interrupted: async () => void (await personRows?.interrupted()),
+    replied: async (id, sn, reply, at) => (await personRows?.replied(id, sn, reply, at)) ?? [],
+    unanswered: async (id, at) => (await personRows?.unanswered(id, at)) ?? [],
+  });
+  personRows = createPersonRows(sql, storeEvents, policy.personCommands ?? DEFAULT_PERSON_COMMANDS, (command) => commandRows.queue(command, policy.replyField));
+  const people = personRows;
+  const skewReport = createSkewReport();
+
+  async function keepReject(message: { sn: string; topic: string; receivedAt: number }, reject: NewReject): Promise<boolean> {
+    if (!gate.keep(UNKNOWN_SERIAL.has(reject.reason) ? undefined : message.sn)) return false;
+    const kept = 'record' in reject ? Buffer.from(JSON.stringify(reject.record)) : reject.payload;
+    const sample = Buffer.from(kept.buffer, kept.byteOffset, Math.min(kept.length, SAMPLE_BYTES));
+    await sql().run('insert into rejects (received_at, topic, device_sn, reason, detail, size, sample) values ($1, $2, $3, $4, $5, $6, $7)', [
+      message.receivedAt,
+      message.topic,
+      message.sn,
+      reject.reason,
+      reject.detail.replaceAll('\0', '\uFFFD'),
+      'record' in reject ? kept.length : reject.size,
+      // Latin-1 keeps every byte visible even when the payload is not UTF-8; a NUL, which text cannot hold, shows as U+FFFD.
+      sample.toString('latin1').replaceAll('\0', '\uFFFD'),
+    ]);
+    return true;
+  }
+
+  async function keep(
+    message: { sn: string; topic: string; receivedAt: number },
+    { events, rejects, clockSkew, ...meaning }: Interpretation,
+  ): Promise<Outcome> {
+    const reply = meaning.reply && events.length === 1 ? await commandRows.correlate(message.sn, message.receivedAt, meaning.reply, events[0]) : undefined;
+    const stored = await storeEvents(reply ? [reply.event] : events);
+    if (reply) stored.unshift(...reply.people);
+    if (clockSkew && stored.length > 0 && skewReport.due(message.sn, message.receivedAt)) {
+      const row = await store(clockSkewEvent(message.sn, clockSkew.seconds, clockSkew.recordTime, message.receivedAt));
+      if (row) stored.push(row);
+    }
+    let kept = 0;
+    for (const reject of rejects) kept += Number(await keepReject(message, reject));
+    const outcome: Outcome = { ...meaning, events: stored, rejected: rejects.map((r) => r.reason), unkept: rejects.length - kept };
+    if (reply) outcome.replied = reply.replied;
+    return outcome;
+  }
+
+  const asEvents = (row: StoredEvent | undefined) => ({ events: row ? [row] : [] });
+
+  const apply: { [K in JobKind]: (job: Extract<Job, { kind: K }>) => Promise<JobResults[K]> } = {
+    uplink: (job) => keep(job, interpret(job, policy)),
+    reject: (job) => keep(job, rejected(job.reject)),
+    async presence(job) {
+      // A new row, or one conditional UPDATE that flips it: of two replicas hearing the same transition,
+      // exactly one's write changes the row, and only that one stores device.online or device.offline.
+      const inserted = await sql().run('insert into terminals (sn, online, first_seen_at, last_seen_at) values ($1, $2, $3, $4) on conflict (sn) do nothing', [
+        job.sn,
+        job.online,
+        job.at,
+        job.lastSeenAt,
+      ]);
+      let flipped = inserted > 0;
+      if (inserted > 0) await people.learned(job.sn, job.at);
+      else {
+        flipped =
+          (await sql().run(
+            `update terminals set online = $2, first_seen_at = coalesce(first_seen_at, $3), last_seen_at = coalesce($4, last_seen_at)
+             where sn = $1 and online <> $2`,
+            [job.sn, job.online, job.at, job.lastSeenAt],
+          )) > 0;
+        if (!flipped && job.lastSeenAt !== null) {
+          await sql().run('update terminals set last_seen_at = greatest(last_seen_at, $2) where sn = $1', [job.sn, job.lastSeenAt]);
+        }
+      }
+      return flipped ? asEvents(await store(presenceEvent(job.sn, job.online, job.at, job.lastSeenAt))) : { events: [] };
+    },
+    async seen(job) {
+      // One row per serial (the latest time), in serial order: two replicas' batches lock rows in the same order.
+      const latest = new Map<string, number>();
+      for (const [sn, at] of job.lastSeen) latest.set(sn, Math.max(at, latest.get(sn) ?? at));
+      const serials = [...latest.keys()].sort();
+      if (serials.length === 0) return;
+      await sql().run(
+        `insert into terminals (sn, first_seen_at, last_seen_at) select sn, at, at from unnest($1::text[], $2::bigint[]) as s(sn, at)
+         on conflict (sn) do update set last_seen_at = greatest(coalesce(terminals.last_seen_at, 0), excluded.last_seen_at)`,
+        [serials, serials.map((sn) => latest.get(sn))],
+      );
+    },
+    async register(job) {
+      for (const sn of job.serials) {
+        const learned = !(await people.known(sn));
+        await sql().run('insert into terminals (sn, registered) values ($1, true) on conflict (sn) do update set registered = true', [sn]);
+        if (learned) await people.learned(sn, Date.now());
+      }
+    },
+    commands: commandRows.accept,
+    'commands-published': commandRows.published,
+    'commands-failed': commandRows.failed,
+    'commands-interrupted': commandRows.interrupted,
+    'command-sweep': commandRows.sweep,
+    endpoint: outbox.upsertEndpoint,
+    'endpoint-delete': outbox.deleteEndpointStep,
+    async 'endpoint-state'(job) {
+      const { changed, disabled } = await outbox.setEndpointState(job);
+      const row = disabled && (await store(endpointDisabledEvent(job.id, withoutPassword(disabled.url), 'gone', Date.now()), job.id));
+      return { changed, events: row ? [row] : [] };
+    },
+    async attempt(job) {
+      const dead = await outbox.recordOutcome(job);
+      if (!dead || ABOUT_DELIVERY.has(dead.eventType)) return { events: [] };
+      return asEvents(await store(deadDeliveryEvent(dead, job.at), dead.endpointId));
+    },
+    'broker-drops': async (job) => asEvents(await store(brokerDropsEvent(job.dropped, job.source, job.sent, job.at))),
+    'retry-delivery': outbox.retryDelivery,
+    'redeliver-since': outbox.redeliverStep,
+    async purge(job) {
+      const started = performance.now();
+      const { removed, more, after } = await outbox.purge(job);
+      return { removed, more, after, ms: performance.now() - started };
+    },
+    async forget(job) {
+      await people.forgotten(job.serials);
+      return { removed: job.serials.length === 0 ? 0 : await sql().run('delete from terminals where sn = any($1::text[])', [job.serials]) };
+    },
+    'terminal-label': async (job) => ({ changed: (await sql().run('update terminals set label = $2 where sn = $1', [job.sn, job.label])) > 0 }),
+    'token-add': async ({ token }) => ({
+      added:
+        (await sql().run('insert into tokens (id, name, role, hash, created_at) values ($1, $2, $3, $4, $5) on conflict do nothing', [
+          token.id,
+          token.name,
+          token.role,
+          token.hash,
+          token.createdAt,
+        ])) > 0,
+    }),
+    'token-delete': async (job) => ({ removed: (await sql().run('delete from tokens where id = $1', [job.id])) > 0 }),
+    async 'forget-silent'(job) {
+      // The same terms as terminals_forgettable, so it is the index walked; SKIP LOCKED: a row another replica forgets now is its.
+      const forgotten = (
+        await sql().rows<{ sn: string }>(
+          `delete from terminals where sn in (select sn from terminals where not registered and not online and last_seen_at < $1
+             order by last_seen_at limit $2 for update skip locked) returning sn`,
+          [job.before, job.limit],
+        )
+      ).map((row) => row.sn);
+      if (forgotten.length > 0) await people.forgotten(forgotten);
+      return { forgotten };
+    },
+    'person-put': people.put,
+    'person-delete': people.remove,
+    'person-retry': people.retry,
+    'person-send': people.send,
+    'person-erase': people.erase,
+  };
+
+  /** Applies one job on `on`, the connection of its batch's transaction. */
+  async function applyJob(on: Sql, job: Job): Promise<JobResult> {
+    current = on;
+    try {
+      return await (apply[job.kind] as (job: Job) => Promise<JobResult>)(job);
+    } finally {
+      current = undefined;
+    }
+  }
+
+  return { applyJob };
+}

@@ -1,0 +1,519 @@
+import { PassThrough } from 'node:stream';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { type Postgres, startPostgres } from '../../src/kit/postgres.ts';
+import { heartU, reply, verifiedRecord, verifiedRecordU } from '../../src/kit/records.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
+import { createLogger } from '../../src/lib/log.ts';
+import { openPostgresStore } from '../../src/store/postgres/postgres-store.ts';
+import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+import type { Endpoint, Job, Store } from '../../src/store/store.ts';
+
+// The Store interface (src/store/store.ts) driven directly, jobs written and
+// reads read, on both engines alike: what the README promises of the store
+// holds with SQLite and with PostgreSQL (DATABASE_URL).
+
+const POLICY = { maxRecords: 10, forward: 'all', images: 'inline', replyWindowMs: 30_000, replyField: 'tag' } as const;
+const log = createLogger('fatal', new PassThrough());
+const T = 1_800_000_000_000;
+const up = (sn: string) => `fungxi_${sn}_upLink`;
+const message = (sn: string, body: unknown, receivedAt = T) =>
+  ({ kind: 'uplink', sn, topic: up(sn), payload: Buffer.from(JSON.stringify(body)), receivedAt }) satisfies Job;
+const ENDPOINT: Omit<Endpoint, 'createdAt'> = {
+  id: 'ep_a',
+  url: 'http://127.0.0.1:9/hook',
+  secret: 'whsec_x',
+  eventTypes: ['face.verified', 'device.online', 'delivery.dead', 'command.replied'],
+  enabled: true,
+  disabledReason: null,
+  format: 'standard',
+  lang: 'zh-CN',
+};
+
+let pg: Postgres | undefined;
+let databases = 0;
+beforeAll(async () => {
+  pg = await startPostgres({ fsync: 'off' });
+});
+afterAll(async () => {
+  await pg?.dispose();
+});
+
+const ENGINES = [
+  {
+    name: 'SQLite',
+    async open() {
+      const dir = makeTempDir('facegate-contract-');
+      const store = await openSqliteStore({ dataDir: dir, sync: 'normal', ...POLICY }, { log, onFatal: () => {} });
+      return { store, dispose: () => removeTempDir(dir) };
+    },
+  },
+  {
+    name: 'PostgreSQL',
+    async open() {
+      const url = await pg!.database(`contract_${++databases}`);
+      return { store: await openPostgresStore(url, POLICY, { log }), dispose: () => {} };
+    },
+  },
+];
+
+describe.each(ENGINES)('the store on $name', (engine) => {
+  let store: Store;
+  let dispose: () => void;
+  beforeEach(async () => {
+    ({ store, dispose } = await engine.open());
+  });
+  afterEach(async () => {
+    await store.close();
+    dispose();
+  });
+
+  /** A terminal's command published at `at`: its id. */
+  async function published(sn: string, cmd: string, id: string, at: number, body = '{}') {
+    await store.write({
+      kind: 'commands',
+      at,
+      cmd,
+      body,
+      replyField: 'tag',
+      expiresAt: null,
+      batch: null,
+      actor: 'ops',
+      rows: [{ id, sn, status: 'queued', error: null }],
+    });
+    await store.write({ kind: 'commands-published', published: [{ id, at }] });
+  }
+
+  it('stores a message once, whatever retransmits it, with its image apart and its deliveries', async () => {
+    await store.write({ kind: 'endpoint', endpoint: ENDPOINT, at: T });
+    const body = verifiedRecordU([verifiedRecord({ num: '1001' })]);
+    const [first, again] = await Promise.all([store.write(message('SN1', body)), store.write(message('SN1', body))]);
+    const third = await store.write(message('SN1', body, T + 5));
+    expect(first.events).toHaveLength(1);
+    expect([...again.events, ...third.events]).toEqual([]);
+    const [event] = first.events;
+    expect(event).toMatchObject({ type: 'face.verified', deviceSn: 'SN1', receivedAt: T });
+    const record = await store.event(event.seq);
+    expect(record).toMatchObject({ id: event.id, hasImage: true });
+    expect(JSON.parse(record!.fields)).toMatchObject({ num: '1001' });
+    expect(await store.eventById(event.id)).toMatchObject({ seq: event.seq });
+    expect(await store.eventKey(event.id)).toEqual({ seq: event.seq, hasImage: true });
+    expect(await store.image(event.seq)).toMatch(/^\/9j\//);
+    expect((await store.imageBytes(event.seq))?.toString()).toBe(await store.image(event.seq));
+    expect(await store.listedEvent(event.seq)).toMatchObject({ seq: event.seq, fields: record!.fields, fieldsBytes: Buffer.byteLength(record!.fields) });
+    const [delivery] = await store.dueDeliveries('ep_a', T, 10);
+    expect(delivery).toMatchObject({ eventSeq: event.seq, attempts: 0 });
+    expect(await store.outboxDepth()).toEqual([{ endpointId: 'ep_a', pending: 1 }]);
+    expect(await store.eventCounts('SN1', T - 1)).toEqual([{ type: 'face.verified', count: 1 }]);
+  });
+
+  it('keeps malformed messages as rejects, and lists them', async () => {
+    const outcome = await store.write({ kind: 'uplink', sn: 'SN1', topic: up('SN1'), payload: Buffer.from('{"cmd":\x00 not json'), receivedAt: T });
+    expect(outcome.events).toEqual([]);
+    expect(outcome.rejected).toEqual(['not_json']);
+    await store.write({
+      kind: 'reject',
+      sn: 'SN2',
+      topic: up('SN2'),
+      receivedAt: T + 1,
+      reject: { reason: 'too_large', detail: 'big', payload: Buffer.from('xx'), size: 9999 },
+    });
+    const { first, last } = await store.rejectBounds();
+    expect(last! - first!).toBe(1);
+    expect(await store.rejectSeqs({ from: first!, below: last! + 1, limit: 10 })).toEqual([last, first]);
+    expect(await store.rejectSeqs({ device: 'SN2', from: first!, below: last! + 1, limit: 10 })).toEqual([last]);
+    expect(await store.reject(first!)).toMatchObject({ deviceSn: 'SN1', reason: 'not_json', topic: up('SN1') });
+    expect(await store.reject(last!)).toMatchObject({ reason: 'too_large', size: 9999, sample: 'xx' });
+  });
+
+  it('stores presence transitions with their events, last-seen times, registrations, labels and forgetting', async () => {
+    const online = await store.write({ kind: 'presence', sn: 'SN1', online: true, at: T, lastSeenAt: T });
+    expect(online.events).toMatchObject([{ type: 'device.online', deviceSn: 'SN1' }]);
+    await store.write({
+      kind: 'seen',
+      lastSeen: [
+        ['SN1', T + 10],
+        ['SN9', T + 3],
+      ],
+    });
+    const offline = await store.write({ kind: 'presence', sn: 'SN1', online: false, at: T + 20, lastSeenAt: T + 10 });
+    expect(offline.events).toMatchObject([{ type: 'device.offline' }]);
+    expect(await store.terminal('SN1')).toEqual({ sn: 'SN1', registered: false, firstSeenAt: T, lastSeenAt: T + 10, online: false, label: null });
+    await store.write({ kind: 'register', serials: ['SN5'] });
+    expect(await store.terminal('SN5')).toMatchObject({ registered: true, online: false, firstSeenAt: null });
+    expect(await store.write({ kind: 'terminal-label', sn: 'SN5', label: '3F east' })).toEqual({ changed: true });
+    expect(await store.write({ kind: 'terminal-label', sn: 'NOPE', label: 'x' })).toEqual({ changed: false });
+    expect((await store.terminalsAfter('SN1', 10)).map((t) => [t.sn, t.label])).toEqual([
+      ['SN5', '3F east'],
+      ['SN9', null],
+    ]);
+    expect(await store.write({ kind: 'forget-silent', before: T + 100, limit: 10 })).toEqual({ forgotten: ['SN9', 'SN1'] });
+    expect(await store.write({ kind: 'forget', serials: ['SN5', 'NOPE'] })).toEqual({ removed: 1 });
+    expect(await store.terminals()).toEqual([]);
+    const events = await store.eventSeqs({ from: 0, below: Number.MAX_SAFE_INTEGER, limit: 10 });
+    expect(events).toHaveLength(2);
+    expect(await store.eventSeqs({ types: ['device.online'], device: 'SN1', from: 0, below: Number.MAX_SAFE_INTEGER, limit: 10 })).toEqual([events[1]]);
+    expect(await store.eventSeqsAfter({ after: events[1], upTo: events[0], limit: 10 })).toEqual([events[0]]);
+    expect(await store.eventBounds()).toEqual({ first: events[1], last: events[0] });
+    expect(await store.firstSeqFrom(T + 1)).toBe(events[0]);
+    expect(await store.lastSeqBefore(T + 1)).toBe(events[1]);
+  });
+
+  it('queues commands in order, pairs replies by REPLY_FIELD and by name, and sweeps the unanswered and expired', async () => {
+    await store.write({ kind: 'endpoint', endpoint: ENDPOINT, at: T });
+    await store.write({
+      kind: 'commands',
+      at: T,
+      cmd: 'openDoorD',
+      body: '{"cmd":"openDoorD"}',
+      replyField: 'tag',
+      expiresAt: null,
+      batch: 'bat_1',
+      actor: 'ops',
+      rows: [
+        { id: 'cmd_a', sn: 'SN1', status: 'queued', error: null },
+        { id: 'cmd_b', sn: 'SN1', status: 'queued', error: null },
+        { id: 'cmd_x', sn: 'SN2', status: 'failed', error: 'unknown_device' },
+      ],
+    });
+    const queued = await store.queuedCommands('SN1', 0, T, 10);
+    expect(queued.map((c) => c.id)).toEqual(['cmd_a', 'cmd_b']);
+    expect(queued[1].seq).toBeGreaterThan(queued[0].seq);
+    expect(JSON.parse(queued[0].body)).toEqual({ tag: 'cmd_a', cmd: 'openDoorD' });
+    expect(await store.queuedCommands('SN1', queued[0].seq, T, 10)).toMatchObject([{ id: 'cmd_b' }]);
+    expect(await store.queuedSerials()).toEqual(['SN1']);
+    expect(await store.queuedCount()).toBe(2);
+    expect(await store.command('cmd_x')).toMatchObject({ status: 'failed', error: 'unknown_device', batch: 'bat_1', actor: 'ops' });
+    expect((await store.commandKeys({ batch: 'bat_1', limit: 10 })).map((k) => k.id)).toEqual(['cmd_x', 'cmd_b', 'cmd_a']);
+    expect((await store.commandKeys({ device: 'SN1', status: 'queued', before: { at: T, id: 'cmd_b' }, limit: 10 })).map((k) => k.id)).toEqual(['cmd_a']);
+
+    await store.write({
+      kind: 'commands-published',
+      published: [
+        { id: 'cmd_a', at: T + 1 },
+        { id: 'cmd_b', at: T + 2 },
+      ],
+    });
+    // By name: the oldest waiting first.
+    const byName = await store.write(message('SN1', { cmd: 'openDoorU', code: 0, msg: 'ok' }, T + 3));
+    expect(byName.replied).toMatchObject({ commandId: 'cmd_a', cmd: 'openDoorD', publishedAt: T + 1, repliedAt: T + 3 });
+    expect(byName.events).toMatchObject([{ type: 'command.replied' }]);
+    // By REPLY_FIELD: the one it names, whatever the order.
+    await published('SN1', 'openDoorD', 'cmd_c', T + 4);
+    const byTag = await store.write(message('SN1', reply({ cmd: 'openDoorD', tag: 'cmd_c' }, 'SN1', 'tag'), T + 5));
+    expect(byTag.replied?.commandId).toBe('cmd_c');
+    expect(await store.command('cmd_c')).toMatchObject({ status: 'replied', repliedAt: T + 5 });
+    expect(JSON.parse((await store.command('cmd_c'))!.reply!)).toMatchObject({ cmd: 'openDoorU', tag: 'cmd_c' });
+    const listed = await store.listedCommand('cmd_c');
+    expect(listed).toMatchObject({ status: 'replied', bodyBytes: Buffer.byteLength(listed!.body!) });
+    expect((await store.write(message('SN1', { cmd: 'openDoorU', code: 0 }, T + 6))).replied?.commandId).toBe('cmd_b');
+    // Nothing waits any more: a device message.
+    const stray = await store.write(message('SN1', { cmd: 'openDoorU', code: 0 }, T + 7));
+    expect(stray.replied).toBeUndefined();
+    expect(stray.events).toMatchObject([{ type: 'device.message' }]);
+    await published('SN1', 'openDoorD', 'cmd_d', T + 8);
+
+    await store.write({
+      kind: 'commands',
+      at: T,
+      cmd: 'rebootD',
+      body: '{}',
+      expiresAt: T + 10,
+      batch: null,
+      actor: null,
+      rows: [{ id: 'cmd_e', sn: 'SN3', status: 'queued', error: null }],
+    });
+    const swept = await store.write({ kind: 'command-sweep', now: T + 40_000 });
+    expect(swept).toMatchObject({ unanswered: 1, expired: 1, more: false, people: [] });
+    expect(swept.events.map((e) => e.type).sort()).toEqual(['command.expired', 'command.unanswered']);
+    expect(await store.command('cmd_d')).toMatchObject({ status: 'unanswered' });
+    expect(await store.command('cmd_e')).toMatchObject({ status: 'expired' });
+
+    await store.write({
+      kind: 'commands',
+      at: T,
+      cmd: 'rebootD',
+      body: '{}',
+      expiresAt: null,
+      batch: null,
+      actor: null,
+      rows: [{ id: 'cmd_f', sn: 'SN3', status: 'queued', error: null }],
+    });
+    await store.write({ kind: 'commands-failed', failed: [{ id: 'cmd_f', error: 'device_offline' }] });
+    expect(await store.command('cmd_f')).toMatchObject({ status: 'failed', error: 'device_offline' });
+    await store.write({
+      kind: 'commands',
+      at: T,
+      cmd: 'rebootD',
+      body: '{}',
+      expiresAt: null,
+      batch: null,
+      actor: null,
+      rows: [{ id: 'cmd_g', sn: 'SN3', status: 'queued', error: null }],
+    });
+    expect(await store.write({ kind: 'commands-interrupted' })).toEqual({ failed: 1 });
+    expect(await store.command('cmd_g')).toMatchObject({ status: 'failed', error: 'interrupted' });
+  });
+
+  it('gives command seqs that only go up, after the newest commands are deleted', async () => {
+    await published('SN1', 'openDoorD', 'cmd_1', T);
+    const first = (await store.command('cmd_1')) && (await store.queuedCommands('SN1', 0, T, 10));
+    expect(first).toEqual([]);
+    await store.write({ kind: 'purge', before: T + 1, limit: 100 });
+    await store.write({
+      kind: 'commands',
+      at: T + 2,
+      cmd: 'openDoorD',
+      body: '{}',
+      expiresAt: null,
+      batch: null,
+      actor: null,
+      rows: [{ id: 'cmd_2', sn: 'SN1', status: 'queued', error: null }],
+    });
+    const [second] = await store.queuedCommands('SN1', 0, T + 2, 10);
+    expect(second.seq).toBeGreaterThan(1);
+  });
+
+  it('syncs people: put, send, reply, retry, delete, erase', async () => {
+    await store.write({ kind: 'presence', sn: 'SN1', online: true, at: T, lastSeenAt: T });
+    await store.write({ kind: 'register', serials: ['SN2'] });
+    const put = await store.write({
+      kind: 'person-put',
+      num: '7',
+      name: 'Ann',
+      fields: '{"card":"1"}',
+      photo: Buffer.from('jpeg'),
+      hash: 'h1',
+      devices: 'all',
+      at: T,
+      actor: 'hr',
+    });
+    expect(put).toEqual({
+      changed: true,
+      items: [
+        { deviceSn: 'SN1', status: 'pending' },
+        { deviceSn: 'SN2', status: 'pending' },
+      ],
+      wake: ['SN1', 'SN2'],
+    });
+    expect(
+      (
+        await store.write({
+          kind: 'person-put',
+          num: '7',
+          name: 'Ann',
+          fields: '{"card":"1"}',
+          photo: Buffer.from('jpeg'),
+          hash: 'h1',
+          devices: 'all',
+          at: T,
+          actor: 'hr',
+        })
+      ).changed,
+    ).toBe(false);
+    expect(await store.person('7')).toMatchObject({ name: 'Ann', hasPhoto: true, allDevices: true, deleted: false, actor: 'hr' });
+    expect((await store.personPhoto('7'))?.toString()).toBe('jpeg');
+    expect(await store.peopleCount()).toBe(1);
+    expect(await store.duePersonSerials(T, 10)).toEqual(expect.arrayContaining(['SN1', 'SN2']));
+
+    const sent = await store.write({ kind: 'person-send', sn: 'SN1', at: T });
+    expect(sent.commandId).toMatch(/^cmd_/);
+    expect(await store.write({ kind: 'person-send', sn: 'SN1', at: T })).toEqual({ commandId: null });
+    const command = (await store.command(sent.commandId!))!;
+    expect(command).toMatchObject({ deviceSn: 'SN1', actor: 'hr', status: 'queued' });
+    expect((await store.queuedCommands('SN1', 0, T, 10))[0]).toMatchObject({ id: sent.commandId, person: '7' });
+    await store.write({ kind: 'commands-published', published: [{ id: sent.commandId!, at: T + 1 }] });
+    expect((await store.personSyncs('7'))[0]).toMatchObject({ deviceSn: 'SN1', op: 'upsert', status: 'sent' });
+    const replyBody = reply(JSON.parse(command.body) as { cmd: string }, 'SN1', 'tag');
+    const applied = await store.write(message('SN1', replyBody, T + 2));
+    expect(applied.replied).toMatchObject({ commandId: sent.commandId, person: '7' });
+    expect((await store.personSyncs('7'))[0]).toMatchObject({ status: 'applied' });
+
+    // SN2 refuses, and is retried.
+    const second = await store.write({ kind: 'person-send', sn: 'SN2', at: T + 3 });
+    await store.write({ kind: 'commands-published', published: [{ id: second.commandId!, at: T + 3 }] });
+    const secondBody = JSON.parse((await store.command(second.commandId!))!.body) as { cmd: string };
+    const refused = await store.write(message('SN2', reply(secondBody, 'SN2', 'tag', { code: 5, msg: 'no face' }), T + 4));
+    expect(refused.events.map((e) => e.type)).toEqual(['person.sync_failed', 'command.replied']);
+    expect(await store.people({ status: 'failed', limit: 10 })).toMatchObject([{ num: '7' }]);
+    expect(await store.people({ device: 'SN2', limit: 10 })).toMatchObject([{ num: '7', status: 'failed' }]);
+    expect((await store.personSyncCounts()).sort((a, b) => a.status.localeCompare(b.status))).toEqual([
+      { status: 'applied', count: 1 },
+      { status: 'failed', count: 1 },
+      { status: 'pending', count: 0 },
+      { status: 'sent', count: 0 },
+    ]);
+    expect(await store.write({ kind: 'person-retry', num: '7', device: 'SN2', at: T + 5 })).toEqual({ found: true, retried: 1, wake: ['SN2'] });
+    expect(await store.write({ kind: 'person-retry', num: 'nobody', at: T + 5 })).toEqual({ found: false, retried: 0, wake: [] });
+    // An unanswered person command waits out its backoff.
+    const third = await store.write({ kind: 'person-send', sn: 'SN2', at: T + 6 });
+    await store.write({ kind: 'commands-published', published: [{ id: third.commandId!, at: T + 6 }] });
+    const swept = await store.write({ kind: 'command-sweep', now: T + 60_000 });
+    expect(swept).toMatchObject({ unanswered: 1, people: ['SN2'] });
+    expect(await store.nextPersonDueAfter(T + 60_000)).toBe(T + 60_000 + 10_000);
+
+    const removed = await store.write({ kind: 'person-delete', num: '7', at: T + 7, actor: 'hr' });
+    expect(removed.found).toBe(true);
+    expect(await store.peopleCount()).toBe(0);
+    expect(await store.person('7')).toMatchObject({ deleted: true });
+    const erased = await store.write({ kind: 'person-erase', num: '7', at: T + 8 });
+    // SN1 held them: a removal goes; SN2 never did: its row goes.
+    expect(erased).toMatchObject({ events: 3, photo: 1, terminals: 1, more: false });
+    expect(await store.person('7')).toBeUndefined();
+    expect((await store.personSyncs('7')).map((s) => [s.deviceSn, s.op])).toEqual([['SN1', 'delete']]);
+  });
+
+  it('records delivery attempts, retries, redeliveries, endpoint state and removal', async () => {
+    await store.write({ kind: 'endpoint', endpoint: ENDPOINT, at: T });
+    await store.write({ kind: 'endpoint', endpoint: { ...ENDPOINT, id: 'ep_b', eventTypes: ['delivery.dead', 'endpoint.disabled'] }, at: T + 1 });
+    expect((await store.endpoints()).map((e) => e.id)).toEqual(['ep_a', 'ep_b']);
+    expect(await store.endpointCount()).toBe(2);
+    expect(await store.endpoint('ep_a')).toMatchObject({ ...ENDPOINT, createdAt: T });
+    const { events } = await store.write(message('SN1', verifiedRecordU([verifiedRecord()])));
+    const [due] = await store.dueDeliveries('ep_a', T, 10);
+    await store.write({ kind: 'attempt', seq: due.seq, at: T + 1, status: 500, error: null, outcome: 'retry', nextAttemptAt: T + 100 });
+    expect(await store.nextDueAt('ep_a')).toBe(T + 100);
+    expect(await store.dueDeliveries('ep_a', T + 50, 10)).toEqual([]);
+    const dead = await store.write({ kind: 'attempt', seq: due.seq, at: T + 2, status: 500, error: null, outcome: 'dead', nextAttemptAt: T + 2 });
+    expect(dead.events).toMatchObject([{ type: 'delivery.dead' }]);
+    expect(await store.delivery(due.seq)).toMatchObject({ eventId: events[0].id, status: 'dead', attempts: 2, lastStatus: 500 });
+    // The alert goes to ep_b only, not to the endpoint it is about.
+    expect(await store.outboxDepth()).toEqual(
+      expect.arrayContaining([
+        { endpointId: 'ep_a', pending: 0 },
+        { endpointId: 'ep_b', pending: 1 },
+      ]),
+    );
+    expect(await store.write({ kind: 'retry-delivery', seq: due.seq, at: T + 3 })).toEqual({ changed: true });
+    expect(await store.write({ kind: 'retry-delivery', seq: due.seq, at: T + 3 })).toEqual({ changed: false });
+    await store.write({ kind: 'attempt', seq: due.seq, at: T + 4, status: 200, error: null, outcome: 'delivered', nextAttemptAt: T + 4 });
+    expect(await store.delivery(due.seq)).toMatchObject({ status: 'delivered', deliveredAt: T + 4 });
+    const { first, last } = await store.deliveryBounds();
+    expect(await store.deliverySeqs({ status: 'delivered', from: first!, below: last! + 1, limit: 10 })).toEqual([due.seq]);
+    expect(await store.deliverySeqs({ endpointId: 'ep_b', from: first!, below: last! + 1, limit: 10 })).toEqual([last]);
+    expect(await store.deliverySeqs({ eventSeq: events[0].seq, from: first!, below: last! + 1, limit: 10 })).toEqual([due.seq]);
+
+    expect(await store.write({ kind: 'redeliver-since', endpointId: 'ep_a', since: T, at: T + 5 })).toEqual({
+      deliveries: 2,
+      more: false,
+      after: dead.events[0].seq,
+    });
+    expect(await store.delivery(due.seq)).toMatchObject({ status: 'pending', nextAttemptAt: T + 5, deliveredAt: null });
+
+    const gone = await store.write({ kind: 'endpoint-state', id: 'ep_a', enabled: false, reason: 'gone' });
+    expect(gone.changed).toBe(true);
+    expect(gone.events).toMatchObject([{ type: 'endpoint.disabled' }]);
+    expect(await store.endpoint('ep_a')).toMatchObject({ enabled: false, disabledReason: 'gone' });
+    expect(await store.write({ kind: 'endpoint-state', id: 'nope', enabled: true, reason: null })).toEqual({ changed: false, events: [] });
+    expect(await store.write({ kind: 'endpoint-delete', id: 'ep_a' })).toEqual({ more: false });
+    expect(await store.endpoint('ep_a')).toBeUndefined();
+    expect((await store.outboxDepth()).map((d) => d.endpointId)).toEqual(['ep_b']);
+  });
+
+  it('purges what is past retention, but not what a delivery still waits for', async () => {
+    await store.write({ kind: 'endpoint', endpoint: ENDPOINT, at: T });
+    const kept = await store.write(message('SN1', verifiedRecordU([verifiedRecord({ num: '1' })]), T));
+    await store.write(message('SN1', heartU(), T));
+    await store.write({ kind: 'presence', sn: 'SN2', online: false, at: T, lastSeenAt: null });
+    await store.write({
+      kind: 'reject',
+      sn: 'SN1',
+      topic: up('SN1'),
+      receivedAt: T,
+      reject: { reason: 'too_large', detail: 'big', payload: Buffer.from('x'), size: 9 },
+    });
+    const purged = await store.write({ kind: 'purge', before: T + 1, limit: 100 });
+    expect(purged).toMatchObject({ more: false });
+    expect(await store.event(kept.events[0].seq)).toBeDefined();
+    expect((await store.eventBounds()).first).toBe(kept.events[0].seq);
+    expect(await store.rejectBounds()).toEqual({ first: undefined, last: undefined });
+  });
+
+  it('adds and revokes named tokens, a name once', async () => {
+    const token = { id: 'tok_1', name: 'ops', role: 'operator' as const, hash: 'a'.repeat(64), createdAt: T };
+    expect(await store.write({ kind: 'token-add', token })).toEqual({ added: true });
+    expect(await store.write({ kind: 'token-add', token: { ...token, id: 'tok_2', hash: 'b'.repeat(64) } })).toEqual({ added: false });
+    expect(await store.tokens()).toEqual([token]);
+    expect(await store.write({ kind: 'token-delete', id: 'tok_1' })).toEqual({ removed: true });
+    expect(await store.write({ kind: 'token-delete', id: 'tok_1' })).toEqual({ removed: false });
+  });
+
+  it('stores broker drops as an event, and fails a bad job alone in its batch', async () => {
+    const jobs = [
+      store.write({ kind: 'broker-drops', dropped: 3, source: 'probe', sent: 10, at: T }),
+      store.write({
+        kind: 'commands',
+        at: T,
+        cmd: 'x',
+        body: 'not json',
+        replyField: 'tag',
+        expiresAt: null,
+        batch: null,
+        actor: null,
+        rows: [{ id: 'c', sn: 'S', status: 'queued', error: null }],
+      }),
+      store.write(message('SN1', verifiedRecordU([verifiedRecord()]))),
+    ];
+    const [drops, bad, record] = await Promise.allSettled(jobs);
+    expect(drops).toMatchObject({ status: 'fulfilled', value: { events: [{ type: 'broker.drops' }] } });
+    expect(bad.status).toBe('rejected');
+    expect(record).toMatchObject({ status: 'fulfilled', value: { events: [{ type: 'face.verified' }] } });
+    expect(store.healthy).toBe(true);
+    expect(await store.command('c')).toBeUndefined();
+  });
+});
+
+// Two stores on one database, as two replicas are (README §PostgreSQL, several writers).
+describe('two PostgreSQL stores on one database', () => {
+  let stores: Store[] = [];
+  beforeEach(async () => {
+    const url = await pg!.database(`shared_${++databases}`);
+    stores = [await openPostgresStore(url, POLICY, { log }), await openPostgresStore(url, POLICY, { log })];
+  });
+  afterEach(async () => {
+    await Promise.all(stores.map((s) => s.close()));
+  });
+
+  it('flip a presence once: one device.online of two replicas hearing it', async () => {
+    await stores[0].write({ kind: 'presence', sn: 'SN1', online: false, at: T, lastSeenAt: null });
+    const both = await Promise.all(stores.map((s) => s.write({ kind: 'presence', sn: 'SN1', online: true, at: T + 1, lastSeenAt: T + 1 })));
+    expect(both.flatMap((r) => r.events).map((e) => e.type)).toEqual(['device.online']);
+  });
+
+  it('pair two replies of one name, arriving at two replicas, with two commands', async () => {
+    for (const id of ['cmd_1', 'cmd_2']) {
+      await stores[0].write({
+        kind: 'commands',
+        at: T,
+        cmd: 'openDoorD',
+        body: '{}',
+        expiresAt: null,
+        batch: null,
+        actor: null,
+        rows: [{ id, sn: 'SN1', status: 'queued', error: null }],
+      });
+      await stores[0].write({ kind: 'commands-published', published: [{ id, at: T + 1 }] });
+    }
+    const replies = await Promise.all(stores.map((s, i) => s.write(message('SN1', { cmd: 'openDoorU', code: 0, n: i }, T + 2))));
+    expect(replies.map((r) => r.replied?.commandId).sort()).toEqual(['cmd_1', 'cmd_2']);
+  });
+
+  it('store a retransmission once, and make event seqs visible in order whichever replica commits', async () => {
+    const body = verifiedRecordU([verifiedRecord({ num: '1' })]);
+    const twice = await Promise.all(stores.map((s) => s.write(message('SN1', body))));
+    expect(twice.flatMap((r) => r.events)).toHaveLength(1);
+    // Many small commits from both: whenever a seq is seen, every lower one is there too.
+    const writes = Array.from({ length: 40 }, (_, i) => stores[i % 2].write(message(`SN${i}`, verifiedRecordU([verifiedRecord({ num: `n${i}` })]))));
+    const seen: number[][] = [];
+    const reader = (async () => {
+      for (let i = 0; i < 20; i++) {
+        const { last } = await stores[1].eventBounds();
+        if (last !== undefined) seen.push(await stores[1].eventSeqs({ from: 0, below: last + 1, limit: 100 }));
+      }
+    })();
+    await Promise.all([...writes, reader]);
+    expect(seen.length).toBeGreaterThan(0);
+    const all = await stores[0].eventSeqs({ from: 0, below: Number.MAX_SAFE_INTEGER, limit: 100 });
+    expect(all).toHaveLength(41);
+    for (const seqs of seen) expect(seqs.length).toBe(all.filter((seq) => seq <= seqs[0]).length);
+  });
+});
