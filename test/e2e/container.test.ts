@@ -43,10 +43,41 @@ describe('the container', () => {
     expect(service.build).toBe('.');
     expect(service.environment.DATA_DIR).toBe('/var/lib/facegate');
     expect(service.volumes).toContain('facegate-data:/var/lib/facegate');
-    expect(Object.keys(compose.volumes)).toEqual(['facegate-data']);
+    expect(Object.keys(compose.volumes)).toContain('facegate-data');
     expect(service.ports).toEqual(['6699:6699', '1883:1883']);
     expect(service.ulimits.nofile).toBe(65536);
     expect(service.env_file).toEqual([{ path: '.env', required: false }]);
+    expect(service.profiles).toBeUndefined();
+  });
+
+  it('compose.yaml has a cluster profile: Mosquitto set as the README asks, PostgreSQL, two replicas on both', () => {
+    const compose = JSON.parse(
+      execFileSync('python3', ['-c', 'import json,sys,yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))', join(ROOT, 'compose.yaml')], {
+        encoding: 'utf8',
+      }),
+    );
+    const cluster = Object.entries(compose.services as Record<string, { profiles?: string[] }>)
+      .filter(([, s]) => s.profiles?.includes('cluster'))
+      .map(([name]) => name);
+    expect(cluster).toEqual(['mosquitto', 'postgres', 'replica-1', 'replica-2']);
+    // Every setting of the README's mosquitto.conf that is not a path is in the profile's.
+    const readme = read('README.md');
+    const block = readme.slice(readme.indexOf('A complete `mosquitto.conf`'));
+    const settings = block.slice(block.indexOf('```') + 4, block.indexOf('```', block.indexOf('```') + 3)).split('\n');
+    const wanted = settings.filter((line) => /^[a-z_]+ /.test(line) && !/(_location|_file) /.test(line));
+    expect(wanted.length).toBeGreaterThan(5);
+    const conf = compose.configs.mosquitto.content.split('\n');
+    for (const line of wanted) expect(conf, line).toContain(line);
+    const ids = new Set<string>();
+    for (const name of ['replica-1', 'replica-2']) {
+      const replica = compose.services[name];
+      expect(replica.environment.DATABASE_URL).toMatch(/^postgres:\/\/facegate:.*@postgres:5432\/facegate$/);
+      expect(replica.environment.MQTT_URL).toBe('mqtt://mosquitto:1883');
+      expect(replica.depends_on.postgres.condition).toBe('service_healthy');
+      ids.add(replica.environment.MQTT_CLIENT_ID);
+    }
+    expect(ids.size).toBe(2);
+    expect(compose.services.postgres.image).toMatch(/^postgres:15/);
   });
 
   it('runs the command of the systemd unit and of npm start, as a user of its own, with its data in the volume', () => {
