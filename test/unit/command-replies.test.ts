@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { createReplies } from '../../src/commands/replies.ts';
 import { SendQuery } from '../../src/http/commands.ts';
 import { replyCandidate } from '../../src/ingest/interpret.ts';
-import { commandEventFields, withReplyField } from '../../src/store/sqlite/command-rows.ts';
+import { commandEventFields, withReplyField } from '../../src/store/command-text.ts';
 
 // The pure parts of commands with replies (README §Commands with replies).
 

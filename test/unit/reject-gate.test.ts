@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createRejectGate } from '../../src/store/sqlite/reject-gate.ts';
+import { createRejectGate } from '../../src/store/reject-gate.ts';
 
 function clock(start = 1_000_000) {
   let t = start;

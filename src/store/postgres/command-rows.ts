@@ -1,7 +1,8 @@
 import type { NewEvent, StoredEvent } from '../../events/events.ts';
 import { randomId } from '../../events/ids.ts';
 import type { Replied, ReplyCandidate } from '../../ingest/interpret.ts';
-import { commandEventFields, type PersonHooks, withReplyField } from '../sqlite/command-rows.ts';
+import { commandEventFields, hasReplyField, withReplyField } from '../command-text.ts';
+import type { PersonHooks } from '../person-sync-rules.ts';
 import { type Job, type JobResults, SWEEP_LIMIT } from '../store.ts';
 import type { Sql } from './open.ts';
 
@@ -27,8 +28,6 @@ interface CommandRow {
   person: string | null;
   actor: string | null;
 }
-
-const hasField = (body: string, field: string | undefined) => field !== undefined && Object.hasOwn(JSON.parse(body) as object, field);
 
 export function createCommandRows(sql: () => Sql, storeEvents: StoreEvents, replyWindowMs: number, people: PgPersonHooks) {
   /** Rows in the order given: their seqs (nextval, the column's default) in that order. */
@@ -57,7 +56,7 @@ export function createCommandRows(sql: () => Sql, storeEvents: StoreEvents, repl
   }
 
   async function accept(job: Extract<Job, { kind: 'commands' }>): Promise<undefined> {
-    const present = hasField(job.body, job.replyField);
+    const present = hasReplyField(job.body, job.replyField);
     await insertRows(
       job.rows.map((row) => ({
         id: row.id,
@@ -83,7 +82,7 @@ export function createCommandRows(sql: () => Sql, storeEvents: StoreEvents, repl
     await insertRows([
       {
         ...command,
-        body: withReplyField(command.body, replyField, command.id, hasField(command.body, replyField)),
+        body: withReplyField(command.body, replyField, command.id, hasReplyField(command.body, replyField)),
         status: 'queued',
         error: null,
         expiresAt: null,

@@ -12,8 +12,8 @@ import { type IngestPolicy, type Interpretation, interpret, type NewReject, type
 import { withoutPassword } from '../../lib/secrets.ts';
 import { DEFAULT_PERSON_COMMANDS } from '../../people/person-commands.ts';
 import type { RejectReason } from '../../protocol/uplink.ts';
+import { createRejectGate, type RejectGate } from '../reject-gate.ts';
 import { createSkewReport } from '../skew-report.ts';
-import { createRejectGate, type RejectGate } from '../sqlite/reject-gate.ts';
 import { type Job, type JobKind, type JobResult, type JobResults, SAMPLE_BYTES } from '../store.ts';
 import { createCommandRows } from './command-rows.ts';
 import type { Sql } from './open.ts';

@@ -1,4 +1,5 @@
 import type { DeadDelivery, EventType, NewEvent, StoredEvent } from '../../events/events.ts';
+import { pickPurged } from '../purge-step.ts';
 import type { Job, JobResults, PurgeCursor } from '../store.ts';
 import type { Sql } from './open.ts';
 
@@ -152,13 +153,7 @@ export function createOutbox(sql: () => Sql) {
        order by received_at, seq limit $4`,
       [before, job.after?.at ?? null, job.after?.seq ?? null, PURGE_CANDIDATES],
     );
-    const old: number[] = [];
-    let after = job.after;
-    for (const candidate of candidates) {
-      if (old.length === limit) break;
-      after = { at: candidate.at, seq: candidate.seq };
-      if (!candidate.kept) old.push(candidate.seq);
-    }
+    const { old, after } = pickPurged(candidates, limit, job.after);
     if (old.length > 0) {
       await sql().run('delete from images where event_seq = any($1::bigint[])', [old]);
       await sql().run('delete from deliveries where event_seq = any($1::bigint[])', [old]);

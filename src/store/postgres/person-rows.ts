@@ -1,7 +1,7 @@
 import type { NewEvent, StoredEvent } from '../../events/events.ts';
 import { randomId } from '../../events/ids.ts';
 import { type PersonCommands, renderCommand, replyOutcome } from '../../people/person-commands.ts';
-import { BACKOFF_FIRST_MS, BACKOFF_MAX_MS, ERASE_STEP } from '../sqlite/person-rows.ts';
+import { BACKOFF_FIRST_MS, BACKOFF_MAX_MS, CLEAR_SENT, ERASE_STEP, type SyncRow } from '../person-sync-rules.ts';
 import type { Erased, Job, JobResults, PersonOp, SyncStatus } from '../store.ts';
 import type { Sql } from './open.ts';
 
@@ -12,19 +12,6 @@ import type { Sql } from './open.ts';
 type JobOf<K extends Job['kind']> = Extract<Job, { kind: K }>;
 type StoreEvents = (events: NewEvent[]) => Promise<StoredEvent[]>;
 type QueueCommand = (command: { id: string; sn: string; cmd: string; body: string; at: number; person: string; actor: string | null }) => Promise<void>;
-
-interface SyncRow {
-  num: string;
-  device_sn: string;
-  op: PersonOp;
-  want: string | null;
-  status: SyncStatus;
-  command_id: string | null;
-  sent_op: PersonOp | null;
-  sent_hash: string | null;
-}
-
-const CLEAR_SENT = 'command_id = null, sent_op = null, sent_hash = null';
 
 // $1 num, $2 hash, $3 at.
 const RETARGET = `op = 'upsert', want = $2,

@@ -2,6 +2,8 @@ import { and, asc, eq, gte, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { NewEvent, StoredEvent } from '../../events/events.ts';
 import { randomId } from '../../events/ids.ts';
 import type { Replied, ReplyCandidate } from '../../ingest/interpret.ts';
+import { commandEventFields, hasReplyField, withReplyField } from '../command-text.ts';
+import type { PersonHooks } from '../person-sync-rules.ts';
 import { type Job, type JobResults, SWEEP_LIMIT } from '../store.ts';
 import type { Db } from './open.ts';
 import { commands, counters } from './schema.ts';
@@ -14,37 +16,6 @@ import { commands, counters } from './schema.ts';
 
 /** Stores an event with its deliveries (jobs.ts), giving it as stored. */
 type StoreEvent = (event: NewEvent) => StoredEvent | undefined;
-
-/**
- * The command's body with its id in REPLY_FIELD, unless it carries that field
- * already. The body is a JSON object written by JSON.stringify, so the field
- * goes in right after its `{`.
- */
-export function withReplyField(body: string, field: string | undefined, id: string, present: boolean): string {
-  if (field === undefined || present) return body;
-  const entry = `${JSON.stringify(field)}:${JSON.stringify(id)}`;
-  return body === '{}' ? `{${entry}}` : `{${entry},${body.slice(1)}`;
-}
-
-/** The fields of a command.* event: what the view shows beside type, id, device_sn and received_at. */
-export function commandEventFields(commandId: string, cmd: string, reply: string | null): string {
-  return `{"command_id":${JSON.stringify(commandId)},"cmd":${JSON.stringify(cmd)},"reply":${reply ?? 'null'}}`;
-}
-
-/**
- * What becomes of a person command is that person's sync state too (README
- * §People on the terminals): told in the same transaction (person-rows.ts).
- */
-export interface PersonHooks {
-  published(id: string, at: number): void;
-  failed(id: string, at: number): void;
-  /** Before queued commands without a ttl fail at start. */
-  interrupted(): void;
-  /** The reply of a person command: its events (person.sync_failed, person.synced), stored. */
-  replied(id: string, sn: string, reply: string, at: number): StoredEvent[];
-  /** Terminals whose row waits out its backoff now. */
-  unanswered(id: string, at: number): string[];
-}
 
 export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs: number, people: PersonHooks) {
   const insert = db
@@ -135,7 +106,7 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
 
   function accept(job: Extract<Job, { kind: 'commands' }>): undefined {
     // Whether the client's body carries REPLY_FIELD itself: then it is sent as it is.
-    const present = job.replyField !== undefined && Object.hasOwn(JSON.parse(job.body) as object, job.replyField);
+    const present = hasReplyField(job.body, job.replyField);
     for (const row of job.rows) {
       insertRow({
         id: row.id,
@@ -163,7 +134,7 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
       id: command.id,
       sn: command.sn,
       cmd: command.cmd,
-      body: withReplyField(command.body, replyField, command.id, replyField !== undefined && Object.hasOwn(JSON.parse(command.body) as object, replyField)),
+      body: withReplyField(command.body, replyField, command.id, hasReplyField(command.body, replyField)),
       status: 'queued',
       error: null,
       at: command.at,

@@ -13,13 +13,13 @@ import { type IngestPolicy, type Interpretation, interpret, type NewReject, type
 import { withoutPassword } from '../../lib/secrets.ts';
 import { DEFAULT_PERSON_COMMANDS } from '../../people/person-commands.ts';
 import type { RejectReason } from '../../protocol/uplink.ts';
+import { createRejectGate, type RejectGate } from '../reject-gate.ts';
 import { createSkewReport } from '../skew-report.ts';
 import { type Job, type JobKind, type JobResult, type JobResults, SAMPLE_BYTES } from '../store.ts';
 import { createCommandRows } from './command-rows.ts';
 import type { Db } from './open.ts';
 import { createOutbox } from './outbox.ts';
 import { createPersonRows, type PersonRows } from './person-rows.ts';
-import { createRejectGate, type RejectGate } from './reject-gate.ts';
 import { events, images, rejects, terminals, tokens } from './schema.ts';
 import { createTerminalStore } from './terminals.ts';
 

@@ -1,5 +1,6 @@
 import { and, asc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
 import type { DeadDelivery } from '../../events/events.ts';
+import { pickPurged } from '../purge-step.ts';
 import type { Job, JobResults, PurgeCursor } from '../store.ts';
 import type { Db } from './open.ts';
 import { commands, deliveries, endpoints, events, images, rejects } from './schema.ts';
@@ -270,13 +271,7 @@ export function createOutbox(db: Db, wrote: (walBytes: number) => void) {
   function purge(job: JobOf<'purge'>): PurgeStep {
     const { before, limit } = job;
     const candidates = queries.candidates(before, job.after, PURGE_CANDIDATES).all();
-    const old: number[] = [];
-    let after = job.after;
-    for (const candidate of candidates) {
-      if (old.length === limit) break;
-      after = { at: candidate.at, seq: candidate.seq };
-      if (!candidate.kept) old.push(candidate.seq);
-    }
+    const { old, after } = pickPurged(candidates, limit, job.after);
     if (old.length > 0) {
       queries.images(old).run();
       queries.deliveries(old).run();

@@ -1,6 +1,7 @@
 import type { NewEvent, StoredEvent } from '../../events/events.ts';
 import { randomId } from '../../events/ids.ts';
 import { type PersonCommands, renderCommand, replyOutcome } from '../../people/person-commands.ts';
+import { BACKOFF_FIRST_MS, BACKOFF_MAX_MS, CLEAR_SENT, ERASE_STEP, type SyncRow } from '../person-sync-rules.ts';
 import type { Erased, Job, JobResults, PersonOp, SyncStatus } from '../store.ts';
 import type { Db } from './open.ts';
 
@@ -16,25 +17,6 @@ type JobOf<K extends Job['kind']> = Extract<Job, { kind: K }>;
 type StoreEvent = (event: NewEvent) => StoredEvent | undefined;
 /** A queued command row for one terminal (command-rows.ts); its id. */
 type QueueCommand = (command: { id: string; sn: string; cmd: string; body: string; at: number; person: string; actor: string | null }) => void;
-
-/** Backoff of an unanswered person command: 10 s, doubling, at most 10 minutes. */
-export const BACKOFF_FIRST_MS = 10_000;
-export const BACKOFF_MAX_MS = 600_000;
-/** Events one erase step deletes at most: ingest waits for one step, never the whole erasure. */
-export const ERASE_STEP = 500;
-
-interface SyncRow {
-  num: string;
-  device_sn: string;
-  op: PersonOp;
-  want: string | null;
-  status: SyncStatus;
-  command_id: string | null;
-  sent_op: PersonOp | null;
-  sent_hash: string | null;
-}
-
-const CLEAR_SENT = 'command_id = null, sent_op = null, sent_hash = null';
 
 /**
  * The queries a terminal's turn and a reply run, apart so that their plans

@@ -1,0 +1,24 @@
+// The text of a command row and of its events, the same in both engines
+// (README §Commands with replies): REPLY_FIELD filled in, and what a
+// command.* event carries.
+
+/** Whether the body (a JSON object's text) has REPLY_FIELD already. */
+export function hasReplyField(body: string, field: string | undefined): boolean {
+  return field !== undefined && Object.hasOwn(JSON.parse(body) as object, field);
+}
+
+/**
+ * The command's body with its id in REPLY_FIELD, unless it carries that field
+ * already (`present`). The body is a JSON object written by JSON.stringify,
+ * so the field goes in right after its `{`.
+ */
+export function withReplyField(body: string, field: string | undefined, id: string, present: boolean): string {
+  if (field === undefined || present) return body;
+  const entry = `${JSON.stringify(field)}:${JSON.stringify(id)}`;
+  return body === '{}' ? `{${entry}}` : `{${entry},${body.slice(1)}`;
+}
+
+/** The fields of a command.* event: what the view shows beside type, id, device_sn and received_at. */
+export function commandEventFields(commandId: string, cmd: string, reply: string | null): string {
+  return `{"command_id":${JSON.stringify(commandId)},"cmd":${JSON.stringify(cmd)},"reply":${reply ?? 'null'}}`;
+}
