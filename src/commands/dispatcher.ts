@@ -64,6 +64,14 @@ export function createDispatcher({ transport, downlink, isOnline, lastSeen, stor
   const inFlight = slots(MAX_IN_FLIGHT);
   /** Terminals being drained; `again`: woken meanwhile, read once more before stopping. */
   const draining = new Map<string, { again: boolean }>();
+  /**
+   * Terminals that may have queued rows: every accepted row marks its
+   * terminal (wake, or `queued` for one kept for later), and wakeAll those the
+   * store lists. Only these are read when a terminal turns online or
+   * subscribes: ten thousand terminals connecting cost no read each
+   * (README §Performance). A drain that finds none left unmarks it.
+   */
+  const pending = new Set<string>();
   /** Per terminal, the last seq this process took care of: rows whose outcome is not committed yet are not read again. */
   const done = new Map<string, number>();
   /** First turns someone waits for (a single POST), by command id. */
@@ -196,7 +204,11 @@ export function createDispatcher({ transport, downlink, isOnline, lastSeen, stor
       if (!online(sn)) return halt(sn, 'device_offline');
       const rows = await store.queuedCommands(sn, done.get(sn) ?? 0, Date.now(), READ_AHEAD);
       if (rows.length === 0) {
-        if (!state.again) return;
+        if (!state.again) {
+          // Nothing is awaited between the read and here: a row accepted meanwhile set `again`.
+          pending.delete(sn);
+          return;
+        }
         state.again = false;
         continue;
       }
@@ -223,6 +235,7 @@ export function createDispatcher({ transport, downlink, isOnline, lastSeen, stor
 
   function wake(sn: string) {
     if (stopped) return;
+    pending.add(sn);
     const running = draining.get(sn);
     if (running) {
       running.again = true;
@@ -250,12 +263,24 @@ export function createDispatcher({ transport, downlink, isOnline, lastSeen, stor
       return;
     }
     const sn = downlink.serialOf(topic);
-    if (sn !== undefined) wake(sn);
+    if (sn !== undefined) reachable(sn);
   });
+
+  /** A terminal turned online or subscribed: its turn, if it may have rows queued. */
+  function reachable(sn: string) {
+    if (pending.has(sn)) wake(sn);
+  }
 
   return {
     online,
     wake,
+    reachable,
+    /** A row accepted for a terminal not reachable now (it has a ttl): it goes out once the terminal is. */
+    queued(sn: string) {
+      pending.add(sn);
+      // It turned reachable while the row was being written.
+      if (online(sn)) wake(sn);
+    },
     /** A message from this terminal: commands that waited for a word from it go out. */
     heard(sn: string) {
       if (awaitingWord.size > 0 && awaitingWord.delete(sn)) wake(sn);
