@@ -159,7 +159,7 @@ export function neverStoreRetained(broker: Aedes): void {
 export function trackListening(
   broker: Aedes,
   onListening: (topic: string) => void = () => {},
-): { listening(topic: string): boolean; subscribers(topic: string): Client[] } {
+): { listening(topic: string): boolean; eachSubscriber(topic: string, visit: (client: Client) => void): void } {
   const byTopic = new Map<string, Set<Client>>();
   const byClient = new WeakMap<Client, Set<string>>();
   const connected = (broker as unknown as { clients: Record<string, Client> }).clients;
@@ -204,13 +204,10 @@ export function trackListening(
       for (const client of clients) if (connected[client.id] === client) return true;
       return false;
     },
-    /** The connected clients subscribed to `topic` (a heartbeat's answer goes to them, embedded.ts). */
-    subscribers(topic) {
+    /** Each connected client subscribed to `topic` (a heartbeat's answer goes to them, embedded.ts). */
+    eachSubscriber(topic, visit) {
       const clients = byTopic.get(topic);
-      if (!clients) return [];
-      const found: Client[] = [];
-      for (const client of clients) if (connected[client.id] === client) found.push(client);
-      return found;
+      if (clients) for (const client of clients) if (connected[client.id] === client) visit(client);
     },
   };
 }

@@ -1,7 +1,6 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
-import { generate } from 'mqtt-packet';
 import type { Registry } from 'prom-client';
 import type { Done } from '../ingest/ingest.ts';
 import type { Logger } from '../lib/log.ts';
@@ -27,6 +26,7 @@ import { listenForTerminals } from './broker-listeners.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { createConnectionGate } from './connection-gate.ts';
 import { createInFlightBudget, isLargePublish, limitPacketSize, type PacketLimiter } from './packet-limit.ts';
+import { qos0Publish } from './qos0-publish.ts';
 import { endWhenSilent } from './silence.ts';
 import { throttledWarn } from './throttled-log.ts';
 import { BrokerUnavailable, COMMAND_EXPIRY_S, createInFlight, type Transport } from './transport.ts';
@@ -81,6 +81,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
 
 /** The least room for large messages in flight, all connections together (README §Connections and memory). */
 const IN_FLIGHT_FLOOR = 64 * 1024 * 1024;
+
+const ANSWERED = Promise.resolve();
 
 /** `$` topics are the broker's own (aedes acts on `$SYS/+/new/clients`, `$SYS/+/heartbeat`, …) [MQTT-4.7.2-1]. */
 const reserved = (topic: string) => topic.charCodeAt(0) === 36;
@@ -302,16 +304,11 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
         // topic against every subscription and hand it on over two turns of
         // the event loop, ten thousand times a second (README §Performance).
         // QoS 0 is never kept for an offline session: no one else would have had it.
-        let v4: Buffer | undefined;
-        let v5: Buffer | undefined;
-        for (const client of subscribed.subscribers(topic)) {
+        subscribed.eachSubscriber(topic, (client) => {
           const conn = connections.get(client);
-          if (!conn || !forwardsTo(client, topic)) continue;
-          const packet = { cmd: 'publish' as const, topic, payload, qos, retain: false, dup: false };
-          if (client.version === 5) writeBesideAedes(conn, (v5 ??= generate({ ...packet, properties: {} }, { protocolVersion: 5 })));
-          else writeBesideAedes(conn, (v4 ??= generate(packet)));
-        }
-        return Promise.resolve();
+          if (conn && forwardsTo(client, topic)) writeBesideAedes(conn, qos0Publish(topic, payload, client.version === 5));
+        });
+        return ANSWERED;
       }
       return new Promise((resolve, reject) => {
         // aedes keeps messageExpiry with the packet in a session but does not act on it: authorizeForward does.
