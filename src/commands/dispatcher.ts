@@ -8,6 +8,13 @@ import { BrokerUnavailable, type Transport } from '../transport/transport.ts';
 
 /** Publishes in flight at most, all terminals together: a fan-out to thousands is paced, and heartbeats keep their answer time. */
 const MAX_IN_FLIGHT = 64;
+/**
+ * Terminals taking their turn at once (reading their queue, publishing). A
+ * fan-out to 10,000 wakes them all in one go: each turn begins with a read
+ * on the main thread, and 10,000 of them in one turn of the event loop held
+ * every heartbeat answer back for as long (README §Performance).
+ */
+const MAX_TURNS = 128;
 /** Queued commands read at a time for one terminal. */
 const READ_AHEAD = 16;
 /** Queued commands without a ttl failed at a time once their terminal turned offline. */
@@ -62,6 +69,7 @@ function slots(size: number) {
  */
 export function createDispatcher({ transport, downlink, isOnline, lastSeen, store, token, metrics, log }: DispatcherDeps) {
   const inFlight = slots(MAX_IN_FLIGHT);
+  const turnsTaken = slots(MAX_TURNS);
   /** Terminals being drained; `again`: woken meanwhile, read once more before stopping. */
   const draining = new Map<string, { again: boolean }>();
   /**
@@ -197,20 +205,28 @@ export function createDispatcher({ transport, downlink, isOnline, lastSeen, stor
   }
 
   async function drain(sn: string, state: { again: boolean }) {
+    await turnsTaken.acquire();
+    try {
+      await turn(sn, state);
+    } finally {
+      turnsTaken.release();
+    }
+  }
+
+  async function turn(sn: string, state: { again: boolean }) {
     for (;;) {
       // One terminal's reads and publishes after another's: many woken at once (a fan-out, a reconnect) share the loop.
       await nextTurn();
       if (stopped) return;
       if (!online(sn)) return halt(sn, 'device_offline');
+      // A row accepted from here on wakes the terminal again (`again`): this read holds every row accepted before.
+      state.again = false;
       const rows = await store.queuedCommands(sn, done.get(sn) ?? 0, Date.now(), READ_AHEAD);
+      if (rows.length === 0 && state.again) continue;
       if (rows.length === 0) {
-        if (!state.again) {
-          // Nothing is awaited between the read and here: a row accepted meanwhile set `again`.
-          pending.delete(sn);
-          return;
-        }
-        state.again = false;
-        continue;
+        // Nothing is awaited between the read and here: a row accepted meanwhile set `again`.
+        pending.delete(sn);
+        return;
       }
       for (const row of rows) {
         if (stopped) return;
@@ -229,6 +245,11 @@ export function createDispatcher({ transport, downlink, isOnline, lastSeen, stor
           // Broker unreachable: this row and those after it wait (ttl) or fail; the reconnect wakes the terminal again.
           return halt(sn, 'broker_unavailable');
         }
+      }
+      // Fewer than asked for, and none accepted since: the queue is empty, no second read (a fan-out's one command each).
+      if (rows.length < READ_AHEAD && !state.again) {
+        pending.delete(sn);
+        return;
       }
     }
   }
