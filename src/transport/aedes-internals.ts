@@ -159,7 +159,7 @@ export function neverStoreRetained(broker: Aedes): void {
 export function trackListening(
   broker: Aedes,
   onListening: (topic: string) => void = () => {},
-): { listening(topic: string): boolean; eachSubscriber(topic: string, visit: (client: Client) => void): void } {
+): { listening(topic: string): boolean; eachSubscriber(topic: string, visit: (client: Client) => void): number } {
   const byTopic = new Map<string, Set<Client>>();
   const byClient = new WeakMap<Client, Set<string>>();
   const connected = (broker as unknown as { clients: Record<string, Client> }).clients;
@@ -204,10 +204,22 @@ export function trackListening(
       for (const client of clients) if (connected[client.id] === client) return true;
       return false;
     },
-    /** Each connected client subscribed to `topic` (a heartbeat's answer goes to them, embedded.ts). */
+    /**
+     * Each connected client subscribed to `topic` (a heartbeat's answer goes
+     * to them, embedded.ts); how many. A SUBSCRIBE aedes has taken but not
+     * reported yet (`subscribe` comes once it is stored and answered) is not
+     * among them.
+     */
     eachSubscriber(topic, visit) {
       const clients = byTopic.get(topic);
-      if (clients) for (const client of clients) if (connected[client.id] === client) visit(client);
+      let visited = 0;
+      if (clients)
+        for (const client of clients)
+          if (connected[client.id] === client) {
+            visit(client);
+            visited += 1;
+          }
+      return visited;
     },
   };
 }

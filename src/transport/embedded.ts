@@ -83,6 +83,8 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const IN_FLIGHT_FLOOR = 64 * 1024 * 1024;
 
 const ANSWERED = Promise.resolve();
+/** A QoS 0 answer aedes could not deliver is not retried: a late one is worthless. */
+const ignore = () => {};
 
 /** `$` topics are the broker's own (aedes acts on `$SYS/+/new/clients`, `$SYS/+/heartbeat`, …) [MQTT-4.7.2-1]. */
 const reserved = (topic: string) => topic.charCodeAt(0) === 36;
@@ -304,10 +306,14 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
         // topic against every subscription and hand it on over two turns of
         // the event loop, ten thousand times a second (README §Performance).
         // QoS 0 is never kept for an offline session: no one else would have had it.
-        subscribed.eachSubscriber(topic, (client) => {
+        const reached = subscribed.eachSubscriber(topic, (client) => {
           const conn = connections.get(client);
           if (conn && forwardsTo(client, topic)) writeBesideAedes(conn, qos0Publish(topic, payload, client.version === 5));
         });
+        // None known to listen: perhaps a terminal whose SUBSCRIBE came in the
+        // same read as this heartbeat, taken by aedes but not reported yet
+        // (after a restart, every terminal at once). aedes' own delivery finds it.
+        if (reached === 0) broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false }, ignore);
         return ANSWERED;
       }
       return new Promise((resolve, reject) => {

@@ -291,6 +291,7 @@ describe('trackListening', () => {
     expect(subscribed.listening('fungxi_T3_downLink')).toBe(false);
     expect(subscribers(subscribed, DOWN)).toEqual(['terminal-online']);
     expect(subscribers(subscribed, 'fungxi_T3_downLink')).toEqual([]);
+    expect(subscribed.eachSubscriber(DOWN, () => {})).toBe(1);
 
     // Its session keeps the subscription; it is not listening.
     const gone = once(broker, 'clientDisconnect');
