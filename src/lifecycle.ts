@@ -302,7 +302,7 @@ export function createFacegate(
     const syncing = createPeopleSync({ store, online: sending.online, dispatch: sending.wake, metrics, log });
     people = syncing;
     cameOnline = (sn) => {
-      sending.wake(sn);
+      sending.reachable(sn);
       syncing.wake(sn);
     };
     mqtt.onListening((topic) => {

@@ -158,6 +158,7 @@ export function createCommands({ transport, downlink, presence, store, metrics, 
         if (turn.status === 'failed') throw new CommandNotSent(turn.error, `command not sent: ${REFUSED[turn.error]}`);
         status = turn.status;
       } else {
+        dispatcher.queued(sn);
         log.info({ command: id, device: sn, cmd: name, status }, 'command');
       }
       const replied = await waiting?.reply;
@@ -201,8 +202,10 @@ export function createCommands({ transport, downlink, presence, store, metrics, 
     heard: (sn: string) => dispatcher.heard(sn),
     /** A terminal's message waits for this before it goes to the writer, when a command to it is being published (dispatcher.ts). */
     unrecorded: (sn: string) => dispatcher.unrecorded(sn),
-    /** A terminal turned online: what waits for it goes out. */
+    /** Commands were queued for this terminal (a person's): they go out. */
     wake: (sn: string) => dispatcher.wake(sn),
+    /** A terminal turned online: what waits for it goes out (a lookup when nothing does). */
+    reachable: (sn: string) => dispatcher.reachable(sn),
     /** Online and (embedded) subscribed to its downLink: a command published now reaches it. */
     online: (sn: string) => dispatcher.online(sn),
     /** At start: what waited in the queue goes out as its terminals come online. */

@@ -8,6 +8,13 @@ import { BrokerUnavailable, type Transport } from '../transport/transport.ts';
 
 /** Publishes in flight at most, all terminals together: a fan-out to thousands is paced, and heartbeats keep their answer time. */
 const MAX_IN_FLIGHT = 64;
+/**
+ * Terminals taking their turn at once (reading their queue, publishing). A
+ * fan-out to 10,000 wakes them all in one go: each turn begins with a read
+ * on the main thread, and 10,000 of them in one turn of the event loop held
+ * every heartbeat answer back for as long (README §Performance).
+ */
+const MAX_TURNS = 128;
 /** Queued commands read at a time for one terminal. */
 const READ_AHEAD = 16;
 /** Queued commands without a ttl failed at a time once their terminal turned offline. */
@@ -62,8 +69,17 @@ function slots(size: number) {
  */
 export function createDispatcher({ transport, downlink, isOnline, lastSeen, store, token, metrics, log }: DispatcherDeps) {
   const inFlight = slots(MAX_IN_FLIGHT);
+  const turnsTaken = slots(MAX_TURNS);
   /** Terminals being drained; `again`: woken meanwhile, read once more before stopping. */
   const draining = new Map<string, { again: boolean }>();
+  /**
+   * Terminals that may have queued rows: every accepted row marks its
+   * terminal (wake, or `queued` for one kept for later), and wakeAll those the
+   * store lists. Only these are read when a terminal turns online or
+   * subscribes: ten thousand terminals connecting cost no read each
+   * (README §Performance). A drain that finds none left unmarks it.
+   */
+  const pending = new Set<string>();
   /** Per terminal, the last seq this process took care of: rows whose outcome is not committed yet are not read again. */
   const done = new Map<string, number>();
   /** First turns someone waits for (a single POST), by command id. */
@@ -189,16 +205,28 @@ export function createDispatcher({ transport, downlink, isOnline, lastSeen, stor
   }
 
   async function drain(sn: string, state: { again: boolean }) {
+    await turnsTaken.acquire();
+    try {
+      await turn(sn, state);
+    } finally {
+      turnsTaken.release();
+    }
+  }
+
+  async function turn(sn: string, state: { again: boolean }) {
     for (;;) {
       // One terminal's reads and publishes after another's: many woken at once (a fan-out, a reconnect) share the loop.
       await nextTurn();
       if (stopped) return;
       if (!online(sn)) return halt(sn, 'device_offline');
+      // A row accepted from here on wakes the terminal again (`again`): this read holds every row accepted before.
+      state.again = false;
       const rows = await store.queuedCommands(sn, done.get(sn) ?? 0, Date.now(), READ_AHEAD);
+      if (rows.length === 0 && state.again) continue;
       if (rows.length === 0) {
-        if (!state.again) return;
-        state.again = false;
-        continue;
+        // Nothing is awaited between the read and here: a row accepted meanwhile set `again`.
+        pending.delete(sn);
+        return;
       }
       for (const row of rows) {
         if (stopped) return;
@@ -218,11 +246,17 @@ export function createDispatcher({ transport, downlink, isOnline, lastSeen, stor
           return halt(sn, 'broker_unavailable');
         }
       }
+      // Fewer than asked for, and none accepted since: the queue is empty, no second read (a fan-out's one command each).
+      if (rows.length < READ_AHEAD && !state.again) {
+        pending.delete(sn);
+        return;
+      }
     }
   }
 
   function wake(sn: string) {
     if (stopped) return;
+    pending.add(sn);
     const running = draining.get(sn);
     if (running) {
       running.again = true;
@@ -250,12 +284,24 @@ export function createDispatcher({ transport, downlink, isOnline, lastSeen, stor
       return;
     }
     const sn = downlink.serialOf(topic);
-    if (sn !== undefined) wake(sn);
+    if (sn !== undefined) reachable(sn);
   });
+
+  /** A terminal turned online or subscribed: its turn, if it may have rows queued. */
+  function reachable(sn: string) {
+    if (pending.has(sn)) wake(sn);
+  }
 
   return {
     online,
     wake,
+    reachable,
+    /** A row accepted for a terminal not reachable now (it has a ttl): it goes out once the terminal is. */
+    queued(sn: string) {
+      pending.add(sn);
+      // It turned reachable while the row was being written.
+      if (online(sn)) wake(sn);
+    },
     /** A message from this terminal: commands that waited for a word from it go out. */
     heard(sn: string) {
       if (awaitingWord.size > 0 && awaitingWord.delete(sn)) wake(sn);

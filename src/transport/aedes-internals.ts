@@ -156,7 +156,10 @@ export function neverStoreRetained(broker: Aedes): void {
  * persistent session of an offline terminal would keep it and open the door
  * whenever the terminal returns.
  */
-export function trackListening(broker: Aedes, onListening: (topic: string) => void = () => {}): { listening(topic: string): boolean } {
+export function trackListening(
+  broker: Aedes,
+  onListening: (topic: string) => void = () => {},
+): { listening(topic: string): boolean; eachSubscriber(topic: string, visit: (client: Client) => void): number } {
   const byTopic = new Map<string, Set<Client>>();
   const byClient = new WeakMap<Client, Set<string>>();
   const connected = (broker as unknown as { clients: Record<string, Client> }).clients;
@@ -201,6 +204,71 @@ export function trackListening(broker: Aedes, onListening: (topic: string) => vo
       for (const client of clients) if (connected[client.id] === client) return true;
       return false;
     },
+    /**
+     * Each connected client subscribed to `topic` (a heartbeat's answer goes
+     * to them, embedded.ts); how many. A SUBSCRIBE aedes has taken but not
+     * reported yet (`subscribe` comes once it is stored and answered) is not
+     * among them.
+     */
+    eachSubscriber(topic, visit) {
+      const clients = byTopic.get(topic);
+      let visited = 0;
+      if (clients)
+        for (const client of clients)
+          if (connected[client.id] === client) {
+            visit(client);
+            visited += 1;
+          }
+      return visited;
+    },
+  };
+}
+
+/**
+ * Writes a whole MQTT packet to a client's connection beside aedes, which
+ * writes its own packets to the same connection.
+ *
+ * Relies on: lib/write.js writing each packet of aedes with mqtt-packet's
+ * `writeToStream` in one synchronous run (the connection corked, its pieces
+ * written, uncorked on the next tick), and aedes writing to the connection
+ * nowhere else: bytes written between two of its packets never land inside
+ * one, and go out in the order written.
+ *
+ * Why: a heartbeat's answer goes straight to the terminal's connection, as
+ * bytes made once, without aedes' delivery (a packet copy, two turns of the
+ * event loop, a write in pieces), ten thousand times a second (README
+ * §Performance).
+ */
+export function writeBesideAedes(conn: Duplex, packet: Buffer): void {
+  if (!conn.destroyed && conn.writable) conn.write(packet);
+}
+
+type Finished = (err?: Error) => void;
+type BrokerPublish = (packet: PublishPacket, client: Client | null | Finished, done?: Finished) => void;
+
+/**
+ * Makes aedes hand no message on `nowhere(topic)` to its subscriptions: the
+ * publish is finished at once, as one that matched no subscriber is.
+ *
+ * Relies on: lib/handlers/publish.js `enqueuePublish` (after the PUBACK for
+ * QoS 1, after storing it for QoS 2) and lib/client.js `close()` (a will)
+ * calling `broker.publish(packet, client, done)` through the broker object,
+ * whose own property then stands in for aedes.js `publish`; and that
+ * `publish`, when no subscription matches (mqemitter's `emit` over none) and
+ * nothing is retained, only calling `done` (synchronously, as this does).
+ *
+ * Why: the bridge takes an upLink message in from authorizePublish, and no
+ * client may subscribe to an upLink (README §Topic rules). Passed on, each
+ * heartbeat paid for aedes' packet copy, its publish series and a topic
+ * match that finds no one, ten thousand times a second (README §Performance).
+ */
+export function deliverNothingOn(broker: Aedes, nowhere: (topic: string) => boolean): void {
+  const target = broker as unknown as { publish: BrokerPublish };
+  const publish: BrokerPublish = target.publish.bind(broker);
+  target.publish = (packet, client, done) => {
+    if (typeof client === 'function') return publish(packet, client, done);
+    if (!nowhere(packet.topic)) return publish(packet, client, done);
+    done?.();
   };
 }
 

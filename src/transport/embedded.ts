@@ -8,6 +8,7 @@ import { sameSecret } from '../lib/secrets.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import {
   ackWaitsForAuthorizePublish,
+  deliverNothingOn,
   expiryKeptWithPacket,
   handleConnection,
   isClosingClientsWill,
@@ -19,11 +20,13 @@ import {
   packetWithExpiry,
   trackListening,
   unsubscribedByClosing,
+  writeBesideAedes,
 } from './aedes-internals.ts';
 import { listenForTerminals } from './broker-listeners.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { createConnectionGate } from './connection-gate.ts';
 import { createInFlightBudget, isLargePublish, limitPacketSize, type PacketLimiter } from './packet-limit.ts';
+import { qos0Publish } from './qos0-publish.ts';
 import { endWhenSilent } from './silence.ts';
 import { throttledWarn } from './throttled-log.ts';
 import { BrokerUnavailable, COMMAND_EXPIRY_S, createInFlight, type Transport } from './transport.ts';
@@ -79,6 +82,10 @@ const CONNECT_TIMEOUT_MS = 10_000;
 /** The least room for large messages in flight, all connections together (README §Connections and memory). */
 const IN_FLIGHT_FLOOR = 64 * 1024 * 1024;
 
+const ANSWERED = Promise.resolve();
+/** A QoS 0 answer aedes could not deliver is not retried: a late one is worthless. */
+const ignore = () => {};
+
 /** `$` topics are the broker's own (aedes acts on `$SYS/+/new/clients`, `$SYS/+/heartbeat`, …) [MQTT-4.7.2-1]. */
 const reserved = (topic: string) => topic.charCodeAt(0) === 36;
 const wildcard = (topic: string) => topic.includes('+') || topic.includes('#');
@@ -107,6 +114,7 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
   // Serials whose downLink a client subscribes to: its will may go out on their upLinks.
   const listensTo = new WeakMap<Client, Set<string>>();
   const limiters = new WeakMap<Client, PacketLimiter>();
+  const connections = new WeakMap<Client, Socket | TLSSocket>();
   let listening = true;
   const ingesting = createInFlight();
 
@@ -125,6 +133,17 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
   const endedSilent = throttledWarn(log, 'MQTT connection ended: it sent nothing for 2 × HEARTBEAT_TIMEOUT');
   const endedTooLarge = throttledWarn(log, 'MQTT connection ended: a packet over the size limit');
   const endedOverBudget = throttledWarn(log, 'MQTT connection ended: large messages in flight fill the in-flight budget; the terminal sends it again later');
+
+  /**
+   * A terminal logged in as its serial gets its own downLink only, also
+   * from a session it took over by using another terminal's client id.
+   */
+  const forwardsTo = (client: Client, topic: string) => {
+    const own = loggedInAs.get(client);
+    if (own === undefined) return true;
+    const sn = downlink.serialOf(topic);
+    return sn === undefined || sn === own;
+  };
 
   const broker = await Aedes.createBroker({
     concurrency: AEDES_CONCURRENCY,
@@ -189,11 +208,7 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       });
     }),
     authorizeForward(client, packet) {
-      // A terminal logged in as its serial gets its own downLink only, also
-      // from a session it took over by using another terminal's client id.
-      const own = loggedInAs.get(client);
-      const sn = downlink.serialOf(packet.topic);
-      if (own !== undefined && sn !== undefined && sn !== own) return null;
+      if (!forwardsTo(client, packet.topic)) return null;
       // A command kept in a session (a terminal whose link died unnoticed, or
       // that never acknowledged it) goes nowhere once expired: a door must not
       // open when the terminal comes back minutes later.
@@ -222,6 +237,10 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
   // clients send, and this keeps anything else that reaches aedes' publish
   // out of the store that would hand it to every later subscriber.
   neverStoreRetained(broker);
+  // An upLink message is taken in from authorizePublish, and no client may
+  // subscribe to an upLink (authorizeSubscribe): aedes need not look for
+  // subscribers of it. A topic that is also a downLink's is passed on.
+  deliverNothingOn(broker, (topic) => !reserved(topic) && uplink.serialOf(topic) !== undefined && downlink.serialOf(topic) === undefined);
   broker.on('unsubscribe', (topics, client) => {
     // An UNSUBSCRIBE of a connected client; a closing one's will is checked against what it listened on.
     if (unsubscribedByClosing(client)) return;
@@ -246,7 +265,9 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       if (why === 'too_large') endedTooLarge(fields);
       else endedOverBudget({ ...fields, reserved: budget.reserved, budget: budget.limit });
     });
-    limiters.set(handleConnection(broker, socket), limiter);
+    const client = handleConnection(broker, socket);
+    limiters.set(client, limiter);
+    connections.set(client, socket);
   };
   const listeners = await listenForTerminals({
     port: options.port,
@@ -278,6 +299,23 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     },
     publish(topic, payload, qos) {
       if (!listening) return Promise.reject(new BrokerUnavailable('embedded broker is stopped'));
+      if (qos === 0) {
+        // A heartbeat's answer (the only QoS 0 message the bridge sends) is
+        // written straight to the connections subscribed to that downLink,
+        // as authorizeForward would let it: aedes' publish would match the
+        // topic against every subscription and hand it on over two turns of
+        // the event loop, ten thousand times a second (README §Performance).
+        // QoS 0 is never kept for an offline session: no one else would have had it.
+        const reached = subscribed.eachSubscriber(topic, (client) => {
+          const conn = connections.get(client);
+          if (conn && forwardsTo(client, topic)) writeBesideAedes(conn, qos0Publish(topic, payload, client.version === 5));
+        });
+        // None known to listen: perhaps a terminal whose SUBSCRIBE came in the
+        // same read as this heartbeat, taken by aedes but not reported yet
+        // (after a restart, every terminal at once). aedes' own delivery finds it.
+        if (reached === 0) broker.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false }, ignore);
+        return ANSWERED;
+      }
       return new Promise((resolve, reject) => {
         // aedes keeps messageExpiry with the packet in a session but does not act on it: authorizeForward does.
         // On a clock that does not jump (sessions live in this process only): after an NTP step an hour

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { until } from '../../src/kit/wait.ts';
 import {
   ackWaitsForAuthorizePublish,
+  deliverNothingOn,
   expiryKeptWithPacket,
   handleConnection,
   isClosingClientsWill,
@@ -18,6 +19,7 @@ import {
   packetWithExpiry,
   trackListening,
   unsubscribedByClosing,
+  writeBesideAedes,
 } from '../../src/transport/aedes-internals.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 
@@ -72,6 +74,8 @@ async function rawClient(port: number, clientId: string) {
   await until(() => received.some((p) => p.cmd === 'connack'));
   return { socket, received, closed, send, cmds: () => received.map((p) => p.cmd) };
 }
+
+const byNumber = (a: string, b: string) => Number(a.split(' ')[1]) - Number(b.split(' ')[1]);
 
 const publishPacket = (messageId: number, payload: string, qos: 1 | 2 = 1): Packet => ({
   cmd: 'publish',
@@ -264,6 +268,13 @@ describe('retained messages', () => {
   });
 });
 
+/** The ids of the clients eachSubscriber visits. */
+function subscribers(tracked: ReturnType<typeof trackListening>, topic: string): string[] {
+  const ids: string[] = [];
+  tracked.eachSubscriber(topic, (client) => ids.push(client.id));
+  return ids;
+}
+
 describe('trackListening', () => {
   it('sees the subscriptions of connected clients only', async () => {
     const { broker, url } = await startBroker();
@@ -278,12 +289,16 @@ describe('trackListening', () => {
     expect(subscribed.listening('fungxi_T2_downLink')).toBe(true);
     expect(subscribed.listening('fungxi_T4_downLink')).toBe(true);
     expect(subscribed.listening('fungxi_T3_downLink')).toBe(false);
+    expect(subscribers(subscribed, DOWN)).toEqual(['terminal-online']);
+    expect(subscribers(subscribed, 'fungxi_T3_downLink')).toEqual([]);
+    expect(subscribed.eachSubscriber(DOWN, () => {})).toBe(1);
 
     // Its session keeps the subscription; it is not listening.
     const gone = once(broker, 'clientDisconnect');
     await away.endAsync();
     await gone;
     expect(subscribed.listening('fungxi_T2_downLink')).toBe(false);
+    expect(subscribers(subscribed, 'fungxi_T2_downLink')).toEqual([]);
     expect(subscribed.listening(DOWN)).toBe(true);
     await left.unsubscribeAsync('fungxi_T4_downLink');
     expect(subscribed.listening('fungxi_T4_downLink')).toBe(false);
@@ -292,6 +307,78 @@ describe('trackListening', () => {
     const back = await connect(url, 'terminal-away', { clean: false });
     await until(() => subscribed.listening('fungxi_T2_downLink'));
     await back.endAsync();
+  });
+});
+
+describe('deliverNothingOn', () => {
+  it("finishes a client's publish on such a topic without a delivery, acknowledged; others are delivered", async () => {
+    const hooked: string[] = [];
+    const { broker, url } = await startBroker({
+      authorizePublish: (_client, packet, answer) => {
+        hooked.push(packet.topic);
+        answer(null);
+      },
+    });
+    deliverNothingOn(broker, (topic) => topic === UP);
+    const listener = await connect(url, 'listener');
+    await listener.subscribeAsync([UP, DOWN], { qos: 1 });
+    const received: string[] = [];
+    listener.on('message', (topic, payload) => received.push(`${topic} ${payload}`));
+    const terminal = await connect(url, 'terminal');
+    await terminal.publishAsync(UP, 'zero', { qos: 0 });
+    await terminal.publishAsync(UP, 'one', { qos: 1 });
+    await terminal.publishAsync(UP, 'two', { qos: 2 });
+    // Published after the others, by the same client, through the same broker: delivered once they would have been.
+    await terminal.publishAsync(DOWN, 'passed on', { qos: 1 });
+    await until(() => received.length > 0);
+    expect(received).toEqual([`${DOWN} passed on`]);
+    expect(hooked).toEqual([UP, UP, UP, DOWN]);
+  });
+
+  it("also a closing client's will on such a topic", async () => {
+    const { broker, url } = await startBroker();
+    deliverNothingOn(broker, (topic) => topic === UP);
+    const listener = await connect(url, 'listener');
+    await listener.subscribeAsync([UP, DOWN], { qos: 0 });
+    const received: string[] = [];
+    listener.on('message', (topic) => received.push(topic));
+    const willing = await connect(url, 'willing', { will: { topic: UP, payload: Buffer.from('gone'), qos: 0, retain: false } });
+    const other = await connect(url, 'other', { will: { topic: DOWN, payload: Buffer.from('gone'), qos: 0, retain: false } });
+    const closed = once(broker, 'clientDisconnect');
+    willing.stream.destroy();
+    await closed;
+    other.stream.destroy();
+    await until(() => received.length > 0);
+    expect(received).toEqual([DOWN]);
+  });
+});
+
+describe('writeBesideAedes', () => {
+  it("puts whole packets between aedes' own, never inside one", async () => {
+    const sockets: Socket[] = [];
+    const { broker, port } = await startBroker({}, (socket) => sockets.push(socket));
+    const raw = await rawClient(port, 'terminal-beside');
+    const errors: Error[] = [];
+    raw.socket.on('error', (err) => errors.push(err));
+    raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: DOWN, qos: 0 }] });
+    await until(() => raw.cmds().includes('suback'));
+    const beside = (n: number) => generate({ cmd: 'publish', topic: DOWN, payload: Buffer.from(`beside ${n}`), qos: 0, retain: false, dup: false });
+    // aedes' packets written over several turns of the event loop, large ones in many pieces; ours at every kind of moment between.
+    for (let n = 0; n < 30; n++) {
+      broker.publish(
+        { cmd: 'publish', topic: DOWN, payload: Buffer.alloc(n % 3 === 0 ? 200_000 : 100, 97 + (n % 26)), qos: 0, retain: false, dup: false },
+        () => {},
+      );
+      writeBesideAedes(sockets[0], beside(3 * n));
+      process.nextTick(() => writeBesideAedes(sockets[0], beside(3 * n + 1)));
+      setImmediate(() => writeBesideAedes(sockets[0], beside(3 * n + 2)));
+    }
+    await until(() => raw.received.filter((p) => p.cmd === 'publish').length === 120);
+    const publishes = raw.received.filter((p) => p.cmd === 'publish') as (Packet & { payload: Buffer })[];
+    const ours = publishes.map((p) => p.payload.toString()).filter((text) => text.startsWith('beside '));
+    expect(ours.sort(byNumber)).toEqual(Array.from({ length: 90 }, (_, n) => `beside ${n}`));
+    for (const p of publishes.filter((p) => !p.payload.toString().startsWith('beside '))) expect(new Set(p.payload).size).toBe(1);
+    expect(errors).toEqual([]);
   });
 });
 

@@ -77,6 +77,25 @@ describe('presence', () => {
     expect(presence.size()).toBe(2);
   });
 
+  it('counts the terminals online through every change: stored, heard, silent, forgotten', () => {
+    const { presence, pass } = setup([
+      { sn: 'ON', online: true, lastSeenAt: T0 - 1000 },
+      { sn: 'OFF', online: false, lastSeenAt: T0 - 2 * TIMEOUT },
+    ]);
+    expect(presence.onlineCount()).toBe(1);
+    presence.touch('OFF');
+    presence.touch('NEW');
+    presence.touch('NEW');
+    expect(presence.onlineCount()).toBe(3);
+    presence.forget('NEW');
+    presence.forget('NEVER');
+    expect(presence.onlineCount()).toBe(2);
+    pass(TIMEOUT + SWEEP);
+    expect(presence.onlineCount()).toBe(0);
+    presence.touch('ON');
+    expect(presence.onlineCount()).toBe(1);
+  });
+
   it('forgets a terminal on request, online or not, without an event', () => {
     const { presence, presenceJobs } = setup();
     presence.touch('A1');
