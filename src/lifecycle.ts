@@ -1,4 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { type Cluster, localCluster, type Wake } from './cluster/cluster.ts';
+import { pgCluster } from './cluster/pg-cluster.ts';
 import { slotPlan } from './cluster/slot-plan.ts';
 import { type Commands, createCommands } from './commands/commands.ts';
 import { startCommandSweep } from './commands/sweep.ts';
@@ -89,6 +91,8 @@ export function createFacegate(
   // Ends the live streams: opened with a token that no longer holds, they must not go on.
   let endStreams: (() => void) | undefined;
   let adminToken: ReturnType<typeof createAdminToken> | undefined;
+  // The other replicas are told through this once the cluster exists (nothing before it is committed).
+  let announce: (wake: Wake) => void = () => {};
 
   /** Between the steps of the start, each after its part's stop is registered: a stop asked for meanwhile ends the start here. */
   function checkpoint() {
@@ -133,7 +137,21 @@ export function createFacegate(
     const devices = [...new Set([...config.DEVICES, ...(config.DEFAULT_DEVICE ? [config.DEFAULT_DEVICE] : [])])];
     if (devices.length > 0) await store.write({ kind: 'register', serials: devices });
 
-    const endpoints = createEndpoints(store, stored);
+    // README §Running several replicas: with a database and a broker shared, the slot leases divide the work and the replicas wake each other.
+    const clientId = config.MQTT_URL ? loadClientId(config.MQTT_CLIENT_ID, config.DATA_DIR, upgrading) : undefined;
+    const plan =
+      clientId === undefined
+        ? undefined
+        : slotPlan({ slots: config.MQTT_SLOTS, shareGroup: config.MQTT_SHARE_GROUP, clientId, databaseUrl: config.DATABASE_URL, log });
+    const clustered =
+      plan && config.DATABASE_URL ? pgCluster({ url: config.DATABASE_URL, group: plan.group, slots: config.MQTT_SLOTS, leases: plan.leases, log }) : undefined;
+    const cluster: Cluster = clustered ?? localCluster();
+    announce = (wake) => cluster.announce(wake);
+    await cluster.start();
+    stops.push({ name: 'cluster notifications', stop: () => cluster.stop() });
+    checkpoint();
+
+    const endpoints = createEndpoints(store, stored, () => cluster.announce({ kind: 'endpoints' }));
     // The endpoint of WEBHOOK_URL, kept in the store like any other so its deliveries survive restarts.
     await endpoints.configureDefault(config.WEBHOOK_URL, config.WEBHOOK_SECRET);
     checkpoint();
@@ -151,8 +169,18 @@ export function createFacegate(
     const presence: Presence = createPresence({
       timeoutMs: config.HEARTBEAT_TIMEOUT * 1000,
       initial: known,
+      leads: cluster.leads,
       write: (job) => {
-        const written = job.kind === 'presence' ? store.write(job).then(({ events }) => events.length > 0 && stored(events)) : store.write(job);
+        const written =
+          job.kind === 'presence'
+            ? store.write(job).then(({ events }) => {
+                if (events.length === 0) return;
+                // This replica's flip is the one stored: the others' views follow.
+                cluster.announce({ kind: 'presence', sn: job.sn, online: job.online, at: job.at });
+                stored(events);
+              })
+            : store.write(job);
+        if (job.kind === 'seen') cluster.announce({ kind: 'seen', serials: job.lastSeen.map(([sn]) => sn), at: Date.now() });
         // After the job is queued: what the terminal's turn writes finds its row (a new terminal's people rows, README §People on the terminals).
         if (job.kind === 'presence' && job.online) cameOnline(job.sn);
         written.catch((err: Error) => log.error({ err: err.message }, 'presence not stored'));
@@ -192,6 +220,7 @@ export function createFacegate(
       replied: (replied) => {
         commands?.replied(replied);
         people?.replied(replied);
+        cluster.announce({ kind: 'reply', commandId: replied.commandId });
       },
       publishing: (sn) => commands?.unrecorded(sn),
       heard: (sn) => commands?.heard(sn),
@@ -203,23 +232,16 @@ export function createFacegate(
     let brokerPort: number | undefined;
     let brokerTlsPort: number | undefined;
     if (config.MQTT_URL) {
-      const clientId = loadClientId(config.MQTT_CLIENT_ID, config.DATA_DIR, upgrading);
       transport = await startExternalClient({
         url: config.MQTT_URL,
         username: config.MQTT_USERNAME,
         password: config.MQTT_PASSWORD,
-        clientId,
+        clientId: clientId ?? '',
         ca: config.MQTT_CA ? readFileSync(config.MQTT_CA) : undefined,
         uplink,
         downlink,
         // README §Running several replicas: the slots of a shared subscription, or the single client.
-        slots: slotPlan({
-          slots: config.MQTT_SLOTS,
-          shareGroup: config.MQTT_SHARE_GROUP,
-          clientId,
-          databaseUrl: config.DATABASE_URL,
-          log,
-        }),
+        slots: plan && clustered ? { group: plan.group, leases: clustered.leases } : plan,
         discovery: config.DISCOVERY,
         serials: devices,
         listed: known.filter((t) => t.registered).map((t) => t.sn),
@@ -295,11 +317,22 @@ export function createFacegate(
       images: config.IMAGES,
       userAgent: `facegate/${VERSION}`,
       stored,
+      owns: cluster.owns,
     });
-    const sending = createCommands({ transport, downlink, presence, store, metrics, log, rate: config.COMMAND_RATE, replyField: config.REPLY_FIELD });
+    const sending = createCommands({
+      transport,
+      downlink,
+      presence,
+      store,
+      metrics,
+      log,
+      rate: config.COMMAND_RATE,
+      replyField: config.REPLY_FIELD,
+      cluster,
+    });
     commands = sending;
     // README §People on the terminals: each terminal's people in step, through the command queue.
-    const syncing = createPeopleSync({ store, online: sending.online, dispatch: sending.wake, metrics, log });
+    const syncing = createPeopleSync({ store, online: sending.online, dispatch: sending.wake, metrics, log, cluster });
     people = syncing;
     cameOnline = (sn) => {
       sending.reachable(sn);
@@ -315,7 +348,7 @@ export function createFacegate(
     metrics.sources.personSync = () => store.personSyncCounts();
     stops.push({ name: 'commands', stop: () => sending.stop() });
     stops.push({ name: 'people', stop: () => syncing.stop() });
-    const sweep = startCommandSweep({ store, metrics, log, stored, unansweredPeople: syncing.unanswered });
+    const sweep = startCommandSweep({ store, metrics, log, stored, unansweredPeople: syncing.unanswered, leads: cluster.leads });
     stops.push({ name: 'command sweep', stop: () => sweep.stop() });
     const hub = createStreamHub(store);
     endStreams = () => hub.closeAll();
@@ -363,6 +396,7 @@ export function createFacegate(
       store,
       log,
       everyMs: retentionEveryMs,
+      leads: cluster.leads,
     });
     stops.push({ name: 'retention', stop: () => retention.stop() });
 
@@ -371,6 +405,13 @@ export function createFacegate(
     await sending.start();
     await syncing.wakeDue();
     const unsubscribe = onStored(delivery.wake);
+    cluster.onWake((wake) => heardElsewhere(wake, { presence, sending, syncing, endpoints, store }));
+    // A slot came here, or notifications were missed: the work of this replica's slots is read again from the tables.
+    cluster.onMoved(() => {
+      delivery.wakeAll();
+      sending.start().catch((err: Error) => log.error({ err: err.message }, 'queued commands not read'));
+      void syncing.wakeDue();
+    });
     stops.push({
       name: 'delivery',
       stop: () => {
@@ -397,6 +438,7 @@ export function createFacegate(
     return () => listeners.delete(listener);
   }
 
+  /** Committed here: this replica's parts, then the others (README §Running several replicas). */
   function stored(events: StoredEvent[]) {
     for (const event of events) {
       metrics.events.inc({ type: event.type });
@@ -404,6 +446,49 @@ export function createFacegate(
       else if (event.type === 'person.sync_failed') metrics.personSync.inc({ outcome: 'failed' });
     }
     for (const listener of listeners) listener(events);
+    announce({ kind: 'events', events });
+  }
+
+  /** What another replica announced: this one's parts follow, from the tables. */
+  function heardElsewhere(
+    wake: Wake,
+    parts: { presence: Presence; sending: Commands; syncing: PeopleSync; endpoints: { changedElsewhere(): Promise<void> }; store: Store },
+  ) {
+    switch (wake.kind) {
+      case 'events':
+        // The live stream and the delivery lanes; counted in metrics where stored.
+        for (const listener of listeners) listener(wake.events);
+        return;
+      case 'command':
+        parts.sending.drainHere(wake.sn);
+        parts.syncing.turnHere(wake.sn);
+        return;
+      case 'reply':
+        // Read from the table: a `wait` here gets the reply stored there.
+        void parts.store
+          .command(wake.commandId)
+          .then((c) => {
+            if (c?.reply == null || c.publishedAt === null || c.repliedAt === null) return;
+            parts.sending.answered({ commandId: c.id, sn: c.deviceSn, cmd: c.cmd, publishedAt: c.publishedAt, repliedAt: c.repliedAt, reply: c.reply });
+          })
+          .catch((err: Error) => log.error({ err: err.message }, 'reply not read'));
+        return;
+      case 'presence':
+        parts.presence.learn(wake.sn, wake.online, wake.at);
+        if (wake.online) {
+          parts.sending.drainHere(wake.sn);
+          parts.syncing.turnHere(wake.sn);
+        }
+        return;
+      case 'seen':
+        parts.presence.heardElsewhere(wake.serials, wake.at);
+        // Commands that wait for a word from a terminal (after a broker reconnect) go out when another replica heard it.
+        for (const sn of wake.serials) parts.sending.heard(sn);
+        return;
+      case 'endpoints':
+        parts.endpoints.changedElsewhere().catch((err: Error) => log.error({ err: err.message }, 'endpoints not read'));
+        return;
+    }
   }
 
   async function stop(): Promise<void> {

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import * as v from 'valibot';
+import { type Cluster, localCluster } from '../cluster/cluster.ts';
 import { randomId } from '../events/ids.ts';
 import type { Replied } from '../ingest/interpret.ts';
 import { isJsonObject, jsonObject, MAX_JSON_DEPTH, nestsWithin } from '../lib/json-object.ts';
@@ -56,6 +57,8 @@ export interface CommandDeps {
   rate: { perSecond: number; burst: number };
   /** REPLY_FIELD: each command without it carries its id in it. */
   replyField?: string;
+  /** README §Running several replicas: which terminals' queues this replica drains, and how the others are told. */
+  cluster?: Pick<Cluster, 'owns' | 'announce'>;
 }
 
 /** How a command is sent: `ttl` keeps it for a terminal that is not reachable; `wait` holds the answer for its reply (ms). */
@@ -91,7 +94,7 @@ const REFUSED: Record<CommandError, string> = {
  * row first (queued, or failed when refused at once), then the dispatcher
  * publishes it; a reply matched by the store wakes whoever waits for it.
  */
-export function createCommands({ transport, downlink, presence, store, metrics, log, rate, replyField }: CommandDeps) {
+export function createCommands({ transport, downlink, presence, store, metrics, log, rate, replyField, cluster = localCluster() }: CommandDeps) {
   const limiter = createRateLimiter(rate);
   const replies = createReplies();
   const dispatcher = createDispatcher({
@@ -106,7 +109,14 @@ export function createCommands({ transport, downlink, presence, store, metrics, 
     },
     metrics,
     log,
+    owns: cluster.owns,
   });
+
+  /** A terminal's queue has work: drained here when this replica holds its slot, else by its holder, told. */
+  function drain(sn: string): void {
+    if (cluster.owns(sn)) dispatcher.wake(sn);
+    else cluster.announce({ kind: 'command', sn });
+  }
 
   function accepted(cmd: string, body: Record<string, unknown>, rows: NewCommand[], ttlMs: number | undefined, batch: string | null, actor: string | null) {
     const at = Date.now();
@@ -153,12 +163,18 @@ export function createCommands({ transport, downlink, presence, store, metrics, 
     try {
       await accepted(name, command, [{ id, sn, status: 'queued', error: null }], ttlMs, null, actor);
       let status: 'published' | 'queued' = 'queued';
-      if (online) {
+      if (online && !cluster.owns(sn)) {
+        // Another replica drains this terminal's queue, in order: it is told, the answer says queued (`wait` still gets the reply).
+        drain(sn);
+        log.info({ command: id, device: sn, cmd: name, status }, 'command');
+      } else if (online) {
         const turn = await dispatcher.dispatch(sn, id, true);
         if (turn.status === 'failed') throw new CommandNotSent(turn.error, `command not sent: ${REFUSED[turn.error]}`);
         status = turn.status;
       } else {
-        dispatcher.queued(sn);
+        // Kept for later: marked here, or told to the replica that holds the terminal's slot.
+        if (cluster.owns(sn)) dispatcher.queued(sn);
+        else drain(sn);
         log.info({ command: id, device: sn, cmd: name, status }, 'command');
       }
       const replied = await waiting?.reply;
@@ -185,7 +201,7 @@ export function createCommands({ transport, downlink, presence, store, metrics, 
     });
     await accepted(command.cmd, command, rows, ttlMs, batch, actor);
     log.info({ batch, cmd: command.cmd, commands: rows.length, queued: rows.filter((r) => r.status === 'queued').length }, 'commands fanned out');
-    for (const row of rows) if (row.status === 'queued') dispatcher.wake(row.sn);
+    for (const row of rows) if (row.status === 'queued') drain(row.sn);
     return { batch, items: rows.map((row): FannedOut => ({ id: row.id, device_sn: row.sn, status: row.status, error: row.error })) };
   }
 
@@ -198,14 +214,18 @@ export function createCommands({ transport, downlink, presence, store, metrics, 
       metrics.commandReply.observe(Math.max(0, replied.repliedAt - replied.publishedAt) / 1000);
       replies.replied(replied);
     },
+    /** Another replica stored this reply: whoever waits here gets it (counted where it was stored). */
+    answered: (replied: Replied) => replies.replied(replied),
     /** Every message of a terminal (its heartbeats too): a Set lookup, unless commands wait for a word from it. */
     heard: (sn: string) => dispatcher.heard(sn),
     /** A terminal's message waits for this before it goes to the writer, when a command to it is being published (dispatcher.ts). */
     unrecorded: (sn: string) => dispatcher.unrecorded(sn),
-    /** Commands were queued for this terminal (a person's): they go out. */
-    wake: (sn: string) => dispatcher.wake(sn),
+    /** Commands were queued for this terminal (a person's): they go out (from the replica that holds its slot). */
+    wake: drain,
     /** A terminal turned online: what waits for it goes out (a lookup when nothing does). */
     reachable: (sn: string) => dispatcher.reachable(sn),
+    /** Told by another replica: drained here if this one holds the terminal's slot, never passed on. */
+    drainHere: (sn: string) => dispatcher.wake(sn),
     /** Online and (embedded) subscribed to its downLink: a command published now reaches it. */
     online: (sn: string) => dispatcher.online(sn),
     /** At start: what waited in the queue goes out as its terminals come online. */

@@ -35,6 +35,8 @@ export interface DispatcherDeps {
   token: (sn: string) => Promise<void>;
   metrics: Metrics;
   log: Logger;
+  /** README §Running several replicas: this replica drains this terminal's queue (it holds its slot). */
+  owns?: (sn: string) => boolean;
 }
 
 /** A counting semaphore: `acquire` resolves once one of `size` places is free. */
@@ -67,7 +69,7 @@ function slots(size: number) {
  * broker connection coming back, and at start. A terminal that is not online
  * stops its turn: its commands with a ttl wait, those without fail.
  */
-export function createDispatcher({ transport, downlink, isOnline, lastSeen, store, token, metrics, log }: DispatcherDeps) {
+export function createDispatcher({ transport, downlink, isOnline, lastSeen, store, token, metrics, log, owns = () => true }: DispatcherDeps) {
   const inFlight = slots(MAX_IN_FLIGHT);
   const turnsTaken = slots(MAX_TURNS);
   /** Terminals being drained; `again`: woken meanwhile, read once more before stopping. */
@@ -255,7 +257,8 @@ export function createDispatcher({ transport, downlink, isOnline, lastSeen, stor
   }
 
   function wake(sn: string) {
-    if (stopped) return;
+    // Another replica's terminal: its holder drains it, in order (told by the one that queued it).
+    if (stopped || !owns(sn)) return;
     pending.add(sn);
     const running = draining.get(sn);
     if (running) {

@@ -19,6 +19,7 @@ export function startCommandSweep({
   stored,
   unansweredPeople = () => {},
   everyMs = SWEEP_EVERY_MS,
+  leads = () => true,
 }: {
   store: Pick<Store, 'write'>;
   metrics: Metrics;
@@ -28,11 +29,13 @@ export function startCommandSweep({
   /** Terminals whose person command went unanswered (README §People on the terminals): their turn goes on. */
   unansweredPeople?: (serials: string[]) => void;
   everyMs?: number;
+  /** README §Running several replicas: the holder of slot 0 sweeps; the others skip their turn. */
+  leads?: () => boolean;
 }) {
   let running = false;
   let stopped = false;
   async function sweep() {
-    if (running || stopped) return;
+    if (running || stopped || !leads()) return;
     running = true;
     try {
       for (let more = true; more && !stopped; ) {

@@ -24,10 +24,15 @@ export type NewEndpoint = Omit<Endpoint, 'createdAt' | 'enabled' | 'disabledReas
  * themselves, in the same commit. Events a change makes (endpoint.disabled)
  * go to `stored` once committed.
  */
-export function createEndpoints(store: Store, stored: (events: StoredEvent[]) => void = () => {}) {
+export function createEndpoints(store: Store, stored: (events: StoredEvent[]) => void = () => {}, told: () => void = () => {}) {
   const listeners = new Set<() => Promise<void>>();
-  const changed = async () => {
+  const reload = async () => {
     for (const listener of listeners) await listener();
+  };
+  // README §Running several replicas: the other replicas' listeners reload too (`told`).
+  const changed = async () => {
+    await reload();
+    told();
   };
   // One addition at a time: the count and the insert must not interleave
   // with another's, or two at once would both pass at ENDPOINT_LIMIT - 1.
@@ -106,6 +111,8 @@ export function createEndpoints(store: Store, stored: (events: StoredEvent[]) =>
     disable,
 
     /** Told after every change, once it is committed. */
+    /** Another replica changed the endpoints: the listeners here read them again. */
+    changedElsewhere: () => reload(),
     onChange(listener: () => Promise<void>): () => void {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -34,6 +34,8 @@ export interface DeliveryOptions {
   endpoints: Endpoints;
   metrics: Metrics;
   log: Logger;
+  /** README §Running several replicas: this replica runs this endpoint's lane (it holds its slot). */
+  owns?: (endpointId: string) => boolean;
   schedule: readonly number[];
   timeoutMs: number;
   /** Requests in flight per endpoint. */
@@ -97,7 +99,7 @@ const MAX_PROBE_PAUSE_MS = 10_000;
  * attempt was cut short by a crash is simply due again after a restart.
  */
 export function createDeliveryWorker(options: DeliveryOptions) {
-  const { store, endpoints, metrics, log, now = Date.now } = options;
+  const { store, endpoints, metrics, log, now = Date.now, owns = () => true } = options;
   const lanes = new Map<string, Lane>();
   let stopping = false;
   const attempts = new Set<Promise<void>>();
@@ -170,7 +172,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
 
   /** Starts as many due deliveries as the lane has room for, then sleeps until the next is due. */
   function pump(lane: Lane): void {
-    if (stopping || !lane.enabled) return;
+    if (stopping || !lane.enabled || !owns(lane.id)) return;
     if (lane.pumping) {
       lane.pumpAgain = true;
       return;

@@ -12,6 +12,8 @@ export interface RetentionOptions {
   log: Logger;
   now?: () => number;
   everyMs?: number;
+  /** README §Running several replicas: the holder of slot 0 purges and forgets; the others skip their turn. */
+  leads?: () => boolean;
 }
 
 // Small steps, each a job in the writer's queue like any message: ingest
@@ -25,7 +27,7 @@ const BATCH = 200;
  * small batches, at start and every few minutes. Silent terminals
  * (FORGET_AFTER) go on the same timer.
  */
-export function startRetention({ days, forgetAfterMs, forgotten, store, log, now = Date.now, everyMs = 5 * 60_000 }: RetentionOptions) {
+export function startRetention({ days, forgetAfterMs, forgotten, store, log, now = Date.now, everyMs = 5 * 60_000, leads = () => true }: RetentionOptions) {
   let stopped = false;
   let running: Promise<void> | undefined;
 
@@ -68,6 +70,7 @@ export function startRetention({ days, forgetAfterMs, forgotten, store, log, now
   }
 
   const run = () => {
+    if (!leads()) return;
     // Side by side: the first step of each goes into the same commit, so a
     // run waits for the writer no longer than the purge alone did.
     running ??= Promise.all([

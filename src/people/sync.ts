@@ -1,3 +1,4 @@
+import { type Cluster, localCluster } from '../cluster/cluster.ts';
 import type { Replied } from '../ingest/interpret.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
@@ -14,6 +15,8 @@ export interface PeopleSyncDeps {
   dispatch: (sn: string) => void;
   metrics: Metrics;
   log: Logger;
+  /** README §Running several replicas: which terminals' turns this replica takes, and how the others are told. */
+  cluster?: Pick<Cluster, 'owns' | 'announce'>;
 }
 
 /**
@@ -27,7 +30,7 @@ export interface PeopleSyncDeps {
  * for the next row due after a backoff: nothing polls, and nothing of the
  * roster or of a photo is held here.
  */
-export function createPeopleSync({ store, online, dispatch, metrics, log }: PeopleSyncDeps) {
+export function createPeopleSync({ store, online, dispatch, metrics, log, cluster = localCluster() }: PeopleSyncDeps) {
   /** Terminals whose turn is being written; woken meanwhile, they take another after it. */
   const turning = new Set<string>();
   const again = new Set<string>();
@@ -56,15 +59,18 @@ export function createPeopleSync({ store, online, dispatch, metrics, log }: Peop
     }
   }
 
+  /** A terminal's turn is taken by the replica holding its slot (README §Running several replicas); another one is told. */
   function wake(sn: string): void {
-    void turn(sn);
+    if (cluster.owns(sn)) void turn(sn);
+    else cluster.announce({ kind: 'command', sn });
   }
 
   /** Every terminal with a row due now, then the timer for the next one. */
   async function wakeDue(): Promise<void> {
     if (stopped) return;
     try {
-      for (const sn of await store.duePersonSerials(Date.now(), DUE_BATCH)) wake(sn);
+      // Each replica reads what is due for the terminals of its own slots.
+      for (const sn of await store.duePersonSerials(Date.now(), DUE_BATCH)) if (cluster.owns(sn)) void turn(sn);
       await schedule();
     } catch (err) {
       log.error({ err: (err as Error).message }, 'people due not read');
@@ -90,6 +96,10 @@ export function createPeopleSync({ store, online, dispatch, metrics, log }: Peop
 
   return {
     wake,
+    /** Told by another replica: this terminal's turn, if this one holds its slot, never passed on. */
+    turnHere(sn: string) {
+      if (cluster.owns(sn)) void turn(sn);
+    },
     /** After a change of a person: its terminals with a row pending. */
     wakeAll(serials: readonly string[]) {
       for (const sn of serials) wake(sn);

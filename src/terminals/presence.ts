@@ -12,6 +12,12 @@ export interface PresenceOptions {
   elapsed?: () => number;
   /** How often silent terminals are looked for, and last-seen times written. */
   sweepMs?: number;
+  /**
+   * README §Running several replicas: only the holder of slot 0 takes silent
+   * terminals offline, from what every replica heard (their batches of
+   * last-seen times, `heardElsewhere`); the others learn it (`learn`).
+   */
+  leads?: () => boolean;
 }
 
 interface State {
@@ -27,7 +33,15 @@ interface State {
  * database in one batch per sweep: 10,000 heartbeating terminals cost one
  * small transaction a second, not 10,000.
  */
-export function createPresence({ timeoutMs, initial, write, now = Date.now, elapsed = performance.now.bind(performance), sweepMs = 1000 }: PresenceOptions) {
+export function createPresence({
+  timeoutMs,
+  initial,
+  write,
+  now = Date.now,
+  elapsed = performance.now.bind(performance),
+  sweepMs = 1000,
+  leads = () => true,
+}: PresenceOptions) {
   const states = new Map<string, State>();
   // Stored last-seen times are wall-clock; silence from before the start is
   // counted from them once, and on the clock that does not jump after that.
@@ -60,11 +74,12 @@ export function createPresence({ timeoutMs, initial, write, now = Date.now, elap
 
   function sweep(): void {
     const [t, e] = [now(), elapsed()];
+    const offlineHere = leads();
     const seen: [string, number][] = [];
     for (const [sn, state] of states) {
       if (state.dirty && state.lastSeenAt !== null) seen.push([sn, state.lastSeenAt]);
       state.dirty = false;
-      if (state.online && e - state.heardAt > timeoutMs) {
+      if (offlineHere && state.online && e - state.heardAt > timeoutMs) {
         state.online = false;
         online -= 1;
         write({ kind: 'presence', sn, online: false, at: t, lastSeenAt: state.lastSeenAt });
@@ -78,6 +93,32 @@ export function createPresence({ timeoutMs, initial, write, now = Date.now, elap
 
   return {
     touch,
+    /** Another replica heard these terminals (its batch of last-seen times): silence counts from now. Nothing is written. */
+    heardElsewhere(serials: readonly string[], at: number) {
+      const e = elapsed();
+      for (const sn of serials) {
+        let state = states.get(sn);
+        if (!state) {
+          state = unheard();
+          states.set(sn, state);
+        }
+        if ((state.lastSeenAt ?? -Infinity) < at) state.lastSeenAt = at;
+        state.heardAt = e;
+      }
+    },
+    /** Another replica stored this terminal's flip: this one's view follows, nothing is written. */
+    learn(sn: string, online: boolean, at: number) {
+      let state = states.get(sn);
+      if (!state) {
+        state = unheard();
+        states.set(sn, state);
+      }
+      state.online = online;
+      if (online) {
+        state.lastSeenAt = Math.max(state.lastSeenAt ?? -Infinity, at);
+        state.heardAt = elapsed();
+      }
+    },
     /** A terminal the bridge has seen or was told about in DEVICES. */
     knows: (sn: string) => states.has(sn),
     register(sn: string) {

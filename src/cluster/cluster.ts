@@ -1,0 +1,81 @@
+import type { StoredEvent } from '../events/events.ts';
+import type { SlotHolder, SlotLeases } from './leases.ts';
+
+/**
+ * What one replica tells the others (README §Running several replicas):
+ * ids only, the data is read from the tables. `events`: committed (the live
+ * stream and the delivery lanes of every replica); `command`: a terminal's
+ * queue to drain; `reply`: a command's reply stored (a `wait` elsewhere);
+ * `presence`: a terminal's flip stored; `seen`: terminals heard, in the
+ * batch of last-seen times; `endpoints`: the endpoints changed.
+ */
+export type Wake =
+  | { kind: 'events'; events: StoredEvent[] }
+  | { kind: 'command'; sn: string }
+  | { kind: 'reply'; commandId: string }
+  | { kind: 'presence'; sn: string; online: boolean; at: number }
+  | { kind: 'seen'; serials: string[]; at: number }
+  | { kind: 'endpoints' };
+
+/**
+ * The replicas' division of the work (README §Running several replicas): the
+ * slot leases are the partitions. A terminal's work (its queued commands in
+ * order, its people sync turn) belongs to the holder of slot
+ * `slotOf(sn)`, an endpoint's delivery lane to the holder of
+ * `slotOf(endpointId)`, the leader's work (command sweep, retention, the
+ * offline sweep) to the holder of slot 0. Every slot always has one live
+ * holder, and its work is all in the tables, so a slot that moves is picked
+ * up by its new holder from there (`onMoved`).
+ */
+export interface Cluster {
+  /** This replica holds the slot of this terminal's serial or endpoint id. */
+  owns(key: string): boolean;
+  /** This replica holds slot 0: the work of one at a time. */
+  leads(): boolean;
+  /** Tells the other replicas (never this one: its parts were called already). */
+  announce(wake: Wake): void;
+  /** What another replica announced. */
+  onWake(listener: (wake: Wake) => void): void;
+  /** A slot came to this replica, or the notifications were cut (some missed): read the work again from the tables. */
+  onMoved(listener: () => void): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** FNV-1a (32 bits): the same slot for a key on every replica and every version. */
+export function slotOf(key: string, slots: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0) % slots;
+}
+
+/** One process (SQLite, or no shared subscription): every slot is held here, all work is local, there is no one to tell. */
+export function localCluster(): Cluster {
+  return {
+    owns: () => true,
+    leads: () => true,
+    announce: () => {},
+    onWake: () => {},
+    onMoved: () => {},
+    start: async () => {},
+    stop: async () => {},
+  };
+}
+
+/** The leases as the transport uses them, telling `taken` each slot this replica takes, after its holder connects it. */
+export function watchLeases(leases: SlotLeases, taken: (n: number) => void): SlotLeases {
+  return {
+    ...leases,
+    start: (holder: SlotHolder) =>
+      leases.start({
+        take(n) {
+          holder.take(n);
+          taken(n);
+        },
+        release: (n, lost) => holder.release(n, lost),
+      }),
+  };
+}

@@ -1,0 +1,211 @@
+import type pg from 'pg';
+import { randomId } from '../events/ids.ts';
+import type { Logger } from '../lib/log.ts';
+import { withoutPassword } from '../lib/secrets.ts';
+import { type Cluster, slotOf, type Wake, watchLeases } from './cluster.ts';
+import type { SlotLeases } from './leases.ts';
+import { lockKeys } from './pg-leases.ts';
+
+// README §Running several replicas: the wake-ups between replicas are
+// PostgreSQL notifications on one connection per replica, carrying ids only
+// (a payload stays far below the server's 8000 bytes). A notification sent
+// while a replica's connection was down is lost to it: after each reconnect
+// it listens again and reads its work again from the tables.
+
+/** Reconnect attempts: this long apart, with jitter up to as much again. */
+const RETRY_MS = 1000;
+const QUERY_TIMEOUT_MS = 5000;
+/** Ids in one notification: 30 events' keys (or serials) stay within 8000 bytes. */
+const CHUNK = 30;
+/** Wake-ups kept while the connection is down; older ones are dropped (the others re-read on their own reconnect, or at their next timer). */
+const MAX_PENDING = 10_000;
+
+export interface PgClusterOptions {
+  url: string;
+  group: string;
+  /** MQTT_SLOTS. */
+  slots: number;
+  /** The slot leases this replica's transport holds. */
+  leases: SlotLeases;
+  log: Logger;
+}
+
+/** Splits a wake-up with many ids into notifications of at most CHUNK each. */
+export function chunks(wake: Wake): Wake[] {
+  if (wake.kind === 'events' && wake.events.length > CHUNK) {
+    const out: Wake[] = [];
+    for (let i = 0; i < wake.events.length; i += CHUNK) out.push({ kind: 'events', events: wake.events.slice(i, i + CHUNK) });
+    return out;
+  }
+  if (wake.kind === 'seen' && wake.serials.length > CHUNK) {
+    const out: Wake[] = [];
+    for (let i = 0; i < wake.serials.length; i += CHUNK) out.push({ kind: 'seen', serials: wake.serials.slice(i, i + CHUNK), at: wake.at });
+    return out;
+  }
+  return [wake];
+}
+
+/** The cluster, and the leases to give the transport: a slot taken through them wakes its work here. */
+export function pgCluster({ url, group, slots, leases, log }: PgClusterOptions): Cluster & { leases: SlotLeases } {
+  const self = randomId('rep');
+  // A number: a valid identifier without quoting, one channel per share group.
+  const channel = `facegate_wake_${lockKeys(group).slots}`;
+  const wakeListeners: ((wake: Wake) => void)[] = [];
+  const movedListeners: (() => void)[] = [];
+  let client: pg.Client | undefined;
+  let pending: string[] = [];
+  let sending = false;
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+
+  function moved(): void {
+    for (const listener of movedListeners) {
+      try {
+        listener();
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'cluster: re-reading the work failed');
+      }
+    }
+  }
+
+  function received(payload: string | undefined): void {
+    if (!payload) return;
+    let message: { from?: unknown; wake?: Wake };
+    try {
+      message = JSON.parse(payload) as typeof message;
+    } catch {
+      return;
+    }
+    if (message.from === self || typeof message.wake?.kind !== 'string') return;
+    for (const listener of wakeListeners) {
+      try {
+        listener(message.wake);
+      } catch (err) {
+        log.error({ kind: message.wake.kind, err: (err as Error).message }, 'cluster: a wake-up failed');
+      }
+    }
+  }
+
+  function lost(which: pg.Client, why: string): void {
+    if (client !== which) return;
+    client = undefined;
+    which.end().catch(() => {});
+    if (stopped) return;
+    log.warn({ err: why }, 'cluster: notifications connection lost; reconnecting');
+    reconnect();
+  }
+
+  function reconnect(): void {
+    if (stopped || retry) return;
+    retry = setTimeout(
+      () => {
+        retry = undefined;
+        connect()
+          .then(() => {
+            // Notifications were missed meanwhile: every part reads its work again.
+            moved();
+            void flush();
+          })
+          .catch((err: Error) => {
+            log.warn({ err: err.message }, 'cluster: PostgreSQL unreachable for notifications');
+            reconnect();
+          });
+      },
+      RETRY_MS + Math.random() * RETRY_MS,
+    );
+    retry.unref();
+  }
+
+  async function connect(): Promise<void> {
+    const { default: Pg } = await import('pg');
+    const next = new Pg.Client({
+      connectionString: url,
+      application_name: `facegate-wake-${group}`.slice(0, 63),
+      connectionTimeoutMillis: QUERY_TIMEOUT_MS,
+      query_timeout: QUERY_TIMEOUT_MS,
+      keepAlive: true,
+    });
+    next.on('error', (err) => lost(next, err.message));
+    next.on('end', () => lost(next, 'connection ended'));
+    next.on('notification', (n) => {
+      if (n.channel === channel) received(n.payload);
+    });
+    await next.connect();
+    try {
+      await next.query(`LISTEN ${channel}`);
+    } catch (err) {
+      next.end().catch(() => {});
+      throw err;
+    }
+    if (stopped) {
+      await next.end().catch(() => {});
+      return;
+    }
+    client = next;
+    log.info({ url: withoutPassword(url), group }, 'cluster: listening for the other replicas');
+  }
+
+  /** Sends what waits, in one statement per round, in order. */
+  async function flush(): Promise<void> {
+    if (sending) return;
+    sending = true;
+    try {
+      while (client && pending.length > 0) {
+        const batch = pending;
+        pending = [];
+        try {
+          await client.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS t(p, i) ORDER BY i', [channel, batch]);
+        } catch (err) {
+          // Kept for the next connection, in order.
+          pending = [...batch, ...pending].slice(-MAX_PENDING);
+          log.warn({ err: (err as Error).message }, 'cluster: notifications not sent; kept for the next connection');
+          break;
+        }
+      }
+    } finally {
+      sending = false;
+    }
+  }
+
+  // Several slots taken in one round: one re-read.
+  let movedSoon: NodeJS.Timeout | undefined;
+  const watched = watchLeases(leases, () => {
+    if (movedSoon || stopped) return;
+    movedSoon = setTimeout(() => {
+      movedSoon = undefined;
+      moved();
+    }, 0);
+  });
+
+  return {
+    leases: watched,
+    owns: (key) => leases.held().includes(slotOf(key, slots)),
+    leads: () => leases.held().includes(0),
+    announce(wake) {
+      if (stopped) return;
+      for (const part of chunks(wake)) pending.push(JSON.stringify({ from: self, wake: part }));
+      if (pending.length > MAX_PENDING) pending = pending.slice(-MAX_PENDING);
+      void flush();
+    },
+    onWake: (listener) => void wakeListeners.push(listener),
+    onMoved: (listener) => void movedListeners.push(listener),
+    async start() {
+      try {
+        await connect();
+      } catch (err) {
+        // The bridge starts anyway (as the leases do): the connection is tried again.
+        log.warn({ err: (err as Error).message }, 'cluster: PostgreSQL unreachable for notifications');
+        reconnect();
+      }
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(retry);
+      clearTimeout(movedSoon);
+      await flush();
+      const last = client;
+      client = undefined;
+      await last?.end().catch(() => {});
+    },
+  };
+}

@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest';
+import { localCluster, slotOf } from '../../src/cluster/cluster.ts';
+import { chunks } from '../../src/cluster/pg-cluster.ts';
+import { MAX_SERIAL_LENGTH } from '../../src/protocol/serial.ts';
+
+describe('cluster partitions and wake-ups', () => {
+  it('puts a key in the same slot every time, and spreads serials over every slot', () => {
+    expect(slotOf('SN0001', 4)).toBe(slotOf('SN0001', 4));
+    const used = new Set(Array.from({ length: 200 }, (_, i) => slotOf(`SN${i}`, 8)));
+    expect([...used].sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    for (const n of used) expect(n).toBeLessThan(8);
+  });
+
+  it('splits wake-ups so each notification stays within PostgreSQL’s 8000 bytes, losing no id', () => {
+    const sn = 'S'.repeat(MAX_SERIAL_LENGTH);
+    const events = Array.from({ length: 1000 }, (_, i) => ({
+      seq: 1_000_000_000 + i,
+      id: `evt_${'x'.repeat(22)}`,
+      type: 'person.sync_failed' as const,
+      deviceSn: sn,
+      receivedAt: Date.now(),
+    }));
+    const parts = chunks({ kind: 'events', events });
+    for (const part of parts) expect(Buffer.byteLength(JSON.stringify({ from: 'rep_xxxxxxxxxxxxxxxxxxxxxx', wake: part }))).toBeLessThan(8000);
+    expect(parts.flatMap((p) => (p.kind === 'events' ? p.events.map((e) => e.seq) : []))).toEqual(events.map((e) => e.seq));
+    const seen = chunks({ kind: 'seen', serials: Array.from({ length: 500 }, (_, i) => `${sn.slice(0, -4)}${i}`), at: 1 });
+    for (const part of seen) expect(Buffer.byteLength(JSON.stringify({ from: 'rep_xxxxxxxxxxxxxxxxxxxxxx', wake: part }))).toBeLessThan(8000);
+    expect(seen.flatMap((p) => (p.kind === 'seen' ? p.serials : []))).toHaveLength(500);
+  });
+
+  it('alone (SQLite), holds everything and leads', () => {
+    const cluster = localCluster();
+    expect(cluster.owns('anything')).toBe(true);
+    expect(cluster.leads()).toBe(true);
+  });
+});
