@@ -4,6 +4,7 @@ import type { Logger } from '../lib/log.ts';
 import { withoutPassword } from '../lib/secrets.ts';
 import { type Cluster, slotOf, type Wake, watchLeases } from './cluster.ts';
 import type { SlotLeases } from './leases.ts';
+import { dedicatedClient, RETRY_MS } from './pg-connection.ts';
 import { lockKeys } from './pg-leases.ts';
 
 // README §Running several replicas: the wake-ups between replicas are
@@ -12,9 +13,6 @@ import { lockKeys } from './pg-leases.ts';
 // while a replica's connection was down is lost to it: after each reconnect
 // it listens again and reads its work again from the tables.
 
-/** Reconnect attempts: this long apart, with jitter up to as much again. */
-const RETRY_MS = 1000;
-const QUERY_TIMEOUT_MS = 5000;
 /** Ids in one notification: 30 events' keys (or serials) stay within 8000 bytes. */
 const CHUNK = 30;
 /** Wake-ups kept while the connection is down; older ones are dropped (the others re-read on their own reconnect, or at their next timer). */
@@ -117,16 +115,7 @@ export function pgCluster({ url, group, slots, leases, log }: PgClusterOptions):
   }
 
   async function connect(): Promise<void> {
-    const { default: Pg } = await import('pg');
-    const next = new Pg.Client({
-      connectionString: url,
-      application_name: `facegate-wake-${group}`.slice(0, 63),
-      connectionTimeoutMillis: QUERY_TIMEOUT_MS,
-      query_timeout: QUERY_TIMEOUT_MS,
-      keepAlive: true,
-    });
-    next.on('error', (err) => lost(next, err.message));
-    next.on('end', () => lost(next, 'connection ended'));
+    const next = await dedicatedClient(url, `facegate-wake-${group}`, lost);
     next.on('notification', (n) => {
       if (n.channel === channel) received(n.payload);
     });

@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { Logger } from '../lib/log.ts';
 import { withoutPassword } from '../lib/secrets.ts';
 import type { SlotHolder, SlotLeases } from './leases.ts';
+import { dedicatedClient, RETRY_MS } from './pg-connection.ts';
 
 // README §Running several replicas: a slot's lease is a session-level
 // PostgreSQL advisory lock held on a connection of its own. A replica that
@@ -14,10 +15,6 @@ import type { SlotHolder, SlotLeases } from './leases.ts';
 
 /** How often the leases are looked at: a dead replica's slots are taken within about this long. */
 export const ROUND_MS = 1000;
-/** A query, or the connection, that takes longer means PostgreSQL is out of reach for the leases. */
-const QUERY_TIMEOUT_MS = 5000;
-/** Reconnect attempts to PostgreSQL: this long apart, with jitter up to as much again. */
-const RETRY_MS = 1000;
 
 /**
  * The two 32-bit keys of the advisory locks (two-key form, apart from the
@@ -79,16 +76,7 @@ export function pgSlotLeases(options: PgLeasesOptions): SlotLeases {
   }
 
   async function connect(): Promise<void> {
-    const { default: Pg } = await import('pg');
-    const next = new Pg.Client({
-      connectionString: options.url,
-      application_name: `facegate-slots-${group}`.slice(0, 63),
-      connectionTimeoutMillis: QUERY_TIMEOUT_MS,
-      query_timeout: QUERY_TIMEOUT_MS,
-      keepAlive: true,
-    });
-    next.on('error', (err) => lost(next, err.message));
-    next.on('end', () => lost(next, 'connection ended'));
+    const next = await dedicatedClient(options.url, `facegate-slots-${group}`, lost);
     await next.connect();
     try {
       const result = await next.query<{ pid: number }>('SELECT pg_backend_pid() AS pid, pg_advisory_lock($1, pg_backend_pid())', [keys.members]);

@@ -1,3 +1,5 @@
+import type { Job } from './store.ts';
+
 // The text of a command row and of its events, the same in both engines
 // (README §Commands with replies): REPLY_FIELD filled in, and what a
 // command.* event carries.
@@ -21,4 +23,38 @@ export function withReplyField(body: string, field: string | undefined, id: stri
 /** The fields of a command.* event: what the view shows beside type, id, device_sn and received_at. */
 export function commandEventFields(commandId: string, cmd: string, reply: string | null): string {
   return `{"command_id":${JSON.stringify(commandId)},"cmd":${JSON.stringify(cmd)},"reply":${reply ?? 'null'}}`;
+}
+
+/** A command row as both engines insert it. */
+export type CommandRowValues = {
+  id: string;
+  sn: string;
+  cmd: string;
+  body: string;
+  status: 'queued' | 'failed';
+  error: string | null;
+  at: number;
+  expiresAt: number | null;
+  batch: string | null;
+  person: string | null;
+  actor: string | null;
+};
+
+/** The rows of an accepted request (one command, or a fan-out's): one per terminal, each with its id as REPLY_FIELD unless the body has it. */
+export function acceptedRows(job: Extract<Job, { kind: 'commands' }>): CommandRowValues[] {
+  // Whether the client's body carries REPLY_FIELD itself: then it is sent as it is.
+  const present = hasReplyField(job.body, job.replyField);
+  return job.rows.map((row) => ({
+    id: row.id,
+    sn: row.sn,
+    cmd: job.cmd,
+    body: withReplyField(job.body, job.replyField, row.id, present),
+    status: row.status,
+    error: row.error,
+    at: job.at,
+    expiresAt: job.expiresAt,
+    batch: job.batch,
+    person: null,
+    actor: job.actor,
+  }));
 }

@@ -1,7 +1,7 @@
 import type { NewEvent, StoredEvent } from '../../events/events.ts';
 import { randomId } from '../../events/ids.ts';
 import type { Replied, ReplyCandidate } from '../../ingest/interpret.ts';
-import { commandEventFields, hasReplyField, withReplyField } from '../command-text.ts';
+import { acceptedRows, commandEventFields, hasReplyField, withReplyField } from '../command-text.ts';
 import type { PersonHooks } from '../person-sync-rules.ts';
 import { type Job, type JobResults, SWEEP_LIMIT } from '../store.ts';
 import type { Sql } from './open.ts';
@@ -56,22 +56,7 @@ export function createCommandRows(sql: () => Sql, storeEvents: StoreEvents, repl
   }
 
   async function accept(job: Extract<Job, { kind: 'commands' }>): Promise<undefined> {
-    const present = hasReplyField(job.body, job.replyField);
-    await insertRows(
-      job.rows.map((row) => ({
-        id: row.id,
-        sn: row.sn,
-        cmd: job.cmd,
-        body: withReplyField(job.body, job.replyField, row.id, present),
-        status: row.status,
-        error: row.error,
-        at: job.at,
-        expiresAt: job.expiresAt,
-        batch: job.batch,
-        person: null,
-        actor: job.actor,
-      })),
-    );
+    await insertRows(acceptedRows(job));
     return undefined;
   }
 

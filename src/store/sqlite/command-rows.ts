@@ -2,7 +2,7 @@ import { and, asc, eq, gte, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { NewEvent, StoredEvent } from '../../events/events.ts';
 import { randomId } from '../../events/ids.ts';
 import type { Replied, ReplyCandidate } from '../../ingest/interpret.ts';
-import { commandEventFields, hasReplyField, withReplyField } from '../command-text.ts';
+import { acceptedRows, commandEventFields, hasReplyField, withReplyField } from '../command-text.ts';
 import type { PersonHooks } from '../person-sync-rules.ts';
 import { type Job, type JobResults, SWEEP_LIMIT } from '../store.ts';
 import type { Db } from './open.ts';
@@ -105,23 +105,7 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
     .prepare();
 
   function accept(job: Extract<Job, { kind: 'commands' }>): undefined {
-    // Whether the client's body carries REPLY_FIELD itself: then it is sent as it is.
-    const present = hasReplyField(job.body, job.replyField);
-    for (const row of job.rows) {
-      insertRow({
-        id: row.id,
-        sn: row.sn,
-        cmd: job.cmd,
-        body: withReplyField(job.body, job.replyField, row.id, present),
-        status: row.status,
-        error: row.error,
-        at: job.at,
-        expiresAt: job.expiresAt,
-        batch: job.batch,
-        person: null,
-        actor: job.actor,
-      });
-    }
+    for (const row of acceptedRows(job)) insertRow(row);
     return undefined;
   }
 
