@@ -117,9 +117,11 @@ export function createFacegate(
     };
     // Before the writer creates the database: one there already is a data dir of an older version.
     const upgrading = existsSync(databasePath(config.DATA_DIR));
+    // README §Metrics: how long each batch takes to commit, whichever engine (facegate_commit_seconds).
+    const observeCommit = (seconds: number) => metrics.commitSeconds.observe(seconds);
     // README §PostgreSQL: DATABASE_URL stores everything there; DATA_DIR keeps the other files.
     const store: Store = config.DATABASE_URL
-      ? await openPostgresStore(config.DATABASE_URL, { maxRecords: config.MAX_RECORDS, ...policy }, { log })
+      ? await openPostgresStore(config.DATABASE_URL, { maxRecords: config.MAX_RECORDS, ...policy }, { log, onCommit: observeCommit })
       : await openSqliteStore(
           { dataDir: config.DATA_DIR, sync: config.SQLITE_SYNC, maxRecords: config.MAX_RECORDS, ...policy },
           {
@@ -129,6 +131,7 @@ export function createFacegate(
               onFatal(err);
             },
             heapMb: writerHeapMb,
+            onCommit: observeCommit,
           },
         );
     stops.push({ name: 'database', stop: () => store.close() });

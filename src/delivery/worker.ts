@@ -336,7 +336,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     pump(lane);
     items.forEach(({ delivery, event }, i) => {
       const outcome = outcomes[i];
-      metrics.deliveryAttempts.inc({ outcome: outcome.kind });
+      metrics.deliveryAttempts.inc({ endpoint: lane.id, outcome: outcome.kind });
       if (outcome.kind === 'delivered' && event) metrics.deliveryLatency.observe((at - event.receivedAt) / 1000);
       // A line for every success is a flood at a thousand deliveries a second
       // (and 7 % of the main thread in a burst): those are debug. A failed

@@ -98,8 +98,15 @@ export function createMetrics() {
     }),
     deliveryAttempts: new Counter({
       name: 'facegate_delivery_attempts_total',
-      help: 'webhook delivery attempts, by outcome (delivered, retry, dead, gone)',
-      labelNames: ['outcome'],
+      help: 'webhook delivery attempts, by endpoint and outcome (delivered, retry, dead, gone)',
+      // Endpoints are at most ENDPOINT_LIMIT: the label's values stay few.
+      labelNames: ['endpoint', 'outcome'],
+      registers: [registry],
+    }),
+    commitSeconds: new Histogram({
+      name: 'facegate_commit_seconds',
+      help: 'time to commit one batch of writes (group commit), from its sending to its answer; every acknowledgement waits for one',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
       registers: [registry],
     }),
     deliveryLatency: new Histogram({

@@ -54,9 +54,17 @@ function panels(): Panel[] {
     { title: 'Events stored', unit: 'ops', targets: [{ expr: `sum by (type) (rate(${m('facegate_events_total')}${RATE}))`, legend: '{{type}}' }] },
     { title: 'Waiting for their commit', unit: 'none', targets: [{ expr: m('facegate_messages_uncommitted'), legend: 'messages' }] },
     {
+      title: 'Commit time',
+      unit: 's',
+      targets: [
+        { expr: quantile(0.5, 'facegate_commit_seconds'), legend: 'p50' },
+        { expr: quantile(0.99, 'facegate_commit_seconds'), legend: 'p99' },
+      ],
+    },
+    {
       title: 'Delivery attempts',
       unit: 'ops',
-      targets: [{ expr: `sum by (outcome) (rate(${m('facegate_delivery_attempts_total')}${RATE}))`, legend: '{{outcome}}' }],
+      targets: [{ expr: `sum by (endpoint, outcome) (rate(${m('facegate_delivery_attempts_total')}${RATE}))`, legend: '{{endpoint}} {{outcome}}' }],
     },
     {
       title: 'Record to webhook',

@@ -237,6 +237,7 @@ describe('GET /metrics', () => {
       'facegate_messages_rejected_total',
       'facegate_delivery_attempts_total',
       'facegate_delivery_latency_seconds_bucket',
+      'facegate_commit_seconds_bucket',
       'facegate_outbox_depth',
       'facegate_terminals_online 1',
       'process_cpu_seconds_total',

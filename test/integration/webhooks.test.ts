@@ -85,6 +85,8 @@ describe('delivery to the default endpoint', () => {
 
     await until(async () => (await b.api('GET', '/api/deliveries?status=delivered')).json.items.length === 1);
     expect(r.requests).toHaveLength(1); // the rejected record is no face.verified: not sent
+    // Counted per endpoint (README §Webhooks, Metrics).
+    expect(await b.metric('facegate_delivery_attempts_total')).toMatch(/^facegate_delivery_attempts_total\{endpoint="ep_default",outcome="delivered"\} 1$/m);
   });
 
   it('keeps names outside ASCII (and quotes) intact around the image, and signs those bytes', async () => {

@@ -55,7 +55,11 @@ export interface Committer {
   stop(): Promise<void>;
 }
 
-export function startCommitter(pool: pg.Pool, applyJob: (on: Sql, job: Job) => Promise<JobResult>, { log }: { log: Logger }): Committer {
+export function startCommitter(
+  pool: pg.Pool,
+  applyJob: (on: Sql, job: Job) => Promise<JobResult>,
+  { log, onCommit }: { log: Logger; onCommit?: (seconds: number) => void },
+): Committer {
   let queue: Pending[] = [];
   let inFlight: { items: Pending[]; since: number } | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -83,9 +87,11 @@ export function startCommitter(pool: pg.Pool, applyJob: (on: Sql, job: Job) => P
     while (n < queue.length && n < MAX_BATCH && (n === 0 || bytes + queue[n].bytes <= MAX_BATCH_BYTES)) bytes += queue[n++].bytes;
     const items = queue.slice(0, n);
     queue = queue.slice(n);
-    inFlight = { items, since: performance.now() };
+    const since = performance.now();
+    inFlight = { items, since };
     void commit(items).finally(() => {
       inFlight = undefined;
+      onCommit?.((performance.now() - since) / 1000);
       // What arrived meanwhile has waited already: it goes now.
       if (queue.length > 0) flush();
       else drained?.();

@@ -11,11 +11,15 @@ import { createReads } from './reads.ts';
  * replicas starting together migrate once), jobs committed in batches by
  * the committer on one pooled connection at a time, reads on the others.
  */
-export async function openPostgresStore(url: string, policy: IngestPolicy, { log }: { log: Logger }): Promise<Store> {
+export async function openPostgresStore(
+  url: string,
+  policy: IngestPolicy,
+  { log, onCommit }: { log: Logger; onCommit?: (seconds: number) => void },
+): Promise<Store> {
   await migratePostgres(url);
   const pool = openPool(url);
   const runner = createJobRunner(policy);
-  const committer = startCommitter(pool, runner.applyJob, { log });
+  const committer = startCommitter(pool, runner.applyJob, { log, onCommit });
   return {
     ...createReads(pool),
     write: (job) => committer.write(job),

@@ -20,6 +20,8 @@ export interface WriterDeps {
   onFatal: (err: Error) => void;
   /** The thread's old-generation heap limit in MB (tests lower it). */
   heapMb?: number;
+  /** A batch was answered (committed, or failed as a whole): seconds from its sending. */
+  onCommit?: (seconds: number) => void;
 }
 
 interface Pending {
@@ -66,7 +68,7 @@ const DEATHS_WINDOW_MS = 60_000;
  * acknowledges it, so it cannot end the thread after every restart (README
  * §What survives what). The transports hold their acknowledgements meanwhile.
  */
-export async function startWriter(options: WriterOptions, { log, onFatal, heapMb = WRITER_HEAP_MB }: WriterDeps): Promise<Writer> {
+export async function startWriter(options: WriterOptions, { log, onFatal, heapMb = WRITER_HEAP_MB, onCommit }: WriterDeps): Promise<Writer> {
   /** The thread that runs; none while a new one starts. */
   let thread: Worker | undefined;
   let queue: Pending[] = [];
@@ -114,9 +116,10 @@ export async function startWriter(options: WriterOptions, { log, onFatal, heapMb
 
   function answered(worker: Worker, message: FromWriter) {
     if (worker !== thread || !('batch' in message) || !inFlight || message.batch !== inFlight.id) return;
-    const { items } = inFlight;
+    const { items, since } = inFlight;
     inFlight = undefined;
     deaths = [];
+    onCommit?.((performance.now() - since) / 1000);
     const outcomes = 'results' in message ? message.results : items.map(() => ({ failed: message.error }));
     let failures = 0;
     outcomes.forEach((outcome, i) => {
