@@ -1,3 +1,5 @@
+import type { NewEvent } from '../events/events.ts';
+import type { Replied } from '../ingest/interpret.ts';
 import type { Job } from './store.ts';
 
 // The text of a command row and of its events, the same in both engines
@@ -57,4 +59,30 @@ export function acceptedRows(job: Extract<Job, { kind: 'commands' }>): CommandRo
     person: null,
     actor: job.actor,
   }));
+}
+
+/**
+ * A reply matched to its command: its command.replied event and what the
+ * waiters hear. A person command's reply is about that person: erasing them
+ * takes it too.
+ */
+export function matchedReply(
+  match: { id: string; cmd: string; publishedAt: number | null; person: string | null },
+  sn: string,
+  message: NewEvent,
+  receivedAt: number,
+): { event: NewEvent; replied: Replied } {
+  const person = match.person ?? undefined;
+  return {
+    event: { ...message, type: 'command.replied', fields: commandEventFields(match.id, match.cmd, message.fields), person },
+    replied: {
+      commandId: match.id,
+      sn,
+      cmd: match.cmd,
+      publishedAt: match.publishedAt ?? receivedAt,
+      repliedAt: receivedAt,
+      reply: message.fields,
+      ...(person !== undefined && { person }),
+    },
+  };
 }

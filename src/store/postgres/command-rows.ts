@@ -1,7 +1,7 @@
 import type { NewEvent, StoredEvent } from '../../events/events.ts';
 import { randomId } from '../../events/ids.ts';
 import type { Replied, ReplyCandidate } from '../../ingest/interpret.ts';
-import { acceptedRows, commandEventFields, hasReplyField, withReplyField } from '../command-text.ts';
+import { acceptedRows, type CommandRowValues, commandEventFields, hasReplyField, matchedReply, withReplyField } from '../command-text.ts';
 import type { PersonHooks } from '../person-sync-rules.ts';
 import { type Job, type JobResults, SWEEP_LIMIT } from '../store.ts';
 import type { Sql } from './open.ts';
@@ -15,25 +15,11 @@ import type { Sql } from './open.ts';
 type PgPersonHooks = { [K in keyof PersonHooks]: (...args: Parameters<PersonHooks[K]>) => Promise<ReturnType<PersonHooks[K]>> };
 type StoreEvents = (events: NewEvent[]) => Promise<StoredEvent[]>;
 
-interface CommandRow {
-  id: string;
-  sn: string;
-  cmd: string;
-  body: string;
-  status: 'queued' | 'failed';
-  error: string | null;
-  at: number;
-  expiresAt: number | null;
-  batch: string | null;
-  person: string | null;
-  actor: string | null;
-}
-
 export function createCommandRows(sql: () => Sql, storeEvents: StoreEvents, replyWindowMs: number, people: PgPersonHooks) {
   /** Rows in the order given: their seqs (nextval, the column's default) in that order. */
-  async function insertRows(rows: CommandRow[]) {
+  async function insertRows(rows: CommandRowValues[]) {
     if (rows.length === 0) return;
-    const column = <K extends keyof CommandRow>(key: K) => rows.map((row) => row[key]);
+    const column = <K extends keyof CommandRowValues>(key: K) => rows.map((row) => row[key]);
     await sql().run(
       `insert into commands (id, device_sn, cmd, body, status, error, created_at, expires_at, batch, person, actor)
        select id, sn, cmd, body, status, error, at, expires_at, batch, person, actor from unnest(
@@ -104,19 +90,9 @@ export function createCommandRows(sql: () => Sql, storeEvents: StoreEvents, repl
     }
     if (!match) return undefined;
     await sql().run(`update commands set status = 'replied', reply = $2, replied_at = $3 where id = $1`, [match.id, message.fields, receivedAt]);
-    const person = match.person ?? undefined;
     return {
-      event: { ...message, type: 'command.replied', fields: commandEventFields(match.id, match.cmd, message.fields), person },
-      replied: {
-        commandId: match.id,
-        sn,
-        cmd: match.cmd,
-        publishedAt: match.publishedAt ?? receivedAt,
-        repliedAt: receivedAt,
-        reply: message.fields,
-        ...(person !== undefined && { person }),
-      },
-      people: person === undefined ? [] : await people.replied(match.id, sn, message.fields, receivedAt),
+      ...matchedReply(match, sn, message, receivedAt),
+      people: match.person === null ? [] : await people.replied(match.id, sn, message.fields, receivedAt),
     };
   }
 

@@ -2,7 +2,7 @@ import { and, asc, eq, gte, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { NewEvent, StoredEvent } from '../../events/events.ts';
 import { randomId } from '../../events/ids.ts';
 import type { Replied, ReplyCandidate } from '../../ingest/interpret.ts';
-import { acceptedRows, commandEventFields, hasReplyField, withReplyField } from '../command-text.ts';
+import { acceptedRows, commandEventFields, hasReplyField, matchedReply, withReplyField } from '../command-text.ts';
 import type { PersonHooks } from '../person-sync-rules.ts';
 import { type Job, type JobResults, SWEEP_LIMIT } from '../store.ts';
 import type { Db } from './open.ts';
@@ -146,20 +146,9 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
       (candidate.cmd !== undefined ? byName.get({ sn, cmd: candidate.cmd, since }) : undefined);
     if (!match) return undefined;
     replied.run({ id: match.id, reply: message.fields, at: receivedAt });
-    const person = match.person ?? undefined;
     return {
-      // A person command's reply is about that person: erasing them takes it too.
-      event: { ...message, type: 'command.replied', fields: commandEventFields(match.id, match.cmd, message.fields), person },
-      replied: {
-        commandId: match.id,
-        sn,
-        cmd: match.cmd,
-        publishedAt: match.publishedAt ?? receivedAt,
-        repliedAt: receivedAt,
-        reply: message.fields,
-        ...(person !== undefined && { person }),
-      },
-      people: person === undefined ? [] : people.replied(match.id, sn, message.fields, receivedAt),
+      ...matchedReply(match, sn, message, receivedAt),
+      people: match.person === null ? [] : people.replied(match.id, sn, message.fields, receivedAt),
     };
   }
 
