@@ -28,13 +28,16 @@ export function serveHttp(
       keepServing(server as Server, log, 'HTTP server');
       resolve({ port: (server.address() as AddressInfo).port, close: () => closeServer(server, unanswered) });
     });
-    // Answers not yet begun: once the server closes, each ends its connection,
+    // Answers not yet finished: once the server closes, each ends its connection,
     // so a client's keep-alive connection busy at close() is not reused for ever.
-    const unanswered = new Set<ServerResponse>();
+    const unanswered: Unanswered = { responses: new Set(), onNone: undefined };
     server.on('request', (_req, res: ServerResponse) => {
       if (!server.listening) res.shouldKeepAlive = false;
-      unanswered.add(res);
-      res.once('close', () => unanswered.delete(res));
+      unanswered.responses.add(res);
+      res.once('close', () => {
+        unanswered.responses.delete(res);
+        if (unanswered.responses.size === 0) unanswered.onNone?.();
+      });
     });
     server.once('error', reject);
     (server as Server).maxConnections = maxConnections;
@@ -43,11 +46,22 @@ export function serveHttp(
   });
 }
 
-function closeServer(server: ServerType, unanswered: Set<ServerResponse>): Promise<void> {
+interface Unanswered {
+  responses: Set<ServerResponse>;
+  /** Called when the last answer under way has finished. */
+  onNone: (() => void) | undefined;
+}
+
+function closeServer(server: ServerType, unanswered: Unanswered): Promise<void> {
   return new Promise((resolve) => {
-    for (const res of unanswered) if (!res.headersSent) res.shouldKeepAlive = false;
+    for (const res of unanswered.responses) if (!res.headersSent) res.shouldKeepAlive = false;
     server.close(() => resolve());
-    // Idle keep-alive connections would otherwise hold close() open.
-    if ('closeIdleConnections' in server) server.closeIdleConnections();
+    if (!('closeAllConnections' in server)) return;
+    // Once no answer is under way, every connection left is one without a
+    // request: idle keep-alive ones, and ones opened but never used (a
+    // browser opens a spare one ahead of need). Node counts the latter as
+    // busy, so they would hold close() open until its headers timeout (60 s).
+    unanswered.onNone = () => server.closeAllConnections();
+    if (unanswered.responses.size === 0) unanswered.onNone();
   });
 }

@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { Agent, get, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { expect, it } from 'vitest';
 import { serveHttp } from '../../src/http/serve.ts';
@@ -41,5 +43,19 @@ it('answers a request in flight at the close with Connection: close, and the clo
     await closed;
   } finally {
     agent.destroy();
+  }
+});
+
+it('completes the close while a client holds a connection it never sent a request on', async () => {
+  const server = await serveHttp(() => new Response('ok'), { port: 0, hostname: '127.0.0.1', maxConnections: 10 }, createLogger('error', new PassThrough()));
+  // As a browser's spare connection, opened ahead of need: Node counts it busy, not idle.
+  const spare = connect(server.port, '127.0.0.1');
+  try {
+    await once(spare, 'connect');
+    const ended = once(spare, 'close');
+    await server.close();
+    await ended;
+  } finally {
+    spare.destroy();
   }
 });
