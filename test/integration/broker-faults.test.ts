@@ -11,12 +11,12 @@ import { type Receiver, startReceiver } from '../support/receiver.ts';
 
 // README §What survives what: a delivery survives broker restarts, nothing lost. Mosquitto
 // (persistence on, as the README asks) is restarted under a stream of
-// records, then kept down for 30 s; every record the terminals sent, those
+// records, then kept down for 15 s; every record the terminals sent, those
 // they held back while it was down included, must reach the backend, and the
 // bridge must come back by itself with backoff and jitter.
 
 const CLIENT_ID = 'facegate-faults';
-const OUTAGE_MS = 30_000;
+const OUTAGE_MS = 15_000;
 
 let mosquitto: Mosquitto | undefined;
 let receiver: Receiver | undefined;
