@@ -12,6 +12,7 @@ const ON_POSTGRES = [
   'test/integration/alerts.test.ts',
   'test/integration/events-api.test.ts',
   'test/integration/tokens.test.ts',
+  'test/integration/nul-input.test.ts',
 ];
 
 export default defineConfig({

@@ -1,6 +1,7 @@
 import type { Context } from 'hono';
 import * as v from 'valibot';
 import { ApiError, invalid } from './errors.ts';
+import { refuseNul } from './no-nul.ts';
 
 /**
  * Reads a JSON body and validates it; a bad one becomes a 400 with the reason,
@@ -14,6 +15,7 @@ export async function jsonBody<T extends v.GenericSchema>(c: Context, schema: T)
   } catch (err) {
     throw new ApiError('invalid_request', `body is not valid JSON: ${(err as Error).message}`);
   }
+  refuseNul(value, '');
   const result = v.safeParse(schema, value);
   if (!result.success) throw invalid(result.issues);
   return result.output;

@@ -39,13 +39,6 @@ export const NumParam = v.object({
 
 const others = (body: Record<string, unknown>) => Object.keys(body).filter((key) => !OWN.has(key));
 
-/** Whether any text in it holds a NUL: the photo's marker in stored commands is made of one (person-commands.ts). */
-function holdsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\u0000');
-  if (typeof value !== 'object' || value === null) return false;
-  return Object.entries(value).some(([key, item]) => key.includes('\u0000') || holdsNul(item));
-}
-
 const Photo = v.pipe(
   v.string('photo must be a string of base64'),
   v.regex(/^[A-Za-z0-9+/]*={0,2}$/, 'photo must be base64 (without line breaks)'),
@@ -73,7 +66,6 @@ export const personSchema = (maxTerminals: number) =>
           : `${JSON.stringify(key.slice(0, 64))} is not allowed as a field name: 1 to 64 letters, digits and _`;
       },
     ),
-    v.check((body) => !holdsNul(body), 'text must not hold the NUL character'),
   );
 
 export const PeopleListQuery = v.object({

@@ -4,6 +4,7 @@ import type { Role } from '../store/store.ts';
 import { jsonBody } from './body.ts';
 import type { Env } from './deps.ts';
 import { ApiError, ErrorBody, invalid } from './errors.ts';
+import { refuseNul } from './no-nul.ts';
 
 // A route is declared once: its contract (method, path, what it takes, every
 // answer it gives) beside its handler. The contract registers the handler
@@ -116,14 +117,22 @@ export function mount(app: Hono<Env>, routes: readonly Route[], requireToken: (n
 
 /** The path, then the query, then the body: the first that fails is the answer. */
 async function input(c: Context<Env>, contract: Contract): Promise<Input<Contract>> {
+  refuseNul(c.req.param(), '');
   const params = contract.params && parsed(contract.params, c.req.param(), (issues) => new ApiError('not_found', issues[0].message));
+  refuseNul(c.req.query(), '');
   const query = contract.query && parsed(contract.query, c.req.query(), invalid);
   let body: unknown;
   if (contract.body) {
     const form = contract.form && (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded');
-    body = form ? parsed(contract.body, Object.fromEntries(new URLSearchParams(await c.req.text())), invalid) : await jsonBody(c, contract.body);
+    body = form ? parsed(contract.body, formFields(await c.req.text()), invalid) : await jsonBody(c, contract.body);
   }
   return { params, query, body };
+}
+
+function formFields(text: string): Record<string, string> {
+  const fields = Object.fromEntries(new URLSearchParams(text));
+  refuseNul(fields, '');
+  return fields;
 }
 
 function parsed<S extends v.GenericSchema>(

@@ -14,7 +14,8 @@ export const PERSON_COMMANDS_MAX_BYTES = 64 * 1024;
  * spliced in when the command is published (README §People on the
  * terminals), so a photo is stored once, never once per terminal. In JSON
  * text it is the escape of a NUL followed by `photo`; person fields may hold
- * no NUL (http/people.ts refuses them), so only a placeholder makes it.
+ * no NUL (the API refuses one in any input: http/no-nul.ts), so only a
+ * placeholder makes it.
  */
 export const PHOTO_MARKER = '\u0000photo';
 /** The marker as it stands in JSON text, preceded by an even number of backslashes (none, or escaped ones): an escape of its own. */
