@@ -56,7 +56,8 @@ export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, po
 function personOf(num: string | number | undefined): string | undefined {
   if (num === undefined) return undefined;
   const text = String(num);
-  return text.length > 0 && text.length <= 64 ? text : undefined;
+  // No person's number holds a NUL (the API refuses one), and PostgreSQL's text column could not hold it.
+  return text.length > 0 && text.length <= 64 && !text.includes('\u0000') ? text : undefined;
 }
 
 /**

@@ -172,5 +172,6 @@ export function replyOutcome(commands: Pick<PersonCommands, 'success' | 'message
     (typeof equals === 'string' && typeof got === 'number' && String(got) === equals);
   if (same) return { ok: true };
   const message = [commands.message_field, 'msg', 'message'].map((key) => (key === undefined ? undefined : body[key])).find((m) => typeof m === 'string');
-  return { ok: false, code: got ?? null, message: typeof message === 'string' ? message.slice(0, 1024) : null };
+  // A NUL shows as U+FFFD: PostgreSQL's text cannot hold it (the rejects' rule, jobs.ts).
+  return { ok: false, code: got ?? null, message: typeof message === 'string' ? message.slice(0, 1024).replaceAll('\u0000', '\uFFFD') : null };
 }

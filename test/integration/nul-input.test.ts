@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { verifiedRecord } from '../../src/kit/records.ts';
+import { connectTerminal } from '../../src/kit/terminal.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 
 // README §HTTP API, errors: U+0000 in any input is refused with a 400 naming
@@ -41,4 +43,18 @@ it('still takes the escaped text of a NUL, a backslash then u0000', async () => 
   const answer = await b.api('PUT', '/api/devices/NUL1/label', { label: 'a\\u0000b' });
   expect(answer.status, answer.text).toBe(200);
   expect(answer.json.label).toBe('a\\u0000b');
+});
+
+it("stores a terminal's record whose person number holds a NUL, whole, with no person", async () => {
+  const terminal = await connectTerminal(b.brokerUrl, 'NUL1');
+  try {
+    // Stored before its PUBACK.
+    await terminal.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: NUL, name: NUL })] });
+    const [event] = await b.eventsStored(1, (e) => e.type === 'face.verified');
+    const listed = (await b.api('GET', `/api/events/${event.id}`)).json;
+    expect(listed).toMatchObject({ user_id: NUL, name: NUL });
+    expect(b.rows('select person from events where id = ?', event.id)).toEqual([{ person: null }]);
+  } finally {
+    await terminal.stop(0);
+  }
 });

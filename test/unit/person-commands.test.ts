@@ -87,6 +87,10 @@ describe('replyOutcome', () => {
     expect(replyOutcome(rule, 'not an object')).toEqual({ ok: false, code: null, message: null });
     expect(replyOutcome(rule, { code: '' })).toEqual({ ok: false, code: '', message: null });
   });
+
+  it('shows a NUL in the message as U+FFFD, which both stores can hold', () => {
+    expect(replyOutcome(rule, { code: 3, msg: 'no\u0000face' })).toEqual({ ok: false, code: 3, message: 'no\uFFFDface' });
+  });
 });
 
 describe('parsePersonCommands', () => {
