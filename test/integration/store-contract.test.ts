@@ -6,7 +6,7 @@ import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { openPostgresStore } from '../../src/store/postgres/postgres-store.ts';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import type { Endpoint, Job, Store } from '../../src/store/store.ts';
+import { type Endpoint, type Job, type Store, Unprocessable } from '../../src/store/store.ts';
 
 // The Store interface (src/store/store.ts) driven directly, jobs written and
 // reads read, on both engines alike: what the README promises of the store
@@ -515,5 +515,25 @@ describe('two PostgreSQL stores on one database', () => {
     const all = await stores[0].eventSeqs({ from: 0, below: Number.MAX_SAFE_INTEGER, limit: 100 });
     expect(all).toHaveLength(41);
     for (const seqs of seen) expect(seqs.length).toBe(all.filter((seq) => seq <= seqs[0]).length);
+  });
+});
+
+// README §What survives what: a message whose data the server refuses would be refused at every redelivery.
+describe('PostgreSQL refusing a message for its data', () => {
+  it('fails it as unprocessable, with its start and size, and commits the rest of its batch', async () => {
+    const store = await openPostgresStore(await pg!.database(`refused_${++databases}`), POLICY, { log });
+    try {
+      // A serial no transport passes (a NUL): the one value a text column refuses that a test can hand the store directly.
+      const bad = message('BAD\u0000', verifiedRecordU([verifiedRecord({ num: '1' })]));
+      const [refused, fine] = await Promise.allSettled([store.write(bad), store.write(message('SN1', verifiedRecordU([verifiedRecord({ num: '2' })])))]);
+      expect(refused.status).toBe('rejected');
+      const err = (refused as PromiseRejectedResult).reason;
+      expect(err).toBeInstanceOf(Unprocessable);
+      expect(err).toMatchObject({ size: bad.payload.length, detail: expect.stringMatching(/^the database refused its data/) });
+      expect(Buffer.from(err.sample).equals(bad.payload.subarray(0, err.sample.length))).toBe(true);
+      expect(fine).toMatchObject({ status: 'fulfilled', value: { events: [{ type: 'face.verified', deviceSn: 'SN1' }] } });
+    } finally {
+      await store.close();
+    }
   });
 });

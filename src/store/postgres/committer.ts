@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Logger } from '../../lib/log.ts';
-import type { Job, JobResult } from '../store.ts';
+import { type Job, type JobResult, SAMPLE_BYTES, Unprocessable } from '../store.ts';
 import { SEQ_LOCK, takesSeqs } from './jobs.ts';
 import { type Sql, sqlOf } from './open.ts';
 
@@ -130,7 +130,7 @@ export function startCommitter(
           } catch (err) {
             if (isDatabaseError(err)) throw err;
             badJob = i;
-            left[i].reject(failure(err));
+            left[i].reject(refused(item.job, err));
             break;
           }
         }
@@ -153,6 +153,23 @@ export function startCommitter(
         client.release(broken !== undefined && isDatabaseError(broken) ? (broken as Error) : undefined);
       }
     }
+  }
+
+  /**
+   * A job the server refuses for its own data. A terminal's message would be
+   * refused again at every redelivery, holding its place in the broker's
+   * window for ever: it is Unprocessable, which ingest keeps as a reject and
+   * acknowledges (README §What survives what), as SQLite's writer does with
+   * a message that ends its thread.
+   */
+  function refused(job: Job, err: unknown): Error {
+    if (job.kind !== 'uplink') return failure(err);
+    const cause = err instanceof Error ? err.message : String(err);
+    log.warn(
+      { sn: job.sn, topic: job.topic, bytes: job.payload.length, reason: 'unprocessable', cause },
+      'message unprocessable: the database refused its data; it is not tried again',
+    );
+    return new Unprocessable(`the database refused its data (${cause})`, job.payload.slice(0, SAMPLE_BYTES), job.payload.length);
   }
 
   function failAll(items: Pending[], err: unknown) {
