@@ -4,8 +4,8 @@ import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
 import type { Store } from '../store/store.ts';
 
-/** Terminals read at a time when rows fall due (start, the timer, the broker back). */
-const DUE_BATCH = 10_000;
+/** Terminals read at a time when rows fall due (start, the timer, the broker back); a page's turns are written before the next is read. */
+const DUE_BATCH = 1000;
 
 export interface PeopleSyncDeps {
   store: Pick<Store, 'write' | 'duePersonSerials' | 'nextPersonDueAfter'>;
@@ -17,6 +17,8 @@ export interface PeopleSyncDeps {
   log: Logger;
   /** README §Running several replicas: which terminals' turns this replica takes, and how the others are told. */
   cluster?: Pick<Cluster, 'owns' | 'announce'>;
+  /** Terminals read at a time when rows fall due; DUE_BATCH unless a test makes pages small. */
+  dueBatch?: number;
 }
 
 /**
@@ -30,7 +32,7 @@ export interface PeopleSyncDeps {
  * for the next row due after a backoff: nothing polls, and nothing of the
  * roster or of a photo is held here.
  */
-export function createPeopleSync({ store, online, dispatch, metrics, log, cluster = localCluster() }: PeopleSyncDeps) {
+export function createPeopleSync({ store, online, dispatch, metrics, log, cluster = localCluster(), dueBatch = DUE_BATCH }: PeopleSyncDeps) {
   /** Terminals whose turn is being written; woken meanwhile, they take another after it. */
   const turning = new Set<string>();
   const again = new Set<string>();
@@ -69,8 +71,15 @@ export function createPeopleSync({ store, online, dispatch, metrics, log, cluste
   async function wakeDue(): Promise<void> {
     if (stopped) return;
     try {
-      // Each replica reads what is due for the terminals of its own slots.
-      for (const sn of await store.duePersonSerials(Date.now(), DUE_BATCH)) if (cluster.owns(sn)) void turn(sn);
+      // Every page, to the last: each replica takes the terminals of its own slots among them.
+      const now = Date.now();
+      let after = '';
+      for (;;) {
+        const page = await store.duePersonSerials(now, dueBatch, after);
+        await Promise.all(page.filter((sn) => cluster.owns(sn)).map(turn));
+        if (stopped || page.length < dueBatch) break;
+        after = page.at(-1)!;
+      }
       await schedule();
     } catch (err) {
       log.error({ err: (err as Error).message }, 'people due not read');

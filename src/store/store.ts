@@ -459,8 +459,8 @@ export interface Store {
   personPhoto(num: string): Promise<Buffer | undefined>;
   /** People in num order after `after`; with `device`, each with its status there. */
   people(filter: PeopleFilter): Promise<(Person & { status?: SyncStatus })[]>;
-  /** Terminals with a row due by `now` (at start, on the timer), at most `limit`. */
-  duePersonSerials(now: number, limit: number): Promise<string[]>;
+  /** Terminals with a row due by `now` (at start, on the timer), in serial order after `after`, at most `limit`. */
+  duePersonSerials(now: number, limit: number, after: string): Promise<string[]>;
   /** When the next row waiting after `now` is due. */
   nextPersonDueAfter(now: number): Promise<number | undefined>;
   /** facegate_people and facegate_person_sync. */

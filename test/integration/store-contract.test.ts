@@ -313,7 +313,11 @@ describe.each(ENGINES)('the store on $name', (engine) => {
     expect(await store.person('7')).toMatchObject({ name: 'Ann', hasPhoto: true, allDevices: true, deleted: false, actor: 'hr' });
     expect((await store.personPhoto('7'))?.toString()).toBe('jpeg');
     expect(await store.peopleCount()).toBe(1);
-    expect(await store.duePersonSerials(T, 10)).toEqual(expect.arrayContaining(['SN1', 'SN2']));
+    expect(await store.duePersonSerials(T, 10, '')).toEqual(['SN1', 'SN2']);
+    // A page at a time, in serial order.
+    expect(await store.duePersonSerials(T, 1, '')).toEqual(['SN1']);
+    expect(await store.duePersonSerials(T, 1, 'SN1')).toEqual(['SN2']);
+    expect(await store.duePersonSerials(T, 1, 'SN2')).toEqual([]);
 
     const sent = await store.write({ kind: 'person-send', sn: 'SN1', at: T });
     expect(sent.commandId).toMatch(/^cmd_/);

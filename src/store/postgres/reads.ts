@@ -137,12 +137,12 @@ export function createReads(pool: pg.Pool): Reads {
         );
       return sql.rows<Person>(`select ${PERSON} from people where num > $1 order by num limit $2`, [after, limit]);
     },
-    duePersonSerials: async (now, limit) =>
+    duePersonSerials: async (now, limit, after) =>
       (
         await sql.rows<{ sn: string }>(
-          `select sn from terminals t where exists
-             (select 1 from person_sync s where s.device_sn = t.sn and s.status = 'pending' and s.next_attempt_at <= $1) limit $2`,
-          [now, limit],
+          `select sn from terminals t where t.sn > $3 and exists
+             (select 1 from person_sync s where s.device_sn = t.sn and s.status = 'pending' and s.next_attempt_at <= $1) order by t.sn limit $2`,
+          [now, limit, after],
         )
       ).map((row) => row.sn),
     nextPersonDueAfter: async (now) =>

@@ -13,8 +13,8 @@ export const PEOPLE_READ_SQL = {
    * known (thousands), rather than a walk of every row due (millions after
    * a PUT to all of them). A serial not known is no terminal to send to.
    */
-  dueSerials: `select sn from terminals t where exists
-     (select 1 from person_sync s where s.device_sn = t.sn and s.status = 'pending' and s.next_attempt_at <= ?) limit ?`,
+  dueSerials: `select sn from terminals t where t.sn > ? and exists
+     (select 1 from person_sync s where s.device_sn = t.sn and s.status = 'pending' and s.next_attempt_at <= ?) order by t.sn limit ?`,
   /**
    * person_sync_due: the earliest row waiting out a backoff. Named: without
    * it SQLite took person_sync_status (status = 'pending'), every row waiting.
@@ -99,7 +99,7 @@ export function openReads(dataDir: string, sync: Sync) {
     `select ${PERSON.replace(/(^|, )(\w)/g, '$1p.$2')} from people p where p.num in
        (select distinct num from person_sync where status = @status and num > @after order by num limit @limit) order by p.num`,
   );
-  const dueSerials = raw.prepare<[number, number], { sn: string }>(PEOPLE_READ_SQL.dueSerials);
+  const dueSerials = raw.prepare<[string, number, number], { sn: string }>(PEOPLE_READ_SQL.dueSerials);
   const nextDueAfter = raw.prepare<[number], { at: number | null }>(PEOPLE_READ_SQL.nextDueAfter);
   // Kept by triggers (drizzle/0009_person_counts_triggers.sql): five rows, whatever the roster.
   const peopleCount = raw.prepare<[], { n: number }>(`select count as n from person_counts where key = 'people'`);
@@ -151,7 +151,7 @@ export function openReads(dataDir: string, sync: Sync) {
       if (status !== undefined) return peopleInStatus.all({ status, after, limit }).map(asPerson);
       return peopleAfter.all({ after, limit }).map(asPerson);
     },
-    duePersonSerials: (now: number, limit: number) => dueSerials.all(now, limit).map((row) => row.sn),
+    duePersonSerials: (now: number, limit: number, after: string) => dueSerials.all(after, now, limit).map((row) => row.sn),
     nextPersonDueAfter: (now: number) => nextDueAfter.get(now)?.at ?? undefined,
     peopleCount: () => peopleCount.get()?.n ?? 0,
     personSyncCounts: () => syncCounts.all(),

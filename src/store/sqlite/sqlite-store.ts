@@ -42,7 +42,7 @@ export async function openSqliteStore(options: WriterOptions, deps: WriterDeps):
     personSyncs: async (num) => reads.personSyncs(num),
     personPhoto: async (num) => reads.personPhoto(num),
     people: async (filter) => reads.people(filter),
-    duePersonSerials: async (now, limit) => reads.duePersonSerials(now, limit),
+    duePersonSerials: async (now, limit, after) => reads.duePersonSerials(now, limit, after),
     nextPersonDueAfter: async (now) => reads.nextPersonDueAfter(now),
     peopleCount: async () => reads.peopleCount(),
     personSyncCounts: async () => reads.personSyncCounts(),
