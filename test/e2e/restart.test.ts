@@ -86,7 +86,8 @@ it('is ready again after a SIGKILL through the same npm start, without building'
   await ready(httpPort);
   console.log(`restart: /readyz 200 ${Math.round(performance.now() - startedAt)} ms after npm start`);
 
-  expect(second.output.some((line) => line.includes('"facegate started"'))).toBe(true);
+  // /readyz may answer a moment before the start's last line is written.
+  await until(() => second.output.some((line) => line.includes('"facegate started"')));
   expect(second.output.filter((line) => line.includes('npm run build') || line.includes('tsc -p'))).toEqual([]);
   expect(statSync(join(ROOT, 'dist', '.built')).mtimeMs).toBe(builtAt);
   expect(countIn(dataDir, "select count(*) as n from events where type = 'face.verified' and device_sn = 'RESTART1'")).toBe(1);
