@@ -3,7 +3,7 @@ import { type Mosquitto, startMosquitto } from '../../kit/mosquitto.ts';
 import { freePort } from '../../kit/ports.ts';
 import { type Postgres, startPostgres } from '../../kit/postgres.ts';
 import { until } from '../../kit/wait.ts';
-import { awaitHeartD, type BridgeProcess, PROBE_SN, startBridge } from '../children/bridge.ts';
+import { awaitHeartD, type BridgeProcess, startBridge } from '../children/bridge.ts';
 import { type Receiver, receiverUrl, startReceiver } from '../children/receiver.ts';
 import { bridgeCounters } from '../measures/bridge-metrics.ts';
 import { monotonicMs } from '../measures/clock.ts';
@@ -159,7 +159,8 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterFigure
     const hookPort = await freePort();
     receiver = await startReceiver(hookPort);
     // Every terminal is a new serial to the fresh store, the beating ones up to 2,000 a second: the defaults would refuse some (README §Topics).
-    const known = options.terminals + payloads.length + [PROBE_SN].length;
+    // And the one probe terminal (PROBE_SN) that awaitHeartD connects.
+    const known = options.terminals + payloads.length + 1;
     const env = {
       WEBHOOK_URL: receiverUrl(hookPort),
       IMAGES: 'inline',
