@@ -18,6 +18,7 @@ import { type BenchOptions, named, parseBenchOptions, type Scenario, selected, t
 import { againstCeilings, formatAgainstCeilings, formatCeilings, formatTable, machine, type ProcessFigures, type Result } from './report/report.ts';
 import { runBurst } from './scenarios/burst.ts';
 import { type Ceiling, runCeilings } from './scenarios/ceilings.ts';
+import { CLUSTER_SETUPS, type ClusterSetup, runCluster } from './scenarios/cluster.ts';
 import { runCommandFanOut, runCommandRoundTrip } from './scenarios/commands.ts';
 import { type Images, type RecordKind, recordKind, runDeliveryBurst } from './scenarios/delivery-burst.ts';
 import { outageSchedule, runDeliveryOutage } from './scenarios/delivery-outage.ts';
@@ -44,6 +45,8 @@ const BURST_BASE_MS = 10_000;
 const BURST_PER_RECORD_MS = 8;
 /** A delivered burst is given this much per record: a full burst plus its webhooks, at a rate far below any healthy bridge's. */
 const DELIVERY_PER_RECORD_MS = 15;
+/** cluster: PostgreSQL's synced commits are slower than SQLite's, and a busy machine slows them more: 25 records a second at least. */
+const CLUSTER_PER_RECORD_MS = 40;
 /** store-scale: requests of each kind, and how long the purge may run before the reads are measured anyway. */
 const STORE_REQUESTS = 20;
 const STORE_PURGE_LIMIT_MS = 300_000;
@@ -62,6 +65,8 @@ interface Plan {
   part?: 'round-trip' | 'fan-out';
   /** slots: MQTT_SLOTS of the bridge. */
   slots?: number;
+  /** cluster: the store, the replicas, whether one is killed. */
+  setup?: ClusterSetup;
 }
 
 export async function runBench(args: string[]): Promise<void> {
@@ -126,6 +131,11 @@ export async function runBench(args: string[]): Promise<void> {
     if (mosquitto) for (const slots of options.slots) plans.push({ scenario: 'slots', transport: 'mosquitto', sync: 'full', slots });
     else progress('slots: mosquitto is not on PATH; not run');
   }
+  // README §Performance, cluster: SQLite, PostgreSQL with one replica and with two, one killed; through Mosquitto. Minutes; only by name.
+  if (named(options, 'cluster')) {
+    if (mosquitto) for (const setup of CLUSTER_SETUPS) plans.push({ scenario: 'cluster', transport: 'mosquitto', sync: 'full', setup });
+    else progress('cluster: mosquitto is not on PATH; not run');
+  }
   const schedule = outageSchedule(options.outageSeconds);
   if (selected(options, 'delivery-outage')) progress(`delivery-outage: DELIVERY_SCHEDULE=${schedule.shown}`);
 
@@ -144,22 +154,28 @@ export async function runBench(args: string[]): Promise<void> {
   const kinds = [
     ...new Set(
       plans.flatMap((p) =>
-        p.scenario === 'delivery-burst' ? [recordKind(p.images!)] : p.scenario === 'burst' || p.scenario === 'slots' ? ['image' as const] : [],
+        p.scenario === 'delivery-burst'
+          ? [recordKind(p.images!)]
+          : p.scenario === 'burst' || p.scenario === 'slots' || p.scenario === 'cluster'
+            ? ['image' as const]
+            : [],
       ),
     ),
   ];
   const startedAt = new Date();
   // First, so a run cut short still has what every figure below is read against.
   let ceilings: Ceiling[] = [];
-  if (selected(options, 'ceilings')) {
+  // cluster: its own loads through Mosquitto alone, the echo of its beating terminals the reference for their p99.
+  const cluster = named(options, 'cluster') && mosquitto !== undefined;
+  if (selected(options, 'ceilings') || cluster) {
     ceilings = await runCeilings({
-      transports,
+      transports: cluster ? ['mosquitto'] : transports,
       mosquittoPath: mosquitto,
-      payloads: (kind) => payloads(kind, options.deliveryRecords),
+      payloads: (kind) => payloads(kind, cluster ? options.clusterRecords : options.deliveryRecords),
       kinds: kinds.length ? kinds : ['image', 'none'],
       window: options.window,
       timeoutMs: BURST_BASE_MS + options.deliveryRecords * BURST_PER_RECORD_MS,
-      terminals: options.terminals,
+      terminals: cluster ? [options.clusterTerminals] : options.terminals,
       seconds: options.seconds,
       intervalMs: HEARTBEAT_INTERVAL_MS,
       image,
@@ -171,10 +187,14 @@ export async function runBench(args: string[]): Promise<void> {
   const results: Result[] = [];
   for (const [i, plan] of plans.entries()) {
     progress(
-      `[${i + 1}/${plans.length}] ${plan.scenario}${plan.part ? ` ${plan.part}` : ''}${plan.terminals ? ` (${plan.terminals} terminals)` : ''}${plan.slots ? ` (MQTT_SLOTS=${plan.slots}, stock limits)` : ''}, ${plan.transport} broker, SQLITE_SYNC=${plan.sync}${plan.images === 'none' ? ', records without images' : plan.images ? `, IMAGES=${plan.images}` : ''}`,
+      `[${i + 1}/${plans.length}] ${plan.scenario}${plan.part ? ` ${plan.part}` : ''}${plan.terminals ? ` (${plan.terminals} terminals)` : ''}${plan.slots ? ` (MQTT_SLOTS=${plan.slots}, stock limits)` : ''}${plan.setup ? ` ${plan.setup.name} (${plan.setup.store}, ${plan.setup.replicas} replica${plan.setup.replicas > 1 ? 's' : ''}${plan.setup.kill ? ', one SIGKILLed mid-burst' : ''})` : ''}, ${plan.transport} broker, SQLITE_SYNC=${plan.sync}${plan.images === 'none' ? ', records without images' : plan.images ? `, IMAGES=${plan.images}` : ''}`,
     );
     try {
-      results.push(await runPlan(plan, { options, image, payloads, schedule: schedule.env }, mosquitto, i + 1));
+      results.push(
+        plan.setup
+          ? await runClusterPlan(plan, plan.setup, { options, image, payloads, schedule: schedule.env }, mosquitto!)
+          : await runPlan(plan, { options, image, payloads, schedule: schedule.env }, mosquitto, i + 1),
+      );
     } catch (err) {
       progress(`  failed: ${(err as Error).message}`);
       results.push({ ...plan, error: (err as Error).message.split('\n')[0] });
@@ -328,6 +348,33 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
   }
 }
 
+/** cluster: one setup, its brokers, stores and replicas its own (scenarios/cluster.ts). */
+async function runClusterPlan(plan: Plan, setup: ClusterSetup, inputs: Inputs, mosquittoPath: string): Promise<Result> {
+  const { options } = inputs;
+  const figures = await runCluster({
+    setup,
+    mosquittoPath,
+    payloads: inputs.payloads('image', options.clusterRecords),
+    window: options.window,
+    terminals: options.clusterTerminals,
+    intervalMs: HEARTBEAT_INTERVAL_MS,
+    timeoutMs: BURST_BASE_MS + options.clusterRecords * CLUSTER_PER_RECORD_MS,
+    progress,
+  });
+  const percent = (cpu: number | undefined) => (cpu === undefined || figures.seconds <= 0 ? undefined : (cpu / figures.seconds) * 100);
+  const rss = figures.peakRssBytes.filter((n): n is number => n !== undefined);
+  const used: ProcessFigures = {
+    bridgePeakRssBytes: rss.length ? Math.max(...rss) : undefined,
+    bridgeCpuPercent: percent(figures.bridgeCpuSeconds),
+    mosquittoPeakRssBytes: undefined,
+    mosquittoCpuPercent: percent(figures.mosquittoCpuSeconds),
+    receiverCpuPercent: undefined,
+    streamClientsCpuPercent: undefined,
+    benchCpuPercent: undefined,
+  };
+  return { ...plan, scenario: 'cluster', figures, process: used };
+}
+
 async function measure(
   plan: Plan,
   inputs: Inputs,
@@ -341,6 +388,8 @@ async function measure(
   const url = bridge.brokerUrl;
   const delivery = { url, httpUrl: bridge.httpUrl, terminals: options.burstTerminals, rate: options.rate, image, span };
   switch (plan.scenario) {
+    case 'cluster':
+      throw new Error('the cluster scenario runs its own setups (runClusterPlan)');
     case 'heartbeats':
       return {
         scenario: plan.scenario,

@@ -11,11 +11,14 @@ export const SCENARIOS = [
   'commands',
   'people',
   'slots',
+  'cluster',
 ] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 /** What --only takes: a scenario, `delivery` for the three delivery scenarios, or `ceilings` for the raw ceilings alone. */
 export type Only = Scenario | 'delivery' | 'ceilings';
 export type TransportName = 'embedded' | 'mosquitto';
+/** Where the bridge stores: SQLite in its data dir, or PostgreSQL (DATABASE_URL, README §PostgreSQL). */
+export type StoreName = 'sqlite' | 'postgres';
 
 export interface BenchOptions {
   only: Only | undefined;
@@ -30,6 +33,9 @@ export interface BenchOptions {
   /** slots: the bridge's slot counts, one run each, and the records of each run's burst. */
   slots: number[];
   slotsRecords: number;
+  /** cluster: the records of each setup's burst, and the terminals beating meanwhile. */
+  clusterRecords: number;
+  clusterTerminals: number;
   window: number;
   /** delivery-burst. */
   deliveryRecords: number;
@@ -86,12 +92,15 @@ const HELP: [flag: string, text: string][] = [
   ],
   [
     '--only SCENARIO',
-    'run one scenario: heartbeats, delivery-burst, delivery-steady, delivery-outage, ceilings, delivery for the three delivery ones, or one the default run leaves out: burst, stream, store-scale, commands, people, slots',
+    'run one scenario: heartbeats, delivery-burst, delivery-steady, delivery-outage, ceilings, delivery for the three delivery ones, or one the default run leaves out: burst, stream, store-scale, commands, people, slots, cluster',
   ],
   ['--transport embedded|mosquitto', 'run against one broker (default: embedded, and Mosquitto when mosquitto is on PATH; --quick embedded)'],
-  ['--terminals N[,N…]', 'terminals sending heartbeats, one a second each, a run for each count (default 100,10000; --quick 100,1000; at most 15,000)'],
+  [
+    '--terminals N[,N…]',
+    'terminals sending heartbeats, one a second each, a run for each count (default 100,10000; --quick 100,1000; at most 15,000); cluster: the first count, beating during each burst (default 1,000; --quick 100)',
+  ],
   ['--seconds S', 'duration of each heartbeat run (default 5; --quick 2)'],
-  ['--records R', 'records in each burst, stored and delivered (default 5,000 stored and 20,000 delivered; --quick 1,000 and 2,000)'],
+  ['--records R', 'records in each burst, stored and delivered (default 5,000 stored and 20,000 delivered, cluster 3,000; --quick 1,000, 2,000 and 1,000)'],
   ['--burst-terminals T', 'terminals sending records, in the bursts and the delivery scenarios (default 10)'],
   ['--rate R', 'records a second in delivery-steady, delivery-outage and stream (default 200)'],
   ['--stream-clients N', 'clients reading the live stream in the stream scenario (default 100)'],
@@ -146,6 +155,11 @@ export function usage(): string {
     '  slots            20,000 QoS 1 records (~27 KB images) from 10 terminals through a stock Mosquitto (max_queued_messages',
     '                   1000, max_inflight_messages 20) to a bridge reading with 1, 4 and 8 slots of a shared subscription:',
     '                   records stored, lost at the broker, stored/s (--quick: 2,000 records)',
+    '  cluster          3,000 QoS 1 records (~27 KB images) from 10 terminals through Mosquitto, delivered to a webhook receiver,',
+    '                   1,000 terminals beating meanwhile, to one bridge on SQLite, one replica on PostgreSQL, two replicas on',
+    '                   PostgreSQL (MQTT_SLOTS=4 each): stored/s, delivered/s, heartbeat p99, CPU seconds per 1,000 records of',
+    '                   the bridges and of PostgreSQL, peak RSS of each replica; then two replicas again, one SIGKILLed',
+    '                   mid-burst: the time until the other holds its slots, records lost (--quick: 1,000 records, 100 terminals)',
     'Prints the tables and writes every figure, with the machine, as JSON. A default run takes about 4½ minutes.',
     '',
     ...HELP.map(([flag, text]) => `  ${flag.padEnd(width)}${text}`),
@@ -209,6 +223,10 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
     // The issue's burst, as delivery-burst's.
     slots: wholes(values.slots, 'slots', [1, 4, 8], 1, 64),
     slotsRecords: deliveryRecords,
+    // A few minutes for all four setups on two cores: PostgreSQL's commits are slower than SQLite's.
+    clusterRecords: whole(values.records, 'records', quick ? 1000 : 3000, 1, 20_000),
+    // One count: the first, when --terminals lists several for the heartbeat runs.
+    clusterTerminals: wholes(values.terminals, 'terminals', [quick ? 100 : 1000], 1, MAX_TERMINALS)[0],
     window: whole(values.window, 'window', 50, 1, 1000),
     deliveryRecords,
     rate: whole(values.rate, 'rate', 200, 1, 5000),

@@ -24,3 +24,26 @@ describe('againstCeilings', () => {
     expect(rows.map((row) => row.ceiling)).toEqual(['relay msgs/s']);
   });
 });
+
+describe('the cluster scenario', () => {
+  const cluster = (setup: string, p99Ms: number, deliveredPerSecond: number) =>
+    ({
+      scenario: 'cluster',
+      transport: 'mosquitto',
+      sync: 'full',
+      figures: { setup, heartbeats: { terminals: 1000, roundTrip: { p99Ms } }, delivery: { deliveredPerSecond } },
+    }) as unknown as Result;
+  const echo = (terminals: number, p99Ms: number) =>
+    ({ ceiling: 'echo', transport: 'mosquitto', figures: { terminals, roundTrip: { p99Ms } } }) as unknown as Ceiling;
+
+  it('sets each setup against the echo of as many terminals and the relay then POST of its records', () => {
+    const rows = againstCeilings(
+      [cluster('postgres-2', 40, 600)],
+      [echo(100, 5), echo(1000, 20), { ...relay('image', 8000), transport: 'mosquitto' } as Ceiling, post('image', 5000)],
+    );
+    expect(rows.map((row) => [row.variant, row.ceiling, Math.round(row.ceilingValue), row.ratio.toFixed(3)])).toEqual([
+      ['postgres-2', 'echo p99 ms', 20, '2.000'],
+      ['postgres-2', 'relay then POST /s', 3077, '0.195'],
+    ]);
+  });
+});

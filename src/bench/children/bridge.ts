@@ -23,6 +23,8 @@ export interface BridgeOptions {
   sync: Sync;
   /** An external broker; undefined runs the embedded one. */
   mqttUrl?: string;
+  /** DATABASE_URL: the PostgreSQL store (README §PostgreSQL); undefined: SQLite in the data dir. */
+  databaseUrl?: string;
   clientId: string;
   /** More settings (the delivery scenarios': WEBHOOK_URL, IMAGES, DELIVERY_SCHEDULE). */
   env?: Record<string, string>;
@@ -38,6 +40,7 @@ export interface BridgeProcess {
   httpUrl: string;
   /** ADMIN_TOKEN, for the API's Bearer authorization. */
   adminToken: string;
+  /** The SQLite database; with databaseUrl, the store is not there. */
   dbPath: string;
   /** Resident memory now (VmRSS). */
   rssBytes(): number | undefined;
@@ -48,11 +51,13 @@ export interface BridgeProcess {
   /** Monotonic ms (clock.ts) when GET /readyz first answered 200. */
   readyAt: number;
   /**
-   * The first line of its output (its JSON log) since it started that
-   * matches, and the monotonic ms it came at; undefined when none has come
-   * after `timeoutMs`.
+   * The first line of its output (its JSON log) since it started (or since
+   * the monotonic ms `since`) that matches, and the monotonic ms it came at;
+   * undefined when none has come after `timeoutMs`.
    */
-  logLine(pattern: RegExp, timeoutMs: number): Promise<{ line: string; at: number } | undefined>;
+  logLine(pattern: RegExp, timeoutMs: number, since?: number): Promise<{ line: string; at: number } | undefined>;
+  /** SIGKILL, as a crash or a power cut: resolves once it has exited; dispose() still removes the data dir. */
+  kill(): Promise<void>;
   /** SIGTERM, waits for the exit, removes the data dir. */
   dispose(): Promise<void>;
 }
@@ -86,6 +91,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     LOG_LEVEL: 'info',
     SQLITE_SYNC: options.sync,
     ...(options.mqttUrl ? { MQTT_URL: options.mqttUrl, MQTT_CLIENT_ID: options.clientId } : {}),
+    ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
     ...options.env,
   };
   // The CLI of this very run: compiled after `npm run build` (as `npm run bench` runs it), the sources through tsx otherwise.
@@ -98,8 +104,8 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     logged.push({ line, at: monotonicMs() });
     if (logged.length > LOGGED_KEPT) logged.shift();
   });
-  const logLine = async (pattern: RegExp, timeoutMs: number) => {
-    const seen = logged.find(({ line }) => pattern.test(line));
+  const logLine = async (pattern: RegExp, timeoutMs: number, since = -Infinity) => {
+    const seen = logged.find(({ line, at }) => at >= since && pattern.test(line));
     if (seen) return seen;
     const line = await child.nextLine(pattern, timeoutMs);
     return line === undefined ? undefined : { line, at: monotonicMs() };
@@ -145,6 +151,9 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     assertRunning,
     readyAt,
     logLine,
+    kill: async () => {
+      if (child.isRunning()) await child.kill('SIGKILL');
+    },
     dispose,
   };
 }

@@ -16,9 +16,13 @@ export interface BridgeCounters {
   terminalsOnline: number | undefined;
   /** facegate_person_sync by status (pending, sent, applied, failed): rows of people on terminals, counted by triggers. */
   personSync: Record<string, number>;
+  /** facegate_commit_seconds: batches committed (group commit) and their time together, in seconds. */
+  commits: number | undefined;
+  commitSeconds: number | undefined;
 }
 
-const ATTEMPTS = /^facegate_delivery_attempts_total\{outcome="(\w+)"\} (\S+)$/gm;
+/** Labelled by endpoint too: summed over the endpoints. */
+const ATTEMPTS = /^facegate_delivery_attempts_total\{[^}]*\boutcome="(\w+)"[^}]*\} (\S+)$/gm;
 const COMMANDS = /^facegate_commands_total\{outcome="(\w+)"\} (\S+)$/gm;
 const PERSON_SYNC = /^facegate_person_sync\{status="(\w+)"\} (\S+)$/gm;
 const DEPTH = /^facegate_outbox_depth\{[^}]*\} (\S+)$/gm;
@@ -37,7 +41,7 @@ export async function bridgeCounters(httpUrl: string): Promise<BridgeCounters | 
     }
     const text = await response.text();
     const attempts: Record<string, number> = {};
-    for (const [, outcome, value] of text.matchAll(ATTEMPTS)) attempts[outcome] = Number(value);
+    for (const [, outcome, value] of text.matchAll(ATTEMPTS)) attempts[outcome] = (attempts[outcome] ?? 0) + Number(value);
     const commands: Record<string, number> = {};
     for (const [, outcome, value] of text.matchAll(COMMANDS)) commands[outcome] = Number(value);
     const personSync: Record<string, number> = {};
@@ -53,6 +57,8 @@ export async function bridgeCounters(httpUrl: string): Promise<BridgeCounters | 
       commands,
       terminalsOnline: gauge(text, 'facegate_terminals_online'),
       personSync,
+      commits: gauge(text, 'facegate_commit_seconds_count'),
+      commitSeconds: gauge(text, 'facegate_commit_seconds_sum'),
     };
   } catch {
     return undefined;

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Span } from './span.ts';
 
 export type Meter = () => number | undefined;
@@ -9,13 +9,85 @@ const TICKS_PER_SECOND = 100;
 /** CPU seconds (user + system, all threads) the process has used so far; undefined where /proc is not there. */
 export function cpuSeconds(pid: number): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces: count fields from after its closing parenthesis.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+    const stat = parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    return (stat.utime + stat.stime) / TICKS_PER_SECOND;
   } catch {
     return undefined;
   }
+}
+
+/** What the CPU figures need of a /proc/<pid>/stat line: times in clock ticks. */
+export interface ProcStat {
+  pid: number;
+  ppid: number;
+  utime: number;
+  stime: number;
+  /** Of its children that have exited and that it has waited for (a server that reaps its connections' processes). */
+  cutime: number;
+  cstime: number;
+}
+
+/** One /proc/<pid>/stat line (proc(5)); throws on a line that is not one. */
+export function parseStat(line: string): ProcStat {
+  // The command name (field 2) may hold spaces and parentheses: count fields from after its last closing parenthesis.
+  const close = line.lastIndexOf(')');
+  const fields = line.slice(close + 2).split(' ');
+  const stat = {
+    pid: Number(line.slice(0, line.indexOf(' '))),
+    ppid: Number(fields[1]),
+    utime: Number(fields[11]),
+    stime: Number(fields[12]),
+    cutime: Number(fields[13]),
+    cstime: Number(fields[14]),
+  };
+  if (close < 0 || !Object.values(stat).every(Number.isInteger)) throw new Error(`not a /proc/<pid>/stat line: ${line.slice(0, 80)}`);
+  return stat;
+}
+
+/**
+ * CPU ticks of the process `root` and every process under it: each one's own
+ * time and what its exited children had (cutime, cstime), so that a child
+ * that has come and gone (a PostgreSQL backend of a closed connection) still
+ * counts once. Grandchildren are counted through their parents' lines.
+ */
+export function treeTicks(stats: ProcStat[], root: number): number {
+  const children = new Map<number, ProcStat[]>();
+  for (const s of stats) children.set(s.ppid, [...(children.get(s.ppid) ?? []), s]);
+  let ticks = 0;
+  const seen = new Set<number>();
+  const add = (s: ProcStat) => {
+    if (seen.has(s.pid)) return;
+    seen.add(s.pid);
+    ticks += s.utime + s.stime + s.cutime + s.cstime;
+    for (const child of children.get(s.pid) ?? []) add(child);
+  };
+  const top = stats.find((s) => s.pid === root);
+  if (top) add(top);
+  return ticks;
+}
+
+/**
+ * CPU seconds of a process and all its descendants so far (a PostgreSQL
+ * server: the postmaster, its background processes, a backend for each
+ * connection); undefined when the process is gone or /proc is not there.
+ */
+export function treeCpuSeconds(pid: number): number | undefined {
+  const stats: ProcStat[] = [];
+  let names: string[];
+  try {
+    names = readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  for (const name of names) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      stats.push(parseStat(readFileSync(`/proc/${name}/stat`, 'utf8')));
+    } catch {
+      // gone since the listing
+    }
+  }
+  return stats.some((s) => s.pid === pid) ? treeTicks(stats, pid) / TICKS_PER_SECOND : undefined;
 }
 
 /** CPU seconds this process has used so far. */

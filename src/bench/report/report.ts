@@ -2,6 +2,7 @@ import { cpus, platform, release, totalmem } from 'node:os';
 import type { Scenario, TransportName } from '../options.ts';
 import type { BurstFigures } from '../scenarios/burst.ts';
 import type { Ceiling } from '../scenarios/ceilings.ts';
+import type { ClusterFigures, ClusterSetup } from '../scenarios/cluster.ts';
 import type { CommandFigures } from '../scenarios/commands.ts';
 import { type DeliveryBurstFigures, type Images, type RecordKind, recordKind } from '../scenarios/delivery-burst.ts';
 import type { DeliveryOutageFigures } from '../scenarios/delivery-outage.ts';
@@ -39,6 +40,8 @@ interface Common {
   part?: 'round-trip' | 'fan-out';
   /** slots only: MQTT_SLOTS of the bridge. */
   slots?: number;
+  /** cluster only: the store, the replicas, whether one is killed. */
+  setup?: ClusterSetup;
 }
 
 export type Result =
@@ -51,6 +54,7 @@ export type Result =
   | (Common & { scenario: 'store-scale'; figures: StoreScaleFigures; process: ProcessFigures })
   | (Common & { scenario: 'commands'; figures: CommandFigures; process: ProcessFigures })
   | (Common & { scenario: 'people'; figures: PeopleFigures; process: ProcessFigures })
+  | (Common & { scenario: 'cluster'; figures: ClusterFigures; process: ProcessFigures })
   | (Common & { error: string });
 
 const isHeartbeats = (result: Result) => result.scenario === 'heartbeats';
@@ -61,6 +65,7 @@ const isStoreScale = (result: Result) => result.scenario === 'store-scale';
 const isRoundTrip = (result: Result) => result.scenario === 'commands' && result.part === 'round-trip';
 const isFanOut = (result: Result) => result.scenario === 'commands' && result.part === 'fan-out';
 const isPeople = (result: Result) => result.scenario === 'people';
+const isCluster = (result: Result) => result.scenario === 'cluster';
 
 export function machine() {
   const cpu = cpus();
@@ -194,6 +199,26 @@ const PEOPLE_COLUMNS = [
   'CPU %',
   'RSS MB',
 ];
+const CLUSTER_COLUMNS = [
+  'cluster',
+  'store',
+  'replicas',
+  'records',
+  'acked/s',
+  'stored/s',
+  'delivered/s',
+  'lost',
+  'dup',
+  'hb p50',
+  'hb p99',
+  'hb missing',
+  'bridge CPU s/1k',
+  'PG CPU s/1k',
+  'commit ms',
+  'CPU %',
+  'RSS MB',
+  'takeover s',
+];
 const TEXT_COLUMNS = 3;
 
 /**
@@ -215,6 +240,7 @@ export function formatTable(results: Result[], notes: { outageSchedule?: string 
     [results.filter(isRoundTrip), ROUND_TRIP_COLUMNS, roundTripRow, ROUND_TRIP_LEGEND, 2],
     [results.filter(isFanOut), FAN_OUT_COLUMNS, fanOutRow, FAN_OUT_LEGEND, 2],
     [results.filter(isPeople), PEOPLE_COLUMNS, peopleRow, PEOPLE_LEGEND, 2],
+    [results.filter(isCluster), CLUSTER_COLUMNS, clusterRow, CLUSTER_LEGEND, 2],
   ];
   const tables = sections
     .filter(([rows]) => rows.length > 0)
@@ -301,6 +327,19 @@ const PEOPLE_LEGEND = [
   '  hb missing: heartbeats of those seconds not answered within 5 s',
   'rec/s before/during: records sent in those stretches and acknowledged (PUBACK), per second; rec p99: their publish → PUBACK',
   "CPU %: the bridge's CPU time from the first PUT until all applied, in % of one core; RSS MB: the bridge's peak resident memory",
+];
+
+const CLUSTER_LEGEND = [
+  'cluster: records at QoS 1 with ~27 KB images from 10 terminals through Mosquitto (no queue limit, 1,000 in flight: it drops nothing), delivered to a',
+  '  webhook receiver; every replica reads through MQTT_SLOTS=4 slots; a fresh store each (PostgreSQL: a server of its own, fsync and synchronous_commit on)',
+  "acked/s: Mosquitto's PUBACKs to the terminals; stored/s: records / (first publish → all of them in the store; each replica acknowledges after its commit)",
+  'delivered/s: records / (first publish → the receiver has every one of them); lost: sent − records the receiver got; dup: requests − distinct webhook-ids',
+  'hb p50/p99: heartU publish → heartD received, the beating terminals, of the beats the burst overlapped; hb missing: not answered within 5 s',
+  'bridge CPU s/1k: CPU seconds of every replica together (a killed one until its kill) from the first publish until all was delivered, per 1,000 records',
+  "  delivered (the heartbeats' answers included); PG CPU s/1k: the same of PostgreSQL's server and all its processes",
+  "commit ms: the mean time of a batch's commit (facegate_commit_seconds) over the burst, the replicas that ran to the end; every PUBACK waits for one",
+  "CPU %: the replicas' CPU time together over the same span, in % of one core; RSS MB: each replica's peak resident memory",
+  "takeover s: one of two replicas SIGKILLed once a quarter of the records had arrived → the other's /readyz lists every slot / it has connected to each of them",
 ];
 
 const STORE_COLUMNS = ['store-scale', 'n', 'p50 ms', 'p99 ms', 'max ms', 'status', 'KB'];
@@ -399,7 +438,8 @@ function deliveryRow(result: Result): string[] {
     result.scenario === 'stream' ||
     result.scenario === 'store-scale' ||
     result.scenario === 'commands' ||
-    result.scenario === 'people'
+    result.scenario === 'people' ||
+    result.scenario === 'cluster'
   )
     throw new Error(`${result.scenario} is not a delivery scenario`);
   const lost = result.figures.timedOut ? `${count(result.figures.lost)} (timeout)` : count(result.figures.lost);
@@ -550,6 +590,36 @@ function peopleRow(result: Result): string[] {
   ];
 }
 
+function clusterRow(result: Result): string[] {
+  const setup = result.setup;
+  const head = [setup?.name ?? 'cluster', setup?.store ?? '-', String(setup?.replicas ?? '-')];
+  if ('error' in result) return [...head, ...CLUSTER_COLUMNS.slice(TEXT_COLUMNS + 1).map(() => '-'), 'failed'];
+  if (result.scenario !== 'cluster') throw new Error(`${result.scenario} is not the cluster scenario`);
+  const f = result.figures;
+  const d = f.delivery;
+  const perK = (n: number | undefined) => (n === undefined ? '-' : n.toFixed(2));
+  const t = f.takeover;
+  const seconds = (n: number | undefined) => (n === undefined ? 'never' : n.toFixed(2));
+  return [
+    ...head,
+    count(d.sent),
+    rate(d.ackedPerSecond),
+    rate(f.storedPerSecond),
+    rate(d.deliveredPerSecond),
+    d.timedOut ? `${count(d.lost)} (timeout)` : count(d.lost),
+    count(d.duplicates),
+    ms(f.heartbeats.roundTrip?.p50Ms),
+    ms(f.heartbeats.roundTrip?.p99Ms),
+    count(f.heartbeats.missing),
+    perK(f.bridgeCpuPer1000),
+    perK(f.postgresCpuPer1000),
+    ms(f.commitMeanMs),
+    percent(result.process.bridgeCpuPercent),
+    f.peakRssBytes.map(megabytes).join('/'),
+    t ? `${seconds(t.leaseSeconds)}/${seconds(t.connectedSeconds)}` : '-',
+  ];
+}
+
 const CEILING_COLUMNS = ['ceiling', 'broker', 'load', 'messages', 'per s', 'p50 ms', 'p99 ms', 'max ms', 'missing', 'lost'];
 
 const CEILING_LEGEND = [
@@ -661,6 +731,13 @@ export function againstCeilings(results: Result[], ceilings: Ceiling[]): Against
       // A bridge relays each record and then posts it, on the same cores that
       // each ceiling had to itself: as if each took the time it takes alone.
       add(r, r.figures.images, 'delivered/s', r.figures.deliveredPerSecond, 'relay then POST /s', relayed && posted && 1 / (1 / relayed + 1 / posted));
+    } else if (r.scenario === 'cluster') {
+      const variant = r.figures.setup;
+      const echo = measured(ceilings, 'echo', (c) => c.transport === r.transport && c.figures.terminals === r.figures.heartbeats.terminals);
+      add(r, variant, 'hb p99 ms', r.figures.heartbeats.roundTrip?.p99Ms, 'echo p99 ms', echo?.figures.roundTrip?.p99Ms);
+      const relayed = relay(r.transport, 'image');
+      const posted = measured(ceilings, 'post', (c) => c.kind === 'image')?.figures.perSecond;
+      add(r, variant, 'delivered/s', r.figures.delivery.deliveredPerSecond, 'relay then POST /s', relayed && posted && 1 / (1 / relayed + 1 / posted));
     } else if (r.scenario === 'delivery-steady') {
       // Every record waits for one synced commit: the disk's own p99 at the same pace is the floor under this one.
       const disk = measured(ceilings, 'disk', (c) => c.figures.pace === r.figures.rate);
