@@ -10,10 +10,10 @@ import { BrokerUnavailable, type Transport } from '../transport/transport.ts';
  * Steps of the queues' work begun a second, all terminals together (a read
  * of a terminal's queue is one, a publish another), and at most this many
  * at once after a long turn of the event loop. This bounds what a fan-out
- * adds to the main thread (a step costs some 0.1 ms), not how long its
- * publishes wait: with 10,000 terminals beating on the embedded broker a
- * turn of the event loop can last seconds, and a bound on publishes in
- * flight made the fan-out crawl at a few per turn (README §Performance).
+ * adds to the main thread in any second, not how long its publishes wait:
+ * with 10,000 terminals beating on the embedded broker a turn of the event
+ * loop can last seconds, and a bound on publishes in flight made the
+ * fan-out crawl at a few per turn (README §Performance).
  */
 const STEPS_PER_SECOND = 2000;
 /**
