@@ -5,16 +5,25 @@ import { splicePhoto, wantsPhoto } from '../people/person-commands.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import type { CommandError, QueuedCommand, Store } from '../store/store.ts';
 import { BrokerUnavailable, type Transport } from '../transport/transport.ts';
+import { budget, pace } from './pacing.ts';
 
-/** Publishes in flight at most, all terminals together: a fan-out to thousands is paced, and heartbeats keep their answer time. */
-const MAX_IN_FLIGHT = 64;
 /**
- * Terminals taking their turn at once (reading their queue, publishing). A
- * fan-out to 10,000 wakes them all in one go: each turn begins with a read
- * on the main thread, and 10,000 of them in one turn of the event loop held
- * every heartbeat answer back for as long (README §Performance).
+ * Steps of the queues' work begun a second, all terminals together (a read
+ * of a terminal's queue is one, a publish another), and at most this many
+ * at once after a long turn of the event loop. This bounds what a fan-out
+ * adds to the main thread in any second, not how long its publishes wait:
+ * with 10,000 terminals beating on the embedded broker a turn of the event
+ * loop can last seconds, and a bound on publishes in flight made the
+ * fan-out crawl at a few per turn (README §Performance).
  */
-const MAX_TURNS = 128;
+const STEPS_PER_SECOND = 2000;
+/**
+ * Bytes of command bodies handed to the broker and not acknowledged yet, all
+ * terminals together: what they hold in memory. A terminal has one publish
+ * in flight at most, so one that reads slowly holds its own; a body larger
+ * than this goes once nothing else is in flight.
+ */
+const IN_FLIGHT_BYTES = 32 * 1024 * 1024;
 /** Queued commands read at a time for one terminal. */
 const READ_AHEAD = 16;
 /** Queued commands without a ttl failed at a time once their terminal turned offline. */
@@ -39,39 +48,21 @@ export interface DispatcherDeps {
   owns?: (sn: string) => boolean;
 }
 
-/** A counting semaphore: `acquire` resolves once one of `size` places is free. */
-function slots(size: number) {
-  let free = size;
-  const waiting: (() => void)[] = [];
-  return {
-    acquire(): Promise<void> {
-      if (free > 0) {
-        free -= 1;
-        return Promise.resolve();
-      }
-      return new Promise((resolve) => waiting.push(resolve));
-    },
-    release(): void {
-      const next = waiting.shift();
-      if (next) next();
-      else free += 1;
-    },
-  };
-}
-
 /**
  * The durable queue's sender (README §Commands with replies). Every command
  * is a row first; this publishes each terminal's queued rows in acceptance
  * order (seq), one at a time per terminal (QoS 1, the broker's ack awaited),
- * at most MAX_IN_FLIGHT publishes for all terminals together, and COMMAND_RATE
- * per terminal awaited rather than refused. It is woken by a new row, by a
- * terminal turning online or (embedded) subscribing to its downLink, by the
+ * COMMAND_RATE per terminal awaited rather than refused, and for all
+ * terminals together STEPS_PER_SECOND reads and publishes begun and
+ * IN_FLIGHT_BYTES of bodies the broker has not acknowledged: a publish
+ * waiting for the broker holds nothing of the other terminals' turns. It is
+ * woken by a new row, by a terminal turning online or (embedded) subscribing to its downLink, by the
  * broker connection coming back, and at start. A terminal that is not online
  * stops its turn: its commands with a ttl wait, those without fail.
  */
 export function createDispatcher({ transport, downlink, isOnline, lastSeen, store, token, metrics, log, owns = () => true }: DispatcherDeps) {
-  const inFlight = slots(MAX_IN_FLIGHT);
-  const turnsTaken = slots(MAX_TURNS);
+  const inFlight = budget(IN_FLIGHT_BYTES);
+  const steps = pace(STEPS_PER_SECOND);
   /** Terminals being drained; `again`: woken meanwhile, read once more before stopping. */
   const draining = new Map<string, { again: boolean }>();
   /**
@@ -187,7 +178,10 @@ export function createDispatcher({ transport, downlink, isOnline, lastSeen, stor
     // An enrolment's photo is stored once and spliced in here, read for this one publish (README §People on the terminals).
     const body =
       row.person !== null && wantsPhoto(row.body) ? splicePhoto(row.body, (await store.personPhoto(row.person))?.toString('base64') ?? '') : row.body;
-    await inFlight.acquire();
+    await steps.take();
+    // Waiting for the broker holds these bytes and this terminal's turn, nothing of the others'.
+    const bytes = Buffer.byteLength(body);
+    await inFlight.acquire(bytes);
     publishing(sn);
     try {
       await transport.publish(downlink.topicOf(sn), body, 1);
@@ -197,7 +191,7 @@ export function createDispatcher({ transport, downlink, isOnline, lastSeen, stor
       log.warn({ command: row.id, device: sn, err: err.message }, 'command not published: broker unavailable');
       return false;
     } finally {
-      inFlight.release();
+      inFlight.release(bytes);
     }
     done.set(sn, row.seq);
     metrics.commands.inc({ outcome: 'published' });
@@ -206,21 +200,15 @@ export function createDispatcher({ transport, downlink, isOnline, lastSeen, stor
     return true;
   }
 
-  async function drain(sn: string, state: { again: boolean }) {
-    await turnsTaken.acquire();
-    try {
-      await turn(sn, state);
-    } finally {
-      turnsTaken.release();
-    }
-  }
-
   async function turn(sn: string, state: { again: boolean }) {
     for (;;) {
       // One terminal's reads and publishes after another's: many woken at once (a fan-out, a reconnect) share the loop.
       await nextTurn();
       if (stopped) return;
       if (!online(sn)) return halt(sn, 'device_offline');
+      // A fan-out wakes thousands at once: their reads are paced with the publishes (README §Performance).
+      await steps.take();
+      if (stopped) return;
       // A row accepted from here on wakes the terminal again (`again`): this read holds every row accepted before.
       state.again = false;
       const rows = await store.queuedCommands(sn, done.get(sn) ?? 0, Date.now(), READ_AHEAD);
@@ -267,7 +255,7 @@ export function createDispatcher({ transport, downlink, isOnline, lastSeen, stor
     }
     const state = { again: false };
     draining.set(sn, state);
-    drain(sn, state)
+    turn(sn, state)
       .catch((err: Error) => log.error({ device: sn, err: err.message }, 'command queue not drained'))
       .finally(() => {
         draining.delete(sn);

@@ -4,12 +4,16 @@ import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { openRaw, type RawClient } from '../support/intruder.ts';
 
 let bridge: TestBridge | undefined;
 let mosquitto: Mosquitto | undefined;
 let terminals: Terminal[] = [];
+let raw: RawClient | undefined;
 
 afterEach(async () => {
+  raw?.socket.destroy();
+  raw = undefined;
   await Promise.all(terminals.map((t) => t.end()));
   terminals = [];
   await bridge?.stop();
@@ -149,6 +153,40 @@ describe('POST /api/devices/{sn}/commands', () => {
     expect(limited.json.error.code).toBe('rate_limited');
     expect(Number(limited.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect((await b.api('POST', '/api/devices/D2/commands', { cmd: 'openDoorD' })).status).toBe(202);
+  });
+});
+
+describe('POST /api/commands (fan-out)', () => {
+  it('goes out to every terminal while one that stopped reading holds only its own commands', async () => {
+    const fast = ['F1', 'F2', 'F3', 'F4', 'F5', 'F6', 'F7', 'F8'];
+    const b = await withTerminals({ BODY_LIMIT: '2mb' }, ...fast);
+    // A terminal that subscribes, beats once, then reads nothing more: its connection's buffers fill up.
+    raw = await openRaw(b.brokerPort, 'STALL');
+    raw.write({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'fungxi_STALL_downLink', qos: 1 }] });
+    const online = b.eventsStored(1, (e) => e.type === 'device.online' && e.deviceSn === 'STALL');
+    raw.write({ cmd: 'publish', topic: 'fungxi_STALL_upLink', payload: Buffer.from('{"cmd":"heartU"}'), qos: 0, retain: false, dup: false });
+    await online;
+    raw.socket.pause();
+    // Six bodies of 1.5 MB: more than the loopback connection's buffers take, so one waits for the broker to hand it over
+    // (and its request with it: a command's answer waits for its first turn).
+    const posts = Array.from({ length: 6 }, (_, i) =>
+      b.api('POST', '/api/devices/STALL/commands?ttl=1h', { cmd: 'setConfigD', blob: String(i).repeat(1_500_000) }),
+    );
+    await until(async () => (await b.api('GET', '/api/commands?device=STALL')).json.items.length === 6, 50);
+    const arrived = terminals.map((t) => t.next((m) => m.cmd === 'openDoorD'));
+    const fanned = await b.api('POST', '/api/commands', { devices: ['STALL', ...fast], command: { cmd: 'openDoorD' } });
+    expect(fanned.status).toBe(202);
+    await Promise.all(arrived);
+    const items = async () => (await b.api('GET', `/api/commands?batch=${fanned.json.batch}`)).json.items as { device_sn: string; status: string }[];
+    await until(async () => (await items()).filter((c) => c.status === 'published').length === fast.length, 50);
+    // Not published while the broker could not hand it over: it waits behind the one that is stuck.
+    expect((await items()).find((c) => c.device_sn === 'STALL')?.status).toBe('queued');
+    expect((await b.api('GET', '/api/commands?device=STALL&status=queued')).json.items.length).toBeGreaterThan(1);
+    // Read again, the terminal gets the rest, in order, each published once the broker has handed it over.
+    raw.socket.resume();
+    await until(async () => (await items()).every((c) => c.status === 'published'), 50);
+    expect((await b.api('GET', '/api/commands?device=STALL&status=queued')).json.items).toEqual([]);
+    expect((await Promise.all(posts)).map((res) => res.status)).toEqual([202, 202, 202, 202, 202, 202]);
   });
 });
 
