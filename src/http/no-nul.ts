@@ -11,15 +11,26 @@ export function refuseNul(value: unknown, where: string): void {
   if (at !== undefined) throw new ApiError('invalid_request', `${JSON.stringify(at)} holds U+0000 (NUL), which no input may hold`);
 }
 
-/** Where the first NUL is, as a dotted path (a key holding one is its own place), or undefined. */
+/**
+ * Where the first NUL is, as a dotted path (a key holding one is its own
+ * place), or undefined. A loop, not a recursion: a hostile body nests
+ * thousands deep before its validation refuses it.
+ */
 function nulAt(value: unknown, path: string): string | undefined {
-  if (typeof value === 'string') return value.includes('\u0000') ? path : undefined;
-  if (value === null || typeof value !== 'object') return undefined;
-  for (const [key, item] of Object.entries(value)) {
-    const here = path ? `${path}.${key}` : key;
-    if (key.includes('\u0000')) return here;
-    const found = nulAt(item, here);
-    if (found !== undefined) return found;
+  const pending: [unknown, string][] = [[value, path]];
+  for (let next = pending.pop(); next !== undefined; next = pending.pop()) {
+    const [item, here] = next;
+    if (typeof item === 'string') {
+      if (item.includes('\u0000')) return here;
+      continue;
+    }
+    if (item === null || typeof item !== 'object') continue;
+    // Reversed onto the stack: the first key is looked at first.
+    for (const [key, inner] of Object.entries(item).reverse()) {
+      const at = here ? `${here}.${key}` : key;
+      if (key.includes('\u0000')) return at;
+      pending.push([inner, at]);
+    }
   }
   return undefined;
 }

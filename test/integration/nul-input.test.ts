@@ -58,3 +58,10 @@ it("stores a terminal's record whose person number holds a NUL, whole, with no p
     await terminal.stop(0);
   }
 });
+
+it('answers a NUL nested 10,000 deep with a 400, not a stack overflow', async () => {
+  const deep = `{"cmd":"setD","x":${'['.repeat(10_000)}"\\u0000"${']'.repeat(10_000)}}`;
+  const answer = await b.api('POST', '/api/devices/NUL1/commands', deep);
+  expect(answer.status, answer.text).toBe(400);
+  expect(answer.json.error.code).toBe('invalid_request');
+});
