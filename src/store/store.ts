@@ -24,8 +24,9 @@ export type CommandStatus = (typeof COMMAND_STATUSES)[number];
 
 /**
  * Why a command was refused, its `error` (README §Commands with replies);
- * `interrupted`: queued without a ttl when the bridge stopped, it is not sent
- * after the restart.
+ * `interrupted`: queued without a ttl when the process (bridge or replica)
+ * that accepted it stopped, it is not sent after the restart, nor by another
+ * replica (Accepters).
  */
 export type CommandError = 'unknown_device' | 'device_offline' | 'broker_unavailable' | 'interrupted';
 
