@@ -84,6 +84,10 @@ describe('commands across replicas', () => {
       statuses.push(res.json?.status);
       await t.send(heartU());
     }
+    const holds = async (b: TestBridge) => Number(/^facegate_replies_held_total (\d+)/m.exec(await b.metric('facegate_replies_held_total'))?.[1] ?? 0);
+    console.log(
+      `cluster commands: ${statuses.length} commands, replies stored ${await counted(publisher, 'replied')} at the publisher and ${await counted(other, 'replied')} at the other, held ${await holds(publisher)} and ${await holds(other)} times`,
+    );
     expect(statuses.filter((s) => s !== 'replied')).toEqual([]);
     // Every command was published by the holder of the terminal's slot; replies were stored by the other replica too.
     expect(await counted(publisher, 'published')).toBe(statuses.length);

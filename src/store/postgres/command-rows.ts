@@ -173,13 +173,18 @@ export function createCommandRows(sql: () => Sql, storeEvents: StoreEvents, repl
       if (ids.length > 0) await people.interrupted(ids);
       return { failed: ids.length };
     },
-    /** README §Running several replicas: a reply that pairs with nothing yet, while a command it could answer is queued, is held (commands_queue). */
-    async queuedFor(sn: string, candidate: ReplyCandidate): Promise<boolean> {
-      const row = await sql().one(`select 1 from commands where device_sn = $1 and status = 'queued' and (id = $2 or cmd = $3) limit 1`, [
-        sn,
-        candidate.tag ?? null,
-        candidate.cmd ?? null,
-      ]);
+    /**
+     * README §Running several replicas: whether a command this reply could
+     * answer is queued (its publish not recorded yet: the reply is held), or
+     * was recorded published since `correlate` looked (each statement sees
+     * the commits before it: the reply is paired again at once).
+     */
+    async queuedFor(sn: string, receivedAt: number, candidate: ReplyCandidate): Promise<boolean> {
+      const row = await sql().one(
+        `select 1 from commands where device_sn = $1 and status in ('queued', 'published') and (id = $2 or cmd = $3)
+           and (status = 'queued' or published_at >= $4) limit 1`,
+        [sn, candidate.tag ?? null, candidate.cmd ?? null, receivedAt - replyWindowMs],
+      );
       return row !== undefined;
     },
     correlate,

@@ -116,10 +116,22 @@ export function createJobRunner(policy: IngestPolicy & Accepting, gate: RejectGa
     message: { sn: string; topic: string; receivedAt: number; payload?: Uint8Array; hold?: boolean },
     { events, rejects, clockSkew, ...meaning }: Interpretation,
   ): Promise<Outcome> {
-    const reply = meaning.reply && events.length === 1 ? await commandRows.correlate(message.sn, message.receivedAt, meaning.reply, events[0]) : undefined;
-    // As in SQLite (sqlite/jobs.ts): given back while a command it could answer is queued, its publish not recorded yet.
-    if (!reply && message.hold && message.payload && meaning.reply && events.length === 1 && (await commandRows.queuedFor(message.sn, meaning.reply)))
-      return { ...meaning, events: [], rejected: [], unkept: 0, held: message.payload };
+    const correlate = async () =>
+      meaning.reply && events.length === 1 ? await commandRows.correlate(message.sn, message.receivedAt, meaning.reply, events[0]) : undefined;
+    let reply = await correlate();
+    // As in SQLite (sqlite/jobs.ts): given back while a command it could answer is queued, its publish not recorded yet. Another
+    // replica may record it between two statements of this transaction: then the second look pairs it.
+    if (
+      !reply &&
+      message.hold &&
+      message.payload &&
+      meaning.reply &&
+      events.length === 1 &&
+      (await commandRows.queuedFor(message.sn, message.receivedAt, meaning.reply))
+    ) {
+      reply = await correlate();
+      if (!reply) return { ...meaning, events: [], rejected: [], unkept: 0, held: message.payload };
+    }
     const stored = await storeEvents(reply ? [reply.event] : events);
     if (reply) stored.unshift(...reply.people);
     if (clockSkew && stored.length > 0 && skewReport.due(message.sn, message.receivedAt)) {

@@ -86,8 +86,10 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
     .limit(1)
     .prepare();
   // A reply that pairs with nothing published yet: whether a command it could answer is still queued (commands_queue), by id or name.
-  const queuedMatch = db.$client.prepare<{ sn: string; tag: string | null; cmd: string | null }, { one: number }>(
-    `select 1 as one from commands where device_sn = @sn and status = 'queued' and (id = @tag or cmd = @cmd) limit 1`,
+  // (And one published within REPLY_WINDOW: the same test as PostgreSQL's, where another replica may record it meanwhile.)
+  const queuedMatch = db.$client.prepare<{ sn: string; tag: string | null; cmd: string | null; since: number }, { one: number }>(
+    `select 1 as one from commands where device_sn = @sn and status in ('queued', 'published') and (id = @tag or cmd = @cmd)
+       and (status = 'queued' or published_at >= @since) limit 1`,
   );
   // The rows of a dead process: queued, no ttl, accepted by another than this one (or by no one known: an earlier version's).
   const interrupted = db.$client.prepare<{ self: string }, { id: string }>(
@@ -225,8 +227,8 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
       return { failed: ids.length };
     },
     /** README §Running several replicas: a reply that pairs with nothing yet, while a command it could answer is queued, is held. */
-    queuedFor: (sn: string, candidate: ReplyCandidate): boolean =>
-      queuedMatch.get({ sn, tag: candidate.tag ?? null, cmd: candidate.cmd ?? null }) !== undefined,
+    queuedFor: (sn: string, receivedAt: number, candidate: ReplyCandidate): boolean =>
+      queuedMatch.get({ sn, tag: candidate.tag ?? null, cmd: candidate.cmd ?? null, since: receivedAt - replyWindowMs }) !== undefined,
     correlate,
     sweep,
   };

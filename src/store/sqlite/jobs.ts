@@ -162,7 +162,14 @@ export function createJobRunner(db: Db, policy: IngestPolicy & Accepting, gate: 
     // A reply to a command waiting for one is its command.replied event, not a device.message (README §Commands with replies).
     const reply = meaning.reply && events.length === 1 ? commandRows.correlate(message.sn, message.receivedAt, meaning.reply, events[0]) : undefined;
     // README §Running several replicas: a reply faster than the record of its command's publish is given back, to come again once it is recorded.
-    if (!reply && message.hold && message.payload && meaning.reply && events.length === 1 && commandRows.queuedFor(message.sn, meaning.reply))
+    if (
+      !reply &&
+      message.hold &&
+      message.payload &&
+      meaning.reply &&
+      events.length === 1 &&
+      commandRows.queuedFor(message.sn, message.receivedAt, meaning.reply)
+    )
       return { ...meaning, events: [], rejected: [], unkept: 0, held: message.payload };
     const stored: StoredEvent[] = [];
     for (const event of reply ? [reply.event] : events) {
