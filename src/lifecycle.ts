@@ -1,8 +1,9 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { type Cluster, localCluster, type Wake } from './cluster/cluster.ts';
+import { type Cluster, localCluster, replicaId, type Wake } from './cluster/cluster.ts';
 import { pgCluster } from './cluster/pg-cluster.ts';
 import { slotPlan } from './cluster/slot-plan.ts';
 import { type Commands, createCommands } from './commands/commands.ts';
+import { createHeldReplies, type HeldReplies } from './commands/held-replies.ts';
 import { startCommandSweep } from './commands/sweep.ts';
 import type { Config } from './config.ts';
 import { createEndpoints } from './delivery/endpoints.ts';
@@ -107,7 +108,10 @@ export function createFacegate(
   async function startParts(): Promise<Running> {
     const startedAt = Date.now();
     checkpoint();
+    // README §Running several replicas: this process among the replicas; the command rows it accepts name it.
+    const replica = replicaId();
     const policy = {
+      replica,
       forward: config.FORWARD,
       images: config.IMAGES,
       replyField: config.REPLY_FIELD,
@@ -145,10 +149,12 @@ export function createFacegate(
     const plan =
       clientId === undefined
         ? undefined
-        : slotPlan({ slots: config.MQTT_SLOTS, shareGroup: config.MQTT_SHARE_GROUP, clientId, databaseUrl: config.DATABASE_URL, log });
+        : slotPlan({ slots: config.MQTT_SLOTS, shareGroup: config.MQTT_SHARE_GROUP, clientId, databaseUrl: config.DATABASE_URL, replica, log });
     const clustered =
-      plan && config.DATABASE_URL ? pgCluster({ url: config.DATABASE_URL, group: plan.group, slots: config.MQTT_SLOTS, leases: plan.leases, log }) : undefined;
-    const cluster: Cluster = clustered ?? localCluster();
+      plan && config.DATABASE_URL
+        ? pgCluster({ url: config.DATABASE_URL, group: plan.group, slots: config.MQTT_SLOTS, leases: plan.leases, replica, log })
+        : undefined;
+    const cluster: Cluster = clustered ?? localCluster(replica);
     announce = (wake) => cluster.announce(wake);
     await cluster.start();
     stops.push({ name: 'cluster notifications', stop: () => cluster.stop() });
@@ -160,10 +166,14 @@ export function createFacegate(
     checkpoint();
     metrics.sources.outbox = () => store.outboxDepth();
 
-    // README §Commands with replies: a command queued without a ttl when the bridge stopped is never sent late.
-    const interrupted = await store.write({ kind: 'commands-interrupted' });
-    if (interrupted.failed > 0)
-      log.warn({ count: interrupted.failed }, 'commands queued without a ttl when the bridge stopped: failed (interrupted), not sent');
+    // README §Commands with replies: a command queued without a ttl by a process that is gone is never sent late. Alone (SQLite),
+    // every queued row is a dead process's; in a cluster, those of the replicas holding no membership lock (and again as one goes).
+    const interruptDead = async () => {
+      const interrupted = await store.write({ kind: 'commands-interrupted', live: cluster.live });
+      if (interrupted.failed > 0)
+        log.warn({ count: interrupted.failed }, 'commands queued without a ttl by a bridge that stopped: failed (interrupted), not sent');
+    };
+    await interruptDead();
 
     const known = await storedTerminals(store, log);
     checkpoint();
@@ -205,6 +215,10 @@ export function createFacegate(
     let transport: Transport | undefined;
     let commands: Commands | undefined;
     let people: PeopleSync | undefined;
+    // README §Running several replicas: a reply faster than the record of its command's publish is held for it, not lost.
+    const held = createHeldReplies();
+    // Its replica lost PostgreSQL: its slots are closed, and what they held unacknowledged comes again to whoever takes them.
+    cluster.onLost(() => held.releaseAll('PostgreSQL lost: a held reply is left unacknowledged'));
     const ingest = createIngest({
       uplink,
       downlink,
@@ -227,6 +241,7 @@ export function createFacegate(
       },
       publishing: (sn) => commands?.unrecorded(sn),
       heard: (sn) => commands?.heard(sn),
+      held,
     });
 
     const budget = connectionBudget(config.MAX_CONNECTIONS, openFileLimit(), !config.MQTT_URL);
@@ -281,6 +296,8 @@ export function createFacegate(
     }
     const mqtt = transport;
     stops.push({ name: 'mqtt', stop: () => mqtt.stop() });
+    // Before the MQTT stop, which waits for every message in hand: a held reply goes back unacknowledged, the broker sends it again.
+    stops.push({ name: 'held replies', stop: () => held.stop() });
     checkpoint();
     // README §Broker settings you must set: whether the site's broker drops what it queued, found at start and watched.
     let brokerWarnings = (): string[] => [];
@@ -332,6 +349,7 @@ export function createFacegate(
       rate: config.COMMAND_RATE,
       replyField: config.REPLY_FIELD,
       cluster,
+      held,
     });
     commands = sending;
     // README §People on the terminals: each terminal's people in step, through the command queue.
@@ -408,7 +426,13 @@ export function createFacegate(
     await sending.start();
     await syncing.wakeDue();
     const unsubscribe = onStored(delivery.wake);
-    cluster.onWake((wake) => heardElsewhere(wake, { presence, sending, syncing, endpoints, store }));
+    cluster.onWake((wake) => heardElsewhere(wake, { presence, sending, syncing, endpoints, store, held }));
+    // A replica gone: the commands it accepted and nobody sent yet are never sent late (README §Commands with replies); a person's row is due again.
+    cluster.onReplicaGone(() => {
+      interruptDead()
+        .then(() => syncing.wakeDue())
+        .catch((err: Error) => log.error({ err: err.message }, 'commands of a replica gone not failed'));
+    });
     // A slot came here, or notifications were missed: the work of this replica's slots is read again from the tables.
     cluster.onMoved(() => {
       delivery.wakeAll();
@@ -455,7 +479,14 @@ export function createFacegate(
   /** What another replica announced: this one's parts follow, from the tables. */
   function heardElsewhere(
     wake: Wake,
-    parts: { presence: Presence; sending: Commands; syncing: PeopleSync; endpoints: { changedElsewhere(): Promise<void> }; store: Store },
+    parts: {
+      presence: Presence;
+      sending: Commands;
+      syncing: PeopleSync;
+      endpoints: { changedElsewhere(): Promise<void> };
+      store: Store;
+      held: HeldReplies;
+    },
   ) {
     switch (wake.kind) {
       case 'events':
@@ -490,6 +521,10 @@ export function createFacegate(
         return;
       case 'endpoints':
         parts.endpoints.changedElsewhere().catch((err: Error) => log.error({ err: err.message }, 'endpoints not read'));
+        return;
+      case 'published':
+        // A reply held here for one of these publishes pairs now.
+        parts.held.published(wake.serials);
         return;
     }
   }

@@ -1,4 +1,6 @@
+import { randomInt } from 'node:crypto';
 import type { StoredEvent } from '../events/events.ts';
+import type { Accepters } from '../store/store.ts';
 import type { SlotHolder, SlotLeases } from './leases.ts';
 
 /**
@@ -7,7 +9,9 @@ import type { SlotHolder, SlotLeases } from './leases.ts';
  * stream and the delivery lanes of every replica); `command`: a terminal's
  * queue to drain; `reply`: a command's reply stored (a `wait` elsewhere);
  * `presence`: a terminal's flip stored; `seen`: terminals heard, in the
- * batch of last-seen times; `endpoints`: the endpoints changed.
+ * batch of last-seen times; `endpoints`: the endpoints changed;
+ * `published`: commands to these terminals recorded published (a reply
+ * held for one pairs now, commands/held-replies.ts).
  */
 export type Wake =
   | { kind: 'events'; events: StoredEvent[] }
@@ -15,7 +19,8 @@ export type Wake =
   | { kind: 'reply'; commandId: string }
   | { kind: 'presence'; sn: string; online: boolean; at: number }
   | { kind: 'seen'; serials: string[]; at: number }
-  | { kind: 'endpoints' };
+  | { kind: 'endpoints' }
+  | { kind: 'published'; serials: string[] };
 
 /**
  * The replicas' division of the work (README §Running several replicas): the
@@ -38,6 +43,12 @@ export interface Cluster {
   onWake(listener: (wake: Wake) => void): void;
   /** A slot came to this replica, or the notifications were cut (some missed): read the work again from the tables. */
   onMoved(listener: () => void): void;
+  /** Whose queued commands are still theirs to send (store.ts Accepters): this process's, or the live replicas'. */
+  readonly live: Accepters;
+  /** A replica is gone (its membership lock is): its queued commands without a ttl are to fail `interrupted`. */
+  onReplicaGone(listener: () => void): void;
+  /** This replica lost PostgreSQL (its leases): what it holds unacknowledged is let go. */
+  onLost(listener: () => void): void;
   start(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -53,20 +64,27 @@ export function slotOf(key: string, slots: number): number {
 }
 
 /** One process (SQLite, or no shared subscription): every slot is held here, all work is local, there is no one to tell. */
-export function localCluster(): Cluster {
+export function localCluster(replica = ''): Cluster {
   return {
     owns: () => true,
     leads: () => true,
     announce: () => {},
     onWake: () => {},
     onMoved: () => {},
+    live: { self: replica },
+    onReplicaGone: () => {},
+    onLost: () => {},
     start: async () => {},
     stop: async () => {},
   };
 }
 
-/** The leases as the transport uses them, telling `taken` each slot this replica takes, after its holder connects it. */
-export function watchLeases(leases: SlotLeases, taken: (n: number) => void): SlotLeases {
+/**
+ * The leases as the transport uses them, telling `taken` each slot this
+ * replica takes, after its holder connects it, and `lost` each slot whose
+ * lease went with its database connection, once its holder closed it.
+ */
+export function watchLeases(leases: SlotLeases, taken: (n: number) => void, lost: () => void = () => {}): SlotLeases {
   return {
     ...leases,
     start: (holder: SlotHolder) =>
@@ -75,7 +93,15 @@ export function watchLeases(leases: SlotLeases, taken: (n: number) => void): Slo
           holder.take(n);
           taken(n);
         },
-        release: (n, lost) => holder.release(n, lost),
+        async release(n, gone) {
+          await holder.release(n, gone);
+          if (gone) lost();
+        },
       }),
   };
+}
+
+/** A replica's id (README §Running several replicas): random, positive, 31 bits (an advisory lock's key); the accepted_by of its command rows. */
+export function replicaId(): string {
+  return String(randomInt(1, 2 ** 31));
 }

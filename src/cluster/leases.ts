@@ -25,6 +25,8 @@ export interface SlotLeases {
   healthy(): boolean;
   /** Releases every slot held (their connections closed first), then the leases. */
   stop(): Promise<void>;
+  /** Another replica's membership is gone (it died, or lost PostgreSQL): told after the round that saw it. Alone: never. */
+  onReplicaGone?(listener: () => void): void;
 }
 
 /**

@@ -1,5 +1,4 @@
 import type pg from 'pg';
-import { randomId } from '../events/ids.ts';
 import type { Logger } from '../lib/log.ts';
 import { withoutPassword } from '../lib/secrets.ts';
 import { type Cluster, slotOf, type Wake, watchLeases } from './cluster.ts';
@@ -25,6 +24,8 @@ export interface PgClusterOptions {
   slots: number;
   /** The slot leases this replica's transport holds. */
   leases: SlotLeases;
+  /** This replica's id (cluster.ts replicaId): its notifications say it is theirs. */
+  replica: string;
   log: Logger;
 }
 
@@ -40,16 +41,23 @@ export function chunks(wake: Wake): Wake[] {
     for (let i = 0; i < wake.serials.length; i += CHUNK) out.push({ kind: 'seen', serials: wake.serials.slice(i, i + CHUNK), at: wake.at });
     return out;
   }
+  if (wake.kind === 'published' && wake.serials.length > CHUNK) {
+    const out: Wake[] = [];
+    for (let i = 0; i < wake.serials.length; i += CHUNK) out.push({ kind: 'published', serials: wake.serials.slice(i, i + CHUNK) });
+    return out;
+  }
   return [wake];
 }
 
 /** The cluster, and the leases to give the transport: a slot taken through them wakes its work here. */
-export function pgCluster({ url, group, slots, leases, log }: PgClusterOptions): Cluster & { leases: SlotLeases } {
-  const self = randomId('rep');
+export function pgCluster({ url, group, slots, leases, replica, log }: PgClusterOptions): Cluster & { leases: SlotLeases } {
+  const self = replica;
+  const keys = lockKeys(group);
   // A number: a valid identifier without quoting, one channel per share group.
-  const channel = `facegate_wake_${lockKeys(group).slots}`;
+  const channel = `facegate_wake_${keys.slots}`;
   const wakeListeners: ((wake: Wake) => void)[] = [];
   const movedListeners: (() => void)[] = [];
+  const lostListeners: (() => void)[] = [];
   let client: pg.Client | undefined;
   let pending: string[] = [];
   let sending = false;
@@ -158,13 +166,19 @@ export function pgCluster({ url, group, slots, leases, log }: PgClusterOptions):
 
   // Several slots taken in one round: one re-read.
   let movedSoon: NodeJS.Timeout | undefined;
-  const watched = watchLeases(leases, () => {
-    if (movedSoon || stopped) return;
-    movedSoon = setTimeout(() => {
-      movedSoon = undefined;
-      moved();
-    }, 0);
-  });
+  const watched = watchLeases(
+    leases,
+    () => {
+      if (movedSoon || stopped) return;
+      movedSoon = setTimeout(() => {
+        movedSoon = undefined;
+        moved();
+      }, 0);
+    },
+    () => {
+      for (const listener of lostListeners) listener();
+    },
+  );
 
   return {
     leases: watched,
@@ -178,6 +192,10 @@ export function pgCluster({ url, group, slots, leases, log }: PgClusterOptions):
     },
     onWake: (listener) => void wakeListeners.push(listener),
     onMoved: (listener) => void movedListeners.push(listener),
+    // README §Commands with replies: the replicas holding a membership lock (pg-leases.ts) are those whose queued commands stay theirs.
+    live: { members: keys.members },
+    onReplicaGone: (listener) => leases.onReplicaGone?.(listener),
+    onLost: (listener) => void lostListeners.push(listener),
     async start() {
       try {
         await connect();

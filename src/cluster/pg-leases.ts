@@ -40,6 +40,8 @@ export interface PgLeasesOptions {
   url: string;
   group: string;
   count: number;
+  /** This replica's id (cluster.ts replicaId): the second key of its membership lock, which its command rows name. */
+  replica: string;
   log: Logger;
   roundMs?: number;
 }
@@ -60,6 +62,9 @@ export function pgSlotLeases(options: PgLeasesOptions): SlotLeases {
   let timer: NodeJS.Timeout | undefined;
   let running: Promise<void> = Promise.resolve();
   let firstRound: (() => void) | undefined;
+  const goneListeners: (() => void)[] = [];
+  /** The replicas' ids seen in the last round: one missing from the next is gone. */
+  let seen: Set<string> | undefined;
 
   /** The connection is gone: its locks are too, so every slot is closed at once (README: nothing is acknowledged that cannot be committed). */
   function lost(dead: pg.Client, why: string) {
@@ -79,7 +84,9 @@ export function pgSlotLeases(options: PgLeasesOptions): SlotLeases {
     const next = await dedicatedClient(options.url, `facegate-slots-${group}`, lost);
     await next.connect();
     try {
-      const result = await next.query<{ pid: number }>('SELECT pg_backend_pid() AS pid, pg_advisory_lock($1, pg_backend_pid())', [keys.members]);
+      // Keyed by the replica's id, not this connection's pid: the id outlives a reconnect, and the rows it accepted name it
+      // (README §Commands with replies). Waits while a connection of its own the server has not seen die still holds it.
+      const result = await next.query<{ pid: number }>('SELECT pg_backend_pid() AS pid, pg_advisory_lock($1, $2::int8::int4)', [keys.members, options.replica]);
       pid = result.rows[0].pid;
     } catch (err) {
       next.end().catch(() => {});
@@ -111,7 +118,12 @@ export function pgSlotLeases(options: PgLeasesOptions): SlotLeases {
         [keys.slots, keys.members],
       );
       if (client !== current || stopped) return;
-      const members = [...new Set(rows.filter((r) => Number(r.class) === keys.members).map((r) => r.pid))].sort((a, b) => a - b);
+      const memberRows = rows.filter((r) => Number(r.class) === keys.members);
+      const ids = new Set(memberRows.map((r) => r.obj));
+      const gone = seen !== undefined && [...seen].some((id) => !ids.has(id));
+      seen = ids;
+      if (gone) queueMicrotask(() => replicaGone());
+      const members = [...new Set(memberRows.map((r) => r.pid))].sort((a, b) => a - b);
       if (!members.includes(pid)) members.push(pid);
       members.sort((a, b) => a - b);
       const holders = new Map<number, number>();
@@ -148,6 +160,16 @@ export function pgSlotLeases(options: PgLeasesOptions): SlotLeases {
     }
   }
 
+  function replicaGone(): void {
+    for (const listener of goneListeners) {
+      try {
+        listener();
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'slot leases: a listener of a replica gone failed');
+      }
+    }
+  }
+
   function schedule(ms: number) {
     if (stopped) return;
     timer = setTimeout(() => {
@@ -170,6 +192,7 @@ export function pgSlotLeases(options: PgLeasesOptions): SlotLeases {
     },
     held: () => [...held].sort((a, b) => a - b),
     healthy: () => ok,
+    onReplicaGone: (listener) => void goneListeners.push(listener),
     async stop() {
       stopped = true;
       clearTimeout(timer);

@@ -11,6 +11,8 @@ export interface SlotPlanInput {
   clientId: string;
   /** DATABASE_URL: cluster mode, the leases in PostgreSQL. */
   databaseUrl?: string;
+  /** This replica's id (cluster.ts replicaId). */
+  replica: string;
   log: Logger;
 }
 
@@ -26,7 +28,7 @@ export function slotPlan(input: SlotPlanInput): { group: string; leases: SlotLea
   if (input.databaseUrl) {
     return {
       group: input.shareGroup,
-      leases: pgSlotLeases({ url: input.databaseUrl, group: input.shareGroup, count: input.slots, log: input.log }),
+      leases: pgSlotLeases({ url: input.databaseUrl, group: input.shareGroup, count: input.slots, replica: input.replica, log: input.log }),
     };
   }
   if (input.slots > 1) return { group: input.clientId, leases: everySlot(input.slots) };

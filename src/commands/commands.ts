@@ -12,6 +12,7 @@ import type { CommandError, NewCommand, Store } from '../store/store.ts';
 import type { Presence } from '../terminals/presence.ts';
 import type { Transport } from '../transport/transport.ts';
 import { createDispatcher } from './dispatcher.ts';
+import type { HeldReplies } from './held-replies.ts';
 import { createReplies } from './replies.ts';
 
 // valibot leaves these keys out of the object it passes on (they could reach a
@@ -59,6 +60,8 @@ export interface CommandDeps {
   replyField?: string;
   /** README §Running several replicas: which terminals' queues this replica drains, and how the others are told. */
   cluster?: Pick<Cluster, 'owns' | 'announce'>;
+  /** Replies held for the record of a publish (held-replies.ts): told of each, as the other replicas are. */
+  held?: Pick<HeldReplies, 'published'>;
 }
 
 /** How a command is sent: `ttl` keeps it for a terminal that is not reachable; `wait` holds the answer for its reply (ms). */
@@ -94,7 +97,7 @@ const REFUSED: Record<CommandError, string> = {
  * row first (queued, or failed when refused at once), then the dispatcher
  * publishes it; a reply matched by the store wakes whoever waits for it.
  */
-export function createCommands({ transport, downlink, presence, store, metrics, log, rate, replyField, cluster = localCluster() }: CommandDeps) {
+export function createCommands({ transport, downlink, presence, store, metrics, log, rate, replyField, cluster = localCluster(), held }: CommandDeps) {
   const limiter = createRateLimiter(rate);
   const replies = createReplies();
   const dispatcher = createDispatcher({
@@ -110,6 +113,11 @@ export function createCommands({ transport, downlink, presence, store, metrics, 
     metrics,
     log,
     owns: cluster.owns,
+    // A reply held here or at another replica for one of these publishes pairs now (README §Running several replicas).
+    recorded(serials) {
+      held?.published(serials);
+      cluster.announce({ kind: 'published', serials });
+    },
   });
 
   /** A terminal's queue has work: drained here when this replica holds its slot, else by its holder, told. */

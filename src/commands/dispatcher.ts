@@ -46,6 +46,8 @@ export interface DispatcherDeps {
   log: Logger;
   /** README §Running several replicas: this replica drains this terminal's queue (it holds its slot). */
   owns?: (sn: string) => boolean;
+  /** Commands to these terminals are recorded published (committed): replies held for them pair now (held-replies.ts). */
+  recorded?: (serials: string[]) => void;
 }
 
 /**
@@ -60,7 +62,7 @@ export interface DispatcherDeps {
  * broker connection coming back, and at start. A terminal that is not online
  * stops its turn: its commands with a ttl wait, those without fail.
  */
-export function createDispatcher({ transport, downlink, isOnline, lastSeen, store, token, metrics, log, owns = () => true }: DispatcherDeps) {
+export function createDispatcher({ transport, downlink, isOnline, lastSeen, store, token, metrics, log, owns = () => true, recorded: told }: DispatcherDeps) {
   const inFlight = budget(IN_FLIGHT_BYTES);
   const steps = pace(STEPS_PER_SECOND);
   /** Terminals being drained; `again`: woken meanwhile, read once more before stopping. */
@@ -138,6 +140,7 @@ export function createDispatcher({ transport, downlink, isOnline, lastSeen, stor
       const written = store.write({ kind: 'commands-published', published: batch.map(({ id, at }) => ({ id, at })) });
       for (const { sn } of batch) recorded(sn);
       written
+        .then(() => told?.([...new Set(batch.map(({ sn }) => sn))]))
         .catch((err: Error) => log.error({ err: err.message, commands: batch.length }, 'published commands not recorded'))
         .finally(() => {
           for (const { after } of batch) after();

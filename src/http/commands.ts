@@ -112,7 +112,7 @@ async function send(commands: Commands, sn: string, command: Record<string, unkn
 const iso = (at: number | null) => (at === null ? null : new Date(at).toISOString());
 
 /** What a command shows beside its body and reply. */
-function commandMeta(row: Omit<Command, 'body' | 'reply'>) {
+function commandMeta(row: Omit<Command, 'body' | 'reply' | 'acceptedBy'>) {
   return {
     id: row.id,
     device_sn: row.deviceSn,

@@ -1,3 +1,4 @@
+import type { HeldReplies } from '../commands/held-replies.ts';
 import type { StoredEvent } from '../events/events.ts';
 import type { Logger } from '../lib/log.ts';
 import type { Metrics } from '../lib/metrics.ts';
@@ -48,6 +49,12 @@ export interface IngestDeps {
   publishing?: (sn: string) => Promise<void> | undefined;
   /** Every message of a known terminal, after presence: commands with a ttl that waited for a word from it go out. */
   heard?: (sn: string) => void;
+  /**
+   * README §Running several replicas: replies the store gave back (a command
+   * they could answer queued, its publish not recorded yet), held until it
+   * is. Unset: every message is stored as it comes.
+   */
+  held?: Pick<HeldReplies, 'hold'>;
 }
 
 /** A heartbeat answered on the fast path: nothing to store. */
@@ -134,14 +141,20 @@ export function createIngest(deps: IngestDeps) {
     done(new Error(detail));
   }
 
-  function persist(job: UplinkJob | RejectJob, done: Done) {
+  function persist(job: UplinkJob | RejectJob, done: Done, heldSince?: number) {
     // Only these outlive the hand-over: the closures below must not keep the
-    // payload (the writer has its own copy) alive until the commit.
+    // payload (the writer has its own copy) alive until the commit. A reply
+    // given back comes with its payload (Outcome.held).
     const { sn, topic, receivedAt } = job;
+    const sent = Date.now();
     metrics.uncommitted.inc();
     store.write(job).then(
       (result) => {
         metrics.uncommitted.dec();
+        if (result.held) {
+          holdBack({ sn, topic, receivedAt, payload: result.held }, done, heldSince ?? sent, sent);
+          return;
+        }
         settle(sn, result);
         done();
       },
@@ -156,6 +169,21 @@ export function createIngest(deps: IngestDeps) {
         done(err);
       },
     );
+  }
+
+  /**
+   * A reply the store gave back: held until a command of its terminal is
+   * recorded published, then stored again (held again while its time
+   * lasts); with no room or no time left, stored as ever. Unacknowledged
+   * meanwhile: released, the broker sends it again.
+   */
+  function holdBack(message: Message, done: Done, since: number, sent: number): void {
+    const held = deps.held?.hold(message.sn, since, sent, {
+      again: (last) => persist({ kind: 'uplink', ...message, hold: !last }, done, since),
+      release: (err) => done(err),
+    });
+    if (held) metrics.repliesHeld.inc();
+    else persist({ kind: 'uplink', ...message }, done);
   }
 
   return function ingest(topic: string, payload: Uint8Array, done: Done): void {
@@ -189,9 +217,11 @@ export function createIngest(deps: IngestDeps) {
       done();
       return;
     }
+    // A reply faster than the record of its command's publish may be given back to hold (holdBack); a record never is.
+    const job: UplinkJob = deps.held ? { kind: 'uplink', ...message, hold: true } : { kind: 'uplink', ...message };
     const publishing = deps.publishing?.(sn);
-    if (publishing) publishing.then(() => persist({ kind: 'uplink', ...message }, done));
-    else persist({ kind: 'uplink', ...message }, done);
+    if (publishing) publishing.then(() => persist(job, done));
+    else persist(job, done);
   };
 }
 

@@ -91,6 +91,13 @@ export interface Outcome extends Omit<Interpretation, 'events' | 'rejects' | 'cl
   replied?: Replied;
   rejected: RejectReason[];
   unkept: number;
+  /**
+   * Given back, nothing of it stored (an uplink job with `hold`): it would
+   * pair with no published command yet, but a command it could answer is
+   * queued for its terminal (README §Running several replicas, a reply
+   * faster than the record of its publish). The payload, to send again.
+   */
+  held?: Uint8Array;
 }
 
 /** A message that produces nothing but a reject, as the checks before the store find them. */

@@ -56,6 +56,11 @@ export function createMetrics() {
       labelNames: ['outcome'],
       registers: [registry],
     }),
+    repliesHeld: new Counter({
+      name: 'facegate_replies_held_total',
+      help: 'replies held back for the record of their command publish (README Running several replicas): each hold, again counted when held again',
+      registers: [registry],
+    }),
     commandReply: new Histogram({
       name: 'facegate_command_reply_seconds',
       help: 'from a command published (the broker acknowledged it) to its reply committed',

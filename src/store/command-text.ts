@@ -40,10 +40,17 @@ export type CommandRowValues = {
   batch: string | null;
   person: string | null;
   actor: string | null;
+  /** The process that accepted it (Accepters, store.ts). */
+  acceptedBy: string | null;
 };
 
+/** The process a store serves, as its command rows name it; unset, they name none. */
+export interface Accepting {
+  replica?: string;
+}
+
 /** The rows of an accepted request (one command, or a fan-out's): one per terminal, each with its id as REPLY_FIELD unless the body has it. */
-export function acceptedRows(job: Extract<Job, { kind: 'commands' }>): CommandRowValues[] {
+export function acceptedRows(job: Extract<Job, { kind: 'commands' }>, acceptedBy: string | null): CommandRowValues[] {
   // Whether the client's body carries REPLY_FIELD itself: then it is sent as it is.
   const present = hasReplyField(job.body, job.replyField);
   return job.rows.map((row) => ({
@@ -58,6 +65,7 @@ export function acceptedRows(job: Extract<Job, { kind: 'commands' }>): CommandRo
     batch: job.batch,
     person: null,
     actor: job.actor,
+    acceptedBy,
   }));
 }
 

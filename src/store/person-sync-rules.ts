@@ -32,8 +32,8 @@ export const CLEAR_SENT = 'command_id = null, sent_op = null, sent_hash = null';
 export interface PersonHooks {
   published(id: string, at: number): void;
   failed(id: string, at: number): void;
-  /** Before queued commands without a ttl fail at start. */
-  interrupted(): void;
+  /** These queued commands without a ttl failed `interrupted` (their process is gone): their rows are pending again. */
+  interrupted(ids: string[]): void;
   /** The reply of a person command: its events (person.sync_failed, person.synced), stored. */
   replied(id: string, sn: string, reply: string, at: number): StoredEvent[];
   /** Terminals whose row waits out its backoff now. */

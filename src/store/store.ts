@@ -24,8 +24,9 @@ export type CommandStatus = (typeof COMMAND_STATUSES)[number];
 
 /**
  * Why a command was refused, its `error` (README §Commands with replies);
- * `interrupted`: queued without a ttl when the bridge stopped, it is not sent
- * after the restart.
+ * `interrupted`: queued without a ttl when the process (bridge or replica)
+ * that accepted it stopped, it is not sent after the restart, nor by another
+ * replica (Accepters).
  */
 export type CommandError = 'unknown_device' | 'device_offline' | 'broker_unavailable' | 'interrupted';
 
@@ -173,8 +174,23 @@ export interface PurgeCursor {
   seq: number;
 }
 
-/** A message to interpret (ingest/interpret.ts) and keep what it gives, in the commit. */
-export type UplinkJob = { kind: 'uplink' } & Message;
+/**
+ * A message to interpret (ingest/interpret.ts) and keep what it gives, in the
+ * commit. `hold`: a reply that pairs with no published command while one it
+ * could answer is still queued is given back unstored (Outcome.held), to be
+ * sent again once a command of its terminal is recorded published.
+ */
+export type UplinkJob = { kind: 'uplink'; hold?: boolean } & Message;
+
+/**
+ * Whose accepted commands are still theirs (README §Commands with replies,
+ * At most once more): a queued command without a ttl accepted by anyone
+ * else fails `interrupted`. `self`: this process alone (its store is its
+ * own; at start every other row is a dead process's). `members`: the
+ * replicas holding a membership lock under this key (PostgreSQL's
+ * pg_locks, cluster/pg-leases.ts), the lock's second key their replica id.
+ */
+export type Accepters = { self: string } | { members: number };
 /** A message that the checks before the store found malformed, or that could not be applied (`unprocessable`). */
 export type RejectJob = { kind: 'reject'; sn: string; topic: string; receivedAt: number; reject: NewReject };
 
@@ -209,8 +225,8 @@ export type Job =
   | { kind: 'commands-published'; published: { id: string; at: number }[] }
   /** Queued commands that could not go out and had no ttl to wait with. */
   | { kind: 'commands-failed'; failed: { id: string; error: CommandError }[] }
-  /** At start: commands queued without a ttl when the bridge stopped fail (`interrupted`); the ttl's go out. */
-  | { kind: 'commands-interrupted' }
+  /** Commands queued without a ttl by a process that is gone fail (`interrupted`); the ttl's go out. */
+  | { kind: 'commands-interrupted'; live: Accepters }
   /** Published commands past REPLY_WINDOW become unanswered, queued ones past their ttl expired: at most SWEEP_LIMIT of each. */
   | { kind: 'command-sweep'; now: number }
   /**
@@ -353,13 +369,15 @@ export interface Command {
   reply: string | null;
   /** The token's name that sent it; for a person's command, the one that last changed the person; null from before tokens had names. */
   actor: string | null;
+  /** The process (replica) that accepted it (Accepters); null from before rows said so. Not shown by the API. */
+  acceptedBy: string | null;
 }
 
 /**
  * A command as lists show it: its body and its reply each only when it takes
  * at most SHOWN_BYTES (null otherwise), and their sizes in bytes.
  */
-export interface ListedCommand extends Omit<Command, 'body' | 'reply'> {
+export interface ListedCommand extends Omit<Command, 'body' | 'reply' | 'acceptedBy'> {
   body: string | null;
   bodyBytes: number;
   reply: string | null;

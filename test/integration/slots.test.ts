@@ -1,6 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
+import { replicaId } from '../../src/cluster/cluster.ts';
 import { pgSlotLeases } from '../../src/cluster/pg-leases.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { type Postgres, startPostgres } from '../../src/kit/postgres.ts';
@@ -126,7 +127,7 @@ async function replica(mosquitto: Mosquitto, pg: Postgres, database: string, opt
     registry: new Registry(),
     log,
     backoff: { initialMs: 200, maxMs: 1000 },
-    slots: { group: 'site', leases: pgSlotLeases({ url, group: 'site', count: 4, log, roundMs: 200 }) },
+    slots: { group: 'site', leases: pgSlotLeases({ url, group: 'site', count: 4, replica: replicaId(), log, roundMs: 200 }) },
   });
   let killed = false;
   cleanup(async () => {

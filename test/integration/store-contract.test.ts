@@ -1,4 +1,5 @@
 import { PassThrough } from 'node:stream';
+import postgresClient from 'pg';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type Postgres, startPostgres } from '../../src/kit/postgres.ts';
 import { heartU, reply, verifiedRecord, verifiedRecordU } from '../../src/kit/records.ts';
@@ -12,7 +13,7 @@ import { type Endpoint, type Job, type Store, Unprocessable } from '../../src/st
 // reads read, on both engines alike: what the README promises of the store
 // holds with SQLite and with PostgreSQL (DATABASE_URL).
 
-const POLICY = { maxRecords: 10, forward: 'all', images: 'inline', replyWindowMs: 30_000, replyField: 'tag' } as const;
+const POLICY = { maxRecords: 10, forward: 'all', images: 'inline', replyWindowMs: 30_000, replyField: 'tag', replica: '101' } as const;
 const log = createLogger('fatal', new PassThrough());
 const T = 1_800_000_000_000;
 const up = (sn: string) => `fungxi_${sn}_upLink`;
@@ -38,29 +39,32 @@ afterAll(async () => {
   await pg?.dispose();
 });
 
+/** Each engine's store, and `reopen`: the store of the next process on the same data, accepting commands as `replica`. */
 const ENGINES = [
   {
     name: 'SQLite',
     async open() {
       const dir = makeTempDir('facegate-contract-');
-      const store = await openSqliteStore({ dataDir: dir, sync: 'normal', ...POLICY }, { log, onFatal: () => {} });
-      return { store, dispose: () => removeTempDir(dir) };
+      const open = (replica: string) => openSqliteStore({ dataDir: dir, sync: 'normal', ...POLICY, replica }, { log, onFatal: () => {} });
+      return { store: await open(POLICY.replica), reopen: open, dispose: () => removeTempDir(dir) };
     },
   },
   {
     name: 'PostgreSQL',
     async open() {
       const url = await pg!.database(`contract_${++databases}`);
-      return { store: await openPostgresStore(url, POLICY, { log }), dispose: () => {} };
+      const open = (replica: string) => openPostgresStore(url, { ...POLICY, replica }, { log });
+      return { store: await open(POLICY.replica), reopen: open, dispose: () => {} };
     },
   },
 ];
 
 describe.each(ENGINES)('the store on $name', (engine) => {
   let store: Store;
+  let reopen: (replica: string) => Promise<Store>;
   let dispose: () => void;
   beforeEach(async () => {
-    ({ store, dispose } = await engine.open());
+    ({ store, reopen, dispose } = await engine.open());
   });
   afterEach(async () => {
     await store.close();
@@ -250,8 +254,76 @@ describe.each(ENGINES)('the store on $name', (engine) => {
       actor: null,
       rows: [{ id: 'cmd_g', sn: 'SN3', status: 'queued', error: null }],
     });
-    expect(await store.write({ kind: 'commands-interrupted' })).toEqual({ failed: 1 });
-    expect(await store.command('cmd_g')).toMatchObject({ status: 'failed', error: 'interrupted' });
+    // Accepted by this process: still its own to send.
+    expect(await store.command('cmd_g')).toMatchObject({ status: 'queued', acceptedBy: '101' });
+    expect(await store.write({ kind: 'commands-interrupted', live: { self: '101' } })).toEqual({ failed: 0 });
+    await store.write({
+      kind: 'commands',
+      at: T,
+      cmd: 'rebootD',
+      body: '{}',
+      expiresAt: T + 60_000,
+      batch: null,
+      actor: null,
+      rows: [{ id: 'cmd_ttl', sn: 'SN3', status: 'queued', error: null }],
+    });
+    // The next process on the same store: what the gone one accepted without a ttl fails, its own and the ttl's stay queued.
+    await store.close();
+    store = await reopen('202');
+    await store.write({
+      kind: 'commands',
+      at: T,
+      cmd: 'rebootD',
+      body: '{}',
+      expiresAt: null,
+      batch: null,
+      actor: null,
+      rows: [{ id: 'cmd_h', sn: 'SN3', status: 'queued', error: null }],
+    });
+    expect(await store.write({ kind: 'commands-interrupted', live: { self: '202' } })).toEqual({ failed: 1 });
+    expect(await store.command('cmd_g')).toMatchObject({ status: 'failed', error: 'interrupted', acceptedBy: '101' });
+    expect(await store.command('cmd_h')).toMatchObject({ status: 'queued', acceptedBy: '202' });
+    expect(await store.command('cmd_ttl')).toMatchObject({ status: 'queued' });
+  });
+
+  it('gives a reply back unstored while a command it could answer is queued and not yet published, when asked to hold it', async () => {
+    await store.write({
+      kind: 'commands',
+      at: T,
+      cmd: 'openDoorD',
+      body: '{"cmd":"openDoorD"}',
+      replyField: 'tag',
+      expiresAt: null,
+      batch: null,
+      actor: null,
+      rows: [
+        { id: 'cmd_q', sn: 'SN1', status: 'queued', error: null },
+        { id: 'cmd_r', sn: 'SN2', status: 'queued', error: null },
+      ],
+    });
+    const bounds = await store.eventBounds();
+    // By name, and by REPLY_FIELD: held, its payload given back, nothing stored.
+    const answer = message('SN1', { cmd: 'openDoorU', code: 0 }, T + 1);
+    const byName = await store.write({ ...answer, hold: true });
+    expect(Buffer.from(byName.held!).toString()).toBe(answer.payload.toString());
+    expect(byName.events).toEqual([]);
+    const tagged = message('SN2', reply({ cmd: 'openDoorD', tag: 'cmd_r' }, 'SN2', 'tag'), T + 1);
+    expect((await store.write({ ...tagged, hold: true })).held).toBeDefined();
+    expect(await store.eventBounds()).toEqual(bounds);
+    expect(await store.command('cmd_q')).toMatchObject({ status: 'queued', reply: null });
+    // Recorded published: the same reply pairs.
+    await store.write({ kind: 'commands-published', published: [{ id: 'cmd_q', at: T + 2 }] });
+    const paired = await store.write({ ...answer, hold: true });
+    expect(paired.held).toBeUndefined();
+    expect(paired.replied).toMatchObject({ commandId: 'cmd_q', publishedAt: T + 2, repliedAt: T + 1 });
+    // No command left that it could answer: stored as a device message, held or not; nor is a record ever held.
+    const stray = await store.write({ ...message('SN1', { cmd: 'openDoorU', code: 0 }, T + 3), hold: true });
+    expect(stray.events).toMatchObject([{ type: 'device.message' }]);
+    expect((await store.write({ ...message('SN2', { cmd: 'closeDoorU', code: 0 }, T + 3), hold: true })).held).toBeUndefined();
+    expect((await store.write(message('SN2', { cmd: 'openDoorU', code: 1 }, T + 4))).events).toMatchObject([{ type: 'device.message' }]);
+    const record = await store.write({ ...message('SN2', verifiedRecordU([verifiedRecord({ num: '7' })]), T + 5), hold: true });
+    expect(record.held).toBeUndefined();
+    expect(record.events).toMatchObject([{ type: 'face.verified' }]);
   });
 
   it('gives command seqs that only go up, after the newest commands are deleted', async () => {
@@ -469,9 +541,10 @@ describe.each(ENGINES)('the store on $name', (engine) => {
 // Two stores on one database, as two replicas are (README §PostgreSQL, several writers).
 describe('two PostgreSQL stores on one database', () => {
   let stores: Store[] = [];
+  let url: string;
   beforeEach(async () => {
-    const url = await pg!.database(`shared_${++databases}`);
-    stores = [await openPostgresStore(url, POLICY, { log }), await openPostgresStore(url, POLICY, { log })];
+    url = await pg!.database(`shared_${++databases}`);
+    stores = [await openPostgresStore(url, { ...POLICY, replica: '303' }, { log }), await openPostgresStore(url, { ...POLICY, replica: '404' }, { log })];
   });
   afterEach(async () => {
     await Promise.all(stores.map((s) => s.close()));
@@ -519,6 +592,34 @@ describe('two PostgreSQL stores on one database', () => {
     const all = await stores[0].eventSeqs({ from: 0, below: Number.MAX_SAFE_INTEGER, limit: 100 });
     expect(all).toHaveLength(41);
     for (const seqs of seen) expect(seqs.length).toBe(all.filter((seq) => seq <= seqs[0]).length);
+  });
+
+  it('fail the queued commands without a ttl of a replica only once it holds no membership lock', async () => {
+    const queue = (store: Store, id: string) =>
+      store.write({
+        kind: 'commands',
+        at: T,
+        cmd: 'openDoorD',
+        body: '{}',
+        expiresAt: null,
+        batch: null,
+        actor: null,
+        rows: [{ id, sn: 'SN1', status: 'queued', error: null }],
+      });
+    await queue(stores[0], 'cmd_live');
+    await queue(stores[1], 'cmd_dead');
+    // Replica 303 holds its membership lock (as pg-leases.ts takes it); 404 holds none.
+    const KEY = 7_000_001;
+    const member = new postgresClient.Client({ connectionString: url });
+    await member.connect();
+    await member.query('select pg_advisory_lock($1, $2)', [KEY, 303]);
+    expect(await stores[1].write({ kind: 'commands-interrupted', live: { members: KEY } })).toEqual({ failed: 1 });
+    expect(await stores[0].command('cmd_dead')).toMatchObject({ status: 'failed', error: 'interrupted', acceptedBy: '404' });
+    expect(await stores[0].command('cmd_live')).toMatchObject({ status: 'queued', acceptedBy: '303' });
+    // Its connection closed (the replica died): the lock is gone, and so is its claim.
+    await member.end();
+    expect(await stores[1].write({ kind: 'commands-interrupted', live: { members: KEY } })).toEqual({ failed: 1 });
+    expect(await stores[0].command('cmd_live')).toMatchObject({ status: 'failed', error: 'interrupted' });
   });
 });
 

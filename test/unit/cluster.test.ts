@@ -26,11 +26,16 @@ describe('cluster partitions and wake-ups', () => {
     const seen = chunks({ kind: 'seen', serials: Array.from({ length: 500 }, (_, i) => `${sn.slice(0, -4)}${i}`), at: 1 });
     for (const part of seen) expect(Buffer.byteLength(JSON.stringify({ from: 'rep_xxxxxxxxxxxxxxxxxxxxxx', wake: part }))).toBeLessThan(8000);
     expect(seen.flatMap((p) => (p.kind === 'seen' ? p.serials : []))).toHaveLength(500);
+    const published = chunks({ kind: 'published', serials: Array.from({ length: 500 }, (_, i) => `${sn.slice(0, -4)}${i}`) });
+    for (const part of published) expect(Buffer.byteLength(JSON.stringify({ from: '2147483647', wake: part }))).toBeLessThan(8000);
+    expect(published.flatMap((p) => (p.kind === 'published' ? p.serials : []))).toHaveLength(500);
   });
 
   it('alone (SQLite), holds everything and leads', () => {
-    const cluster = localCluster();
+    const cluster = localCluster('7');
     expect(cluster.owns('anything')).toBe(true);
     expect(cluster.leads()).toBe(true);
+    // Its queued commands are its own; every other process's are a stopped one's.
+    expect(cluster.live).toEqual({ self: '7' });
   });
 });

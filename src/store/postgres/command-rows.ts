@@ -15,14 +15,14 @@ import type { Sql } from './open.ts';
 type PgPersonHooks = { [K in keyof PersonHooks]: (...args: Parameters<PersonHooks[K]>) => Promise<ReturnType<PersonHooks[K]>> };
 type StoreEvents = (events: NewEvent[]) => Promise<StoredEvent[]>;
 
-export function createCommandRows(sql: () => Sql, storeEvents: StoreEvents, replyWindowMs: number, people: PgPersonHooks) {
+export function createCommandRows(sql: () => Sql, storeEvents: StoreEvents, replyWindowMs: number, people: PgPersonHooks, replica: string | null = null) {
   /** Rows in the order given: their seqs (nextval, the column's default) in that order. */
   async function insertRows(rows: CommandRowValues[]) {
     if (rows.length === 0) return;
     const column = <K extends keyof CommandRowValues>(key: K) => rows.map((row) => row[key]);
     await sql().run(
-      `insert into commands (id, device_sn, cmd, body, status, error, created_at, expires_at, batch, person, actor)
-       select id, sn, cmd, body, status, error, at, expires_at, batch, person, actor from unnest(
+      `insert into commands (id, device_sn, cmd, body, status, error, created_at, expires_at, batch, person, actor, accepted_by)
+       select id, sn, cmd, body, status, error, at, expires_at, batch, person, actor, $12 from unnest(
          $1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::text[], $10::text[], $11::text[]
        ) with ordinality as r(id, sn, cmd, body, status, error, at, expires_at, batch, person, actor, n) order by n`,
       [
@@ -37,12 +37,13 @@ export function createCommandRows(sql: () => Sql, storeEvents: StoreEvents, repl
         column('batch'),
         column('person'),
         column('actor'),
+        replica,
       ],
     );
   }
 
   async function accept(job: Extract<Job, { kind: 'commands' }>): Promise<undefined> {
-    await insertRows(acceptedRows(job));
+    await insertRows(acceptedRows(job, replica));
     return undefined;
   }
 
@@ -58,6 +59,7 @@ export function createCommandRows(sql: () => Sql, storeEvents: StoreEvents, repl
         error: null,
         expiresAt: null,
         batch: null,
+        acceptedBy: replica,
       },
     ]);
   }
@@ -152,10 +154,38 @@ export function createCommandRows(sql: () => Sql, storeEvents: StoreEvents, repl
       }
       return undefined;
     },
-    async interrupted(): Promise<{ failed: number }> {
-      await people.interrupted();
-      const failed = await sql().run(`update commands set status = 'failed', error = 'interrupted' where status = 'queued' and expires_at is null`);
-      return { failed };
+    async interrupted({ live }: Extract<Job, { kind: 'commands-interrupted' }>): Promise<{ failed: number }> {
+      // Rows of an earlier version name no one (null): a dead process's. The live replicas are read in this statement, from the
+      // locks the server holds now: a replica that accepted a row holds its membership lock already (it takes it before it serves).
+      const ids = (
+        await sql().rows<{ id: string }>(
+          'self' in live
+            ? `update commands set status = 'failed', error = 'interrupted'
+               where status = 'queued' and expires_at is null and accepted_by is distinct from $1 returning id`
+            : `update commands set status = 'failed', error = 'interrupted'
+               where status = 'queued' and expires_at is null and (accepted_by is null or accepted_by not in (
+                 select objid::int8::text from pg_locks where locktype = 'advisory' and granted and objsubid = 2 and classid = $1::int8::oid
+                   and database = (select oid from pg_database where datname = current_database())))
+               returning id`,
+          ['self' in live ? live.self : live.members],
+        )
+      ).map((row) => row.id);
+      if (ids.length > 0) await people.interrupted(ids);
+      return { failed: ids.length };
+    },
+    /**
+     * README §Running several replicas: whether a command this reply could
+     * answer is queued (its publish not recorded yet: the reply is held), or
+     * was recorded published since `correlate` looked (each statement sees
+     * the commits before it: the reply is paired again at once).
+     */
+    async queuedFor(sn: string, receivedAt: number, candidate: ReplyCandidate): Promise<boolean> {
+      const row = await sql().one(
+        `select 1 from commands where device_sn = $1 and status in ('queued', 'published') and (id = $2 or cmd = $3)
+           and (status = 'queued' or published_at >= $4) limit 1`,
+        [sn, candidate.tag ?? null, candidate.cmd ?? null, receivedAt - replyWindowMs],
+      );
+      return row !== undefined;
     },
     correlate,
     sweep,

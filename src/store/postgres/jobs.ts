@@ -12,6 +12,7 @@ import { type IngestPolicy, type Interpretation, interpret, type NewReject, type
 import { withoutPassword } from '../../lib/secrets.ts';
 import { DEFAULT_PERSON_COMMANDS } from '../../people/person-commands.ts';
 import type { RejectReason } from '../../protocol/uplink.ts';
+import type { Accepting } from '../command-text.ts';
 import { createRejectGate, type RejectGate } from '../reject-gate.ts';
 import { createSkewReport } from '../skew-report.ts';
 import { type Job, type JobKind, type JobResult, type JobResults, SAMPLE_BYTES } from '../store.ts';
@@ -65,7 +66,7 @@ export const takesSeqs = (jobs: Job[]) => jobs.some((job) => !UNORDERED.has(job.
 /** As in SQLite: rejects naming no serial the bridge knows share one bucket of the gate. */
 const UNKNOWN_SERIAL: ReadonlySet<RejectReason> = new Set(['unknown_device', 'terminal_limit']);
 
-export function createJobRunner(policy: IngestPolicy, gate: RejectGate = createRejectGate()) {
+export function createJobRunner(policy: IngestPolicy & Accepting, gate: RejectGate = createRejectGate()) {
   let current: Sql | undefined;
   /** The SQL of the batch being applied. */
   const sql = (): Sql => {
@@ -77,13 +78,19 @@ export function createJobRunner(policy: IngestPolicy, gate: RejectGate = createR
   const store = async (event: NewEvent, except?: string) => (await outbox.storeEvents([event], except))[0];
 
   let personRows: PersonRows | undefined;
-  const commandRows = createCommandRows(sql, storeEvents, policy.replyWindowMs, {
-    published: async (id, at) => void (await personRows?.published(id, at)),
-    failed: async (id, at) => void (await personRows?.failed(id, at)),
-    interrupted: async () => void (await personRows?.interrupted()),
-    replied: async (id, sn, reply, at) => (await personRows?.replied(id, sn, reply, at)) ?? [],
-    unanswered: async (id, at) => (await personRows?.unanswered(id, at)) ?? [],
-  });
+  const commandRows = createCommandRows(
+    sql,
+    storeEvents,
+    policy.replyWindowMs,
+    {
+      published: async (id, at) => void (await personRows?.published(id, at)),
+      failed: async (id, at) => void (await personRows?.failed(id, at)),
+      interrupted: async (ids) => void (await personRows?.interrupted(ids)),
+      replied: async (id, sn, reply, at) => (await personRows?.replied(id, sn, reply, at)) ?? [],
+      unanswered: async (id, at) => (await personRows?.unanswered(id, at)) ?? [],
+    },
+    policy.replica ?? null,
+  );
   personRows = createPersonRows(sql, storeEvents, policy.personCommands ?? DEFAULT_PERSON_COMMANDS, (command) => commandRows.queue(command, policy.replyField));
   const people = personRows;
   const skewReport = createSkewReport();
@@ -106,10 +113,25 @@ export function createJobRunner(policy: IngestPolicy, gate: RejectGate = createR
   }
 
   async function keep(
-    message: { sn: string; topic: string; receivedAt: number },
+    message: { sn: string; topic: string; receivedAt: number; payload?: Uint8Array; hold?: boolean },
     { events, rejects, clockSkew, ...meaning }: Interpretation,
   ): Promise<Outcome> {
-    const reply = meaning.reply && events.length === 1 ? await commandRows.correlate(message.sn, message.receivedAt, meaning.reply, events[0]) : undefined;
+    const correlate = async () =>
+      meaning.reply && events.length === 1 ? await commandRows.correlate(message.sn, message.receivedAt, meaning.reply, events[0]) : undefined;
+    let reply = await correlate();
+    // As in SQLite (sqlite/jobs.ts): given back while a command it could answer is queued, its publish not recorded yet. Another
+    // replica may record it between two statements of this transaction: then the second look pairs it.
+    if (
+      !reply &&
+      message.hold &&
+      message.payload &&
+      meaning.reply &&
+      events.length === 1 &&
+      (await commandRows.queuedFor(message.sn, message.receivedAt, meaning.reply))
+    ) {
+      reply = await correlate();
+      if (!reply) return { ...meaning, events: [], rejected: [], unkept: 0, held: message.payload };
+    }
     const stored = await storeEvents(reply ? [reply.event] : events);
     if (reply) stored.unshift(...reply.people);
     if (clockSkew && stored.length > 0 && skewReport.due(message.sn, message.receivedAt)) {

@@ -212,11 +212,7 @@ export function createPersonRows(sql: () => Sql, storeEvents: StoreEvents, comma
     published: (id: string, at: number) =>
       sql().run(`update person_sync set status = 'sent', updated_at = $2 where command_id = $1 and status = 'pending'`, [id, at]),
     failed: (id: string, at: number) => sql().run(`update person_sync set status = 'pending', ${CLEAR_SENT}, updated_at = $2 where command_id = $1`, [id, at]),
-    interrupted: () =>
-      sql().run(
-        `update person_sync set status = 'pending', ${CLEAR_SENT}
-         where command_id in (select id from commands where status = 'queued' and expires_at is null)`,
-      ),
+    interrupted: (ids: string[]) => sql().run(`update person_sync set status = 'pending', ${CLEAR_SENT} where command_id = any($1::text[])`, [ids]),
     unanswered: async (id: string, at: number) =>
       (
         await sql().rows<{ device_sn: string }>(

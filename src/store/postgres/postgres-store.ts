@@ -1,5 +1,6 @@
 import type { IngestPolicy } from '../../ingest/interpret.ts';
 import type { Logger } from '../../lib/log.ts';
+import type { Accepting } from '../command-text.ts';
 import type { Store } from '../store.ts';
 import { startCommitter } from './committer.ts';
 import { createJobRunner } from './jobs.ts';
@@ -13,7 +14,7 @@ import { createReads } from './reads.ts';
  */
 export async function openPostgresStore(
   url: string,
-  policy: IngestPolicy,
+  policy: IngestPolicy & Accepting,
   { log, onCommit }: { log: Logger; onCommit?: (seconds: number) => void },
 ): Promise<Store> {
   await migratePostgres(url);

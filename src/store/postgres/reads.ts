@@ -32,7 +32,7 @@ type Reads = Omit<Store, 'write' | 'backlog' | 'healthy' | 'close'>;
 const TERMINAL = 'sn, registered, first_seen_at as "firstSeenAt", last_seen_at as "lastSeenAt", online, label';
 const EVENT = 'seq, id, type, device_sn as "deviceSn", received_at as "receivedAt", fields, has_image as "hasImage", person';
 const COMMAND = `id, device_sn as "deviceSn", cmd, body, status, error, created_at as "createdAt", published_at as "publishedAt",
-  replied_at as "repliedAt", expires_at as "expiresAt", batch, reply, actor`;
+  replied_at as "repliedAt", expires_at as "expiresAt", batch, reply, actor, accepted_by as "acceptedBy"`;
 const PERSON = `num, name, fields, photo is not null as "hasPhoto", hash, all_devices as "allDevices", deleted,
   created_at as "createdAt", updated_at as "updatedAt", actor`;
 const P_PERSON = PERSON.replace(/(^|, |\n {2})(\w)/g, '$1p.$2');

@@ -78,6 +78,8 @@ export const commands = pgTable(
     reply: text('reply'),
     actor: text('actor'),
     person: text('person'),
+    /** The replica that accepted it (sqlite/schema.ts): its queued commands without a ttl fail only once it holds no membership lock. */
+    acceptedBy: text('accepted_by'),
   },
   (t) => [
     uniqueIndex('commands_seq').on(t.seq),

@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, inArray, isNull, lt, sql } from 'drizzle-orm';
+import { and, asc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
 import type { NewEvent, StoredEvent } from '../../events/events.ts';
 import { randomId } from '../../events/ids.ts';
 import type { Replied, ReplyCandidate } from '../../ingest/interpret.ts';
@@ -17,7 +17,7 @@ import { commands, counters } from './schema.ts';
 /** Stores an event with its deliveries (jobs.ts), giving it as stored. */
 type StoreEvent = (event: NewEvent) => StoredEvent | undefined;
 
-export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs: number, people: PersonHooks) {
+export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs: number, people: PersonHooks, replica: string | null = null) {
   const insert = db
     .insert(commands)
     .values({
@@ -34,6 +34,7 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
       batch: sql.placeholder('batch'),
       person: sql.placeholder('person'),
       actor: sql.placeholder('actor'),
+      acceptedBy: sql.placeholder('acceptedBy'),
     })
     .prepare();
   const counted = db
@@ -84,6 +85,17 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
     .orderBy(asc(commands.publishedAt), asc(commands.seq))
     .limit(1)
     .prepare();
+  // A reply that pairs with nothing published yet: whether a command it could answer is still queued (commands_queue), by id or name.
+  // (And one published within REPLY_WINDOW: the same test as PostgreSQL's, where another replica may record it meanwhile.)
+  const queuedMatch = db.$client.prepare<{ sn: string; tag: string | null; cmd: string | null; since: number }, { one: number }>(
+    `select 1 as one from commands where device_sn = @sn and status in ('queued', 'published') and (id = @tag or cmd = @cmd)
+       and (status = 'queued' or published_at >= @since) limit 1`,
+  );
+  // The rows of a dead process: queued, no ttl, accepted by another than this one (or by no one known: an earlier version's).
+  const interrupted = db.$client.prepare<{ self: string }, { id: string }>(
+    `update commands set status = 'failed', error = 'interrupted'
+     where status = 'queued' and expires_at is null and accepted_by is not @self returning id`,
+  );
   const replied = db
     .update(commands)
     .set({ status: 'replied', reply: sql.placeholder('reply') as unknown as string, repliedAt: sql.placeholder('at') as unknown as number })
@@ -105,7 +117,7 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
     .prepare();
 
   function accept(job: Extract<Job, { kind: 'commands' }>): undefined {
-    for (const row of acceptedRows(job)) insertRow(row);
+    for (const row of acceptedRows(job, replica)) insertRow(row);
     return undefined;
   }
 
@@ -126,6 +138,7 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
       batch: null,
       person: command.person,
       actor: command.actor,
+      acceptedBy: replica,
     });
   }
 
@@ -206,15 +219,16 @@ export function createCommandRows(db: Db, storeEvent: StoreEvent, replyWindowMs:
       }
       return undefined;
     },
-    interrupted(): { failed: number } {
-      people.interrupted();
-      const { changes } = db
-        .update(commands)
-        .set({ status: 'failed', error: 'interrupted' })
-        .where(and(eq(commands.status, 'queued'), isNull(commands.expiresAt)))
-        .run();
-      return { failed: changes };
+    interrupted({ live }: Extract<Job, { kind: 'commands-interrupted' }>): { failed: number } {
+      // One process owns a SQLite store: there are no other live ones to ask about.
+      const self = 'self' in live ? live.self : (replica ?? '');
+      const ids = interrupted.all({ self }).map((row) => row.id);
+      people.interrupted(ids);
+      return { failed: ids.length };
     },
+    /** README §Running several replicas: a reply that pairs with nothing yet, while a command it could answer is queued, is held. */
+    queuedFor: (sn: string, receivedAt: number, candidate: ReplyCandidate): boolean =>
+      queuedMatch.get({ sn, tag: candidate.tag ?? null, cmd: candidate.cmd ?? null, since: receivedAt - replyWindowMs }) !== undefined,
     correlate,
     sweep,
   };

@@ -13,6 +13,7 @@ import { type IngestPolicy, type Interpretation, interpret, type NewReject, type
 import { withoutPassword } from '../../lib/secrets.ts';
 import { DEFAULT_PERSON_COMMANDS } from '../../people/person-commands.ts';
 import type { RejectReason } from '../../protocol/uplink.ts';
+import type { Accepting } from '../command-text.ts';
 import { createRejectGate, type RejectGate } from '../reject-gate.ts';
 import { createSkewReport } from '../skew-report.ts';
 import { type Job, type JobKind, type JobResult, type JobResults, SAMPLE_BYTES } from '../store.ts';
@@ -44,7 +45,7 @@ const failure = (err: unknown) => ({ failed: err instanceof Error ? err.message 
  */
 const UNKNOWN_SERIAL: ReadonlySet<RejectReason> = new Set(['unknown_device', 'terminal_limit']);
 
-export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate = createRejectGate()) {
+export function createJobRunner(db: Db, policy: IngestPolicy & Accepting, gate: RejectGate = createRejectGate()) {
   /** About what the jobs applied so far added to the WAL beyond a page each, when that is much more: the writer checkpoints by it. */
   let walBytes = 0;
   const outbox = createOutbox(db, (bytes) => (walBytes += bytes));
@@ -111,13 +112,19 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
   }
   // Each tells the other: person commands are commands (command-rows.ts), and what becomes of one is its person's sync state.
   let personRows: PersonRows | undefined;
-  const commandRows = createCommandRows(db, store, policy.replyWindowMs, {
-    published: (id, at) => personRows?.published(id, at),
-    failed: (id, at) => personRows?.failed(id, at),
-    interrupted: () => personRows?.interrupted(),
-    replied: (id, sn, reply, at) => personRows?.replied(id, sn, reply, at) ?? [],
-    unanswered: (id, at) => personRows?.unanswered(id, at) ?? [],
-  });
+  const commandRows = createCommandRows(
+    db,
+    store,
+    policy.replyWindowMs,
+    {
+      published: (id, at) => personRows?.published(id, at),
+      failed: (id, at) => personRows?.failed(id, at),
+      interrupted: (ids) => personRows?.interrupted(ids),
+      replied: (id, sn, reply, at) => personRows?.replied(id, sn, reply, at) ?? [],
+      unanswered: (id, at) => personRows?.unanswered(id, at) ?? [],
+    },
+    policy.replica ?? null,
+  );
   personRows = createPersonRows(db, store, policy.personCommands ?? DEFAULT_PERSON_COMMANDS, (command) => commandRows.queue(command, policy.replyField));
   const people = personRows;
   /** A secure-delete job ran in this batch: the WAL is copied back and emptied after its commit (README §People on the terminals, erase). */
@@ -148,9 +155,22 @@ export function createJobRunner(db: Db, policy: IngestPolicy, gate: RejectGate =
   }
 
   /** Stores what a message gave: its events (a retransmission's are already there) and its rejects, as far as the gate lets. */
-  function keep(message: { sn: string; topic: string; receivedAt: number }, { events, rejects, clockSkew, ...meaning }: Interpretation): Outcome {
+  function keep(
+    message: { sn: string; topic: string; receivedAt: number; payload?: Uint8Array; hold?: boolean },
+    { events, rejects, clockSkew, ...meaning }: Interpretation,
+  ): Outcome {
     // A reply to a command waiting for one is its command.replied event, not a device.message (README §Commands with replies).
     const reply = meaning.reply && events.length === 1 ? commandRows.correlate(message.sn, message.receivedAt, meaning.reply, events[0]) : undefined;
+    // README §Running several replicas: a reply faster than the record of its command's publish is given back, to come again once it is recorded.
+    if (
+      !reply &&
+      message.hold &&
+      message.payload &&
+      meaning.reply &&
+      events.length === 1 &&
+      commandRows.queuedFor(message.sn, message.receivedAt, meaning.reply)
+    )
+      return { ...meaning, events: [], rejected: [], unkept: 0, held: message.payload };
     const stored: StoredEvent[] = [];
     for (const event of reply ? [reply.event] : events) {
       const row = store(event);

@@ -116,10 +116,7 @@ export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: Perso
   const byCommand = raw.prepare<[string], SyncRow>(PERSON_SQL.byCommand);
   const sent = raw.prepare(`update person_sync set status = 'sent', updated_at = @at where command_id = @id and status = 'pending'`);
   const commandFailed = raw.prepare(`update person_sync set status = 'pending', ${CLEAR_SENT}, updated_at = @at where command_id = @id`);
-  const interrupted = raw.prepare(
-    `update person_sync set status = 'pending', ${CLEAR_SENT}
-     where command_id in (select id from commands where status = 'queued' and expires_at is null)`,
-  );
+  const interrupted = raw.prepare<[string]>(`update person_sync set status = 'pending', ${CLEAR_SENT} where command_id = ?`);
   const unanswered = raw.prepare<{ id: string; at: number; first: number; max: number }, { device_sn: string }>(
     `update person_sync set status = 'pending', ${CLEAR_SENT}, attempts = attempts + 1,
        next_attempt_at = @at + min(@max, @first * (1 << min(attempts, 16))), updated_at = @at
@@ -317,7 +314,9 @@ export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: Perso
     published: (id: string, at: number) => sent.run({ id, at }),
     failed: (id: string, at: number) => commandFailed.run({ id, at }),
     /** Before the commands queued without a ttl fail at start: their rows wait again. */
-    interrupted: () => interrupted.run(),
+    interrupted: (ids: string[]) => {
+      for (const id of ids) interrupted.run(id);
+    },
     /** Terminals whose person command went unanswered: the row waits out its backoff. */
     unanswered: (id: string, at: number) => unanswered.all({ id, at, first: BACKOFF_FIRST_MS, max: BACKOFF_MAX_MS }).map((row) => row.device_sn),
   };

@@ -98,6 +98,12 @@ export const commands = sqliteTable(
     actor: text('actor'),
     /** The person (num) of an enrolment or removal command: its reply decides that terminal's sync state; erasing the person removes it. */
     person: text('person'),
+    /**
+     * The process that accepted it (README §Commands with replies, At most
+     * once more): a queued command without a ttl fails `interrupted` only
+     * once that process is gone. Null on rows of an earlier version.
+     */
+    acceptedBy: text('accepted_by'),
   },
   (t) => [
     uniqueIndex('commands_seq').on(t.seq),

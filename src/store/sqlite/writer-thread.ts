@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import type { IngestPolicy } from '../../ingest/interpret.ts';
+import type { Accepting } from '../command-text.ts';
 import type { Job } from '../store.ts';
 import { createJobRunner, type JobOutcome } from './jobs.ts';
 import { migrateDatabase, openDatabase, type Sync } from './open.ts';
@@ -9,7 +10,7 @@ import { migrateDatabase, openDatabase, type Sync } from './open.ts';
 // better-sqlite3 is synchronous: a commit that waits for the disk (fsync) must
 // never stall heartbeat answers or the API on the main thread.
 
-export interface WriterOptions extends IngestPolicy {
+export interface WriterOptions extends IngestPolicy, Accepting {
   dataDir: string;
   sync: Sync;
 }

@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { slotOf } from '../../src/cluster/cluster.ts';
+import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
+import { type Postgres, startPostgres } from '../../src/kit/postgres.ts';
+import { heartU } from '../../src/kit/records.ts';
+import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
+import { until } from '../../src/kit/wait.ts';
+import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { cleanupAfterEach } from '../support/cleanup.ts';
+
+// README §Running several replicas: replicas in this process (the real
+// bridge, each with its own data dir and MQTT client id) on one PostgreSQL
+// and one Mosquitto. A reply that reaches another replica than the one that
+// published its command, at once, is paired all the same; a replica that
+// starts fails only the queued commands of a replica that is gone.
+
+const SLOTS = 2;
+const cleanup = cleanupAfterEach();
+let postgres: Postgres;
+let mosquitto: Mosquitto;
+let databases = 0;
+
+beforeAll(async () => {
+  postgres = await startPostgres({ fsync: 'off' });
+  mosquitto = await startMosquitto();
+});
+afterAll(async () => {
+  await mosquitto?.dispose();
+  await postgres?.dispose();
+});
+
+/** `count` replicas of one site: one database, one share group. */
+async function site(group: string) {
+  const database = await postgres.database(`${group}_${++databases}`);
+  let n = 0;
+  return async (env: Record<string, string> = {}): Promise<TestBridge> => {
+    const b = await startBridge({
+      DATABASE_URL: database,
+      MQTT_URL: mosquitto.url,
+      MQTT_SLOTS: String(SLOTS),
+      MQTT_SHARE_GROUP: group,
+      MQTT_CLIENT_ID: `${group}-replica-${n++}`,
+      ...env,
+    });
+    cleanup(() => b.stop());
+    return b;
+  };
+}
+
+const slotsHeld = async (b: TestBridge): Promise<number[]> => ((await b.api('GET', '/readyz')).json as { slots?: number[] }).slots ?? [];
+
+/** Waits until the replicas hold one slot each; the first serial of `prefix` whose slot `owner` holds. */
+async function ownedBy(replicas: TestBridge[], owner: TestBridge, prefix: string): Promise<string> {
+  await until(async () => (await Promise.all(replicas.map(slotsHeld))).every((held) => held.length === SLOTS / replicas.length));
+  const held = await slotsHeld(owner);
+  for (let i = 0; ; i++) if (held.includes(slotOf(`${prefix}${i}`, SLOTS))) return `${prefix}${i}`;
+}
+
+/** A terminal that answers every command at once, known online by every replica. */
+async function terminal(sn: string, replicas: TestBridge[], answer: boolean): Promise<Terminal> {
+  const t = await connectTerminal(mosquitto.url, sn, answer ? { answer: {} } : {});
+  cleanup(() => t.stop(0));
+  await t.send(heartU());
+  for (const b of replicas) await until(async () => (await b.api('GET', `/api/devices/${sn}`)).json?.online === true);
+  return t;
+}
+
+const counted = async (b: TestBridge, outcome: string) =>
+  Number(new RegExp(`^facegate_commands_total\\{outcome="${outcome}"\\} (\\d+)`, 'm').exec(await b.metric('facegate_commands_total'))?.[1] ?? 0);
+
+describe('commands across replicas', () => {
+  it('pairs a reply sent at once with its command, whichever replica the reply reaches', async () => {
+    const replica = await site('fast');
+    const publisher = await replica();
+    const other = await replica();
+    const sn = await ownedBy([publisher, other], publisher, 'FAST');
+    const t = await terminal(sn, [publisher, other], true);
+    // Commands with `wait` through both replicas: the publisher is the slot's holder; Mosquitto gives each upLink
+    // message (reply or heartbeat) to the members in turn, so replies reach the other replica too. Until it stored three.
+    const statuses: string[] = [];
+    for (let i = 0; i < 40 && (i < 8 || (await counted(other, 'replied')) < 3); i++) {
+      const through = i % 2 === 0 ? publisher : other;
+      const res = await through.api('POST', `/api/devices/${sn}/commands?wait=10s`, { cmd: 'openDoorD' });
+      statuses.push(res.json?.status);
+      await t.send(heartU());
+    }
+    const holds = async (b: TestBridge) => Number(/^facegate_replies_held_total (\d+)/m.exec(await b.metric('facegate_replies_held_total'))?.[1] ?? 0);
+    console.log(
+      `cluster commands: ${statuses.length} commands, replies stored ${await counted(publisher, 'replied')} at the publisher and ${await counted(other, 'replied')} at the other, held ${await holds(publisher)} and ${await holds(other)} times`,
+    );
+    expect(statuses.filter((s) => s !== 'replied')).toEqual([]);
+    // Every command was published by the holder of the terminal's slot; replies were stored by the other replica too.
+    expect(await counted(publisher, 'published')).toBe(statuses.length);
+    expect(await counted(other, 'replied')).toBeGreaterThanOrEqual(3);
+    expect((await counted(publisher, 'replied')) + (await counted(other, 'replied'))).toBe(statuses.length);
+  });
+
+  it("fails a replica's queued commands without a ttl only once it is gone, not when another replica starts", async () => {
+    // One command a minute (a burst of two): the holder keeps the rest of a fan-out queued, in order, for minutes.
+    const replica = await site('gone');
+    const holder = await replica({ COMMAND_RATE: '1/m' });
+    const accepter = await replica({ COMMAND_RATE: '1/m' });
+    const sn = await ownedBy([holder, accepter], holder, 'GONE');
+    await terminal(sn, [holder, accepter], false);
+    // Fanned out (paced at the holder, never refused at the accepter), one at a time: eight queued commands, no ttl.
+    const ids: string[] = [];
+    for (let i = 0; i < 8; i++) {
+      const fanned = await accepter.api('POST', '/api/commands', { devices: [sn], command: { cmd: 'setConfigD', n: i } });
+      expect(fanned.json.items).toMatchObject([{ status: 'queued' }]);
+      ids.push(fanned.json.items[0].id);
+    }
+    const status = async (id: string) => (await holder.api('GET', `/api/commands/${id}`)).json?.status as string;
+    // The burst goes out; the rest wait for their turn at the holder, no ttl, accepted by the other replica.
+    await until(async () => (await Promise.all(ids.map(status))).filter((s) => s === 'published').length === 2);
+    // A third replica starts (its start fails what dead processes left queued): the live replica's are not that.
+    await replica({ COMMAND_RATE: '1/m' });
+    const afterStart = await Promise.all(ids.map((id) => holder.api('GET', `/api/commands/${id}`)));
+    expect(afterStart.filter((r) => r.json.error === 'interrupted')).toEqual([]);
+    expect(afterStart.filter((r) => r.json.status === 'queued').length).toBeGreaterThan(0);
+    // The accepting replica goes: what it accepted and nobody sent yet is never sent late.
+    await accepter.stop();
+    await until(async () => (await Promise.all(ids.map(status))).every((s) => s !== 'queued'));
+    const after = await Promise.all(ids.map((id) => holder.api('GET', `/api/commands/${id}`)));
+    const interrupted = after.filter((r) => r.json.status === 'failed' && r.json.error === 'interrupted');
+    expect(interrupted.length).toBeGreaterThan(0);
+    expect(interrupted.length + after.filter((r) => r.json.status === 'published').length).toBe(ids.length);
+  });
+});
