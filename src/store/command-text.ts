@@ -1,5 +1,5 @@
 import type { NewEvent } from '../events/events.ts';
-import type { Replied } from '../ingest/interpret.ts';
+import type { Replied, ReplyCandidate } from '../ingest/interpret.ts';
 import type { Job } from './store.ts';
 
 // The text of a command row and of its events, the same in both engines
@@ -93,4 +93,18 @@ export function matchedReply(
       ...(person !== undefined && { person }),
     },
   };
+}
+
+/**
+ * README §Running several replicas, a reply faster than the record of its
+ * publish: whether a message that paired with nothing may be given back to
+ * be held (a reply candidate, sent by ingest with `hold`), if a command it
+ * could answer is queued. Both engines ask this, then their queue.
+ */
+export function mayHold(
+  message: { hold?: boolean; payload?: Uint8Array },
+  reply: ReplyCandidate | undefined,
+  events: readonly unknown[],
+): reply is ReplyCandidate {
+  return message.hold === true && message.payload !== undefined && reply !== undefined && events.length === 1;
 }

@@ -12,7 +12,7 @@ import { type IngestPolicy, type Interpretation, interpret, type NewReject, type
 import { withoutPassword } from '../../lib/secrets.ts';
 import { DEFAULT_PERSON_COMMANDS } from '../../people/person-commands.ts';
 import type { RejectReason } from '../../protocol/uplink.ts';
-import type { Accepting } from '../command-text.ts';
+import { type Accepting, mayHold } from '../command-text.ts';
 import { createRejectGate, type RejectGate } from '../reject-gate.ts';
 import { createSkewReport } from '../skew-report.ts';
 import { type Job, type JobKind, type JobResult, type JobResults, SAMPLE_BYTES } from '../store.ts';
@@ -121,14 +121,7 @@ export function createJobRunner(policy: IngestPolicy & Accepting, gate: RejectGa
     let reply = await correlate();
     // As in SQLite (sqlite/jobs.ts): given back while a command it could answer is queued, its publish not recorded yet. Another
     // replica may record it between two statements of this transaction: then the second look pairs it.
-    if (
-      !reply &&
-      message.hold &&
-      message.payload &&
-      meaning.reply &&
-      events.length === 1 &&
-      (await commandRows.queuedFor(message.sn, message.receivedAt, meaning.reply))
-    ) {
+    if (!reply && mayHold(message, meaning.reply, events) && (await commandRows.queuedFor(message.sn, message.receivedAt, meaning.reply))) {
       reply = await correlate();
       if (!reply) return { ...meaning, events: [], rejected: [], unkept: 0, held: message.payload };
     }

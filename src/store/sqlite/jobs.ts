@@ -13,7 +13,7 @@ import { type IngestPolicy, type Interpretation, interpret, type NewReject, type
 import { withoutPassword } from '../../lib/secrets.ts';
 import { DEFAULT_PERSON_COMMANDS } from '../../people/person-commands.ts';
 import type { RejectReason } from '../../protocol/uplink.ts';
-import type { Accepting } from '../command-text.ts';
+import { type Accepting, mayHold } from '../command-text.ts';
 import { createRejectGate, type RejectGate } from '../reject-gate.ts';
 import { createSkewReport } from '../skew-report.ts';
 import { type Job, type JobKind, type JobResult, type JobResults, SAMPLE_BYTES } from '../store.ts';
@@ -162,14 +162,7 @@ export function createJobRunner(db: Db, policy: IngestPolicy & Accepting, gate: 
     // A reply to a command waiting for one is its command.replied event, not a device.message (README §Commands with replies).
     const reply = meaning.reply && events.length === 1 ? commandRows.correlate(message.sn, message.receivedAt, meaning.reply, events[0]) : undefined;
     // README §Running several replicas: a reply faster than the record of its command's publish is given back, to come again once it is recorded.
-    if (
-      !reply &&
-      message.hold &&
-      message.payload &&
-      meaning.reply &&
-      events.length === 1 &&
-      commandRows.queuedFor(message.sn, message.receivedAt, meaning.reply)
-    )
+    if (!reply && mayHold(message, meaning.reply, events) && commandRows.queuedFor(message.sn, message.receivedAt, meaning.reply))
       return { ...meaning, events: [], rejected: [], unkept: 0, held: message.payload };
     const stored: StoredEvent[] = [];
     for (const event of reply ? [reply.event] : events) {
