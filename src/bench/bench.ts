@@ -133,7 +133,9 @@ export async function runBench(args: string[]): Promise<void> {
   }
   // README §Performance, cluster: SQLite, PostgreSQL with one replica and with two, one killed; through Mosquitto. Minutes; only by name.
   if (named(options, 'cluster')) {
-    if (mosquitto) for (const setup of CLUSTER_SETUPS) plans.push({ scenario: 'cluster', transport: 'mosquitto', sync: 'full', setup });
+    if (mosquitto)
+      for (const setup of CLUSTER_SETUPS.filter((s) => options.clusterSetups.includes(s.name)))
+        plans.push({ scenario: 'cluster', transport: 'mosquitto', sync: 'full', setup });
     else progress('cluster: mosquitto is not on PATH; not run');
   }
   const schedule = outageSchedule(options.outageSeconds);

@@ -19,6 +19,9 @@ export type Only = Scenario | 'delivery' | 'ceilings';
 export type TransportName = 'embedded' | 'mosquitto';
 /** Where the bridge stores: SQLite in its data dir, or PostgreSQL (DATABASE_URL, README §PostgreSQL). */
 export type StoreName = 'sqlite' | 'postgres';
+/** The cluster scenario's setups (scenarios/cluster.ts), in the order they run. */
+export const CLUSTER_SETUP_NAMES = ['sqlite', 'postgres', 'postgres-2', 'takeover'] as const;
+export type ClusterSetupName = (typeof CLUSTER_SETUP_NAMES)[number];
 
 export interface BenchOptions {
   only: Only | undefined;
@@ -36,6 +39,8 @@ export interface BenchOptions {
   /** cluster: the records of each setup's burst, and the terminals beating meanwhile. */
   clusterRecords: number;
   clusterTerminals: number;
+  /** cluster: the setups to run, by name, in the scenario's order (default all). */
+  clusterSetups: readonly ClusterSetupName[];
   window: number;
   /** delivery-burst. */
   deliveryRecords: number;
@@ -104,6 +109,7 @@ const HELP: [flag: string, text: string][] = [
   ['--burst-terminals T', 'terminals sending records, in the bursts and the delivery scenarios (default 10)'],
   ['--rate R', 'records a second in delivery-steady, delivery-outage and stream (default 200)'],
   ['--stream-clients N', 'clients reading the live stream in the stream scenario (default 100)'],
+  ['--setups S[,S…]', 'cluster: the setups to run, of sqlite, postgres, postgres-2, takeover (default all four, in that order)'],
   ['--slots N[,N…]', 'slots: the slot counts of the bridge, a run for each (default 1,4,8; each 1 to 64)'],
   ['--scale-events N', 'store-scale: events past retention waiting for a delivery (default 1,000,000; --quick 100,000)'],
   ['--people N', 'people: people PUT with a photo each and "devices":"all" (default 1,000; --quick 50)'],
@@ -188,6 +194,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
         'scale-events': { type: 'string' },
         people: { type: 'string' },
         slots: { type: 'string' },
+        setups: { type: 'string' },
         out: { type: 'string', default: 'bench-results.json' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -227,6 +234,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
     clusterRecords: whole(values.records, 'records', quick ? 1000 : 3000, 1, 20_000),
     // One count: the first, when --terminals lists several for the heartbeat runs.
     clusterTerminals: wholes(values.terminals, 'terminals', [quick ? 100 : 1000], 1, MAX_TERMINALS)[0],
+    clusterSetups: clusterSetups(values.setups),
     window: whole(values.window, 'window', 50, 1, 1000),
     deliveryRecords,
     rate: whole(values.rate, 'rate', 200, 1, 5000),
@@ -271,4 +279,13 @@ function whole(text: string | undefined, name: string, fallback: number, min: nu
   const n = Number(text);
   if (!/^\d+$/.test(text) || n < min || n > max) throw new UsageError(`--${name} ${text}: expected a whole number from ${min} to ${max}`);
   return n;
+}
+
+/** --setups: names of the cluster's setups, each once; run in the scenario's order whatever the order given. */
+function clusterSetups(value: string | undefined): readonly ClusterSetupName[] {
+  if (value === undefined) return CLUSTER_SETUP_NAMES;
+  const names = value.split(',').map((name) => name.trim());
+  const unknown = names.find((name) => !(CLUSTER_SETUP_NAMES as readonly string[]).includes(name));
+  if (unknown !== undefined) throw new UsageError(`--setups ${value}: ${unknown || 'an empty name'} is not one of ${CLUSTER_SETUP_NAMES.join(', ')}`);
+  return CLUSTER_SETUP_NAMES.filter((name) => names.includes(name));
 }

@@ -17,10 +17,21 @@ import { createInFlight } from './transport.ts';
 
 /**
  * Messages the broker may have in flight to one client at once (MQTT 5
- * Receive Maximum): enough for large group commits, while what waits for its
- * commit (at most ~4 MB of image-laden records) stays at the broker.
+ * Receive Maximum): enough for large group commits, while the QoS 1 messages
+ * beyond them wait at the broker, as long as it honours it.
  */
 export const RECEIVE_MAXIMUM = 100;
+/**
+ * Messages read and not yet committed, at most, per client: past the
+ * Receive Maximum, because Mosquitto 2.0 overshoots it (hundreds per client
+ * under load, README §Running against Mosquitto) and every message it has
+ * written sits in the socket ahead of whatever comes next. Reading stops
+ * at this count, or at the byte budget, not at the Receive Maximum: a
+ * QoS 0 heartU written behind the overshoot is read, and answered, without
+ * waiting for the records ahead of it to commit (README §Running against
+ * Mosquitto or EMQX).
+ */
+export const READ_MAXIMUM = 1000;
 /** Reconnect ceiling while another client keeps taking the session (session-watch.ts). */
 const TAKEN_OVER_MAX_MS = 60_000;
 /** README §Running against Mosquitto: how long the broker keeps the session while no client holds it. */
@@ -108,15 +119,18 @@ export async function openBrokerSession(options: SessionOptions): Promise<Broker
   // PUBACK itself once the message is committed, in arrival order [MQTT-4.6.0-2].
   // The broker's in-flight window (Receive Maximum) bounds what waits.
   const acks = createAckQueue(client);
-  // Mosquitto 2.0 overshoots the Receive Maximum under load (thousands in
-  // flight were seen), so the window is also kept here: with it full, the
-  // next packet is not read until a commit frees a place, and TCP holds the
-  // broker back. What waits for a commit stays bounded whatever the broker does:
-  // at most RECEIVE_MAXIMUM messages, and the next one is read only while one
-  // more of up to MAX_PAYLOAD still fits in the byte budget (QoS 0 messages,
-  // which need no PUBACK, count there too until their commit).
+  // Mosquitto 2.0 overshoots the Receive Maximum under load, so a bound is
+  // also kept here: at READ_MAXIMUM messages waiting, or with no room in the
+  // byte budget for one more of up to MAX_PAYLOAD (QoS 0 messages, which need
+  // no PUBACK, count there too until their commit), the next packet is not
+  // read until a commit frees some, and TCP holds the broker back. What waits
+  // for a commit stays bounded whatever the broker does. The bound is not the
+  // Receive Maximum: the broker writes its QoS 0 messages (heartbeats) into
+  // the same stream as soon as they come, behind the QoS 1 records in flight
+  // and those it overshot with, and a read that stopped at the Receive
+  // Maximum held every one of them behind commits.
   const unsettled = createInFlight();
-  const room = () => unsettled.count < RECEIVE_MAXIMUM && budget.fits(options.maxPayload);
+  const room = () => unsettled.count < READ_MAXIMUM && budget.fits(options.maxPayload);
   let readNext: (() => void) | undefined;
   let stopping = false;
   /** Reads the held packet when there is room again; true once nothing is held. */

@@ -9,21 +9,23 @@ import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 import { topicTemplate } from '../../src/protocol/topics.ts';
 import { databasePath } from '../../src/store/sqlite/open.ts';
+import { READ_MAXIMUM, RECEIVE_MAXIMUM } from '../../src/transport/mqtt-session.ts';
 import { startBridge } from '../support/bridge.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 
-// Mosquitto 2.0 overshoots the Receive Maximum the bridge announces, but only
-// now and then under load. A broker of the test's own ignores it every time:
-// it writes all its QoS 1 messages at once, and only the bridge's own window
-// (external.ts) can keep what waits for a commit bounded, by not reading
+// Mosquitto 2.0 overshoots the Receive Maximum the bridge announces under
+// load. A broker of the test's own ignores it every time: it writes all its
+// QoS 1 messages at once, and only the bridge's own bound (mqtt-session.ts,
+// READ_MAXIMUM) can keep what waits for a commit bounded, by not reading
 // further until a commit frees a place, so that TCP holds the broker back.
 
-/** The bridge's Receive Maximum. */
-const WINDOW = 100;
-const COUNT = 500;
-// ~37 KB messages: far more in all (~18 MB) than the loopback's socket
-// buffers hold, so a bridge that stops reading leaves the broker stuck.
-const IMAGE = randomBytes(27 * 1024).toString('base64');
+/** The most messages the bridge reads ahead of their commits, per client. */
+const WINDOW = READ_MAXIMUM;
+const COUNT = WINDOW + 300;
+// ~22 KB messages: far more in all (~28 MB) than the loopback's socket
+// buffers hold, so a bridge that stops reading leaves the broker stuck, and
+// the window's worth (~22 MB) within the byte budget, so that the count stops it.
+const IMAGE = randomBytes(16 * 1024).toString('base64');
 
 // Undone after each test in reverse order, failed or not: the lock goes
 // before the bridge stops (its writer drains first), the bridge before its broker.
@@ -130,7 +132,7 @@ async function startUnrulyBroker() {
   };
 }
 
-it('keeps its Receive Maximum itself against a broker that ignores it, and acknowledges everything in order once commits resume', async () => {
+it('keeps its own bound on what waits for a commit against a broker that ignores its Receive Maximum, and acknowledges everything in order once commits resume', async () => {
   const broker = await startUnrulyBroker();
   cleanup(() => broker.close());
   // This broker serves one client, the bridge: no check of its queue from connections of the bridge's own.
@@ -230,4 +232,43 @@ it('also stops reading at its byte budget: the payloads waiting for a commit sta
   await bridge.eventsStored(COUNT, (e) => e.type === 'face.verified');
   expect(bridge.count('events', "type = 'face.verified' and device_sn = 'BYTES1'")).toBe(COUNT);
   await until(async () => (await read('facegate_inflight_bytes')) === 0);
+});
+
+it('answers a heartbeat that comes behind a full Receive Maximum while every commit is held (Mosquitto)', async () => {
+  const mosquitto = await startMosquitto();
+  cleanup(() => mosquitto.dispose());
+  const bridge = await startBridge({ MQTT_URL: mosquitto.url, MQTT_CLIENT_ID: 'facegate-beats' });
+  cleanup(() => bridge.stop());
+  const uncommitted = async () => Number(/^facegate_messages_uncommitted (\d+)$/m.exec(await bridge.metric('facegate_messages_uncommitted'))?.[1]);
+  // More records than the Receive Maximum: the broker's window to the bridge fills, the rest queue at the broker.
+  const COUNT = RECEIVE_MAXIMUM + 50;
+
+  // Known to the bridge, and answered, before anything is held.
+  const beating = await connectTerminal(mosquitto.url, 'BEATS1');
+  cleanup(() => beating.client.endAsync(true));
+  const first = beating.next((m) => m.cmd === 'heartD');
+  await beating.send({ cmd: 'heartU' }, 0);
+  await first;
+
+  const locker = new Database(databasePath(bridge.dataDir));
+  cleanup(() => locker.close());
+  locker.exec('BEGIN IMMEDIATE');
+  const t = await connectTerminal(mosquitto.url, 'RECORDS1');
+  cleanup(() => t.client.endAsync(true));
+  await Promise.all(Array.from({ length: COUNT }, (_, i) => t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord({ num: String(i) })] })));
+  // The window full: as many records as the broker may have in flight to the bridge wait for a commit that cannot come.
+  await until(async () => (await uncommitted()) >= RECEIVE_MAXIMUM, 50);
+
+  // QoS 0, as terminals beat: the broker writes it to the bridge behind the records at once.
+  const answer = beating.next((m) => m.cmd === 'heartD');
+  await beating.send({ cmd: 'heartU' }, 0);
+  expect(typeof (await answer).time).toBe('string');
+  // Answered while the records' commits were still held: it waited for none of them.
+  expect(await uncommitted()).toBeGreaterThanOrEqual(RECEIVE_MAXIMUM);
+  expect(bridge.count('events', "type = 'face.verified'")).toBe(0);
+
+  locker.exec('ROLLBACK');
+  await bridge.eventsStored(COUNT, (e) => e.type === 'face.verified');
+  expect(bridge.count('events', "type = 'face.verified' and device_sn = 'RECORDS1'")).toBe(COUNT);
+  await until(async () => (await uncommitted()) === 0);
 });

@@ -9,7 +9,7 @@ import { bridgeCounters } from '../measures/bridge-metrics.ts';
 import { monotonicMs } from '../measures/clock.ts';
 import { cpuSeconds, treeCpuSeconds } from '../measures/cpu.ts';
 import { type StoredCounter, storedCounter } from '../measures/stored.ts';
-import type { StoreName } from '../options.ts';
+import type { ClusterSetupName, StoreName } from '../options.ts';
 import { type BeatFigures, beatFigures, beating } from './commands.ts';
 import { type DeliveryBurstFigures, runDeliveryBurst } from './delivery-burst.ts';
 
@@ -24,7 +24,7 @@ import { type DeliveryBurstFigures, runDeliveryBurst } from './delivery-burst.ts
 
 /** One setup of the scenario: its store, its replicas, whether one is killed mid-burst. */
 export interface ClusterSetup {
-  name: 'sqlite' | 'postgres' | 'postgres-2' | 'takeover';
+  name: ClusterSetupName;
   store: StoreName;
   replicas: number;
   kill: boolean;
