@@ -19,6 +19,9 @@ const T = 1_800_000_000_000;
 const up = (sn: string) => `fungxi_${sn}_upLink`;
 const message = (sn: string, body: unknown, receivedAt = T) =>
   ({ kind: 'uplink', sn, topic: up(sn), payload: Buffer.from(JSON.stringify(body)), receivedAt }) satisfies Job;
+/** A command accepted for one terminal, queued, as the accepting job writes it. */
+const accept = (store: Store, id: string, { sn = 'SN3', cmd = 'rebootD', expiresAt = null }: { sn?: string; cmd?: string; expiresAt?: number | null } = {}) =>
+  store.write({ kind: 'commands', at: T, cmd, body: '{}', expiresAt, batch: null, actor: null, rows: [{ id, sn, status: 'queued', error: null }] });
 const ENDPOINT: Omit<Endpoint, 'createdAt'> = {
   id: 'ep_a',
   url: 'http://127.0.0.1:9/hook',
@@ -216,70 +219,25 @@ describe.each(ENGINES)('the store on $name', (engine) => {
     expect(stray.events).toMatchObject([{ type: 'device.message' }]);
     await published('SN1', 'openDoorD', 'cmd_d', T + 8);
 
-    await store.write({
-      kind: 'commands',
-      at: T,
-      cmd: 'rebootD',
-      body: '{}',
-      expiresAt: T + 10,
-      batch: null,
-      actor: null,
-      rows: [{ id: 'cmd_e', sn: 'SN3', status: 'queued', error: null }],
-    });
+    await accept(store, 'cmd_e', { expiresAt: T + 10 });
     const swept = await store.write({ kind: 'command-sweep', now: T + 40_000 });
     expect(swept).toMatchObject({ unanswered: 1, expired: 1, more: false, people: [] });
     expect(swept.events.map((e) => e.type).sort()).toEqual(['command.expired', 'command.unanswered']);
     expect(await store.command('cmd_d')).toMatchObject({ status: 'unanswered' });
     expect(await store.command('cmd_e')).toMatchObject({ status: 'expired' });
 
-    await store.write({
-      kind: 'commands',
-      at: T,
-      cmd: 'rebootD',
-      body: '{}',
-      expiresAt: null,
-      batch: null,
-      actor: null,
-      rows: [{ id: 'cmd_f', sn: 'SN3', status: 'queued', error: null }],
-    });
+    await accept(store, 'cmd_f');
     await store.write({ kind: 'commands-failed', failed: [{ id: 'cmd_f', error: 'device_offline' }] });
     expect(await store.command('cmd_f')).toMatchObject({ status: 'failed', error: 'device_offline' });
-    await store.write({
-      kind: 'commands',
-      at: T,
-      cmd: 'rebootD',
-      body: '{}',
-      expiresAt: null,
-      batch: null,
-      actor: null,
-      rows: [{ id: 'cmd_g', sn: 'SN3', status: 'queued', error: null }],
-    });
+    await accept(store, 'cmd_g');
     // Accepted by this process: still its own to send.
     expect(await store.command('cmd_g')).toMatchObject({ status: 'queued', acceptedBy: '101' });
     expect(await store.write({ kind: 'commands-interrupted', live: { self: '101' } })).toEqual({ failed: 0 });
-    await store.write({
-      kind: 'commands',
-      at: T,
-      cmd: 'rebootD',
-      body: '{}',
-      expiresAt: T + 60_000,
-      batch: null,
-      actor: null,
-      rows: [{ id: 'cmd_ttl', sn: 'SN3', status: 'queued', error: null }],
-    });
+    await accept(store, 'cmd_ttl', { expiresAt: T + 60_000 });
     // The next process on the same store: what the gone one accepted without a ttl fails, its own and the ttl's stay queued.
     await store.close();
     store = await reopen('202');
-    await store.write({
-      kind: 'commands',
-      at: T,
-      cmd: 'rebootD',
-      body: '{}',
-      expiresAt: null,
-      batch: null,
-      actor: null,
-      rows: [{ id: 'cmd_h', sn: 'SN3', status: 'queued', error: null }],
-    });
+    await accept(store, 'cmd_h');
     expect(await store.write({ kind: 'commands-interrupted', live: { self: '202' } })).toEqual({ failed: 1 });
     expect(await store.command('cmd_g')).toMatchObject({ status: 'failed', error: 'interrupted', acceptedBy: '101' });
     expect(await store.command('cmd_h')).toMatchObject({ status: 'queued', acceptedBy: '202' });
@@ -558,16 +516,7 @@ describe('two PostgreSQL stores on one database', () => {
 
   it('pair two replies of one name, arriving at two replicas, with two commands', async () => {
     for (const id of ['cmd_1', 'cmd_2']) {
-      await stores[0].write({
-        kind: 'commands',
-        at: T,
-        cmd: 'openDoorD',
-        body: '{}',
-        expiresAt: null,
-        batch: null,
-        actor: null,
-        rows: [{ id, sn: 'SN1', status: 'queued', error: null }],
-      });
+      await accept(stores[0], id, { sn: 'SN1', cmd: 'openDoorD' });
       await stores[0].write({ kind: 'commands-published', published: [{ id, at: T + 1 }] });
     }
     const replies = await Promise.all(stores.map((s, i) => s.write(message('SN1', { cmd: 'openDoorU', code: 0, n: i }, T + 2))));
@@ -595,17 +544,7 @@ describe('two PostgreSQL stores on one database', () => {
   });
 
   it('fail the queued commands without a ttl of a replica only once it holds no membership lock', async () => {
-    const queue = (store: Store, id: string) =>
-      store.write({
-        kind: 'commands',
-        at: T,
-        cmd: 'openDoorD',
-        body: '{}',
-        expiresAt: null,
-        batch: null,
-        actor: null,
-        rows: [{ id, sn: 'SN1', status: 'queued', error: null }],
-      });
+    const queue = (store: Store, id: string) => accept(store, id, { sn: 'SN1', cmd: 'openDoorD' });
     await queue(stores[0], 'cmd_live');
     await queue(stores[1], 'cmd_dead');
     // Replica 303 holds its membership lock (as pg-leases.ts takes it); 404 holds none.
