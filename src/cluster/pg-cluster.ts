@@ -31,22 +31,10 @@ export interface PgClusterOptions {
 
 /** Splits a wake-up with many ids into notifications of at most CHUNK each. */
 export function chunks(wake: Wake): Wake[] {
-  if (wake.kind === 'events' && wake.events.length > CHUNK) {
-    const out: Wake[] = [];
-    for (let i = 0; i < wake.events.length; i += CHUNK) out.push({ kind: 'events', events: wake.events.slice(i, i + CHUNK) });
-    return out;
-  }
-  if (wake.kind === 'seen' && wake.serials.length > CHUNK) {
-    const out: Wake[] = [];
-    for (let i = 0; i < wake.serials.length; i += CHUNK) out.push({ kind: 'seen', serials: wake.serials.slice(i, i + CHUNK), at: wake.at });
-    return out;
-  }
-  if (wake.kind === 'published' && wake.serials.length > CHUNK) {
-    const out: Wake[] = [];
-    for (let i = 0; i < wake.serials.length; i += CHUNK) out.push({ kind: 'published', serials: wake.serials.slice(i, i + CHUNK) });
-    return out;
-  }
-  return [wake];
+  const out: Wake[] = [];
+  if (wake.kind === 'events') for (let i = 0; i < wake.events.length; i += CHUNK) out.push({ ...wake, events: wake.events.slice(i, i + CHUNK) });
+  else if ('serials' in wake) for (let i = 0; i < wake.serials.length; i += CHUNK) out.push({ ...wake, serials: wake.serials.slice(i, i + CHUNK) });
+  return out.length > 1 ? out : [wake];
 }
 
 /** The cluster, and the leases to give the transport: a slot taken through them wakes its work here. */

@@ -117,10 +117,12 @@ export function mount(app: Hono<Env>, routes: readonly Route[], requireToken: (n
 
 /** The path, then the query, then the body: the first that fails is the answer. */
 async function input(c: Context<Env>, contract: Contract): Promise<Input<Contract>> {
-  refuseNul(c.req.param(), '');
-  const params = contract.params && parsed(contract.params, c.req.param(), (issues) => new ApiError('not_found', issues[0].message));
-  refuseNul(c.req.query(), '');
-  const query = contract.query && parsed(contract.query, c.req.query(), invalid);
+  const path = c.req.param();
+  refuseNul(path, '');
+  const params = contract.params && parsed(contract.params, path, (issues) => new ApiError('not_found', issues[0].message));
+  const search = c.req.query();
+  refuseNul(search, '');
+  const query = contract.query && parsed(contract.query, search, invalid);
   let body: unknown;
   if (contract.body) {
     const form = contract.form && (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded');
