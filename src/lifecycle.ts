@@ -1,6 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { type Cluster, localCluster, replicaId, type Wake } from './cluster/cluster.ts';
-import { pgCluster } from './cluster/pg-cluster.ts';
 import { slotPlan } from './cluster/slot-plan.ts';
 import { type Commands, createCommands } from './commands/commands.ts';
 import { createHeldReplies, type HeldReplies } from './commands/held-replies.ts';
@@ -23,19 +22,14 @@ import { siteZone } from './lib/units.ts';
 import { VERSION } from './lib/version.ts';
 import { createPeopleSync, type PeopleSync } from './people/sync.ts';
 import { topicTemplate } from './protocol/topics.ts';
-import { openPostgresStore } from './store/postgres/postgres-store.ts';
 import { databasePath } from './store/sqlite/open.ts';
-import { openSqliteStore } from './store/sqlite/sqlite-store.ts';
 import type { Store } from './store/store.ts';
 import { createAdmission } from './terminals/admission.ts';
 import { createPresence, type Presence } from './terminals/presence.ts';
 import { storedTerminals } from './terminals/stored.ts';
-import { watchBrokerDrops } from './transport/broker-drops.ts';
 import { loadClientId } from './transport/client-id.ts';
 import { connectionBudget, openFileLimit, warnFileLimit } from './transport/connection-budget.ts';
 import { readTerminalCredentials } from './transport/credentials.ts';
-import { startEmbeddedBroker } from './transport/embedded.ts';
-import { startExternalClient } from './transport/external.ts';
 import type { Transport } from './transport/transport.ts';
 
 export interface Running {
@@ -124,9 +118,14 @@ export function createFacegate(
     // README §Metrics: how long each batch takes to commit, whichever engine (facegate_commit_seconds).
     const observeCommit = (seconds: number) => metrics.commitSeconds.observe(seconds);
     // README §PostgreSQL: DATABASE_URL stores everything there; DATA_DIR keeps the other files.
+    // Each engine and each transport is loaded only when it runs: the embedded default does not hold pg or MQTT.js in memory (README §Performance).
     const store: Store = config.DATABASE_URL
-      ? await openPostgresStore(config.DATABASE_URL, { maxRecords: config.MAX_RECORDS, ...policy }, { log, onCommit: observeCommit })
-      : await openSqliteStore(
+      ? await (await import('./store/postgres/postgres-store.ts')).openPostgresStore(
+          config.DATABASE_URL,
+          { maxRecords: config.MAX_RECORDS, ...policy },
+          { log, onCommit: observeCommit },
+        )
+      : await (await import('./store/sqlite/sqlite-store.ts')).openSqliteStore(
           { dataDir: config.DATA_DIR, sync: config.SQLITE_SYNC, maxRecords: config.MAX_RECORDS, ...policy },
           {
             log,
@@ -152,7 +151,14 @@ export function createFacegate(
         : slotPlan({ slots: config.MQTT_SLOTS, shareGroup: config.MQTT_SHARE_GROUP, clientId, databaseUrl: config.DATABASE_URL, replica, log });
     const clustered =
       plan && config.DATABASE_URL
-        ? pgCluster({ url: config.DATABASE_URL, group: plan.group, slots: config.MQTT_SLOTS, leases: plan.leases, replica, log })
+        ? (await import('./cluster/pg-cluster.ts')).pgCluster({
+            url: config.DATABASE_URL,
+            group: plan.group,
+            slots: config.MQTT_SLOTS,
+            leases: plan.leases,
+            replica,
+            log,
+          })
         : undefined;
     const cluster: Cluster = clustered ?? localCluster(replica);
     announce = (wake) => cluster.announce(wake);
@@ -250,7 +256,7 @@ export function createFacegate(
     let brokerPort: number | undefined;
     let brokerTlsPort: number | undefined;
     if (config.MQTT_URL) {
-      transport = await startExternalClient({
+      transport = await (await import('./transport/external.ts')).startExternalClient({
         url: config.MQTT_URL,
         username: config.MQTT_USERNAME,
         password: config.MQTT_PASSWORD,
@@ -269,7 +275,7 @@ export function createFacegate(
         log,
       });
     } else {
-      const broker = await startEmbeddedBroker({
+      const broker = await (await import('./transport/embedded.ts')).startEmbeddedBroker({
         port: config.BROKER_PORT,
         host: config.BROKER_HOST,
         terminals: config.BROKER_CREDENTIALS ? readTerminalCredentials(config.BROKER_CREDENTIALS) : undefined,
@@ -302,7 +308,7 @@ export function createFacegate(
     // README §Broker settings you must set: whether the site's broker drops what it queued, found at start and watched.
     let brokerWarnings = (): string[] => [];
     if (config.MQTT_URL && config.BROKER_PROBE) {
-      const drops = watchBrokerDrops({
+      const drops = (await import('./transport/broker-drops.ts')).watchBrokerDrops({
         url: config.MQTT_URL,
         username: config.MQTT_USERNAME,
         password: config.MQTT_PASSWORD,
