@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { cpuSeconds, measureCpu, microsPerRecord, parseStat, sumKnown, treeCpuSeconds, treeTicks } from '../../src/bench/measures/cpu.ts';
-import { perThousand } from '../../src/bench/scenarios/cluster.ts';
 
 // A /proc/<pid>/stat line (proc(5)): pid, (comm), state, ppid, … utime stime cutime cstime at fields 14–17.
 const line = (pid: number, comm: string, ppid: number, [utime, stime, cutime, cstime]: number[]) =>
@@ -45,14 +44,6 @@ describe('treeTicks', () => {
     const own = cpuSeconds(process.pid)!;
     expect(treeCpuSeconds(process.pid)).toBeGreaterThanOrEqual(own);
     expect(treeCpuSeconds(2 ** 22 + 1)).toBeUndefined();
-  });
-});
-
-describe('cluster arithmetic', () => {
-  it('gives CPU seconds per 1,000 records, nothing for nothing delivered', () => {
-    expect(perThousand(6, 2000)).toBe(3);
-    expect(perThousand(6, 0)).toBeUndefined();
-    expect(perThousand(undefined, 2000)).toBeUndefined();
   });
 });
 

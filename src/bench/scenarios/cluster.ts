@@ -7,7 +7,7 @@ import { awaitHeartD, type BridgeProcess, startBridge } from '../children/bridge
 import { type Receiver, receiverUrl, startReceiver } from '../children/receiver.ts';
 import { bridgeCounters } from '../measures/bridge-metrics.ts';
 import { monotonicMs } from '../measures/clock.ts';
-import { cpuSeconds, sumKnown, treeCpuSeconds } from '../measures/cpu.ts';
+import { cpuSeconds, microsPerRecord, sumKnown, treeCpuSeconds } from '../measures/cpu.ts';
 import { type StoredCounter, storedCounter } from '../measures/stored.ts';
 import type { ClusterSetupName, StoreName } from '../options.ts';
 import { type BeatFigures, beatFigures, beating } from './commands.ts';
@@ -105,10 +105,11 @@ export interface ClusterFigures {
   takeover?: TakeoverFigures;
 }
 
-/** CPU seconds per 1,000 records; undefined when either is unknown or nothing was delivered. */
-export function perThousand(cpuSeconds: number | undefined, records: number): number | undefined {
-  return cpuSeconds === undefined || records <= 0 ? undefined : (cpuSeconds / records) * 1000;
-}
+/** CPU seconds per 1,000 records (milliseconds per record); undefined when either is unknown or nothing was delivered. */
+const perThousand = (cpuSeconds: number | undefined, records: number) => {
+  const micros = microsPerRecord(cpuSeconds, records);
+  return micros === undefined ? undefined : micros / 1000;
+};
 
 /** The slots a replica's /readyz says it holds; undefined when it does not answer 200. */
 async function readySlots(httpUrl: string): Promise<number[] | undefined> {
