@@ -5,19 +5,20 @@ import { cleanUp } from '../kit/child-process.ts';
 import { FIXTURES_DIR } from '../kit/fixtures.ts';
 import { findMosquitto, type Mosquitto, startMosquitto } from '../kit/mosquitto.ts';
 import { freePort } from '../kit/ports.ts';
+import { type Postgres, startPostgres } from '../kit/postgres.ts';
 import { encodeLoad, FIRST_NUM } from '../kit/records.ts';
 import type { Sync } from '../store/sqlite/open.ts';
 import { awaitHeartD, type BridgeProcess, startBridge } from './children/bridge.ts';
 import { assertOpenFiles } from './children/limits.ts';
 import { type Receiver, receiverUrl, startReceiver } from './children/receiver.ts';
 import { type StreamClients, startStreamClients } from './children/stream-clients.ts';
-import { cpuSeconds, measureCpu, ownCpuSeconds } from './measures/cpu.ts';
+import { cpuSeconds, measureCpu, ownCpuSeconds, treeCpuSeconds } from './measures/cpu.ts';
 import { peakRssBytes } from './measures/rss.ts';
 import type { Span } from './measures/span.ts';
-import { type BenchOptions, named, parseBenchOptions, type Scenario, selected, type TransportName, UsageError, usage } from './options.ts';
+import { type BenchOptions, named, parseBenchOptions, type Scenario, type StoreName, selected, type TransportName, UsageError, usage } from './options.ts';
 import { againstCeilings, formatAgainstCeilings, formatCeilings, formatTable, machine, type ProcessFigures, type Result } from './report/report.ts';
 import { runBurst } from './scenarios/burst.ts';
-import { type Ceiling, runCeilings } from './scenarios/ceilings.ts';
+import { type Ceiling, type CeilingName, runCeilings } from './scenarios/ceilings.ts';
 import { CLUSTER_SETUPS, type ClusterSetup, runCluster } from './scenarios/cluster.ts';
 import { runCommandFanOut, runCommandRoundTrip } from './scenarios/commands.ts';
 import { type Images, type RecordKind, recordKind, runDeliveryBurst } from './scenarios/delivery-burst.ts';
@@ -45,8 +46,8 @@ const BURST_BASE_MS = 10_000;
 const BURST_PER_RECORD_MS = 8;
 /** A delivered burst is given this much per record: a full burst plus its webhooks, at a rate far below any healthy bridge's. */
 const DELIVERY_PER_RECORD_MS = 15;
-/** cluster: PostgreSQL's synced commits are slower than SQLite's, and a busy machine slows them more: 25 records a second at least. */
-const CLUSTER_PER_RECORD_MS = 40;
+/** PostgreSQL (cluster, and the bursts with --store postgres): its synced commits are slower than SQLite's, and a busy machine slows them more: 25 records a second at least. */
+const POSTGRES_PER_RECORD_MS = 40;
 /** store-scale: requests of each kind, and how long the purge may run before the reads are measured anyway. */
 const STORE_REQUESTS = 20;
 const STORE_PURGE_LIMIT_MS = 300_000;
@@ -58,6 +59,8 @@ interface Plan {
   scenario: Scenario;
   transport: TransportName;
   sync: Sync;
+  /** burst and delivery-burst: where the bridge stores (--store); the others SQLite. */
+  store?: StoreName;
   images?: Images;
   /** Heartbeats and commands: how many terminals. */
   terminals?: number;
@@ -100,12 +103,16 @@ export async function runBench(args: string[]): Promise<void> {
   }
   // Stored, not delivered: the two durability settings side by side. Outside the default run, which must stay under five minutes.
   if (named(options, 'burst')) {
-    for (const transport of transports) for (const sync of ['full', 'normal'] as const) plans.push({ scenario: 'burst', transport, sync });
+    // SQLITE_SYNC means nothing to PostgreSQL, whose commits are synced (its defaults, README §PostgreSQL): one run there.
+    for (const transport of transports)
+      for (const store of options.stores)
+        for (const sync of store === 'sqlite' ? (['full', 'normal'] as const) : (['full'] as const)) plans.push({ scenario: 'burst', transport, sync, store });
   }
   if (selected(options, 'delivery-burst')) {
     // IMAGES=omit (the records still carry their images) only when delivery-burst is asked for by name, for the same reason.
     const variants: Images[] = named(options, 'delivery-burst') ? ['inline', 'none', 'omit'] : ['inline', 'none'];
-    for (const transport of transports) for (const images of variants) plans.push({ scenario: 'delivery-burst', transport, sync: 'full', images });
+    for (const transport of transports)
+      for (const images of variants) for (const store of options.stores) plans.push({ scenario: 'delivery-burst', transport, sync: 'full', images, store });
   }
   // What happens after the commit (outbox, HTTP) does not involve the broker, and these two take
   // minutes each: one broker is enough, the embedded one unless --transport names the other.
@@ -169,11 +176,21 @@ export async function runBench(args: string[]): Promise<void> {
   let ceilings: Ceiling[] = [];
   // cluster: its own loads through Mosquitto alone, the echo of its beating terminals the reference for their p99.
   const cluster = named(options, 'cluster') && mosquitto !== undefined;
-  if (selected(options, 'ceilings') || cluster) {
+  // The bursts asked for by name: the relay of their records (and the POSTs of their webhooks), what their rates and CPU per record are read against.
+  const which: readonly CeilingName[] =
+    selected(options, 'ceilings') || cluster
+      ? ['relay', 'echo', 'post', 'disk']
+      : named(options, 'delivery-burst')
+        ? ['relay', 'post']
+        : named(options, 'burst')
+          ? ['relay']
+          : [];
+  if (which.length) {
     ceilings = await runCeilings({
+      which,
       transports: cluster ? ['mosquitto'] : transports,
       mosquittoPath: mosquitto,
-      payloads: (kind) => payloads(kind, cluster ? options.clusterRecords : options.deliveryRecords),
+      payloads: (kind) => payloads(kind, cluster ? options.clusterRecords : named(options, 'burst') ? options.records : options.deliveryRecords),
       kinds: kinds.length ? kinds : ['image', 'none'],
       window: options.window,
       timeoutMs: BURST_BASE_MS + options.deliveryRecords * BURST_PER_RECORD_MS,
@@ -189,7 +206,7 @@ export async function runBench(args: string[]): Promise<void> {
   const results: Result[] = [];
   for (const [i, plan] of plans.entries()) {
     progress(
-      `[${i + 1}/${plans.length}] ${plan.scenario}${plan.part ? ` ${plan.part}` : ''}${plan.terminals ? ` (${plan.terminals} terminals)` : ''}${plan.slots ? ` (MQTT_SLOTS=${plan.slots}, stock limits)` : ''}${plan.setup ? ` ${plan.setup.name} (${plan.setup.store}, ${plan.setup.replicas} replica${plan.setup.replicas > 1 ? 's' : ''}${plan.setup.kill ? ', one SIGKILLed mid-burst' : ''})` : ''}, ${plan.transport} broker, SQLITE_SYNC=${plan.sync}${plan.images === 'none' ? ', records without images' : plan.images ? `, IMAGES=${plan.images}` : ''}`,
+      `[${i + 1}/${plans.length}] ${plan.scenario}${plan.part ? ` ${plan.part}` : ''}${plan.terminals ? ` (${plan.terminals} terminals)` : ''}${plan.slots ? ` (MQTT_SLOTS=${plan.slots}, stock limits)` : ''}${plan.setup ? ` ${plan.setup.name} (${plan.setup.store}, ${plan.setup.replicas} replica${plan.setup.replicas > 1 ? 's' : ''}${plan.setup.kill ? ', one SIGKILLed mid-burst' : ''})` : ''}, ${plan.transport} broker, ${plan.store === 'postgres' ? 'PostgreSQL' : `SQLITE_SYNC=${plan.sync}`}${plan.images === 'none' ? ', records without images' : plan.images ? `, IMAGES=${plan.images}` : ''}`,
     );
     try {
       results.push(
@@ -271,6 +288,7 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
   let bridge: BridgeProcess | undefined;
   let receiver: Receiver | undefined;
   let streams: StreamClients | undefined;
+  let postgres: Postgres | undefined;
   // The receiver starts beside the broker and the bridge (each takes a second or two): its port is chosen first.
   const hookPort = plan.images ? await freePort() : undefined;
   const receiving = hookPort === undefined ? undefined : startReceiver(hookPort);
@@ -278,6 +296,9 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
   receiving?.catch(() => {});
   try {
     if (plan.transport === 'mosquitto') broker = await startMosquitto([], mosquittoPath!, { stockLimits: plan.scenario === 'slots' });
+    // A server of its own with its defaults (fsync, synchronous_commit on), as the cluster scenario's: an acknowledged record as durable as with SQLITE_SYNC=full.
+    if (plan.store === 'postgres') postgres = await startPostgres();
+    const databaseUrl = await postgres?.database('facegate');
     const env: Record<string, string> =
       hookPort === undefined ? {} : { WEBHOOK_URL: receiverUrl(hookPort), IMAGES: plan.images === 'omit' ? 'omit' : 'inline' };
     if (plan.scenario === 'delivery-outage') env.DELIVERY_SCHEDULE = inputs.schedule;
@@ -305,13 +326,15 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
             progress(`  written in ${built.seconds.toFixed(0)} s; the bridge starts on it`);
           }
         : undefined;
-    bridge = await startBridge({ sync: plan.sync, mqttUrl: broker?.url, clientId: `facegate-bench-${n}`, env, prepare });
+    bridge = await startBridge({ sync: plan.sync, mqttUrl: broker?.url, databaseUrl, clientId: `facegate-bench-${n}`, env, prepare });
     receiver = await receiving;
     if (plan.terminals) {
       // Each terminal is a socket at the broker: the embedded one is the bridge.
       assertOpenFiles(broker?.pid ?? bridge.pid, plan.terminals, broker ? 'mosquitto' : 'the bridge');
     }
     await awaitHeartD(bridge.brokerUrl);
+    // Started and answering, before any load: what a bridge holds doing nothing.
+    const idleRss = bridge.rssBytes();
     if (plan.scenario === 'stream') {
       streams = await startStreamClients({
         // Only the records' events: the terminals' device.online would make the count depend on when they connect.
@@ -322,22 +345,29 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
         firstNum: FIRST_NUM,
       });
     }
-    const { span, percent } = measureCpu({
+    const { span, percent, seconds } = measureCpu({
       bridge: bridge.cpuSeconds,
       mosquitto: () => broker && cpuSeconds(broker.pid),
+      // The server and every process under it: a backend for each connection, the WAL writer, the checkpointer.
+      postgres: () => postgres && treeCpuSeconds(postgres.pid),
       receiver: () => receiver?.cpuSeconds(),
       streams: () => streams?.cpuSeconds(),
       bench: ownCpuSeconds,
     });
-    const measured = await measure(plan, inputs, bridge, receiver, streams, span, built && { built, now: storeNow });
+    const measured = await measure(plan, inputs, bridge, databaseUrl, receiver, streams, span, built && { built, now: storeNow });
     // Figures from a bridge that died on the way measure nothing.
     bridge.assertRunning();
     const used: ProcessFigures = {
+      bridgeIdleRssBytes: idleRss,
       bridgePeakRssBytes: bridge.peakRssBytes(),
       bridgeCpuPercent: percent('bridge'),
+      bridgeCpuSeconds: seconds('bridge'),
       mosquittoPeakRssBytes: broker && peakRssBytes(broker.pid),
       mosquittoCpuPercent: percent('mosquitto'),
+      mosquittoCpuSeconds: seconds('mosquitto'),
+      postgresCpuSeconds: seconds('postgres'),
       receiverCpuPercent: percent('receiver'),
+      receiverCpuSeconds: seconds('receiver'),
       streamClientsCpuPercent: percent('streams'),
       benchCpuPercent: percent('bench'),
     };
@@ -346,6 +376,7 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
     await streams?.dispose();
     await bridge?.dispose();
     await (receiver ?? (await receiving?.catch(() => undefined)))?.dispose();
+    await postgres?.dispose();
     await broker?.dispose();
   }
 }
@@ -360,17 +391,22 @@ async function runClusterPlan(plan: Plan, setup: ClusterSetup, inputs: Inputs, m
     window: options.window,
     terminals: options.clusterTerminals,
     intervalMs: HEARTBEAT_INTERVAL_MS,
-    timeoutMs: BURST_BASE_MS + options.clusterRecords * CLUSTER_PER_RECORD_MS,
+    timeoutMs: BURST_BASE_MS + options.clusterRecords * POSTGRES_PER_RECORD_MS,
     progress,
   });
   const percent = (cpu: number | undefined) => (cpu === undefined || figures.seconds <= 0 ? undefined : (cpu / figures.seconds) * 100);
   const rss = figures.peakRssBytes.filter((n): n is number => n !== undefined);
   const used: ProcessFigures = {
+    bridgeIdleRssBytes: undefined,
     bridgePeakRssBytes: rss.length ? Math.max(...rss) : undefined,
     bridgeCpuPercent: percent(figures.bridgeCpuSeconds),
+    bridgeCpuSeconds: figures.bridgeCpuSeconds,
     mosquittoPeakRssBytes: undefined,
     mosquittoCpuPercent: percent(figures.mosquittoCpuSeconds),
+    mosquittoCpuSeconds: figures.mosquittoCpuSeconds,
+    postgresCpuSeconds: figures.postgresCpuSeconds,
     receiverCpuPercent: undefined,
+    receiverCpuSeconds: undefined,
     streamClientsCpuPercent: undefined,
     benchCpuPercent: undefined,
   };
@@ -381,6 +417,7 @@ async function measure(
   plan: Plan,
   inputs: Inputs,
   bridge: BridgeProcess,
+  databaseUrl: string | undefined,
   receiver: Receiver | undefined,
   streams: StreamClients | undefined,
   span: Span,
@@ -399,17 +436,23 @@ async function measure(
       };
     case 'burst': {
       const payloads = inputs.payloads('image', options.records);
-      const timeoutMs = BURST_BASE_MS + options.records * BURST_PER_RECORD_MS;
-      return { scenario: plan.scenario, figures: await runBurst({ url, dbPath: bridge.dbPath, payloads, window: options.window, timeoutMs, span }) };
+      const timeoutMs = BURST_BASE_MS + options.records * (databaseUrl ? POSTGRES_PER_RECORD_MS : BURST_PER_RECORD_MS);
+      return {
+        scenario: plan.scenario,
+        figures: await runBurst({ url, store: storeOf(bridge, databaseUrl), payloads, window: options.window, timeoutMs, span }),
+      };
     }
     case 'slots': {
       const payloads = inputs.payloads('image', options.slotsRecords);
       const timeoutMs = BURST_BASE_MS + options.slotsRecords * BURST_PER_RECORD_MS;
-      return { scenario: plan.scenario, figures: await runBurst({ url, dbPath: bridge.dbPath, payloads, window: options.window, timeoutMs, span }) };
+      return {
+        scenario: plan.scenario,
+        figures: await runBurst({ url, store: storeOf(bridge, databaseUrl), payloads, window: options.window, timeoutMs, span }),
+      };
     }
     case 'delivery-burst': {
       const payloads = inputs.payloads(recordKind(plan.images!), options.deliveryRecords);
-      const timeoutMs = BURST_BASE_MS + options.deliveryRecords * DELIVERY_PER_RECORD_MS;
+      const timeoutMs = BURST_BASE_MS + options.deliveryRecords * (databaseUrl ? POSTGRES_PER_RECORD_MS : DELIVERY_PER_RECORD_MS);
       return {
         scenario: plan.scenario,
         figures: await runDeliveryBurst({
@@ -501,6 +544,9 @@ async function measure(
       };
   }
 }
+
+/** Where the bridge's records are counted: its PostgreSQL database, or the SQLite file in its data dir. */
+const storeOf = (bridge: BridgeProcess, databaseUrl: string | undefined) => (databaseUrl ? { databaseUrl } : { dbPath: bridge.dbPath });
 
 const benchStartedAt = performance.now();
 

@@ -18,7 +18,8 @@ export type Scenario = (typeof SCENARIOS)[number];
 export type Only = Scenario | 'delivery' | 'ceilings';
 export type TransportName = 'embedded' | 'mosquitto';
 /** Where the bridge stores: SQLite in its data dir, or PostgreSQL (DATABASE_URL, README §PostgreSQL). */
-export type StoreName = 'sqlite' | 'postgres';
+export const STORE_NAMES = ['sqlite', 'postgres'] as const;
+export type StoreName = (typeof STORE_NAMES)[number];
 /** The cluster scenario's setups (scenarios/cluster.ts), in the order they run. */
 export const CLUSTER_SETUP_NAMES = ['sqlite', 'postgres', 'postgres-2', 'takeover'] as const;
 export type ClusterSetupName = (typeof CLUSTER_SETUP_NAMES)[number];
@@ -26,6 +27,8 @@ export type ClusterSetupName = (typeof CLUSTER_SETUP_NAMES)[number];
 export interface BenchOptions {
   only: Only | undefined;
   transport: TransportName | undefined;
+  /** burst and delivery-burst: the stores to run them on, in this order (default SQLite alone). */
+  stores: readonly StoreName[];
   /** Heartbeat scenario: one run for each count of terminals, in order. */
   terminals: number[];
   seconds: number;
@@ -109,6 +112,7 @@ const HELP: [flag: string, text: string][] = [
   ['--burst-terminals T', 'terminals sending records, in the bursts and the delivery scenarios (default 10)'],
   ['--rate R', 'records a second in delivery-steady, delivery-outage and stream (default 200)'],
   ['--stream-clients N', 'clients reading the live stream in the stream scenario (default 100)'],
+  ['--store S[,S…]', 'burst and delivery-burst: the stores to run them on, of sqlite, postgres (PostgreSQL: a server the benchmark starts; default sqlite)'],
   ['--setups S[,S…]', 'cluster: the setups to run, of sqlite, postgres, postgres-2, takeover (default all four, in that order)'],
   ['--slots N[,N…]', 'slots: the slot counts of the bridge, a run for each (default 1,4,8; each 1 to 64)'],
   ['--scale-events N', 'store-scale: events past retention waiting for a delivery (default 1,000,000; --quick 100,000)'],
@@ -136,17 +140,19 @@ export function usage(): string {
     '  heartbeats       heartU → heartD round trip at QoS 0 of 100 and of 10,000 terminals (5 s each), from load processes',
     '                   of their own, connected at most 2,000 a second: connection time, p50/p99/max, replies missing',
     '  delivery-burst   20,000 QoS 1 face records from 10 terminals, with ~27 KB images and without any, delivered to a',
-    '                   webhook receiver: records delivered per second, lost, duplicated',
+    '                   webhook receiver: records delivered per second, lost, duplicated, CPU time per record',
     '  delivery-steady  terminal publish → webhook arrival latency at an even 200 records/s (30 s; --quick 5 s)',
     '  delivery-outage  the same pace for 75 s while the receiver is down for the middle 60 s (--quick 10 s and 5 s):',
     "                   the bridge's memory, the time to catch up once it is back, lost and duplicated records",
     "  ceilings         the same loads without the bridge: a bare broker relaying each burst's records to a bare",
     '                   subscriber, a bare client echoing each heartbeat load, bare POSTs of the webhook bodies',
     'against the embedded broker and Mosquitto when it is on PATH (delivery-steady and delivery-outage: the embedded',
-    "one), with the bridge's peak memory and CPU in each. Left out of the default run so that it stays under five",
+    "one), with the bridge's idle and peak memory and CPU in each. Left out of the default run so that it stays under five",
     'minutes, run with --only:',
-    '  burst            the records with images stored (not delivered) per second, with SQLITE_SYNC=full and normal',
-    '  delivery-burst   by name, also the records with images under IMAGES=omit',
+    '  burst            the records with images stored (not delivered) per second and CPU time per record, with',
+    '                   SQLITE_SYNC=full and normal, against the relay of the same records',
+    '  delivery-burst   by name, also the records with images under IMAGES=omit, against the relays and the POSTs alone',
+    "  (burst and delivery-burst on PostgreSQL too with --store sqlite,postgres: its CPU time per record beside the bridge's)",
     '  stream           200 records/s (30 s; --quick 5 s) watched by 100 clients of GET /api/stream: terminal publish',
     '                   → event on a stream latency, events each client lost or got twice',
     '  store-scale      a store of 1,000,000 events past retention: the purge, PUBACKs meanwhile, the lists',
@@ -195,6 +201,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
         people: { type: 'string' },
         slots: { type: 'string' },
         setups: { type: 'string' },
+        store: { type: 'string' },
         out: { type: 'string', default: 'bench-results.json' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -222,6 +229,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
   return {
     only: only as Only | undefined,
     transport: values.transport,
+    stores: names(values.store, 'store', STORE_NAMES, ['sqlite']),
     terminals: wholes(values.terminals, 'terminals', quick ? [100, 1000] : [100, 10_000], 1, MAX_TERMINALS),
     // 5 s: 50,000 round trips of 10,000 terminals, and eight heartbeat runs (ceilings included) that fit the five minutes.
     seconds: whole(values.seconds, 'seconds', quick ? 2 : 5, 1, 600),
@@ -234,7 +242,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
     clusterRecords: whole(values.records, 'records', quick ? 1000 : 3000, 1, 20_000),
     // One count: the first, when --terminals lists several for the heartbeat runs.
     clusterTerminals: wholes(values.terminals, 'terminals', [quick ? 100 : 1000], 1, MAX_TERMINALS)[0],
-    clusterSetups: clusterSetups(values.setups),
+    clusterSetups: names(values.setups, 'setups', CLUSTER_SETUP_NAMES, CLUSTER_SETUP_NAMES),
     window: whole(values.window, 'window', 50, 1, 1000),
     deliveryRecords,
     rate: whole(values.rate, 'rate', 200, 1, 5000),
@@ -281,11 +289,11 @@ function whole(text: string | undefined, name: string, fallback: number, min: nu
   return n;
 }
 
-/** --setups: names of the cluster's setups, each once; run in the scenario's order whatever the order given. */
-function clusterSetups(value: string | undefined): readonly ClusterSetupName[] {
-  if (value === undefined) return CLUSTER_SETUP_NAMES;
-  const names = value.split(',').map((name) => name.trim());
-  const unknown = names.find((name) => !(CLUSTER_SETUP_NAMES as readonly string[]).includes(name));
-  if (unknown !== undefined) throw new UsageError(`--setups ${value}: ${unknown || 'an empty name'} is not one of ${CLUSTER_SETUP_NAMES.join(', ')}`);
-  return CLUSTER_SETUP_NAMES.filter((name) => names.includes(name));
+/** --setups and --store: names out of `known`, each once; run in the order of `known` whatever the order given. */
+function names<Name extends string>(value: string | undefined, flag: string, known: readonly Name[], fallback: readonly Name[]): readonly Name[] {
+  if (value === undefined) return fallback;
+  const given = value.split(',').map((name) => name.trim());
+  const unknown = given.find((name) => !(known as readonly string[]).includes(name));
+  if (unknown !== undefined) throw new UsageError(`--${flag} ${value}: ${unknown || 'an empty name'} is not one of ${known.join(', ')}`);
+  return known.filter((name) => given.includes(name));
 }

@@ -125,3 +125,29 @@ it('bench --quick --only people puts people on every terminal and every row is a
   expect(figures.recordsBefore.sent).toBeGreaterThanOrEqual(1);
   expect(figures.recordsDuring.ack).toMatchObject({ count: figures.recordsDuring.sent });
 }, 70_000);
+
+it('bench --only burst --store postgres stores the burst in PostgreSQL and gives its CPU per record beside the bridge and the relay', async () => {
+  dir = mkdtempSync(join(tmpdir(), 'facegate-bench-test-'));
+  const out = join(dir, 'figures.json');
+  const run = await bench(['--quick', '--only', 'burst', '--store', 'postgres', '--transport', 'embedded', '--records', '200', '--out', out]);
+  expect(run.code, run.output).toBe(0);
+  expect(run.output).toMatch(
+    /^scenario\s+transport\s+store\s+sync\s+terminals\s+records\s+acked\/s\s+stored\/s.*CPU µs\/rec\s+PG µs\/rec\s+idle MB\s+RSS MB$/m,
+  );
+  const report = JSON.parse(readFileSync(out, 'utf8')) as { results: any[]; ceilings: any[]; againstCeilings: { figure: string; ceiling: string }[] };
+  // SQLITE_SYNC means nothing to PostgreSQL: one run, counted in its database.
+  expect(report.results.map((r) => [r.scenario, r.transport, r.store])).toEqual([['burst', 'embedded', 'postgres']]);
+  const [{ figures, process }] = report.results;
+  expect(figures).toMatchObject({ records: 200, stored: 200, lost: 0, duplicates: 0, timedOut: false });
+  expect(process.bridgeCpuSeconds).toBeGreaterThan(0);
+  expect(process.postgresCpuSeconds).toBeGreaterThan(0);
+  expect(process.bridgeIdleRssBytes).toBeGreaterThan(0);
+  // The relay of the same records alone, with its own CPU per record, and the lines that set the two side by side.
+  expect(report.ceilings).toEqual([expect.objectContaining({ ceiling: 'relay', kind: 'image', figures: expect.objectContaining({ received: 200 }) })]);
+  expect(report.ceilings[0].figures.cpuMicrosPerRecord).toBeGreaterThan(0);
+  expect(report.againstCeilings.map((row) => [row.figure, row.ceiling])).toEqual([
+    ['stored/s', 'relay msgs/s'],
+    ['bridge CPU µs/rec', 'relay CPU µs/rec'],
+    ['bridge+PG CPU µs/rec', 'relay CPU µs/rec'],
+  ]);
+}, 60_000);

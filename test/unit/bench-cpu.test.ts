@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cpuSeconds, parseStat, treeCpuSeconds, treeTicks } from '../../src/bench/measures/cpu.ts';
-import { perThousand } from '../../src/bench/scenarios/cluster.ts';
+import { cpuSeconds, measureCpu, microsPerRecord, parseStat, sumKnown, treeCpuSeconds, treeTicks } from '../../src/bench/measures/cpu.ts';
 
 // A /proc/<pid>/stat line (proc(5)): pid, (comm), state, ppid, … utime stime cutime cstime at fields 14–17.
 const line = (pid: number, comm: string, ppid: number, [utime, stime, cutime, cstime]: number[]) =>
@@ -48,10 +47,27 @@ describe('treeTicks', () => {
   });
 });
 
-describe('cluster arithmetic', () => {
-  it('gives CPU seconds per 1,000 records, nothing for nothing delivered', () => {
-    expect(perThousand(6, 2000)).toBe(3);
-    expect(perThousand(6, 0)).toBeUndefined();
-    expect(perThousand(undefined, 2000)).toBeUndefined();
+describe('CPU per record', () => {
+  it('gives CPU microseconds per record, nothing for nothing handled', () => {
+    expect(microsPerRecord(3, 2000)).toBe(1500);
+    expect(microsPerRecord(3, 0)).toBeUndefined();
+    expect(microsPerRecord(undefined, 2000)).toBeUndefined();
+  });
+
+  it('adds up CPU seconds only when each is known', () => {
+    expect(sumKnown([1, 2.5])).toBe(3.5);
+    expect(sumKnown([1, undefined])).toBeUndefined();
+  });
+
+  it('measures the seconds each meter moved over the span, and nothing for a meter that does not read', () => {
+    let used = 10;
+    const { span, seconds, percent } = measureCpu({ bridge: () => used, gone: () => undefined });
+    expect(seconds('bridge')).toBeUndefined();
+    span.start();
+    used = 12.5;
+    span.end();
+    expect(seconds('bridge')).toBe(2.5);
+    expect(seconds('gone')).toBeUndefined();
+    expect(percent('bridge')).toBeGreaterThan(0);
   });
 });

@@ -18,3 +18,16 @@ describe('--setups', () => {
     expect(() => parseBenchOptions(['--setups', 'sqlite,'])).toThrow(/an empty name/);
   });
 });
+
+describe('--store', () => {
+  it('runs the bursts on SQLite alone unless told, and on the stores named in the order sqlite, postgres', () => {
+    expect(parseBenchOptions(['--only', 'burst'])?.stores).toEqual(['sqlite']);
+    expect(parseBenchOptions(['--only', 'burst', '--store', 'postgres,sqlite'])?.stores).toEqual(['sqlite', 'postgres']);
+    expect(parseBenchOptions(['--store', 'postgres'])?.stores).toEqual(['postgres']);
+  });
+
+  it('refuses a store it does not know, naming it', () => {
+    expect(() => parseBenchOptions(['--store', 'sqlite,mysql'])).toThrow(/--store sqlite,mysql: mysql is not one of sqlite, postgres/);
+    expect(() => parseBenchOptions(['--store', ''])).toThrow(/an empty name/);
+  });
+});

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { againstCeilings, type Result } from '../../src/bench/report/report.ts';
+import { againstCeilings, cpuPerRecord, formatAgainstCeilings, formatCeilings, formatTable, type Result } from '../../src/bench/report/report.ts';
 import type { Ceiling } from '../../src/bench/scenarios/ceilings.ts';
 
 // Only the figures the ratios read; the rest of a real result does not matter here.
 const burst = (images: 'inline' | 'none', deliveredPerSecond: number) =>
-  ({ scenario: 'delivery-burst', transport: 'embedded', sync: 'full', figures: { images, deliveredPerSecond } }) as unknown as Result;
+  ({ scenario: 'delivery-burst', transport: 'embedded', sync: 'full', figures: { images, deliveredPerSecond }, process: {} }) as unknown as Result;
 const relay = (kind: 'image' | 'none', perSecond: number) => ({ ceiling: 'relay', transport: 'embedded', kind, figures: { perSecond } }) as unknown as Ceiling;
 const post = (kind: 'image' | 'none', perSecond: number) => ({ ceiling: 'post', kind, figures: { perSecond } }) as unknown as Ceiling;
 
@@ -45,5 +45,86 @@ describe('the cluster scenario', () => {
       ['postgres-2', 'echo p99 ms', 20, '2.000'],
       ['postgres-2', 'relay then POST /s', 3077, '0.195'],
     ]);
+  });
+});
+
+describe('CPU per record', () => {
+  // 20,000 records delivered with the bridge's 30 CPU seconds: 1,500 µs each.
+  const delivered = (transport: 'embedded' | 'mosquitto', store: 'sqlite' | 'postgres', cpu: { bridge?: number; mosquitto?: number; postgres?: number }) =>
+    ({
+      scenario: 'delivery-burst',
+      transport,
+      sync: 'full',
+      store,
+      figures: { images: 'inline', delivered: 20_000, deliveredPerSecond: 1000 },
+      process: { bridgeCpuSeconds: cpu.bridge, mosquittoCpuSeconds: cpu.mosquitto, postgresCpuSeconds: cpu.postgres },
+    }) as unknown as Result;
+  const relayCpu = (transport: 'embedded' | 'mosquitto', cpuMicrosPerRecord: number) =>
+    ({ ceiling: 'relay', transport, kind: 'image', figures: { perSecond: 8000, cpuMicrosPerRecord } }) as unknown as Ceiling;
+  const postCpu = (cpuMicrosPerRequest: number) =>
+    ({ ceiling: 'post', kind: 'image', figures: { perSecond: 5000, cpuMicrosPerRequest } }) as unknown as Ceiling;
+
+  it("divides each process's CPU time over the burst by the records delivered, or stored", () => {
+    expect(cpuPerRecord(delivered('mosquitto', 'postgres', { bridge: 30, mosquitto: 4, postgres: 50 }))).toEqual({
+      bridge: 1500,
+      mosquitto: 200,
+      postgres: 2500,
+    });
+    const stored = { scenario: 'burst', transport: 'embedded', sync: 'full', figures: { stored: 5000 }, process: { bridgeCpuSeconds: 2 } } as unknown as Result;
+    expect(cpuPerRecord(stored)).toEqual({ bridge: 400, mosquitto: undefined, postgres: undefined });
+    expect(cpuPerRecord({ ...stored, scenario: 'heartbeats' } as Result)).toBeUndefined();
+  });
+
+  it("sets the bridge's CPU per record against the relay's and the POST's added up", () => {
+    const rows = againstCeilings([delivered('embedded', 'sqlite', { bridge: 30 })], [relayCpu('embedded', 300), postCpu(200)]);
+    expect(rows.filter((row) => row.figure.endsWith('µs/rec')).map((row) => [row.figure, row.value, row.ceiling, row.ceilingValue, row.ratio])).toEqual([
+      ['bridge CPU µs/rec', 1500, 'relay+POST CPU µs/rec', 500, 3],
+    ]);
+    expect(formatAgainstCeilings(rows)).toContain('delivery-burst embedded inline: bridge CPU µs/rec 1,500 vs relay+POST CPU µs/rec 500: 3.0× the ceiling');
+  });
+
+  it("counts Mosquitto's CPU with the bridge's, as the relay counts its broker, and PostgreSQL's in a second figure", () => {
+    const rows = againstCeilings([delivered('mosquitto', 'postgres', { bridge: 30, mosquitto: 4, postgres: 50 })], [relayCpu('mosquitto', 300), postCpu(200)]);
+    expect(rows.filter((row) => row.figure.endsWith('µs/rec')).map((row) => [row.variant, row.figure, row.value, row.ratio])).toEqual([
+      ['inline, postgres', 'bridge+mosquitto CPU µs/rec', 1700, 3.4],
+      ['inline, postgres', 'bridge+mosquitto+PG CPU µs/rec', 4200, 8.4],
+    ]);
+  });
+
+  it('leaves the CPU lines out when a side was not measured', () => {
+    expect(againstCeilings([delivered('embedded', 'sqlite', { bridge: 30 })], [relayCpu('embedded', 300)]).some((row) => row.figure.endsWith('µs/rec'))).toBe(
+      false,
+    );
+    expect(againstCeilings([delivered('embedded', 'sqlite', {})], [relayCpu('embedded', 300), postCpu(200)]).some((row) => row.figure.endsWith('µs/rec'))).toBe(
+      false,
+    );
+  });
+
+  it('shows the store, the CPU per record and the idle memory in the tables, and no SQLITE_SYNC for PostgreSQL', () => {
+    const result = {
+      scenario: 'burst',
+      transport: 'embedded',
+      sync: 'full',
+      store: 'postgres',
+      figures: { terminals: 10, records: 5000, stored: 5000, ackedPerSecond: 100, storedPerSecond: 100, storedMBPerSecond: 3.7, lost: 0, duplicates: 0 },
+      process: { bridgeCpuPercent: 40, bridgeCpuSeconds: 5, postgresCpuSeconds: 10, bridgeIdleRssBytes: 95 * 2 ** 20, bridgePeakRssBytes: 250 * 2 ** 20 },
+    } as unknown as Result;
+    const [header, row] = formatTable([result]).split('\n');
+    expect(header).toMatch(/^scenario\s+transport\s+store\s+sync\s+terminals.*CPU %\s+CPU µs\/rec\s+PG µs\/rec\s+idle MB\s+RSS MB$/);
+    expect(row.split(/\s+/)).toEqual(['burst', 'embedded', 'postgres', '-', '10', '5,000', '100', '100', '3.7', '0', '0', '40', '1,000', '2,000', '95', '250']);
+  });
+
+  it("adds the ceilings' CPU per message to their table, and explains only the ceilings measured", () => {
+    const text = formatCeilings([
+      {
+        ceiling: 'relay',
+        transport: 'embedded',
+        kind: 'image',
+        figures: { records: 300, received: 300, lost: 0, perSecond: 1000, timedOut: false, cpuMicrosPerRecord: 567.4 },
+      },
+    ] as unknown as Ceiling[]);
+    expect(text.split('\n')[1]).toMatch(/^relay\s+embedded\s+300 records, image\s+300\s+1,000(\s+-){4}\s+0\s+567$/);
+    expect(text).toContain('CPU µs/msg: relay');
+    expect(text).not.toMatch(/^(echo|disk|post):/m);
   });
 });

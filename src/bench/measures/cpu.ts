@@ -111,11 +111,30 @@ export function measureCpu<Name extends string>(meters: Record<Name, Meter>) {
   });
   let from: Reading | undefined;
   let to: Reading | undefined;
-  const percent = (name: Name) => {
+  /** CPU seconds used over the span. */
+  const seconds = (name: Name) => {
     const [a, b] = [from?.cpu[name], to?.cpu[name]];
-    if (a === undefined || b === undefined || !from || !to || to.at <= from.at) return undefined;
-    return ((b - a) / ((to.at - from.at) / 1000)) * 100;
+    return a === undefined || b === undefined ? undefined : b - a;
+  };
+  const percent = (name: Name) => {
+    const used = seconds(name);
+    if (used === undefined || !from || !to || to.at <= from.at) return undefined;
+    return (used / ((to.at - from.at) / 1000)) * 100;
   };
   const span: Span = { start: () => (from = read()), end: () => (to = read()) };
-  return { span, percent };
+  return { span, percent, seconds };
+}
+
+/**
+ * CPU microseconds per record (or request): what halving the bridge's work
+ * per record shows as half, whatever the machine's load does to the rates.
+ * Undefined when the time is unknown or nothing was handled.
+ */
+export function microsPerRecord(cpuSeconds: number | undefined, records: number): number | undefined {
+  return cpuSeconds === undefined || records <= 0 ? undefined : (cpuSeconds / records) * 1e6;
+}
+
+/** The sum of CPU seconds, or undefined when any is unknown. */
+export function sumKnown(values: (number | undefined)[]): number | undefined {
+  return values.reduce<number | undefined>((sum, n) => (sum === undefined || n === undefined ? undefined : sum + n), 0);
 }

@@ -1,5 +1,6 @@
 import { cpus, platform, release, totalmem } from 'node:os';
-import type { Scenario, TransportName } from '../options.ts';
+import { microsPerRecord, sumKnown } from '../measures/cpu.ts';
+import type { Scenario, StoreName, TransportName } from '../options.ts';
 import type { BurstFigures } from '../scenarios/burst.ts';
 import type { Ceiling } from '../scenarios/ceilings.ts';
 import type { ClusterFigures, ClusterSetup } from '../scenarios/cluster.ts';
@@ -14,14 +15,21 @@ import type { StreamFigures } from '../scenarios/stream.ts';
 
 /** What the bridge process (and the broker beside it) used during one scenario. */
 export interface ProcessFigures {
+  /** Resident memory of the bridge started and answering a heartbeat, before any load (VmRSS). */
+  bridgeIdleRssBytes: number | undefined;
   /** Peak resident memory of the bridge over its whole life (VmHWM). */
   bridgePeakRssBytes: number | undefined;
-  /** Bridge CPU time while the load ran, all threads, as a share of one core. */
+  /** Bridge CPU time while the load ran, all threads, as a share of one core, and in seconds. */
   bridgeCpuPercent: number | undefined;
+  bridgeCpuSeconds: number | undefined;
   mosquittoPeakRssBytes: number | undefined;
   mosquittoCpuPercent: number | undefined;
+  mosquittoCpuSeconds: number | undefined;
+  /** With --store postgres: the server and all its processes, CPU seconds while the load ran. */
+  postgresCpuSeconds: number | undefined;
   /** The webhook receiver of the delivery scenarios. */
   receiverCpuPercent: number | undefined;
+  receiverCpuSeconds: number | undefined;
   /** The stream scenario's clients, all in one process. */
   streamClientsCpuPercent: number | undefined;
   /** This process, the load generator. */
@@ -32,6 +40,8 @@ interface Common {
   scenario: Scenario;
   transport: TransportName;
   sync: 'full' | 'normal';
+  /** burst and delivery-burst: the bridge's store (--store); undefined: SQLite. */
+  store?: StoreName;
   /** What the records and the webhooks carry: delivery scenarios only. */
   images?: Images;
   /** Heartbeats and commands. */
@@ -67,6 +77,32 @@ const isFanOut = (result: Result) => result.scenario === 'commands' && result.pa
 const isPeople = (result: Result) => result.scenario === 'people';
 const isCluster = (result: Result) => result.scenario === 'cluster';
 
+/** CPU microseconds per record of a burst, each process apart. */
+export interface CpuPerRecord {
+  /** The bridge, all its threads. */
+  bridge: number | undefined;
+  /** With --store postgres: its server and all its processes. */
+  postgres: number | undefined;
+  /** Through Mosquitto: the broker, which the embedded case has inside the bridge. */
+  mosquitto: number | undefined;
+}
+
+/**
+ * A burst's CPU time over its span ÷ its records: those stored (burst) or
+ * delivered (delivery-burst). Undefined for the other scenarios.
+ */
+export function cpuPerRecord(result: Result): CpuPerRecord | undefined {
+  if ('error' in result) return undefined;
+  const records = result.scenario === 'burst' ? result.figures.stored : result.scenario === 'delivery-burst' ? result.figures.delivered : undefined;
+  if (records === undefined) return undefined;
+  const p = result.process;
+  return {
+    bridge: microsPerRecord(p.bridgeCpuSeconds, records),
+    postgres: microsPerRecord(p.postgresCpuSeconds, records),
+    mosquitto: microsPerRecord(p.mosquittoCpuSeconds, records),
+  };
+}
+
 export function machine() {
   const cpu = cpus();
   return {
@@ -95,11 +131,29 @@ const HEARTBEAT_COLUMNS = [
   'CPU %',
   'RSS MB',
 ];
-const STORED_COLUMNS = ['scenario', 'transport', 'sync', 'terminals', 'records', 'acked/s', 'stored/s', 'MB/s', 'lost', 'dup', 'CPU %', 'RSS MB'];
+const STORED_COLUMNS = [
+  'scenario',
+  'transport',
+  'store',
+  'sync',
+  'terminals',
+  'records',
+  'acked/s',
+  'stored/s',
+  'MB/s',
+  'lost',
+  'dup',
+  'CPU %',
+  'CPU µs/rec',
+  'PG µs/rec',
+  'idle MB',
+  'RSS MB',
+];
 const DELIVERY_COLUMNS = [
   'scenario',
   'transport',
   'images',
+  'store',
   'records',
   'offered/s',
   'acked/s',
@@ -113,6 +167,9 @@ const DELIVERY_COLUMNS = [
   'RSS outage MB',
   'RSS after MB',
   'CPU %',
+  'CPU µs/rec',
+  'PG µs/rec',
+  'idle MB',
   'RSS MB',
 ];
 const STREAM_COLUMNS = [
@@ -234,8 +291,8 @@ export function formatTable(results: Result[], notes: { outageSchedule?: string 
   ];
   const sections: [rows: Result[], columns: string[], row: (r: Result) => string[], legend: string[], textColumns?: number][] = [
     [results.filter(isHeartbeats), HEARTBEAT_COLUMNS, heartbeatRow, HEARTBEAT_LEGEND, 2],
-    [results.filter(isStored), STORED_COLUMNS, storedRow, STORED_LEGEND],
-    [results.filter(isDelivery), DELIVERY_COLUMNS, deliveryRow, deliveryLegend],
+    [results.filter(isStored), STORED_COLUMNS, storedRow, STORED_LEGEND, 4],
+    [results.filter(isDelivery), DELIVERY_COLUMNS, deliveryRow, deliveryLegend, 4],
     [results.filter(isStream), STREAM_COLUMNS, streamRow, STREAM_LEGEND],
     [results.filter(isRoundTrip), ROUND_TRIP_COLUMNS, roundTripRow, ROUND_TRIP_LEGEND, 2],
     [results.filter(isFanOut), FAN_OUT_COLUMNS, fanOutRow, FAN_OUT_LEGEND, 2],
@@ -274,8 +331,11 @@ const HEARTBEAT_LEGEND = [
 const STORED_LEGEND = [
   'records: sent at QoS 1 with ~27 KB images; acked/s: records / (first publish → last PUBACK); stored/s: records / (first publish → all of them in the database)',
   'MB/s: payload stored per second; lost: sent − stored; dup: records stored twice',
+  "store: sqlite, the bridge's file with SQLITE_SYNC as sync; postgres, DATABASE_URL to a PostgreSQL server of its own (fsync and synchronous_commit on), counted there",
   'slots N: the bridge reads through N slots of a shared subscription (MQTT_SLOTS; 1: one client) from a Mosquitto with its stock limits (max_queued_messages 1000, max_inflight_messages 20 per client): lost there is what the broker dropped',
-  "CPU %: the bridge's CPU time while the load ran, in % of one core; RSS MB: the bridge's peak resident memory",
+  "CPU %: the bridge's CPU time while the load ran, in % of one core; CPU µs/rec: the bridge's CPU time (all threads) from the first publish until all were stored,",
+  "  per record stored; PG µs/rec: the same of PostgreSQL's server and all its processes; idle MB: the bridge's resident memory started, before the load;",
+  "  RSS MB: the bridge's peak resident memory",
 ];
 
 const DELIVERY_LEGEND = [
@@ -287,7 +347,10 @@ const DELIVERY_LEGEND = [
   'lost: sent − records the receiver got; dup: requests − distinct webhook-ids',
   'drain s: receiver back → every record sent before that has arrived',
   "RSS outage/after MB: the bridge's peak resident memory while the receiver was down / from its return until all was delivered",
-  "CPU %: the bridge's CPU time while the load ran, in % of one core; RSS MB: the bridge's peak resident memory over its life",
+  "store: sqlite, the bridge's file (SQLITE_SYNC=full); postgres, DATABASE_URL to a PostgreSQL server of its own (fsync and synchronous_commit on)",
+  "CPU %: the bridge's CPU time while the load ran, in % of one core; CPU µs/rec: the bridge's CPU time (all threads) from the first publish until all were",
+  "  delivered, per record delivered (the receiver's is not in it); PG µs/rec: the same of PostgreSQL's server and all its processes",
+  "idle MB: the bridge's resident memory started, before the load; RSS MB: its peak resident memory over its life",
 ];
 
 const STREAM_LEGEND = [
@@ -406,13 +469,17 @@ function heartbeatRow(result: Result): string[] {
 
 function storedRow(result: Result): string[] {
   // slots: the bridge's slot count, and the broker's stock limits, said in the first two columns.
+  const store = result.store ?? 'sqlite';
+  // SQLITE_SYNC means nothing to PostgreSQL.
+  const sync = store === 'sqlite' ? result.sync : '-';
   const head =
-    result.scenario === 'slots' ? [`slots ${result.slots}`, `${result.transport} stock`, result.sync] : [result.scenario, result.transport, result.sync];
-  if ('error' in result) return [...head, ...STORED_COLUMNS.slice(TEXT_COLUMNS + 1).map(() => '-'), 'failed'];
+    result.scenario === 'slots' ? [`slots ${result.slots}`, `${result.transport} stock`, store, sync] : [result.scenario, result.transport, store, sync];
+  if ('error' in result) return [...head, ...STORED_COLUMNS.slice(head.length + 1).map(() => '-'), 'failed'];
   if (result.scenario !== 'burst' && result.scenario !== 'slots') throw new Error(`${result.scenario} is not a storage scenario`);
   const f = result.figures;
   const lost = f.timedOut ? `${count(f.lost)} (timeout)` : count(f.lost);
   const [cpu, rss] = [percent(result.process.bridgeCpuPercent), megabytes(result.process.bridgePeakRssBytes)];
+  const perRecord = cpuPerRecord(result);
   return [
     ...head,
     count(f.terminals),
@@ -423,14 +490,18 @@ function storedRow(result: Result): string[] {
     lost,
     count(f.duplicates),
     cpu,
+    micros(perRecord?.bridge),
+    micros(perRecord?.postgres),
+    megabytes(result.process.bridgeIdleRssBytes),
     rss,
   ];
 }
 
 function deliveryRow(result: Result): string[] {
-  const head = [result.scenario, result.transport, result.images ?? '-'];
-  if ('error' in result) return [...head, ...DELIVERY_COLUMNS.slice(TEXT_COLUMNS + 1).map(() => '-'), 'failed'];
+  const head = [result.scenario, result.transport, result.images ?? '-', result.store ?? 'sqlite'];
+  if ('error' in result) return [...head, ...DELIVERY_COLUMNS.slice(head.length + 1).map(() => '-'), 'failed'];
   const [cpu, rss] = [percent(result.process.bridgeCpuPercent), megabytes(result.process.bridgePeakRssBytes)];
+  const idle = megabytes(result.process.bridgeIdleRssBytes);
   if (
     result.scenario === 'heartbeats' ||
     result.scenario === 'burst' ||
@@ -447,12 +518,32 @@ function deliveryRow(result: Result): string[] {
   switch (result.scenario) {
     case 'delivery-burst': {
       const f = result.figures;
-      return [...head, count(f.sent), '-', rate(f.ackedPerSecond), rate(f.deliveredPerSecond), '-', '-', '-', lost, dup, '-', '-', '-', cpu, rss];
+      const perRecord = cpuPerRecord(result);
+      return [
+        ...head,
+        count(f.sent),
+        '-',
+        rate(f.ackedPerSecond),
+        rate(f.deliveredPerSecond),
+        '-',
+        '-',
+        '-',
+        lost,
+        dup,
+        '-',
+        '-',
+        '-',
+        cpu,
+        micros(perRecord?.bridge),
+        micros(perRecord?.postgres),
+        idle,
+        rss,
+      ];
     }
     case 'delivery-steady': {
       const f = result.figures;
       const l = f.latency;
-      return [...head, count(f.sent), count(f.rate), '-', '-', ms(l?.p50Ms), ms(l?.p99Ms), ms(l?.maxMs), lost, dup, '-', '-', '-', cpu, rss];
+      return [...head, count(f.sent), count(f.rate), '-', '-', ms(l?.p50Ms), ms(l?.p99Ms), ms(l?.maxMs), lost, dup, '-', '-', '-', cpu, '-', '-', idle, rss];
     }
     case 'delivery-outage': {
       const f = result.figures;
@@ -472,6 +563,9 @@ function deliveryRow(result: Result): string[] {
         megabytes(f.rssOutageBytes),
         megabytes(f.rssAfterBytes),
         cpu,
+        '-',
+        '-',
+        idle,
         rss,
       ];
     }
@@ -620,14 +714,32 @@ function clusterRow(result: Result): string[] {
   ];
 }
 
-const CEILING_COLUMNS = ['ceiling', 'broker', 'load', 'messages', 'per s', 'p50 ms', 'p99 ms', 'max ms', 'missing', 'lost'];
+const CEILING_COLUMNS = ['ceiling', 'broker', 'load', 'messages', 'per s', 'p50 ms', 'p99 ms', 'max ms', 'missing', 'lost', 'CPU µs/msg'];
 
-const CEILING_LEGEND = [
-  'relay: the burst\'s records (with their images, or without) at QoS 1 through a bare broker (aedes alone in a process for "embedded") to a subscriber doing no work; per s: first publish → last received',
-  'echo: the heartbeat load answered by a bare client that sends a heartD for each heartU; p50/p99/max ms: heartU publish → heartD received',
-  'post: the webhook bodies (with images as IMAGES=inline posts them, or without) POSTed with undici to the same receiver, keep-alive, 8 in flight; per s: requests answered a second',
-  "disk: a record's worth appended to a file in the bridge's temp dir and fdatasync'd, one at a time, as each commit with SQLITE_SYNC=full syncs the WAL,",
-  "      back to back, then at delivery-steady's pace; p50/p99/max ms: one append + sync",
+/** Each line with the ceilings it explains: a run that measured only some of them (--only burst) shows only their lines. */
+const CEILING_LEGEND: [about: readonly Ceiling['ceiling'][], line: string][] = [
+  [
+    ['relay'],
+    'relay: the burst\'s records (with their images, or without) at QoS 1 through a bare broker (aedes alone in a process for "embedded") to a subscriber doing no work; per s: first publish → last received',
+  ],
+  [['echo'], 'echo: the heartbeat load answered by a bare client that sends a heartD for each heartU; p50/p99/max ms: heartU publish → heartD received'],
+  [
+    ['post'],
+    'post: the webhook bodies (with images as IMAGES=inline posts them, or without) POSTed with undici to the same receiver, keep-alive, 8 in flight; per s: requests answered a second',
+  ],
+  [
+    ['disk'],
+    "disk: a record's worth appended to a file in the bridge's temp dir and fdatasync'd, one at a time, as each commit with SQLITE_SYNC=full syncs the WAL,",
+  ],
+  [['disk'], "      back to back, then at delivery-steady's pace; p50/p99/max ms: one append + sync"],
+  [
+    ['relay', 'post'],
+    "CPU µs/msg: relay, the broker's CPU time (mosquitto, or aedes' process) and the subscriber's from the first publish until the last received, per record",
+  ],
+  [
+    ['relay', 'post'],
+    "  received; post, the posting process's per request answered (the receiver's is not in it, as it is not in the bridge's); the terminals' on neither side",
+  ],
 ];
 
 const kindShown = (kind: RecordKind | undefined) => (kind === 'none' ? 'no image' : 'image');
@@ -644,12 +756,23 @@ export function formatCeilings(ceilings: Ceiling[]): string {
       case 'relay': {
         const f = c.figures;
         const load = `${count(f.records)} records, ${kindShown(c.kind)}`;
-        return [...head, load, count(f.received), rate(f.perSecond), '-', '-', '-', '-', f.timedOut ? `${count(f.lost)} (timeout)` : count(f.lost)];
+        return [
+          ...head,
+          load,
+          count(f.received),
+          rate(f.perSecond),
+          '-',
+          '-',
+          '-',
+          '-',
+          f.timedOut ? `${count(f.lost)} (timeout)` : count(f.lost),
+          micros(f.cpuMicrosPerRecord),
+        ];
       }
       case 'echo': {
         const f = c.figures;
         const rt = f.roundTrip;
-        return [...head, `${count(f.terminals)} terminals`, count(f.sent), '-', ms(rt?.p50Ms), ms(rt?.p99Ms), ms(rt?.maxMs), count(f.missing), '-'];
+        return [...head, `${count(f.terminals)} terminals`, count(f.sent), '-', ms(rt?.p50Ms), ms(rt?.p99Ms), ms(rt?.maxMs), count(f.missing), '-', '-'];
       }
       case 'post': {
         const f = c.figures;
@@ -663,13 +786,14 @@ export function formatCeilings(ceilings: Ceiling[]): string {
           '-',
           '-',
           count(f.requests - f.received),
+          micros(f.cpuMicrosPerRequest),
         ];
       }
       case 'disk': {
         const f = c.figures;
         const d = f.sync;
         const load = `${Math.round(f.bytes / 1024)} KB appends, synced${f.pace ? `, ${count(f.pace)}/s` : ''}`;
-        return [...head, load, count(f.appends), rate(f.perSecond), ms(d?.p50Ms), ms(d?.p99Ms), ms(d?.maxMs), '-', '-'];
+        return [...head, load, count(f.appends), rate(f.perSecond), ms(d?.p50Ms), ms(d?.p99Ms), ms(d?.maxMs), '-', '-', '-'];
       }
     }
     // Every kind is a case above: the compiler checks it, the linter cannot.
@@ -682,7 +806,7 @@ export function formatCeilings(ceilings: Ceiling[]): string {
       rows,
     ),
     '',
-    ...CEILING_LEGEND,
+    ...CEILING_LEGEND.filter(([about]) => ceilings.some((c) => about.includes(c.ceiling))).map(([, line]) => line),
     ...(errors.length ? ['', ...errors] : []),
   ].join('\n');
 }
@@ -715,22 +839,34 @@ export function againstCeilings(results: Result[], ceilings: Ceiling[]): Against
   };
   const relay = (transport: TransportName, kind: RecordKind) =>
     measured(ceilings, 'relay', (c) => c.transport === transport && c.kind === kind)?.figures.perSecond;
+  const relayMicros = (transport: TransportName, kind: RecordKind) =>
+    measured(ceilings, 'relay', (c) => c.transport === transport && c.kind === kind)?.figures.cpuMicrosPerRecord;
   for (const r of results) {
     if ('error' in r) continue;
     if (r.scenario === 'heartbeats') {
       const echo = measured(ceilings, 'echo', (c) => c.transport === r.transport && c.figures.terminals === r.figures.terminals);
       add(r, `${count(r.figures.terminals)} terminals`, 'p99 ms', r.figures.roundTrip?.p99Ms, 'echo p99 ms', echo?.figures.roundTrip?.p99Ms);
     } else if (r.scenario === 'burst') {
-      add(r, r.sync, 'stored/s', r.figures.storedPerSecond, 'relay msgs/s', relay(r.transport, 'image'));
+      const variant = r.store === 'postgres' ? 'postgres' : r.sync;
+      add(r, variant, 'stored/s', r.figures.storedPerSecond, 'relay msgs/s', relay(r.transport, 'image'));
+      const relayCpu = relayMicros(r.transport, 'image');
+      for (const [figure, value] of cpuFigures(r)) add(r, variant, figure, value, 'relay CPU µs/rec', relayCpu);
     } else if (r.scenario === 'delivery-burst') {
       const kind = recordKind(r.figures.images);
+      const variant = r.store === 'postgres' ? `${r.figures.images}, postgres` : r.figures.images;
       const relayed = relay(r.transport, kind);
-      const posted = measured(ceilings, 'post', (c) => c.kind === kind)?.figures.perSecond;
-      add(r, r.figures.images, 'delivered/s', r.figures.deliveredPerSecond, 'relay msgs/s', relayed);
-      add(r, r.figures.images, 'delivered/s', r.figures.deliveredPerSecond, 'POST/s', posted);
+      const post = measured(ceilings, 'post', (c) => c.kind === kind)?.figures;
+      const posted = post?.perSecond;
+      add(r, variant, 'delivered/s', r.figures.deliveredPerSecond, 'relay msgs/s', relayed);
+      add(r, variant, 'delivered/s', r.figures.deliveredPerSecond, 'POST/s', posted);
       // A bridge relays each record and then posts it, on the same cores that
       // each ceiling had to itself: as if each took the time it takes alone.
-      add(r, r.figures.images, 'delivered/s', r.figures.deliveredPerSecond, 'relay then POST /s', relayed && posted && 1 / (1 / relayed + 1 / posted));
+      add(r, variant, 'delivered/s', r.figures.deliveredPerSecond, 'relay then POST /s', relayed && posted && 1 / (1 / relayed + 1 / posted));
+      // And the CPU each record costs: the relay's and the POST's, one after the other, add up.
+      const relayCpu = relayMicros(r.transport, kind);
+      const postCpu = post?.cpuMicrosPerRequest;
+      const ceilingCpu = relayCpu === undefined || postCpu === undefined ? undefined : relayCpu + postCpu;
+      for (const [figure, value] of cpuFigures(r)) add(r, variant, figure, value, 'relay+POST CPU µs/rec', ceilingCpu);
     } else if (r.scenario === 'cluster') {
       const variant = r.figures.setup;
       const echo = measured(ceilings, 'echo', (c) => c.transport === r.transport && c.figures.terminals === r.figures.heartbeats.terminals);
@@ -747,6 +883,26 @@ export function againstCeilings(results: Result[], ceilings: Ceiling[]): Against
   return out;
 }
 
+/**
+ * A burst's CPU per record as set against a ceiling's: the bridge's, and
+ * through Mosquitto the broker's with it (the relay's CPU counts its broker,
+ * and the embedded broker is in the bridge's); with PostgreSQL a second
+ * figure with the server's added. The webhook receiver is counted on
+ * neither side.
+ */
+function cpuFigures(r: Result): [figure: string, value: number | undefined][] {
+  const perRecord = cpuPerRecord(r);
+  if (!perRecord) return [];
+  const broker = r.transport === 'mosquitto' ? [perRecord.mosquitto] : [];
+  const named = r.transport === 'mosquitto' ? 'bridge+mosquitto' : 'bridge';
+  return [
+    [`${named} CPU µs/rec`, sumKnown([perRecord.bridge, ...broker])],
+    ...(r.store === 'postgres'
+      ? [[`${named}+PG CPU µs/rec`, sumKnown([perRecord.bridge, ...broker, perRecord.postgres])] as [string, number | undefined]]
+      : []),
+  ];
+}
+
 type Measured<K extends Ceiling['ceiling']> = Extract<Ceiling, { ceiling: K; figures: unknown }>;
 
 /** The first measured ceiling of that kind that `matches`. */
@@ -757,9 +913,11 @@ function measured<K extends Ceiling['ceiling']>(ceilings: Ceiling[], ceiling: K,
 /** The ratios as a short list under the tables. */
 export function formatAgainstCeilings(rows: AgainstCeiling[]): string {
   if (rows.length === 0) return '';
-  const shown = (row: AgainstCeiling, n: number) => (row.figure.endsWith('ms') ? ms(n) : rate(n));
+  // Times and CPU per record: lower is better, said as a multiple; rates as a share.
+  const shown = (row: AgainstCeiling, n: number) => (row.figure.endsWith('µs/rec') ? micros(n) : row.figure.endsWith('ms') ? ms(n) : rate(n));
   const lines = rows.map((row) => {
-    const ratio = row.figure.endsWith('ms') ? `${row.ratio.toFixed(1)}× the ceiling` : `${(row.ratio * 100).toFixed(0)}% of the ceiling`;
+    const cost = row.figure.endsWith('ms') || row.figure.endsWith('µs/rec');
+    const ratio = cost ? `${row.ratio.toFixed(1)}× the ceiling` : `${(row.ratio * 100).toFixed(0)}% of the ceiling`;
     return `  ${row.scenario} ${row.transport} ${row.variant}: ${row.figure} ${shown(row, row.value)} vs ${row.ceiling} ${shown(row, row.ceilingValue)}: ${ratio}`;
   });
   return ['against the ceilings:', ...lines].join('\n');
@@ -769,4 +927,5 @@ const count = (n: number) => n.toLocaleString('en-US');
 const ms = (n: number | undefined) => (n === undefined ? '-' : n < 10 ? n.toFixed(2) : n < 100 ? n.toFixed(1) : n.toFixed(0));
 const rate = (n: number) => Math.round(n).toLocaleString('en-US');
 const percent = (n: number | undefined) => (n === undefined ? '-' : n.toFixed(0));
+const micros = (n: number | undefined) => (n === undefined ? '-' : Math.round(n).toLocaleString('en-US'));
 const megabytes = (n: number | undefined) => (n === undefined ? '-' : (n / 1024 / 1024).toFixed(0));

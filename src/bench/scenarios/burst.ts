@@ -1,12 +1,13 @@
-import Database from 'better-sqlite3';
 import mqtt, { type MqttClient } from 'mqtt';
 import { serials, UPLINK } from '../../kit/terminal.ts';
 import { withTimeout } from '../../kit/wait.ts';
 import { noSpan, type Span } from '../measures/span.ts';
+import { storedCounter } from '../measures/stored.ts';
 
 export interface BurstOptions {
   url: string;
-  dbPath: string;
+  /** The bridge's store, where the records are counted: its SQLite file, or its PostgreSQL database. */
+  store: { dbPath: string } | { databaseUrl: string };
   /** Publishes in flight per terminal. */
   window: number;
   /** From encodeLoad (kit/records.ts): one list per terminal. */
@@ -38,7 +39,7 @@ export interface BurstFigures {
   timedOut: boolean;
 }
 
-// Records are counted from the bridge's database, read-only, in this process.
+// Records are counted from the bridge's store (measures/stored.ts), in this process.
 const POLL_MS = 50;
 /** After the last PUBACK, the records still missing are lost once the count has not moved for this long. */
 const STALL_MS = 5000;
@@ -53,32 +54,37 @@ export async function runBurst(options: BurstOptions): Promise<BurstFigures> {
   const sns = serials('BR', payloads.length);
   const records = payloads.reduce((sum, list) => sum + list.length, 0);
   const payloadBytes = payloads.reduce((sum, list) => sum + list.reduce((s, p) => s + p.length, 0), 0);
-  const db = new Database(options.dbPath, { readonly: true, fileMustExist: true });
+  const counter = await storedCounter(options.store);
   let clients: MqttClient[] = [];
   try {
     clients = await connectAll(options.url, sns);
-    const countFaces = db.prepare<[], { n: number }>("select count(*) as n from events where type like 'face.%'");
     let stored = 0;
     let storedAt: number | undefined;
-    const poll = () => {
-      const n = countFaces.get()!.n;
-      if (n > stored) {
-        stored = n;
-        storedAt = performance.now();
-      }
-    };
+    let polling: Promise<void> | undefined;
+    // One read at a time: a PostgreSQL count may take longer than the interval.
+    const poll = () =>
+      (polling ??= counter
+        .count()
+        .then((n) => {
+          if (n > stored) {
+            stored = n;
+            storedAt = performance.now();
+          }
+        })
+        .finally(() => (polling = undefined)));
 
     const deadline = performance.now() + options.timeoutMs;
     span.start();
     const startedAt = performance.now();
     const sent = clients.map((): PumpResult => ({ acked: 0, failed: 0, lastAckAt: 0 }));
     const sending = Promise.all(clients.map((client, i) => pump(client, UPLINK.topicOf(sns[i]), payloads[i], options.window, sent[i])));
-    const poller = setInterval(poll, POLL_MS);
+    const poller = setInterval(() => void poll().catch(() => {}), POLL_MS);
     let timedOut = false;
     try {
       await withTimeout(sending, Math.max(0, deadline - performance.now()), 'burst');
       // With the embedded broker a PUBACK follows the commit: the count read now is exact to the moment.
-      poll();
+      await polling?.catch(() => {});
+      await poll();
       while (stored < records && performance.now() < deadline && performance.now() - (storedAt ?? startedAt) < STALL_MS) {
         await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       }
@@ -89,16 +95,13 @@ export async function runBurst(options: BurstOptions): Promise<BurstFigures> {
       clearInterval(poller);
       span.end();
     }
-    poll();
+    await polling?.catch(() => {});
+    await poll();
 
     const lastAckAt = Math.max(startedAt, ...sent.map((s) => s.lastAckAt));
     const acked = sent.reduce((sum, s) => sum + s.acked, 0);
     const failed = sent.reduce((sum, s) => sum + s.failed, 0);
-    const final = db
-      .prepare<[], { rows: number; records: number }>(
-        "select count(*) as rows, count(distinct json_extract(fields, '$.num')) as records from events where type like 'face.%'",
-      )
-      .get()!;
+    const final = await counter.tally();
     const ackSeconds = (lastAckAt - startedAt) / 1000;
     const storedSeconds = ((storedAt ?? startedAt) - startedAt) / 1000;
     const storedBytes = (payloadBytes / records) * final.records;
@@ -120,7 +123,7 @@ export async function runBurst(options: BurstOptions): Promise<BurstFigures> {
       timedOut,
     };
   } finally {
-    db.close();
+    await counter.close().catch(() => {});
     await Promise.allSettled(clients.map((client) => withTimeout(client.endAsync(true), 5000, 'disconnecting')));
   }
 }

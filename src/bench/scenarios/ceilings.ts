@@ -11,6 +11,7 @@ import { moduleUrl, nodeArgs } from '../../lib/module-url.ts';
 import { assertOpenFiles } from '../children/limits.ts';
 import { startReceiver } from '../children/receiver.ts';
 import { monotonicMs } from '../measures/clock.ts';
+import { cpuSeconds, microsPerRecord, ownCpuSeconds, sumKnown } from '../measures/cpu.ts';
 import { type DiskFigures, measureDisk } from '../measures/disk.ts';
 import type { TransportName } from '../options.ts';
 import { connectAll, type PumpResult, pump } from './burst.ts';
@@ -45,6 +46,11 @@ export interface RelayFigures {
   seconds: number;
   perSecond: number;
   timedOut: boolean;
+  /** CPU seconds from the first publish until the subscriber had them all: the broker's process (Mosquitto, or aedes' child) and the subscriber's. */
+  brokerCpuSeconds: number | undefined;
+  subscriberCpuSeconds: number | undefined;
+  /** Broker and subscriber together per record received: what the bridge's CPU per record is read against. */
+  cpuMicrosPerRecord: number | undefined;
 }
 
 export interface PostFigures {
@@ -56,6 +62,11 @@ export interface PostFigures {
   received: number;
   seconds: number;
   perSecond: number;
+  /** CPU seconds while posting: this process (the poster, undici), and the receiver's, a child process as it is behind the bridge. */
+  posterCpuSeconds: number;
+  receiverCpuSeconds: number | undefined;
+  /** The poster's alone per request answered: the receiver is not counted, as it is not in the bridge's CPU per record. */
+  cpuMicrosPerRequest: number | undefined;
 }
 
 /** `kind`: the records (and webhook bodies) with their ~27 KB image, or without one. */
@@ -66,7 +77,11 @@ export type Ceiling =
   | { ceiling: 'disk'; figures: DiskFigures }
   | { ceiling: 'relay' | 'echo' | 'post' | 'disk'; transport?: TransportName; kind?: RecordKind; terminals?: number; error: string };
 
+export type CeilingName = 'relay' | 'echo' | 'post' | 'disk';
+
 export interface CeilingOptions {
+  /** The ceilings to measure: those the scenarios run are read against. */
+  which: readonly CeilingName[];
   transports: TransportName[];
   mosquittoPath: string | undefined;
   /** The burst's records of a kind, from encodeLoad (kit/records.ts). */
@@ -100,8 +115,8 @@ export async function runCeilings(options: CeilingOptions): Promise<Ceiling[]> {
   };
   for (const transport of options.transports) {
     const loads: Load[] = [
-      ...options.kinds.map((kind) => ({ ceiling: 'relay' as const, kind })),
-      ...options.terminals.map((terminals) => ({ ceiling: 'echo' as const, terminals })),
+      ...(options.which.includes('relay') ? options.kinds.map((kind) => ({ ceiling: 'relay' as const, kind })) : []),
+      ...(options.which.includes('echo') ? options.terminals.map((terminals) => ({ ceiling: 'echo' as const, terminals })) : []),
     ];
     for (const load of loads) {
       const named = load.ceiling === 'relay' ? `records ${load.kind === 'image' ? 'with' : 'without'} images` : `${load.terminals} terminals`;
@@ -109,7 +124,7 @@ export async function runCeilings(options: CeilingOptions): Promise<Ceiling[]> {
       try {
         ceilings.push(
           await withBroker(transport, options.mosquittoPath, (url, pid) => {
-            if (load.ceiling === 'relay') return relay(url, transport, load.kind, options);
+            if (load.ceiling === 'relay') return relay(url, pid, transport, load.kind, options);
             assertOpenFiles(pid, load.terminals, transport === 'embedded' ? 'aedes' : 'mosquitto');
             return echo(url, transport, load.terminals, options);
           }),
@@ -119,7 +134,7 @@ export async function runCeilings(options: CeilingOptions): Promise<Ceiling[]> {
       }
     }
   }
-  for (const kind of options.kinds) {
+  for (const kind of options.which.includes('post') ? options.kinds : []) {
     options.progress(`ceiling post (bodies ${kind === 'image' ? 'with' : 'without'} images), webhook receiver`);
     try {
       ceilings.push({
@@ -133,7 +148,7 @@ export async function runCeilings(options: CeilingOptions): Promise<Ceiling[]> {
   }
   const bytes = options.image.length + DISK_RECORD_OVERHEAD;
   const { rate, seconds } = options.steady;
-  for (const pace of [undefined, rate]) {
+  for (const pace of options.which.includes('disk') ? [undefined, rate] : []) {
     options.progress(`ceiling disk (a record appended and synced, one at a time${pace ? `, ${pace} a second for ${seconds} s` : ''})`);
     try {
       ceilings.push({ ceiling: 'disk', figures: await measureDisk({ appends: pace ? pace * seconds : DISK_APPENDS, bytes, pace }) });
@@ -143,6 +158,9 @@ export async function runCeilings(options: CeilingOptions): Promise<Ceiling[]> {
   }
   return ceilings;
 }
+
+/** CPU seconds between two readings; undefined when either is unknown. */
+const spent = (from: number | undefined, to: number | undefined) => (from === undefined || to === undefined ? undefined : to - from);
 
 /** A fresh broker for each ceiling, as each scenario gets one: Mosquitto, or aedes alone in a child for the embedded case. */
 async function withBroker<T>(transport: TransportName, mosquittoPath: string | undefined, run: (url: string, pid: number) => Promise<T>): Promise<T> {
@@ -173,7 +191,7 @@ async function startNodeChild(entry: URL, args: string[], ready: RegExp, what: s
   }
 }
 
-async function relay(url: string, transport: TransportName, kind: RecordKind, options: CeilingOptions): Promise<Ceiling> {
+async function relay(url: string, brokerPid: number, transport: TransportName, kind: RecordKind, options: CeilingOptions): Promise<Ceiling> {
   const payloads = options.payloads(kind);
   const records = payloads.reduce((sum, list) => sum + list.length, 0);
   const payloadBytes = payloads.reduce((sum, list) => sum + list.reduce((s, p) => s + p.length, 0), 0);
@@ -188,6 +206,8 @@ async function relay(url: string, transport: TransportName, kind: RecordKind, op
       const reports = sink.tail().match(/^sink \{.*\}$/gm);
       return reports ? (JSON.parse(reports[reports.length - 1].slice(5)) as { received: number; lastAt: number }) : { received: 0, lastAt: 0 };
     };
+    const readCpu = () => [cpuSeconds(brokerPid), cpuSeconds(sink.pid)];
+    const cpuBefore = readCpu();
     const startedAt = monotonicMs();
     const deadline = startedAt + options.timeoutMs;
     const sent = clients.map((): PumpResult => ({ acked: 0, failed: 0, lastAckAt: 0 }));
@@ -211,6 +231,7 @@ async function relay(url: string, transport: TransportName, kind: RecordKind, op
     } catch {
       timedOut = true;
     }
+    const [brokerCpuSeconds, subscriberCpuSeconds] = readCpu().map((n, i) => spent(cpuBefore[i], n));
     const { received, lastAt } = count();
     const seconds = (Math.max(lastAt, startedAt) - startedAt) / 1000;
     timedOut ||= received < records && monotonicMs() > deadline;
@@ -218,7 +239,18 @@ async function relay(url: string, transport: TransportName, kind: RecordKind, op
       ceiling: 'relay',
       transport,
       kind,
-      figures: { records, payloadBytes, received, lost: records - received, seconds, perSecond: seconds > 0 ? received / seconds : 0, timedOut },
+      figures: {
+        records,
+        payloadBytes,
+        received,
+        lost: records - received,
+        seconds,
+        perSecond: seconds > 0 ? received / seconds : 0,
+        timedOut,
+        brokerCpuSeconds,
+        subscriberCpuSeconds,
+        cpuMicrosPerRecord: microsPerRecord(sumKnown([brokerCpuSeconds, subscriberCpuSeconds]), received),
+      },
     };
   } finally {
     await Promise.allSettled(clients.map((client) => withTimeout(client.endAsync(true), 5000, 'disconnecting')));
@@ -286,11 +318,25 @@ async function post(image: Buffer | undefined, requests: number): Promise<PostFi
         }
       }
     };
+    const [posterBefore, receiverBefore] = [ownCpuSeconds(), receiver.cpuSeconds()];
     const startedAt = performance.now();
     await withTimeout(Promise.all(Array.from({ length: POST_IN_FLIGHT }, worker)), 60_000, 'posting');
     const seconds = (performance.now() - startedAt) / 1000;
+    const posterCpuSeconds = ownCpuSeconds() - posterBefore;
+    const receiverCpuSeconds = spent(receiverBefore, receiver.cpuSeconds());
     const received = (await receiver.stats()).distinctKeys;
-    return { requests, bodyBytes, inFlight: POST_IN_FLIGHT, failed, received, seconds, perSecond: seconds > 0 ? (requests - failed) / seconds : 0 };
+    return {
+      requests,
+      bodyBytes,
+      inFlight: POST_IN_FLIGHT,
+      failed,
+      received,
+      seconds,
+      perSecond: seconds > 0 ? (requests - failed) / seconds : 0,
+      posterCpuSeconds,
+      receiverCpuSeconds,
+      cpuMicrosPerRequest: microsPerRecord(posterCpuSeconds, requests - failed),
+    };
   } finally {
     await pool.close().catch(() => {});
     await receiver.dispose();

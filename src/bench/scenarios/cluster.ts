@@ -7,7 +7,7 @@ import { awaitHeartD, type BridgeProcess, startBridge } from '../children/bridge
 import { type Receiver, receiverUrl, startReceiver } from '../children/receiver.ts';
 import { bridgeCounters } from '../measures/bridge-metrics.ts';
 import { monotonicMs } from '../measures/clock.ts';
-import { cpuSeconds, treeCpuSeconds } from '../measures/cpu.ts';
+import { cpuSeconds, microsPerRecord, sumKnown, treeCpuSeconds } from '../measures/cpu.ts';
 import { type StoredCounter, storedCounter } from '../measures/stored.ts';
 import type { ClusterSetupName, StoreName } from '../options.ts';
 import { type BeatFigures, beatFigures, beating } from './commands.ts';
@@ -105,10 +105,11 @@ export interface ClusterFigures {
   takeover?: TakeoverFigures;
 }
 
-/** CPU seconds per 1,000 records; undefined when either is unknown or nothing was delivered. */
-export function perThousand(cpuSeconds: number | undefined, records: number): number | undefined {
-  return cpuSeconds === undefined || records <= 0 ? undefined : (cpuSeconds / records) * 1000;
-}
+/** CPU seconds per 1,000 records (milliseconds per record); undefined when either is unknown or nothing was delivered. */
+const perThousand = (cpuSeconds: number | undefined, records: number) => {
+  const micros = microsPerRecord(cpuSeconds, records);
+  return micros === undefined ? undefined : micros / 1000;
+};
 
 /** The slots a replica's /readyz says it holds; undefined when it does not answer 200. */
 async function readySlots(httpUrl: string): Promise<number[] | undefined> {
@@ -316,10 +317,6 @@ async function commitTotals(bridges: BridgeProcess[]): Promise<{ commits: number
   const seconds = sumKnown(read.map((c) => c?.commitSeconds));
   return commits === undefined || seconds === undefined ? undefined : { commits, seconds };
 }
-
-/** The sum, or undefined when any is unknown. */
-const sumKnown = (values: (number | undefined)[]) =>
-  values.reduce<number | undefined>((sum, n) => (sum === undefined || n === undefined ? undefined : sum + n), 0);
 
 /** Once the receiver has KILL_AT of the records: SIGKILL to `victim`, then how long until `survivor` holds and reads its slots. */
 async function takeover(
