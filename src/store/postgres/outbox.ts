@@ -44,23 +44,26 @@ const INSERT_EVENTS = `
 export function createOutbox(sql: () => Sql) {
   /** Stores events and their deliveries; gives those that were new, in the order given. */
   async function storeEvents(list: NewEvent[], except?: string): Promise<StoredEvent[]> {
-    if (list.length === 0) return [];
+    // The same id twice (in one message, or a retransmission in the same batch): the first is stored, the others are not
+    // sent at all (their images would meet the first's row in images).
+    const ids = new Set<string>();
+    const unique = list.filter((e) => !ids.has(e.id) && ids.add(e.id));
+    if (unique.length === 0) return [];
     const rows = await sql().rows<{ seq: number; id: string }>(INSERT_EVENTS, [
-      list.map((e) => e.id),
-      list.map((e) => e.type),
-      list.map((e) => e.deviceSn),
-      list.map((e) => e.receivedAt),
-      list.map((e) => e.fields),
-      list.map((e) => e.image ?? null),
-      list.map((e) => e.person ?? null),
+      unique.map((e) => e.id),
+      unique.map((e) => e.type),
+      unique.map((e) => e.deviceSn),
+      unique.map((e) => e.receivedAt),
+      unique.map((e) => e.fields),
+      unique.map((e) => e.image ?? null),
+      unique.map((e) => e.person ?? null),
       except ?? null,
     ]);
     const seqs = new Map(rows.map((row) => [row.id, row.seq]));
     const stored: StoredEvent[] = [];
-    for (const event of list) {
+    for (const event of unique) {
       const seq = seqs.get(event.id);
       if (seq === undefined) continue;
-      seqs.delete(event.id); // the same id twice in one message: stored once
       stored.push({ seq, id: event.id, type: event.type, deviceSn: event.deviceSn, receivedAt: event.receivedAt });
     }
     return stored;
@@ -113,6 +116,25 @@ export function createOutbox(sql: () => Sql) {
       `select d.seq as "deliverySeq", d.endpoint_id as "endpointId", d.attempts, d.last_status as "lastStatus", e.id as "eventId", e.type as "eventType"
        from deliveries d join events e on e.seq = d.event_seq where d.seq = $1`,
       [job.seq],
+    );
+  }
+
+  /** Attempts that kill no delivery (no dead-delivery event to read back), each of another delivery, in one statement. */
+  async function recordOutcomes(jobs: readonly JobOf<'attempt'>[]): Promise<void> {
+    await sql().run(
+      `update deliveries d set status = a.status, attempts = d.attempts + 1, last_attempt_at = a.at, last_status = a.code, last_error = a.error,
+         next_attempt_at = a.next, delivered_at = a.delivered
+       from unnest($1::bigint[], $2::text[], $3::bigint[], $4::int[], $5::text[], $6::bigint[], $7::bigint[]) as a(seq, status, at, code, error, next, delivered)
+       where d.seq = a.seq`,
+      [
+        jobs.map((job) => job.seq),
+        jobs.map((job) => (job.outcome === 'delivered' ? 'delivered' : 'pending')),
+        jobs.map((job) => job.at),
+        jobs.map((job) => job.status),
+        jobs.map((job) => job.error),
+        jobs.map((job) => job.nextAttemptAt),
+        jobs.map((job) => (job.outcome === 'delivered' ? job.at : null)),
+      ],
     );
   }
 
@@ -172,5 +194,5 @@ export function createOutbox(sql: () => Sql) {
     return { removed: old.length + oldRejects + oldCommands, after, more };
   }
 
-  return { storeEvents, upsertEndpoint, deleteEndpointStep, setEndpointState, recordOutcome, retryDelivery, redeliverStep, purge };
+  return { storeEvents, upsertEndpoint, deleteEndpointStep, setEndpointState, recordOutcome, recordOutcomes, retryDelivery, redeliverStep, purge };
 }
