@@ -634,6 +634,19 @@ describe('PostgreSQL refusing a message for its data', () => {
     }
   });
 
+  it('stores every image of a message holding more records than one statement of images takes', async () => {
+    const store = await openPostgresStore(await pg!.database(`images_${++databases}`), { ...POLICY, maxRecords: 2000 }, { log });
+    try {
+      const records = Array.from({ length: 1001 }, (_, i) => verifiedRecord({ num: String(i) }));
+      const { events } = await store.write(message('SN1', verifiedRecordU(records)));
+      expect(events).toHaveLength(1001);
+      for (const event of [events[0], events[999], events[1000]]) expect(await store.image(event.seq)).toMatch(/^\/9j\//);
+      expect(await store.eventKey(events[1000].id)).toEqual({ seq: events[1000].seq, hasImage: true });
+    } finally {
+      await store.close();
+    }
+  });
+
   it('fails it as unprocessable, with its start and size, and commits the rest of its batch', async () => {
     const store = await openPostgresStore(await pg!.database(`refused_${++databases}`), POLICY, { log });
     try {
