@@ -247,8 +247,9 @@ export function createJobRunner(policy: IngestPolicy & Accepting, gate: RejectGa
   };
 
   /**
-   * Records stored together: their events in ONE statement (a round trip per
-   * record would be most of a batch's commit), then split back to each
+   * Records stored together: their events and deliveries in ONE statement,
+   * their images in the next (a round trip per record would be most of a
+   * batch's commit), then split back to each
    * message in order, each event to the first that carries its id, as if
    * each had been applied after the other (a retransmission in the same
    * batch stores nothing).
