@@ -54,5 +54,5 @@ it('holds records while PostgreSQL is stopped, says 503 on /readyz (and doctor f
   });
   expect(verified.map((e) => e.user_id).sort()).toEqual(['before', 'during']);
   expect(bridge.count('events', "type = 'face.verified'")).toBe(2);
-  expect((await checkPostgres(url)).finding).toMatchObject({ verdict: 'ok', detail: expect.stringMatching(/reachable, 3 migrations applied$/) });
+  expect((await checkPostgres(url)).finding).toMatchObject({ verdict: 'ok', detail: expect.stringMatching(/reachable, 4 migrations applied$/) });
 });

@@ -113,6 +113,52 @@ describe.each(ENGINES)('the store on $name', (engine) => {
     expect(await store.eventCounts('SN1', T - 1)).toEqual([{ type: 'face.verified', count: 1 }]);
   });
 
+  it('stores the records of a batch each as its own: a retransmission among them once, a malformed one as its reject', async () => {
+    await store.write({ kind: 'endpoint', endpoint: ENDPOINT, at: T });
+    const once = verifiedRecordU([verifiedRecord({ num: '1' })]);
+    const [first, two, again, malformed, last] = await Promise.all(
+      [
+        message('SN1', once),
+        message('SN2', verifiedRecordU([verifiedRecord({ num: '2' }), verifiedRecord({ num: '3' })])),
+        message('SN1', once, T + 1),
+        { kind: 'uplink', sn: 'SN3', topic: up('SN3'), payload: Buffer.from('{"cmd":\x00 not json'), receivedAt: T } as const,
+        message('SN3', verifiedRecordU([verifiedRecord({ num: '4' })])),
+      ].map((job) => store.write(job)),
+    );
+    expect(first.events).toMatchObject([{ type: 'face.verified', deviceSn: 'SN1' }]);
+    expect(two.events).toMatchObject([{ deviceSn: 'SN2' }, { deviceSn: 'SN2' }]);
+    expect(again.events).toEqual([]);
+    expect(malformed).toMatchObject({ events: [], rejected: ['not_json'] });
+    expect(last.events).toMatchObject([{ deviceSn: 'SN3' }]);
+    const stored = [first, two, last].flatMap((outcome) => outcome.events);
+    // In the order written, each with its own fields and image.
+    expect(stored.map((event) => event.seq)).toEqual(stored.map((event) => event.seq).sort((a, b) => a - b));
+    const nums = await Promise.all(stored.map(async (event) => JSON.parse((await store.event(event.seq))!.fields).num));
+    expect(nums).toEqual(['1', '2', '3', '4']);
+    for (const event of stored) expect(await store.image(event.seq)).toMatch(/^\/9j\//);
+    expect(await store.eventSeqs({ from: 0, below: Number.MAX_SAFE_INTEGER, limit: 10 })).toHaveLength(4);
+    expect(await store.outboxDepth()).toEqual([{ endpointId: 'ep_a', pending: 4 }]);
+
+    // Their attempts in one batch too: each delivery its own outcome, two of one delivery both counted, a dead one alerting.
+    const due = await store.dueDeliveries('ep_a', T, 10);
+    expect(due).toHaveLength(4);
+    const attempt = (seq: number, outcome: 'delivered' | 'retry' | 'dead', at: number) =>
+      store.write({ kind: 'attempt', seq, at, status: outcome === 'delivered' ? 200 : 500, error: null, outcome, nextAttemptAt: at + 100 });
+    const results = await Promise.all([
+      attempt(due[0].seq, 'delivered', T + 1),
+      attempt(due[1].seq, 'retry', T + 1),
+      attempt(due[1].seq, 'retry', T + 2),
+      attempt(due[2].seq, 'dead', T + 1),
+      attempt(due[3].seq, 'delivered', T + 1),
+    ]);
+    expect(results.map((result) => result.events.length)).toEqual([0, 0, 0, 1, 0]);
+    expect(await store.delivery(due[0].seq)).toMatchObject({ status: 'delivered', attempts: 1, lastStatus: 200, deliveredAt: T + 1 });
+    expect(await store.delivery(due[1].seq)).toMatchObject({ status: 'pending', attempts: 2, lastStatus: 500, nextAttemptAt: T + 102 });
+    expect(await store.delivery(due[2].seq)).toMatchObject({ status: 'dead', attempts: 1 });
+    expect(await store.delivery(due[3].seq)).toMatchObject({ status: 'delivered', attempts: 1 });
+    expect(await store.outboxDepth()).toEqual([{ endpointId: 'ep_a', pending: 1 }]);
+  });
+
   it('keeps malformed messages as rejects, and lists them', async () => {
     const outcome = await store.write({ kind: 'uplink', sn: 'SN1', topic: up('SN1'), payload: Buffer.from('{"cmd":\x00 not json'), receivedAt: T });
     expect(outcome.events).toEqual([]);
@@ -564,6 +610,43 @@ describe('two PostgreSQL stores on one database', () => {
 
 // README §What survives what: a message whose data the server refuses would be refused at every redelivery.
 describe('PostgreSQL refusing a message for its data', () => {
+  it('fails only the refused one of records stored together, the others each with its own events, a retransmission once', async () => {
+    const store = await openPostgresStore(await pg!.database(`refused_${++databases}`), POLICY, { log });
+    try {
+      const once = verifiedRecordU([verifiedRecord({ num: '1' })]);
+      const results = await Promise.allSettled(
+        [
+          message('SN1', once),
+          message('SN2', verifiedRecordU([verifiedRecord({ num: '2' })])),
+          message('BAD\u0000', verifiedRecordU([verifiedRecord({ num: '3' })])),
+          message('SN1', once, T + 1),
+          message('SN3', verifiedRecordU([verifiedRecord({ num: '4' })])),
+        ].map((job) => store.write(job)),
+      );
+      expect(results.map((result) => result.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      expect((results[2] as PromiseRejectedResult).reason).toBeInstanceOf(Unprocessable);
+      const events = results.map((result) => (result.status === 'fulfilled' ? result.value.events.map((event) => event.deviceSn) : undefined));
+      expect(events).toEqual([['SN1'], ['SN2'], undefined, [], ['SN3']]);
+      expect(await store.eventSeqs({ from: 0, below: Number.MAX_SAFE_INTEGER, limit: 10 })).toHaveLength(3);
+      expect(store.healthy).toBe(true);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('stores every image of a message holding more records than one statement of images takes', async () => {
+    const store = await openPostgresStore(await pg!.database(`images_${++databases}`), { ...POLICY, maxRecords: 2000 }, { log });
+    try {
+      const records = Array.from({ length: 1001 }, (_, i) => verifiedRecord({ num: String(i) }));
+      const { events } = await store.write(message('SN1', verifiedRecordU(records)));
+      expect(events).toHaveLength(1001);
+      for (const event of [events[0], events[999], events[1000]]) expect(await store.image(event.seq)).toMatch(/^\/9j\//);
+      expect(await store.eventKey(events[1000].id)).toEqual({ seq: events[1000].seq, hasImage: true });
+    } finally {
+      await store.close();
+    }
+  });
+
   it('fails it as unprocessable, with its start and size, and commits the rest of its batch', async () => {
     const store = await openPostgresStore(await pg!.database(`refused_${++databases}`), POLICY, { log });
     try {

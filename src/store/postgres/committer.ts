@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from '../../lib/log.ts';
 import { type Job, type JobResult, SAMPLE_BYTES, Unprocessable } from '../store.ts';
-import { SEQ_LOCK, takesSeqs } from './jobs.ts';
+import { JobFailed, SEQ_LOCK, takesSeqs } from './jobs.ts';
 import { type Sql, sqlOf } from './open.ts';
 
 // Group commit on PostgreSQL, on the main thread: the jobs that arrive
@@ -57,7 +57,7 @@ export interface Committer {
 
 export function startCommitter(
   pool: pg.Pool,
-  applyJob: (on: Sql, job: Job) => Promise<JobResult>,
+  applyJobs: (on: Sql, jobs: readonly Job[], together: boolean) => Promise<JobResult[]>,
   { log, onCommit }: { log: Logger; onCommit?: (seconds: number) => void },
 ): Committer {
   let queue: Pending[] = [];
@@ -103,11 +103,15 @@ export function startCommitter(
    * value out of range, an error of its own code) fails alone: the
    * transaction is rolled back and the batch applied again without it,
    * rather than a savepoint per job (hundreds of subtransactions per
-   * commit slow every other session's snapshots). Any other error fails
-   * the whole batch: nothing is acknowledged that was not committed.
+   * commit slow every other session's snapshots). Jobs applied together in
+   * one statement (jobs.ts, applyJobs) that fail cannot say which of them
+   * it was: the batch is applied again one job at a time, which finds it.
+   * Any other error fails the whole batch: nothing is acknowledged that was
+   * not committed.
    */
   async function commit(items: Pending[]): Promise<void> {
     let left = items;
+    let together = true;
     while (left.length > 0) {
       let client: pg.PoolClient;
       try {
@@ -118,25 +122,24 @@ export function startCommitter(
       // A connection lost while checked out says so on the client too; its query's error is the one that counts.
       client.on('error', ignore);
       let broken: unknown;
-      let badJob = -1;
       try {
         const sql = sqlOf(client);
-        const results: JobResult[] = [];
+        const jobs = left.map((item) => item.job);
         await client.query('begin');
-        if (takesSeqs(left.map((item) => item.job))) await client.query('select pg_advisory_xact_lock($1)', [SEQ_LOCK]);
-        for (const [i, item] of left.entries()) {
-          try {
-            results.push(await applyJob(sql, item.job));
-          } catch (err) {
-            if (isDatabaseError(err)) throw err;
-            badJob = i;
-            left[i].reject(refused(item.job, err));
-            break;
-          }
-        }
-        if (badJob >= 0) {
+        if (takesSeqs(jobs)) await client.query('select pg_advisory_xact_lock($1)', [SEQ_LOCK]);
+        let results: JobResult[];
+        try {
+          results = await applyJobs(sql, jobs, together);
+        } catch (err) {
+          if (!(err instanceof JobFailed)) throw err;
+          if (isDatabaseError(err.reason)) throw err.reason;
           await client.query('rollback');
-          left = left.filter((_, i) => i !== badJob);
+          if (err.jobs.length > 1) together = false;
+          else {
+            const [bad] = err.jobs;
+            left[bad].reject(refused(left[bad].job, err.reason));
+            left = left.filter((_, i) => i !== bad);
+          }
           continue;
         }
         await client.query('commit');

@@ -246,15 +246,125 @@ export function createJobRunner(policy: IngestPolicy & Accepting, gate: RejectGa
     'person-erase': people.erase,
   };
 
-  /** Applies one job on `on`, the connection of its batch's transaction. */
-  async function applyJob(on: Sql, job: Job): Promise<JobResult> {
+  /**
+   * Records stored together: their events and deliveries in ONE statement,
+   * their images in the next (a round trip per record would be most of a
+   * batch's commit), then split back to each
+   * message in order, each event to the first that carries its id, as if
+   * each had been applied after the other (a retransmission in the same
+   * batch stores nothing).
+   */
+  async function keepRecords(group: readonly Plain[]): Promise<Outcome[]> {
+    const stored = new Map((await storeEvents(group.flatMap((record) => record.meaning.events))).map((row) => [row.id, row]));
+    return group.map(({ meaning: { events, rejects, clockSkew, ...meaning } }) => {
+      const mine: StoredEvent[] = [];
+      for (const event of events) {
+        const row = stored.get(event.id);
+        if (!row) continue;
+        stored.delete(event.id);
+        mine.push(row);
+      }
+      return { ...meaning, events: mine, rejected: [], unkept: 0 };
+    });
+  }
+
+  /** Attempts that kill no delivery, recorded in ONE statement. */
+  async function recordAttempts(group: readonly AttemptJob[]): Promise<JobResults['attempt'][]> {
+    await outbox.recordOutcomes(group);
+    return group.map(() => ({ events: [] }));
+  }
+
+  /**
+   * Applies a batch's jobs in order on `on`, the connection of its
+   * transaction. With `together`, consecutive plain records (an uplink whose
+   * interpretation is events only: no reply to pair, no reject to keep, no
+   * clock to report) are stored in one statement, and so are consecutive
+   * attempts that kill no delivery; everything else one job at a time. A
+   * job's failure is thrown as JobFailed naming the jobs it may be of:
+   * several when they were applied together, which the committer then
+   * applies again one at a time to find it (committer.ts).
+   */
+  async function applyJobs(on: Sql, jobs: readonly Job[], together: boolean): Promise<JobResult[]> {
     current = on;
     try {
-      return await (apply[job.kind] as (job: Job) => Promise<JobResult>)(job);
+      const results: JobResult[] = [];
+      let i = 0;
+      while (i < jobs.length) {
+        const job = jobs[i];
+        const records = together ? plainRecords(jobs, i) : [];
+        const attempts = together && records.length === 0 ? livingAttempts(jobs, i) : [];
+        const group = records.length > 1 ? records : attempts.length > 1 ? attempts : undefined;
+        try {
+          if (group === records) results.push(...(await keepRecords(records)));
+          else if (group === attempts) results.push(...(await recordAttempts(attempts)));
+          else if (records.length === 1) results.push(await keep(job as Extract<Job, { kind: 'uplink' }>, records[0].meaning));
+          else results.push(await (apply[job.kind] as (job: Job) => Promise<JobResult>)(job));
+        } catch (err) {
+          throw new JobFailed(
+            Array.from({ length: group?.length ?? 1 }, (_, n) => i + n),
+            err,
+          );
+        }
+        i += group?.length ?? 1;
+      }
+      return results;
     } finally {
       current = undefined;
     }
   }
 
-  return { applyJob };
+  /** The plain records from `from` on, each interpreted once (an interpretation that throws is left to apply alone). */
+  function plainRecords(jobs: readonly Job[], from: number): Plain[] {
+    const group: Plain[] = [];
+    for (let i = from; i < jobs.length; i++) {
+      const job = jobs[i];
+      if (job.kind !== 'uplink') break;
+      let meaning: Interpretation;
+      try {
+        meaning = interpret(job, policy);
+      } catch {
+        break;
+      }
+      if (meaning.reply !== undefined || meaning.rejects.length > 0 || meaning.clockSkew !== undefined) {
+        // Interpreted already: the one job applied alone keeps it rather than parse it again.
+        if (group.length === 0) group.push({ meaning, alone: true });
+        break;
+      }
+      group.push({ meaning, alone: false });
+    }
+    // One that must be applied alone is never part of a group.
+    return group.length > 1 && group[group.length - 1].alone ? group.slice(0, -1) : group;
+  }
+
+  /** The attempts from `from` on that kill no delivery, each delivery once (a second attempt of one is applied after the first). */
+  function livingAttempts(jobs: readonly Job[], from: number): AttemptJob[] {
+    const group: AttemptJob[] = [];
+    const seqs = new Set<number>();
+    for (let i = from; i < jobs.length; i++) {
+      const job = jobs[i];
+      if (job.kind !== 'attempt' || job.outcome === 'dead' || seqs.has(job.seq)) break;
+      seqs.add(job.seq);
+      group.push(job);
+    }
+    return group;
+  }
+
+  return { applyJobs };
+}
+
+type AttemptJob = Extract<Job, { kind: 'attempt' }>;
+/** An uplink's interpretation, computed once for the batch; `alone`: not plain, applied by itself. */
+interface Plain {
+  meaning: Interpretation;
+  alone: boolean;
+}
+
+/** A job's own error (not the database's), with the jobs it may be of: one, or those applied together. */
+export class JobFailed extends Error {
+  constructor(
+    readonly jobs: number[],
+    readonly reason: unknown,
+  ) {
+    super(reason instanceof Error ? reason.message : String(reason));
+  }
 }

@@ -18,21 +18,18 @@ export const PURGE_CANDIDATES = 1000;
 /**
  * Events in one multi-row INSERT … ON CONFLICT DO NOTHING: a retransmission's
  * content ids are there already (from any replica) and give no row. Their
- * images and their deliveries (one per endpoint taking the type, none to
- * `except`) go in the same statement.
+ * deliveries (one per endpoint taking the type, none to `except`) go in the
+ * same statement; their images in the next (INSERT_IMAGES).
  */
 const INSERT_EVENTS = `
   with given as (
-    select * from unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[])
-      with ordinality as g(id, type, device_sn, received_at, fields, image, person, n)
+    select * from unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::boolean[], $7::text[])
+      with ordinality as g(id, type, device_sn, received_at, fields, has_image, person, n)
   ), ins as (
     insert into events (id, type, device_sn, received_at, fields, has_image, person)
-    select id, type, device_sn, received_at, fields, image is not null, person from given order by n
+    select id, type, device_sn, received_at, fields, has_image, person from given order by n
     on conflict (id) do nothing
     returning seq, id, type, received_at
-  ), img as (
-    insert into images (event_seq, base64)
-    select ins.seq, given.image from ins join given on given.id = ins.id where given.image is not null
   ), del as (
     insert into deliveries (event_seq, endpoint_id, status, next_attempt_at, created_at)
     select ins.seq, ep.id, 'pending', ins.received_at, ins.received_at
@@ -41,27 +38,46 @@ const INSERT_EVENTS = `
   )
   select seq, id from ins`;
 
+/**
+ * The images of the events just stored, each a parameter of its own: sent
+ * as they are. In a text[] each 36 KB string would be escaped and parsed
+ * again by the server (array_in), and the array spilled to a temp file by
+ * the statement that unnests it: most of a batch's time on the server.
+ */
+const IMAGES_PER_STATEMENT = 1000;
+const insertImages = (n: number) =>
+  `insert into images (event_seq, base64) values ${Array.from({ length: n }, (_, i) => `($${2 * i + 1}::bigint, $${2 * i + 2}::text)`).join(', ')}`;
+
 export function createOutbox(sql: () => Sql) {
   /** Stores events and their deliveries; gives those that were new, in the order given. */
   async function storeEvents(list: NewEvent[], except?: string): Promise<StoredEvent[]> {
-    if (list.length === 0) return [];
+    // The same id twice (in one message, or a retransmission in the same batch): the first is stored, the others are not
+    // sent at all (their images would meet the first's row in images).
+    const ids = new Set<string>();
+    const unique = list.filter((e) => !ids.has(e.id) && ids.add(e.id));
+    if (unique.length === 0) return [];
     const rows = await sql().rows<{ seq: number; id: string }>(INSERT_EVENTS, [
-      list.map((e) => e.id),
-      list.map((e) => e.type),
-      list.map((e) => e.deviceSn),
-      list.map((e) => e.receivedAt),
-      list.map((e) => e.fields),
-      list.map((e) => e.image ?? null),
-      list.map((e) => e.person ?? null),
+      unique.map((e) => e.id),
+      unique.map((e) => e.type),
+      unique.map((e) => e.deviceSn),
+      unique.map((e) => e.receivedAt),
+      unique.map((e) => e.fields),
+      unique.map((e) => e.image !== undefined),
+      unique.map((e) => e.person ?? null),
       except ?? null,
     ]);
     const seqs = new Map(rows.map((row) => [row.id, row.seq]));
     const stored: StoredEvent[] = [];
-    for (const event of list) {
+    const images: (number | string)[] = [];
+    for (const event of unique) {
       const seq = seqs.get(event.id);
       if (seq === undefined) continue;
-      seqs.delete(event.id); // the same id twice in one message: stored once
       stored.push({ seq, id: event.id, type: event.type, deviceSn: event.deviceSn, receivedAt: event.receivedAt });
+      if (event.image !== undefined) images.push(seq, event.image);
+    }
+    for (let i = 0; i < images.length; i += 2 * IMAGES_PER_STATEMENT) {
+      const chunk = images.slice(i, i + 2 * IMAGES_PER_STATEMENT);
+      await sql().run(insertImages(chunk.length / 2), chunk);
     }
     return stored;
   }
@@ -113,6 +129,25 @@ export function createOutbox(sql: () => Sql) {
       `select d.seq as "deliverySeq", d.endpoint_id as "endpointId", d.attempts, d.last_status as "lastStatus", e.id as "eventId", e.type as "eventType"
        from deliveries d join events e on e.seq = d.event_seq where d.seq = $1`,
       [job.seq],
+    );
+  }
+
+  /** Attempts that kill no delivery (no dead-delivery event to read back), each of another delivery, in one statement. */
+  async function recordOutcomes(jobs: readonly JobOf<'attempt'>[]): Promise<void> {
+    await sql().run(
+      `update deliveries d set status = a.status, attempts = d.attempts + 1, last_attempt_at = a.at, last_status = a.code, last_error = a.error,
+         next_attempt_at = a.next, delivered_at = a.delivered
+       from unnest($1::bigint[], $2::text[], $3::bigint[], $4::int[], $5::text[], $6::bigint[], $7::bigint[]) as a(seq, status, at, code, error, next, delivered)
+       where d.seq = a.seq`,
+      [
+        jobs.map((job) => job.seq),
+        jobs.map((job) => (job.outcome === 'delivered' ? 'delivered' : 'pending')),
+        jobs.map((job) => job.at),
+        jobs.map((job) => job.status),
+        jobs.map((job) => job.error),
+        jobs.map((job) => job.nextAttemptAt),
+        jobs.map((job) => (job.outcome === 'delivered' ? job.at : null)),
+      ],
     );
   }
 
@@ -172,5 +207,5 @@ export function createOutbox(sql: () => Sql) {
     return { removed: old.length + oldRejects + oldCommands, after, more };
   }
 
-  return { storeEvents, upsertEndpoint, deleteEndpointStep, setEndpointState, recordOutcome, retryDelivery, redeliverStep, purge };
+  return { storeEvents, upsertEndpoint, deleteEndpointStep, setEndpointState, recordOutcome, recordOutcomes, retryDelivery, redeliverStep, purge };
 }

@@ -20,7 +20,7 @@ export async function openPostgresStore(
   await migratePostgres(url);
   const pool = openPool(url);
   const runner = createJobRunner(policy);
-  const committer = startCommitter(pool, runner.applyJob, { log, onCommit });
+  const committer = startCommitter(pool, runner.applyJobs, { log, onCommit });
   return {
     ...createReads(pool),
     write: (job) => committer.write(job),
