@@ -169,7 +169,9 @@ export async function runBench(args: string[]): Promise<void> {
   let ceilings: Ceiling[] = [];
   // cluster: its own loads through Mosquitto alone, the echo of its beating terminals the reference for their p99.
   const cluster = named(options, 'cluster') && mosquitto !== undefined;
-  if (selected(options, 'ceilings') || cluster) {
+  // --only heartbeats: the echo of each load too, so that its p99 is read against the echo's of the same run.
+  const heartbeatsAlone = named(options, 'heartbeats');
+  if (selected(options, 'ceilings') || cluster || heartbeatsAlone) {
     ceilings = await runCeilings({
       transports: cluster ? ['mosquitto'] : transports,
       mosquittoPath: mosquitto,
@@ -183,6 +185,7 @@ export async function runBench(args: string[]): Promise<void> {
       image,
       requests: options.deliveryRecords,
       steady: { rate: options.rate, seconds: options.diskSeconds },
+      echoOnly: heartbeatsAlone,
       progress,
     });
   }

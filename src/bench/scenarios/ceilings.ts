@@ -82,6 +82,8 @@ export interface CeilingOptions {
   requests: number;
   /** The steady scenario's pace, at which the disk is measured again for `seconds`. */
   steady: { rate: number; seconds: number };
+  /** The heartbeat scenario run alone (--only heartbeats): its echoes, the figures it is read against, and no other ceiling. */
+  echoOnly?: boolean;
   progress: (line: string) => void;
 }
 
@@ -100,7 +102,7 @@ export async function runCeilings(options: CeilingOptions): Promise<Ceiling[]> {
   };
   for (const transport of options.transports) {
     const loads: Load[] = [
-      ...options.kinds.map((kind) => ({ ceiling: 'relay' as const, kind })),
+      ...(options.echoOnly ? [] : options.kinds.map((kind) => ({ ceiling: 'relay' as const, kind }))),
       ...options.terminals.map((terminals) => ({ ceiling: 'echo' as const, terminals })),
     ];
     for (const load of loads) {
@@ -119,6 +121,7 @@ export async function runCeilings(options: CeilingOptions): Promise<Ceiling[]> {
       }
     }
   }
+  if (options.echoOnly) return ceilings;
   for (const kind of options.kinds) {
     options.progress(`ceiling post (bodies ${kind === 'image' ? 'with' : 'without'} images), webhook receiver`);
     try {
