@@ -110,12 +110,15 @@ export async function startExternalClient(options: ExternalOptions): Promise<Tra
   };
 }
 
+/** What a QoS 0 publish resolves to: one promise, not one per heartbeat answer. */
+const WRITTEN = Promise.resolve();
+
 /** A downLink publish: QoS 0 written by the end of the turn (qos0-writes.ts); QoS 1 resolved on the broker's PUBACK, or rejected after PUBLISH_ACK_TIMEOUT_MS and forgotten. */
 function publishOn(client: MqttClient, answers: Qos0Writes, topic: string, payload: string, qos: 0 | 1): Promise<void> {
   if (!client.connected) return Promise.reject(new BrokerUnavailable('not connected to the MQTT broker'));
   if (qos === 0) {
     answers.publish(topic, payload);
-    return Promise.resolve();
+    return WRITTEN;
   }
   return new Promise((resolve, reject) => {
     const onAck = (err?: Error) => {
