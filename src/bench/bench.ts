@@ -176,7 +176,8 @@ export async function runBench(args: string[]): Promise<void> {
   let ceilings: Ceiling[] = [];
   // cluster: its own loads through Mosquitto alone, the echo of its beating terminals the reference for their p99.
   const cluster = named(options, 'cluster') && mosquitto !== undefined;
-  // The bursts asked for by name: the relay of their records (and the POSTs of their webhooks), what their rates and CPU per record are read against.
+  // The scenarios asked for by name: the ceilings their figures are read against, measured in the same run (the relay of the
+  // bursts' records and the POSTs of their webhooks for their rates and CPU per record, the echo of each load for --only heartbeats).
   const which: readonly CeilingName[] =
     selected(options, 'ceilings') || cluster
       ? ['relay', 'echo', 'post', 'disk']
@@ -184,7 +185,9 @@ export async function runBench(args: string[]): Promise<void> {
         ? ['relay', 'post']
         : named(options, 'burst')
           ? ['relay']
-          : [];
+          : named(options, 'heartbeats')
+            ? ['echo']
+            : [];
   if (which.length) {
     ceilings = await runCeilings({
       which,

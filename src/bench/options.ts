@@ -139,6 +139,7 @@ export function usage(): string {
     'Starts the bridge in a process of its own (fresh data dir, for each scenario and broker) and measures',
     '  heartbeats       heartU → heartD round trip at QoS 0 of 100 and of 10,000 terminals (5 s each), from load processes',
     '                   of their own, connected at most 2,000 a second: connection time, p50/p99/max, replies missing',
+    '                   (--only heartbeats: with the echo ceiling of each load, in the same run)',
     '  delivery-burst   20,000 QoS 1 face records from 10 terminals, with ~27 KB images and without any, delivered to a',
     '                   webhook receiver: records delivered per second, lost, duplicated, CPU time per record',
     '  delivery-steady  terminal publish → webhook arrival latency at an even 200 records/s (30 s; --quick 5 s)',

@@ -206,15 +206,19 @@ export function createIngest(deps: IngestDeps) {
         return;
       }
     }
+    if (payload.length <= deps.maxPayload && isHeartbeat(payload)) {
+      // README §Performance: the answer first, the bookkeeping after it (a
+      // new terminal's presence row and event, what waited for it).
+      settle(sn, HEARTBEAT);
+      presence.touch(sn, message.receivedAt);
+      deps.heard?.(sn);
+      done();
+      return;
+    }
     presence.touch(sn, message.receivedAt);
     deps.heard?.(sn);
     if (payload.length > deps.maxPayload) {
       persist(reject(message, 'too_large', `${payload.length} bytes, over MAX_PAYLOAD (${deps.maxPayload})`), done);
-      return;
-    }
-    if (isHeartbeat(payload)) {
-      settle(sn, HEARTBEAT);
-      done();
       return;
     }
     // A reply faster than the record of its command's publish may be given back to hold (holdBack); a record never is.

@@ -7,6 +7,7 @@ import type { TopicTemplate } from '../protocol/topics.ts';
 import { inFlightBytesGauge } from './broker-metrics.ts';
 import { type BrokerLogin, openBrokerSession } from './mqtt-session.ts';
 import { forgetUnacknowledgedPublish } from './mqttjs-internals.ts';
+import { createQos0Writes, type Qos0Writes } from './qos0-writes.ts';
 import { createReceiveBudget } from './receive-budget.ts';
 import { startSlots } from './slots.ts';
 import { BrokerUnavailable, COMMAND_EXPIRY_S, PUBLISH_ACK_TIMEOUT_MS, type Transport } from './transport.ts';
@@ -60,6 +61,7 @@ export async function startExternalClient(options: ExternalOptions): Promise<Tra
   if (!options.slots) {
     // MQTT 5 No Local: the bridge must not receive its own downLink publishes back through a wildcard subscription.
     const session = await openBrokerSession({ ...common, filters, stale, noLocal: true });
+    const answers = createQos0Writes(session.client);
     await session.firstAttempt;
     return {
       connected: session.connected,
@@ -69,7 +71,7 @@ export async function startExternalClient(options: ExternalOptions): Promise<Tra
         // Connected again: every terminal may be reachable, queued commands may go out (README §Commands with replies).
         session.client.on('connect', () => listener(undefined));
       },
-      publish: (topic, payload, qos) => publishOn(session.client, topic, payload, qos),
+      publish: (topic, payload, qos) => publishOn(session.client, answers, topic, payload, qos),
       stop: () => session.stop(),
     };
   }
@@ -81,6 +83,7 @@ export async function startExternalClient(options: ExternalOptions): Promise<Tra
   // nothing: it only takes what an earlier run without slots left queued in
   // this id's session, and unsubscribes what that run had subscribed.
   const publisher = await openBrokerSession({ ...common, filters: [], stale: everFiltered, noLocal: true });
+  const answers = createQos0Writes(publisher.client);
   const slots = await startSlots({
     ...common,
     group: options.slots.group,
@@ -98,7 +101,7 @@ export async function startExternalClient(options: ExternalOptions): Promise<Tra
     onListening(listener) {
       publisher.client.on('connect', () => listener(undefined));
     },
-    publish: (topic, payload, qos) => publishOn(publisher.client, topic, payload, qos),
+    publish: (topic, payload, qos) => publishOn(publisher.client, answers, topic, payload, qos),
     slots: slots.held,
     async stop() {
       await slots.stop();
@@ -107,12 +110,15 @@ export async function startExternalClient(options: ExternalOptions): Promise<Tra
   };
 }
 
-/** A downLink publish: QoS 0 at once; QoS 1 resolved on the broker's PUBACK, or rejected after PUBLISH_ACK_TIMEOUT_MS and forgotten. */
-function publishOn(client: MqttClient, topic: string, payload: string, qos: 0 | 1): Promise<void> {
+/** What a QoS 0 publish resolves to: one promise, not one per heartbeat answer. */
+const WRITTEN = Promise.resolve();
+
+/** A downLink publish: QoS 0 written by the end of the turn (qos0-writes.ts); QoS 1 resolved on the broker's PUBACK, or rejected after PUBLISH_ACK_TIMEOUT_MS and forgotten. */
+function publishOn(client: MqttClient, answers: Qos0Writes, topic: string, payload: string, qos: 0 | 1): Promise<void> {
   if (!client.connected) return Promise.reject(new BrokerUnavailable('not connected to the MQTT broker'));
   if (qos === 0) {
-    client.publish(topic, payload, { qos: 0 });
-    return Promise.resolve();
+    answers.publish(topic, payload);
+    return WRITTEN;
   }
   return new Promise((resolve, reject) => {
     const onAck = (err?: Error) => {

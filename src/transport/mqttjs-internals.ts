@@ -67,8 +67,27 @@ export function currentConnection(client: MqttClient): Connection {
  * (`takeMessagesWithoutPuback`).
  */
 export function writePuback(client: MqttClient, connection: Connection, messageId: number): boolean {
+  return writeOnConnection(client, connection, generate({ cmd: 'puback', messageId }, { protocolVersion: client.options.protocolVersion }));
+}
+
+/**
+ * Writes packets the bridge encoded itself on `connection`, unless MQTT.js
+ * has moved on to another connection since, or this one has ended. Returns
+ * whether they were written.
+ *
+ * Relies on: MQTT.js writing each of its own packets to `client.stream` in
+ * one synchronous call (mqtt-packet's writeToStream: its pieces written
+ * corked, one after the other), so bytes written from elsewhere land between
+ * two packets, never inside one; and keeping no state about an
+ * outgoing QoS 0 publish (build/lib/client.js `publish` stores only QoS 1
+ * and 2 in the outgoing store).
+ *
+ * Why: PUBACKs after the commit (`writePuback`), and heartbeat answers
+ * written together, one write a turn instead of one each (qos0-writes.ts).
+ */
+export function writeOnConnection(client: MqttClient, connection: Connection, packets: Buffer): boolean {
   if (connection !== client.stream || connection.destroyed) return false;
-  connection.write(generate({ cmd: 'puback', messageId }, { protocolVersion: client.options.protocolVersion }));
+  connection.write(packets);
   return true;
 }
 

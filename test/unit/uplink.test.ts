@@ -241,6 +241,19 @@ describe('isHeartbeat', () => {
     expect(isHeartbeat(bytes(JSON.stringify({ cmd: 'heartU', pad: 'x'.repeat(60_000) })))).toBe(true);
   });
 
+  it('knows a heartbeat it saw by its bytes, and nothing else by them: the next payload is decoded as ever', () => {
+    const beat = bytes('{"cmd":"heartU","sn":"T1"}');
+    expect(isHeartbeat(beat)).toBe(true);
+    // The remembered bytes are a copy: the buffer the payload came in may be reused.
+    beat.set(bytes('{"cmd":"heartX"'));
+    expect(isHeartbeat(beat)).toBe(false);
+    expect(isHeartbeat(bytes('{"cmd":"heartU","sn":"T1"}'))).toBe(true);
+    // As long, one byte apart, or cut short: decoded, and not heartbeats.
+    expect(isHeartbeat(bytes('{"cmd":"heartU","sn":"T1"]'))).toBe(false);
+    expect(isHeartbeat(bytes('{"cmd":"heartU","sn":"T1"'))).toBe(false);
+    expect(isHeartbeat(bytes('{"cmd":"heartU","sn":"T1"}'))).toBe(true);
+  });
+
   it('leaves payloads over 64 KB, and those that never mention heartU, to the writer', () => {
     expect(isHeartbeat(bytes(JSON.stringify({ cmd: 'heartU', pad: 'x'.repeat(70_000) })))).toBe(false);
     expect(isHeartbeat(bytes(JSON.stringify({ cmd: 'verifiedRecordU', data: [{ name: 'x' }] })))).toBe(false);
