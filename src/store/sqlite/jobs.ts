@@ -1,4 +1,4 @@
-import { eq, sql } from 'drizzle-orm';
+import { eq, gt, min, sql } from 'drizzle-orm';
 import {
   ABOUT_DELIVERY,
   brokerDropsEvent,
@@ -22,6 +22,7 @@ import type { Db } from './open.ts';
 import { createOutbox } from './outbox.ts';
 import { createPersonRows, type PersonRows } from './person-rows.ts';
 import { events, images, rejects, terminals, tokens } from './schema.ts';
+import type { SegmentWriter } from './segment-writer.ts';
 import { createTerminalStore } from './terminals.ts';
 
 // Every job of the store (store.ts) applied to the database, in the writer
@@ -45,9 +46,11 @@ const failure = (err: unknown) => ({ failed: err instanceof Error ? err.message 
  */
 const UNKNOWN_SERIAL: ReadonlySet<RejectReason> = new Set(['unknown_device', 'terminal_limit']);
 
-export function createJobRunner(db: Db, policy: IngestPolicy & Accepting, gate: RejectGate = createRejectGate()) {
+export function createJobRunner(db: Db, segments: SegmentWriter, policy: IngestPolicy & Accepting, gate: RejectGate = createRejectGate()) {
   /** About what the jobs applied so far added to the WAL beyond a page each, when that is much more: the writer checkpoints by it. */
   let walBytes = 0;
+  /** Image bytes the batch's transactions wrote to their segment rather than to the WAL. */
+  let imageBytes = 0;
   const outbox = createOutbox(db, (bytes) => (walBytes += bytes));
   const terminalStore = createTerminalStore(db);
   const insertEvent = db
@@ -66,7 +69,20 @@ export function createJobRunner(db: Db, policy: IngestPolicy & Accepting, gate: 
     .prepare();
   const insertImage = db
     .insert(images)
-    .values({ eventSeq: sql.placeholder('eventSeq'), base64: sql.placeholder('base64') })
+    // The text is in the segment (schema.ts, images): the row says where.
+    .values({
+      eventSeq: sql.placeholder('eventSeq'),
+      base64: '',
+      segment: sql.placeholder('segment'),
+      position: sql.placeholder('position'),
+      length: sql.placeholder('length'),
+    })
+    .prepare();
+  // The segments rows refer to, one probe of images_segment each (a segment per day: tens to hundreds), not a walk of the rows.
+  const nextSegment = db
+    .select({ segment: min(images.segment) })
+    .from(images)
+    .where(gt(images.segment, sql.placeholder('after')))
     .prepare();
   const insertReject = db
     .insert(rejects)
@@ -106,7 +122,8 @@ export function createJobRunner(db: Db, policy: IngestPolicy & Accepting, gate: 
   function store(event: NewEvent, except?: string): StoredEvent | undefined {
     const row = insertEvent.get({ ...event, hasImage: event.image !== undefined ? 1 : 0, person: event.person ?? null });
     if (!row) return undefined; // already stored: a retransmission
-    if (event.image !== undefined) insertImage.run({ eventSeq: row.seq, base64: event.image });
+    // Appended now, written to its segment just before this transaction's COMMIT (transaction()).
+    if (event.image !== undefined) insertImage.run({ eventSeq: row.seq, ...segments.append(Buffer.from(event.image)) });
     outbox.enqueue(row.seq, event.type, event.receivedAt, except);
     return { seq: row.seq, id: event.id, type: event.type, deviceSn: event.deviceSn, receivedAt: event.receivedAt };
   }
@@ -125,10 +142,18 @@ export function createJobRunner(db: Db, policy: IngestPolicy & Accepting, gate: 
     },
     policy.replica ?? null,
   );
-  personRows = createPersonRows(db, store, policy.personCommands ?? DEFAULT_PERSON_COMMANDS, (command) => commandRows.queue(command, policy.replyField));
+  personRows = createPersonRows(
+    db,
+    store,
+    policy.personCommands ?? DEFAULT_PERSON_COMMANDS,
+    (command) => commandRows.queue(command, policy.replyField),
+    segments.zero,
+  );
   const people = personRows;
   /** A secure-delete job ran in this batch: the WAL is copied back and emptied after its commit (README §People on the terminals, erase). */
   let erased = false;
+  /** A retention step ran in this batch: once it is committed, the segments no row refers to any more are unlinked. */
+  let purged = false;
   const skewReport = createSkewReport();
 
   /**
@@ -232,6 +257,7 @@ export function createJobRunner(db: Db, policy: IngestPolicy & Accepting, gate: 
     'retry-delivery': outbox.retryDelivery,
     'redeliver-since': outbox.redeliverStep,
     purge(job) {
+      purged = true;
       const started = performance.now();
       const { removed, more, after } = outbox.purge(job);
       return { removed, more, after, ms: performance.now() - started };
@@ -278,9 +304,19 @@ export function createJobRunner(db: Db, policy: IngestPolicy & Accepting, gate: 
    */
   function transaction<T>(run: () => T): T {
     try {
-      return db.transaction(run, { behavior: 'immediate' });
+      return db.transaction(
+        () => {
+          const result = run();
+          // README §What survives what: the images are on disk (synced with SQLITE_SYNC=full) before the COMMIT that records their rows.
+          imageBytes += segments.flush();
+          return result;
+        },
+        { behavior: 'immediate' },
+      );
     } catch (err) {
       outbox.reload(); // the endpoints it cached may have been rolled back
+      // Not written: their offsets are given again. Written and then not committed: unreferenced bytes, harmless.
+      segments.discard();
       throw err;
     }
   }
@@ -292,11 +328,27 @@ export function createJobRunner(db: Db, policy: IngestPolicy & Accepting, gate: 
    * Not when the error is the database's or the disk's: every job would meet
    * it, each after its own busy timeout, so the batch fails as a whole.
    */
-  function applyBatch(jobs: Job[]): { outcomes: JobOutcome[]; walBytes: number; truncate: boolean } {
+  function referencedSegments(): Set<number> {
+    const referenced = new Set<number>();
+    for (let after = -1; ; ) {
+      const segment = nextSegment.get({ after })?.segment;
+      if (segment === null || segment === undefined) return referenced;
+      referenced.add(segment);
+      after = segment;
+    }
+  }
+
+  function applyBatch(jobs: Job[]): { outcomes: JobOutcome[]; walBytes: number; truncate: boolean; imageBytes: number } {
+    imageBytes = 0;
     const result = applyEach(jobs);
     const truncate = erased;
     erased = false;
-    return { ...result, truncate };
+    if (purged) {
+      purged = false;
+      // After the commit (or its failure): a segment goes only once no committed row refers to it.
+      segments.unlinkUnreferenced(referencedSegments());
+    }
+    return { ...result, truncate, imageBytes };
   }
 
   function applyEach(jobs: Job[]): { outcomes: JobOutcome[]; walBytes: number } {
