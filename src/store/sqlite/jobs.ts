@@ -1,4 +1,4 @@
-import { eq, gt, min, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import {
   ABOUT_DELIVERY,
   brokerDropsEvent,
@@ -19,7 +19,7 @@ import { createSkewReport } from '../skew-report.ts';
 import { type Job, type JobKind, type JobResult, type JobResults, SAMPLE_BYTES } from '../store.ts';
 import { createCommandRows } from './command-rows.ts';
 import type { Db } from './open.ts';
-import { createOutbox } from './outbox.ts';
+import { createOutbox, purgeQueries } from './outbox.ts';
 import { createPersonRows, type PersonRows } from './person-rows.ts';
 import { events, images, rejects, terminals, tokens } from './schema.ts';
 import type { SegmentWriter } from './segment-writer.ts';
@@ -78,12 +78,7 @@ export function createJobRunner(db: Db, segments: SegmentWriter, policy: IngestP
       length: sql.placeholder('length'),
     })
     .prepare();
-  // The segments rows refer to, one probe of images_segment each (a segment per day: tens to hundreds), not a walk of the rows.
-  const nextSegment = db
-    .select({ segment: min(images.segment) })
-    .from(images)
-    .where(gt(images.segment, sql.placeholder('after')))
-    .prepare();
+  const nextSegment = purgeQueries(db).nextSegment.prepare();
   const insertReject = db
     .insert(rejects)
     .values({

@@ -36,7 +36,8 @@ export interface SegmentWriter {
 
 const utcDay = (ms: number) => Math.floor(ms / 86_400_000);
 
-export function openSegmentWriter(dataDir: string, sync: Sync): SegmentWriter {
+/** `segmentBytes`: SEGMENT_BYTES, unless a test makes it small. */
+export function openSegmentWriter(dataDir: string, sync: Sync, segmentBytes = SEGMENT_BYTES): SegmentWriter {
   mkdirSync(segmentDir(dataDir), { recursive: true, mode: 0o700 });
   /** The segment appended to: the newest there is, after whatever a crash left past its last referenced image (unreferenced, harmless). */
   let current = listSegments(dataDir).at(-1) ?? 1;
@@ -105,7 +106,7 @@ export function openSegmentWriter(dataDir: string, sync: Sync): SegmentWriter {
     append(bytes) {
       const filled = end + pendingBytes;
       const today = utcDay(Date.now());
-      if (filled > 0 && (filled + bytes.length > SEGMENT_BYTES || today !== day)) rotate();
+      if (filled > 0 && (filled + bytes.length > segmentBytes || today !== day)) rotate();
       day = today;
       const ref = { segment: current, position: end + pendingBytes, length: bytes.length };
       pending.push(bytes);
