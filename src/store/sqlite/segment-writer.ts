@@ -47,6 +47,8 @@ export function openSegmentWriter(dataDir: string, sync: Sync, segmentBytes = SE
   let day = utcDay(end > 0 ? fstatSync(fd).mtimeMs : Date.now());
   let pending: Buffer[] = [];
   let pendingBytes = 0;
+  /** Bytes written to the newest segment since it was last synced. */
+  let unsynced = false;
 
   function open(segment: number): number {
     // Face images: for the service's user alone, as the database is.
@@ -86,6 +88,7 @@ export function openSegmentWriter(dataDir: string, sync: Sync, segmentBytes = SE
       rest = left;
     }
     const bytes = pendingBytes;
+    unsynced = true;
     end = at;
     pending = [];
     pendingBytes = 0;
@@ -95,11 +98,18 @@ export function openSegmentWriter(dataDir: string, sync: Sync, segmentBytes = SE
   /** A new segment: what the current one has waiting goes out first (before its COMMIT still: unreferenced if that fails). */
   function rotate() {
     write();
-    if (sync === 'full') fdatasyncSync(fd);
+    // Whatever SQLITE_SYNC says: sync() before a checkpoint reaches the newest segment only. Once a day, or per 64 MB.
+    syncNow();
     closeSync(fd);
     current += 1;
     fd = open(current);
     end = 0;
+  }
+
+  function syncNow() {
+    if (!unsynced) return;
+    fdatasyncSync(fd);
+    unsynced = false;
   }
 
   return {
@@ -115,16 +125,15 @@ export function openSegmentWriter(dataDir: string, sync: Sync, segmentBytes = SE
     },
     flush() {
       const bytes = write();
-      if (bytes > 0 && sync === 'full') fdatasyncSync(fd);
+      // Also what an erasure in this transaction wrote out early (zero()).
+      if (sync === 'full') syncNow();
       return bytes;
     },
     discard() {
       pending = [];
       pendingBytes = 0;
     },
-    sync() {
-      fdatasyncSync(fd);
-    },
+    sync: syncNow,
     zero(refs) {
       // An image appended by this very transaction is written first, so that it is overwritten too.
       write();
@@ -147,6 +156,7 @@ export function openSegmentWriter(dataDir: string, sync: Sync, segmentBytes = SE
             for (let at = position; at < stop; ) at += writeSync(target, ZEROS, 0, Math.min(ZEROS.length, stop - at), at);
           }
           fdatasyncSync(target);
+          if (target === fd) unsynced = false;
         } finally {
           if (target !== fd) closeSync(target);
         }
