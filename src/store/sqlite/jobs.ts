@@ -33,10 +33,11 @@ export type JobOutcome = { ok: JobResult } | { failed: string };
 
 /**
  * SQLite's errors of the database or its disk rather than of one job's data:
- * a lock held elsewhere, a full, failing or read-only disk, a damaged file.
+ * a lock held elsewhere, a full, failing or read-only disk, a damaged file;
+ * and the same of the disk met writing an image segment (segment-writer.ts).
  * Every job of a batch would meet them again.
  */
-const DATABASE_ERROR = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|CORRUPT|CANTOPEN|NOTADB|NOMEM|PROTOCOL|PERM|AUTH)/;
+const DATABASE_ERROR = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|CORRUPT|CANTOPEN|NOTADB|NOMEM|PROTOCOL|PERM|AUTH)|^E(NOSPC|IO|ROFS|DQUOT)$/;
 const isDatabaseError = (err: unknown) => DATABASE_ERROR.test(String((err as { code?: unknown } | null)?.code));
 const failure = (err: unknown) => ({ failed: err instanceof Error ? err.message : String(err) });
 
@@ -316,13 +317,7 @@ export function createJobRunner(db: Db, segments: SegmentWriter, policy: IngestP
     }
   }
 
-  /**
-   * Applies a batch in one transaction (group commit). When that throws, each
-   * job is applied again in a transaction of its own: one bad job fails
-   * alone and the others of its batch commit (README §What survives what).
-   * Not when the error is the database's or the disk's: every job would meet
-   * it, each after its own busy timeout, so the batch fails as a whole.
-   */
+  /** The image segments a committed row refers to. */
   function referencedSegments(): Set<number> {
     const referenced = new Set<number>();
     for (let after = -1; ; ) {
@@ -333,6 +328,13 @@ export function createJobRunner(db: Db, segments: SegmentWriter, policy: IngestP
     }
   }
 
+  /**
+   * Applies a batch in one transaction (group commit). When that throws, each
+   * job is applied again in a transaction of its own: one bad job fails
+   * alone and the others of its batch commit (README §What survives what).
+   * Not when the error is the database's or the disk's: every job would meet
+   * it, each after its own busy timeout, so the batch fails as a whole.
+   */
   function applyBatch(jobs: Job[]): { outcomes: JobOutcome[]; walBytes: number; truncate: boolean; imageBytes: number } {
     imageBytes = 0;
     const result = applyEach(jobs);
@@ -341,7 +343,11 @@ export function createJobRunner(db: Db, segments: SegmentWriter, policy: IngestP
     if (purged) {
       purged = false;
       // After the commit (or its failure): a segment goes only once no committed row refers to it.
-      segments.unlinkUnreferenced(referencedSegments());
+      try {
+        segments.unlinkUnreferenced(referencedSegments());
+      } catch {
+        // The batch is committed whatever became of this: a segment not unlinked now is at the next retention step.
+      }
     }
     return { ...result, truncate, imageBytes };
   }
