@@ -167,7 +167,7 @@ export function checkStore(dataDir: string): Finding {
       return {
         verdict: 'ok',
         check,
-        detail: `${store}: ${(statSync(store).size / 1e6).toFixed(1)} MB, ${events} events, quick check ok; images: ${images.segments} segments, ${(images.bytes / 1e6).toFixed(1)} MB`,
+        detail: `${store}: ${(statSync(store).size / 1e6).toFixed(1)} MB, ${events} events, quick check ok; image segments: ${images.segments}, ${(images.bytes / 1e6).toFixed(1)} MB`,
       };
     } finally {
       db.close();
