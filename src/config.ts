@@ -254,7 +254,7 @@ export const ConfigSchema = v.object({
     v.description('bearer token of the API; unset = generated once and kept in DATA_DIR'),
     v.check((s) => s === undefined || s.length >= 16, 'expected at least 16 characters'),
   ),
-  DATA_DIR: text('./data', 'folder of the SQLite database (unless DATABASE_URL), the generated token and client id'),
+  DATA_DIR: text('./data', 'folder of the SQLite database and its face images (images/, unless DATABASE_URL), the generated token and client id'),
   DATABASE_URL: v.pipe(
     v.optional(v.string()),
     v.description('PostgreSQL to store everything in (postgres://user:password@host:5432/facegate); unset = SQLite in DATA_DIR'),

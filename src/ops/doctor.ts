@@ -10,6 +10,7 @@ import { withoutPassword } from '../lib/secrets.ts';
 import { localTimestamp, parseLocalTimestamp, utcOffset } from '../lib/units.ts';
 import { migrationState } from '../store/postgres/open.ts';
 import { databasePath } from '../store/sqlite/open.ts';
+import { segmentsSize } from '../store/sqlite/segment-files.ts';
 import { connectionBudget, openFileLimit } from '../transport/connection-budget.ts';
 import { probeQueueDrops } from '../transport/queue-probe.ts';
 
@@ -162,7 +163,12 @@ export function checkStore(dataDir: string): Finding {
       const verdict = db.pragma('quick_check', { simple: true });
       if (verdict !== 'ok') return { verdict: 'fail', check, detail: `${store} is damaged: ${String(verdict)}; restore a backup (facegate restore FILE)` };
       const events = (db.prepare('select count(*) as n from events').get() as { n: number }).n;
-      return { verdict: 'ok', check, detail: `${store}: ${(statSync(store).size / 1e6).toFixed(1)} MB, ${events} events, quick check ok` };
+      const images = segmentsSize(dataDir);
+      return {
+        verdict: 'ok',
+        check,
+        detail: `${store}: ${(statSync(store).size / 1e6).toFixed(1)} MB, ${events} events, quick check ok; image segments: ${images.segments}, ${(images.bytes / 1e6).toFixed(1)} MB`,
+      };
     } finally {
       db.close();
     }

@@ -118,7 +118,7 @@ describe('the operator’s commands', () => {
     for (const check of ['Node.js', 'time zone', 'HTTP port', 'broker port', 'open files', 'disk sync', 'database', 'broker'])
       expect(report).toMatch(new RegExp(`^(ok|warn) +${check} `, 'm'));
     expect(report).toMatch(/^ok +HTTP port +.*served by the facegate running now/m);
-    expect(report).toMatch(/^ok +database .* \d+ events, quick check ok/m);
+    expect(report).toMatch(/^ok +database .* \d+ events, quick check ok; image segments: 1, \d+\.\d MB$/m);
     expect(report).toMatch(/^ok +terminal times +the last 20 records agree with /m);
     // Terminals whose times are 8 h ahead of receipt: the zone (or their clocks) is wrong, and doctor says so.
     await storeRecords(env, 30, 8 * 3_600_000);

@@ -59,8 +59,10 @@ describe('recognition records', () => {
       personType: 1,
       extra: { a: [1, 2] },
     });
-    const [image] = rows('select base64 from images');
-    expect(image.base64).toBe(verifiedRecord().liveImageBase64);
+    // The image apart, in its segment file (README §What survives what), served whole.
+    const [event] = (await bridge.api('GET', '/api/events?type=face.verified')).json.items;
+    const image = await fetch(`http://127.0.0.1:${bridge.httpPort}/api/events/${event.id}/image`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(Buffer.from(await image.arrayBuffer()).equals(Buffer.from(verifiedRecord().liveImageBase64, 'base64'))).toBe(true);
   });
 
   it('splits verified passes from rejections with FORWARD=passed', async () => {

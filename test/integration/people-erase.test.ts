@@ -8,10 +8,11 @@ import { stampJpeg } from '../../src/kit/jpeg.ts';
 import { verifiedRecord, verifiedRecordU } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
-import { startBridge, type TestBridge } from '../support/bridge.ts';
+import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
 
 // README §People on the terminals, ?erase=true on SQLite: no byte of what
-// was erased is left in the database files (secure_delete, the WAL emptied).
+// was erased is left in the database files (secure_delete, the WAL emptied)
+// nor in the image segments (overwritten with zeros).
 // Apart from people.test.ts, which runs on PostgreSQL too, where the files
 // are the server's (README §PostgreSQL says what erasure leaves there).
 
@@ -49,7 +50,7 @@ async function online(b: TestBridge, url: string, sn: string) {
 }
 
 describe('?erase=true on SQLite', () => {
-  it('erases the events, images, pending deliveries, commands and photo of a person, counted, and leaves no byte of them in the database files', async () => {
+  it('erases the events, images, pending deliveries, commands and photo of a person, counted, and leaves no byte of them in the database files or the image segments', async () => {
     // A receiver that refuses connections: the record's delivery stays pending.
     bridge = await startBridge({ WEBHOOK_URL: 'http://127.0.0.1:9/hook' });
     const b = bridge;
@@ -57,7 +58,8 @@ describe('?erase=true on SQLite', () => {
     const got = answering(t);
     const image = stampJpeg(face, 'erase-record-image').toString('base64');
     await t.send(verifiedRecordU([verifiedRecord({ num: '6001', name: 'Erased', liveImageBase64: image })]));
-    await t.send(verifiedRecordU([verifiedRecord({ num: '6002', name: 'Kept', liveImageBase64: stampJpeg(face, 'kept').toString('base64') })]));
+    const kept = stampJpeg(face, 'kept').toString('base64');
+    await t.send(verifiedRecordU([verifiedRecord({ num: '6002', name: 'Kept', liveImageBase64: kept })]));
     await b.eventsStored(2, (e) => e.type === 'face.verified');
     // An earlier photo, replaced: its bytes must go too.
     const earlier = stampJpeg(face, 'erase-earlier-photo');
@@ -79,7 +81,8 @@ describe('?erase=true on SQLite', () => {
     await until(() => got.some((c) => c.cmd === 'deletePersonD'));
     expect(got.at(-1)).toEqual({ cmd: 'deletePersonD', num: '6001' });
 
-    const files = readdirSync(b.dataDir).filter((name) => name.startsWith('facegate.db'));
+    const segments = readdirSync(join(b.dataDir, 'images')).map((name) => join('images', name));
+    const files = [...readdirSync(b.dataDir).filter((name) => name.startsWith('facegate.db')), ...segments];
     expect(files).toContain('facegate.db');
     const runs = [
       enrolled.subarray(2000, 2064),
@@ -91,7 +94,10 @@ describe('?erase=true on SQLite', () => {
       const bytes = readFileSync(join(b.dataDir, name));
       for (const run of runs) expect(bytes.includes(run), `${name} holds erased bytes`).toBe(false);
     }
-    // The other person's image is still there (the scan would find one).
-    expect(readFileSync(join(b.dataDir, 'facegate.db')).length).toBeGreaterThan(0);
+    // The other person's image is still there, and the scan finds it.
+    expect(segments.some((name) => readFileSync(join(b.dataDir, name)).includes(kept.slice(3000, 3064)))).toBe(true);
+    const [other] = (await b.api('GET', '/api/events?type=face.verified')).json.items;
+    const served = await fetch(`http://127.0.0.1:${b.httpPort}/api/events/${other.id}/image`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    expect(Buffer.from(await served.arrayBuffer()).equals(Buffer.from(kept, 'base64'))).toBe(true);
   });
 });

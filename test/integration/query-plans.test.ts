@@ -196,6 +196,10 @@ describe('retention', () => {
     }
   });
 
+  it('finds the next image segment referenced with one seek in images_segment', () => {
+    expectPlan(q().nextSegment, [/^SEARCH images USING COVERING INDEX images_segment \(segment>\?\)$/], [/SCAN|TEMP B-TREE/]);
+  });
+
   it('finds old rejects and commands by their time indexes and deletes by key', () => {
     expectPlan(q().rejects(100, 200), [/^SEARCH rejects USING COVERING INDEX rejects_received_at \(received_at<\?\)$/], [/TEMP B-TREE/]);
     expectPlan(q().commands(100, 200), [/^SEARCH commands USING COVERING INDEX commands_created \(created_at<\?\)$/], [/TEMP B-TREE/]);

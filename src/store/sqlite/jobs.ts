@@ -19,9 +19,10 @@ import { createSkewReport } from '../skew-report.ts';
 import { type Job, type JobKind, type JobResult, type JobResults, SAMPLE_BYTES } from '../store.ts';
 import { createCommandRows } from './command-rows.ts';
 import type { Db } from './open.ts';
-import { createOutbox } from './outbox.ts';
+import { createOutbox, purgeQueries } from './outbox.ts';
 import { createPersonRows, type PersonRows } from './person-rows.ts';
 import { events, images, rejects, terminals, tokens } from './schema.ts';
+import type { SegmentWriter } from './segment-writer.ts';
 import { createTerminalStore } from './terminals.ts';
 
 // Every job of the store (store.ts) applied to the database, in the writer
@@ -32,10 +33,11 @@ export type JobOutcome = { ok: JobResult } | { failed: string };
 
 /**
  * SQLite's errors of the database or its disk rather than of one job's data:
- * a lock held elsewhere, a full, failing or read-only disk, a damaged file.
+ * a lock held elsewhere, a full, failing or read-only disk, a damaged file;
+ * and the same of the disk met writing an image segment (segment-writer.ts).
  * Every job of a batch would meet them again.
  */
-const DATABASE_ERROR = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|CORRUPT|CANTOPEN|NOTADB|NOMEM|PROTOCOL|PERM|AUTH)/;
+const DATABASE_ERROR = /^SQLITE_(BUSY|LOCKED|FULL|IOERR|READONLY|CORRUPT|CANTOPEN|NOTADB|NOMEM|PROTOCOL|PERM|AUTH)|^E(NOSPC|IO|ROFS|DQUOT)$/;
 const isDatabaseError = (err: unknown) => DATABASE_ERROR.test(String((err as { code?: unknown } | null)?.code));
 const failure = (err: unknown) => ({ failed: err instanceof Error ? err.message : String(err) });
 
@@ -45,9 +47,11 @@ const failure = (err: unknown) => ({ failed: err instanceof Error ? err.message 
  */
 const UNKNOWN_SERIAL: ReadonlySet<RejectReason> = new Set(['unknown_device', 'terminal_limit']);
 
-export function createJobRunner(db: Db, policy: IngestPolicy & Accepting, gate: RejectGate = createRejectGate()) {
+export function createJobRunner(db: Db, segments: SegmentWriter, policy: IngestPolicy & Accepting, gate: RejectGate = createRejectGate()) {
   /** About what the jobs applied so far added to the WAL beyond a page each, when that is much more: the writer checkpoints by it. */
   let walBytes = 0;
+  /** Image bytes the batch's transactions wrote to their segment rather than to the WAL. */
+  let imageBytes = 0;
   const outbox = createOutbox(db, (bytes) => (walBytes += bytes));
   const terminalStore = createTerminalStore(db);
   const insertEvent = db
@@ -66,8 +70,16 @@ export function createJobRunner(db: Db, policy: IngestPolicy & Accepting, gate: 
     .prepare();
   const insertImage = db
     .insert(images)
-    .values({ eventSeq: sql.placeholder('eventSeq'), base64: sql.placeholder('base64') })
+    // The text is in the segment (schema.ts, images): the row says where.
+    .values({
+      eventSeq: sql.placeholder('eventSeq'),
+      base64: '',
+      segment: sql.placeholder('segment'),
+      position: sql.placeholder('position'),
+      length: sql.placeholder('length'),
+    })
     .prepare();
+  const nextSegment = purgeQueries(db).nextSegment.prepare();
   const insertReject = db
     .insert(rejects)
     .values({
@@ -106,7 +118,8 @@ export function createJobRunner(db: Db, policy: IngestPolicy & Accepting, gate: 
   function store(event: NewEvent, except?: string): StoredEvent | undefined {
     const row = insertEvent.get({ ...event, hasImage: event.image !== undefined ? 1 : 0, person: event.person ?? null });
     if (!row) return undefined; // already stored: a retransmission
-    if (event.image !== undefined) insertImage.run({ eventSeq: row.seq, base64: event.image });
+    // Appended now, written to its segment just before this transaction's COMMIT (transaction()).
+    if (event.image !== undefined) insertImage.run({ eventSeq: row.seq, ...segments.append(Buffer.from(event.image)) });
     outbox.enqueue(row.seq, event.type, event.receivedAt, except);
     return { seq: row.seq, id: event.id, type: event.type, deviceSn: event.deviceSn, receivedAt: event.receivedAt };
   }
@@ -125,10 +138,18 @@ export function createJobRunner(db: Db, policy: IngestPolicy & Accepting, gate: 
     },
     policy.replica ?? null,
   );
-  personRows = createPersonRows(db, store, policy.personCommands ?? DEFAULT_PERSON_COMMANDS, (command) => commandRows.queue(command, policy.replyField));
+  personRows = createPersonRows(
+    db,
+    store,
+    policy.personCommands ?? DEFAULT_PERSON_COMMANDS,
+    (command) => commandRows.queue(command, policy.replyField),
+    segments.zero,
+  );
   const people = personRows;
   /** A secure-delete job ran in this batch: the WAL is copied back and emptied after its commit (README §People on the terminals, erase). */
   let erased = false;
+  /** A retention step ran in this batch: once it is committed, the segments no row refers to any more are unlinked. */
+  let purged = false;
   const skewReport = createSkewReport();
 
   /**
@@ -232,6 +253,7 @@ export function createJobRunner(db: Db, policy: IngestPolicy & Accepting, gate: 
     'retry-delivery': outbox.retryDelivery,
     'redeliver-since': outbox.redeliverStep,
     purge(job) {
+      purged = true;
       const started = performance.now();
       const { removed, more, after } = outbox.purge(job);
       return { removed, more, after, ms: performance.now() - started };
@@ -278,10 +300,31 @@ export function createJobRunner(db: Db, policy: IngestPolicy & Accepting, gate: 
    */
   function transaction<T>(run: () => T): T {
     try {
-      return db.transaction(run, { behavior: 'immediate' });
+      return db.transaction(
+        () => {
+          const result = run();
+          // README §What survives what: the images are on disk (synced with SQLITE_SYNC=full) before the COMMIT that records their rows.
+          imageBytes += segments.flush();
+          return result;
+        },
+        { behavior: 'immediate' },
+      );
     } catch (err) {
       outbox.reload(); // the endpoints it cached may have been rolled back
+      // Not written: their offsets are given again. Written and then not committed: unreferenced bytes, harmless.
+      segments.discard();
       throw err;
+    }
+  }
+
+  /** The image segments a committed row refers to. */
+  function referencedSegments(): Set<number> {
+    const referenced = new Set<number>();
+    for (let after = -1; ; ) {
+      const segment = nextSegment.get({ after })?.segment;
+      if (segment === null || segment === undefined) return referenced;
+      referenced.add(segment);
+      after = segment;
     }
   }
 
@@ -292,11 +335,21 @@ export function createJobRunner(db: Db, policy: IngestPolicy & Accepting, gate: 
    * Not when the error is the database's or the disk's: every job would meet
    * it, each after its own busy timeout, so the batch fails as a whole.
    */
-  function applyBatch(jobs: Job[]): { outcomes: JobOutcome[]; walBytes: number; truncate: boolean } {
+  function applyBatch(jobs: Job[]): { outcomes: JobOutcome[]; walBytes: number; truncate: boolean; imageBytes: number } {
+    imageBytes = 0;
     const result = applyEach(jobs);
     const truncate = erased;
     erased = false;
-    return { ...result, truncate };
+    if (purged) {
+      purged = false;
+      // After the commit (or its failure): a segment goes only once no committed row refers to it.
+      try {
+        segments.unlinkUnreferenced(referencedSegments());
+      } catch {
+        // The batch is committed whatever became of this: a segment not unlinked now is at the next retention step.
+      }
+    }
+    return { ...result, truncate, imageBytes };
   }
 
   function applyEach(jobs: Job[]): { outcomes: JobOutcome[]; walBytes: number } {

@@ -1,4 +1,4 @@
-import { and, asc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, gte, inArray, lt, min, sql } from 'drizzle-orm';
 import type { DeadDelivery } from '../../events/events.ts';
 import { pickPurged } from '../purge-step.ts';
 import type { Job, JobResults, PurgeCursor } from '../store.ts';
@@ -77,6 +77,15 @@ export function purgeQueries(db: Db) {
     images: (seqs: number[]) => db.delete(images).where(inArray(images.eventSeq, seqs)),
     deliveries: (seqs: number[]) => db.delete(deliveries).where(inArray(deliveries.eventSeq, seqs)),
     events: (seqs: number[]) => db.delete(events).where(inArray(events.seq, seqs)),
+    /**
+     * The first image segment after `after` that a row refers to: walked
+     * from -1, the segments still referenced, one probe of images_segment
+     * each (a segment per day: tens to hundreds), not a walk of the rows.
+     */
+    nextSegment: db
+      .select({ segment: min(images.segment) })
+      .from(images)
+      .where(gt(images.segment, sql.placeholder('after'))),
   };
 }
 

@@ -4,6 +4,7 @@ import { type PersonCommands, renderCommand, replyOutcome } from '../../people/p
 import { BACKOFF_FIRST_MS, BACKOFF_MAX_MS, CLEAR_SENT, ERASE_STEP, type SyncRow } from '../person-sync-rules.ts';
 import type { Erased, Job, JobResults, PersonOp, SyncStatus } from '../store.ts';
 import type { Db } from './open.ts';
+import type { SegmentRef } from './segment-files.ts';
 
 // The writer thread's side of people on the terminals (README §People on the
 // terminals): the people and their sync rows, a terminal's turn (its one
@@ -38,7 +39,14 @@ export const PERSON_SQL = {
   eraseCommands: 'delete from commands where person = ?',
 } as const;
 
-export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: PersonCommands, queueCommand: QueueCommand) {
+export function createPersonRows(
+  db: Db,
+  storeEvent: StoreEvent,
+  commands: PersonCommands,
+  queueCommand: QueueCommand,
+  /** Overwrites images in their segments with zeros, synced (segment-writer.ts). */
+  zeroImages: (refs: SegmentRef[]) => void,
+) {
   const raw = db.$client;
 
   /**
@@ -145,6 +153,9 @@ export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: Perso
 
   const eraseEvents = raw.prepare<[string, number], { seq: number }>(PERSON_SQL.eraseEvents);
   const eraseImages = raw.prepare('delete from images where event_seq in (select value from json_each(?))');
+  const imagesInSegments = raw.prepare<[string], SegmentRef>(
+    'select segment, position, length from images where event_seq in (select value from json_each(?)) and segment is not null',
+  );
   const erasePending = raw.prepare<[string], { n: number }>(
     `select count(*) as n from deliveries where event_seq in (select value from json_each(?)) and status = 'pending'`,
   );
@@ -285,6 +296,9 @@ export function createPersonRows(db: Db, storeEvent: StoreEvent, commands: Perso
     const seqs = eraseEvents.all(num, ERASE_STEP).map((row) => row.seq);
     if (seqs.length > 0) {
       const list = JSON.stringify(seqs);
+      // Their bytes are zeros on disk before the COMMIT that deletes their rows: should it fail, rows of a person being erased
+      // are left without their images, never images without rows (README §People on the terminals, erase).
+      zeroImages(imagesInSegments.all(list));
       counted.images = eraseImages.run(list).changes;
       counted.deliveries = erasePending.get(list)!.n;
       eraseDeliveries.run(list);

@@ -51,14 +51,10 @@ export function openReads(dataDir: string, sync: Sync) {
     .from(events)
     .where(eq(events.seq, sql.placeholder('seq')))
     .prepare();
+  // Where an image is (a segment), or, for a row of an earlier version, the
+  // text itself as bytes (a Buffer, off the JavaScript heap), for webhook bodies.
   const image = db
-    .select({ base64: images.base64 })
-    .from(images)
-    .where(eq(images.eventSeq, sql.placeholder('seq')))
-    .prepare();
-  // The same text as bytes (a Buffer, off the JavaScript heap), for webhook bodies.
-  const imageBytes = db
-    .select({ bytes: sql<Buffer>`cast(${images.base64} as blob)` })
+    .select({ bytes: sql<Buffer>`cast(${images.base64} as blob)`, segment: images.segment, position: images.position, length: images.length })
     .from(images)
     .where(eq(images.eventSeq, sql.placeholder('seq')))
     .prepare();
@@ -195,8 +191,8 @@ export function openReads(dataDir: string, sync: Sync) {
         .eventSeqsAfter(filter)
         .all()
         .map((row) => row.seq),
-    image: (seq: number) => image.get({ seq })?.base64,
-    imageBytes: (seq: number) => imageBytes.get({ seq })?.bytes,
+    /** An image's row: its text when it holds it, else where its bytes are (sqlite-store.ts reads them). */
+    image: (seq: number) => image.get({ seq }),
     delivery: (seq: number) => delivery.get({ seq }),
     /** The first and last delivery seq stored, to bound a list's window. */
     deliveryBounds: () => ({ first: lists.firstDelivery().get()?.seq ?? undefined, last: lists.lastDelivery().get()?.seq ?? undefined }),

@@ -63,12 +63,33 @@ export const events = sqliteTable(
   ],
 );
 
-/** Face images apart from events: lists never read them, retention deletes them first. */
-export const images = sqliteTable('images', {
-  eventSeq: integer('event_seq').primaryKey(),
-  /** As it goes between the quotes of the webhook's `img` (NewEvent.image): the base64 itself, or the escaped text of what was not base64. */
-  base64: text('base64').notNull(),
-});
+/**
+ * Face images apart from events: lists never read them, retention deletes
+ * them first. The image itself is in a segment file of the data dir
+ * (segment-files.ts, README §What survives what): a row says where.
+ */
+export const images = sqliteTable(
+  'images',
+  {
+    eventSeq: integer('event_seq').primaryKey(),
+    /**
+     * As it goes between the quotes of the webhook's `img` (NewEvent.image):
+     * the base64 itself, or the escaped text of what was not base64. Only
+     * rows written before segments (and rows a backup brought back) hold it;
+     * a row whose image is in a segment holds ''. Kept NOT NULL rather than
+     * rebuilt as nullable: the rebuild would copy every stored image once
+     * more at the first start of this version.
+     */
+    base64: text('base64').notNull(),
+    /** The segment's number (segment-files.ts); null for a row that holds its text. */
+    segment: integer('segment'),
+    /** Where its bytes (the text above, UTF-8) start in the segment, and how many. */
+    position: integer('position'),
+    length: integer('length'),
+  },
+  // The segments still referenced, one probe each: retention unlinks the others (jobs.ts).
+  (t) => [index('images_segment').on(t.segment).where(sql`segment is not null`)],
+);
 
 export const commands = sqliteTable(
   'commands',

@@ -1,11 +1,13 @@
 import type { Store } from '../store.ts';
 import { openReads } from './reads.ts';
+import { openSegmentReader } from './segment-reader.ts';
 import { startWriter, type WriterDeps } from './writer.ts';
 import type { WriterOptions } from './writer-thread.ts';
 
 /**
  * The store on SQLite: the writer thread commits the jobs (group commit),
- * the main thread's read-only connection answers the reads. Those are
+ * the main thread's read-only connection answers the reads, and reads the
+ * images from their segments (segment-reader.ts). The database's reads are
  * synchronous underneath (better-sqlite3, a snapshot of the WAL that never
  * waits for a commit); as promises they are the Store's, and a read that
  * throws is a rejected promise.
@@ -19,6 +21,15 @@ export async function openSqliteStore(options: WriterOptions, deps: WriterDeps):
   } catch (err) {
     await writer.stop();
     throw err;
+  }
+  const segments = openSegmentReader(options.dataDir);
+  /** An image's bytes, from its segment or, for a row of an earlier version (or restored from a backup), from the row. */
+  async function imageBytes(seq: number): Promise<Buffer | undefined> {
+    const row = reads.image(seq);
+    if (!row) return undefined;
+    const { bytes, segment, position, length } = row;
+    if (segment === null || position === null || length === null) return bytes;
+    return segments.read({ segment, position, length });
   }
   return {
     write: (job) => writer.write(job),
@@ -64,13 +75,14 @@ export async function openSqliteStore(options: WriterOptions, deps: WriterDeps):
     lastSeqBefore: async (at) => reads.lastSeqBefore(at),
     eventSeqs: async (filter) => reads.eventSeqs(filter),
     eventSeqsAfter: async (filter) => reads.eventSeqsAfter(filter),
-    image: async (seq) => reads.image(seq),
-    imageBytes: async (seq) => reads.imageBytes(seq),
+    image: async (seq) => (await imageBytes(seq))?.toString('utf8'),
+    imageBytes,
     tokens: async () => reads.tokens(),
     reject: async (seq) => reads.reject(seq),
     rejectBounds: async () => reads.rejectBounds(),
     rejectSeqs: async (filter) => reads.rejectSeqs(filter),
     async close() {
+      await segments.close();
       reads.close();
       await writer.stop();
     },

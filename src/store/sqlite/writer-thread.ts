@@ -5,6 +5,7 @@ import type { Accepting } from '../command-text.ts';
 import type { Job } from '../store.ts';
 import { createJobRunner, type JobOutcome } from './jobs.ts';
 import { migrateDatabase, openDatabase, type Sync } from './open.ts';
+import { openSegmentWriter, type SegmentWriter } from './segment-writer.ts';
 
 // The only writer of the database. It runs on its own thread because
 // better-sqlite3 is synchronous: a commit that waits for the disk (fsync) must
@@ -34,8 +35,10 @@ const IDLE_MS = 1;
 /** ... or at once after this much, when batches keep coming: the WAL stays bounded under any load. */
 const CHECKPOINT_BUSY_BYTES = 4 * 1024 * 1024;
 
-function checkpoint(sqlite: Database.Database) {
+function checkpoint(sqlite: Database.Database, segments: SegmentWriter, sync: Sync) {
   try {
+    // SQLITE_SYNC=normal syncs the WAL only here: the images of the commits it makes durable are synced first.
+    if (sync === 'normal') segments.sync();
     // PASSIVE waits for no reader; what a reader still needs is copied next time.
     sqlite.pragma('wal_checkpoint(PASSIVE)');
   } catch {
@@ -63,17 +66,21 @@ try {
   // idle moments, larger ones only while batches keep coming.
   sqlite.pragma('wal_autocheckpoint = 0');
   migrateDatabase(db);
-  const runner = createJobRunner(db, options);
+  const segments = openSegmentWriter(options.dataDir, options.sync);
+  const runner = createJobRunner(db, segments, options);
   let walBytes = 0;
   let idle: NodeJS.Timeout | undefined;
   const checkpointNow = () => {
     clearTimeout(idle);
     walBytes = 0;
-    checkpoint(sqlite);
+    checkpoint(sqlite, segments, options.sync);
   };
   port.on('message', (message: ToWriter) => {
     clearTimeout(idle);
+    /** A payload's images went to their segment, not to the WAL. */
+    let imageBytes = 0;
     if ('close' in message) {
+      segments.close();
       sqlite.close();
       port.close();
       return;
@@ -86,10 +93,11 @@ try {
       port.postMessage({ batch: message.batch, results: applied.outcomes } satisfies FromWriter);
       // A retention step's deletions write far more than a page.
       walBytes += applied.walBytes;
+      imageBytes = applied.imageBytes;
     } catch (err) {
       port.postMessage({ batch: message.batch, error: (err as Error).message } satisfies FromWriter);
     }
-    walBytes += message.jobs.reduce((sum, job) => sum + PAGE_BYTES + ('payload' in job ? job.payload.length : 0), 0);
+    walBytes += Math.max(0, message.jobs.reduce((sum, job) => sum + PAGE_BYTES + ('payload' in job ? job.payload.length : 0), 0) - imageBytes);
     if (walBytes >= CHECKPOINT_BUSY_BYTES) checkpointNow();
     else if (walBytes >= CHECKPOINT_IDLE_BYTES) idle = setTimeout(checkpointNow, IDLE_MS);
   });
