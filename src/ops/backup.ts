@@ -2,7 +2,7 @@ import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, openSync, re
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { databasePath } from '../store/sqlite/open.ts';
-import { type SegmentRef, segmentDir, segmentPath } from '../store/sqlite/segment-files.ts';
+import { intact, type SegmentRef, segmentDir, segmentPath } from '../store/sqlite/segment-files.ts';
 
 // README §Backup and restore: `facegate backup FILE` copies the store while
 // the bridge runs; `facegate restore FILE` puts a copy back while none does.
@@ -87,8 +87,7 @@ function inlineImages(dataDir: string, file: string): void {
       if (n === 0) return undefined;
       filled += n;
     }
-    // Zeros are an erased image (segment-reader.ts): the text never holds a NUL.
-    return bytes.includes(0) ? undefined : bytes;
+    return intact(bytes);
   };
   try {
     const page = copy.prepare<[number, number], SegmentRef & { seq: number }>(

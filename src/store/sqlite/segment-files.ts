@@ -63,3 +63,10 @@ export interface SegmentRef {
   position: number;
   length: number;
 }
+
+/**
+ * An image's bytes as read, or undefined when they are not an image any more:
+ * the stored text never holds a NUL (it is JSON string content), so one in
+ * it means zeros, an erased image or a torn disk (README §What survives what).
+ */
+export const intact = (bytes: Buffer): Buffer | undefined => (bytes.includes(0) ? undefined : bytes);

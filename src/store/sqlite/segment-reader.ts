@@ -1,5 +1,5 @@
 import { type FileHandle, open } from 'node:fs/promises';
-import { type SegmentRef, segmentPath } from './segment-files.ts';
+import { intact, type SegmentRef, segmentPath } from './segment-files.ts';
 
 // The main thread's half of the image segments (segment-files.ts): a
 // positioned read of an image, asynchronous so that a slow disk holds the
@@ -78,7 +78,7 @@ export function openSegmentReader(dataDir: string): SegmentReader {
           if (bytesRead === 0) return undefined; // past the end: torn
           filled += bytesRead;
         }
-        return bytes.includes(0) ? undefined : bytes;
+        return intact(bytes);
       } finally {
         release(entry);
       }
