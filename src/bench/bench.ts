@@ -329,7 +329,15 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
             progress(`  written in ${built.seconds.toFixed(0)} s; the bridge starts on it`);
           }
         : undefined;
-    bridge = await startBridge({ sync: plan.sync, mqttUrl: broker?.url, databaseUrl, clientId: `facegate-bench-${n}`, env, prepare });
+    bridge = await startBridge({
+      sync: plan.sync,
+      mqttUrl: broker?.url,
+      databaseUrl,
+      clientId: `facegate-bench-${n}`,
+      env,
+      prepare,
+      cpuProfDir: options.cpuProf,
+    });
     receiver = await receiving;
     if (plan.terminals) {
       // Each terminal is a socket at the broker: the embedded one is the bridge.

@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 export const SCENARIOS = [
@@ -79,6 +80,8 @@ export interface BenchOptions {
   peopleBeforeBeats: number;
   peopleLimitMs: number;
   out: string;
+  /** Where each bridge writes V8's CPU profiles of its threads (--cpu-prof), or undefined. */
+  cpuProf: string | undefined;
   quick: boolean;
 }
 
@@ -119,6 +122,7 @@ const HELP: [flag: string, text: string][] = [
   ['--people N', 'people: people PUT with a photo each and "devices":"all" (default 1,000; --quick 50)'],
   ['--window W', 'QoS 1 publishes in flight per terminal during a burst (default 50)'],
   ['--out FILE', 'where the figures go as JSON (default bench-results.json)'],
+  ['--cpu-prof DIR', "each bridge writes V8's CPU profile of each of its threads into DIR as it stops (node --cpu-prof); the figures include its cost"],
   ['--help', 'this text'],
 ];
 
@@ -204,6 +208,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
         setups: { type: 'string' },
         store: { type: 'string' },
         out: { type: 'string', default: 'bench-results.json' },
+        'cpu-prof': { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     }));
@@ -273,6 +278,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
     // COMMAND_RATE (5/s a terminal) lets 1,000 people onto a terminal in 200 s at best: the limit is twice and more that.
     peopleLimitMs: quick ? 45_000 : 480_000,
     out: values.out,
+    cpuProf: values['cpu-prof'] === undefined ? undefined : resolve(values['cpu-prof']),
     quick,
   };
 }

@@ -30,6 +30,8 @@ export interface BridgeOptions {
   env?: Record<string, string>;
   /** Fills the fresh data dir before the bridge starts on it (store-scale). */
   prepare?: (dataDir: string) => void;
+  /** --cpu-prof DIR: V8's CPU profile of each of its threads (the writer's too), written there when it stops. */
+  cpuProfDir?: string;
 }
 
 export interface BridgeProcess {
@@ -95,7 +97,8 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     ...options.env,
   };
   // The CLI of this very run: compiled after `npm run build` (as `npm run bench` runs it), the sources through tsx otherwise.
-  const child = spawnCli(env, [], { cli: 'running', baseEnv: inherited, nodeFlags: NODE_FLAGS });
+  const profile = options.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${options.cpuProfDir}`] : [];
+  const child = spawnCli(env, [], { cli: 'running', baseEnv: inherited, nodeFlags: [...NODE_FLAGS, ...profile] });
   // A scenario may ask for a line that came before it asked (a small store's
   // retention purge is over before the bridge has answered the benchmark's
   // first heartbeat): every line is kept with the moment it came.
