@@ -58,11 +58,12 @@ export interface NewEvent {
   receivedAt: number;
   fields: string;
   /**
-   * The image as it stands between the quotes of a JSON string, which the
-   * webhook body splices in as it is. For base64, which needs no escaping,
-   * that is the base64 itself.
+   * The image as it stands between the quotes of a JSON string (UTF-8),
+   * which the webhook body splices in as it is. For base64, which needs no
+   * escaping, that is the base64 itself: often a view of the payload's own
+   * bytes (protocol/lifted-images.ts).
    */
-  image?: string;
+  image?: Uint8Array;
   /** The person it is about (a verified record's num, a person command's reply, a person.* event): what erasing a person finds it by. */
   person?: string;
 }

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { IMAGE_KEY } from '../protocol/lifted-images.ts';
 
 // Event ids (README §Events and their ids), and the random ids of commands and endpoints.
 
@@ -6,24 +7,29 @@ import { createHash, randomBytes } from 'node:crypto';
  * The id of a face record: the same serial and the same content (every
  * field, the image included) give the same id, so a retransmitted or
  * re-uploaded record is stored once (README §Events and their ids).
+ * `image`: the record's liveImageBase64 as UTF-8, kept apart from it
+ * (protocol/uplink.ts RecordImage); hashed as that string would be.
  */
-export function contentId(sn: string, record: Record<string, unknown>): string {
+export function contentId(sn: string, record: Record<string, unknown>, image?: Uint8Array): string {
   // Key order is not content: a terminal may serialise a re-upload differently.
   // Strings (the image above all) are hashed as they are, not re-serialised;
-  // the type tag keeps "1" and 1 apart.
-  const parts = [sn];
-  for (const key of Object.keys(record).sort()) {
-    const value = record[key];
-    parts.push(key, typeof value === 'string' ? `s${value}` : `j${JSON.stringify(value)}`);
+  // the type tag keeps "1" and 1 apart. Each part ends with a NUL.
+  const hash = createHash('sha256').update(sn).update(END);
+  const keys = Object.keys(record);
+  if (image) keys.push(IMAGE_KEY);
+  for (const key of keys.sort()) {
+    hash.update(key).update(END);
+    if (image && key === IMAGE_KEY) hash.update('s').update(image);
+    else {
+      const value = record[key];
+      hash.update(typeof value === 'string' ? `s${value}` : `j${JSON.stringify(value)}`);
+    }
+    hash.update(END);
   }
-  return `evt_${digest(parts)}`;
+  return `evt_${hash.digest('base64url').slice(0, 26)}`;
 }
 
-function digest(parts: string[]): string {
-  const hash = createHash('sha256');
-  for (const part of parts) hash.update(part).update('\0');
-  return hash.digest('base64url').slice(0, 26);
-}
+const END = '\0';
 
 // Each randomBytes call goes into OpenSSL (~8 µs here): 10,000 terminals
 // coming online at once spent a quarter of their presence writes on it. One

@@ -23,17 +23,17 @@ export function eventsFromUplink(sn: string, msg: Uplink, receivedAt: number, po
     return msg.records.map((record, i) => {
       const type: EventType =
         msg.cmd === 'strangerRecordU' ? 'face.stranger' : policy.forward === 'all' || isPassed(record) ? 'face.verified' : 'face.rejected';
-      const { liveImageBase64 } = record;
+      const image = msg.images[i];
       return {
         // Same serial and same record content (image included) → same id, so a
         // retransmitted or re-uploaded record is stored once (README §Events and their ids).
-        id: contentId(sn, record),
+        id: contentId(sn, record, image?.text),
         type,
         deviceSn: sn,
         receivedAt,
         // IMAGES=omit: no image of the record is kept, whatever its key (README §Configuration).
         fields: policy.images === 'omit' ? JSON.stringify(record, withoutImages) : msg.fields[i],
-        image: policy.images === 'omit' || !liveImageBase64 ? undefined : msg.escaped ? jsonStringContent(liveImageBase64) : liveImageBase64,
+        image: policy.images === 'omit' || !image?.content.length ? undefined : image.content,
         // README §People on the terminals, ?erase=true: a person's passes are found by their num.
         person: msg.cmd === 'verifiedRecordU' ? personOf(record.num) : undefined,
       };
@@ -69,9 +69,4 @@ function personOf(num: string | number | undefined): string | undefined {
 const IMAGE_KEY = /image|photo|base64/i;
 function withoutImages(key: string, value: unknown): unknown {
   return typeof value === 'string' && IMAGE_KEY.test(key) ? undefined : value;
-}
-
-/** Only for payloads with escapes: for a 36 KB image this costs ~60 µs. */
-function jsonStringContent(text: string): string {
-  return JSON.stringify(text).slice(1, -1);
 }

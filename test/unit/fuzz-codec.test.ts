@@ -44,8 +44,11 @@ describe('decodeUplink under arbitrary input', () => {
     fc.assert(
       fc.property(fc.constantFrom('verifiedRecordU', 'strangerRecordU'), fc.array(record, { minLength: 1, maxLength: 5 }), (cmd, data) => {
         const text = JSON.stringify({ cmd, data });
-        const fields = data.map(({ liveImageBase64: _image, ...rest }) => JSON.stringify(rest));
-        expect(decodeUplink(bytes(text))).toEqual({ ok: true, msg: { cmd, records: data, fields, escaped: text.includes('\\'), malformed: [] } });
+        const records = data.map(({ liveImageBase64: _image, ...rest }) => rest);
+        const fields = records.map((rest) => JSON.stringify(rest));
+        // Base64 needs no escape: its text and its JSON string content are the same bytes.
+        const images = data.map(({ liveImageBase64: image }) => (image === undefined ? undefined : { text: Buffer.from(image), content: Buffer.from(image) }));
+        expect(decodeUplink(bytes(text))).toEqual({ ok: true, msg: { cmd, records, images, fields, malformed: [] } });
       }),
       { numRuns: 1000 },
     );
@@ -58,7 +61,32 @@ describe('decodeUplink under arbitrary input', () => {
         const decoded = decodeUplink(bytes(JSON.stringify({ cmd: 'verifiedRecordU', data: [record] })));
         if (!decoded.ok || !('records' in decoded.msg)) throw new Error('a well-typed record was refused');
         const [event] = eventsFromUplink('sn', decoded.msg, 0, { forward: 'all', images: 'inline' });
-        expect(JSON.parse(`"${event.image}"`)).toBe(decoded.msg.records[0].liveImageBase64);
+        expect(JSON.parse(`"${Buffer.from(event.image ?? []).toString()}"`)).toBe(image);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('gives the same events whether the images are lifted out of the payload or parsed with it', () => {
+    const record = fc.record(
+      { num: fc.string(), name: fc.string(), liveImageBase64: fc.base64String(), extra: fc.jsonValue({ maxDepth: 2 }) },
+      { requiredKeys: ['liveImageBase64'] },
+    );
+    fc.assert(
+      fc.property(fc.array(record, { minLength: 1, maxLength: 4 }), (data) => {
+        const text = JSON.stringify({ cmd: 'verifiedRecordU', data });
+        // Slashes only stand in strings: sent as \/ they mean the same, and the payload is parsed whole.
+        const [lifted, whole] = [text, text.replaceAll('/', '\\/')].map((sent) => {
+          const decoded = decodeUplink(bytes(sent));
+          if (!decoded.ok) throw new Error(decoded.detail);
+          return eventsFromUplink('sn', decoded.msg, 0, { forward: 'all', images: 'inline' }).map(({ id, fields, image }) => ({
+            id,
+            fields,
+            image: image && Buffer.from(image).toString(),
+          }));
+        });
+        expect(lifted).toEqual(whole);
+        expect(lifted.map(({ image }) => image)).toEqual(data.map(({ liveImageBase64 }) => liveImageBase64 || undefined));
       }),
       { numRuns: 1000 },
     );

@@ -34,7 +34,7 @@ describe('interpret', () => {
     const meaning = interpret(message({ cmd: 'verifiedRecordU', data: [record(), bad, record({ num: '1002', verifiedCode: 1 })] }), POLICY);
     expect(meaning.cmd).toBe('verifiedRecordU');
     expect(meaning.heartbeat).toBe(false);
-    expect(meaning.events.map((e) => [e.type, e.deviceSn, e.receivedAt, e.image])).toEqual([
+    expect(meaning.events.map((e) => [e.type, e.deviceSn, e.receivedAt, e.image && Buffer.from(e.image).toString()])).toEqual([
       ['face.verified', 'SN1', AT, IMAGE],
       ['face.rejected', 'SN1', AT, IMAGE],
     ]);

@@ -17,6 +17,22 @@ const record = (over: Record<string, unknown> = {}) => ({
 /** What decodeUplink gives beside the records: each one's fields without its image, as JSON. */
 const fieldsOf = (...records: Record<string, unknown>[]) => records.map(({ liveImageBase64: _image, ...rest }) => JSON.stringify(rest));
 
+/**
+ * What decodeUplink gives for a message of these records (sent without
+ * escapes): each record without its image, the image apart as bytes (its
+ * text and its JSON string content alike), the fields as JSON.
+ */
+const decodedAs = (cmd: string, records: Record<string, unknown>[], malformed: { record: unknown; detail: string }[] = []) => ({
+  ok: true,
+  msg: {
+    cmd,
+    records: records.map(({ liveImageBase64: _image, ...rest }) => rest),
+    images: records.map(({ liveImageBase64: image }) => (typeof image === 'string' ? { text: Buffer.from(image), content: Buffer.from(image) } : undefined)),
+    fields: fieldsOf(...records),
+    malformed,
+  },
+});
+
 describe('decodeUplink', () => {
   describe('well-formed messages', () => {
     it('decodes heartU to a bare heartbeat, ignoring other fields', () => {
@@ -24,24 +40,19 @@ describe('decodeUplink', () => {
     });
 
     it('decodes verifiedRecordU with its record', () => {
-      expect(decode({ cmd: 'verifiedRecordU', data: [record()] })).toEqual({
-        ok: true,
-        msg: { cmd: 'verifiedRecordU', records: [record()], fields: fieldsOf(record()), escaped: false, malformed: [] },
-      });
+      expect(decode({ cmd: 'verifiedRecordU', data: [record()] })).toEqual(decodedAs('verifiedRecordU', [record()]));
     });
 
     it('keeps every record of a batch, in order', () => {
       const batch = [record({ num: '1' }), record({ num: '2', verifiedCode: 3 }), record({ num: '3' })];
       const decoded = decode({ cmd: 'verifiedRecordU', data: batch });
-      expect(decoded).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: batch, fields: fieldsOf(...batch), escaped: false, malformed: [] } });
+      expect(decoded).toEqual(decodedAs('verifiedRecordU', batch));
     });
 
     it('decodes strangerRecordU records without a person id', () => {
       const stranger = { liveImageBase64: '/9j/xyz', time: '2026-11-22 09:59:58' };
-      expect(decode({ cmd: 'strangerRecordU', data: [stranger] })).toEqual({
-        ok: true,
-        msg: { cmd: 'strangerRecordU', records: [stranger], fields: ['{"time":"2026-11-22 09:59:58"}'], escaped: false, malformed: [] },
-      });
+      expect(decode({ cmd: 'strangerRecordU', data: [stranger] })).toEqual(decodedAs('strangerRecordU', [stranger]));
+      expect(decodedAs('strangerRecordU', [stranger]).msg.fields).toEqual(['{"time":"2026-11-22 09:59:58"}']);
     });
 
     it('accepts personType as the string "1" or the number 1', () => {
@@ -52,7 +63,7 @@ describe('decodeUplink', () => {
     it('keeps the values as sent, with no type coercion', () => {
       const sent = record({ num: 1001, personType: 1, temperature: 36.5 });
       const decoded = decode({ cmd: 'verifiedRecordU', data: [sent] });
-      expect(decoded).toEqual({ ok: true, msg: { cmd: 'verifiedRecordU', records: [sent], fields: fieldsOf(sent), escaped: false, malformed: [] } });
+      expect(decoded).toEqual(decodedAs('verifiedRecordU', [sent]));
     });
 
     it('refuses JSON nested more than 64 levels deep, and takes 64', () => {
@@ -62,14 +73,58 @@ describe('decodeUplink', () => {
       expect(decodeUplink(nested(20_000))).toMatchObject({ ok: false, reason: 'too_deep' });
     });
 
-    it('says whether the payload used escapes, which is when a string may need them again', () => {
+    it('gives an image sent with escapes as its text and as JSON string content, escaped again only where JSON must', () => {
       const escapedSlash = bytes('{"cmd":"verifiedRecordU","data":[{"liveImageBase64":"\\/9j\\/4A"}]}');
-      expect(decodeUplink(escapedSlash)).toEqual({
-        ok: true,
-        msg: { cmd: 'verifiedRecordU', records: [{ liveImageBase64: '/9j/4A' }], fields: ['{}'], escaped: true, malformed: [] },
-      });
-      const decoded = decode({ cmd: 'verifiedRecordU', data: [record({ name: 'Li "Si"' })] });
-      expect(decoded.ok && 'escaped' in decoded.msg && decoded.msg.escaped).toBe(true);
+      expect(decodeUplink(escapedSlash)).toEqual(decodedAs('verifiedRecordU', [{ liveImageBase64: '/9j/4A' }]));
+      const quoted = bytes('{"cmd":"verifiedRecordU","data":[{"liveImageBase64":"say \\"cheese\\"\\u0041"}]}');
+      const decoded = decodeUplink(quoted);
+      if (!decoded.ok || !('images' in decoded.msg)) throw new Error('refused');
+      expect(decoded.msg.images[0]).toEqual({ text: Buffer.from('say "cheese"A'), content: Buffer.from('say \\"cheese\\"A') });
+    });
+
+    it('lifts images out of a payload without escapes, and decodes whatever else holds their key whole', () => {
+      const sent = (text: string) => decodeUplink(bytes(text));
+      // A view of the payload's own bytes, not a copy.
+      const payload = bytes(JSON.stringify({ cmd: 'verifiedRecordU', data: [record()] }));
+      const decoded = decodeUplink(payload);
+      expect(decoded.ok && 'images' in decoded.msg && decoded.msg.images[0]?.content.buffer).toBe(payload.buffer);
+      // Spaces around the colon, two records, an empty image.
+      expect(sent('{"cmd":"strangerRecordU","data":[{"liveImageBase64" : "AAA/"},{"time":"t","liveImageBase64":""}]}')).toEqual(
+        decodedAs('strangerRecordU', [{ liveImageBase64: 'AAA/' }, { time: 't', liveImageBase64: '' }]),
+      );
+      // The key's text as a value, an image key outside the records, one in a nested object: each stays as sent.
+      expect(sent('{"cmd":"strangerRecordU","data":[{"liveImageBase64":"AB","name":"liveImageBase64"}]}')).toEqual(
+        decodedAs('strangerRecordU', [{ liveImageBase64: 'AB', name: 'liveImageBase64' }]),
+      );
+      expect(sent('{"cmd":"verifiedRecordU","liveImageBase64":"top","data":[{"liveImageBase64":"AB"}]}')).toEqual(
+        decodedAs('verifiedRecordU', [{ liveImageBase64: 'AB' }]),
+      );
+      const nested = { liveImageBase64: 'AB', extra: { liveImageBase64: 'CD' } };
+      expect(sent(JSON.stringify({ cmd: 'verifiedRecordU', data: [nested] }))).toEqual(decodedAs('verifiedRecordU', [nested]));
+      expect(sent('{"cmd":"photoU","liveImageBase64":"AB"}')).toEqual({ ok: true, msg: { cmd: 'photoU', body: { cmd: 'photoU', liveImageBase64: 'AB' } } });
+      // The same key twice in a record: the last one counts, as JSON.parse has it.
+      expect(sent('{"cmd":"strangerRecordU","data":[{"liveImageBase64":"AB","liveImageBase64":"CD"}]}')).toEqual(
+        decodedAs('strangerRecordU', [{ liveImageBase64: 'CD' }]),
+      );
+    });
+
+    it('refuses an image that JSON would refuse, lifted or not', () => {
+      // A raw control character in a string: JSON takes it only escaped.
+      for (const control of ['\u0000', '\u0001', '\n', '\u001f']) {
+        const text = `{"cmd":"strangerRecordU","data":[{"liveImageBase64":"/9j/4AAQ${control}SkZJ"}]}`;
+        expect(decodeUplink(bytes(text))).toMatchObject({ ok: false, reason: 'not_json' });
+      }
+      // At every place of an image, whatever its alignment: the check goes four bytes at a time.
+      for (let at = 0; at < 40; at++) {
+        const image = Buffer.alloc(40, 'A');
+        image[at] = 0x1f;
+        const text = `{"cmd":"strangerRecordU","data":[{"liveImageBase64":"${image.toString('latin1')}"}]}`;
+        expect(decodeUplink(bytes(text))).toMatchObject({ ok: false, reason: 'not_json' });
+        expect(decodeUplink(bytes(text.replace('\u001f', '\u007f')))).toMatchObject({ ok: true });
+      }
+      const invalid = Buffer.concat([bytes('{"cmd":"strangerRecordU","data":[{"liveImageBase64":"AB'), Uint8Array.of(0xff), bytes('"}]}')]);
+      expect(decodeUplink(invalid)).toMatchObject({ ok: false, reason: 'not_utf8' });
+      expect(decodeUplink(bytes('{"cmd":"strangerRecordU","data":[{"liveImageBase64":"AB}]}'))).toMatchObject({ ok: false, reason: 'not_json' });
     });
 
     it('keeps an unknown cmd as a device message with its whole body', () => {
@@ -128,19 +183,16 @@ describe('decodeUplink', () => {
     it('keeps the good records of a batch and says what is wrong with each other one', () => {
       const bad = [record({ name: 5 }), 'x'];
       const decoded = decode({ cmd: 'verifiedRecordU', data: [record({ num: '1' }), bad[0], record({ num: '3' }), bad[1]] });
-      expect(decoded).toEqual({
-        ok: true,
-        msg: {
-          cmd: 'verifiedRecordU',
-          records: [record({ num: '1' }), record({ num: '3' })],
-          fields: fieldsOf(record({ num: '1' }), record({ num: '3' })),
-          escaped: false,
-          malformed: [
+      expect(decoded).toEqual(
+        decodedAs(
+          'verifiedRecordU',
+          [record({ num: '1' }), record({ num: '3' })],
+          [
             { record: bad[0], detail: 'data.1.name: name must be a string' },
             { record: 'x', detail: 'data.3: each record must be an object' },
           ],
-        },
-      });
+        ),
+      );
     });
 
     it('refuses more records than MAX_RECORDS as too_many_records, counted before any record is looked at', () => {
@@ -170,16 +222,13 @@ describe('decodeUplink', () => {
       };
       const [fits, over] = [withName(65_536), withName(65_537)];
       const decoded = decode({ cmd: 'verifiedRecordU', data: [fits, over] });
-      expect(decoded).toEqual({
-        ok: true,
-        msg: {
-          cmd: 'verifiedRecordU',
-          records: [fits],
-          fields: fieldsOf(fits),
-          escaped: false,
-          malformed: [{ record: over, detail: 'data.1: the fields other than liveImageBase64 take 65537 bytes as JSON, over the limit of 65536' }],
-        },
-      });
+      expect(decoded).toEqual(
+        decodedAs(
+          'verifiedRecordU',
+          [fits],
+          [{ record: over, detail: 'data.1: the fields other than liveImageBase64 take 65537 bytes as JSON, over the limit of 65536' }],
+        ),
+      );
       expect(decode({ cmd: 'strangerRecordU', data: [over] })).toMatchObject({ ok: false, reason: 'invalid_fields' });
     });
 

@@ -68,12 +68,13 @@ export function createOutbox(sql: () => Sql) {
     ]);
     const seqs = new Map(rows.map((row) => [row.id, row.seq]));
     const stored: StoredEvent[] = [];
-    const images: (number | string)[] = [];
+    // A Buffer goes as a binary parameter: for text, its UTF-8 bytes as they are (no string made of them).
+    const images: (number | Buffer)[] = [];
     for (const event of unique) {
       const seq = seqs.get(event.id);
       if (seq === undefined) continue;
       stored.push({ seq, id: event.id, type: event.type, deviceSn: event.deviceSn, receivedAt: event.receivedAt });
-      if (event.image !== undefined) images.push(seq, event.image);
+      if (event.image !== undefined) images.push(seq, Buffer.from(event.image.buffer, event.image.byteOffset, event.image.byteLength));
     }
     for (let i = 0; i < images.length; i += 2 * IMAGES_PER_STATEMENT) {
       const chunk = images.slice(i, i + 2 * IMAGES_PER_STATEMENT);

@@ -119,7 +119,7 @@ export function createJobRunner(db: Db, segments: SegmentWriter, policy: IngestP
     const row = insertEvent.get({ ...event, hasImage: event.image !== undefined ? 1 : 0, person: event.person ?? null });
     if (!row) return undefined; // already stored: a retransmission
     // Appended now, written to its segment just before this transaction's COMMIT (transaction()).
-    if (event.image !== undefined) insertImage.run({ eventSeq: row.seq, ...segments.append(Buffer.from(event.image)) });
+    if (event.image !== undefined) insertImage.run({ eventSeq: row.seq, ...segments.append(event.image) });
     outbox.enqueue(row.seq, event.type, event.receivedAt, except);
     return { seq: row.seq, id: event.id, type: event.type, deviceSn: event.deviceSn, receivedAt: event.receivedAt };
   }

@@ -12,7 +12,7 @@ const ZEROS = Buffer.alloc(64 * 1024);
 
 export interface SegmentWriter {
   /** Where `bytes` will be once flushed: the caller records it in the same transaction. */
-  append(bytes: Buffer): SegmentRef;
+  append(bytes: Uint8Array): SegmentRef;
   /**
    * Writes what was appended since the last flush, and with SQLITE_SYNC=full
    * syncs it: called inside the transaction, just before its COMMIT. Returns
@@ -45,7 +45,7 @@ export function openSegmentWriter(dataDir: string, sync: Sync, segmentBytes = SE
   let end = fstatSync(fd).size;
   /** The UTC day the segment was last written on: at the next one, a new segment starts. */
   let day = utcDay(end > 0 ? fstatSync(fd).mtimeMs : Date.now());
-  let pending: Buffer[] = [];
+  let pending: Uint8Array[] = [];
   let pendingBytes = 0;
   /** Bytes written to the newest segment since it was last synced. */
   let unsynced = false;
@@ -77,7 +77,7 @@ export function openSegmentWriter(dataDir: string, sync: Sync, segmentBytes = SE
       if (written === 0) throw new Error('image segment: nothing written');
       at += written;
       let skip = written;
-      const left: Buffer[] = [];
+      const left: Uint8Array[] = [];
       for (const buf of rest) {
         if (skip >= buf.length) skip -= buf.length;
         else {
