@@ -99,4 +99,24 @@ describe('the segment reader', () => {
     expect(await reader.read(refs[0])).toBeUndefined();
     expect(await reader.read({ segment: 99, position: 0, length: 10 })).toBeUndefined();
   });
+
+  it('reads the images after one with it, gives each its own bytes, and sees an erasure once told to forget what it read', async () => {
+    writer.close();
+    writer = openSegmentWriter(dir, 'full'); // the real bound: one segment
+    const refs = Array.from({ length: 8 }, (_, i) => writer.append(text(String.fromCharCode(97 + i), 30 + i)));
+    writer.flush();
+    // As the webhooks read them: several at once, in order.
+    const read = await Promise.all(refs.map((ref) => reader.read(ref)));
+    expect(read.map((bytes) => bytes?.toString())).toEqual(refs.map((ref, i) => String.fromCharCode(97 + i).repeat(ref.length)));
+    // Appended after the read that ended at the segment's end: read anew.
+    const later = writer.append(text('z', 40));
+    writer.flush();
+    expect((await reader.read(later))?.toString()).toBe('z'.repeat(40));
+    expect((await reader.read(refs[0]))?.toString()).toBe('a'.repeat(30));
+    writer.zero([refs[3]]);
+    writer.flush();
+    reader.forget();
+    expect(await reader.read(refs[3])).toBeUndefined();
+    expect((await reader.read(refs[4]))?.toString()).toBe('e'.repeat(34));
+  });
 });

@@ -32,7 +32,12 @@ export async function openSqliteStore(options: WriterOptions, deps: WriterDeps):
     return segments.read({ segment, position, length });
   }
   return {
-    write: (job) => writer.write(job),
+    async write(job) {
+      const result = await writer.write(job);
+      // Its images are zeros now: no bytes read ahead before it may stand for them (README §People on the terminals, erase).
+      if (job.kind === 'person-erase') segments.forget();
+      return result;
+    },
     get backlog() {
       return writer.backlog;
     },
