@@ -44,6 +44,7 @@ const shown = (column: string, as: string) =>
 export function createReads(pool: pg.Pool): Reads {
   const sql = sqlOf(pool);
   const seqs = async (text: string, values: unknown[]) => (await sql.rows<{ seq: number }>(text, values)).map((row) => row.seq);
+  const image = async (seq: number) => (await sql.one<{ base64: string }>('select base64 from images where event_seq = $1', [seq]))?.base64;
   /** The conditions of an event filter, numbered from `n`. */
   const eventFilter = (filter: EventFilter, n: number) => {
     const where: string[] = [];
@@ -212,8 +213,12 @@ export function createReads(pool: pg.Pool): Reads {
       const { where, values } = eventFilter(filter, 4);
       return seqs(`select seq from events where seq > $1 and seq <= $2${where} order by seq limit $3`, [filter.after, filter.upTo, filter.limit, ...values]);
     },
-    image: async (seq) => (await sql.one<{ base64: string }>('select base64 from images where event_seq = $1', [seq]))?.base64,
-    imageBytes: async (seq) => (await sql.one<{ bytes: Buffer }>("select convert_to(base64, 'UTF8') as bytes from images where event_seq = $1", [seq]))?.bytes,
+    image,
+    // As text, then its bytes: a bytea comes back as hex in the text format, twice the bytes for the server to write and the bridge to parse.
+    imageBytes: async (seq) => {
+      const text = await image(seq);
+      return text === undefined ? undefined : Buffer.from(text);
+    },
 
     tokens: () => sql.rows<ApiToken>('select id, name, role, hash, created_at as "createdAt" from tokens order by name'),
     reject: (seq) =>
