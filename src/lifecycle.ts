@@ -30,6 +30,7 @@ import { storedTerminals } from './terminals/stored.ts';
 import { loadClientId } from './transport/client-id.ts';
 import { connectionBudget, openFileLimit, warnFileLimit } from './transport/connection-budget.ts';
 import { readTerminalCredentials } from './transport/credentials.ts';
+import { writeNumbersUncached } from './transport/packet-numbers.ts';
 import type { Transport } from './transport/transport.ts';
 
 export interface Running {
@@ -255,6 +256,8 @@ export function createFacegate(
 
     let brokerPort: number | undefined;
     let brokerTlsPort: number | undefined;
+    // Before either transport writes its first packet.
+    writeNumbersUncached();
     if (config.MQTT_URL) {
       transport = await (await import('./transport/external.ts')).startExternalClient({
         url: config.MQTT_URL,

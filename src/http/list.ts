@@ -36,8 +36,11 @@ export const Limit = v.optional(
 /** A list's answer (README §Lists): its items, and where the next page starts, null at the end. */
 export const Page = <T extends v.GenericSchema>(item: T) => v.object({ items: v.array(item), next_cursor: v.nullable(v.string()) });
 
-/** What a client must know to read a list right (README §HTTP API, Lists), for its description in the API's document. */
-export const PAGED = `A page holds at most \`limit\` items and about ${PAGE_BYTES / 1024 / 1024} MB of JSON; it may hold fewer, even none, and still have a \`next_cursor\` (a filter that an index cannot answer alone is checked within a window of ${WINDOW.toLocaleString('en-US')} positions per request). Follow \`next_cursor\` until it is null to see every item once.`;
+/**
+ * What a client must know to read a list right (README §HTTP API, Lists), for its description in the API's document.
+ * WINDOW's digits grouped by hand: toLocaleString would load ICU into every bridge (README §Performance, Memory).
+ */
+export const PAGED = `A page holds at most \`limit\` items and about ${PAGE_BYTES / 1024 / 1024} MB of JSON; it may hold fewer, even none, and still have a \`next_cursor\` (a filter that an index cannot answer alone is checked within a window of ${String(WINDOW).replace(/\B(?=(\d{3})+$)/g, ',')} positions per request). Follow \`next_cursor\` until it is null to see every item once.`;
 
 /** How an item over SHOWN_BYTES is listed, for the description of its list. */
 export const shownShort = (whatIs: string, size: string) =>

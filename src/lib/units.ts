@@ -1,3 +1,5 @@
+import { hostZoneName } from './host-zone.ts';
+
 const MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 const BYTES: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
 
@@ -33,9 +35,13 @@ export function utcOffset(date: Date): string {
   return `${minutes < 0 ? '-' : '+'}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
 }
 
+/** The zone's name, asked once: the process's `TZ` does not change while it runs. */
+let zoneName: string | undefined;
+
 /** The site's zone as the process has it (`TZ`), and its offset now (README §Operators, time zone). */
 export function siteZone(now = new Date()): { timeZone: string; utcOffset: string } {
-  return { timeZone: Intl.DateTimeFormat().resolvedOptions().timeZone, utcOffset: utcOffset(now) };
+  zoneName ??= hostZoneName();
+  return { timeZone: zoneName, utcOffset: utcOffset(now) };
 }
 
 /**

@@ -1,6 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { clockSkew } from '../../src/ingest/interpret.ts';
+import { hostZoneName } from '../../src/lib/host-zone.ts';
 import { localTimestamp, parseDuration, parseLocalTimestamp, parseSize } from '../../src/lib/units.ts';
+
+describe('hostZoneName', () => {
+  // The name a bridge reports (GET /api/info, its start line) is the one ICU gives in the process itself, aliases and all.
+  it.each(['Asia/Shanghai', 'Asia/Kolkata', 'Etc/UTC', 'America/Argentina/Buenos_Aires'])('is what Intl says in the process with TZ=%s', (zone) => {
+    const saved = process.env.TZ;
+    process.env.TZ = zone;
+    try {
+      expect(hostZoneName()).toBe(Intl.DateTimeFormat().resolvedOptions().timeZone);
+    } finally {
+      if (saved === undefined) delete process.env.TZ;
+      else process.env.TZ = saved;
+    }
+  });
+});
 
 describe('parseDuration', () => {
   it.each([
