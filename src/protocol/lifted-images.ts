@@ -39,9 +39,11 @@ export function liftImages(payload: Uint8Array): Lifted | undefined {
   const pieces: Uint8Array[] = [];
   const images: Uint8Array[] = [];
   let kept = 0;
-  for (let at = bytes.indexOf(KEY); at !== -1; at = bytes.indexOf(KEY, at + KEY.length)) {
+  let from = 0;
+  for (let at = bytes.indexOf(KEY); at !== -1; at = bytes.indexOf(KEY, from)) {
+    from = at + KEY.length;
     // Without escapes every quote opens or closes a string: the key is followed by a colon, then its value.
-    let i = skipSpace(bytes, at + KEY.length);
+    let i = skipSpace(bytes, from);
     if (bytes[i] !== COLON) continue; // the text as a value, not a key
     i = skipSpace(bytes, i + 1);
     if (bytes[i] !== QUOTE) continue; // a value other than a string: the parse judges it
@@ -52,7 +54,7 @@ export function liftImages(payload: Uint8Array): Lifted | undefined {
     pieces.push(bytes.subarray(kept, i + 1), Buffer.from(`\\u0000${images.length}`));
     images.push(image);
     kept = end;
-    at = end + 1 - KEY.length; // the search goes on past the image
+    from = end + 1;
   }
   if (images.length === 0) return undefined;
   pieces.push(bytes.subarray(kept));

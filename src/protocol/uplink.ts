@@ -186,13 +186,14 @@ function decodeValue(value: unknown, { maxRecords }: DecodeLimits, images: Image
         continue;
       }
       let recordImage: RecordImage | undefined;
-      if (image === undefined) recordImage = undefined;
-      else if ('escaped' in images) recordImage = stringImage(image, images.escaped);
-      else {
-        const slot = images.lifted[slotIndex(image) ?? -1];
-        if (slot === undefined) return undefined;
-        recordImage = { text: slot, content: slot };
-        lifted += 1;
+      if (image !== undefined) {
+        if ('escaped' in images) recordImage = stringImage(image, images.escaped);
+        else {
+          const slot = images.lifted[slotIndex(image) ?? -1];
+          if (slot === undefined) return undefined;
+          recordImage = { text: slot, content: slot };
+          lifted += 1;
+        }
       }
       records.push(rest);
       recordImages.push(recordImage);

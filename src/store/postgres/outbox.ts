@@ -68,13 +68,13 @@ export function createOutbox(sql: () => Sql) {
     ]);
     const seqs = new Map(rows.map((row) => [row.id, row.seq]));
     const stored: StoredEvent[] = [];
-    // A Buffer goes as a binary parameter: for text, its UTF-8 bytes as they are (no string made of them).
-    const images: (number | Buffer)[] = [];
+    // Bytes go as a binary parameter (node-postgres makes a Buffer of a view): for text, its UTF-8 bytes as they are, no string made of them.
+    const images: (number | Uint8Array)[] = [];
     for (const event of unique) {
       const seq = seqs.get(event.id);
       if (seq === undefined) continue;
       stored.push({ seq, id: event.id, type: event.type, deviceSn: event.deviceSn, receivedAt: event.receivedAt });
-      if (event.image !== undefined) images.push(seq, Buffer.from(event.image.buffer, event.image.byteOffset, event.image.byteLength));
+      if (event.image !== undefined) images.push(seq, event.image);
     }
     for (let i = 0; i < images.length; i += 2 * IMAGES_PER_STATEMENT) {
       const chunk = images.slice(i, i + 2 * IMAGES_PER_STATEMENT);

@@ -79,6 +79,10 @@ export function openSegmentReader(dataDir: string): SegmentReader {
     return entry;
   }
 
+  /** The `length` bytes at `from` of what a read gave, when they are all there. */
+  const within = (bytes: Buffer | undefined, from: number, length: number) =>
+    bytes && from + length <= bytes.length ? bytes.subarray(from, from + length) : undefined;
+
   /** Up to `length` bytes from `position`: fewer at the end of the segment; undefined when it is gone. */
   async function readAt(segment: number, position: number, length: number): Promise<Buffer | undefined> {
     const entry = acquire(segment);
@@ -111,16 +115,15 @@ export function openSegmentReader(dataDir: string): SegmentReader {
       // tells (a stat, no read: ~2 µs where a read through the pool is ~20).
       const last = ahead;
       if (last && last.segment === segment && position >= last.start && position + length <= last.start + READ_AHEAD) {
-        const bytes = await last.bytes;
-        const from = position - last.start;
-        const size = statSync(segmentPath(dataDir, segment), { throwIfNoEntry: false })?.size ?? 0;
-        if (bytes && from + length <= bytes.length && position + length <= size) return intact(bytes.subarray(from, from + length));
+        const image = within(await last.bytes, position - last.start, length);
+        const size = image && statSync(segmentPath(dataDir, segment), { throwIfNoEntry: false })?.size;
+        if (image && size !== undefined && position + length <= size) return intact(image);
       }
       const read = readAt(segment, position, Math.max(length, READ_AHEAD));
       ahead = { segment, start: position, bytes: read.catch(() => undefined) };
-      const bytes = await read;
       // Shorter than the row says: past the end of the segment, a torn disk.
-      return bytes && bytes.length >= length ? intact(bytes.subarray(0, length)) : undefined;
+      const image = within(await read, 0, length);
+      return image && intact(image);
     },
     forget() {
       ahead = undefined;
