@@ -195,14 +195,14 @@ export function createFacegate(
           job.kind === 'presence'
             ? store.write(job).then(({ events }) => {
                 if (events.length === 0) return;
-                // This replica's flip is the one stored: the others' views follow.
-                cluster.announce({ kind: 'presence', sn: job.sn, online: job.online, at: job.at });
+                // This replica's flips are the ones stored: the others' views follow.
+                for (const e of events) cluster.announce({ kind: 'presence', sn: e.deviceSn, online: e.type === 'device.online', at: e.receivedAt });
                 stored(events);
               })
             : store.write(job);
         if (job.kind === 'seen') cluster.announce({ kind: 'seen', serials: job.lastSeen.map(([sn]) => sn), at: Date.now() });
         // After the job is queued: what the terminal's turn writes finds its row (a new terminal's people rows, README §People on the terminals).
-        if (job.kind === 'presence' && job.online) cameOnline(job.sn);
+        if (job.kind === 'presence') for (const flip of job.flips) if (flip.online) cameOnline(flip.sn);
         written.catch((err: Error) => log.error({ err: err.message }, 'presence not stored'));
       },
     });

@@ -216,6 +216,8 @@ export function createIngest(deps: IngestDeps) {
       return;
     }
     presence.touch(sn, message.receivedAt);
+    // Its device.online, if it just came online, is stored before what the message gives.
+    presence.flush();
     deps.heard?.(sn);
     if (payload.length > deps.maxPayload) {
       persist(reject(message, 'too_large', `${payload.length} bytes, over MAX_PAYLOAD (${deps.maxPayload})`), done);

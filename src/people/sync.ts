@@ -6,6 +6,8 @@ import type { Store } from '../store/store.ts';
 
 /** Terminals read at a time when rows fall due (start, the timer, the broker back); a page's turns are written before the next is read. */
 const DUE_BATCH = 1000;
+/** Terminals' turns in one job at most. */
+const MAX_TURNS = 1000;
 
 export interface PeopleSyncDeps {
   store: Pick<Store, 'write' | 'duePersonSerials' | 'nextPersonDueAfter'>;
@@ -23,11 +25,13 @@ export interface PeopleSyncDeps {
 
 /**
  * Keeps every terminal's people in step (README §People on the terminals),
- * through the durable command queue. A terminal's turn is one writer job
- * (`person-send`): unless a person command is in flight for it, its oldest
- * due row becomes a queued command, which the dispatcher publishes; the
- * reply, or its absence, is recorded where it is stored and wakes the
- * terminal's next turn. Woken by a change of a person, a terminal turning
+ * through the durable command queue. A terminal's turn is written by the
+ * writer (`person-send`): unless a person command is in flight for it, its
+ * oldest due row becomes a queued command, which the dispatcher publishes;
+ * the reply, or its absence, is recorded where it is stored and wakes the
+ * terminal's next turn. The turns of the terminals woken in one turn of the
+ * event loop are one job: 10,000 terminals coming online at once cost tens
+ * of jobs, not 10,000. Woken by a change of a person, a terminal turning
  * online, a reply or an unanswered command, the start, and one timer set
  * for the next row due after a backoff: nothing polls, and nothing of the
  * roster or of a photo is held here.
@@ -36,28 +40,51 @@ export function createPeopleSync({ store, online, dispatch, metrics, log, cluste
   /** Terminals whose turn is being written; woken meanwhile, they take another after it. */
   const turning = new Set<string>();
   const again = new Set<string>();
+  /** Terminals woken in this turn of the event loop, and when their turns are written. */
+  let next: { serials: Set<string>; written: Promise<void> } | undefined;
   let timer: NodeJS.Timeout | undefined;
   let timerAt = Number.POSITIVE_INFINITY;
   let stopped = false;
 
-  async function turn(sn: string): Promise<void> {
-    if (stopped || !online(sn)) return;
+  /** Resolves once the terminal's turn is written (or it needs none now). */
+  function turn(sn: string): Promise<void> {
+    if (stopped || !online(sn)) return Promise.resolve();
     if (turning.has(sn)) {
       again.add(sn);
-      return;
+      return Promise.resolve();
     }
-    turning.add(sn);
-    try {
-      const { commandId } = await store.write({ kind: 'person-send', sn, at: Date.now() });
-      if (commandId !== null) {
-        metrics.personSync.inc({ outcome: 'queued' });
-        dispatch(sn);
+    if (!next || (next.serials.size >= MAX_TURNS && !next.serials.has(sn))) {
+      const serials = new Set<string>();
+      next = { serials, written: new Promise<void>((resolve) => setImmediate(resolve)).then(() => take(serials)) };
+    }
+    next.serials.add(sn);
+    return next.written;
+  }
+
+  async function take(serials: Set<string>): Promise<void> {
+    if (next?.serials === serials) next = undefined;
+    if (stopped) return;
+    const taking: string[] = [];
+    for (const sn of serials) {
+      // Also in a fuller job before this one, still being written: another turn after it.
+      if (turning.has(sn)) again.add(sn);
+      else {
+        turning.add(sn);
+        taking.push(sn);
       }
+    }
+    if (taking.length === 0) return;
+    try {
+      const { queued } = await store.write({ kind: 'person-send', serials: taking, at: Date.now() });
+      if (queued.length > 0) metrics.personSync.inc({ outcome: 'queued' }, queued.length);
+      for (const sn of queued) dispatch(sn);
     } catch (err) {
-      log.error({ device: sn, err: (err as Error).message }, 'person command not made');
+      log.error({ devices: taking.length, err: (err as Error).message }, 'person commands not made');
     } finally {
-      turning.delete(sn);
-      if (again.delete(sn)) void turn(sn);
+      for (const sn of taking) {
+        turning.delete(sn);
+        if (again.delete(sn)) void turn(sn);
+      }
     }
   }
 

@@ -194,11 +194,18 @@ export type Accepters = { self: string } | { members: number };
 /** A message that the checks before the store found malformed, or that could not be applied (`unprocessable`). */
 export type RejectJob = { kind: 'reject'; sn: string; topic: string; receivedAt: number; reject: NewReject };
 
+/** A terminal came online or went offline. */
+export type PresenceFlip = { sn: string; online: boolean; at: number; lastSeenAt: number | null };
+
 export type Job =
   | UplinkJob
   | RejectJob
-  /** A terminal came online or went offline: its row, and its device.online or device.offline event. */
-  | { kind: 'presence'; sn: string; online: boolean; at: number; lastSeenAt: number | null }
+  /**
+   * Terminals that came online or went offline, in the order they did (those
+   * of one turn of the event loop together, presence.ts): each one's row,
+   * and its device.online or device.offline event.
+   */
+  | { kind: 'presence'; flips: PresenceFlip[] }
   /** Last-seen times of terminals heard from since the last sweep. */
   | { kind: 'seen'; lastSeen: [sn: string, at: number][] }
   /** DEVICES and DEFAULT_DEVICE, at start. */
@@ -251,8 +258,8 @@ export type Job =
   | { kind: 'person-delete'; num: string; at: number; actor: string | null }
   /** POST /api/people/{num}/retry: failed rows (of one terminal) pending again. */
   | { kind: 'person-retry'; num: string; device?: string; at: number }
-  /** A terminal's turn: its oldest due row becomes its one person command in flight, unless it has one. */
-  | { kind: 'person-send'; sn: string; at: number }
+  /** Terminals' turns (people/sync.ts): each one's oldest due row becomes its one person command in flight, unless it has one. */
+  | { kind: 'person-send'; serials: string[]; at: number }
   /** ?erase=true, one step: up to a bounded number of the person's events, then (the last step) commands, photo and person. */
   | { kind: 'person-erase'; num: string; at: number }
   /** An endpoint added, or changed (ep_default from WEBHOOK_URL at start); `at` is its creation time if it is new. */
@@ -310,8 +317,8 @@ export interface JobResults {
   /** Whether there was such a person; their rows now (none: the person is gone); terminals with a row pending. */
   'person-delete': { found: boolean; items: { deviceSn: string; status: SyncStatus }[]; wake: string[] };
   'person-retry': { found: boolean; retried: number; wake: string[] };
-  /** The command made, or null (one is in flight, or nothing is due). */
-  'person-send': { commandId: string | null };
+  /** The terminals a command was made for (for the others one is in flight, or nothing is due). */
+  'person-send': { queued: string[] };
   /** Counted so far by this step; `more`: another step is needed. */
   'person-erase': Erased & { more: boolean; wake: string[] };
   endpoint: undefined;

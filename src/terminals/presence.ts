@@ -1,4 +1,7 @@
-import type { Job } from '../store/store.ts';
+import type { Job, PresenceFlip } from '../store/store.ts';
+
+/** Flips written in one job at most: a sweep that takes every terminal offline at once is several bounded transactions. */
+const MAX_FLIPS = 1000;
 
 export interface PresenceOptions {
   timeoutMs: number;
@@ -31,7 +34,10 @@ interface State {
 /**
  * Which terminals are online. Last-seen times live in memory and reach the
  * database in one batch per sweep: 10,000 heartbeating terminals cost one
- * small transaction a second, not 10,000.
+ * small transaction a second, not 10,000. Flips go the same way at a finer
+ * grain: those of one turn of the event loop are one job, so 10,000
+ * terminals coming online at once (a site's power back) cost tens of jobs
+ * on the heartbeats' thread, not 10,000 (README §Performance, Heartbeats).
  */
 export function createPresence({
   timeoutMs,
@@ -55,6 +61,25 @@ export function createPresence({
     if (t.online) online += 1;
   }
 
+  /** Flips not written yet, in the order they happened; written at the end of this turn of the event loop, or by flush(). */
+  let flips: PresenceFlip[] = [];
+  let flushing: NodeJS.Immediate | undefined;
+
+  function flip(change: PresenceFlip): void {
+    flips.push(change);
+    if (flips.length >= MAX_FLIPS) flush();
+    else flushing ??= setImmediate(flush);
+  }
+
+  function flush(): void {
+    clearImmediate(flushing);
+    flushing = undefined;
+    if (flips.length === 0) return;
+    const job = { kind: 'presence' as const, flips };
+    flips = [];
+    write(job);
+  }
+
   function touch(sn: string, at = now()): void {
     let state = states.get(sn);
     if (!state) {
@@ -69,7 +94,7 @@ export function createPresence({
     }
     state.online = true;
     online += 1;
-    write({ kind: 'presence', sn, online: true, at, lastSeenAt: at });
+    flip({ sn, online: true, at, lastSeenAt: at });
   }
 
   function sweep(): void {
@@ -82,9 +107,10 @@ export function createPresence({
       if (offlineHere && state.online && e - state.heardAt > timeoutMs) {
         state.online = false;
         online -= 1;
-        write({ kind: 'presence', sn, online: false, at: t, lastSeenAt: state.lastSeenAt });
+        flip({ sn, online: false, at: t, lastSeenAt: state.lastSeenAt });
       }
     }
+    flush();
     if (seen.length > 0) write({ kind: 'seen', lastSeen: seen });
   }
 
@@ -93,6 +119,11 @@ export function createPresence({
 
   return {
     touch,
+    /**
+     * Writes the flips of this turn now. Before a terminal's record is
+     * stored: its device.online comes before the record's events.
+     */
+    flush,
     /** Another replica heard these terminals (its batch of last-seen times): silence counts from now. Nothing is written. */
     heardElsewhere(serials: readonly string[], at: number) {
       const e = elapsed();
@@ -126,6 +157,8 @@ export function createPresence({
     },
     /** Drops a terminal (DELETE /api/devices/{sn}): its next message is a new serial's. No event: it did not go offline. */
     forget(sn: string) {
+      // A flip heard before goes first, not after the deletion (which it would undo).
+      flush();
       if (states.get(sn)?.online) online -= 1;
       states.delete(sn);
     },
@@ -147,9 +180,10 @@ export function createPresence({
     /** Terminals known: stored and registered (README §Topics, MAX_TERMINALS). */
     size: () => states.size,
     onlineCount: () => online,
-    /** Stops the sweep and writes the last-seen times still in memory. */
+    /** Stops the sweep and writes the flips and last-seen times still in memory. */
     stop() {
       clearInterval(timer);
+      flush();
       const seen: [string, number][] = [];
       for (const [sn, state] of states) if (state.dirty && state.lastSeenAt !== null) seen.push([sn, state.lastSeenAt]);
       if (seen.length > 0) write({ kind: 'seen', lastSeen: seen });

@@ -178,8 +178,29 @@ describe.each(ENGINES)('the store on $name', (engine) => {
     expect(await store.reject(last!)).toMatchObject({ reason: 'too_large', size: 9999, sample: 'xx' });
   });
 
+  it('stores the presence flips of one job in their order, an event each', async () => {
+    const flips = await store.write({
+      kind: 'presence',
+      flips: [
+        { sn: 'SN2', online: true, at: T, lastSeenAt: T },
+        { sn: 'SN1', online: true, at: T + 1, lastSeenAt: T + 1 },
+        { sn: 'SN2', online: false, at: T + 2, lastSeenAt: T },
+      ],
+    });
+    expect(flips.events.map((e) => [e.type, e.deviceSn])).toEqual([
+      ['device.online', 'SN2'],
+      ['device.online', 'SN1'],
+      ['device.offline', 'SN2'],
+    ]);
+    expect(flips.events.map((e) => e.seq)).toEqual([...flips.events.map((e) => e.seq)].sort((a, b) => a - b));
+    expect((await store.terminals()).map((t) => [t.sn, t.online]).sort()).toEqual([
+      ['SN1', true],
+      ['SN2', false],
+    ]);
+  });
+
   it('stores presence transitions with their events, last-seen times, registrations, labels and forgetting', async () => {
-    const online = await store.write({ kind: 'presence', sn: 'SN1', online: true, at: T, lastSeenAt: T });
+    const online = await store.write({ kind: 'presence', flips: [{ sn: 'SN1', online: true, at: T, lastSeenAt: T }] });
     expect(online.events).toMatchObject([{ type: 'device.online', deviceSn: 'SN1' }]);
     await store.write({
       kind: 'seen',
@@ -188,7 +209,7 @@ describe.each(ENGINES)('the store on $name', (engine) => {
         ['SN9', T + 3],
       ],
     });
-    const offline = await store.write({ kind: 'presence', sn: 'SN1', online: false, at: T + 20, lastSeenAt: T + 10 });
+    const offline = await store.write({ kind: 'presence', flips: [{ sn: 'SN1', online: false, at: T + 20, lastSeenAt: T + 10 }] });
     expect(offline.events).toMatchObject([{ type: 'device.offline' }]);
     expect(await store.terminal('SN1')).toEqual({ sn: 'SN1', registered: false, firstSeenAt: T, lastSeenAt: T + 10, online: false, label: null });
     await store.write({ kind: 'register', serials: ['SN5'] });
@@ -350,7 +371,7 @@ describe.each(ENGINES)('the store on $name', (engine) => {
   });
 
   it('syncs people: put, send, reply, retry, delete, erase', async () => {
-    await store.write({ kind: 'presence', sn: 'SN1', online: true, at: T, lastSeenAt: T });
+    await store.write({ kind: 'presence', flips: [{ sn: 'SN1', online: true, at: T, lastSeenAt: T }] });
     await store.write({ kind: 'register', serials: ['SN2'] });
     const put = await store.write({
       kind: 'person-put',
@@ -395,23 +416,31 @@ describe.each(ENGINES)('the store on $name', (engine) => {
     expect(await store.duePersonSerials(T, 1, 'SN1')).toEqual(['SN2']);
     expect(await store.duePersonSerials(T, 1, 'SN2')).toEqual([]);
 
-    const sent = await store.write({ kind: 'person-send', sn: 'SN1', at: T });
-    expect(sent.commandId).toMatch(/^cmd_/);
-    expect(await store.write({ kind: 'person-send', sn: 'SN1', at: T })).toEqual({ commandId: null });
-    const command = (await store.command(sent.commandId!))!;
+    /** The person command a turn queued for the terminal. */
+    const queuedFor = async (sn: string, at: number) => {
+      const [row] = await store.queuedCommands(sn, 0, at, 10);
+      expect(row).toMatchObject({ person: '7' });
+      return row.id;
+    };
+    // SN3 has no row: no command.
+    expect(await store.write({ kind: 'person-send', serials: ['SN3', 'SN1'], at: T })).toEqual({ queued: ['SN1'] });
+    // One in flight already.
+    expect(await store.write({ kind: 'person-send', serials: ['SN1'], at: T })).toEqual({ queued: [] });
+    const sent = await queuedFor('SN1', T);
+    const command = (await store.command(sent))!;
     expect(command).toMatchObject({ deviceSn: 'SN1', actor: 'hr', status: 'queued' });
-    expect((await store.queuedCommands('SN1', 0, T, 10))[0]).toMatchObject({ id: sent.commandId, person: '7' });
-    await store.write({ kind: 'commands-published', published: [{ id: sent.commandId!, at: T + 1 }] });
+    await store.write({ kind: 'commands-published', published: [{ id: sent, at: T + 1 }] });
     expect((await store.personSyncs('7'))[0]).toMatchObject({ deviceSn: 'SN1', op: 'upsert', status: 'sent' });
     const replyBody = reply(JSON.parse(command.body) as { cmd: string }, 'SN1', 'tag');
     const applied = await store.write(message('SN1', replyBody, T + 2));
-    expect(applied.replied).toMatchObject({ commandId: sent.commandId, person: '7' });
+    expect(applied.replied).toMatchObject({ commandId: sent, person: '7' });
     expect((await store.personSyncs('7'))[0]).toMatchObject({ status: 'applied' });
 
     // SN2 refuses, and is retried.
-    const second = await store.write({ kind: 'person-send', sn: 'SN2', at: T + 3 });
-    await store.write({ kind: 'commands-published', published: [{ id: second.commandId!, at: T + 3 }] });
-    const secondBody = JSON.parse((await store.command(second.commandId!))!.body) as { cmd: string };
+    expect(await store.write({ kind: 'person-send', serials: ['SN2'], at: T + 3 })).toEqual({ queued: ['SN2'] });
+    const second = await queuedFor('SN2', T + 3);
+    await store.write({ kind: 'commands-published', published: [{ id: second, at: T + 3 }] });
+    const secondBody = JSON.parse((await store.command(second))!.body) as { cmd: string };
     const refused = await store.write(message('SN2', reply(secondBody, 'SN2', 'tag', { code: 5, msg: 'no face' }), T + 4));
     expect(refused.events.map((e) => e.type)).toEqual(['person.sync_failed', 'command.replied']);
     expect(await store.people({ status: 'failed', limit: 10 })).toMatchObject([{ num: '7' }]);
@@ -425,8 +454,9 @@ describe.each(ENGINES)('the store on $name', (engine) => {
     expect(await store.write({ kind: 'person-retry', num: '7', device: 'SN2', at: T + 5 })).toEqual({ found: true, retried: 1, wake: ['SN2'] });
     expect(await store.write({ kind: 'person-retry', num: 'nobody', at: T + 5 })).toEqual({ found: false, retried: 0, wake: [] });
     // An unanswered person command waits out its backoff.
-    const third = await store.write({ kind: 'person-send', sn: 'SN2', at: T + 6 });
-    await store.write({ kind: 'commands-published', published: [{ id: third.commandId!, at: T + 6 }] });
+    expect(await store.write({ kind: 'person-send', serials: ['SN2'], at: T + 6 })).toEqual({ queued: ['SN2'] });
+    const third = await queuedFor('SN2', T + 6);
+    await store.write({ kind: 'commands-published', published: [{ id: third, at: T + 6 }] });
     const swept = await store.write({ kind: 'command-sweep', now: T + 60_000 });
     expect(swept).toMatchObject({ unanswered: 1, people: ['SN2'] });
     expect(await store.nextPersonDueAfter(T + 60_000)).toBe(T + 60_000 + 10_000);
@@ -493,7 +523,7 @@ describe.each(ENGINES)('the store on $name', (engine) => {
     await store.write({ kind: 'endpoint', endpoint: ENDPOINT, at: T });
     const kept = await store.write(message('SN1', verifiedRecordU([verifiedRecord({ num: '1' })]), T));
     await store.write(message('SN1', heartU(), T));
-    await store.write({ kind: 'presence', sn: 'SN2', online: false, at: T, lastSeenAt: null });
+    await store.write({ kind: 'presence', flips: [{ sn: 'SN2', online: false, at: T, lastSeenAt: null }] });
     await store.write({
       kind: 'reject',
       sn: 'SN1',
@@ -555,8 +585,8 @@ describe('two PostgreSQL stores on one database', () => {
   });
 
   it('flip a presence once: one device.online of two replicas hearing it', async () => {
-    await stores[0].write({ kind: 'presence', sn: 'SN1', online: false, at: T, lastSeenAt: null });
-    const both = await Promise.all(stores.map((s) => s.write({ kind: 'presence', sn: 'SN1', online: true, at: T + 1, lastSeenAt: T + 1 })));
+    await stores[0].write({ kind: 'presence', flips: [{ sn: 'SN1', online: false, at: T, lastSeenAt: null }] });
+    const both = await Promise.all(stores.map((s) => s.write({ kind: 'presence', flips: [{ sn: 'SN1', online: true, at: T + 1, lastSeenAt: T + 1 }] })));
     expect(both.flatMap((r) => r.events).map((e) => e.type)).toEqual(['device.online']);
   });
 

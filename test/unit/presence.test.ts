@@ -39,9 +39,33 @@ describe('presence', () => {
     pass(SWEEP);
     expect(presence.isOnline('A1')).toBe(false);
     expect(presenceJobs()).toEqual([
-      { kind: 'presence', sn: 'A1', online: true, at: T0, lastSeenAt: T0 },
-      { kind: 'presence', sn: 'A1', online: false, at: T0 + TIMEOUT + SWEEP, lastSeenAt: T0 },
+      { kind: 'presence', flips: [{ sn: 'A1', online: true, at: T0, lastSeenAt: T0 }] },
+      { kind: 'presence', flips: [{ sn: 'A1', online: false, at: T0 + TIMEOUT + SWEEP, lastSeenAt: T0 }] },
     ]);
+  });
+
+  it('writes the flips of one turn of the event loop as one job, in their order, at most a thousand', async () => {
+    const { clock, presence, presenceJobs } = setup();
+    presence.touch('A1');
+    clock.wall += 5;
+    presence.touch('B2');
+    presence.touch('A1');
+    expect(presenceJobs()).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(presenceJobs()).toEqual([
+      {
+        kind: 'presence',
+        flips: [
+          { sn: 'A1', online: true, at: T0, lastSeenAt: T0 },
+          { sn: 'B2', online: true, at: T0 + 5, lastSeenAt: T0 + 5 },
+        ],
+      },
+    ]);
+    for (let i = 0; i < 1001; i++) presence.touch(`N${i}`);
+    // The thousandth is written at once; the last waits for the end of the turn, or a flush (a record's terminal).
+    expect(presenceJobs().map((job) => job.kind === 'presence' && job.flips.length)).toEqual([2, 1000]);
+    presence.flush();
+    expect(presenceJobs().map((job) => job.kind === 'presence' && job.flips.length)).toEqual([2, 1000, 1]);
   });
 
   it('keeps terminals online when the wall clock jumps forward', () => {
@@ -51,7 +75,7 @@ describe('presence', () => {
     clock.wall += 10 * 60_000; // an NTP step on a box without a real-time clock
     pass(SWEEP);
     expect([presence.isOnline('A1'), presence.isOnline('B2')]).toEqual([true, true]);
-    expect(presenceJobs().filter((job) => job.kind === 'presence' && !job.online)).toEqual([]);
+    expect(presenceJobs().filter((job) => job.kind === 'presence' && job.flips.some((flip) => !flip.online))).toEqual([]);
   });
 
   it('counts silence from before a restart from the stored last-seen times', () => {
@@ -102,8 +126,9 @@ describe('presence', () => {
     presence.forget('A1');
     expect(presence.knows('A1')).toBe(false);
     expect(presence.onlineCount()).toBe(0);
-    expect(presenceJobs()).toHaveLength(1); // its online, nothing more
+    expect(presenceJobs()).toHaveLength(1); // its online, written before it was forgotten, nothing more
     presence.touch('A1'); // back: a new terminal, online again
+    presence.flush();
     expect(presenceJobs()).toHaveLength(2);
   });
 });

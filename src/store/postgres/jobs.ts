@@ -15,7 +15,7 @@ import type { RejectReason } from '../../protocol/uplink.ts';
 import { type Accepting, mayHold } from '../command-text.ts';
 import { createRejectGate, type RejectGate } from '../reject-gate.ts';
 import { createSkewReport } from '../skew-report.ts';
-import { type Job, type JobKind, type JobResult, type JobResults, SAMPLE_BYTES } from '../store.ts';
+import { type Job, type JobKind, type JobResult, type JobResults, type PresenceFlip, SAMPLE_BYTES } from '../store.ts';
 import { createCommandRows } from './command-rows.ts';
 import type { Sql } from './open.ts';
 import { createOutbox } from './outbox.ts';
@@ -140,32 +140,43 @@ export function createJobRunner(policy: IngestPolicy & Accepting, gate: RejectGa
 
   const asEvents = (row: StoredEvent | undefined) => ({ events: row ? [row] : [] });
 
+  /**
+   * A new row, or one conditional UPDATE that flips it: of two replicas hearing the same transition,
+   * exactly one's write changes the row, and only that one stores device.online or device.offline.
+   */
+  async function presenceFlip(flip: PresenceFlip): Promise<StoredEvent | undefined> {
+    const inserted = await sql().run('insert into terminals (sn, online, first_seen_at, last_seen_at) values ($1, $2, $3, $4) on conflict (sn) do nothing', [
+      flip.sn,
+      flip.online,
+      flip.at,
+      flip.lastSeenAt,
+    ]);
+    let flipped = inserted > 0;
+    if (inserted > 0) await people.learned(flip.sn, flip.at);
+    else {
+      flipped =
+        (await sql().run(
+          `update terminals set online = $2, first_seen_at = coalesce(first_seen_at, $3), last_seen_at = coalesce($4, last_seen_at)
+           where sn = $1 and online <> $2`,
+          [flip.sn, flip.online, flip.at, flip.lastSeenAt],
+        )) > 0;
+      if (!flipped && flip.lastSeenAt !== null) {
+        await sql().run('update terminals set last_seen_at = greatest(last_seen_at, $2) where sn = $1', [flip.sn, flip.lastSeenAt]);
+      }
+    }
+    return flipped ? await store(presenceEvent(flip.sn, flip.online, flip.at, flip.lastSeenAt)) : undefined;
+  }
+
   const apply: { [K in JobKind]: (job: Extract<Job, { kind: K }>) => Promise<JobResults[K]> } = {
     uplink: (job) => keep(job, interpret(job, policy)),
     reject: (job) => keep(job, rejected(job.reject)),
     async presence(job) {
-      // A new row, or one conditional UPDATE that flips it: of two replicas hearing the same transition,
-      // exactly one's write changes the row, and only that one stores device.online or device.offline.
-      const inserted = await sql().run('insert into terminals (sn, online, first_seen_at, last_seen_at) values ($1, $2, $3, $4) on conflict (sn) do nothing', [
-        job.sn,
-        job.online,
-        job.at,
-        job.lastSeenAt,
-      ]);
-      let flipped = inserted > 0;
-      if (inserted > 0) await people.learned(job.sn, job.at);
-      else {
-        flipped =
-          (await sql().run(
-            `update terminals set online = $2, first_seen_at = coalesce(first_seen_at, $3), last_seen_at = coalesce($4, last_seen_at)
-             where sn = $1 and online <> $2`,
-            [job.sn, job.online, job.at, job.lastSeenAt],
-          )) > 0;
-        if (!flipped && job.lastSeenAt !== null) {
-          await sql().run('update terminals set last_seen_at = greatest(last_seen_at, $2) where sn = $1', [job.sn, job.lastSeenAt]);
-        }
+      const stored: StoredEvent[] = [];
+      for (const flip of job.flips) {
+        const row = await presenceFlip(flip);
+        if (row) stored.push(row);
       }
-      return flipped ? asEvents(await store(presenceEvent(job.sn, job.online, job.at, job.lastSeenAt))) : { events: [] };
+      return { events: stored };
     },
     async seen(job) {
       // One row per serial (the latest time), in serial order: two replicas' batches lock rows in the same order.

@@ -100,13 +100,20 @@ export function createPersonRows(sql: () => Sql, storeEvents: StoreEvents, comma
     return { found: true, retried, wake: await wakeOf(num) };
   }
 
-  async function send({ sn, at }: JobOf<'person-send'>): Promise<JobResults['person-send']> {
-    if (await sql().one('select 1 from person_sync where device_sn = $1 and command_id is not null limit 1', [sn])) return { commandId: null };
+  async function send({ serials, at }: JobOf<'person-send'>): Promise<JobResults['person-send']> {
+    const queued: string[] = [];
+    for (const sn of serials) if (await sendOne(sn, at)) queued.push(sn);
+    return { queued };
+  }
+
+  /** Whether a command was made for this terminal: its oldest due row, unless one is in flight already. */
+  async function sendOne(sn: string, at: number): Promise<boolean> {
+    if (await sql().one('select 1 from person_sync where device_sn = $1 and command_id is not null limit 1', [sn])) return false;
     const row = await sql().one<SyncRow>(
       `select * from person_sync where device_sn = $1 and status = 'pending' and next_attempt_at <= $2 order by next_attempt_at limit 1`,
       [sn, at],
     );
-    if (!row) return { commandId: null };
+    if (!row) return false;
     const person = row.op === 'upsert' ? await getPerson(row.num) : undefined;
     const op: PersonOp = person ? 'upsert' : 'delete';
     const rendered = renderCommand(
@@ -127,7 +134,7 @@ export function createPersonRows(sql: () => Sql, storeEvents: StoreEvents, comma
       row.num,
       sn,
     ]);
-    return { commandId: id };
+    return true;
   }
 
   async function event(type: 'person.synced' | 'person.sync_failed', num: string, sn: string, at: number, fields: Record<string, unknown>) {

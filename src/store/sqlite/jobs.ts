@@ -207,12 +207,16 @@ export function createJobRunner(db: Db, segments: SegmentWriter, policy: IngestP
     uplink: (job) => keep(job, interpret(job, policy)),
     reject: (job) => keep(job, rejected(job.reject)),
     presence(job) {
-      // A terminal seen for the first time gets everyone meant for every terminal (README §People on the terminals).
-      const learned = !people.known(job.sn);
-      setOnline.run({ sn: job.sn, online: job.online ? 1 : 0, at: job.at, lastSeenAt: job.lastSeenAt });
-      if (learned) people.learned(job.sn, job.at);
-      const row = store(presenceEvent(job.sn, job.online, job.at, job.lastSeenAt));
-      return { events: row ? [row] : [] };
+      const stored: StoredEvent[] = [];
+      for (const flip of job.flips) {
+        // A terminal seen for the first time gets everyone meant for every terminal (README §People on the terminals).
+        const learned = !people.known(flip.sn);
+        setOnline.run({ sn: flip.sn, online: flip.online ? 1 : 0, at: flip.at, lastSeenAt: flip.lastSeenAt });
+        if (learned) people.learned(flip.sn, flip.at);
+        const row = store(presenceEvent(flip.sn, flip.online, flip.at, flip.lastSeenAt));
+        if (row) stored.push(row);
+      }
+      return { events: stored };
     },
     seen(job) {
       for (const [sn, at] of job.lastSeen) markSeen.run({ sn, at });

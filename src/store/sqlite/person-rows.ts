@@ -215,11 +215,18 @@ export function createPersonRows(
     return { found: true, retried, wake: wakeOf(num) };
   }
 
-  /** A terminal's turn: its oldest due row becomes a queued command, unless one is in flight already (one at a time per terminal). */
-  function send({ sn, at }: JobOf<'person-send'>): JobResults['person-send'] {
-    if (inFlight.get(sn)) return { commandId: null };
+  /** Terminals' turns: each one's oldest due row becomes a queued command, unless one is in flight already (one at a time per terminal). */
+  function send({ serials, at }: JobOf<'person-send'>): JobResults['person-send'] {
+    const queued: string[] = [];
+    for (const sn of serials) if (sendOne(sn, at)) queued.push(sn);
+    return { queued };
+  }
+
+  /** Whether a command was made for this terminal. */
+  function sendOne(sn: string, at: number): boolean {
+    if (inFlight.get(sn)) return false;
     const row = nextDue.get(sn, at);
-    if (!row) return { commandId: null };
+    if (!row) return false;
     const person = row.op === 'upsert' ? getPerson.get(row.num) : undefined;
     // A removal carries num alone: after ?erase=true nothing else is kept (README §People on the terminals).
     const op: PersonOp = person ? 'upsert' : 'delete';
@@ -235,7 +242,7 @@ export function createPersonRows(
     const actor = (person ?? getPerson.get(row.num))?.actor ?? null;
     queueCommand({ id, sn, cmd: rendered.cmd, body: rendered.body, at, person: row.num, actor });
     sending.run({ id, op, hash: op === 'upsert' ? row.want : null, at, num: row.num, sn });
-    return { commandId: id };
+    return true;
   }
 
   /** events.person set: erasing the person takes it too. */
