@@ -1,6 +1,5 @@
-import type { ServerResponse } from 'node:http';
-import type { AddressInfo, Server } from 'node:net';
-import { type ServerType, serve } from '@hono/node-server';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Logger } from '../lib/log.ts';
 import { keepServing } from '../transport/server-errors.ts';
 import { throttledWarn } from '../transport/throttled-log.ts';
@@ -23,9 +22,21 @@ export function serveHttp(
   log: Logger,
 ): Promise<HttpServer> {
   return new Promise((resolve, reject) => {
-    const server: ServerType = serve({ fetch, port, hostname }, () => {
+    // hono's adapter for Node is loaded with the first request, not at start:
+    // loading it makes Node load its own fetch (undici, for the global
+    // Request and Response), ~1 MB of heap and ~2 MB of the Node binary's
+    // pages that a bridge nobody asks anything held for nothing (README
+    // §Performance, Memory). The requests that come meanwhile wait for it, in turn.
+    let listener: Listener | undefined;
+    let loading: Promise<Listener> | undefined;
+    const server = createServer((req, res) => {
+      if (listener) return void listener(req, res);
+      loading ??= import('@hono/node-server').then(({ getRequestListener }) => (listener = getRequestListener(fetch, { hostname })));
+      void loading.then((listen) => listen(req, res));
+    });
+    server.listen(port, hostname, () => {
       server.off('error', reject);
-      keepServing(server as Server, log, 'HTTP server');
+      keepServing(server, log, 'HTTP server');
       resolve({ port: (server.address() as AddressInfo).port, close: () => closeServer(server, unanswered) });
     });
     // Answers not yet finished: once the server closes, each ends its connection,
@@ -40,11 +51,13 @@ export function serveHttp(
       });
     });
     server.once('error', reject);
-    (server as Server).maxConnections = maxConnections;
+    server.maxConnections = maxConnections;
     const dropped = throttledWarn(log, 'HTTP connection refused: the server holds as many as it may');
     server.on('drop', () => dropped({ max: maxConnections }));
   });
 }
+
+type Listener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
 interface Unanswered {
   responses: Set<ServerResponse>;
@@ -52,11 +65,10 @@ interface Unanswered {
   onNone: (() => void) | undefined;
 }
 
-function closeServer(server: ServerType, unanswered: Unanswered): Promise<void> {
+function closeServer(server: Server, unanswered: Unanswered): Promise<void> {
   return new Promise((resolve) => {
     for (const res of unanswered.responses) if (!res.headersSent) res.shouldKeepAlive = false;
     server.close(() => resolve());
-    if (!('closeAllConnections' in server)) return;
     // Once no answer is under way, every connection left is one without a
     // request: idle keep-alive ones, and ones opened but never used (a
     // browser opens a spare one ahead of need). Node counts the latter as

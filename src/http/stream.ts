@@ -1,6 +1,5 @@
 import type { ServerResponse } from 'node:http';
 import type { HttpBindings } from '@hono/node-server';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Context } from 'hono';
 import * as v from 'valibot';
 import { toMessage } from '../events/stream-hub.ts';
@@ -110,7 +109,8 @@ export function streamRoutes({ store, hub, streamPingMs = 15_000, streamMaxBuffe
         }
       }
       for (const message of held.splice(0)) write(message);
-      return RESPONSE_ALREADY_SENT;
+      // Loaded here, not at start: it is a Response, which makes Node load its fetch (serve.ts).
+      return (await import('@hono/node-server/utils/response')).RESPONSE_ALREADY_SENT;
     },
   );
 

@@ -59,3 +59,34 @@ it('completes the close while a client holds a connection it never sent a reques
     spare.destroy();
   }
 });
+
+// hono's adapter is loaded with the first request (README §Performance, Memory):
+// the requests that arrive while it loads are each answered, none lost or crossed.
+it('answers every one of the first requests, sent together before any is answered', async () => {
+  const server = await serveHttp(
+    (req) => new Response(new URL(req.url).pathname),
+    { port: 0, hostname: '127.0.0.1', maxConnections: 10 },
+    createLogger('error', new PassThrough()),
+  );
+  try {
+    const paths = Array.from({ length: 5 }, (_, i) => `/first/${i}`);
+    const answers = await Promise.all(
+      paths.map(
+        (path) =>
+          new Promise<string>((resolve, reject) => {
+            get({ host: '127.0.0.1', port: server.port, path, agent: false }, (res) => {
+              let body = '';
+              res.setEncoding('utf8');
+              res.on('data', (chunk: string) => {
+                body += chunk;
+              });
+              res.on('end', () => resolve(body));
+            }).on('error', reject);
+          }),
+      ),
+    );
+    expect(answers).toEqual(paths);
+  } finally {
+    await server.close();
+  }
+});
