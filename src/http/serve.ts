@@ -32,7 +32,14 @@ export function serveHttp(
     const server = createServer((req, res) => {
       if (listener) return void listener(req, res);
       loading ??= import('@hono/node-server').then(({ getRequestListener }) => (listener = getRequestListener(fetch, { hostname })));
-      void loading.then((listen) => listen(req, res));
+      loading.then(
+        (listen) => listen(req, res),
+        // Only an installation missing a file of its own: each request is answered, nothing crashes.
+        (err: Error) => {
+          log.error({ err: err.message }, 'HTTP request handler not loaded');
+          res.writeHead(500).end();
+        },
+      );
     });
     server.listen(port, hostname, () => {
       server.off('error', reject);
