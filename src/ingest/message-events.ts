@@ -66,7 +66,7 @@ function personOf(num: string | number | undefined): string | undefined {
  * carry one too (a photo it was asked for, an enrolment echoed back). Text
  * under a key that names an image, a photo or base64, at any depth, is left out.
  */
-const IMAGE_KEY = /image|photo|base64/i;
+const IMAGE_LIKE_KEY = /image|photo|base64/i;
 function withoutImages(key: string, value: unknown): unknown {
-  return typeof value === 'string' && IMAGE_KEY.test(key) ? undefined : value;
+  return typeof value === 'string' && IMAGE_LIKE_KEY.test(key) ? undefined : value;
 }

@@ -32,12 +32,15 @@ export async function openSqliteStore(options: WriterOptions, deps: WriterDeps):
     return segments.read({ segment, position, length });
   }
   return {
-    async write(job) {
-      const result = await writer.write(job);
-      // Its images are zeros now: no bytes read ahead before it may stand for them (README §People on the terminals, erase).
-      if (job.kind === 'person-erase') segments.forget();
-      return result;
-    },
+    // Every message and delivery outcome passes here as it is; only an erasure gets a step after its commit.
+    write: (job) =>
+      job.kind === 'person-erase'
+        ? writer.write(job).then((result) => {
+            // Its images are zeros now: no bytes read ahead before it may stand for them (README §People on the terminals, erase).
+            segments.forget();
+            return result;
+          })
+        : writer.write(job),
     get backlog() {
       return writer.backlog;
     },
