@@ -119,4 +119,20 @@ describe('the segment reader', () => {
     expect(await reader.read(refs[3])).toBeUndefined();
     expect((await reader.read(refs[4]))?.toString()).toBe('e'.repeat(34));
   });
+
+  it('reads ahead no further than the end of the segment: the newest image holds a buffer of its own size', async () => {
+    writer.close();
+    writer = openSegmentWriter(dir, 'full');
+    // Over 4 KB each, so that no buffer comes from Node's shared pool and its size is the read's.
+    const [a, b] = [writer.append(text('a', 5000)), writer.append(text('b', 6000))];
+    writer.flush();
+    const first = await reader.read(a);
+    expect(first?.buffer.byteLength).toBe(11_000); // both images, one read
+    expect((await reader.read(b))?.buffer).toBe(first?.buffer);
+    const newest = writer.append(text('c', 5000));
+    writer.flush();
+    const c = await reader.read(newest);
+    expect(c?.toString()).toBe('c'.repeat(5000));
+    expect(c?.buffer.byteLength).toBe(5000);
+  });
 });

@@ -119,9 +119,17 @@ export function openSegmentReader(dataDir: string): SegmentReader {
         const size = image && statSync(segmentPath(dataDir, segment), { throwIfNoEntry: false })?.size;
         if (image && size !== undefined && position + length <= size) return intact(image);
       }
-      const read = readAt(segment, position, Math.max(length, READ_AHEAD));
+      // Gone, or shorter than the row says: unlinked, or a torn disk.
+      const size = statSync(segmentPath(dataDir, segment), { throwIfNoEntry: false })?.size;
+      if (size === undefined || position + length > size) return undefined;
+      // No further than the segment's end. At an even pace the image asked
+      // for is the newest, and a buffer of READ_AHEAD for its ~36 KB counted
+      // seven times its size against V8's heap limit (external memory) until
+      // the next collection: enough to start a full one every ~150 ms
+      // (README §Performance, Steady).
+      const read = readAt(segment, position, Math.max(length, Math.min(READ_AHEAD, size - position)));
       ahead = { segment, start: position, bytes: read.catch(() => undefined) };
-      // Shorter than the row says: past the end of the segment, a torn disk.
+      // Still shorter than the row says (the segment was cut meanwhile): no image.
       const image = within(await read, 0, length);
       return image && intact(image);
     },
