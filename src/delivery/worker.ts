@@ -1,4 +1,4 @@
-import { Pool } from 'undici';
+import type { Pool } from 'undici';
 import type { StoredEvent } from '../events/events.ts';
 import { randomId } from '../events/ids.ts';
 import type { Logger } from '../lib/log.ts';
@@ -91,6 +91,11 @@ const PROBE_AFTER = 5;
 const PROBE_PAUSE_MS = 500;
 const MAX_PROBE_PAUSE_MS = 10_000;
 
+// undici is loaded with the first endpoint, not at start: all of it comes
+// with its index (fetch, WebSocket, caches, mocks), ~2.5 MB of the heap that
+// a bridge without endpoints held for nothing (README §Performance, Memory).
+let undici: typeof import('undici') | undefined;
+
 /**
  * Sends the outbox, one lane per endpoint: its own connection pool, its own
  * bounded number of requests in flight, so a slow receiver holds up only
@@ -109,7 +114,11 @@ export function createDeliveryWorker(options: DeliveryOptions) {
   // One at a time, in the order asked: each applies the endpoints as it read them.
   let refreshed = Promise.resolve();
   function refresh(): Promise<void> {
-    const done = refreshed.then(async () => applyEndpoints(await endpoints.list()));
+    const done = refreshed.then(async () => {
+      const rows = await endpoints.list();
+      if (rows.length > 0) undici ??= await import('undici');
+      applyEndpoints(rows);
+    });
     refreshed = done.catch(() => {});
     return done;
   }
@@ -133,7 +142,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       let lane = lanes.get(row.id);
       if (!lane || lane.url.origin !== url.origin) {
         if (lane) void lane.pool.close();
-        const pool = new Pool(url.origin, {
+        const pool = new undici!.Pool(url.origin, {
           connections: options.concurrency,
           keepAliveTimeout: 30_000,
           headersTimeout: options.timeoutMs,
