@@ -114,6 +114,10 @@ const HELP: [flag: string, text: string][] = [
   ['--records R', 'records in each burst, stored and delivered (default 5,000 stored and 20,000 delivered, cluster 3,000; --quick 1,000, 2,000 and 1,000)'],
   ['--burst-terminals T', 'terminals sending records, in the bursts and the delivery scenarios (default 10)'],
   ['--rate R', 'records a second in delivery-steady, delivery-outage and stream (default 200)'],
+  [
+    '--steady-seconds S',
+    "duration of delivery-steady (default 30; --quick 5): a bridge runs for minutes, and V8's first full collection, after which its pace of them settles, may come after 30 s",
+  ],
   ['--stream-clients N', 'clients reading the live stream in the stream scenario (default 100)'],
   ['--store S[,S…]', 'burst and delivery-burst: the stores to run them on, of sqlite, postgres (PostgreSQL: a server the benchmark starts; default sqlite)'],
   ['--setups S[,S…]', 'cluster: the setups to run, of sqlite, postgres, postgres-2, takeover (default all four, in that order)'],
@@ -200,6 +204,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
         records: { type: 'string' },
         'burst-terminals': { type: 'string' },
         rate: { type: 'string' },
+        'steady-seconds': { type: 'string' },
         window: { type: 'string' },
         'stream-clients': { type: 'string' },
         'scale-events': { type: 'string' },
@@ -252,7 +257,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
     window: whole(values.window, 'window', 50, 1, 1000),
     deliveryRecords,
     rate: whole(values.rate, 'rate', 200, 1, 5000),
-    steadySeconds: quick ? 5 : 30,
+    steadySeconds: whole(values['steady-seconds'], 'steady-seconds', quick ? 5 : 30, 1, 3600),
     diskSeconds: quick ? 2 : 10,
     // The issue's 60 s outage, with 7.5 s of load before it (the memory it is read against) and after it.
     outageLoadSeconds: quick ? 10 : 75,

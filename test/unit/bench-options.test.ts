@@ -31,3 +31,13 @@ describe('--store', () => {
     expect(() => parseBenchOptions(['--store', ''])).toThrow(/an empty name/);
   });
 });
+
+describe('--steady-seconds', () => {
+  it('runs delivery-steady 30 s unless told (5 with --quick), and as long as told within an hour', () => {
+    expect(parseBenchOptions([])?.steadySeconds).toBe(30);
+    expect(parseBenchOptions(['--quick'])?.steadySeconds).toBe(5);
+    expect(parseBenchOptions(['--only', 'delivery-steady', '--steady-seconds', '60'])?.steadySeconds).toBe(60);
+    expect(() => parseBenchOptions(['--steady-seconds', '0'])).toThrow(UsageError);
+    expect(() => parseBenchOptions(['--steady-seconds', '3601'])).toThrow(/steady-seconds/);
+  });
+});
