@@ -113,6 +113,15 @@ describe.each(ENGINES)('the store on $name', (engine) => {
     expect(await store.eventCounts('SN1', T - 1)).toEqual([{ type: 'face.verified', count: 1 }]);
   });
 
+  it('stores each record of a batch past 8 MB with its own image (SQLite: the shared region, then a buffer of its own)', async () => {
+    const images = ['A', 'B', 'C'].map((fill) => fill.repeat(3_500_000));
+    const outcomes = await Promise.all(
+      images.map((image, i) => store.write(message('SN1', verifiedRecordU([verifiedRecord({ num: String(i), liveImageBase64: image })])))),
+    );
+    const seqs = outcomes.map((outcome) => outcome.events[0].seq);
+    expect(await Promise.all(seqs.map(async (seq) => (await store.imageBytes(seq))?.toString()))).toEqual(images);
+  });
+
   it('stores the records of a batch each as its own: a retransmission among them once, a malformed one as its reject', async () => {
     await store.write({ kind: 'endpoint', endpoint: ENDPOINT, at: T });
     const once = verifiedRecordU([verifiedRecord({ num: '1' })]);
@@ -334,6 +343,8 @@ describe.each(ENGINES)('the store on $name', (engine) => {
     expect(byName.events).toEqual([]);
     const tagged = message('SN2', reply({ cmd: 'openDoorD', tag: 'cmd_r' }, 'SN2', 'tag'), T + 1);
     expect((await store.write({ ...tagged, hold: true })).held).toBeDefined();
+    // Its own bytes: the writes after it leave them as they were.
+    expect(Buffer.from(byName.held!).toString()).toBe(answer.payload.toString());
     expect(await store.eventBounds()).toEqual(bounds);
     expect(await store.command('cmd_q')).toMatchObject({ status: 'queued', reply: null });
     // Recorded published: the same reply pairs.
