@@ -70,19 +70,24 @@ const counted = async (b: TestBridge, outcome: string) =>
 
 describe('commands across replicas', () => {
   it('pairs a reply sent at once with its command, whichever replica the reply reaches', async () => {
+    // A rate no loop below reaches: a command refused 429 would say nothing of pairing.
     const replica = await site('fast');
-    const publisher = await replica();
-    const other = await replica();
+    const publisher = await replica({ COMMAND_RATE: '100/s' });
+    const other = await replica({ COMMAND_RATE: '100/s' });
     const sn = await ownedBy([publisher, other], publisher, 'FAST');
     const t = await terminal(sn, [publisher, other], true);
-    // Commands with `wait` through both replicas: the publisher is the slot's holder; Mosquitto gives each upLink
-    // message (reply or heartbeat) to the members in turn, so replies reach the other replica too. Until it stored three.
+    // Commands with `wait` through both replicas: the publisher is the slot's holder. Mosquitto gives each message
+    // under the filter to the members in turn: the command's own publish too, and a heartbeat's heartD (the filter
+    // matches the downLink), so a command, its reply and a heartbeat are four. A message nobody answers after every
+    // other command moves the turn by one: replies reach both replicas whichever had the first. Until the other stored
+    // three. A command not replied shows as its HTTP status and error.
     const statuses: string[] = [];
     for (let i = 0; i < 40 && (i < 8 || (await counted(other, 'replied')) < 3); i++) {
       const through = i % 2 === 0 ? publisher : other;
       const res = await through.api('POST', `/api/devices/${sn}/commands?wait=10s`, { cmd: 'openDoorD' });
-      statuses.push(res.json?.status);
+      statuses.push(res.json?.status ?? `${res.status} ${res.json?.error}`);
       await t.send(heartU());
+      if (i % 2 === 1) await t.send({ cmd: 'noticeU' });
     }
     const holds = async (b: TestBridge) => Number(/^facegate_replies_held_total (\d+)/m.exec(await b.metric('facegate_replies_held_total'))?.[1] ?? 0);
     console.log(
