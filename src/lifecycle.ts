@@ -203,7 +203,7 @@ export function createFacegate(
         if (job.kind === 'seen') cluster.announce({ kind: 'seen', serials: job.lastSeen.map(([sn]) => sn), at: Date.now() });
         // After the job is queued: what the terminal's turn writes finds its row (a new terminal's people rows, README §People on the terminals).
         if (job.kind === 'presence') for (const flip of job.flips) if (flip.online) cameOnline(flip.sn);
-        written.catch((err: Error) => log.error({ err: err.message }, 'presence not stored'));
+        return written.catch((err: Error) => log.error({ err: err.message }, 'presence not stored'));
       },
     });
     stops.push({ name: 'presence', stop: () => presence.stop() });
@@ -442,8 +442,10 @@ export function createFacegate(
         .then(() => syncing.wakeDue())
         .catch((err: Error) => log.error({ err: err.message }, 'commands of a replica gone not failed'));
     });
-    // A slot came here, or notifications were missed: the work of this replica's slots is read again from the tables.
+    // A slot came here, or notifications were missed: the work of this replica's slots is read again from the tables,
+    // and the terminals' states with it (a flip stored elsewhere meanwhile was told to nobody here).
     cluster.onMoved(() => {
+      presence.reread(() => store.terminals()).catch((err: Error) => log.error({ err: err.message }, 'terminals not read'));
       delivery.wakeAll();
       sending.start().catch((err: Error) => log.error({ err: err.message }, 'queued commands not read'));
       void syncing.wakeDue();

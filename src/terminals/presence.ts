@@ -6,9 +6,9 @@ const MAX_FLIPS = 1000;
 export interface PresenceOptions {
   timeoutMs: number;
   /** Terminals as stored at start. */
-  initial: { sn: string; online: boolean; lastSeenAt: number | null }[];
-  /** Persists a change; presence never waits for it. */
-  write: (job: Extract<Job, { kind: 'presence' | 'seen' }>) => void;
+  initial: StoredPresence[];
+  /** Persists a change; presence never waits for it, but knows a flip's write is under way until its promise settles. */
+  write: (job: Extract<Job, { kind: 'presence' | 'seen' }>) => unknown;
   /** The wall clock, for the times stored and shown. */
   now?: () => number;
   /** A clock that never jumps, for silence: an NTP step of the wall clock must not take every terminal offline. */
@@ -28,7 +28,16 @@ interface State {
   lastSeenAt: number | null;
   /** When it was last heard from, on the `elapsed` clock. */
   heardAt: number;
+  /** When `online` last changed here, on the `elapsed` clock: a table read from before says nothing newer (`reread`). */
+  changedAt: number;
   dirty: boolean;
+}
+
+/** A terminal as the table has it: what `reread` takes. */
+export interface StoredPresence {
+  sn: string;
+  online: boolean;
+  lastSeenAt: number | null;
 }
 
 /**
@@ -52,18 +61,37 @@ export function createPresence({
   // Stored last-seen times are wall-clock; silence from before the start is
   // counted from them once, and on the clock that does not jump after that.
   const [startWall, startElapsed] = [now(), elapsed()];
-  const unheard = (): State => ({ online: false, lastSeenAt: null, heardAt: -Infinity, dirty: false });
+  const unheard = (): State => ({ online: false, lastSeenAt: null, heardAt: -Infinity, changedAt: -Infinity, dirty: false });
   // Kept as states change: /metrics asks for it, and 10,000 terminals are not counted on each read.
   let online = 0;
   for (const t of initial) {
     const heardAt = t.lastSeenAt === null ? -Infinity : startElapsed - (startWall - t.lastSeenAt);
-    states.set(t.sn, { online: t.online, lastSeenAt: t.lastSeenAt, heardAt, dirty: false });
+    states.set(t.sn, { online: t.online, lastSeenAt: t.lastSeenAt, heardAt, changedAt: -Infinity, dirty: false });
     if (t.online) online += 1;
   }
 
   /** Flips not written yet, in the order they happened; written at the end of this turn of the event loop, or by flush(). */
   let flips: PresenceFlip[] = [];
   let flushing: NodeJS.Immediate | undefined;
+  /** Serials with a flip being written (their count of writes): their row may not say it yet. */
+  const writing = new Map<string, number>();
+
+  /** The one place `online` changes, with the count /metrics reads. */
+  function set(state: State, value: boolean): void {
+    if (state.online === value) return;
+    state.online = value;
+    state.changedAt = elapsed();
+    online += value ? 1 : -1;
+  }
+
+  function stateOf(sn: string): State {
+    let state = states.get(sn);
+    if (!state) {
+      state = unheard();
+      states.set(sn, state);
+    }
+    return state;
+  }
 
   function flip(change: PresenceFlip): void {
     flips.push(change);
@@ -77,23 +105,28 @@ export function createPresence({
     if (flips.length === 0) return;
     const job = { kind: 'presence' as const, flips };
     flips = [];
-    write(job);
+    for (const { sn } of job.flips) writing.set(sn, (writing.get(sn) ?? 0) + 1);
+    const written = write(job);
+    const settled = () => {
+      for (const { sn } of job.flips) {
+        const left = (writing.get(sn) ?? 1) - 1;
+        if (left > 0) writing.set(sn, left);
+        else writing.delete(sn);
+      }
+    };
+    if (written instanceof Promise) written.then(settled, settled);
+    else settled();
   }
 
   function touch(sn: string, at = now()): void {
-    let state = states.get(sn);
-    if (!state) {
-      state = unheard();
-      states.set(sn, state);
-    }
+    const state = stateOf(sn);
     state.lastSeenAt = at;
     state.heardAt = elapsed();
     if (state.online) {
       state.dirty = true;
       return;
     }
-    state.online = true;
-    online += 1;
+    set(state, true);
     flip({ sn, online: true, at, lastSeenAt: at });
   }
 
@@ -105,8 +138,7 @@ export function createPresence({
       if (state.dirty && state.lastSeenAt !== null) seen.push([sn, state.lastSeenAt]);
       state.dirty = false;
       if (offlineHere && state.online && e - state.heardAt > timeoutMs) {
-        state.online = false;
-        online -= 1;
+        set(state, false);
         flip({ sn, online: false, at: t, lastSeenAt: state.lastSeenAt });
       }
     }
@@ -128,26 +160,40 @@ export function createPresence({
     heardElsewhere(serials: readonly string[], at: number) {
       const e = elapsed();
       for (const sn of serials) {
-        let state = states.get(sn);
-        if (!state) {
-          state = unheard();
-          states.set(sn, state);
-        }
+        const state = stateOf(sn);
         if ((state.lastSeenAt ?? -Infinity) < at) state.lastSeenAt = at;
         state.heardAt = e;
       }
     },
     /** Another replica stored this terminal's flip: this one's view follows, nothing is written. */
     learn(sn: string, online: boolean, at: number) {
-      let state = states.get(sn);
-      if (!state) {
-        state = unheard();
-        states.set(sn, state);
-      }
-      state.online = online;
+      const state = stateOf(sn);
+      set(state, online);
       if (online) {
         state.lastSeenAt = Math.max(state.lastSeenAt ?? -Infinity, at);
         state.heardAt = elapsed();
+      }
+    },
+    /**
+     * README §Running several replicas: notifications were missed (this
+     * replica's connection for them was lost), so the flips other replicas
+     * stored meanwhile are read from the table. A terminal whose flip is
+     * being written here, or that changed here after the read began, is
+     * left as it is: the table may not say that yet. One learned online
+     * counts its silence from now, as `learn` does.
+     */
+    async reread(read: () => Promise<readonly StoredPresence[]>) {
+      flush();
+      const since = elapsed();
+      const stored = await read();
+      for (const t of stored) {
+        const state = stateOf(t.sn);
+        if (state.changedAt >= since || writing.has(t.sn) || state.online === t.online) continue;
+        set(state, t.online);
+        if (t.online) {
+          if ((state.lastSeenAt ?? -Infinity) < (t.lastSeenAt ?? -Infinity)) state.lastSeenAt = t.lastSeenAt;
+          state.heardAt = elapsed();
+        }
       }
     },
     /** A terminal the bridge has seen or was told about in DEVICES. */
@@ -159,7 +205,8 @@ export function createPresence({
     forget(sn: string) {
       // A flip heard before goes first, not after the deletion (which it would undo).
       flush();
-      if (states.get(sn)?.online) online -= 1;
+      const state = states.get(sn);
+      if (state) set(state, false);
       states.delete(sn);
     },
     /**

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Job } from '../../src/store/store.ts';
-import { createPresence } from '../../src/terminals/presence.ts';
+import { createPresence, type StoredPresence } from '../../src/terminals/presence.ts';
 
 const TIMEOUT = 90_000;
 const SWEEP = 1000;
@@ -10,13 +10,16 @@ beforeEach(() => vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] }))
 afterEach(() => vi.useRealTimers());
 
 /** Presence on clocks the test moves: the wall clock (which may jump) and the elapsed one (which does not). */
-function setup(initial: { sn: string; online: boolean; lastSeenAt: number | null }[] = []) {
+function setup(initial: StoredPresence[] = [], written: () => unknown = () => undefined) {
   const clock = { wall: T0, elapsed: 5_000 };
   const jobs: Job[] = [];
   const presence = createPresence({
     timeoutMs: TIMEOUT,
     initial,
-    write: (job) => jobs.push(job),
+    write: (job) => {
+      jobs.push(job);
+      return written();
+    },
     now: () => clock.wall,
     elapsed: () => clock.elapsed,
     sweepMs: SWEEP,
@@ -101,7 +104,7 @@ describe('presence', () => {
     expect(presence.size()).toBe(2);
   });
 
-  it('counts the terminals online through every change: stored, heard, silent, forgotten', () => {
+  it('counts the terminals online through every change: stored, heard, learned, silent, forgotten', () => {
     const { presence, pass } = setup([
       { sn: 'ON', online: true, lastSeenAt: T0 - 1000 },
       { sn: 'OFF', online: false, lastSeenAt: T0 - 2 * TIMEOUT },
@@ -111,6 +114,10 @@ describe('presence', () => {
     presence.touch('NEW');
     presence.touch('NEW');
     expect(presence.onlineCount()).toBe(3);
+    presence.learn('ELSE', true, T0);
+    presence.learn('ELSE', true, T0);
+    expect(presence.onlineCount()).toBe(4);
+    presence.learn('ELSE', false, T0);
     presence.forget('NEW');
     presence.forget('NEVER');
     expect(presence.onlineCount()).toBe(2);
@@ -130,5 +137,44 @@ describe('presence', () => {
     presence.touch('A1'); // back: a new terminal, online again
     presence.flush();
     expect(presenceJobs()).toHaveLength(2);
+  });
+
+  it('reads the states stored elsewhere again, but for a flip being written here or one made after the read began', async () => {
+    let done = () => {};
+    const { presence, clock, pass, presenceJobs } = setup(
+      [
+        { sn: 'WENT', online: true, lastSeenAt: T0 },
+        { sn: 'HERE', online: false, lastSeenAt: null },
+      ],
+      () => new Promise<void>((resolve) => (done = resolve)),
+    );
+    presence.touch('HERE'); // its flip's write is under way: the table does not say it yet
+    presence.flush();
+    let answer: (rows: StoredPresence[]) => void = () => {};
+    const reread = presence.reread(() => new Promise((resolve) => (answer = resolve)));
+    presence.touch('LATE'); // heard while the table is read
+    answer([
+      { sn: 'WENT', online: false, lastSeenAt: T0 },
+      { sn: 'HERE', online: false, lastSeenAt: null },
+      { sn: 'LATE', online: false, lastSeenAt: null },
+      { sn: 'NEW', online: true, lastSeenAt: T0 + 7 },
+      { sn: 'GONE', online: false, lastSeenAt: T0 - 1 },
+    ]);
+    await reread;
+    expect(['WENT', 'HERE', 'LATE', 'NEW', 'GONE'].map(presence.isOnline)).toEqual([false, true, true, true, false]);
+    expect(presence.lastSeen('NEW')).toBe(T0 + 7);
+    expect(presence.onlineCount()).toBe(3);
+    expect(presence.size()).toBe(5);
+    expect(presenceJobs()).toHaveLength(1); // HERE's; LATE's is in this turn's job; reading writes nothing
+    // Once HERE's write is done, the table is taken for it too; NEW counts its silence from the read.
+    done();
+    await new Promise((resolve) => setImmediate(resolve));
+    clock.elapsed += 1;
+    await presence.reread(async () => [{ sn: 'HERE', online: false, lastSeenAt: null }]);
+    expect(presence.isOnline('HERE')).toBe(false);
+    pass(TIMEOUT - 1000);
+    expect(presence.isOnline('NEW')).toBe(true);
+    pass(2 * SWEEP);
+    expect(presence.isOnline('NEW')).toBe(false);
   });
 });

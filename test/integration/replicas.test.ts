@@ -1,3 +1,4 @@
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { slotOf } from '../../src/cluster/cluster.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
@@ -12,7 +13,8 @@ import { cleanupAfterEach } from '../support/cleanup.ts';
 // bridge, each with its own data dir and MQTT client id) on one PostgreSQL
 // and one Mosquitto. A reply that reaches another replica than the one that
 // published its command, at once, is paired all the same; a replica that
-// starts fails only the queued commands of a replica that is gone.
+// starts fails only the queued commands of a replica that is gone; a flip
+// told while a replica did not listen is read from the table.
 
 const SLOTS = 2;
 const cleanup = cleanupAfterEach();
@@ -30,14 +32,14 @@ afterAll(async () => {
 });
 
 /** `count` replicas of one site: one database, one share group. */
-async function site(group: string) {
+async function site(group: string, slots = SLOTS) {
   const database = await postgres.database(`${group}_${++databases}`);
   let n = 0;
-  return async (env: Record<string, string> = {}): Promise<TestBridge> => {
+  const replica = async (env: Record<string, string> = {}): Promise<TestBridge> => {
     const b = await startBridge({
       DATABASE_URL: database,
       MQTT_URL: mosquitto.url,
-      MQTT_SLOTS: String(SLOTS),
+      MQTT_SLOTS: String(slots),
       MQTT_SHARE_GROUP: group,
       MQTT_CLIENT_ID: `${group}-replica-${n++}`,
       ...env,
@@ -45,6 +47,7 @@ async function site(group: string) {
     cleanup(() => b.stop());
     return b;
   };
+  return Object.assign(replica, { database });
 }
 
 const slotsHeld = async (b: TestBridge): Promise<number[]> => ((await b.api('GET', '/readyz')).json as { slots?: number[] }).slots ?? [];
@@ -78,16 +81,16 @@ describe('commands across replicas', () => {
     const t = await terminal(sn, [publisher, other], true);
     // Commands with `wait` through both replicas: the publisher is the slot's holder. Mosquitto gives each message
     // under the filter to the members in turn: the command's own publish too, and a heartbeat's heartD (the filter
-    // matches the downLink), so a command, its reply and a heartbeat are four. A message nobody answers after every
-    // other command moves the turn by one: replies reach both replicas whichever had the first. Until the other stored
-    // three. A command not replied shows as its HTTP status and error.
+    // matches the downLink), so a command, its reply and a heartbeat are four. A message nobody answers makes five, odd:
+    // the replies reach each replica in turn, whichever had the first. Until the other stored three. A command not
+    // replied shows as its HTTP status and error.
     const statuses: string[] = [];
     for (let i = 0; i < 40 && (i < 8 || (await counted(other, 'replied')) < 3); i++) {
       const through = i % 2 === 0 ? publisher : other;
       const res = await through.api('POST', `/api/devices/${sn}/commands?wait=10s`, { cmd: 'openDoorD' });
       statuses.push(res.json?.status ?? `${res.status} ${res.json?.error}`);
       await t.send(heartU());
-      if (i % 2 === 1) await t.send({ cmd: 'noticeU' });
+      await t.send({ cmd: 'noticeU' });
     }
     const holds = async (b: TestBridge) => Number(/^facegate_replies_held_total (\d+)/m.exec(await b.metric('facegate_replies_held_total'))?.[1] ?? 0);
     console.log(
@@ -129,5 +132,31 @@ describe('commands across replicas', () => {
     const interrupted = after.filter((r) => r.json.status === 'failed' && r.json.error === 'interrupted');
     expect(interrupted.length).toBeGreaterThan(0);
     expect(interrupted.length + after.filter((r) => r.json.status === 'published').length).toBe(ids.length);
+  });
+});
+
+describe('presence across replicas', () => {
+  it('reads the flips it was not told while its notifications connection was down, once it listens again', async () => {
+    // One slot: the first replica hears every terminal, the second only what it is told (or reads).
+    const replica = await site('told', 1);
+    const hearing = await replica();
+    const told = await replica();
+    await until(async () => (await slotsHeld(hearing)).length === 1);
+    expect(await slotsHeld(told)).toEqual([]);
+    // The second replica's notifications connection is the newest: cut, and gone before the terminal speaks.
+    const db = new pg.Client({ connectionString: replica.database });
+    await db.connect();
+    cleanup(() => db.end());
+    const listening = "select pid from pg_stat_activity where application_name like 'facegate-wake-%' and datname = current_database()";
+    const [{ pid }] = (await db.query<{ pid: number }>(`${listening} order by backend_start desc limit 1`)).rows;
+    await db.query('select pg_terminate_backend($1)', [pid]);
+    await until(async () => !(await db.query(listening)).rows.some((row) => row.pid === pid));
+    const t = await connectTerminal(mosquitto.url, 'TOLD1');
+    cleanup(() => t.stop(0));
+    await t.send(heartU());
+    await until(async () => (await hearing.api('GET', '/api/devices/TOLD1')).json?.online === true);
+    // Told to nobody there (the notification went while it did not listen): read once it listens again.
+    await until(async () => (await told.api('GET', '/api/devices/TOLD1')).json?.online === true);
+    expect(await told.metric('facegate_terminals_online')).toMatch(/^facegate_terminals_online 1$/m);
   });
 });
