@@ -121,7 +121,8 @@ describe('cluster', () => {
     expect(online.rows.length).toBe(TERMINALS);
     expect(online.rows.filter((r) => Number(r.n) !== 1)).toEqual([]);
 
-    // A command's wait, through each survivor in turn: Mosquitto gives the replies to the members in turn, so some reach the other replica.
+    // A command's wait, through each survivor in turn: Mosquitto gives the messages under the filter to the members
+    // (the six slots) in turn, so some replies reach another replica than the publisher.
     // It answers at once (README §Running several replicas: a reply faster than the record of its publish is held for it, and paired).
     const terminal = await connectTerminal(mosquitto.url, 'CLUCMD', { answer: {} });
     cleanup(() => terminal.end());
@@ -152,8 +153,10 @@ describe('cluster', () => {
       });
       const answer = (await res.json()) as { status?: string };
       expect(answer, JSON.stringify(answer)).toMatchObject({ status: 'replied' });
-      // A heartbeat between: the members' turns at Mosquitto shift, and the next reply goes to another slot.
+      // The filter matches the downLink too: the command's own publish, its reply, a heartbeat and its heartD are four.
+      // A message nobody answers makes five, prime to the six members: the replies go round every slot.
       await terminal.send(heartU());
+      await terminal.send({ cmd: 'noticeU' });
     }
     const stored = await repliesStored();
     console.log(`cluster test: ${sent} commands answered at once, replies stored per survivor ${stored.join(', ')}`);
