@@ -122,7 +122,9 @@ describe('cluster', () => {
     expect(online.rows.filter((r) => Number(r.n) !== 1)).toEqual([]);
 
     // A command's wait, through each survivor in turn: Mosquitto gives the messages under the filter to the members
-    // (the six slots) in turn, so some replies reach another replica than the publisher.
+    // (the six slots) in turn, so some replies reach another replica than the publisher. Once the slots are shared out
+    // again: after the restart, the first replica back took them all, and gives the others' share back one a second.
+    await until(async () => (await Promise.all(survivors.map((r) => readySlots(r.port)))).every((held) => held?.length === SLOTS / 2));
     // It answers at once (README §Running several replicas: a reply faster than the record of its publish is held for it, and paired).
     const terminal = await connectTerminal(mosquitto.url, 'CLUCMD', { answer: {} });
     cleanup(() => terminal.end());
