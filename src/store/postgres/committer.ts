@@ -38,8 +38,6 @@ export function isDatabaseError(err: unknown): boolean {
   return err instanceof Error && !(err instanceof TypeError || err instanceof SyntaxError) && CONNECTION_MESSAGE.test(err.message);
 }
 
-const ignore = () => {};
-
 interface Pending {
   job: Job;
   bytes: number;
@@ -119,8 +117,6 @@ export function startCommitter(
       } catch (err) {
         return failAll(left, err);
       }
-      // A connection lost while checked out says so on the client too; its query's error is the one that counts.
-      client.on('error', ignore);
       let broken: unknown;
       try {
         const sql = sqlOf(client);
@@ -151,7 +147,6 @@ export function startCommitter(
         await client.query('rollback').catch(() => {});
         return failAll(left, err);
       } finally {
-        client.off('error', ignore);
         // A connection that met an error of its own is closed, not given back.
         client.release(broken !== undefined && isDatabaseError(broken) ? (broken as Error) : undefined);
       }

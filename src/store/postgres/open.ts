@@ -45,6 +45,12 @@ export function openPool(url: string): pg.Pool {
   // An idle connection the server closed (a restart, a stop): the pool drops
   // it and makes a new one when asked. Without a listener it would end the process.
   pool.on('error', () => {});
+  // The pool listens to a connection's errors only while it is idle. One that
+  // comes in the same read as the connection's readiness (a server shutting
+  // down as it connects) is emitted before whoever asked for it can listen:
+  // every connection has a listener of its own for good. A connection that
+  // met an error is not queryable; its query's error is the one that counts.
+  pool.on('connect', (client) => client.on('error', () => {}));
   return pool;
 }
 
