@@ -75,6 +75,14 @@ export function createPresence({
   let flushing: NodeJS.Immediate | undefined;
   /** Serials with a flip being written (their count of writes): their row may not say it yet. */
   const writing = new Map<string, number>();
+  /** While rereads are under way: serials forgotten meanwhile, whose rows a read may still have seen. */
+  let rereads = 0;
+  const forgottenDuring = new Set<string>();
+
+  function drop(sn: string): void {
+    states.delete(sn);
+    if (rereads > 0) forgottenDuring.add(sn);
+  }
 
   /** The one place `online` changes, with the count /metrics reads. */
   function set(state: State, value: boolean): void {
@@ -185,8 +193,16 @@ export function createPresence({
     async reread(read: () => Promise<readonly StoredPresence[]>) {
       flush();
       const since = elapsed();
-      const stored = await read();
+      rereads += 1;
+      let stored: readonly StoredPresence[];
+      try {
+        stored = await read();
+      } finally {
+        rereads -= 1;
+      }
       for (const t of stored) {
+        // Forgotten here after the read began (DELETE /api/devices/{sn}, FORGET_AFTER): its row was, or is going.
+        if (forgottenDuring.has(t.sn)) continue;
         const state = stateOf(t.sn);
         if (state.changedAt >= since || writing.has(t.sn) || state.online === t.online) continue;
         set(state, t.online);
@@ -195,6 +211,7 @@ export function createPresence({
           state.heardAt = elapsed();
         }
       }
+      if (rereads === 0) forgottenDuring.clear();
     },
     /** A terminal the bridge has seen or was told about in DEVICES. */
     knows: (sn: string) => states.has(sn),
@@ -207,7 +224,7 @@ export function createPresence({
       flush();
       const state = states.get(sn);
       if (state) set(state, false);
-      states.delete(sn);
+      drop(sn);
     },
     /**
      * Drops terminals FORGET_AFTER took out of the store, unless heard from
@@ -217,7 +234,7 @@ export function createPresence({
     forgetSilent(serials: string[], before: number) {
       for (const sn of serials) {
         const state = states.get(sn);
-        if (state && !state.online && (state.lastSeenAt ?? -Infinity) < before) states.delete(sn);
+        if (state && !state.online && (state.lastSeenAt ?? -Infinity) < before) drop(sn);
       }
     },
     isOnline: (sn: string) => states.get(sn)?.online ?? false,

@@ -139,21 +139,27 @@ describe('presence', () => {
     expect(presenceJobs()).toHaveLength(2);
   });
 
-  it('reads the states stored elsewhere again, but for a flip being written here or one made after the read began', async () => {
-    let done = () => {};
+  it('reads the states stored elsewhere again, but for a flip being written here, one made or a terminal forgotten after the read began', async () => {
+    const writes: (() => void)[] = [];
     const { presence, clock, pass, presenceJobs } = setup(
       [
         { sn: 'WENT', online: true, lastSeenAt: T0 },
         { sn: 'HERE', online: false, lastSeenAt: null },
+        { sn: 'DEL', online: false, lastSeenAt: T0 },
+        { sn: 'OLD', online: false, lastSeenAt: T0 - 3 * TIMEOUT },
       ],
-      () => new Promise<void>((resolve) => (done = resolve)),
+      () => new Promise<void>((resolve) => writes.push(resolve)),
     );
     presence.touch('HERE'); // its flip's write is under way: the table does not say it yet
     presence.flush();
     let answer: (rows: StoredPresence[]) => void = () => {};
     const reread = presence.reread(() => new Promise((resolve) => (answer = resolve)));
     presence.touch('LATE'); // heard while the table is read
+    presence.forget('DEL'); // deleted while the table is read: its row was still there
+    presence.forgetSilent(['OLD'], T0 - TIMEOUT); // FORGET_AFTER, the same
     answer([
+      { sn: 'DEL', online: true, lastSeenAt: T0 },
+      { sn: 'OLD', online: false, lastSeenAt: T0 - 3 * TIMEOUT },
       { sn: 'WENT', online: false, lastSeenAt: T0 },
       { sn: 'HERE', online: false, lastSeenAt: null },
       { sn: 'LATE', online: false, lastSeenAt: null },
@@ -165,9 +171,10 @@ describe('presence', () => {
     expect(presence.lastSeen('NEW')).toBe(T0 + 7);
     expect(presence.onlineCount()).toBe(3);
     expect(presence.size()).toBe(5);
-    expect(presenceJobs()).toHaveLength(1); // HERE's; LATE's is in this turn's job; reading writes nothing
-    // Once HERE's write is done, the table is taken for it too; NEW counts its silence from the read.
-    done();
+    expect(['DEL', 'OLD'].map(presence.knows)).toEqual([false, false]);
+    expect(presenceJobs()).toHaveLength(2); // HERE's, and LATE's (written first by the forget); reading writes nothing
+    // Once the writes are done, the table is taken for HERE too; NEW counts its silence from the read.
+    for (const done of writes) done();
     await new Promise((resolve) => setImmediate(resolve));
     clock.elapsed += 1;
     await presence.reread(async () => [{ sn: 'HERE', online: false, lastSeenAt: null }]);
