@@ -31,7 +31,7 @@ afterAll(async () => {
   await postgres?.dispose();
 });
 
-/** `count` replicas of one site: one database, one share group. */
+/** Replicas of one site: one database (its URL as `.database`), one share group, `slots` slots. */
 async function site(group: string, slots = SLOTS) {
   const database = await postgres.database(`${group}_${++databases}`);
   let n = 0;
