@@ -194,24 +194,23 @@ export function createPresence({
       flush();
       const since = elapsed();
       rereads += 1;
-      let stored: readonly StoredPresence[];
       try {
-        stored = await read();
-      } finally {
-        rereads -= 1;
-      }
-      for (const t of stored) {
-        // Forgotten here after the read began (DELETE /api/devices/{sn}, FORGET_AFTER): its row was, or is going.
-        if (forgottenDuring.has(t.sn)) continue;
-        const state = stateOf(t.sn);
-        if (state.changedAt >= since || writing.has(t.sn) || state.online === t.online) continue;
-        set(state, t.online);
-        if (t.online) {
-          if ((state.lastSeenAt ?? -Infinity) < (t.lastSeenAt ?? -Infinity)) state.lastSeenAt = t.lastSeenAt;
-          state.heardAt = elapsed();
+        for (const t of await read()) {
+          // Forgotten here after the read began (DELETE /api/devices/{sn}, FORGET_AFTER): its row was, or is going.
+          if (forgottenDuring.has(t.sn)) continue;
+          const state = stateOf(t.sn);
+          if (state.changedAt >= since || writing.has(t.sn) || state.online === t.online) continue;
+          set(state, t.online);
+          if (t.online) {
+            if ((state.lastSeenAt ?? -Infinity) < (t.lastSeenAt ?? -Infinity)) state.lastSeenAt = t.lastSeenAt;
+            state.heardAt = elapsed();
+          }
         }
+      } finally {
+        // The last reread under way, read or failed: nothing forgotten before the next one began concerns it.
+        rereads -= 1;
+        if (rereads === 0) forgottenDuring.clear();
       }
-      if (rereads === 0) forgottenDuring.clear();
     },
     /** A terminal the bridge has seen or was told about in DEVICES. */
     knows: (sn: string) => states.has(sn),

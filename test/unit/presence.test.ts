@@ -183,5 +183,11 @@ describe('presence', () => {
     expect(presence.isOnline('NEW')).toBe(true);
     pass(2 * SWEEP);
     expect(presence.isOnline('NEW')).toBe(false);
+    // A read that fails leaves nothing behind: a terminal forgotten during it is taken from the next read.
+    const failed = presence.reread(() => Promise.reject(new Error('unreachable')));
+    presence.forget('WENT');
+    await expect(failed).rejects.toThrow('unreachable');
+    await presence.reread(async () => [{ sn: 'WENT', online: true, lastSeenAt: T0 + 9 }]);
+    expect(presence.isOnline('WENT')).toBe(true);
   });
 });
