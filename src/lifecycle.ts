@@ -442,10 +442,10 @@ export function createFacegate(
         .then(() => syncing.wakeDue())
         .catch((err: Error) => log.error({ err: err.message }, 'commands of a replica gone not failed'));
     });
-    // A slot came here, or notifications were missed: the work of this replica's slots is read again from the tables,
-    // and the terminals' states with it (a flip stored elsewhere meanwhile was told to nobody here).
-    cluster.onMoved(() => {
-      presence.reread(() => store.terminals()).catch((err: Error) => log.error({ err: err.message }, 'terminals not read'));
+    // A slot came here, or notifications were missed: the work of this replica's slots is read again from the tables;
+    // after missed notifications the terminals' states too (a flip stored elsewhere meanwhile was told to nobody here).
+    cluster.onMoved((why) => {
+      if (why === 'missed') presence.reread(() => store.terminals()).catch((err: Error) => log.error({ err: err.message }, 'terminals not read'));
       delivery.wakeAll();
       sending.start().catch((err: Error) => log.error({ err: err.message }, 'queued commands not read'));
       void syncing.wakeDue();

@@ -32,6 +32,9 @@ export type Wake =
  * holder, and its work is all in the tables, so a slot that moves is picked
  * up by its new holder from there (`onMoved`).
  */
+/** Why a replica reads its work again: a slot came to it, or it missed notifications. */
+export type Moved = 'slot' | 'missed';
+
 export interface Cluster {
   /** This replica holds the slot of this terminal's serial or endpoint id. */
   owns(key: string): boolean;
@@ -41,8 +44,12 @@ export interface Cluster {
   announce(wake: Wake): void;
   /** What another replica announced. */
   onWake(listener: (wake: Wake) => void): void;
-  /** A slot came to this replica, or the notifications were cut (some missed): read the work again from the tables. */
-  onMoved(listener: () => void): void;
+  /**
+   * A slot came to this replica (`slot`), or the notifications were cut and
+   * some missed (`missed`): read the work again from the tables; after
+   * `missed`, what every replica told too (the terminals' flips).
+   */
+  onMoved(listener: (why: Moved) => void): void;
   /** Whose queued commands are still theirs to send (store.ts Accepters): this process's, or the live replicas'. */
   readonly live: Accepters;
   /** A replica is gone (its membership lock is): its queued commands without a ttl are to fail `interrupted`. */

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import type { Logger } from '../lib/log.ts';
 import { withoutPassword } from '../lib/secrets.ts';
-import { type Cluster, slotOf, type Wake, watchLeases } from './cluster.ts';
+import { type Cluster, type Moved, slotOf, type Wake, watchLeases } from './cluster.ts';
 import type { SlotLeases } from './leases.ts';
 import { dedicatedClient, RETRY_MS } from './pg-connection.ts';
 import { lockKeys } from './pg-leases.ts';
@@ -44,7 +44,7 @@ export function pgCluster({ url, group, slots, leases, replica, log }: PgCluster
   // A number: a valid identifier without quoting, one channel per share group.
   const channel = `facegate_wake_${keys.slots}`;
   const wakeListeners: ((wake: Wake) => void)[] = [];
-  const movedListeners: (() => void)[] = [];
+  const movedListeners: ((why: Moved) => void)[] = [];
   const lostListeners: (() => void)[] = [];
   let client: pg.Client | undefined;
   let pending: string[] = [];
@@ -52,10 +52,10 @@ export function pgCluster({ url, group, slots, leases, replica, log }: PgCluster
   let stopped = false;
   let retry: NodeJS.Timeout | undefined;
 
-  function moved(): void {
+  function moved(why: Moved): void {
     for (const listener of movedListeners) {
       try {
-        listener();
+        listener(why);
       } catch (err) {
         log.error({ err: (err as Error).message }, 'cluster: re-reading the work failed');
       }
@@ -97,7 +97,7 @@ export function pgCluster({ url, group, slots, leases, replica, log }: PgCluster
         connect()
           .then(() => {
             // Notifications were missed meanwhile: every part reads its work again.
-            moved();
+            moved('missed');
             void flush();
           })
           .catch((err: Error) => {
@@ -160,7 +160,7 @@ export function pgCluster({ url, group, slots, leases, replica, log }: PgCluster
       if (movedSoon || stopped) return;
       movedSoon = setTimeout(() => {
         movedSoon = undefined;
-        moved();
+        moved('slot');
       }, 0);
     },
     () => {

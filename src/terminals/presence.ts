@@ -8,7 +8,7 @@ export interface PresenceOptions {
   /** Terminals as stored at start. */
   initial: StoredPresence[];
   /** Persists a change; presence never waits for it, but knows a flip's write is under way until its promise settles. */
-  write: (job: Extract<Job, { kind: 'presence' | 'seen' }>) => unknown;
+  write: (job: Extract<Job, { kind: 'presence' | 'seen' }>) => Promise<unknown>;
   /** The wall clock, for the times stored and shown. */
   now?: () => number;
   /** A clock that never jumps, for silence: an NTP step of the wall clock must not take every terminal offline. */
@@ -114,7 +114,6 @@ export function createPresence({
     const job = { kind: 'presence' as const, flips };
     flips = [];
     for (const { sn } of job.flips) writing.set(sn, (writing.get(sn) ?? 0) + 1);
-    const written = write(job);
     const settled = () => {
       for (const { sn } of job.flips) {
         const left = (writing.get(sn) ?? 1) - 1;
@@ -122,8 +121,7 @@ export function createPresence({
         else writing.delete(sn);
       }
     };
-    if (written instanceof Promise) written.then(settled, settled);
-    else settled();
+    void write(job).then(settled, settled);
   }
 
   function touch(sn: string, at = now()): void {

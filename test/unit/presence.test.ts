@@ -10,7 +10,7 @@ beforeEach(() => vi.useFakeTimers({ toFake: ['setInterval', 'clearInterval'] }))
 afterEach(() => vi.useRealTimers());
 
 /** Presence on clocks the test moves: the wall clock (which may jump) and the elapsed one (which does not). */
-function setup(initial: StoredPresence[] = [], written: () => unknown = () => undefined) {
+function setup(initial: StoredPresence[] = [], written: () => Promise<void> = () => Promise.resolve()) {
   const clock = { wall: T0, elapsed: 5_000 };
   const jobs: Job[] = [];
   const presence = createPresence({
