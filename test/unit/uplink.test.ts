@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeUplink, isHeartbeat } from '../../src/protocol/uplink.ts';
 
@@ -125,6 +126,34 @@ describe('decodeUplink', () => {
       const invalid = Buffer.concat([bytes('{"cmd":"strangerRecordU","data":[{"liveImageBase64":"AB'), Uint8Array.of(0xff), bytes('"}]}')]);
       expect(decodeUplink(invalid)).toMatchObject({ ok: false, reason: 'not_utf8' });
       expect(decodeUplink(bytes('{"cmd":"strangerRecordU","data":[{"liveImageBase64":"AB}]}'))).toMatchObject({ ok: false, reason: 'not_json' });
+    });
+
+    it('keeps the image check compiled through images of every alignment and length', () => {
+      // The writer thread's payloads lie at any offset of its shared region.
+      // First images on a 4-byte boundary and of a length of whole words, as
+      // a bench's are, then of every alignment and length. V8 compiles the
+      // check's loop while an image is looked at; before the loop was a
+      // function of its own, an image ending off a boundary threw that code
+      // away at each image after it (746 times here; README §Performance,
+      // CPU per record). Counted by V8's own trace.
+      const script = `
+        const { liftImages } = await import(${JSON.stringify(new URL('../../src/protocol/lifted-images.ts', import.meta.url).href)});
+        const region = Buffer.from(new SharedArrayBuffer(1 << 20));
+        const payload = (at, length) => {
+          const head = '{"cmd":"strangerRecordU","data":[{"liveImageBase64":"';
+          const end = at + region.write(head, at, 'latin1');
+          region.fill(0x41, end, end + length);
+          return region.subarray(at, end + length + region.write('"}]}', end + length, 'latin1'));
+        };
+        let lifted = 0;
+        for (let k = 0; k < 300; k++) lifted += liftImages(payload(3, 36000)) ? 1 : 0;
+        for (let k = 0; k < 2000; k++) lifted += liftImages(payload(k % 64, 36000 + (k % 4))) ? 1 : 0;
+        console.log('lifted', lifted);
+      `;
+      const run = spawnSync(process.execPath, ['--import', 'tsx', '--trace-deopt', '--input-type=module', '-e', script], { encoding: 'utf8' });
+      expect(run.stdout).toContain('lifted 2300');
+      const dropped = run.stdout.split('\n').filter((line) => line.includes('bailout') && /hasControl|controlWords/.test(line));
+      expect(dropped).toEqual([]);
     });
 
     it('keeps an unknown cmd as a device message with its whole body', () => {
