@@ -256,14 +256,10 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     let event: StoredEvent | undefined;
     let answer: Answer;
     try {
-      const record = await store.event(delivery.eventSeq);
-      event = record;
-      if (!record) {
-        answer = { error: 'event no longer stored' };
-      } else {
-        const img = options.images === 'inline' && record.hasImage ? await store.imageBytes(record.seq) : undefined;
-        answer = await send(lane, record.id, webhookBody(record, img));
-      }
+      const read = await store.eventWithImage(delivery.eventSeq, options.images === 'inline');
+      event = read?.event;
+      if (!read) answer = { error: 'event no longer stored' };
+      else answer = await send(lane, read.event.id, webhookBody(read.event, read.image));
     } catch (err) {
       // The store could not be read: nothing was sent, the delivery stays pending and is due again.
       lane.sending -= 1;

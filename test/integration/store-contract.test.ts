@@ -105,12 +105,24 @@ describe.each(ENGINES)('the store on $name', (engine) => {
     expect(await store.eventById(event.id)).toMatchObject({ seq: event.seq });
     expect(await store.eventKey(event.id)).toEqual({ seq: event.seq, hasImage: true });
     expect(await store.image(event.seq)).toMatch(/^\/9j\//);
-    expect((await store.imageBytes(event.seq))?.toString()).toBe(await store.image(event.seq));
+    const read = await store.eventWithImage(event.seq, true);
+    expect(read?.event).toEqual(record);
+    expect(read?.image?.toString()).toBe(await store.image(event.seq));
+    expect(await store.eventWithImage(event.seq, false)).toEqual({ event: record, image: undefined });
     expect(await store.listedEvent(event.seq)).toMatchObject({ seq: event.seq, fields: record!.fields, fieldsBytes: Buffer.byteLength(record!.fields) });
     const [delivery] = await store.dueDeliveries('ep_a', T, 10);
     expect(delivery).toMatchObject({ eventSeq: event.seq, attempts: 0 });
     expect(await store.outboxDepth()).toEqual([{ endpointId: 'ep_a', pending: 1 }]);
     expect(await store.eventCounts('SN1', T - 1)).toEqual([{ type: 'face.verified', count: 1 }]);
+  });
+
+  it("reads a delivery's event with its image in one: none for a record without one, nothing for an event not stored", async () => {
+    const [plain] = (await store.write(message('SN1', verifiedRecordU([verifiedRecord({ liveImageBase64: undefined })])))).events;
+    const record = await store.event(plain.seq);
+    expect(record).toMatchObject({ hasImage: false });
+    expect(await store.eventWithImage(plain.seq, true)).toEqual({ event: record, image: undefined });
+    expect(await store.eventWithImage(plain.seq + 1000, true)).toBeUndefined();
+    expect(await store.eventWithImage(plain.seq + 1000, false)).toBeUndefined();
   });
 
   it('stores each record of a batch past 8 MB with its own image (SQLite: the shared region, then a buffer of its own)', async () => {
@@ -119,7 +131,7 @@ describe.each(ENGINES)('the store on $name', (engine) => {
       images.map((image, i) => store.write(message('SN1', verifiedRecordU([verifiedRecord({ num: String(i), liveImageBase64: image })])))),
     );
     const seqs = outcomes.map((outcome) => outcome.events[0].seq);
-    expect(await Promise.all(seqs.map(async (seq) => (await store.imageBytes(seq))?.toString()))).toEqual(images);
+    expect(await Promise.all(seqs.map(async (seq) => (await store.eventWithImage(seq, true))?.image?.toString()))).toEqual(images);
   });
 
   it('stores the records of a batch each as its own: a retransmission among them once, a malformed one as its reject', async () => {

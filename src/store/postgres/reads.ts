@@ -31,6 +31,7 @@ type Reads = Omit<Store, 'write' | 'backlog' | 'healthy' | 'close'>;
 
 const TERMINAL = 'sn, registered, first_seen_at as "firstSeenAt", last_seen_at as "lastSeenAt", online, label';
 const EVENT = 'seq, id, type, device_sn as "deviceSn", received_at as "receivedAt", fields, has_image as "hasImage", person';
+const E_EVENT = EVENT.replace(/(^|, )(\w)/g, '$1e.$2');
 const COMMAND = `id, device_sn as "deviceSn", cmd, body, status, error, created_at as "createdAt", published_at as "publishedAt",
   replied_at as "repliedAt", expires_at as "expiresAt", batch, reply, actor, accepted_by as "acceptedBy"`;
 const PERSON = `num, name, fields, photo is not null as "hasPhoto", hash, all_devices as "allDevices", deleted,
@@ -214,10 +215,21 @@ export function createReads(pool: pg.Pool): Reads {
       return seqs(`select seq from events where seq > $1 and seq <= $2${where} order by seq limit $3`, [filter.after, filter.upTo, filter.limit, ...values]);
     },
     image,
-    // As text, then its bytes: a bytea comes back as hex in the text format, twice the bytes for the server to write and the bridge to parse.
-    imageBytes: async (seq) => {
-      const text = await image(seq);
-      return text === undefined ? undefined : Buffer.from(text);
+    // One round trip for a delivery's event and its image. The image as
+    // text, then its bytes: a bytea comes back as hex in the text format,
+    // twice the bytes for the server to write and the bridge to parse.
+    eventWithImage: async (seq, withImage) => {
+      if (!withImage) {
+        const event = await sql.one<EventRecord>(`select ${EVENT} from events where seq = $1`, [seq]);
+        return event && { event, image: undefined };
+      }
+      const row = await sql.one<EventRecord & { image: string | null }>(
+        `select ${E_EVENT}, i.base64 as image from events e left join images i on i.event_seq = e.seq where e.seq = $1`,
+        [seq],
+      );
+      if (!row) return undefined;
+      const { image: text, ...event } = row;
+      return { event, image: event.hasImage && text !== null ? Buffer.from(text) : undefined };
     },
 
     tokens: () => sql.rows<ApiToken>('select id, name, role, hash, created_at as "createdAt" from tokens order by name'),

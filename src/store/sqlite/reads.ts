@@ -53,10 +53,23 @@ export function openReads(dataDir: string, sync: Sync) {
     .prepare();
   // Where an image is (a segment), or, for a row of an earlier version, the
   // text itself as bytes (a Buffer, off the JavaScript heap), for webhook bodies.
+  const imageColumns = {
+    bytes: sql<Buffer>`cast(${images.base64} as blob)`,
+    segment: images.segment,
+    position: images.position,
+    length: images.length,
+  };
   const image = db
-    .select({ bytes: sql<Buffer>`cast(${images.base64} as blob)`, segment: images.segment, position: images.position, length: images.length })
+    .select(imageColumns)
     .from(images)
     .where(eq(images.eventSeq, sql.placeholder('seq')))
+    .prepare();
+  // A delivery's event with where its image is: one statement, not one for each.
+  const eventAndImage = db
+    .select({ event: events, image: imageColumns })
+    .from(events)
+    .leftJoin(images, eq(images.eventSeq, events.seq))
+    .where(eq(events.seq, sql.placeholder('seq')))
     .prepare();
 
   // The dispatcher asks this for every few commands it publishes: prepared once.
@@ -159,6 +172,8 @@ export function openReads(dataDir: string, sync: Sync) {
     /** When the endpoint's next pending delivery is due, if it has one. */
     nextDueAt: (endpointId: string) => nextDue.get({ endpointId })?.at ?? undefined,
     event: (seq: number) => event.get({ seq }),
+    /** An event, and its image's row (null fields when it has none). */
+    eventAndImage: (seq: number) => eventAndImage.get({ seq }),
     /** Events of one terminal since a time, counted by type. */
     eventCounts(sn: string, since: number) {
       // From the first seq received since then (lists.firstSeqFrom): a range of

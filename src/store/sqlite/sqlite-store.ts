@@ -24,9 +24,7 @@ export async function openSqliteStore(options: WriterOptions, deps: WriterDeps):
   }
   const segments = openSegmentReader(options.dataDir);
   /** An image's bytes, from its segment or, for a row of an earlier version (or restored from a backup), from the row. */
-  async function imageBytes(seq: number): Promise<Buffer | undefined> {
-    const row = reads.image(seq);
-    if (!row) return undefined;
+  async function imageBytes(row: NonNullable<ReturnType<typeof reads.image>>): Promise<Buffer | undefined> {
     const { bytes, segment, position, length } = row;
     if (segment === null || position === null || length === null) return bytes;
     return segments.read({ segment, position, length });
@@ -75,6 +73,16 @@ export async function openSqliteStore(options: WriterOptions, deps: WriterDeps):
     deliverySeqs: async (filter) => reads.deliverySeqs(filter),
     outboxDepth: async () => reads.outboxDepth(),
     event: async (seq) => reads.event(seq),
+    async eventWithImage(seq, image) {
+      if (!image) {
+        const event = reads.event(seq);
+        return event && { event, image: undefined };
+      }
+      const row = reads.eventAndImage(seq);
+      if (!row) return undefined;
+      // A left join: an event without an image row has none (null).
+      return { event: row.event, image: row.event.hasImage && row.image ? await imageBytes(row.image) : undefined };
+    },
     eventById: async (id) => reads.eventById(id),
     eventKey: async (id) => reads.eventKey(id),
     listedEvent: async (seq) => reads.listedEvent(seq),
@@ -83,8 +91,10 @@ export async function openSqliteStore(options: WriterOptions, deps: WriterDeps):
     lastSeqBefore: async (at) => reads.lastSeqBefore(at),
     eventSeqs: async (filter) => reads.eventSeqs(filter),
     eventSeqsAfter: async (filter) => reads.eventSeqsAfter(filter),
-    image: async (seq) => (await imageBytes(seq))?.toString('utf8'),
-    imageBytes,
+    async image(seq) {
+      const row = reads.image(seq);
+      return row && (await imageBytes(row))?.toString('utf8');
+    },
     tokens: async () => reads.tokens(),
     reject: async (seq) => reads.reject(seq),
     rejectBounds: async () => reads.rejectBounds(),
