@@ -13,19 +13,25 @@ import { IMAGE_KEY } from '../protocol/lifted-images.ts';
 export function contentId(sn: string, record: Record<string, unknown>, image?: Uint8Array): string {
   // Key order is not content: a terminal may serialise a re-upload differently.
   // Strings (the image above all) are hashed as they are, not re-serialised;
-  // the type tag keeps "1" and 1 apart. Each part ends with a NUL.
-  const hash = createHash('sha256').update(sn).update(END);
+  // the type tag keeps "1" and 1 apart. Each part ends with a NUL. What lies
+  // before and after the image goes in as one string each, the same bytes
+  // as in pieces: one call into OpenSSL, not two dozen (~2 µs a record).
+  const hash = createHash('sha256');
+  let text = sn + END;
   const keys = Object.keys(record);
   if (image) keys.push(IMAGE_KEY);
   for (const key of keys.sort()) {
-    hash.update(key).update(END);
-    if (image && key === IMAGE_KEY) hash.update('s').update(image);
-    else {
+    text += key + END;
+    if (image && key === IMAGE_KEY) {
+      hash.update(`${text}s`).update(image);
+      text = '';
+    } else {
       const value = record[key];
-      hash.update(typeof value === 'string' ? `s${value}` : `j${JSON.stringify(value)}`);
+      text += typeof value === 'string' ? `s${value}` : `j${JSON.stringify(value)}`;
     }
-    hash.update(END);
+    text += END;
   }
+  hash.update(text);
   return `evt_${hash.digest('base64url').slice(0, 26)}`;
 }
 
