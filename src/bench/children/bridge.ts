@@ -72,8 +72,7 @@ export interface BridgeProcess {
 export async function startBridge(options: BridgeOptions): Promise<BridgeProcess> {
   const dataDir = makeTempDir('facegate-bench-data-');
   const httpPort = await freePort();
-  let brokerPort = await freePort();
-  while (brokerPort === httpPort) brokerPort = await freePort();
+  const brokerPort = await freePort();
   try {
     options.prepare?.(dataDir);
   } catch (err) {

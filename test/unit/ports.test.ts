@@ -1,0 +1,8 @@
+import { expect, it } from 'vitest';
+import { freePort } from '../../src/kit/ports.ts';
+
+it('never hands out a port twice among its last 256, though each was closed again at once', async () => {
+  const ports: number[] = [];
+  for (let i = 0; i < 256; i++) ports.push(await freePort());
+  expect(new Set(ports).size).toBe(256);
+});
