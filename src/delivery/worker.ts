@@ -80,7 +80,7 @@ interface Lane {
 // in a burst ~40 rows read per delivery sent, a tenth of the main thread. With
 // 32 ahead it was still ~8 rows (100-280 deliveries await their outcome's
 // commit in a burst), 1.4-2.7 % of the main thread; with 128, ~3 rows
-// (README §Performance, CPU per record).
+// (README §Performance, Compiled once, read once).
 const FETCH_AHEAD = 128;
 // A lane with nothing due sleeps until its next delivery is due, but looks
 // again at least this often (another process may have changed the store).

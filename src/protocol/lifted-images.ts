@@ -106,7 +106,7 @@ function hasControl(bytes: Uint8Array): boolean {
  * compiled loop away, and V8 entered it again at the next image's loop and
  * threw it away again, for as long as the process ran: 117 times in a
  * benchmark run, a fifth of the writer thread's time in its first second
- * (README §Performance, CPU per record).
+ * (README §Performance, Compiled once, read once).
  */
 function borrows(words: Uint32Array): number {
   const BORROW = 0x20202020;

@@ -223,7 +223,8 @@ const HEARTU = Buffer.from('heartU');
  * A terminal's heartbeat is `{"cmd":"heartU"}` and perhaps a few fields; a
  * face record is ~37 KB. Up to this size a payload is looked at for the fast
  * path: at 64 KB every record's bytes were searched for `heartU` on the main
- * thread, 1.4 % of its time in a burst (README §Performance, CPU per record).
+ * thread, 1.4 % of its time in a burst (README §Performance, Compiled once,
+ * read once).
  */
 const HEARTBEAT_MAX = 4 * 1024;
 

@@ -526,7 +526,7 @@ export interface Store {
   /**
    * An event and, when asked for and it has one, its image as the bytes a
    * webhook body carries: what a delivery reads, in one read of the
-   * database (README §Performance, CPU per record).
+   * database (README §Performance, Compiled once, read once).
    */
   eventWithImage(seq: number, image: boolean): Promise<{ event: EventRecord; image: Buffer | undefined } | undefined>;
 

@@ -135,7 +135,7 @@ describe('decodeUplink', () => {
       // check's loop while an image is looked at; before the loop was a
       // function of its own, an image ending off a boundary threw that code
       // away at each image after it (746 times here; README §Performance,
-      // CPU per record). Counted by V8's own trace.
+      // Compiled once, read once). Counted by V8's own trace.
       const script = `
         const { liftImages } = await import(${JSON.stringify(new URL('../../src/protocol/lifted-images.ts', import.meta.url).href)});
         const region = Buffer.from(new SharedArrayBuffer(1 << 20));
