@@ -134,7 +134,7 @@ describe('decodeUplink', () => {
       // a bench's are, then of every alignment and length. V8 compiles the
       // check's loop while an image is looked at; before the loop was a
       // function of its own, an image ending off a boundary threw that code
-      // away at each image after it (746 times here; README §Performance,
+      // away at each image after it (821-1,110 times here; README §Performance,
       // Compiled once, read once). Counted by V8's own trace.
       const script = `
         const { liftImages } = await import(${JSON.stringify(new URL('../../src/protocol/lifted-images.ts', import.meta.url).href)});
