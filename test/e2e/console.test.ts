@@ -24,6 +24,19 @@ const OUTPUT = new URL('../output/', import.meta.url);
 const FACE = readFileSync(new URL('../../fixtures/face-2.jpg', import.meta.url)).toString('base64');
 const AXE = readFileSync(new URL('../../node_modules/axe-core/axe.min.js', import.meta.url), 'utf8');
 
+/**
+ * Until the image the selector finds has loaded (a broken one has no natural
+ * width). Asked from here, not with page.waitForFunction: when its first look
+ * finds it not loaded yet, that polls inside the page through eval, which the
+ * console's CSP (script-src 'self') refuses.
+ */
+const loaded = (page: Page, selector: string) =>
+  until(() =>
+    page.evaluate(
+      `(() => { const img = document.querySelector(${JSON.stringify(selector)}); return img !== null && img.complete && img.naturalWidth > 0; })()`,
+    ),
+  );
+
 interface AxeViolation {
   id: string;
   impact: string | null;
@@ -125,9 +138,7 @@ describe('web console', () => {
     await face.waitFor();
     await face.locator('img.thumb').waitFor();
     // The thumbnail really loaded (a broken image has no natural width).
-    await page.waitForFunction(
-      "(() => { const img = document.querySelector('#events li.face-verified img.thumb'); return img && img.complete && img.naturalWidth > 0; })()",
-    );
+    await loaded(page, '#events li.face-verified img.thumb');
 
     // A command from the form; the terminal's reply shows under it, as the command's
     // reply (README §Commands with replies): the reply, its time, its latency.
@@ -349,9 +360,7 @@ describe('web console', () => {
       expect(await page.locator('#person-detail .name').textContent()).toBe(hostile);
       expect(await page.locator('img[src="x"]').count()).toBe(0);
       // The thumbnail came through the photo route with the session.
-      await page.waitForFunction(
-        '(() => { const img = document.querySelector(\'#people li[data-num="7001"] img.thumb\'); return img && img.complete && img.naturalWidth > 0; })()',
-      );
+      await loaded(page, '#people li[data-num="7001"] img.thumb');
 
       // The terminal now accepts: Retry sends it again, and the view follows to applied.
       await refusing.end();
