@@ -22,6 +22,9 @@ export type Wake =
   | { kind: 'endpoints' }
   | { kind: 'published'; serials: string[] };
 
+/** Why a replica reads its work again: a slot came to it, or it missed notifications. */
+export type Moved = 'slot' | 'missed';
+
 /**
  * The replicas' division of the work (README §Running several replicas): the
  * slot leases are the partitions. A terminal's work (its queued commands in
@@ -32,9 +35,6 @@ export type Wake =
  * holder, and its work is all in the tables, so a slot that moves is picked
  * up by its new holder from there (`onMoved`).
  */
-/** Why a replica reads its work again: a slot came to it, or it missed notifications. */
-export type Moved = 'slot' | 'missed';
-
 export interface Cluster {
   /** This replica holds the slot of this terminal's serial or endpoint id. */
   owns(key: string): boolean;
