@@ -347,6 +347,7 @@ export function createFacegate(
       userAgent: `facegate/${VERSION}`,
       stored,
       owns: cluster.owns,
+      slotChanges: cluster.slotChanges,
     });
     const sending = createCommands({
       transport,

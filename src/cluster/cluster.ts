@@ -38,6 +38,12 @@ export type Moved = 'slot' | 'missed';
 export interface Cluster {
   /** This replica holds the slot of this terminal's serial or endpoint id. */
   owns(key: string): boolean;
+  /**
+   * How many times a slot came to this replica or left it: work read ahead
+   * while it was another number may have been done meanwhile by another
+   * replica, even though `owns` says yes both times (the slot left and came back).
+   */
+  slotChanges(): number;
   /** This replica holds slot 0: the work of one at a time. */
   leads(): boolean;
   /** Tells the other replicas (never this one: its parts were called already). */
@@ -74,6 +80,7 @@ export function slotOf(key: string, slots: number): number {
 export function localCluster(replica = ''): Cluster {
   return {
     owns: () => true,
+    slotChanges: () => 0,
     leads: () => true,
     announce: () => {},
     onWake: () => {},
@@ -88,10 +95,11 @@ export function localCluster(replica = ''): Cluster {
 
 /**
  * The leases as the transport uses them, telling `taken` each slot this
- * replica takes, after its holder connects it, and `lost` each slot whose
- * lease went with its database connection, once its holder closed it.
+ * replica takes, after its holder connects it, `released` each slot it lets
+ * go, as its holder starts closing it, and `lost` each slot whose lease went
+ * with its database connection, once its holder closed it.
  */
-export function watchLeases(leases: SlotLeases, taken: (n: number) => void, lost: () => void = () => {}): SlotLeases {
+export function watchLeases(leases: SlotLeases, taken: (n: number) => void, released: (n: number) => void, lost: () => void): SlotLeases {
   return {
     ...leases,
     start: (holder: SlotHolder) =>
@@ -101,6 +109,7 @@ export function watchLeases(leases: SlotLeases, taken: (n: number) => void, lost
           taken(n);
         },
         async release(n, gone) {
+          released(n);
           await holder.release(n, gone);
           if (gone) lost();
         },

@@ -154,14 +154,19 @@ export function pgCluster({ url, group, slots, leases, replica, log }: PgCluster
 
   // Several slots taken in one round: one re-read.
   let movedSoon: NodeJS.Timeout | undefined;
+  let slotChanges = 0;
   const watched = watchLeases(
     leases,
     () => {
+      slotChanges += 1;
       if (movedSoon || stopped) return;
       movedSoon = setTimeout(() => {
         movedSoon = undefined;
         moved('slot');
       }, 0);
+    },
+    () => {
+      slotChanges += 1;
     },
     () => {
       for (const listener of lostListeners) listener();
@@ -171,6 +176,7 @@ export function pgCluster({ url, group, slots, leases, replica, log }: PgCluster
   return {
     leases: watched,
     owns: (key) => leases.held().includes(slotOf(key, slots)),
+    slotChanges: () => slotChanges,
     leads: () => leases.held().includes(0),
     announce(wake) {
       if (stopped) return;

@@ -36,6 +36,8 @@ export interface DeliveryOptions {
   log: Logger;
   /** README §Running several replicas: this replica runs this endpoint's lane (it holds its slot). */
   owns?: (endpointId: string) => boolean;
+  /** The cluster's count of slots taken and let go (cluster.ts Cluster.slotChanges). */
+  slotChanges?: () => number;
   schedule: readonly number[];
   timeoutMs: number;
   /** Requests in flight per endpoint. */
@@ -65,6 +67,8 @@ interface Lane {
   unrecorded: Set<number>;
   /** Due deliveries fetched ahead, in the store's order, not started yet. */
   due: DueDelivery[];
+  /** `slotChanges()` when `due` was fetched: under another count, another replica may have made them since. */
+  dueUnder: number;
   /** Failed attempts in a row; past PROBE_AFTER the lane sends one probe at a time, then pauses. */
   failures: number;
   pausedUntil: number;
@@ -107,7 +111,7 @@ let undici: typeof import('undici') | undefined;
  * attempt was cut short by a crash is simply due again after a restart.
  */
 export function createDeliveryWorker(options: DeliveryOptions) {
-  const { store, endpoints, metrics, log, now = Date.now, owns = () => true } = options;
+  const { store, endpoints, metrics, log, now = Date.now, owns = () => true, slotChanges = () => 0 } = options;
   const lanes = new Map<string, Lane>();
   let stopping = false;
   const attempts = new Set<Promise<void>>();
@@ -163,6 +167,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
           sending: lane?.sending ?? 0,
           unrecorded: lane?.unrecorded ?? new Set(),
           due: [],
+          dueUnder: 0,
           failures: 0,
           pausedUntil: 0,
           pumping: false,
@@ -217,12 +222,19 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     const probing = lane.failures >= PROBE_AFTER;
     const room = (probing ? 1 : options.concurrency) - lane.sending;
     if (room <= 0) return;
+    // README §Running several replicas: the lane's slot may have left and come
+    // back since the fetch ahead (owns said yes both times), and its holder
+    // meanwhile made some of those deliveries.
+    const under = slotChanges();
+    if (lane.dueUnder !== under) lane.due = [];
     if (lane.due.length < room) {
       // Those in flight and those already fetched are pending in the store too;
       // so are those whose outcome commits while the read is under way.
       const unrecorded = new Set(lane.unrecorded);
       const fetched = await store.dueDeliveries(lane.id, t, room + unrecorded.size + lane.due.length + FETCH_AHEAD);
-      if (stopping || !lane.enabled || !owns(lane.id)) return;
+      // A slot that changed during the read: a slot taken here wakes every lane (wakeAll), which reads again.
+      if (stopping || !lane.enabled || !owns(lane.id) || slotChanges() !== under) return;
+      lane.dueUnder = under;
       const known = (seq: number) => unrecorded.has(seq) || lane.unrecorded.has(seq) || lane.due.some((d) => d.seq === seq);
       lane.due.push(...fetched.filter((d) => !known(d.seq)));
     }

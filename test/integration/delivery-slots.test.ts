@@ -29,28 +29,32 @@ const record = (num: string, receivedAt: number) =>
     receivedAt,
   }) satisfies Job;
 
-it('does not send again what it fetched ahead before its slot went to another replica', async () => {
+/**
+ * A lane with two requests held open at the receiver and the other eighteen
+ * of twenty deliveries fetched ahead; `slot` is what the cluster tells it.
+ */
+async function laneWithTwoInFlight(slot: { owned: boolean; changes: number }) {
   const dir = makeTempDir('facegate-delivery-slots-');
   stops.push(() => removeTempDir(dir));
   const policy = { maxRecords: 10, forward: 'all', images: 'omit', replyWindowMs: 30_000, replyField: 'tag', replica: '101' } as const;
   const store = await openSqliteStore({ dataDir: dir, sync: 'normal', ...policy }, { log, onFatal: () => {} });
   stops.push(() => store.close());
-  // The first requests are held open: the lane has two in flight and the rest fetched ahead.
   const receiver = await startReceiver(() => 'hang');
   stops.push(() => receiver.close());
   const endpoints = createEndpoints(store);
   await endpoints.add({ id: 'ep_a', url: receiver.url, secret: null, eventTypes: ['face.verified'] });
-  const now = Date.now();
+  // Received a second ago: every one is due at once, however fast the rest goes.
+  const now = Date.now() - 1000;
   const ids = new Map<number, string>();
   for (let i = 0; i < 20; i++) for (const event of (await store.write(record(String(1000 + i), now + i))).events) ids.set(event.seq, event.id);
 
-  let owned = true;
   const worker = createDeliveryWorker({
     store,
     endpoints,
     metrics: createMetrics(),
     log,
-    owns: () => owned,
+    owns: () => slot.owned,
+    slotChanges: () => slot.changes,
     schedule: [60_000],
     timeoutMs: 60_000,
     concurrency: 2,
@@ -61,24 +65,51 @@ it('does not send again what it fetched ahead before its slot went to another re
   await worker.start();
   const inFlight = (await receiver.received(2)).map((request) => request.json.id as string);
 
-  // The slot goes to another replica, which delivers every other pending delivery.
-  owned = false;
-  const elsewhere = (await store.dueDeliveries('ep_a', Date.now(), 100)).filter((d) => !inFlight.includes(ids.get(d.eventSeq)!));
-  expect(elsewhere).toHaveLength(18);
-  for (const { seq } of elsewhere)
-    await store.write({ kind: 'attempt', seq, at: Date.now(), status: 200, error: null, outcome: 'delivered', nextAttemptAt: Date.now() });
-  // The held requests end (the receiver restarts): their attempts conclude here, not owned, and are retried in a minute.
-  receiver.script(() => ({ status: 200 }));
-  await receiver.down();
-  await receiver.up();
+  /** Another replica, holding the slot, delivers every other pending delivery. */
+  async function deliveredElsewhere() {
+    const elsewhere = (await store.dueDeliveries('ep_a', Date.now(), 100)).filter((d) => !inFlight.includes(ids.get(d.eventSeq)!));
+    expect(elsewhere).toHaveLength(18);
+    for (const { seq } of elsewhere)
+      await store.write({ kind: 'attempt', seq, at: Date.now(), status: 200, error: null, outcome: 'delivered', nextAttemptAt: Date.now() });
+  }
+  /** The held requests end (the receiver restarts): their attempts conclude, and are retried in a minute. */
+  async function restartReceiver() {
+    receiver.script(() => ({ status: 200 }));
+    await receiver.down();
+    await receiver.up();
+  }
+  /** A new record comes: once its webhook has arrived, what else the lane sent besides the two held. */
+  async function sentBesidesNew() {
+    const { events } = await store.write(record('2000', Date.now()));
+    worker.wake(events);
+    await receiver.received(1, (request) => request.json?.id === events[0].id);
+    return receiver.requests.map((request) => request.json?.id as string).filter((id) => !inFlight.includes(id) && id !== events[0].id);
+  }
+  return { worker, deliveredElsewhere, restartReceiver, sentBesidesNew };
+}
 
-  // The slot comes back (onMoved wakes every lane, lifecycle.ts), and a new
-  // record comes: the lane sends it, and none of the eighteen.
-  owned = true;
-  worker.wakeAll();
-  const { events } = await store.write(record('2000', Date.now()));
-  worker.wake(events);
-  await receiver.received(1, (request) => request.json?.id === events[0].id);
-  const sent = receiver.requests.map((request) => request.json?.id as string);
-  expect(sent.filter((id) => !inFlight.includes(id) && id !== events[0].id)).toEqual([]);
+it('does not send again what it fetched ahead before its slot went to another replica', async () => {
+  const slot = { owned: true, changes: 1 };
+  const lane = await laneWithTwoInFlight(slot);
+  slot.owned = false;
+  slot.changes += 1;
+  await lane.deliveredElsewhere();
+  // The held requests' attempts conclude here while the slot is elsewhere.
+  await lane.restartReceiver();
+  // The slot comes back (onMoved wakes every lane, lifecycle.ts): the lane sends the new record, and none of the eighteen.
+  slot.owned = true;
+  slot.changes += 1;
+  lane.worker.wakeAll();
+  expect(await lane.sentBesidesNew()).toEqual([]);
+});
+
+it('does not send them again when the slot left and came back between two looks at the lane', async () => {
+  const slot = { owned: true, changes: 1 };
+  const lane = await laneWithTwoInFlight(slot);
+  // Gone and back while the two requests are in flight: every look at the lane finds its slot here.
+  slot.changes += 2;
+  await lane.deliveredElsewhere();
+  // The held requests conclude and the lane fills its room, before the cluster's wake-up of the slot taken.
+  await lane.restartReceiver();
+  expect(await lane.sentBesidesNew()).toEqual([]);
 });
