@@ -1,6 +1,9 @@
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { localCluster, slotOf } from '../../src/cluster/cluster.ts';
-import { chunks } from '../../src/cluster/pg-cluster.ts';
+import { everySlot } from '../../src/cluster/leases.ts';
+import { chunks, pgCluster } from '../../src/cluster/pg-cluster.ts';
+import { createLogger } from '../../src/lib/log.ts';
 import { MAX_SERIAL_LENGTH } from '../../src/protocol/serial.ts';
 
 describe('cluster partitions and wake-ups', () => {
@@ -37,5 +40,24 @@ describe('cluster partitions and wake-ups', () => {
     expect(cluster.leads()).toBe(true);
     // Its queued commands are its own; every other process's are a stopped one's.
     expect(cluster.live).toEqual({ self: '7' });
+  });
+
+  it('counts each slot taken and let go: a lane reads again what it read ahead under another count', async () => {
+    // Not started: no connection to PostgreSQL is made; the leases are one process's.
+    const log = createLogger('fatal', new PassThrough());
+    const cluster = pgCluster({ url: 'postgres://127.0.0.1:9/none', group: 'g', slots: 2, leases: everySlot(2), replica: '7', log });
+    expect(cluster.slotChanges()).toBe(0);
+    const seen: number[] = [];
+    await cluster.leases.start({
+      take: () => void seen.push(cluster.slotChanges()),
+      // Counted as the slot starts to go, before its holder has closed its connection.
+      release: async () => void seen.push(cluster.slotChanges()),
+    });
+    expect(cluster.slotChanges()).toBe(2);
+    await cluster.leases.stop();
+    expect(cluster.slotChanges()).toBe(4);
+    // Taken: counted once the holder has connected it; let go: before the holder closes it.
+    expect(seen).toEqual([0, 1, 3, 4]);
+    await cluster.stop();
   });
 });
