@@ -12,7 +12,7 @@ import {
   expiryKeptWithPacket,
   handleConnection,
   isClosingClientsWill,
-  keepNoPayloadUntilPubrel,
+  keepNoPayload,
   limitWillBeforeAedesTakesIt,
   neverStoreRetained,
   notRetainedFromHere,
@@ -201,11 +201,13 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       notRetainedFromHere(packet);
       ingesting.add();
       options.ingest(topic, payload, (err) => {
-        // Out of the in-flight budget (just below), out of memory too.
-        if (packet.qos === 2) keepNoPayloadUntilPubrel(packet);
         callback(err ?? null);
         ingesting.done();
       });
+      // The store has its own copy now, or its job holds these bytes: aedes
+      // keeps the packet until the PUBACK (QoS 2: the PUBREL), without them
+      // (README §Performance, The payloads' memory).
+      if (downlink.serialOf(topic) === undefined) keepNoPayload(packet);
     }),
     authorizeForward(client, packet) {
       if (!forwardsTo(client, packet.topic)) return null;

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Database from 'better-sqlite3';
 import { expect, it } from 'vitest';
+import { contentId } from '../../src/events/ids.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
@@ -85,6 +86,18 @@ it('commits the good jobs of a batch that holds a failing one, and fails that on
   expect(db.prepare('select count(*) as n from commands').get()).toEqual({ n: 1 });
   expect(db.prepare("select count(*) as n from events where type = 'face.verified'").get()).toEqual({ n: 2 });
   expect(writer.healthy).toBe(true);
+});
+
+it('commits every payload intact when they are more than its shared memory holds (payload-ring.ts): the rest in buffers of their own', async () => {
+  const { writer } = await writerIn(tempDir());
+  // 40 records of ~1 MB written in one turn: batches of 8 MB, the ring holds two, and goes round.
+  const records = Array.from({ length: 40 }, (_, i) =>
+    verifiedRecord({ num: String(i), liveImageBase64: String.fromCharCode(65 + (i % 26)).repeat(1_000_000 + i) }),
+  );
+  const results = await Promise.all(records.map((record) => writer.write(uplink('W1', { cmd: 'verifiedRecordU', data: [record] }))));
+  // An event's id hashes every byte of its record: the thread read each payload as it was written.
+  const ids = results.map((result) => (result as { events: { id: string }[] }).events.map((event) => event.id));
+  expect(ids).toEqual(records.map(({ liveImageBase64, ...rest }) => [contentId('W1', rest, Buffer.from(liveImageBase64 as string))]));
 });
 
 it(

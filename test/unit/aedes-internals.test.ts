@@ -11,7 +11,7 @@ import {
   expiryKeptWithPacket,
   handleConnection,
   isClosingClientsWill,
-  keepNoPayloadUntilPubrel,
+  keepNoPayload,
   limitWillBeforeAedesTakesIt,
   neverStoreRetained,
   notRetainedFromHere,
@@ -128,7 +128,7 @@ describe('ackWaitsForAuthorizePublish', () => {
     await until(() => raw.cmds().includes('publish'));
     expect(raw.cmds()).toEqual(['connack', 'suback', 'publish']);
 
-    keepNoPayloadUntilPubrel(held[0].packet);
+    keepNoPayload(held[0].packet);
     held[0].answer(null);
     await until(() => raw.cmds().includes('pubrec'));
     const persistence = (broker as unknown as { persistence: { incomingGetPacket(client: Client, packet: { messageId: number }): Promise<PublishPacket> } })

@@ -2,6 +2,7 @@ import type { Worker } from 'node:worker_threads';
 import type { Logger } from '../../lib/log.ts';
 import { moduleUrl, startWorker } from '../../lib/module-url.ts';
 import { type Job, type JobResult, SAMPLE_BYTES, Unprocessable } from '../store.ts';
+import { payloadRing } from './payload-ring.ts';
 import type { FromWriter, ToWriter, WriterOptions } from './writer-thread.ts';
 
 export interface Writer {
@@ -30,6 +31,8 @@ interface Pending {
   reject: (err: Error) => void;
   /** Sent in a batch of its own: it was in a batch whose thread died. */
   alone?: boolean;
+  /** Its payload's room in the ring, given back with its answer. */
+  claim?: number;
 }
 
 // One batch is committed at a time; everything that arrives meanwhile forms
@@ -39,15 +42,18 @@ interface Pending {
 const MAX_BATCH = 1000;
 const MAX_BATCH_BYTES = 8 * 1024 * 1024;
 /**
- * The payloads of the batch in flight go to the thread in one region of
- * shared memory, used again by each batch: one batch is in flight at a time,
- * and the thread is done with its payloads once it answers or dies. A buffer
- * of its own for each, transferred, was ~37 KB a record of memory outside
- * the thread's heap, which V8 counts towards a full collection: the thread
- * made one every ~100 ms in a burst (README §Performance, CPU per record).
- * A payload past the region's end goes as before, in a buffer of its own.
+ * The payloads kept until their batch is answered are in shared memory
+ * (payload-ring.ts), which the thread reads them from: the batch in flight
+ * and the next one gathering. The thread is done with a batch's payloads
+ * once it answers or dies. A buffer of its own for each, transferred, was
+ * ~37 KB a record of memory outside the thread's heap, which V8 counts
+ * towards a full collection: the thread made one every ~100 ms in a burst
+ * (README §Performance, CPU per record). A payload that finds no room keeps
+ * a buffer of its own, and the thread gets a copy of it, transferred.
  */
-const SHARED_BYTES = MAX_BATCH_BYTES;
+const RING_BYTES = 2 * MAX_BATCH_BYTES;
+/** Past this, the ring starts again at its beginning when it can: in a burst with images a batch is 1-3 MB. */
+const RING_SOFT_BYTES = 4 * 1024 * 1024;
 /** A commit taking longer than this is waiting for something (a lock held elsewhere, a hung disk): not ready. */
 const STUCK_MS = 2000;
 /**
@@ -91,8 +97,7 @@ export async function startWriter(options: WriterOptions, { log, onFatal, heapMb
   let lastFailed = false;
   /** When the thread died since a batch was last answered. */
   let deaths: number[] = [];
-  /** Made with the first payload: a bridge without terminals never touches its pages. */
-  let shared: Uint8Array | undefined;
+  const ring = payloadRing(RING_BYTES, RING_SOFT_BYTES);
 
   /** A new thread, the writer's from the moment it has opened and migrated the database. */
   function spawn(): Promise<void> {
@@ -133,6 +138,7 @@ export async function startWriter(options: WriterOptions, { log, onFatal, heapMb
     deaths = [];
     onCommit?.((performance.now() - since) / 1000);
     const outcomes = 'results' in message ? message.results : items.map(() => ({ failed: message.error }));
+    for (const item of items) if (item.claim) ring.giveBack(item.claim);
     let failures = 0;
     outcomes.forEach((outcome, i) => {
       if ('failed' in outcome) {
@@ -152,7 +158,10 @@ export async function startWriter(options: WriterOptions, { log, onFatal, heapMb
     inFlight = undefined;
     const bytes = items.reduce((sum, { job }) => sum + ('payload' in job ? job.payload.length : 0), 0);
     log.error({ cause: causeOf(cause), jobs: items.length, bytes }, 'database writer thread died; starting a new one');
-    if (items.length === 1) keepPoison(items[0], cause);
+    if (items.length === 1) {
+      keepPoison(items[0], cause);
+      if (items[0].claim) ring.giveBack(items[0].claim);
+    }
     // Each alone, in the order they came: the one at fault then ends a thread on its own.
     else queue = [...items.map((item) => ({ ...item, alone: true })), ...queue];
     restart(cause);
@@ -202,6 +211,7 @@ export async function startWriter(options: WriterOptions, { log, onFatal, heapMb
     if (dead) return;
     dead = err;
     for (const item of [...(inFlight?.items ?? []), ...queue]) item.reject(err);
+    ring.clear();
     queue = [];
     inFlight = undefined;
     drained?.();
@@ -227,23 +237,13 @@ export async function startWriter(options: WriterOptions, { log, onFatal, heapMb
     const items = queue.slice(0, take);
     queue = queue.slice(take);
     inFlight = { id: nextBatch++, items, since: performance.now() };
-    // The thread gets a copy of each payload, in the shared region (one
-    // copy, where posting the payloads themselves would copy each twice);
-    // this side keeps its own until the answer.
+    // A payload in the ring goes as it is (the thread reads the same memory);
+    // one with a buffer of its own, as a copy: this side keeps its own until the answer.
     const jobs: Job[] = [];
     const transfer: ArrayBuffer[] = [];
-    let used = 0;
-    for (const { job } of items) {
-      if (!('payload' in job)) {
+    for (const { job, claim } of items) {
+      if (!('payload' in job) || claim) {
         jobs.push(job);
-        continue;
-      }
-      const size = job.payload.byteLength;
-      if (used + size <= SHARED_BYTES) {
-        shared ??= new Uint8Array(new SharedArrayBuffer(SHARED_BYTES));
-        shared.set(job.payload, used);
-        jobs.push({ ...job, payload: shared.subarray(used, used + size) });
-        used += size;
         continue;
       }
       const payload = new Uint8Array(job.payload);
@@ -257,11 +257,19 @@ export async function startWriter(options: WriterOptions, { log, onFatal, heapMb
     write(job) {
       if (dead) return Promise.reject(dead);
       // The writer keeps each payload until its batch is answered, to send it
-      // again should the thread die with it. A view into a larger buffer (a
-      // socket read holding more) is copied, so as not to keep the rest alive.
-      if ('payload' in job && job.payload.byteLength * 2 < job.payload.buffer.byteLength) job = { ...job, payload: new Uint8Array(job.payload) };
+      // again should the thread die with it: a copy in the ring, or else a
+      // buffer of its own. A view into a larger buffer (a socket read holding
+      // more) is copied, so as not to keep the rest alive.
+      let claim: number | undefined;
+      if ('payload' in job) {
+        const taken = ring.take(job.payload);
+        if (taken) {
+          job = { ...job, payload: taken.view };
+          claim = taken.claim;
+        } else if (job.payload.byteLength * 2 < job.payload.buffer.byteLength) job = { ...job, payload: new Uint8Array(job.payload) };
+      }
       return new Promise<JobResult<typeof job>>((resolve, reject) => {
-        queue.push({ job, resolve: resolve as (result: JobResult) => void, reject });
+        queue.push({ job, resolve: resolve as (result: JobResult) => void, reject, claim });
         if (!inFlight && !scheduled) {
           // Wait for the rest of this turn of the event loop: messages parsed
           // from the same socket read join the same commit.
