@@ -232,8 +232,12 @@ export function createDeliveryWorker(options: DeliveryOptions) {
       // so are those whose outcome commits while the read is under way.
       const unrecorded = new Set(lane.unrecorded);
       const fetched = await store.dueDeliveries(lane.id, t, room + unrecorded.size + lane.due.length + FETCH_AHEAD);
-      // A slot that changed during the read: a slot taken here wakes every lane (wakeAll), which reads again.
-      if (stopping || !lane.enabled || !owns(lane.id) || slotChanges() !== under) return;
+      if (stopping || !lane.enabled || !owns(lane.id)) return;
+      if (slotChanges() !== under) {
+        // A slot came or went during the read: read again, under the new count.
+        lane.pumpAgain = true;
+        return;
+      }
       lane.dueUnder = under;
       const known = (seq: number) => unrecorded.has(seq) || lane.unrecorded.has(seq) || lane.due.some((d) => d.seq === seq);
       lane.due.push(...fetched.filter((d) => !known(d.seq)));

@@ -113,3 +113,41 @@ it('does not send them again when the slot left and came back between two looks 
   await lane.restartReceiver();
   expect(await lane.sentBesidesNew()).toEqual([]);
 });
+
+it('goes on when a slot comes or goes during its read of what is due', async () => {
+  const dir = makeTempDir('facegate-delivery-slots-');
+  stops.push(() => removeTempDir(dir));
+  const policy = { maxRecords: 10, forward: 'all', images: 'omit', replyWindowMs: 30_000, replyField: 'tag', replica: '101' } as const;
+  const store = await openSqliteStore({ dataDir: dir, sync: 'normal', ...policy }, { log, onFatal: () => {} });
+  stops.push(() => store.close());
+  const receiver = await startReceiver();
+  stops.push(() => receiver.close());
+  const endpoints = createEndpoints(store);
+  await endpoints.add({ id: 'ep_a', url: receiver.url, secret: null, eventTypes: ['face.verified'] });
+  for (let i = 0; i < 3; i++) await store.write(record(String(1000 + i), Date.now() - 1000 + i));
+
+  // Another slot leaves this replica while the lane's first read is under way; the lane's own stays.
+  const slot = { changes: 1 };
+  const dueDeliveries: typeof store.dueDeliveries = async (...args) => {
+    const rows = await store.dueDeliveries(...args);
+    if (slot.changes === 1) slot.changes += 1;
+    return rows;
+  };
+  const worker = createDeliveryWorker({
+    store: new Proxy(store, { get: (target, key) => (key === 'dueDeliveries' ? dueDeliveries : Reflect.get(target, key)) }),
+    endpoints,
+    metrics: createMetrics(),
+    log,
+    slotChanges: () => slot.changes,
+    schedule: [60_000],
+    timeoutMs: 60_000,
+    concurrency: 2,
+    images: 'omit',
+    userAgent: 'facegate-test',
+  });
+  stops.push(() => worker.stop());
+  await worker.start();
+  // Nothing else wakes the lane: it reads again by itself, under the new count.
+  expect(await receiver.received(3)).toHaveLength(3);
+  expect(slot.changes).toBe(2);
+});
