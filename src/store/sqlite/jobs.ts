@@ -184,7 +184,7 @@ export function createJobRunner(db: Db, segments: SegmentWriter, policy: IngestP
     const reply = meaning.reply && events.length === 1 ? commandRows.correlate(message.sn, message.receivedAt, meaning.reply, events[0]) : undefined;
     // README §Running several replicas: a reply faster than the record of its command's publish is given back, to come again once it is recorded.
     if (!reply && mayHold(message, meaning.reply, events) && commandRows.queuedFor(message.sn, message.receivedAt, meaning.reply))
-      // A copy: the payload is a view of the region the next batch is written into (writer.ts, SHARED_BYTES).
+      // A copy: the payload is a view of shared memory that later payloads are written into (writer.ts, payload-ring.ts).
       return { ...meaning, events: [], rejected: [], unkept: 0, held: message.payload?.slice() };
     const stored: StoredEvent[] = [];
     for (const event of reply ? [reply.event] : events) {
