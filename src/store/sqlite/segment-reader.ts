@@ -111,19 +111,16 @@ export function openSegmentReader(dataDir: string): SegmentReader {
     async read({ segment, position, length }) {
       if (closed) throw new Error('image segments closed');
       // Bytes of a segment never change once written, but for an erasure's
-      // zeros, which forget() drops what was read ahead for. Bytes read ahead
-      // a moment ago are those of the segment: no look at it again (its stat
-      // was 2.6 % of the main thread's samples in a burst, README
-      // §Performance, Compiled once, read once).
+      // zeros (forget()) and a segment cut short or unlinked, which its size
+      // tells (a stat, no read: ~2 µs where a read through the pool is ~20).
+      // One stat a read, whether the bytes were read ahead or are read now.
+      const size = statSync(segmentPath(dataDir, segment), { throwIfNoEntry: false })?.size;
+      if (size === undefined || position + length > size) return undefined;
       const last = ahead;
       if (last && last.segment === segment && position >= last.start && position + length <= last.start + READ_AHEAD) {
         const image = within(await last.bytes, position - last.start, length);
         if (image) return intact(image);
       }
-      // A segment cut short or unlinked has no image; its size tells (a stat,
-      // no read: ~2 µs where a read through the pool is ~20).
-      const size = statSync(segmentPath(dataDir, segment), { throwIfNoEntry: false })?.size;
-      if (size === undefined || position + length > size) return undefined;
       // No further than the segment's end. At an even pace the image asked
       // for is the newest, and a buffer of READ_AHEAD for its ~36 KB counted
       // seven times its size against V8's heap limit (external memory) until
