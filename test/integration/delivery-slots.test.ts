@@ -1,14 +1,14 @@
 import { PassThrough } from 'node:stream';
 import { afterEach, expect, it } from 'vitest';
-import { createEndpoints } from '../../src/delivery/endpoints.ts';
-import { createDeliveryWorker } from '../../src/delivery/worker.ts';
+import { createEndpoints, type Endpoints } from '../../src/delivery/endpoints.ts';
+import { createDeliveryWorker, type DeliveryOptions } from '../../src/delivery/worker.ts';
 import { verifiedRecord, verifiedRecordU } from '../../src/kit/records.ts';
 import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { createMetrics } from '../../src/lib/metrics.ts';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import type { Job } from '../../src/store/store.ts';
-import { startReceiver } from '../support/receiver.ts';
+import type { Job, Store } from '../../src/store/store.ts';
+import { type Script, startReceiver } from '../support/receiver.ts';
 
 // A delivery lane whose slot goes to another replica and comes back
 // (README §Running several replicas): what it fetched ahead before was
@@ -29,32 +29,32 @@ const record = (num: string, receivedAt: number) =>
     receivedAt,
   }) satisfies Job;
 
-/**
- * A lane with two requests held open at the receiver and the other eighteen
- * of twenty deliveries fetched ahead; `slot` is what the cluster tells it.
- */
-async function laneWithTwoInFlight(slot: { owned: boolean; changes: number }) {
+/** A store with `count` records due, one endpoint on a receiver answering as `script` says. */
+async function storeWithRecords(count: number, script?: Script) {
   const dir = makeTempDir('facegate-delivery-slots-');
   stops.push(() => removeTempDir(dir));
   const policy = { maxRecords: 10, forward: 'all', images: 'omit', replyWindowMs: 30_000, replyField: 'tag', replica: '101' } as const;
   const store = await openSqliteStore({ dataDir: dir, sync: 'normal', ...policy }, { log, onFatal: () => {} });
   stops.push(() => store.close());
-  const receiver = await startReceiver(() => 'hang');
+  const receiver = await startReceiver(script);
   stops.push(() => receiver.close());
   const endpoints = createEndpoints(store);
   await endpoints.add({ id: 'ep_a', url: receiver.url, secret: null, eventTypes: ['face.verified'] });
   // Received a second ago: every one is due at once, however fast the rest goes.
   const now = Date.now() - 1000;
   const ids = new Map<number, string>();
-  for (let i = 0; i < 20; i++) for (const event of (await store.write(record(String(1000 + i), now + i))).events) ids.set(event.seq, event.id);
+  for (let i = 0; i < count; i++) for (const event of (await store.write(record(String(1000 + i), now + i))).events) ids.set(event.seq, event.id);
+  return { store, receiver, endpoints, ids };
+}
 
+/** A started worker, two requests in flight at most, told of the slots by `cluster`. */
+async function startWorker(store: Store, endpoints: Endpoints, cluster: Pick<DeliveryOptions, 'owns' | 'slotChanges'>) {
   const worker = createDeliveryWorker({
     store,
     endpoints,
     metrics: createMetrics(),
     log,
-    owns: () => slot.owned,
-    slotChanges: () => slot.changes,
+    ...cluster,
     schedule: [60_000],
     timeoutMs: 60_000,
     concurrency: 2,
@@ -63,6 +63,16 @@ async function laneWithTwoInFlight(slot: { owned: boolean; changes: number }) {
   });
   stops.push(() => worker.stop());
   await worker.start();
+  return worker;
+}
+
+/**
+ * A lane with two requests held open at the receiver and the other eighteen
+ * of twenty deliveries fetched ahead; `slot` is what the cluster tells it.
+ */
+async function laneWithTwoInFlight(slot: { owned: boolean; changes: number }) {
+  const { store, receiver, endpoints, ids } = await storeWithRecords(20, () => 'hang');
+  const worker = await startWorker(store, endpoints, { owns: () => slot.owned, slotChanges: () => slot.changes });
   const inFlight = (await receiver.received(2)).map((request) => request.json.id as string);
 
   /** Another replica, holding the slot, delivers every other pending delivery. */
@@ -115,17 +125,7 @@ it('does not send them again when the slot left and came back between two looks 
 });
 
 it('goes on when a slot comes or goes during its read of what is due', async () => {
-  const dir = makeTempDir('facegate-delivery-slots-');
-  stops.push(() => removeTempDir(dir));
-  const policy = { maxRecords: 10, forward: 'all', images: 'omit', replyWindowMs: 30_000, replyField: 'tag', replica: '101' } as const;
-  const store = await openSqliteStore({ dataDir: dir, sync: 'normal', ...policy }, { log, onFatal: () => {} });
-  stops.push(() => store.close());
-  const receiver = await startReceiver();
-  stops.push(() => receiver.close());
-  const endpoints = createEndpoints(store);
-  await endpoints.add({ id: 'ep_a', url: receiver.url, secret: null, eventTypes: ['face.verified'] });
-  for (let i = 0; i < 3; i++) await store.write(record(String(1000 + i), Date.now() - 1000 + i));
-
+  const { store, receiver, endpoints } = await storeWithRecords(3);
   // Another slot leaves this replica while the lane's first read is under way; the lane's own stays.
   const slot = { changes: 1 };
   const dueDeliveries: typeof store.dueDeliveries = async (...args) => {
@@ -133,20 +133,8 @@ it('goes on when a slot comes or goes during its read of what is due', async () 
     if (slot.changes === 1) slot.changes += 1;
     return rows;
   };
-  const worker = createDeliveryWorker({
-    store: new Proxy(store, { get: (target, key) => (key === 'dueDeliveries' ? dueDeliveries : Reflect.get(target, key)) }),
-    endpoints,
-    metrics: createMetrics(),
-    log,
-    slotChanges: () => slot.changes,
-    schedule: [60_000],
-    timeoutMs: 60_000,
-    concurrency: 2,
-    images: 'omit',
-    userAgent: 'facegate-test',
-  });
-  stops.push(() => worker.stop());
-  await worker.start();
+  const reading = new Proxy(store, { get: (target, key) => (key === 'dueDeliveries' ? dueDeliveries : Reflect.get(target, key)) });
+  await startWorker(reading, endpoints, { slotChanges: () => slot.changes });
   // Nothing else wakes the lane: it reads again by itself, under the new count.
   expect(await receiver.received(3)).toHaveLength(3);
   expect(slot.changes).toBe(2);
