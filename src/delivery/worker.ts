@@ -190,7 +190,8 @@ export function createDeliveryWorker(options: DeliveryOptions) {
   /** Starts as many due deliveries as the lane has room for, then sleeps until the next is due. */
   function pump(lane: Lane): void {
     // README §Running several replicas: while another replica holds the
-    // lane's slot, it makes the deliveries fetched ahead here.
+    // lane's slot, what was fetched ahead here is not held for nothing (were
+    // it kept, the slot count in fill would have it read again anyway).
     const owned = owns(lane.id);
     if (!owned) lane.due = [];
     if (stopping || !lane.enabled || !owned) return;
@@ -513,9 +514,9 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     /**
      * Wakes every lane, each to read what is due afresh: a delivery was put
      * back to pending (and may be due before what was fetched ahead), or a
-     * slot came to this replica (README §Running several replicas), perhaps
-     * one it held before, whose deliveries fetched ahead then another
-     * replica has made meanwhile.
+     * slot came to this replica (README §Running several replicas: its
+     * lane's work is here now; what other lanes fetched ahead under the
+     * slots' old count fill reads again by itself).
      */
     wakeAll(): void {
       for (const lane of lanes.values()) {

@@ -134,6 +134,11 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
   const endedTooLarge = throttledWarn(log, 'MQTT connection ended: a packet over the size limit');
   const endedOverBudget = throttledWarn(log, 'MQTT connection ended: large messages in flight fill the in-flight budget; the terminal sends it again later');
 
+  // An upLink's message is taken in from authorizePublish, and no client may
+  // subscribe to an upLink (authorizeSubscribe): no one is to get it. A topic
+  // that is also a downLink's is passed on.
+  const deliveredNowhere = (topic: string) => !reserved(topic) && uplink.serialOf(topic) !== undefined && downlink.serialOf(topic) === undefined;
+
   /**
    * A terminal logged in as its serial gets its own downLink only, also
    * from a session it took over by using another terminal's client id.
@@ -207,7 +212,7 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
       // The store has its own copy now, or its job holds these bytes: aedes
       // keeps the packet until the PUBACK (QoS 2: the PUBREL), without them
       // (README §Performance, The payloads' memory).
-      if (downlink.serialOf(topic) === undefined) keepNoPayload(packet);
+      if (deliveredNowhere(topic)) keepNoPayload(packet);
     }),
     authorizeForward(client, packet) {
       if (!forwardsTo(client, packet.topic)) return null;
@@ -239,10 +244,8 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
   // clients send, and this keeps anything else that reaches aedes' publish
   // out of the store that would hand it to every later subscriber.
   neverStoreRetained(broker);
-  // An upLink message is taken in from authorizePublish, and no client may
-  // subscribe to an upLink (authorizeSubscribe): aedes need not look for
-  // subscribers of it. A topic that is also a downLink's is passed on.
-  deliverNothingOn(broker, (topic) => !reserved(topic) && uplink.serialOf(topic) !== undefined && downlink.serialOf(topic) === undefined);
+  // aedes need not look for the subscribers of an upLink's message (deliveredNowhere).
+  deliverNothingOn(broker, deliveredNowhere);
   broker.on('unsubscribe', (topics, client) => {
     // An UNSUBSCRIBE of a connected client; a closing one's will is checked against what it listened on.
     if (unsubscribedByClosing(client)) return;
