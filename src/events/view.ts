@@ -12,14 +12,20 @@ import type { EventRecord, ListedEvent } from './events.ts';
  */
 export function eventView(event: Pick<EventRecord, 'id' | 'type' | 'deviceSn' | 'receivedAt' | 'fields'>, img?: string): Record<string, unknown> {
   const fields = JSON.parse(event.fields) as Record<string, unknown>;
-  const meta = { type: event.type, id: event.id, device_sn: event.deviceSn };
+  // Each literal is written out whole: on Node 20, `{ type, id, device_sn, more }` made
+  // new hidden classes for every event, garbage that only a full collection
+  // frees, 1.8 KB a webhook (README §Performance, "The views' hidden classes").
+  const { type, id } = event;
+  const device_sn = event.deviceSn;
   const receivedAt = new Date(event.receivedAt).toISOString();
-  switch (event.type) {
+  switch (type) {
     case 'face.verified':
     case 'face.rejected':
     case 'face.stranger':
       return {
-        ...meta,
+        type,
+        id,
+        device_sn,
         user_id: fields.num,
         name: fields.name,
         img,
@@ -30,19 +36,19 @@ export function eventView(event: Pick<EventRecord, 'id' | 'type' | 'deviceSn' | 
       };
     case 'device.online':
     case 'device.offline':
-      return { ...meta, last_seen_at: fields.last_seen_at, received_at: receivedAt };
+      return { type, id, device_sn, last_seen_at: fields.last_seen_at, received_at: receivedAt };
     case 'device.message':
-      return { ...meta, message: fields, received_at: receivedAt };
+      return { type, id, device_sn, message: fields, received_at: receivedAt };
     // README §Commands with replies: `reply` is the reply message, null for unanswered and expired.
     case 'command.replied':
     case 'command.unanswered':
     case 'command.expired':
-      return { ...meta, command_id: fields.command_id, cmd: fields.cmd, reply: fields.reply ?? null, received_at: receivedAt };
+      return { type, id, device_sn, command_id: fields.command_id, cmd: fields.cmd, reply: fields.reply ?? null, received_at: receivedAt };
     // README §People on the terminals: a person is about every terminal once synced (no device_sn), one terminal when it refused.
     case 'person.synced':
       return {
-        type: event.type,
-        id: event.id,
+        type,
+        id,
         num: fields.num,
         ...(fields.deleted === true && { deleted: true }),
         code: null,
@@ -50,12 +56,12 @@ export function eventView(event: Pick<EventRecord, 'id' | 'type' | 'deviceSn' | 
         received_at: receivedAt,
       };
     case 'person.sync_failed':
-      return { ...meta, num: fields.num, code: fields.code ?? null, message: fields.message ?? null, received_at: receivedAt };
+      return { type, id, device_sn, num: fields.num, code: fields.code ?? null, message: fields.message ?? null, received_at: receivedAt };
     // README §Alerts in chat apps: the bodies of these three as SPEC lists them; the first two are about no terminal.
     case 'delivery.dead':
       return {
-        type: event.type,
-        id: event.id,
+        type,
+        id,
         delivery_id: fields.delivery_id,
         event_id: fields.event_id,
         endpoint_id: fields.endpoint_id,
@@ -64,17 +70,17 @@ export function eventView(event: Pick<EventRecord, 'id' | 'type' | 'deviceSn' | 
         received_at: receivedAt,
       };
     case 'endpoint.disabled':
-      return { type: event.type, id: event.id, endpoint_id: fields.endpoint_id, url: fields.url, reason: fields.reason };
+      return { type, id, endpoint_id: fields.endpoint_id, url: fields.url, reason: fields.reason };
     case 'broker.drops':
-      return { type: event.type, id: event.id, dropped: fields.dropped, source: fields.source, sent: fields.sent ?? null, received_at: receivedAt };
+      return { type, id, dropped: fields.dropped, source: fields.source, sent: fields.sent ?? null, received_at: receivedAt };
     case 'device.clock_skew':
-      return { ...meta, skew_seconds: fields.skew_seconds, record_time: fields.record_time, received_at: receivedAt };
+      return { type, id, device_sn, skew_seconds: fields.skew_seconds, record_time: fields.record_time, received_at: receivedAt };
   }
 }
 
 /** An event as the API shows it: the webhook body without the image, `has_image` instead (README §HTTP API). */
 export function apiView(event: EventRecord): Record<string, unknown> {
-  return { ...eventView(event), has_image: event.hasImage };
+  return Object.assign(eventView(event), { has_image: event.hasImage });
 }
 
 /**
