@@ -234,6 +234,22 @@ describe('retries', () => {
     expect(b.logLines.some((line) => line.includes('no answer within 300 ms'))).toBe(true);
   });
 
+  it("cuts a POST still under way when a stop's grace period is over, and sends it again after the restart", async () => {
+    const r = await receiver((_req, n) => (n === 0 ? 'hang' : { status: 204 }));
+    const { b, t } = await setup({ WEBHOOK_URL: r.url, DELIVERY_TIMEOUT: '60s' });
+    await t.send({ cmd: 'verifiedRecordU', data: [verifiedRecord()] });
+    await r.received(1);
+    await t.client.endAsync(true);
+    terminal = undefined;
+    await b.stop({ keepData: true });
+    const pending = new Database(join(b.dataDir, 'facegate.db'), { readonly: true });
+    expect(pending.prepare('SELECT attempts FROM deliveries').all()).toEqual([{ attempts: 0 }]);
+    pending.close();
+    bridge = await startBridge({ ...FAST, WEBHOOK_URL: r.url }, b.dataDir);
+    await r.received(2);
+    expect(r.requests[1].headers['webhook-id']).toBe(r.requests[0].headers['webhook-id']);
+  });
+
   it('tries again after the connection is reset', async () => {
     const r = await receiver((_req, n) => (n === 0 ? 'reset' : { status: 200 }));
     const { b, t } = await setup({ WEBHOOK_URL: r.url });
