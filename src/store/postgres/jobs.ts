@@ -8,7 +8,7 @@ import {
   presenceEvent,
   type StoredEvent,
 } from '../../events/events.ts';
-import { type IngestPolicy, type Interpretation, interpret, type NewReject, type Outcome, rejected } from '../../ingest/interpret.ts';
+import { type IngestPolicy, type Interpretation, interpret, type NewReject, type Outcome, outcomeOf, rejected } from '../../ingest/interpret.ts';
 import { withoutPassword } from '../../lib/secrets.ts';
 import { DEFAULT_PERSON_COMMANDS } from '../../people/person-commands.ts';
 import type { RejectReason } from '../../protocol/uplink.ts';
@@ -114,8 +114,9 @@ export function createJobRunner(policy: IngestPolicy & Accepting, gate: RejectGa
 
   async function keep(
     message: { sn: string; topic: string; receivedAt: number; payload?: Uint8Array; hold?: boolean },
-    { events, rejects, clockSkew, ...meaning }: Interpretation,
+    meaning: Interpretation,
   ): Promise<Outcome> {
+    const { events, rejects, clockSkew } = meaning;
     const correlate = async () =>
       meaning.reply && events.length === 1 ? await commandRows.correlate(message.sn, message.receivedAt, meaning.reply, events[0]) : undefined;
     let reply = await correlate();
@@ -123,7 +124,7 @@ export function createJobRunner(policy: IngestPolicy & Accepting, gate: RejectGa
     // replica may record it between two statements of this transaction: then the second look pairs it.
     if (!reply && mayHold(message, meaning.reply, events) && (await commandRows.queuedFor(message.sn, message.receivedAt, meaning.reply))) {
       reply = await correlate();
-      if (!reply) return { ...meaning, events: [], rejected: [], unkept: 0, held: message.payload };
+      if (!reply) return outcomeOf(meaning, { events: [], rejected: [], unkept: 0, held: message.payload });
     }
     const stored = await storeEvents(reply ? [reply.event] : events);
     if (reply) stored.unshift(...reply.people);
@@ -133,9 +134,7 @@ export function createJobRunner(policy: IngestPolicy & Accepting, gate: RejectGa
     }
     let kept = 0;
     for (const reject of rejects) kept += Number(await keepReject(message, reject));
-    const outcome: Outcome = { ...meaning, events: stored, rejected: rejects.map((r) => r.reason), unkept: rejects.length - kept };
-    if (reply) outcome.replied = reply.replied;
-    return outcome;
+    return outcomeOf(meaning, { events: stored, rejected: rejects.map((r) => r.reason), unkept: rejects.length - kept, replied: reply?.replied });
   }
 
   const asEvents = (row: StoredEvent | undefined) => ({ events: row ? [row] : [] });

@@ -9,7 +9,7 @@ import {
   presenceEvent,
   type StoredEvent,
 } from '../../events/events.ts';
-import { type IngestPolicy, type Interpretation, interpret, type NewReject, type Outcome, rejected } from '../../ingest/interpret.ts';
+import { type IngestPolicy, type Interpretation, interpret, type NewReject, type Outcome, outcomeOf, rejected } from '../../ingest/interpret.ts';
 import { withoutPassword } from '../../lib/secrets.ts';
 import { DEFAULT_PERSON_COMMANDS } from '../../people/person-commands.ts';
 import type { RejectReason } from '../../protocol/uplink.ts';
@@ -116,7 +116,16 @@ export function createJobRunner(db: Db, segments: SegmentWriter, policy: IngestP
     .prepare();
   /** Stores an event and its deliveries (none to `except`: the endpoint an alert is about). */
   function store(event: NewEvent, except?: string): StoredEvent | undefined {
-    const row = insertEvent.get({ ...event, hasImage: event.image !== undefined ? 1 : 0, person: event.person ?? null });
+    // The placeholders named one by one, not `{ ...event, hasImage }` (ingest/interpret.ts, outcomeOf).
+    const row = insertEvent.get({
+      id: event.id,
+      type: event.type,
+      deviceSn: event.deviceSn,
+      receivedAt: event.receivedAt,
+      fields: event.fields,
+      hasImage: event.image !== undefined ? 1 : 0,
+      person: event.person ?? null,
+    });
     if (!row) return undefined; // already stored: a retransmission
     // Appended now, written to its segment just before this transaction's COMMIT (transaction()).
     if (event.image !== undefined) insertImage.run({ eventSeq: row.seq, ...segments.append(event.image) });
@@ -176,16 +185,14 @@ export function createJobRunner(db: Db, segments: SegmentWriter, policy: IngestP
   }
 
   /** Stores what a message gave: its events (a retransmission's are already there) and its rejects, as far as the gate lets. */
-  function keep(
-    message: { sn: string; topic: string; receivedAt: number; payload?: Uint8Array; hold?: boolean },
-    { events, rejects, clockSkew, ...meaning }: Interpretation,
-  ): Outcome {
+  function keep(message: { sn: string; topic: string; receivedAt: number; payload?: Uint8Array; hold?: boolean }, meaning: Interpretation): Outcome {
+    const { events, rejects, clockSkew } = meaning;
     // A reply to a command waiting for one is its command.replied event, not a device.message (README §Commands with replies).
     const reply = meaning.reply && events.length === 1 ? commandRows.correlate(message.sn, message.receivedAt, meaning.reply, events[0]) : undefined;
     // README §Running several replicas: a reply faster than the record of its command's publish is given back, to come again once it is recorded.
     if (!reply && mayHold(message, meaning.reply, events) && commandRows.queuedFor(message.sn, message.receivedAt, meaning.reply))
       // A copy: the payload is a view of shared memory that later payloads are written into (writer.ts, payload-ring.ts).
-      return { ...meaning, events: [], rejected: [], unkept: 0, held: message.payload?.slice() };
+      return outcomeOf(meaning, { events: [], rejected: [], unkept: 0, held: message.payload?.slice() });
     const stored: StoredEvent[] = [];
     for (const event of reply ? [reply.event] : events) {
       const row = store(event);
@@ -199,9 +206,7 @@ export function createJobRunner(db: Db, segments: SegmentWriter, policy: IngestP
     }
     let kept = 0;
     for (const reject of rejects) kept += Number(keepReject(message, reject));
-    const outcome: Outcome = { ...meaning, events: stored, rejected: rejects.map((r) => r.reason), unkept: rejects.length - kept };
-    if (reply) outcome.replied = reply.replied;
-    return outcome;
+    return outcomeOf(meaning, { events: stored, rejected: rejects.map((r) => r.reason), unkept: rejects.length - kept, replied: reply?.replied });
   }
 
   const apply: { [K in JobKind]: (job: Extract<Job, { kind: K }>) => JobResults[K] } = {
