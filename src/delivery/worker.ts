@@ -117,6 +117,12 @@ class Cut extends EventEmitter {
   }
 }
 
+/** A delivery posted: the answer, and its event when it was still stored. */
+interface Sent {
+  event?: StoredEvent;
+  answer: Answer;
+}
+
 // undici is loaded with the first endpoint, not at start: all of it comes
 // with its index (fetch, WebSocket, caches, mocks), ~2.5 MB of the heap that
 // a bridge without endpoints held for nothing (README §Performance, Memory).
@@ -297,7 +303,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
     lane.unrecorded.add(delivery.seq);
     lane.sending += 1;
     const started = now();
-    let sent: Awaited<ReturnType<typeof readAndSend>>;
+    let sent: Sent;
     try {
       sent = await readAndSend(lane, delivery);
     } catch (err) {
@@ -325,7 +331,7 @@ export function createDeliveryWorker(options: DeliveryOptions) {
    * burst through Mosquitto): every image read (~36 KB) lived that long, into
    * V8's old generation (README §Performance, "The views' hidden classes").
    */
-  async function readAndSend(lane: Lane, delivery: DueDelivery): Promise<{ event?: StoredEvent; answer: Answer }> {
+  async function readAndSend(lane: Lane, delivery: DueDelivery): Promise<Sent> {
     const read = await store.eventWithImage(delivery.eventSeq, options.images === 'inline');
     if (!read) return { answer: { error: 'event no longer stored' } };
     return { event: read.event, answer: await send(lane, read.event.id, webhookBody(read.event, read.image)) };

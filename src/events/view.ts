@@ -12,7 +12,7 @@ import type { EventRecord, ListedEvent } from './events.ts';
  */
 export function eventView(event: Pick<EventRecord, 'id' | 'type' | 'deviceSn' | 'receivedAt' | 'fields'>, img?: string): Record<string, unknown> {
   const fields = JSON.parse(event.fields) as Record<string, unknown>;
-  // Each literal is written out whole: on Node 20, `{ type, id, device_sn, more }` made
+  // Each literal is written out whole: on Node 20, `{ ...meta, more }` made
   // new hidden classes for every event, garbage that only a full collection
   // frees, 1.8 KB a webhook (README §Performance, "The views' hidden classes").
   const { type, id } = event;
