@@ -31,23 +31,48 @@ it('copies each payload into one stretch of shared memory, given back in order, 
   expect(ring.take(bytes(100, 6))).toBeDefined();
 });
 
-it('past its soft size starts again at the beginning as soon as there is room there, so it touches no more pages than its load needs', () => {
+it('past its soft size starts again at the beginning when its load fits there, so it touches no more pages than the load needs', () => {
+  const ring = payloadRing(100, 50);
+  // A load of two 20-byte payloads at a time, taken and given back in turn, for a long while.
+  let older = ring.take(bytes(20, 0))!;
+  let furthest = 0;
+  for (let i = 1; i <= 50; i++) {
+    const newer = ring.take(bytes(20, i))!;
+    furthest = Math.max(furthest, newer.view.byteOffset + 20);
+    ring.giveBack(older.claim);
+    older = newer;
+  }
+  // It went round within the soft size and one payload past it, never to the end.
+  expect(furthest).toBe(60);
+});
+
+it('gives a load larger than its soft size the whole ring, not the room before the oldest payload', () => {
   const ring = payloadRing(100, 50);
   const a = ring.take(bytes(30, 1))!;
   const b = ring.take(bytes(30, 2))!;
-  // Past 50, but the room before the oldest (none) is too small: on at 60.
   const c = ring.take(bytes(10, 3))!;
   expect(c.view.byteOffset).toBe(60);
   ring.giveBack(a.claim);
-  // 30 bytes free at the start: taken there, the end it skips counting with it.
+  // 30 bytes free at the start, but the load (40 taken, 60 with this one) is past the soft size: on to the end.
   const d = ring.take(bytes(20, 4))!;
-  expect(d.view.byteOffset).toBe(0);
-  expect(d.claim).toBe(30 + 20);
-  // Under the soft size: on from there.
-  expect(ring.take(bytes(10, 5))!.view.byteOffset).toBe(20);
-  // Full up to the second's start: 0 bytes left.
-  expect(ring.take(bytes(1, 6))).toBeUndefined();
-  for (const taken of [b, c, d]) expect([...taken.view].every((x) => x === taken.view[0])).toBe(true);
+  expect([d.view.byteOffset, d.claim]).toEqual([70, 20]);
+  const e = ring.take(bytes(10, 5))!;
+  expect(e.view.byteOffset).toBe(90);
+  // The end is reached: the start's 30 bytes are next, and all of them.
+  const f = ring.take(bytes(30, 6))!;
+  expect([f.view.byteOffset, f.claim]).toEqual([0, 30]);
+  expect(ring.take(bytes(1, 7))).toBeUndefined();
+  ring.giveBack(b.claim);
+  ring.giveBack(c.claim);
+  ring.giveBack(d.claim);
+  ring.giveBack(e.claim);
+  const g = ring.take(bytes(20, 8))!;
+  expect(g.view.byteOffset).toBe(30);
+  ring.giveBack(f.claim);
+  // The load (20 bytes, 40 with the next) fits in the soft size again: the next starts at the beginning, the end it skips counting with it.
+  const h = ring.take(bytes(20, 9))!;
+  expect([h.view.byteOffset, h.claim]).toEqual([0, 50 + 20]);
+  expect([...g.view].every((x) => x === 8)).toBe(true);
 });
 
 it('starts again at the beginning when the last payload ended at the very end', () => {

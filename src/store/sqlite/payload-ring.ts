@@ -11,9 +11,14 @@
  * front, in their order). So the free room is one stretch, after the last
  * payload taken. A payload that would run past the end starts again at the
  * beginning, and the end it skips counts as part of it until it is given
- * back. Past `soft` bytes a payload starts again at the beginning as soon as
- * there is room there: the pages the ring touches, resident from then on,
- * are those its load needs, not all of them.
+ * back. Past `soft` bytes a payload starts again at the beginning when the
+ * payloads taken, with it, fit in `soft`: the pages the ring touches,
+ * resident from then on, are those its load needs, not all of them. A load
+ * larger than that goes on to the end, and has the whole ring: starting
+ * again before the oldest payload whenever one more fitted there left the
+ * rest of the ring unused until that payload was given back, so a load of
+ * more than `soft` found room for ~`soft` bytes of it (README §Performance,
+ * The payload ring's soft size).
  */
 export interface PayloadRing {
   /** A copy of `payload` in the ring, and what giving it back returns; undefined when there is no room. */
@@ -32,9 +37,9 @@ export function payloadRing(bytes: number, soft = bytes): PayloadRing {
   return {
     take(payload) {
       const size = payload.byteLength;
-      // Where the oldest payload taken starts, when none is past the end: the room before it.
-      const before = head - used;
-      const wraps = head + size > bytes || (head >= soft && size <= before);
+      // A load within `soft` bytes fits before the oldest payload, which then
+      // starts at head - used >= soft - used. (Past an end skipped, used >= head.)
+      const wraps = head + size > bytes || (head >= soft && used + size <= soft);
       // At the very end, a payload wraps and skips nothing.
       const skipped = wraps ? bytes - head : 0;
       if (used + skipped + size > bytes) return undefined;
