@@ -1,78 +1,22 @@
-import { PassThrough } from 'node:stream';
-import { afterEach, expect, it } from 'vitest';
-import { createEndpoints, type Endpoints } from '../../src/delivery/endpoints.ts';
-import { createDeliveryWorker, type DeliveryOptions } from '../../src/delivery/worker.ts';
-import { verifiedRecord, verifiedRecordU } from '../../src/kit/records.ts';
-import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
-import { createLogger } from '../../src/lib/log.ts';
-import { createMetrics } from '../../src/lib/metrics.ts';
-import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
-import type { Job, Store } from '../../src/store/store.ts';
-import { type Script, startReceiver } from '../support/receiver.ts';
+import { expect, it } from 'vitest';
+import { cleanupAfterEach } from '../support/cleanup.ts';
+import { startWorker, storeWithRecords, verifiedJob } from '../support/delivery-rig.ts';
 
 // A delivery lane whose slot goes to another replica and comes back
 // (README §Running several replicas): what it fetched ahead before was
 // delivered meanwhile by the other replica, and is not sent again.
 
-const log = createLogger('fatal', new PassThrough());
-const stops: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  for (const stop of stops.splice(0).reverse()) await stop();
-});
-
-const record = (num: string, receivedAt: number) =>
-  ({
-    kind: 'uplink',
-    sn: 'SN1',
-    topic: 'fungxi_SN1_upLink',
-    payload: Buffer.from(JSON.stringify(verifiedRecordU([verifiedRecord({ num })]))),
-    receivedAt,
-  }) satisfies Job;
-
-/** A store with `count` records due, one endpoint on a receiver answering as `script` says. */
-async function storeWithRecords(count: number, script?: Script) {
-  const dir = makeTempDir('facegate-delivery-slots-');
-  stops.push(() => removeTempDir(dir));
-  const policy = { maxRecords: 10, forward: 'all', images: 'omit', replyWindowMs: 30_000, replyField: 'tag', replica: '101' } as const;
-  const store = await openSqliteStore({ dataDir: dir, sync: 'normal', ...policy }, { log, onFatal: () => {} });
-  stops.push(() => store.close());
-  const receiver = await startReceiver(script);
-  stops.push(() => receiver.close());
-  const endpoints = createEndpoints(store);
-  await endpoints.add({ id: 'ep_a', url: receiver.url, secret: null, eventTypes: ['face.verified'] });
-  // Received a second ago: every one is due at once, however fast the rest goes.
-  const now = Date.now() - 1000;
-  const ids = new Map<number, string>();
-  for (let i = 0; i < count; i++) for (const event of (await store.write(record(String(1000 + i), now + i))).events) ids.set(event.seq, event.id);
-  return { store, receiver, endpoints, ids };
-}
-
-/** A started worker, two requests in flight at most, told of the slots by `cluster`. */
-async function startWorker(store: Store, endpoints: Endpoints, cluster: Pick<DeliveryOptions, 'owns' | 'slotChanges'>) {
-  const worker = createDeliveryWorker({
-    store,
-    endpoints,
-    metrics: createMetrics(),
-    log,
-    ...cluster,
-    schedule: [60_000],
-    timeoutMs: 60_000,
-    concurrency: 2,
-    images: 'omit',
-    userAgent: 'facegate-test',
-  });
-  stops.push(() => worker.stop());
-  await worker.start();
-  return worker;
-}
+const cleanup = cleanupAfterEach();
+/** Two requests in flight at most, no images. */
+const rig = { cleanup, images: 'omit' } as const;
 
 /**
  * A lane with two requests held open at the receiver and the other eighteen
  * of twenty deliveries fetched ahead; `slot` is what the cluster tells it.
  */
 async function laneWithTwoInFlight(slot: { owned: boolean; changes: number }) {
-  const { store, receiver, endpoints, ids } = await storeWithRecords(20, () => 'hang');
-  const worker = await startWorker(store, endpoints, { owns: () => slot.owned, slotChanges: () => slot.changes });
+  const { store, receiver, endpoints, ids } = await storeWithRecords(20, { ...rig, script: () => 'hang' });
+  const worker = await startWorker({ store, endpoints, images: 'omit', concurrency: 2, owns: () => slot.owned, slotChanges: () => slot.changes }, cleanup);
   const inFlight = (await receiver.received(2)).map((request) => request.json.id as string);
 
   /** Another replica, holding the slot, delivers every other pending delivery. */
@@ -90,7 +34,7 @@ async function laneWithTwoInFlight(slot: { owned: boolean; changes: number }) {
   }
   /** A new record comes: once its webhook has arrived, what else the lane sent besides the two held. */
   async function sentBesidesNew() {
-    const { events } = await store.write(record('2000', Date.now()));
+    const { events } = await store.write(verifiedJob('2000', Date.now()));
     worker.wake(events);
     await receiver.received(1, (request) => request.json?.id === events[0].id);
     return receiver.requests.map((request) => request.json?.id as string).filter((id) => !inFlight.includes(id) && id !== events[0].id);
@@ -125,7 +69,7 @@ it('does not send them again when the slot left and came back between two looks 
 });
 
 it('goes on when a slot comes or goes during its read of what is due', async () => {
-  const { store, receiver, endpoints } = await storeWithRecords(3);
+  const { store, receiver, endpoints } = await storeWithRecords(3, rig);
   // Another slot leaves this replica while the lane's first read is under way; the lane's own stays.
   const slot = { changes: 1 };
   const dueDeliveries: typeof store.dueDeliveries = async (...args) => {
@@ -134,7 +78,7 @@ it('goes on when a slot comes or goes during its read of what is due', async () 
     return rows;
   };
   const reading = new Proxy(store, { get: (target, key) => (key === 'dueDeliveries' ? dueDeliveries : Reflect.get(target, key)) });
-  await startWorker(reading, endpoints, { slotChanges: () => slot.changes });
+  await startWorker({ store: reading, endpoints, images: 'omit', concurrency: 2, slotChanges: () => slot.changes }, cleanup);
   // Nothing else wakes the lane: it reads again by itself, under the new count.
   expect(await receiver.received(3)).toHaveLength(3);
   expect(slot.changes).toBe(2);
