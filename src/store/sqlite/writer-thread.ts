@@ -54,6 +54,9 @@ function truncate(sqlite: Database.Database) {
   }
 }
 
+/** The writer's page cache, in KiB: a batch's pages and the indexes' upper levels. */
+const WRITER_CACHE_KB = 2000;
+
 const options = workerData as WriterOptions;
 const port = parentPort!;
 
@@ -65,6 +68,12 @@ try {
   // results are on their way to the main thread: small ones in the writer's
   // idle moments, larger ones only while batches keep coming.
   sqlite.pragma('wal_autocheckpoint = 0');
+  // better-sqlite3's default page cache is 16 MB a connection. The writer
+  // reads little of what it wrote (the API and the deliveries read through
+  // their own connection), and a burst filled its cache with pages it did not
+  // read again: the bridge's memory grew with the store up to those 16 MB
+  // (README §Performance, Where the burst's peak is).
+  sqlite.pragma(`cache_size = -${WRITER_CACHE_KB}`);
   migrateDatabase(db);
   const segments = openSegmentWriter(options.dataDir, options.sync);
   const runner = createJobRunner(db, segments, options);
