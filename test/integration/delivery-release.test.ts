@@ -20,7 +20,7 @@ const cleanup = cleanupAfterEach();
 
 it("lets go of each image it posted while the delivery's outcome waits for its commit", async () => {
   const image = 'A'.repeat(36_000);
-  const { store, receiver, endpoints } = await storeWithRecords(4, { cleanup, images: 'inline' }, image);
+  const { store, receiver, endpoints } = await storeWithRecords(4, { cleanup, images: 'inline', image });
 
   // The real store, but the images it reads are watched and the attempts' outcomes wait for `commit`.
   const read: WeakRef<Buffer>[] = [];

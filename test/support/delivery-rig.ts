@@ -24,6 +24,8 @@ export interface RigOptions {
   images: 'inline' | 'omit';
   /** How the receiver answers (support/receiver.ts). */
   script?: Script;
+  /** Each record's live image (base64), when it has one. */
+  image?: string;
 }
 
 /** A verified record of SN1, num `num`, as the transport hands it to the store. */
@@ -41,7 +43,7 @@ export function verifiedJob(num: string, receivedAt: number, liveImageBase64?: s
  * A store with `count` records (nums 1000 on), received a second ago so
  * every one is due at once; the events' ids by seq.
  */
-export async function storeWithRecords(count: number, { cleanup, images, script }: RigOptions, image?: string) {
+export async function storeWithRecords(count: number, { cleanup, images, script, image }: RigOptions) {
   const dir = makeTempDir('facegate-delivery-rig-');
   cleanup(() => removeTempDir(dir));
   const policy = { maxRecords: 10, forward: 'all', images, replyWindowMs: 30_000, replyField: 'tag', replica: '101' } as const;
