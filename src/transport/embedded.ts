@@ -25,8 +25,8 @@ import {
 import { listenForTerminals } from './broker-listeners.ts';
 import { createBrokerMetrics } from './broker-metrics.ts';
 import { createConnectionGate } from './connection-gate.ts';
+import { qos0Publish } from './encoded-packets.ts';
 import { createInFlightBudget, isLargePublish, limitPacketSize, type PacketLimiter } from './packet-limit.ts';
-import { qos0Publish } from './qos0-publish.ts';
 import { endWhenSilent } from './silence.ts';
 import { throttledWarn } from './throttled-log.ts';
 import { BrokerUnavailable, COMMAND_EXPIRY_S, createInFlight, type Transport } from './transport.ts';

@@ -5,12 +5,13 @@ import type { Done } from '../ingest/ingest.ts';
 import type { Logger } from '../lib/log.ts';
 import type { TopicTemplate } from '../protocol/topics.ts';
 import { inFlightBytesGauge } from './broker-metrics.ts';
+import { qos0Publish } from './encoded-packets.ts';
 import { type BrokerLogin, openBrokerSession } from './mqtt-session.ts';
 import { forgetUnacknowledgedPublish } from './mqttjs-internals.ts';
-import { createQos0Writes, type Qos0Writes } from './qos0-writes.ts';
 import { createReceiveBudget } from './receive-budget.ts';
 import { startSlots } from './slots.ts';
 import { BrokerUnavailable, COMMAND_EXPIRY_S, PUBLISH_ACK_TIMEOUT_MS, type Transport } from './transport.ts';
+import type { TurnWrites } from './turn-writes.ts';
 
 /** The least room for unacknowledged payloads (README §Running against Mosquitto): far more than 100 records with images need. */
 const IN_FLIGHT_FLOOR = 64 * 1024 * 1024;
@@ -61,7 +62,6 @@ export async function startExternalClient(options: ExternalOptions): Promise<Tra
   if (!options.slots) {
     // MQTT 5 No Local: the bridge must not receive its own downLink publishes back through a wildcard subscription.
     const session = await openBrokerSession({ ...common, filters, stale, noLocal: true });
-    const answers = createQos0Writes(session.client);
     await session.firstAttempt;
     return {
       connected: session.connected,
@@ -71,7 +71,7 @@ export async function startExternalClient(options: ExternalOptions): Promise<Tra
         // Connected again: every terminal may be reachable, queued commands may go out (README §Commands with replies).
         session.client.on('connect', () => listener(undefined));
       },
-      publish: (topic, payload, qos) => publishOn(session.client, answers, topic, payload, qos),
+      publish: (topic, payload, qos) => publishOn(session.client, session.writes, topic, payload, qos),
       stop: () => session.stop(),
     };
   }
@@ -83,7 +83,6 @@ export async function startExternalClient(options: ExternalOptions): Promise<Tra
   // nothing: it only takes what an earlier run without slots left queued in
   // this id's session, and unsubscribes what that run had subscribed.
   const publisher = await openBrokerSession({ ...common, filters: [], stale: everFiltered, noLocal: true });
-  const answers = createQos0Writes(publisher.client);
   const slots = await startSlots({
     ...common,
     group: options.slots.group,
@@ -101,7 +100,7 @@ export async function startExternalClient(options: ExternalOptions): Promise<Tra
     onListening(listener) {
       publisher.client.on('connect', () => listener(undefined));
     },
-    publish: (topic, payload, qos) => publishOn(publisher.client, answers, topic, payload, qos),
+    publish: (topic, payload, qos) => publishOn(publisher.client, publisher.writes, topic, payload, qos),
     slots: slots.held,
     async stop() {
       await slots.stop();
@@ -113,11 +112,11 @@ export async function startExternalClient(options: ExternalOptions): Promise<Tra
 /** What a QoS 0 publish resolves to: one promise, not one per heartbeat answer. */
 const WRITTEN = Promise.resolve();
 
-/** A downLink publish: QoS 0 written by the end of the turn (qos0-writes.ts); QoS 1 resolved on the broker's PUBACK, or rejected after PUBLISH_ACK_TIMEOUT_MS and forgotten. */
-function publishOn(client: MqttClient, answers: Qos0Writes, topic: string, payload: string, qos: 0 | 1): Promise<void> {
+/** A downLink publish: QoS 0 encoded here and written by the end of the turn (turn-writes.ts); QoS 1 resolved on the broker's PUBACK, or rejected after PUBLISH_ACK_TIMEOUT_MS and forgotten. */
+function publishOn(client: MqttClient, writes: TurnWrites, topic: string, payload: string, qos: 0 | 1): Promise<void> {
   if (!client.connected) return Promise.reject(new BrokerUnavailable('not connected to the MQTT broker'));
   if (qos === 0) {
-    answers.publish(topic, payload);
+    writes.write(qos0Publish(topic, payload, client.options.protocolVersion === 5));
     return WRITTEN;
   }
   return new Promise((resolve, reject) => {

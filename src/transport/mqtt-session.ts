@@ -2,6 +2,7 @@ import type { MqttClient } from 'mqtt';
 import type { Done } from '../ingest/ingest.ts';
 import type { Logger } from '../lib/log.ts';
 import { withoutPassword } from '../lib/secrets.ts';
+import { puback } from './encoded-packets.ts';
 import {
   type Connection,
   currentConnection,
@@ -9,11 +10,11 @@ import {
   sendWithoutDelay,
   setReconnectDelay,
   takeMessagesWithoutPuback,
-  writePuback,
 } from './mqttjs-internals.ts';
 import type { ReceiveBudget } from './receive-budget.ts';
 import { createSessionWatch } from './session-watch.ts';
 import { createInFlight } from './transport.ts';
+import { createTurnWrites, type TurnWrites } from './turn-writes.ts';
 
 /**
  * Messages the broker may have in flight to one client at once (MQTT 5
@@ -71,6 +72,8 @@ export interface SessionOptions extends BrokerLogin {
 
 export interface BrokerSession {
   readonly client: MqttClient;
+  /** The packets the bridge encodes itself for this client's connection (PUBACKs, heartbeat answers): one write a turn (turn-writes.ts). */
+  readonly writes: TurnWrites;
   connected(): boolean;
   /** When its connection was last established (wall clock, ms); 0 before. */
   connectedAt(): number;
@@ -124,7 +127,8 @@ export async function openBrokerSession(options: SessionOptions): Promise<Broker
   // reads on without a PUBACK (mqttjs-internals.ts), and the bridge sends the
   // PUBACK itself once the message is committed, in arrival order [MQTT-4.6.0-2].
   // The broker's in-flight window (Receive Maximum) bounds what waits.
-  const acks = createAckQueue(client);
+  const writes = createTurnWrites(client);
+  const acks = createAckQueue(client, writes);
   // Mosquitto 2.0 overshoots the Receive Maximum under load, so a bound is
   // also kept here: at READ_MAXIMUM messages waiting, or with no room in the
   // byte budget for one more of up to MAX_PAYLOAD (QoS 0 messages, which need
@@ -163,7 +167,7 @@ export async function openBrokerSession(options: SessionOptions): Promise<Broker
     if (slot) unsettled.add();
     budget.take(size);
     options.ingest(packet.topic, packet.payload as Buffer, (err) => {
-      // A stop waiting on this goes on only after this turn: the PUBACK below is written first.
+      // A stop waiting on this goes on only after this callback: the PUBACK below is gathered first, and the stop writes it.
       if (slot) unsettled.done();
       budget.release(size);
       resume();
@@ -231,6 +235,7 @@ export async function openBrokerSession(options: SessionOptions): Promise<Broker
 
   return {
     client,
+    writes,
     connected: () => client.connected,
     connectedAt: () => connectedAt,
     firstAttempt,
@@ -238,6 +243,8 @@ export async function openBrokerSession(options: SessionOptions): Promise<Broker
       stopping = true;
       budget.forget(resume);
       await unsettled.settle();
+      // The PUBACKs of the last commits, gathered for the end of the turn, go before the DISCONNECT.
+      writes.flush();
       // A clean DISCONNECT when the broker answers; otherwise do not wait for it.
       const ended = client.endAsync();
       const timeout = new Promise((resolve) => setTimeout(resolve, 2000).unref());
@@ -251,8 +258,8 @@ export async function openBrokerSession(options: SessionOptions): Promise<Broker
   };
 }
 
-/** PUBACKs for committed messages, sent on the connection they arrived on and in the order they arrived. */
-function createAckQueue(client: MqttClient) {
+/** PUBACKs for committed messages, sent on the connection they arrived on and in the order they arrived: those of a turn in one write. */
+function createAckQueue(client: MqttClient, writes: TurnWrites) {
   type Slot = { messageId: number; connection: Connection; ready: boolean };
   let queue: Slot[] = [];
   client.on('close', () => {
@@ -269,7 +276,7 @@ function createAckQueue(client: MqttClient) {
       slot.ready = true;
       while (queue.length > 0 && queue[0].ready) {
         const { messageId, connection } = queue.shift()!;
-        writePuback(client, connection, messageId);
+        writes.write(puback(messageId), connection);
       }
     },
     fail() {

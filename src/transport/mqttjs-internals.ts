@@ -1,6 +1,5 @@
 import type { Socket } from 'node:net';
 import type { IPublishPacket, MqttClient } from 'mqtt';
-import { generate } from 'mqtt-packet';
 
 /**
  * What the external transport (mqtt-session.ts, external.ts) takes from MQTT.js beyond its
@@ -19,8 +18,9 @@ const NO_PUBACK = new Error('acknowledged after commit');
 
 /**
  * Hands every PUBLISH to `take` and leaves its acknowledgement to the caller
- * (`writePuback`). `readNext` lets MQTT.js read the packet after it; until
- * it is called, nothing more is read from the connection.
+ * (a PUBACK written with `writeOnConnection`). `readNext` lets MQTT.js read
+ * the packet after it; until it is called, nothing more is read from the
+ * connection.
  *
  * Relies on: build/lib/client.js `connect()`, whose `work` hands the parsed
  * packets to their handlers one at a time and parses the next chunk only when
@@ -54,23 +54,6 @@ export function currentConnection(client: MqttClient): Connection {
 }
 
 /**
- * Writes the PUBACK of `messageId` on `connection`, unless MQTT.js has moved
- * on to another connection since, or this one has ended. Returns whether it
- * was written.
- *
- * Relies on: MQTT.js keeping no state about a received QoS 1 message
- * (build/lib/handlers/publish.js keeps none for QoS 1, unlike QoS 2's
- * incomingStore), so a PUBACK written past it upsets nothing; the PUBACK
- * is encoded with mqtt-packet's `generate` in the client's protocol version.
- *
- * Why: the PUBACK goes out after the commit, outside handleMessage
- * (`takeMessagesWithoutPuback`).
- */
-export function writePuback(client: MqttClient, connection: Connection, messageId: number): boolean {
-  return writeOnConnection(client, connection, generate({ cmd: 'puback', messageId }, { protocolVersion: client.options.protocolVersion }));
-}
-
-/**
  * Writes packets the bridge encoded itself on `connection`, unless MQTT.js
  * has moved on to another connection since, or this one has ended. Returns
  * whether they were written.
@@ -78,12 +61,15 @@ export function writePuback(client: MqttClient, connection: Connection, messageI
  * Relies on: MQTT.js writing each of its own packets to `client.stream` in
  * one synchronous call (mqtt-packet's writeToStream: its pieces written
  * corked, one after the other), so bytes written from elsewhere land between
- * two packets, never inside one; and keeping no state about an
- * outgoing QoS 0 publish (build/lib/client.js `publish` stores only QoS 1
- * and 2 in the outgoing store).
+ * two packets, never inside one; keeping no state about an outgoing QoS 0
+ * publish (build/lib/client.js `publish` stores only QoS 1 and 2 in the
+ * outgoing store); and keeping none about a received QoS 1 message
+ * (build/lib/handlers/publish.js keeps none for QoS 1, unlike QoS 2's
+ * incomingStore), so a PUBACK written past it upsets nothing.
  *
- * Why: PUBACKs after the commit (`writePuback`), and heartbeat answers
- * written together, one write a turn instead of one each (qos0-writes.ts).
+ * Why: the PUBACKs, after the commit and outside handleMessage
+ * (`takeMessagesWithoutPuback`), and the heartbeat answers, written
+ * together, one write a turn instead of one each (turn-writes.ts).
  */
 export function writeOnConnection(client: MqttClient, connection: Connection, packets: Buffer): boolean {
   if (connection !== client.stream || connection.destroyed) return false;

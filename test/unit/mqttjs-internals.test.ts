@@ -4,6 +4,7 @@ import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 
 import { describe, expect, it, vi } from 'vitest';
 import { freePort } from '../../src/kit/ports.ts';
 import { until } from '../../src/kit/wait.ts';
+import { puback } from '../../src/transport/encoded-packets.ts';
 import {
   currentConnection,
   dropConnectionForResend,
@@ -11,7 +12,7 @@ import {
   sendWithoutDelay,
   setReconnectDelay,
   takeMessagesWithoutPuback,
-  writePuback,
+  writeOnConnection,
 } from '../../src/transport/mqttjs-internals.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 
@@ -85,7 +86,7 @@ describe('takeMessagesWithoutPuback', () => {
     ]);
 
     // Had MQTT.js acknowledged A as it read on, that PUBACK would have reached the broker before this one.
-    expect(writePuback(client, currentConnection(client), taken[2].messageId!)).toBe(true);
+    expect(writeOnConnection(client, currentConnection(client), puback(taken[2].messageId!))).toBe(true);
     await until(() => acks.length > 0);
     expect(acks).toEqual(['B']);
   });
@@ -138,9 +139,9 @@ describe('the connection', () => {
     expect(String(taken[1].payload)).toBe('A');
 
     // A PUBACK for the old connection is not written on the new one, where its message id means nothing.
-    expect(writePuback(client, first, taken[0].messageId!)).toBe(false);
+    expect(writeOnConnection(client, first, puback(taken[0].messageId!))).toBe(false);
     const acks = acknowledged(broker);
-    expect(writePuback(client, second, taken[1].messageId!)).toBe(true);
+    expect(writeOnConnection(client, second, puback(taken[1].messageId!))).toBe(true);
     await until(() => acks.length > 0);
     expect(acks).toEqual(['A']);
   });

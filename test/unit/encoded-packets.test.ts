@@ -1,9 +1,10 @@
 import { generate, parser } from 'mqtt-packet';
 import { describe, expect, it } from 'vitest';
-import { qos0Publish } from '../../src/transport/qos0-publish.ts';
+import { puback, qos0Publish } from '../../src/transport/encoded-packets.ts';
 
-// The heartbeat answer's bytes, made without mqtt-packet: they must be what
-// mqtt-packet makes and reads, at every length of the remaining-length field.
+// The packets the bridge makes without mqtt-packet: they must be what
+// mqtt-packet makes and reads; the heartbeat answer at every length of the
+// remaining-length field, the PUBACK at every width of its packet id.
 
 const cases = [
   ['fungxi_T1_downLink', '{"cmd":"heartD","time":"2026-11-22 10:00:00"}'],
@@ -27,5 +28,25 @@ describe('qos0Publish', () => {
     expect(packets).toHaveLength(1);
     expect(packets[0]).toMatchObject({ cmd: 'publish', topic, qos: 0, retain: false, dup: false });
     expect((packets[0] as { payload: Buffer }).payload.toString()).toBe(payload);
+  });
+});
+
+describe('puback', () => {
+  const ids = [1, 255, 256, 40_000, 65_535];
+
+  it.each(ids)('MQTT 3.1.1: the bytes mqtt-packet makes (message id %i)', (messageId) => {
+    expect(puback(messageId).equals(generate({ cmd: 'puback', messageId }))).toBe(true);
+  });
+
+  it.each(ids)('MQTT 5: read back by a v5 parser as a PUBACK of message id %i, Success', (messageId) => {
+    const read = parser({ protocolVersion: 5 });
+    const packets: unknown[] = [];
+    read.on('packet', (packet) => packets.push(packet));
+    read.on('error', (err) => packets.push(err));
+    // Two in one buffer, as the bridge writes those of a turn.
+    read.parse(Buffer.concat([puback(messageId), puback(1)]));
+    expect(packets).toHaveLength(2);
+    expect(packets[0]).toMatchObject({ cmd: 'puback', messageId });
+    expect((packets[0] as { reasonCode?: number }).reasonCode ?? 0).toBe(0);
   });
 });
