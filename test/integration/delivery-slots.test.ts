@@ -7,8 +7,10 @@ import { startWorker, storeWithRecords, verifiedJob } from '../support/delivery-
 // delivered meanwhile by the other replica, and is not sent again.
 
 const cleanup = cleanupAfterEach();
-/** Two requests in flight at most, no images. */
+/** Records without images. */
 const rig = { cleanup, images: 'omit' } as const;
+/** The worker: no images either, two requests in flight at most. */
+const workerParts = { images: 'omit', concurrency: 2 } as const;
 
 /**
  * A lane with two requests held open at the receiver and the other eighteen
@@ -16,7 +18,7 @@ const rig = { cleanup, images: 'omit' } as const;
  */
 async function laneWithTwoInFlight(slot: { owned: boolean; changes: number }) {
   const { store, receiver, endpoints, ids } = await storeWithRecords(20, { ...rig, script: () => 'hang' });
-  const worker = await startWorker({ store, endpoints, images: 'omit', concurrency: 2, owns: () => slot.owned, slotChanges: () => slot.changes }, cleanup);
+  const worker = await startWorker({ store, endpoints, ...workerParts, owns: () => slot.owned, slotChanges: () => slot.changes }, cleanup);
   const inFlight = (await receiver.received(2)).map((request) => request.json.id as string);
 
   /** Another replica, holding the slot, delivers every other pending delivery. */
@@ -78,7 +80,7 @@ it('goes on when a slot comes or goes during its read of what is due', async () 
     return rows;
   };
   const reading = new Proxy(store, { get: (target, key) => (key === 'dueDeliveries' ? dueDeliveries : Reflect.get(target, key)) });
-  await startWorker({ store: reading, endpoints, images: 'omit', concurrency: 2, slotChanges: () => slot.changes }, cleanup);
+  await startWorker({ store: reading, endpoints, ...workerParts, slotChanges: () => slot.changes }, cleanup);
   // Nothing else wakes the lane: it reads again by itself, under the new count.
   expect(await receiver.received(3)).toHaveLength(3);
   expect(slot.changes).toBe(2);
