@@ -180,9 +180,9 @@ export async function runBench(args: string[]): Promise<void> {
   // bursts' records and the POSTs of their webhooks for their rates and CPU per record, the echo of each load for --only heartbeats).
   const which: readonly CeilingName[] =
     selected(options, 'ceilings') || cluster
-      ? ['relay', 'echo', 'post', 'disk']
+      ? ['relay', 'echo', 'post', 'disk', 'write']
       : named(options, 'delivery-burst')
-        ? ['relay', 'post']
+        ? ['relay', 'post', 'write']
         : named(options, 'burst')
           ? ['relay']
           : named(options, 'heartbeats')

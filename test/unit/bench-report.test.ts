@@ -91,6 +91,31 @@ describe('CPU per record', () => {
     ]);
   });
 
+  it("adds the images' writes to new pages to the ceiling of a SQLite burst that stores images, and to no other", () => {
+    const write = (pages: 'new' | 'cached', microsPerImage: number) =>
+      ({ ceiling: 'write', figures: { pages, images: 4000, imageBytes: 36_864, writeBytes: 4 * 2 ** 20, microsPerImage, perSecond: 8000 } }) as Ceiling;
+    const ceilings = [relayCpu('embedded', 300), relayCpu('mosquitto', 300), postCpu(200), write('cached', 5), write('new', 100)];
+    const withoutImages = {
+      ...delivered('embedded', 'sqlite', { bridge: 10 }),
+      figures: { images: 'none', delivered: 20_000, deliveredPerSecond: 1000 },
+    } as Result;
+    const bursts = [
+      delivered('embedded', 'sqlite', { bridge: 30 }),
+      delivered('mosquitto', 'postgres', { bridge: 30, mosquitto: 4, postgres: 50 }),
+      withoutImages,
+    ];
+    const rows = againstCeilings(bursts, ceilings);
+    expect(rows.filter((row) => row.ceiling.includes('write')).map((row) => [row.transport, row.variant, row.figure, row.ceilingValue, row.ratio])).toEqual([
+      ['embedded', 'inline', 'bridge CPU µs/rec', 600, 2.5],
+    ]);
+    expect(formatAgainstCeilings(rows)).toContain(
+      'delivery-burst embedded inline: bridge CPU µs/rec 1,500 vs relay+POST+write CPU µs/rec 600: 2.5× the ceiling',
+    );
+    const table = formatCeilings([write('new', 100), write('cached', 5)]).split('\n');
+    expect(table[1]).toMatch(/^write\s+-\s+4 MB writes, new file\s+4,000\s+8,000(\s+-){5}\s+100$/);
+    expect(table[2]).toMatch(/^write\s+-\s+4 MB writes, over it again\s+4,000\s+8,000(\s+-){5}\s+5$/);
+  });
+
   it('leaves the CPU lines out when a side was not measured', () => {
     expect(againstCeilings([delivered('embedded', 'sqlite', { bridge: 30 })], [relayCpu('embedded', 300)]).some((row) => row.figure.endsWith('µs/rec'))).toBe(
       false,

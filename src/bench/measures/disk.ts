@@ -48,3 +48,52 @@ export async function measureDisk(options: { appends: number; bytes: number; pac
   }
   return { appends, bytes, pace, sync: distribution(samples), perSecond: appends / ((monotonicMs() - started) / 1000) };
 }
+
+export interface WriteFigures {
+  /** 'new': into a new file, every page a new one of the page cache; 'cached': the same bytes over that file again, its pages cached. */
+  pages: 'new' | 'cached';
+  images: number;
+  imageBytes: number;
+  /** The most one write takes: a batch of the writer's. */
+  writeBytes: number;
+  /** Time in the writes alone, per image: what the copy into the page cache costs (the syncs are not in it). */
+  microsPerImage: number;
+  /** Images a second, syncs included. */
+  perSecond: number;
+}
+
+/**
+ * What a burst's images cost the writer thread before any work of its own:
+ * their bytes appended to a file in the bridge's temp dir, in writes of a
+ * batch's size, each synced, as the segment writer does (store/sqlite/
+ * segment-writer.ts); then the same bytes over the same file again. The two
+ * differ where the machine is slow to give the page cache a page it has not
+ * had before (README §Performance, Where the writer's time goes): a bridge
+ * writes every image to new pages, the relay and the POSTs write none.
+ */
+export function measureImageWrites(options: { images: number; imageBytes: number; writeBytes: number }): WriteFigures[] {
+  const { images, imageBytes, writeBytes } = options;
+  const total = images * imageBytes;
+  const chunk = Buffer.alloc(writeBytes, 0x41);
+  const dir = makeTempDir('facegate-bench-writes-');
+  const fd = openSync(join(dir, 'segment'), 'w');
+  try {
+    return (['new', 'cached'] as const).map((pages) => {
+      let writing = 0;
+      const started = monotonicMs();
+      for (let at = 0; at < total; ) {
+        const t = monotonicMs();
+        const written = writeSync(fd, chunk, 0, Math.min(writeBytes, total - at), at);
+        writing += monotonicMs() - t;
+        if (written === 0) throw new Error('disk: nothing written');
+        at += written;
+        fdatasyncSync(fd);
+      }
+      const seconds = (monotonicMs() - started) / 1000;
+      return { pages, images, imageBytes, writeBytes, microsPerImage: (writing * 1000) / images, perSecond: images / seconds };
+    });
+  } finally {
+    closeSync(fd);
+    removeTempDir(dir);
+  }
+}

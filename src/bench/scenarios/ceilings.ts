@@ -12,7 +12,7 @@ import { assertOpenFiles } from '../children/limits.ts';
 import { startReceiver } from '../children/receiver.ts';
 import { monotonicMs } from '../measures/clock.ts';
 import { cpuSeconds, microsPerRecord, ownCpuSeconds, sumKnown } from '../measures/cpu.ts';
-import { type DiskFigures, measureDisk } from '../measures/disk.ts';
+import { type DiskFigures, measureDisk, measureImageWrites, type WriteFigures } from '../measures/disk.ts';
 import type { TransportName } from '../options.ts';
 import { connectAll, type PumpResult, pump } from './burst.ts';
 import type { RecordKind } from './delivery-burst.ts';
@@ -30,6 +30,10 @@ const READY_TIMEOUT_MS = 30_000;
 const DISK_APPENDS = 1000;
 /** A record's bytes beyond its image in the WAL: base64 takes a third more, plus the event's other fields. */
 const DISK_RECORD_OVERHEAD = 10 * 1024;
+/** Images written in the write ceiling: a rate, not a total, is what is measured (~150 MB). */
+const WRITE_IMAGES = 4000;
+/** The write ceiling's writes: the segment writer's batches in a burst are 2–8 MB. */
+const WRITE_BYTES = 4 * 1024 * 1024;
 /** After the last PUBACK, records the sink still lacks are lost once its count has not moved for this long. */
 const STALL_MS = 3000;
 /** Requests in flight in the POST ceiling: DELIVERY_CONCURRENCY's default. */
@@ -75,9 +79,10 @@ export type Ceiling =
   | { ceiling: 'echo'; transport: TransportName; figures: HeartbeatFigures }
   | { ceiling: 'post'; kind: RecordKind; figures: PostFigures }
   | { ceiling: 'disk'; figures: DiskFigures }
-  | { ceiling: 'relay' | 'echo' | 'post' | 'disk'; transport?: TransportName; kind?: RecordKind; terminals?: number; error: string };
+  | { ceiling: 'write'; figures: WriteFigures }
+  | { ceiling: CeilingName; transport?: TransportName; kind?: RecordKind; terminals?: number; error: string };
 
-export type CeilingName = 'relay' | 'echo' | 'post' | 'disk';
+export type CeilingName = 'relay' | 'echo' | 'post' | 'disk' | 'write';
 
 export interface CeilingOptions {
   /** The ceilings to measure: those the scenarios run are read against. */
@@ -154,6 +159,16 @@ export async function runCeilings(options: CeilingOptions): Promise<Ceiling[]> {
       ceilings.push({ ceiling: 'disk', figures: await measureDisk({ appends: pace ? pace * seconds : DISK_APPENDS, bytes, pace }) });
     } catch (err) {
       failed({ ceiling: 'disk' }, err);
+    }
+  }
+  if (options.which.includes('write')) {
+    // The segments hold an image as its payload's base64 text.
+    const imageBytes = Math.ceil(options.image.length / 3) * 4;
+    options.progress(`ceiling write (${WRITE_IMAGES} images' bytes to a new file, then over it again, ${WRITE_BYTES / 1024 / 1024} MB a write)`);
+    try {
+      for (const figures of measureImageWrites({ images: WRITE_IMAGES, imageBytes, writeBytes: WRITE_BYTES })) ceilings.push({ ceiling: 'write', figures });
+    } catch (err) {
+      failed({ ceiling: 'write' }, err);
     }
   }
   return ceilings;
