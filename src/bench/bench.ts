@@ -180,7 +180,8 @@ export async function runBench(args: string[]): Promise<void> {
   // cluster: its own loads through Mosquitto alone, the echo of its beating terminals the reference for their p99.
   const cluster = named(options, 'cluster') && mosquitto !== undefined;
   // The scenarios asked for by name: the ceilings their figures are read against, measured in the same run (the relay of the
-  // bursts' records and the POSTs of their webhooks for their rates and CPU per record, the echo of each load for --only heartbeats).
+  // bursts' records and the POSTs of their webhooks for their rates and CPU per record, the echo of each load for --only heartbeats,
+  // the disk's syncs at the same pace for --only delivery-steady).
   const which: readonly CeilingName[] =
     selected(options, 'ceilings') || cluster
       ? ['relay', 'echo', 'post', 'disk', 'write']
@@ -190,7 +191,9 @@ export async function runBench(args: string[]): Promise<void> {
           ? ['relay']
           : named(options, 'heartbeats')
             ? ['echo']
-            : [];
+            : named(options, 'delivery-steady')
+              ? ['disk']
+              : [];
   if (which.length) {
     ceilings = await runCeilings({
       which,
