@@ -15,7 +15,18 @@ import { type StreamClients, startStreamClients } from './children/stream-client
 import { cpuSeconds, measureCpu, ownCpuSeconds, treeCpuSeconds } from './measures/cpu.ts';
 import { peakRssBytes } from './measures/rss.ts';
 import type { Span } from './measures/span.ts';
-import { type BenchOptions, named, parseBenchOptions, type Scenario, type StoreName, selected, type TransportName, UsageError, usage } from './options.ts';
+import {
+  type BenchOptions,
+  named,
+  type Only,
+  parseBenchOptions,
+  type Scenario,
+  type StoreName,
+  selected,
+  type TransportName,
+  UsageError,
+  usage,
+} from './options.ts';
 import { againstCeilings, formatAgainstCeilings, formatCeilings, formatTable, machine, type ProcessFigures, type Result } from './report/report.ts';
 import { runBurst } from './scenarios/burst.ts';
 import { type Ceiling, type CeilingName, runCeilings } from './scenarios/ceilings.ts';
@@ -72,6 +83,22 @@ interface Plan {
   setup?: ClusterSetup;
 }
 
+/** The default run, --only ceilings and the cluster scenario: every ceiling. */
+const ALL_CEILINGS: readonly CeilingName[] = ['relay', 'echo', 'post', 'disk', 'write'];
+
+/**
+ * A scenario asked for by name: the ceilings its figures are read against,
+ * measured in the same run. The relay of the bursts' records and the POSTs
+ * of their webhooks for their rates and CPU per record (and the images'
+ * writes for the latter), the echo of each load for heartbeats, the disk's
+ * syncs at the same pace for delivery-steady.
+ */
+const CEILINGS_BY_NAME: Partial<Record<Only, readonly CeilingName[]>> = {
+  'delivery-burst': ['relay', 'post', 'write'],
+  burst: ['relay'],
+  heartbeats: ['echo'],
+  'delivery-steady': ['disk'],
+};
 export async function runBench(args: string[]): Promise<void> {
   let options: BenchOptions | undefined;
   try {
@@ -179,21 +206,7 @@ export async function runBench(args: string[]): Promise<void> {
   let ceilings: Ceiling[] = [];
   // cluster: its own loads through Mosquitto alone, the echo of its beating terminals the reference for their p99.
   const cluster = named(options, 'cluster') && mosquitto !== undefined;
-  // The scenarios asked for by name: the ceilings their figures are read against, measured in the same run (the relay of the
-  // bursts' records and the POSTs of their webhooks for their rates and CPU per record, the echo of each load for --only heartbeats,
-  // the disk's syncs at the same pace for --only delivery-steady).
-  const which: readonly CeilingName[] =
-    selected(options, 'ceilings') || cluster
-      ? ['relay', 'echo', 'post', 'disk', 'write']
-      : named(options, 'delivery-burst')
-        ? ['relay', 'post', 'write']
-        : named(options, 'burst')
-          ? ['relay']
-          : named(options, 'heartbeats')
-            ? ['echo']
-            : named(options, 'delivery-steady')
-              ? ['disk']
-              : [];
+  const which: readonly CeilingName[] = selected(options, 'ceilings') || cluster ? ALL_CEILINGS : ((options.only && CEILINGS_BY_NAME[options.only]) ?? []);
   if (which.length) {
     ceilings = await runCeilings({
       which,
