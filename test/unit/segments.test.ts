@@ -98,6 +98,12 @@ describe('the segment reader', () => {
     writer.unlinkUnreferenced(new Set(refs.slice(1).map((ref) => ref.segment)));
     expect(await reader.read(refs[0])).toBeUndefined();
     expect(await reader.read({ segment: 99, position: 0, length: 10 })).toBeUndefined();
+    // The same of segments it holds open (the last eight read): their descriptors are stat'ed, not their paths.
+    truncateSync(segmentPath(dir, 12), 89);
+    expect(await reader.read(refs[11])).toBeUndefined();
+    rmSync(segmentPath(dir, 11));
+    expect(await reader.read(refs[10])).toBeUndefined();
+    expect((await reader.read(refs[9]))?.toString()).toBe('j'.repeat(90));
   });
 
   it('reads the images after one with it, gives each its own bytes, and sees an erasure once told to forget what it read', async () => {
