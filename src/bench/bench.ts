@@ -29,7 +29,7 @@ import {
 } from './options.ts';
 import { againstCeilings, formatAgainstCeilings, formatCeilings, formatTable, machine, type ProcessFigures, type Result } from './report/report.ts';
 import { runBurst } from './scenarios/burst.ts';
-import { type Ceiling, type CeilingName, runCeilings } from './scenarios/ceilings.ts';
+import { CEILING_NAMES, type Ceiling, type CeilingName, runCeilings } from './scenarios/ceilings.ts';
 import { CLUSTER_SETUPS, type ClusterSetup, runCluster } from './scenarios/cluster.ts';
 import { runCommandFanOut, runCommandRoundTrip } from './scenarios/commands.ts';
 import { type Images, type RecordKind, recordKind, runDeliveryBurst } from './scenarios/delivery-burst.ts';
@@ -83,9 +83,6 @@ interface Plan {
   setup?: ClusterSetup;
 }
 
-/** The default run, --only ceilings and the cluster scenario: every ceiling. */
-const ALL_CEILINGS: readonly CeilingName[] = ['relay', 'echo', 'post', 'disk', 'write'];
-
 /**
  * A scenario asked for by name: the ceilings its figures are read against,
  * measured in the same run. The relay of the bursts' records and the POSTs
@@ -99,6 +96,7 @@ const CEILINGS_BY_NAME: Partial<Record<Only, readonly CeilingName[]>> = {
   heartbeats: ['echo'],
   'delivery-steady': ['disk'],
 };
+
 export async function runBench(args: string[]): Promise<void> {
   let options: BenchOptions | undefined;
   try {
@@ -206,7 +204,7 @@ export async function runBench(args: string[]): Promise<void> {
   let ceilings: Ceiling[] = [];
   // cluster: its own loads through Mosquitto alone, the echo of its beating terminals the reference for their p99.
   const cluster = named(options, 'cluster') && mosquitto !== undefined;
-  const which: readonly CeilingName[] = selected(options, 'ceilings') || cluster ? ALL_CEILINGS : ((options.only && CEILINGS_BY_NAME[options.only]) ?? []);
+  const which: readonly CeilingName[] = selected(options, 'ceilings') || cluster ? CEILING_NAMES : ((options.only && CEILINGS_BY_NAME[options.only]) ?? []);
   if (which.length) {
     ceilings = await runCeilings({
       which,
