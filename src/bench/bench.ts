@@ -486,6 +486,7 @@ async function measure(
         figures: await runDeliveryBurst({
           url,
           httpUrl: bridge.httpUrl,
+          bridgeRss: bridge.rssBytes,
           receiver: receiver!,
           payloads,
           window: options.window,

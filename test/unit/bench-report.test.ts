@@ -139,6 +139,38 @@ describe('CPU per record', () => {
     expect(row.split(/\s+/)).toEqual(['burst', 'embedded', 'postgres', '-', '10', '5,000', '100', '100', '3.7', '0', '0', '40', '1,000', '2,000', '95', '250']);
   });
 
+  it("gives a burst's peak memory after its first second beside its life's peak, and none for the steady scenario", () => {
+    const process = { bridgeCpuPercent: 110, bridgeCpuSeconds: 10, bridgeIdleRssBytes: 100 * 2 ** 20, bridgePeakRssBytes: 165 * 2 ** 20 };
+    const burst = {
+      scenario: 'delivery-burst',
+      transport: 'embedded',
+      sync: 'full',
+      images: 'inline',
+      figures: {
+        sent: 20_000,
+        delivered: 20_000,
+        lost: 0,
+        duplicates: 0,
+        ackedPerSecond: 2500,
+        deliveredPerSecond: 2000,
+        rssAfterFirstSecondBytes: 141 * 2 ** 20,
+      },
+      process,
+    };
+    const steady = {
+      scenario: 'delivery-steady',
+      transport: 'embedded',
+      sync: 'full',
+      images: 'inline',
+      figures: { sent: 6000, rate: 200, lost: 0, duplicates: 0, latency: { p50Ms: 2, p99Ms: 6, maxMs: 20 } },
+      process,
+    };
+    const [header, burstRow, steadyRow] = formatTable([burst, steady] as unknown as Result[]).split('\n');
+    expect(header).toMatch(/\s+idle MB\s+RSS 1s\+ MB\s+RSS MB$/);
+    expect(burstRow.split(/\s+/).slice(-3)).toEqual(['100', '141', '165']);
+    expect(steadyRow.split(/\s+/).slice(-3)).toEqual(['100', '-', '165']);
+  });
+
   it("adds the ceilings' CPU per message to their table, and explains only the ceilings measured", () => {
     const text = formatCeilings([
       {

@@ -170,6 +170,7 @@ const DELIVERY_COLUMNS = [
   'CPU µs/rec',
   'PG µs/rec',
   'idle MB',
+  'RSS 1s+ MB',
   'RSS MB',
 ];
 const STREAM_COLUMNS = [
@@ -350,7 +351,8 @@ const DELIVERY_LEGEND = [
   "store: sqlite, the bridge's file (SQLITE_SYNC=full); postgres, DATABASE_URL to a PostgreSQL server of its own (fsync and synchronous_commit on)",
   "CPU %: the bridge's CPU time while the load ran, in % of one core; CPU µs/rec: the bridge's CPU time (all threads) from the first publish until all were",
   "  delivered, per record delivered (the receiver's is not in it); PG µs/rec: the same of PostgreSQL's server and all its processes",
-  "idle MB: the bridge's resident memory started, before the load; RSS MB: its peak resident memory over its life",
+  "idle MB: the bridge's resident memory started, before the load; RSS MB: its peak resident memory over its life; RSS 1s+ MB: a burst's,",
+  '  from 1 s after its first publish until all was delivered, sampled every 10 ms: without the first second, when V8 compiles the hot paths',
 ];
 
 const STREAM_LEGEND = [
@@ -537,13 +539,34 @@ function deliveryRow(result: Result): string[] {
         micros(perRecord?.bridge),
         micros(perRecord?.postgres),
         idle,
+        megabytes(f.rssAfterFirstSecondBytes),
         rss,
       ];
     }
     case 'delivery-steady': {
       const f = result.figures;
       const l = f.latency;
-      return [...head, count(f.sent), count(f.rate), '-', '-', ms(l?.p50Ms), ms(l?.p99Ms), ms(l?.maxMs), lost, dup, '-', '-', '-', cpu, '-', '-', idle, rss];
+      return [
+        ...head,
+        count(f.sent),
+        count(f.rate),
+        '-',
+        '-',
+        ms(l?.p50Ms),
+        ms(l?.p99Ms),
+        ms(l?.maxMs),
+        lost,
+        dup,
+        '-',
+        '-',
+        '-',
+        cpu,
+        '-',
+        '-',
+        idle,
+        '-',
+        rss,
+      ];
     }
     case 'delivery-outage': {
       const f = result.figures;
@@ -566,6 +589,7 @@ function deliveryRow(result: Result): string[] {
         '-',
         '-',
         idle,
+        '-',
         rss,
       ];
     }

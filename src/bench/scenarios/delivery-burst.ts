@@ -5,6 +5,7 @@ import type { Receiver } from '../children/receiver.ts';
 import { bridgeCounters } from '../measures/bridge-metrics.ts';
 import { monotonicMs } from '../measures/clock.ts';
 import { awaitDelivered, type DeliveryTally, recordIndex, tally } from '../measures/delivered.ts';
+import { peakBetween, sampleRss } from '../measures/rss.ts';
 import { noSpan, type Span } from '../measures/span.ts';
 import { connectAll, type PumpResult, pump } from './burst.ts';
 
@@ -25,6 +26,8 @@ export interface DeliveryBurstOptions {
   url: string;
   /** The bridge's HTTP API, for its delivery counters. */
   httpUrl: string;
+  /** The bridge's resident memory now (VmRSS), sampled through the burst; none for the replicas of the cluster scenario, counted there. */
+  bridgeRss?: () => number | undefined;
   receiver: Receiver;
   /** From encodeLoad (kit/records.ts): one list per terminal. */
   payloads: Buffer[][];
@@ -54,10 +57,22 @@ export interface DeliveryBurstFigures extends DeliveryTally {
   trailSeconds: number;
   /** The bridge's attempts by outcome afterwards. */
   attempts: Record<string, number> | undefined;
+  /**
+   * The bridge's peak resident memory from FIRST_SECOND_MS after the first
+   * publish until the last record arrived: what the burst holds, without
+   * the first second, when V8 compiles the hot paths of a bridge that was
+   * idle until then and holds the compiler's memory for a tenth of a second
+   * (README §Performance, Where the burst's peak is). The life's peak
+   * (VmHWM) is the result's bridgePeakRssBytes.
+   */
+  rssAfterFirstSecondBytes: number | undefined;
 }
 
 /** With every record acknowledged, the ones the receiver still lacks are lost once no new one has come for this long. */
 const STALL_MS = 15_000;
+/** Often enough to see the compiler's tenth of a second (README §Performance, Where the burst's peak is); a read of /proc/<pid>/status is ~30 µs. */
+const RSS_EVERY_MS = 10;
+const FIRST_SECOND_MS = 1000;
 
 /**
  * The burst of burst.ts with a webhook receiver behind the bridge: records
@@ -71,9 +86,11 @@ export async function runDeliveryBurst(options: DeliveryBurstOptions): Promise<D
   const records = payloads.reduce((sum, list) => sum + list.length, 0);
   const payloadBytes = payloads.reduce((sum, list) => sum + list.reduce((s, p) => s + p.length, 0), 0);
   let clients: MqttClient[] = [];
+  let rss: ReturnType<typeof sampleRss> | undefined;
   try {
     clients = await connectAll(options.url, sns);
     span.start();
+    if (options.bridgeRss) rss = sampleRss(options.bridgeRss, RSS_EVERY_MS);
     // pump() times PUBACKs with performance.now(), the receiver times arrivals on the monotonic clock: each span is measured on its own clock.
     const startedPerf = performance.now();
     const startedAt = monotonicMs();
@@ -88,6 +105,7 @@ export async function runDeliveryBurst(options: DeliveryBurstOptions): Promise<D
       timedOut = true;
     } finally {
       span.end();
+      rss?.stop();
     }
 
     const arrivals = await receiver.arrivals();
@@ -113,8 +131,10 @@ export async function runDeliveryBurst(options: DeliveryBurstOptions): Promise<D
       deliveredPerSecond: deliveredSeconds > 0 ? counted.delivered / deliveredSeconds : 0,
       trailSeconds: deliveredSeconds - ackSeconds,
       attempts: (await bridgeCounters(options.httpUrl))?.attempts,
+      rssAfterFirstSecondBytes: rss && peakBetween(rss.samples, startedAt + FIRST_SECOND_MS, lastArrival),
     };
   } finally {
+    rss?.stop();
     await Promise.allSettled(clients.map((client) => withTimeout(client.endAsync(true), 5000, 'disconnecting')));
   }
 }
