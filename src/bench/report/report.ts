@@ -172,7 +172,10 @@ const DELIVERY_COLUMNS = [
   'idle MB',
   'RSS 1s+ MB',
   'RSS MB',
-];
+] as const;
+type DeliveryCells = Partial<Record<(typeof DELIVERY_COLUMNS)[number], string>>;
+/** A row of the delivery table: each cell under its column's title, '-' under those a scenario does not measure. */
+const deliveryCells = (cells: DeliveryCells): string[] => DELIVERY_COLUMNS.map((column) => cells[column] ?? '-');
 const STREAM_COLUMNS = [
   'scenario',
   'transport',
@@ -290,7 +293,7 @@ export function formatTable(results: Result[], notes: { outageSchedule?: string 
     ...DELIVERY_LEGEND,
     ...(notes.outageSchedule ? [`delivery-outage ran with DELIVERY_SCHEDULE=${notes.outageSchedule} (full jitter)`] : []),
   ];
-  const sections: [rows: Result[], columns: string[], row: (r: Result) => string[], legend: string[], textColumns?: number][] = [
+  const sections: [rows: Result[], columns: readonly string[], row: (r: Result) => string[], legend: string[], textColumns?: number][] = [
     [results.filter(isHeartbeats), HEARTBEAT_COLUMNS, heartbeatRow, HEARTBEAT_LEGEND, 2],
     [results.filter(isStored), STORED_COLUMNS, storedRow, STORED_LEGEND, 4],
     [results.filter(isDelivery), DELIVERY_COLUMNS, deliveryRow, deliveryLegend, 4],
@@ -311,9 +314,9 @@ export function formatTable(results: Result[], notes: { outageSchedule?: string 
 }
 
 /** Columns left of `textColumns` are aligned left, the figures right. */
-function table(columns: string[], rows: string[][], textColumns = TEXT_COLUMNS): string {
+function table(columns: readonly string[], rows: string[][], textColumns = TEXT_COLUMNS): string {
   const widths = columns.map((title, i) => Math.max(title.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) =>
+  const line = (cells: readonly string[]) =>
     cells
       .map((cell, i) => (i < textColumns ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
       .join('  ')
@@ -500,10 +503,8 @@ function storedRow(result: Result): string[] {
 }
 
 function deliveryRow(result: Result): string[] {
-  const head = [result.scenario, result.transport, result.images ?? '-', result.store ?? 'sqlite'];
-  if ('error' in result) return [...head, ...DELIVERY_COLUMNS.slice(head.length + 1).map(() => '-'), 'failed'];
-  const [cpu, rss] = [percent(result.process.bridgeCpuPercent), megabytes(result.process.bridgePeakRssBytes)];
-  const idle = megabytes(result.process.bridgeIdleRssBytes);
+  const head = { scenario: result.scenario, transport: result.transport, images: result.images ?? '-', store: result.store ?? 'sqlite' };
+  if ('error' in result) return [...deliveryCells(head).slice(0, -1), 'failed'];
   if (
     result.scenario === 'heartbeats' ||
     result.scenario === 'burst' ||
@@ -515,83 +516,50 @@ function deliveryRow(result: Result): string[] {
     result.scenario === 'cluster'
   )
     throw new Error(`${result.scenario} is not a delivery scenario`);
-  const lost = result.figures.timedOut ? `${count(result.figures.lost)} (timeout)` : count(result.figures.lost);
-  const dup = count(result.figures.duplicates);
+  const every = {
+    ...head,
+    lost: result.figures.timedOut ? `${count(result.figures.lost)} (timeout)` : count(result.figures.lost),
+    dup: count(result.figures.duplicates),
+    'CPU %': percent(result.process.bridgeCpuPercent),
+    'idle MB': megabytes(result.process.bridgeIdleRssBytes),
+    'RSS MB': megabytes(result.process.bridgePeakRssBytes),
+  };
   switch (result.scenario) {
     case 'delivery-burst': {
       const f = result.figures;
       const perRecord = cpuPerRecord(result);
-      return [
-        ...head,
-        count(f.sent),
-        '-',
-        rate(f.ackedPerSecond),
-        rate(f.deliveredPerSecond),
-        '-',
-        '-',
-        '-',
-        lost,
-        dup,
-        '-',
-        '-',
-        '-',
-        cpu,
-        micros(perRecord?.bridge),
-        micros(perRecord?.postgres),
-        idle,
-        megabytes(f.rssAfterFirstSecondBytes),
-        rss,
-      ];
+      return deliveryCells({
+        ...every,
+        records: count(f.sent),
+        'acked/s': rate(f.ackedPerSecond),
+        'delivered/s': rate(f.deliveredPerSecond),
+        'CPU µs/rec': micros(perRecord?.bridge),
+        'PG µs/rec': micros(perRecord?.postgres),
+        'RSS 1s+ MB': megabytes(f.rssAfterFirstSecondBytes),
+      });
     }
     case 'delivery-steady': {
       const f = result.figures;
       const l = f.latency;
-      return [
-        ...head,
-        count(f.sent),
-        count(f.rate),
-        '-',
-        '-',
-        ms(l?.p50Ms),
-        ms(l?.p99Ms),
-        ms(l?.maxMs),
-        lost,
-        dup,
-        '-',
-        '-',
-        '-',
-        cpu,
-        '-',
-        '-',
-        idle,
-        '-',
-        rss,
-      ];
+      return deliveryCells({
+        ...every,
+        records: count(f.sent),
+        'offered/s': count(f.rate),
+        'p50 ms': ms(l?.p50Ms),
+        'p99 ms': ms(l?.p99Ms),
+        'max ms': ms(l?.maxMs),
+      });
     }
     case 'delivery-outage': {
       const f = result.figures;
-      const drain = f.drainSeconds === undefined ? 'never' : f.drainSeconds.toFixed(1);
-      return [
-        ...head,
-        count(f.sent),
-        count(f.rate),
-        '-',
-        '-',
-        '-',
-        '-',
-        '-',
-        lost,
-        dup,
-        drain,
-        megabytes(f.rssOutageBytes),
-        megabytes(f.rssAfterBytes),
-        cpu,
-        '-',
-        '-',
-        idle,
-        '-',
-        rss,
-      ];
+      return deliveryCells({
+        ...every,
+        records: count(f.sent),
+        'offered/s': count(f.rate),
+        'drain s': f.drainSeconds === undefined ? 'never' : f.drainSeconds.toFixed(1),
+        'RSS outage MB': megabytes(f.rssOutageBytes),
+        'RSS after MB': megabytes(f.rssAfterBytes),
+      });
     }
   }
 }
