@@ -105,7 +105,6 @@ export async function runDeliveryBurst(options: DeliveryBurstOptions): Promise<D
       timedOut = true;
     } finally {
       span.end();
-      rss?.stop();
     }
 
     const arrivals = await receiver.arrivals();
