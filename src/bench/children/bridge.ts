@@ -1,4 +1,5 @@
 import { ConfigSchema } from '../../config.ts';
+import { describeExit } from '../../kit/child-process.ts';
 import { spawnCli } from '../../kit/cli.ts';
 import { freePort } from '../../kit/ports.ts';
 import { heartU } from '../../kit/records.ts';
@@ -120,13 +121,16 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     }
   };
   const assertRunning = () => {
-    if (!child.isRunning()) throw new Error(`the bridge stopped:\n${child.tail().trim()}`);
+    if (child.isRunning()) return;
+    const { exitCode, signalCode } = child.proc;
+    throw new Error(`the bridge ${describeExit(signalCode ?? exitCode ?? -1)}:\n${child.tail().trim()}`);
   };
 
   try {
     await until(
       async () => {
-        assertRunning();
+        // Its output is read to the end only after it exited ('close' after 'exit'): the message would miss its last words.
+        if (!child.isRunning()) throw new Error(`the bridge ${describeExit(await child.exited)} before it was ready:\n${child.tail().trim()}`);
         const response = await fetch(`http://127.0.0.1:${httpPort}/readyz`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
         await response?.body?.cancel();
         return response?.status === 200;
