@@ -15,18 +15,7 @@ import { type StreamClients, startStreamClients } from './children/stream-client
 import { cpuSeconds, measureCpu, ownCpuSeconds, treeCpuSeconds } from './measures/cpu.ts';
 import { peakRssBytes } from './measures/rss.ts';
 import type { Span } from './measures/span.ts';
-import {
-  type BenchOptions,
-  named,
-  type Only,
-  parseBenchOptions,
-  type Scenario,
-  type StoreName,
-  selected,
-  type TransportName,
-  UsageError,
-  usage,
-} from './options.ts';
+import { type BenchOptions, named, parseBenchOptions, type Scenario, type StoreName, selected, type TransportName, UsageError, usage } from './options.ts';
 import { againstCeilings, formatAgainstCeilings, formatCeilings, formatTable, machine, type ProcessFigures, type Result } from './report/report.ts';
 import { runBurst } from './scenarios/burst.ts';
 import { CEILING_NAMES, type Ceiling, type CeilingName, runCeilings } from './scenarios/ceilings.ts';
@@ -84,18 +73,46 @@ interface Plan {
 }
 
 /**
- * A scenario asked for by name: the ceilings its figures are read against,
- * measured in the same run. The relay of the bursts' records and the POSTs
- * of their webhooks for their rates and CPU per record (and the images'
- * writes for the latter), the echo of each load for heartbeats, the disk's
- * syncs at the same pace for delivery-steady.
+ * The ceilings a plan's figures are read against, measured just before it:
+ * the relay of a burst's records and the POSTs of their webhooks for its
+ * rates and CPU per record (and the images' writes for the latter), the echo
+ * of the same load for heartbeats, the disk's syncs at the same pace for
+ * delivery-steady. Measured once at the start of a run they moved by up to
+ * 70 % from run to run against the bridge's figures minutes later (README
+ * §Performance, Ceilings beside each scenario).
  */
-const CEILINGS_BY_NAME: Partial<Record<Only, readonly CeilingName[]>> = {
-  'delivery-burst': ['relay', 'post', 'write'],
-  burst: ['relay'],
-  heartbeats: ['echo'],
-  'delivery-steady': ['disk'],
-};
+function ceilingsBefore(plan: Plan): { which: readonly CeilingName[]; kinds: RecordKind[]; terminals: number[] } | undefined {
+  switch (plan.scenario) {
+    case 'delivery-burst': {
+      const kind = recordKind(plan.images!);
+      // Only SQLite's store writes each image to a segment: the write ceiling is read against it alone.
+      return { which: kind === 'image' && plan.store !== 'postgres' ? ['relay', 'post', 'write'] : ['relay', 'post'], kinds: [kind], terminals: [] };
+    }
+    case 'burst':
+      return { which: ['relay'], kinds: ['image'], terminals: [] };
+    case 'heartbeats':
+      return { which: ['echo'], kinds: [], terminals: [plan.terminals!] };
+    case 'delivery-steady':
+      return { which: ['disk'], kinds: [], terminals: [] };
+    default:
+      return undefined;
+  }
+}
+
+/** A plan as the ceilings table names the scenario a ceiling was measured before. */
+function planLabel(plan: Plan): string {
+  const variant =
+    plan.scenario === 'heartbeats'
+      ? `${plan.terminals} terminals`
+      : plan.scenario === 'delivery-burst'
+        ? `${plan.images}${plan.store === 'postgres' ? ' postgres' : ''}`
+        : plan.scenario === 'burst'
+          ? plan.store === 'postgres'
+            ? 'postgres'
+            : plan.sync
+          : '';
+  return `${plan.scenario} ${plan.transport}${variant ? ` ${variant}` : ''}`;
+}
 
 export async function runBench(args: string[]): Promise<void> {
   let options: BenchOptions | undefined;
@@ -187,47 +204,50 @@ export async function runBench(args: string[]): Promise<void> {
 
   const image = await readFile(new URL(BURST_IMAGE, FIXTURES_DIR));
   const payloads = burstPayloads(image, options.burstTerminals);
-  // The ceilings of the kinds of record the bursts send: the relay and the POSTs each burst's figures are read against.
-  const kinds = [
-    ...new Set(
-      plans.flatMap((p) =>
-        p.scenario === 'delivery-burst'
-          ? [recordKind(p.images!)]
-          : p.scenario === 'burst' || p.scenario === 'slots' || p.scenario === 'cluster'
-            ? ['image' as const]
-            : [],
-      ),
-    ),
-  ];
   const startedAt = new Date();
-  // First, so a run cut short still has what every figure below is read against.
-  let ceilings: Ceiling[] = [];
-  // cluster: its own loads through Mosquitto alone, the echo of its beating terminals the reference for their p99.
+  const ceilingInputs = (records: number) => ({
+    mosquittoPath: mosquitto,
+    payloads: (kind: RecordKind) => payloads(kind, records),
+    window: options.window,
+    timeoutMs: BURST_BASE_MS + records * BURST_PER_RECORD_MS,
+    seconds: options.seconds,
+    intervalMs: HEARTBEAT_INTERVAL_MS,
+    image,
+    requests: options.deliveryRecords,
+    steady: { rate: options.rate, seconds: options.diskSeconds },
+    progress,
+  });
+  // --only ceilings measures them all, and the cluster scenario its own loads through Mosquitto
+  // alone (the echo of its beating terminals the reference for their p99), first, so a run cut
+  // short still has them. Every other scenario measures its own just before it (ceilingsBefore).
+  const ceilings: Ceiling[] = [];
   const cluster = named(options, 'cluster') && mosquitto !== undefined;
-  const which: readonly CeilingName[] = selected(options, 'ceilings') || cluster ? CEILING_NAMES : ((options.only && CEILINGS_BY_NAME[options.only]) ?? []);
-  if (which.length) {
-    ceilings = await runCeilings({
-      which,
-      transports: cluster ? ['mosquitto'] : transports,
-      mosquittoPath: mosquitto,
-      payloads: (kind) => payloads(kind, cluster ? options.clusterRecords : named(options, 'burst') ? options.records : options.deliveryRecords),
-      kinds: kinds.length ? kinds : ['image', 'none'],
-      window: options.window,
-      timeoutMs: BURST_BASE_MS + options.deliveryRecords * BURST_PER_RECORD_MS,
-      terminals: cluster ? [options.clusterTerminals] : options.terminals,
-      seconds: options.seconds,
-      intervalMs: HEARTBEAT_INTERVAL_MS,
-      image,
-      requests: options.deliveryRecords,
-      steady: { rate: options.rate, seconds: options.diskSeconds },
-      progress,
-    });
+  if (options.only === 'ceilings' || cluster) {
+    ceilings.push(
+      ...(await runCeilings({
+        ...ceilingInputs(cluster ? options.clusterRecords : options.deliveryRecords),
+        which: CEILING_NAMES,
+        transports: cluster ? ['mosquitto'] : transports,
+        kinds: cluster ? ['image'] : ['image', 'none'],
+        terminals: cluster ? [options.clusterTerminals] : options.terminals,
+      })),
+    );
   }
   const results: Result[] = [];
   for (const [i, plan] of plans.entries()) {
     progress(
       `[${i + 1}/${plans.length}] ${plan.scenario}${plan.part ? ` ${plan.part}` : ''}${plan.terminals ? ` (${plan.terminals} terminals)` : ''}${plan.slots ? ` (MQTT_SLOTS=${plan.slots}, stock limits)` : ''}${plan.setup ? ` ${plan.setup.name} (${plan.setup.store}, ${plan.setup.replicas} replica${plan.setup.replicas > 1 ? 's' : ''}${plan.setup.kill ? ', one SIGKILLed mid-burst' : ''})` : ''}, ${plan.transport} broker, ${plan.store === 'postgres' ? 'PostgreSQL' : `SQLITE_SYNC=${plan.sync}`}${plan.images === 'none' ? ', records without images' : plan.images ? `, IMAGES=${plan.images}` : ''}`,
     );
+    const own = ceilingsBefore(plan);
+    if (own) {
+      const before = { plan: i + 1, label: planLabel(plan) };
+      const measured = await runCeilings({
+        ...ceilingInputs(plan.scenario === 'burst' ? options.records : options.deliveryRecords),
+        ...own,
+        transports: [plan.transport],
+      });
+      ceilings.push(...measured.map((c) => ({ ...c, before })));
+    }
     try {
       results.push(
         plan.setup

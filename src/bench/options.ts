@@ -85,8 +85,8 @@ export interface BenchOptions {
   quick: boolean;
 }
 
-/** Whether --only lets `scenario` (or the ceilings) run. */
-export function selected(options: BenchOptions, scenario: Scenario | 'ceilings'): boolean {
+/** Whether --only lets `scenario` run. */
+export function selected(options: BenchOptions, scenario: Scenario): boolean {
   const { only } = options;
   return only === undefined || only === scenario || (only === 'delivery' && scenario.startsWith('delivery-'));
 }

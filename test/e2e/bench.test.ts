@@ -53,9 +53,10 @@ it('bench --quick --only heartbeats prints the table and writes well-formed JSON
   expect(results.map((r) => r.transport)).toContain('embedded');
   // One run for each count asked for.
   expect(new Set(results.map((r) => r.terminals))).toEqual(new Set([50, 200]));
-  // And the echo of each, in the same run, and no other ceiling: what the heartbeats are read against.
-  const ceilings = report.ceilings as { ceiling: string; transport: string; figures: { terminals: number; roundTrip: unknown } }[];
+  // And the echo of each, just before it, and no other ceiling: what the heartbeats are read against.
+  const ceilings = report.ceilings as { ceiling: string; transport: string; before?: { plan: number }; figures: { terminals: number; roundTrip: unknown } }[];
   expect(ceilings.map((c) => c.ceiling)).toEqual(['echo', 'echo']);
+  expect(ceilings.map((c) => c.before?.plan)).toEqual([1, 2]);
   expect(ceilings.map((c) => c.figures.terminals)).toEqual([50, 200]);
   for (const echo of ceilings) expect(echo.figures.roundTrip).toMatchObject({ p99Ms: expect.any(Number) });
   expect(run.output).toMatch(/against the ceilings:\n\s+heartbeats embedded 50 terminals: p99 ms .* vs echo p99 ms /);

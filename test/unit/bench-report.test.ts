@@ -19,6 +19,27 @@ describe('againstCeilings', () => {
     ]);
   });
 
+  it('reads each burst against the ceilings measured just before it, and one without any against those of the start', () => {
+    const before = (plan: number, c: Ceiling) => ({ ...c, before: { plan, label: `delivery-burst embedded ${plan}` } }) as Ceiling;
+    const ceilings = [
+      relay('image', 8000),
+      post('image', 5000),
+      before(1, relay('image', 6000)),
+      before(1, post('image', 3000)),
+      before(2, relay('image', 12000)),
+      before(2, post('image', 6000)),
+    ];
+    const rows = againstCeilings([burst('inline', 1500), burst('inline', 1500), burst('inline', 1500)], ceilings);
+    const thenPost = rows.filter((row) => row.ceiling === 'relay then POST /s').map((row) => Math.round(row.ceilingValue));
+    // 1 ÷ (1/6,000 + 1/3,000), 1 ÷ (1/12,000 + 1/6,000), and the start's 1 ÷ (1/8,000 + 1/5,000).
+    expect(thenPost).toEqual([2000, 4000, 3077]);
+    const measured = { records: 300, received: 300, lost: 0, perSecond: 1000, timedOut: false, cpuMicrosPerRecord: 500 };
+    const text = formatCeilings([before(3, { ...relay('image', 1000), figures: measured } as Ceiling)]);
+    expect(text.split('\n')[0]).toMatch(/\s+CPU µs\/msg\s+before$/);
+    expect(text.split('\n')[1]).toMatch(/\s+500\s+\[3\] delivery-burst embedded 3$/);
+    expect(text).toMatch(/^before: the scenario each was measured just before/m);
+  });
+
   it('leaves out a ratio whose ceiling was not measured', () => {
     const rows = againstCeilings([burst('none', 3000)], [relay('none', 24000)]);
     expect(rows.map((row) => row.ceiling)).toEqual(['relay msgs/s']);
@@ -112,8 +133,8 @@ describe('CPU per record', () => {
       'delivery-burst embedded inline: bridge CPU µs/rec 1,500 vs relay+POST+write CPU µs/rec 600: 2.5× the ceiling',
     );
     const table = formatCeilings([write('new', 100), write('cached', 5)]).split('\n');
-    expect(table[1]).toMatch(/^write\s+-\s+4 MB writes, new file\s+4,000\s+8,000(\s+-){5}\s+100$/);
-    expect(table[2]).toMatch(/^write\s+-\s+4 MB writes, over it again\s+4,000\s+8,000(\s+-){5}\s+5$/);
+    expect(table[1]).toMatch(/^write\s+-\s+4 MB writes, new file\s+4,000\s+8,000(\s+-){5}\s+100\s+-$/);
+    expect(table[2]).toMatch(/^write\s+-\s+4 MB writes, over it again\s+4,000\s+8,000(\s+-){5}\s+5\s+-$/);
   });
 
   it('leaves the CPU lines out when a side was not measured', () => {
@@ -180,8 +201,8 @@ describe('CPU per record', () => {
         figures: { records: 300, received: 300, lost: 0, perSecond: 1000, timedOut: false, cpuMicrosPerRecord: 567.4 },
       },
     ] as unknown as Ceiling[]);
-    expect(text.split('\n')[1]).toMatch(/^relay\s+embedded\s+300 records, image\s+300\s+1,000(\s+-){4}\s+0\s+567$/);
+    expect(text.split('\n')[1]).toMatch(/^relay\s+embedded\s+300 records, image\s+300\s+1,000(\s+-){4}\s+0\s+567\s+-$/);
     expect(text).toContain('CPU µs/msg: relay');
-    expect(text).not.toMatch(/^(echo|disk|post):/m);
+    expect(text).not.toMatch(/^(echo|disk|post|before):/m);
   });
 });

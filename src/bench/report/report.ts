@@ -706,7 +706,7 @@ function clusterRow(result: Result): string[] {
   ];
 }
 
-const CEILING_COLUMNS = ['ceiling', 'broker', 'load', 'messages', 'per s', 'p50 ms', 'p99 ms', 'max ms', 'missing', 'lost', 'CPU µs/msg'];
+const CEILING_COLUMNS = ['ceiling', 'broker', 'load', 'messages', 'per s', 'p50 ms', 'p99 ms', 'max ms', 'missing', 'lost', 'CPU µs/msg', 'before'];
 
 /** Each line with the ceilings it explains: a run that measured only some of them (--only burst) shows only their lines. */
 const CEILING_LEGEND: [about: readonly Ceiling['ceiling'][], line: string][] = [
@@ -739,15 +739,18 @@ const CEILING_LEGEND: [about: readonly Ceiling['ceiling'][], line: string][] = [
   ],
 ];
 
+const BEFORE_LEGEND =
+  'before: the scenario each was measured just before ([n] as the progress lines number them), whose figures are read against it; -: measured at the start';
+
 const kindShown = (kind: RecordKind | undefined) => (kind === 'none' ? 'no image' : 'image');
 
 /** The ceilings as a table of their own, with its legend. */
 export function formatCeilings(ceilings: Ceiling[]): string {
-  const rows = ceilings.map((c): string[] => {
+  const figures = (c: Ceiling): string[] => {
     const head = [c.ceiling, 'transport' in c && c.transport ? c.transport : '-'];
     if ('error' in c) {
       const load = c.ceiling === 'echo' ? `${count(c.terminals ?? 0)} terminals` : kindShown(c.kind);
-      return [...head, load, ...CEILING_COLUMNS.slice(4).map(() => '-'), 'failed'];
+      return [...head, load, ...CEILING_COLUMNS.slice(4, -1).map(() => '-'), 'failed'];
     }
     switch (c.ceiling) {
       case 'relay': {
@@ -800,7 +803,8 @@ export function formatCeilings(ceilings: Ceiling[]): string {
     }
     // Every kind is a case above: the compiler checks it, the linter cannot.
     throw new Error(`no row for ceiling ${(c as Ceiling).ceiling}`);
-  });
+  };
+  const rows = ceilings.map((c) => [...figures(c), c.before ? `[${c.before.plan}] ${c.before.label}` : '-']);
   const errors = ceilings.flatMap((c) => ('error' in c ? [`${c.ceiling} ${c.transport ?? ''} ${c.terminals ?? kindShown(c.kind)} failed: ${c.error}`] : []));
   return [
     table(
@@ -809,6 +813,7 @@ export function formatCeilings(ceilings: Ceiling[]): string {
     ),
     '',
     ...CEILING_LEGEND.filter(([about]) => ceilings.some((c) => about.includes(c.ceiling))).map(([, line]) => line),
+    ...(ceilings.some((c) => c.before) ? [BEFORE_LEGEND] : []),
     ...(errors.length ? ['', ...errors] : []),
   ].join('\n');
 }
@@ -832,19 +837,25 @@ export interface AgainstCeiling {
  * broker; delivered/s ÷ POST requests/s of the same bodies, and ÷ the rate
  * of the two one after the other, 1 ÷ (1/relay + 1/POST): about what a
  * bridge that stored nothing and cost nothing itself would reach here.
+ * `results` are in the order of the run's scenarios: the nth is read against
+ * the ceilings measured just before the nth (`before.plan`), or, when none
+ * was, against those measured at the start.
  */
-export function againstCeilings(results: Result[], ceilings: Ceiling[]): AgainstCeiling[] {
+export function againstCeilings(results: Result[], all: Ceiling[]): AgainstCeiling[] {
   const out: AgainstCeiling[] = [];
   const add = (r: Result, variant: string, figure: string, value: number | undefined, ceiling: string, ceilingValue: number | undefined) => {
     if (value !== undefined && ceilingValue)
       out.push({ scenario: r.scenario, transport: r.transport, variant, figure, value, ceiling, ceilingValue, ratio: value / ceilingValue });
   };
-  const relay = (transport: TransportName, kind: RecordKind) =>
-    measured(ceilings, 'relay', (c) => c.transport === transport && c.kind === kind)?.figures.perSecond;
-  const relayMicros = (transport: TransportName, kind: RecordKind) =>
-    measured(ceilings, 'relay', (c) => c.transport === transport && c.kind === kind)?.figures.cpuMicrosPerRecord;
-  for (const r of results) {
+  const atStart = all.filter((c) => c.before === undefined);
+  for (const [i, r] of results.entries()) {
     if ('error' in r) continue;
+    const own = all.filter((c) => c.before?.plan === i + 1);
+    const ceilings = own.length ? own : atStart;
+    const relay = (transport: TransportName, kind: RecordKind) =>
+      measured(ceilings, 'relay', (c) => c.transport === transport && c.kind === kind)?.figures.perSecond;
+    const relayMicros = (transport: TransportName, kind: RecordKind) =>
+      measured(ceilings, 'relay', (c) => c.transport === transport && c.kind === kind)?.figures.cpuMicrosPerRecord;
     if (r.scenario === 'heartbeats') {
       const echo = measured(ceilings, 'echo', (c) => c.transport === r.transport && c.figures.terminals === r.figures.terminals);
       add(r, `${count(r.figures.terminals)} terminals`, 'p99 ms', r.figures.roundTrip?.p99Ms, 'echo p99 ms', echo?.figures.roundTrip?.p99Ms);

@@ -73,14 +73,20 @@ export interface PostFigures {
   cpuMicrosPerRequest: number | undefined;
 }
 
-/** `kind`: the records (and webhook bodies) with their ~27 KB image, or without one. */
-export type Ceiling =
+/**
+ * `kind`: the records (and webhook bodies) with their ~27 KB image, or
+ * without one. `before`: the scenario (its number in the run, from 1, and
+ * its name) it was measured just before, and whose figures are read against
+ * it; unset, measured at the start for every scenario.
+ */
+export type Ceiling = (
   | { ceiling: 'relay'; transport: TransportName; kind: RecordKind; figures: RelayFigures }
   | { ceiling: 'echo'; transport: TransportName; figures: HeartbeatFigures }
   | { ceiling: 'post'; kind: RecordKind; figures: PostFigures }
   | { ceiling: 'disk'; figures: DiskFigures }
   | { ceiling: 'write'; figures: WriteFigures }
-  | { ceiling: CeilingName; transport?: TransportName; kind?: RecordKind; terminals?: number; error: string };
+  | { ceiling: CeilingName; transport?: TransportName; kind?: RecordKind; terminals?: number; error: string }
+) & { before?: { plan: number; label: string } };
 
 /** Every ceiling, in the order they are measured: the default run, --only ceilings and the cluster scenario measure them all. */
 export const CEILING_NAMES = ['relay', 'echo', 'post', 'disk', 'write'] as const;
