@@ -20,21 +20,21 @@ describe('againstCeilings', () => {
   });
 
   it('reads each burst against the ceilings measured just before it, and one without any against those of the start', () => {
-    const before = (plan: number, c: Ceiling) => ({ ...c, before: { plan, label: `delivery-burst embedded ${plan}` } }) as Ceiling;
+    const ahead = (plan: number, c: Ceiling) => ({ ...c, before: { plan, label: `delivery-burst embedded ${plan}` } }) as Ceiling;
     const ceilings = [
       relay('image', 8000),
       post('image', 5000),
-      before(1, relay('image', 6000)),
-      before(1, post('image', 3000)),
-      before(2, relay('image', 12000)),
-      before(2, post('image', 6000)),
+      ahead(1, relay('image', 6000)),
+      ahead(1, post('image', 3000)),
+      ahead(2, relay('image', 12000)),
+      ahead(2, post('image', 6000)),
     ];
     const rows = againstCeilings([burst('inline', 1500), burst('inline', 1500), burst('inline', 1500)], ceilings);
     const thenPost = rows.filter((row) => row.ceiling === 'relay then POST /s').map((row) => Math.round(row.ceilingValue));
     // 1 ÷ (1/6,000 + 1/3,000), 1 ÷ (1/12,000 + 1/6,000), and the start's 1 ÷ (1/8,000 + 1/5,000).
     expect(thenPost).toEqual([2000, 4000, 3077]);
     const measured = { records: 300, received: 300, lost: 0, perSecond: 1000, timedOut: false, cpuMicrosPerRecord: 500 };
-    const text = formatCeilings([before(3, { ...relay('image', 1000), figures: measured } as Ceiling)]);
+    const text = formatCeilings([ahead(3, { ...relay('image', 1000), figures: measured } as Ceiling)]);
     expect(text.split('\n')[0]).toMatch(/\s+CPU µs\/msg\s+before$/);
     expect(text.split('\n')[1]).toMatch(/\s+500\s+\[3\] delivery-burst embedded 3$/);
     expect(text).toMatch(/^before: the scenario each was measured just before/m);
