@@ -67,6 +67,24 @@ describe('the cluster scenario', () => {
       ['postgres-2', 'relay then POST /s', 3077, '0.195'],
     ]);
   });
+
+  it('sets its heartbeats against the echo of as many terminals beside the relay of the same records, and shows that ceiling', () => {
+    const relayed = { records: 3000, received: 3000, lost: 0, perSecond: 4500 };
+    const flood = (terminals: number, p99Ms: number) =>
+      ({
+        ceiling: 'flood',
+        transport: 'mosquitto',
+        figures: { terminals, connected: terminals, relay: relayed, heartbeats: { beats: 2, sent: 2 * terminals, missing: 0, roundTrip: { p50Ms: 0.3, p99Ms, maxMs: 300 } } },
+      }) as unknown as Ceiling;
+    const rows = againstCeilings([cluster('sqlite', 400, 1000)], [echo(1000, 2), flood(100, 50), flood(1000, 250)]);
+    expect(rows.filter((row) => row.figure === 'hb p99 ms').map((row) => [row.ceiling, row.ceilingValue, row.ratio])).toEqual([
+      ['echo p99 ms', 2, 200],
+      ['echo beside the relay p99 ms', 250, 1.6],
+    ]);
+    const table = formatCeilings([flood(1000, 250)]);
+    expect(table.split('\n')[1]).toMatch(/^flood\s+mosquitto\s+1,000 terminals, 3,000 records\s+2,000\s+4,500\s+0\.30\s+250\s+300\s+0\s+0\s+-\s+-$/);
+    expect(table).toMatch(/^flood: the echo's heartbeat load and the relay's records/m);
+  });
 });
 
 describe('CPU per record', () => {

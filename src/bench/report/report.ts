@@ -716,6 +716,11 @@ const CEILING_LEGEND: [about: readonly Ceiling['ceiling'][], line: string][] = [
   ],
   [['echo'], 'echo: the heartbeat load answered by a bare client that sends a heartD for each heartU; p50/p99/max ms: heartU publish → heartD received'],
   [
+    ['flood'],
+    "flood: the echo's heartbeat load and the relay's records with images through the same broker at once; per s and lost: the relay's; p50/p99/max ms, missing:",
+  ],
+  [['flood'], '       the heartbeats due while the records were relayed'],
+  [
     ['post'],
     'post: the webhook bodies (with images as IMAGES=inline posts them, or without) POSTed with undici to the same receiver, keep-alive, 8 in flight; per s: requests answered a second',
   ],
@@ -749,7 +754,7 @@ export function formatCeilings(ceilings: Ceiling[]): string {
   const figures = (c: Ceiling): string[] => {
     const head = [c.ceiling, 'transport' in c && c.transport ? c.transport : '-'];
     if ('error' in c) {
-      const load = c.ceiling === 'echo' ? `${count(c.terminals ?? 0)} terminals` : kindShown(c.kind);
+      const load = c.ceiling === 'echo' || c.ceiling === 'flood' ? `${count(c.terminals ?? 0)} terminals` : kindShown(c.kind);
       return [...head, load, ...CEILING_COLUMNS.slice(4, -1).map(() => '-'), 'failed'];
     }
     switch (c.ceiling) {
@@ -773,6 +778,12 @@ export function formatCeilings(ceilings: Ceiling[]): string {
         const f = c.figures;
         const rt = f.roundTrip;
         return [...head, `${count(f.terminals)} terminals`, count(f.sent), '-', ms(rt?.p50Ms), ms(rt?.p99Ms), ms(rt?.maxMs), count(f.missing), '-', '-'];
+      }
+      case 'flood': {
+        const { heartbeats: h, relay: r } = c.figures;
+        const rt = h.roundTrip;
+        const load = `${count(c.figures.terminals)} terminals, ${count(r.records)} records`;
+        return [...head, load, count(h.sent), rate(r.perSecond), ms(rt?.p50Ms), ms(rt?.p99Ms), ms(rt?.maxMs), count(h.missing), count(r.lost), '-'];
       }
       case 'post': {
         const f = c.figures;
@@ -890,6 +901,9 @@ export function againstCeilings(results: Result[], all: Ceiling[]): AgainstCeili
       const variant = r.figures.setup;
       const echo = measured(ceilings, 'echo', (c) => c.transport === r.transport && c.figures.terminals === r.figures.heartbeats.terminals);
       add(r, variant, 'hb p99 ms', r.figures.heartbeats.roundTrip?.p99Ms, 'echo p99 ms', echo?.figures.roundTrip?.p99Ms);
+      // The same beats beside the same records through a bare broker: what the burst itself does to them there.
+      const flood = measured(ceilings, 'flood', (c) => c.transport === r.transport && c.figures.terminals === r.figures.heartbeats.terminals);
+      add(r, variant, 'hb p99 ms', r.figures.heartbeats.roundTrip?.p99Ms, 'echo beside the relay p99 ms', flood?.figures.heartbeats.roundTrip?.p99Ms);
       const relayed = relay(r.transport, 'image');
       const posted = measured(ceilings, 'post', (c) => c.kind === 'image')?.figures.perSecond;
       add(r, variant, 'delivered/s', r.figures.delivery.deliveredPerSecond, 'relay then POST /s', relayed && posted && 1 / (1 / relayed + 1 / posted));

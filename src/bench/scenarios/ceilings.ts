@@ -15,6 +15,7 @@ import { cpuSeconds, microsPerRecord, ownCpuSeconds, sumKnown } from '../measure
 import { type DiskFigures, measureDisk, measureImageWrites, type WriteFigures } from '../measures/disk.ts';
 import type { TransportName } from '../options.ts';
 import { connectAll, type PumpResult, pump } from './burst.ts';
+import { type BeatFigures, beatFigures, beating } from './commands.ts';
 import type { RecordKind } from './delivery-burst.ts';
 import { type HeartbeatFigures, runHeartbeats } from './heartbeats.ts';
 
@@ -36,6 +37,8 @@ const WRITE_IMAGES = 4000;
 const WRITE_BYTES = 4 * 1024 * 1024;
 /** After the last PUBACK, records the sink still lacks are lost once its count has not moved for this long. */
 const STALL_MS = 3000;
+/** flood: beats before the relay starts, as the cluster scenario's (each terminal's first is not the relay's doing). */
+const FLOOD_BEATS_BEFORE = 2;
 /** Requests in flight in the POST ceiling: DELIVERY_CONCURRENCY's default. */
 const POST_IN_FLIGHT = 8;
 /** At most this many bodies of ~37 KB are built: a rate, not a total, is what is measured. */
@@ -84,6 +87,15 @@ export interface PostFigures {
   cpuMicrosPerRequest: number | undefined;
 }
 
+/** The echo of beating terminals while the burst's records are relayed through the same broker. */
+export interface FloodFigures {
+  terminals: number;
+  connected: number;
+  relay: RelayFigures;
+  /** The round trips of the beats due while the relay ran. */
+  heartbeats: BeatFigures;
+}
+
 /**
  * `kind`: the records (and webhook bodies) with their ~27 KB image, or
  * without one. `before`: the scenario (its number in the run, from 1, and
@@ -96,12 +108,14 @@ export type Ceiling = (
   | { ceiling: 'post'; kind: RecordKind; figures: PostFigures }
   | { ceiling: 'disk'; figures: DiskFigures }
   | { ceiling: 'write'; figures: WriteFigures }
+  | { ceiling: 'flood'; transport: TransportName; figures: FloodFigures }
   | { ceiling: CeilingName; transport?: TransportName; kind?: RecordKind; terminals?: number; error: string }
 ) & { before?: { plan: number; label: string } };
 
-/** Every ceiling, in the order they are measured: the default run, --only ceilings and the cluster scenario measure them all. */
+/** Every ceiling, in the order they are measured: --only ceilings and the cluster scenario measure them all. */
 export const CEILING_NAMES = ['relay', 'echo', 'post', 'disk', 'write'] as const;
-export type CeilingName = (typeof CEILING_NAMES)[number];
+/** flood: only the cluster scenario's heartbeats are read against it (a burst's records and beating terminals through one broker). */
+export type CeilingName = (typeof CEILING_NAMES)[number] | 'flood';
 
 export interface CeilingOptions {
   /** The ceilings to measure: those the scenarios run are read against. */
@@ -124,12 +138,13 @@ export interface CeilingOptions {
   progress: (line: string) => void;
 }
 
-type Load = { ceiling: 'relay'; kind: RecordKind } | { ceiling: 'echo'; terminals: number };
+type Load = { ceiling: 'relay'; kind: RecordKind } | { ceiling: 'echo' | 'flood'; terminals: number };
 
 /**
  * On each broker a relay of each kind of record and an echo for each count of
- * terminals, then the POSTs of each kind; a ceiling that fails is recorded as
- * such and the others still run.
+ * terminals (and for the cluster scenario, the two at once), then the POSTs
+ * of each kind; a ceiling that fails is recorded as such and the others
+ * still run.
  */
 export async function runCeilings(options: CeilingOptions): Promise<Ceiling[]> {
   const ceilings: Ceiling[] = [];
@@ -141,15 +156,20 @@ export async function runCeilings(options: CeilingOptions): Promise<Ceiling[]> {
     const loads: Load[] = [
       ...(options.which.includes('relay') ? options.kinds.map((kind) => ({ ceiling: 'relay' as const, kind })) : []),
       ...(options.which.includes('echo') ? options.terminals.map((terminals) => ({ ceiling: 'echo' as const, terminals })) : []),
+      ...(options.which.includes('flood') ? options.terminals.map((terminals) => ({ ceiling: 'flood' as const, terminals })) : []),
     ];
     for (const load of loads) {
-      const named = load.ceiling === 'relay' ? `records ${load.kind === 'image' ? 'with' : 'without'} images` : `${load.terminals} terminals`;
+      const named =
+        load.ceiling === 'relay'
+          ? `records ${load.kind === 'image' ? 'with' : 'without'} images`
+          : `${load.terminals} terminals${load.ceiling === 'flood' ? ' beating while the records with images are relayed' : ''}`;
       options.progress(`ceiling ${load.ceiling} (${named}), ${transport === 'embedded' ? 'aedes' : 'mosquitto'} broker`);
       try {
         ceilings.push(
           await withBroker(transport, options.mosquittoPath, (url, pid) => {
             if (load.ceiling === 'relay') return relay(url, pid, transport, load.kind, options);
             assertOpenFiles(pid, load.terminals, transport === 'embedded' ? 'aedes' : 'mosquitto');
+            if (load.ceiling === 'flood') return flood(url, pid, transport, load.terminals, options);
             return echo(url, transport, load.terminals, options);
           }),
         );
@@ -226,7 +246,55 @@ async function startNodeChild(entry: URL, args: string[], ready: RegExp, what: s
 }
 
 async function relay(url: string, brokerPid: number, transport: TransportName, kind: RecordKind, options: CeilingOptions): Promise<Ceiling> {
-  const payloads = options.payloads(kind);
+  return { ceiling: 'relay', transport, kind, figures: await relayRecords(url, brokerPid, options.payloads(kind), options) };
+}
+
+/**
+ * The echo of `terminals` beating while the burst's records with images are
+ * relayed through the same broker to a subscriber doing no work: what the
+ * cluster scenario's heartbeats, answered beside such a burst, are read
+ * against. Each load as its own ceiling measures it, at the same time.
+ */
+async function flood(url: string, brokerPid: number, transport: TransportName, terminals: number, options: CeilingOptions): Promise<Ceiling> {
+  const { child } = await startNodeChild(MQTT_END, ['echo', url], /^echo ready$/, 'starting the heartbeat echo');
+  try {
+    const beats = await beating(
+      { url, terminals, intervalMs: options.intervalMs },
+      { prefix: 'FL', beats: FLOOD_BEATS_BEFORE + Math.ceil(options.timeoutMs / options.intervalMs) + 1 },
+    );
+    let ended = false;
+    try {
+      await beats.untilBeat(FLOOD_BEATS_BEFORE);
+      let from = 0;
+      let to = 0;
+      const relayed = await relayRecords(url, brokerPid, options.payloads('image'), options, {
+        start: () => (from = monotonicMs()),
+        end: () => (to = monotonicMs()),
+      });
+      const shares = await beats.end();
+      ended = true;
+      const connected = beats.load.connected;
+      return {
+        ceiling: 'flood',
+        transport,
+        figures: { terminals, connected, relay: relayed, heartbeats: beatFigures(shares, beats.beatAt(from), beats.beatAt(to), connected) },
+      };
+    } finally {
+      if (!ended) await beats.end().catch(() => {});
+    }
+  } finally {
+    await child.stop(5000);
+  }
+}
+
+/** The records through the broker at `url` to a sink of their own; `span` is told when the first is sent and when the sink has the last. */
+async function relayRecords(
+  url: string,
+  brokerPid: number,
+  payloads: Buffer[][],
+  options: CeilingOptions,
+  span?: { start(): void; end(): void },
+): Promise<RelayFigures> {
   const records = payloads.reduce((sum, list) => sum + list.length, 0);
   const payloadBytes = payloads.reduce((sum, list) => sum + list.reduce((s, p) => s + p.length, 0), 0);
   const { child: sink } = await startNodeChild(MQTT_END, ['sink', url], /^sink ready$/, 'starting the relay subscriber');
@@ -243,6 +311,7 @@ async function relay(url: string, brokerPid: number, transport: TransportName, k
     const readCpu = () => [cpuSeconds(brokerPid), cpuSeconds(sink.pid)];
     const cpuBefore = readCpu();
     const startedAt = monotonicMs();
+    span?.start();
     const deadline = startedAt + options.timeoutMs;
     const sent = clients.map((): PumpResult => ({ acked: 0, failed: 0, lastAckAt: 0 }));
     let timedOut = false;
@@ -265,26 +334,22 @@ async function relay(url: string, brokerPid: number, transport: TransportName, k
     } catch {
       timedOut = true;
     }
+    span?.end();
     const [brokerCpuSeconds, subscriberCpuSeconds] = readCpu().map((n, i) => spent(cpuBefore[i], n));
     const { received, lastAt } = count();
     const seconds = (Math.max(lastAt, startedAt) - startedAt) / 1000;
     timedOut ||= received < records && monotonicMs() > deadline;
     return {
-      ceiling: 'relay',
-      transport,
-      kind,
-      figures: {
-        records,
-        payloadBytes,
-        received,
-        lost: records - received,
-        seconds,
-        perSecond: seconds > 0 ? received / seconds : 0,
-        timedOut,
-        brokerCpuSeconds,
-        subscriberCpuSeconds,
-        cpuMicrosPerRecord: microsPerRecord(sumKnown([brokerCpuSeconds, subscriberCpuSeconds]), received),
-      },
+      records,
+      payloadBytes,
+      received,
+      lost: records - received,
+      seconds,
+      perSecond: seconds > 0 ? received / seconds : 0,
+      timedOut,
+      brokerCpuSeconds,
+      subscriberCpuSeconds,
+      cpuMicrosPerRecord: microsPerRecord(sumKnown([brokerCpuSeconds, subscriberCpuSeconds]), received),
     };
   } finally {
     await Promise.allSettled(clients.map((client) => withTimeout(client.endAsync(true), 5000, 'disconnecting')));

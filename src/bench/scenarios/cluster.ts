@@ -193,7 +193,7 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterFigure
 
     progress(`  ${options.terminals.toLocaleString('en-US')} terminals beating`);
     const beats = await beating(
-      { url: broker.url, httpUrl: bridges[0].httpUrl, adminToken: bridges[0].adminToken, terminals: options.terminals, intervalMs: options.intervalMs },
+      { url: broker.url, terminals: options.terminals, intervalMs: options.intervalMs },
       { prefix: 'CL', beats: BEATS_BEFORE + Math.ceil(options.timeoutMs / options.intervalMs) + 1 },
     );
     let ended: Awaited<ReturnType<typeof beats.end>> | undefined;

@@ -117,7 +117,10 @@ export type CommandFigures = CommandRoundTripFigures | CommandFanOutFigures;
  * start, the wait until every terminal is online, its end. Serials
  * `prefix`0001…, at most `beats` beats.
  */
-export async function beating(options: CommandOptions, { prefix = PREFIX, beats = MAX_BEATS }: { prefix?: string; beats?: number } = {}) {
+export async function beating(
+  options: Pick<CommandOptions, 'url' | 'terminals' | 'intervalMs' | 'replyField'>,
+  { prefix = PREFIX, beats = MAX_BEATS }: { prefix?: string; beats?: number } = {},
+) {
   const load = await connectHeartbeatLoad({
     url: options.url,
     prefix,
