@@ -74,7 +74,12 @@ describe('the cluster scenario', () => {
       ({
         ceiling: 'flood',
         transport: 'mosquitto',
-        figures: { terminals, connected: terminals, relay: relayed, heartbeats: { beats: 2, sent: 2 * terminals, missing: 0, roundTrip: { p50Ms: 0.3, p99Ms, maxMs: 300 } } },
+        figures: {
+          terminals,
+          connected: terminals,
+          relay: relayed,
+          heartbeats: { beats: 2, sent: 2 * terminals, missing: 0, roundTrip: { p50Ms: 0.3, p99Ms, maxMs: 300 } },
+        },
       }) as unknown as Ceiling;
     const rows = againstCeilings([cluster('sqlite', 400, 1000)], [echo(1000, 2), flood(100, 50), flood(1000, 250)]);
     expect(rows.filter((row) => row.figure === 'hb p99 ms').map((row) => [row.ceiling, row.ceilingValue, row.ratio])).toEqual([
