@@ -101,17 +101,13 @@ function ceilingsBefore(plan: Plan): { which: readonly CeilingName[]; kinds: Rec
 
 /** A plan as the ceilings table names the scenario a ceiling was measured before. */
 function planLabel(plan: Plan): string {
-  const variant =
-    plan.scenario === 'heartbeats'
-      ? `${plan.terminals} terminals`
-      : plan.scenario === 'delivery-burst'
-        ? `${plan.images}${plan.store === 'postgres' ? ' postgres' : ''}`
-        : plan.scenario === 'burst'
-          ? plan.store === 'postgres'
-            ? 'postgres'
-            : plan.sync
-          : '';
-  return `${plan.scenario} ${plan.transport}${variant ? ` ${variant}` : ''}`;
+  const postgres = plan.store === 'postgres';
+  const variant: Partial<Record<Scenario, string>> = {
+    heartbeats: `${plan.terminals} terminals`,
+    'delivery-burst': `${plan.images}${postgres ? ' postgres' : ''}`,
+    burst: postgres ? 'postgres' : plan.sync,
+  };
+  return [plan.scenario, plan.transport, variant[plan.scenario]].filter(Boolean).join(' ');
 }
 
 export async function runBench(args: string[]): Promise<void> {

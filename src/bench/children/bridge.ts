@@ -120,17 +120,16 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
       removeTempDir(dataDir);
     }
   };
+  const stopped = (how: number | string, when = '') => new Error(`the bridge ${describeExit(how)}${when}:\n${child.tail().trim()}`);
   const assertRunning = () => {
-    if (child.isRunning()) return;
-    const { exitCode, signalCode } = child.proc;
-    throw new Error(`the bridge ${describeExit(signalCode ?? exitCode ?? -1)}:\n${child.tail().trim()}`);
+    if (!child.isRunning()) throw stopped(child.proc.signalCode ?? child.proc.exitCode ?? -1);
   };
 
   try {
     await until(
       async () => {
         // Its output is read to the end only after it exited ('close' after 'exit'): the message would miss its last words.
-        if (!child.isRunning()) throw new Error(`the bridge ${describeExit(await child.exited)} before it was ready:\n${child.tail().trim()}`);
+        if (!child.isRunning()) throw stopped(await child.exited, ' before it was ready');
         const response = await fetch(`http://127.0.0.1:${httpPort}/readyz`, { signal: AbortSignal.timeout(1000) }).catch(() => undefined);
         await response?.body?.cancel();
         return response?.status === 200;

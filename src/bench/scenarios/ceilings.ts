@@ -13,6 +13,7 @@ import { startReceiver } from '../children/receiver.ts';
 import { monotonicMs } from '../measures/clock.ts';
 import { cpuSeconds, microsPerRecord, ownCpuSeconds, sumKnown } from '../measures/cpu.ts';
 import { type DiskFigures, measureDisk, measureImageWrites, type WriteFigures } from '../measures/disk.ts';
+import type { Span } from '../measures/span.ts';
 import type { TransportName } from '../options.ts';
 import { connectAll, type PumpResult, pump } from './burst.ts';
 import { type BeatFigures, beatFigures, beating } from './commands.ts';
@@ -288,13 +289,7 @@ async function flood(url: string, brokerPid: number, transport: TransportName, t
 }
 
 /** The records through the broker at `url` to a sink of their own; `span` is told when the first is sent and when the sink has the last. */
-async function relayRecords(
-  url: string,
-  brokerPid: number,
-  payloads: Buffer[][],
-  options: CeilingOptions,
-  span?: { start(): void; end(): void },
-): Promise<RelayFigures> {
+async function relayRecords(url: string, brokerPid: number, payloads: Buffer[][], options: CeilingOptions, span?: Span): Promise<RelayFigures> {
   const records = payloads.reduce((sum, list) => sum + list.length, 0);
   const payloadBytes = payloads.reduce((sum, list) => sum + list.reduce((s, p) => s + p.length, 0), 0);
   const { child: sink } = await startNodeChild(MQTT_END, ['sink', url], /^sink ready$/, 'starting the relay subscriber');
@@ -389,12 +384,13 @@ export function webhookBodies(image: Buffer | undefined, count: number): Buffer[
 }
 
 async function post(image: Buffer | undefined, requests: number): Promise<PostFigures> {
+  const bodies = webhookBodies(image, requests);
   if (!posterWarm) {
-    // Each round to a receiver of its own: the one measured below counts distinct records, which these would be too.
-    for (let round = 0; round < POST_WARM_UP_ROUNDS; round++) await postAll(webhookBodies(image, requests));
+    // Each round to a receiver of its own, which counts distinct records: the same bodies serve every round.
+    for (let round = 0; round < POST_WARM_UP_ROUNDS; round++) await postAll(bodies);
     posterWarm = true;
   }
-  return postAll(webhookBodies(image, requests));
+  return postAll(bodies);
 }
 
 /** POSTs every body to a receiver of its own, as the POST ceiling does, and measures it. */
