@@ -392,6 +392,8 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
     }
     const { span, percent, seconds } = measureCpu({
       bridge: bridge.cpuSeconds,
+      bridgeMain: () => bridge?.threadCpuSeconds('main'),
+      bridgeWriter: () => bridge?.threadCpuSeconds('writer'),
       mosquitto: () => broker && cpuSeconds(broker.pid),
       // The server and every process under it: a backend for each connection, the WAL writer, the checkpointer.
       postgres: () => postgres && treeCpuSeconds(postgres.pid),
@@ -407,6 +409,8 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
       bridgePeakRssBytes: bridge.peakRssBytes(),
       bridgeCpuPercent: percent('bridge'),
       bridgeCpuSeconds: seconds('bridge'),
+      bridgeMainCpuSeconds: seconds('bridgeMain'),
+      bridgeWriterCpuSeconds: seconds('bridgeWriter'),
       mosquittoPeakRssBytes: broker && peakRssBytes(broker.pid),
       mosquittoCpuPercent: percent('mosquitto'),
       mosquittoCpuSeconds: seconds('mosquitto'),
@@ -446,6 +450,8 @@ async function runClusterPlan(plan: Plan, setup: ClusterSetup, inputs: Inputs, m
     bridgePeakRssBytes: rss.length ? Math.max(...rss) : undefined,
     bridgeCpuPercent: percent(figures.bridgeCpuSeconds),
     bridgeCpuSeconds: figures.bridgeCpuSeconds,
+    bridgeMainCpuSeconds: undefined,
+    bridgeWriterCpuSeconds: undefined,
     mosquittoPeakRssBytes: undefined,
     mosquittoCpuPercent: percent(figures.mosquittoCpuSeconds),
     mosquittoCpuSeconds: figures.mosquittoCpuSeconds,

@@ -51,6 +51,11 @@ it('bench --quick --only heartbeats prints the table and writes well-formed JSON
     });
   }
   expect(results.map((r) => r.transport)).toContain('embedded');
+  // The bridge's CPU time by thread: its main one and its database writer, found by the OS thread id it logs.
+  for (const { process } of results as { process: Record<string, number> }[]) {
+    expect(process.bridgeMainCpuSeconds).toBeGreaterThan(0);
+    expect(process.bridgeWriterCpuSeconds).toBeGreaterThanOrEqual(0);
+  }
   // One run for each count asked for.
   expect(new Set(results.map((r) => r.terminals))).toEqual(new Set([50, 200]));
   // And the echo of each, just before it, and no other ceiling: what the heartbeats are read against.

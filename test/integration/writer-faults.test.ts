@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -129,6 +129,11 @@ it(
     const [kept] = lines.filter((line) => line.includes('unprocessable')).map((line) => JSON.parse(line));
     expect(kept).toMatchObject({ sn: 'POISON', bytes: poison.length });
     expect(lines.join('\n')).not.toContain('[],[],[],[]');
+    // Each start names its thread as the operating system does (top -H, the bench's CPU per thread): three threads, the last one running.
+    const started = lines.filter((line) => line.includes('database writer thread started')).map((line) => JSON.parse(line).thread);
+    expect(started).toHaveLength(3);
+    expect(new Set(started).size).toBe(3);
+    expect(existsSync(`/proc/${process.pid}/task/${started[2]}`)).toBe(true);
   },
   OUT_OF_MEMORY_TIMEOUT,
 );

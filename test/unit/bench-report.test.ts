@@ -111,11 +111,19 @@ describe('CPU per record', () => {
   it("divides each process's CPU time over the burst by the records delivered, or stored", () => {
     expect(cpuPerRecord(delivered('mosquitto', 'postgres', { bridge: 30, mosquitto: 4, postgres: 50 }))).toEqual({
       bridge: 1500,
+      main: undefined,
+      writer: undefined,
       mosquitto: 200,
       postgres: 2500,
     });
-    const stored = { scenario: 'burst', transport: 'embedded', sync: 'full', figures: { stored: 5000 }, process: { bridgeCpuSeconds: 2 } } as unknown as Result;
-    expect(cpuPerRecord(stored)).toEqual({ bridge: 400, mosquitto: undefined, postgres: undefined });
+    const stored = {
+      scenario: 'burst',
+      transport: 'embedded',
+      sync: 'full',
+      figures: { stored: 5000 },
+      process: { bridgeCpuSeconds: 2, bridgeMainCpuSeconds: 1.25, bridgeWriterCpuSeconds: 0.5 },
+    } as unknown as Result;
+    expect(cpuPerRecord(stored)).toEqual({ bridge: 400, main: 250, writer: 100, mosquitto: undefined, postgres: undefined });
     expect(cpuPerRecord({ ...stored, scenario: 'heartbeats' } as Result)).toBeUndefined();
   });
 
@@ -184,7 +192,14 @@ describe('CPU per record', () => {
   });
 
   it("gives a burst's peak memory after its first second beside its life's peak, and none for the steady scenario", () => {
-    const process = { bridgeCpuPercent: 110, bridgeCpuSeconds: 10, bridgeIdleRssBytes: 100 * 2 ** 20, bridgePeakRssBytes: 165 * 2 ** 20 };
+    const process = {
+      bridgeCpuPercent: 110,
+      bridgeCpuSeconds: 10,
+      bridgeMainCpuSeconds: 5,
+      bridgeWriterCpuSeconds: 3,
+      bridgeIdleRssBytes: 100 * 2 ** 20,
+      bridgePeakRssBytes: 165 * 2 ** 20,
+    };
     const burst = {
       scenario: 'delivery-burst',
       transport: 'embedded',
@@ -210,9 +225,10 @@ describe('CPU per record', () => {
       process,
     };
     const [header, burstRow, steadyRow] = formatTable([burst, steady] as unknown as Result[]).split('\n');
-    expect(header).toMatch(/\s+idle MB\s+RSS 1s\+ MB\s+RSS MB$/);
-    expect(burstRow.split(/\s+/).slice(-3)).toEqual(['100', '141', '165']);
-    expect(steadyRow.split(/\s+/).slice(-3)).toEqual(['100', '-', '165']);
+    expect(header).toMatch(/\s+CPU µs\/rec\s+main µs\/rec\s+writer µs\/rec\s+PG µs\/rec\s+idle MB\s+RSS 1s\+ MB\s+RSS MB$/);
+    // 20,000 records: 10 s of CPU is 500 µs each, 250 of them the main thread's and 150 the writer's.
+    expect(burstRow.split(/\s+/).slice(-7)).toEqual(['500', '250', '150', '-', '100', '141', '165']);
+    expect(steadyRow.split(/\s+/).slice(-7)).toEqual(['-', '-', '-', '-', '100', '-', '165']);
   });
 
   it("adds the ceilings' CPU per message to their table, and explains only the ceilings measured", () => {

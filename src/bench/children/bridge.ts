@@ -8,7 +8,7 @@ import { connectTerminal } from '../../kit/terminal.ts';
 import { TimedOut, until, withTimeout } from '../../kit/wait.ts';
 import { databasePath, type Sync } from '../../store/sqlite/open.ts';
 import { monotonicMs } from '../measures/clock.ts';
-import { cpuSeconds } from '../measures/cpu.ts';
+import { cpuSeconds, threadCpuSeconds } from '../measures/cpu.ts';
 import { peakRssBytes, rssBytes } from '../measures/rss.ts';
 
 const READY_TIMEOUT_MS = 30_000;
@@ -17,6 +17,8 @@ const ADMIN_TOKEN = 'facegate-bench-admin-token';
 const NODE_FLAGS = ['--max-semi-space-size=4'];
 /** Log lines kept with the moment each came, for logLine. */
 const LOGGED_KEPT = 10_000;
+/** The bridge's log line at each start of its database writer thread, which names its OS thread id. */
+const WRITER_STARTED = /"msg":"database writer thread started/;
 /** The serial awaitHeartD's probe connects as: the one terminal a bridge of the benchmark knows besides a scenario's. */
 export const PROBE_SN = 'BENCHPROBE';
 
@@ -49,6 +51,12 @@ export interface BridgeProcess {
   rssBytes(): number | undefined;
   peakRssBytes(): number | undefined;
   cpuSeconds(): number | undefined;
+  /**
+   * CPU seconds so far of its main thread, or of its database writer thread
+   * (SQLite: the last one started, by the OS thread id its log line gives);
+   * undefined when there is none or /proc is not there.
+   */
+  threadCpuSeconds(thread: 'main' | 'writer'): number | undefined;
   /** Throws with the bridge's last output when it has exited. */
   assertRunning(): void;
   /** Monotonic ms (clock.ts) when GET /readyz first answered 200. */
@@ -113,6 +121,19 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     const line = await child.nextLine(pattern, timeoutMs);
     return line === undefined ? undefined : { line, at: monotonicMs() };
   };
+  /** The database writer thread's OS thread id, from the last line that said it started (store/sqlite/writer.ts). */
+  const writerThread = (): number | undefined => {
+    for (let i = logged.length - 1; i >= 0; i--) {
+      if (!WRITER_STARTED.test(logged[i].line)) continue;
+      try {
+        const { thread } = JSON.parse(logged[i].line) as { thread?: unknown };
+        return typeof thread === 'number' ? thread : undefined;
+      } catch {
+        return undefined; // not the JSON log
+      }
+    }
+    return undefined;
+  };
   const dispose = async () => {
     try {
       await child.stop();
@@ -153,6 +174,10 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     rssBytes: () => rssBytes(child.pid),
     peakRssBytes: () => peakRssBytes(child.pid),
     cpuSeconds: () => cpuSeconds(child.pid),
+    threadCpuSeconds(thread) {
+      const tid = thread === 'main' ? child.pid : writerThread();
+      return tid === undefined ? undefined : threadCpuSeconds(child.pid, tid);
+    },
     assertRunning,
     readyAt,
     logLine,

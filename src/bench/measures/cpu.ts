@@ -8,8 +8,17 @@ const TICKS_PER_SECOND = 100;
 
 /** CPU seconds (user + system, all threads) the process has used so far; undefined where /proc is not there. */
 export function cpuSeconds(pid: number): number | undefined {
+  return statSeconds(`/proc/${pid}/stat`);
+}
+
+/** CPU seconds one thread of the process has used so far (its task's line); undefined when it is gone or /proc is not there. */
+export function threadCpuSeconds(pid: number, tid: number): number | undefined {
+  return statSeconds(`/proc/${pid}/task/${tid}/stat`);
+}
+
+function statSeconds(path: string): number | undefined {
   try {
-    const stat = parseStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    const stat = parseStat(readFileSync(path, 'utf8'));
     return (stat.utime + stat.stime) / TICKS_PER_SECOND;
   } catch {
     return undefined;

@@ -22,6 +22,9 @@ export interface ProcessFigures {
   /** Bridge CPU time while the load ran, all threads, as a share of one core, and in seconds. */
   bridgeCpuPercent: number | undefined;
   bridgeCpuSeconds: number | undefined;
+  /** Of those seconds, its main thread's and its database writer thread's (SQLite); V8's and libuv's threads have the rest. */
+  bridgeMainCpuSeconds: number | undefined;
+  bridgeWriterCpuSeconds: number | undefined;
   mosquittoPeakRssBytes: number | undefined;
   mosquittoCpuPercent: number | undefined;
   mosquittoCpuSeconds: number | undefined;
@@ -81,6 +84,9 @@ const isCluster = (result: Result) => result.scenario === 'cluster';
 export interface CpuPerRecord {
   /** The bridge, all its threads. */
   bridge: number | undefined;
+  /** Of which its main thread, and its database writer thread (SQLite): the rest is V8's threads (GC, compiler) and libuv's pool. */
+  main: number | undefined;
+  writer: number | undefined;
   /** With --store postgres: its server and all its processes. */
   postgres: number | undefined;
   /** Through Mosquitto: the broker, which the embedded case has inside the bridge. */
@@ -98,6 +104,8 @@ export function cpuPerRecord(result: Result): CpuPerRecord | undefined {
   const p = result.process;
   return {
     bridge: microsPerRecord(p.bridgeCpuSeconds, records),
+    main: microsPerRecord(p.bridgeMainCpuSeconds, records),
+    writer: microsPerRecord(p.bridgeWriterCpuSeconds, records),
     postgres: microsPerRecord(p.postgresCpuSeconds, records),
     mosquitto: microsPerRecord(p.mosquittoCpuSeconds, records),
   };
@@ -168,6 +176,8 @@ const DELIVERY_COLUMNS = [
   'RSS after MB',
   'CPU %',
   'CPU µs/rec',
+  'main µs/rec',
+  'writer µs/rec',
   'PG µs/rec',
   'idle MB',
   'RSS 1s+ MB',
@@ -353,7 +363,8 @@ const DELIVERY_LEGEND = [
   "RSS outage/after MB: the bridge's peak resident memory while the receiver was down / from its return until all was delivered",
   "store: sqlite, the bridge's file (SQLITE_SYNC=full); postgres, DATABASE_URL to a PostgreSQL server of its own (fsync and synchronous_commit on)",
   "CPU %: the bridge's CPU time while the load ran, in % of one core; CPU µs/rec: the bridge's CPU time (all threads) from the first publish until all were",
-  "  delivered, per record delivered (the receiver's is not in it); PG µs/rec: the same of PostgreSQL's server and all its processes",
+  "  delivered, per record delivered (the receiver's is not in it); main, writer µs/rec: the same of its main thread and of its database writer",
+  "  thread (SQLite), V8's threads (GC, compiler) and libuv's pool having the rest; PG µs/rec: the same of PostgreSQL's server and all its processes",
   "idle MB: the bridge's resident memory started, before the load; RSS MB: its peak resident memory over its life; RSS 1s+ MB: a burst's,",
   '  from 1 s after its first publish until all was delivered, sampled every 10 ms: without the first second, when V8 compiles the hot paths',
 ];
@@ -534,6 +545,8 @@ function deliveryRow(result: Result): string[] {
         'acked/s': rate(f.ackedPerSecond),
         'delivered/s': rate(f.deliveredPerSecond),
         'CPU µs/rec': micros(perRecord?.bridge),
+        'main µs/rec': micros(perRecord?.main),
+        'writer µs/rec': micros(perRecord?.writer),
         'PG µs/rec': micros(perRecord?.postgres),
         'RSS 1s+ MB': megabytes(f.rssAfterFirstSecondBytes),
       });

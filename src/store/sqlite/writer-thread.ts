@@ -1,6 +1,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import type { IngestPolicy } from '../../ingest/interpret.ts';
+import { osThreadId } from '../../lib/os-thread.ts';
 import type { Accepting } from '../command-text.ts';
 import type { Job } from '../store.ts';
 import { createJobRunner, type JobOutcome } from './jobs.ts';
@@ -18,7 +19,8 @@ export interface WriterOptions extends IngestPolicy, Accepting {
 
 export type ToWriter = { batch: number; jobs: Job[] } | { close: true };
 export type FromWriter =
-  | { ready: true }
+  /** `thread`: its thread id in the operating system (osThreadId), for `top -H` and the bench. */
+  | { ready: true; thread?: number }
   /** Each job's result, or its failure: one bad job fails alone. */
   | { batch: number; results: JobOutcome[] }
   | { batch: number; error: string }
@@ -110,7 +112,7 @@ try {
     if (walBytes >= CHECKPOINT_BUSY_BYTES) checkpointNow();
     else if (walBytes >= CHECKPOINT_IDLE_BYTES) idle = setTimeout(checkpointNow, IDLE_MS);
   });
-  port.postMessage({ ready: true } satisfies FromWriter);
+  port.postMessage({ ready: true, thread: osThreadId() } satisfies FromWriter);
 } catch (err) {
   port.postMessage({ fatal: (err as Error).message } satisfies FromWriter);
 }

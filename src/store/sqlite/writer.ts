@@ -99,13 +99,13 @@ export async function startWriter(options: WriterOptions, { log, onFatal, heapMb
   let deaths: number[] = [];
   const ring = payloadRing(RING_BYTES, RING_SOFT_BYTES);
 
-  /** A new thread, the writer's from the moment it has opened and migrated the database. */
-  function spawn(): Promise<void> {
+  /** A new thread, the writer's from the moment it has opened and migrated the database; its OS thread id, where there is one. */
+  function spawn(): Promise<number | undefined> {
     const worker = startWorker(moduleUrl('./writer-thread', import.meta.url), options, {
       maxYoungGenerationSizeMb: WRITER_YOUNG_MB,
       maxOldGenerationSizeMb: heapMb,
     });
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<number | undefined>((resolve, reject) => {
       let started = false;
       let cause: Error | undefined;
       worker.on('message', (message: FromWriter) => {
@@ -113,7 +113,7 @@ export async function startWriter(options: WriterOptions, { log, onFatal, heapMb
         if ('ready' in message) {
           started = true;
           thread = worker;
-          resolve();
+          resolve(message.thread);
           return;
         }
         cause = new Error(`database: ${'fatal' in message ? message.fatal : 'unexpected message'}`);
@@ -129,7 +129,8 @@ export async function startWriter(options: WriterOptions, { log, onFatal, heapMb
     });
   }
 
-  await spawn();
+  // Its OS thread id: what `top -H -p <pid>` lists it by, and how the bench tells its CPU time from the main thread's.
+  log.info({ thread: await spawn() }, 'database writer thread started');
 
   function answered(worker: Worker, message: FromWriter) {
     if (worker !== thread || !('batch' in message) || !inFlight || message.batch !== inFlight.id) return;
@@ -196,8 +197,8 @@ export async function startWriter(options: WriterOptions, { log, onFatal, heapMb
       return;
     }
     spawn().then(
-      () => {
-        log.info('database writer thread started again');
+      (tid) => {
+        log.info({ thread: tid }, 'database writer thread started again');
         flush();
       },
       (err: Error) => {
