@@ -392,8 +392,8 @@ async function runPlan(plan: Plan, inputs: Inputs, mosquittoPath: string | undef
     }
     const { span, percent, seconds } = measureCpu({
       bridge: bridge.cpuSeconds,
-      bridgeMain: () => bridge?.threadCpuSeconds('main'),
-      bridgeWriter: () => bridge?.threadCpuSeconds('writer'),
+      bridgeMain: bridge.mainCpuSeconds,
+      bridgeWriter: bridge.writerCpuSeconds,
       mosquitto: () => broker && cpuSeconds(broker.pid),
       // The server and every process under it: a backend for each connection, the WAL writer, the checkpointer.
       postgres: () => postgres && treeCpuSeconds(postgres.pid),

@@ -51,12 +51,13 @@ export interface BridgeProcess {
   rssBytes(): number | undefined;
   peakRssBytes(): number | undefined;
   cpuSeconds(): number | undefined;
+  /** CPU seconds so far of its main thread; undefined where /proc is not there. */
+  mainCpuSeconds(): number | undefined;
   /**
-   * CPU seconds so far of its main thread, or of its database writer thread
-   * (SQLite: the last one started, by the OS thread id its log line gives);
-   * undefined when there is none or /proc is not there.
+   * The same of its database writer thread (SQLite: the last one started, by
+   * the OS thread id its log line gives); undefined when there is none.
    */
-  threadCpuSeconds(thread: 'main' | 'writer'): number | undefined;
+  writerCpuSeconds(): number | undefined;
   /** Throws with the bridge's last output when it has exited. */
   assertRunning(): void;
   /** Monotonic ms (clock.ts) when GET /readyz first answered 200. */
@@ -111,7 +112,10 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
   // retention purge is over before the bridge has answered the benchmark's
   // first heartbeat): every line is kept with the moment it came.
   const logged: { line: string; at: number }[] = [];
+  /** The database writer thread's OS thread id, from the last line that said it started (store/sqlite/writer.ts). */
+  let writerThread: number | undefined;
   child.onLine((line) => {
+    if (WRITER_STARTED.test(line)) writerThread = threadOf(line);
     logged.push({ line, at: monotonicMs() });
     if (logged.length > LOGGED_KEPT) logged.shift();
   });
@@ -120,19 +124,6 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     if (seen) return seen;
     const line = await child.nextLine(pattern, timeoutMs);
     return line === undefined ? undefined : { line, at: monotonicMs() };
-  };
-  /** The database writer thread's OS thread id, from the last line that said it started (store/sqlite/writer.ts). */
-  const writerThread = (): number | undefined => {
-    for (let i = logged.length - 1; i >= 0; i--) {
-      if (!WRITER_STARTED.test(logged[i].line)) continue;
-      try {
-        const { thread } = JSON.parse(logged[i].line) as { thread?: unknown };
-        return typeof thread === 'number' ? thread : undefined;
-      } catch {
-        return undefined; // not the JSON log
-      }
-    }
-    return undefined;
   };
   const dispose = async () => {
     try {
@@ -174,10 +165,8 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     rssBytes: () => rssBytes(child.pid),
     peakRssBytes: () => peakRssBytes(child.pid),
     cpuSeconds: () => cpuSeconds(child.pid),
-    threadCpuSeconds(thread) {
-      const tid = thread === 'main' ? child.pid : writerThread();
-      return tid === undefined ? undefined : threadCpuSeconds(child.pid, tid);
-    },
+    mainCpuSeconds: () => threadCpuSeconds(child.pid, child.pid),
+    writerCpuSeconds: () => (writerThread === undefined ? undefined : threadCpuSeconds(child.pid, writerThread)),
     assertRunning,
     readyAt,
     logLine,
@@ -210,5 +199,15 @@ export async function awaitHeartD(url: string, timeoutMs = 15_000): Promise<void
     }
   } finally {
     await withTimeout(terminal.stop(0), 10_000, 'disconnecting terminals').catch(() => {});
+  }
+}
+
+/** The `thread` a JSON log line names; undefined in any other line. */
+function threadOf(line: string): number | undefined {
+  try {
+    const { thread } = JSON.parse(line) as { thread?: unknown };
+    return typeof thread === 'number' ? thread : undefined;
+  } catch {
+    return undefined;
   }
 }
