@@ -85,3 +85,21 @@ it('starts again at the beginning when the last payload ended at the very end', 
   expect([c.view.byteOffset, c.claim]).toEqual([0, 30]);
   expect([...b.view].every((x) => x === 2)).toBe(true);
 });
+
+it('copies payloads that lie anywhere in their buffers to any place in the ring, byte for byte, and takes an empty one', () => {
+  const ring = payloadRing(1000);
+  // Views at odd offsets of a larger buffer, as a payload inside a socket's read is.
+  const read = Uint8Array.from({ length: 700 }, (_, i) => (i * 7 + 3) & 0xff);
+  const first = read.subarray(1, 334);
+  const second = read.subarray(335, 700);
+  const a = ring.take(first)!;
+  const empty = ring.take(new Uint8Array(0))!;
+  const b = ring.take(second)!;
+  expect([a.view.byteOffset, empty.view.byteOffset, b.view.byteOffset]).toEqual([0, 333, 333]);
+  expect(empty.view.length).toBe(0);
+  expect(Buffer.from(a.view).equals(Buffer.from(first))).toBe(true);
+  expect(Buffer.from(b.view).equals(Buffer.from(second))).toBe(true);
+  // A copy: what the socket's buffer holds next changes nothing in the ring.
+  read.fill(0);
+  expect(a.view[0]).toBe(10);
+});

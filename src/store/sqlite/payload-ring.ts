@@ -31,7 +31,7 @@ export interface PayloadRing {
 
 /** The ring's pages are made with its first payload: a bridge without terminals never touches them. */
 export function payloadRing(bytes: number, soft = bytes): PayloadRing {
-  let ring: Uint8Array | undefined;
+  let ring: Buffer | undefined;
   let head = 0;
   let used = 0;
   return {
@@ -43,9 +43,13 @@ export function payloadRing(bytes: number, soft = bytes): PayloadRing {
       // At the very end, a payload wraps and skips nothing.
       const skipped = wraps ? bytes - head : 0;
       if (used + skipped + size > bytes) return undefined;
-      ring ??= new Uint8Array(new SharedArrayBuffer(bytes));
+      ring ??= Buffer.from(new SharedArrayBuffer(bytes));
       const start = wraps ? 0 : head;
-      ring.set(payload, start);
+      // Copied by fill, one memcpy: set() into shared memory copies as
+      // atomics, word by word, or byte by byte when the payload and its place
+      // are not aligned alike, as a payload inside a socket's read is not:
+      // ~16 µs for 36 KB against ~2 (README §Performance, Leads measured).
+      if (size > 0) ring.fill(payload, start, start + size);
       head = start + size;
       used += skipped + size;
       return { view: ring.subarray(start, head), claim: skipped + size };
