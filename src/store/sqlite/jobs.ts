@@ -65,8 +65,10 @@ export function createJobRunner(db: Db, segments: SegmentWriter, policy: IngestP
       hasImage: sql.placeholder('hasImage'),
       person: sql.placeholder('person'),
     })
+    // No RETURNING: SQLite runs it as a trigger, which gives every insert a
+    // statement journal, a copy of each page it changes (README §Performance,
+    // What a record costs). The new seq is the rowid the insert reports.
     .onConflictDoNothing()
-    .returning({ seq: events.seq })
     .prepare();
   const insertImage = db
     .insert(images)
@@ -117,7 +119,7 @@ export function createJobRunner(db: Db, segments: SegmentWriter, policy: IngestP
   /** Stores an event and its deliveries (none to `except`: the endpoint an alert is about). */
   function store(event: NewEvent, except?: string): StoredEvent | undefined {
     // The placeholders named one by one: `{ ...event, hasImage }` made new hidden classes for every event on Node 20 (README §Performance, "The views' hidden classes").
-    const row = insertEvent.get({
+    const inserted = insertEvent.run({
       id: event.id,
       type: event.type,
       deviceSn: event.deviceSn,
@@ -126,11 +128,12 @@ export function createJobRunner(db: Db, segments: SegmentWriter, policy: IngestP
       hasImage: event.image !== undefined ? 1 : 0,
       person: event.person ?? null,
     });
-    if (!row) return undefined; // already stored: a retransmission
+    if (inserted.changes === 0) return undefined; // already stored: a retransmission
+    const seq = Number(inserted.lastInsertRowid);
     // Appended now, written to its segment just before this transaction's COMMIT (transaction()).
-    if (event.image !== undefined) insertImage.run({ eventSeq: row.seq, ...segments.append(event.image) });
-    outbox.enqueue(row.seq, event.type, event.receivedAt, except);
-    return { seq: row.seq, id: event.id, type: event.type, deviceSn: event.deviceSn, receivedAt: event.receivedAt };
+    if (event.image !== undefined) insertImage.run({ eventSeq: seq, ...segments.append(event.image) });
+    outbox.enqueue(seq, event.type, event.receivedAt, except);
+    return { seq, id: event.id, type: event.type, deviceSn: event.deviceSn, receivedAt: event.receivedAt };
   }
   // Each tells the other: person commands are commands (command-rows.ts), and what becomes of one is its person's sync state.
   let personRows: PersonRows | undefined;
