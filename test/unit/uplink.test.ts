@@ -115,13 +115,15 @@ describe('decodeUplink', () => {
         const text = `{"cmd":"strangerRecordU","data":[{"liveImageBase64":"/9j/4AAQ${control}SkZJ"}]}`;
         expect(decodeUplink(bytes(text))).toMatchObject({ ok: false, reason: 'not_json' });
       }
-      // At every place of an image, whatever its alignment: the check goes four bytes at a time.
-      for (let at = 0; at < 40; at++) {
-        const image = Buffer.alloc(40, 'A');
-        image[at] = 0x1f;
-        const text = `{"cmd":"strangerRecordU","data":[{"liveImageBase64":"${image.toString('latin1')}"}]}`;
-        expect(decodeUplink(bytes(text))).toMatchObject({ ok: false, reason: 'not_json' });
-        expect(decodeUplink(bytes(text.replace('\u001f', '\u007f')))).toMatchObject({ ok: true });
+      // At every place of an image of every length up to a few groups: the check goes sixteen bytes at a time, and byte by byte before and after.
+      for (let length = 1; length < 60; length++) {
+        for (let at = 0; at < length; at++) {
+          const image = Buffer.alloc(length, 'A');
+          image[at] = 0x1f;
+          const text = `{"cmd":"strangerRecordU","data":[{"liveImageBase64":"${image.toString('latin1')}"}]}`;
+          expect(decodeUplink(bytes(text))).toMatchObject({ ok: false, reason: 'not_json' });
+          expect(decodeUplink(bytes(text.replace('\u001f', '\u007f')))).toMatchObject({ ok: true });
+        }
       }
       const invalid = Buffer.concat([bytes('{"cmd":"strangerRecordU","data":[{"liveImageBase64":"AB'), Uint8Array.of(0xff), bytes('"}]}')]);
       expect(decodeUplink(invalid)).toMatchObject({ ok: false, reason: 'not_utf8' });
