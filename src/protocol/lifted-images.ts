@@ -83,8 +83,8 @@ function skipSpace(bytes: Uint8Array, i: number): number {
  * between four at a time: a byte below 0x20 borrows into its own top bit,
  * which it did not have (a byte at 0x80 or above had it, and is masked
  * out); a borrow passed on to the bytes above comes only from such a byte.
- * 36 KB in ~6 µs; a word at a time took ~13 (README §Performance, What a
- * record costs).
+ * 36 KB in ~6 µs; a word at a time took ~13 (README §Performance, A
+ * record's CPU, function by function).
  */
 function hasControl(bytes: Uint8Array): boolean {
   const n = bytes.length;

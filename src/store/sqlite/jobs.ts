@@ -67,7 +67,8 @@ export function createJobRunner(db: Db, segments: SegmentWriter, policy: IngestP
     })
     // No RETURNING: SQLite runs it as a trigger, which gives every insert a
     // statement journal, a copy of each page it changes (README §Performance,
-    // What a record costs). The new seq is the rowid the insert reports.
+    // A record's CPU, function by function). The new seq is the rowid the
+    // insert reports.
     .onConflictDoNothing()
     .prepare();
   const insertImage = db
