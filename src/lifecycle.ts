@@ -278,7 +278,8 @@ export function createFacegate(
         log,
       });
     } else {
-      const broker = await (await import('./transport/embedded.ts')).startEmbeddedBroker({
+      const embedded = await import('./transport/embedded.ts');
+      const broker = await embedded.startEmbeddedBroker({
         port: config.BROKER_PORT,
         host: config.BROKER_HOST,
         terminals: config.BROKER_CREDENTIALS ? readTerminalCredentials(config.BROKER_CREDENTIALS) : undefined,
@@ -292,6 +293,7 @@ export function createFacegate(
         maxConnections: budget.broker,
         // README §Connections and memory: silent for twice the time that makes a terminal offline.
         idleMs: 2 * config.HEARTBEAT_TIMEOUT * 1000,
+        readAheadBytes: config.DATABASE_URL ? embedded.POSTGRES_READ_AHEAD : undefined,
         commandExpiryMs,
         uplink,
         downlink,

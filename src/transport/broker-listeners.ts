@@ -15,6 +15,8 @@ export interface ListenOptions {
   gate: ReturnType<typeof createConnectionGate>;
   /** Takes an admitted connection (plain, or TLS once its handshake is done). */
   serve: (socket: Socket | TLSSocket) => void;
+  /** Bytes a plain connection reads ahead of the messages in hand (embedded.ts, EmbeddedOptions.readAheadBytes); Node's default when absent. */
+  readAheadBytes?: number;
   log: Logger;
 }
 
@@ -23,10 +25,12 @@ export interface ListenOptions {
  * it has a certificate. Each connection is counted against the gate as it is
  * accepted, before a TLS handshake or a CONNECT costs anything more.
  */
-export async function listenForTerminals({ port, host, tls, handshakeTimeoutMs, gate, serve, log }: ListenOptions) {
+export async function listenForTerminals({ port, host, tls, handshakeTimeoutMs, gate, serve, readAheadBytes, log }: ListenOptions) {
   // Nagle would hold small packets (a heartD, a PUBACK) back for up to 40 ms
-  // waiting for more; set on the TCP socket, it holds for TLS too.
-  const server = createServer({ noDelay: true }, (socket) => {
+  // waiting for more; set on the TCP socket, it holds for TLS too. The
+  // read-ahead is the socket's readable buffer: a TLS socket has its own,
+  // which Node's TLS server does not let us size, and keeps Node's default.
+  const server = createServer({ noDelay: true, ...(readAheadBytes ? { highWaterMark: readAheadBytes } : {}) }, (socket) => {
     if (gate.admit(socket)) serve(socket);
   });
   const plainPort = await listen(server, port, host);

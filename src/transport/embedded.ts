@@ -47,6 +47,12 @@ export interface EmbeddedOptions {
   maxConnections: number;
   /** A connection that sends nothing for this long is ended (2 × HEARTBEAT_TIMEOUT). */
   idleMs: number;
+  /**
+   * Bytes each plain connection reads ahead of the messages it has in hand:
+   * POSTGRES_READ_AHEAD when the store is PostgreSQL, Node's default (16 KiB
+   * on Node 20, 64 on 22 and later) otherwise.
+   */
+  readAheadBytes?: number;
   /** How long a command may wait in a terminal's session (COMMAND_EXPIRY_S; tests shorten it). */
   commandExpiryMs?: number;
   uplink: TopicTemplate;
@@ -75,6 +81,19 @@ const CONNECT_LIMIT = 64 * 1024;
  * terminal has a few in flight at most.
  */
 const QOS2_WAITING = 100;
+
+/**
+ * aedes reads a connection's next bytes only once every message of its last
+ * read is finished, which for a record is its commit: a terminal's records
+ * reach the store a socket buffer at a time, one or two records of ~37 KB.
+ * SQLite commits in a millisecond or two; PostgreSQL's commit is round trips
+ * to a server and its sync, ~10 ms, and batches of one or two records a
+ * terminal held a burst to ~1,600 records a second. Reading 256 KB ahead
+ * gives each terminal ~7 records a batch (README §Performance, "Reading
+ * ahead for PostgreSQL"). It is memory a connection may hold while its
+ * messages commit, so the SQLite store keeps Node's default.
+ */
+export const POSTGRES_READ_AHEAD = 256 * 1024;
 
 /** A socket that has not sent its CONNECT (or finished its TLS handshake) by then is closed. */
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -281,11 +300,20 @@ export async function startEmbeddedBroker(options: EmbeddedOptions): Promise<Tra
     handshakeTimeoutMs: CONNECT_TIMEOUT_MS,
     gate,
     serve,
+    readAheadBytes: options.readAheadBytes,
     log,
   });
   const { port, tlsPort } = listeners;
   log.info(
-    { host: options.host, port, tlsPort, anonymous: !secured, maxConnections: options.maxConnections, inFlightBudget: budget.limit },
+    {
+      host: options.host,
+      port,
+      tlsPort,
+      anonymous: !secured,
+      maxConnections: options.maxConnections,
+      inFlightBudget: budget.limit,
+      readAheadBytes: options.readAheadBytes,
+    },
     `embedded MQTT broker listening on ${options.host}:${port}${tlsPort !== undefined ? ` and mqtts ${options.host}:${tlsPort}` : ''}${secured ? '' : ', anonymous'}`,
   );
 
