@@ -4,7 +4,7 @@ import { defineConfig } from 'vitest/config';
  * Bridge-level files that use only the API, MQTT and a receiver, run again
  * with the bridge on PostgreSQL (DATABASE_URL): commands with replies and
  * ?wait=, people on the terminals, webhooks and alerts, the live stream's
- * resume, tokens across a restart.
+ * resume, tokens across a restart, the embedded broker's read-ahead.
  */
 const ON_POSTGRES = [
   'test/integration/command-replies.test.ts',
@@ -13,6 +13,7 @@ const ON_POSTGRES = [
   'test/integration/events-api.test.ts',
   'test/integration/tokens.test.ts',
   'test/integration/nul-input.test.ts',
+  'test/integration/broker-read-ahead.test.ts',
 ];
 
 export default defineConfig({

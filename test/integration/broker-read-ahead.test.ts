@@ -5,6 +5,7 @@ import { withTimeout } from '../../src/kit/wait.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { topicTemplate } from '../../src/protocol/topics.ts';
 import { POSTGRES_READ_AHEAD, startEmbeddedBroker } from '../../src/transport/embedded.ts';
+import { onPostgres, startBridge } from '../support/bridge.ts';
 
 // The embedded broker's read-ahead (embedded.ts, POSTGRES_READ_AHEAD): aedes
 // reads a connection's next bytes only when the messages of its last read
@@ -58,5 +59,13 @@ describe('read-ahead', () => {
     for (const done of held.splice(0)) done();
     const packets = await withTimeout(Promise.all(acked), 10_000, 'every record acknowledged');
     expect(packets).toHaveLength(RECORDS);
+  });
+
+  it("is the bridge's on PostgreSQL, and Node's default on SQLite", async () => {
+    const bridge = await startBridge();
+    stops.push(() => bridge.stop());
+    const listening = bridge.logLines.map((line) => JSON.parse(line)).find((line) => String(line.msg).startsWith('embedded MQTT broker listening'));
+    expect(listening).toBeDefined();
+    expect(listening.readAheadBytes).toBe(onPostgres() ? POSTGRES_READ_AHEAD : undefined);
   });
 });
