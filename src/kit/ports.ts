@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 
 /**
@@ -11,25 +12,48 @@ import { connect, createServer } from 'node:net';
 const handedOut = new Set<number>();
 const REMEMBERED = 256;
 
+/**
+ * The ports handed out lie below the system's ephemeral range
+ * (ip_local_port_range), which the kernel draws from for the local end of
+ * every outgoing connection. A port in that range is free only until any
+ * process connects anywhere: a webhook receiver down for an outage, or a
+ * bridge killed and started again, came back to EADDRINUSE because a
+ * connection of another test had been given its port meanwhile. Below the
+ * range only a listener that asks for that very port can take it.
+ */
+const LOWEST = 10_000;
+const EPHEMERAL_DEFAULT = 32_768;
+const TRIES = 200;
+
+/** The first port of the ephemeral range, or Linux's default where it cannot be read. */
+export function ephemeralStart(): number {
+  try {
+    const first = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(first) && first > LOWEST + 1000 ? first : EPHEMERAL_DEFAULT;
+  } catch {
+    return EPHEMERAL_DEFAULT;
+  }
+}
+
 /** A loopback port nobody listens on right now, for a child process to take: not one this process handed out among its last 256. */
 export async function freePort(): Promise<number> {
-  for (;;) {
-    const port = await unusedPort();
-    if (handedOut.has(port)) continue;
+  const below = ephemeralStart();
+  for (let tries = 0; tries < TRIES; tries++) {
+    const port = LOWEST + Math.floor(Math.random() * (below - LOWEST));
+    if (handedOut.has(port) || !(await bindable(port))) continue;
     handedOut.add(port);
     if (handedOut.size > REMEMBERED) handedOut.delete(handedOut.values().next().value as number);
     return port;
   }
+  throw new Error(`no free loopback port between ${LOWEST} and ${below} after ${TRIES} tries`);
 }
 
-function unusedPort(): Promise<number> {
+/** Whether a listener could take the port now (it is listened on, and closed again). */
+function bindable(port: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    server.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' || err.code === 'EACCES' ? resolve(false) : reject(err)));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { freePort } from '../../src/kit/ports.ts';
 
 export interface Received {
   headers: IncomingMessage['headers'];
@@ -25,7 +26,8 @@ export async function startReceiver(script: Script = () => ({ status: 200 })) {
   let current = script;
   let open = 0;
   let server: Server;
-  let port = 0;
+  // Below the ephemeral range (kit/ports.ts): while the receiver is down, no other connection can be given its port.
+  const port = await freePort();
 
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     open += 1;
@@ -66,7 +68,6 @@ export async function startReceiver(script: Script = () => ({ status: 200 })) {
       socket.on('close', () => sockets.delete(socket));
     });
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
-    port = (server.address() as AddressInfo).port;
   }
   await listen();
 

@@ -1,8 +1,13 @@
 import { expect, it } from 'vitest';
-import { freePort } from '../../src/kit/ports.ts';
+import { ephemeralStart, freePort } from '../../src/kit/ports.ts';
 
 it('never hands out a port twice among its last 256, though each was closed again at once', async () => {
   const ports: number[] = [];
   for (let i = 0; i < 256; i++) ports.push(await freePort());
   expect(new Set(ports).size).toBe(256);
+});
+
+it('hands out ports below the ephemeral range, which the kernel never gives an outgoing connection', async () => {
+  const below = ephemeralStart();
+  for (let i = 0; i < 20; i++) expect(await freePort()).toBeLessThan(below);
 });
