@@ -25,8 +25,10 @@ const LOWEST = 10_000;
 const EPHEMERAL_DEFAULT = 32_768;
 const TRIES = 200;
 
-/** The first port of the ephemeral range, or Linux's default where it cannot be read. */
-export function ephemeralStart(): number {
+/** The first port of the ephemeral range, read once: or Linux's default where it cannot be read. */
+export const EPHEMERAL_START = ephemeralStart();
+
+function ephemeralStart(): number {
   try {
     const first = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
     return Number.isInteger(first) && first > LOWEST + 1000 ? first : EPHEMERAL_DEFAULT;
@@ -37,15 +39,14 @@ export function ephemeralStart(): number {
 
 /** A loopback port nobody listens on right now, for a child process to take: not one this process handed out among its last 256. */
 export async function freePort(): Promise<number> {
-  const below = ephemeralStart();
   for (let tries = 0; tries < TRIES; tries++) {
-    const port = LOWEST + Math.floor(Math.random() * (below - LOWEST));
+    const port = LOWEST + Math.floor(Math.random() * (EPHEMERAL_START - LOWEST));
     if (handedOut.has(port) || !(await bindable(port))) continue;
     handedOut.add(port);
     if (handedOut.size > REMEMBERED) handedOut.delete(handedOut.values().next().value as number);
     return port;
   }
-  throw new Error(`no free loopback port between ${LOWEST} and ${below} after ${TRIES} tries`);
+  throw new Error(`no free loopback port between ${LOWEST} and ${EPHEMERAL_START} after ${TRIES} tries`);
 }
 
 /** Whether a listener could take the port now (it is listened on, and closed again). */
