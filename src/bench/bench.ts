@@ -15,7 +15,18 @@ import { type StreamClients, startStreamClients } from './children/stream-client
 import { cpuSeconds, measureCpu, ownCpuSeconds, treeCpuSeconds } from './measures/cpu.ts';
 import { peakRssBytes } from './measures/rss.ts';
 import type { Span } from './measures/span.ts';
-import { type BenchOptions, named, parseBenchOptions, type Scenario, type StoreName, selected, type TransportName, UsageError, usage } from './options.ts';
+import {
+  type BenchOptions,
+  MAX_BURST_RECORDS,
+  named,
+  parseBenchOptions,
+  type Scenario,
+  type StoreName,
+  selected,
+  type TransportName,
+  UsageError,
+  usage,
+} from './options.ts';
 import { againstCeilings, formatAgainstCeilings, formatCeilings, formatTable, machine, type ProcessFigures, type Result } from './report/report.ts';
 import { runBurst } from './scenarios/burst.ts';
 import { CEILING_NAMES, type Ceiling, type CeilingName, runCeilings } from './scenarios/ceilings.ts';
@@ -98,6 +109,9 @@ function ceilingsBefore(plan: Plan): { which: readonly CeilingName[]; kinds: Rec
       return undefined;
   }
 }
+
+/** The plans whose bridge, and the relay they are read against, take --warm-up records before the clock starts (burst.ts, warmUp). */
+const warmsUp = (plan: Plan) => plan.scenario === 'burst' || plan.scenario === 'delivery-burst';
 
 /** A plan as the ceilings table names the scenario a ceiling was measured before. */
 function planLabel(plan: Plan): string {
@@ -200,6 +214,8 @@ export async function runBench(args: string[]): Promise<void> {
 
   const image = await readFile(new URL(BURST_IMAGE, FIXTURES_DIR));
   const payloads = burstPayloads(image, options.burstTerminals);
+  // Numbered past any burst's records, so that no receiver or store counts one as the burst's.
+  const warmUp = (kind: RecordKind) => payloads(kind, options.warmUp, MAX_BURST_RECORDS);
   const startedAt = new Date();
   const ceilingInputs = (records: number) => ({
     mosquittoPath: mosquitto,
@@ -222,6 +238,8 @@ export async function runBench(args: string[]): Promise<void> {
     ceilings.push(
       ...(await runCeilings({
         ...ceilingInputs(cluster ? options.clusterRecords : options.deliveryRecords),
+        // The cluster's replicas take their burst cold, as each is started for it: so does its relay.
+        warmUp: cluster ? undefined : warmUp,
         // The cluster's heartbeats beat beside its burst: their echo is measured beside the same relay too.
         which: cluster ? [...CEILING_NAMES, 'flood'] : CEILING_NAMES,
         transports: cluster ? ['mosquitto'] : transports,
@@ -233,13 +251,14 @@ export async function runBench(args: string[]): Promise<void> {
   const results: Result[] = [];
   for (const [i, plan] of plans.entries()) {
     progress(
-      `[${i + 1}/${plans.length}] ${plan.scenario}${plan.part ? ` ${plan.part}` : ''}${plan.terminals ? ` (${plan.terminals} terminals)` : ''}${plan.slots ? ` (MQTT_SLOTS=${plan.slots}, stock limits)` : ''}${plan.setup ? ` ${plan.setup.name} (${plan.setup.store}, ${plan.setup.replicas} replica${plan.setup.replicas > 1 ? 's' : ''}${plan.setup.kill ? ', one SIGKILLed mid-burst' : ''})` : ''}, ${plan.transport} broker, ${plan.store === 'postgres' ? 'PostgreSQL' : `SQLITE_SYNC=${plan.sync}`}${plan.images === 'none' ? ', records without images' : plan.images ? `, IMAGES=${plan.images}` : ''}`,
+      `[${i + 1}/${plans.length}] ${plan.scenario}${plan.part ? ` ${plan.part}` : ''}${plan.terminals ? ` (${plan.terminals} terminals)` : ''}${plan.slots ? ` (MQTT_SLOTS=${plan.slots}, stock limits)` : ''}${plan.setup ? ` ${plan.setup.name} (${plan.setup.store}, ${plan.setup.replicas} replica${plan.setup.replicas > 1 ? 's' : ''}${plan.setup.kill ? ', one SIGKILLed mid-burst' : ''})` : ''}, ${plan.transport} broker, ${plan.store === 'postgres' ? 'PostgreSQL' : `SQLITE_SYNC=${plan.sync}`}${plan.images === 'none' ? ', records without images' : plan.images ? `, IMAGES=${plan.images}` : ''}${warmsUp(plan) && options.warmUp > 0 ? `, after ${options.warmUp.toLocaleString('en-US')} records to warm up` : ''}`,
     );
     const own = ceilingsBefore(plan);
     if (own) {
       const before = { plan: i + 1, label: planLabel(plan) };
       const measured = await runCeilings({
         ...ceilingInputs(plan.scenario === 'burst' ? options.records : options.deliveryRecords),
+        warmUp,
         ...own,
         transports: [plan.transport],
       });
@@ -248,8 +267,8 @@ export async function runBench(args: string[]): Promise<void> {
     try {
       results.push(
         plan.setup
-          ? await runClusterPlan(plan, plan.setup, { options, image, payloads, schedule: schedule.env }, mosquitto!)
-          : await runPlan(plan, { options, image, payloads, schedule: schedule.env }, mosquitto, i + 1),
+          ? await runClusterPlan(plan, plan.setup, { options, image, payloads, warmUp, schedule: schedule.env }, mosquitto!)
+          : await runPlan(plan, { options, image, payloads, warmUp, schedule: schedule.env }, mosquitto, i + 1),
       );
     } catch (err) {
       progress(`  failed: ${(err as Error).message}`);
@@ -290,16 +309,18 @@ export async function runBench(args: string[]): Promise<void> {
  * message is a write.
  */
 function burstPayloads(image: Buffer, terminals: number) {
-  const kept = new Map<RecordKind, { count: number; payloads: Buffer[][] }>();
-  return (kind: RecordKind, count: number): Buffer[][] => {
-    let set = kept.get(kind);
+  // A burst's set and a warm-up's (numbered from `first`) are kept apart.
+  const kept = new Map<string, { count: number; payloads: Buffer[][] }>();
+  return (kind: RecordKind, count: number, first = 0): Buffer[][] => {
+    const key = `${kind} ${first}`;
+    let set = kept.get(key);
     if (set?.count !== count) {
       // The old set may go before the new one is built.
-      kept.delete(kind);
+      kept.delete(key);
       // The run is in the label stamped into each image, so no two runs send the same bytes either.
       const label = `facegate bench ${randomBytes(4).toString('hex')}`;
-      set = { count, payloads: encodeLoad(count, terminals, new Date(), kind === 'image' ? { jpeg: image, label } : undefined) };
-      kept.set(kind, set);
+      set = { count, payloads: encodeLoad(count, terminals, new Date(), kind === 'image' ? { jpeg: image, label } : undefined, first) };
+      kept.set(key, set);
     }
     return set.payloads;
   };
@@ -310,6 +331,8 @@ interface Inputs {
   /** The ~27 KB capture every record carries, stamped to be unique. */
   image: Buffer;
   payloads: (kind: RecordKind, count: number) => Buffer[][];
+  /** The records a burst sends before its clock starts (--warm-up). */
+  warmUp: (kind: RecordKind) => Buffer[][];
   /** DELIVERY_SCHEDULE of delivery-outage. */
   schedule: string;
 }
@@ -490,7 +513,15 @@ async function measure(
       const timeoutMs = BURST_BASE_MS + options.records * (databaseUrl ? POSTGRES_PER_RECORD_MS : BURST_PER_RECORD_MS);
       return {
         scenario: plan.scenario,
-        figures: await runBurst({ url, store: storeOf(bridge, databaseUrl), payloads, window: options.window, timeoutMs, span }),
+        figures: await runBurst({
+          url,
+          store: storeOf(bridge, databaseUrl),
+          payloads,
+          window: options.window,
+          timeoutMs,
+          warmUp: inputs.warmUp('image'),
+          span,
+        }),
       };
     }
     case 'slots': {
@@ -515,6 +546,7 @@ async function measure(
           window: options.window,
           images: plan.images!,
           timeoutMs,
+          warmUp: inputs.warmUp(recordKind(plan.images!)),
           span,
         }),
       };

@@ -46,6 +46,8 @@ export interface BenchOptions {
   /** cluster: the setups to run, by name, in the scenario's order (default all). */
   clusterSetups: readonly ClusterSetupName[];
   window: number;
+  /** burst, delivery-burst and their relays: records sent before the clock starts (0: none). */
+  warmUp: number;
   /** delivery-burst. */
   deliveryRecords: number;
   /** delivery-steady, delivery-outage and stream: records a second. */
@@ -125,6 +127,10 @@ const HELP: [flag: string, text: string][] = [
   ['--scale-events N', 'store-scale: events past retention waiting for a delivery (default 1,000,000; --quick 100,000)'],
   ['--people N', 'people: people PUT with a photo each and "devices":"all" (default 1,000; --quick 50)'],
   ['--window W', 'QoS 1 publishes in flight per terminal during a burst (default 50)'],
+  [
+    '--warm-up N',
+    "records each burst and its relay send before the clock starts, numbered past the burst's (default 2,000; --quick 500; 0: a fresh bridge's first records)",
+  ],
   ['--out FILE', 'where the figures go as JSON (default bench-results.json)'],
   ['--cpu-prof DIR', "each bridge writes V8's CPU profile of each of its threads into DIR as it stops (node --cpu-prof); the figures include its cost"],
   ['--help', 'this text'],
@@ -136,6 +142,9 @@ const HELP: [flag: string, text: string][] = [
  * inside the 28,000 ephemeral ports of a default Linux.
  */
 const MAX_TERMINALS = 15_000;
+
+/** Every payload of a burst is built in memory before the clock starts (~37 KB each): 20,000 are ~750 MB. A warm-up's records are numbered from here on. */
+export const MAX_BURST_RECORDS = 20_000;
 
 export class UsageError extends Error {}
 
@@ -207,6 +216,7 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
         rate: { type: 'string' },
         'steady-seconds': { type: 'string' },
         window: { type: 'string' },
+        'warm-up': { type: 'string' },
         'stream-clients': { type: 'string' },
         'scale-events': { type: 'string' },
         people: { type: 'string' },
@@ -230,10 +240,9 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
     throw new UsageError(`--transport ${values.transport}: expected embedded or mosquitto`);
   }
   const quick = values.quick;
-  // Every payload of a burst is built in memory before the clock starts (~37 KB each): 20,000 are ~750 MB.
-  const records = whole(values.records, 'records', quick ? 1000 : 5000, 1, 20_000);
+  const records = whole(values.records, 'records', quick ? 1000 : 5000, 1, MAX_BURST_RECORDS);
   // The issue's burst: 20,000 records, with images and without.
-  const deliveryRecords = whole(values.records, 'records', quick ? 2000 : 20_000, 1, 20_000);
+  const deliveryRecords = whole(values.records, 'records', quick ? 2000 : 20_000, 1, MAX_BURST_RECORDS);
   const burstTerminals = whole(values['burst-terminals'], 'burst-terminals', 10, 1, 1000);
   if (burstTerminals > Math.min(records, deliveryRecords)) {
     throw new UsageError(`--burst-terminals ${burstTerminals}: more terminals than records in a burst`);
@@ -251,11 +260,12 @@ export function parseBenchOptions(args: string[]): BenchOptions | undefined {
     slots: wholes(values.slots, 'slots', [1, 4, 8], 1, 64),
     slotsRecords: deliveryRecords,
     // A few minutes for all four setups on two cores: PostgreSQL's commits are slower than SQLite's.
-    clusterRecords: whole(values.records, 'records', quick ? 1000 : 3000, 1, 20_000),
+    clusterRecords: whole(values.records, 'records', quick ? 1000 : 3000, 1, MAX_BURST_RECORDS),
     // One count: the first, when --terminals lists several for the heartbeat runs.
     clusterTerminals: wholes(values.terminals, 'terminals', [quick ? 100 : 1000], 1, MAX_TERMINALS)[0],
     clusterSetups: names(values.setups, 'setups', CLUSTER_SETUP_NAMES, CLUSTER_SETUP_NAMES),
     window: whole(values.window, 'window', 50, 1, 1000),
+    warmUp: whole(values['warm-up'], 'warm-up', quick ? 500 : 2000, 0, MAX_BURST_RECORDS),
     deliveryRecords,
     rate: whole(values.rate, 'rate', 200, 1, 5000),
     steadySeconds: whole(values['steady-seconds'], 'steady-seconds', quick ? 5 : 30, 1, 3600),

@@ -142,9 +142,14 @@ export function encodeLoadRecord(i: number, at: Date, image?: LoadImage): Buffer
   return Buffer.from(JSON.stringify(verifiedRecordU([loadRecord(i, at, image)])));
 }
 
-/** Records 0…count−1 of a numbered load, all taken at `at`, for `terminals` terminals: terminal t gets records t, t+T, t+2T… */
-export function encodeLoad(count: number, terminals: number, at: Date, image?: LoadImage): Buffer[][] {
+/**
+ * Records first…first+count−1 of a numbered load, all taken at `at`, for
+ * `terminals` terminals: terminal t gets records first+t, first+t+T… A load
+ * numbered past a burst's (the bench's warm-up) is never counted as one of
+ * its records.
+ */
+export function encodeLoad(count: number, terminals: number, at: Date, image?: LoadImage, first = 0): Buffer[][] {
   const lists: Buffer[][] = Array.from({ length: terminals }, () => []);
-  for (let i = 0; i < count; i++) lists[i % terminals].push(encodeLoadRecord(i, at, image));
+  for (let i = 0; i < count; i++) lists[i % terminals].push(encodeLoadRecord(first + i, at, image));
   return lists;
 }

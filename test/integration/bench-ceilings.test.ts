@@ -46,3 +46,14 @@ it('the flood ceiling relays every record to the sink beside beating terminals, 
   expect(heartbeats.missing).toBe(0);
   expect(heartbeats.roundTrip?.count).toBe(heartbeats.sent);
 });
+
+// The sink counts from its start, the warm-up's records too: the relay's
+// figures are the burst's alone, after them.
+it('the relay ceiling sends its warm-up first and counts the records after it alone', async () => {
+  const payloads = encodeLoad(300, 3, new Date(), undefined);
+  const warmUp = encodeLoad(120, 3, new Date(), undefined, 300);
+  const [ceiling] = await ceilingsOf({ which: ['relay'], transports: ['embedded'], kinds: ['none'], payloads: () => payloads, warmUp: () => warmUp });
+  if (ceiling.ceiling !== 'relay' || !('figures' in ceiling)) throw new Error(`no relay figures: ${JSON.stringify(ceiling)}`);
+  const { records, received, lost, warmedUp } = ceiling.figures;
+  expect({ records, received, lost, warmedUp }).toEqual({ records: 300, received: 300, lost: 0, warmedUp: 120 });
+});

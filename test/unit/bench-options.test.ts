@@ -41,3 +41,12 @@ describe('--steady-seconds', () => {
     expect(() => parseBenchOptions(['--steady-seconds', '3601'])).toThrow(/steady-seconds/);
   });
 });
+
+describe('--warm-up', () => {
+  it('warms each burst up with 2,000 records unless told (500 with --quick), none with 0, and at most a burst', () => {
+    expect(parseBenchOptions([])?.warmUp).toBe(2000);
+    expect(parseBenchOptions(['--quick'])?.warmUp).toBe(500);
+    expect(parseBenchOptions(['--warm-up', '0'])?.warmUp).toBe(0);
+    expect(() => parseBenchOptions(['--warm-up', '20001'])).toThrow(/--warm-up 20001: expected a whole number from 0 to 20000/);
+  });
+});

@@ -92,6 +92,14 @@ describe('record builders', () => {
     const nums = lists.flat().map((bytes) => Number(JSON.parse(bytes.toString()).data[0].num) - FIRST_NUM);
     expect(nums.sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6]);
   });
+
+  it('numbers a load from its first record, so that one after another never share a record', () => {
+    const nums = encodeLoad(4, 2, AT, undefined, 20).map((list) => list.map((bytes) => Number(JSON.parse(bytes.toString()).data[0].num) - FIRST_NUM));
+    expect(nums).toEqual([
+      [20, 22],
+      [21, 23],
+    ]);
+  });
 });
 
 describe('stampJpeg', () => {

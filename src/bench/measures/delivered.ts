@@ -53,6 +53,18 @@ export function recordIndex(arrival: Arrival, sent: number): number | undefined 
   return Number.isInteger(i) && i >= 0 && i < sent ? i : undefined;
 }
 
+/** The receiver's counts since `before` was read: a burst's, without the warm-up before it. */
+export function since(before: ReceiverStats, now: ReceiverStats): ReceiverStats {
+  return {
+    received: now.received - before.received,
+    distinctIds: now.distinctIds - before.distinctIds,
+    distinctKeys: now.distinctKeys - before.distinctKeys,
+    unreadable: now.unreadable - before.unreadable,
+    keysWithSeveralIds: now.keysWithSeveralIds - before.keysWithSeveralIds,
+    up: now.up,
+  };
+}
+
 export function tally(sent: number, stats: ReceiverStats, arrivals: Arrival[], timedOut: boolean): DeliveryTally {
   const delivered = arrivals.filter((a) => recordIndex(a, sent) !== undefined).length;
   return {

@@ -773,7 +773,7 @@ export function formatCeilings(ceilings: Ceiling[]): string {
     switch (c.ceiling) {
       case 'relay': {
         const f = c.figures;
-        const load = `${count(f.records)} records, ${kindShown(c.kind)}`;
+        const load = `${count(f.records)} records, ${kindShown(c.kind)}${f.warmedUp ? `, after ${count(f.warmedUp)}` : ''}`;
         return [
           ...head,
           load,

@@ -1,6 +1,6 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { serials, UPLINK } from '../../kit/terminal.ts';
-import { withTimeout } from '../../kit/wait.ts';
+import { until, withTimeout } from '../../kit/wait.ts';
 import { noSpan, type Span } from '../measures/span.ts';
 import { storedCounter } from '../measures/stored.ts';
 
@@ -14,6 +14,8 @@ export interface BurstOptions {
   payloads: Buffer[][];
   /** The whole burst, publishing and storing, ends by then; what is not stored by then counts as lost. */
   timeoutMs: number;
+  /** Records stored before the clock starts, numbered past the burst's (warmUp below); none: a fresh bridge's first records. */
+  warmUp?: Buffer[][];
   span?: Span;
 }
 
@@ -37,6 +39,8 @@ export interface BurstFigures {
   duplicates: number;
   /** The deadline came before every record was acknowledged and stored. */
   timedOut: boolean;
+  /** Records the bridge had stored before the clock started. */
+  warmedUp: number;
 }
 
 // Records are counted from the bridge's store (measures/stored.ts), in this process.
@@ -58,13 +62,15 @@ export async function runBurst(options: BurstOptions): Promise<BurstFigures> {
   let clients: MqttClient[] = [];
   try {
     clients = await connectAll(options.url, sns);
+    const warmedUp = await warmUp(clients, sns, options.warmUp, options.window, options.timeoutMs, async (n) => (await counter.count()) >= n);
+    // The warm-up's records are in the store: counted from here on, the burst's alone.
+    const count = async () => (await counter.count()) - warmedUp;
     let stored = 0;
     let storedAt: number | undefined;
     let polling: Promise<void> | undefined;
     // One read at a time: a PostgreSQL count may take longer than the interval.
     const poll = () =>
-      (polling ??= counter
-        .count()
+      (polling ??= count()
         .then((n) => {
           if (n > stored) {
             stored = n;
@@ -101,7 +107,8 @@ export async function runBurst(options: BurstOptions): Promise<BurstFigures> {
     const lastAckAt = Math.max(startedAt, ...sent.map((s) => s.lastAckAt));
     const acked = sent.reduce((sum, s) => sum + s.acked, 0);
     const failed = sent.reduce((sum, s) => sum + s.failed, 0);
-    const final = await counter.tally();
+    const tally = await counter.tally();
+    const final = { rows: tally.rows - warmedUp, records: tally.records - warmedUp };
     const ackSeconds = (lastAckAt - startedAt) / 1000;
     const storedSeconds = ((storedAt ?? startedAt) - startedAt) / 1000;
     const storedBytes = (payloadBytes / records) * final.records;
@@ -121,6 +128,7 @@ export async function runBurst(options: BurstOptions): Promise<BurstFigures> {
       lost: records - final.records,
       duplicates: final.rows - final.records,
       timedOut,
+      warmedUp,
     };
   } finally {
     await counter.close().catch(() => {});
@@ -144,6 +152,33 @@ export async function connectAll(url: string, sns: string[]): Promise<MqttClient
     throw failed.reason;
   }
   return clients;
+}
+
+/**
+ * The warm-up: `payloads` (numbered past the burst's records) sent on the
+ * burst's own connections, and `taken` awaited until the far end holds all of
+ * them, before the burst's clock starts. The burst then measures a process
+ * that has run its path before, as a site's bridge has by the time its
+ * terminals' backlog comes, and as the POST ceiling's client has (README
+ * §Performance, Warmed up first). Resolves with the records sent.
+ */
+export async function warmUp(
+  clients: MqttClient[],
+  sns: string[],
+  payloads: Buffer[][] | undefined,
+  window: number,
+  timeoutMs: number,
+  holds: (records: number) => Promise<boolean>,
+): Promise<number> {
+  const records = payloads?.reduce((sum, list) => sum + list.length, 0) ?? 0;
+  if (payloads === undefined || records === 0) return 0;
+  const deadline = performance.now() + timeoutMs;
+  const sent = clients.map((): PumpResult => ({ acked: 0, failed: 0, lastAckAt: 0 }));
+  await withTimeout(Promise.all(clients.map((client, i) => pump(client, UPLINK.topicOf(sns[i]), payloads[i], window, sent[i]))), timeoutMs, 'warm-up');
+  const failed = sent.reduce((sum, s) => sum + s.failed, 0);
+  if (failed > 0) throw new Error(`warm-up: ${failed} of ${records} publishes failed`);
+  await until(() => holds(records), POLL_MS, { ms: Math.max(0, deadline - performance.now()), what: 'warm-up' });
+  return records;
 }
 
 export interface PumpResult {

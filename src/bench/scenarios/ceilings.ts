@@ -15,7 +15,7 @@ import { cpuSeconds, microsPerRecord, ownCpuSeconds, sumKnown } from '../measure
 import { type DiskFigures, measureDisk, measureImageWrites, type WriteFigures } from '../measures/disk.ts';
 import type { Span } from '../measures/span.ts';
 import type { TransportName } from '../options.ts';
-import { connectAll, type PumpResult, pump } from './burst.ts';
+import { connectAll, type PumpResult, pump, warmUp } from './burst.ts';
 import { type BeatFigures, beatFigures, beating } from './commands.ts';
 import type { RecordKind } from './delivery-burst.ts';
 import { type HeartbeatFigures, runHeartbeats } from './heartbeats.ts';
@@ -65,6 +65,8 @@ export interface RelayFigures {
   seconds: number;
   perSecond: number;
   timedOut: boolean;
+  /** Records relayed before the clock started. */
+  warmedUp: number;
   /** CPU seconds from the first publish until the subscriber had them all: the broker's process (Mosquitto, or aedes' child) and the subscriber's. */
   brokerCpuSeconds: number | undefined;
   subscriberCpuSeconds: number | undefined;
@@ -125,6 +127,8 @@ export interface CeilingOptions {
   mosquittoPath: string | undefined;
   /** The burst's records of a kind, from encodeLoad (kit/records.ts). */
   payloads: (kind: RecordKind) => Buffer[][];
+  /** The records a relay sends before its clock starts, as the bridge's burst does (burst.ts, warmUp); none: a fresh broker's first records. */
+  warmUp?: (kind: RecordKind) => Buffer[][];
   kinds: RecordKind[];
   window: number;
   timeoutMs: number;
@@ -247,7 +251,12 @@ async function startNodeChild(entry: URL, args: string[], ready: RegExp, what: s
 }
 
 async function relay(url: string, brokerPid: number, transport: TransportName, kind: RecordKind, options: CeilingOptions): Promise<Ceiling> {
-  return { ceiling: 'relay', transport, kind, figures: await relayRecords(url, brokerPid, options.payloads(kind), options) };
+  return {
+    ceiling: 'relay',
+    transport,
+    kind,
+    figures: await relayRecords(url, brokerPid, options.payloads(kind), options, { warmUp: options.warmUp?.(kind) }),
+  };
 }
 
 /**
@@ -269,8 +278,7 @@ async function flood(url: string, brokerPid: number, transport: TransportName, t
       let from = 0;
       let to = 0;
       const relayed = await relayRecords(url, brokerPid, options.payloads('image'), options, {
-        start: () => (from = monotonicMs()),
-        end: () => (to = monotonicMs()),
+        span: { start: () => (from = monotonicMs()), end: () => (to = monotonicMs()) },
       });
       const shares = await beats.end();
       ended = true;
@@ -288,8 +296,18 @@ async function flood(url: string, brokerPid: number, transport: TransportName, t
   }
 }
 
-/** The records through the broker at `url` to a sink of their own; `span` is told when the first is sent and when the sink has the last. */
-async function relayRecords(url: string, brokerPid: number, payloads: Buffer[][], options: CeilingOptions, span?: Span): Promise<RelayFigures> {
+/**
+ * The records through the broker at `url` to a sink of their own, after the
+ * warm-up when there is one; `span` is told when the first is sent and when
+ * the sink has the last.
+ */
+async function relayRecords(
+  url: string,
+  brokerPid: number,
+  payloads: Buffer[][],
+  options: CeilingOptions,
+  { span, warmUp: warm }: { span?: Span; warmUp?: Buffer[][] } = {},
+): Promise<RelayFigures> {
   const records = payloads.reduce((sum, list) => sum + list.length, 0);
   const payloadBytes = payloads.reduce((sum, list) => sum + list.reduce((s, p) => s + p.length, 0), 0);
   const { child: sink } = await startNodeChild(MQTT_END, ['sink', url], /^sink ready$/, 'starting the relay subscriber');
@@ -299,9 +317,15 @@ async function relayRecords(url: string, brokerPid: number, payloads: Buffer[][]
     throw err;
   });
   try {
-    const count = () => {
+    const sunk = () => {
       const reports = sink.tail().match(/^sink \{.*\}$/gm);
       return reports ? (JSON.parse(reports[reports.length - 1].slice(5)) as { received: number; lastAt: number }) : { received: 0, lastAt: 0 };
+    };
+    const warmedUp = await warmUp(clients, sns, warm, options.window, options.timeoutMs, async (n) => sunk().received >= n);
+    // The sink counts from its start: the burst's records are those after the warm-up's.
+    const count = () => {
+      const { received, lastAt } = sunk();
+      return { received: received - warmedUp, lastAt };
     };
     const readCpu = () => [cpuSeconds(brokerPid), cpuSeconds(sink.pid)];
     const cpuBefore = readCpu();
@@ -342,6 +366,7 @@ async function relayRecords(url: string, brokerPid: number, payloads: Buffer[][]
       seconds,
       perSecond: seconds > 0 ? received / seconds : 0,
       timedOut,
+      warmedUp,
       brokerCpuSeconds,
       subscriberCpuSeconds,
       cpuMicrosPerRecord: microsPerRecord(sumKnown([brokerCpuSeconds, subscriberCpuSeconds]), received),

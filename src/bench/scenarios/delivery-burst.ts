@@ -4,10 +4,10 @@ import { withTimeout } from '../../kit/wait.ts';
 import type { Receiver } from '../children/receiver.ts';
 import { bridgeCounters } from '../measures/bridge-metrics.ts';
 import { monotonicMs } from '../measures/clock.ts';
-import { awaitDelivered, type DeliveryTally, recordIndex, tally } from '../measures/delivered.ts';
+import { awaitDelivered, type DeliveryTally, recordIndex, since, tally } from '../measures/delivered.ts';
 import { peakBetween, sampleRss } from '../measures/rss.ts';
 import { noSpan, type Span } from '../measures/span.ts';
-import { connectAll, type PumpResult, pump } from './burst.ts';
+import { connectAll, type PumpResult, pump, warmUp } from './burst.ts';
 
 /**
  * What the records carry and what the webhooks carry of it: inline, a ~27 KB
@@ -37,6 +37,8 @@ export interface DeliveryBurstOptions {
   images: Images;
   /** Publishing and delivering end by then; what has not arrived counts as lost. */
   timeoutMs: number;
+  /** Records delivered before the clock starts, numbered past the burst's (burst.ts, warmUp); none: a fresh bridge's first records. */
+  warmUp?: Buffer[][];
   span?: Span;
 }
 
@@ -66,6 +68,8 @@ export interface DeliveryBurstFigures extends DeliveryTally {
    * (VmHWM) is the result's bridgePeakRssBytes.
    */
   rssAfterFirstSecondBytes: number | undefined;
+  /** Records the bridge had delivered before the clock started. */
+  warmedUp: number;
 }
 
 /** With every record acknowledged, the ones the receiver still lacks are lost once no new one has come for this long. */
@@ -89,6 +93,9 @@ export async function runDeliveryBurst(options: DeliveryBurstOptions): Promise<D
   let rss: ReturnType<typeof sampleRss> | undefined;
   try {
     clients = await connectAll(options.url, sns);
+    const warmedUp = await warmUp(clients, sns, options.warmUp, options.window, options.timeoutMs, async (n) => (await receiver.stats()).distinctKeys >= n);
+    // What the receiver counted of the warm-up is taken off its figures below: they are the burst's.
+    const before = await receiver.stats();
     span.start();
     if (options.bridgeRss) rss = sampleRss(options.bridgeRss, RSS_EVERY_MS);
     // pump() times PUBACKs with performance.now(), the receiver times arrivals on the monotonic clock: each span is measured on its own clock.
@@ -100,7 +107,7 @@ export async function runDeliveryBurst(options: DeliveryBurstOptions): Promise<D
     let timedOut = false;
     try {
       await withTimeout(sending, options.timeoutMs, 'delivery burst');
-      timedOut = (await awaitDelivered(receiver, records, { deadline, stallMs: STALL_MS })).timedOut;
+      timedOut = (await awaitDelivered(receiver, before.distinctKeys + records, { deadline, stallMs: STALL_MS })).timedOut;
     } catch {
       timedOut = true;
     } finally {
@@ -108,8 +115,7 @@ export async function runDeliveryBurst(options: DeliveryBurstOptions): Promise<D
     }
 
     const arrivals = await receiver.arrivals();
-    const stats = await receiver.stats();
-    const counted = tally(records, stats, arrivals, timedOut);
+    const counted = tally(records, since(before, await receiver.stats()), arrivals, timedOut);
     let lastArrival = startedAt;
     for (const arrival of arrivals) if (recordIndex(arrival, records) !== undefined) lastArrival = Math.max(lastArrival, arrival.firstAt);
     const lastAckPerf = Math.max(startedPerf, ...sent.map((s) => s.lastAckAt));
@@ -131,6 +137,7 @@ export async function runDeliveryBurst(options: DeliveryBurstOptions): Promise<D
       trailSeconds: deliveredSeconds - ackSeconds,
       attempts: (await bridgeCounters(options.httpUrl))?.attempts,
       rssAfterFirstSecondBytes: rss && peakBetween(rss.samples, startedAt + FIRST_SECOND_MS, lastArrival),
+      warmedUp,
     };
   } finally {
     rss?.stop();
