@@ -22,6 +22,13 @@ const REMEMBERED = 256;
  * range only a listener that asks for that very port can take it.
  */
 const LOWEST = 10_000;
+/**
+ * The ports above LOWEST on the Fetch standard's list of bad ports, to which
+ * fetch (undici) refuses to connect ("bad port"): a bridge given 10080 for
+ * its HTTP API listened there, and the benchmark's readiness probe never
+ * reached it.
+ */
+const FETCH_BAD_PORTS = new Set([10080]);
 const EPHEMERAL_DEFAULT = 32_768;
 const TRIES = 200;
 
@@ -37,11 +44,15 @@ function ephemeralStart(): number {
   }
 }
 
-/** A loopback port nobody listens on right now, for a child process to take: not one this process handed out among its last 256. */
-export async function freePort(): Promise<number> {
+/**
+ * A loopback port nobody listens on right now, for a child process to take:
+ * not one this process handed out among its last 256, nor one fetch refuses.
+ * `random` picks the candidates, in [0, 1) as Math.random.
+ */
+export async function freePort(random: () => number = Math.random): Promise<number> {
   for (let tries = 0; tries < TRIES; tries++) {
-    const port = LOWEST + Math.floor(Math.random() * (EPHEMERAL_START - LOWEST));
-    if (handedOut.has(port) || !(await bindable(port))) continue;
+    const port = LOWEST + Math.floor(random() * (EPHEMERAL_START - LOWEST));
+    if (handedOut.has(port) || FETCH_BAD_PORTS.has(port) || !(await bindable(port))) continue;
     handedOut.add(port);
     if (handedOut.size > REMEMBERED) handedOut.delete(handedOut.values().next().value as number);
     return port;
