@@ -156,7 +156,7 @@ export async function connectAll(url: string, sns: string[]): Promise<MqttClient
 
 /**
  * The warm-up: `payloads` (numbered past the burst's records) sent on the
- * burst's own connections, and `taken` awaited until the far end holds all of
+ * burst's own connections, and `holds` asked until the far end holds all of
  * them, before the burst's clock starts. The burst then measures a process
  * that has run its path before, as a site's bridge has by the time its
  * terminals' backlog comes, and as the POST ceiling's client has (README
