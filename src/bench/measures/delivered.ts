@@ -26,18 +26,19 @@ export interface DeliveryTally {
 const POLL_MS = 100;
 
 /**
- * Waits until the receiver has `sent` distinct records, or until it has
- * made no progress for `stallMs`, or until the monotonic `deadline`.
+ * Waits until the receiver holds `keys` distinct records in all (a delivery
+ * burst counts its warm-up's in), or until it has made no progress for
+ * `stallMs`, or until the monotonic `deadline`.
  */
 export async function awaitDelivered(
   receiver: Receiver,
-  sent: number,
+  keys: number,
   limits: { deadline: number; stallMs: number },
 ): Promise<{ stats: ReceiverStats; timedOut: boolean }> {
   let stats = await receiver.stats();
   let movedAt = monotonicMs();
   for (;;) {
-    if (stats.distinctKeys >= sent) return { stats, timedOut: false };
+    if (stats.distinctKeys >= keys) return { stats, timedOut: false };
     const now = monotonicMs();
     if (now >= limits.deadline || now - movedAt >= limits.stallMs) return { stats, timedOut: true };
     await delay(POLL_MS);
