@@ -2,15 +2,17 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { drizzle } from 'drizzle-orm/better-sqlite3';
-import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterEach, describe, expect, it } from 'vitest';
 import { verifiedRecord } from '../../src/kit/records.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
+import { drizzleEntry } from '../../src/store/drizzle.ts';
 import { migrateDatabase, openDatabase } from '../../src/store/sqlite/open.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 import { type Receiver, startReceiver } from '../support/receiver.ts';
+
+const { drizzle } = drizzleEntry('drizzle-orm/better-sqlite3');
+const { migrate } = drizzleEntry('drizzle-orm/better-sqlite3/migrator');
 
 // facegate_outbox_depth is kept by triggers on deliveries instead of counted
 // at each scrape (README §Webhooks, Metrics): at every settled point of a

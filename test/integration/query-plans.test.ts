@@ -1,13 +1,15 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Placeholder } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { drizzleEntry } from '../../src/store/drizzle.ts';
 import { listQueries } from '../../src/store/sqlite/list-queries.ts';
 import { migrateDatabase, openDatabase } from '../../src/store/sqlite/open.ts';
 import { adminStepQueries, purgeQueries } from '../../src/store/sqlite/outbox.ts';
 import { PERSON_SQL } from '../../src/store/sqlite/person-rows.ts';
 import { PEOPLE_READ_SQL } from '../../src/store/sqlite/reads.ts';
+
+const { Placeholder } = drizzleEntry('drizzle-orm');
 
 // What SQLite plans to do for each query of the lists, the live stream's
 // replay, /metrics and retention, on a database built by the real

@@ -67,4 +67,10 @@ describe('the layout', () => {
     for (const file of files) visit(file, []);
     expect(cycles).toEqual([]);
   });
+
+  it("loads drizzle-orm's code only through src/store/drizzle.ts: types may be imported, values not", () => {
+    const everywhere = [...files, ...sources('test')].filter((file) => file !== 'src/store/drizzle.ts');
+    const imports = everywhere.filter((file) => /^import (?!type )[^;]*?from 'drizzle-orm[^']*'/m.test(readFileSync(join(root, file), 'utf8')));
+    expect(imports).toEqual([]);
+  });
 });

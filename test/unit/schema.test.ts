@@ -3,12 +3,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { generateDrizzleJson, generateMigration, generateSQLiteDrizzleJson, generateSQLiteMigration } from 'drizzle-kit/api';
-import { drizzle } from 'drizzle-orm/better-sqlite3';
-import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { describe, expect, it } from 'vitest';
+import { drizzleEntry } from '../../src/store/drizzle.ts';
 import * as pgSchema from '../../src/store/postgres/schema.ts';
 import { migrateDatabase, openDatabase } from '../../src/store/sqlite/open.ts';
 import * as schema from '../../src/store/sqlite/schema.ts';
+
+const { drizzle } = drizzleEntry('drizzle-orm/better-sqlite3');
+const { migrate } = drizzleEntry('drizzle-orm/better-sqlite3/migrator');
 
 // The tables are made by the migrations in drizzle/, never by the schema
 // itself: a change to schema.ts without its migration (README §Development,

@@ -1,8 +1,10 @@
 import { fileURLToPath } from 'node:url';
-import { readMigrationFiles } from 'drizzle-orm/migrator';
-import { drizzle } from 'drizzle-orm/node-postgres';
-import { migrate } from 'drizzle-orm/node-postgres/migrator';
 import pg from 'pg';
+import { drizzleEntry } from '../drizzle.ts';
+
+const { readMigrationFiles } = drizzleEntry('drizzle-orm/migrator');
+const { drizzle } = drizzleEntry('drizzle-orm/node-postgres');
+const { migrate } = drizzleEntry('drizzle-orm/node-postgres/migrator');
 
 // The connections to PostgreSQL (DATABASE_URL) and its migrations.
 

@@ -1,9 +1,11 @@
-import { sql } from 'drizzle-orm';
-import { bigint, boolean, customType, index, integer, jsonb, pgSequence, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
 import type { AlertLang, EndpointFormat } from '../../delivery/chat/apps.ts';
 import type { EventType } from '../../events/events.ts';
 import type { RejectReason } from '../../protocol/uplink.ts';
+import { drizzleEntry } from '../drizzle.ts';
 import type { CommandStatus, DeliveryStatus, DisabledReason, PersonOp, Role, SyncStatus } from '../store.ts';
+
+const { sql } = drizzleEntry('drizzle-orm');
+const { bigint, boolean, customType, index, integer, jsonb, pgSequence, pgTable, primaryKey, text, uniqueIndex } = drizzleEntry('drizzle-orm/pg-core');
 
 // The tables of sqlite/schema.ts on PostgreSQL: the same names, so the two
 // engines read alike. Times are unix milliseconds (UTC) in bigint, read as

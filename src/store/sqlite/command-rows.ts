@@ -1,12 +1,14 @@
-import { and, asc, eq, gte, inArray, lt, sql } from 'drizzle-orm';
 import type { NewEvent, StoredEvent } from '../../events/events.ts';
 import { randomId } from '../../events/ids.ts';
 import type { Replied, ReplyCandidate } from '../../ingest/interpret.ts';
 import { acceptedRows, commandEventFields, hasReplyField, matchedReply, withReplyField } from '../command-text.ts';
+import { drizzleEntry } from '../drizzle.ts';
 import type { PersonHooks } from '../person-sync-rules.ts';
 import { type Job, type JobResults, SWEEP_LIMIT } from '../store.ts';
 import type { Db } from './open.ts';
 import { commands, counters } from './schema.ts';
+
+const { and, asc, eq, gte, inArray, lt, sql } = drizzleEntry('drizzle-orm');
 
 // The writer thread's side of commands (README §Commands with replies):
 // rows accepted, published, failed; a reply matched to its command in the

@@ -1,4 +1,3 @@
-import { eq, sql } from 'drizzle-orm';
 import {
   ABOUT_DELIVERY,
   brokerDropsEvent,
@@ -14,6 +13,7 @@ import { withoutPassword } from '../../lib/secrets.ts';
 import { DEFAULT_PERSON_COMMANDS } from '../../people/person-commands.ts';
 import type { RejectReason } from '../../protocol/uplink.ts';
 import { type Accepting, mayHold } from '../command-text.ts';
+import { drizzleEntry } from '../drizzle.ts';
 import { createRejectGate, type RejectGate } from '../reject-gate.ts';
 import { createSkewReport } from '../skew-report.ts';
 import { type Job, type JobKind, type JobResult, type JobResults, SAMPLE_BYTES } from '../store.ts';
@@ -24,6 +24,8 @@ import { createPersonRows, type PersonRows } from './person-rows.ts';
 import { events, images, rejects, terminals, tokens } from './schema.ts';
 import type { SegmentWriter } from './segment-writer.ts';
 import { createTerminalStore } from './terminals.ts';
+
+const { eq, sql } = drizzleEntry('drizzle-orm');
 
 // Every job of the store (store.ts) applied to the database, in the writer
 // thread. A batch of jobs is applied in one transaction (group commit).

@@ -1,8 +1,10 @@
-import { and, asc, desc, eq, gt, gte, inArray, lt, lte, max, min, sql } from 'drizzle-orm';
 import type { EventType } from '../../events/events.ts';
+import { drizzleEntry } from '../drizzle.ts';
 import { type CommandFilter, type DeliveryStatus, type SeqRange, SHOWN_BYTES } from '../store.ts';
 import type { Db } from './open.ts';
 import { commands, deliveries, events, outboxDepth } from './schema.ts';
+
+const { and, asc, desc, eq, gt, gte, inArray, lt, lte, max, min, sql } = drizzleEntry('drizzle-orm');
 
 // SQLite gives octet_length() from the record's header, without reading the
 // value's overflow pages: a list of messages of megabytes (SHOWN_BYTES)

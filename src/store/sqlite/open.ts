@@ -2,9 +2,11 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
-import { drizzle } from 'drizzle-orm/better-sqlite3';
-import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { drizzleEntry } from '../drizzle.ts';
 import * as schema from './schema.ts';
+
+const { drizzle } = drizzleEntry('drizzle-orm/better-sqlite3');
+const { migrate } = drizzleEntry('drizzle-orm/better-sqlite3/migrator');
 
 export type Sync = 'full' | 'normal';
 

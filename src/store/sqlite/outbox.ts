@@ -1,9 +1,11 @@
-import { and, asc, eq, gt, gte, inArray, lt, min, sql } from 'drizzle-orm';
 import type { DeadDelivery } from '../../events/events.ts';
+import { drizzleEntry } from '../drizzle.ts';
 import { pickPurged } from '../purge-step.ts';
 import type { Job, JobResults, PurgeCursor } from '../store.ts';
 import type { Db } from './open.ts';
 import { commands, deliveries, endpoints, events, images, rejects } from './schema.ts';
+
+const { and, asc, eq, gt, gte, inArray, lt, min, sql } = drizzleEntry('drizzle-orm');
 
 // The writer thread's half of webhook delivery: deliveries are created in the
 // same transaction as their event, and every attempt's outcome is recorded.

@@ -1,8 +1,10 @@
-import { and, asc, count, desc, eq, gt, gte, isNull, lt, lte, max, min, or, sql } from 'drizzle-orm';
+import { drizzleEntry } from '../drizzle.ts';
 import type { PeopleFilter, Person, PersonSync, SyncStatus } from '../store.ts';
 import { listQueries } from './list-queries.ts';
 import { openDatabase, type Sync } from './open.ts';
 import { commands, deliveries, endpoints, events, images, rejects, terminals, tokens } from './schema.ts';
+
+const { and, asc, count, desc, eq, gt, gte, isNull, lt, lte, max, min, or, sql } = drizzleEntry('drizzle-orm');
 
 export { SHOWN_BYTES } from './list-queries.ts';
 

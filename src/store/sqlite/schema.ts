@@ -1,9 +1,11 @@
-import { sql } from 'drizzle-orm';
-import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import { ALERT_LANGS, ENDPOINT_FORMATS } from '../../delivery/chat/apps.ts';
 import { EVENT_TYPES, type EventType } from '../../events/events.ts';
 import { REJECT_REASONS } from '../../protocol/uplink.ts';
+import { drizzleEntry } from '../drizzle.ts';
 import { COMMAND_STATUSES, DELIVERY_STATUSES, DISABLED_REASONS, PERSON_OPS, ROLES, SYNC_STATUSES } from '../store.ts';
+
+const { sql } = drizzleEntry('drizzle-orm');
+const { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } = drizzleEntry('drizzle-orm/sqlite-core');
 
 // Times are unix milliseconds (UTC). Terminal-supplied values stay inside
 // `fields` exactly as the terminal sent them. A column of a closed set of

@@ -1,6 +1,8 @@
-import { eq, inArray, sql } from 'drizzle-orm';
+import { drizzleEntry } from '../drizzle.ts';
 import type { Db } from './open.ts';
 import { terminals } from './schema.ts';
+
+const { eq, inArray, sql } = drizzleEntry('drizzle-orm');
 
 // The writer thread's side of forgetting terminals (README §Topics): rows of
 // the terminals table deleted, never their events, which retention purges.
