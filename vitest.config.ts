@@ -24,10 +24,8 @@ export default defineConfig({
     pool: 'forks',
     // Vitest's default leaves one core free, which on a 2-core machine runs
     // the files one at a time. They mostly wait on brokers, disks and
-    // timers: two at once halved the run (238 s -> 128 s, when the suite
-    // was small), and three at once on two cores took the whole suite from
-    // 517 to 420 s on Node 24 and to 318 s on Node 20 (one run each,
-    // 1,440 tests; summed file time 921 -> 1,106 s on Node 24).
+    // timers, so three at once on two cores take the least time (README
+    // §Development gives the runs).
     maxWorkers: 3,
     projects: [
       { extends: true, test: { name: 'sqlite', include: ['test/**/*.test.ts'] } },

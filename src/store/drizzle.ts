@@ -4,12 +4,11 @@ import { createRequire } from 'node:module';
  * drizzle-orm's entry points, loaded through its CommonJS build rather than
  * imported. drizzle-orm's package.json holds 130 KB of "exports", and
  * Node 24's ESM loader, looking up the package of each module it loads,
- * parses that field again for every one of drizzle's modules: 156-196 ms
- * of each thread's start and as long again in the collector, and heaps
- * grown for good, 147-152 MB resident idle against 124 this way (README
- * §Performance, "Node 24 and drizzle's exports"). A `.cjs` file needs no
- * package lookup. Each entry point is loaded when first asked for, so a
- * bridge on SQLite never loads PostgreSQL's.
+ * parses that field again for every one of drizzle's modules: time at each
+ * thread's start, and heaps grown for good (README §Performance, "Node 24
+ * and drizzle's exports", has the figures). A `.cjs` file needs no package
+ * lookup. Each entry point is loaded when first asked for, so a bridge on
+ * SQLite never loads PostgreSQL's.
  */
 interface EntryPoints {
   'drizzle-orm': typeof import('drizzle-orm');
