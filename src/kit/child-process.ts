@@ -15,6 +15,24 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const live = new Set<ChildProcess>();
 process.once('exit', cleanUp);
 
+/**
+ * A signal that ends this process by its default runs no 'exit' listener:
+ * vitest stops a test file's process with SIGTERM, whose children a timed-out
+ * hook may not have stopped yet. When nothing else here answers the signal
+ * (the bench and the simulator answer it themselves), the children and the
+ * temp dirs go first, then the same signal ends the process as it would have.
+ */
+const ENDING_SIGNALS = ['SIGTERM', 'SIGINT', 'SIGHUP'] as const;
+for (const signal of ENDING_SIGNALS) {
+  const onSignal = () => {
+    if (process.listenerCount(signal) > 1) return;
+    cleanUp();
+    process.off(signal, onSignal);
+    process.kill(process.pid, signal);
+  };
+  process.on(signal, onSignal);
+}
+
 /** SIGKILL to every child still running, each by its own process, then the temp dirs removed. */
 export function cleanUp(): void {
   for (const proc of live) proc.kill('SIGKILL');

@@ -1,10 +1,4 @@
-import { connect, type Socket } from 'node:net';
-import { getDefaultHighWaterMark } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/lib/log.ts';
-import { listenForTerminals } from '../../src/transport/broker-listeners.ts';
-import { createConnectionGate } from '../../src/transport/connection-gate.ts';
 import { POSTGRES_READ_AHEAD } from '../../src/transport/embedded.ts';
 import { onPostgres, startBridge } from '../support/bridge.ts';
 
@@ -12,7 +6,9 @@ import { onPostgres, startBridge } from '../support/bridge.ts';
 // reads a connection's next bytes only when the messages of its last read
 // are committed, so the socket's readable buffer is how many of a
 // terminal's records reach one commit (README §Performance, "Reading ahead
-// for PostgreSQL", measures what that does to a burst).
+// for PostgreSQL", measures what that does to a burst). What the listener
+// does with it: broker-listener-read-ahead.test.ts. This file runs on both
+// stores (vitest.config.ts).
 
 let stops: (() => unknown)[] = [];
 afterEach(async () => {
@@ -20,33 +16,7 @@ afterEach(async () => {
   stops = [];
 });
 
-/** The socket the listener hands to the broker for one connection from a client. */
-async function servedSocket(readAheadBytes: number | undefined): Promise<Socket | TLSSocket> {
-  let served: (socket: Socket | TLSSocket) => void = () => {};
-  const socket = new Promise<Socket | TLSSocket>((resolve) => (served = resolve));
-  const listeners = await listenForTerminals({
-    port: 0,
-    host: '127.0.0.1',
-    handshakeTimeoutMs: 10_000,
-    gate: createConnectionGate(10, () => {}),
-    serve: (s) => served(s),
-    readAheadBytes,
-    log: createLogger('silent'),
-  });
-  stops.push(() => listeners.close());
-  const client = connect(listeners.port, '127.0.0.1');
-  stops.push(() => client.destroy());
-  const server = await socket;
-  stops.push(() => server.destroy());
-  return server;
-}
-
 describe('read-ahead', () => {
-  it("reads a plain connection that far ahead, and Node's default without it", async () => {
-    expect((await servedSocket(POSTGRES_READ_AHEAD)).readableHighWaterMark).toBe(POSTGRES_READ_AHEAD);
-    expect((await servedSocket(undefined)).readableHighWaterMark).toBe(getDefaultHighWaterMark(false));
-  });
-
   it("is the bridge's on PostgreSQL, and Node's default on SQLite", async () => {
     const bridge = await startBridge();
     stops.push(() => bridge.stop());
