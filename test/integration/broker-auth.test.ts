@@ -1,10 +1,10 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { verifiedRecord } from '../../src/kit/records.ts';
+import { makeTempDir } from '../../src/kit/temp-dir.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 
@@ -102,7 +102,7 @@ describe('embedded broker with BROKER_USERNAME and BROKER_PASSWORD', () => {
 
 describe('per-terminal credentials (BROKER_CREDENTIALS)', () => {
   async function withLogins() {
-    const dir = mkdtempSync(join(tmpdir(), 'facegate-logins-'));
+    const dir = makeTempDir('facegate-logins-');
     const file = join(dir, 'terminals');
     writeFileSync(file, '# serial:password\nT1:first-door-secret\nT2:second-door-secret\n');
     bridge = await startBridge({ BROKER_CREDENTIALS: file });

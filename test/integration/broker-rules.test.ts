@@ -1,9 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { verifiedRecord } from '../../src/kit/records.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 
@@ -166,11 +166,11 @@ describe('wills', () => {
   });
 
   it('takes in the will of a terminal logged in as its serial on its own upLink only (BROKER_CREDENTIALS)', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'facegate-logins-'));
+    const dir = makeTempDir('facegate-logins-');
     const file = join(dir, 'terminals');
     writeFileSync(file, 'W1:first-door-secret\nW2:second-door-secret\n');
     bridge = await startBridge({ BROKER_CREDENTIALS: file });
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
     // Neither subscribes to anything: the login says whose upLink is theirs.
     const login = (sn: string, password: string, topic: string) =>
       mqtt.connectAsync(bridge.brokerUrl, {

@@ -1,8 +1,8 @@
-import { mkdtempSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { verifiedRecord } from '../../src/kit/records.ts';
+import { makeTempDir } from '../../src/kit/temp-dir.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 
@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 it('keeps DATA_DIR and the database (face images, secrets, commands) to the service user alone', async () => {
-  const dataDir = join(mkdtempSync(join(tmpdir(), 'facegate-modes-')), 'data');
+  const dataDir = join(makeTempDir('facegate-modes-'), 'data');
   // No ADMIN_TOKEN: the generated one is written to DATA_DIR too.
   const b = await startBridge({ ADMIN_TOKEN: '' }, dataDir);
   bridge = b;

@@ -8,6 +8,7 @@ import { loadFixtures } from '../../src/kit/fixtures.ts';
 import { stampJpeg } from '../../src/kit/jpeg.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { verifiedRecord, verifiedRecordU } from '../../src/kit/records.ts';
+import { makeTempDir } from '../../src/kit/temp-dir.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 import { startBridge, type TestBridge, TOKEN } from '../support/bridge.ts';
@@ -349,7 +350,7 @@ describe('?erase=true', () => {
 
 describe('PERSON_COMMANDS', () => {
   it('sends the commands of the file and reads success its way', async () => {
-    const file = join(await import('node:os').then((os) => os.tmpdir()), `person-commands-${process.pid}.json`);
+    const file = join(makeTempDir('facegate-person-commands-'), 'person-commands.json');
     writeFileSync(
       file,
       JSON.stringify({
