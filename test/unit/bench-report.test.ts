@@ -212,7 +212,7 @@ describe('CPU per record', () => {
         duplicates: 0,
         ackedPerSecond: 2500,
         deliveredPerSecond: 2000,
-        rssAfterFirstSecondBytes: 141 * 2 ** 20,
+        rssBurstBytes: 141 * 2 ** 20,
       },
       process,
     };
@@ -225,7 +225,7 @@ describe('CPU per record', () => {
       process,
     };
     const [header, burstRow, steadyRow] = formatTable([burst, steady] as unknown as Result[]).split('\n');
-    expect(header).toMatch(/\s+CPU µs\/rec\s+main µs\/rec\s+writer µs\/rec\s+PG µs\/rec\s+idle MB\s+RSS 1s\+ MB\s+RSS MB$/);
+    expect(header).toMatch(/\s+CPU µs\/rec\s+main µs\/rec\s+writer µs\/rec\s+PG µs\/rec\s+idle MB\s+RSS burst MB\s+RSS MB$/);
     // 20,000 records: 10 s of CPU is 500 µs each, 250 of them the main thread's and 150 the writer's.
     expect(burstRow.split(/\s+/).slice(-7)).toEqual(['500', '250', '150', '-', '100', '141', '165']);
     expect(steadyRow.split(/\s+/).slice(-7)).toEqual(['-', '-', '-', '-', '100', '-', '165']);

@@ -180,7 +180,7 @@ const DELIVERY_COLUMNS = [
   'writer µs/rec',
   'PG µs/rec',
   'idle MB',
-  'RSS 1s+ MB',
+  'RSS burst MB',
   'RSS MB',
 ] as const;
 type DeliveryCells = Partial<Record<(typeof DELIVERY_COLUMNS)[number], string>>;
@@ -365,8 +365,8 @@ const DELIVERY_LEGEND = [
   "CPU %: the bridge's CPU time while the load ran, in % of one core; CPU µs/rec: the bridge's CPU time (all threads) from the first publish until all were",
   "  delivered, per record delivered (the receiver's is not in it); main, writer µs/rec: the same of its main thread and of its database writer",
   "  thread (SQLite), V8's threads (GC, compiler) and libuv's pool having the rest; PG µs/rec: the same of PostgreSQL's server and all its processes",
-  "idle MB: the bridge's resident memory started, before the load; RSS MB: its peak resident memory over its life; RSS 1s+ MB: a burst's,",
-  '  from 1 s after its first publish until all was delivered, sampled every 10 ms: without the first second, when V8 compiles the hot paths',
+  "idle MB: the bridge's resident memory started, before the load; RSS MB: its peak resident memory over its life, the warm-up's included;",
+  "  RSS burst MB: its peak from the burst's first publish until all was delivered, sampled every 10 ms",
 ];
 
 const STREAM_LEGEND = [
@@ -548,7 +548,7 @@ function deliveryRow(result: Result): string[] {
         'main µs/rec': micros(perRecord?.main),
         'writer µs/rec': micros(perRecord?.writer),
         'PG µs/rec': micros(perRecord?.postgres),
-        'RSS 1s+ MB': megabytes(f.rssAfterFirstSecondBytes),
+        'RSS burst MB': megabytes(f.rssBurstBytes),
       });
     }
     case 'delivery-steady': {

@@ -60,14 +60,14 @@ export interface DeliveryBurstFigures extends DeliveryTally {
   /** The bridge's attempts by outcome afterwards. */
   attempts: Record<string, number> | undefined;
   /**
-   * The bridge's peak resident memory from FIRST_SECOND_MS after the first
-   * publish until the last record arrived: what the burst holds, without
-   * the first second, when V8 compiles the hot paths of a bridge that was
-   * idle until then and holds the compiler's memory for a tenth of a second
-   * (README §Performance, Where the burst's peak is). The life's peak
-   * (VmHWM) is the result's bridgePeakRssBytes.
+   * The bridge's peak resident memory from the burst's first publish until
+   * its last record arrived: what the burst holds. The life's peak (VmHWM,
+   * the result's bridgePeakRssBytes) also holds the warm-up's, when V8
+   * compiles the hot paths of a bridge that was idle until then and keeps
+   * the compiler's memory for a tenth of a second (README §Performance,
+   * Where the burst's peak is); with `--warm-up 0` that is in the burst.
    */
-  rssAfterFirstSecondBytes: number | undefined;
+  rssBurstBytes: number | undefined;
   /** Records the bridge had delivered before the clock started. */
   warmedUp: number;
 }
@@ -76,7 +76,6 @@ export interface DeliveryBurstFigures extends DeliveryTally {
 const STALL_MS = 15_000;
 /** Often enough to see the compiler's tenth of a second (README §Performance, Where the burst's peak is); a read of /proc/<pid>/status is ~30 µs. */
 const RSS_EVERY_MS = 10;
-const FIRST_SECOND_MS = 1000;
 
 /**
  * The burst of burst.ts with a webhook receiver behind the bridge: records
@@ -136,7 +135,7 @@ export async function runDeliveryBurst(options: DeliveryBurstOptions): Promise<D
       deliveredPerSecond: deliveredSeconds > 0 ? counted.delivered / deliveredSeconds : 0,
       trailSeconds: deliveredSeconds - ackSeconds,
       attempts: (await bridgeCounters(options.httpUrl))?.attempts,
-      rssAfterFirstSecondBytes: rss && peakBetween(rss.samples, startedAt + FIRST_SECOND_MS, lastArrival),
+      rssBurstBytes: rss && peakBetween(rss.samples, startedAt, lastArrival),
       warmedUp,
     };
   } finally {
