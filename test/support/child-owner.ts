@@ -6,7 +6,7 @@ import { makeTempDir } from '../../src/kit/temp-dir.ts';
 // end by a signal. With `answers`, it answers SIGTERM itself, as the bench
 // does: it reports whether its child was still running when it did.
 
-const child = startChild('sleep', ['600']);
+const child = startChild('sleep', ['120']);
 const dir = makeTempDir('facegate-owner-');
 if (process.argv[2] === 'answers') {
   process.on('SIGTERM', () => {
