@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -7,6 +5,7 @@ import { type CliProcess, startCli } from '../../src/kit/cli.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 import { countIn, onlineTerminals } from '../support/outside-reads.ts';
@@ -29,7 +28,7 @@ afterEach(async () => {
   bridge = undefined;
   await mosquitto?.dispose();
   mosquitto = undefined;
-  rmSync(dataDir, { recursive: true, force: true });
+  removeTempDir(dataDir);
 });
 
 const FACE_EVENTS = "select count(*) as n from events where type = 'face.verified'";
@@ -60,7 +59,7 @@ async function proveAckAfterCommit(env: Record<string, string>, brokerUrl: strin
 
 describe('a QoS 1 message is acknowledged only after its commit', () => {
   it('with the embedded broker: the terminal gets no PUBACK and sends it again', async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'facegate-ack-'));
+    dataDir = makeTempDir('facegate-ack-');
     const brokerPort = await freePort();
     const { brokerAcked } = await proveAckAfterCommit({ BROKER_PORT: String(brokerPort) }, `mqtt://127.0.0.1:${brokerPort}`);
     expect(brokerAcked).toBe(false);
@@ -68,7 +67,7 @@ describe('a QoS 1 message is acknowledged only after its commit', () => {
   });
 
   it('against Mosquitto: the broker keeps it for the bridge and delivers it again', async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'facegate-ack-'));
+    dataDir = makeTempDir('facegate-ack-');
     mosquitto = await startMosquitto();
     await proveAckAfterCommit({ MQTT_URL: mosquitto.url, MQTT_CLIENT_ID: 'facegate-ack' }, mosquitto.url);
     expect(countIn(dataDir, FACE_EVENTS)).toBe(1);

@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, expect, it } from 'vitest';
 import { spawnCli } from '../../src/kit/cli.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { withTimeout } from '../../src/kit/wait.ts';
 
 const RUN_LIMIT_MS = 45_000;
@@ -10,7 +10,7 @@ const RUN_LIMIT_MS = 45_000;
 let dir: string | undefined;
 
 afterEach(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (dir) removeTempDir(dir);
   dir = undefined;
 });
 
@@ -23,7 +23,7 @@ async function bench(args: string[], limitMs = RUN_LIMIT_MS): Promise<{ code: nu
 
 // The figures themselves depend on the machine: only their shape is checked.
 it('bench --quick --only heartbeats prints the table and writes well-formed JSON', async () => {
-  dir = mkdtempSync(join(tmpdir(), 'facegate-bench-test-'));
+  dir = makeTempDir('facegate-bench-test-');
   const out = join(dir, 'figures.json');
   // Twice the work of one scenario: the echo of each load runs first.
   const run = await bench(['--quick', '--only', 'heartbeats', '--terminals', '50,200', '--out', out], 2 * RUN_LIMIT_MS);
@@ -68,7 +68,7 @@ it('bench --quick --only heartbeats prints the table and writes well-formed JSON
 }, 120_000);
 
 it('bench --quick --only store-scale builds the store, waits for the purge and times each read', async () => {
-  dir = mkdtempSync(join(tmpdir(), 'facegate-bench-test-'));
+  dir = makeTempDir('facegate-bench-test-');
   const out = join(dir, 'figures.json');
   const run = await bench(['--quick', '--only', 'store-scale', '--scale-events', '5000', '--out', out]);
   expect(run.code, run.output).toBe(0);
@@ -87,7 +87,7 @@ it('bench --quick --only store-scale builds the store, waits for the purge and t
 }, 60_000);
 
 it('bench --quick --only commands sends commands one by one and one fan-out, and every command is replied', async () => {
-  dir = mkdtempSync(join(tmpdir(), 'facegate-bench-test-'));
+  dir = makeTempDir('facegate-bench-test-');
   const out = join(dir, 'figures.json');
   // Two bridges, two loads and the beats before, during and after each: longer than the others.
   const run = await bench(['--quick', '--only', 'commands', '--out', out], 55_000);
@@ -115,7 +115,7 @@ it('bench --quick --only commands sends commands one by one and one fan-out, and
 }, 70_000);
 
 it('bench --quick --only people puts people on every terminal and every row is applied while the terminals beat and send records', async () => {
-  dir = mkdtempSync(join(tmpdir(), 'facegate-bench-test-'));
+  dir = makeTempDir('facegate-bench-test-');
   const out = join(dir, 'figures.json');
   const run = await bench(['--quick', '--only', 'people', '--out', out], 55_000);
   expect(run.code, run.output).toBe(0);
@@ -140,7 +140,7 @@ it('bench --quick --only people puts people on every terminal and every row is a
 }, 70_000);
 
 it('bench --only burst --store postgres stores the burst in PostgreSQL and gives its CPU per record beside the bridge and the relay', async () => {
-  dir = mkdtempSync(join(tmpdir(), 'facegate-bench-test-'));
+  dir = makeTempDir('facegate-bench-test-');
   const out = join(dir, 'figures.json');
   const run = await bench(['--quick', '--only', 'burst', '--store', 'postgres', '--transport', 'embedded', '--records', '200', '--out', out]);
   expect(run.code, run.output).toBe(0);

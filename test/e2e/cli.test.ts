@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CliProcess, spawnCli, startCli } from '../../src/kit/cli.ts';
 import { freePort, refused } from '../../src/kit/ports.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 import { onlineTerminals } from '../support/outside-reads.ts';
@@ -16,7 +16,7 @@ let dataDir: string;
 afterEach(async () => {
   await bridge?.kill('SIGKILL');
   bridge = undefined;
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  if (dataDir) removeTempDir(dataDir);
 });
 
 describe('configuration', () => {
@@ -30,7 +30,7 @@ describe('configuration', () => {
     ['FORGET_AFTER', '30s', /^facegate: invalid FORGET_AFTER="30s": expected a duration of at least 1 minute$/],
     ['PERSON_COMMANDS', '/nonexistent/people.json', /^facegate: invalid PERSON_COMMANDS="\/nonexistent\/people.json": expected a readable file \(ENOENT\)$/],
   ])('stops the start with exit code 2 and one line naming %s', async (name, value, line) => {
-    dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
+    dataDir = makeTempDir('facegate-cli-');
     bridge = spawnCli({ DATA_DIR: dataDir, [name]: value });
     expect(await bridge.exited).toBe(2);
     expect(bridge.output.filter(Boolean)).toHaveLength(1);
@@ -38,7 +38,7 @@ describe('configuration', () => {
   });
 
   it('stops an anonymous broker meant for the network with exit code 2 and one line naming BROKER_ANONYMOUS', async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
+    dataDir = makeTempDir('facegate-cli-');
     bridge = spawnCli({ DATA_DIR: dataDir, PORT: String(await freePort()), BROKER_PORT: String(await freePort()), BROKER_HOST: '0.0.0.0' });
     expect(await bridge.exited).toBe(2);
     expect(bridge.output.filter(Boolean)).toEqual([
@@ -47,7 +47,7 @@ describe('configuration', () => {
   });
 
   it('runs an anonymous broker on loopback with no variable set, says so, and serves a terminal there', async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
+    dataDir = makeTempDir('facegate-cli-');
     const env = { DATA_DIR: dataDir, PORT: String(await freePort()), BROKER_PORT: String(await freePort()) };
     bridge = await startCli(env);
     const lines = bridge.output.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
@@ -65,7 +65,7 @@ describe('configuration', () => {
   });
 
   it('lists every variable in --help', async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
+    dataDir = makeTempDir('facegate-cli-');
     bridge = spawnCli({}, ['--help']);
     expect(await bridge.exited).toBe(0);
     const text = bridge.output.join('\n');
@@ -99,7 +99,7 @@ describe('configuration', () => {
 
 describe('admin token', () => {
   it('is generated on the first start, kept private in the data dir and shown only once', async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
+    dataDir = makeTempDir('facegate-cli-');
     const env = { DATA_DIR: dataDir, PORT: String(await freePort()), BROKER_PORT: String(await freePort()) };
     bridge = await startCli(env);
     const token = readFileSync(join(dataDir, 'admin-token'), 'utf8').trim();
@@ -118,7 +118,7 @@ describe('admin token', () => {
 
 describe('token rotation', () => {
   it('takes a new token written to the token file on SIGHUP, without a restart', async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
+    dataDir = makeTempDir('facegate-cli-');
     const port = await freePort();
     bridge = await startCli({ DATA_DIR: dataDir, PORT: String(port), BROKER_PORT: String(await freePort()) });
     const file = join(dataDir, 'admin-token');
@@ -136,7 +136,7 @@ describe('token rotation', () => {
 
 describe('stopping', () => {
   it('stops on SIGTERM with exit code 0, committing what it acknowledged and closing its ports', async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
+    dataDir = makeTempDir('facegate-cli-');
     const ports = { PORT: await freePort(), BROKER_PORT: await freePort() };
     bridge = await startCli({ DATA_DIR: dataDir, ADMIN_TOKEN: 'stop-test-token-0123', PORT: String(ports.PORT), BROKER_PORT: String(ports.BROKER_PORT) });
     const t = await connectTerminal(`mqtt://127.0.0.1:${ports.BROKER_PORT}`, 'S1', { reconnectPeriod: 0 });
@@ -152,7 +152,7 @@ describe('stopping', () => {
   });
 
   it('exits at once on a second signal while the first stop is still waiting', async () => {
-    dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
+    dataDir = makeTempDir('facegate-cli-');
     const [brokerPort, httpPort] = [await freePort(), await freePort()];
     bridge = await startCli({ DATA_DIR: dataDir, ADMIN_TOKEN: 'stop-test-token-0123', PORT: String(httpPort), BROKER_PORT: String(brokerPort) });
     const t = await connectTerminal(`mqtt://127.0.0.1:${brokerPort}`, 'S2', { reconnectPeriod: 0 });

@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CliProcess, startCli } from '../../src/kit/cli.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 import { countIn } from '../support/outside-reads.ts';
@@ -19,13 +19,13 @@ afterEach(async () => {
   bridge = undefined;
   await mosquitto?.dispose();
   mosquitto = undefined;
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  if (dataDir) removeTempDir(dataDir);
 });
 
 describe('the MQTT client id against an external broker', () => {
   it('stays with the data dir when the host name changes, so a recreated container takes over its session', async () => {
     mosquitto = await startMosquitto();
-    dataDir = mkdtempSync(join(tmpdir(), 'facegate-cli-'));
+    dataDir = makeTempDir('facegate-cli-');
     const env = { DATA_DIR: dataDir, MQTT_URL: mosquitto.url, ADMIN_TOKEN: 'client-id-test-token-0123', PORT: String(await freePort()) };
     bridge = await startCli(env, { hostname: 'box-before' });
     const t = await connectTerminal(mosquitto.url, 'CID1');

@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { type CliProcess, startCli } from '../../src/kit/cli.ts';
@@ -8,6 +5,7 @@ import { startMosquitto } from '../../src/kit/mosquitto.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { startPostgres } from '../../src/kit/postgres.ts';
 import { heartU } from '../../src/kit/records.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
@@ -54,8 +52,8 @@ describe('cluster', () => {
 
     const replicas: Replica[] = [];
     for (let i = 0; i < 3; i++) {
-      const dataDir = mkdtempSync(join(tmpdir(), `facegate-cluster-${i}-`));
-      cleanup(() => rmSync(dataDir, { recursive: true, force: true }));
+      const dataDir = makeTempDir(`facegate-cluster-${i}-`);
+      cleanup(() => removeTempDir(dataDir));
       const port = await freePort();
       const cli = await startCli({
         DATA_DIR: dataDir,

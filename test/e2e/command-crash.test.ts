@@ -1,10 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type CliProcess, startCli } from '../../src/kit/cli.ts';
 import { startMosquitto } from '../../src/kit/mosquitto.ts';
 import { freePort } from '../../src/kit/ports.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
@@ -18,8 +16,8 @@ const TOKEN = 'command-crash-token-0123';
 const cleanup = cleanupAfterEach();
 
 function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'facegate-command-crash-'));
-  cleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = makeTempDir('facegate-command-crash-');
+  cleanup(() => removeTempDir(dir));
   return dir;
 }
 

@@ -1,12 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { generate } from 'mqtt-packet';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CliProcess, spawnCli, startCli } from '../../src/kit/cli.ts';
 import { freePort } from '../../src/kit/ports.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 
@@ -28,12 +27,12 @@ afterEach(async () => {
   terminals = [];
   await bridge?.kill('SIGKILL');
   bridge = undefined;
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  if (dataDir) removeTempDir(dataDir);
   dataDir = undefined;
 });
 
 async function environment() {
-  dataDir = mkdtempSync(join(tmpdir(), 'facegate-connections-'));
+  dataDir = makeTempDir('facegate-connections-');
   return { DATA_DIR: dataDir, PORT: String(await freePort()), BROKER_PORT: String(await freePort()), ADMIN_TOKEN: TOKEN };
 }
 

@@ -1,10 +1,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type Child, startChild } from '../../src/kit/child-process.ts';
 import { freePort } from '../../src/kit/ports.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 
 // README §Container. This machine has no container engine: what can be
 // checked without one is that compose.yaml is what compose reads, that the
@@ -21,7 +21,7 @@ let dataDir: string | undefined;
 afterEach(async () => {
   await bridge?.stop();
   bridge = undefined;
-  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+  if (dataDir) removeTempDir(dataDir);
   dataDir = undefined;
 });
 
@@ -97,7 +97,7 @@ describe('the container', () => {
     const dockerfile = read('Dockerfile');
     const [, ...args] = execForm(dockerfile, /^CMD \[/);
     const [, ...check] = execForm(dockerfile, /^HEALTHCHECK .* CMD \[/);
-    dataDir = mkdtempSync(join(tmpdir(), 'facegate-container-'));
+    dataDir = makeTempDir('facegate-container-');
     const env = {
       PATH: process.env.PATH,
       DATA_DIR: dataDir,

@@ -1,10 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type CliProcess, startCli } from '../../src/kit/cli.ts';
 import { startMosquitto } from '../../src/kit/mosquitto.ts';
 import { freePort } from '../../src/kit/ports.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { until } from '../../src/kit/wait.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 import { connectLoad } from '../support/load.ts';
@@ -55,8 +53,8 @@ async function crashTest(env: Record<string, string>, brokerUrl: string) {
 }
 
 function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'facegate-crash-'));
-  cleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = makeTempDir('facegate-crash-');
+  cleanup(() => removeTempDir(dir));
   return dir;
 }
 

@@ -1,12 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { type CliProcess, startCli } from '../../src/kit/cli.ts';
 import { loadFixtures } from '../../src/kit/fixtures.ts';
 import { stampJpeg } from '../../src/kit/jpeg.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { verifiedRecord, verifiedRecordU } from '../../src/kit/records.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 
@@ -20,8 +18,8 @@ const TOKEN = 'image-crash-token-0123';
 const cleanup = cleanupAfterEach();
 
 it('serves every acknowledged image after a SIGKILL right after its acknowledgement', async () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'facegate-image-crash-'));
-  cleanup(() => rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = makeTempDir('facegate-image-crash-');
+  cleanup(() => removeTempDir(dataDir));
   const [brokerPort, httpPort] = [await freePort(), await freePort()];
   const start = () => startCli({ DATA_DIR: dataDir, ADMIN_TOKEN: TOKEN, BROKER_PORT: String(brokerPort), PORT: String(httpPort) });
   let bridge: CliProcess = await start();

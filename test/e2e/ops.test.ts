@@ -1,12 +1,12 @@
-import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type CliProcess, spawnCli, startCli } from '../../src/kit/cli.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { verifiedRecord, verifiedRecordU } from '../../src/kit/records.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { localTimestamp } from '../../src/lib/units.ts';
 
@@ -25,12 +25,12 @@ afterEach(async () => {
   bridge = undefined;
   for (const server of servers) server.close();
   servers = [];
-  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  for (const dir of dirs) removeTempDir(dir);
   dirs = [];
 });
 
 function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'facegate-ops-'));
+  const dir = makeTempDir('facegate-ops-');
   dirs.push(dir);
   return dir;
 }

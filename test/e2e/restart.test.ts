@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import { freePort, refused } from '../../src/kit/ports.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
@@ -65,8 +65,8 @@ it('is ready again after a SIGKILL through the same npm start, without building'
   expect(check.status).toBe(0);
   const builtAt = statSync(join(ROOT, 'dist', '.built')).mtimeMs;
 
-  const dataDir = mkdtempSync(join(tmpdir(), 'facegate-restart-'));
-  cleanup(() => rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = makeTempDir('facegate-restart-');
+  cleanup(() => removeTempDir(dataDir));
   const [httpPort, brokerPort] = [await freePort(), await freePort()];
   const env = { DATA_DIR: dataDir, PORT: String(httpPort), BROKER_PORT: String(brokerPort), ADMIN_TOKEN: 'restart-test-token-0123' };
 

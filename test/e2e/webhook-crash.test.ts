@@ -1,11 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { type CliProcess, startCli } from '../../src/kit/cli.ts';
 import { startMosquitto } from '../../src/kit/mosquitto.ts';
 import { freePort } from '../../src/kit/ports.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { until } from '../../src/kit/wait.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 import { connectLoad } from '../support/load.ts';
@@ -29,8 +27,8 @@ const cleanup = cleanupAfterEach();
 
 async function outageAndCrashes(env: Record<string, string>, brokerUrl: string) {
   finished = false;
-  const dataDir = mkdtempSync(join(tmpdir(), 'facegate-webhook-crash-'));
-  cleanup(() => rmSync(dataDir, { recursive: true, force: true }));
+  const dataDir = makeTempDir('facegate-webhook-crash-');
+  cleanup(() => removeTempDir(dataDir));
   const r = await startReceiver();
   cleanup(() => r.close().catch(() => {}));
   await r.down();

@@ -1,9 +1,7 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createEndpoints, DEFAULT_ENDPOINT, ENDPOINT_LIMIT, type Endpoints } from '../../src/delivery/endpoints.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import type { Store } from '../../src/store/store.ts';
@@ -29,14 +27,14 @@ async function open() {
 }
 
 beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'facegate-endpoints-'));
+  dir = makeTempDir('facegate-endpoints-');
   seen = [];
   await open();
 });
 
 afterEach(async () => {
   await store.close();
-  rmSync(dir, { recursive: true, force: true });
+  removeTempDir(dir);
 });
 
 const hook = (id: string) => ({ id, url: `http://127.0.0.1:9/${id}`, secret: null, eventTypes: ['face.verified' as const] });

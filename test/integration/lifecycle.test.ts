@@ -1,11 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { createFacegate, StartAborted } from '../../src/lifecycle.ts';
@@ -17,11 +15,11 @@ import { TOKEN } from '../support/bridge.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+  for (const dir of dirs.splice(0)) removeTempDir(dir);
 });
 
 async function configOn() {
-  const dataDir = mkdtempSync(join(tmpdir(), 'facegate-'));
+  const dataDir = makeTempDir('facegate-');
   dirs.push(dataDir);
   const [port, brokerPort] = [await freePort(), await freePort()];
   return parseConfig({ PORT: String(port), HOST: '127.0.0.1', BROKER_PORT: String(brokerPort), ADMIN_TOKEN: TOKEN, DATA_DIR: dataDir, LOG_LEVEL: 'info' });

@@ -1,9 +1,9 @@
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { verifiedRecord } from '../../src/kit/records.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 import { drizzleEntry } from '../../src/store/drizzle.ts';
@@ -137,7 +137,7 @@ describe('facegate_outbox_depth', () => {
   });
 
   it('starts from the deliveries a database already held before the triggers existed', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'facegate-depth-'));
+    const dir = makeTempDir('facegate-depth-');
     try {
       // The migrations of a release before the outbox depth table.
       const migrations = new URL('../../drizzle/', import.meta.url).pathname;
@@ -176,7 +176,7 @@ describe('facegate_outbox_depth', () => {
       ]);
       upgraded.close();
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
     }
   });
 });

@@ -1,7 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { drizzleEntry } from '../../src/store/drizzle.ts';
 import { listQueries } from '../../src/store/sqlite/list-queries.ts';
 import { migrateDatabase, openDatabase } from '../../src/store/sqlite/open.ts';
@@ -21,14 +19,14 @@ let dir: string;
 let database: ReturnType<typeof openDatabase>;
 
 beforeAll(() => {
-  dir = mkdtempSync(join(tmpdir(), 'facegate-plans-'));
+  dir = makeTempDir('facegate-plans-');
   database = openDatabase(dir, 'normal');
   migrateDatabase(database.db);
 });
 
 afterAll(() => {
   database.sqlite.close();
-  rmSync(dir, { recursive: true, force: true });
+  removeTempDir(dir);
 });
 
 /** The lines of EXPLAIN QUERY PLAN for a drizzle query (placeholders bound to 1). */

@@ -1,12 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config.ts';
 import { type Mosquitto, startMosquitto } from '../../src/kit/mosquitto.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { connectTerminal } from '../../src/kit/terminal.ts';
 import { startBridge, type TestBridge } from '../support/bridge.ts';
 
@@ -18,7 +18,7 @@ let mosquitto: Mosquitto | undefined;
 
 beforeAll(() => {
   // A site's own certificate for the broker's address, as an installer would make one.
-  dir = mkdtempSync(join(tmpdir(), 'facegate-tls-'));
+  dir = makeTempDir('facegate-tls-');
   cert = join(dir, 'cert.pem');
   key = join(dir, 'key.pem');
   execFileSync(
@@ -43,7 +43,7 @@ beforeAll(() => {
     { stdio: 'ignore' },
   );
 });
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => removeTempDir(dir));
 afterEach(async () => {
   await bridge?.stop();
   bridge = undefined;

@@ -1,5 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Database from 'better-sqlite3';
@@ -7,6 +6,7 @@ import { expect, it } from 'vitest';
 import { contentId } from '../../src/events/ids.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { verifiedRecord } from '../../src/kit/records.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { connectTerminal, type Terminal } from '../../src/kit/terminal.ts';
 import { until } from '../../src/kit/wait.ts';
 import { createLogger } from '../../src/lib/log.ts';
@@ -26,8 +26,8 @@ const OUT_OF_MEMORY_TIMEOUT = 120_000;
 const cleanup = cleanupAfterEach();
 
 function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'facegate-writer-'));
-  cleanup(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = makeTempDir('facegate-writer-');
+  cleanup(() => removeTempDir(dir));
   return dir;
 }
 

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import Database from 'better-sqlite3';
@@ -8,6 +7,7 @@ import pg from 'pg';
 import { parseConfig } from '../../src/config.ts';
 import type { StoredEvent } from '../../src/events/events.ts';
 import { findPostgres } from '../../src/kit/postgres.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { until } from '../../src/kit/wait.ts';
 import { createLogger } from '../../src/lib/log.ts';
 import { createFacegate } from '../../src/lifecycle.ts';
@@ -71,7 +71,7 @@ export const onPostgres = () => Boolean(process.env[POSTGRES]);
  */
 export async function startBridge(
   env: Record<string, string> = {},
-  dataDir = mkdtempSync(join(tmpdir(), 'facegate-')),
+  dataDir = makeTempDir('facegate-'),
   options: { streamMaxBufferedBytes?: number; commandExpiryMs?: number; retentionEveryMs?: number; writerHeapMb?: number } = {},
 ) {
   // The tests' records carry a fixed time (SAMPLE_TIME), far from now: a device.clock_skew for each would be noise in every count. The tests of it set CLOCK_SKEW.
@@ -158,7 +158,7 @@ export async function startBridge(
     async stop({ keepData = false } = {}) {
       db?.close();
       await facegate.stop();
-      if (!keepData) rmSync(dataDir, { recursive: true, force: true });
+      if (!keepData) removeTempDir(dataDir);
     },
   };
 }

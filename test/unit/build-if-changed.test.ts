@@ -1,8 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, existsSync, mkdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { cleanupAfterEach } from '../support/cleanup.ts';
 
 // README §Quick start: `npm start` builds only when a source changed since
@@ -14,8 +14,8 @@ const cleanup = cleanupAfterEach();
 
 /** A project with the check in src/, a source, and a build that succeeds (or fails). */
 function project({ buildFails = false } = {}) {
-  const root = mkdtempSync(join(tmpdir(), 'facegate-build-'));
-  cleanup(() => rmSync(root, { recursive: true, force: true }));
+  const root = makeTempDir('facegate-build-');
+  cleanup(() => removeTempDir(root));
   mkdirSync(join(root, 'src', 'ui'), { recursive: true });
   copyFileSync(SCRIPT, join(root, 'src', 'build-if-changed.mjs'));
   writeFileSync(join(root, 'src', 'cli.ts'), 'export {};\n');

@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, ConfigSchema, helpText, parseConfig } from '../../src/config.ts';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { DEFAULT_PERSON_COMMANDS } from '../../src/people/person-commands.ts';
 
 function configError(env: Record<string, string>): ConfigError {
@@ -296,10 +296,10 @@ describe('parseConfig', () => {
 
 describe('BROKER_HOST and BROKER_ANONYMOUS', () => {
   const CREDENTIALS = { BROKER_USERNAME: 'door', BROKER_PASSWORD: 'open-sesame-42' };
-  const dir = mkdtempSync(join(tmpdir(), 'facegate-config-'));
+  const dir = makeTempDir('facegate-config-');
   const logins = join(dir, 'terminals');
   writeFileSync(logins, 'T1:first-door-secret\n');
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => removeTempDir(dir));
 
   it.each([
     ['anonymous', {}, '127.0.0.1'],
@@ -337,8 +337,8 @@ describe('BROKER_HOST and BROKER_ANONYMOUS', () => {
 });
 
 describe('PERSON_COMMANDS', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'facegate-config-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = makeTempDir('facegate-config-');
+  afterAll(() => removeTempDir(dir));
   const file = (name: string, text: string) => {
     const path = join(dir, name);
     writeFileSync(path, text);

@@ -1,12 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { connectionBudget, HTTP_CONNECTIONS, openFileLimit, RESERVED_FILES } from '../../src/transport/connection-budget.ts';
 
 describe('openFileLimit', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'facegate-limits-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = makeTempDir('facegate-limits-');
+  afterAll(() => removeTempDir(dir));
   const limits = (soft: string, hard: string) => {
     const file = join(dir, `limits-${soft}`);
     writeFileSync(

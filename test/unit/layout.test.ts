@@ -73,4 +73,9 @@ describe('the layout', () => {
     const imports = everywhere.filter((file) => /^import (?!type )[^;]*?from 'drizzle-orm[^']*'/m.test(readFileSync(join(root, file), 'utf8')));
     expect(imports).toEqual([]);
   });
+
+  it('makes temp dirs only through src/kit/temp-dir.ts, which removes them however its process ends', () => {
+    const everywhere = [...files, ...sources('test')].filter((file) => file !== 'src/kit/temp-dir.ts' && file !== 'test/unit/layout.test.ts');
+    expect(everywhere.filter((file) => /\bmkdtemp(Sync)?\(/.test(readFileSync(join(root, file), 'utf8')))).toEqual([]);
+  });
 });

@@ -1,9 +1,9 @@
-import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { generateDrizzleJson, generateMigration, generateSQLiteDrizzleJson, generateSQLiteMigration } from 'drizzle-kit/api';
 import { describe, expect, it } from 'vitest';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { drizzleEntry } from '../../src/store/drizzle.ts';
 import * as pgSchema from '../../src/store/postgres/schema.ts';
 import { migrateDatabase, openDatabase } from '../../src/store/sqlite/open.ts';
@@ -44,7 +44,7 @@ describe('the drizzle schema and the committed migrations', () => {
 
 describe('disabled_reason', () => {
   it('becomes a value when a database of an earlier version is migrated: config, gone, or none once enabled', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'facegate-schema-'));
+    const dir = makeTempDir('facegate-schema-');
     try {
       // The migrations of the release before the values.
       const older = join(dir, 'drizzle');
@@ -79,14 +79,14 @@ describe('disabled_reason', () => {
       ]);
       upgraded.close();
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
     }
   });
 });
 
 describe('commands of an earlier version', () => {
   it('keep their state, and get their name, their order and, when published, the time they went out', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'facegate-schema-'));
+    const dir = makeTempDir('facegate-schema-');
     try {
       const older = join(dir, 'drizzle');
       mkdirSync(join(older, 'meta'), { recursive: true });
@@ -119,7 +119,7 @@ describe('commands of an earlier version', () => {
       ]);
       upgraded.close();
     } finally {
-      rmSync(dir, { recursive: true, force: true });
+      removeTempDir(dir);
     }
   });
 });

@@ -1,7 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync, truncateSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync, rmSync, truncateSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { listSegments, segmentPath, segmentsSize } from '../../src/store/sqlite/segment-files.ts';
 import { openSegmentReader, type SegmentReader } from '../../src/store/sqlite/segment-reader.ts';
 import { openSegmentWriter, type SegmentWriter } from '../../src/store/sqlite/segment-writer.ts';
@@ -16,7 +15,7 @@ let reader: SegmentReader;
 const text = (fill: string, n: number) => Buffer.from(fill.repeat(n));
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'facegate-segments-'));
+  dir = makeTempDir('facegate-segments-');
   writer = openSegmentWriter(dir, 'full', 100);
   reader = openSegmentReader(dir);
 });
@@ -24,7 +23,7 @@ beforeEach(() => {
 afterEach(async () => {
   writer.close();
   await reader.close();
-  rmSync(dir, { recursive: true, force: true });
+  removeTempDir(dir);
 });
 
 describe('the segment writer', () => {

@@ -1,7 +1,5 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
 import { migrateDatabase, openDatabase } from '../../src/store/sqlite/open.ts';
 import { createTerminalStore, silentTerminals } from '../../src/store/sqlite/terminals.ts';
 
@@ -12,14 +10,14 @@ let dir: string;
 let store: ReturnType<typeof openDatabase>;
 
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'facegate-terminals-'));
+  dir = makeTempDir('facegate-terminals-');
   store = openDatabase(dir, 'normal');
   migrateDatabase(store.db);
 });
 
 afterEach(() => {
   store.sqlite.close();
-  rmSync(dir, { recursive: true, force: true });
+  removeTempDir(dir);
 });
 
 function insert(sn: string, { registered = false, online = false, lastSeenAt = (NOW - 10 * MINUTE) as number | null } = {}) {
