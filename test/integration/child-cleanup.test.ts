@@ -49,7 +49,7 @@ describe('children of a process ended by a signal', () => {
     const answer = owner.nextLine(/"answered"/, 30_000);
     expect(await owner.kill('SIGTERM')).toBe(0);
     expect(JSON.parse((await answer) ?? '{}')).toEqual({ answered: true, childRunning: true });
-    // Its exit, as every exit, still takes the child along.
+    // It stopped its child itself; the kit only stepped aside.
     await until(() => !running(pid));
   });
 });
