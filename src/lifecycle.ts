@@ -18,6 +18,7 @@ import { createIngest } from './ingest/ingest.ts';
 import type { Logger } from './lib/log.ts';
 import { createMetrics } from './lib/metrics.ts';
 import { runtimeWarning } from './lib/runtime.ts';
+import { settleHeap } from './lib/settle-heap.ts';
 import { siteZone } from './lib/units.ts';
 import { VERSION } from './lib/version.ts';
 import { createPeopleSync, type PeopleSync } from './people/sync.ts';
@@ -470,6 +471,9 @@ export function createFacegate(
     // README §Quick start: a door system on a Node.js without security fixes is said at every start.
     const runtime = runtimeWarning();
     if (runtime) log.warn({ node: process.version }, runtime);
+    // What the start grew and no longer needs goes back now, not ~100 s later (src/lib/settle-heap.ts); after the
+    // caller has heard that the bridge runs.
+    setImmediate(settleHeap);
     running = { httpPort, brokerPort, brokerTlsPort, adminToken: token.current() };
     return running;
   }

@@ -2,6 +2,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 import type { IngestPolicy } from '../../ingest/interpret.ts';
 import { osThreadId } from '../../lib/os-thread.ts';
+import { settleHeap } from '../../lib/settle-heap.ts';
 import type { Accepting } from '../command-text.ts';
 import type { Job } from '../store.ts';
 import { createJobRunner, type JobOutcome } from './jobs.ts';
@@ -113,6 +114,8 @@ try {
     else if (walBytes >= CHECKPOINT_IDLE_BYTES) idle = setTimeout(checkpointNow, IDLE_MS);
   });
   port.postMessage({ ready: true, thread: osThreadId() } satisfies FromWriter);
+  // This thread's start grew its heap as the main thread's did (src/lib/settle-heap.ts).
+  setImmediate(settleHeap);
 } catch (err) {
   port.postMessage({ fatal: (err as Error).message } satisfies FromWriter);
 }
