@@ -16,6 +16,8 @@ type Collect = (options: { type: 'minor' }) => void;
  * full one leaves, and after one at the start the PostgreSQL store's burst
  * made two to three times the full collections of the main thread, at ~40 %
  * more CPU a record (README §Performance, Leads measured and set aside).
+ * On Node 24 a request that finds the start's incremental marking nearly
+ * done finishes it as a full collection: the one V8 makes there anyway.
  *
  * V8's `gc` extension is installed only in contexts made while its flag is
  * set: the flag is set for one new context and unset again, so no other
