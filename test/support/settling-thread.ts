@@ -6,6 +6,7 @@ import { settleHeap } from '../../src/lib/settle-heap.ts';
 /** Allocates until the young generation has been collected once: a collection whose entry closes a count. */
 function scavenge() {
   const used = () => getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_used_size ?? 0;
+  // Each allocation is kept on a chain, so that no compiler can leave it out and the loop go on for ever.
   let kept: unknown[] = [];
   for (let before = used(); ; ) {
     kept = [kept, new Array(64).fill(0)];
