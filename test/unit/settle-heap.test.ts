@@ -1,8 +1,8 @@
-import { spawnSync } from 'node:child_process';
 import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { startWorker } from '../../src/lib/module-url.ts';
 import { settleHeap } from '../../src/lib/settle-heap.ts';
+import { runModuleScript } from '../support/module-script.ts';
 import { youngCollectionsAskedDuring } from '../support/settling-thread.ts';
 
 const MODULE = new URL('../../src/lib/settle-heap.ts', import.meta.url).href;
@@ -27,20 +27,13 @@ describe('settleHeap', () => {
   });
 
   it('leaves a process started with --expose-gc its gc, in its own context and in new ones', () => {
-    const child = spawnSync(
-      process.execPath,
-      [
-        '--expose-gc',
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        `import { runInNewContext } from 'node:vm';
-         import { settleHeap } from '${MODULE}';
-         settleHeap();
-         console.log(typeof globalThis.gc, runInNewContext('typeof gc'));`,
-      ],
-      { encoding: 'utf8', timeout: 30_000 },
+    const child = runModuleScript(
+      `import { runInNewContext } from 'node:vm';
+       import { settleHeap } from '${MODULE}';
+       settleHeap();
+       console.log(typeof globalThis.gc, runInNewContext('typeof gc'));`,
+      ['--expose-gc'],
+      30_000,
     );
     expect(child.status, child.stderr).toBe(0);
     expect(child.stdout).toBe('function function\n');

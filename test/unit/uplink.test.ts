@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { decodeUplink, isHeartbeat } from '../../src/protocol/uplink.ts';
+import { runModuleScript } from '../support/module-script.ts';
 
 const bytes = (text: string) => new TextEncoder().encode(text);
 const decode = (value: unknown) => decodeUplink(bytes(JSON.stringify(value)));
@@ -152,7 +152,7 @@ describe('decodeUplink', () => {
         for (let k = 0; k < 2000; k++) lifted += liftImages(payload(k % 64, 36000 + (k % 4))) ? 1 : 0;
         console.log('lifted', lifted);
       `;
-      const run = spawnSync(process.execPath, ['--import', 'tsx', '--trace-deopt', '--input-type=module', '-e', script], { encoding: 'utf8' });
+      const run = runModuleScript(script, ['--trace-deopt']);
       expect(run.stdout).toContain('lifted 2300');
       const dropped = run.stdout.split('\n').filter((line) => line.includes('bailout') && /hasControl|controlWords/.test(line));
       expect(dropped).toEqual([]);
