@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { drizzleEntry } from '../drizzle.ts';
+import { copyIn } from './copy-in.ts';
 
 const { readMigrationFiles } = drizzleEntry('drizzle-orm/migrator');
 const { drizzle } = drizzleEntry('drizzle-orm/node-postgres');
@@ -89,18 +90,28 @@ export async function migrationState(url: string): Promise<{ expected: number; a
   }
 }
 
-/** What a job's SQL runs through: one connection, inside the batch's transaction. */
-export interface Sql {
+/** Statements through the pool, each on whichever connection is free: the reads. */
+export interface PoolSql {
   rows<T>(text: string, values?: unknown[]): Promise<T[]>;
   one<T>(text: string, values?: unknown[]): Promise<T | undefined>;
   /** Rows the statement changed. */
   run(text: string, values?: unknown[]): Promise<number>;
 }
 
-export function sqlOf(client: pg.ClientBase | pg.Pool): Sql {
+/** What a job's SQL runs through: one connection, inside the batch's transaction. */
+export interface Sql extends PoolSql {
+  /** A COPY … FROM STDIN of the chunks (copy-in.ts); the rows copied. */
+  copyIn(text: string, chunks: readonly Buffer[]): Promise<number>;
+}
+
+export function poolSql(client: pg.ClientBase | pg.Pool): PoolSql {
   return {
     rows: async <T>(text: string, values?: unknown[]) => (await client.query({ text, values })).rows as T[],
     one: async <T>(text: string, values?: unknown[]) => (await client.query({ text, values })).rows[0] as T | undefined,
     run: async (text: string, values?: unknown[]) => (await client.query({ text, values })).rowCount ?? 0,
   };
+}
+
+export function sqlOf(client: pg.ClientBase): Sql {
+  return { ...poolSql(client), copyIn: (text, chunks) => copyIn(client, text, chunks) };
 }

@@ -1,6 +1,7 @@
 import type { DeadDelivery, EventType, NewEvent, StoredEvent } from '../../events/events.ts';
 import { pickPurged } from '../purge-step.ts';
 import type { Job, JobResults, PurgeCursor } from '../store.ts';
+import { binaryCopyChunks } from './copy-in.ts';
 import type { Sql } from './open.ts';
 
 // The outbox on PostgreSQL (sqlite/outbox.ts says what each job does): events
@@ -19,7 +20,7 @@ export const PURGE_CANDIDATES = 1000;
  * Events in one multi-row INSERT … ON CONFLICT DO NOTHING: a retransmission's
  * content ids are there already (from any replica) and give no row. Their
  * deliveries (one per endpoint taking the type, none to `except`) go in the
- * same statement; their images in the next (INSERT_IMAGES).
+ * same statement; their images in the next (COPY_IMAGES).
  */
 const INSERT_EVENTS = `
   with given as (
@@ -38,15 +39,8 @@ const INSERT_EVENTS = `
   )
   select seq, id from ins`;
 
-/**
- * The images of the events just stored, each a parameter of its own: sent
- * as they are. In a text[] each 36 KB string would be escaped and parsed
- * again by the server (array_in), and the array spilled to a temp file by
- * the statement that unnests it: most of a batch's time on the server.
- */
-const IMAGES_PER_STATEMENT = 1000;
-const insertImages = (n: number) =>
-  `insert into images (event_seq, base64) values ${Array.from({ length: n }, (_, i) => `($${2 * i + 1}::bigint, $${2 * i + 2}::text)`).join(', ')}`;
+/** The images of the events just stored, as rows of a binary COPY (copy-in.ts). */
+const COPY_IMAGES = 'copy images (event_seq, base64) from stdin with (format binary)';
 
 export function createOutbox(sql: () => Sql) {
   /** Stores events and their deliveries; gives those that were new, in the order given. */
@@ -68,18 +62,15 @@ export function createOutbox(sql: () => Sql) {
     ]);
     const seqs = new Map(rows.map((row) => [row.id, row.seq]));
     const stored: StoredEvent[] = [];
-    // Bytes go as a binary parameter (node-postgres makes a Buffer of a view): for text, its UTF-8 bytes as they are, no string made of them.
-    const images: (number | Uint8Array)[] = [];
+    // An image's bytes go as they are: text's binary form is its UTF-8, no string made of them.
+    const images: [number, Uint8Array][] = [];
     for (const event of unique) {
       const seq = seqs.get(event.id);
       if (seq === undefined) continue;
       stored.push({ seq, id: event.id, type: event.type, deviceSn: event.deviceSn, receivedAt: event.receivedAt });
-      if (event.image !== undefined) images.push(seq, event.image);
+      if (event.image !== undefined) images.push([seq, event.image]);
     }
-    for (let i = 0; i < images.length; i += 2 * IMAGES_PER_STATEMENT) {
-      const chunk = images.slice(i, i + 2 * IMAGES_PER_STATEMENT);
-      await sql().run(insertImages(chunk.length / 2), chunk);
-    }
+    if (images.length > 0) await sql().copyIn(COPY_IMAGES, binaryCopyChunks(images));
     return stored;
   }
 

@@ -21,7 +21,7 @@ import {
   type SyncStatus,
   type Terminal,
 } from '../store.ts';
-import { sqlOf } from './open.ts';
+import { poolSql } from './open.ts';
 
 // The store's reads on PostgreSQL, each on any connection of the pool: a
 // statement sees what was committed when it began. The queries are those of
@@ -43,7 +43,7 @@ const shown = (column: string, as: string) =>
   `octet_length(${column}) as "${as}Bytes", case when octet_length(${column}) <= ${SHOWN_BYTES} then ${column} end as "${as}"`;
 
 export function createReads(pool: pg.Pool): Reads {
-  const sql = sqlOf(pool);
+  const sql = poolSql(pool);
   const seqs = async (text: string, values: unknown[]) => (await sql.rows<{ seq: number }>(text, values)).map((row) => row.seq);
   const image = async (seq: number) => (await sql.one<{ base64: string }>('select base64 from images where event_seq = $1', [seq]))?.base64;
   /** The conditions of an event filter, numbered from `n`. */
