@@ -22,6 +22,8 @@ COPY --from=build /opt/facegate/node_modules ./node_modules
 COPY --from=build /opt/facegate/drizzle ./drizzle
 COPY --from=build /opt/facegate/dist ./dist
 ENV DATA_DIR=/var/lib/facegate
+# glibc: a pinned mmap threshold (README §Performance, Memory; src/lib/runtime.ts).
+ENV MALLOC_MMAP_THRESHOLD_=131072
 USER facegate
 VOLUME ["/var/lib/facegate"]
 EXPOSE 6699 1883

@@ -38,3 +38,21 @@ export function runtimeWarning(support: RuntimeSupport = runtimeSupport()): stri
     return `Node.js ${support.major} reached its end of life on ${support.endOfLife} and gets no security fixes: run Node.js ${RECOMMENDED_NODE} LTS`;
   return `Node.js ${support.major} is not a release line facegate supports: run Node.js ${RECOMMENDED_NODE} LTS (or 22, or 20.18.1 or later)`;
 }
+
+// What the bridge's process is started with: `npm start`, the systemd unit
+// (wrangler-free.md), the container's image and the `facegate` command's
+// first line all set these, and the benchmark starts its bridges with them
+// (test/e2e/container.test.ts holds the four to them). README §Performance,
+// Memory, says what each saves.
+
+/** Node's flags: V8's young generation of 4 MB semi-spaces instead of up to 16 MB. */
+export const NODE_FLAGS = ['--max-semi-space-size=4'];
+
+/**
+ * The environment glibc's allocator reads at the process's start: its mmap
+ * threshold pinned at its default of 128 KiB. Left to itself glibc raises
+ * it, and the trim threshold with it, to the largest block a thread has
+ * freed (V8's compiler frees 2.2 MB ones), and every thread's heap then
+ * keeps up to twice that free on top.
+ */
+export const ALLOCATOR_ENV: Record<string, string> = { MALLOC_MMAP_THRESHOLD_: '131072' };

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { type Child, startChild } from '../../src/kit/child-process.ts';
 import { freePort } from '../../src/kit/ports.ts';
 import { makeTempDir, removeTempDir } from '../../src/kit/temp-dir.ts';
+import { ALLOCATOR_ENV, NODE_FLAGS } from '../../src/lib/runtime.ts';
 
 // README §Container. This machine has no container engine: what can be
 // checked without one is that compose.yaml is what compose reads, that the
@@ -24,6 +25,12 @@ afterEach(async () => {
   if (dataDir) removeTempDir(dataDir);
   dataDir = undefined;
 });
+
+/** A shell command's leading `NAME=value` words, and the command after them. */
+function splitAssignments(words: string[]): [string[], string[]] {
+  const first = words.findIndex((word) => !/^[A-Z_]+=/.test(word));
+  return [words.slice(0, first), words.slice(first)];
+}
 
 /** A Dockerfile instruction's JSON (exec form) argument list. */
 function execForm(dockerfile: string, instruction: RegExp): string[] {
@@ -83,10 +90,21 @@ describe('the container', () => {
   it('runs the command of the systemd unit and of npm start, as a user of its own, with its data in the volume', () => {
     const dockerfile = read('Dockerfile');
     const cmd = execForm(dockerfile, /^CMD \[/);
-    const unit = /^ExecStart=(.*)$/m.exec(read('wrangler-free.md'))![1].split(' ');
-    const start = JSON.parse(read('package.json')).scripts.start.split('&& ')[1].split(' ');
+    const unitFile = read('wrangler-free.md');
+    const unit = /^ExecStart=(.*)$/m.exec(unitFile)![1].split(' ');
+    const [assignments, command] = splitAssignments(JSON.parse(read('package.json')).scripts.start.split('&& ')[1].split(' '));
     expect(cmd.slice(1)).toEqual(unit.slice(1));
-    expect(cmd.slice(1)).toEqual(start.slice(1));
+    expect(cmd.slice(1)).toEqual(command.slice(1));
+    // The settings of src/lib/runtime.ts, in each of the four ways the bridge is started.
+    for (const flag of NODE_FLAGS) expect(cmd).toContain(flag);
+    const shebang = splitAssignments(read('src/cli.ts').split('\n')[0].replace('#!/usr/bin/env -S ', '').split(' '));
+    expect(shebang[1]).toEqual(['node', ...NODE_FLAGS]);
+    for (const [name, value] of Object.entries(ALLOCATOR_ENV)) {
+      expect(dockerfile).toMatch(new RegExp(`^ENV ${name}=${value}$`, 'm'));
+      expect(unitFile).toMatch(new RegExp(`^Environment=${name}=${value}$`, 'm'));
+      expect(assignments).toContain(`${name}=${value}`);
+      expect(shebang[0]).toContain(`${name}=${value}`);
+    }
     expect(dockerfile).toMatch(/^USER facegate$/m);
     expect(dockerfile).toMatch(/^ENV DATA_DIR=\/var\/lib\/facegate$/m);
     expect(dockerfile).toMatch(/^VOLUME \["\/var\/lib\/facegate"\]$/m);
@@ -105,6 +123,7 @@ describe('the container', () => {
       BROKER_PORT: String(await freePort()),
       HOST: '127.0.0.1',
       TZ: 'Asia/Shanghai',
+      ...ALLOCATOR_ENV,
       ADMIN_TOKEN: 'container-test-token-0123',
     };
     bridge = startChild(process.execPath, args, { cwd: ROOT, env });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EventRecord, EventType } from '../../src/events/events.ts';
 import { apiView, eventView, listedView } from '../../src/events/view.ts';
+import { NODE_FLAGS } from '../../src/lib/runtime.ts';
 import { runModuleScript } from '../support/module-script.ts';
 
 const AT = Date.UTC(2026, 10, 22, 2, 0, 0, 123);
@@ -259,7 +260,7 @@ describe('the views and outcomes on the hot path', () => {
       const sum = (node) => node.selfSize + node.children.reduce((total, child) => total + sum(child), 0);
       console.log(JSON.stringify({ keys, freedByFullGc: sum(profile.head) }));
     `;
-    const run = runModuleScript(script, ['--max-semi-space-size=4']);
+    const run = runModuleScript(script, NODE_FLAGS);
     const { keys, freedByFullGc } = JSON.parse(run.stdout) as { keys: number; freedByFullGc: number };
     expect(keys).toBe(50000 * 29);
     expect(freedByFullGc).toBeLessThan(16 * 1024 * 1024);

@@ -6,6 +6,7 @@ import { heartU } from '../../kit/records.ts';
 import { makeTempDir, removeTempDir } from '../../kit/temp-dir.ts';
 import { connectTerminal } from '../../kit/terminal.ts';
 import { TimedOut, until, withTimeout } from '../../kit/wait.ts';
+import { ALLOCATOR_ENV, NODE_FLAGS } from '../../lib/runtime.ts';
 import { databasePath, type Sync } from '../../store/sqlite/open.ts';
 import { monotonicMs } from '../measures/clock.ts';
 import { cpuSeconds, threadCpuSeconds } from '../measures/cpu.ts';
@@ -13,8 +14,6 @@ import { peakRssBytes, rssBytes } from '../measures/rss.ts';
 
 const READY_TIMEOUT_MS = 30_000;
 const ADMIN_TOKEN = 'facegate-bench-admin-token';
-/** The flags `npm start`, the systemd unit and the facegate command run the bridge with (wrangler-free.md). */
-const NODE_FLAGS = ['--max-semi-space-size=4'];
 /** Log lines kept with the moment each came, for logLine. */
 const LOGGED_KEPT = 10_000;
 /** The bridge's log line at each start of its database writer thread, which names its OS thread id. */
@@ -98,6 +97,8 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeProcess
     BROKER_PORT: String(brokerPort),
     DATA_DIR: dataDir,
     ADMIN_TOKEN,
+    // As `npm start`, the systemd unit and the image start it (src/lib/runtime.ts).
+    ...ALLOCATOR_ENV,
     // The default level, as a site runs it: what the bridge logs is part of what it costs.
     LOG_LEVEL: 'info',
     SQLITE_SYNC: options.sync,
