@@ -7,7 +7,7 @@ import type pg from 'pg';
 // allocated and copied again for every batch; here each image is one
 // CopyData message of its own size, and the server reads rows without a
 // statement of thousands of parameters to parse and plan (README
-// §Performance, Reading ahead for PostgreSQL).
+// §Performance, A batch's images by COPY).
 
 /** What a row's field may be: an int8, or bytes taken as they are (for text, its UTF-8). */
 export type CopyField = number | Uint8Array;
@@ -45,7 +45,7 @@ export function binaryCopyChunks(rows: Iterable<readonly CopyField[]>): Buffer[]
   return chunks;
 }
 
-/** The parts of node-postgres's connection a COPY uses (pg's Connection: documented for custom queries, as pg-copy-streams does). */
+/** The methods node-postgres's Connection has for a COPY's data (not in its type declarations; pg-copy-streams calls them too). */
 interface CopyConnection {
   sendCopyFromChunk(chunk: Buffer): void;
   endCopyFrom(): void;
