@@ -90,12 +90,20 @@ export async function migrationState(url: string): Promise<{ expected: number; a
   }
 }
 
-/** Statements through the pool, each on whichever connection is free: the reads. */
+/**
+ * Statements through the pool, each on whichever connection is free: the
+ * reads. A statement run for every record (a webhook's event) is given a
+ * `name`: node-postgres then has the server parse and plan it once per
+ * connection and keeps it there under that name, rather than at each call,
+ * which cost the server more than running it (README §Performance, A
+ * webhook's event read by a prepared statement). A fixed text only: each
+ * name stays prepared on every connection of the pool.
+ */
 export interface PoolSql {
-  rows<T>(text: string, values?: unknown[]): Promise<T[]>;
-  one<T>(text: string, values?: unknown[]): Promise<T | undefined>;
+  rows<T>(text: string, values?: unknown[], name?: string): Promise<T[]>;
+  one<T>(text: string, values?: unknown[], name?: string): Promise<T | undefined>;
   /** Rows the statement changed. */
-  run(text: string, values?: unknown[]): Promise<number>;
+  run(text: string, values?: unknown[], name?: string): Promise<number>;
 }
 
 /** What a job's SQL runs through: one connection, inside the batch's transaction. */
@@ -106,9 +114,9 @@ export interface Sql extends PoolSql {
 
 export function poolSql(client: pg.ClientBase | pg.Pool): PoolSql {
   return {
-    rows: async <T>(text: string, values?: unknown[]) => (await client.query({ text, values })).rows as T[],
-    one: async <T>(text: string, values?: unknown[]) => (await client.query({ text, values })).rows[0] as T | undefined,
-    run: async (text: string, values?: unknown[]) => (await client.query({ text, values })).rowCount ?? 0,
+    rows: async <T>(text: string, values?: unknown[], name?: string) => (await client.query({ text, values, name })).rows as T[],
+    one: async <T>(text: string, values?: unknown[], name?: string) => (await client.query({ text, values, name })).rows[0] as T | undefined,
+    run: async (text: string, values?: unknown[], name?: string) => (await client.query({ text, values, name })).rowCount ?? 0,
   };
 }
 

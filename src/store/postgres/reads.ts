@@ -215,17 +215,19 @@ export function createReads(pool: pg.Pool): Reads {
       return seqs(`select seq from events where seq > $1 and seq <= $2${where} order by seq limit $3`, [filter.after, filter.upTo, filter.limit, ...values]);
     },
     image,
-    // One round trip for a delivery's event and its image. The image as
-    // text, then its bytes: a bytea comes back as hex in the text format,
-    // twice the bytes for the server to write and the bridge to parse.
+    // One round trip for a delivery's event and its image, prepared once
+    // per connection (open.ts). The image as text, then its bytes: a bytea
+    // comes back as hex in the text format, twice the bytes for the server
+    // to write and the bridge to parse.
     eventWithImage: async (seq, withImage) => {
       if (!withImage) {
-        const event = await sql.one<EventRecord>(`select ${EVENT} from events where seq = $1`, [seq]);
+        const event = await sql.one<EventRecord>(`select ${EVENT} from events where seq = $1`, [seq], 'delivery_event');
         return event && { event, image: undefined };
       }
       const row = await sql.one<EventRecord & { image: string | null }>(
         `select ${E_EVENT}, i.base64 as image from events e left join images i on i.event_seq = e.seq where e.seq = $1`,
         [seq],
+        'delivery_event_image',
       );
       if (!row) return undefined;
       const { image: text, ...event } = row;

@@ -2,10 +2,13 @@ import postgresClient from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Postgres, startPostgres } from '../../src/kit/postgres.ts';
 import { binaryCopyChunks, copyIn } from '../../src/store/postgres/copy-in.ts';
+import { sqlOf } from '../../src/store/postgres/open.ts';
 
-// The binary COPY the PostgreSQL store sends a batch's images by
-// (src/store/postgres/copy-in.ts), on a real server: rows as given, the
-// count back, a row the server refuses failing the COPY and nothing else.
+// What the PostgreSQL store's SQL does beyond a plain statement, on a real
+// server: the binary COPY a batch's images go by (src/store/postgres/copy-in.ts):
+// rows as given, the count back, a row the server refuses failing the COPY
+// and nothing else; and the statements prepared once per connection
+// (src/store/postgres/open.ts).
 
 let pg: Postgres | undefined;
 let client: postgresClient.Client;
@@ -80,5 +83,19 @@ describe('a binary COPY on a connection of node-postgres', () => {
     expect((await client.query('select count(*)::int as n from rows_in where n between 20 and 29')).rows[0].n).toBe(2);
     await client.query('rollback');
     expect((await client.query('select count(*)::int as n from rows_in where n between 20 and 29')).rows[0].n).toBe(0);
+  });
+});
+
+describe('a statement run once per record', () => {
+  it('is prepared once on its connection and answers each call with its own values', async () => {
+    const sql = sqlOf(client);
+    const text = 'select n, body from rows_in where n = $1';
+    await sql.run('insert into rows_in (n, body) values (30, $1), (31, $2)', ['thirty', 'thirty-one']);
+    const first = await sql.one<{ n: number; body: string }>(text, [30], 'rows_in_by_n');
+    const second = await sql.one<{ n: number; body: string }>(text, [31], 'rows_in_by_n');
+    expect([first?.body, second?.body]).toEqual(['thirty', 'thirty-one']);
+    expect(await sql.one(text, [32], 'rows_in_by_n')).toBeUndefined();
+    const kept = await sql.rows<{ name: string; statement: string }>('select name, statement from pg_prepared_statements');
+    expect(kept).toEqual([{ name: 'rows_in_by_n', statement: text }]);
   });
 });
