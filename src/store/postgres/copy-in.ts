@@ -26,6 +26,9 @@ const TRAILER = Buffer.from([0xff, 0xff]);
 export function binaryCopyChunks(rows: Iterable<readonly CopyField[]>): Buffer[] {
   const chunks: Buffer[] = [HEADER];
   for (const row of rows) {
+    // One small buffer for the row's count, lengths and int8s (12 bytes a
+    // field at most), cut after each bytes field: what follows that field
+    // goes into the rest of it, as the chunk after the field's own.
     let head = Buffer.allocUnsafe(2 + 12 * row.length);
     let at = head.writeInt16BE(row.length, 0);
     for (const field of row) {

@@ -112,6 +112,7 @@ export interface Sql extends PoolSql {
   copyIn(text: string, chunks: readonly Buffer[]): Promise<number>;
 }
 
+/** The statements of `client`: the pool's for the reads, and a batch's connection's under sqlOf. */
 export function poolSql(client: pg.ClientBase | pg.Pool): PoolSql {
   return {
     rows: async <T>(text: string, values?: unknown[], name?: string) => (await client.query({ text, values, name })).rows as T[],
